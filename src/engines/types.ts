@@ -1,0 +1,47 @@
+// The generation engine interface shared by the builtin CPU engine and WebLLM.
+import type { AdapterSnapshot } from '../model/adapter-layout.js';
+
+export interface SamplingParams {
+  /** Softmax temperature; 0 means greedy. Log-probs are reported under logits / temperature (TRL). */
+  temperature: number;
+  top_p: number;
+  /** 0 or negative disables top-k. */
+  top_k: number;
+  max_tokens: number;
+  /** Extra stop strings (EOS always stops). */
+  stop?: string[];
+  seed: number;
+}
+
+export interface PromptInput {
+  /** Prompt token ids (chat template already applied). */
+  ids: Int32Array;
+  /** The prompt text, when known (engines that only take text use it). */
+  text?: string;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length';
+
+export interface Completion {
+  promptIndex: number;
+  sampleIndex: number;
+  /** Exact sampled token ids, including the EOS token when one was generated. */
+  tokenIds: Int32Array;
+  /** log p(token_t | prefix) under the sampling distribution (logits / temperature), per token. */
+  logprobs: Float32Array;
+  text: string;
+  finishReason: FinishReason;
+  /** The adapter version that produced every token of this completion (0 = base model). */
+  policyVersion: number;
+}
+
+export interface GenerationEngine {
+  readonly name: string;
+  /** For each prompt, n completions (G per prompt). Deterministic for a given sampling.seed. */
+  generate(prompts: PromptInput[], n: number, sampling: SamplingParams): Promise<Completion[]>;
+  /** Apply a new adapter version; resolves once verified and active, rejects (keeping the old version) otherwise. */
+  setAdapter(snapshot: AdapterSnapshot | null): Promise<void>;
+  /** The adapter version currently applied (0 = base model). */
+  readonly policyVersion: number;
+  close(): Promise<void>;
+}
