@@ -1,0 +1,3 @@
+export { renderReport, type ReportInput } from './html.js';
+export { ema, formatTurnStep, type StepMetrics, type EvalSummary } from './metrics.js';
+export { createProgress, formatDuration } from './progress.js';
