@@ -1,0 +1,148 @@
+// The GRPO loop as the coordinator runs it on the main thread. Each step:
+//   1. take B prompts (each will get G completions: TRL's RepeatRandomSampler)
+//   2. rollout: G completions per prompt from the current policy version, with behaviour log-probs
+//   3. reward: every reward function per completion, weighted total (NaN terms skipped)
+//   4. advantage: group-normalised within each prompt's G completions
+//   5. learner: policy + reference log-probs, GRPO loss, backward into LoRA, AdamW; publish version
+//   6. weight sync: rollout (and evaluator) apply the new version, verified, before the next step
+//   7. metrics for the step; periodic evaluation and checkpoint
+// Everything role-specific lives in the actors; this file only orders the phases and times them.
+import type { StepMetrics, EvalSummary } from '../report/metrics.js';
+
+export interface PromptItem {
+  /** Index of the prompt in its dataset (provenance). */
+  index: number;
+  ids: number[];
+  text: string;
+  /** Gold solution text handed to the reward functions. */
+  solution: string;
+}
+
+export interface CompletionRecord {
+  promptIndex: number;
+  tokenIds: number[];
+  logprobs: number[];
+  text: string;
+  finishReason: string;
+  policyVersion: number;
+}
+
+export interface RolloutPhase {
+  completions: CompletionRecord[];
+  engine: string;
+  policyVersion: number;
+  tokensPerSecond: number;
+}
+
+export interface RewardPhase {
+  /** Per reward function, per completion (null where the function abstains). */
+  perFunc: Record<string, (number | null)[]>;
+  total: number[];
+  failures: number;
+}
+
+export interface AdvantagePhase {
+  advantages: number[];
+  /** Groups with all-equal rewards (zero advantage), as DAPO reports them. */
+  degenerateGroups: number;
+  rewardStd: number;
+}
+
+export interface LearnerPhase {
+  loss: number;
+  kl: number;
+  grad_norm: number;
+  learning_rate: number;
+  tokens_per_s: number;
+  version: number;
+  skipped?: string;
+}
+
+/** The five roles as the loop sees them; `roles.ts` binds them to actors. */
+export interface GrpoRoles {
+  generate(prompts: PromptItem[], step: number): Promise<RolloutPhase>;
+  score(prompts: PromptItem[], rollout: RolloutPhase, step: number): Promise<RewardPhase>;
+  advantages(rewards: RewardPhase, step: number): Promise<AdvantagePhase>;
+  train(prompts: PromptItem[], rollout: RolloutPhase, adv: AdvantagePhase, step: number): Promise<LearnerPhase>;
+  sync(version: number): Promise<number>;
+  evaluate(version: number, step: number): Promise<EvalSummary>;
+  checkpoint(step: number): Promise<string | undefined>;
+}
+
+export interface GrpoLoopOptions {
+  firstStep: number;
+  lastStep: number;
+  promptsPerStep: number;
+  nextPrompts(count: number): PromptItem[];
+  evalEvery: number;
+  checkpointEvery: number;
+  /** Evaluate the starting policy before the first step. */
+  evalBefore: boolean;
+  onStep(m: StepMetrics): void;
+  onEval(e: EvalSummary): void;
+  shouldStop?(): boolean;
+}
+
+export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise<{ lastStep: number; version: number }> {
+  const t0 = Date.now();
+  let version = o.firstStep - 1;
+  if (o.evalBefore && o.evalEvery > 0) o.onEval(await roles.evaluate(version, o.firstStep - 1));
+  let step = o.firstStep - 1;
+  while (step < o.lastStep && !(o.shouldStop?.() ?? false)) {
+    step++;
+    const time: Record<string, number> = {};
+    const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      const s = performance.now();
+      try {
+        return await fn();
+      } finally {
+        time[`time/${name}`] = (performance.now() - s) / 1000;
+      }
+    };
+
+    const prompts = o.nextPrompts(o.promptsPerStep);
+    const rollout = await phase('rollout', () => roles.generate(prompts, step));
+    const rewards = await phase('reward', () => roles.score(prompts, rollout, step));
+    const adv = await phase('advantage', () => roles.advantages(rewards, step));
+    const learned = await phase('learner', () => roles.train(prompts, rollout, adv, step));
+    version = learned.version;
+    const syncLatency = await phase('sync', () => roles.sync(version));
+
+    const m: StepMetrics = {
+      step,
+      elapsed_s: 0,
+      reward: mean(rewards.total),
+      reward_std: adv.rewardStd,
+      completion_length: mean(rollout.completions.map((c) => c.tokenIds.length)),
+      kl: learned.kl,
+      loss: learned.loss,
+      learning_rate: learned.learning_rate,
+      grad_norm: learned.grad_norm,
+      'rollout/tokens_per_s': rollout.tokensPerSecond,
+      'learner/tokens_per_s': learned.tokens_per_s,
+      'sync/latency_s': syncLatency,
+      policy_version: version,
+      'rollout/policy_version': rollout.policyVersion,
+      version_lag: version - 1 - rollout.policyVersion,
+      degenerate_groups: adv.degenerateGroups,
+      reward_failures: rewards.failures,
+    };
+    for (const [fn, vals] of Object.entries(rewards.perFunc)) m[`rewards/${fn}`] = mean(vals.filter((v): v is number => v !== null && Number.isFinite(v)));
+    const evalDue = o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.lastStep);
+    const ckptDue = o.checkpointEvery > 0 && (step % o.checkpointEvery === 0 || step === o.lastStep);
+    let checkpoint: string | undefined;
+    if (ckptDue) checkpoint = await phase('checkpoint', () => roles.checkpoint(step));
+    if (evalDue) {
+      const e = await phase('eval', () => roles.evaluate(version, step));
+      o.onEval({ ...e, checkpoint: e.checkpoint ?? checkpoint });
+    }
+    Object.assign(m, time);
+    m.elapsed_s = (Date.now() - t0) / 1000;
+    o.onStep(m);
+  }
+  return { lastStep: step, version };
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
