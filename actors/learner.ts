@@ -1,0 +1,202 @@
+// The learner actor: owns the LoRA adapter, its AdamW state and LR schedule, and turns one step's
+// trajectories + advantages into one optimizer update, then publishes the new adapter version to
+// the WeightStore. Per step: reference log-probs (LoRA scale 0 — the same weights, no second model),
+// policy log-probs with activations kept, the GRPO-family loss and its gradient w.r.t. log-probs,
+// backward into the LoRA block only, global grad-norm clipping, AdamW, publish.
+import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
+import { TrainingProtocols, type LearnerStepRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
+import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
+import { forwardTrain, backwardTrain, type TrainBatch } from '../src/model/train.js';
+import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
+import { saveAdapterPeft } from '../src/model/peft.js';
+import type { LoraSettings } from '../src/model/adapter-layout.js';
+import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type LossType, type PolicyLossSums } from '../src/rl/loss.js';
+import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
+import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
+import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { Rng, type RngState } from '../src/util/rng.js';
+
+export interface LearnerInit {
+  model: ModelDescriptor;
+  store: WeightStoreDescription;
+  lora: LoraSettings;
+  seed: number;
+  eosTokenIds: number[];
+  /** Left-truncate prompts to this many tokens for the log-prob pass (TRL max_prompt_length); 0 = off. */
+  maxPromptLength: number;
+  maxCompletionLength: number;
+  lossType: LossType;
+  beta: number;
+  epsilon: number;
+  epsilonHigh: number;
+  importanceSamplingCorrection: boolean;
+  importanceSamplingCap: number;
+  /** Log-probs under logits / temperature (TRL ≥ 0.16; 1 reproduces TRL 0.15.2 / Tina). */
+  logprobTemperature: number;
+  gradientAccumulationSteps: number;
+  schedule: LrSchedule;
+  adamw: AdamWHyperparams;
+  baseModelName: string;
+}
+
+interface LearnerState {
+  cfg: LearnerInit;
+  model: Model<Float32Array>;
+  adapter: LoraAdapter<Float32Array>;
+  grad: Float32Array;
+  opt: AdamWState;
+  store: WeightStore;
+  dropoutRng: Rng;
+  /** Optimizer steps taken (the published version equals it). */
+  step: number;
+}
+
+let S: LearnerState | null = null;
+
+export const accepts = {
+  trainStep: TrainingProtocols.LearnerStepRequest,
+  saveAdapter: TrainingProtocols.SaveAdapterRequest,
+};
+
+export async function init(cfg: LearnerInit): Promise<void> {
+  const model = attachModel(cfg.model);
+  const adapter = initLoraAdapter(model.config, cfg.lora, Rng.derive(cfg.seed, 'lora-init'));
+  const store = WeightStore.attach(cfg.store);
+  if (store.size !== adapter.layout.size) throw new Error(`learner: WeightStore holds ${store.size} values, the adapter has ${adapter.layout.size}`);
+  S = { cfg, model, adapter, grad: new Float32Array(adapter.layout.size), opt: createAdamWState(adapter.layout.size), store, dropoutRng: Rng.derive(cfg.seed, 'lora-dropout'), step: 0 };
+}
+
+function state(): LearnerState {
+  if (!S) throw new Error('learner: not initialised');
+  return S;
+}
+
+const ints = (x: Trajectory['promptIds']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'i32' }) : x);
+const floats = (x: Trajectory['behaviourLogprobs']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'f32' }) : x);
+
+/** Right-padded [B, T] batch of prompt+completion, plus the completion-aligned [B, Tc] views. */
+function buildBatch(trajs: Trajectory[], maxPrompt: number): { batch: TrainBatch; prompts: number[]; comps: number[]; Tc: number } {
+  const prompts = trajs.map((t) => Math.min(ints(t.promptIds).length, maxPrompt > 0 ? maxPrompt : Infinity));
+  const comps = trajs.map((t) => ints(t.completionIds).length);
+  const T = Math.max(...trajs.map((_, i) => prompts[i]! + comps[i]!));
+  const Tc = Math.max(1, ...comps);
+  const ids = new Int32Array(trajs.length * T);
+  const lengths = new Int32Array(trajs.length);
+  const scoreFrom = new Int32Array(trajs.length);
+  trajs.forEach((t, b) => {
+    const p = ints(t.promptIds);
+    const c = ints(t.completionIds);
+    const kept = prompts[b]!;
+    for (let i = 0; i < kept; i++) ids[b * T + i] = p[p.length - kept + i]!;
+    for (let i = 0; i < c.length; i++) ids[b * T + kept + i] = c[i]!;
+    lengths[b] = kept + c.length;
+    scoreFrom[b] = kept;
+  });
+  return { batch: { ids, lengths, seqLen: T, scoreFrom }, prompts, comps, Tc };
+}
+
+/** Gather [B·T] model log-probs into completion-aligned [B, Tc]. */
+function gather(src: ArrayLike<number>, b: { prompts: number[]; comps: number[]; Tc: number; T: number }): Float32Array {
+  const out = new Float32Array(b.prompts.length * b.Tc);
+  for (let i = 0; i < b.prompts.length; i++) {
+    for (let t = 0; t < b.comps[i]!; t++) out[i * b.Tc + t] = src[i * b.T + b.prompts[i]! + t]!;
+  }
+  return out;
+}
+
+export async function trainStep(msg: LearnerStepRequest): Promise<Record<string, number | string | boolean>> {
+  const s = state();
+  const { cfg, model, adapter } = s;
+  if (msg.step !== s.step + 1) throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
+  const t0 = performance.now();
+  const scale = loraScale(adapter.settings);
+  const N = msg.trajectories.length;
+  const M = Math.min(cfg.gradientAccumulationSteps, N);
+  // Global sizes first, so every micro-batch's loss uses the whole optimizer batch's normalisers.
+  const masks = msg.trajectories.map((t) => {
+    const c = ints(t.completionIds);
+    return completionMask(c, 1, Math.max(1, c.length), cfg.eosTokenIds);
+  });
+  const globalTokens = masks.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
+  s.grad.fill(0);
+  const sums: PolicyLossSums[] = [];
+  let loss = 0;
+  let tokens = 0;
+  const time = { reference: 0, policy: 0, backward: 0 };
+  for (let m = 0; m < M; m++) {
+    const lo = Math.floor((m * N) / M), hi = Math.floor(((m + 1) * N) / M);
+    const trajs = msg.trajectories.slice(lo, hi);
+    const built = buildBatch(trajs, cfg.maxPromptLength);
+    const T = built.batch.seqLen;
+    const shape = { ...built, T };
+    const mask = new Uint8Array(trajs.length * built.Tc);
+    trajs.forEach((_, i) => mask.set(masks[lo + i]!, i * built.Tc));
+    let ta = performance.now();
+    const ref = cfg.beta !== 0 ? gather(forwardTrain(model, adapter, 0, built.batch, { temperature: cfg.logprobTemperature }).logp, shape) : undefined;
+    time.reference += performance.now() - ta;
+    ta = performance.now();
+    const fwd = forwardTrain(model, adapter, scale, built.batch, { temperature: cfg.logprobTemperature, saveForBackward: true, dropoutRng: adapter.settings.dropout > 0 ? s.dropoutRng : undefined });
+    time.policy += performance.now() - ta;
+    const logp = gather(fwd.logp, shape);
+    const behaviour = cfg.importanceSamplingCorrection ? new Float32Array(trajs.length * built.Tc) : undefined;
+    if (behaviour) trajs.forEach((t, i) => behaviour.set(floats(t.behaviourLogprobs), i * built.Tc));
+    const r = policyLoss(
+      { numSequences: trajs.length, seqLen: built.Tc, logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, behaviourLogp: behaviour },
+      { lossType: cfg.lossType, beta: cfg.beta, epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, importanceSamplingCap: cfg.importanceSamplingCap, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
+    );
+    loss += r.loss;
+    sums.push(r.sums);
+    // Scatter dL/dlogp back to the model's [B·T] layout and backpropagate into the LoRA block.
+    const dFull = new Float32Array(trajs.length * T);
+    for (let i = 0; i < trajs.length; i++) for (let t = 0; t < built.comps[i]!; t++) dFull[i * T + built.prompts[i]! + t] = r.dLogp[i * built.Tc + t]!;
+    ta = performance.now();
+    backwardTrain(fwd.saved!, dFull, { lora: s.grad });
+    time.backward += performance.now() - ta;
+    for (let i = 0; i < trajs.length; i++) tokens += built.batch.lengths[i]!;
+  }
+  const metrics = policyLossMetrics(mergePolicyLossSums(sums));
+  const lr = learningRateAt(cfg.schedule, s.step);
+  let gradNorm: number;
+  let skipped = '';
+  try {
+    gradNorm = optimizerStep(adapter.params, s.grad, s.opt, cfg.adamw, lr).gradNorm;
+  } catch (err) {
+    // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
+    gradNorm = NaN;
+    skipped = (err as Error).message;
+  }
+  if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
+  s.step = msg.step;
+  const tp = performance.now();
+  const version = s.store.publish(adapter.params, s.step);
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    step: s.step, version, loss, kl: metrics.kl, grad_norm: gradNorm, learning_rate: lr,
+    'clip_ratio/region_mean': metrics['clip_ratio/region_mean'], 'is_weight/mean': metrics['is_weight/mean'],
+    tokens_per_s: tokens / seconds, 'time/reference_s': time.reference / 1000, 'time/policy_s': time.policy / 1000,
+    'time/backward_s': time.backward / 1000, 'time/publish_s': (performance.now() - tp) / 1000,
+    skipped,
+  };
+}
+
+export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: string; step: number }> {
+  const s = state();
+  saveAdapterPeft(msg.dir, s.adapter, { baseModel: s.cfg.baseModelName });
+  return { dir: msg.dir, step: s.step };
+}
+
+/** Everything needed to resume exactly: adapter, optimizer moments, step, RNG state. */
+export async function exportState(): Promise<{ step: number; params: Float32Array; optimizer: Uint8Array; dropoutRng: RngState }> {
+  const s = state();
+  return { step: s.step, params: Float32Array.from(s.adapter.params), optimizer: serializeAdamWState(s.opt), dropoutRng: s.dropoutRng.state() };
+}
+
+export async function importState(msg: { step: number; params: Float32Array; optimizer: Uint8Array; dropoutRng: RngState }): Promise<{ step: number; version: number }> {
+  const s = state();
+  if (msg.params.length !== s.adapter.params.length) throw new Error(`learner.importState: params has ${msg.params.length} values, adapter needs ${s.adapter.params.length}`);
+  s.adapter.params.set(msg.params);
+  s.opt = deserializeAdamWState(msg.optimizer, 'learner checkpoint');
+  s.dropoutRng = new Rng(msg.dropoutRng);
+  s.step = msg.step;
+  return { step: s.step, version: s.store.publish(s.adapter.params, s.step) };
+}

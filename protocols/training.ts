@@ -1,0 +1,55 @@
+// Messages of the training pipeline's stateful roles (learner, rollout sync, advantage) that are
+// not in messages.ts: the learner's step request, adapter save/load, and the sync handshake.
+import { z } from 'zod';
+import { floatsSchema, idsSchema, samplingSchema, type ProtocolDef } from './messages.js';
+
+/** One trajectory as the learner consumes it: prompt + completion tokens with provenance. */
+export const trajectorySchema = z.object({
+  promptIds: idsSchema,
+  completionIds: idsSchema,
+  /** Log-probs the rollout engine reported (behaviour policy), one per completion token. */
+  behaviourLogprobs: floatsSchema,
+  /** Adapter version that generated the completion. */
+  policyVersion: z.number().int().nonnegative(),
+}).strict();
+
+export const learnerStepRequestSchema = z.object({
+  step: z.number().int().positive(),
+  trajectories: z.array(trajectorySchema).min(1),
+  /** One advantage per trajectory. */
+  advantages: z.array(z.number()),
+}).strict().refine((m) => m.advantages.length === m.trajectories.length, { message: 'advantages must have one entry per trajectory', path: ['advantages'] });
+
+export const saveAdapterRequestSchema = z.object({ dir: z.string().min(1), step: z.number().int().nonnegative() }).strict();
+
+export const syncRequestSchema = z.object({
+  /** Apply at least this adapter version (waits for it up to timeoutMs). */
+  minVersion: z.number().int().nonnegative(),
+  timeoutMs: z.number().int().positive().default(30000),
+}).strict();
+
+export const syncReplySchema = z.object({ version: z.number().int().nonnegative(), latencyMs: z.number(), verified: z.boolean() }).strict();
+
+export const generateRequestSchema = z.object({
+  step: z.number().int().nonnegative(),
+  prompts: z.array(z.object({ ids: idsSchema, promptIndex: z.number().int().nonnegative() }).strict()).min(1),
+  n: z.number().int().positive(),
+  sampling: samplingSchema,
+  minPolicyVersion: z.number().int().nonnegative(),
+}).strict();
+
+export type Trajectory = z.infer<typeof trajectorySchema>;
+export type LearnerStepRequest = z.infer<typeof learnerStepRequestSchema>;
+export type SaveAdapterRequest = z.infer<typeof saveAdapterRequestSchema>;
+export type SyncRequest = z.input<typeof syncRequestSchema>;
+export type SyncReply = z.infer<typeof syncReplySchema>;
+export type GenerateRequest = z.infer<typeof generateRequestSchema>;
+
+const def = <T>(name: string, version: number, schema: z.ZodType<T>): ProtocolDef<T> => ({ name, version, schema });
+
+export const TrainingProtocols = {
+  LearnerStepRequest: def('LearnerStepRequest', 1, learnerStepRequestSchema),
+  SaveAdapterRequest: def('SaveAdapterRequest', 1, saveAdapterRequestSchema),
+  SyncRequest: def('SyncRequest', 1, syncRequestSchema as z.ZodType<z.output<typeof syncRequestSchema>>),
+  GenerateRequest: def('GenerateRequest', 1, generateRequestSchema),
+} as const;

@@ -1,0 +1,53 @@
+// Config sections the coordinator owns: `model` (which weights, which engine), `lora` (PEFT
+// LoraConfig knobs with TRL/PEFT names) and `data` (where prompts come from). Strict: an unknown key
+// is an error naming it.
+import { z } from 'zod';
+import { LORA_MODULES } from '../model/lora.js';
+
+export const modelSectionSchema = z.object({
+  path: z.string().min(1).describe('Hugging Face model folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json). Relative paths resolve against the repository root, then the config file. TRL model_name_or_path. Required.'),
+  engine: z.enum(['builtin', 'webllm']).default('builtin').describe("Rollout engine: 'builtin' (CPU, batched, exact log-probs) or 'webllm' (WebGPU; needs mlc_dir and mlc_lib). Default 'builtin'."),
+  mlc_dir: z.string().optional().describe('MLC artifacts folder for the webllm engine (tools/convert-to-mlc writes it). No default.'),
+  mlc_lib: z.string().optional().describe('Compiled WebLLM model library (.wasm) for the webllm engine. No default.'),
+  rollout_max_batch: z.number().int().positive().default(128).describe('Most sequences the builtin engine decodes together. Default 128.'),
+}).strict();
+
+export const loraSectionSchema = z.object({
+  lora_r: z.number().int().positive().default(32).describe('LoRA rank r (PEFT r). Default 32 (Tina).'),
+  lora_alpha: z.number().positive().default(128).describe('LoRA alpha; the update is scaled by alpha / r. Default 128 (Tina: scale 4).'),
+  lora_dropout: z.number().min(0).lt(1).default(0.05).describe('Dropout on the LoRA input during training (seeded). Default 0.05 (Tina).'),
+  lora_target_modules: z.array(z.enum(LORA_MODULES)).min(1).default([...LORA_MODULES]).describe('Projections that get an adapter. Default all seven: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Tina).'),
+}).strict();
+
+const taskSource = z.object({
+  source: z.literal('task').describe("Prompts from a synthetic task family in src/data/tasks (train split)."),
+  task: z.string().default('addition').describe("Task family. Default 'addition' (L-digit + L-digit with worked carries)."),
+  levels: z.array(z.number().int().positive()).optional().describe('Difficulty levels to draw from. Default: the family\'s default levels (2..5 for addition).'),
+}).strict();
+
+const datasetSource = z.object({
+  source: z.literal('dataset').describe('Prompts from a JSONL/Parquet file or Hugging Face dataset folder, Tina column mapping.'),
+  path: z.string().min(1).describe('File or dataset folder. Required.'),
+  dataset_id: z.string().optional().describe('Hugging Face id of the dataset (selects Tina\'s system prompt and the DeepScaleR mapping). Default: the folder name.'),
+  system_prompt: z.enum(['open_r1', 'open_rs', 'none', 'auto']).default('auto').describe("System prompt: 'auto' = Tina's rule (OPEN_RS if the dataset id contains 'open-rs', else OPEN_R1). Default 'auto'."),
+}).strict();
+
+export const dataSectionSchema = z.discriminatedUnion('source', [taskSource, datasetSource]).describe('Where training prompts come from.');
+
+export const evalScheduleSchema = z.object({
+  eval_steps: z.number().int().min(0).default(10).describe('Evaluate every N optimizer steps, before training and at the end (TRL eval_steps). 0 = never. Default 10.'),
+  eval_before_training: z.boolean().default(true).describe('Evaluate the starting policy before the first step. Default true.'),
+}).strict();
+
+export type ModelSection = z.output<typeof modelSectionSchema>;
+export type LoraSection = z.output<typeof loraSectionSchema>;
+export type DataSection = z.output<typeof dataSectionSchema>;
+
+/** Parse one section with a message naming `section.field` on failure. */
+export function parseSection<T>(schema: z.ZodType<T>, raw: unknown, section: string): T {
+  const r = schema.safeParse(raw ?? {});
+  if (r.success) return r.data;
+  const iss = r.error.issues[0]!;
+  const path = [section, ...iss.path.map(String)].join('.');
+  throw new Error(`config: ${path}: ${iss.message}`);
+}

@@ -1,0 +1,165 @@
+// runTraining: sets up one GRPO run — loads the base weights once into shared memory, creates the
+// adapter WeightStore, spawns the five actor roles, and drives runGrpoLoop — then writes the run
+// folder: metrics.jsonl, eval.jsonl (+ eval-summary.*), PEFT adapter checkpoints, the resolved
+// config and report.html.
+import { appendFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ActorSystem } from '../runtime/actor-system.js';
+import { WeightStore } from '../runtime/weight-store.js';
+import { loadModel } from '../model/load.js';
+import { describeModel } from '../model/weights.js';
+import { loadTokenizer } from '../model/tokenizer.js';
+import { createLoraLayout } from '../model/lora.js';
+import type { LoraSettings } from '../model/adapter-layout.js';
+import { resolveGrpoConfig } from '../rl/config.js';
+import { parseRewardsConfig } from '../rewards/config.js';
+import { createRewardPool } from '../rewards/score-batch.js';
+import { parseEvalConfig } from '../eval/config.js';
+import { renderReport, type EvalSummary, type StepMetrics } from '../report/index.js';
+import { createProgress, formatDuration } from '../report/progress.js';
+import { repoRoot } from '../util/paths.js';
+import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
+import { createPromptSource } from './prompts.js';
+import { bindRoles } from './roles.js';
+import { runGrpoLoop } from './grpo-loop.js';
+import type { LearnerInit } from '../../actors/learner.js';
+
+export interface TrainingOptions {
+  /** Path of the config file (relative paths inside it resolve against the repo root, then its folder). */
+  configPath?: string;
+  outDir?: string;
+  maxSteps?: number;
+  seed?: number;
+  /** Print one progress line per step instead of redrawing (non-TTY does this anyway). */
+  plainProgress?: boolean;
+  quiet?: boolean;
+}
+
+export interface TrainingSummary {
+  outDir: string;
+  steps: number;
+  wallSeconds: number;
+  evals: EvalSummary[];
+  metrics: StepMetrics[];
+}
+
+type RawConfig = Record<string, unknown> & { run?: Record<string, unknown>; actors?: Record<string, Record<string, unknown>> };
+
+function resolvePath(p: string, configPath?: string): string {
+  if (isAbsolute(p)) return p;
+  const fromRoot = resolve(repoRoot(), p);
+  if (existsSync(fromRoot) || !configPath) return fromRoot;
+  return resolve(dirname(configPath), p);
+}
+
+export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): Promise<TrainingSummary> {
+  const t0 = Date.now();
+  const run = (raw.run ?? {}) as { out_dir?: string; max_steps?: number; seed?: number; checkpoint_every?: number };
+  const seed = opts.seed ?? run.seed ?? 42;
+  const modelCfg = parseSection(modelSectionSchema, raw.model, 'model');
+  const loraCfg = parseSection(loraSectionSchema, raw.lora, 'lora');
+  const data = parseSection(dataSectionSchema, raw.data, 'data');
+  const { eval_steps, eval_before_training, ...evalRest } = (raw.eval ?? {}) as Record<string, unknown>;
+  const schedule = parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval');
+  const evalCfg = parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest, seed: (evalRest.seed as number | undefined) ?? 42 }, 'config: eval');
+  const rewardsCfg = parseRewardsConfig(raw.rewards);
+  const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, {});
+  const g = grpo.config;
+  const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
+  if (!(lastStep >= 1)) throw new Error('config: run.max_steps (or grpo.max_steps) must give at least one step');
+  const outDir = resolvePath(opts.outDir ?? run.out_dir ?? 'runs/latest', undefined);
+  mkdirSync(outDir, { recursive: true });
+  for (const f of ['metrics.jsonl', 'eval.jsonl', 'eval-summary.jsonl', 'eval-summary.txt']) writeFileSync(join(outDir, f), '');
+  const resolvedConfig = { ...raw, run: { ...run, seed, out_dir: outDir, max_steps: lastStep }, model: modelCfg, lora: loraCfg, data, grpo: g, rewards: rewardsCfg, eval: { ...evalCfg, ...schedule } };
+  writeFileSync(join(outDir, 'config.resolved.json'), JSON.stringify(resolvedConfig, null, 2) + '\n');
+
+  if (modelCfg.engine !== 'builtin') throw new Error(`model.engine '${modelCfg.engine}': the training coordinator drives the builtin engine; WebLLM rollouts run through 'loractor generate --engine webllm'`);
+  const modelDir = resolvePath(modelCfg.path, opts.configPath);
+  const model = loadModel(modelDir);
+  const tok = loadTokenizer(modelDir, model.config);
+  const lora: LoraSettings = { r: loraCfg.lora_r, alpha: loraCfg.lora_alpha, dropout: loraCfg.lora_dropout, targetModules: [...loraCfg.lora_target_modules] };
+  const layout = createLoraLayout(model.config, lora);
+  const store = WeightStore.create(layout.size);
+  const eosTokenIds = model.config.eosTokenIds.length ? model.config.eosTokenIds : [tok.eosTokenId!];
+  const modelDesc = describeModel(model);
+  const learnerInit: LearnerInit = {
+    model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
+    maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
+    lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
+    importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap,
+    logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
+    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
+  };
+  const actorOverrides = raw.actors ?? {};
+  const role = (name: string, base: Record<string, unknown>) => {
+    const o = actorOverrides[name] ?? {};
+    return {
+      ...base,
+      ...(o.threads !== undefined ? { threads: o.threads as number } : {}),
+      ...(o.retries !== undefined ? { retries: o.retries as number } : {}),
+      ...(o.deadline_ms !== undefined ? { deadlineMs: o.deadline_ms as number } : {}),
+      ...(o.max_queue !== undefined ? { maxQueue: o.max_queue as number } : {}),
+      ...(o.module !== undefined ? { module: o.module as string } : {}),
+    };
+  };
+  const system = await ActorSystem.start({
+    rollout: role('rollout', { module: 'actors/rollout.ts', retries: 1, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: 'rollout-0', engine: 'builtin', maxBatch: modelCfg.rollout_max_batch } }),
+    advantage: role('advantage', { module: 'actors/advantage.ts' }),
+    learner: role('learner', { module: 'actors/learner.ts', retries: 0, config: learnerInit }),
+    evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
+  });
+  const rewardPool = await createRewardPool(rewardsCfg, outDir);
+  const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
+  const log = (line: string): void => { if (!opts.quiet) progress.log(line); };
+  const metrics: StepMetrics[] = [];
+  const evals: EvalSummary[] = [];
+  let stopRequested = false;
+  const onSignal = (sig: NodeJS.Signals): void => { stopRequested = true; log(`${sig}: finishing the current step, then saving and stopping`); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const sub = system.events$.subscribe((e) => {
+    if (e.type === 'crash' || e.type === 'dead-letter' || e.type === 'timeout' || e.type === 'retry') log(`actor event: ${e.type} in ${e.role}${'handler' in e ? '.' + e.handler : ''}${'error' in e ? ': ' + e.error.message : ''}`);
+  });
+  try {
+    log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
+    const roles = bindRoles({ system, rewardPool, rewardsCfg, grpo, evalCfg, outDir, tokenizer: tok });
+    const prompts = createPromptSource(data, tok, seed);
+    await runGrpoLoop(roles, {
+      firstStep: 1,
+      lastStep,
+      promptsPerStep: grpo.promptsPerStep,
+      nextPrompts: (n) => prompts.next(n),
+      evalEvery: schedule.eval_steps,
+      checkpointEvery: run.checkpoint_every ?? 0,
+      evalBefore: schedule.eval_before_training,
+      shouldStop: () => stopRequested,
+      onStep: (m) => {
+        metrics.push(m);
+        appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+        if (!opts.quiet) progress.update(m);
+      },
+      onEval: (e) => {
+        evals.push(e);
+        log(`eval @ step ${e.step} (version ${e.policy_version}): ${Object.entries(e.pass_at_1).map(([b, v]) => `${b} pass@1 ${(100 * v).toFixed(1)}%`).join(', ')}`);
+      },
+    });
+  } finally {
+    progress.done();
+    sub.unsubscribe();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await rewardPool.destroy();
+    await system.shutdown({ drain: true, timeoutMs: 30000 });
+  }
+  const wall = (Date.now() - t0) / 1000;
+  const first = evals[0], last = evals[evals.length - 1];
+  const facts: Record<string, string | number> = {
+    model: modelDir, steps: metrics.length, 'wall time': formatDuration(wall), seed,
+    'prompts × G': `${grpo.promptsPerStep} × ${g.num_generations}`, 'LoRA': `r ${lora.r}, alpha ${lora.alpha}, ${lora.targetModules.join(',')}`,
+  };
+  writeFileSync(join(outDir, 'report.html'), renderReport({ title: `loractor run — ${outDir}`, metrics, evals, config: resolvedConfig, facts }));
+  const summary = { steps: metrics.length, wall_s: wall, before: first?.pass_at_1, after: last?.pass_at_1, final_format: metrics.at(-1)?.['rewards/format'], best: evals.reduce<EvalSummary | undefined>((a, b) => (!a || b.average > a.average ? b : a), undefined) };
+  writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  log(`done in ${formatDuration(wall)}: held-out pass@1 ${first ? (100 * first.average).toFixed(1) : '–'}% → ${last ? (100 * last.average).toFixed(1) : '–'}%; report ${join(outDir, 'report.html')}`);
+  return { outDir, steps: metrics.length, wallSeconds: wall, evals, metrics };
+}
