@@ -1,0 +1,32 @@
+// Config sections owned by the runtime: `actors` (one entry per role) and `run`.
+import { z } from 'zod';
+
+export const actorRoleSchema = z
+  .object({
+    threads: z.number().int().min(1).max(256).default(1).describe('Worker threads for this role. Stateful roles (learner, rollout with a loaded engine) use 1; stateless roles (reward scoring) may use several. Default 1.'),
+    max_queue: z.number().int().min(0).default(64).describe('Mailbox bound: messages that may wait beyond those running (piscina maxQueue). A full mailbox applies backpressure (see on_full). Default 64.'),
+    on_full: z.enum(['wait', 'reject']).default('wait').describe("What a sender does when the mailbox is full: 'wait' for room (backpressure) or 'reject' with a MailboxFullError. Default 'wait'."),
+    retries: z.number().int().min(0).max(100).default(2).describe('Retries of a message whose handler threw or whose worker crashed (the worker is replaced), before the message is dead-lettered with the original error. Default 2.'),
+    deadline_ms: z.number().int().min(0).default(0).describe('Per-message deadline in milliseconds; on expiry the call fails with a timeout error and the worker is replaced. 0 = no deadline. Default 0.'),
+    module: z.string().min(1).optional().describe('Actor module override (path relative to the repo root, e.g. actors/reward.ts, or absolute). Default actors/<role>.ts.'),
+    transport: z.enum(['msgpack', 'clone']).default('msgpack').describe("Control-message encoding: 'msgpack' (msgpackr records) or 'clone' (structured clone). Bulk data always travels as SharedArrayBuffer descriptors. Default 'msgpack'."),
+    atomics: z.enum(['async', 'sync']).default('async').describe("How an idle worker waits for work: 'async' keeps its event loop running (needed by actors with timers or engine callbacks); 'sync' blocks in Atomics.wait for ~10 µs lower latency. Default 'async'."),
+    config: z.record(z.string(), z.unknown()).optional().describe("Role-specific settings handed to the actor's init(config). Default {}."),
+  })
+  .strict();
+
+export const actorsSchema = z
+  .record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'role names are lower-case identifiers'), actorRoleSchema)
+  .default({})
+  .describe('Actor roles to spawn: role name → settings. Default {} (the coordinator supplies its standard roles).');
+
+export const runSchema = z
+  .object({
+    out_dir: z.string().min(1).default('runs/latest').describe("Output directory (metrics.jsonl, checkpoints, report). TRL output_dir. Default 'runs/latest'."),
+    max_steps: z.number().int().min(1).optional().describe('Stop after this many optimizer steps (TRL max_steps). Default: one pass over the data.'),
+    seed: z.number().int().min(0).max(0xffffffff).default(42).describe('Seed of every random choice (data order, sampling, LoRA init, dropout). TRL seed. Default 42.'),
+    checkpoint_every: z.number().int().min(0).default(50).describe('Save an adapter checkpoint every N steps (TRL save_steps); 0 = only at the end. Default 50.'),
+  })
+  .strict()
+  .default({ out_dir: 'runs/latest', seed: 42, checkpoint_every: 50 })
+  .describe('Run settings.');

@@ -1,0 +1,320 @@
+// The ActorSystem: one piscina pool per actor role, typed ask/tell with deadlines, bounded
+// mailboxes, supervision (retry, then dead-letter), graceful drain on shutdown, and rxjs streams of
+// lifecycle events and per-message metrics.
+import { Piscina } from 'piscina';
+import { Subject, type Observable } from 'rxjs';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { makeEnvelope, openEnvelope, type Transport } from '../../protocols/codec.js';
+import type { ProtocolDef } from '../../protocols/messages.js';
+import { INIT_HANDLER, type ActorWorkerData, type WorkerReply } from '../../protocols/envelope.js';
+import { ActorError, ActorTimeoutError, DeadLetterError, MailboxFullError, MessageRejectedError, ShuttingDownError, fromRemoteError } from './errors.js';
+import { resolveActorModule } from './modules.js';
+
+export interface RoleSpec {
+  /** Actor module: path (absolute, or relative to the repo root; .ts under the repo maps to dist/*.js). Default actors/<role>.ts. */
+  module?: string;
+  /** Worker threads. Stateful roles use 1 (the default). */
+  threads?: number;
+  /** Messages that may wait beyond the ones running (the mailbox bound). Default 64. */
+  maxQueue?: number;
+  /** Retries of a message whose handler threw or whose worker crashed, before dead-lettering. Default 2. */
+  retries?: number;
+  /** Default per-call deadline in ms (0 = none). Default 0. */
+  deadlineMs?: number;
+  /** When the mailbox is full: 'wait' for room (backpressure) or 'reject' with MailboxFullError. Default 'wait'. */
+  onFull?: 'wait' | 'reject';
+  /** Default transport for messages to this role. Default 'msgpack'. */
+  transport?: Transport;
+  /** Idle-worker wait: 'async' (default; the worker's event loop keeps running) or 'sync' (lower latency, worker frozen while idle). */
+  atomics?: 'async' | 'sync';
+  /** Passed to the actor's init(config) in every worker (may hold SharedArrayBuffers). */
+  config?: unknown;
+}
+
+export interface CallOptions {
+  /** Deadline for this call in ms (overrides the role default; 0 = none). */
+  deadlineMs?: number;
+  signal?: AbortSignal;
+  transport?: Transport;
+  /** Protocol the message follows: its version travels with the message and the receiver checks it. */
+  protocol?: ProtocolDef;
+}
+
+export type ActorEvent =
+  | { type: 'role-started'; role: string; threads: number; time: number }
+  | { type: 'worker-created' | 'worker-destroyed'; role: string; time: number }
+  | { type: 'crash'; role: string; handler: string; attempt: number; error: Error; time: number }
+  | { type: 'handler-error'; role: string; handler: string; attempt: number; error: Error; time: number }
+  | { type: 'retry'; role: string; handler: string; attempt: number; time: number }
+  | { type: 'dead-letter'; role: string; handler: string; attempts: number; message: unknown; error: Error; time: number }
+  | { type: 'timeout'; role: string; handler: string; deadlineMs: number; time: number }
+  | { type: 'rejected'; role: string; handler: string; field: string; error: Error; time: number }
+  | { type: 'backpressure'; role: string; handler: string; pending: number; time: number }
+  | { type: 'tell-failed'; role: string; handler: string; error: Error; time: number }
+  | { type: 'shutdown'; phase: 'begin' | 'drained' | 'closed'; pending: number; time: number };
+
+export interface ActorMetric {
+  role: string;
+  handler: string;
+  ok: boolean;
+  attempts: number;
+  /** Time from accept to settle (queue + run + retries), ms. */
+  totalMs: number;
+}
+
+interface Role {
+  name: string;
+  spec: Required<Omit<RoleSpec, 'config' | 'module'>> & { module: string };
+  pool: Piscina;
+  pending: number;
+  capacity: number;
+  waiters: (() => void)[];
+}
+
+export class ActorSystem {
+  private readonly roles = new Map<string, Role>();
+  private readonly eventsSubject = new Subject<ActorEvent>();
+  private readonly metricsSubject = new Subject<ActorMetric>();
+  private closing = false;
+  private closed: Promise<void> | null = null;
+  private readonly idleWaiters: (() => void)[] = [];
+  private signalCleanup: (() => void) | null = null;
+
+  /** Lifecycle and error events (crashes, retries, dead letters, timeouts, rejections, shutdown). */
+  readonly events$: Observable<ActorEvent> = this.eventsSubject.asObservable();
+  /** One record per settled message. */
+  readonly metrics$: Observable<ActorMetric> = this.metricsSubject.asObservable();
+
+  /** Spawn every role; resolves once each role's actor module has loaded and run init in its first worker. */
+  static async start(roles: Record<string, RoleSpec>): Promise<ActorSystem> {
+    const sys = new ActorSystem();
+    try {
+      for (const [name, spec] of Object.entries(roles)) await sys.spawn(name, spec);
+    } catch (err) {
+      await sys.shutdown({ drain: false });
+      throw err;
+    }
+    return sys;
+  }
+
+  /** Add one role. Throws a clear error when the module is missing or its init fails. */
+  async spawn(name: string, spec: RoleSpec): Promise<void> {
+    if (this.roles.has(name)) throw new Error(`actor role '${name}' already exists`);
+    const module = resolveActorModule(name, spec.module);
+    if (!existsSync(module)) throw new Error(`actor role '${name}': module not found: ${module}`);
+    const full = {
+      module,
+      threads: spec.threads ?? 1,
+      maxQueue: spec.maxQueue ?? 64,
+      retries: spec.retries ?? 2,
+      deadlineMs: spec.deadlineMs ?? 0,
+      onFull: spec.onFull ?? 'wait',
+      transport: spec.transport ?? 'msgpack',
+      atomics: spec.atomics ?? 'async',
+    } as const;
+    if (!Number.isInteger(full.threads) || full.threads < 1) throw new Error(`actor role '${name}': threads must be an integer >= 1 (got ${full.threads})`);
+    const workerData: ActorWorkerData = { role: name, module, config: spec.config ?? {} };
+    const pool = new Piscina({
+      filename: fileURLToPath(new URL('./worker-entry.js', import.meta.url)),
+      minThreads: full.threads,
+      maxThreads: full.threads,
+      idleTimeout: 2 ** 31 - 1,
+      // Our own accounting bounds the mailbox (with wait/reject semantics); piscina's bound is a backstop.
+      maxQueue: full.maxQueue + full.threads,
+      workerData,
+      // 'async' (default) keeps an idle worker's event loop running (timers, engine callbacks);
+      // 'sync' parks it in Atomics.wait and wakes it straight into the next task, ~10 µs faster per
+      // round trip here, for roles without background work.
+      atomics: full.atomics,
+    });
+    pool.on('workerCreate', () => this.emit({ type: 'worker-created', role: name, time: Date.now() }));
+    pool.on('workerDestroy', () => this.emit({ type: 'worker-destroyed', role: name, time: Date.now() }));
+    // An uncaught error in a worker is also emitted on the pool; the task's own rejection is handled
+    // by the supervisor below, so this listener only keeps the EventEmitter from throwing.
+    pool.on('error', () => {});
+    const role: Role = { name, spec: full, pool, pending: 0, capacity: full.threads + full.maxQueue, waiters: [] };
+    this.roles.set(name, role);
+    // The init message: load the module and run init(config) now, so a broken actor fails start().
+    const reply = (await pool.run(makeEnvelope(INIT_HANDLER, null, 'clone'))) as WorkerReply;
+    if (!reply.ok) throw new Error(`actor role '${name}': init failed: ${reply.error.message}`);
+    this.emit({ type: 'role-started', role: name, threads: full.threads, time: Date.now() });
+  }
+
+  /** Send a message and wait for the handler's result. */
+  async ask<R = unknown>(role: string, handler: string, msg: unknown, opts: CallOptions = {}): Promise<R> {
+    const r = this.role(role, handler);
+    const deadlineMs = opts.deadlineMs ?? r.spec.deadlineMs;
+    const t0 = performance.now();
+    await this.admit(r, handler, opts.signal);
+    try {
+      return (await this.deliver(r, handler, msg, opts, deadlineMs, t0)) as R;
+    } finally {
+      this.release(r);
+    }
+  }
+
+  /** Send without waiting for the result: resolves once the message is accepted into the mailbox
+   * (after waiting for room when the mailbox is full). Failures surface on events$ ('tell-failed',
+   * plus 'dead-letter' when retries run out); shutdown drains accepted tells. */
+  async tell(role: string, handler: string, msg: unknown, opts: CallOptions = {}): Promise<void> {
+    const r = this.role(role, handler);
+    const deadlineMs = opts.deadlineMs ?? r.spec.deadlineMs;
+    const t0 = performance.now();
+    await this.admit(r, handler, opts.signal);
+    this.deliver(r, handler, msg, opts, deadlineMs, t0)
+      .catch((err: Error) => this.emit({ type: 'tell-failed', role, handler, error: err, time: Date.now() }))
+      .finally(() => this.release(r));
+  }
+
+  /** Messages accepted and not yet settled, per role. */
+  pending(role?: string): number {
+    if (role !== undefined) return this.roles.get(role)?.pending ?? 0;
+    let n = 0;
+    for (const r of this.roles.values()) n += r.pending;
+    return n;
+  }
+
+  roleNames(): string[] {
+    return [...this.roles.keys()];
+  }
+
+  /** Stop accepting messages; with drain (default) wait until every accepted message has settled, then close the pools. */
+  shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      this.emit({ type: 'shutdown', phase: 'begin', pending: this.pending(), time: Date.now() });
+      // Callers blocked on a full mailbox were never accepted: wake them so they see ShuttingDownError.
+      for (const r of this.roles.values()) for (const w of r.waiters.splice(0)) w();
+      if (opts.drain !== false) {
+        const drained = new Promise<void>((res) => (this.pending() === 0 ? res() : this.idleWaiters.push(res)));
+        if (opts.timeoutMs) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([drained, new Promise<void>((res) => (timer = setTimeout(res, opts.timeoutMs)))]);
+          clearTimeout(timer);
+        } else await drained;
+        this.emit({ type: 'shutdown', phase: 'drained', pending: this.pending(), time: Date.now() });
+      }
+      await Promise.all([...this.roles.values()].map((r) => (opts.drain === false ? r.pool.destroy() : r.pool.close())));
+      this.signalCleanup?.();
+      this.emit({ type: 'shutdown', phase: 'closed', pending: this.pending(), time: Date.now() });
+      this.eventsSubject.complete();
+      this.metricsSubject.complete();
+    })();
+    return this.closed;
+  }
+
+  /** On SIGINT/SIGTERM: drain in-flight work, close, then call onDone (default: exit with 130/143). */
+  installSignalHandlers(onDone?: (signal: NodeJS.Signals) => void): void {
+    const handler = (signal: NodeJS.Signals): void => {
+      void this.shutdown().then(() => (onDone ? onDone(signal) : process.exit(signal === 'SIGINT' ? 130 : 143)));
+    };
+    process.once('SIGINT', handler);
+    process.once('SIGTERM', handler);
+    this.signalCleanup = () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    };
+  }
+
+  private role(name: string, handler: string): Role {
+    if (this.closing) throw new ShuttingDownError(`actor system is shutting down; '${name}.${handler}' not accepted`, name, handler);
+    const r = this.roles.get(name);
+    if (!r) throw new ActorError(`no actor role '${name}' (roles: ${this.roleNames().join(', ') || 'none'})`, name, handler);
+    return r;
+  }
+
+  /** Take a mailbox slot, waiting (backpressure) or rejecting when the mailbox is full. */
+  private async admit(r: Role, handler: string, signal?: AbortSignal): Promise<void> {
+    while (r.pending >= r.capacity) {
+      if (r.spec.onFull === 'reject') throw new MailboxFullError(`mailbox of '${r.name}' is full (${r.pending} messages, capacity ${r.capacity}); '${handler}' rejected`, r.name, handler);
+      this.emit({ type: 'backpressure', role: r.name, handler, pending: r.pending, time: Date.now() });
+      await new Promise<void>((res, rej) => {
+        const onAbort = (): void => {
+          const i = r.waiters.indexOf(wake);
+          if (i >= 0) r.waiters.splice(i, 1);
+          rej(new ActorError(`'${r.name}.${handler}' aborted while waiting for mailbox room`, r.name, handler));
+        };
+        const wake = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          res();
+        };
+        r.waiters.push(wake);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      if (this.closing) throw new ShuttingDownError(`actor system is shutting down; '${r.name}.${handler}' not accepted`, r.name, handler);
+    }
+    r.pending++;
+  }
+
+  private release(r: Role): void {
+    r.pending--;
+    r.waiters.shift()?.();
+    if (this.idleWaiters.length && this.pending() === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Run one accepted message to completion under supervision: retry crashes and handler errors, dead-letter after the limit. */
+  private async deliver(r: Role, handler: string, msg: unknown, opts: CallOptions, deadlineMs: number, t0: number): Promise<unknown> {
+    const env = makeEnvelope(handler, msg, opts.transport ?? r.spec.transport, opts.protocol?.version);
+    let attempt = 0;
+    for (;;) {
+      attempt++;
+      let lastError: Error;
+      let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
+      let signal = opts.signal;
+      if (deadlineMs > 0) {
+        const ac = new AbortController();
+        timer = setTimeout(() => {
+          timedOut = true;
+          ac.abort();
+        }, deadlineMs);
+        signal = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
+      }
+      try {
+        const reply = (await r.pool.run(env, signal ? { signal } : undefined)) as WorkerReply;
+        if (reply.ok) {
+          this.metric(r.name, handler, true, attempt, t0);
+          return reply.r ? openEnvelope(reply.r) : undefined;
+        }
+        const remote = fromRemoteError(reply.error);
+        if (reply.kind !== 'handler') {
+          this.emit({ type: 'rejected', role: r.name, handler, field: reply.error.field ?? '(handler)', error: remote, time: Date.now() });
+          this.metric(r.name, handler, false, attempt, t0);
+          throw new MessageRejectedError(`'${r.name}.${handler}' rejected: ${reply.error.message}`, r.name, handler, reply.error.field ?? '(handler)');
+        }
+        lastError = remote;
+        this.emit({ type: 'handler-error', role: r.name, handler, attempt, error: remote, time: Date.now() });
+      } catch (err) {
+        if (err instanceof ActorError) throw err;
+        if (timedOut) {
+          this.emit({ type: 'timeout', role: r.name, handler, deadlineMs, time: Date.now() });
+          this.metric(r.name, handler, false, attempt, t0);
+          throw new ActorTimeoutError(`'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`, r.name, handler);
+        }
+        if (opts.signal?.aborted) {
+          this.metric(r.name, handler, false, attempt, t0);
+          throw new ActorError(`'${r.name}.${handler}' aborted by caller`, r.name, handler, { cause: err });
+        }
+        lastError = err instanceof Error ? err : new Error(String(err));
+        this.emit({ type: 'crash', role: r.name, handler, attempt, error: lastError, time: Date.now() });
+      } finally {
+        clearTimeout(timer);
+      }
+      if (attempt > r.spec.retries) {
+        this.emit({ type: 'dead-letter', role: r.name, handler, attempts: attempt, message: msg, error: lastError, time: Date.now() });
+        this.metric(r.name, handler, false, attempt, t0);
+        throw new DeadLetterError(`'${r.name}.${handler}' dead-lettered after ${attempt} attempts: ${lastError.message}`, r.name, handler, attempt, lastError);
+      }
+      this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
+    }
+  }
+
+  private metric(role: string, handler: string, ok: boolean, attempts: number, t0: number): void {
+    if (this.metricsSubject.observed) this.metricsSubject.next({ role, handler, ok, attempts, totalMs: performance.now() - t0 });
+  }
+
+  private emit(e: ActorEvent): void {
+    if (!this.eventsSubject.closed) this.eventsSubject.next(e);
+  }
+}

@@ -1,0 +1,76 @@
+import type { RemoteError } from '../../protocols/envelope.js';
+
+// Errors the runtime surfaces to callers of ask/tell. Each says which role and handler it concerns.
+
+export class ActorError extends Error {
+  override name = 'ActorError';
+  constructor(
+    message: string,
+    readonly role: string,
+    readonly handler: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The per-call deadline expired; the worker running it was replaced and the actor keeps serving. */
+export class ActorTimeoutError extends ActorError {
+  override name = 'ActorTimeoutError';
+}
+
+/** The mailbox was full and the caller asked not to wait (onFull: 'reject'). */
+export class MailboxFullError extends ActorError {
+  override name = 'MailboxFullError';
+}
+
+/** The message failed validation in the receiving worker; `field` names the bad field. Never retried. */
+export class MessageRejectedError extends ActorError {
+  override name = 'MessageRejectedError';
+  constructor(
+    message: string,
+    role: string,
+    handler: string,
+    readonly field: string,
+  ) {
+    super(message, role, handler);
+  }
+}
+
+/** A message failed (handler threw or worker crashed) more times than the retry limit; `cause` is the original error. */
+export class DeadLetterError extends ActorError {
+  override name = 'DeadLetterError';
+  constructor(
+    message: string,
+    role: string,
+    handler: string,
+    readonly attempts: number,
+    cause: unknown,
+  ) {
+    super(message, role, handler, { cause });
+  }
+}
+
+/** The system is shutting down (or shut down) and accepts no new messages. */
+export class ShuttingDownError extends ActorError {
+  override name = 'ShuttingDownError';
+}
+
+export function toRemoteError(err: unknown): RemoteError {
+  if (err instanceof Error) {
+    const r: RemoteError = { name: err.name, message: err.message };
+    if (err.stack) r.stack = err.stack;
+    const field = (err as { field?: unknown }).field;
+    if (typeof field === 'string') r.field = field;
+    return r;
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+/** Rebuild an Error from a RemoteError, keeping name and the remote stack. */
+export function fromRemoteError(r: RemoteError): Error {
+  const e = new Error(r.message);
+  e.name = r.name;
+  if (r.stack) e.stack = r.stack;
+  return e;
+}

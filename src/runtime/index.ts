@@ -1,0 +1,10 @@
+export { ActorSystem } from './actor-system.js';
+export type { RoleSpec, CallOptions, ActorEvent, ActorMetric } from './actor-system.js';
+export { WeightStore } from './weight-store.js';
+export type { WeightStoreDescription, WeightSnapshot, AckReport } from './weight-store.js';
+export { fnv1aWords, checksumFloat32 } from './checksum.js';
+export * from './errors.js';
+export type { ActorContext } from './context.js';
+export { resolveActorModule } from './modules.js';
+export { PortPipeline } from './port-pipeline.js';
+export type { PortStage } from './port-pipeline.js';
