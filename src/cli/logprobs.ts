@@ -1,0 +1,90 @@
+// `loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference]
+//  [--temperature T] [--batch-size N]`: per-token log-probs of given completions.
+// Input lines: {"prompt_ids": [int...], "completion_ids": [int...]} (blank lines are skipped).
+// Output lines: {"line": N, "logprobs": [...], "sum": S} — log p(completion_ids[i] | prompt, completion[<i])
+// under logits / temperature. --reference switches the adapter off (LoRA scale 0: the reference
+// policy). Any malformed line aborts the run before computing, naming file and line. Exit codes:
+// 0 ok, 1 bad input or model, 2 usage.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadModel } from '../model/load.js';
+import { loadAdapterPeft } from '../model/peft.js';
+import { loraScale } from '../model/lora.js';
+import { completionLogprobs, type PromptCompletion } from '../model/logprobs.js';
+
+const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
+  input lines:  {"prompt_ids": [...], "completion_ids": [...]}
+  output lines: {"line": N, "logprobs": [...], "sum": S}`;
+
+function idList(v: unknown, field: string, where: string, vocab: number): number[] {
+  if (!Array.isArray(v)) throw new Error(`${where}: field "${field}" must be an array of token ids`);
+  for (const id of v) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocab) {
+      throw new Error(`${where}: field "${field}" holds ${JSON.stringify(id)}, not a token id in [0, ${vocab})`);
+    }
+  }
+  return v as number[];
+}
+
+/** Parses the input JSONL; throws naming file and line on the first bad line. */
+export function parseLogprobsInput(text: string, file: string, vocab: number): { line: number; item: PromptCompletion }[] {
+  const out: { line: number; item: PromptCompletion }[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = i + 1;
+    if (raw.trim() === '') return;
+    const where = `${file}:${line}`;
+    let obj: unknown;
+    try { obj = JSON.parse(raw); } catch (err) { throw new Error(`${where}: invalid JSON (${(err as Error).message})`); }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${where}: expected an object {"prompt_ids", "completion_ids"}`);
+    const o = obj as Record<string, unknown>;
+    const prompt = idList(o.prompt_ids, 'prompt_ids', where, vocab);
+    const completion = idList(o.completion_ids, 'completion_ids', where, vocab);
+    if (prompt.length === 0) throw new Error(`${where}: field "prompt_ids" is empty (the first token needs a prefix)`);
+    out.push({ line, item: { prompt, completion } });
+  });
+  return out;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' },
+        reference: { type: 'boolean', default: false }, temperature: { type: 'string', default: '1' },
+        'batch-size': { type: 'string', default: '16' }, help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(`loractor logprobs: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) { console.log(USAGE); return 0; }
+  if (!values.model || !values.in) { console.error(`loractor logprobs: --model and --in are required\n${USAGE}`); return 2; }
+  const temperature = Number(values.temperature);
+  if (!(temperature > 0)) { console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`); return 2; }
+  const batchSize = Number(values['batch-size']);
+  if (!Number.isInteger(batchSize) || batchSize < 1) { console.error(`loractor logprobs: --batch-size must be a positive integer`); return 2; }
+  try {
+    const model = loadModel(values.model);
+    const adapter = values.adapter ? loadAdapterPeft(values.adapter, model.config) : null;
+    let text: string;
+    try { text = readFileSync(values.in, 'utf8'); } catch (err) { throw new Error(`${values.in}: cannot read (${(err as Error).message})`); }
+    const rows = parseLogprobsInput(text, values.in, model.config.vocabSize);
+    const useAdapter = adapter && !values.reference ? adapter : null;
+    const lps = completionLogprobs(model, useAdapter, useAdapter ? loraScale(useAdapter.settings) : 0, rows.map((r) => r.item), { temperature, batchSize });
+    const lines = rows.map((r, i) => {
+      const lp = Array.from(lps[i]!);
+      return JSON.stringify({ line: r.line, logprobs: lp, sum: lp.reduce((a, b) => a + b, 0) });
+    });
+    const outText = lines.join('\n') + (lines.length ? '\n' : '');
+    if (values.out) writeFileSync(values.out, outText);
+    else process.stdout.write(outText);
+    return 0;
+  } catch (err) {
+    console.error(`loractor logprobs: ${(err as Error).message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,190 @@
+// safetensors read/write (F32, F16, BF16 → float32 in memory). Format: u64 little-endian header
+// length N, N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?},
+// then the data block. Every header problem is an error naming the file (and tensor).
+import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
+const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Byte range inside the data block. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  path: string;
+  entries: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+  /** Absolute file offset of the data block. */
+  dataStart: number;
+}
+
+export function readSafetensorsHeader(path: string): SafetensorsHeader {
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch (err) { throw new Error(`${path}: cannot open safetensors file (${(err as Error).message})`); }
+  try {
+    const size = fstatSync(fd).size;
+    if (size < 8) throw new Error(`${path}: truncated safetensors file (${size} bytes, no header length)`);
+    const lenBuf = Buffer.alloc(8);
+    readSync(fd, lenBuf, 0, 8, 0);
+    const n = Number(lenBuf.readBigUInt64LE(0));
+    if (n <= 0 || n > 100_000_000 || 8 + n > size) throw new Error(`${path}: corrupt or truncated safetensors header (header length ${n}, file size ${size})`);
+    const hb = Buffer.alloc(n);
+    readSync(fd, hb, 0, n, 8);
+    let raw: unknown;
+    try { raw = JSON.parse(hb.toString('utf8')); } catch (err) { throw new Error(`${path}: safetensors header is not valid JSON (${(err as Error).message})`); }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${path}: safetensors header must be a JSON object`);
+    const dataStart = 8 + n;
+    const dataSize = size - dataStart;
+    const entries = new Map<string, SafetensorsEntry>();
+    let metadata: Record<string, string> = {};
+    for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (name === '__metadata__') { metadata = (v ?? {}) as Record<string, string>; continue; }
+      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof e !== 'object' || e === null) throw new Error(`${path}: tensor "${name}": header entry is not an object`);
+      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') throw new Error(`${path}: tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16, BF16 are supported)`);
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${path}: tensor "${name}": invalid shape ${JSON.stringify(e.shape)}`);
+      const off = e.data_offsets;
+      if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[1] < off[0]) {
+        throw new Error(`${path}: tensor "${name}": invalid data_offsets ${JSON.stringify(off)}`);
+      }
+      const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
+      const want = count * BYTES[e.dtype];
+      if (off[1] - off[0] !== want) throw new Error(`${path}: tensor "${name}": data_offsets span ${off[1] - off[0]} bytes but shape ${JSON.stringify(e.shape)} of ${e.dtype} needs ${want}`);
+      if (off[1] > dataSize) throw new Error(`${path}: tensor "${name}": data ends at byte ${off[1]} but the file's data block has ${dataSize} bytes (truncated file?)`);
+      entries.set(name, { name, dtype: e.dtype, shape: e.shape as number[], begin: off[0], end: off[1] });
+    }
+    return { path, entries, metadata, dataStart };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads one tensor into `out` (float32, length = numel) — e.g. straight into a SharedArrayBuffer view. */
+export function readTensorInto(h: SafetensorsHeader, name: string, out: Float32Array, expectShape?: number[]): void {
+  const e = h.entries.get(name);
+  if (!e) throw new Error(`${h.path}: tensor "${name}" is missing`);
+  if (expectShape && (e.shape.length !== expectShape.length || e.shape.some((d, i) => d !== expectShape[i]))) {
+    throw new Error(`${h.path}: tensor "${name}" has shape ${JSON.stringify(e.shape)}, expected ${JSON.stringify(expectShape)}`);
+  }
+  const count = e.shape.reduce((a, b) => a * b, 1);
+  if (out.length !== count) throw new Error(`${h.path}: tensor "${name}" has ${count} elements, destination holds ${out.length}`);
+  const bytes = Buffer.alloc(e.end - e.begin);
+  const fd = openSync(h.path, 'r');
+  try {
+    const got = readSync(fd, bytes, 0, bytes.length, h.dataStart + e.begin);
+    if (got !== bytes.length) throw new Error(`${h.path}: tensor "${name}": read ${got} of ${bytes.length} bytes (truncated file?)`);
+  } finally { closeSync(fd); }
+  decodeInto(out, bytes, e.dtype);
+}
+
+export function readSafetensors(path: string): { header: SafetensorsHeader; tensors: Map<string, { shape: number[]; dtype: SafetensorsDtype; data: Float32Array }> } {
+  const header = readSafetensorsHeader(path);
+  const tensors = new Map<string, { shape: number[]; dtype: SafetensorsDtype; data: Float32Array }>();
+  for (const e of header.entries.values()) {
+    const data = new Float32Array(e.shape.reduce((a, b) => a * b, 1));
+    readTensorInto(header, e.name, data);
+    tensors.set(e.name, { shape: e.shape, dtype: e.dtype, data });
+  }
+  return { header, tensors };
+}
+
+function decodeInto(out: Float32Array, bytes: Buffer, dtype: SafetensorsDtype): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = out.length;
+  if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+  else if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+  else for (let i = 0; i < n; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
+}
+
+const cvt = new DataView(new ArrayBuffer(4));
+
+export function bf16ToF32(h: number): number {
+  cvt.setUint32(0, h << 16);
+  return cvt.getFloat32(0);
+}
+
+/** float32 → bf16 bits, round to nearest even (NaN stays NaN). */
+export function f32ToBf16(x: number): number {
+  cvt.setFloat32(0, x);
+  const u = cvt.getUint32(0);
+  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) return (u >>> 16) | 0x40;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** float32 → f16 bits, round to nearest even, overflow to ±Inf. */
+export function f32ToF16(x: number): number {
+  cvt.setFloat32(0, x);
+  const u = cvt.getUint32(0);
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+export interface TensorToWrite {
+  name: string;
+  shape: number[];
+  data: ArrayLike<number>;
+  dtype?: SafetensorsDtype;
+}
+
+/** Writes tensors in the given order; the header is padded with spaces to 8-byte alignment. */
+export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let off = 0;
+  for (const t of tensors) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new Error(`writeSafetensors ${path}: tensor "${t.name}" has ${t.data.length} values, shape ${JSON.stringify(t.shape)} needs ${count}`);
+    const dtype = t.dtype ?? 'F32';
+    const size = count * BYTES[dtype];
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + size] };
+    off += size;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
+  const hlen = Buffer.byteLength(json);
+  const buf = Buffer.alloc(8 + hlen + off);
+  buf.writeBigUInt64LE(BigInt(hlen), 0);
+  buf.write(json, 8, 'utf8');
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let p = 8 + hlen;
+  for (const t of tensors) {
+    const dtype = t.dtype ?? 'F32';
+    const n = t.data.length;
+    if (dtype === 'F32') for (let i = 0; i < n; i++, p += 4) dv.setFloat32(p, t.data[i]!, true);
+    else if (dtype === 'F16') for (let i = 0; i < n; i++, p += 2) dv.setUint16(p, f32ToF16(t.data[i]!), true);
+    else for (let i = 0; i < n; i++, p += 2) dv.setUint16(p, f32ToBf16(t.data[i]!), true);
+  }
+  writeFileSync(path, buf);
+}

@@ -1,0 +1,91 @@
+// Tokenizer + chat template of a Hugging Face model directory: tokenizer.json through
+// @huggingface/tokenizers, tokenizer_config.json's chat_template rendered by @huggingface/jinja,
+// special tokens from tokenizer_config.json. The tokenizer must fit the model's vocabulary.
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { Template } from '@huggingface/jinja';
+import type { Qwen2Config } from './config.js';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface ModelTokenizer {
+  /** Largest token id + 1 (including added tokens). */
+  size: number;
+  bosToken: string | null;
+  eosToken: string | null;
+  padToken: string | null;
+  eosTokenId: number | null;
+  padTokenId: number | null;
+  chatTemplate: string | null;
+  encode(text: string, addSpecialTokens?: boolean): number[];
+  decode(ids: ArrayLike<number>, skipSpecialTokens?: boolean): string;
+  tokenId(token: string): number | undefined;
+  /** Renders the chat template (as transformers' apply_chat_template with tokenize=False). */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; extra?: Record<string, unknown> }): string;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (err) { throw new Error(`${path}: cannot read (${(err as Error).message})`); }
+  try { return JSON.parse(text) as Record<string, unknown>; } catch (err) { throw new Error(`${path}: invalid JSON (${(err as Error).message})`); }
+}
+
+function tokenString(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+/** Loads dir/tokenizer.json (+ tokenizer_config.json); with a config, checks it matches the model's vocabulary. */
+export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer {
+  const tjPath = join(dir, 'tokenizer.json');
+  const tcPath = join(dir, 'tokenizer_config.json');
+  const tj = readJson(tjPath);
+  const tc = existsSync(tcPath) ? readJson(tcPath) : {};
+  let tok: Tokenizer;
+  try { tok = new Tokenizer(tj, tc); } catch (err) { throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`); }
+  let size = 0;
+  for (const id of tok.get_vocab(true).values()) size = Math.max(size, id + 1);
+  if (config && size > config.vocabSize) {
+    throw new Error(`${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`);
+  }
+  const bosToken = tokenString(tc.bos_token), eosToken = tokenString(tc.eos_token), padToken = tokenString(tc.pad_token);
+  const idOf = (field: string, s: string | null): number | null => {
+    if (s === null) return null;
+    const id = tok.token_to_id(s);
+    if (id === undefined) throw new Error(`${tcPath}: field "${field}" is ${JSON.stringify(s)}, which is not in ${tjPath}'s vocabulary`);
+    return id;
+  };
+  const eosTokenId = idOf('eos_token', eosToken);
+  const padTokenId = idOf('pad_token', padToken);
+  idOf('bos_token', bosToken);
+  if (config && eosTokenId !== null && config.eosTokenIds.length > 0 && !config.eosTokenIds.includes(eosTokenId)) {
+    throw new Error(`${tcPath}: field "eos_token" ${JSON.stringify(eosToken)} is id ${eosTokenId}, but the model config's eos_token_id is ${JSON.stringify(config.eosTokenIds)}`);
+  }
+  let chatTemplate: string | null = null;
+  const ct = tc.chat_template;
+  if (typeof ct === 'string') chatTemplate = ct;
+  else if (Array.isArray(ct)) chatTemplate = (ct.find((t: { name?: string }) => t.name === 'default') as { template?: string } | undefined)?.template ?? null;
+  else if (existsSync(join(dir, 'chat_template.jinja'))) chatTemplate = readFileSync(join(dir, 'chat_template.jinja'), 'utf8');
+  let template: Template | null = null;
+  if (chatTemplate !== null) {
+    try { template = new Template(chatTemplate); } catch (err) { throw new Error(`${tcPath}: field "chat_template" does not parse (${(err as Error).message})`); }
+  }
+  return {
+    size, bosToken, eosToken, padToken, eosTokenId, padTokenId, chatTemplate,
+    encode: (text, add = false) => tok.encode(text, { add_special_tokens: add }).ids,
+    decode: (ids, skip = false) => tok.decode(Array.from(ids), { skip_special_tokens: skip }),
+    tokenId: (s) => tok.token_to_id(s),
+    applyChatTemplate(messages, opts = {}) {
+      if (!template) throw new Error(`${tcPath}: no chat_template`);
+      return template.render({
+        messages, add_generation_prompt: opts.addGenerationPrompt ?? true,
+        bos_token: bosToken ?? '', eos_token: eosToken ?? '', pad_token: padToken ?? '', ...(opts.extra ?? {}),
+      });
+    },
+  };
+}
