@@ -1,0 +1,204 @@
+// The GRPO / training knobs, with TRL GRPOConfig (and HF TrainingArguments) names, meanings and
+// defaults where one exists. Defaults follow TRL unless a knob exists only in loractor; the text of
+// each knob says where Tina differs. `resolveGrpoConfig` parses, cross-checks and derives the
+// numbers the coordinator uses (warmup steps, prompts per step, stop step, ...).
+import { z } from 'zod';
+import { ADVANTAGE_ESTIMATORS, DYNAMIC_SAMPLING, normaliseScaleRewards, type AdvantageEstimator, type DynamicSampling, type ScaleRewards } from './advantages.js';
+import { LOSS_TYPES, type LossType } from './loss.js';
+import { LR_SCHEDULER_TYPES, warmupStepsFor, type LrSchedule, type LrSchedulerType } from './schedule.js';
+import type { AdamWHyperparams } from './optimizer.js';
+
+const positiveInt = () => z.number().int().positive();
+
+export const lrSchedulerKwargsSchema = z.object({
+  min_lr_rate: z.number().min(0).max(1).optional()
+    .describe('cosine_with_min_lr: floor of the learning rate as a fraction of learning_rate (Tina: 0.1). No default; transformers requires this or min_lr for cosine_with_min_lr.'),
+  min_lr: z.number().min(0).optional()
+    .describe('cosine_with_min_lr: absolute floor of the learning rate (alternative to min_lr_rate). No default.'),
+  num_cycles: z.number().positive().optional()
+    .describe('cosine / cosine_with_min_lr: number of cosine waves over the decay (default 0.5: a single decay from peak to floor).'),
+}).strict();
+
+export const grpoConfigSchema = z.object({
+  // Optimizer and schedule (HF TrainingArguments names).
+  learning_rate: z.number().positive().default(1e-6)
+    .describe('Peak learning rate of AdamW (default 1e-6, TRL GRPOConfig; Tina 1e-6).'),
+  lr_scheduler_type: z.enum(LR_SCHEDULER_TYPES as [LrSchedulerType, ...LrSchedulerType[]]).default('linear')
+    .describe("Learning-rate schedule: linear | cosine | cosine_with_min_lr | constant | constant_with_warmup (default 'linear', HF; Tina 'cosine_with_min_lr')."),
+  lr_scheduler_kwargs: lrSchedulerKwargsSchema.default({})
+    .describe('Extra schedule arguments: min_lr_rate, min_lr, num_cycles (default {}; Tina {min_lr_rate: 0.1}).'),
+  warmup_ratio: z.number().min(0).max(1).default(0)
+    .describe('Fraction of max_steps used for linear warmup; warmup steps = ceil(warmup_ratio × max_steps) (default 0; Tina 0.1).'),
+  warmup_steps: z.number().int().min(0).default(0)
+    .describe('Explicit warmup steps; overrides warmup_ratio when > 0 (default 0).'),
+  max_steps: z.number().int().default(-1)
+    .describe('Schedule horizon in optimizer steps. -1 derives it from the dataset: ceil(num_train_epochs × prompts / prompts_per_step) (default -1, HF). Tina sets 1500 but stops earlier: see stop_at_step.'),
+  num_train_epochs: z.number().positive().default(1)
+    .describe('Epochs over the prompt set; used only when max_steps is -1 (default 1).'),
+  stop_at_step: z.number().int().positive().nullable().default(null)
+    .describe('loractor: stop training after this many optimizer steps while the schedule still spans max_steps (Tina: max_steps 1500, stopped near 850). null = max_steps (default null).'),
+  weight_decay: z.number().min(0).default(0)
+    .describe('Decoupled AdamW weight decay (param *= 1 − lr·weight_decay) (default 0, HF).'),
+  adam_beta1: z.number().min(0).lt(1).default(0.9)
+    .describe('AdamW β1 (default 0.9).'),
+  adam_beta2: z.number().min(0).lt(1).default(0.999)
+    .describe('AdamW β2 (default 0.999).'),
+  adam_epsilon: z.number().positive().default(1e-8)
+    .describe('AdamW ε added to the bias-corrected sqrt(v) (default 1e-8).'),
+  max_grad_norm: z.number().min(0).default(1)
+    .describe('Global gradient-norm clip; 0 disables clipping (default 1.0). The pre-clip norm is logged as grad_norm.'),
+  gradient_accumulation_steps: positiveInt().default(1)
+    .describe('Micro-batches per optimizer step (default 1; Tina 4).'),
+  // Batch shape.
+  per_device_train_batch_size: positiveInt().default(8)
+    .describe('Completions per micro-batch (default 8, HF). Completions per optimizer step = per_device_train_batch_size × gradient_accumulation_steps and must be a multiple of num_generations.'),
+  prompts_per_step: positiveInt().nullable().default(null)
+    .describe('loractor: prompts per optimizer step; when set it must equal per_device_train_batch_size × gradient_accumulation_steps / num_generations (a consistency check for recipes written in prompts). Default null (derived).'),
+  num_generations: z.number().int().min(2).default(8)
+    .describe('G: completions sampled per prompt; advantages are computed within each group of G (default 8, TRL; Tina 4, 6 or 8).'),
+  // Objective.
+  beta: z.number().min(0).default(0.04)
+    .describe('KL coefficient against the reference policy (adapter off), k3 estimator; 0 skips the reference pass (default 0.04, TRL ≤ 0.18 and Tina; later TRL 0.0).'),
+  epsilon: z.number().min(0).default(0.2)
+    .describe('Lower clip range ε: ratios below 1 − ε stop pushing negative-advantage tokens (default 0.2). Inactive when num_iterations = 1 and rollouts are on-policy (ratio ≡ 1).'),
+  epsilon_high: z.number().min(0).nullable().default(null)
+    .describe('Upper clip range (DAPO clip-higher, e.g. 0.28); null = epsilon (default null).'),
+  num_iterations: positiveInt().default(1)
+    .describe('μ: optimisation passes over each generated batch; > 1 makes the ratio and clipping active (default 1).'),
+  loss_type: z.enum(LOSS_TYPES as [LossType, ...LossType[]]).default('grpo')
+    .describe("Loss normaliser: grpo (per-sequence token mean, then batch mean; Tina / TRL 0.15) | bnpo (token mean per micro-batch) | dr_grpo (Σ/(B·max_completion_length)) | dapo (token mean over the optimizer batch) (default 'grpo' to reproduce Tina; TRL's later default is 'dapo')."),
+  scale_rewards: z.union([z.enum(['group', 'batch', 'none']), z.boolean()]).default('group')
+    .describe("Divide centred rewards by the std of the group | batch | none; true ≡ 'group', false ≡ 'none' (default 'group', Tina). Applies to advantage_estimator 'grpo' only."),
+  advantage_estimator: z.enum(ADVANTAGE_ESTIMATORS as [AdvantageEstimator, ...AdvantageEstimator[]]).default('grpo')
+    .describe("grpo (group-normalised, Tina) | dr_grpo (group-centred, no std) | rloo (leave-one-out baseline) | reinforce_pp_baseline (group-centred then batch-whitened, REINFORCE++) (default 'grpo')."),
+  dynamic_sampling: z.enum(DYNAMIC_SAMPLING as [DynamicSampling, ...DynamicSampling[]]).default('off')
+    .describe("DAPO dynamic sampling for groups whose rewards are all equal: off (train on them, advantage 0) | drop (remove them from the step) | refill (remove them and re-sample as many groups) (default 'off')."),
+  // Generation.
+  max_prompt_length: positiveInt().nullable().default(512)
+    .describe('Prompt tokens kept (left-truncated) for the log-prob pass; null = no limit (default 512, TRL; Tina 512).'),
+  max_completion_length: positiveInt().default(256)
+    .describe('Maximum generated tokens per completion; also the dr_grpo normaliser (default 256, TRL; Tina 3584).'),
+  temperature: z.number().positive().default(1)
+    .describe('Sampling temperature of the rollouts (default 1.0, TRL; Tina 0.7).'),
+  top_p: z.number().gt(0).max(1).default(1)
+    .describe('Nucleus sampling mass (default 1.0 = off).'),
+  top_k: z.number().int().min(0).nullable().default(null)
+    .describe('Top-k sampling; null or 0 = off (default null).'),
+  // Off-policy rollouts.
+  importance_sampling_correction: z.boolean().default(true)
+    .describe('Weight each token by min(exp(old_logp − behaviour_logp), importance_sampling_cap) to correct for rollout-engine mismatch and stale rollouts (TRL vllm_importance_sampling_correction; default true).'),
+  importance_sampling_cap: z.number().positive().default(2)
+    .describe('Truncation cap of the importance weight (TRL vllm_importance_sampling_cap; default 2.0).'),
+  max_staleness: z.number().int().min(0).default(0)
+    .describe('loractor: how many policy versions a rollout may lag the learner in async mode; 0 = synchronous (default 0).'),
+  seed: z.number().int().min(0).default(42)
+    .describe('Seed of every random choice in the run (default 42, HF; Tina 42).'),
+}).strict();
+
+export type GrpoConfigInput = z.input<typeof grpoConfigSchema>;
+export type GrpoConfig = z.output<typeof grpoConfigSchema>;
+
+/** A cross-field problem, named by the field a user should change. */
+export interface ConfigIssue {
+  field: string;
+  message: string;
+}
+
+export class GrpoConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super('invalid GRPO config:\n' + issues.map((i) => `  ${i.field}: ${i.message}`).join('\n'));
+    this.name = 'GrpoConfigError';
+  }
+}
+
+export interface ResolvedGrpoConfig {
+  config: GrpoConfig;
+  scaleRewards: ScaleRewards;
+  epsilonHigh: number;
+  completionsPerStep: number;
+  promptsPerStep: number;
+  /** Schedule horizon (max_steps after resolving -1). */
+  maxSteps: number;
+  /** Optimizer steps actually run (stop_at_step, or maxSteps). */
+  stopAtStep: number;
+  schedule: LrSchedule;
+  adamw: AdamWHyperparams;
+  /** Things allowed but probably unintended. */
+  warnings: ConfigIssue[];
+}
+
+/** Cross-field checks on a parsed config (zod has done the per-field ones). */
+export function crossValidateGrpoConfig(c: GrpoConfig, datasetSize?: number): { issues: ConfigIssue[]; warnings: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const completions = c.per_device_train_batch_size * c.gradient_accumulation_steps;
+  if (completions % c.num_generations !== 0) {
+    issues.push({ field: 'per_device_train_batch_size', message: `completions per step (${c.per_device_train_batch_size} × gradient_accumulation_steps ${c.gradient_accumulation_steps} = ${completions}) must be a multiple of num_generations (${c.num_generations})` });
+  } else if (c.prompts_per_step !== null && c.prompts_per_step !== completions / c.num_generations) {
+    issues.push({ field: 'prompts_per_step', message: `${c.prompts_per_step} disagrees with per_device_train_batch_size × gradient_accumulation_steps / num_generations = ${completions / c.num_generations}` });
+  }
+  if (c.max_steps === 0 || c.max_steps < -1) issues.push({ field: 'max_steps', message: `must be a positive integer or -1 (derive from the dataset), got ${c.max_steps}` });
+  if (c.max_steps === -1 && datasetSize === undefined) issues.push({ field: 'max_steps', message: 'is -1 (derive from dataset size) but no dataset size was given; set max_steps' });
+  const kw = c.lr_scheduler_kwargs;
+  if (c.lr_scheduler_type === 'cosine_with_min_lr') {
+    if (kw.min_lr_rate === undefined && kw.min_lr === undefined) issues.push({ field: 'lr_scheduler_kwargs', message: 'cosine_with_min_lr needs min_lr_rate or min_lr' });
+    if (kw.min_lr_rate !== undefined && kw.min_lr !== undefined) issues.push({ field: 'lr_scheduler_kwargs', message: 'set only one of min_lr_rate and min_lr' });
+    if (kw.min_lr !== undefined && kw.min_lr > c.learning_rate) issues.push({ field: 'lr_scheduler_kwargs.min_lr', message: `${kw.min_lr} exceeds learning_rate ${c.learning_rate}` });
+  } else if (kw.min_lr_rate !== undefined || kw.min_lr !== undefined) {
+    issues.push({ field: 'lr_scheduler_kwargs', message: `min_lr_rate / min_lr only apply to cosine_with_min_lr, not ${c.lr_scheduler_type}` });
+  }
+  if (kw.num_cycles !== undefined && c.lr_scheduler_type !== 'cosine' && c.lr_scheduler_type !== 'cosine_with_min_lr') {
+    issues.push({ field: 'lr_scheduler_kwargs.num_cycles', message: `only applies to cosine schedules, not ${c.lr_scheduler_type}` });
+  }
+  if (c.epsilon_high !== null && c.epsilon_high < c.epsilon) {
+    warnings.push({ field: 'epsilon_high', message: `${c.epsilon_high} is below epsilon ${c.epsilon}; clip-higher usually means epsilon_high ≥ epsilon` });
+  }
+  if (c.scale_rewards !== 'group' && c.scale_rewards !== true && c.advantage_estimator !== 'grpo') {
+    warnings.push({ field: 'scale_rewards', message: `is ignored by advantage_estimator '${c.advantage_estimator}' (it applies to 'grpo' only)` });
+  }
+  if (c.max_staleness > 0 && !c.importance_sampling_correction) {
+    warnings.push({ field: 'importance_sampling_correction', message: `is off while max_staleness is ${c.max_staleness}: stale rollouts will be trained on uncorrected` });
+  }
+  if (c.dynamic_sampling !== 'off' && c.advantage_estimator === 'reinforce_pp_baseline') {
+    warnings.push({ field: 'dynamic_sampling', message: 'reinforce_pp_baseline whitens over the batch; dropped groups change the batch statistics' });
+  }
+  return { issues, warnings };
+}
+
+/**
+ * Parse (zod defaults and per-field checks), cross-validate and derive. `datasetSize` (number of
+ * prompts) is needed only when max_steps is -1. Throws GrpoConfigError naming the fields.
+ */
+export function resolveGrpoConfig(input: unknown, opts: { datasetSize?: number } = {}): ResolvedGrpoConfig {
+  const parsed = grpoConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new GrpoConfigError(parsed.error.issues.map((i) => ({ field: i.path.length ? i.path.join('.') : '(config)', message: i.message })));
+  }
+  const c = parsed.data;
+  const { issues, warnings } = crossValidateGrpoConfig(c, opts.datasetSize);
+  if (issues.length) throw new GrpoConfigError(issues);
+  const completionsPerStep = c.per_device_train_batch_size * c.gradient_accumulation_steps;
+  const promptsPerStep = completionsPerStep / c.num_generations;
+  const maxSteps = c.max_steps > 0 ? c.max_steps : Math.ceil((c.num_train_epochs * opts.datasetSize!) / promptsPerStep);
+  if (!(maxSteps > 0)) throw new GrpoConfigError([{ field: 'max_steps', message: `derived horizon is ${maxSteps} (dataset size ${opts.datasetSize})` }]);
+  const stopAtStep = c.stop_at_step ?? maxSteps;
+  if (stopAtStep > maxSteps) throw new GrpoConfigError([{ field: 'stop_at_step', message: `${stopAtStep} is beyond the schedule horizon max_steps ${maxSteps}` }]);
+  const warmupSteps = warmupStepsFor(maxSteps, c.warmup_ratio, c.warmup_steps);
+  if (warmupSteps > maxSteps) throw new GrpoConfigError([{ field: c.warmup_steps > 0 ? 'warmup_steps' : 'warmup_ratio', message: `${warmupSteps} warmup steps exceed max_steps ${maxSteps}` }]);
+  const schedule: LrSchedule = { type: c.lr_scheduler_type, learningRate: c.learning_rate, maxSteps, warmupSteps };
+  if (c.lr_scheduler_kwargs.min_lr_rate !== undefined) schedule.minLrRate = c.lr_scheduler_kwargs.min_lr_rate;
+  if (c.lr_scheduler_kwargs.min_lr !== undefined) schedule.minLr = c.lr_scheduler_kwargs.min_lr;
+  if (c.lr_scheduler_kwargs.num_cycles !== undefined) schedule.numCycles = c.lr_scheduler_kwargs.num_cycles;
+  return {
+    config: c,
+    scaleRewards: normaliseScaleRewards(c.scale_rewards),
+    epsilonHigh: c.epsilon_high ?? c.epsilon,
+    completionsPerStep,
+    promptsPerStep,
+    maxSteps,
+    stopAtStep,
+    schedule,
+    adamw: { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay, maxGradNorm: c.max_grad_norm },
+    warnings,
+  };
+}
