@@ -1,0 +1,109 @@
+// Reward actor: a stateless multi-thread pool role. Each task scores ONE completion with every
+// configured function, so a per-item deadline can kill exactly the worker stuck on that item (a
+// hung regex, CAS or custom module) while the others keep serving. Group-level rewards (length)
+// need the whole group: this worker returns the per-item half (correctness, length) and the main
+// thread applies the group formula (src/rewards/score-batch.ts).
+import type { MessagePort } from 'node:worker_threads';
+import { resolveRewardFunc, rewardFuncName, type ResolvedRewardFunc, type RewardFuncSpec } from '../src/rewards/registry.js';
+import { codePointLength } from '../src/rewards/text-scan.js';
+import type { RewardContext, RewardKwargs } from '../src/rewards/types.js';
+
+/** Score one completion. (Declared here until protocols/ carries a reward message type.) */
+export interface ScoreItemMessage {
+  completion: string;
+  solution: string;
+  prompt?: string;
+  /** Other dataset columns of this row, passed to functions as ctx[column] = [value]. */
+  columns?: Record<string, unknown>;
+  /** Custom specs must carry absolute paths (see absolutizeSpec). */
+  funcs: RewardFuncSpec[];
+  kwargs?: Partial<RewardKwargs>;
+  /**
+   * Optional port (transferred) on which the worker announces that it has started this item, so the
+   * caller's deadline measures scoring, not queueing or a replacement worker's start-up.
+   */
+  started?: MessagePort;
+}
+
+export interface ScoreItemResult {
+  /** Per function name; group-scoped functions are absent (see `group`). */
+  scores: Record<string, number | null>;
+  /** Inputs of group-scoped functions: length needs characters and correctness per item. */
+  group?: { chars: number; lengthCorrect: boolean };
+  elapsedMs: number;
+}
+
+const resolved = new Map<string, ResolvedRewardFunc>();
+
+async function funcFor(spec: RewardFuncSpec, kwargs: Partial<RewardKwargs> | undefined): Promise<ResolvedRewardFunc> {
+  const key = JSON.stringify([spec, kwargs ?? {}]);
+  let r = resolved.get(key);
+  if (!r) {
+    r = await resolveRewardFunc(spec, kwargs);
+    resolved.set(key, r);
+  }
+  return r;
+}
+
+function validate(msg: ScoreItemMessage): void {
+  if (msg === null || typeof msg !== 'object') throw new Error('scoreItem: message must be an object');
+  if (typeof msg.completion !== 'string') throw new Error(`scoreItem: completion must be a string, got ${typeof msg.completion}`);
+  if (typeof msg.solution !== 'string') throw new Error(`scoreItem: solution must be a string, got ${typeof msg.solution}`);
+  if (!Array.isArray(msg.funcs) || msg.funcs.length === 0) throw new Error('scoreItem: funcs must be a non-empty array');
+}
+
+export async function scoreItem(msg: ScoreItemMessage): Promise<ScoreItemResult> {
+  const t0 = performance.now();
+  if (msg?.started) {
+    msg.started.postMessage('started');
+    msg.started.close();
+  }
+  validate(msg);
+  const ctx: RewardContext = { solution: [msg.solution] };
+  if (msg.prompt !== undefined) ctx.prompt = [msg.prompt];
+  for (const [col, v] of Object.entries(msg.columns ?? {})) {
+    if (col !== 'solution' && col !== 'prompt') ctx[col] = [v];
+  }
+  const scores: Record<string, number | null> = {};
+  let group: ScoreItemResult['group'];
+  for (const spec of msg.funcs) {
+    const f = await funcFor(spec, msg.kwargs);
+    if (f.scope === 'group') {
+      if (!group) {
+        const { lengthStyleCorrect } = await import('../src/rewards/accuracy.js');
+        group = { chars: codePointLength(msg.completion), lengthCorrect: lengthStyleCorrect(msg.completion, msg.solution).correct };
+      }
+      continue;
+    }
+    const out = await Promise.resolve(f.fn([msg.completion], ctx));
+    if (!Array.isArray(out) || out.length !== 1) {
+      throw new Error(`reward function "${f.name}" returned ${Array.isArray(out) ? out.length + ' values' : typeof out} for 1 completion`);
+    }
+    const v = out[0];
+    if (v !== null && typeof v !== 'number') throw new Error(`reward function "${f.name}" returned a ${typeof v}, expected number or null`);
+    scores[f.name] = v === null || Number.isNaN(v) ? null : v;
+  }
+  return { scores, ...(group ? { group } : {}), elapsedMs: performance.now() - t0 };
+}
+
+/** Load every function (verifier, custom modules) before the first deadline-bound task. */
+export async function warmup(msg: { funcs: RewardFuncSpec[]; kwargs?: Partial<RewardKwargs> }): Promise<{ names: string[]; threadId: number }> {
+  const names: string[] = [];
+  for (const spec of msg.funcs) {
+    const f = await funcFor(spec, msg.kwargs);
+    if (f.scope === 'group') await import('../src/rewards/accuracy.js');
+    names.push(rewardFuncName(spec));
+  }
+  const { threadId } = await import('node:worker_threads');
+  return { names, threadId };
+}
+
+/**
+ * Runtime hook (ActorSystem calls init(config) in every worker before its first task): preload the
+ * configured functions so loading the verifier is not charged to the first item's deadline.
+ */
+export async function init(config: { funcs?: RewardFuncSpec[]; kwargs?: Partial<RewardKwargs> } | undefined): Promise<void> {
+  if (config && Array.isArray(config.funcs) && config.funcs.length > 0) {
+    await warmup({ funcs: config.funcs, ...(config.kwargs ? { kwargs: config.kwargs } : {}) });
+  }
+}

@@ -1,0 +1,85 @@
+// Reward scoring throughput: completions scored per second per thread, on realistic completions
+// (1–3k characters of reasoning built from MATH-500 worked solutions + a boxed answer, half right).
+// Usage: npm run bench:rewards [-- --n 300 --threads 1,2 --json out.json]
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readJsonl } from '../src/data/jsonl.js';
+import { parseRewardsConfig } from '../src/rewards/config.js';
+import { BUILTIN_REWARD_NAMES, resolveRewardFunc } from '../src/rewards/registry.js';
+import { createRewardPool, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import { benchmarksDir } from '../src/util/paths.js';
+import { Rng } from '../src/util/rng.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf('--' + name);
+  return i !== -1 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+
+async function buildItems(n: number): Promise<RewardItem[]> {
+  const { rows } = await readJsonl(join(benchmarksDir(), 'math-evaluation-harness', 'math500_test.jsonl'), { strict: true });
+  const rng = new Rng(1234);
+  const items: RewardItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = rows[i % rows.length]!;
+    const target = 1000 + rng.int(2001);
+    let reasoning = String(row.solution);
+    while (reasoning.length < target) reasoning += '\n\nLet me double-check. ' + String(rows[rng.int(rows.length)]!.solution);
+    reasoning = reasoning.slice(0, target);
+    const answer = rng.next() < 0.5 ? String(row.answer) : String(rows[(i + 7) % rows.length]!.answer);
+    items.push({
+      completion: `${reasoning}\n</think>\n<answer>\nThe final answer is $\\boxed{${answer}}$.\n</answer>`,
+      solution: String(row.solution),
+      group: Math.floor(i / 8),
+    });
+  }
+  return items;
+}
+
+async function main(): Promise<void> {
+  const n = Number(arg('n', '240'));
+  const threadCounts = arg('threads', '1,2').split(',').map(Number);
+  const items = await buildItems(n);
+  const meanChars = items.reduce((s, it) => s + it.completion.length, 0) / n;
+  const report: Record<string, unknown> = { n, meanChars: Math.round(meanChars), node: process.version, perFunction: {}, pool: [] };
+
+  // 1. Each function on the main thread (batch-level call per group of 8, as GRPO groups).
+  console.log(`completions: ${n}, mean ${meanChars.toFixed(0)} chars\n`);
+  console.log('function              completions/s (1 thread, in-process)');
+  for (const name of BUILTIN_REWARD_NAMES) {
+    const f = await resolveRewardFunc(name, { cosine_max_len: 3584 });
+    f.fn([items[0]!.completion], { solution: [items[0]!.solution] }); // warm the verifier / JIT
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += 8) {
+      const g = items.slice(i, i + 8);
+      f.fn(g.map((x) => x.completion), { solution: g.map((x) => x.solution) });
+    }
+    const rate = n / ((performance.now() - t0) / 1000);
+    (report.perFunction as Record<string, number>)[name] = Math.round(rate);
+    console.log(`${name.padEnd(22)}${rate.toFixed(0).padStart(10)}`);
+  }
+
+  // 2. The pool with Tina's open_r1 recipe (all seven functions), per-item tasks with deadlines.
+  const funcs = ['accuracy', 'format', 'tag_count', 'length', 'reasoning_steps', 'cosine', 'repetition_penalty'] as const;
+  console.log(`\npool, funcs = ${funcs.join(',')}`);
+  console.log('threads   completions/s   per thread   failures');
+  for (const threads of threadCounts) {
+    const cfg = parseRewardsConfig({ reward_funcs: [...funcs], cosine_max_len: 3584, reward_num_workers: threads, reward_quarantine_path: 'bench-quarantine.jsonl' });
+    const pool = await createRewardPool(cfg);
+    await scoreBatch(pool, items.slice(0, 16), cfg, { concurrency: threads }); // warm every worker
+    const t0 = performance.now();
+    const res = await scoreBatch(pool, items, cfg, { concurrency: threads });
+    const rate = n / ((performance.now() - t0) / 1000);
+    await pool.destroy();
+    (report.pool as unknown[]).push({ threads, completionsPerSec: Math.round(rate * 10) / 10, perThread: Math.round((rate / threads) * 10) / 10, failures: res.failures.length });
+    console.log(`${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`);
+  }
+  const json = JSON.stringify(report, null, 2);
+  const out = arg('json', '');
+  if (out) writeFileSync(out, json + '\n');
+  console.log('\n' + json);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
