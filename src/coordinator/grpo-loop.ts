@@ -6,6 +6,10 @@
 //   5. learner: policy + reference log-probs, GRPO loss, backward into LoRA, AdamW; publish version
 //   6. weight sync: rollout (and evaluator) apply the new version, verified, before the next step
 //   7. metrics for the step; periodic evaluation and checkpoint
+// Async mode (maxStaleness ≥ 1): the rollout of step n+1 is started before the learner trains on step
+// n, so generation overlaps training; a rollout may then come from a policy up to maxStaleness
+// versions old (the engine is asked for at least version n − maxStaleness), and the learner's
+// truncated importance-sampling correction accounts for it with the behaviour log-probs.
 // Everything role-specific lives in the actors; this file only orders the phases and times them.
 import type { StepMetrics, EvalSummary } from '../report/metrics.js';
 
@@ -60,7 +64,7 @@ export interface LearnerPhase {
 
 /** The five roles as the loop sees them; `roles.ts` binds them to actors. */
 export interface GrpoRoles {
-  generate(prompts: PromptItem[], step: number): Promise<RolloutPhase>;
+  generate(prompts: PromptItem[], step: number, minPolicyVersion: number): Promise<RolloutPhase>;
   score(prompts: PromptItem[], rollout: RolloutPhase, step: number): Promise<RewardPhase>;
   advantages(rewards: RewardPhase, step: number): Promise<AdvantagePhase>;
   train(prompts: PromptItem[], rollout: RolloutPhase, adv: AdvantagePhase, step: number): Promise<LearnerPhase>;
@@ -78,6 +82,8 @@ export interface GrpoLoopOptions {
   checkpointEvery: number;
   /** Evaluate the starting policy before the first step. */
   evalBefore: boolean;
+  /** 0 = synchronous GRPO; k ≥ 1 = generate step n+1 while training step n, rollouts ≤ k versions old. */
+  maxStaleness: number;
   onStep(m: StepMetrics): void;
   onEval(e: EvalSummary): void;
   shouldStop?(): boolean;
@@ -88,6 +94,15 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   let version = o.firstStep - 1;
   if (o.evalBefore && o.evalEvery > 0) o.onEval(await roles.evaluate(version, o.firstStep - 1));
   let step = o.firstStep - 1;
+  const async = o.maxStaleness > 0;
+  // The rollout for `step`: in async mode it was started during the previous step (prefetched).
+  let prefetched: { prompts: PromptItem[]; rollout: Promise<RolloutPhase>; started: number } | null = null;
+  const startRollout = (s: number) => {
+    const prompts = o.nextPrompts(o.promptsPerStep);
+    const rollout = roles.generate(prompts, s, Math.max(0, s - 1 - o.maxStaleness));
+    rollout.catch(() => undefined); // awaited later; a failure surfaces there, not as an unhandled rejection
+    return { prompts, rollout, started: performance.now() };
+  };
   while (step < o.lastStep && !(o.shouldStop?.() ?? false)) {
     step++;
     const time: Record<string, number> = {};
@@ -100,13 +115,21 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       }
     };
 
-    const prompts = o.nextPrompts(o.promptsPerStep);
-    const rollout = await phase('rollout', () => roles.generate(prompts, step));
+    const current = prefetched ?? startRollout(step);
+    prefetched = null;
+    const prompts = current.prompts;
+    const rollout = await phase('rollout', () => current.rollout);
+    if (async) {
+      time['time/rollout_total'] = (performance.now() - current.started) / 1000;
+      if (step < o.lastStep) prefetched = startRollout(step + 1);
+    }
     const rewards = await phase('reward', () => roles.score(prompts, rollout, step));
     const adv = await phase('advantage', () => roles.advantages(rewards, step));
     const learned = await phase('learner', () => roles.train(prompts, rollout, adv, step));
     version = learned.version;
-    const syncLatency = await phase('sync', () => roles.sync(version));
+    // Sync mode pushes the new version to the rollout engine now; async mode lets the running rollout
+    // finish on its version and the engine picks up the newest version when its next request starts.
+    const syncLatency = async ? 0 : await phase('sync', () => roles.sync(version));
 
     const m: StepMetrics = {
       step,
@@ -124,6 +147,7 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       policy_version: version,
       'rollout/policy_version': rollout.policyVersion,
       version_lag: version - 1 - rollout.policyVersion,
+      max_staleness: o.maxStaleness,
       degenerate_groups: adv.degenerateGroups,
       reward_failures: rewards.failures,
     };
@@ -140,6 +164,8 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     m.elapsed_s = (Date.now() - t0) / 1000;
     o.onStep(m);
   }
+  // A prefetched rollout for a step that will not run (stop requested): let it finish, discard it.
+  if (prefetched) await prefetched.rollout.catch(() => undefined);
   return { lastStep: step, version };
 }
 

@@ -33,6 +33,8 @@ export interface TrainingOptions {
   /** Print one progress line per step instead of redrawing (non-TTY does this anyway). */
   plainProgress?: boolean;
   quiet?: boolean;
+  /** Resume from a run folder's checkpoint (not implemented yet: refused rather than ignored). */
+  resume?: string;
 }
 
 export interface TrainingSummary {
@@ -54,6 +56,7 @@ function resolvePath(p: string, configPath?: string): string {
 
 export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): Promise<TrainingSummary> {
   const t0 = Date.now();
+  if (opts.resume !== undefined) throw new Error(`--resume ${opts.resume}: resuming a run is not implemented yet; start a new run (adapter checkpoints are PEFT folders under the run folder)`);
   const run = (raw.run ?? {}) as { out_dir?: string; max_steps?: number; seed?: number; checkpoint_every?: number };
   const seed = opts.seed ?? run.seed ?? 42;
   const modelCfg = parseSection(modelSectionSchema, raw.model, 'model');
@@ -63,7 +66,12 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const schedule = parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval');
   const evalCfg = parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest, seed: (evalRest.seed as number | undefined) ?? 42 }, 'config: eval');
   const rewardsCfg = parseRewardsConfig(raw.rewards);
-  const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, {});
+  const grpoRaw = { ...(raw.grpo as object), seed };
+  const modelDirEarly = resolvePath(modelCfg.path, opts.configPath);
+  const promptTokenizer = loadTokenizer(modelDirEarly);
+  // The prompt source first: a dataset's size sets the schedule horizon when grpo.max_steps is -1.
+  const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, promptTokenizer, seed);
+  const grpo = resolveGrpoConfig(grpoRaw, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const g = grpo.config;
   const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
   if (!(lastStep >= 1)) throw new Error('config: run.max_steps (or grpo.max_steps) must give at least one step');
@@ -74,7 +82,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   writeFileSync(join(outDir, 'config.resolved.json'), JSON.stringify(resolvedConfig, null, 2) + '\n');
 
   if (modelCfg.engine !== 'builtin') throw new Error(`model.engine '${modelCfg.engine}': the training coordinator drives the builtin engine; WebLLM rollouts run through 'loractor generate --engine webllm'`);
-  const modelDir = resolvePath(modelCfg.path, opts.configPath);
+  const modelDir = modelDirEarly;
   const model = loadModel(modelDir);
   const tok = loadTokenizer(modelDir, model.config);
   const lora: LoraSettings = { r: loraCfg.lora_r, alpha: loraCfg.lora_alpha, dropout: loraCfg.lora_dropout, targetModules: [...loraCfg.lora_target_modules] };
@@ -123,7 +131,6 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   try {
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
     const roles = bindRoles({ system, rewardPool, rewardsCfg, grpo, evalCfg, outDir, tokenizer: tok });
-    const prompts = createPromptSource(data, tok, seed);
     await runGrpoLoop(roles, {
       firstStep: 1,
       lastStep,
@@ -132,6 +139,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       evalEvery: schedule.eval_steps,
       checkpointEvery: run.checkpoint_every ?? 0,
       evalBefore: schedule.eval_before_training,
+      maxStaleness: g.max_staleness,
       shouldStop: () => stopRequested,
       onStep: (m) => {
         metrics.push(m);

@@ -29,13 +29,13 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   const g = b.grpo.config;
   const G = g.num_generations;
   return {
-    async generate(prompts, step) {
+    async generate(prompts, step, minPolicyVersion) {
       const r = await b.system.ask<{ completions: RolloutPhase['completions']; engine: string; policyVersion: number; tokensPerSecond: number }>('rollout', 'generate', {
         step,
         prompts: prompts.map((p, i) => ({ ids: p.ids, promptIndex: i })),
         n: G,
         sampling: { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() },
-        minPolicyVersion: step - 1,
+        minPolicyVersion,
       }, { protocol: TrainingProtocols.GenerateRequest });
       return { completions: r.completions, engine: r.engine, policyVersion: r.policyVersion, tokensPerSecond: r.tokensPerSecond };
     },

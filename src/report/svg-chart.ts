@@ -18,7 +18,7 @@ export interface Marker {
 
 const W = 460;
 const H = 220;
-const PAD = { l: 54, r: 12, t: 26, b: 30 };
+const PAD = { l: 54, r: 12, t: 40, b: 30 };
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -64,13 +64,16 @@ export function lineChart(id: string, title: string, series: Series[], markers: 
     parts.push(`<text class="tick" x="${sx(t).toFixed(1)}" y="${H - PAD.b + 14}" text-anchor="middle">${fmt(t)}</text>`);
   }
   parts.push(`<text class="tick" x="${W - PAD.r}" y="${H - 4}" text-anchor="end">step</text>`);
-  for (const m of markers) {
-    if (m.x < x0 || m.x > x1) continue;
-    const x = sx(m.x).toFixed(1);
-    parts.push(`<line class="marker" x1="${x}" x2="${x}" y1="${PAD.t}" y2="${H - PAD.b}" stroke="${m.color ?? '#888'}"/>`);
-    parts.push(`<text class="tick" x="${x}" y="${PAD.t - 2}" text-anchor="middle" fill="${m.color ?? '#888'}">${esc(m.label)}</text>`);
-  }
-  let legendX = PAD.l + 150;
+  markers.forEach((m, i) => {
+    if (m.x < x0 || m.x > x1) return;
+    const x = sx(m.x);
+    parts.push(`<line class="marker" x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${PAD.t}" y2="${H - PAD.b}" stroke="${m.color ?? '#888'}"/>`);
+    // Labels stacked (one row per marker) beside the line, on the side with more room.
+    const right = x < W / 2;
+    parts.push(`<text class="tick" x="${(x + (right ? 3 : -3)).toFixed(1)}" y="${PAD.t + 10 + 11 * i}" text-anchor="${right ? 'start' : 'end'}" fill="${m.color ?? '#888'}">${esc(m.label)}</text>`);
+  });
+  // Legend on its own line under the title, so long titles and names never overlap.
+  let legendX = PAD.l;
   for (const s of series) {
     let d = '';
     let pen = false;
@@ -84,7 +87,7 @@ export function lineChart(id: string, title: string, series: Series[], markers: 
     parts.push(`<path class="${s.faint ? 'raw' : 'smooth'}" d="${d}" stroke="${s.color}" data-series="${esc(s.name)}"/>`);
     if (s.xs.length === 1) parts.push(`<circle cx="${sx(s.xs[0]!).toFixed(1)}" cy="${sy(s.ys[0]!).toFixed(1)}" r="3" fill="${s.color}"/>`);
     if (!s.faint) {
-      parts.push(`<text class="legend" x="${legendX}" y="16" fill="${s.color}">${esc(s.name)}</text>`);
+      parts.push(`<text class="legend" x="${legendX}" y="30" fill="${s.color}">${esc(s.name)}</text>`);
       legendX += Math.min(140, 8 + 6.5 * s.name.length);
     }
   }

@@ -38,6 +38,8 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
   const maxBatch = opts.maxBatch ?? 64;
   const maxContext = opts.maxContext ?? model.config.maxPositionEmbeddings;
   const eos = new Set(tokenizer.eosTokenIds);
+  // A completion may be just EOS: decode nothing to '' (some tokenizers reject an empty id list).
+  const decode = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : tokenizer.decode(ids));
   const scratch = createSamplerScratch(model.config.vocabSize);
   let adapter: LoraAdapter<Float32Array> | null = null;
   let version = 0;
@@ -108,7 +110,7 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
           lps[i]!.push(logprob);
           tokens++;
           if (eos.has(token)) finish[i] = 'eos';
-          else if (sampling.stop?.length && endsWithStop(tokenizer.decode(ids[i]!), sampling.stop)) finish[i] = 'stop';
+          else if (sampling.stop?.length && endsWithStop(decode(ids[i]!), sampling.stop)) finish[i] = 'stop';
           else if (ids[i]!.length >= sampling.max_tokens) finish[i] = 'length';
           else { stillLive.push(i); next.push(token); }
         }
@@ -122,7 +124,7 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
         const tokenIds = Int32Array.from(ids[i]!);
         out.push({
           promptIndex: j.p, sampleIndex: j.s, tokenIds, logprobs: Float32Array.from(lps[i]!),
-          text: tokenizer.decode(eos.has(tokenIds[tokenIds.length - 1]!) ? tokenIds.subarray(0, tokenIds.length - 1) : tokenIds),
+          text: decode(eos.has(tokenIds[tokenIds.length - 1]!) ? tokenIds.subarray(0, tokenIds.length - 1) : tokenIds),
           finishReason: finish[i]!, policyVersion: ver,
         });
       });
