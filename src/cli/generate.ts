@@ -1,0 +1,152 @@
+// `loractor generate`: sample completions from a model (+ PEFT adapter) with the builtin CPU engine
+// or WebLLM, printing one JSON line per completion {prompt_index, sample_index, token_ids, text,
+// logprobs, finish_reason, policy_version}.
+//
+//   node dist/main.js generate --engine builtin|webllm --model DIR [--adapter DIR]
+//       [--mlc DIR --mlc-lib FILE] --prompt TEXT | --in FILE.jsonl [--n K] [--max-tokens N]
+//       [--temperature T] [--top-p P] [--seed S] [--chat]
+// --in lines: {"prompt": "..."} or {"prompt_ids": [..]} (or {"messages": [...]} with --chat).
+// Engines are loaded lazily: the builtin engine never pulls in WebGPU and vice versa.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AdapterSnapshot } from '../model/adapter-layout.js';
+import type { GenerationEngine, PromptInput, SamplingParams } from '../engines/types.js';
+
+export interface GenerateArgs {
+  engine: 'builtin' | 'webllm';
+  model: string;
+  adapter?: string;
+  mlc?: string;
+  mlcLib?: string;
+  prompt?: string;
+  in?: string;
+  n: number;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  chat: boolean;
+}
+
+const USAGE = 'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
+  '--prompt TEXT|--in FILE.jsonl [--n K] [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--chat]';
+
+export function parseGenerateArgs(argv: string[]): GenerateArgs {
+  const a: Partial<GenerateArgs> = { n: 1, maxTokens: 64, temperature: 1, topP: 1, seed: 0, chat: false };
+  const numArg = (flag: string, v: string, int: boolean): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || (int && !Number.isInteger(x))) throw new Error(`generate: ${flag} must be ${int ? 'an integer' : 'a number'}, got "${v}"`);
+    return x;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (flag === '--chat') { a.chat = true; continue; }
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`generate: ${flag} needs a value\n${USAGE}`);
+    switch (flag) {
+      case '--engine': a.engine = v as GenerateArgs['engine']; break;
+      case '--model': a.model = v; break;
+      case '--adapter': a.adapter = v; break;
+      case '--mlc': a.mlc = v; break;
+      case '--mlc-lib': a.mlcLib = v; break;
+      case '--prompt': a.prompt = v; break;
+      case '--in': a.in = v; break;
+      case '--n': a.n = numArg(flag, v, true); break;
+      case '--max-tokens': a.maxTokens = numArg(flag, v, true); break;
+      case '--temperature': a.temperature = numArg(flag, v, false); break;
+      case '--top-p': a.topP = numArg(flag, v, false); break;
+      case '--seed': a.seed = numArg(flag, v, true); break;
+      default: throw new Error(`generate: unknown argument ${flag}\n${USAGE}`);
+    }
+  }
+  if (a.engine !== 'builtin' && a.engine !== 'webllm') throw new Error(`generate: --engine must be builtin or webllm (got ${String(a.engine)})\n${USAGE}`);
+  if (!a.model) throw new Error(`generate: --model DIR is required\n${USAGE}`);
+  if ((a.prompt === undefined) === (a.in === undefined)) throw new Error(`generate: give exactly one of --prompt or --in\n${USAGE}`);
+  if (a.engine === 'webllm' && (!a.mlc || !a.mlcLib)) throw new Error('generate: --engine webllm needs --mlc DIR (from tools/convert-to-mlc) and --mlc-lib FILE (the compiled model library)');
+  if (a.n! < 1 || a.maxTokens! < 1) throw new Error('generate: --n and --max-tokens must be ≥ 1');
+  return a as GenerateArgs;
+}
+
+interface PromptLine { text?: string; ids?: number[]; messages?: { role: string; content: string }[] }
+
+/** Prompts from --in JSONL; a bad line is an error naming the file and line number. */
+export function readPromptFile(file: string): PromptLine[] {
+  if (!existsSync(file)) throw new Error(`generate: --in file not found: ${file}`);
+  const out: PromptLine[] = [];
+  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: invalid JSON (${(e as Error).message})`);
+    }
+    if (typeof o.prompt === 'string') out.push({ text: o.prompt });
+    else if (Array.isArray(o.prompt_ids) && o.prompt_ids.every((x) => Number.isInteger(x) && (x as number) >= 0)) out.push({ ids: o.prompt_ids as number[] });
+    else if (Array.isArray(o.messages)) out.push({ messages: o.messages as PromptLine['messages'] });
+    else throw new Error(`${file}:${i + 1}: expected a string "prompt", an integer array "prompt_ids" or "messages"`);
+  });
+  if (out.length === 0) throw new Error(`${file}: no prompts`);
+  return out;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let args: GenerateArgs;
+  try {
+    args = parseGenerateArgs(argv);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  try {
+    const { readQwen2Config } = await import('../model/config.js');
+    const { loadTokenizer } = await import('../model/tokenizer.js');
+    const config = readQwen2Config(join(args.model, 'config.json'));
+    const tokenizer = loadTokenizer(args.model, config);
+    const lines: PromptLine[] = args.prompt !== undefined ? [{ text: args.prompt }] : readPromptFile(args.in!);
+    const prompts: PromptInput[] = lines.map((l) => {
+      const text = l.messages ? tokenizer.applyChatTemplate(l.messages, { addGenerationPrompt: true })
+        : args.chat && l.text !== undefined ? tokenizer.applyChatTemplate([{ role: 'user', content: l.text }], { addGenerationPrompt: true }) : l.text;
+      const ids = l.ids ? Int32Array.from(l.ids) : Int32Array.from(tokenizer.encode(text!, false));
+      return text !== undefined ? { ids, text } : { ids };
+    });
+    let adapter: AdapterSnapshot | null = null;
+    if (args.adapter) {
+      const { loadAdapterPeft } = await import('../model/peft.js');
+      const a = loadAdapterPeft(args.adapter, config);
+      adapter = { version: 1, settings: a.settings, layout: a.layout, params: a.params };
+    }
+    const eos = tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [];
+    let engine: GenerationEngine;
+    if (args.engine === 'webllm') {
+      const { createWebLlmEngine } = await import('../engines/webllm/engine.js');
+      engine = await createWebLlmEngine({ mlcDir: args.mlc!, libFile: args.mlcLib! });
+    } else {
+      let builtin: typeof import('../engines/builtin/index.js');
+      try {
+        builtin = await import('../engines/builtin/index.js');
+      } catch (e) {
+        throw new Error(`generate: the builtin engine is not available in this build (src/engines/builtin): ${(e as Error).message}`);
+      }
+      const { loadModel } = await import('../model/load.js');
+      engine = builtin.createBuiltinEngine({ model: loadModel(args.model), tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos } });
+    }
+    try {
+      if (adapter) await engine.setAdapter(adapter);
+      const sampling: SamplingParams = { temperature: args.temperature, top_p: args.topP, top_k: 0, max_tokens: args.maxTokens, seed: args.seed };
+      const out = await engine.generate(prompts, args.n, sampling);
+      for (const c of out) {
+        process.stdout.write(JSON.stringify({
+          prompt_index: c.promptIndex, sample_index: c.sampleIndex, token_ids: Array.from(c.tokenIds), text: c.text,
+          logprobs: Array.from(c.logprobs), finish_reason: c.finishReason, policy_version: c.policyVersion,
+        }) + '\n');
+      }
+    } finally {
+      await engine.close();
+    }
+    return 0;
+  } catch (e) {
+    console.error(`generate: ${(e as Error).message}`);
+    return 1;
+  }
+}

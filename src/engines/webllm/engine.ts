@@ -1,0 +1,190 @@
+// GenerationEngine on WebLLM (@mlc-ai/web-llm 0.2.79) running on WebGPU in Node (Dawn via the
+// `webgpu` package). Runs on the thread that creates it (the rollout worker). Local MLC artifacts
+// only: they are served on 127.0.0.1 to web-llm, never fetched from the network.
+//
+// web-llm has no batching: n completions per prompt are a sequential loop, each seeded from
+// sampling.seed, the prompt index and the sample index. Token ids come from the pipeline's
+// outputIds (exact, not re-tokenized strings); log-probs are web-llm's logprobs, i.e.
+// log-softmax(logits / T) over the whole vocabulary (top_p affects sampling, not the reported value).
+import type { AdapterSnapshot } from '../../model/adapter-layout.js';
+import { Rng } from '../../util/rng.js';
+import type { Completion, FinishReason, GenerationEngine, PromptInput, SamplingParams } from '../types.js';
+import { serveMlcArtifacts, type ArtifactServer } from './artifact-server.js';
+import { loadMlcArtifacts, type MlcArtifacts } from './mlc-artifacts.js';
+import { clearArtifactCaches, importWebLlm } from './node-env.js';
+import {
+  checkWebLlmInternals, checkWebLlmModule, detokenize, lastOutputIds, stopTokenIds, tokenize, type Pipeline,
+} from './private-access.js';
+import { applyAdapter, createWeightSync, type SyncStats, type WeightSyncState } from './weight-sync.js';
+
+export interface WebLlmEngineOptions {
+  /** Folder with mlc-chat-config.json, ndarray-cache.json, params_shard_*.bin, tokenizer.json. */
+  mlcDir: string;
+  /** The compiled model library (*.wasm) matching web-llm 0.2.79 (v0_2_48 libs). */
+  libFile: string;
+  /** KV cache length (default: the artifacts' context_window_size). Smaller saves GPU memory. */
+  contextWindow?: number;
+  /** Warnings (f16 sync, ...); default console.warn. */
+  warn?: (msg: string) => void;
+}
+
+export interface WebLlmGenerationStats {
+  completions: number;
+  completionTokens: number;
+  /** Mean time to first token (prefill) per completion, seconds. */
+  meanTimeToFirstTokenS: number;
+  /** Decode tokens per second over all completions (excluding prefill). */
+  decodeTokensPerS: number;
+  /** All generated tokens / wall time of generate(). */
+  tokensPerS: number;
+}
+
+export interface WebLlmEngine extends GenerationEngine {
+  readonly artifacts: MlcArtifacts;
+  readonly loadSeconds: number;
+  lastSyncStats: SyncStats | null;
+  lastGenerationStats: WebLlmGenerationStats | null;
+  /** Test hook: corrupt the named MLC tensor on the GPU right after the next sync writes it. */
+  injectWriteFault(mlcTensorName: string): void;
+}
+
+const MODEL_ID = 'loractor-mlc';
+
+/** Per-completion seed derived from sampling.seed (web-llm takes an integer seed per request). */
+export function completionSeed(seed: number, promptIndex: number, sampleIndex: number): number {
+  return Rng.derive(seed, 'webllm', promptIndex, sampleIndex).nextU32() & 0x7fffffff;
+}
+
+export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<WebLlmEngine> {
+  const warn = opts.warn ?? ((m: string) => console.warn(m));
+  const artifacts = loadMlcArtifacts(opts.mlcDir, opts.libFile); // clear errors before any GPU work
+  const webllm = await importWebLlm();
+  checkWebLlmModule();
+  const server: ArtifactServer = await serveMlcArtifacts(opts.mlcDir, opts.libFile);
+  const t0 = performance.now();
+  let mlc: Awaited<ReturnType<typeof webllm.CreateMLCEngine>>;
+  try {
+    const overrides = opts.contextWindow ? { context_window_size: opts.contextWindow } : undefined;
+    mlc = await webllm.CreateMLCEngine(MODEL_ID, {
+      appConfig: { model_list: [{ model: server.modelUrl, model_id: MODEL_ID, model_lib: server.libUrl, overrides }] },
+      logLevel: 'WARN',
+    });
+  } catch (e) {
+    await server.close();
+    throw new Error(`WebLLM failed to load ${opts.mlcDir} with ${opts.libFile}: ${(e as Error).message}`);
+  }
+  await server.close();
+  clearArtifactCaches(); // the weights are on the GPU now; drop the CPU copies of the shards
+  const loadSeconds = (performance.now() - t0) / 1000;
+  let pipeline: Pipeline;
+  try {
+    pipeline = checkWebLlmInternals(mlc, MODEL_ID);
+  } catch (e) {
+    await mlc.unload();
+    throw e;
+  }
+  const sync: WeightSyncState = createWeightSync(artifacts, pipeline, warn);
+  let version = 0;
+  let closed = false;
+  // generate() and setAdapter() run one at a time: a completion never straddles a weight change.
+  let queue: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(() => {
+      if (closed) throw new Error('WebLLM engine is closed');
+      if (sync.broken) throw new Error(`WebLLM engine unusable: ${sync.broken}`);
+      return fn();
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  };
+
+  const promptText = (p: PromptInput, index: number): string => {
+    const text = p.text ?? detokenize(pipeline, p.ids);
+    const ids = tokenize(pipeline, text);
+    if (ids.length !== p.ids.length || ids.some((v, i) => v !== p.ids[i])) {
+      throw new Error(`WebLLM engine: prompt ${index}: text does not tokenize to the given ids (web-llm takes text; got ${ids.length} ids [${Array.from(ids.slice(0, 8))}...], expected ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...])`);
+    }
+    return text;
+  };
+
+  const generateOne = async (text: string, sampling: SamplingParams, seed: number, promptIndex: number, sampleIndex: number) => {
+    const res = await mlc.completions.create({
+      prompt: text, max_tokens: sampling.max_tokens, temperature: sampling.temperature, top_p: sampling.top_p,
+      stop: sampling.stop, logprobs: true, seed, frequency_penalty: 0, presence_penalty: 0, repetition_penalty: 1,
+    });
+    const choice = res.choices[0]!;
+    const ids = lastOutputIds(pipeline);
+    const lps = (choice.logprobs?.content ?? []).map((c: { logprob: number }) => c.logprob);
+    let finish: FinishReason = choice.finish_reason === 'length' ? 'length' : 'stop';
+    if (lps.length === ids.length + 1) {
+      // The last sampled token was a stop token: web-llm does not append it to outputIds.
+      const stops = stopTokenIds(pipeline);
+      const tokStr = choice.logprobs!.content![lps.length - 1]!.token;
+      const id = stops.length === 1 ? stops[0]! : stops.find((s) => detokenize(pipeline, [s]) === tokStr);
+      if (id === undefined) throw new Error(`WebLLM engine: cannot identify the stop token "${tokStr}" among ${stops}`);
+      ids.push(id);
+      finish = 'eos';
+    } else if (lps.length !== ids.length) {
+      throw new Error(`WebLLM engine: ${lps.length} log-probs for ${ids.length} tokens (prompt ${promptIndex}, sample ${sampleIndex})`);
+    }
+    const extra = (res.usage as { extra?: { time_to_first_token_s?: number; decode_tokens_per_s?: number } } | undefined)?.extra;
+    const completion: Completion = {
+      promptIndex, sampleIndex, tokenIds: Int32Array.from(ids), logprobs: Float32Array.from(lps),
+      text: choice.text, finishReason: finish, policyVersion: version,
+    };
+    return { completion, ttft: extra?.time_to_first_token_s ?? 0 };
+  };
+
+  const engine: WebLlmEngine = {
+    name: 'webllm',
+    artifacts,
+    loadSeconds,
+    lastSyncStats: null,
+    lastGenerationStats: null,
+    get policyVersion() {
+      return version;
+    },
+    generate(prompts, n, sampling) {
+      return exclusive(async () => {
+        if (sampling.top_k > 0) throw new Error(`WebLLM engine: top_k=${sampling.top_k} is not supported by web-llm 0.2.79 (use top_k 0 and top_p)`);
+        if (!(n >= 1)) throw new Error(`WebLLM engine: n must be ≥ 1, got ${n}`);
+        const out: Completion[] = [];
+        const t0 = performance.now();
+        let ttft = 0;
+        let tokens = 0;
+        for (let pi = 0; pi < prompts.length; pi++) {
+          const text = promptText(prompts[pi]!, pi);
+          for (let si = 0; si < n; si++) {
+            const r = await generateOne(text, sampling, completionSeed(sampling.seed, pi, si), pi, si);
+            out.push(r.completion);
+            ttft += r.ttft;
+            tokens += r.completion.tokenIds.length;
+          }
+        }
+        const wall = (performance.now() - t0) / 1000;
+        const count = out.length;
+        engine.lastGenerationStats = {
+          completions: count, completionTokens: tokens, meanTimeToFirstTokenS: ttft / Math.max(1, count),
+          decodeTokensPerS: (tokens - count) / Math.max(1e-9, wall - ttft), tokensPerS: tokens / Math.max(1e-9, wall),
+        };
+        return out;
+      });
+    },
+    setAdapter(snapshot: AdapterSnapshot | null) {
+      return exclusive(async () => {
+        engine.lastSyncStats = await applyAdapter(sync, snapshot);
+        version = snapshot?.version ?? 0;
+      });
+    },
+    injectWriteFault(name: string) {
+      sync.corruptNextWrite = name;
+    },
+    async close() {
+      if (closed) return;
+      await queue;
+      closed = true;
+      await mlc.unload();
+    },
+  };
+  return engine;
+}

@@ -1,0 +1,263 @@
+// Hugging Face Qwen2 checkpoint (config.json + model.safetensors + tokenizer.json) → MLC artifacts
+// for WebLLM (mlc-chat-config.json, ndarray-cache.json, params_shard_*.bin, tokenizer.json), in the
+// layout the compiled Qwen2 model libraries expect: q,k,v fused into self_attn.c_attn (rows q|k|v,
+// biases likewise), gate,up fused into mlp.gate_up_proj (rows gate|up), tied embeddings kept as
+// model.embed_tokens.weight only. One checkpoint then feeds both the learner and WebLLM.
+//
+//   node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32]
+//        [--conv-template chatml|raw] [--context-window 4096] [--prefill-chunk 1024]
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { f32ToBf16, f32ToF16, readSafetensorsHeader, readTensorF32, writeAll } from '../src/engines/webllm/hf-io.js';
+
+export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32';
+
+export interface ConvertOptions {
+  model: string;
+  out: string;
+  /** How weights are stored: f32-to-bf16 (for q0f32 libs; default), f16 (q0f16 libs), f32 (raw; large embeddings overflow the lib's 2 GiB heap). */
+  dtype?: MlcStorageDtype;
+  /** chatml (Qwen2 chat) or raw (plain completion, no roles). */
+  convTemplate?: string;
+  contextWindow?: number;
+  prefillChunk?: number;
+  /** Target shard size in bytes (a tensor larger than this gets its own shard). */
+  shardBytes?: number;
+}
+
+export interface ConvertResult {
+  out: string;
+  params: { name: string; shape: number[]; dtype: string }[];
+  totalBytes: number;
+}
+
+interface Qwen2HfConfig {
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  vocab_size: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  tie_word_embeddings: boolean;
+  eos_token_id: number | number[];
+  bos_token_id?: number;
+}
+
+function readHfConfig(file: string): Qwen2HfConfig {
+  if (!existsSync(file)) throw new Error(`convert-to-mlc: missing ${file}`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`convert-to-mlc: ${file} is not valid JSON (${(e as Error).message})`);
+  }
+  if (raw.model_type !== undefined && raw.model_type !== 'qwen2') throw new Error(`convert-to-mlc: ${file}: model_type "${String(raw.model_type)}" is not supported (qwen2)`);
+  const num = (k: string, def?: number): number => {
+    const v = raw[k] ?? def;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`convert-to-mlc: ${file}: field ${k} must be a number (got ${JSON.stringify(raw[k])})`);
+    return v;
+  };
+  return {
+    hidden_size: num('hidden_size'),
+    intermediate_size: num('intermediate_size'),
+    num_hidden_layers: num('num_hidden_layers'),
+    num_attention_heads: num('num_attention_heads'),
+    num_key_value_heads: num('num_key_value_heads', num('num_attention_heads')),
+    vocab_size: num('vocab_size'),
+    rms_norm_eps: num('rms_norm_eps', 1e-6),
+    rope_theta: num('rope_theta', 10000),
+    tie_word_embeddings: raw.tie_word_embeddings === true,
+    eos_token_id: (raw.eos_token_id as number | number[] | undefined) ?? 151643,
+    bos_token_id: raw.bos_token_id as number | undefined,
+  };
+}
+
+/** Conversation templates web-llm understands (fields of its ConvTemplateConfig). */
+function convTemplate(name: string, stopIds: number[]): Record<string, unknown> {
+  if (name === 'chatml' || name === 'qwen2') {
+    return {
+      name: 'chatml', system_template: '<|im_start|>system\n{system_message}<|im_end|>\n',
+      system_message: 'You are a helpful assistant.',
+      roles: { user: '<|im_start|>user', assistant: '<|im_start|>assistant' },
+      role_templates: { user: '{user_message}', assistant: '{assistant_message}', tool: '{tool_message}' },
+      messages: [], seps: ['<|im_end|>\n'], role_content_sep: '\n', role_empty_sep: '\n',
+      stop_str: ['<|im_end|>'], system_prefix_token_ids: null, stop_token_ids: stopIds,
+      add_role_after_system_message: true,
+    };
+  }
+  if (name === 'raw') {
+    return {
+      name: 'raw', system_template: '{system_message}', system_message: '', roles: { user: '', assistant: '' },
+      role_templates: { user: '{user_message}', assistant: '{assistant_message}', tool: '{tool_message}' },
+      messages: [], seps: [''], role_content_sep: '', role_empty_sep: '', stop_str: [],
+      system_prefix_token_ids: null, stop_token_ids: stopIds, add_role_after_system_message: true,
+    };
+  }
+  throw new Error(`convert-to-mlc: --conv-template ${name} is not known (chatml, raw)`);
+}
+
+/** The MLC parameter list (name, shape) for a Qwen2 config, in the compiled libraries' order. */
+export function mlcQwen2Params(c: Pick<Qwen2HfConfig, 'hidden_size' | 'intermediate_size' | 'num_hidden_layers' | 'num_attention_heads' | 'num_key_value_heads' | 'vocab_size' | 'tie_word_embeddings'>): { name: string; shape: number[] }[] {
+  const d = c.hidden_size;
+  const hd = d / c.num_attention_heads;
+  const qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * hd;
+  const out = [{ name: 'model.embed_tokens.weight', shape: [c.vocab_size, d] }];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `model.layers.${l}.`;
+    out.push(
+      { name: p + 'self_attn.c_attn.weight', shape: [qkv, d] },
+      { name: p + 'self_attn.c_attn.bias', shape: [qkv] },
+      { name: p + 'self_attn.o_proj.weight', shape: [d, d] },
+      { name: p + 'mlp.gate_up_proj.weight', shape: [2 * c.intermediate_size, d] },
+      { name: p + 'mlp.down_proj.weight', shape: [d, c.intermediate_size] },
+      { name: p + 'input_layernorm.weight', shape: [d] },
+      { name: p + 'post_attention_layernorm.weight', shape: [d] },
+    );
+  }
+  out.push({ name: 'model.norm.weight', shape: [d] });
+  if (!c.tie_word_embeddings) out.push({ name: 'lm_head.weight', shape: [c.vocab_size, d] });
+  return out;
+}
+
+/** HF source tensors (concatenated along rows, in order) for one MLC parameter. */
+export function hfSourcesFor(mlcName: string): string[] {
+  const m = /^(model\.layers\.\d+\.)(self_attn\.c_attn|mlp\.gate_up_proj)\.(weight|bias)$/.exec(mlcName);
+  if (!m) return [mlcName];
+  const [, p, mod, kind] = m;
+  if (mod === 'self_attn.c_attn') return ['q_proj', 'k_proj', 'v_proj'].map((s) => `${p}self_attn.${s}.${kind}`);
+  return ['gate_proj', 'up_proj'].map((s) => `${p}mlp.${s}.${kind}`);
+}
+
+/** The shape a Hugging Face Qwen2 tensor must have under this config. */
+export function hfQwen2Shape(name: string, c: Qwen2HfConfig): number[] {
+  const d = c.hidden_size;
+  const hd = d / c.num_attention_heads;
+  const q = c.num_attention_heads * hd;
+  const kv = c.num_key_value_heads * hd;
+  const m = /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|input_layernorm|post_attention_layernorm)\.(weight|bias)$/.exec(name);
+  if (!m) return name.endsWith('norm.weight') ? [d] : [c.vocab_size, d];
+  const rows: Record<string, number[]> = {
+    q_proj: [q, d], k_proj: [kv, d], v_proj: [kv, d], o_proj: [d, q], gate_proj: [c.intermediate_size, d],
+    up_proj: [c.intermediate_size, d], down_proj: [d, c.intermediate_size], input_layernorm: [d], post_attention_layernorm: [d],
+  };
+  const shape = rows[m[1]!]!;
+  return m[2] === 'bias' ? [shape[0]!] : shape;
+}
+
+export function convertToMlc(opts: ConvertOptions): ConvertResult {
+  const dtype = opts.dtype ?? 'f32-to-bf16';
+  if (!['f32-to-bf16', 'f16', 'f32'].includes(dtype)) throw new Error(`convert-to-mlc: --dtype ${dtype} is not one of f32-to-bf16, f16, f32`);
+  const cfg = readHfConfig(join(opts.model, 'config.json'));
+  const stFile = join(opts.model, 'model.safetensors');
+  if (!existsSync(stFile)) throw new Error(`convert-to-mlc: missing ${stFile}`);
+  const tokFile = join(opts.model, 'tokenizer.json');
+  if (!existsSync(tokFile)) throw new Error(`convert-to-mlc: missing ${tokFile}`);
+  const header = readSafetensorsHeader(stFile);
+  const params = mlcQwen2Params(cfg);
+  mkdirSync(opts.out, { recursive: true });
+  const shardBytes = opts.shardBytes ?? 32 * 1024 * 1024;
+  const bytesPerEl = dtype === 'f32' ? 4 : 2;
+  const recDtype = dtype === 'f16' ? 'float16' : 'float32';
+  const recFormat = dtype === 'f32-to-bf16' ? 'f32-to-bf16' : 'raw';
+
+  interface Shard { dataPath: string; format: 'raw-shard'; nbytes: number; records: Record<string, unknown>[] }
+  const shards: Shard[] = [];
+  let cur: Shard | null = null;
+  let fd = -1;
+  let totalBytes = 0;
+  const openShard = (): Shard => {
+    if (fd >= 0) closeSync(fd);
+    const s: Shard = { dataPath: `params_shard_${shards.length}.bin`, format: 'raw-shard', nbytes: 0, records: [] };
+    shards.push(s);
+    fd = openSync(join(opts.out, s.dataPath), 'w');
+    return s;
+  };
+  try {
+    for (const p of params) {
+      const count = p.shape.reduce((a, b) => a * b, 1);
+      const nbytes = count * bytesPerEl;
+      const f32 = new Float32Array(count);
+      let rowOff = 0;
+      const sources = hfSourcesFor(p.name);
+      for (const src of sources) {
+        const info = header.get(src);
+        if (!info) throw new Error(`convert-to-mlc: ${stFile}: missing tensor ${src} (needed for ${p.name})`);
+        const want = hfQwen2Shape(src, cfg);
+        if (info.shape.join(',') !== want.join(',')) throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} has shape [${info.shape}], config.json implies [${want}]`);
+        const data = readTensorF32(stFile, info);
+        if (rowOff + data.length > count) throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} overflows ${p.name} [${p.shape}]`);
+        f32.set(data, rowOff);
+        rowOff += data.length;
+      }
+      if (rowOff !== count) throw new Error(`convert-to-mlc: ${stFile}: sources of ${p.name} give ${rowOff} values, expected ${count} ([${p.shape}])`);
+      const bytes = dtype === 'f32' ? new Uint8Array(f32.buffer) : new Uint8Array((dtype === 'f16' ? f32ToF16(f32) : f32ToBf16(f32)).buffer);
+      if (!cur || (cur.nbytes > 0 && cur.nbytes + nbytes > shardBytes)) cur = openShard();
+      cur.records.push({ name: p.name, shape: p.shape, dtype: recDtype, format: recFormat, nbytes, byteOffset: cur.nbytes });
+      writeAll(fd, bytes);
+      cur.nbytes += nbytes;
+      totalBytes += nbytes;
+    }
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  const paramCount = params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  writeFileSync(join(opts.out, 'ndarray-cache.json'), JSON.stringify({
+    metadata: { ParamSize: params.length, ParamBytes: totalBytes, BitsPerParam: (8 * totalBytes) / paramCount },
+    records: shards,
+  }, null, 1));
+  const eos = Array.isArray(cfg.eos_token_id) ? cfg.eos_token_id : [cfg.eos_token_id];
+  const ctx = opts.contextWindow ?? 4096;
+  const prefill = opts.prefillChunk ?? 1024;
+  const hd = cfg.hidden_size / cfg.num_attention_heads;
+  const chatConfig = {
+    model_type: 'qwen2',
+    quantization: dtype === 'f16' ? 'q0f16' : 'q0f32',
+    model_config: { ...cfg, head_dim: hd, context_window_size: ctx, prefill_chunk_size: prefill, tensor_parallel_shards: 1 },
+    vocab_size: cfg.vocab_size, context_window_size: ctx, sliding_window_size: -1, prefill_chunk_size: prefill,
+    attention_sink_size: -1, tensor_parallel_shards: 1,
+    temperature: 1.0, presence_penalty: 0.0, frequency_penalty: 0.0, repetition_penalty: 1.0, top_p: 1.0,
+    tokenizer_files: ['tokenizer.json'],
+    tokenizer_info: { token_postproc_method: 'byte_level', prepend_space_in_encode: false, strip_space_in_decode: false },
+    conv_template: convTemplate(opts.convTemplate ?? 'chatml', eos),
+    pad_token_id: 0, bos_token_id: cfg.bos_token_id ?? eos[0], eos_token_id: eos,
+    loractor: { source: resolve(opts.model), storage: dtype },
+  };
+  writeFileSync(join(opts.out, 'mlc-chat-config.json'), JSON.stringify(chatConfig, null, 2));
+  copyFileSync(tokFile, join(opts.out, 'tokenizer.json'));
+  return { out: opts.out, params: params.map((p) => ({ ...p, dtype: recDtype })), totalBytes };
+}
+
+function parseArgs(argv: string[]): ConvertOptions {
+  const o: Partial<ConvertOptions> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`convert-to-mlc: ${a} needs a value`);
+      return x;
+    };
+    if (a === '--model') o.model = v();
+    else if (a === '--out') o.out = v();
+    else if (a === '--dtype') o.dtype = v() as MlcStorageDtype;
+    else if (a === '--conv-template') o.convTemplate = v();
+    else if (a === '--context-window') o.contextWindow = Number(v());
+    else if (a === '--prefill-chunk') o.prefillChunk = Number(v());
+    else throw new Error(`convert-to-mlc: unknown argument ${a}`);
+  }
+  if (!o.model || !o.out) throw new Error('usage: convert-to-mlc --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32] [--conv-template chatml|raw]');
+  return o as ConvertOptions;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const t0 = Date.now();
+    const r = convertToMlc(parseArgs(process.argv.slice(2)));
+    console.log(JSON.stringify({ out: r.out, params: r.params.length, bytes: r.totalBytes, seconds: (Date.now() - t0) / 1000 }));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exitCode = 1;
+  }
+}
