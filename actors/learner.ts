@@ -4,11 +4,13 @@
 // policy log-probs with activations kept, the GRPO-family loss and its gradient w.r.t. log-probs,
 // backward into the LoRA block only, global grad-norm clipping, AdamW, publish.
 import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
-import { TrainingProtocols, type LearnerStepRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
 import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
 import { forwardTrain, backwardTrain, type TrainBatch } from '../src/model/train.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
-import { saveAdapterPeft } from '../src/model/peft.js';
+import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
 import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type LossType, type PolicyLossSums } from '../src/rl/loss.js';
 import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
@@ -56,6 +58,8 @@ let S: LearnerState | null = null;
 export const accepts = {
   trainStep: TrainingProtocols.LearnerStepRequest,
   saveAdapter: TrainingProtocols.SaveAdapterRequest,
+  saveCheckpoint: CheckpointProtocols.CheckpointRequest,
+  restoreCheckpoint: CheckpointProtocols.RestoreRequest,
 };
 
 export async function init(cfg: LearnerInit): Promise<void> {
@@ -185,18 +189,26 @@ export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: strin
   return { dir: msg.dir, step: s.step };
 }
 
-/** Everything needed to resume exactly: adapter, optimizer moments, step, RNG state. */
-export async function exportState(): Promise<{ step: number; params: Float32Array; optimizer: Uint8Array; dropoutRng: RngState }> {
+/** Checkpoint the learner's whole state into `dir`: PEFT adapter + AdamW state; returns the RNG state. */
+export async function saveCheckpoint(msg: CheckpointRequest): Promise<{ step: number; dropoutRng: RngState }> {
   const s = state();
-  return { step: s.step, params: Float32Array.from(s.adapter.params), optimizer: serializeAdamWState(s.opt), dropoutRng: s.dropoutRng.state() };
+  if (msg.step !== s.step) throw new Error(`learner.saveCheckpoint: asked for step ${msg.step}, the learner is at step ${s.step}`);
+  saveAdapterPeft(msg.dir, s.adapter, { baseModel: s.cfg.baseModelName });
+  writeFileSync(join(msg.dir, 'optimizer.bin'), serializeAdamWState(s.opt));
+  return { step: s.step, dropoutRng: s.dropoutRng.state() };
 }
 
-export async function importState(msg: { step: number; params: Float32Array; optimizer: Uint8Array; dropoutRng: RngState }): Promise<{ step: number; version: number }> {
+/** Restore from a sealed checkpoint and publish the adapter as version `step` (versions = steps). */
+export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: number; version: number }> {
   const s = state();
-  if (msg.params.length !== s.adapter.params.length) throw new Error(`learner.importState: params has ${msg.params.length} values, adapter needs ${s.adapter.params.length}`);
-  s.adapter.params.set(msg.params);
-  s.opt = deserializeAdamWState(msg.optimizer, 'learner checkpoint');
-  s.dropoutRng = new Rng(msg.dropoutRng);
+  const loaded = loadAdapterPeft(msg.dir, s.model.config);
+  if (loaded.layout.size !== s.adapter.layout.size || loaded.settings.r !== s.adapter.settings.r) {
+    throw new Error(`learner.restoreCheckpoint: ${msg.dir} holds a LoRA adapter of ${loaded.layout.size} values (r ${loaded.settings.r}); this run's has ${s.adapter.layout.size} (r ${s.adapter.settings.r})`);
+  }
+  s.adapter.params.set(loaded.params);
+  s.opt = deserializeAdamWState(readFileSync(join(msg.dir, 'optimizer.bin')), join(msg.dir, 'optimizer.bin'));
+  if (s.opt.m.length !== s.adapter.params.length) throw new Error(`learner.restoreCheckpoint: optimizer.bin has ${s.opt.m.length} moments, adapter has ${s.adapter.params.length} values`);
+  s.dropoutRng = new Rng(msg.dropoutRng as RngState);
   s.step = msg.step;
-  return { step: s.step, version: s.store.publish(s.adapter.params, s.step) };
+  return { step: s.step, version: s.store.publish(s.adapter.params, s.step, s.step) };
 }

@@ -53,3 +53,18 @@ export const TrainingProtocols = {
   SyncRequest: def('SyncRequest', 1, syncRequestSchema as z.ZodType<z.output<typeof syncRequestSchema>>),
   GenerateRequest: def('GenerateRequest', 1, generateRequestSchema),
 } as const;
+
+/** Learner: write adapter (PEFT) + optimizer state into `dir` (a checkpoint's temp folder). */
+export const checkpointRequestSchema = z.object({ dir: z.string().min(1), step: z.number().int().positive() }).strict();
+/** Learner: load adapter + optimizer from a sealed checkpoint and publish it as version `step`. */
+export const restoreRequestSchema = z.object({
+  dir: z.string().min(1),
+  step: z.number().int().positive(),
+  dropoutRng: z.object({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) }).strict(),
+}).strict();
+export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
+export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
+export const CheckpointProtocols = {
+  CheckpointRequest: def('CheckpointRequest', 1, checkpointRequestSchema),
+  RestoreRequest: def('RestoreRequest', 1, restoreRequestSchema),
+} as const;

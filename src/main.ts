@@ -9,7 +9,7 @@ import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js'
 
 export interface TrainingOptions {
   configPath: string;
-  outDir: string;
+  outDir?: string;
   maxSteps?: number;
   seed: number;
   resume?: string;
@@ -83,7 +83,8 @@ async function runCliInner(argv: string[]): Promise<number> {
     const outDir = values.out ?? config.run.out_dir;
     if (values.resume !== undefined && !existsSync(values.resume)) throw new UsageError(`--resume: no such directory: ${values.resume}`);
     config.run = { ...config.run, out_dir: outDir, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
-    opts = { configPath: values.actors, outDir, seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(values.resume !== undefined ? { resume: values.resume } : {}) };
+    // Resuming continues in the resumed run's folder unless --out names another.
+    opts = { configPath: values.actors, ...(values.resume === undefined || values.out !== undefined ? { outDir } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(values.resume !== undefined ? { resume: values.resume } : {}) };
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`loractor: ${(err as Error).message}`);

@@ -70,7 +70,15 @@ export interface GrpoRoles {
   train(prompts: PromptItem[], rollout: RolloutPhase, adv: AdvantagePhase, step: number): Promise<LearnerPhase>;
   sync(version: number): Promise<number>;
   evaluate(version: number, step: number): Promise<EvalSummary>;
-  checkpoint(step: number): Promise<string | undefined>;
+  /** Save everything needed to resume after `step` (with the async rollout already made for step+1). */
+  checkpoint(step: number, pending?: PendingRollout): Promise<string | undefined>;
+}
+
+/** A rollout generated ahead for the next step (async mode): checkpointed so resume loses nothing. */
+export interface PendingRollout {
+  step: number;
+  prompts: PromptItem[];
+  rollout: RolloutPhase;
 }
 
 export interface GrpoLoopOptions {
@@ -87,6 +95,8 @@ export interface GrpoLoopOptions {
   onStep(m: StepMetrics): void;
   onEval(e: EvalSummary): void;
   shouldStop?(): boolean;
+  /** Resume: the rollout for firstStep that the interrupted run had already generated. */
+  pending?: PendingRollout;
 }
 
 export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise<{ lastStep: number; version: number }> {
@@ -96,7 +106,11 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   let step = o.firstStep - 1;
   const async = o.maxStaleness > 0;
   // The rollout for `step`: in async mode it was started during the previous step (prefetched).
-  let prefetched: { prompts: PromptItem[]; rollout: Promise<RolloutPhase>; started: number } | null = null;
+  let prefetched: { prompts: PromptItem[]; rollout: Promise<RolloutPhase>; started: number } | null =
+    o.pending && o.pending.step === o.firstStep ? { prompts: o.pending.prompts, rollout: Promise.resolve(o.pending.rollout), started: performance.now() } : null;
+  let lastCheckpoint = o.firstStep - 1;
+  const pendingNow = async (): Promise<PendingRollout | undefined> =>
+    prefetched ? { step: step + 1, prompts: prefetched.prompts, rollout: await prefetched.rollout } : undefined;
   const startRollout = (s: number) => {
     const prompts = o.nextPrompts(o.promptsPerStep);
     const rollout = roles.generate(prompts, s, Math.max(0, s - 1 - o.maxStaleness));
@@ -154,18 +168,22 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     for (const [fn, vals] of Object.entries(rewards.perFunc)) m[`rewards/${fn}`] = mean(vals.filter((v): v is number => v !== null && Number.isFinite(v)));
     const evalDue = o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.lastStep);
     const ckptDue = o.checkpointEvery > 0 && (step % o.checkpointEvery === 0 || step === o.lastStep);
-    let checkpoint: string | undefined;
-    if (ckptDue) checkpoint = await phase('checkpoint', () => roles.checkpoint(step));
+    // Evaluate first, so the checkpoint of this step includes its evaluation.
     if (evalDue) {
       const e = await phase('eval', () => roles.evaluate(version, step));
-      o.onEval({ ...e, checkpoint: e.checkpoint ?? checkpoint });
+      o.onEval({ ...e, checkpoint: ckptDue ? `checkpoint-${step}` : undefined });
+    }
+    if (ckptDue) {
+      await phase('checkpoint', async () => roles.checkpoint(step, await pendingNow()));
+      lastCheckpoint = step;
     }
     Object.assign(m, time);
     m.elapsed_s = (Date.now() - t0) / 1000;
     o.onStep(m);
   }
-  // A prefetched rollout for a step that will not run (stop requested): let it finish, discard it.
-  if (prefetched) await prefetched.rollout.catch(() => undefined);
+  // Stopped early (SIGINT/SIGTERM): checkpoint the last finished step, with any rollout made ahead.
+  if (step > lastCheckpoint && step >= o.firstStep) await roles.checkpoint(step, await pendingNow().catch(() => undefined));
+  else if (prefetched) await prefetched.rollout.catch(() => undefined);
   return { lastStep: step, version };
 }
 

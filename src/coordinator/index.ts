@@ -2,7 +2,8 @@
 // adapter WeightStore, spawns the five actor roles, and drives runGrpoLoop — then writes the run
 // folder: metrics.jsonl, eval.jsonl (+ eval-summary.*), PEFT adapter checkpoints, the resolved
 // config and report.html.
-import { appendFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ActorSystem } from '../runtime/actor-system.js';
 import { WeightStore } from '../runtime/weight-store.js';
@@ -21,7 +22,10 @@ import { repoRoot } from '../util/paths.js';
 import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
 import { createPromptSource } from './prompts.js';
 import { bindRoles } from './roles.js';
-import { runGrpoLoop } from './grpo-loop.js';
+import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
+import { checkpointTempDir, findResumePoint, sealCheckpoint, truncateJsonl, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
+import { CheckpointProtocols } from '../../protocols/training.js';
+import type { RngState } from '../util/rng.js';
 import type { LearnerInit } from '../../actors/learner.js';
 
 export interface TrainingOptions {
@@ -33,7 +37,7 @@ export interface TrainingOptions {
   /** Print one progress line per step instead of redrawing (non-TTY does this anyway). */
   plainProgress?: boolean;
   quiet?: boolean;
-  /** Resume from a run folder's checkpoint (not implemented yet: refused rather than ignored). */
+  /** Resume from the newest intact checkpoint in this run folder (or this checkpoint folder). */
   resume?: string;
 }
 
@@ -56,7 +60,6 @@ function resolvePath(p: string, configPath?: string): string {
 
 export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): Promise<TrainingSummary> {
   const t0 = Date.now();
-  if (opts.resume !== undefined) throw new Error(`--resume ${opts.resume}: resuming a run is not implemented yet; start a new run (adapter checkpoints are PEFT folders under the run folder)`);
   const run = (raw.run ?? {}) as { out_dir?: string; max_steps?: number; seed?: number; checkpoint_every?: number };
   const seed = opts.seed ?? run.seed ?? 42;
   const modelCfg = parseSection(modelSectionSchema, raw.model, 'model');
@@ -70,16 +73,31 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const modelDirEarly = resolvePath(modelCfg.path, opts.configPath);
   const promptTokenizer = loadTokenizer(modelDirEarly);
   // The prompt source first: a dataset's size sets the schedule horizon when grpo.max_steps is -1.
-  const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, promptTokenizer, seed);
+  const resumeFrom: ResumePoint | null = opts.resume !== undefined ? findResumePoint(resolvePath(opts.resume)) : null;
+  const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, promptTokenizer, seed, resumeFrom?.state.prompt_sampler);
   const grpo = resolveGrpoConfig(grpoRaw, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const g = grpo.config;
   const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
   if (!(lastStep >= 1)) throw new Error('config: run.max_steps (or grpo.max_steps) must give at least one step');
-  const outDir = resolvePath(opts.outDir ?? run.out_dir ?? 'runs/latest', undefined);
+  // A resumed run continues in the folder it resumes from unless --out says otherwise.
+  const outDir = resolvePath(opts.outDir ?? (resumeFrom ? join(resumeFrom.dir, '..') : undefined) ?? run.out_dir ?? 'runs/latest', undefined);
   mkdirSync(outDir, { recursive: true });
-  for (const f of ['metrics.jsonl', 'eval.jsonl', 'eval-summary.jsonl', 'eval-summary.txt']) writeFileSync(join(outDir, f), '');
   const resolvedConfig = { ...raw, run: { ...run, seed, out_dir: outDir, max_steps: lastStep }, model: modelCfg, lora: loraCfg, data, grpo: g, rewards: rewardsCfg, eval: { ...evalCfg, ...schedule } };
   writeFileSync(join(outDir, 'config.resolved.json'), JSON.stringify(resolvedConfig, null, 2) + '\n');
+  // What must not change between a run and its resumption (the stop step and the folder may).
+  const configSha = createHash('sha256').update(JSON.stringify({ seed, model: modelCfg, lora: loraCfg, data, grpo: g, rewards: rewardsCfg, eval: evalCfg })).digest('hex');
+  let resumedMetrics: StepMetrics[] = [];
+  if (resumeFrom) {
+    const st = resumeFrom.state;
+    if (st.config_sha256 !== configSha) throw new Error(`--resume: ${resumeFrom.dir} was written under a different config (seed, model, lora, data, grpo, rewards or eval changed); resume with the same config`);
+    if (st.step >= lastStep) throw new Error(`--resume: ${resumeFrom.dir} is at step ${st.step}, the run stops at step ${lastStep}: nothing to do (raise --max-steps)`);
+    // Work done after the checkpoint is redone; drop its records so nothing is counted twice.
+    truncateJsonl(join(outDir, 'metrics.jsonl'), (r) => (r.step as number) <= st.step);
+    for (const f of ['eval.jsonl', 'eval-summary.jsonl']) truncateJsonl(join(outDir, f), (r) => (r.version as number) <= st.policy_version);
+    resumedMetrics = existsSync(join(outDir, 'metrics.jsonl')) ? readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepMetrics) : [];
+  } else {
+    for (const f of ['metrics.jsonl', 'eval.jsonl', 'eval-summary.jsonl', 'eval-summary.txt']) writeFileSync(join(outDir, f), '');
+  }
 
   if (modelCfg.engine !== 'builtin') throw new Error(`model.engine '${modelCfg.engine}': the training coordinator drives the builtin engine; WebLLM rollouts run through 'loractor generate --engine webllm'`);
   const modelDir = modelDirEarly;
@@ -119,8 +137,8 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const rewardPool = await createRewardPool(rewardsCfg, outDir);
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
   const log = (line: string): void => { if (!opts.quiet) progress.log(line); };
-  const metrics: StepMetrics[] = [];
-  const evals: EvalSummary[] = [];
+  const metrics: StepMetrics[] = [...resumedMetrics];
+  const evals: EvalSummary[] = resumeFrom ? [...resumeFrom.state.evals] : [];
   let stopRequested = false;
   const onSignal = (sig: NodeJS.Signals): void => { stopRequested = true; log(`${sig}: finishing the current step, then saving and stopping`); };
   process.once('SIGINT', onSignal);
@@ -131,14 +149,33 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   try {
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
     const roles = bindRoles({ system, rewardPool, rewardsCfg, grpo, evalCfg, outDir, tokenizer: tok });
+    roles.checkpoint = async (step: number, pending?: PendingRollout) => {
+      const tmp = checkpointTempDir(outDir, step);
+      const saved = await system.ask<{ step: number; dropoutRng: RngState }>('learner', 'saveCheckpoint', { dir: tmp, step }, { protocol: CheckpointProtocols.CheckpointRequest });
+      sealCheckpoint(outDir, tmp, {
+        format: CHECKPOINT_FORMAT, step, policy_version: step, seed, config_sha256: configSha, prompt_sampler: prompts.state(),
+        learner_dropout_rng: saved.dropoutRng, evals, ...(pending ? { pending_rollout: pending } : {}), time: new Date().toISOString(),
+      });
+      return `checkpoint-${step}`;
+    };
+    let firstStep = 1;
+    if (resumeFrom) {
+      const st = resumeFrom.state;
+      for (const s of resumeFrom.skipped) log(`resume: skipped ${s.dir}: ${s.why}`);
+      await system.ask('learner', 'restoreCheckpoint', { dir: resumeFrom.dir, step: st.step, dropoutRng: st.learner_dropout_rng }, { protocol: CheckpointProtocols.RestoreRequest });
+      await roles.sync(st.policy_version);
+      firstStep = st.step + 1;
+      log(`resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${st.pending_rollout ? ', with its pending rollout' : ''})`);
+    }
     await runGrpoLoop(roles, {
-      firstStep: 1,
+      firstStep,
+      ...(resumeFrom?.state.pending_rollout ? { pending: resumeFrom.state.pending_rollout as PendingRollout } : {}),
       lastStep,
       promptsPerStep: grpo.promptsPerStep,
       nextPrompts: (n) => prompts.next(n),
       evalEvery: schedule.eval_steps,
       checkpointEvery: run.checkpoint_every ?? 0,
-      evalBefore: schedule.eval_before_training,
+      evalBefore: schedule.eval_before_training && !resumeFrom,
       maxStaleness: g.max_staleness,
       shouldStop: () => stopRequested,
       onStep: (m) => {

@@ -82,10 +82,8 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       return { step, policy_version: r.version, pass_at_1: pass, average: vals.reduce((a, x) => a + x, 0) / Math.max(1, vals.length) };
     },
 
-    async checkpoint(step) {
-      const dir = join(b.outDir, `checkpoint-${step}`);
-      await b.system.ask('learner', 'saveAdapter', { dir, step }, { protocol: TrainingProtocols.SaveAdapterRequest });
-      return `checkpoint-${step}`;
+    async checkpoint() {
+      throw new Error('checkpoint: bound by runTraining (it owns the run folder and the sampler state)');
     },
   };
 }

@@ -112,19 +112,22 @@ export class WeightStore {
     return Atomics.load(this.ctl, C_VERSION);
   }
 
-  /** Copy `params` into the inactive half and publish it as the next version. Returns that version. */
-  publish(params: Float32Array, step = 0): number {
+  /**
+   * Copy `params` into the inactive half and publish it as the next version (or as `version`, which
+   * must be higher than the current one: a resumed run continues its version numbering). Returns it.
+   */
+  publish(params: Float32Array, step = 0, version?: number): number {
     if (params.length !== this.desc.size) throw new Error(`WeightStore.publish: params has ${params.length} elements, store holds ${this.desc.size}`);
     const w = this.beginWrite();
     w.params.set(params);
-    return w.commit(step);
+    return w.commit(step, undefined, version);
   }
 
   /**
    * Zero-copy publishing: get the inactive half as a writable view (e.g. the optimizer writes the
    * new adapter straight into it), then commit. Only one write may be open at a time.
    */
-  beginWrite(): { params: Float32Array; commit: (step?: number, checksum?: number) => number; abort: () => void } {
+  beginWrite(): { params: Float32Array; commit: (step?: number, checksum?: number, version?: number) => number; abort: () => void } {
     if (Atomics.compareExchange(this.ctl, C_WRITING, 0, 1) !== 0) throw new Error('WeightStore: another publish is in progress (single writer)');
     const h = 1 - Atomics.load(this.ctl, C_ACTIVE);
     Atomics.add(this.ctl, C_SEQ + h, 1); // odd: half h is being written
@@ -137,8 +140,13 @@ export class WeightStore {
     };
     return {
       params: this.halves[h],
-      commit: (step = 0, checksum?: number) => {
-        const version = Atomics.load(this.ctl, C_VERSION) + 1;
+      commit: (step = 0, checksum?: number, asVersion?: number) => {
+        const current = Atomics.load(this.ctl, C_VERSION);
+        if (asVersion !== undefined && !(Number.isInteger(asVersion) && asVersion > current)) {
+          finish();
+          throw new Error(`WeightStore.commit: version ${asVersion} must be an integer above the current version ${current}`);
+        }
+        const version = asVersion ?? current + 1;
         this.ctl[C_HALF_VERSION + h] = version;
         this.ctl[C_HALF_STEP + h] = step;
         this.ctl[C_HALF_CHECKSUM + h] = (checksum ?? checksumFloat32(this.halves[h])) | 0;

@@ -1,0 +1,117 @@
+// Checkpoints that survive a crash at any instant, and resume that skips what is broken.
+//
+// Layout (Hugging Face Trainer's, plus a manifest): <run>/checkpoint-N/
+//   adapter_config.json, adapter_model.safetensors   PEFT adapter (loads in PEFT/vLLM unchanged)
+//   optimizer.bin                                     AdamW moments + step (exact)
+//   trainer_state.json                                step, version, every RNG/sampler state, evals, pending rollouts
+//   manifest.json                                     sha256 + size of every file above (written last)
+// Atomicity: everything is written into a hidden temp folder, fsynced, then renamed into place, so a
+// folder named checkpoint-N is always complete; a torn or tampered one fails its manifest and resume
+// falls back to the previous checkpoint, saying why.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EvalSummary } from '../report/metrics.js';
+import type { RngState } from '../util/rng.js';
+
+export const CHECKPOINT_FORMAT = 'loractor-checkpoint/1';
+
+export interface TrainerState {
+  format: typeof CHECKPOINT_FORMAT;
+  step: number;
+  policy_version: number;
+  seed: number;
+  /** sha256 of the resolved config's training-relevant sections: resuming under another config is refused. */
+  config_sha256: string;
+  prompt_sampler: unknown;
+  learner_dropout_rng: RngState;
+  evals: EvalSummary[];
+  /** Async mode: the rollout already generated for step+1 (accepted, not yet trained on). */
+  pending_rollout?: unknown;
+  time: string;
+}
+
+export interface ManifestEntry { file: string; bytes: number; sha256: string }
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/** Temp folder for checkpoint `step` (hidden, so it is never mistaken for a checkpoint). */
+export function checkpointTempDir(runDir: string, step: number): string {
+  const dir = join(runDir, `.checkpoint-${step}.tmp-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
+
+/** Seal a temp folder the learner has written into: trainer_state, manifest, fsync, rename. */
+export function sealCheckpoint(runDir: string, tmpDir: string, state: TrainerState): string {
+  writeFileSync(join(tmpDir, 'trainer_state.json'), JSON.stringify(state, null, 1) + '\n');
+  const files = readdirSync(tmpDir).filter((f) => f !== 'manifest.json').sort();
+  const manifest: ManifestEntry[] = files.map((file) => ({ file, bytes: statSync(join(tmpDir, file)).size, sha256: sha256File(join(tmpDir, file)) }));
+  writeFileSync(join(tmpDir, 'manifest.json'), JSON.stringify({ format: CHECKPOINT_FORMAT, files: manifest }, null, 1) + '\n');
+  for (const f of [...files, 'manifest.json']) fsyncPath(join(tmpDir, f));
+  fsyncPath(tmpDir);
+  const final = join(runDir, `checkpoint-${state.step}`);
+  if (existsSync(final)) rmSync(final, { recursive: true, force: true });
+  renameSync(tmpDir, final);
+  fsyncPath(runDir);
+  return final;
+}
+
+/** Why a checkpoint folder cannot be used, or null when it is complete and intact. */
+export function checkpointProblem(dir: string): string | null {
+  const mPath = join(dir, 'manifest.json');
+  if (!existsSync(mPath)) return 'no manifest.json (incomplete or not a loractor checkpoint)';
+  let manifest: { format?: string; files?: ManifestEntry[] };
+  try { manifest = JSON.parse(readFileSync(mPath, 'utf8')); } catch (err) { return `manifest.json is not valid JSON (${(err as Error).message})`; }
+  if (manifest.format !== CHECKPOINT_FORMAT || !Array.isArray(manifest.files)) return `manifest.json has format ${JSON.stringify(manifest.format)}, expected ${CHECKPOINT_FORMAT}`;
+  for (const e of manifest.files) {
+    const p = join(dir, e.file);
+    if (!existsSync(p)) return `${e.file} is missing`;
+    const bytes = statSync(p).size;
+    if (bytes !== e.bytes) return `${e.file} has ${bytes} bytes, manifest says ${e.bytes} (truncated?)`;
+    if (sha256File(p) !== e.sha256) return `${e.file} fails its sha256 check (corrupted)`;
+  }
+  for (const need of ['trainer_state.json', 'adapter_model.safetensors', 'optimizer.bin']) {
+    if (!manifest.files.some((e) => e.file === need)) return `manifest lists no ${need}`;
+  }
+  return null;
+}
+
+export interface ResumePoint { dir: string; state: TrainerState; skipped: { dir: string; why: string }[] }
+
+/**
+ * The newest intact checkpoint under `location` (a run folder, or one checkpoint folder). Broken
+ * ones are skipped and reported; throws when none is usable.
+ */
+export function findResumePoint(location: string): ResumePoint {
+  if (!existsSync(location)) throw new Error(`--resume ${location}: no such folder`);
+  const candidates = existsSync(join(location, 'manifest.json')) || /checkpoint-\d+$/.test(location)
+    ? [location]
+    : readdirSync(location).filter((n) => /^checkpoint-\d+$/.test(n)).sort((a, b) => Number(b.slice(11)) - Number(a.slice(11))).map((n) => join(location, n));
+  const skipped: ResumePoint['skipped'] = [];
+  for (const dir of candidates) {
+    const why = checkpointProblem(dir);
+    if (why) { skipped.push({ dir, why }); continue; }
+    const state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState;
+    if (state.format !== CHECKPOINT_FORMAT) { skipped.push({ dir, why: `trainer_state.json format ${state.format}` }); continue; }
+    return { dir, state, skipped };
+  }
+  const detail = skipped.map((s) => `${s.dir}: ${s.why}`).join('; ');
+  throw new Error(`--resume ${location}: no usable checkpoint${detail ? ` (${detail})` : ' (no checkpoint-N folders)'}`);
+}
+
+/** Keep the JSONL lines of a run file that belong to steps ≤ `step` (drops work done after the checkpoint). */
+export function truncateJsonl(path: string, keep: (row: Record<string, unknown>) => boolean): number {
+  if (!existsSync(path)) return 0;
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const kept = lines.filter((l) => { try { return keep(JSON.parse(l)); } catch { return false; } });
+  writeFileSync(path, kept.map((l) => l + '\n').join(''));
+  return kept.length;
+}
