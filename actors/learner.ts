@@ -33,6 +33,8 @@ export interface LearnerInit {
   epsilonHigh: number;
   importanceSamplingCorrection: boolean;
   importanceSamplingCap: number;
+  /** Rollouts from a policy more than this many versions older than the one being trained are refused. */
+  maxStaleness: number;
   /** Log-probs under logits / temperature (TRL ≥ 0.16; 1 reproduces TRL 0.15.2 / Tina). */
   logprobTemperature: number;
   gradientAccumulationSteps: number;
@@ -112,6 +114,11 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   const s = state();
   const { cfg, model, adapter } = s;
   if (msg.step !== s.step + 1) throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
+  // Provenance check: the current policy is version step−1; older rollouts must be within the bound.
+  msg.trajectories.forEach((t, i) => {
+    const lag = msg.step - 1 - t.policyVersion;
+    if (lag > cfg.maxStaleness || lag < 0) throw new Error(`learner: trajectory ${i} comes from policy version ${t.policyVersion}, ${lag} versions behind step ${msg.step}'s policy (max_staleness ${cfg.maxStaleness}): refused`);
+  });
   const t0 = performance.now();
   const scale = loraScale(adapter.settings);
   const N = msg.trajectories.length;

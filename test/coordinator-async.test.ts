@@ -33,3 +33,15 @@ for (const staleness of [0, 1]) {
     t.same(lines.map((m) => m.version_lag), lags, 'metrics.jsonl records the lag');
   });
 }
+
+t.test('training prompts from a JSONL dataset with Tina\'s column mapping', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'loractor-dataset-'));
+  const { writeFileSync } = await import('node:fs');
+  const rows = Array.from({ length: 12 }, (_, i) => JSON.stringify({ question: `${10 + i}+${20 + 3 * i}=`, answer: String(30 + 4 * i) }));
+  writeFileSync(join(dir, 'train.jsonl'), rows.join('\n') + '\n');
+  const cfg = { ...smallConfig(0), data: { source: 'dataset', path: dir, dataset_id: 'local/additions', system_prompt: 'none', chat_template: 'model' }, grpo: { ...smallConfig(0).grpo, max_steps: -1, num_train_epochs: 1 } };
+  const out = join(dir, 'run');
+  const r = await runTraining({ ...cfg, run: { ...cfg.run, max_steps: undefined } }, { outDir: out, quiet: true });
+  t.equal(r.steps, 3, '12 rows / 4 prompts per step = 3 steps (schedule horizon from the dataset size)');
+  t.ok(r.metrics.every((m) => typeof m['rewards/accuracy'] === 'number'), 'accuracy scored against $answer$ gold');
+});

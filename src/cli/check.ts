@@ -236,7 +236,6 @@ async function checkDataset(data: Extract<DataSection, { source: 'dataset' }>, c
     } catch (err) { rep.problems.push(`data: ${f}: ${(err as Error).message}`); return undefined; }
   }
   rep.passed.push(`data: ${files.length} file(s), ${rows} rows, Tina columns present (${id})`);
-  rep.warnings.push('data.source "dataset": check that this build\'s coordinator trains on datasets (the synthetic task source was the first one wired)');
   return rows;
 }
 

@@ -30,6 +30,7 @@ const datasetSource = z.object({
   path: z.string().min(1).describe('File or dataset folder. Required.'),
   dataset_id: z.string().optional().describe('Hugging Face id of the dataset (selects Tina\'s system prompt and the DeepScaleR mapping). Default: the folder name.'),
   system_prompt: z.enum(['open_r1', 'open_rs', 'none', 'auto']).default('auto').describe("System prompt: 'auto' = Tina's rule (OPEN_RS if the dataset id contains 'open-rs', else OPEN_R1). Default 'auto'."),
+  chat_template: z.enum(['reason', 'model']).default('reason').describe("'reason' = Tina's REASON_CHAT_TEMPLATE (bos, system, <｜User｜>problem<｜Assistant｜>), which Tina put in place of the model's; 'model' = the model's own tokenizer_config.json template. Default 'reason'."),
 }).strict();
 
 export const dataSectionSchema = z.discriminatedUnion('source', [taskSource, datasetSource]).describe('Where training prompts come from.');

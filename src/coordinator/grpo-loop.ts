@@ -164,6 +164,8 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       max_staleness: o.maxStaleness,
       degenerate_groups: adv.degenerateGroups,
       reward_failures: rewards.failures,
+      // 1 when the learner skipped the update (NaN/Inf loss or gradients; the adapter is unchanged).
+      skipped_update: learned.skipped ? 1 : 0,
     };
     for (const [fn, vals] of Object.entries(rewards.perFunc)) m[`rewards/${fn}`] = mean(vals.filter((v): v is number => v !== null && Number.isFinite(v)));
     const evalDue = o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.lastStep);

@@ -112,7 +112,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
     maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
     lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
-    importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap,
+    importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
     schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
   };
@@ -182,6 +182,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
         metrics.push(m);
         appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
         if (!opts.quiet) progress.update(m);
+        if (m.skipped_update) log(`step ${m.step}: update skipped (non-finite loss or gradients); the adapter keeps its previous values`);
       },
       onEval: (e) => {
         evals.push(e);

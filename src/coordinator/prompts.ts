@@ -51,7 +51,9 @@ export async function createPromptSource(data: DataSection, tok: ModelTokenizer,
     next(count) {
       return sampler.take(count).map((i) => {
         const row = rows[i]!;
-        const text = buildTinaPrompt(row.problem, system, undefined, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' });
+        const text = data.chat_template === 'model'
+          ? tok.applyChatTemplate([...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content: row.problem }], { addGenerationPrompt: true })
+          : buildTinaPrompt(row.problem, system, undefined, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' });
         return { index: i, ids: tok.encode(text), text: row.problem, solution: row.solution };
       });
     },
