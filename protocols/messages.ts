@@ -142,21 +142,22 @@ export interface ProtocolDef<T = unknown> {
   schema: z.ZodType<T>;
 }
 
-function def<T>(name: string, version: number, schema: z.ZodType<T>): ProtocolDef<T> {
+/** Declare a message kind (name, version, schema); every protocols/*.ts file declares its messages with it. */
+export function defineProtocol<T>(name: string, version: number, schema: z.ZodType<T>): ProtocolDef<T> {
   return { name, version, schema };
 }
 
 export const Protocols = {
-  RolloutRequest: def('RolloutRequest', 1, rolloutRequestSchema),
-  RolloutResult: def('RolloutResult', 1, rolloutResultSchema),
-  ScoredBatch: def('ScoredBatch', 1, scoredBatchSchema),
-  AdvantageBatch: def('AdvantageBatch', 1, advantageBatchSchema),
-  LearnerStepResult: def('LearnerStepResult', 1, learnerStepResultSchema),
-  WeightVersion: def('WeightVersion', 1, weightVersionSchema),
-  EvalRequest: def('EvalRequest', 1, evalRequestSchema),
-  EvalReport: def('EvalReport', 1, evalReportSchema),
-  Metrics: def('Metrics', 1, metricsSchema),
-  ErrorReport: def('ErrorReport', 1, errorReportSchema),
+  RolloutRequest: defineProtocol('RolloutRequest', 1, rolloutRequestSchema),
+  RolloutResult: defineProtocol('RolloutResult', 1, rolloutResultSchema),
+  ScoredBatch: defineProtocol('ScoredBatch', 1, scoredBatchSchema),
+  AdvantageBatch: defineProtocol('AdvantageBatch', 1, advantageBatchSchema),
+  LearnerStepResult: defineProtocol('LearnerStepResult', 1, learnerStepResultSchema),
+  WeightVersion: defineProtocol('WeightVersion', 1, weightVersionSchema),
+  EvalRequest: defineProtocol('EvalRequest', 1, evalRequestSchema),
+  EvalReport: defineProtocol('EvalReport', 1, evalReportSchema),
+  Metrics: defineProtocol('Metrics', 1, metricsSchema),
+  ErrorReport: defineProtocol('ErrorReport', 1, errorReportSchema),
 } as const;
 
 export type ProtocolName = keyof typeof Protocols;

@@ -1,7 +1,7 @@
 // Messages of the training pipeline's stateful roles (learner, rollout sync, advantage) that are
 // not in messages.ts: the learner's step request, adapter save/load, and the sync handshake.
 import { z } from 'zod';
-import { floatsSchema, idsSchema, samplingSchema, type ProtocolDef } from './messages.js';
+import { defineProtocol, floatsSchema, idsSchema, samplingSchema } from './messages.js';
 
 /** One trajectory as the learner consumes it: prompt + completion tokens with provenance. */
 export const trajectorySchema = z.object({
@@ -45,13 +45,11 @@ export type SyncRequest = z.input<typeof syncRequestSchema>;
 export type SyncReply = z.infer<typeof syncReplySchema>;
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 
-const def = <T>(name: string, version: number, schema: z.ZodType<T>): ProtocolDef<T> => ({ name, version, schema });
-
 export const TrainingProtocols = {
-  LearnerStepRequest: def('LearnerStepRequest', 1, learnerStepRequestSchema),
-  SaveAdapterRequest: def('SaveAdapterRequest', 1, saveAdapterRequestSchema),
-  SyncRequest: def('SyncRequest', 1, syncRequestSchema as z.ZodType<z.output<typeof syncRequestSchema>>),
-  GenerateRequest: def('GenerateRequest', 1, generateRequestSchema),
+  LearnerStepRequest: defineProtocol('LearnerStepRequest', 1, learnerStepRequestSchema),
+  SaveAdapterRequest: defineProtocol('SaveAdapterRequest', 1, saveAdapterRequestSchema),
+  SyncRequest: defineProtocol('SyncRequest', 1, syncRequestSchema as z.ZodType<z.output<typeof syncRequestSchema>>),
+  GenerateRequest: defineProtocol('GenerateRequest', 1, generateRequestSchema),
 } as const;
 
 /** Learner: write adapter (PEFT) + optimizer state into `dir` (a checkpoint's temp folder). */
@@ -65,6 +63,6 @@ export const restoreRequestSchema = z.object({
 export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 export const CheckpointProtocols = {
-  CheckpointRequest: def('CheckpointRequest', 1, checkpointRequestSchema),
-  RestoreRequest: def('RestoreRequest', 1, restoreRequestSchema),
+  CheckpointRequest: defineProtocol('CheckpointRequest', 1, checkpointRequestSchema),
+  RestoreRequest: defineProtocol('RestoreRequest', 1, restoreRequestSchema),
 } as const;
