@@ -84,7 +84,7 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
   const s = state();
   const synced = await applyLatest(msg.minPolicyVersion, 30000);
   const t0 = performance.now();
-  const out = await s.engine.generate(msg.prompts.map((p) => ({ ids: ints(p.ids) })), msg.n, msg.sampling);
+  const out = await s.engine.generate(msg.prompts.map((p) => ({ ids: ints(p.ids), seedKey: p.promptIndex })), msg.n, msg.sampling);
   const seconds = (performance.now() - t0) / 1000;
   const tokens = out.reduce((a, c) => a + c.tokenIds.length, 0);
   return {

@@ -10,6 +10,7 @@ export const modelSectionSchema = z.object({
   mlc_dir: z.string().optional().describe('MLC artifacts folder for the webllm engine (tools/convert-to-mlc writes it). No default.'),
   mlc_lib: z.string().optional().describe('Compiled WebLLM model library (.wasm) for the webllm engine. No default.'),
   rollout_max_batch: z.number().int().positive().default(128).describe('Most sequences the builtin engine decodes together. Default 128.'),
+  rollout_actors: z.number().int().min(1).max(64).default(1).describe('Rollout actors side by side (each its own thread and engine, roles rollout-0…); each step\'s prompts are split evenly across them, with sampling streams keyed by prompt so the completions do not depend on the split. Default 1.'),
 }).strict();
 
 export const loraSectionSchema = z.object({

@@ -24,6 +24,7 @@ export interface PromptItem {
 
 export interface CompletionRecord {
   promptIndex: number;
+  sampleIndex: number;
   tokenIds: number[];
   logprobs: number[];
   text: string;

@@ -128,8 +128,9 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       ...(o.module !== undefined ? { module: o.module as string } : {}),
     };
   };
+  const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
   const system = await ActorSystem.start({
-    rollout: role('rollout', { module: 'actors/rollout.ts', retries: 1, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: 'rollout-0', engine: 'builtin', maxBatch: modelCfg.rollout_max_batch } }),
+    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, engine: 'builtin', maxBatch: modelCfg.rollout_max_batch } })])),
     advantage: role('advantage', { module: 'actors/advantage.ts' }),
     learner: role('learner', { module: 'actors/learner.ts', retries: 0, config: learnerInit }),
     evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
@@ -148,7 +149,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   });
   try {
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
-    const roles = bindRoles({ system, rewardPool, rewardsCfg, grpo, evalCfg, outDir, tokenizer: tok });
+    const roles = bindRoles({ system, rolloutRoles, rewardPool, rewardsCfg, grpo, evalCfg, outDir, tokenizer: tok });
     roles.checkpoint = async (step: number, pending?: PendingRollout) => {
       const tmp = checkpointTempDir(outDir, step);
       const saved = await system.ask<{ step: number; dropoutRng: RngState }>('learner', 'saveCheckpoint', { dir: tmp, step }, { protocol: CheckpointProtocols.CheckpointRequest });

@@ -17,6 +17,8 @@ import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
 
 export interface RoleBindings {
   system: ActorSystem;
+  /** Rollout actor roles; prompts are split evenly across them. */
+  rolloutRoles: string[];
   rewardPool: Piscina;
   rewardsCfg: RewardsConfig;
   grpo: ResolvedGrpoConfig;
@@ -30,14 +32,20 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   const G = g.num_generations;
   return {
     async generate(prompts, step, minPolicyVersion) {
-      const r = await b.system.ask<{ completions: RolloutPhase['completions']; engine: string; policyVersion: number; tokensPerSecond: number }>('rollout', 'generate', {
-        step,
-        prompts: prompts.map((p, i) => ({ ids: p.ids, promptIndex: i })),
-        n: G,
-        sampling: { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() },
-        minPolicyVersion,
-      }, { protocol: TrainingProtocols.GenerateRequest });
-      return { completions: r.completions, engine: r.engine, policyVersion: r.policyVersion, tokensPerSecond: r.tokensPerSecond };
+      const sampling = { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() };
+      const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i }));
+      // Contiguous, even split across the rollout actors (promptIndex stays global).
+      const k = b.rolloutRoles.length;
+      const parts = b.rolloutRoles.map((role, a) => ({ role, prompts: indexed.slice(Math.floor((a * indexed.length) / k), Math.floor(((a + 1) * indexed.length) / k)) })).filter((p) => p.prompts.length > 0);
+      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; tokensPerSecond: number; seconds: number };
+      const results = await Promise.all(parts.map((p) => b.system.ask<Part>(p.role, 'generate', { step, prompts: p.prompts, n: G, sampling, minPolicyVersion }, { protocol: TrainingProtocols.GenerateRequest })));
+      const completions = results.flatMap((r) => r.completions).sort((x, y) => x.promptIndex - y.promptIndex || x.sampleIndex - y.sampleIndex);
+      const tokens = completions.reduce((a, c) => a + c.tokenIds.length, 0);
+      return {
+        completions, engine: results[0]!.engine,
+        policyVersion: Math.min(...results.map((r) => r.policyVersion)),
+        tokensPerSecond: tokens / Math.max(...results.map((r) => r.seconds)),
+      };
     },
 
     async score(prompts, rollout) {
@@ -67,7 +75,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
 
     async sync(version) {
       const t0 = performance.now();
-      await b.system.ask('rollout', 'sync', { minVersion: version }, { protocol: TrainingProtocols.SyncRequest });
+      await Promise.all(b.rolloutRoles.map((role) => b.system.ask(role, 'sync', { minVersion: version }, { protocol: TrainingProtocols.SyncRequest })));
       return (performance.now() - t0) / 1000;
     },
 

@@ -18,6 +18,12 @@ export interface PromptInput {
   ids: Int32Array;
   /** The prompt text, when known (engines that only take text use it). */
   text?: string;
+  /**
+   * Key of this prompt's sampling streams (default: its index in the call). Callers that split one
+   * batch across several engines pass the prompt's global index, so the completions do not depend on
+   * how the batch was split.
+   */
+  seedKey?: number;
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length';

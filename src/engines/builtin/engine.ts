@@ -1,7 +1,7 @@
 // The builtin generation engine: batched prefill and decode on the model core's KV cache, on the
 // CPU, over base weights mapped zero-copy from shared memory. All B·G sequences of a call decode
 // together (one decodeStep per token position for every live sequence); each sequence samples from
-// its own seeded stream Rng.derive(seed, promptIndex, sampleIndex), so a batched call produces the
+// its own seeded stream Rng.derive(seed, prompt seedKey ?? index, sampleIndex), so a batched call produces the
 // same completions as one-at-a-time calls, and the same seed gives the same completions.
 import { createKvCache, decodeStep, prefill, type KvCache } from '../../model/kv-cache.js';
 import { loraScale, type LoraAdapter } from '../../model/lora.js';
@@ -90,7 +90,7 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
       const longest = Math.max(...chunk.map((j) => prompts[j.p]!.ids.length));
       const kv = cacheFor(chunk.length, longest + sampling.max_tokens);
       const slots = chunk.map((_, i) => i);
-      const rngs = chunk.map((j) => Rng.derive(sampling.seed, j.p, j.s));
+      const rngs = chunk.map((j) => Rng.derive(sampling.seed, prompts[j.p]!.seedKey ?? j.p, j.s));
       const ids: number[][] = chunk.map(() => []);
       const lps: number[][] = chunk.map(() => []);
       const finish: (FinishReason | null)[] = chunk.map(() => null);
