@@ -5,7 +5,9 @@
 import { appendFileSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { ActorSystem } from '../runtime/actor-system.js';
+import { ActorSystem, type RoleSpec } from '../runtime/actor-system.js';
+import { actorSpecsFromConfig } from '../config/actors.js';
+import type { LoractorConfig } from '../config/schema.js';
 import { WeightStore } from '../runtime/weight-store.js';
 import { loadModel } from '../model/load.js';
 import { describeModel } from '../model/weights.js';
@@ -69,13 +71,15 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const schedule = parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval');
   const evalCfg = parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest, seed: (evalRest.seed as number | undefined) ?? 42 }, 'config: eval');
   const rewardsCfg = parseRewardsConfig(raw.rewards);
-  const grpoRaw = { ...(raw.grpo as object), seed };
-  const modelDirEarly = resolvePath(modelCfg.path, opts.configPath);
-  const promptTokenizer = loadTokenizer(modelDirEarly);
-  // The prompt source first: a dataset's size sets the schedule horizon when grpo.max_steps is -1.
+  if (modelCfg.engine !== 'builtin') throw new Error(`model.engine '${modelCfg.engine}': the training coordinator drives the builtin engine; WebLLM rollouts run through 'loractor generate --engine webllm'`);
+  const modelDir = resolvePath(modelCfg.path, opts.configPath);
+  const model = loadModel(modelDir);
+  const tok = loadTokenizer(modelDir, model.config);
+  // The prompt source before the GRPO settings: a dataset's size sets the schedule horizon when
+  // grpo.max_steps is -1.
   const resumeFrom: ResumePoint | null = opts.resume !== undefined ? findResumePoint(resolvePath(opts.resume)) : null;
-  const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, promptTokenizer, seed, resumeFrom?.state.prompt_sampler);
-  const grpo = resolveGrpoConfig(grpoRaw, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
+  const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, tok, seed, resumeFrom?.state.prompt_sampler);
+  const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const g = grpo.config;
   const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
   if (!(lastStep >= 1)) throw new Error('config: run.max_steps (or grpo.max_steps) must give at least one step');
@@ -99,10 +103,6 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     for (const f of ['metrics.jsonl', 'eval.jsonl', 'eval-summary.jsonl', 'eval-summary.txt']) writeFileSync(join(outDir, f), '');
   }
 
-  if (modelCfg.engine !== 'builtin') throw new Error(`model.engine '${modelCfg.engine}': the training coordinator drives the builtin engine; WebLLM rollouts run through 'loractor generate --engine webllm'`);
-  const modelDir = modelDirEarly;
-  const model = loadModel(modelDir);
-  const tok = loadTokenizer(modelDir, model.config);
   const lora: LoraSettings = { r: loraCfg.lora_r, alpha: loraCfg.lora_alpha, dropout: loraCfg.lora_dropout, targetModules: [...loraCfg.lora_target_modules] };
   const layout = createLoraLayout(model.config, lora);
   const store = WeightStore.create(layout.size);
@@ -116,17 +116,16 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
     schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
   };
-  const actorOverrides = raw.actors ?? {};
-  const role = (name: string, base: Record<string, unknown>) => {
-    const o = actorOverrides[name] ?? {};
-    return {
-      ...base,
-      ...(o.threads !== undefined ? { threads: o.threads as number } : {}),
-      ...(o.retries !== undefined ? { retries: o.retries as number } : {}),
-      ...(o.deadline_ms !== undefined ? { deadlineMs: o.deadline_ms as number } : {}),
-      ...(o.max_queue !== undefined ? { maxQueue: o.max_queue as number } : {}),
-      ...(o.module !== undefined ? { module: o.module as string } : {}),
-    };
+  // The `actors` section tunes the standard roles (threads, mailbox, retries, deadlines, transport);
+  // an entry for 'rollout' applies to every rollout-N. The role's own config always comes from here.
+  const overrides = actorSpecsFromConfig({ actors: (raw.actors ?? {}) as LoractorConfig['actors'] });
+  for (const name of Object.keys(overrides)) {
+    if (name === 'reward') throw new Error('config: actors.reward: the reward pool is set by rewards.reward_num_workers and rewards.reward_timeout_s');
+    if (!['rollout', 'advantage', 'learner', 'evaluator'].includes(name)) throw new Error(`config: actors.${name}: not a role of the training job (rollout, advantage, learner, evaluator)`);
+  }
+  const role = (name: string, base: RoleSpec): RoleSpec => {
+    const set = Object.fromEntries(Object.entries(overrides[name] ?? {}).filter(([k, v]) => v !== undefined && k !== 'config'));
+    return { ...base, ...set };
   };
   const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
   const system = await ActorSystem.start({
