@@ -2,7 +2,7 @@
 // schema, composed here. Unknown keys anywhere are errors naming the key.
 import { z } from 'zod';
 import { actorsSchema, runSchema } from './sections.js';
-import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema } from '../coordinator/config.js';
+import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema } from '../coordinator/config.js';
 import { grpoConfigSchema } from '../rl/config.js';
 import { rewardsConfigSchema } from '../rewards/config.js';
 import { evalConfigSchema } from '../eval/config.js';
@@ -19,6 +19,7 @@ export const rootConfigSchema = z
     data: dataSectionSchema.optional().describe('Where training prompts come from (required to train).'),
     rewards: rewardsConfigSchema.optional().describe('Reward functions, weights and scoring deadlines.'),
     eval: evalConfigSchema.extend(evalScheduleSchema.shape).optional().describe('Held-out evaluation: benchmarks, sampling and schedule.'),
+    faults: faultsSectionSchema.optional(),
   })
   .strict();
 

@@ -53,3 +53,11 @@ export function parseSection<T>(schema: z.ZodType<T>, raw: unknown, section: str
   const path = [section, ...iss.path.map(String)].join('.');
   throw new Error(`config: ${path}: ${iss.message}`);
 }
+
+export const faultsSectionSchema = z.array(z.object({
+  role: z.enum(['rollout', 'advantage', 'learner', 'evaluator']).describe('Role whose handler fails (rollout applies to rollout-0).'),
+  handler: z.string().min(1).describe("Handler name, e.g. 'generate', 'computeAdvantages', 'evaluate'."),
+  mode: z.enum(['throw', 'exit', 'hang']).describe("'throw' an error, 'exit' the worker thread, or 'hang' past the role's deadline (set actors.<role>.deadline_ms)."),
+  at: z.number().int().positive().describe('Which call of that handler fails (1 = the first); it fails once.'),
+}).strict()).default([]).describe('Fault drills: make one call of an actor fail, to see the run recover (retries, worker replacement). Default none.');
+export type FaultsSection = z.output<typeof faultsSectionSchema>;

@@ -21,7 +21,7 @@ import { parseEvalConfig } from '../eval/config.js';
 import { renderReport, type EvalSummary, type StepMetrics } from '../report/index.js';
 import { createProgress, formatDuration } from '../report/progress.js';
 import { repoRoot } from '../util/paths.js';
-import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
+import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
 import { createPromptSource } from './prompts.js';
 import { bindRoles } from './roles.js';
 import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
@@ -123,16 +123,19 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     if (name === 'reward') throw new Error('config: actors.reward: the reward pool is set by rewards.reward_num_workers and rewards.reward_timeout_s');
     if (!['rollout', 'advantage', 'learner', 'evaluator'].includes(name)) throw new Error(`config: actors.${name}: not a role of the training job (rollout, advantage, learner, evaluator)`);
   }
-  const role = (name: string, base: RoleSpec): RoleSpec => {
+  const faults = parseSection(faultsSectionSchema, raw.faults ?? [], 'faults');
+  const role = (name: string, base: RoleSpec, instance = name): RoleSpec => {
     const set = Object.fromEntries(Object.entries(overrides[name] ?? {}).filter(([k, v]) => v !== undefined && k !== 'config'));
-    return { ...base, ...set };
+    const drills = faults.filter((f) => f.role === name && (instance === name || instance === 'rollout-0'))
+      .map((f) => ({ ...f, counter: new SharedArrayBuffer(4) }));
+    return { ...base, ...set, ...(drills.length ? { config: { ...(base.config as object), __faults: drills } } : {}) };
   };
   const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
   const system = await ActorSystem.start({
-    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, engine: 'builtin', maxBatch: modelCfg.rollout_max_batch } })])),
-    advantage: role('advantage', { module: 'actors/advantage.ts' }),
+    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, engine: 'builtin', maxBatch: modelCfg.rollout_max_batch } }, name)])),
+    advantage: role('advantage', { module: 'actors/advantage.ts', retryTimeouts: true }),
     learner: role('learner', { module: 'actors/learner.ts', retries: 0, config: learnerInit }),
-    evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
+    evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
   const rewardPool = await createRewardPool(rewardsCfg, outDir);
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
@@ -144,7 +147,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const sub = system.events$.subscribe((e) => {
-    if (e.type === 'crash' || e.type === 'dead-letter' || e.type === 'timeout' || e.type === 'retry') log(`actor event: ${e.type} in ${e.role}${'handler' in e ? '.' + e.handler : ''}${'error' in e ? ': ' + e.error.message : ''}`);
+    if (e.type === 'crash' || e.type === 'handler-error' || e.type === 'dead-letter' || e.type === 'timeout' || e.type === 'retry') log(`actor event: ${e.type} in ${e.role}${'handler' in e ? '.' + e.handler : ''}${'error' in e ? ': ' + e.error.message : ''}`);
   });
   try {
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);

@@ -30,6 +30,8 @@ export interface RoleSpec {
   atomics?: 'async' | 'sync';
   /** Passed to the actor's init(config) in every worker (may hold SharedArrayBuffers). */
   config?: unknown;
+  /** Retry a message whose deadline expired (its worker is replaced first); for idempotent handlers. Default false. */
+  retryTimeouts?: boolean;
 }
 
 export interface CallOptions {
@@ -105,6 +107,7 @@ export class ActorSystem {
     if (!existsSync(module)) throw new Error(`actor role '${name}': module not found: ${module}`);
     const full = {
       module,
+      retryTimeouts: spec.retryTimeouts ?? false,
       threads: spec.threads ?? 1,
       maxQueue: spec.maxQueue ?? 64,
       retries: spec.retries ?? 2,
@@ -289,8 +292,15 @@ export class ActorSystem {
         if (err instanceof ActorError) throw err;
         if (timedOut) {
           this.emit({ type: 'timeout', role: r.name, handler, deadlineMs, time: Date.now() });
-          this.metric(r.name, handler, false, attempt, t0);
-          throw new ActorTimeoutError(`'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`, r.name, handler);
+          const timeoutError = new ActorTimeoutError(`'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`, r.name, handler);
+          // Idempotent roles may retry a message whose worker hung; others fail the call at once.
+          if (!r.spec.retryTimeouts || attempt > r.spec.retries) {
+            this.metric(r.name, handler, false, attempt, t0);
+            throw timeoutError;
+          }
+          lastError = timeoutError;
+          this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
+          continue;
         }
         if (opts.signal?.aborted) {
           this.metric(r.name, handler, false, attempt, t0);

@@ -45,9 +45,31 @@ export default async function dispatch(env: TaskEnvelope): Promise<WorkerReply> 
     return { ok: false, kind: 'protocol', error: toRemoteError(err) };
   }
   try {
+    injectFault(env.h);
     const result = await (handler as (m: unknown, c: ActorContext) => unknown)(msg, ctx);
     return { ok: true, r: result === undefined ? null : makeEnvelope('', result, env.t) };
   } catch (err) {
     return { ok: false, kind: 'handler', error: toRemoteError(err) };
+  }
+}
+
+/**
+ * Fault drills (config `faults`): the role config may carry `__faults`, each failing the `at`-th call
+ * of one handler by throwing, exiting the worker, or hanging past its deadline. The call counter is a
+ * SharedArrayBuffer in the role config, so it survives the worker being replaced and each fault fires
+ * exactly once.
+ */
+interface FaultSpec { handler: string; mode: 'throw' | 'exit' | 'hang'; at: number; counter: SharedArrayBuffer }
+
+function injectFault(handler: string): void {
+  const faults = (data.config as { __faults?: FaultSpec[] } | null)?.__faults;
+  if (!faults) return;
+  for (const f of faults) {
+    if (f.handler !== handler) continue;
+    const n = Atomics.add(new Int32Array(f.counter), 0, 1) + 1;
+    if (n !== f.at) continue;
+    if (f.mode === 'exit') process.exit(70);
+    if (f.mode === 'hang') for (;;) { /* spins until the deadline replaces this worker */ }
+    throw new Error(`injected fault: ${data.role}.${handler} call ${n}`);
   }
 }
