@@ -15,6 +15,9 @@ import type { ComputeAdvantagesResponse } from '../../actors/advantage.js';
 import { Rng } from '../util/rng.js';
 import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
 
+/** How long a rollout actor may take to apply a new adapter version before the sync fails. */
+const SYNC_DEADLINE_MS = 120_000;
+
 export interface RoleBindings {
   system: ActorSystem;
   /** Rollout actor roles; prompts are split evenly across them. */
@@ -75,7 +78,8 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
 
     async sync(version) {
       const t0 = performance.now();
-      await Promise.all(b.rolloutRoles.map((role) => b.system.ask(role, 'sync', { minVersion: version }, { protocol: TrainingProtocols.SyncRequest })));
+      // A rollout actor that never applies the version is an error within SYNC_DEADLINE_MS, not a hang.
+      await Promise.all(b.rolloutRoles.map((role) => b.system.ask(role, 'sync', { minVersion: version }, { protocol: TrainingProtocols.SyncRequest, deadlineMs: SYNC_DEADLINE_MS })));
       return (performance.now() - t0) / 1000;
     },
 
