@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { writeSyntheticQwen2Checkpoint, syntheticText, syntheticEos, type Qwen2Shape } from '../src/engines/webllm/synthetic-checkpoint.js';
 import { convertToMlc, mlcQwen2Params } from '../tools/convert-to-mlc.js';
-import { readSafetensorsHeader, readTensorF32, f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from '../src/engines/webllm/hf-io.js';
+import { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from '../src/engines/webllm/half-floats.js';
+import { readSafetensors } from '../src/model/safetensors.js';
 import { loadMlcArtifacts, readMlcParamF32, type MlcArtifacts, type MlcModelConfig } from '../src/engines/webllm/mlc-artifacts.js';
 import { mergeInto, mlcSlotFor, planAdapter, checksum32 } from '../src/engines/webllm/lora-merge.js';
 import { makeTestAdapter } from '../src/engines/webllm/test-adapter.js';
@@ -26,7 +27,7 @@ const hf = writeSyntheticQwen2Checkpoint(join(work, 'hf'), 3, tiny);
 
 function hfTensor(name: string): Float32Array {
   const file = join(hf, 'model.safetensors');
-  return readTensorF32(file, readSafetensorsHeader(file).get(name)!);
+  return readSafetensors(file).tensors.get(name)!.data;
 }
 
 function fakeArtifacts(dir: string): MlcArtifacts {

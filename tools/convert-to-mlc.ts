@@ -9,7 +9,8 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { f32ToBf16, f32ToF16, readSafetensorsHeader, readTensorF32, writeAll } from '../src/engines/webllm/hf-io.js';
+import { f32ToBf16, f32ToF16, writeAll } from '../src/engines/webllm/half-floats.js';
+import { readSafetensorsHeader, readTensorInto } from '../src/model/safetensors.js';
 
 export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32';
 
@@ -183,11 +184,12 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
       let rowOff = 0;
       const sources = hfSourcesFor(p.name);
       for (const src of sources) {
-        const info = header.get(src);
+        const info = header.entries.get(src);
         if (!info) throw new Error(`convert-to-mlc: ${stFile}: missing tensor ${src} (needed for ${p.name})`);
         const want = hfQwen2Shape(src, cfg);
         if (info.shape.join(',') !== want.join(',')) throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} has shape [${info.shape}], config.json implies [${want}]`);
-        const data = readTensorF32(stFile, info);
+        const data = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
+        readTensorInto(header, src, data);
         if (rowOff + data.length > count) throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} overflows ${p.name} [${p.shape}]`);
         f32.set(data, rowOff);
         rowOff += data.length;

@@ -151,8 +151,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   });
   try {
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
-    const roles = bindRoles({ system, rolloutRoles, rewardPool, rewardsCfg, grpo, evalCfg, outDir, tokenizer: tok });
-    roles.checkpoint = async (step: number, pending?: PendingRollout) => {
+    const checkpoint = async (step: number, pending?: PendingRollout): Promise<string> => {
       const tmp = checkpointTempDir(outDir, step);
       const saved = await system.ask<{ step: number; dropoutRng: RngState }>('learner', 'saveCheckpoint', { dir: tmp, step }, { protocol: CheckpointProtocols.CheckpointRequest });
       sealCheckpoint(outDir, tmp, {
@@ -161,6 +160,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       });
       return `checkpoint-${step}`;
     };
+    const roles = bindRoles({ system, rolloutRoles, rewardPool, rewardsCfg, grpo, evalCfg, outDir, checkpoint });
     let firstStep = 1;
     if (resumeFrom) {
       const st = resumeFrom.state;

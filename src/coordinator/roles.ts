@@ -10,7 +10,6 @@ import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
 import { scoreBatch } from '../rewards/score-batch.js';
 import type { EvalConfig } from '../eval/config.js';
-import type { ModelTokenizer } from '../model/tokenizer.js';
 import type { ComputeAdvantagesResponse } from '../../actors/advantage.js';
 import { Rng } from '../util/rng.js';
 import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
@@ -27,7 +26,8 @@ export interface RoleBindings {
   grpo: ResolvedGrpoConfig;
   evalCfg: EvalConfig;
   outDir: string;
-  tokenizer: ModelTokenizer;
+  /** Checkpointing needs the run's own state (sampler, evals, config hash): runTraining supplies it. */
+  checkpoint: GrpoRoles['checkpoint'];
 }
 
 export function bindRoles(b: RoleBindings): GrpoRoles {
@@ -94,8 +94,6 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       return { step, policy_version: r.version, pass_at_1: pass, average: vals.reduce((a, x) => a + x, 0) / Math.max(1, vals.length) };
     },
 
-    async checkpoint() {
-      throw new Error('checkpoint: bound by runTraining (it owns the run folder and the sampler state)');
-    },
+    checkpoint: b.checkpoint,
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
 import { matmulNT } from '../../ops/matmul.js';
-import { readSafetensorsHeader, readTensorF32 } from './hf-io.js';
+import { readSafetensors } from '../../model/safetensors.js';
 
 interface RefConfig {
   d: number; I: number; L: number; H: number; KV: number; hd: number; V: number; eps: number; theta: number;
@@ -25,9 +25,8 @@ export function loadReferenceModel(hfDir: string): ReferenceModel {
     eps: c.rms_norm_eps ?? 1e-6, theta: c.rope_theta ?? 10000,
   };
   const file = join(hfDir, 'model.safetensors');
-  const header = readSafetensorsHeader(file);
   const w = new Map<string, Float32Array>();
-  for (const [name, info] of header) w.set(name, readTensorF32(file, info));
+  for (const [name, t] of readSafetensors(file).tensors) w.set(name, t.data);
   if (!w.has('lm_head.weight')) w.set('lm_head.weight', w.get('model.embed_tokens.weight')!);
   return { cfg, w };
 }

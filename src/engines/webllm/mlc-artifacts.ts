@@ -4,7 +4,7 @@
 // parameter, instead of as a silent wasm abort deep inside the load.
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { bf16ToF32, f16ToF32 } from './hf-io.js';
+import { bf16ToF32, f16ToF32 } from './half-floats.js';
 
 export interface MlcParamMeta { name: string; shape: number[]; dtype: string }
 export interface MlcLibMetadata { model_type: string; quantization: string; params: MlcParamMeta[]; [k: string]: unknown }

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
-import { f32ToBf16, writeSafetensors, type StWriteTensor } from './hf-io.js';
+import { bf16ToF32, f32ToBf16 } from './half-floats.js';
+import { writeSafetensors, type TensorToWrite } from '../../model/safetensors.js';
 
 export interface Qwen2Shape {
   hidden_size: number;
@@ -78,15 +79,15 @@ export function writeSyntheticQwen2Checkpoint(dir: string, seed: number, shape: 
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
 
   const rng = Rng.derive(seed, 'synthetic-qwen2');
-  const tensors: StWriteTensor[] = [];
+  const tensors: TensorToWrite[] = [];
   // Uniform(-a, a) has std a/√3; scales chosen so 24 random layers keep activations O(1) and the
   // tied head gives logits with clear (not tie-prone) maxima.
   const add = (name: string, shapeArr: number[], a: number, center = 0): void => {
     const n = shapeArr.reduce((x, y) => x * y, 1);
     const f = new Float32Array(n);
     for (let i = 0; i < n; i++) f[i] = center + a * (2 * (rng.nextU32() / 4294967296) - 1);
-    const h = f32ToBf16(f);
-    tensors.push({ name, dtype: 'BF16', shape: shapeArr, bytes: new Uint8Array(h.buffer) });
+    // Rounded to bf16 here, so the file (BF16) and MLC's f32-to-bf16 load hold exactly these values.
+    tensors.push({ name, dtype: 'BF16', shape: shapeArr, data: bf16ToF32(f32ToBf16(f)) });
   };
   add('model.embed_tokens.weight', [shape.vocab_size, d], 0.1);
   const w = Math.sqrt(3) * 0.02;
@@ -106,6 +107,6 @@ export function writeSyntheticQwen2Checkpoint(dir: string, seed: number, shape: 
     add(p + 'mlp.down_proj.weight', [d, shape.intermediate_size], w);
   }
   add('model.norm.weight', [d], 0.2, 1);
-  writeSafetensors(join(dir, 'model.safetensors'), tensors);
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
   return dir;
 }

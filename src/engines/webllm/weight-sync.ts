@@ -3,7 +3,7 @@
 // If any tensor fails verification, every touched tensor is rewritten to the previous version's
 // values (themselves verified) and the sync is rejected: the previous version keeps serving.
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
-import { f32ToF16 } from './hf-io.js';
+import { f32ToF16 } from './half-floats.js';
 import { checksum32, mergeInto, planAdapter, type LoraPair } from './lora-merge.js';
 import { readMlcParamF32, type MlcArtifacts } from './mlc-artifacts.js';
 import { paramInfo, readParams, resetKvCache, writeParam, writeParams, type Pipeline } from './private-access.js';
