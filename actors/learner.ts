@@ -3,10 +3,16 @@
 // the WeightStore. Per step: reference log-probs (LoRA scale 0 — the same weights, no second model),
 // policy log-probs with activations kept, the GRPO-family loss and its gradient w.r.t. log-probs,
 // backward into the LoRA block only, global grad-norm clipping, AdamW, publish.
+//
+// Crash recovery (src/rl/learner-recovery.ts): after each step the learner commits its whole state
+// and reply to a coordinator-owned shared-memory store. A replacement worker (after a crash,
+// process.exit or a hang past the deadline) restores it in init(); a retry in the same worker after
+// a throw mid-step restores it too (the attempt may have half-updated the state). The retried step
+// then computes exactly what the lost attempt would have (same state, inputs and RNG).
 import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
+import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
 import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
 import { forwardTrain, backwardTrain, type TrainBatch } from '../src/model/train.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
@@ -17,6 +23,8 @@ import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWS
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
+import { drillDue, type FaultDrill } from '../src/runtime/fault-drill.js';
+import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
 
 export interface LearnerInit {
   model: ModelDescriptor;
@@ -41,7 +49,12 @@ export interface LearnerInit {
   schedule: LrSchedule;
   adamw: AdamWHyperparams;
   baseModelName: string;
+  /** Crash-recovery store of learnerRecoverySize(adapter size) floats; absent = no recovery. */
+  recovery?: WeightStoreDescription;
+  /** Fault drills (config `faults`, set by the coordinator): mode 'corrupt' on handler 'publish'. */
+  __faults?: FaultDrill[];
 }
+
 
 interface LearnerState {
   cfg: LearnerInit;
@@ -53,6 +66,13 @@ interface LearnerState {
   dropoutRng: Rng;
   /** Optimizer steps taken (the published version equals it). */
   step: number;
+  recovery: WeightStore | null;
+  /** Packing buffer for recovery commits. */
+  packed: Float32Array;
+  /** A step is under way (set at its start, cleared at its commit): a retry must restore first. */
+  dirty: boolean;
+  /** The reply of the last committed step (for a retry whose reply was lost). */
+  lastReply: Record<string, unknown> | null;
 }
 
 let S: LearnerState | null = null;
@@ -62,6 +82,7 @@ export const accepts = {
   saveAdapter: TrainingProtocols.SaveAdapterRequest,
   saveCheckpoint: CheckpointProtocols.CheckpointRequest,
   restoreCheckpoint: CheckpointProtocols.RestoreRequest,
+  republish: CheckpointProtocols.RepublishRequest,
 };
 
 export async function init(cfg: LearnerInit): Promise<void> {
@@ -69,7 +90,39 @@ export async function init(cfg: LearnerInit): Promise<void> {
   const adapter = initLoraAdapter(model.config, cfg.lora, Rng.derive(cfg.seed, 'lora-init'));
   const store = WeightStore.attach(cfg.store);
   if (store.size !== adapter.layout.size) throw new Error(`learner: WeightStore holds ${store.size} values, the adapter has ${adapter.layout.size}`);
-  S = { cfg, model, adapter, grad: new Float32Array(adapter.layout.size), opt: createAdamWState(adapter.layout.size), store, dropoutRng: Rng.derive(cfg.seed, 'lora-dropout'), step: 0 };
+  // A predecessor that died mid-publish must not block this writer.
+  store.recoverAbandonedWrite();
+  const n = adapter.layout.size;
+  const recovery = cfg.recovery ? WeightStore.attach(cfg.recovery) : null;
+  if (recovery && recovery.size !== learnerRecoverySize(n)) throw new Error(`learner: recovery store holds ${recovery.size} values, needs ${learnerRecoverySize(n)}`);
+  recovery?.recoverAbandonedWrite();
+  S = {
+    cfg, model, adapter, grad: new Float32Array(n), opt: createAdamWState(n), store, dropoutRng: Rng.derive(cfg.seed, 'lora-dropout'), step: 0,
+    recovery, packed: new Float32Array(recovery ? learnerRecoverySize(n) : 0), dirty: false, lastReply: null,
+  };
+  if (recovery && recovery.version > 0) restoreCommitted(S);
+  else if (recovery) commitState(S, null);
+}
+
+function commitState(s: LearnerState, reply: Record<string, unknown> | null): void {
+  commitLearnerState(s.recovery!, s.packed, { params: s.adapter.params, m: s.opt.m, v: s.opt.v, optStep: s.opt.step, rng: s.dropoutRng.state(), step: s.step, reply });
+  s.lastReply = reply;
+  s.dirty = false;
+}
+
+function restoreCommitted(s: LearnerState): void {
+  const st = restoreLearnerState(s.recovery!, s.packed, { params: s.adapter.params, m: s.opt.m, v: s.opt.v });
+  if (!st) return;
+  s.opt.step = st.optStep;
+  s.dropoutRng = new Rng(st.rng);
+  s.step = st.step;
+  s.lastReply = st.reply;
+  s.dirty = false;
+}
+
+/** Publish the adapter as version = step (again, under the same number, if a lost attempt already did). */
+function publishAdapter(s: LearnerState): number {
+  return s.store.version === s.step ? s.store.rewrite(s.adapter.params, s.step) : s.store.publish(s.adapter.params, s.step, s.step);
 }
 
 function state(): LearnerState {
@@ -113,6 +166,13 @@ function gather(src: ArrayLike<number>, b: { prompts: number[]; comps: number[];
 export async function trainStep(msg: LearnerStepRequest): Promise<Record<string, number | string | boolean>> {
   const s = state();
   const { cfg, model, adapter } = s;
+  if (s.recovery) {
+    // A retry after a throw mid-step starts again from the last commit.
+    if (s.dirty) restoreCommitted(s);
+    // The step finished and was committed but its reply was lost with the worker: answer it again.
+    if (msg.step === s.step && s.lastReply) return s.lastReply as Record<string, number | string | boolean>;
+    s.dirty = true;
+  }
   if (msg.step !== s.step + 1) throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
   // Provenance check: the current policy is version step−1; older rollouts must be within the bound.
   msg.trajectories.forEach((t, i) => {
@@ -179,15 +239,18 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
   s.step = msg.step;
   const tp = performance.now();
-  const version = s.store.publish(adapter.params, s.step);
+  const version = publishAdapter(s);
+  if (drillDue(cfg.__faults, 'publish')?.drill.mode === 'corrupt') s.store.corruptActiveForDrill();
   const seconds = (performance.now() - t0) / 1000;
-  return {
+  const reply = {
     step: s.step, version, loss, kl: metrics.kl, grad_norm: gradNorm, learning_rate: lr,
     'clip_ratio/region_mean': metrics['clip_ratio/region_mean'], 'is_weight/mean': metrics['is_weight/mean'],
     tokens_per_s: tokens / seconds, 'time/reference_s': time.reference / 1000, 'time/policy_s': time.policy / 1000,
     'time/backward_s': time.backward / 1000, 'time/publish_s': (performance.now() - tp) / 1000,
     skipped,
   };
+  if (s.recovery) commitState(s, reply);
+  return reply;
 }
 
 export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: string; step: number }> {
@@ -217,5 +280,15 @@ export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: nu
   if (s.opt.m.length !== s.adapter.params.length) throw new Error(`learner.restoreCheckpoint: optimizer.bin has ${s.opt.m.length} moments, adapter has ${s.adapter.params.length} values`);
   s.dropoutRng = new Rng(msg.dropoutRng as RngState);
   s.step = msg.step;
+  if (s.recovery) commitState(s, null);
   return { step: s.step, version: s.store.publish(s.adapter.params, s.step, s.step) };
+}
+
+/** Rewrite the current adapter under its version: a reader found that version's bytes corrupted. */
+export async function republish(msg: RepublishRequest): Promise<{ version: number }> {
+  const s = state();
+  if (msg.version > s.step) throw new Error(`learner.republish: asked for version ${msg.version}, the learner holds version ${s.step}`);
+  // A newer version was published since the request was made: its bytes are fresh already.
+  if (msg.version < s.step) return { version: s.step };
+  return { version: publishAdapter(s) };
 }

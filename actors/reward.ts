@@ -4,6 +4,8 @@
 // need the whole group: this worker returns the per-item half (correctness, length) and the main
 // thread applies the group formula (src/rewards/score-batch.ts).
 import type { MessagePort } from 'node:worker_threads';
+import { workerData } from 'piscina';
+import { fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { resolveRewardFunc, rewardFuncName, type ResolvedRewardFunc, type RewardFuncSpec } from '../src/rewards/registry.js';
 import { codePointLength } from '../src/rewards/text-scan.js';
 import type { RewardContext, RewardKwargs } from '../src/rewards/types.js';
@@ -58,6 +60,8 @@ export async function scoreItem(msg: ScoreItemMessage): Promise<ScoreItemResult>
     msg.started.postMessage('started');
     msg.started.close();
   }
+  // Fault drills of the reward pool (createRewardPool); after the start signal, so a hang meets the item's deadline.
+  fireFaultDrill((workerData as { __faults?: FaultDrill[] } | null)?.__faults, 'reward', 'scoreItem');
   validate(msg);
   const ctx: RewardContext = { solution: [msg.solution] };
   if (msg.prompt !== undefined) ctx.prompt = [msg.prompt];

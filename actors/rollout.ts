@@ -1,17 +1,32 @@
-// The rollout actor: owns one generation engine (builtin CPU engine here; WebLLM through the same
-// interface) and keeps it on the newest adapter version. Before generating it applies at least the
-// requested version from the WeightStore — a seqlock snapshot, checksum-verified, then acknowledged
-// in the store — so every completion carries the exact policy version that produced it, and an
-// adapter that never reaches the engine is an error, not a silent run on the initial policy.
+// The rollout actor: owns one generation engine — the builtin CPU engine or WebLLM on WebGPU,
+// created inside this worker thread — and keeps it on the newest adapter version. Before generating
+// it applies at least the requested version from the WeightStore — a seqlock snapshot,
+// checksum-verified, then acknowledged in the store — so every completion carries the exact policy
+// version that produced it, and an adapter that never reaches the engine is an error, not a silent
+// run on the initial policy. A bad request (empty or over-long prompt, text that is not the ids'
+// text, ids that are not valid UTF-8 for a text engine) fails alone: the checks run before any
+// engine work, and the actor keeps serving. A version that fails verification is not applied: sync
+// replies `verified: false` (the coordinator republishes) and generate refuses to run stale.
 import { TrainingProtocols, type GenerateRequest, type SyncRequest, type SyncReply } from '../protocols/training.js';
 import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
 import { attachModel, type ModelDescriptor } from '../src/model/weights.js';
-import { loadTokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
-import type { GenerationEngine } from '../src/engines/types.js';
+import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+
+export interface WebLlmRolloutSettings {
+  /** MLC artifacts folder (tools/convert-to-mlc). */
+  mlcDir: string;
+  /** Compiled WebLLM model library (*.wasm, v0_2_48 libs for web-llm 0.2.79). */
+  libFile: string;
+  /** KV cache length (default: the artifacts' context_window_size). */
+  contextWindow?: number;
+  /** Fault drill: corrupt this MLC tensor on the GPU right after the next sync writes it. */
+  injectWriteFault?: string;
+}
 
 export interface RolloutInit {
   model: ModelDescriptor;
@@ -21,12 +36,27 @@ export interface RolloutInit {
   lora: LoraSettings;
   /** Name under which this actor acknowledges versions in the store. */
   readerName: string;
-  engine: 'builtin';
+  engine: 'builtin' | 'webllm';
+  /** Required with engine 'webllm'. */
+  webllm?: WebLlmRolloutSettings;
+  /** Builtin engine: most sequences decoded together. */
   maxBatch?: number;
 }
 
+/** Engine-specific timings of the last generate call. */
+interface GenerationTimings {
+  /** Time to first token, seconds (builtin: the batched prefill; WebLLM: mean per completion). */
+  timeToFirstTokenS: number;
+  tokensPerSecond: number;
+}
+
 interface RolloutState {
+  name: string;
   engine: GenerationEngine;
+  timings: () => GenerationTimings;
+  /** WebLLM: set when a failed sync could not be rolled back (the engine must not serve). */
+  unusable: () => string | null;
+  tok: ModelTokenizer;
   store: WeightStore;
   slot: number;
   layout: AdapterLayout;
@@ -44,13 +74,35 @@ export const accepts = {
 export async function init(cfg: RolloutInit): Promise<void> {
   const model = attachModel(cfg.model);
   const tok = loadTokenizer(cfg.tokenizerDir, model.config);
-  const eos = model.config.eosTokenIds.length ? model.config.eosTokenIds : tok.eosTokenId !== null ? [tok.eosTokenId] : [];
-  if (eos.length === 0) throw new Error('rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)');
-  const engine = createBuiltinEngine({ model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos }, maxBatch: cfg.maxBatch });
   const store = WeightStore.attach(cfg.store);
   const layout = createLoraLayout(model.config, cfg.lora);
   if (layout.size !== store.size) throw new Error(`rollout: WeightStore holds ${store.size} values, the adapter layout needs ${layout.size}`);
-  S = { engine, store, slot: store.registerReader(cfg.readerName), layout, lora: cfg.lora, buffer: new Float32Array(layout.size) };
+  let engine: GenerationEngine;
+  let timings: () => GenerationTimings;
+  let unusable: () => string | null = () => null;
+  if (cfg.engine === 'webllm') {
+    const w = cfg.webllm;
+    if (!w) throw new Error("rollout: engine 'webllm' needs webllm: { mlcDir, libFile }");
+    // Loaded lazily: a builtin rollout worker never pulls in WebGPU. Everything below runs on this
+    // worker thread: Dawn (the `webgpu` package), the web-llm bundle and its loader hook.
+    const { checkMlcMatchesModel } = await import('../src/engines/webllm/model-match.js');
+    checkMlcMatchesModel(w.mlcDir, model.config, `${cfg.tokenizerDir}/config.json`); // before any GPU work
+    const { createWebLlmEngine } = await import('../src/engines/webllm/engine.js');
+    const e = await createWebLlmEngine({ mlcDir: w.mlcDir, libFile: w.libFile, contextWindow: w.contextWindow, warn: (m) => console.warn(`${cfg.readerName}: ${m}`) });
+    if (w.injectWriteFault) e.injectWriteFault(w.injectWriteFault);
+    engine = e;
+    unusable = () => e.unusable;
+    timings = () => ({ timeToFirstTokenS: e.lastGenerationStats?.meanTimeToFirstTokenS ?? 0, tokensPerSecond: e.lastGenerationStats?.tokensPerS ?? 0 });
+  } else if (cfg.engine === 'builtin') {
+    const eos = model.config.eosTokenIds.length ? model.config.eosTokenIds : tok.eosTokenId !== null ? [tok.eosTokenId] : [];
+    if (eos.length === 0) throw new Error('rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)');
+    const e = createBuiltinEngine({ model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos }, maxBatch: cfg.maxBatch });
+    engine = e;
+    timings = () => ({ timeToFirstTokenS: e.lastStats.prefillSeconds, tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds) });
+  } else {
+    throw new Error(`rollout: engine must be 'builtin' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`);
+  }
+  S = { name: cfg.readerName, engine, timings, unusable, tok, store, slot: store.registerReader(cfg.readerName), layout, lora: cfg.lora, buffer: new Float32Array(layout.size) };
 }
 
 function state(): RolloutState {
@@ -58,17 +110,30 @@ function state(): RolloutState {
   return S;
 }
 
-/** Bring the engine to the newest version ≥ minVersion; verified by checksum before it is applied. */
+/**
+ * Bring the engine to the newest version ≥ minVersion. The snapshot is checksum-verified before it
+ * is applied and the engine verifies its own write (WebLLM read-back); a version failing either, or
+ * one the engine cannot take (an adapter that does not fit the MLC artifacts, non-finite values), is
+ * NOT applied: the reply says `verified: false`, names the reason, and the previous version keeps
+ * serving. Waiting past timeoutMs for the version is an error (thrown).
+ */
 async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncReply> {
   const s = state();
   const t0 = performance.now();
+  const broken = s.unusable();
+  if (broken) throw new Error(`rollout ${s.name}: engine unusable: ${broken}`);
   if (s.store.version < minVersion) await s.store.waitForVersion(minVersion, timeoutMs);
   if (s.store.version === s.engine.policyVersion) return { version: s.engine.policyVersion, latencyMs: 0, verified: true };
   const snap = s.store.snapshot(s.buffer);
-  if (!WeightStore.verify(snap)) {
-    throw new Error(`rollout: adapter version ${snap.version} failed checksum verification; still serving version ${s.engine.policyVersion}`);
+  const refuse = (why: string): SyncReply => ({ version: s.engine.policyVersion, latencyMs: performance.now() - t0, verified: false, error: `rollout ${s.name}: adapter version ${snap.version} ${why}; still serving version ${s.engine.policyVersion}` });
+  if (!WeightStore.verify(snap)) return refuse('failed checksum verification');
+  try {
+    await s.engine.setAdapter(snap.version === 0 ? null : { version: snap.version, settings: s.lora, layout: s.layout, params: snap.params });
+  } catch (e) {
+    const broken = s.unusable();
+    if (broken) throw new Error(`rollout ${s.name}: sync of version ${snap.version} failed and the engine is unusable: ${broken}`);
+    return refuse(`was not applied: ${(e as Error).message}`);
   }
-  await s.engine.setAdapter(snap.version === 0 ? null : { version: snap.version, settings: s.lora, layout: s.layout, params: snap.params });
   s.store.ack(s.slot, snap.version);
   return { version: snap.version, latencyMs: performance.now() - t0, verified: true };
 }
@@ -80,19 +145,55 @@ export async function sync(msg: SyncRequest): Promise<SyncReply> {
 const ints = (x: GenerateRequest['prompts'][number]['ids']): Int32Array =>
   isSharedTensor(x) ? Int32Array.from(tensorView(x as SharedTensor & { dtype: 'i32' })) : Int32Array.from(x as ArrayLike<number>);
 
+/** A prompt's text, when given, must be the text whose tokenization is its ids (both engines check). */
+function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptIndex: number): void {
+  if (p.text === undefined) return;
+  // U+FFFD is what a decoder or msgpack leaves of invalid UTF-8 or a lone surrogate; tokenizers may
+  // drop it silently, so it is checked against the ids' own text rather than through tokenization.
+  const bad = p.text.indexOf('\uFFFD');
+  if (bad >= 0 && !tok.decode(Array.from(p.ids), false).includes('\uFFFD')) {
+    throw new Error(`prompt ${i} (promptIndex ${promptIndex}): text contains U+FFFD at character ${bad} (invalid UTF-8, or a lone surrogate replaced in transit) that its ids do not`);
+  }
+  const ids = tok.encode(p.text, false);
+  if (ids.length === p.ids.length && ids.every((v, k) => v === p.ids[k])) return;
+  throw new Error(`prompt ${i} (promptIndex ${promptIndex}): text does not tokenize to its ids: ${ids.length} ids [${ids.slice(0, 8)}...] vs ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...]`);
+}
+
 export async function generate(msg: GenerateRequest): Promise<Record<string, unknown>> {
   const s = state();
   const synced = await applyLatest(msg.minPolicyVersion, 30000);
+  // The newest version failed verification: generating from the one still serving is allowed only
+  // when the request accepts it (async GRPO's staleness bound), and the reply says so (syncError) so
+  // the coordinator has the version republished; otherwise the request fails rather than run stale.
+  if (!synced.verified && s.engine.policyVersion < msg.minPolicyVersion) throw new Error(`${synced.error ?? 'sync not verified'}; refusing to generate for step ${msg.step}`);
+  const fail = (e: unknown): never => {
+    const m = (e as Error).message;
+    const at = /prompt (\d+)/.exec(m);
+    const which = at && msg.prompts[Number(at[1])] ? ` [prompt ${at[1]} of this request is promptIndex ${msg.prompts[Number(at[1])]!.promptIndex}]` : '';
+    throw new Error(`rollout ${s.name}: generate step ${msg.step}: ${m}${which}`);
+  };
+  let prompts: PromptInput[];
+  try {
+    prompts = msg.prompts.map((p, i) => {
+      const input: PromptInput = { ids: ints(p.ids), seedKey: p.promptIndex, ...(p.text !== undefined ? { text: p.text } : {}) };
+      checkPromptText(s.tok, input, i, p.promptIndex);
+      return input;
+    });
+  } catch (e) {
+    return fail(e);
+  }
   const t0 = performance.now();
-  const out = await s.engine.generate(msg.prompts.map((p) => ({ ids: ints(p.ids), seedKey: p.promptIndex })), msg.n, msg.sampling);
+  const out = await s.engine.generate(prompts, msg.n, msg.sampling).catch(fail);
   const seconds = (performance.now() - t0) / 1000;
-  const tokens = out.reduce((a, c) => a + c.tokenIds.length, 0);
+  const tm = s.timings();
   return {
     step: msg.step,
     engine: s.engine.name,
     policyVersion: s.engine.policyVersion,
     syncLatencyMs: synced.latencyMs,
-    tokensPerSecond: tokens / seconds,
+    ...(synced.verified ? {} : { syncError: synced.error ?? 'sync not verified' }),
+    tokensPerSecond: tm.tokensPerSecond,
+    timeToFirstTokenS: tm.timeToFirstTokenS,
     seconds,
     completions: out.map((c) => ({
       promptIndex: msg.prompts[c.promptIndex]!.promptIndex,

@@ -28,11 +28,24 @@ export const syncRequestSchema = z.object({
   timeoutMs: z.number().int().positive().default(30000),
 }).strict();
 
-export const syncReplySchema = z.object({ version: z.number().int().nonnegative(), latencyMs: z.number(), verified: z.boolean() }).strict();
+/**
+ * `verified: false` = the newest version failed verification and was NOT applied; `version` is the
+ * one still serving and `error` says why (the coordinator republishes and retries).
+ */
+export const syncReplySchema = z.object({ version: z.number().int().nonnegative(), latencyMs: z.number(), verified: z.boolean(), error: z.string().optional() }).strict();
 
 export const generateRequestSchema = z.object({
   step: z.number().int().nonnegative(),
-  prompts: z.array(z.object({ ids: idsSchema, promptIndex: z.number().int().nonnegative() }).strict()).min(1),
+  prompts: z.array(z.object({
+    ids: idsSchema,
+    /**
+     * The prompt text whose tokenization is `ids` (chat template applied), for engines that take
+     * text (WebLLM). Optional: without it the engine detokenizes `ids`. Must be well-formed Unicode
+     * (a lone surrogate has no UTF-8 encoding; msgpack would silently replace it with U+FFFD).
+     */
+    text: z.string().refine((s) => !/[\uD800-\uDFFF]/u.test(s), { message: 'prompt text contains a lone UTF-16 surrogate: not valid Unicode, cannot be encoded as UTF-8' }).optional(),
+    promptIndex: z.number().int().nonnegative(),
+  }).strict()).min(1),
   n: z.number().int().positive(),
   sampling: samplingSchema,
   minPolicyVersion: z.number().int().nonnegative(),
@@ -60,9 +73,13 @@ export const restoreRequestSchema = z.object({
   step: z.number().int().positive(),
   dropoutRng: z.object({ s: z.tuple([z.number(), z.number(), z.number(), z.number()]) }).strict(),
 }).strict();
+/** Learner: write the current adapter again under its version (a reader found that version's bytes corrupted). */
+export const republishRequestSchema = z.object({ version: z.number().int().nonnegative() }).strict();
+export type RepublishRequest = z.infer<typeof republishRequestSchema>;
 export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 export const CheckpointProtocols = {
   CheckpointRequest: defineProtocol('CheckpointRequest', 1, checkpointRequestSchema),
   RestoreRequest: defineProtocol('RestoreRequest', 1, restoreRequestSchema),
+  RepublishRequest: defineProtocol('RepublishRequest', 1, republishRequestSchema),
 } as const;

@@ -39,6 +39,22 @@ function intArg(name: string, v: string | undefined, min: number): number | unde
 
 class UsageError extends Error {}
 
+/**
+ * The message of an unexpected error, for a user: one line, no stack. The stack (and the cause chain)
+ * only with LORACTOR_DEBUG=1, which the message says, so a bug report can include it.
+ */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (process.env.LORACTOR_DEBUG === '1') {
+    let out = err.stack ?? err.message;
+    for (let c = err.cause; c instanceof Error; c = c.cause) out += `\ncaused by: ${c.stack ?? c.message}`;
+    return out;
+  }
+  // Built-in error types (a TypeError from a bug) keep their name: it tells a reader this is a bug, not bad input.
+  const kind = /^(Type|Range|Reference|Syntax|Eval|URI)Error$/.test(err.name) ? `${err.name}: ` : '';
+  return `${kind}${err.message || '(no message)'} (set LORACTOR_DEBUG=1 for the stack trace)`;
+}
+
 /** Run the CLI; returns (and sets process.exitCode to) the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
   const code = await runCliInner(argv);
@@ -51,7 +67,7 @@ async function runCliInner(argv: string[]): Promise<number> {
     try {
       return await runSubcommand(argv[0], argv.slice(1));
     } catch (err) {
-      console.error(`loractor ${argv[0]}: ${(err as Error).message ?? String(err)}`);
+      console.error(`loractor ${argv[0]}: ${describeError(err)}`);
       return 1;
     }
   }
@@ -90,7 +106,8 @@ async function runCliInner(argv: string[]): Promise<number> {
       console.error(`loractor: ${(err as Error).message}`);
       return 2;
     }
-    throw err;
+    console.error(`loractor: ${describeError(err)}`);
+    return 1;
   }
   // The coordinator (the training job) is loaded only when training, and may be absent in a partial build.
   const coordinatorUrl = new URL('./coordinator/index.js', import.meta.url);
@@ -107,7 +124,7 @@ async function runCliInner(argv: string[]): Promise<number> {
     const code = await mod.runTraining(config, opts);
     return typeof code === 'number' ? code : 0;
   } catch (err) {
-    console.error(`loractor: training failed: ${(err as Error).stack ?? String(err)}`);
+    console.error(`loractor: training failed: ${describeError(err)}`);
     return 1;
   }
 }

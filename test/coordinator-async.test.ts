@@ -47,7 +47,7 @@ t.test('training prompts from a JSONL dataset with Tina\'s column mapping', { sk
 });
 
 t.test('two rollout actors side by side give the same run as one', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
-  const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|sync\/latency_s$)/;
+  const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
   const strip = (ms: Record<string, unknown>[]) => ms.map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k))));
   const one = await runTraining({ ...smallConfig(0), run: { ...smallConfig(0).run, max_steps: 3 } }, { outDir: mkdtempSync(join(tmpdir(), 'loractor-r1-')), quiet: true });
   const cfg2 = { ...smallConfig(1), model: { ...base.model, rollout_actors: 2 }, run: { ...smallConfig(1).run, max_steps: 3 } };

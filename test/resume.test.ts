@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
+import { Rng } from '../src/util/rng.js';
 
 const root = repoRoot();
 const main = join(root, 'dist/main.js');
@@ -27,11 +28,19 @@ function writeConfig(dir: string, maxStaleness = 0): string {
 }
 
 // Timing fields differ between any two runs; everything else must match exactly.
-const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|sync\/latency_s$)/;
+const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
 function deterministicMetrics(dir: string): Record<string, unknown>[] {
   return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
     const m = JSON.parse(l) as Record<string, unknown>;
     return Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k)));
+  });
+}
+
+/** rollouts.jsonl without the sync latency: every trajectory trained on, with its provenance. */
+function trajectories(dir: string): Record<string, unknown>[] {
+  return readFileSync(join(dir, 'rollouts.jsonl'), 'utf8').trim().split('\n').map((l) => {
+    const { sync_latency_ms: _, ...r } = JSON.parse(l) as Record<string, unknown>;
+    return r;
   });
 }
 
@@ -63,7 +72,12 @@ for (const staleness of [0, 1]) {
     t.equal(r0.status, 0, `clean run exits 0 ${r0.stderr.slice(-400)}`);
     const cleanMetrics = deterministicMetrics(clean);
     t.equal(cleanMetrics.length, STEPS);
-    for (const killAt of [3, 5]) {
+    t.equal(trajectories(clean).length, STEPS * 16, 'one trajectory record per completion');
+    // Kill points drawn at random (seeded, so a failure reproduces): one early, one late.
+    const rng = new Rng(1000 + staleness);
+    const killPoints = [2 + rng.int(2), 4 + rng.int(2)]; // the first checkpoint is at step 2
+    t.comment(`killing after steps ${killPoints.join(' and ')}`);
+    for (const killAt of killPoints) {
       const out = join(dir, `killed-${killAt}`);
       await runAndKill(config, out, killAt);
       const r = run([`--actors=${config}`, `--resume=${out}`]);
@@ -73,6 +87,7 @@ for (const staleness of [0, 1]) {
       const b = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
       t.ok(a.equals(b), `final adapter identical byte for byte (killed after ${killAt} steps)`);
       t.same(deterministicMetrics(out), cleanMetrics, 'metrics equal, each step exactly once');
+      t.same(trajectories(out), trajectories(clean), 'every trajectory exactly once, same provenance, rewards and advantages');
       const evalVersions = (d: string) => readFileSync(join(d, 'eval-summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).version);
       t.same(evalVersions(out), evalVersions(clean), 'evaluations neither lost nor repeated');
     }

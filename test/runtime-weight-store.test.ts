@@ -103,3 +103,32 @@ t.test('publish, checksum, version wait, acks with a deadline naming the late re
   t.equal(w.commit(8), 2, 'zero-copy write committed as version 2');
   t.equal(store.snapshot().params[999], 2);
 });
+
+t.test('recovery operations: rewrite under the same version, an abandoned write, a reader replaced under its name, a drill corruption', async (t) => {
+  const store = WeightStore.create(64, { maxReaders: 4 });
+  const a = new Float32Array(64).fill(1);
+  t.equal(store.publish(a, 1), 1);
+  // A reader finds the bytes corrupted; the writer rewrites the same version and the reader re-reads it.
+  store.corruptActiveForDrill();
+  t.notOk(WeightStore.verify(store.snapshot()), 'the drill corruption fails verification');
+  t.equal(store.rewrite(a, 1), 1, 'rewrite keeps the version number');
+  t.equal(store.version, 1);
+  const snap = store.snapshot();
+  t.ok(WeightStore.verify(snap), 'the rewritten copy verifies');
+  t.same(Array.from(snap.params), Array.from(a));
+  t.throws(() => store.publish(a, 1, 1), /must be an integer above the current version 1/, 'publish still refuses a repeated version');
+  // A writer that died between beginWrite and commit blocks the next writer until recovered.
+  store.beginWrite();
+  t.throws(() => store.publish(a, 2), /another publish is in progress/);
+  t.ok(store.recoverAbandonedWrite(), 'the abandoned write is discarded');
+  t.notOk(store.recoverAbandonedWrite(), 'and only once');
+  t.ok(WeightStore.verify(store.snapshot()), 'the active version was never touched');
+  t.equal(store.publish(a, 2), 2, 'the next writer publishes');
+  // A replaced reader takes its predecessor's slot, so no dead reader is reported late forever.
+  const s1 = store.registerReader('rollout-0');
+  store.ack(s1, 2);
+  const s2 = store.registerReader('rollout-0');
+  t.equal(s2, s1, 'same slot for the same name');
+  t.not(store.registerReader('rollout-1'), s1, 'another name gets another slot');
+  t.same(store.lateReaders(3).map((r) => r.name).sort(), ['rollout-0', 'rollout-1']);
+});

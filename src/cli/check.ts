@@ -70,7 +70,7 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
   // 1. The config itself: JSON, root schema, then each section with its own parser (all of them).
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    raw = JSON.parse(readFileSync(configFile, 'utf8').replace(/^\uFEFF/, '')) as Record<string, unknown>;
   } catch (err) {
     problem(`config ${configFile}: ${(err as Error).message}`);
     return rep;

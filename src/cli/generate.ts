@@ -69,11 +69,39 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
 
 interface PromptLine { text?: string; ids?: number[]; messages?: { role: string; content: string }[] }
 
+/** Offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629), or -1. */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length;) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0 || i + n >= b.length) return i;
+    for (let k = 1; k <= n; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    const c1 = b[i + 1]!;
+    // Overlong forms, UTF-16 surrogates (U+D800..DFFF) and code points above U+10FFFF.
+    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
 /** Prompts from --in JSONL; a bad line is an error naming the file and line number. */
 export function readPromptFile(file: string): PromptLine[] {
   if (!existsSync(file)) throw new Error(`generate: --in file not found: ${file}`);
   const out: PromptLine[] = [];
-  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+  // Checked byte by byte: readFileSync(.., 'utf8') would silently turn invalid bytes into U+FFFD
+  // and the prompt sent would not be the one in the file.
+  const bytes = readFileSync(file);
+  const lines: string[] = [];
+  for (let start = 0, n = 1; start <= bytes.length; n++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    const raw = bytes.subarray(start, end);
+    const bad = firstInvalidUtf8(raw);
+    if (bad >= 0) throw new Error(`${file}:${n}: not valid UTF-8 (byte 0x${raw[bad]!.toString(16).padStart(2, '0')} at byte ${bad + 1} of the line)`);
+    lines.push(raw.toString('utf8'));
+    start = end + 1;
+  }
+  lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let o: Record<string, unknown>;
     try {
@@ -81,6 +109,10 @@ export function readPromptFile(file: string): PromptLine[] {
     } catch (e) {
       throw new Error(`${file}:${i + 1}: invalid JSON (${(e as Error).message})`);
     }
+    // JSON's \uD800 escapes can still spell a lone surrogate, which has no UTF-8 encoding.
+    const strings = [o.prompt, ...(Array.isArray(o.messages) ? o.messages.map((m) => (m as { content?: unknown })?.content) : [])];
+    const lone = strings.some((x) => typeof x === 'string' && /[\uD800-\uDFFF]/u.test(x));
+    if (lone) throw new Error(`${file}:${i + 1}: the prompt contains a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair): not valid Unicode, no UTF-8 encoding`);
     if (typeof o.prompt === 'string') out.push({ text: o.prompt });
     else if (Array.isArray(o.prompt_ids) && o.prompt_ids.every((x) => Number.isInteger(x) && (x as number) >= 0)) out.push({ ids: o.prompt_ids as number[] });
     else if (Array.isArray(o.messages)) out.push({ messages: o.messages as PromptLine['messages'] });

@@ -25,8 +25,13 @@ export function loadConfig(file: string, schema: z.ZodType = rootConfigSchema): 
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`config ${file}: cannot read file (${code === 'ENOENT' ? 'no such file' : code ?? String(err)})`, file, '');
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a JSON file' : code === 'EACCES' ? 'permission denied' : code ?? String(err);
+    throw new ConfigError(`config ${file}: cannot read file (${why})`, file, '');
   }
+  // A UTF-8 byte-order mark (some Windows editors write one) is invisible in error messages, so it is
+  // dropped rather than reported as an "unexpected token" at column 1.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === '') throw new ConfigError(`config ${file}: the file is empty (expected a JSON object)`, file, '');
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -26,7 +26,12 @@ export const runSchema = z
     max_steps: z.number().int().min(1).optional().describe('Stop after this many optimizer steps (TRL max_steps). Default: one pass over the data.'),
     seed: z.number().int().min(0).max(0xffffffff).default(42).describe('Seed of every random choice (data order, sampling, LoRA init, dropout). TRL seed. Default 42.'),
     checkpoint_every: z.number().int().min(0).default(50).describe('Save an adapter checkpoint every N steps (TRL save_steps); 0 = only at the end. Default 50.'),
+    sync_timeout_s: z.number().positive().default(120).describe('How long a rollout actor may take to apply and acknowledge a new adapter version; past it the actor is named as late, its worker replaced and the sync retried once, then the run fails. Default 120.'),
+    sync_retries: z.number().int().min(0).default(2).describe('When a rollout actor rejects a version (its bytes fail checksum verification), the learner republishes it and the sync is retried up to this many times before the run aborts. Default 2.'),
+    max_reward_failure_rate: z.number().min(0).max(1).default(0.5).describe('Abort the run when more than this fraction of one step\'s completions could not be scored (timeouts, crashes; each also logged to the quarantine file). 1 = never abort. Default 0.5.'),
+    max_consecutive_skipped_updates: z.number().int().min(1).default(3).describe('Abort the run (after checkpointing) when this many updates in a row were skipped for non-finite loss or gradients. Default 3.'),
+    learner_recovery: z.boolean().default(true).describe('Keep the learner\'s state (adapter, AdamW moments, RNG) in shared memory before each step, so a crashed or hung learner worker is replaced and the step retried with identical results. Costs 2 × 3 × adapter size floats of memory and one copy per step. Default true.'),
   })
   .strict()
-  .default({ out_dir: 'runs/latest', seed: 42, checkpoint_every: 50 })
+  .default({ out_dir: 'runs/latest', seed: 42, checkpoint_every: 50, sync_timeout_s: 120, sync_retries: 2, max_reward_failure_rate: 0.5, max_consecutive_skipped_updates: 3, learner_recovery: true })
   .describe('Run settings.');

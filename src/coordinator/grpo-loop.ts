@@ -17,7 +17,10 @@ export interface PromptItem {
   /** Index of the prompt in its dataset (provenance). */
   index: number;
   ids: number[];
+  /** The problem as the reward functions see it (TRL's `prompts` column). */
   text: string;
+  /** The whole prompt as the engine sees it (chat template applied): `ids` is its tokenization. */
+  promptText?: string;
   /** Gold solution text handed to the reward functions. */
   solution: string;
 }
@@ -30,6 +33,30 @@ export interface CompletionRecord {
   text: string;
   finishReason: string;
   policyVersion: number;
+  /** Provenance: the rollout actor and engine that generated it, and that actor's sync latency for the request. */
+  actor?: string;
+  engine?: string;
+  syncLatencyMs?: number;
+}
+
+/** One line of rollouts.jsonl: a trajectory as trained on, with its provenance. */
+export interface TrajectoryRecord {
+  step: number;
+  /** Index of the prompt in its dataset (or task stream) and of the sample within its group. */
+  prompt_index: number;
+  sample_index: number;
+  policy_version: number;
+  /** Versions between the policy that generated it and the one trained on it (0 in synchronous GRPO). */
+  version_lag: number;
+  actor?: string;
+  engine?: string;
+  sync_latency_ms?: number;
+  finish_reason: string;
+  completion_tokens: number;
+  reward: number;
+  rewards: Record<string, number | null>;
+  advantage: number;
+  text: string;
 }
 
 export interface RolloutPhase {
@@ -37,6 +64,10 @@ export interface RolloutPhase {
   engine: string;
   policyVersion: number;
   tokensPerSecond: number;
+  /** Mean time to first token over the rollout actors (builtin: the batched prefill), seconds. */
+  timeToFirstTokenS?: number;
+  /** Rollout actors that found the newest version corrupted and generated on the previous one (async). */
+  syncRejected?: number;
 }
 
 export interface RewardPhase {
@@ -69,7 +100,8 @@ export interface GrpoRoles {
   score(prompts: PromptItem[], rollout: RolloutPhase, step: number): Promise<RewardPhase>;
   advantages(rewards: RewardPhase, step: number): Promise<AdvantagePhase>;
   train(prompts: PromptItem[], rollout: RolloutPhase, adv: AdvantagePhase, step: number): Promise<LearnerPhase>;
-  sync(version: number): Promise<number>;
+  /** Push `version` to every rollout actor, verified; `rejected` counts replies that failed verification (then republished). */
+  sync(version: number): Promise<{ seconds: number; rejected: number }>;
   evaluate(version: number, step: number): Promise<EvalSummary>;
   /** Save everything needed to resume after `step` (with the async rollout already made for step+1). */
   checkpoint(step: number, pending?: PendingRollout): Promise<string | undefined>;
@@ -94,10 +126,29 @@ export interface GrpoLoopOptions {
   /** 0 = synchronous GRPO; k ≥ 1 = generate step n+1 while training step n, rollouts ≤ k versions old. */
   maxStaleness: number;
   onStep(m: StepMetrics): void;
+  /** Every trajectory of a finished step with its provenance (written to rollouts.jsonl). */
+  onTrajectories?(records: TrajectoryRecord[]): void;
   onEval(e: EvalSummary): void;
   shouldStop?(): boolean;
   /** Resume: the rollout for firstStep that the interrupted run had already generated. */
   pending?: PendingRollout;
+  /** When to give up on a run instead of training on garbage (run.max_reward_failure_rate, ...). */
+  abort?: AbortPolicy;
+}
+
+export interface AbortPolicy {
+  /** Abort when more than this fraction of a step's completions could not be scored (timeouts, crashes). */
+  maxRewardFailureRate: number;
+  /** Abort after this many consecutive skipped updates (non-finite loss or gradients). */
+  maxConsecutiveSkippedUpdates: number;
+}
+
+/** The run stopped on purpose under its abort policy; the last good step is checkpointed first. */
+export class RunAbortedError extends Error {
+  constructor(message: string, readonly step: number) {
+    super(message);
+    this.name = 'RunAbortedError';
+  }
 }
 
 export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise<{ lastStep: number; version: number }> {
@@ -110,6 +161,17 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   let prefetched: { prompts: PromptItem[]; rollout: Promise<RolloutPhase>; started: number } | null =
     o.pending && o.pending.step === o.firstStep ? { prompts: o.pending.prompts, rollout: Promise.resolve(o.pending.rollout), started: performance.now() } : null;
   let lastCheckpoint = o.firstStep - 1;
+  let skippedInARow = 0;
+  // Abort under the policy. After a finished step, checkpoint it as a stop would (with any rollout made
+  // ahead); mid-step, the prompts of the step are already drawn, so the last checkpoint stays the resume point.
+  const abort = async (why: string, stepFinished: boolean): Promise<never> => {
+    let where = lastCheckpoint >= o.firstStep ? ` (--resume continues from checkpoint-${lastCheckpoint})` : '';
+    if (stepFinished && step > lastCheckpoint) {
+      await roles.checkpoint(step, await pendingNow().catch(() => undefined));
+      where = ` (checkpoint-${step} saved; --resume continues from it)`;
+    } else if (prefetched) await prefetched.rollout.catch(() => undefined);
+    throw new RunAbortedError(`run aborted at step ${step}: ${why}${where}`, step);
+  };
   const pendingNow = async (): Promise<PendingRollout | undefined> =>
     prefetched ? { step: step + 1, prompts: prefetched.prompts, rollout: await prefetched.rollout } : undefined;
   const startRollout = (s: number) => {
@@ -139,12 +201,17 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       if (step < o.lastStep) prefetched = startRollout(step + 1);
     }
     const rewards = await phase('reward', () => roles.score(prompts, rollout, step));
+    const failRate = rewards.failures / Math.max(1, rollout.completions.length);
+    if (o.abort && failRate > o.abort.maxRewardFailureRate) {
+      await abort(`${rewards.failures} of ${rollout.completions.length} completions could not be scored (${(100 * failRate).toFixed(0)}% > run.max_reward_failure_rate ${o.abort.maxRewardFailureRate}); see the reward quarantine log`, false);
+    }
     const adv = await phase('advantage', () => roles.advantages(rewards, step));
     const learned = await phase('learner', () => roles.train(prompts, rollout, adv, step));
     version = learned.version;
     // Sync mode pushes the new version to the rollout engine now; async mode lets the running rollout
     // finish on its version and the engine picks up the newest version when its next request starts.
-    const syncLatency = async ? 0 : await phase('sync', () => roles.sync(version));
+    const synced = async ? { seconds: 0, rejected: 0 } : await phase('sync', () => roles.sync(version));
+    skippedInARow = learned.skipped ? skippedInARow + 1 : 0;
 
     const m: StepMetrics = {
       step,
@@ -157,8 +224,11 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       learning_rate: learned.learning_rate,
       grad_norm: learned.grad_norm,
       'rollout/tokens_per_s': rollout.tokensPerSecond,
+      ...(rollout.timeToFirstTokenS !== undefined ? { 'rollout/time_to_first_token_s': rollout.timeToFirstTokenS } : {}),
       'learner/tokens_per_s': learned.tokens_per_s,
-      'sync/latency_s': syncLatency,
+      'sync/latency_s': synced.seconds,
+      // Sync replies that failed verification this step (each was republished and applied on retry).
+      sync_rejected: synced.rejected + (rollout.syncRejected ?? 0),
       policy_version: version,
       'rollout/policy_version': rollout.policyVersion,
       version_lag: version - 1 - rollout.policyVersion,
@@ -182,7 +252,16 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     }
     Object.assign(m, time);
     m.elapsed_s = (Date.now() - t0) / 1000;
+    o.onTrajectories?.(rollout.completions.map((c, i) => ({
+      step, prompt_index: prompts[c.promptIndex]!.index, sample_index: c.sampleIndex, policy_version: c.policyVersion, version_lag: step - 1 - c.policyVersion,
+      ...(c.actor !== undefined ? { actor: c.actor } : {}), ...(c.engine !== undefined ? { engine: c.engine } : {}), ...(c.syncLatencyMs !== undefined ? { sync_latency_ms: c.syncLatencyMs } : {}),
+      finish_reason: c.finishReason, completion_tokens: c.tokenIds.length, reward: rewards.total[i]!,
+      rewards: Object.fromEntries(Object.entries(rewards.perFunc).map(([k, v]) => [k, v[i] ?? null])), advantage: adv.advantages[i]!, text: c.text,
+    })));
     o.onStep(m);
+    if (o.abort && skippedInARow >= o.abort.maxConsecutiveSkippedUpdates) {
+      await abort(`${skippedInARow} updates in a row skipped for non-finite loss or gradients (run.max_consecutive_skipped_updates ${o.abort.maxConsecutiveSkippedUpdates})`, true);
+    }
   }
   // Stopped early (SIGINT/SIGTERM): checkpoint the last finished step, with any rollout made ahead.
   if (step > lastCheckpoint && step >= o.firstStep) await roles.checkpoint(step, await pendingNow().catch(() => undefined));

@@ -28,7 +28,9 @@ import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, truncateJsonl, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
 import { CheckpointProtocols } from '../../protocols/training.js';
 import type { RngState } from '../util/rng.js';
+import { checkWebLlmRollout, requireWebLlmPaths } from '../engines/webllm/model-match.js';
 import type { LearnerInit } from '../../actors/learner.js';
+import { learnerRecoverySize } from '../rl/learner-recovery.js';
 
 export interface TrainingOptions {
   /** Path of the config file (relative paths inside it resolve against the repo root, then its folder). */
@@ -62,7 +64,10 @@ function resolvePath(p: string, configPath?: string): string {
 
 export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): Promise<TrainingSummary> {
   const t0 = Date.now();
-  const run = (raw.run ?? {}) as { out_dir?: string; max_steps?: number; seed?: number; checkpoint_every?: number };
+  const run = (raw.run ?? {}) as {
+    out_dir?: string; max_steps?: number; seed?: number; checkpoint_every?: number; sync_timeout_s?: number; sync_retries?: number;
+    max_reward_failure_rate?: number; max_consecutive_skipped_updates?: number; learner_recovery?: boolean;
+  };
   const seed = opts.seed ?? run.seed ?? 42;
   const modelCfg = parseSection(modelSectionSchema, raw.model, 'model');
   const loraCfg = parseSection(loraSectionSchema, raw.lora, 'lora');
@@ -71,7 +76,9 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const schedule = parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval');
   const evalCfg = parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest, seed: (evalRest.seed as number | undefined) ?? 42 }, 'config: eval');
   const rewardsCfg = parseRewardsConfig(raw.rewards);
-  if (modelCfg.engine !== 'builtin') throw new Error(`model.engine '${modelCfg.engine}': the training coordinator drives the builtin engine; WebLLM rollouts run through 'loractor generate --engine webllm'`);
+  // WebLLM rollouts: model.mlc_dir / mlc_lib required and resolved like model.path (checked against the
+  // checkpoint and grpo.top_k once both are loaded, below). The evaluator keeps the builtin CPU engine.
+  const webllmPaths = modelCfg.engine === 'webllm' ? requireWebLlmPaths(modelCfg, (p) => resolvePath(p, opts.configPath)) : null;
   const modelDir = resolvePath(modelCfg.path, opts.configPath);
   const model = loadModel(modelDir);
   const tok = loadTokenizer(modelDir, model.config);
@@ -81,6 +88,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, tok, seed, resumeFrom?.state.prompt_sampler);
   const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const g = grpo.config;
+  const webllm = webllmPaths ? checkWebLlmRollout(webllmPaths, { model: model.config, modelDir, topK: g.top_k ?? 0 }) : null;
   const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
   if (!(lastStep >= 1)) throw new Error('config: run.max_steps (or grpo.max_steps) must give at least one step');
   // A resumed run continues in the folder it resumes from unless --out says otherwise.
@@ -97,10 +105,11 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     if (st.step >= lastStep) throw new Error(`--resume: ${resumeFrom.dir} is at step ${st.step}, the run stops at step ${lastStep}: nothing to do (raise --max-steps)`);
     // Work done after the checkpoint is redone; drop its records so nothing is counted twice.
     truncateJsonl(join(outDir, 'metrics.jsonl'), (r) => (r.step as number) <= st.step);
+    truncateJsonl(join(outDir, 'rollouts.jsonl'), (r) => (r.step as number) <= st.step);
     for (const f of ['eval.jsonl', 'eval-summary.jsonl']) truncateJsonl(join(outDir, f), (r) => (r.version as number) <= st.policy_version);
     resumedMetrics = existsSync(join(outDir, 'metrics.jsonl')) ? readFileSync(join(outDir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepMetrics) : [];
   } else {
-    for (const f of ['metrics.jsonl', 'eval.jsonl', 'eval-summary.jsonl', 'eval-summary.txt']) writeFileSync(join(outDir, f), '');
+    for (const f of ['metrics.jsonl', 'rollouts.jsonl', 'eval.jsonl', 'eval-summary.jsonl', 'eval-summary.txt']) writeFileSync(join(outDir, f), '');
   }
 
   const lora: LoraSettings = { r: loraCfg.lora_r, alpha: loraCfg.lora_alpha, dropout: loraCfg.lora_dropout, targetModules: [...loraCfg.lora_target_modules] };
@@ -108,6 +117,8 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const store = WeightStore.create(layout.size);
   const eosTokenIds = model.config.eosTokenIds.length ? model.config.eosTokenIds : [tok.eosTokenId!];
   const modelDesc = describeModel(model);
+  // The learner's crash-recovery state lives here, outside its worker (see actors/learner.ts).
+  const recovery = (run.learner_recovery ?? true) ? WeightStore.create(learnerRecoverySize(layout.size), { maxReaders: 1 }) : null;
   const learnerInit: LearnerInit = {
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
     maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
@@ -115,6 +126,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
     schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
+    ...(recovery ? { recovery: recovery.describe() } : {}),
   };
   // The `actors` section tunes the standard roles (threads, mailbox, retries, deadlines, transport);
   // an entry for 'rollout' applies to every rollout-N. The role's own config always comes from here.
@@ -132,12 +144,13 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   };
   const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
   const system = await ActorSystem.start({
-    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, engine: 'builtin', maxBatch: modelCfg.rollout_max_batch } }, name)])),
+    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : { engine: 'builtin' }) } }, name)])),
     advantage: role('advantage', { module: 'actors/advantage.ts', retryTimeouts: true }),
-    learner: role('learner', { module: 'actors/learner.ts', retries: 0, config: learnerInit }),
+    // With recovery a crashed or hung learner is replaced, restores its committed state and retries the step.
+    learner: role('learner', { module: 'actors/learner.ts', retries: recovery ? 1 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
     evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
-  const rewardPool = await createRewardPool(rewardsCfg, outDir);
+  const rewardPool = await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
   const log = (line: string): void => { if (!opts.quiet) progress.log(line); };
   const metrics: StepMetrics[] = [...resumedMetrics];
@@ -148,8 +161,13 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   process.once('SIGTERM', onSignal);
   const sub = system.events$.subscribe((e) => {
     if (e.type === 'crash' || e.type === 'handler-error' || e.type === 'dead-letter' || e.type === 'timeout' || e.type === 'retry') log(`actor event: ${e.type} in ${e.role}${'handler' in e ? '.' + e.handler : ''}${'error' in e ? ': ' + e.error.message : ''}`);
+    // A rollout actor that never acknowledged the version: name it and what it last applied.
+    if (e.type === 'timeout' && e.handler === 'sync') {
+      for (const r of store.lateReaders(store.version)) log(`weight sync: ${r.name} did not acknowledge version ${store.version} within ${e.deadlineMs} ms (last acknowledged v${r.acked}); its worker is replaced and the sync retried`);
+    }
   });
   try {
+    if (prompts.skipped?.length) log(`data: skipped ${prompts.skipped.length} malformed line(s) of ${data.source === 'dataset' ? data.path : 'the data'} (first: ${prompts.skipped[0]})`);
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
     const checkpoint = async (step: number, pending?: PendingRollout): Promise<string> => {
       const tmp = checkpointTempDir(outDir, step);
@@ -160,7 +178,10 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       });
       return `checkpoint-${step}`;
     };
-    const roles = bindRoles({ system, rolloutRoles, rewardPool, rewardsCfg, grpo, evalCfg, outDir, checkpoint });
+    const roles = bindRoles({
+      system, rolloutRoles, rewardPool, rewardsCfg, grpo, evalCfg, outDir, checkpoint, store,
+      syncTimeoutMs: Math.round(1000 * (run.sync_timeout_s ?? 120)), syncRetries: run.sync_retries ?? 2, report: log,
+    });
     let firstStep = 1;
     if (resumeFrom) {
       const st = resumeFrom.state;
@@ -181,6 +202,8 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       evalBefore: schedule.eval_before_training && !resumeFrom,
       maxStaleness: g.max_staleness,
       shouldStop: () => stopRequested,
+      abort: { maxRewardFailureRate: run.max_reward_failure_rate ?? 0.5, maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates ?? 3 },
+      onTrajectories: (records) => appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join('')),
       onStep: (m) => {
         metrics.push(m);
         appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');

@@ -17,6 +17,8 @@ export interface PromptSource {
   describe: string;
   /** Rows in the dataset (undefined for endless synthetic tasks). */
   size?: number;
+  /** Malformed dataset lines that were skipped, for the run's log (file:line: why). */
+  skipped?: string[];
 }
 
 export async function createPromptSource(data: DataSection, tok: ModelTokenizer, seed: number, resume?: unknown): Promise<PromptSource> {
@@ -30,7 +32,7 @@ export async function createPromptSource(data: DataSection, tok: ModelTokenizer,
         for (let i = 0; i < count; i++) {
           const item = sampler.next();
           const text = tok.applyChatTemplate([{ role: 'user', content: item.prompt }], { addGenerationPrompt: true });
-          out.push({ index: index++, ids: tok.encode(text), text: item.prompt, solution: item.solution });
+          out.push({ index: index++, ids: tok.encode(text), text: item.prompt, promptText: text, solution: item.solution });
         }
         return out;
       },
@@ -46,15 +48,16 @@ export async function createPromptSource(data: DataSection, tok: ModelTokenizer,
   const system = data.system_prompt === 'auto' ? systemPromptFor(id) : data.system_prompt === 'none' ? '' : SYSTEM_PROMPTS[data.system_prompt];
   const sampler = createRepeatSampler({ numSamples: rows.length, repeatCount: 1, seed, state: resume as RepeatSamplerState | undefined });
   return {
-    describe: `dataset ${id} (${rows.length} rows from ${loaded.files.length} file(s))`,
+    describe: `dataset ${id} (${rows.length} rows from ${loaded.files.length} file(s)${loaded.errors.length ? `, ${loaded.errors.length} malformed lines skipped` : ''})`,
     size: rows.length,
+    skipped: loaded.errors.map((e) => `${e.file}:${e.line}: ${e.message}`),
     next(count) {
       return sampler.take(count).map((i) => {
         const row = rows[i]!;
         const text = data.chat_template === 'model'
           ? tok.applyChatTemplate([...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content: row.problem }], { addGenerationPrompt: true })
           : buildTinaPrompt(row.problem, system, undefined, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' });
-        return { index: i, ids: tok.encode(text), text: row.problem, solution: row.solution };
+        return { index: i, ids: tok.encode(text), text: row.problem, promptText: text, solution: row.solution };
       });
     },
     state: () => sampler.state(),

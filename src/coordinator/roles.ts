@@ -5,7 +5,9 @@ import type { Piscina } from 'piscina';
 import { join } from 'node:path';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import { Protocols, type EvalReport } from '../../protocols/messages.js';
-import { TrainingProtocols } from '../../protocols/training.js';
+import { CheckpointProtocols, TrainingProtocols, type SyncReply } from '../../protocols/training.js';
+import type { WeightStore } from '../runtime/weight-store.js';
+import { ActorTimeoutError } from '../runtime/errors.js';
 import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
 import { scoreBatch } from '../rewards/score-batch.js';
@@ -13,9 +15,6 @@ import type { EvalConfig } from '../eval/config.js';
 import type { ComputeAdvantagesResponse } from '../../actors/advantage.js';
 import { Rng } from '../util/rng.js';
 import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
-
-/** How long a rollout actor may take to apply a new adapter version before the sync fails. */
-const SYNC_DEADLINE_MS = 120_000;
 
 export interface RoleBindings {
   system: ActorSystem;
@@ -28,33 +27,74 @@ export interface RoleBindings {
   outDir: string;
   /** Checkpointing needs the run's own state (sampler, evals, config hash): runTraining supplies it. */
   checkpoint: GrpoRoles['checkpoint'];
+  /** The adapter store: names the rollout actors that have not acknowledged a version. */
+  store: WeightStore;
+  /** How long a rollout actor may take to apply and acknowledge a version (run.sync_timeout_s). */
+  syncTimeoutMs: number;
+  /** Republish-and-retry rounds after a sync fails verification (run.sync_retries). */
+  syncRetries: number;
+  /** Faults the roles recover from themselves (rejected syncs, late readers), for the run's log. */
+  report(line: string): void;
 }
 
 export function bindRoles(b: RoleBindings): GrpoRoles {
   const g = b.grpo.config;
   const G = g.num_generations;
+  // One rollout actor's sync. One that does not apply and acknowledge the version within the deadline
+  // is named (with the version it last acknowledged) and its worker replaced; the ask retries once.
+  const syncOne = async (role: string, version: number): Promise<SyncReply> => {
+    try {
+      return await b.system.ask<SyncReply>(role, 'sync', { minVersion: version, timeoutMs: b.syncTimeoutMs }, { protocol: TrainingProtocols.SyncRequest, deadlineMs: b.syncTimeoutMs });
+    } catch (err) {
+      if (err instanceof ActorTimeoutError) throw new Error(`weight sync: ${lateNames(version)} did not acknowledge version ${version} within ${b.syncTimeoutMs} ms, twice (${err.message})`);
+      throw err;
+    }
+  };
+  const lateNames = (version: number): string => b.store.lateReaders(version).map((r) => `${r.name} (last acknowledged v${r.acked})`).join(', ') || 'a rollout actor';
   return {
     async generate(prompts, step, minPolicyVersion) {
       const sampling = { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() };
-      const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i }));
+      const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i, ...(p.promptText !== undefined ? { text: p.promptText } : {}) }));
       // Contiguous, even split across the rollout actors (promptIndex stays global).
       const k = b.rolloutRoles.length;
       const parts = b.rolloutRoles.map((role, a) => ({ role, prompts: indexed.slice(Math.floor((a * indexed.length) / k), Math.floor(((a + 1) * indexed.length) / k)) })).filter((p) => p.prompts.length > 0);
-      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; tokensPerSecond: number; seconds: number };
+      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; timeToFirstTokenS: number; syncError?: string };
       const results = await Promise.all(parts.map((p) => b.system.ask<Part>(p.role, 'generate', { step, prompts: p.prompts, n: G, sampling, minPolicyVersion }, { protocol: TrainingProtocols.GenerateRequest })));
-      const completions = results.flatMap((r) => r.completions).sort((x, y) => x.promptIndex - y.promptIndex || x.sampleIndex - y.sampleIndex);
+      // An actor that generated on its previous version because the newest failed verification (allowed
+      // within the staleness bound): have the learner write the version again for its next request.
+      const rejected = results.map((r, i) => ({ role: parts[i]!.role, r })).filter((x) => x.r.syncError);
+      for (const x of rejected) b.report(`weight sync: ${x.role} rejected version ${b.store.version} (${x.r.syncError}); it generated step ${step} on version ${x.r.policyVersion}`);
+      if (rejected.length) {
+        await b.system.ask('learner', 'republish', { version: b.store.version }, { protocol: CheckpointProtocols.RepublishRequest });
+        b.report(`weight sync: version ${b.store.version} republished by the learner`);
+      }
+      // Provenance on every completion: which actor and engine made it, after how long a sync.
+      const completions = results.flatMap((r, i) => r.completions.map((c) => ({ ...c, actor: parts[i]!.role, engine: r.engine, syncLatencyMs: r.syncLatencyMs })))
+        .sort((x, y) => x.promptIndex - y.promptIndex || x.sampleIndex - y.sampleIndex);
       const tokens = completions.reduce((a, c) => a + c.tokenIds.length, 0);
       return {
         completions, engine: results[0]!.engine,
         policyVersion: Math.min(...results.map((r) => r.policyVersion)),
         tokensPerSecond: tokens / Math.max(...results.map((r) => r.seconds)),
+        timeToFirstTokenS: results.reduce((a, r) => a + r.timeToFirstTokenS, 0) / results.length,
+        ...(rejected.length ? { syncRejected: rejected.length } : {}),
       };
     },
 
     async score(prompts, rollout) {
       const items = rollout.completions.map((c) => ({ completion: c.text, solution: prompts[c.promptIndex]!.solution, prompt: prompts[c.promptIndex]!.text, group: c.promptIndex }));
       const s = await scoreBatch(b.rewardPool, items, b.rewardsCfg, { concurrency: b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
-      return { perFunc: s.rewards, total: s.total, failures: s.failures.length };
+      // Reward faults on the run's log (a few per step; every failed item is in the quarantine file).
+      for (const f of s.retried.slice(0, 3)) b.report(`actor event: crash in reward.scoreItem (completion ${f.index}): ${f.message}; scored again on a fresh worker`);
+      for (const f of s.failures.slice(0, 3)) b.report(`actor event: ${f.reason} in reward.scoreItem (completion ${f.index}): ${f.message}; scored ${b.rewardsCfg.reward_failure_value ?? 'null'} and quarantined`);
+      const more = Math.max(0, s.retried.length - 3) + Math.max(0, s.failures.length - 3);
+      if (more) b.report(`actor event: ${more} more reward faults this step (see ${b.rewardsCfg.reward_quarantine_path})`);
+      // A weighted total that is not finite (a reward function returned ±Infinity) would turn the
+      // whole group's advantages into NaN: such an item counts as failed and scores the failure value.
+      const bad = s.total.flatMap((v, i) => (Number.isFinite(v) ? [] : [i]));
+      if (bad.length) b.report(`reward: ${bad.length} completions got a non-finite total reward (${s.total[bad[0]!]} for completion ${bad[0]}); scored as failed (${b.rewardsCfg.reward_failure_value ?? 0})`);
+      const total = s.total.map((v) => (Number.isFinite(v) ? v : (b.rewardsCfg.reward_failure_value ?? 0)));
+      return { perFunc: s.rewards, total, failures: s.failures.length + bad.filter((i) => !s.failures.some((f) => f.index === i)).length };
     },
 
     async advantages(rewards) {
@@ -78,9 +118,18 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
 
     async sync(version) {
       const t0 = performance.now();
-      // A rollout actor that never applies the version is an error within SYNC_DEADLINE_MS, not a hang.
-      await Promise.all(b.rolloutRoles.map((role) => b.system.ask(role, 'sync', { minVersion: version }, { protocol: TrainingProtocols.SyncRequest, deadlineMs: SYNC_DEADLINE_MS })));
-      return (performance.now() - t0) / 1000;
+      let rejected = 0;
+      for (let round = 0; ; round++) {
+        const replies = await Promise.all(b.rolloutRoles.map((role) => syncOne(role, version)));
+        const failed = replies.map((r, i) => ({ role: b.rolloutRoles[i]!, r })).filter((x) => !x.r.verified);
+        if (failed.length === 0) return { seconds: (performance.now() - t0) / 1000, rejected };
+        rejected += failed.length;
+        for (const f of failed) b.report(`weight sync: ${f.role} rejected version ${version} (${f.r.error ?? 'verification failed'}); it keeps serving version ${f.r.version}`);
+        if (round >= b.syncRetries) throw new Error(`weight sync: version ${version} failed verification ${round + 1} times on ${failed.map((f) => f.role).join(', ')}; aborting (run.sync_retries ${b.syncRetries})`);
+        // The learner still holds the adapter: write it again, then let the readers re-read it.
+        await b.system.ask('learner', 'republish', { version }, { protocol: CheckpointProtocols.RepublishRequest });
+        b.report(`weight sync: version ${version} republished by the learner (retry ${round + 1} of ${b.syncRetries})`);
+      }
     },
 
     async evaluate(version, step) {

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { readJsonl, type Row, type RowError } from './jsonl.js';
 import { readParquet } from './parquet.js';
+import { setRowOrigin } from './provenance.js';
 
 const DATA_EXT = /\.(jsonl|json|parquet)$/i;
 
@@ -70,11 +71,24 @@ export async function loadDataset(location: string, opts: LoadDatasetOptions = {
       errors.push(...r.errors);
     }
   }
+  // Every line malformed is not a dataset with a few bad records but the wrong file (or encoding).
+  if (rows.length === 0 && errors.length > 0) {
+    const e = errors[0]!;
+    throw new Error(`dataset ${location}: no valid rows: all ${errors.length} non-empty line(s) are malformed (first: ${e.file}:${e.line}: ${e.message})`);
+  }
   return { rows, files, errors };
 }
 
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 async function isJsonArrayFile(file: string): Promise<boolean> {
-  const head = (await readFile(file, 'utf8')).slice(0, 4096).trimStart();
+  const head = (await readText(file)).slice(0, 4096).replace(/^\uFEFF/, '').trimStart();
   return head.startsWith('[');
 }
 
@@ -82,13 +96,15 @@ async function isJsonArrayFile(file: string): Promise<boolean> {
 async function readJsonArray(file: string): Promise<Row[]> {
   let value: unknown;
   try {
-    value = JSON.parse(await readFile(file, 'utf8'));
+    value = JSON.parse((await readText(file)).replace(/^\uFEFF/, ''));
   } catch (err) {
-    throw new Error(`${file}: invalid JSON: ${(err as Error).message}`);
+    const msg = (err as Error).message;
+    throw new Error(`${file}: invalid JSON: ${msg.length > 160 ? msg.slice(0, 160) + '…' : msg}`);
   }
   if (!Array.isArray(value)) throw new Error(`${file}: expected a JSON array of objects`);
   value.forEach((r, i) => {
-    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`${file}: element ${i} is not an object`);
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`${file}: element ${i} is not an object (got ${r === null ? 'null' : Array.isArray(r) ? 'an array' : typeof r})`);
+    setRowOrigin(r as Row, `${file} element ${i}`);
   });
   return value as Row[];
 }

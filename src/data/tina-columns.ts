@@ -1,7 +1,14 @@
 // Tina's column normalisation (tina/post_train_hf/grpo.py; reference/tina-recipe.md §1.3), in its
 // order: answer→$answer$ solution when there is no solution; question/prompt→problem; drop messages;
 // DeepScaleR keeps its worked solution as solution_archive and grades against $answer$.
+//
+// A row that does not fit the mapping (no problem / solution column, a problem that is not a
+// non-empty string, a solution or answer that is not a string or a finite number) is an ERROR naming
+// the row's file and line, not a skipped row: a dataset whose columns do not fit is the wrong dataset
+// or the wrong dataset_id, and silently dropping its rows would change what the run trains on.
+// (Lines that are not JSON objects at all are skipped and counted by the readers instead.)
 import type { Row } from './jsonl.js';
+import { rowOrigin } from './provenance.js';
 
 export interface TinaRow extends Row {
   problem: string;
@@ -12,10 +19,17 @@ function wrapDollar(v: unknown): string {
   return '$' + String(v) + '$';
 }
 
-/** Map one row; errors name the row index and the columns it does have. */
+const isGold = (v: unknown): v is string | number => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));
+const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? 'an empty string' : typeof v === 'number' ? String(v) : `a ${typeof v}`);
+
+/** Map one row; errors name the row (index, and file:line when a reader made it) and the columns it does have. */
 export function mapTinaRow(row: Row, datasetId: string, index = 0): TinaRow {
+  const origin = rowOrigin(row);
+  const where = `dataset ${datasetId} row ${index}${origin ? ` (${origin})` : ''}`;
+  const has = `(has: ${Object.keys(row).join(', ') || 'no columns'})`;
   const r: Row = { ...row };
   if (!('solution' in r) && 'answer' in r) {
+    if (!isGold(r.answer)) throw new Error(`${where}: column "answer" must be a string or a number, got ${describe(r.answer)}`);
     r.solution = wrapDollar(r.answer);
     delete r.answer;
   }
@@ -25,13 +39,18 @@ export function mapTinaRow(row: Row, datasetId: string, index = 0): TinaRow {
   }
   delete r.messages;
   if (datasetId.toLowerCase().includes('deepscaler')) {
-    if (!('answer' in r)) throw new Error(`dataset ${datasetId} row ${index}: DeepScaleR rows need an "answer" column (has: ${Object.keys(row).join(', ')})`);
+    if (!('answer' in r)) throw new Error(`${where}: DeepScaleR rows need an "answer" column ${has}`);
+    if (!isGold(r.answer)) throw new Error(`${where}: column "answer" must be a string or a number, got ${describe(r.answer)}`);
     r.solution_archive = r.solution;
     r.solution = wrapDollar(r.answer);
     delete r.answer;
   }
-  if (typeof r.problem !== 'string') throw new Error(`dataset ${datasetId} row ${index}: no string problem/question/prompt column (has: ${Object.keys(row).join(', ')})`);
-  if (r.solution === undefined || r.solution === null) throw new Error(`dataset ${datasetId} row ${index}: no solution/answer column (has: ${Object.keys(row).join(', ')})`);
+  if (r.problem === undefined) throw new Error(`${where}: no string problem/question/prompt column ${has}`);
+  if (typeof r.problem !== 'string' || r.problem.trim() === '') throw new Error(`${where}: the problem (column problem/question/prompt) must be a non-empty string, got ${typeof r.problem === 'string' ? 'an empty string' : describe(r.problem)}`);
+  if (r.solution === undefined || r.solution === null) throw new Error(`${where}: no solution/answer column ${has}`);
+  if (!isGold(r.solution) || (typeof r.solution === 'string' && r.solution.trim() === '')) {
+    throw new Error(`${where}: column "solution" must be a non-empty string or a number, got ${describe(r.solution)}`);
+  }
   r.solution = String(r.solution);
   return r as TinaRow;
 }

@@ -43,6 +43,15 @@ export function loadModel(dir: string): Model<Float32Array> {
     if (!h) throw new Error(`${dir}: tensor "${name}" is missing from the model weights`);
     readTensorInto(h, name, arr, specs.get(name));
   }
+  for (const h of new Set(byTensor.values())) if (h.unclaimed) throw new Error(h.unclaimed);
+  // Tensors the config does not account for mean config.json and the weights disagree (e.g. a
+  // num_hidden_layers smaller than the checkpoint's): transformers only warns, and the run would
+  // silently train a truncated model. Tolerated: a tied lm_head.weight, and rotary inv_freq buffers
+  // some older exports carry.
+  const unused = [...byTensor.keys()].filter((n) => !specs.has(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings) && !n.endsWith('rotary_emb.inv_freq'));
+  if (unused.length) {
+    throw new Error(`${dir}: ${unused.length} tensor(s) in the weights are not used by config.json (${unused.slice(0, 3).join(', ')}${unused.length > 3 ? ', …' : ''}): config.json does not match the checkpoint (num_hidden_layers ${config.numLayers}, tie_word_embeddings ${config.tieWordEmbeddings})`);
+  }
   return { config, weights };
 }
 

@@ -21,6 +21,12 @@ export interface SafetensorsHeader {
   metadata: Record<string, string>;
   /** Absolute file offset of the data block. */
   dataStart: number;
+  /**
+   * Set when some bytes of the data block belong to no tensor (a removed or duplicated header entry,
+   * trailing garbage). Reported by loadModel / readSafetensors after their by-name checks, which name
+   * the missing tensor more precisely.
+   */
+  unclaimed?: string;
 }
 
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
@@ -43,7 +49,13 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     const entries = new Map<string, SafetensorsEntry>();
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
-      if (name === '__metadata__') { metadata = (v ?? {}) as Record<string, string>; continue; }
+      if (name === '__metadata__') {
+        if (v !== null && (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))) {
+          throw new Error(`${path}: safetensors "__metadata__" must be an object of strings, got ${JSON.stringify(v).slice(0, 80)}`);
+        }
+        metadata = (v ?? {}) as Record<string, string>;
+        continue;
+      }
       const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof e !== 'object' || e === null) throw new Error(`${path}: tensor "${name}": header entry is not an object`);
       if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') throw new Error(`${path}: tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16, BF16 are supported)`);
@@ -58,10 +70,32 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
       if (off[1] > dataSize) throw new Error(`${path}: tensor "${name}": data ends at byte ${off[1]} but the file's data block has ${dataSize} bytes (truncated file?)`);
       entries.set(name, { name, dtype: e.dtype, shape: e.shape as number[], begin: off[0], end: off[1] });
     }
-    return { path, entries, metadata, dataStart };
+    const unclaimed = checkCoverage(path, entries, dataSize);
+    return { path, entries, metadata, dataStart, ...(unclaimed ? { unclaimed } : {}) };
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The reference safetensors library requires the tensors to tile the data block exactly. Overlapping
+ * tensors (a shifted or corrupt offset) are an error here; bytes no tensor claims (a removed or
+ * duplicated header entry — JSON keeps the last — or trailing garbage) are returned as a message.
+ */
+function checkCoverage(path: string, entries: Map<string, SafetensorsEntry>, dataSize: number): string | undefined {
+  const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let prev = '';
+  const gaps: string[] = [];
+  for (const e of sorted) {
+    if (e.begin < at) throw new Error(`${path}: tensor "${e.name}": data starts at byte ${e.begin}, inside the previous tensor "${prev}" (ends at ${at}): corrupt data_offsets`);
+    if (e.begin > at) gaps.push(`${at}..${e.begin}`);
+    at = e.end;
+    prev = e.name;
+  }
+  if (at < dataSize) gaps.push(`${at}..${dataSize}`);
+  if (!gaps.length) return undefined;
+  return `${path}: bytes ${gaps.slice(0, 3).join(', ')}${gaps.length > 3 ? ', …' : ''} of the data block belong to no tensor (a tensor entry removed or duplicated in the header, or trailing garbage)`;
 }
 
 /** Reads one tensor into `out` (float32, length = numel) — e.g. straight into a SharedArrayBuffer view. */
@@ -79,7 +113,9 @@ export function readTensorInto(h: SafetensorsHeader, name: string, out: Float32A
     const got = readSync(fd, bytes, 0, bytes.length, h.dataStart + e.begin);
     if (got !== bytes.length) throw new Error(`${h.path}: tensor "${name}": read ${got} of ${bytes.length} bytes (truncated file?)`);
   } finally { closeSync(fd); }
-  decodeInto(out, bytes, e.dtype);
+  const bad = decodeInto(out, bytes, e.dtype);
+  // NaN/Inf in base weights make every logit NaN later, far from the cause; name it here.
+  if (bad >= 0) throw new Error(`${h.path}: tensor "${name}" holds a non-finite value (${out[bad]}) at index ${bad}: corrupt weights`);
 }
 
 export function readSafetensors(path: string): { header: SafetensorsHeader; tensors: Map<string, { shape: number[]; dtype: SafetensorsDtype; data: Float32Array }> } {
@@ -90,15 +126,23 @@ export function readSafetensors(path: string): { header: SafetensorsHeader; tens
     readTensorInto(header, e.name, data);
     tensors.set(e.name, { shape: e.shape, dtype: e.dtype, data });
   }
+  if (header.unclaimed) throw new Error(header.unclaimed);
   return { header, tensors };
 }
 
-function decodeInto(out: Float32Array, bytes: Buffer, dtype: SafetensorsDtype): void {
+/** Decodes into `out`; returns the index of the first non-finite value, or -1. */
+function decodeInto(out: Float32Array, bytes: Buffer, dtype: SafetensorsDtype): number {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = out.length;
   if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
   else if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
   else for (let i = 0; i < n; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
+  // x - x is 0 for finite x and NaN for NaN/±Inf: one branch-free pass, then a search only on failure.
+  let acc = 0;
+  for (let i = 0; i < n; i++) acc += out[i]! - out[i]!;
+  if (acc === 0) return -1;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(out[i]!)) return i;
+  return -1;
 }
 
 const cvt = new DataView(new ArrayBuffer(4));

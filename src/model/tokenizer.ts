@@ -31,7 +31,10 @@ export interface ModelTokenizer {
 function readJson(path: string): Record<string, unknown> {
   let text: string;
   try { text = readFileSync(path, 'utf8'); } catch (err) { throw new Error(`${path}: cannot read (${(err as Error).message})`); }
-  try { return JSON.parse(text) as Record<string, unknown>; } catch (err) { throw new Error(`${path}: invalid JSON (${(err as Error).message})`); }
+  let v: unknown;
+  try { v = JSON.parse(text); } catch (err) { throw new Error(`${path}: invalid JSON (${(err as Error).message.slice(0, 160)})`); }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path}: must be a JSON object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  return v as Record<string, unknown>;
 }
 
 function tokenString(v: unknown): string | null {
@@ -46,6 +49,16 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   const tcPath = join(dir, 'tokenizer_config.json');
   const tj = readJson(tjPath);
   const tc = existsSync(tcPath) ? readJson(tcPath) : {};
+  // The tokenizers library reads these without checking them; a missing one surfaces as a bare
+  // "Cannot read properties of undefined" from deep inside, so name the field here.
+  const model = tj.model as Record<string, unknown> | undefined;
+  if (model === null || typeof model !== 'object' || Array.isArray(model)) throw new Error(`${tjPath}: field "model" is missing or not an object (not a Hugging Face tokenizer.json?)`);
+  if (model.vocab === null || typeof model.vocab !== 'object') throw new Error(`${tjPath}: field "model.vocab" is missing or not an object`);
+  // The library falls back to a guess for an unknown model type; the Rust tokenizers (transformers) refuse it.
+  if (model.type !== undefined && !['BPE', 'WordPiece', 'Unigram', 'WordLevel'].includes(model.type as string)) {
+    throw new Error(`${tjPath}: field "model.type" is ${JSON.stringify(model.type)}; expected BPE, WordPiece, Unigram or WordLevel`);
+  }
+  if (tj.added_tokens !== undefined && !Array.isArray(tj.added_tokens)) throw new Error(`${tjPath}: field "added_tokens" must be an array`);
   let tok: Tokenizer;
   try { tok = new Tokenizer(tj, tc); } catch (err) { throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`); }
   let size = 0;
@@ -70,6 +83,7 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   const ct = tc.chat_template;
   if (typeof ct === 'string') chatTemplate = ct;
   else if (Array.isArray(ct)) chatTemplate = (ct.find((t: { name?: string }) => t.name === 'default') as { template?: string } | undefined)?.template ?? null;
+  else if (ct !== undefined && ct !== null) throw new Error(`${tcPath}: field "chat_template" must be a string or a list of {name, template}, got ${typeof ct}`);
   else if (existsSync(join(dir, 'chat_template.jinja'))) chatTemplate = readFileSync(join(dir, 'chat_template.jinja'), 'utf8');
   let template: Template | null = null;
   if (chatTemplate !== null) {
@@ -82,10 +96,14 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
     tokenId: (s) => tok.token_to_id(s),
     applyChatTemplate(messages, opts = {}) {
       if (!template) throw new Error(`${tcPath}: no chat_template`);
-      return template.render({
-        messages, add_generation_prompt: opts.addGenerationPrompt ?? true,
-        bos_token: bosToken ?? '', eos_token: eosToken ?? '', pad_token: padToken ?? '', ...(opts.extra ?? {}),
-      });
+      try {
+        return template.render({
+          messages, add_generation_prompt: opts.addGenerationPrompt ?? true,
+          bos_token: bosToken ?? '', eos_token: eosToken ?? '', pad_token: padToken ?? '', ...(opts.extra ?? {}),
+        });
+      } catch (err) {
+        throw new Error(`${tcPath}: field "chat_template" fails to render (${(err as Error).message})`);
+      }
     },
   };
 }

@@ -11,6 +11,7 @@ import { Piscina } from 'piscina';
 import type { ScoreItemMessage, ScoreItemResult } from '../../actors/reward.js';
 import { rewardKwargsOf, rewardWeightsOf, type RewardsConfig } from './config.js';
 import { computeLengthRewards } from './length.js';
+import type { FaultDrill } from '../runtime/fault-drill.js';
 import { absolutizeSpec, nansumWeighted, rewardFuncName, type RewardFuncSpec } from './registry.js';
 
 /**
@@ -67,6 +68,8 @@ export interface RewardBatchScores {
   /** nansum of weight · score per item. */
   total: number[];
   failures: RewardItemFailure[];
+  /** Items whose worker crashed and that were scored again (a crash on the retry is in `failures` too). */
+  retried: RewardItemFailure[];
   wallMs: number;
 }
 
@@ -91,9 +94,10 @@ export function rewardActorFile(): string {
 }
 
 /** A piscina pool over actors/reward.ts, every thread warmed (functions and verifier loaded). */
-export async function createRewardPool(cfg: RewardsConfig, baseDir = process.cwd()): Promise<Piscina> {
+export async function createRewardPool(cfg: RewardsConfig, baseDir = process.cwd(), drills: FaultDrill[] = []): Promise<Piscina> {
   const n = cfg.reward_num_workers;
-  const pool = new Piscina({ filename: rewardActorFile(), minThreads: n, maxThreads: n, idleTimeout: 2 ** 31 - 1 });
+  // Fault drills reach the pool's workers in workerData (actors/reward.ts fires them in scoreItem).
+  const pool = new Piscina({ filename: rewardActorFile(), minThreads: n, maxThreads: n, idleTimeout: 2 ** 31 - 1, ...(drills.length ? { workerData: { __faults: drills } } : {}) });
   const funcs = cfg.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, baseDir));
   await Promise.all(Array.from({ length: n }, () => pool.run({ funcs, kwargs: rewardKwargsOf(cfg) }, { name: 'warmup' })));
   return pool;
@@ -140,7 +144,24 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
   const startSignal = opts.startSignal ?? runner.transfersPorts ?? true;
   const startTimeoutMs = opts.startTimeoutMs ?? Math.max(10_000, 3 * deadlineMs);
 
+  // A worker that died under an item (process.exit, an uncaught error, out of memory) may have died
+  // of something else than the item: it is scored once more on a fresh worker. A timeout or a thrown
+  // error is the item's own verdict (math_verify semantics) and is not retried.
+  const retried: RewardItemFailure[] = [];
   const scoreOne = async (index: number): Promise<void> => {
+    const first = await attempt(index);
+    if (first?.reason !== 'crash') return record(first);
+    retried.push(first);
+    record(await attempt(index));
+  };
+  const record = (f: RewardItemFailure | null): void => {
+    if (!f) return;
+    failures.push(f);
+    quarantine(f.index, f);
+  };
+
+  /** Score item `index` once; its failure, or null when it scored. */
+  const attempt = async (index: number): Promise<RewardItemFailure | null> => {
     const item = items[index]!;
     const msg: ScoreItemMessage = { completion: item.completion, solution: item.solution, funcs, kwargs };
     if (item.prompt !== undefined) msg.prompt = item.prompt;
@@ -174,11 +195,10 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
       }
       const out = (await Promise.race([runner.run(msg, runOpts), backstopP])) as ScoreItemResult;
       results[index] = out;
+      return null;
     } catch (err) {
       const { reason, message } = abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err);
-      const f: RewardItemFailure = { index, reason, message, elapsedMs: performance.now() - started };
-      failures.push(f);
-      quarantine(index, f);
+      return { index, reason, message, elapsedMs: performance.now() - started };
     } finally {
       for (const tm of timers) clearTimeout(tm);
       channel?.port1.close();
@@ -204,7 +224,7 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
   const total = items.map((_, i) => nansumWeighted(names.map((n) => rewards[n]![i]!), weights));
   failures.sort((a, b) => a.index - b.index);
   await quarantineChain;
-  return { names, weights, rewards, total, failures, wallMs: performance.now() - t0 };
+  return { names, weights, rewards, total, failures, retried, wallMs: performance.now() - t0 };
 }
 
 /** Kimi length reward per group over the items that scored; failed items keep the failure value. */

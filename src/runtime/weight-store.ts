@@ -124,10 +124,45 @@ export class WeightStore {
   }
 
   /**
+   * Write `params` again under the CURRENT version number (same step), e.g. after a reader found the
+   * version's bytes corrupted: readers that have not applied it take the fresh copy; the version
+   * sequence is unchanged. Returns the version.
+   */
+  rewrite(params: Float32Array, step = 0): number {
+    if (params.length !== this.desc.size) throw new Error(`WeightStore.rewrite: params has ${params.length} elements, store holds ${this.desc.size}`);
+    const w = this.beginWrite();
+    w.params.set(params);
+    return w.commit(step, undefined, Atomics.load(this.ctl, C_VERSION), true);
+  }
+
+  /**
+   * A writer that died mid-publish leaves the single-writer flag set and its half's sequence odd.
+   * The writer's replacement calls this once at start-up: the half stays inactive (never flipped
+   * to), so the abandoned write is simply discarded. Returns whether there was one.
+   */
+  recoverAbandonedWrite(): boolean {
+    if (Atomics.load(this.ctl, C_WRITING) === 0) return false;
+    for (const h of [0, 1]) if (Atomics.load(this.ctl, C_SEQ + h) & 1) Atomics.add(this.ctl, C_SEQ + h, 1);
+    Atomics.store(this.ctl, C_WRITING, 0);
+    return true;
+  }
+
+  /**
+   * Fault drill only: flip one bit of the active version's bytes without touching its checksum, as a
+   * bad transfer or a stray write would, so readers must detect it.
+   */
+  corruptActiveForDrill(): void {
+    const h = Atomics.load(this.ctl, C_ACTIVE);
+    const bits = new Uint32Array(this.halves[h].buffer, this.halves[h].byteOffset, this.desc.size);
+    const k = this.desc.size >>> 1;
+    bits[k] = bits[k]! ^ 0x00400000;
+  }
+
+  /**
    * Zero-copy publishing: get the inactive half as a writable view (e.g. the optimizer writes the
    * new adapter straight into it), then commit. Only one write may be open at a time.
    */
-  beginWrite(): { params: Float32Array; commit: (step?: number, checksum?: number, version?: number) => number; abort: () => void } {
+  beginWrite(): { params: Float32Array; commit: (step?: number, checksum?: number, version?: number, sameVersion?: boolean) => number; abort: () => void } {
     if (Atomics.compareExchange(this.ctl, C_WRITING, 0, 1) !== 0) throw new Error('WeightStore: another publish is in progress (single writer)');
     const h = 1 - Atomics.load(this.ctl, C_ACTIVE);
     Atomics.add(this.ctl, C_SEQ + h, 1); // odd: half h is being written
@@ -140,9 +175,9 @@ export class WeightStore {
     };
     return {
       params: this.halves[h],
-      commit: (step = 0, checksum?: number, asVersion?: number) => {
+      commit: (step = 0, checksum?: number, asVersion?: number, sameVersion = false) => {
         const current = Atomics.load(this.ctl, C_VERSION);
-        if (asVersion !== undefined && !(Number.isInteger(asVersion) && asVersion > current)) {
+        if (asVersion !== undefined && !(Number.isInteger(asVersion) && (asVersion > current || (sameVersion && asVersion === current)))) {
           finish();
           throw new Error(`WeightStore.commit: version ${asVersion} must be an integer above the current version ${current}`);
         }
@@ -207,8 +242,15 @@ export class WeightStore {
     }
   }
 
-  /** Take a reader slot (name shows up in late-reader reports). Returns the slot id. */
+  /**
+   * Take a reader slot (name shows up in late-reader reports). Returns the slot id. A name that
+   * already holds a slot gets it back: a reader's replacement (after a worker crash) takes over its
+   * predecessor's slot instead of leaving a dead reader that would be reported late forever.
+   */
   registerReader(name: string): number {
+    for (let slot = 0; slot < this.desc.maxReaders; slot++) {
+      if (Atomics.load(this.ctl, C_ACKS + slot) !== -1 && this.readerName(slot) === name) return slot;
+    }
     for (let slot = 0; slot < this.desc.maxReaders; slot++) {
       if (Atomics.compareExchange(this.ctl, C_ACKS + slot, -1, 0) === -1) {
         const bytes = new TextEncoder().encode(name).subarray(0, NAME_BYTES - 1);

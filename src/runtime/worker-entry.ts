@@ -11,6 +11,7 @@ import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/c
 import { INIT_HANDLER, type ActorWorkerData, type WorkerReply } from '../../protocols/envelope.js';
 import { validateMessage, type ProtocolDef } from '../../protocols/messages.js';
 import { toRemoteError } from './errors.js';
+import { fireFaultDrill, type FaultDrill } from './fault-drill.js';
 import type { ActorContext } from './context.js';
 
 type ActorModule = Record<string, unknown> & { accepts?: Record<string, ProtocolDef> };
@@ -53,23 +54,7 @@ export default async function dispatch(env: TaskEnvelope): Promise<WorkerReply> 
   }
 }
 
-/**
- * Fault drills (config `faults`): the role config may carry `__faults`, each failing the `at`-th call
- * of one handler by throwing, exiting the worker, or hanging past its deadline. The call counter is a
- * SharedArrayBuffer in the role config, so it survives the worker being replaced and each fault fires
- * exactly once.
- */
-interface FaultSpec { handler: string; mode: 'throw' | 'exit' | 'hang'; at: number; counter: SharedArrayBuffer }
-
+/** Fault drills (config `faults`, see fault-drill.ts) travel in the role config as `__faults`. */
 function injectFault(handler: string): void {
-  const faults = (data.config as { __faults?: FaultSpec[] } | null)?.__faults;
-  if (!faults) return;
-  for (const f of faults) {
-    if (f.handler !== handler) continue;
-    const n = Atomics.add(new Int32Array(f.counter), 0, 1) + 1;
-    if (n !== f.at) continue;
-    if (f.mode === 'exit') process.exit(70);
-    if (f.mode === 'hang') for (;;) { /* spins until the deadline replaces this worker */ }
-    throw new Error(`injected fault: ${data.role}.${handler} call ${n}`);
-  }
+  fireFaultDrill((data.config as { __faults?: FaultDrill[] } | null)?.__faults, data.role, handler);
 }

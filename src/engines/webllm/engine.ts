@@ -44,6 +44,10 @@ export interface WebLlmEngine extends GenerationEngine {
   readonly loadSeconds: number;
   lastSyncStats: SyncStats | null;
   lastGenerationStats: WebLlmGenerationStats | null;
+  /** KV cache length in tokens: prompt + completion must fit. */
+  readonly contextWindow: number;
+  /** Why the engine can no longer serve (a failed sync that could not be rolled back), or null. */
+  readonly unusable: string | null;
   /** Test hook: corrupt the named MLC tensor on the GPU right after the next sync writes it. */
   injectWriteFault(mlcTensorName: string): void;
 }
@@ -98,8 +102,19 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
     return run;
   };
 
-  const promptText = (p: PromptInput, index: number): string => {
+  const contextWindow = opts.contextWindow ?? Number(artifacts.chatConfig.context_window_size ?? 0);
+
+  // web-llm takes text, so a prompt is only servable when its text tokenizes back to exactly its ids.
+  // Every check runs before any GPU work, so a bad prompt fails its request and nothing else.
+  const promptText = (p: PromptInput, index: number, maxTokens: number): string => {
+    if (p.ids.length === 0) throw new Error(`WebLLM engine: prompt ${index} is empty (no token ids)`);
+    if (contextWindow > 0 && p.ids.length + maxTokens > contextWindow) {
+      throw new Error(`WebLLM engine: prompt ${index} has ${p.ids.length} tokens; with max_tokens ${maxTokens} it exceeds the context window of ${contextWindow}`);
+    }
     const text = p.text ?? detokenize(pipeline, p.ids);
+    if (p.text === undefined && text.includes('\uFFFD')) {
+      throw new Error(`WebLLM engine: prompt ${index}: its token ids do not decode to valid UTF-8 (U+FFFD at character ${text.indexOf('\uFFFD')}); web-llm takes text, so this prompt cannot be sent as ids`);
+    }
     const ids = tokenize(pipeline, text);
     if (ids.length !== p.ids.length || ids.some((v, i) => v !== p.ids[i])) {
       throw new Error(`WebLLM engine: prompt ${index}: text does not tokenize to the given ids (web-llm takes text; got ${ids.length} ids [${Array.from(ids.slice(0, 8))}...], expected ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...])`);
@@ -141,6 +156,10 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
     loadSeconds,
     lastSyncStats: null,
     lastGenerationStats: null,
+    contextWindow,
+    get unusable() {
+      return sync.broken;
+    },
     get policyVersion() {
       return version;
     },
@@ -148,14 +167,15 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
       return exclusive(async () => {
         if (sampling.top_k > 0) throw new Error(`WebLLM engine: top_k=${sampling.top_k} is not supported by web-llm 0.2.79 (use top_k 0 and top_p)`);
         if (!(n >= 1)) throw new Error(`WebLLM engine: n must be ≥ 1, got ${n}`);
+        const texts = prompts.map((p, pi) => promptText(p, pi, sampling.max_tokens));
         const out: Completion[] = [];
         const t0 = performance.now();
         let ttft = 0;
         let tokens = 0;
         for (let pi = 0; pi < prompts.length; pi++) {
-          const text = promptText(prompts[pi]!, pi);
+          const text = texts[pi]!;
           for (let si = 0; si < n; si++) {
-            const r = await generateOne(text, sampling, completionSeed(sampling.seed, pi, si), pi, si);
+            const r = await generateOne(text, sampling, completionSeed(sampling.seed, prompts[pi]!.seedKey ?? pi, si), pi, si);
             out.push(r.completion);
             ttft += r.ttft;
             tokens += r.completion.tokenIds.length;
