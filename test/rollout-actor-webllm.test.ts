@@ -105,7 +105,7 @@ t.test('rollout actor on WebLLM in a worker thread: bad requests fail alone, ver
   const s1 = await sync();
   t.same([s1.version, s1.verified], [0, false], 'adapter that does not fit (non-finite value): not applied, version 0 serving');
   t.match(s1.error, /adapter version 1 was not applied: adapter v1: non-finite value at flat index 7; still serving version 0/);
-  await t.rejects(ask([{ ids, promptIndex: 0 }]), /refusing to generate/, 'generate refuses to run stale');
+  await t.rejects(ask([{ ids, promptIndex: 0 }], { minPolicyVersion: 1 }), /refusing to generate/, 'generate refuses to run stale (the request needs version 1)');
   store.rewrite(adapter.params, 1);
   const s2 = await sync();
   t.same([s2.version, s2.verified], [0, false], 'GPU read-back failure (injected): not applied');
