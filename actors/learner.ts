@@ -23,7 +23,7 @@ import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWS
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
-import { drillDue, type FaultDrill } from '../src/runtime/fault-drill.js';
+import { drillDue, fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
 
 export interface LearnerInit {
@@ -127,6 +127,9 @@ function publishAdapter(s: LearnerState): number {
 
 function state(): LearnerState {
   if (!S) throw new Error('learner: not initialised');
+  // A step that failed in this worker may have left half-updated state: every handler starts from the
+  // last commit (trainStep's own retry included).
+  if (S.recovery && S.dirty) restoreCommitted(S);
   return S;
 }
 
@@ -167,8 +170,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   const s = state();
   const { cfg, model, adapter } = s;
   if (s.recovery) {
-    // A retry after a throw mid-step starts again from the last commit.
-    if (s.dirty) restoreCommitted(s);
+    // (A retry after a throw mid-step has been rolled back to the last commit by state().)
     // The step finished and was committed but its reply was lost with the worker: answer it again.
     if (msg.step === s.step && s.lastReply) return s.lastReply as Record<string, number | string | boolean>;
     s.dirty = true;
@@ -241,6 +243,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   const tp = performance.now();
   const version = publishAdapter(s);
   if (drillDue(cfg.__faults, 'publish')?.drill.mode === 'corrupt') s.store.corruptActiveForDrill();
+  fireFaultDrill(cfg.__faults, 'learner', 'afterPublish'); // drill: die with version published, state not committed
   const seconds = (performance.now() - t0) / 1000;
   const reply = {
     step: s.step, version, loss, kl: metrics.kl, grad_norm: gradNorm, learning_rate: lr,
@@ -250,6 +253,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     skipped,
   };
   if (s.recovery) commitState(s, reply);
+  fireFaultDrill(cfg.__faults, 'learner', 'afterCommit'); // drill: the step is committed, its reply lost
   return reply;
 }
 
@@ -271,6 +275,7 @@ export async function saveCheckpoint(msg: CheckpointRequest): Promise<{ step: nu
 /** Restore from a sealed checkpoint and publish the adapter as version `step` (versions = steps). */
 export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: number; version: number }> {
   const s = state();
+  if (s.recovery) s.dirty = true; // from here until the commit the state is neither old nor new
   const loaded = loadAdapterPeft(msg.dir, s.model.config);
   if (loaded.layout.size !== s.adapter.layout.size || loaded.settings.r !== s.adapter.settings.r) {
     throw new Error(`learner.restoreCheckpoint: ${msg.dir} holds a LoRA adapter of ${loaded.layout.size} values (r ${loaded.settings.r}); this run's has ${s.adapter.layout.size} (r ${s.adapter.settings.r})`);
@@ -281,7 +286,7 @@ export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: nu
   s.dropoutRng = new Rng(msg.dropoutRng as RngState);
   s.step = msg.step;
   if (s.recovery) commitState(s, null);
-  return { step: s.step, version: s.store.publish(s.adapter.params, s.step, s.step) };
+  return { step: s.step, version: publishAdapter(s) };
 }
 
 /** Rewrite the current adapter under its version: a reader found that version's bytes corrupted. */

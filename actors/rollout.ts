@@ -62,6 +62,8 @@ interface RolloutState {
   layout: AdapterLayout;
   lora: LoraSettings;
   buffer: Float32Array;
+  /** How long the sync that applied the serving version took (provenance of every completion it makes). */
+  appliedSyncMs: number;
 }
 
 let S: RolloutState | null = null;
@@ -102,7 +104,7 @@ export async function init(cfg: RolloutInit): Promise<void> {
   } else {
     throw new Error(`rollout: engine must be 'builtin' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`);
   }
-  S = { name: cfg.readerName, engine, timings, unusable, tok, store, slot: store.registerReader(cfg.readerName), layout, lora: cfg.lora, buffer: new Float32Array(layout.size) };
+  S = { name: cfg.readerName, engine, timings, unusable, tok, store, slot: store.registerReader(cfg.readerName), layout, lora: cfg.lora, buffer: new Float32Array(layout.size), appliedSyncMs: 0 };
 }
 
 function state(): RolloutState {
@@ -123,6 +125,7 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
   const broken = s.unusable();
   if (broken) throw new Error(`rollout ${s.name}: engine unusable: ${broken}`);
   if (s.store.version < minVersion) await s.store.waitForVersion(minVersion, timeoutMs);
+  if (s.store.version < minVersion) throw new Error(`rollout ${s.name}: adapter version ${minVersion} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
   if (s.store.version === s.engine.policyVersion) return { version: s.engine.policyVersion, latencyMs: 0, verified: true };
   const snap = s.store.snapshot(s.buffer);
   const refuse = (why: string): SyncReply => ({ version: s.engine.policyVersion, latencyMs: performance.now() - t0, verified: false, error: `rollout ${s.name}: adapter version ${snap.version} ${why}; still serving version ${s.engine.policyVersion}` });
@@ -135,7 +138,8 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
     return refuse(`was not applied: ${(e as Error).message}`);
   }
   s.store.ack(s.slot, snap.version);
-  return { version: snap.version, latencyMs: performance.now() - t0, verified: true };
+  s.appliedSyncMs = performance.now() - t0;
+  return { version: snap.version, latencyMs: s.appliedSyncMs, verified: true };
 }
 
 export async function sync(msg: SyncRequest): Promise<SyncReply> {
@@ -190,8 +194,9 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
     step: msg.step,
     engine: s.engine.name,
     policyVersion: s.engine.policyVersion,
-    syncLatencyMs: synced.latencyMs,
-    ...(synced.verified ? {} : { syncError: synced.error ?? 'sync not verified' }),
+    // The sync that applied the serving version (made by this request, or by an earlier sync call).
+    syncLatencyMs: s.appliedSyncMs,
+    ...(synced.verified ? {} : { syncError: synced.error ?? 'sync not verified', rejectedVersion: s.store.version }),
     tokensPerSecond: tm.tokensPerSecond,
     timeToFirstTokenS: tm.timeToFirstTokenS,
     seconds,

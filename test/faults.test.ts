@@ -55,27 +55,32 @@ t.test('the run survives crashing, throwing and hanging actors of every stateful
   const evals = (name: string) => readFileSync(join(dir, name, 'eval-summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).average_pass_at_1);
   t.same(evals('faulty'), evals('clean'), 'same evaluations');
 
-  // The learner: its worker exits in step 2, throws in step 3, and its retry of step 3 hangs past the
-  // deadline; step 1's adapter is corrupted in shared memory after publishing; rollout-0 never answers
-  // the sync of version 2. (Learner calls: 1 = step 1, 2 = step 2, 3 = its retry, 4 = step 3, 5 = retry.)
+  // The learner, at every point of a step: step 1 dies after publishing (state not committed), step 2
+  // throws after committing (its reply lost: replayed), step 3's worker exits before the handler, the
+  // retry hangs past the deadline, the next retry throws after publishing (state half-updated: rolled
+  // back in the same worker), the last retry succeeds. Step 1's final publish is corrupted in shared
+  // memory; rollout-0 never answers the sync of version 2.
   const learner = runWith(dir, 'learner', {
-    run: { ...base.run, max_steps: 3, checkpoint_every: 0, sync_timeout_s: 3 },
-    actors: { learner: { deadline_ms: 15000 } },
+    run: { ...base.run, max_steps: 3, checkpoint_every: 0, sync_timeout_s: 10 },
+    actors: { learner: { deadline_ms: 20000, retries: 3 } },
     faults: [
-      { role: 'learner', handler: 'trainStep', mode: 'exit', at: 2 },
-      { role: 'learner', handler: 'trainStep', mode: 'throw', at: 4 },
-      { role: 'learner', handler: 'trainStep', mode: 'hang', at: 5 },
-      { role: 'learner', handler: 'publish', mode: 'corrupt', at: 1 },
+      { role: 'learner', handler: 'afterPublish', mode: 'exit', at: 1 },
+      { role: 'learner', handler: 'afterCommit', mode: 'throw', at: 2 },
+      { role: 'learner', handler: 'trainStep', mode: 'exit', at: 5 },
+      { role: 'learner', handler: 'trainStep', mode: 'hang', at: 6 },
+      { role: 'learner', handler: 'afterPublish', mode: 'throw', at: 4 },
+      { role: 'learner', handler: 'publish', mode: 'corrupt', at: 2 },
       { role: 'rollout', handler: 'sync', mode: 'hang', at: 3 },
     ],
   });
   t.equal(learner.status, 0, `run completes ${learner.stderr.slice(-800)}`);
-  t.match(learner.stderr, /actor event: crash in learner\.trainStep/, 'learner exit reported');
-  t.match(learner.stderr, /actor event: handler-error in learner\.trainStep: injected fault/, 'learner throw reported');
+  t.equal((learner.stderr.match(/actor event: crash in learner\.trainStep/g) ?? []).length, 2, 'both learner exits reported');
+  t.match(learner.stderr, /actor event: handler-error in learner\.trainStep: injected fault: learner\.afterCommit call 2/, 'throw after the commit reported');
+  t.match(learner.stderr, /actor event: handler-error in learner\.trainStep: injected fault: learner\.afterPublish call 4/, 'throw after the publish reported');
   t.match(learner.stderr, /actor event: timeout in learner\.trainStep/, 'learner hang reported');
   t.match(learner.stderr, /weight sync: rollout-0 rejected version 1 \(rollout rollout-0: adapter version 1 failed checksum verification/, 'corrupted version rejected by the reader');
   t.match(learner.stderr, /weight sync: version 1 republished by the learner/, 'and republished');
-  t.match(learner.stderr, /weight sync: rollout-0 did not acknowledge version 2 within 3000 ms \(last acknowledged v1\)/, 'the late reader is named');
+  t.match(learner.stderr, /weight sync: rollout-0 did not acknowledge version 2 within 10000 ms \(last acknowledged v1\)/, 'the late reader is named');
   const rejected = learner.metrics.map((m) => m.sync_rejected);
   t.same(rejected, [1, 0, 0], 'the rejected sync is counted at step 1');
   const strip = (ms: Record<string, unknown>[]) => ms.map(({ sync_rejected: _, ...m }) => m);

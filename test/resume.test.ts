@@ -49,14 +49,15 @@ function run(args: string[]): { status: number | null; stderr: string } {
   return { status: r.status, stderr: r.stderr };
 }
 
-/** Start a run and SIGKILL the whole process once `afterSteps` steps are in metrics.jsonl. */
+/** Start a run and SIGKILL the whole process once `afterSteps` steps are in metrics.jsonl (and checkpoint-2 exists). */
 async function runAndKill(config: string, out: string, afterSteps: number): Promise<void> {
   const child = spawn(process.execPath, [main, `--actors=${config}`, '--out', out], { cwd: root, stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {
       const f = join(out, 'metrics.jsonl');
       const n = existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0;
-      if (n >= afterSteps) { clearInterval(timer); child.kill('SIGKILL'); }
+      // Records are written just before a checkpoint is sealed: also wait for the first checkpoint.
+      if (n >= afterSteps && existsSync(join(out, 'checkpoint-2'))) { clearInterval(timer); child.kill('SIGKILL'); }
     }, 20);
     child.on('exit', () => { clearInterval(timer); resolve(); });
     child.on('error', reject);

@@ -33,9 +33,12 @@ t.test('commit and restore', async (t) => {
   const b = stateOf(n, 4);
   commitLearnerState(store, scratch, b);
   t.equal(restoreLearnerState(store, scratch, into())!.step, 4);
-  // A reply too long for its slot is dropped rather than truncated into invalid JSON.
-  commitLearnerState(store, scratch, { ...b, reply: { skipped: 'x'.repeat(10_000) } });
-  t.equal(restoreLearnerState(store, scratch, into())!.reply, null);
+  // Non-finite metrics survive (a skipped step's grad_norm is NaN); an over-long skip reason is shortened.
+  commitLearnerState(store, scratch, { ...b, reply: { grad_norm: NaN, loss: Infinity, kl: -Infinity, skipped: 'x'.repeat(10_000) } });
+  const r2 = restoreLearnerState(store, scratch, into())!.reply!;
+  t.ok(Number.isNaN(r2.grad_norm), 'NaN kept');
+  t.same([r2.loss, r2.kl], [Infinity, -Infinity], '±Infinity kept');
+  t.equal((r2.skipped as string).length, 256, 'long text shortened to fit');
   store.corruptActiveForDrill();
   t.throws(() => restoreLearnerState(store, scratch, into()), /recovery state of step 4 fails its checksum; restart with --resume/);
 });

@@ -6,7 +6,7 @@ export const actorRoleSchema = z
     threads: z.number().int().min(1).max(256).default(1).describe('Worker threads for this role. Stateful roles (learner, rollout with a loaded engine) use 1; stateless roles (reward scoring) may use several. Default 1.'),
     max_queue: z.number().int().min(0).default(64).describe('Mailbox bound: messages that may wait beyond those running (piscina maxQueue). A full mailbox applies backpressure (see on_full). Default 64.'),
     on_full: z.enum(['wait', 'reject']).default('wait').describe("What a sender does when the mailbox is full: 'wait' for room (backpressure) or 'reject' with a MailboxFullError. Default 'wait'."),
-    retries: z.number().int().min(0).max(100).default(2).describe('Retries of a message whose handler threw or whose worker crashed (the worker is replaced), before the message is dead-lettered with the original error. Default 2.'),
+    retries: z.number().int().min(0).max(100).optional().describe('Retries of a message whose handler threw or whose worker crashed (the worker is replaced), before the message is dead-lettered with the original error. Default: the role\'s own (training job: rollout 1, learner 2 with run.learner_recovery and 0 without, others 2).'),
     deadline_ms: z.number().int().min(0).default(0).describe('Per-message deadline in milliseconds; on expiry the call fails with a timeout error and the worker is replaced. 0 = no deadline. Default 0.'),
     module: z.string().min(1).optional().describe('Actor module override (path relative to the repo root, e.g. actors/reward.ts, or absolute). Default actors/<role>.ts.'),
     transport: z.enum(['msgpack', 'clone']).default('msgpack').describe("Control-message encoding: 'msgpack' (msgpackr records) or 'clone' (structured clone). Bulk data always travels as SharedArrayBuffer descriptors. Default 'msgpack'."),
@@ -30,7 +30,7 @@ export const runSchema = z
     sync_retries: z.number().int().min(0).default(2).describe('When a rollout actor rejects a version (its bytes fail checksum verification), the learner republishes it and the sync is retried up to this many times before the run aborts. Default 2.'),
     max_reward_failure_rate: z.number().min(0).max(1).default(0.5).describe('Abort the run when more than this fraction of one step\'s completions could not be scored (timeouts, crashes; each also logged to the quarantine file). 1 = never abort. Default 0.5.'),
     max_consecutive_skipped_updates: z.number().int().min(1).default(3).describe('Abort the run (after checkpointing) when this many updates in a row were skipped for non-finite loss or gradients. Default 3.'),
-    learner_recovery: z.boolean().default(true).describe('Keep the learner\'s state (adapter, AdamW moments, RNG) in shared memory before each step, so a crashed or hung learner worker is replaced and the step retried with identical results. Costs 2 × 3 × adapter size floats of memory and one copy per step. Default true.'),
+    learner_recovery: z.boolean().default(true).describe('Commit the learner\'s state (adapter, AdamW moments, RNG, the step\'s reply) to shared memory after each step, so a crashed or hung learner worker is replaced and the step retried with identical results. Costs 3 × 3 × adapter size floats of memory (two shared halves and a packing buffer) and one copy per step. Default true.'),
   })
   .strict()
   .default({ out_dir: 'runs/latest', seed: 42, checkpoint_every: 50, sync_timeout_s: 120, sync_retries: 2, max_reward_failure_rate: 0.5, max_consecutive_skipped_updates: 3, learner_recovery: true })

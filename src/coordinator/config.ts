@@ -56,7 +56,7 @@ export function parseSection<T>(schema: z.ZodType<T>, raw: unknown, section: str
 
 export const faultsSectionSchema = z.array(z.object({
   role: z.enum(['rollout', 'reward', 'advantage', 'learner', 'evaluator']).describe("Role whose handler fails (rollout applies to rollout-0; reward's handler is 'scoreItem', counted per completion)."),
-  handler: z.string().min(1).describe("Handler name, e.g. 'generate', 'computeAdvantages', 'evaluate'."),
+  handler: z.string().min(1).describe("Handler name, e.g. 'generate', 'computeAdvantages', 'evaluate', 'sync', 'scoreItem'; for the learner also the points inside a step: 'afterPublish' (new version published, state not committed), 'afterCommit' (step committed, reply not sent), and 'publish' with mode 'corrupt'."),
   mode: z.enum(['throw', 'exit', 'hang', 'corrupt']).describe("'throw' an error, 'exit' the worker thread, or 'hang' past the role's deadline (set actors.<role>.deadline_ms or run.sync_timeout_s); 'corrupt' (role learner, handler publish only) flips one bit of the published adapter after its checksum is taken, as a bad transfer would."),
   at: z.number().int().positive().describe('Which call of that handler fails (1 = the first); it fails once.'),
 }).strict().refine((f) => (f.mode === 'corrupt') === (f.role === 'learner' && f.handler === 'publish'), { message: "mode 'corrupt' goes with role 'learner' and handler 'publish' (and that pair only with 'corrupt')", path: ['mode'] })).default([]).describe('Fault drills: make one call of an actor fail, to see the run recover (retries, worker replacement). Default none.');

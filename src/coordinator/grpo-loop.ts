@@ -165,7 +165,7 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   // Abort under the policy. After a finished step, checkpoint it as a stop would (with any rollout made
   // ahead); mid-step, the prompts of the step are already drawn, so the last checkpoint stays the resume point.
   const abort = async (why: string, stepFinished: boolean): Promise<never> => {
-    let where = lastCheckpoint >= o.firstStep ? ` (--resume continues from checkpoint-${lastCheckpoint})` : '';
+    let where = lastCheckpoint > 0 ? ` (--resume continues from checkpoint-${lastCheckpoint})` : '';
     if (stepFinished && step > lastCheckpoint) {
       await roles.checkpoint(step, await pendingNow().catch(() => undefined));
       where = ` (checkpoint-${step} saved; --resume continues from it)`;
@@ -246,12 +246,10 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       const e = await phase('eval', () => roles.evaluate(version, step));
       o.onEval({ ...e, checkpoint: ckptDue ? `checkpoint-${step}` : undefined });
     }
-    if (ckptDue) {
-      await phase('checkpoint', async () => roles.checkpoint(step, await pendingNow()));
-      lastCheckpoint = step;
-    }
     Object.assign(m, time);
     m.elapsed_s = (Date.now() - t0) / 1000;
+    // The step's records are written before its checkpoint is sealed: a crash in between leaves records
+    // past the newest checkpoint, which resume drops and regenerates; the other order could lose them.
     o.onTrajectories?.(rollout.completions.map((c, i) => ({
       step, prompt_index: prompts[c.promptIndex]!.index, sample_index: c.sampleIndex, policy_version: c.policyVersion, version_lag: step - 1 - c.policyVersion,
       ...(c.actor !== undefined ? { actor: c.actor } : {}), ...(c.engine !== undefined ? { engine: c.engine } : {}), ...(c.syncLatencyMs !== undefined ? { sync_latency_ms: c.syncLatencyMs } : {}),
@@ -259,6 +257,10 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       rewards: Object.fromEntries(Object.entries(rewards.perFunc).map(([k, v]) => [k, v[i] ?? null])), advantage: adv.advantages[i]!, text: c.text,
     })));
     o.onStep(m);
+    if (ckptDue) {
+      await roles.checkpoint(step, await pendingNow());
+      lastCheckpoint = step;
+    }
     if (o.abort && skippedInARow >= o.abort.maxConsecutiveSkippedUpdates) {
       await abort(`${skippedInARow} updates in a row skipped for non-finite loss or gradients (run.max_consecutive_skipped_updates ${o.abort.maxConsecutiveSkippedUpdates})`, true);
     }

@@ -136,6 +136,11 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     if (!['rollout', 'advantage', 'learner', 'evaluator'].includes(name)) throw new Error(`config: actors.${name}: not a role of the training job (rollout, advantage, learner, evaluator)`);
   }
   const faults = parseSection(faultsSectionSchema, raw.faults ?? [], 'faults');
+  // One learner worker owns the adapter (single writer of the WeightStore); without recovery a retry
+  // would start from a fresh worker's step 0 or from half-updated state, so it is not allowed.
+  const learnerOverrides = overrides.learner as { threads?: number; retries?: number } | undefined;
+  if (learnerOverrides?.threads !== undefined && learnerOverrides.threads !== 1) throw new Error(`config: actors.learner.threads: the learner is one worker (it is the adapter's only writer), got ${learnerOverrides.threads}`);
+  if (!(run.learner_recovery ?? true) && (learnerOverrides?.retries ?? 0) > 0) throw new Error('config: actors.learner.retries: retrying the learner needs run.learner_recovery (its state would be lost with the worker)');
   const role = (name: string, base: RoleSpec, instance = name): RoleSpec => {
     const set = Object.fromEntries(Object.entries(overrides[name] ?? {}).filter(([k, v]) => v !== undefined && k !== 'config'));
     const drills = faults.filter((f) => f.role === name && (instance === name || instance === 'rollout-0'))
@@ -147,7 +152,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : { engine: 'builtin' }) } }, name)])),
     advantage: role('advantage', { module: 'actors/advantage.ts', retryTimeouts: true }),
     // With recovery a crashed or hung learner is replaced, restores its committed state and retries the step.
-    learner: role('learner', { module: 'actors/learner.ts', retries: recovery ? 1 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
+    learner: role('learner', { module: 'actors/learner.ts', retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
     evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
   const rewardPool = await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
@@ -163,7 +168,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     if (e.type === 'crash' || e.type === 'handler-error' || e.type === 'dead-letter' || e.type === 'timeout' || e.type === 'retry') log(`actor event: ${e.type} in ${e.role}${'handler' in e ? '.' + e.handler : ''}${'error' in e ? ': ' + e.error.message : ''}`);
     // A rollout actor that never acknowledged the version: name it and what it last applied.
     if (e.type === 'timeout' && e.handler === 'sync') {
-      for (const r of store.lateReaders(store.version)) log(`weight sync: ${r.name} did not acknowledge version ${store.version} within ${e.deadlineMs} ms (last acknowledged v${r.acked}); its worker is replaced and the sync retried`);
+      for (const r of store.lateReaders(store.version).filter((x) => x.name === e.role)) log(`weight sync: ${r.name} did not acknowledge version ${store.version} within ${e.deadlineMs} ms (last acknowledged v${r.acked}); its worker is replaced`);
     }
   });
   try {

@@ -46,11 +46,14 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     try {
       return await b.system.ask<SyncReply>(role, 'sync', { minVersion: version, timeoutMs: b.syncTimeoutMs }, { protocol: TrainingProtocols.SyncRequest, deadlineMs: b.syncTimeoutMs });
     } catch (err) {
-      if (err instanceof ActorTimeoutError) throw new Error(`weight sync: ${lateNames(version)} did not acknowledge version ${version} within ${b.syncTimeoutMs} ms, twice (${err.message})`);
+      if (err instanceof ActorTimeoutError) throw new Error(`weight sync: ${lateName(role, version)} did not acknowledge version ${version} within ${b.syncTimeoutMs} ms, and its retries ran out (${err.message})`);
       throw err;
     }
   };
-  const lateNames = (version: number): string => b.store.lateReaders(version).map((r) => `${r.name} (last acknowledged v${r.acked})`).join(', ') || 'a rollout actor';
+  const lateName = (role: string, version: number): string => {
+    const r = b.store.lateReaders(version).find((x) => x.name === role);
+    return r ? `${role} (last acknowledged v${r.acked})` : role;
+  };
   return {
     async generate(prompts, step, minPolicyVersion) {
       const sampling = { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() };
@@ -58,15 +61,16 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       // Contiguous, even split across the rollout actors (promptIndex stays global).
       const k = b.rolloutRoles.length;
       const parts = b.rolloutRoles.map((role, a) => ({ role, prompts: indexed.slice(Math.floor((a * indexed.length) / k), Math.floor(((a + 1) * indexed.length) / k)) })).filter((p) => p.prompts.length > 0);
-      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; timeToFirstTokenS: number; syncError?: string };
+      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; timeToFirstTokenS: number; syncError?: string; rejectedVersion?: number };
       const results = await Promise.all(parts.map((p) => b.system.ask<Part>(p.role, 'generate', { step, prompts: p.prompts, n: G, sampling, minPolicyVersion }, { protocol: TrainingProtocols.GenerateRequest })));
       // An actor that generated on its previous version because the newest failed verification (allowed
       // within the staleness bound): have the learner write the version again for its next request.
       const rejected = results.map((r, i) => ({ role: parts[i]!.role, r })).filter((x) => x.r.syncError);
-      for (const x of rejected) b.report(`weight sync: ${x.role} rejected version ${b.store.version} (${x.r.syncError}); it generated step ${step} on version ${x.r.policyVersion}`);
+      for (const x of rejected) b.report(`weight sync: ${x.role} rejected version ${x.r.rejectedVersion} (${x.r.syncError}); it generated step ${step} on version ${x.r.policyVersion}`);
       if (rejected.length) {
-        await b.system.ask('learner', 'republish', { version: b.store.version }, { protocol: CheckpointProtocols.RepublishRequest });
-        b.report(`weight sync: version ${b.store.version} republished by the learner`);
+        const v = Math.max(...rejected.map((x) => x.r.rejectedVersion ?? 0));
+        await b.system.ask('learner', 'republish', { version: v }, { protocol: CheckpointProtocols.RepublishRequest });
+        b.report(`weight sync: version ${v} republished by the learner (unless a newer one replaced it)`);
       }
       // Provenance on every completion: which actor and engine made it, after how long a sync.
       const completions = results.flatMap((r, i) => r.completions.map((c) => ({ ...c, actor: parts[i]!.role, engine: r.engine, syncLatencyMs: r.syncLatencyMs })))
@@ -121,6 +125,8 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       let rejected = 0;
       for (let round = 0; ; round++) {
         const replies = await Promise.all(b.rolloutRoles.map((role) => syncOne(role, version)));
+        const behind = replies.findIndex((r) => r.verified && r.version < version);
+        if (behind >= 0) throw new Error(`weight sync: ${b.rolloutRoles[behind]} reports version ${replies[behind]!.version}, below the ${version} it was asked for`);
         const failed = replies.map((r, i) => ({ role: b.rolloutRoles[i]!, r })).filter((x) => !x.r.verified);
         if (failed.length === 0) return { seconds: (performance.now() - t0) / 1000, rejected };
         rejected += failed.length;
@@ -133,10 +139,23 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     },
 
     async evaluate(version, step) {
-      const r = await b.system.ask<EvalReport>('evaluator', 'evaluate', {
+      // In async mode no sync precedes an evaluation: a version whose bytes fail the evaluator's
+      // checksum is republished by the learner and the evaluation asked again.
+      const ask = async (round: number): Promise<EvalReport> => {
+        try {
+          return await evalAsk();
+        } catch (err) {
+          if (!/failed its checksum/.test((err as Error).message) || round >= b.syncRetries) throw err;
+          b.report(`weight sync: the evaluator rejected version ${b.store.version} (${(err as Error).message}); republishing`);
+          await b.system.ask('learner', 'republish', { version: b.store.version }, { protocol: CheckpointProtocols.RepublishRequest });
+          return ask(round + 1);
+        }
+      };
+      const evalAsk = () => b.system.ask<EvalReport>('evaluator', 'evaluate', {
         version, benchmarks: b.evalCfg.benchmarks, ...(b.evalCfg.limit ? { limit: b.evalCfg.limit } : {}), samplesPerProblem: b.evalCfg.num_samples,
         sampling: { temperature: b.evalCfg.temperature, top_p: b.evalCfg.top_p, top_k: b.evalCfg.top_k, max_tokens: b.evalCfg.max_new_tokens, seed: b.evalCfg.seed },
       }, { protocol: Protocols.EvalRequest });
+      const r = await ask(0);
       const pass: Record<string, number> = {};
       for (const res of r.results) pass[res.benchmark] = res.pass_at_1;
       const vals = Object.values(pass);

@@ -42,13 +42,16 @@ export function commitLearnerState(store: WeightStore, scratch: Float32Array, st
   meta[M_OPT_STEP] = st.optStep;
   meta[M_STEP] = st.step;
   const replyBytes = new Uint8Array(scratch.buffer, scratch.byteOffset + (3 * n + META_WORDS) * 4, REPLY_WORDS * 4);
-  const json = st.reply ? new TextEncoder().encode(JSON.stringify(st.reply)) : new Uint8Array(0);
-  // An oversized reply (a very long skip reason) is not kept: the retry then recomputes nothing and
-  // reports that the reply was lost, which is still correct state-wise.
-  const fits = json.length <= replyBytes.length;
+  let json = encodeReply(st.reply);
+  // Only a free-text field can make a reply long (a skip reason quoting an error): shorten it to fit.
+  if (json.length > replyBytes.length && st.reply) {
+    const short = Object.fromEntries(Object.entries(st.reply).map(([k, v]) => [k, typeof v === 'string' ? v.slice(0, 256) : v]));
+    json = encodeReply(short);
+  }
+  if (json.length > replyBytes.length) throw new Error(`learner recovery: the step's reply needs ${json.length} bytes, the slot holds ${replyBytes.length}`);
   replyBytes.fill(0);
-  if (fits) replyBytes.set(json);
-  meta[M_REPLY_BYTES] = fits ? json.length : 0;
+  replyBytes.set(json);
+  meta[M_REPLY_BYTES] = json.length;
   const version = st.step + 1;
   if (store.version === version) store.rewrite(scratch, st.step);
   else store.publish(scratch, st.step, version);
@@ -71,6 +74,12 @@ export function restoreLearnerState(store: WeightStore, scratch: Float32Array, i
     optStep: meta[M_OPT_STEP]!,
     rng: { s: [meta[M_RNG]!, meta[M_RNG + 1]!, meta[M_RNG + 2]!, meta[M_RNG + 3]!] },
     step: meta[M_STEP]!,
-    reply: len > 0 ? (JSON.parse(new TextDecoder().decode(replyBytes)) as Record<string, unknown>) : null,
+    reply: len > 0 ? (JSON.parse(new TextDecoder().decode(replyBytes), (_k, v) => (v && typeof v === 'object' && typeof v.$num === 'string' ? Number(v.$num) : v)) as Record<string, unknown>) : null,
   };
+}
+
+/** JSON of a reply, keeping NaN and ±Infinity (a skipped step's grad_norm is NaN) as {"$num": "NaN"}. */
+function encodeReply(reply: Record<string, unknown> | null): Uint8Array {
+  if (!reply) return new Uint8Array(0);
+  return new TextEncoder().encode(JSON.stringify(reply, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? { $num: String(v) } : v)));
 }
