@@ -49,7 +49,9 @@ t.test('fuzz harness: a hanging or crashing loader is caught, and the next case 
   const t0 = performance.now();
   const rs = await runCases([mk(1, 'hang'), mk(2, 'crash'), mk(3, 'fine')], { deadlineMs: 400, workerUrl: new URL('./fuzz/worker.js', import.meta.url) });
   t.same(rs.map((r) => r.verdict), ['hang', 'crash', 'accepted'], 'hang, crash, then a fresh worker answers');
-  t.ok(performance.now() - t0 < 10_000, 'the hang is cut at its deadline');
+  // The 'hang' verdict only comes from the deadline timer (the worker spins forever); the bound is loose
+  // because three worker start-ups on a loaded 2-core machine take seconds.
+  t.ok(performance.now() - t0 < 60_000, 'the hang is cut at its deadline');
 });
 
 interface CliRun { code: number | null; signal: string | null; stdout: string; stderr: string; ms: number }
