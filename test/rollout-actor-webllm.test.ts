@@ -11,25 +11,17 @@
 // made once per failure class (the bad ones never reach the GPU); the builtin variant in
 // rollout-actor.test.ts checks a good request after every single bad one.
 import t from 'tap';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mlcLib, noWebGpu, syntheticMlcModel } from './webllm-fixtures.js';
 
-const lib = process.env.LORACTOR_MLC_LIB;
-const icd = process.env.VK_ICD_FILENAMES;
-const skip = !lib || !existsSync(lib)
-  ? `LORACTOR_MLC_LIB not set or missing (${lib ?? 'unset'}); see docs/webllm.md to obtain Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm`
-  : !icd || !existsSync(icd)
-    ? 'no Vulkan driver for Dawn: set VK_ICD_FILENAMES (e.g. /usr/lib/chromium/vk_swiftshader_icd.json from Debian\'s chromium)'
-    : false;
+const lib = mlcLib as string;
+const skip = noWebGpu;
 
 // Same tolerance and reasoning as webllm-engine.test.ts (GPU vs CPU f32, different reduction orders).
 const LOGPROB_TOL = 2e-3;
 
 t.test('rollout actor on WebLLM in a worker thread: bad requests fail alone, verified syncs', { skip }, async (t) => {
   const t0 = performance.now();
-  const { writeSyntheticQwen2Checkpoint, syntheticText } = await import('../src/engines/webllm/synthetic-checkpoint.js');
-  const { convertToMlc } = await import('../tools/convert-to-mlc.js');
+  const { syntheticText } = await import('../src/engines/webllm/synthetic-checkpoint.js');
   const { loadReferenceModel, referenceGreedy } = await import('../src/engines/webllm/cpu-reference.js');
   const { ActorSystem } = await import('../src/runtime/actor-system.js');
   const { WeightStore } = await import('../src/runtime/weight-store.js');
@@ -39,11 +31,7 @@ t.test('rollout actor on WebLLM in a worker thread: bad requests fail alone, ver
   const { TrainingProtocols } = await import('../protocols/training.js');
   const { Rng } = await import('../src/util/rng.js');
 
-  const cache = process.env.LORACTOR_WEBLLM_CACHE ?? join(tmpdir(), 'loractor-webllm-cache');
-  mkdirSync(cache, { recursive: true });
-  const hf = writeSyntheticQwen2Checkpoint(join(cache, 'hf-qwen2-0.5b-s1'), 1);
-  const mlcDir = join(cache, 'mlc-qwen2-0.5b-s1');
-  if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw' });
+  const { hf, mlcDir } = await syntheticMlcModel();
 
   const model = loadModel(hf);
   const lora = { r: 2, alpha: 8, dropout: 0, targetModules: ['q_proj' as const] };

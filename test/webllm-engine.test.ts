@@ -7,17 +7,10 @@
 // and a Vulkan driver (VK_ICD_FILENAMES, e.g. chromium's SwiftShader). Skips otherwise.
 // SwiftShader is slow (about a minute per token on 2 cores), so only a handful of tokens are made.
 import t from 'tap';
-import { existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mlcLib, noWebGpu, syntheticMlcModel } from './webllm-fixtures.js';
 
-const lib = process.env.LORACTOR_MLC_LIB;
-const icd = process.env.VK_ICD_FILENAMES;
-const skip = !lib || !existsSync(lib)
-  ? `LORACTOR_MLC_LIB not set or missing (${lib ?? 'unset'}); see the WebLLM section of the docs to obtain Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm`
-  : !icd || !existsSync(icd)
-    ? `no Vulkan driver for Dawn: set VK_ICD_FILENAMES (e.g. /usr/lib/chromium/vk_swiftshader_icd.json from Debian's chromium)`
-    : false;
+const lib = mlcLib as string;
+const skip = noWebGpu;
 
 // Log-prob tolerance: the GPU kernels and our CPU forward both compute in f32 but reduce in
 // different orders (K up to 4864, 24 layers, softmax over 151936 logits); measured differences are
@@ -26,18 +19,13 @@ const skip = !lib || !existsSync(lib)
 const LOGPROB_TOL = 2e-3;
 
 t.test('WebLLM engine: exact greedy tokens, log-probs and verified LoRA sync', { skip }, async (t) => {
-  const { writeSyntheticQwen2Checkpoint, syntheticText } = await import('../src/engines/webllm/synthetic-checkpoint.js');
-  const { convertToMlc } = await import('../tools/convert-to-mlc.js');
+  const { syntheticText } = await import('../src/engines/webllm/synthetic-checkpoint.js');
   const { createWebLlmEngine } = await import('../src/engines/webllm/engine.js');
   const { loadReferenceModel, referenceGreedy } = await import('../src/engines/webllm/cpu-reference.js');
   const { SyncVerificationError } = await import('../src/engines/webllm/weight-sync.js');
   const { makeTestAdapter } = await import('../src/engines/webllm/test-adapter.js');
 
-  const cache = process.env.LORACTOR_WEBLLM_CACHE ?? join(tmpdir(), 'loractor-webllm-cache');
-  mkdirSync(cache, { recursive: true });
-  const hf = writeSyntheticQwen2Checkpoint(join(cache, 'hf-qwen2-0.5b-s1'), 1);
-  const mlcDir = join(cache, 'mlc-qwen2-0.5b-s1');
-  if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw' });
+  const { hf, mlcDir } = await syntheticMlcModel();
 
   const ref = loadReferenceModel(hf);
   const prompt = Int32Array.from([1, 2, 3]);

@@ -8,26 +8,18 @@
 // Needs LORACTOR_MLC_LIB and VK_ICD_FILENAMES (see webllm-engine.test.ts); skips otherwise.
 // SwiftShader makes about a token a minute: 1 prompt × G 2 × 2 tokens per step, 2 steps.
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mlcLib, noMlcLib, noWebGpu, syntheticMlcModel } from './webllm-fixtures.js';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const lib = process.env.LORACTOR_MLC_LIB;
-const icd = process.env.VK_ICD_FILENAMES;
-const noLib = !lib || !existsSync(lib)
-  ? `LORACTOR_MLC_LIB not set or missing (${lib ?? 'unset'}); see docs/webllm.md to obtain Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm`
-  : false;
-const skip = noLib || (!icd || !existsSync(icd) ? 'no Vulkan driver for Dawn: set VK_ICD_FILENAMES (e.g. /usr/lib/chromium/vk_swiftshader_icd.json)' : false);
+const lib = mlcLib as string;
+const noLib = noMlcLib;
+const skip = noWebGpu;
 
 /** The synthetic checkpoint + a chat template (user content as is), and its MLC conversion. */
 async function fixtures(): Promise<{ hf: string; mlcDir: string; data: string }> {
-  const { writeSyntheticQwen2Checkpoint } = await import('../src/engines/webllm/synthetic-checkpoint.js');
-  const { convertToMlc } = await import('../tools/convert-to-mlc.js');
-  const cache = process.env.LORACTOR_WEBLLM_CACHE ?? join(tmpdir(), 'loractor-webllm-cache');
-  mkdirSync(cache, { recursive: true });
-  const src = writeSyntheticQwen2Checkpoint(join(cache, 'hf-qwen2-0.5b-s1'), 1);
-  const mlcDir = join(cache, 'mlc-qwen2-0.5b-s1');
-  if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: src, out: mlcDir, convTemplate: 'raw' });
+  const { hf: src, mlcDir } = await syntheticMlcModel();
   // The training coordinator renders prompts with the model's chat template: a folder of links to
   // the shared checkpoint plus a tokenizer_config.json that has one.
   const hf = mkdtempSync(join(tmpdir(), 'loractor-webllm-train-hf-'));

@@ -10,6 +10,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { f32ToBf16, f32ToF16, writeAll } from '../src/engines/webllm/half-floats.js';
+import type { MlcModelConfig } from '../src/engines/webllm/mlc-artifacts.js';
 import { readSafetensorsHeader, readTensorInto } from '../src/model/safetensors.js';
 
 export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32';
@@ -33,13 +34,7 @@ export interface ConvertResult {
   totalBytes: number;
 }
 
-interface Qwen2HfConfig {
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  vocab_size: number;
+interface Qwen2HfConfig extends MlcModelConfig {
   rms_norm_eps: number;
   rope_theta: number;
   tie_word_embeddings: boolean;

@@ -50,6 +50,12 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       throw err;
     }
   };
+  // A reader found `version`'s bytes corrupted: the learner, which still holds the adapter, writes it
+  // again under the same number (a no-op when a newer version has replaced it meanwhile).
+  const republish = async (version: number, why: string): Promise<void> => {
+    await b.system.ask('learner', 'republish', { version }, { protocol: CheckpointProtocols.RepublishRequest });
+    b.report(`weight sync: version ${version} republished by the learner (${why})`);
+  };
   const lateName = (role: string, version: number): string => {
     const r = b.store.lateReaders(version).find((x) => x.name === role);
     return r ? `${role} (last acknowledged v${r.acked})` : role;
@@ -67,11 +73,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       // within the staleness bound): have the learner write the version again for its next request.
       const rejected = results.map((r, i) => ({ role: parts[i]!.role, r })).filter((x) => x.r.syncError);
       for (const x of rejected) b.report(`weight sync: ${x.role} rejected version ${x.r.rejectedVersion} (${x.r.syncError}); it generated step ${step} on version ${x.r.policyVersion}`);
-      if (rejected.length) {
-        const v = Math.max(...rejected.map((x) => x.r.rejectedVersion ?? 0));
-        await b.system.ask('learner', 'republish', { version: v }, { protocol: CheckpointProtocols.RepublishRequest });
-        b.report(`weight sync: version ${v} republished by the learner (unless a newer one replaced it)`);
-      }
+      if (rejected.length) await republish(Math.max(...rejected.map((x) => x.r.rejectedVersion ?? 0)), 'rejected by a rollout actor that generated on its previous version');
       // Provenance on every completion: which actor and engine made it, after how long a sync.
       const completions = results.flatMap((r, i) => r.completions.map((c) => ({ ...c, actor: parts[i]!.role, engine: r.engine, syncLatencyMs: r.syncLatencyMs })))
         .sort((x, y) => x.promptIndex - y.promptIndex || x.sampleIndex - y.sampleIndex);
@@ -93,12 +95,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       for (const f of s.failures.slice(0, 3)) b.report(`actor event: ${f.reason} in reward.scoreItem (completion ${f.index}): ${f.message}; scored ${b.rewardsCfg.reward_failure_value ?? 'null'} and quarantined`);
       const more = Math.max(0, s.retried.length - 3) + Math.max(0, s.failures.length - 3);
       if (more) b.report(`actor event: ${more} more reward faults this step (see ${b.rewardsCfg.reward_quarantine_path})`);
-      // A weighted total that is not finite (a reward function returned ±Infinity) would turn the
-      // whole group's advantages into NaN: such an item counts as failed and scores the failure value.
-      const bad = s.total.flatMap((v, i) => (Number.isFinite(v) ? [] : [i]));
-      if (bad.length) b.report(`reward: ${bad.length} completions got a non-finite total reward (${s.total[bad[0]!]} for completion ${bad[0]}); scored as failed (${b.rewardsCfg.reward_failure_value ?? 0})`);
-      const total = s.total.map((v) => (Number.isFinite(v) ? v : (b.rewardsCfg.reward_failure_value ?? 0)));
-      return { perFunc: s.rewards, total, failures: s.failures.length + bad.filter((i) => !s.failures.some((f) => f.index === i)).length };
+      return { perFunc: s.rewards, total: s.total, failures: s.failures.length };
     },
 
     async advantages(rewards) {
@@ -133,8 +130,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
         for (const f of failed) b.report(`weight sync: ${f.role} rejected version ${version} (${f.r.error ?? 'verification failed'}); it keeps serving version ${f.r.version}`);
         if (round >= b.syncRetries) throw new Error(`weight sync: version ${version} failed verification ${round + 1} times on ${failed.map((f) => f.role).join(', ')}; aborting (run.sync_retries ${b.syncRetries})`);
         // The learner still holds the adapter: write it again, then let the readers re-read it.
-        await b.system.ask('learner', 'republish', { version }, { protocol: CheckpointProtocols.RepublishRequest });
-        b.report(`weight sync: version ${version} republished by the learner (retry ${round + 1} of ${b.syncRetries})`);
+        await republish(version, `retry ${round + 1} of ${b.syncRetries}`);
       }
     },
 
@@ -146,8 +142,8 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
           return await evalAsk();
         } catch (err) {
           if (!/failed its checksum/.test((err as Error).message) || round >= b.syncRetries) throw err;
-          b.report(`weight sync: the evaluator rejected version ${b.store.version} (${(err as Error).message}); republishing`);
-          await b.system.ask('learner', 'republish', { version: b.store.version }, { protocol: CheckpointProtocols.RepublishRequest });
+          b.report(`weight sync: the evaluator rejected version ${b.store.version} (${(err as Error).message})`);
+          await republish(b.store.version, `evaluation retry ${round + 1} of ${b.syncRetries}`);
           return ask(round + 1);
         }
       };

@@ -222,6 +222,14 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
   if (funcs.includes('length')) applyGroupLength(items, results, rewards['length']!);
 
   const total = items.map((_, i) => nansumWeighted(names.map((n) => rewards[n]![i]!), weights));
+  // A weighted total that is not finite (a function returned ±Infinity) would turn its whole group's
+  // advantages into NaN: the item fails like a crashed one, scores the failure value, is quarantined.
+  total.forEach((v, i) => {
+    if (Number.isFinite(v)) return;
+    record({ index: i, reason: 'error', message: `non-finite total reward ${v} (${names.map((n) => `${n}=${rewards[n]![i]}`).join(', ')})`, elapsedMs: 0 });
+    for (const n of names) rewards[n]![i] = cfg.reward_failure_value;
+    total[i] = nansumWeighted(names.map((n) => rewards[n]![i]!), weights);
+  });
   failures.sort((a, b) => a.index - b.index);
   await quarantineChain;
   return { names, weights, rewards, total, failures, retried, wallMs: performance.now() - t0 };

@@ -8,15 +8,10 @@ import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
 import { bf16ToF32, f32ToBf16 } from './half-floats.js';
 import { writeSafetensors, type TensorToWrite } from '../../model/safetensors.js';
+import type { MlcModelConfig } from './mlc-artifacts.js';
 
-export interface Qwen2Shape {
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  vocab_size: number;
-}
+/** The dimensions that fix a Qwen2 model library's shapes (the same fields as mlc-chat-config.json's). */
+export type Qwen2Shape = MlcModelConfig;
 
 /** The shape the public Qwen2-0.5B-Instruct MLC libraries are compiled for. */
 export const QWEN2_0_5B: Qwen2Shape = {
