@@ -15,7 +15,7 @@ import {
   configureMatmulKernel, configureMatmulThreads, matmulNN, matmulNT, matmulTN, shutdownMatmulThreads, warmUpMatmulThreads,
 } from '../src/ops/matmul.js';
 import { cpuOps } from '../src/ops/cpu/index.js';
-import type { Ops } from '../src/ops/types.js';
+import type { FloatArray, Ops } from '../src/ops/types.js';
 import type { Qwen2Config } from '../src/model/config.js';
 import { defaultLoraSettings, initLoraAdapter, loraScale } from '../src/model/lora.js';
 import { backwardTrain, forwardTrain, type TrainBatch } from '../src/model/train.js';
@@ -199,16 +199,8 @@ function benchBlock(s: ModelShape, reps: number): Record<string, unknown> {
   const { saved } = forwardTrain(model, adapter, loraScale(settings), batch, { saveForBackward: true, ops });
   const sv = saved!;
   const ctx = sv.ctx, buf = sv.layers[0]!, rows = sv.rows;
-  const Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
-  const scratch = new Float64Array(T);
-  const attend = (b: LayerBuffers<Float32Array>): void => {
-    for (let i = 0; i < B; i++) {
-      const r0 = sv.rowStart[i]!, r1 = sv.rowStart[i + 1]!;
-      ops.attentionForward(b.attn.subarray(r0 * Q, r1 * Q), b.lse.subarray(r0 * c.numHeads, r1 * c.numHeads),
-        b.q.subarray(r0 * Q, r1 * Q), b.k.subarray(r0 * KV, r1 * KV), b.v.subarray(r0 * KV, r1 * KV),
-        { rows: r1 - r0, firstPos: 0, nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim }, scratch);
-    }
-  };
+  const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
+  const attend = (b: LayerBuffers<FloatArray>): void => ops.attentionForward(b.attn, b.lse, b.q, b.k, b.v, sv.rowStart, heads);
   const dOut = randArray(rng, rows * c.hiddenSize).map((x) => x * 1e-3);
   const dh = new Float32Array(dOut.length);
   const grad = new Float32Array(adapter.params.length);
@@ -220,7 +212,7 @@ function benchBlock(s: ModelShape, reps: number): Record<string, unknown> {
     layerForward(ctx, model.weights.layers[0]!, sv.slots![0]!, adapter.params, buf, rows, sv.positions, attend);
     const t1 = performance.now();
     dh.set(dOut);
-    layerBackward(sv, 0, dh, grad, null);
+    layerBackward({ ctx, lw: model.weights.layers[0]!, S: buf, slots: sv.slots![0]!, params: adapter.params, loraGrad: grad, maxR: settings.r, baseGrad: null, rows, rowStart: sv.rowStart, positions: sv.positions }, dh);
     fwdMs = Math.min(fwdMs, t1 - t0);
     bwdMs = Math.min(bwdMs, performance.now() - t1);
   };

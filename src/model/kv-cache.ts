@@ -9,6 +9,7 @@
 import type { FloatArray } from '../ops/matmul.js';
 import type { Ops } from '../ops/types.js';
 import { cpuOps } from '../ops/cpu/index.js';
+import { attentionForward } from '../ops/cpu/attention.js';
 import type { Qwen2Config } from './config.js';
 import { allocLayerBuffers, layerForward, type LayerBuffers, type LayerContext } from './layer.js';
 import { loraSlots, type LayerLoraSlots, type LoraAdapter } from './lora.js';
@@ -59,7 +60,7 @@ export function resetSlot(cache: KvCache<FloatArray>, slot: number): void {
 }
 
 export interface AppendOptions {
-  ops?: Ops;
+  ops?: Ops<FloatArray>;
   /** Return logits for every appended token (rows in input order) instead of the last per slot. */
   allLogits?: boolean;
 }
@@ -105,7 +106,7 @@ export function appendTokens<F extends FloatArray>(model: Model<F>, adapter: Lor
       buf.x.set(w.embed.subarray(id * D, (id + 1) * D), (r0 + j) * D);
     }
   }
-  const ctx: LayerContext = { config: c, ops, rope: ops.ropeTable(c.ropeTheta, c.headDim, cache.maxLen), scale: loraScale, dropout: null };
+  const ctx: LayerContext<F> = { config: c, ops: ops as unknown as Ops<F>, rope: ops.ropeTable(c.ropeTheta, c.headDim, cache.maxLen), scale: loraScale, dropout: null, layer: 0 };
   let layer = 0;
   const stride = cache.maxLen * KV;
   const attend = (b: LayerBuffers<F>): void => {
@@ -116,12 +117,13 @@ export function appendTokens<F extends FloatArray>(model: Model<F>, adapter: Lor
       kc.set(b.k.subarray(r0 * KV, r1 * KV), base + first * KV);
       vc.set(b.v.subarray(r0 * KV, r1 * KV), base + first * KV);
       const end = base + (first + r1 - r0) * KV;
-      ops.attentionForward(b.attn.subarray(r0 * Q, r1 * Q), b.lse.subarray(r0 * c.numHeads, r1 * c.numHeads), b.q.subarray(r0 * Q, r1 * Q),
+      attentionForward(b.attn.subarray(r0 * Q, r1 * Q), b.lse.subarray(r0 * c.numHeads, r1 * c.numHeads), b.q.subarray(r0 * Q, r1 * Q),
         kc.subarray(base, end), vc.subarray(base, end),
         { rows: r1 - r0, firstPos: first, nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim }, ws.scratch);
     }
   };
   for (layer = 0; layer < c.numLayers; layer++) {
+    ctx.layer = layer;
     layerForward(ctx, w.layers[layer]!, lslots ? lslots[layer]! : null, adapter ? adapter.params : null, buf, rows, positions, attend);
     buf.x.set(buf.out.subarray(0, rows * D));
   }

@@ -2,7 +2,7 @@
 // initialisation: lora_A Kaiming-uniform with a = √5 (torch nn.Linear's init, bound 1/√in_features),
 // lora_B zero, scale alpha / r. Gradients use the same flat layout.
 import type { FloatArray } from '../ops/matmul.js';
-import type { LoraOperand } from '../ops/cpu/lora-linear.js';
+import type { LoraOperand } from '../ops/types.js';
 import { Rng } from '../util/rng.js';
 import type { AdapterLayout, AdapterTensorSpec, LoraSettings } from './adapter-layout.js';
 import type { Qwen2Config } from './config.js';
@@ -10,7 +10,7 @@ import type { Qwen2Config } from './config.js';
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
 
-export interface LoraAdapter<F extends FloatArray = Float32Array> {
+export interface LoraAdapter<F = Float32Array> {
   settings: LoraSettings;
   layout: AdapterLayout;
   params: F;
@@ -110,15 +110,12 @@ export function loraSlots(c: Qwen2Config, settings: LoraSettings, layout: Adapte
   return out;
 }
 
-/** LoraOperand views (zero-copy subarrays) into a flat block for one slot. */
-export function operandOf(slot: LoraSlot | null, flat: FloatArray, scale: number): LoraOperand | null {
+const subarrayView = <T>(t: T, offset: number, length: number): T => (t as unknown as FloatArray).subarray(offset, offset + length) as unknown as T;
+
+/** LoraOperand views (zero-copy) into a flat block for one slot; `view` is the ops' (default: subarray). */
+export function operandOf<T = FloatArray>(slot: LoraSlot | null, flat: T, scale: number, view: (t: T, offset: number, length: number) => T = subarrayView): LoraOperand<T> | null {
   if (!slot) return null;
-  return {
-    a: flat.subarray(slot.aOffset, slot.aOffset + slot.r * slot.inF),
-    b: flat.subarray(slot.bOffset, slot.bOffset + slot.outF * slot.r),
-    r: slot.r,
-    scale,
-  };
+  return { a: view(flat, slot.aOffset, slot.r * slot.inF), b: view(flat, slot.bOffset, slot.outF * slot.r), r: slot.r, scale };
 }
 
 /** PEFT's scaling for the non-rsLoRA case. */

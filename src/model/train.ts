@@ -1,14 +1,19 @@
-// Training forward and backward over a right-padded batch [B, T].
+// Training forward and backward over a right-padded batch [B, T], written against the operation
+// interface (ops/types.ts), so one code path runs on the cpu and on WebGPU.
 //
 // Sequences are packed (padding is never computed): row r of every activation is one real token.
 // Log-probs are produced only at scored positions t ∈ [scoreFrom[b], lengths[b]) — log p(ids[b,t] |
-// ids[b,<t]) read from the hidden state at t−1 — so the [rows, vocab] logits and their backward
-// cover completion tokens only, never prompt positions.
+// ids[b,<t]) read from the hidden state at t−1 — so the LM head and its backward cover completion
+// tokens only, never prompt positions, and never hold more than a chunk of rows × vocab logits.
+//
+// Memory: with `recompute` only each layer's input is kept and the backward re-runs the layer
+// forward before differentiating it (gradient checkpointing per layer); dropout masks then come
+// from the counter-based source so the recomputation reproduces them exactly.
 import type { FloatArray } from '../ops/matmul.js';
 import type { Ops } from '../ops/types.js';
 import { cpuOps } from '../ops/cpu/index.js';
 import type { Rng } from '../util/rng.js';
-import { allocLayerBuffers, layerForward, type LayerBuffers, type LayerContext } from './layer.js';
+import { allocLayerBuffers, layerForward, type LayerBuffers, type LayerContext, type LayerDropout } from './layer.js';
 import { layerBackward } from './layer-backward.js';
 import { loraSlots, type LayerLoraSlots, type LoraAdapter } from './lora.js';
 import type { Model, ModelWeights } from './weights.js';
@@ -24,47 +29,57 @@ export interface TrainBatch {
   scoreFrom: Int32Array;
 }
 
-export interface ForwardOptions {
+export interface ForwardOptions<T = FloatArray> {
   /** Log-probs under logits / temperature (TRL convention). Default 1. */
   temperature?: number;
-  /** Keep activations for backwardTrain. Default false (inference / reference log-probs). */
+  /** Keep activations for the backward. Default false (inference / reference log-probs). */
   saveForBackward?: boolean;
-  /** LoRA dropout source; dropout is applied only when given and adapter dropout > 0. */
+  /** Keep only layer inputs and recompute each layer in the backward (needs counter dropout). */
+  recompute?: boolean;
+  /** LoRA dropout from a sequential generator (cpu learner); applied when adapter dropout > 0. */
   dropoutRng?: Rng;
-  ops?: Ops;
+  /** LoRA dropout from the counter-based source under this seed (any device; replayable). */
+  dropoutSeed?: number;
+  /** Also compute the entropy of each scored position's distribution. */
+  entropy?: boolean;
+  /** Also return the raw [M, vocab] logits (small models only: it is what the chunked LM head avoids). */
+  keepLogits?: boolean;
+  ops?: Ops<T>;
 }
 
-export interface SavedForward<F extends FloatArray> {
-  model: Model<F>;
-  adapter: LoraAdapter<F> | null;
+export interface SavedForward<T> {
+  model: Model<T>;
+  adapter: LoraAdapter<T> | null;
   slots: LayerLoraSlots[] | null;
-  ctx: LayerContext;
+  ctx: LayerContext<T>;
   batch: TrainBatch;
   rows: number;
   rowStart: Int32Array;
   positions: Int32Array;
   rowIds: Int32Array;
-  layers: LayerBuffers<F>[];
-  /** Final hidden state rows (output of the last layer) [rows, D]. */
-  hidden: F;
+  /** Every layer's intermediates (saveForBackward without recompute). */
+  layers: LayerBuffers<T>[];
+  /** Every layer's input (recompute). */
+  inputs: T[];
   /** Scored rows: hidden row index, target id, flat [B·T] index. */
   scoredRow: Int32Array;
   scoredTarget: Int32Array;
   scoredFlat: Int32Array;
-  hsIn: F; hs: F; rstdF: F;
-  logits: F; lse: F;
+  hsIn: T; hs: T; rstdF: T;
+  lse: T;
   invTemp: number;
 }
 
-export interface ForwardResult<F extends FloatArray> {
-  /** [B·T]: log-prob at scored positions, 0 elsewhere. */
-  logp: F;
-  saved: SavedForward<F> | null;
-  /**
-   * Raw logits [M, vocab] of the scored rows in (sequence, position) order — row m predicts the
-   * m-th scored token. Overwritten by backwardTrain when saved; copy first if needed after it.
-   */
-  logits: F;
+export interface ScoredForward<T> {
+  /** [M]: log-prob of each scored token, in (sequence, position) order. */
+  lp: T;
+  /** [M] entropies when asked for. */
+  entropy: T | null;
+  /** [M, vocab] raw logits when asked for (keepLogits). */
+  logits: T | null;
+  /** Flat [B·T] index of each scored token. */
+  scoredFlat: Int32Array;
+  saved: SavedForward<T> | null;
 }
 
 export function validateBatch(batch: TrainBatch, vocab: number): void {
@@ -87,13 +102,9 @@ export function floatMaker<F extends FloatArray>(like: F): (n: number) => F {
   return (n: number) => new Ctor(n);
 }
 
-export function forwardTrain<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, batch: TrainBatch, opts: ForwardOptions = {}): ForwardResult<F> {
-  const c = model.config, w = model.weights;
-  validateBatch(batch, c.vocabSize);
-  const ops = opts.ops ?? cpuOps;
-  const make = floatMaker(w.embed);
-  const B = batch.lengths.length, T = batch.seqLen, D = c.hiddenSize, V = c.vocabSize;
-  const Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
+/** Row layout of a packed batch: where each sequence starts, each row's position and token id. */
+export function packRows(batch: TrainBatch): { rowStart: Int32Array; positions: Int32Array; rowIds: Int32Array; rows: number; maxLen: number } {
+  const B = batch.lengths.length, T = batch.seqLen;
   const rowStart = new Int32Array(B + 1);
   for (let b = 0; b < B; b++) rowStart[b + 1] = rowStart[b]! + batch.lengths[b]!;
   const rows = rowStart[B]!;
@@ -104,36 +115,12 @@ export function forwardTrain<F extends FloatArray>(model: Model<F>, adapter: Lor
     maxLen = Math.max(maxLen, len);
     for (let t = 0; t < len; t++) { positions[rowStart[b]! + t] = t; rowIds[rowStart[b]! + t] = batch.ids[b * T + t]!; }
   }
-  const slots = adapter ? loraSlots(c, adapter.settings, adapter.layout) : null;
-  const useDrop = !!(adapter && opts.dropoutRng && adapter.settings.dropout > 0 && loraScale !== 0);
-  const ctx: LayerContext = {
-    config: c, ops, rope: ops.ropeTable(c.ropeTheta, c.headDim, maxLen), scale: loraScale,
-    dropout: useDrop ? { p: adapter!.settings.dropout, rng: opts.dropoutRng! } : null,
-  };
-  const scratch = new Float64Array(maxLen);
-  const attend = (buf: LayerBuffers<F>): void => {
-    for (let b = 0; b < B; b++) {
-      const r0 = rowStart[b]!, r1 = rowStart[b + 1]!;
-      ops.attentionForward(buf.attn.subarray(r0 * Q, r1 * Q), buf.lse.subarray(r0 * c.numHeads, r1 * c.numHeads),
-        buf.q.subarray(r0 * Q, r1 * Q), buf.k.subarray(r0 * KV, r1 * KV), buf.v.subarray(r0 * KV, r1 * KV),
-        { rows: r1 - r0, firstPos: 0, nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim }, scratch);
-    }
-  };
-  const save = opts.saveForBackward === true;
-  const layers: LayerBuffers<F>[] = [];
-  let reuse: LayerBuffers<F> | null = null;
-  let x = make(rows * D);
-  for (let r = 0; r < rows; r++) x.set(w.embed.subarray(rowIds[r]! * D, (rowIds[r]! + 1) * D), r * D);
-  for (let l = 0; l < c.numLayers; l++) {
-    // Without saving, one buffer set serves every layer (all layers have the same LoRA shapes).
-    const buf: LayerBuffers<F> = save || !reuse ? allocLayerBuffers(c, rows, slots ? slots[l]! : null, make, useDrop) : reuse;
-    buf.x.set(x.subarray(0, rows * D));
-    layerForward(ctx, w.layers[l]!, slots ? slots[l]! : null, adapter ? adapter.params : null, buf, rows, positions, attend);
-    if (save) layers.push(buf);
-    else reuse = buf;
-    x = buf.out;
-  }
-  // Scored rows: the hidden state at t−1 predicts the token at t.
+  return { rowStart, positions, rowIds, rows, maxLen };
+}
+
+/** Scored rows: the hidden state at t−1 predicts the token at t. */
+function scoredRows(batch: TrainBatch, rowStart: Int32Array): { scoredRow: Int32Array; scoredTarget: Int32Array; scoredFlat: Int32Array } {
+  const B = batch.lengths.length, T = batch.seqLen;
   let M = 0;
   for (let b = 0; b < B; b++) M += Math.max(0, batch.lengths[b]! - batch.scoreFrom[b]!);
   const scoredRow = new Int32Array(M), scoredTarget = new Int32Array(M), scoredFlat = new Int32Array(M);
@@ -145,63 +132,152 @@ export function forwardTrain<F extends FloatArray>(model: Model<F>, adapter: Lor
       scoredFlat[m] = b * T + t;
     }
   }
+  return { scoredRow, scoredTarget, scoredFlat };
+}
+
+function layerDropout<T>(adapter: LoraAdapter<T> | null, loraScale: number, opts: ForwardOptions<T>): LayerDropout | null {
+  const p = adapter ? adapter.settings.dropout : 0;
+  if (!(p > 0) || loraScale === 0) return null;
+  if (opts.dropoutSeed !== undefined) return { kind: 'counter', p, seed: opts.dropoutSeed >>> 0 };
+  if (opts.dropoutRng) {
+    if (opts.recompute) throw new Error('forward: recompute needs counter-based dropout (dropoutSeed), not a sequential generator');
+    return { kind: 'sequential', p, rng: opts.dropoutRng };
+  }
+  return null;
+}
+
+/** The forward over the scored positions, on any ops implementation. */
+export function forwardScored<T>(model: Model<T>, adapter: LoraAdapter<T> | null, loraScale: number, batch: TrainBatch, ops: Ops<T>, opts: ForwardOptions<T> = {}): ScoredForward<T> {
+  const c = model.config, w = model.weights;
+  validateBatch(batch, c.vocabSize);
+  const D = c.hiddenSize, V = c.vocabSize;
+  const { rowStart, positions, rowIds, rows, maxLen } = packRows(batch);
+  const like = w.finalNorm;
+  const make = (n: number): T => ops.alloc(n, like);
+  const slots = adapter ? loraSlots(c, adapter.settings, adapter.layout) : null;
+  const dropout = layerDropout(adapter, loraScale, opts);
+  const ctx: LayerContext<T> = { config: c, ops, rope: ops.ropeTable(c.ropeTheta, c.headDim, maxLen), scale: loraScale, dropout, layer: 0 };
+  const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
+  const attend = (buf: LayerBuffers<T>): void => ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, rowStart, heads);
+  const save = opts.saveForBackward === true;
+  const recompute = save && opts.recompute === true;
+  const layers: LayerBuffers<T>[] = [];
+  const inputs: T[] = [];
+  let reuse: LayerBuffers<T> | null = null;
+  let x = make(rows * D);
+  ops.gatherRows(x, w.embed, rowIds, D);
+  for (let l = 0; l < c.numLayers; l++) {
+    ctx.layer = l;
+    const slot = slots ? slots[l]! : null;
+    let buf: LayerBuffers<T>;
+    if (recompute) {
+      inputs.push(x);
+      ops.beginScope();
+      buf = allocLayerBuffers(c, rows, slot, make, !!dropout, x);
+    } else if (save) {
+      buf = allocLayerBuffers(c, rows, slot, make, !!dropout, x);
+      layers.push(buf);
+    } else {
+      // Without saving, one buffer set serves every layer (all layers have the same LoRA shapes).
+      buf = reuse ??= allocLayerBuffers(c, rows, slot, make, !!dropout);
+      ops.copy(buf.x, x, rows * D);
+    }
+    layerForward(ctx, w.layers[l]!, slot, adapter ? adapter.params : null, buf, rows, positions, attend);
+    if (recompute) ops.endScope([buf.out]);
+    x = buf.out;
+  }
+  const { scoredRow, scoredTarget, scoredFlat } = scoredRows(batch, rowStart);
+  const M = scoredRow.length;
   const hsIn = make(M * D), hs = make(M * D), rstdF = make(M);
-  for (let i = 0; i < M; i++) hsIn.set(x.subarray(scoredRow[i]! * D, (scoredRow[i]! + 1) * D), i * D);
+  ops.gatherRows(hsIn, x, scoredRow, D);
   ops.rmsnormForward(hs, rstdF, hsIn, w.finalNorm, M, D, c.rmsNormEps);
-  const logits = make(M * V), lse = make(M), lp = make(M);
-  ops.matmulNT(logits, hs, w.lmHead, M, D, V, false);
   const temperature = opts.temperature ?? 1;
   if (!(temperature > 0)) throw new Error(`forwardTrain: temperature must be > 0, got ${temperature}`);
   const invTemp = 1 / temperature;
-  ops.logSoftmaxGatherForward(lp, lse, logits, scoredTarget, M, V, invTemp);
-  const logp = make(B * T);
-  for (let i = 0; i < M; i++) logp[scoredFlat[i]!] = lp[i]!;
-  const saved: SavedForward<F> | null = save
-    ? { model, adapter, slots, ctx, batch, rows, rowStart, positions, rowIds, layers, hidden: x, scoredRow, scoredTarget, scoredFlat, hsIn, hs, rstdF, logits, lse, invTemp }
+  const lse = make(M), lp = make(M), entropy = opts.entropy ? make(M) : null;
+  const logits = opts.keepLogits ? make(M * V) : null;
+  ops.lmHeadForward(lp, lse, entropy, hs, w.lmHead, scoredTarget, M, D, V, invTemp, logits);
+  const saved: SavedForward<T> | null = save
+    ? { model, adapter, slots, ctx, batch, rows, rowStart, positions, rowIds, layers, inputs, scoredRow, scoredTarget, scoredFlat, hsIn, hs, rstdF, lse, invTemp }
     : null;
-  return { logp, saved, logits };
+  return { lp, entropy, logits, scoredFlat, saved };
 }
 
-export interface TrainGrads<F extends FloatArray> {
+export interface TrainGrads<T> {
   /** Accumulates ∂L/∂(flat LoRA block), same layout as adapter.params. */
-  lora?: F | null;
+  lora?: T | null;
   /** Accumulates ∂L/∂(every base weight) — for training a model from scratch. */
-  base?: ModelWeights<F> | null;
+  base?: ModelWeights<T> | null;
+}
+
+/** Backward of forwardScored given dlp [M] (∂L/∂lp, scored order); gradients accumulate into grads. */
+export function backwardScored<T>(saved: SavedForward<T>, dlp: T, grads: TrainGrads<T>): void {
+  const { model, ctx, rows } = saved;
+  const c = model.config, w = model.weights, ops = ctx.ops;
+  const D = c.hiddenSize, V = c.vocabSize;
+  const make = (n: number): T => ops.alloc(n, w.finalNorm);
+  const M = saved.scoredRow.length;
+  const base = grads.base ?? null;
+  const dhs = make(M * D);
+  ops.lmHeadBackward(dhs, base ? base.lmHead : null, dlp, saved.hs, w.lmHead, saved.lse, saved.scoredTarget, M, D, V, saved.invTemp);
+  const dhsIn = make(M * D);
+  ops.rmsnormBackward(dhsIn, base ? base.finalNorm : null, dhs, saved.hsIn, w.finalNorm, saved.rstdF, M, D);
+  const dh = make(rows * D);
+  ops.scatterAddRows(dh, dhsIn, saved.scoredRow, D);
+  const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
+  const attend = (buf: LayerBuffers<T>): void => ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, saved.rowStart, heads);
+  const params = saved.adapter ? saved.adapter.params : null;
+  for (let l = c.numLayers - 1; l >= 0; l--) {
+    ops.beginScope();
+    const slot = saved.slots ? saved.slots[l]! : null;
+    const ctxL: LayerContext<T> = { ...ctx, layer: l };
+    let S: LayerBuffers<T>;
+    if (saved.inputs.length) {
+      S = allocLayerBuffers(c, rows, slot, make, !!ctx.dropout, saved.inputs[l]!);
+      layerForward(ctxL, w.layers[l]!, slot, params, S, rows, saved.positions, attend);
+    } else {
+      S = saved.layers[l]!;
+    }
+    layerBackward({
+      ctx: ctxL, lw: w.layers[l]!, S, slots: slot, params, loraGrad: grads.lora ?? null, maxR: saved.adapter ? saved.adapter.settings.r : 1,
+      baseGrad: base ? base.layers[l]! : null, rows, rowStart: saved.rowStart, positions: saved.positions,
+    }, dh);
+    ops.endScope();
+  }
+  if (base) ops.scatterAddRows(base.embed, dh, saved.rowIds, D);
+}
+
+// --- the cpu entry points (synchronous, [B·T] log-prob layout) -------------------------------------
+
+export interface ForwardResult<F extends FloatArray> {
+  /** [B·T]: log-prob at scored positions, 0 elsewhere. */
+  logp: F;
+  saved: SavedForward<F> | null;
+  /** Raw logits [M, vocab] of the scored rows in (sequence, position) order. */
+  logits: F;
+  /** [M] entropies when asked for (opts.entropy). */
+  entropy: F | null;
+}
+
+/** Scatters scored-order values into the [B·T] layout (0 elsewhere). */
+export function scatterScored<F extends FloatArray>(out: F, lp: ArrayLike<number>, scoredFlat: Int32Array): F {
+  for (let i = 0; i < scoredFlat.length; i++) out[scoredFlat[i]!] = lp[i]!;
+  return out;
+}
+
+export function forwardTrain<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, batch: TrainBatch, opts: ForwardOptions<FloatArray> = {}): ForwardResult<F> {
+  const r = forwardScored<FloatArray>(model, adapter, loraScale, batch, opts.ops ?? cpuOps, { keepLogits: true, ...opts });
+  const logp = scatterScored(floatMaker(model.weights.embed)(batch.lengths.length * batch.seqLen), r.lp, r.scoredFlat);
+  return { logp, saved: r.saved as SavedForward<F> | null, logits: r.logits as F, entropy: r.entropy as F | null };
 }
 
 /**
  * Backward of forwardTrain given dLogp [B·T] (∂L/∂logp; only scored positions are read).
- * Consumes `saved` (its logits buffer is overwritten). Gradients are accumulated into `grads`.
+ * Gradients are accumulated into `grads`.
  */
 export function backwardTrain<F extends FloatArray>(saved: SavedForward<F>, dLogp: FloatArray, grads: TrainGrads<F>): void {
-  const { model, ctx, rows } = saved;
-  const c = model.config, w = model.weights, ops = ctx.ops;
-  const D = c.hiddenSize, V = c.vocabSize;
-  const make = floatMaker(w.embed);
-  const M = saved.scoredRow.length;
-  const dl = make(M);
+  const M = saved.scoredFlat.length;
+  const dl = floatMaker(saved.model.weights.embed)(M);
   for (let i = 0; i < M; i++) dl[i] = dLogp[saved.scoredFlat[i]!]!;
-  ops.logSoftmaxGatherBackward(saved.logits, dl, saved.lse, saved.scoredTarget, M, V, saved.invTemp);
-  const dlogits = saved.logits;
-  const dhs = make(M * D);
-  ops.matmulNN(dhs, dlogits, w.lmHead, M, V, D, false);
-  const base = grads.base ?? null;
-  if (base) ops.matmulTN(base.lmHead, dlogits, saved.hs, V, M, D, true);
-  const dhsIn = make(M * D);
-  ops.rmsnormBackward(dhsIn, base ? base.finalNorm : null, dhs, saved.hsIn, w.finalNorm, saved.rstdF, M, D);
-  const dh = make(rows * D);
-  for (let i = 0; i < M; i++) {
-    const o = saved.scoredRow[i]! * D;
-    for (let j = 0; j < D; j++) dh[o + j]! += dhsIn[i * D + j]!;
-  }
-  for (let l = c.numLayers - 1; l >= 0; l--) {
-    layerBackward(saved, l, dh, grads.lora ?? null, base ? base.layers[l]! : null);
-  }
-  if (base) {
-    for (let r = 0; r < rows; r++) {
-      const o = saved.rowIds[r]! * D;
-      for (let j = 0; j < D; j++) base.embed[o + j]! += dh[r * D + j]!;
-    }
-  }
+  backwardScored(saved, dl, grads);
 }
-

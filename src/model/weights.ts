@@ -5,7 +5,7 @@ import type { FloatArray } from '../ops/matmul.js';
 import { Rng } from '../util/rng.js';
 import type { Qwen2Config } from './config.js';
 
-export interface LayerWeights<F extends FloatArray = Float32Array> {
+export interface LayerWeights<F = Float32Array> {
   inputNorm: F; // [D]
   q: F; qBias: F; // [H·hd, D], [H·hd]
   k: F; kBias: F; // [KV·hd, D], [KV·hd]
@@ -16,7 +16,7 @@ export interface LayerWeights<F extends FloatArray = Float32Array> {
   down: F; // [D, I]
 }
 
-export interface ModelWeights<F extends FloatArray = Float32Array> {
+export interface ModelWeights<F = Float32Array> {
   embed: F; // [V, D]
   layers: LayerWeights<F>[];
   finalNorm: F; // [D]
@@ -24,7 +24,7 @@ export interface ModelWeights<F extends FloatArray = Float32Array> {
   lmHead: F;
 }
 
-export interface Model<F extends FloatArray = Float32Array> {
+export interface Model<F = Float32Array> {
   config: Qwen2Config;
   weights: ModelWeights<F>;
 }
@@ -72,7 +72,7 @@ export function weightSpecs(c: Qwen2Config): WeightSpec[] {
 export const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Builds a ModelWeights whose tensors come from alloc(name, size), in weightSpecs order. */
-export function buildWeights<F extends FloatArray>(c: Qwen2Config, alloc: (name: string, size: number) => F): ModelWeights<F> {
+export function buildWeights<F>(c: Qwen2Config, alloc: (name: string, size: number) => F): ModelWeights<F> {
   const embed = alloc('model.embed_tokens.weight', c.vocabSize * c.hiddenSize);
   const layers: LayerWeights<F>[] = [];
   for (let l = 0; l < c.numLayers; l++) {
@@ -86,7 +86,7 @@ export function buildWeights<F extends FloatArray>(c: Qwen2Config, alloc: (name:
 }
 
 /** (name, tensor) for every stored tensor, in weightSpecs order. */
-export function weightEntries<F extends FloatArray>(c: Qwen2Config, w: ModelWeights<F>): [string, F][] {
+export function weightEntries<F>(c: Qwen2Config, w: ModelWeights<F>): [string, F][] {
   const out: [string, F][] = [['model.embed_tokens.weight', w.embed]];
   w.layers.forEach((lw, l) => { for (const [key, suffix] of layerKeys) out.push([`model.layers.${l}.${suffix}`, lw[key]]); });
   out.push(['model.norm.weight', w.finalNorm]);

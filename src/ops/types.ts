@@ -1,41 +1,136 @@
-// The numeric operation interface. The model is written against these functions only; `cpu`
-// (src/ops/cpu) implements them over Float32Array or Float64Array (float64 for gradient checks),
-// and a webgpu implementation can provide the same shapes. Every backward ACCUMULATES into its
-// gradient outputs unless its doc says it overwrites, so residual branches can share buffers.
+// The numeric operation interface. The model (src/model/train.ts, layer.ts, layer-backward.ts) is
+// written against these functions only. Two implementations:
+//   cpu    (src/ops/cpu)    T = Float32Array | Float64Array (float64 for gradient checks)
+//   webgpu (src/ops/webgpu) T = GpuTensor: calls enqueue GPU work; results are read back with read()
+// Tensors are flat and row-major; `view` makes zero-copy sub-tensors. Index arrays (positions,
+// targets, row maps) and RoPE tables are host data in both: the webgpu implementation uploads each
+// once and caches it. Every backward ACCUMULATES into its gradient outputs unless its doc says it
+// overwrites, so residual branches can share buffers.
 import type { FloatArray } from './matmul.js';
-import type { RopeTable } from './cpu/rope.js';
-import type { AttentionShape } from './cpu/attention.js';
-import type { LinearGrads, LinearShape, LoraOperand } from './cpu/lora-linear.js';
+import type { Rng } from '../util/rng.js';
 
-export type { FloatArray, RopeTable, AttentionShape, LinearGrads, LinearShape, LoraOperand };
+export type { FloatArray };
 
-export interface Ops {
+/** cos/sin of every (position, frequency) pair, float64, computed once per (theta, headDim). */
+export interface RopeTable {
+  theta: number;
+  headDim: number;
+  /** Positions covered: cos/sin have maxPos · headDim/2 entries. */
+  maxPos: number;
+  cos: Float64Array;
+  sin: Float64Array;
+}
+
+/** One sequence's attention call: query row i sits at position firstPos + i (cpu, KV-cache decode). */
+export interface AttentionShape {
+  rows: number;
+  firstPos: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+/** Heads of a packed multi-sequence attention call (positions restart at 0 in each sequence). */
+export interface HeadShape {
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
+
+export interface LinearShape {
+  rows: number;
+  inF: number;
+  outF: number;
+}
+
+/** One LoRA branch: views of the flat adapter block. */
+export interface LoraOperand<T = FloatArray> {
+  /** lora_A [r, in] */
+  a: T;
+  /** lora_B [out, r] */
+  b: T;
+  r: number;
+  scale: number;
+}
+
+export interface LinearGrads<T = FloatArray> {
+  /** ∂L/∂x, accumulated (null: not needed). */
+  dx: T | null;
+  dW: T | null;
+  dBias: T | null;
+  dA: T | null;
+  dB: T | null;
+}
+
+/**
+ * Where dropout randomness comes from. `sequential`: the next values of a seeded generator, in
+ * element order (the CPU learner's historical stream; cpu only). `counter`: a hash of (seed,
+ * stream, element index), so any device computes the same mask, in any order, and a recomputed
+ * layer reproduces its mask exactly.
+ */
+export type DropoutSource = { kind: 'sequential'; rng: Rng } | { kind: 'counter'; seed: number; stream: number };
+
+export interface Ops<T = FloatArray> {
   readonly name: string;
-  matmulNN(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate?: boolean): void;
-  matmulNT(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate?: boolean): void;
-  matmulTN(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate?: boolean): void;
 
-  rmsnormForward(y: FloatArray, rstd: FloatArray, x: FloatArray, w: FloatArray, rows: number, dim: number, eps: number): void;
-  rmsnormBackward(dx: FloatArray, dw: FloatArray | null, dy: FloatArray, x: FloatArray, w: FloatArray, rstd: FloatArray, rows: number, dim: number): void;
+  // Storage. alloc gives zeros, of like's float type on the cpu (f32 or f64), f32 on the GPU.
+  alloc(n: number, like: T): T;
+  view(t: T, offset: number, length: number): T;
+  /** Reads a tensor back to the host (cpu: a copy of the values). */
+  read(t: T): Promise<Float32Array | Float64Array>;
+  /** Host data into a new tensor of like's type. */
+  upload(data: Float32Array | Float64Array, like: T): T;
+  /** Scratch scopes: tensors allocated between begin and end are released at end (cpu: nothing). */
+  beginScope(): void;
+  endScope(keep?: T[]): void;
+
+  // Elementwise and row moves.
+  copy(dst: T, src: T, n: number): void;
+  /** y += x */
+  addInPlace(y: T, x: T, n: number): void;
+  /** dst[i, :] = src[index[i], :] for i < index.length (rows of `width`). */
+  gatherRows(dst: T, src: T, index: Int32Array, width: number): void;
+  /** dst[index[i], :] += src[i, :] (indices may repeat). */
+  scatterAddRows(dst: T, src: T, index: Int32Array, width: number): void;
+
+  // Products. C[M,N] (+)= A·B with A [M,K]; NN: B [K,N]; NT: B [N,K]; TN: A [K,M], B [K,N].
+  matmulNN(c: T, a: T, b: T, m: number, k: number, n: number, accumulate?: boolean): void;
+  matmulNT(c: T, a: T, b: T, m: number, k: number, n: number, accumulate?: boolean): void;
+  matmulTN(c: T, a: T, b: T, m: number, k: number, n: number, accumulate?: boolean): void;
+
+  rmsnormForward(y: T, rstd: T, x: T, w: T, rows: number, dim: number, eps: number): void;
+  rmsnormBackward(dx: T, dw: T | null, dy: T, x: T, w: T, rstd: T, rows: number, dim: number): void;
 
   ropeTable(theta: number, headDim: number, minPositions: number): RopeTable;
   /** In place; direction −1 is the inverse rotation, which is also the backward. */
-  ropeApply(x: FloatArray, positions: Int32Array, rows: number, nHeads: number, headDim: number, table: RopeTable, direction: 1 | -1): void;
+  ropeApply(x: T, positions: Int32Array, rows: number, nHeads: number, headDim: number, table: RopeTable, direction: 1 | -1): void;
 
-  attentionForward(o: FloatArray, lse: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, shape: AttentionShape, scratch: Float64Array): void;
-  attentionBackward(dq: FloatArray, dk: FloatArray, dv: FloatArray, dO: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, o: FloatArray, lse: FloatArray, shape: AttentionShape): void;
+  /**
+   * Causal GQA attention over packed sequences: sequence s owns rows [rowStart[s], rowStart[s+1])
+   * of q, k, v, o (positions 0.. within it). lse [rows, nHeads] is saved for the backward.
+   */
+  attentionForward(o: T, lse: T, q: T, k: T, v: T, rowStart: Int32Array, shape: HeadShape): void;
+  attentionBackward(dq: T, dk: T, dv: T, dO: T, q: T, k: T, v: T, o: T, lse: T, rowStart: Int32Array, shape: HeadShape): void;
 
-  swigluForward(a: FloatArray, g: FloatArray, u: FloatArray, n: number): void;
+  swigluForward(a: T, g: T, u: T, n: number): void;
   /** Overwrites dg, du. */
-  swigluBackward(dg: FloatArray, du: FloatArray, da: FloatArray, g: FloatArray, u: FloatArray, n: number): void;
+  swigluBackward(dg: T, du: T, da: T, g: T, u: T, n: number): void;
 
-  loraLinearForward(y: FloatArray, x: FloatArray, w: FloatArray, bias: FloatArray | null, shape: LinearShape, lora: LoraOperand | null, xLora: FloatArray, us: FloatArray): void;
-  loraLinearBackward(g: LinearGrads, dy: FloatArray, x: FloatArray, w: FloatArray, shape: LinearShape, lora: LoraOperand | null, xLora: FloatArray, us: FloatArray, keep: FloatArray | null, scratchDz: FloatArray, scratchDx: FloatArray): void;
+  /** xl = x ⊙ keep with keep ∈ {0, 1/(1−p)} drawn from source; writes keep too. */
+  dropout(xl: T, keep: T, x: T, n: number, p: number, source: DropoutSource): void;
 
-  logSoftmaxGatherForward(logp: FloatArray, lse: FloatArray, logits: FloatArray, targets: Int32Array, rows: number, vocab: number, invTemp: number): void;
-  /** Overwrites logits with ∂L/∂logits. */
-  logSoftmaxGatherBackward(logits: FloatArray, dlogp: FloatArray, lse: FloatArray, targets: Int32Array, rows: number, vocab: number, invTemp: number): void;
+  loraLinearForward(y: T, x: T, w: T, bias: T | null, shape: LinearShape, lora: LoraOperand<T> | null, xLora: T, us: T): void;
+  loraLinearBackward(g: LinearGrads<T>, dy: T, x: T, w: T, shape: LinearShape, lora: LoraOperand<T> | null, xLora: T, us: T, keep: T | null, scratchDz: T, scratchDx: T): void;
 
-  /** AdamW update (src/ops/cpu/adamw.ts, written by the RL engineer); step counts from 1. */
-  adamwStep(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  /**
+   * LM head + log-softmax + gather, never holding more than a chunk of rows × vocab logits:
+   * logp[r] = z[r, targets[r]] − lse[r], z = (hs·Wᵀ)·invTemp. entropy[r] (when given) is the entropy
+   * of softmax(z[r]). logits (when given, [rows, vocab]) receives the raw logits.
+   */
+  lmHeadForward(logp: T, lse: T, entropy: T | null, hs: T, w: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, logits: T | null): void;
+  /** dhs += ∂L/∂hs from dlogp (recomputing the logits chunk by chunk); dW += ∂L/∂W when given. */
+  lmHeadBackward(dhs: T, dW: T | null, dlogp: T, hs: T, w: T, lse: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number): void;
+
+  /** AdamW update (torch semantics, step counts from 1); grad is multiplied by gradScale first. */
+  adamwStep(param: T, grad: T, m: T, v: T, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale?: number): void;
 }

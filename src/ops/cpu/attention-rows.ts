@@ -2,7 +2,7 @@
 // gathering each head's K/V into contiguous scratch for matmul would cost as much as the dot
 // products themselves. Same contract as attention.ts.
 import type { FloatArray } from '../matmul.js';
-import type { AttentionShape } from './attention.js';
+import type { AttentionShape } from '../types.js';
 
 export function attentionForwardRows(o: FloatArray, lse: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, shape: AttentionShape, scratch: Float64Array): void {
   const { rows, firstPos, nHeads, nKvHeads, headDim } = shape;

@@ -14,6 +14,7 @@
 // plain loops of attention-rows.ts instead.
 import { matmulNN, matmulNT, matmulTN, type FloatArray } from '../matmul.js';
 import { attentionForwardRows } from './attention-rows.js';
+import type { AttentionShape } from '../types.js';
 
 /**
  * Below this many query rows the plain row loops are faster (measured on the calibration shapes,
@@ -21,13 +22,7 @@ import { attentionForwardRows } from './attention-rows.js';
  */
 export const ATTENTION_MATMUL_MIN_ROWS = 24;
 
-export interface AttentionShape {
-  rows: number;
-  firstPos: number;
-  nHeads: number;
-  nKvHeads: number;
-  headDim: number;
-}
+export type { AttentionShape };
 
 interface Scratch<F extends FloatArray> { qh: F; kh: F; vh: F; oh: F; s: F; dp: F; doh: F; dqh: F; dkh: F; dvh: F }
 const pools = new Map<unknown, Scratch<FloatArray>>();

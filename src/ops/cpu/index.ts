@@ -1,22 +1,31 @@
 // The cpu implementation of the operation interface.
-import { matmulNN, matmulNT, matmulTN } from '../matmul.js';
+import { matmulNN, matmulNT, matmulTN, type FloatArray } from '../matmul.js';
 import type { Ops } from '../types.js';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm.js';
 import { ropeApply, ropeTable } from './rope.js';
-import { attentionBackward, attentionForward } from './attention.js';
 import { swigluBackward, swigluForward } from './swiglu.js';
 import { loraLinearBackward, loraLinearForward } from './lora-linear.js';
-import { logSoftmaxGatherBackward, logSoftmaxGatherForward } from './logsoftmax.js';
 import { adamwStep } from './adamw.js';
+import {
+  addInPlace, alloc, attentionBackward, attentionForward, copy, dropout, gatherRows, lmHeadBackward, lmHeadForward, read, scatterAddRows, upload, view,
+} from './tensor-ops.js';
 
-export const cpuOps: Ops = {
+const noop = (): void => {};
+
+export const cpuOps: Ops<FloatArray> = {
   name: 'cpu',
+  alloc, view, read, upload, beginScope: noop, endScope: noop,
+  copy, addInPlace, gatherRows, scatterAddRows,
   matmulNN, matmulNT, matmulTN,
   rmsnormForward, rmsnormBackward,
   ropeTable, ropeApply,
   attentionForward, attentionBackward,
   swigluForward, swigluBackward,
+  dropout,
   loraLinearForward, loraLinearBackward,
-  logSoftmaxGatherForward, logSoftmaxGatherBackward,
-  adamwStep,
+  lmHeadForward, lmHeadBackward,
+  adamwStep: (param, grad, m, v, lr, b1, b2, eps, wd, step, gradScale = 1) => {
+    if (gradScale !== 1) for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! * gradScale;
+    adamwStep(param as Float32Array, grad as Float32Array, m as Float32Array, v as Float32Array, lr, b1, b2, eps, wd, step);
+  },
 };

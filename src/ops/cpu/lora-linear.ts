@@ -3,21 +3,11 @@
 // drop(x) = x ⊙ keep, keep ∈ {0, 1/(1−p)} per element (inverted dropout), applied to the LoRA
 // branch only, as PEFT does. Every product goes through matmul.ts so the fast matmul speeds it up.
 import { matmulNN, matmulNT, matmulTN, type FloatArray } from '../matmul.js';
+import type { LinearGrads as Grads, LinearShape, LoraOperand as Operand } from '../types.js';
 
-export interface LoraOperand {
-  /** lora_A [r, in] */
-  a: FloatArray;
-  /** lora_B [out, r] */
-  b: FloatArray;
-  r: number;
-  scale: number;
-}
-
-export interface LinearShape {
-  rows: number;
-  inF: number;
-  outF: number;
-}
+type LoraOperand = Operand<FloatArray>;
+type LinearGrads = Grads<FloatArray>;
+export type { LinearShape, LoraOperand, LinearGrads };
 
 /**
  * y [rows,out] = x·Wᵀ + bias (+ LoRA). xLora is the (dropped-out) input of the LoRA branch — x
@@ -38,15 +28,6 @@ export function loraLinearForward(y: FloatArray, x: FloatArray, w: FloatArray, b
     for (let i = 0; i < n; i++) us[i]! *= lora.scale;
     matmulNT(y, us, lora.b, rows, lora.r, outF, true);
   }
-}
-
-export interface LinearGrads {
-  /** ∂L/∂x, accumulated (null: not needed, e.g. the first layer's embedding input is handled elsewhere). */
-  dx: FloatArray | null;
-  dW: FloatArray | null;
-  dBias: FloatArray | null;
-  dA: FloatArray | null;
-  dB: FloatArray | null;
 }
 
 /**

@@ -3,15 +3,9 @@
 // p · theta^(−2i/headDim). Tables are computed once per (theta, headDim) in float64 and grown on
 // demand, so the hot loop is two multiplies and an add per element.
 import type { FloatArray } from '../matmul.js';
+import type { RopeTable } from '../types.js';
 
-export interface RopeTable {
-  theta: number;
-  headDim: number;
-  /** Positions covered: cos/sin have maxPos · headDim/2 entries. */
-  maxPos: number;
-  cos: Float64Array;
-  sin: Float64Array;
-}
+export type { RopeTable };
 
 const tables = new Map<string, RopeTable>();
 
