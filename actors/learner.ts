@@ -14,12 +14,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
 import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
-import { forwardTrain, backwardTrain, type TrainBatch } from '../src/model/train.js';
+import { scatterScored, type TrainBatch } from '../src/model/train.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
 import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type LossType, type PolicyLossSums } from '../src/rl/loss.js';
-import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
+import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
+import { createCpuLearnerDevice, type LearnerDevice } from '../src/rl/learner-device.js';
+import type { LearnerDeviceConfig } from '../src/rl/learner-config.js';
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
@@ -49,6 +51,8 @@ export interface LearnerInit {
   schedule: LrSchedule;
   adamw: AdamWHyperparams;
   baseModelName: string;
+  /** Where the forward, backward and optimizer run (config section `learner`). */
+  device: LearnerDeviceConfig;
   /** Crash-recovery store of learnerRecoverySize(adapter size) floats; absent = no recovery. */
   recovery?: WeightStoreDescription;
   /** Fault drills (config `faults`, set by the coordinator): mode 'corrupt' on handler 'publish'. */
@@ -60,7 +64,7 @@ interface LearnerState {
   cfg: LearnerInit;
   model: Model<Float32Array>;
   adapter: LoraAdapter<Float32Array>;
-  grad: Float32Array;
+  device: LearnerDevice;
   opt: AdamWState;
   store: WeightStore;
   dropoutRng: Rng;
@@ -85,6 +89,13 @@ export const accepts = {
   republish: CheckpointProtocols.RepublishRequest,
 };
 
+async function createLearnerDevice(dc: LearnerDeviceConfig, model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>): Promise<LearnerDevice> {
+  if (dc.device === 'cpu') return createCpuLearnerDevice(model, adapter);
+  // Dawn and the kernels load only in a learner that uses them.
+  const { createWebGpuLearnerDevice } = await import('../src/rl/learner-device-webgpu.js');
+  return createWebGpuLearnerDevice(model, adapter, { weightDtype: dc.weight_dtype, recompute: dc.recompute });
+}
+
 export async function init(cfg: LearnerInit): Promise<void> {
   const model = attachModel(cfg.model);
   const adapter = initLoraAdapter(model.config, cfg.lora, Rng.derive(cfg.seed, 'lora-init'));
@@ -96,8 +107,9 @@ export async function init(cfg: LearnerInit): Promise<void> {
   const recovery = cfg.recovery ? WeightStore.attach(cfg.recovery) : null;
   if (recovery && recovery.size !== learnerRecoverySize(n)) throw new Error(`learner: recovery store holds ${recovery.size} values, needs ${learnerRecoverySize(n)}`);
   recovery?.recoverAbandonedWrite();
+  const device = await createLearnerDevice(cfg.device, model, adapter);
   S = {
-    cfg, model, adapter, grad: new Float32Array(n), opt: createAdamWState(n), store, dropoutRng: Rng.derive(cfg.seed, 'lora-dropout'), step: 0,
+    cfg, model, adapter, device, opt: createAdamWState(n), store, dropoutRng: Rng.derive(cfg.seed, 'lora-dropout'), step: 0,
     recovery, packed: new Float32Array(recovery ? learnerRecoverySize(n) : 0), dirty: false, lastReply: null,
   };
   if (recovery && recovery.version > 0) restoreCommitted(S);
@@ -114,6 +126,7 @@ function restoreCommitted(s: LearnerState): void {
   const st = restoreLearnerState(s.recovery!, s.packed, { params: s.adapter.params, m: s.opt.m, v: s.opt.v });
   if (!st) return;
   s.opt.step = st.optStep;
+  s.device.loadState(s.opt);
   s.dropoutRng = new Rng(st.rng);
   s.step = st.step;
   s.lastReply = st.reply;
@@ -191,11 +204,12 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     return completionMask(c, 1, Math.max(1, c.length), cfg.eosTokenIds);
   });
   const globalTokens = masks.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
-  s.grad.fill(0);
+  s.device.zeroGrad();
   const sums: PolicyLossSums[] = [];
   let loss = 0;
   let tokens = 0;
   const time = { reference: 0, policy: 0, backward: 0 };
+  const temperature = cfg.logprobTemperature;
   for (let m = 0; m < M; m++) {
     const lo = Math.floor((m * N) / M), hi = Math.floor(((m + 1) * N) / M);
     const trajs = msg.trajectories.slice(lo, hi);
@@ -204,26 +218,40 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     const shape = { ...built, T };
     const mask = new Uint8Array(trajs.length * built.Tc);
     trajs.forEach((_, i) => mask.set(masks[lo + i]!, i * built.Tc));
+    const toBT = (lp: Float32Array, flat: Int32Array): Float32Array => scatterScored(new Float32Array(trajs.length * T), lp, flat);
     let ta = performance.now();
-    const ref = cfg.beta !== 0 ? gather(forwardTrain(model, adapter, 0, built.batch, { temperature: cfg.logprobTemperature }).logp, shape) : undefined;
+    let ref: Float32Array | undefined;
+    if (cfg.beta !== 0) {
+      const r = await s.device.logprobs(built.batch, 0, { temperature });
+      ref = gather(toBT(r.lp, r.scoredFlat), shape);
+    }
     time.reference += performance.now() - ta;
     ta = performance.now();
-    const fwd = forwardTrain(model, adapter, scale, built.batch, { temperature: cfg.logprobTemperature, saveForBackward: true, dropoutRng: adapter.settings.dropout > 0 ? s.dropoutRng : undefined });
+    const fwd = await s.device.forward(built.batch, scale, { temperature }, adapter.settings.dropout > 0 ? s.dropoutRng : null);
     time.policy += performance.now() - ta;
-    const logp = gather(fwd.logp, shape);
+    const logp = gather(toBT(fwd.lp, fwd.scoredFlat), shape);
     const behaviour = cfg.importanceSamplingCorrection ? new Float32Array(trajs.length * built.Tc) : undefined;
     if (behaviour) trajs.forEach((t, i) => behaviour.set(floats(t.behaviourLogprobs), i * built.Tc));
-    const r = policyLoss(
-      { numSequences: trajs.length, seqLen: built.Tc, logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, behaviourLogp: behaviour },
-      { lossType: cfg.lossType, beta: cfg.beta, epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, importanceSamplingCap: cfg.importanceSamplingCap, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
-    );
+    let r: ReturnType<typeof policyLoss>;
+    try {
+      r = policyLoss(
+        { numSequences: trajs.length, seqLen: built.Tc, logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, behaviourLogp: behaviour },
+        { lossType: cfg.lossType, beta: cfg.beta, epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, importanceSamplingCap: cfg.importanceSamplingCap, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
+      );
+    } catch (err) {
+      fwd.discard();
+      throw err;
+    }
     loss += r.loss;
     sums.push(r.sums);
-    // Scatter dL/dlogp back to the model's [B·T] layout and backpropagate into the LoRA block.
-    const dFull = new Float32Array(trajs.length * T);
-    for (let i = 0; i < trajs.length; i++) for (let t = 0; t < built.comps[i]!; t++) dFull[i * T + built.prompts[i]! + t] = r.dLogp[i * built.Tc + t]!;
+    // ∂L/∂logp back to the scored order the model produced, then backpropagate into the LoRA block.
+    const dlp = new Float32Array(fwd.scoredFlat.length);
+    for (let k = 0; k < dlp.length; k++) {
+      const flat = fwd.scoredFlat[k]!, i = Math.floor(flat / T), t = flat - i * T - built.prompts[i]!;
+      dlp[k] = r.dLogp[i * built.Tc + t]!;
+    }
     ta = performance.now();
-    backwardTrain(fwd.saved!, dFull, { lora: s.grad });
+    await fwd.backward(dlp);
     time.backward += performance.now() - ta;
     for (let i = 0; i < trajs.length; i++) tokens += built.batch.lengths[i]!;
   }
@@ -232,7 +260,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   let gradNorm: number;
   let skipped = '';
   try {
-    gradNorm = optimizerStep(adapter.params, s.grad, s.opt, cfg.adamw, lr).gradNorm;
+    gradNorm = (await s.device.optimizerStep(s.opt, cfg.adamw, lr)).gradNorm;
   } catch (err) {
     // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
     gradNorm = NaN;
@@ -283,6 +311,7 @@ export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: nu
   s.adapter.params.set(loaded.params);
   s.opt = deserializeAdamWState(readFileSync(join(msg.dir, 'optimizer.bin')), join(msg.dir, 'optimizer.bin'));
   if (s.opt.m.length !== s.adapter.params.length) throw new Error(`learner.restoreCheckpoint: optimizer.bin has ${s.opt.m.length} moments, adapter has ${s.adapter.params.length} values`);
+  s.device.loadState(s.opt);
   s.dropoutRng = new Rng(msg.dropoutRng as RngState);
   s.step = msg.step;
   if (s.recovery) commitState(s, null);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { actorsSchema, runSchema } from './sections.js';
 import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema } from '../coordinator/config.js';
 import { grpoConfigSchema } from '../rl/config.js';
+import { learnerSectionSchema } from '../rl/learner-config.js';
 import { rewardsConfigSchema } from '../rewards/config.js';
 import { evalConfigSchema } from '../eval/config.js';
 
@@ -16,6 +17,7 @@ export const rootConfigSchema = z
     model: modelSectionSchema.optional().describe('Base model and rollout engine (required to train).'),
     lora: loraSectionSchema.optional().describe('LoRA adapter settings (PEFT LoraConfig names). Default: Tina\'s r 32 / alpha 128 / dropout 0.05 on all seven projections.'),
     grpo: grpoConfigSchema.optional().describe('GRPO settings with TRL GRPOConfig names and defaults.'),
+    learner: learnerSectionSchema,
     data: dataSectionSchema.optional().describe('Where training prompts come from (required to train).'),
     rewards: rewardsConfigSchema.optional().describe('Reward functions, weights and scoring deadlines.'),
     eval: evalConfigSchema.extend(evalScheduleSchema.shape).optional().describe('Held-out evaluation: benchmarks, sampling and schedule.'),

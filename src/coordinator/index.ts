@@ -2,6 +2,7 @@
 // adapter WeightStore, spawns the five actor roles, and drives runGrpoLoop — then writes the run
 // folder: metrics.jsonl, eval.jsonl (+ eval-summary.*), PEFT adapter checkpoints, the resolved
 // config and report.html.
+import { learnerSectionSchema } from '../rl/learner-config.js';
 import { appendFileSync, mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -71,6 +72,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const seed = opts.seed ?? run.seed ?? 42;
   const modelCfg = parseSection(modelSectionSchema, raw.model, 'model');
   const loraCfg = parseSection(loraSectionSchema, raw.lora, 'lora');
+  const learnerCfg = parseSection(learnerSectionSchema, raw.learner, 'learner');
   const data = parseSection(dataSectionSchema, raw.data, 'data');
   const { eval_steps, eval_before_training, ...evalRest } = (raw.eval ?? {}) as Record<string, unknown>;
   const schedule = parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval');
@@ -94,7 +96,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   // A resumed run continues in the folder it resumes from unless --out says otherwise.
   const outDir = resolvePath(opts.outDir ?? (resumeFrom ? join(resumeFrom.dir, '..') : undefined) ?? run.out_dir ?? 'runs/latest', undefined);
   mkdirSync(outDir, { recursive: true });
-  const resolvedConfig = { ...raw, run: { ...run, seed, out_dir: outDir, max_steps: lastStep }, model: modelCfg, lora: loraCfg, data, grpo: g, rewards: rewardsCfg, eval: { ...evalCfg, ...schedule } };
+  const resolvedConfig = { ...raw, run: { ...run, seed, out_dir: outDir, max_steps: lastStep }, model: modelCfg, lora: loraCfg, learner: learnerCfg, data, grpo: g, rewards: rewardsCfg, eval: { ...evalCfg, ...schedule } };
   writeFileSync(join(outDir, 'config.resolved.json'), JSON.stringify(resolvedConfig, null, 2) + '\n');
   // What must not change between a run and its resumption (the stop step and the folder may).
   const configSha = createHash('sha256').update(JSON.stringify({ seed, model: modelCfg, lora: loraCfg, data, grpo: g, rewards: rewardsCfg, eval: evalCfg })).digest('hex');
@@ -125,7 +127,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
     importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
-    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
+    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path, device: learnerCfg,
     ...(recovery ? { recovery: recovery.describe() } : {}),
   };
   // The `actors` section tunes the standard roles (threads, mailbox, retries, deadlines, transport);
