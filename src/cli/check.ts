@@ -28,6 +28,9 @@ import { buildTinaPrompt, REASON_CHAT_TEMPLATE, SYSTEM_PROMPTS, systemPromptFor 
 import { getTaskFamily } from '../data/tasks/index.js';
 import { loadMlcArtifacts } from '../engines/webllm/mlc-artifacts.js';
 import { benchmarksDir, repoRoot } from '../util/paths.js';
+import { learnerSectionSchema } from '../rl/learner-config.js';
+import { checkLearnerDevice } from './check-webgpu.js';
+import type { LoraModule } from '../model/lora.js';
 
 /** What check found; `problems` empty = ready. */
 export interface CheckReport {
@@ -115,6 +118,12 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
 
   // 5. Memory.
   if (qcfg && lora && grpo && model) estimateMemory(qcfg, lora, grpo, model, rep);
+
+  // 6. The learner's device (webgpu: adapter, features, limits, GPU memory).
+  const learner = attempt('config', () => parseSection(learnerSectionSchema, raw.learner, 'learner'));
+  if (learner && qcfg && lora && grpo) {
+    await checkLearnerDevice(learner, qcfg, { r: lora.lora_r, modules: lora.lora_target_modules as LoraModule[], dropout: lora.lora_dropout }, grpo, rep);
+  }
   return rep;
 }
 

@@ -1,5 +1,6 @@
 // `loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference]
-//  [--temperature T] [--batch-size N]`: per-token log-probs of given completions.
+//  [--temperature T] [--batch-size N] [--device cpu|webgpu] [--weight-dtype f32|f16]`: per-token
+// log-probs of given completions, on the cpu or on the WebGPU adapter (the learner's kernels).
 // Input lines: {"prompt_ids": [int...], "completion_ids": [int...]} (blank lines are skipped).
 // Output lines: {"line": N, "logprobs": [...], "sum": S} — log p(completion_ids[i] | prompt, completion[<i])
 // under logits / temperature. --reference switches the adapter off (LoRA scale 0: the reference
@@ -10,9 +11,14 @@ import { parseArgs } from 'node:util';
 import { loadModel } from '../model/load.js';
 import { loadAdapterPeft } from '../model/peft.js';
 import { loraScale } from '../model/lora.js';
-import { completionLogprobs, type PromptCompletion } from '../model/logprobs.js';
+import { completionLogprobs, completionLogprobsOn, type PromptCompletion } from '../model/logprobs.js';
+import type { LoraAdapter } from '../model/lora.js';
+import type { Model } from '../model/weights.js';
 
 const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
+                         [--device cpu|webgpu] [--weight-dtype f32|f16]
+  --device webgpu runs the learner's WGSL kernels on the adapter Dawn finds (base matrices stored as
+  --weight-dtype, default f32; f16 halves memory at ~1e-3 relative log-prob error)
   input lines:  {"prompt_ids": [...], "completion_ids": [...]}
   output lines: {"line": N, "logprobs": [...], "sum": S}`;
 
@@ -54,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
         model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' },
         reference: { type: 'boolean', default: false }, temperature: { type: 'string', default: '1' },
         'batch-size': { type: 'string', default: '16' }, help: { type: 'boolean', default: false },
+        device: { type: 'string', default: 'cpu' }, 'weight-dtype': { type: 'string', default: 'f32' },
       },
       strict: true,
     }));
@@ -67,6 +74,9 @@ export async function run(argv: string[]): Promise<number> {
   if (!(temperature > 0)) { console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`); return 2; }
   const batchSize = Number(values['batch-size']);
   if (!Number.isInteger(batchSize) || batchSize < 1) { console.error(`loractor logprobs: --batch-size must be a positive integer`); return 2; }
+  const device = values.device, weightDtype = values['weight-dtype'];
+  if (device !== 'cpu' && device !== 'webgpu') { console.error(`loractor logprobs: --device must be cpu or webgpu, got ${device}`); return 2; }
+  if (weightDtype !== 'f32' && weightDtype !== 'f16') { console.error(`loractor logprobs: --weight-dtype must be f32 or f16, got ${weightDtype}`); return 2; }
   try {
     const model = loadModel(values.model);
     const adapter = values.adapter ? loadAdapterPeft(values.adapter, model.config) : null;
@@ -74,7 +84,11 @@ export async function run(argv: string[]): Promise<number> {
     try { text = readFileSync(values.in, 'utf8'); } catch (err) { throw new Error(`${values.in}: cannot read (${(err as Error).message})`); }
     const rows = parseLogprobsInput(text, values.in, model.config.vocabSize);
     const useAdapter = adapter && !values.reference ? adapter : null;
-    const lps = completionLogprobs(model, useAdapter, useAdapter ? loraScale(useAdapter.settings) : 0, rows.map((r) => r.item), { temperature, batchSize });
+    const scale = useAdapter ? loraScale(useAdapter.settings) : 0;
+    const items = rows.map((r) => r.item);
+    const lps = device === 'webgpu'
+      ? await onWebGpu(model, useAdapter, scale, items, { temperature, batchSize, weightDtype })
+      : completionLogprobs(model, useAdapter, scale, items, { temperature, batchSize });
     const lines = rows.map((r, i) => {
       const lp = Array.from(lps[i]!);
       return JSON.stringify({ line: r.line, logprobs: lp, sum: lp.reduce((a, b) => a + b, 0) });
@@ -86,5 +100,21 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     console.error(`loractor logprobs: ${(err as Error).message}`);
     return 1;
+  }
+}
+
+/** The same batches on the WebGPU kernels (Dawn is loaded only here). */
+async function onWebGpu(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array> | null, scale: number, items: PromptCompletion[], o: { temperature: number; batchSize: number; weightDtype: 'f16' | 'f32' }): Promise<Float64Array[]> {
+  const { createGpuContext, uploadTensor } = await import('../ops/webgpu/context.js');
+  const { webgpuOps } = await import('../ops/webgpu/index.js');
+  const { uploadModel } = await import('../ops/webgpu/model-upload.js');
+  const ctx = await createGpuContext();
+  try {
+    const { model: gmodel, report } = uploadModel(ctx, model, { weightDtype: o.weightDtype });
+    if (report.keptF32.length) console.error(`loractor logprobs: kept in f32 (values outside the f16 range): ${report.keptF32.join(', ')}`);
+    const gadapter = adapter ? { ...adapter, params: uploadTensor(ctx, adapter.params, 'f32', 'lora params', true) } : null;
+    return await completionLogprobsOn(webgpuOps(ctx), gmodel, gadapter, scale, items, o);
+  } finally {
+    ctx.device.destroy();
   }
 }

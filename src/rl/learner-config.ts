@@ -9,9 +9,11 @@ export const learnerSectionSchema = z
       .describe("webgpu: storage of the frozen base matrices on the GPU. f16 halves memory and bandwidth (accumulation stays f32); a matrix with a value outside the f16 range stays f32 and is named at start-up. The LoRA block, gradients and optimizer state are always f32. Default 'f16'."),
     recompute: z.boolean().default(true)
       .describe('webgpu: keep only each layer\'s input during the policy forward and recompute the layer in the backward (gradient checkpointing): activation memory per token falls from ~(9·hidden + 3·intermediate) floats per layer to one hidden vector per layer, for ~1/3 more forward compute. Default true.'),
+    gpu_memory_gib: z.number().positive().nullable().default(null)
+      .describe('webgpu: memory of the GPU in GiB, for `check` to compare with what the run needs (WebGPU does not report it; on NVIDIA `check` asks nvidia-smi when this is null). Logging only: training does not read it. Default null.'),
   })
   .strict()
-  .default({ device: 'cpu', weight_dtype: 'f16', recompute: true })
+  .default({ device: 'cpu', weight_dtype: 'f16', recompute: true, gpu_memory_gib: null })
   .describe('Learner device and memory settings.');
 
 export type LearnerDeviceConfig = z.output<typeof learnerSectionSchema>;

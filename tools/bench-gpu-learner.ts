@@ -1,0 +1,156 @@
+// npm run bench:gpu-learner [-- --quick] — a learner step on the WebGPU adapter Dawn finds: the
+// reference forward, the policy forward (per-layer recomputation on or off), the backward into the
+// LoRA block and AdamW (with the read-back of adapter and moments the learner does every step), on
+// random weights of real model shapes (DeepSeek-R1-Distill-Qwen-1.5B and Qwen2.5-0.5B, LoRA r 32 /
+// alpha 128 on all seven modules). Prints a table and writes JSON: seconds per phase, tokens/s,
+// achieved TFLOP/s (analytic FLOPs of src/model/cost.ts over the measured time) and peak GPU memory.
+//   --shapes 1.5b,0.5b   --sequences 8 --prompt 512 --completion 3584 --micro-batch 1
+//   --weights f16|f32    --recompute on|off|both   --reps 2   --out FILE   --quick (SwiftShader shapes)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildWeights, type Model } from '../src/model/weights.js';
+import { defaultLoraSettings, initLoraAdapter, loraScale, LORA_MODULES, type LoraAdapter } from '../src/model/lora.js';
+import type { TrainBatch } from '../src/model/train.js';
+import { learnerStepCosts, type StepShape } from '../src/model/cost.js';
+import type { Qwen2Config } from '../src/model/config.js';
+import { createWebGpuLearnerDevice } from '../src/rl/learner-device-webgpu.js';
+import { createAdamWState, DEFAULT_ADAMW } from '../src/rl/optimizer.js';
+import { Rng } from '../src/util/rng.js';
+import { repoRoot } from '../src/util/paths.js';
+import { shapeConfig } from './model-shapes.js';
+
+const { values: a } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, sequences: { type: 'string' }, prompt: { type: 'string' },
+    completion: { type: 'string' }, 'micro-batch': { type: 'string', default: '1' }, weights: { type: 'string', default: 'f16' },
+    recompute: { type: 'string', default: 'both' }, reps: { type: 'string', default: '2' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  },
+});
+if (a.help) {
+  console.log('bench-gpu-learner [--quick] [--shapes 1.5b,0.5b] [--sequences N] [--prompt N] [--completion N] [--micro-batch N] [--weights f16|f32] [--recompute on|off|both] [--reps N] [--out FILE]');
+  process.exit(0);
+}
+const quick = a.quick!;
+const shapes = (a.shapes ?? (quick ? 'quick' : '1.5b,0.5b')).split(',');
+const sequences = +(a.sequences ?? (quick ? 4 : 8));
+const promptLen = +(a.prompt ?? (quick ? 16 : 512));
+const completionLen = +(a.completion ?? (quick ? 48 : 3584));
+const microBatch = +a['micro-batch']!;
+const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
+const recomputeModes = a.recompute === 'both' ? [true, false] : [a.recompute !== 'off'];
+const reps = +a.reps!;
+const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-learner-quick.json' : 'bench-gpu-learner.json'));
+
+/** Random weights of the shape, quickly: a 64k-value random block tiled over each tensor (std 0.02). */
+function randomModel(c: Qwen2Config, seed: number): Model<Float32Array> {
+  const rng = new Rng(seed);
+  const block = new Float32Array(65536);
+  for (let i = 0; i < block.length; i++) block[i] = 0.02 * rng.normal();
+  let k = 0;
+  const weights = buildWeights(c, (name, size) => {
+    const t = new Float32Array(size);
+    if (name.endsWith('norm.weight')) t.fill(1);
+    else if (!name.endsWith('.bias')) {
+      // Each tensor tiles the block from its own starting point, so tensors differ.
+      const shift = (k++ * 7919) % block.length;
+      const rotated = new Float32Array(block.length);
+      rotated.set(block.subarray(shift));
+      rotated.set(block.subarray(0, shift), block.length - shift);
+      for (let o = 0; o < size; o += block.length) t.set(rotated.subarray(0, Math.min(block.length, size - o)), o);
+    }
+    return t;
+  });
+  return { config: c, weights };
+}
+
+function randomAdapter(c: Qwen2Config, seed: number): LoraAdapter<Float32Array> {
+  const settings = defaultLoraSettings({ r: 32, alpha: 128, dropout: 0.05, targetModules: [...LORA_MODULES] });
+  const ad = initLoraAdapter(c, settings, new Rng(seed));
+  const rng = new Rng(seed + 1);
+  for (const t of ad.layout.tensors) if (t.name.endsWith('lora_B')) for (let i = 0; i < t.shape[0]! * t.shape[1]!; i++) ad.params[t.offset + i] = 1e-3 * rng.normal();
+  return ad;
+}
+
+function randomBatch(c: Qwen2Config, n: number, rng: Rng): TrainBatch {
+  const T = promptLen + completionLen;
+  const ids = new Int32Array(n * T);
+  for (let i = 0; i < ids.length; i++) ids[i] = rng.int(c.vocabSize);
+  return { ids, lengths: new Int32Array(n).fill(T), seqLen: T, scoreFrom: new Int32Array(n).fill(promptLen) };
+}
+
+interface Row { shape: string; weights: string; recompute: boolean; stepS: number; referenceS: number; policyS: number; backwardS: number; optimizerS: number; tokensPerS: number; tflops: number; peakGiB: number }
+
+async function benchShape(name: string): Promise<Row[]> {
+  const c = shapeConfig(name);
+  const t0 = performance.now();
+  const model = randomModel(c, 1);
+  const adapter = randomAdapter(c, 2);
+  console.error(`${name}: random weights in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+  const rows: Row[] = [];
+  for (const recompute of recomputeModes) {
+    const t1 = performance.now();
+    const dev = await createWebGpuLearnerDevice(model, adapter, { weightDtype, recompute });
+    console.error(`${name}: ${dev.description}, uploaded in ${((performance.now() - t1) / 1e3).toFixed(1)} s`);
+    const opt = createAdamWState(adapter.params.length);
+    const scale = loraScale(adapter.settings);
+    const rng = new Rng(3), dropRng = new Rng(4);
+    const micro = Array.from({ length: Math.ceil(sequences / microBatch) }, (_, i) => randomBatch(c, Math.min(microBatch, sequences - i * microBatch), rng));
+    const step = async () => {
+      const t = { reference: 0, policy: 0, backward: 0, optimizer: 0 };
+      dev.zeroGrad();
+      for (const batch of micro) {
+        let s = performance.now();
+        await dev.logprobs(batch, 0, { temperature: 0.7 });
+        t.reference += performance.now() - s;
+        s = performance.now();
+        const fwd = await dev.forward(batch, scale, { temperature: 0.7 }, dropRng);
+        t.policy += performance.now() - s;
+        s = performance.now();
+        const dlp = new Float32Array(fwd.lp.length).map((_, i) => (i % 7 === 0 ? 1e-3 : -1e-4));
+        await fwd.backward(dlp);
+        t.backward += performance.now() - s;
+      }
+      const s = performance.now();
+      await dev.optimizerStep(opt, DEFAULT_ADAMW, 1e-6);
+      t.optimizer = performance.now() - s;
+      return t;
+    };
+    await step(); // warm-up: pipelines compiled, pool filled
+    dev.takePeakBytes();
+    let best: Awaited<ReturnType<typeof step>> | null = null;
+    for (let r = 0; r < reps; r++) {
+      const t = await step();
+      const total = t.reference + t.policy + t.backward + t.optimizer;
+      if (!best || total < best.reference + best.policy + best.backward + best.optimizer) best = t;
+    }
+    const peak = dev.takePeakBytes() ?? 0;
+    dev.dispose();
+    const stepS = (best!.reference + best!.policy + best!.backward + best!.optimizer) / 1e3;
+    const shape: StepShape = { config: c, sequences, promptLength: promptLen, completionLength: completionLen, microBatchSequences: microBatch, loraR: 32, loraModules: LORA_MODULES, weightBytes: weightDtype === 'f16' ? 2 : 4, reference: true, recompute };
+    const flops = learnerStepCosts(shape).reduce((s, k) => s + k.flops * k.callsPerStep, 0);
+    const tokens = sequences * (promptLen + completionLen);
+    rows.push({
+      shape: name, weights: weightDtype, recompute, stepS, referenceS: best!.reference / 1e3, policyS: best!.policy / 1e3, backwardS: best!.backward / 1e3,
+      optimizerS: best!.optimizer / 1e3, tokensPerS: tokens / stepS, tflops: flops / stepS / 1e12, peakGiB: peak / 2 ** 30,
+    });
+    console.error(`${name} recompute ${recompute}: ${stepS.toFixed(2)} s/step`);
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  for (const s of shapes) rows.push(...(await benchShape(s)));
+  const cols: (keyof Row)[] = ['shape', 'weights', 'recompute', 'stepS', 'referenceS', 'policyS', 'backwardS', 'optimizerS', 'tokensPerS', 'tflops', 'peakGiB'];
+  const fmt = (v: unknown): string => (typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : String(v));
+  const table = [cols.map(String), ...rows.map((r) => cols.map((k) => fmt(r[k])))];
+  const w = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  console.log(`\nLearner step on WebGPU: ${sequences} sequences × (${promptLen} + ${completionLen}) tokens, micro-batches of ${microBatch}, LoRA r 32 / alpha 128 on 7 modules`);
+  for (const r of table) console.log(r.map((s, i) => s.padStart(w[i]!)).join('  '));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ sequences, promptLen, completionLen, microBatch, rows }, null, 2) + '\n');
+  console.log(`\nwrote ${out}`);
+}
+
+main().then(() => process.exit(0), (err) => { console.error(`bench-gpu-learner: ${(err as Error).message}`); process.exit(1); });
