@@ -108,6 +108,8 @@ export async function init(cfg: LearnerInit): Promise<void> {
   if (recovery && recovery.size !== learnerRecoverySize(n)) throw new Error(`learner: recovery store holds ${recovery.size} values, needs ${learnerRecoverySize(n)}`);
   recovery?.recoverAbandonedWrite();
   const device = await createLearnerDevice(cfg.device, model, adapter);
+  // The device a run trains on is part of its provenance (and a GPU run names its adapter).
+  if (device.kind !== 'cpu') console.error(`learner: ${device.description}`);
   S = {
     cfg, model, adapter, device, opt: createAdamWState(n), store, dropoutRng: Rng.derive(cfg.seed, 'lora-dropout'), step: 0,
     recovery, packed: new Float32Array(recovery ? learnerRecoverySize(n) : 0), dirty: false, lastReply: null,
