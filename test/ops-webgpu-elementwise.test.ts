@@ -7,6 +7,7 @@ import t from 'tap';
 import { readF32, uploadTensor, type GpuContext } from '../src/ops/webgpu/context.js';
 import { packF16, unpackF16, viewOf, type GpuTensor } from '../src/ops/webgpu/tensor.js';
 import { kernelVariants } from '../src/ops/webgpu/operands.js';
+import { reduction } from '../src/ops/webgpu/reduce-wgsl.js';
 import {
   addInPlace, copyTensor, dropout, gatherRows, rmsnormBackward, rmsnormForward, ropeApply, scatterAddRows, swigluBackward, swigluForward,
 } from '../src/ops/webgpu/elementwise.js';
@@ -114,7 +115,7 @@ t.test('swiglu forward and backward', async (t) => {
       const wantA = new Float32Array(n);
       cpuOps.swigluForward(wantA, g, u, n);
       t.ok(note('swigluForward', relError(await readF32(ctx, a), wantA), `n=${n}`) < 1e-6, `${variant} forward n=${n} off=${off}`);
-      const dg = place(ctx, randomArray(rng, n), off), du = place(ctx, randomArray(rng, n), 1);
+      const dg = place(ctx, randomArray(rng, n), off), du = place(ctx, randomArray(rng, n), off === 3 ? 1 : off + 8);
       swigluBackward(ctx, dg, du, place(ctx, da, off), gt, ut, n);
       const wantDg = new Float32Array(n), wantDu = new Float32Array(n);
       cpuOps.swigluBackward(wantDg, wantDu, da, g, u, n);
@@ -217,18 +218,18 @@ function scaledError(a: Float32Array, b: Float32Array, scale: Float64Array): num
   return e;
 }
 
-function forEachReduction(ctx: GpuContext, fn: (label: string) => Promise<void>): Promise<void> {
-  return (async () => {
-    for (const sg of ctx.subgroups ? [true, false] : [false]) {
-      kernelVariants.subgroups = sg;
-      try { await fn(sg ? 'subgroups' : 'workgroup'); } finally { kernelVariants.subgroups = true; }
-    }
-  })();
+/** Runs fn under each reduction variant the device can run (SwiftShader: subgroup and workgroup). */
+async function forEachReduction(ctx: GpuContext, fn: (label: string) => Promise<void>): Promise<void> {
+  for (const sg of reduction(ctx) === 'subgroup' ? [true, false] : [false]) {
+    kernelVariants.subgroups = sg;
+    try { await fn(reduction(ctx)); } finally { kernelVariants.subgroups = true; }
+  }
 }
 
 t.test('rmsnorm forward and backward (f32 and f16 weights, dw over many row blocks)', async (t) => {
   const ctx = await testGpu();
-  t.ok(ctx.subgroups, 'SwiftShader offers subgroups, so both reduction variants run');
+  if (/swiftshader/i.test(ctx.info.adapter)) t.equal(reduction(ctx), 'subgroup', 'SwiftShader runs the subgroup variant (and the workgroup one when forced)');
+  else t.comment(`reduction variants run here: ${reduction(ctx) === 'subgroup' ? 'subgroup, workgroup' : 'workgroup'}`);
   await forEachReduction(ctx, async (variant) => {
     for (const [rows, dim] of [[1, 1], [3, 7], [5, 256], [17, 300], [130, 96], [2, 1536], [0, 8]] as const) {
       for (const wType of ['f32', 'f16'] as const) {
@@ -281,6 +282,15 @@ t.test('rope: both directions against the cpu, inverse round trip, position chec
   }
   const table = cpuOps.ropeTable(10000, 4, 16);
   t.throws(() => ropeApply(ctx, uploadTensor(ctx, new Float32Array(8)), Int32Array.of(0, table.maxPos), 2, 1, 4, table, 1), /rope: position \d+ beyond table/);
+});
+
+t.test('every kernel variant ran (pipelines built)', async (t) => {
+  const ctx = await testGpu();
+  const keys = [...ctx.state.pipelines.keys()].map((k) => k.split('|')[0]!);
+  const want = ['copy', 'copy4', 'add', 'add4', 'swiglu.fwd', 'swiglu.fwd4', 'swiglu.bwd', 'swiglu.bwd4', 'dropout', 'dropout4', 'dropoutHashes',
+    'gatherRows', 'scatterAddRows', 'rope', 'rmsnorm.dw', 'rmsnorm.dw.acc', 'rmsnorm.dw.reduce',
+    'rmsnorm.fwd.workgroup', 'rmsnorm.bwd.workgroup', ...(/swiftshader/i.test(ctx.info.adapter) ? ['rmsnorm.fwd.subgroup', 'rmsnorm.bwd.subgroup'] : [])];
+  for (const k of want) t.ok(keys.includes(k), k);
 });
 
 t.test('errors measured', async (t) => {

@@ -1,54 +1,44 @@
 // RMSNorm forward and backward on the GPU, the semantics of ops/cpu/rmsnorm.ts:
 //   y = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps)         (rstd saved per row)
 //   dx += rstd·w⊙dy − x·rstd³·(Σ w⊙dy⊙x)/dim ;  dw += Σ_rows dy⊙x·rstd   (both accumulate)
-// One workgroup per row reduces the row (workgroup tree or subgroups, reduce-wgsl.ts). dw is a sum
+// One subgroup (or, portably, one workgroup) per row reduces the row (reduce-wgsl.ts). dw is a sum
 // over rows without float atomics: partial sums over blocks of DW_ROWS rows, then one pass that
 // adds the partials into dw (a single block adds straight into dw). w may be f32 or f16-packed.
 import { allocTensor, releaseTensor, type GpuContext } from './context.js';
 import type { GpuTensor } from './tensor.js';
-import { foldGroups, kernelVariants, needF32, prefix, run, WORKGROUP_INDEX, type KernelDef } from './operands.js';
-import { BLOCK, reduceWgsl, useSubgroups } from './reduce-wgsl.js';
+import { foldGroups, needF32, prefix, run, type KernelDef } from './operands.js';
+import { BLOCK, reduction, reductionHeader, unitKernel, unitsPerGroup, type Reduction } from './reduce-wgsl.js';
 
 /** Rows per partial sum of dw. */
 export const DW_ROWS = 64;
 
-const ROW_MAIN = `@compute @workgroup_size(${BLOCK})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, lane: Lane) {
-  let row = workgroupIndex(wid, nwg);
-  if (row >= p.rows) { return; }
-  let o = row * p.dim;`;
-
-function forwardDef(subgroups: boolean): KernelDef {
+function forwardDef(r: Reduction): KernelDef {
   return {
-    name: `rmsnorm.fwd${subgroups ? '.sg' : ''}`,
-    params: ['rows', 'dim', 'eps:f32'],
-    subgroups,
-    code: `${WORKGROUP_INDEX}${reduceWgsl(subgroups)}
-${ROW_MAIN}
-  var ss = 0.0;
-  for (var i = lane.lid; i < p.dim; i += ${BLOCK}u) { let v = ld_x(o + i); ss += v * v; }
-  let inv = 1.0 / sqrt(blockSum(ss, lane) / f32(p.dim) + p.eps);
-  if (lane.lid == 0u) { st_rstd(row, inv); }
-  for (var i = lane.lid; i < p.dim; i += ${BLOCK}u) { st_y(o + i, ld_x(o + i) * inv * ld_w(i)); }
-}`,
+    name: `rmsnorm.fwd.${r}`,
+    params: ['units', 'unitsPerGroup', 'dim', 'eps:f32'],
+    header: reductionHeader(r),
+    code: unitKernel(r, `let o = u * p.dim;
+    var ss = 0.0;
+    for (var i = first; i < p.dim; i += stride) { let v = ld_x(o + i); ss += v * v; }
+    let inv = 1.0 / sqrt(unitSum(ss) / f32(p.dim) + p.eps);
+    if (leader) { st_rstd(u, inv); }
+    for (var i = first; i < p.dim; i += stride) { st_y(o + i, ld_x(o + i) * inv * ld_w(i)); }`),
   };
 }
 
-function backwardDef(subgroups: boolean): KernelDef {
+function backwardDef(r: Reduction): KernelDef {
   return {
-    name: `rmsnorm.bwd${subgroups ? '.sg' : ''}`,
-    params: ['rows', 'dim'],
-    subgroups,
-    code: `${WORKGROUP_INDEX}${reduceWgsl(subgroups)}
-${ROW_MAIN}
-  let inv = ld_rstd(row);
-  var dot = 0.0;
-  for (var i = lane.lid; i < p.dim; i += ${BLOCK}u) { dot += ld_w(i) * ld_dy(o + i) * ld_x(o + i); }
-  let c = blockSum(dot, lane) * inv * inv * inv / f32(p.dim);
-  for (var i = lane.lid; i < p.dim; i += ${BLOCK}u) {
-    st_dx(o + i, ld_dx(o + i) + (inv * ld_w(i) * ld_dy(o + i) - ld_x(o + i) * c));
-  }
-}`,
+    name: `rmsnorm.bwd.${r}`,
+    params: ['units', 'unitsPerGroup', 'dim'],
+    header: reductionHeader(r),
+    code: unitKernel(r, `let o = u * p.dim;
+    let inv = ld_rstd(u);
+    var dot = 0.0;
+    for (var i = first; i < p.dim; i += stride) { dot += ld_w(i) * ld_dy(o + i) * ld_x(o + i); }
+    let c = unitSum(dot) * inv * inv * inv / f32(p.dim);
+    for (var i = first; i < p.dim; i += stride) {
+      st_dx(o + i, ld_dx(o + i) + (inv * ld_w(i) * ld_dy(o + i) - ld_x(o + i) * c));
+    }`),
   };
 }
 
@@ -105,13 +95,13 @@ export function rmsnormForward(ctx: GpuContext, y: GpuTensor, rstd: GpuTensor, x
   if (rows === 0) return;
   const n = rows * dim;
   needF32(y, where, 'y'); needF32(rstd, where, 'rstd'); needF32(x, where, 'x'); checkWeight(w, where);
-  const sg = useSubgroups(ctx, kernelVariants.subgroups);
-  run(ctx, cached(`f${sg}`, () => forwardDef(sg)), [
+  const r = reduction(ctx), per = unitsPerGroup(ctx, r);
+  run(ctx, cached(`f${r}`, () => forwardDef(r)), [
     { name: 'y', t: prefix(y, n, where, 'y'), access: 'write' },
     { name: 'rstd', t: prefix(rstd, rows, where, 'rstd'), access: 'write' },
     { name: 'x', t: prefix(x, n, where, 'x'), access: 'read' },
     { name: 'w', t: prefix(w, dim, where, 'w'), access: 'read' },
-  ], [rows, dim, { f32: eps }], foldGroups(rows));
+  ], [rows, per, dim, { f32: eps }], foldGroups(Math.ceil(rows / per)));
 }
 
 export function rmsnormBackward(ctx: GpuContext, dx: GpuTensor, dw: GpuTensor | null, dy: GpuTensor, x: GpuTensor, w: GpuTensor, rstd: GpuTensor, rows: number, dim: number): void {
@@ -121,15 +111,15 @@ export function rmsnormBackward(ctx: GpuContext, dx: GpuTensor, dw: GpuTensor | 
   const n = rows * dim;
   needF32(dx, where, 'dx'); needF32(dy, where, 'dy'); needF32(x, where, 'x'); needF32(rstd, where, 'rstd'); checkWeight(w, where);
   const dyV = prefix(dy, n, where, 'dy'), xV = prefix(x, n, where, 'x'), rV = prefix(rstd, rows, where, 'rstd');
-  const sg = useSubgroups(ctx, kernelVariants.subgroups);
+  const r = reduction(ctx), per = unitsPerGroup(ctx, r);
   if (dw) accumulateDw(ctx, prefix(dw, dim, where, 'dw'), dyV, xV, rV, rows, dim);
-  run(ctx, cached(`b${sg}`, () => backwardDef(sg)), [
+  run(ctx, cached(`b${r}`, () => backwardDef(r)), [
     { name: 'dx', t: prefix(dx, n, where, 'dx'), access: 'write' },
     { name: 'dy', t: dyV, access: 'read' },
     { name: 'x', t: xV, access: 'read' },
     { name: 'w', t: prefix(w, dim, where, 'w'), access: 'read' },
     { name: 'rstd', t: rV, access: 'read' },
-  ], [rows, dim], foldGroups(rows));
+  ], [rows, per, dim], foldGroups(Math.ceil(rows / per)));
 }
 
 function accumulateDw(ctx: GpuContext, dw: GpuTensor, dy: GpuTensor, x: GpuTensor, rstd: GpuTensor, rows: number, dim: number): void {

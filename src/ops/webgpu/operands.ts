@@ -37,8 +37,8 @@ export interface KernelDef {
   code: string;
   /** vec4 mode: bindings are array<vec4<u32>>, accessors move vec4<f32>, offsets are in vec4s. */
   vec4?: boolean;
-  /** Header `enable subgroups;`. */
-  subgroups?: boolean;
+  /** Directives that must open the module (`enable subgroups;` ...). */
+  header?: string;
 }
 
 const specs = new Map<string, KernelSpec>();
@@ -76,7 +76,7 @@ function buildSpec(def: KernelDef, ops: Operand[], slots: number[], kinds: ('rea
   const elem = vec4 ? 'vec4<u32>' : 'u32';
   const fields = [...def.params.map((p) => { const [n, ty] = p.split(':'); return `${n}: ${ty ?? 'u32'}`; }), ...ops.map((o) => `o_${o.name}: u32`)];
   const code = [
-    def.subgroups ? 'enable subgroups;' : '',
+    def.header ?? '',
     `alias V = ${vec4 ? 'vec4<f32>' : 'f32'};`,
     `struct Params { ${fields.join(', ')} }`,
     '@group(0) @binding(0) var<uniform> p: Params;',

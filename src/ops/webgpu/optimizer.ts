@@ -1,17 +1,18 @@
 // The optimizer kernels: AdamW (torch semantics, as ops/cpu/adamw.ts, all f32) and the sum of
 // squares behind the global gradient norm.
 //
-// sumOfSquares: each workgroup reduces 2048 elements to one partial; the partials are read back
-// and added on the host in float64. Two details make it safe to gate an update on:
+// sumOfSquares: each subgroup (portably: each workgroup) reduces a chunk of elements to
+// one partial; the partials are read back and added on the host in float64. Two details make it
+// safe to gate an update on:
 //  - non-finite elements are counted from their bit patterns (WGSL may assume NaN and infinity
 //    never occur, so float comparisons cannot be trusted to see them) and the result is NaN when
 //    any element is NaN, else Infinity when any is ±Infinity, as the cpu's float64 sum would be;
-//  - each workgroup scales its elements by a power of two chosen from its largest |x| before
-//    squaring, so finite gradients up to f32's maximum never overflow f32 into a false Infinity.
+//  - elements are scaled by a power of two chosen from the largest |x| before squaring, so finite
+//    gradients up to f32's maximum never overflow f32 into a false Infinity.
 import { allocTensor, readF32, releaseTensor, type GpuContext } from './context.js';
 import type { GpuTensor } from './tensor.js';
-import { elementwise, foldGroups, kernelVariants, needF32, prefix, run, WORKGROUP_INDEX, type KernelDef } from './operands.js';
-import { BLOCK, reduceWgsl, useSubgroups } from './reduce-wgsl.js';
+import { elementwise, foldGroups, needF32, prefix, run, WORKGROUP_INDEX, type KernelDef } from './operands.js';
+import { BLOCK, reduction, reductionHeader, unitKernel, unitsPerGroup, type Reduction } from './reduce-wgsl.js';
 
 // --- AdamW ----------------------------------------------------------------------------------------
 
@@ -66,59 +67,54 @@ export function adamwStep(ctx: GpuContext, param: GpuTensor, grad: GpuTensor, m:
 
 // --- sum of squares -------------------------------------------------------------------------------
 
-const PER_THREAD = 8;
-/** Elements per workgroup partial. */
-export const SUMSQ_CHUNK = BLOCK * PER_THREAD;
+/** Elements each lane adds up sequentially in f32 (bounds the rounding error of a partial). */
+const PER_LANE = 16;
+const PER_LANE_SUBGROUP = 128;
 
-function sumsqDef(subgroups: boolean): KernelDef {
+/** Elements per partial sum: one subgroup's chunk (128 per lane), or one workgroup's (16 per lane). */
+export function sumOfSquaresChunk(ctx: GpuContext): number {
+  const r = reduction(ctx);
+  return r === 'subgroup' ? PER_LANE_SUBGROUP * ctx.info.subgroupMaxSize : PER_LANE * BLOCK;
+}
+
+// Each lane keeps Σ(|x|·2^−e)² with e the exponent of the largest |x| it has seen, rescaling its sum
+// when a larger one arrives (exact power-of-two steps): one pass over memory, no overflow.
+function sumsqDef(r: Reduction): KernelDef {
   return {
-    name: `sumsq${subgroups ? '.sg' : ''}`,
-    params: ['n'],
-    subgroups,
-    code: `${WORKGROUP_INDEX}${reduceWgsl(subgroups)}
-@compute @workgroup_size(${BLOCK})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, lane: Lane) {
-  let g = workgroupIndex(wid, nwg);
-  let base = g * ${SUMSQ_CHUNK}u;
-  if (base >= p.n) { return; }
-  var vals: array<f32, ${PER_THREAD}>;
-  var mx = 0.0;
-  var nan = 0u;
-  var inf = 0u;
-  for (var k = 0u; k < ${PER_THREAD}u; k++) {
-    let i = base + k * ${BLOCK}u + lane.lid;
-    var a = 0.0;
-    if (i < p.n) {
+    name: `sumsq.${r}`,
+    params: ['units', 'unitsPerGroup', 'n', 'chunk'],
+    header: reductionHeader(r),
+    code: unitKernel(r, `let base = u * p.chunk;
+    let end = min(base + p.chunk, p.n);
+    var e = -127;
+    var s = 0.0;
+    var nan = 0u;
+    var inf = 0u;
+    for (var i = base + first; i < end; i += stride) {
       let b = bitcast<u32>(ld_x(i)) & 0x7fffffffu;
       if (b >= 0x7f800000u) {
         if (b > 0x7f800000u) { nan++; } else { inf++; }
-      } else {
-        a = bitcast<f32>(b);
+        continue;
       }
+      let ex = i32(b >> 23u) - 127;
+      if (ex > e) { s = ldexp(s, 2 * (e - ex)); e = ex; }
+      let y = ldexp(bitcast<f32>(b), -e);
+      s += y * y;
     }
-    vals[k] = a;
-    mx = max(mx, a);
-  }
-  let top = blockMax(mx, lane);
-  // scale = 2^(127 − e) with e the biased exponent of the largest |x|: scaled values are < 4.
-  let field = max(1u, 254u - ((bitcast<u32>(top) >> 23u) & 0xffu));
-  let scale = bitcast<f32>(field << 23u);
-  var s = 0.0;
-  for (var k = 0u; k < ${PER_THREAD}u; k++) { let y = vals[k] * scale; s += y * y; }
-  let total = blockSum(s, lane);
-  let nans = blockSum(f32(nan), lane);
-  let infs = blockSum(f32(inf), lane);
-  if (lane.lid == 0u) {
-    st_out(4u * g, total);
-    st_out(4u * g + 1u, f32(field));
-    st_out(4u * g + 2u, nans);
-    st_out(4u * g + 3u, infs);
-  }
-}`,
+    let top = i32(unitMax(f32(e)));
+    let total = unitSum(ldexp(s, 2 * (e - top)));
+    let nans = unitSum(f32(nan));
+    let infs = unitSum(f32(inf));
+    if (leader) {
+      st_out(4u * u, total);
+      st_out(4u * u + 1u, f32(top));
+      st_out(4u * u + 2u, nans);
+      st_out(4u * u + 3u, infs);
+    }`),
   };
 }
 
-const sumsqDefs = new Map<boolean, KernelDef>();
+const sumsqDefs = new Map<Reduction, KernelDef>();
 
 export interface SumOfSquaresReport {
   /** Σx² in float64 over finite elements (NaN if any element is NaN, else Infinity if any is infinite). */
@@ -131,27 +127,27 @@ export interface SumOfSquaresReport {
 export async function sumOfSquaresReport(ctx: GpuContext, tensors: GpuTensor | GpuTensor[]): Promise<SumOfSquaresReport> {
   const parts = (Array.isArray(tensors) ? tensors : [tensors]).flatMap((t) => (t.split ? t.split.parts : [t])).filter((t) => t.length > 0);
   for (const t of parts) needF32(t, 'sumOfSquares', 'tensor');
-  const groups = parts.map((t) => Math.ceil(t.length / SUMSQ_CHUNK));
-  const total = groups.reduce((a, b) => a + b, 0);
+  const chunk = sumOfSquaresChunk(ctx);
+  const chunks = parts.map((t) => Math.ceil(t.length / chunk));
+  const total = chunks.reduce((a, b) => a + b, 0);
   if (total === 0) return { sumSq: 0, nanCount: 0, infCount: 0 };
-  const sg = useSubgroups(ctx, kernelVariants.subgroups);
-  let def = sumsqDefs.get(sg);
-  if (!def) sumsqDefs.set(sg, (def = sumsqDef(sg)));
+  const r = reduction(ctx), per = unitsPerGroup(ctx, r);
+  let def = sumsqDefs.get(r);
+  if (!def) sumsqDefs.set(r, (def = sumsqDef(r)));
   const out = allocTensor(ctx, 4 * total, 'f32', false, true);
   let at = 0;
   parts.forEach((t, j) => {
     run(ctx, def!, [
-      { name: 'out', t: { buffer: out.buffer, offset: 4 * at, length: 4 * groups[j]!, dtype: 'f32' }, access: 'write' },
+      { name: 'out', t: { buffer: out.buffer, offset: 4 * at, length: 4 * chunks[j]!, dtype: 'f32' }, access: 'write' },
       { name: 'x', t, access: 'read' },
-    ], [t.length], foldGroups(groups[j]!));
-    at += groups[j]!;
+    ], [chunks[j]!, per, t.length, chunk], foldGroups(Math.ceil(chunks[j]! / per)));
+    at += chunks[j]!;
   });
   const partials = await readF32(ctx, out);
   releaseTensor(ctx, out);
   let sumSq = 0, nanCount = 0, infCount = 0;
   for (let g = 0; g < total; g++) {
-    const field = partials[4 * g + 1]!;
-    sumSq += partials[4 * g]! * Math.pow(2, -2 * (field - 127));
+    sumSq += partials[4 * g]! * Math.pow(2, 2 * partials[4 * g + 1]!);
     nanCount += partials[4 * g + 2]!;
     infCount += partials[4 * g + 3]!;
   }
@@ -161,7 +157,7 @@ export async function sumOfSquaresReport(ctx: GpuContext, tensors: GpuTensor | G
 }
 
 /**
- * Σx² of t (the squared global gradient norm), partial sums per workgroup added on the host in
+ * Σx² of t (the squared global gradient norm), partial sums per chunk added on the host in
  * float64. NaN when any element is NaN, Infinity when any is infinite (and none NaN): the learner
  * checks Number.isFinite(sqrt(result)) before updating, as it does on the cpu.
  */
