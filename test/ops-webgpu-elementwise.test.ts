@@ -12,6 +12,7 @@ import {
   addInPlace, copyTensor, dropout, gatherRows, rmsnormBackward, rmsnormForward, ropeApply, scatterAddRows, swigluBackward, swigluForward,
 } from '../src/ops/webgpu/elementwise.js';
 import { dropoutHashesGpu } from '../src/ops/webgpu/dropout.js';
+import { checkElementwise, formatElementwiseChecks } from '../src/ops/webgpu/check-elementwise.js';
 import { cpuOps } from '../src/ops/cpu/index.js';
 import { dropoutHash } from '../src/ops/dropout-hash.js';
 import { randomArray, relError, Rng, testGpu } from './gpu-helpers.js';
@@ -282,6 +283,14 @@ t.test('rope: both directions against the cpu, inverse round trip, position chec
   }
   const table = cpuOps.ropeTable(10000, 4, 16);
   t.throws(() => ropeApply(ctx, uploadTensor(ctx, new Float32Array(8)), Int32Array.of(0, table.maxPos), 2, 1, 4, table, 1), /rope: position \d+ beyond table/);
+});
+
+t.test('the device self-check (checkElementwise) passes here too', async (t) => {
+  const ctx = await testGpu();
+  const rows = await checkElementwise(ctx, 96, 200, 9);
+  t.comment(formatElementwiseChecks(rows));
+  t.ok(rows.length >= 20, `${rows.length} checks`);
+  for (const r of rows) t.ok(r.ok, `${r.op} ${r.variant}: ${r.error.toExponential(2)} ≤ ${r.tolerance}`);
 });
 
 t.test('every kernel variant ran (pipelines built)', async (t) => {
