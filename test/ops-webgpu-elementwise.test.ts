@@ -103,6 +103,17 @@ t.test('addInPlace: exact f32 sums, aliasing views of one buffer', async (t) => 
   cpuOps.addInPlace(want.subarray(0, 400), want.subarray(500, 900), 400);
   cpuOps.addInPlace(want.subarray(600, 900), want.subarray(600, 900), 300);
   t.ok(sameBits(await readF32(ctx, buf), want), 'views of one buffer, disjoint and identical');
+  // Partly overlapping views: x is read as it was before the op, in both directions. With x after
+  // y that is also the cpu loop's result; with x before y the cpu loop would read its own writes.
+  for (const [yAt, xAt] of [[0, 4], [4, 0], [1, 0]]) {
+    const h = randomArray(rng, 420);
+    const b2 = uploadTensor(ctx, h);
+    addInPlace(ctx, viewOf(b2, yAt, 403), viewOf(b2, xAt, 403), 403);
+    const w2 = h.slice();
+    for (let i = 0; i < 403; i++) w2[yAt + i] = h[yAt + i]! + h[xAt + i]!;
+    if (xAt > yAt) { const c = h.slice(); cpuOps.addInPlace(c.subarray(yAt), c.subarray(xAt), 403); t.ok(sameBits(c, w2), 'the cpu agrees when x follows y'); }
+    t.ok(sameBits(await readF32(ctx, b2), w2), `partly overlapping y at ${yAt}, x at ${xAt}`);
+  }
 });
 
 t.test('swiglu forward and backward', async (t) => {

@@ -88,16 +88,15 @@ function buildSpec(def: KernelDef, ops: Operand[], slots: number[], kinds: ('rea
 }
 
 /**
- * Enqueues one dispatch of `def` over `operands` with the kernel's parameters in `def.params` order.
- * Operands that alias a written range are read from scratch copies (see the file comment).
+ * The operands with every read operand that overlaps a written one replaced by a scratch copy
+ * (the caller releases `scratch` after enqueuing the kernels that read them).
  */
-export function run(ctx: GpuContext, def: KernelDef, operands: Operand[], params: ParamWord[], groups: [number, number?, number?]): void {
-  if (params.length !== def.params.length) throw new Error(`${def.name}: ${params.length} parameters for ${def.params.length}`);
+function unaliased(ctx: GpuContext, name: string, operands: Operand[]): { ops: Operand[]; scratch: GpuTensor[] } {
   const scratch: GpuTensor[] = [];
   const ops = operands.map((op) => {
     for (const w of operands) {
       if (w === op || w.access !== 'write' || !overlaps(w.t, op.t)) continue;
-      if (op.access === 'write') throw new Error(`${def.name}: outputs ${op.name} and ${w.name} overlap`);
+      if (op.access === 'write') throw new Error(`${name}: outputs ${op.name} and ${w.name} overlap`);
       const copy = allocTensor(ctx, op.t.length, op.t.dtype === 'i32' ? 'i32' : 'f32', false, true);
       copyInto(ctx, copy, op.t);
       scratch.push(copy);
@@ -105,6 +104,16 @@ export function run(ctx: GpuContext, def: KernelDef, operands: Operand[], params
     }
     return op;
   });
+  return { ops, scratch };
+}
+
+/**
+ * Enqueues one dispatch of `def` over `operands` with the kernel's parameters in `def.params` order.
+ * Operands that alias a written range are read from scratch copies (see the file comment).
+ */
+export function run(ctx: GpuContext, def: KernelDef, operands: Operand[], params: ParamWord[], groups: [number, number?, number?]): void {
+  if (params.length !== def.params.length) throw new Error(`${def.name}: ${params.length} parameters for ${def.params.length}`);
+  const { ops, scratch } = unaliased(ctx, def.name, operands);
   const buffers: GPUBuffer[] = [], kinds: ('read' | 'write')[] = [], bound: GpuTensor[] = [];
   const slots = ops.map((op) => {
     let s = buffers.indexOf(op.t.buffer);
@@ -187,6 +196,13 @@ export function copyInto(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n = sr
  */
 export function elementwise(ctx: GpuContext, scalar: KernelDef, vec4: KernelDef, n: number, operands: Operand[], params: ParamWord[], withBase = false): void {
   if (n === 0) return;
+  // Aliasing is resolved over the whole range first: the tail must not read what the vec4 part wrote.
+  const { ops, scratch } = unaliased(ctx, scalar.name, operands);
+  runSplit(ctx, scalar, vec4, n, ops, params, withBase);
+  for (const t of scratch) releaseTensor(ctx, t);
+}
+
+function runSplit(ctx: GpuContext, scalar: KernelDef, vec4: KernelDef, n: number, operands: Operand[], params: ParamWord[], withBase: boolean): void {
   const main = vec4Aligned(operands.map((o) => o.t)) ? n - (n % 4) : 0;
   if (main > 0) {
     run(ctx, vec4, operands, [main / 4, ...params, ...(withBase ? [0] : [])], foldGroups(Math.ceil(main / 4 / 256)));
