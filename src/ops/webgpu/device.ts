@@ -21,6 +21,8 @@ export interface GpuDeviceInfo {
   };
   subgroupMinSize: number;
   subgroupMaxSize: number;
+  /** WGSL language features of the implementation (e.g. `subgroup_id`); absent where unknown. */
+  wgslLanguageFeatures?: string[];
 }
 
 export interface AcquiredDevice {
@@ -104,6 +106,7 @@ export async function acquireGpuDevice(req: DeviceRequest = {}): Promise<Acquire
     },
     subgroupMinSize: sub.subgroupMinSize ?? 0,
     subgroupMaxSize: sub.subgroupMaxSize ?? 0,
+    wgslLanguageFeatures: [...(gpu.wgslLanguageFeatures ?? [])].map(String).sort(),
   };
   device.lost.then((l) => { if (l.reason !== 'destroyed') console.error(`webgpu: device lost (${l.reason}): ${l.message}`); });
   return { device, info };

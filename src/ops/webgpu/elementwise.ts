@@ -1,17 +1,80 @@
-// PLACEHOLDER (replaced by the elementwise kernels).
+// Elementwise kernels of the operation interface (copy, y += x, SwiGLU), with the semantics of the
+// cpu ops (ops/cpu/tensor-ops.ts, swiglu.ts), and the entry point for the other row-wise kernels:
+// RMSNorm (norms.ts), RoPE (rope.ts), row gathers/scatters (rows.ts), dropout (dropout.ts).
+// Each elementwise kernel has a scalar and a vec4 variant (operands.ts `elementwise`): vec4 runs
+// when every view is 16-byte aligned, the scalar variant takes the tail and unaligned views.
 import type { GpuContext } from './context.js';
 import type { GpuTensor } from './tensor.js';
-import type { DropoutSource, RopeTable } from '../types.js';
+import { copyInto, elementwise, needF32, prefix, WORKGROUP_INDEX, type KernelDef } from './operands.js';
 
-const todo = (name: string): never => { throw new Error(`webgpu: ${name} is not implemented yet`); };
+export { rmsnormBackward, rmsnormForward } from './norms.js';
+export { ropeApply } from './rope.js';
+export { gatherRows, scatterAddRows } from './rows.js';
+export { dropout } from './dropout.js';
 
-export function copyTensor(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n: number): void { void [ctx, dst, src, n]; todo('copy'); }
-export function addInPlace(ctx: GpuContext, y: GpuTensor, x: GpuTensor, n: number): void { void [ctx, y, x, n]; todo('addInPlace'); }
-export function gatherRows(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, index: Int32Array, width: number): void { void [ctx, dst, src, index, width]; todo('gatherRows'); }
-export function scatterAddRows(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, index: Int32Array, width: number): void { void [ctx, dst, src, index, width]; todo('scatterAddRows'); }
-export function rmsnormForward(ctx: GpuContext, y: GpuTensor, rstd: GpuTensor, x: GpuTensor, w: GpuTensor, rows: number, dim: number, eps: number): void { void [ctx, y, rstd, x, w, rows, dim, eps]; todo('rmsnormForward'); }
-export function rmsnormBackward(ctx: GpuContext, dx: GpuTensor, dw: GpuTensor | null, dy: GpuTensor, x: GpuTensor, w: GpuTensor, rstd: GpuTensor, rows: number, dim: number): void { void [ctx, dx, dw, dy, x, w, rstd, rows, dim]; todo('rmsnormBackward'); }
-export function ropeApply(ctx: GpuContext, x: GpuTensor, positions: Int32Array, rows: number, nHeads: number, headDim: number, table: RopeTable, direction: 1 | -1): void { void [ctx, x, positions, rows, nHeads, headDim, table, direction]; todo('ropeApply'); }
-export function swigluForward(ctx: GpuContext, a: GpuTensor, g: GpuTensor, u: GpuTensor, n: number): void { void [ctx, a, g, u, n]; todo('swigluForward'); }
-export function swigluBackward(ctx: GpuContext, dg: GpuTensor, du: GpuTensor, da: GpuTensor, g: GpuTensor, u: GpuTensor, n: number): void { void [ctx, dg, du, da, g, u, n]; todo('swigluBackward'); }
-export function dropout(ctx: GpuContext, xl: GpuTensor, keep: GpuTensor, x: GpuTensor, n: number, p: number, source: DropoutSource): void { void [ctx, xl, keep, x, n, p, source]; todo('dropout'); }
+/** A scalar and a vec4 kernel from one body: accessors move V = f32 or vec4<f32>, `i` indexes either. */
+function pair(name: string, body: string): [KernelDef, KernelDef] {
+  const code = `${WORKGROUP_INDEX}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = workgroupIndex(wid, nwg) * 256u + lid;
+  if (i >= p.n) { return; }
+  ${body}
+}`;
+  return [{ name, params: ['n'], code }, { name: `${name}4`, params: ['n'], code, vec4: true }];
+}
+
+const ADD = pair('add', 'st_y(i, ld_y(i) + ld_x(i));');
+
+// exp(−g) is clamped below f32 overflow (WGSL leaves overflow to infinity undefined); silu(g) for
+// g < −87 is then ~1e-36 instead of the cpu's ~g·e^g, an absolute difference below 1e-35.
+const SWIGLU_FWD = pair('swiglu.fwd', `let g = ld_g(i);
+  st_a(i, g / (1.0 + exp(min(-g, V(87.0)))) * ld_u(i));`);
+
+const SWIGLU_BWD = pair('swiglu.bwd', `let g = ld_g(i);
+  let s = 1.0 / (1.0 + exp(min(-g, V(87.0))));
+  let d = ld_da(i);
+  st_du(i, d * (g * s));
+  st_dg(i, d * ld_u(i) * s * (1.0 + g * (1.0 - s)));`);
+
+/** dst[0, n) = src[0, n). src may be f16 (read as f32); overlapping views copy as if through a temporary. */
+export function copyTensor(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n: number): void {
+  const where = 'copy';
+  needF32(dst, where, 'dst');
+  if (src.dtype !== 'f32' && src.dtype !== 'f16') throw new Error(`${where}: src must be f32 or f16, got ${src.dtype}`);
+  copyInto(ctx, prefix(dst, n, where, 'dst'), prefix(src, n, where, 'src'), n);
+}
+
+/** y += x over n elements. */
+export function addInPlace(ctx: GpuContext, y: GpuTensor, x: GpuTensor, n: number): void {
+  const where = 'addInPlace';
+  needF32(y, where, 'y'); needF32(x, where, 'x');
+  elementwise(ctx, ADD[0], ADD[1], n, [
+    { name: 'y', t: prefix(y, n, where, 'y'), access: 'write' },
+    { name: 'x', t: prefix(x, n, where, 'x'), access: 'read' },
+  ], []);
+}
+
+/** a = silu(g) · u */
+export function swigluForward(ctx: GpuContext, a: GpuTensor, g: GpuTensor, u: GpuTensor, n: number): void {
+  const where = 'swigluForward';
+  needF32(a, where, 'a'); needF32(g, where, 'g'); needF32(u, where, 'u');
+  elementwise(ctx, SWIGLU_FWD[0], SWIGLU_FWD[1], n, [
+    { name: 'a', t: prefix(a, n, where, 'a'), access: 'write' },
+    { name: 'g', t: prefix(g, n, where, 'g'), access: 'read' },
+    { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
+  ], []);
+}
+
+/** Overwrites dg and du from da (as the cpu op). */
+export function swigluBackward(ctx: GpuContext, dg: GpuTensor, du: GpuTensor, da: GpuTensor, g: GpuTensor, u: GpuTensor, n: number): void {
+  const where = 'swigluBackward';
+  for (const [t, what] of [[dg, 'dg'], [du, 'du'], [da, 'da'], [g, 'g'], [u, 'u']] as const) needF32(t, where, what);
+  elementwise(ctx, SWIGLU_BWD[0], SWIGLU_BWD[1], n, [
+    { name: 'dg', t: prefix(dg, n, where, 'dg'), access: 'write' },
+    { name: 'du', t: prefix(du, n, where, 'du'), access: 'write' },
+    { name: 'da', t: prefix(da, n, where, 'da'), access: 'read' },
+    { name: 'g', t: prefix(g, n, where, 'g'), access: 'read' },
+    { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
+  ], []);
+}
