@@ -112,6 +112,18 @@ t.test('a 300-row sequence spans many tiles (hd 64 and 128)', async (t) => {
   expectClose(t, e2, '300 + 45 rows, 2/1 heads hd 128, default tile, odd offsets');
 });
 
+t.test('tile grids folded into z beyond the per-dimension workgroup limit', async (t) => {
+  const ctx = await testGpu();
+  const limits = ctx.info.limits, saved = limits.maxComputeWorkgroupsPerDimension;
+  limits.maxComputeWorkgroupsPerDimension = 4; // 13 query tiles → 4 × 4 along y, z
+  try {
+    const e = await compare(ctx, { lens: [40, 1, 50], shape: { nHeads: 2, nKvHeads: 1, headDim: 16 }, opts: { tile: SMALL, dkvSplits: 2 }, seed: 5 });
+    expectClose(t, e, 'lens 40,1,50 with at most 4 workgroups per grid dimension');
+  } finally {
+    limits.maxComputeWorkgroupsPerDimension = saved;
+  }
+});
+
 t.test('head dims 4 .. 256', async (t) => {
   const ctx = await testGpu();
   for (const headDim of [4, 20, 36, 100, 256]) {

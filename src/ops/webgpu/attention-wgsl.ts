@@ -84,6 +84,7 @@ function floatBinding(i: number, name: string, write: boolean, vec4: boolean): s
   lines.push(vec4
     ? `fn ld_${name}(i: u32) -> vec4<f32> { return ${name}[i >> 2u]; }`
     : `fn ld_${name}(i: u32) -> vec4<f32> { return vec4<f32>(${name}[i], ${name}[i + 1u], ${name}[i + 2u], ${name}[i + 3u]); }`);
+  lines.push(`fn ldz_ld_${name}(ok: bool, i: u32) -> vec4<f32> { if (ok) { return ld_${name}(i); } return vec4<f32>(0.0); }`);
   if (write) {
     lines.push(vec4
       ? `fn st_${name}(i: u32, x: vec4<f32>) { ${name}[i >> 2u] = x; }`
@@ -109,7 +110,7 @@ var<workgroup> info: vec4<u32>;`;
 function prologue(g: Geometry): string {
   const colGuard = g.hd4 % g.C !== 0;
   return `
-  let tile = wid.x + wid.z * p.gx;
+  let tile = wid.y + wid.z * p.gy;
   if (tile >= p.nTiles) { return; }
   if (lid == 0u) { let t4 = 4u * tile; info = vec4<u32>(tiles[t4], tiles[t4 + 1u], tiles[t4 + 2u], tiles[t4 + 3u]); }
   let ti = workgroupUniformLoad(&info);
@@ -131,45 +132,79 @@ function colOk(g: Geometry, e: number): string {
 /** Rows of a [rows × stride] tensor: element index of (row r, col d) is base + r·stride + d. */
 export interface Src { ld: string; base: string; rows: string; stride: string }
 
+/**
+ * Staging of `count` vec4 elements through registers: thread lid holds elements lid + i·NT. The
+ * next block's global loads are issued into registers before the current block is computed on, so
+ * their latency overlaps the arithmetic (software pipelining; two barriers per block either way).
+ */
+interface Staged { decl: string; load: (at: string) => string; store: string }
+
+function staged(g: Geometry, reg: string, count: number, load: (e: string, at: string) => string, slot: (e: string) => string): Staged {
+  const n = Math.ceil(count / g.NT);
+  const partial = (i: number): boolean => (i + 1) * g.NT > count;
+  return {
+    decl: each(n, (i) => `    var ${reg}${i} = vec4<f32>(0.0);`),
+    load: (at) => each(n, (i) => `    { let e = lid + ${i * g.NT}u; ${reg}${i} = ${partial(i) ? `select(vec4<f32>(0.0), ${load('e', at)}, e < ${count}u)` : load('e', at)}; }`),
+    store: each(n, (i) => `    { let e = lid + ${i * g.NT}u; ${partial(i) ? `if (e < ${count}u) { ` : ''}stage[${slot('e')}] = ${reg}${i};${partial(i) ? ' }' : ''} }`),
+  };
+}
+
+/** A guarded row load: zero beyond the valid rows (and beyond the head dim). */
+function rowLoad(S: Src, row: string, col: string, extra = ''): string {
+  return `ldz_${S.ld}(${row} < ${S.rows}${extra}, ${S.base} + ${row} * ${S.stride} + ${col})`;
+}
+
 /** acc_a_b += Σ_d X[row a, d] · Y[col b, d] over the whole head dim (staged in chunks of BK). */
 function ntProduct(g: Geometry, acc: string, X: Src, Y: Src): string {
-  const guard = g.hd % g.BK !== 0 ? ` && d < ${g.hd}u` : '';
-  const load = (S: Src, rows: number, off: number): string => `
-    for (var e = lid; e < ${rows * g.BK4}u; e += ${g.NT}u) {
-      let r = e / ${g.BK4}u; let kk = e % ${g.BK4}u; let d = d0 + kk * 4u;
-      var val = vec4<f32>(0.0);
-      if (r < ${S.rows}${guard}) { val = ${S.ld}(${S.base} + r * ${S.stride} + d); }
-      stage[${off}u + r * ${g.XS4}u + kk] = val;
-    }`;
+  const guard = (d: string): string => (g.hd % g.BK !== 0 ? ` && ${d} < ${g.hd}u` : '');
+  const part = (S: Src, reg: string, rows: number, off: number): Staged => staged(g, reg, rows * g.BK4,
+    (e, at) => { const d = `${at} + (${e} % ${g.BK4}u) * 4u`; return rowLoad(S, `(${e} / ${g.BK4}u)`, `(${d})`, guard(`(${d})`)); },
+    (e) => `${off}u + (${e} / ${g.BK4}u) * ${g.XS4}u + ${e} % ${g.BK4}u`);
+  const xs = part(X, 'px', g.M, 0), ys = part(Y, 'py', g.N, g.M * g.XS4);
   return `
+  {
+${xs.decl}
+${ys.decl}
+${xs.load('0u')}
+${ys.load('0u')}
   for (var d0 = 0u; d0 < ${g.hd}u; d0 += ${g.BK}u) {
-    workgroupBarrier();${load(X, g.M, 0)}${load(Y, g.N, g.M * g.XS4)}
     workgroupBarrier();
+${xs.store}
+${ys.store}
+    workgroupBarrier();
+    if (d0 + ${g.BK}u < ${g.hd}u) {
+${xs.load(`d0 + ${g.BK}u`)}
+${ys.load(`d0 + ${g.BK}u`)}
+    }
     for (var kk = 0u; kk < ${g.BK4}u; kk++) {
 ${each(g.TM, (a) => `      let x${a} = stage[xrow + ${a * g.XS4}u + kk];`)}
 ${each(g.TN, (b) => `      let y${b} = stage[yrow${b} + kk];`)}
 ${each2(g.TM, g.TN, (a, b) => `      ${acc}_${a}_${b} += dot(x${a}, y${b});`)}
     }
+  }
   }`;
 }
 
 /** acc_a_e += Σ_j ps[row a, j] · Z[j, vec4 col e] for j < cols (Z rows staged BJ at a time). */
 function nnProduct(g: Geometry, acc: string, Z: Src, cols: string): string {
+  const zs = staged(g, 'pz', g.BJ * g.hd4, (e, at) => rowLoad(Z, `(${at} + ${e} / ${g.hd4}u)`, `(${e} % ${g.hd4}u) * 4u`), (e) => e);
   return `
+  {
+${zs.decl}
+${zs.load('0u')}
   for (var j0 = 0u; j0 < ${cols}; j0 += ${g.BJ}u) {
     workgroupBarrier();
-    for (var e = lid; e < ${g.BJ * g.hd4}u; e += ${g.NT}u) {
-      let r = e / ${g.hd4}u; let cc = e % ${g.hd4}u;
-      var val = vec4<f32>(0.0);
-      if (j0 + r < ${Z.rows}) { val = ${Z.ld}(${Z.base} + (j0 + r) * ${Z.stride} + cc * 4u); }
-      stage[e] = val;
-    }
+${zs.store}
     workgroupBarrier();
+    if (j0 + ${g.BJ}u < ${cols}) {
+${zs.load(`j0 + ${g.BJ}u`)}
+    }
     for (var jj = 0u; jj < ${g.BJ}u; jj++) {
 ${each(g.TM, (a) => `      let w${a} = ps[prow${a} + j0 + jj];`)}
 ${each(g.TE, (e) => `      let z${e} = stage[jj * ${g.hd4}u + zcol${e}];`)}
 ${each2(g.TM, g.TE, (a, e) => `      ${acc}_${a}_${e} += w${a} * z${e};`)}
     }
+  }
   }`;
 }
 
@@ -210,7 +245,7 @@ export function variantKey(v: AttentionVariant): string {
 
 // --- forward -------------------------------------------------------------------------------------------
 
-export const FORWARD_PARAMS = ['qOff', 'kOff', 'vOff', 'oOff', 'lseOff', 'nHeads', 'qs', 'ks', 'group', 'gx', 'nTiles', 'scale'];
+export const FORWARD_PARAMS = ['qOff', 'kOff', 'vOff', 'oOff', 'lseOff', 'nHeads', 'qs', 'ks', 'group', 'gy', 'nTiles', 'scale'];
 
 /**
  * One workgroup per (query tile, q head). Schedule words: first row, valid rows, sequence's first
@@ -225,7 +260,7 @@ export function forwardKernel(v: AttentionVariant): KernelSpec {
 @compute @workgroup_size(${g.NT})
 fn main(${ENTRY}) {${prologue(g)}
   let qr0 = ti.x; let nq = ti.y; let seq0 = ti.z; let nkt = ti.w;
-  let h = wid.y; let kvh = h / p.group;
+  let h = wid.x; let kvh = h / p.group;
   let qpos0 = qr0 - seq0;
   let qBase = p.qOff + qr0 * p.qs + h * ${g.hd}u;
   let kvBase = seq0 * p.ks + kvh * ${g.hd}u;
@@ -285,7 +320,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // --- backward: dQ ----------------------------------------------------------------------------------------
 
-export const DQ_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dqOff', 'nHeads', 'qs', 'ks', 'group', 'gx', 'nTiles', 'scale'];
+export const DQ_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dqOff', 'nHeads', 'qs', 'ks', 'group', 'gy', 'nTiles', 'scale'];
 
 /**
  * One workgroup per (query tile, q head), same schedule as the forward. Per key tile: S = Q·Kᵀ,
@@ -301,7 +336,7 @@ export function dqKernel(v: AttentionVariant): KernelSpec {
 @compute @workgroup_size(${g.NT})
 fn main(${ENTRY}) {${prologue(g)}
   let qr0 = ti.x; let nq = ti.y; let seq0 = ti.z; let nkt = ti.w;
-  let h = wid.y; let kvh = h / p.group;
+  let h = wid.x; let kvh = h / p.group;
   let qpos0 = qr0 - seq0;
   let qBase = qr0 * p.qs + h * ${g.hd}u;
   let kvBase = seq0 * p.ks + kvh * ${g.hd}u;
@@ -331,7 +366,7 @@ ${each(g.TE, (e) => `    if (${colOk(g, e)}) { let i = ob + ocol${e} * 4u; st_dq
 
 // --- backward: dK, dV ------------------------------------------------------------------------------------
 
-export const DKV_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dkOff', 'dvOff', 'nHeads', 'qs', 'ks', 'group', 'hpw', 'splits', 'partStride', 'rowBase', 'accumulate', 'gx', 'nTiles', 'scale'];
+export const DKV_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dkOff', 'dvOff', 'nHeads', 'qs', 'ks', 'group', 'hpw', 'splits', 'partStride', 'rowBase', 'accumulate', 'gy', 'nTiles', 'scale'];
 
 /**
  * One workgroup per (key tile, kv head, split). Schedule words: first key row, valid keys,
@@ -350,7 +385,7 @@ export function dkvKernel(v: AttentionVariant): KernelSpec {
 @compute @workgroup_size(${g.NT})
 fn main(${ENTRY}) {${prologue(g)}
   let kr0 = ti.x; let nk = ti.y; let seq0 = ti.z; let seqLen = ti.w;
-  let kvh = wid.y / p.splits; let split = wid.y % p.splits;
+  let kvh = wid.x / p.splits; let split = wid.x % p.splits;
   let kpos0 = kr0 - seq0;
   let kBase = kr0 * p.ks + kvh * ${g.hd}u;
   let qt0 = kpos0 / ${g.N}u;

@@ -14,7 +14,7 @@
 // The tile schedule (which query/key tiles exist, in which sequence, how much work each has) is
 // built on the host from rowStart, heaviest tiles first, and uploaded once per rowStart array.
 // Kernels: attention-wgsl.ts.
-import { allocTensor, beginScope, dispatch, endScope, groups1d, type GpuContext, type KernelSpec, type ParamWord } from './context.js';
+import { allocTensor, beginScope, dispatch, endScope, type GpuContext, type KernelSpec, type ParamWord } from './context.js';
 import { indexTensor } from './indices.js';
 import type { GpuTensor } from './tensor.js';
 import type { HeadShape } from '../types.js';
@@ -97,6 +97,15 @@ function chooseVariant(ctx: GpuContext, headDim: number, aligned: boolean, opts:
   const v: AttentionVariant = { headDim, tile, subgroups, vec4: opts.vec4 ?? aligned };
   checkTile(ctx, v);
   return v;
+}
+
+/** The parameter block in the kernel's field order (a missing field is a bug, not a silent 0). */
+function words(fields: string[], values: Record<string, ParamWord>): ParamWord[] {
+  return fields.map((f) => {
+    const w = values[f];
+    if (w === undefined) throw new Error(`attention: parameter ${f} missing`);
+    return w;
+  });
 }
 
 const specCache = new Map<string, KernelSpec>();
@@ -188,10 +197,20 @@ export function keyTiles(rowStart: Int32Array, M: number, N: number): Int32Array
   });
 }
 
-/** Grid for `count` tiles × `y`: tiles along x, folded into z beyond the per-dimension limit. */
-function tileGrid(ctx: GpuContext, count: number, y: number): { gx: number; groups: [number, number, number] } {
-  const gx = Math.min(count, ctx.info.limits.maxComputeWorkgroupsPerDimension);
-  return { gx, groups: [gx, y, Math.ceil(count / gx)] };
+/** 1-D grid of n threads in workgroups of wg, folded into y beyond the per-dimension limit. */
+function grid1d(ctx: GpuContext, n: number, wg: number): { gx: number; gy: number } {
+  const g = Math.ceil(n / wg), gx = Math.min(g, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return { gx, gy: Math.ceil(g / gx) };
+}
+
+/**
+ * Grid of `heads` × `count` tiles: heads along x, tiles along y (folded into z beyond the
+ * per-dimension limit). Workgroups start in x-fastest order, so every head of the heaviest tile
+ * starts first (the schedule is sorted by work), and the heads sharing a K/V tile run together.
+ */
+function tileGrid(ctx: GpuContext, heads: number, count: number): { gy: number; groups: [number, number, number] } {
+  const gy = Math.min(count, ctx.info.limits.maxComputeWorkgroupsPerDimension);
+  return { gy, groups: [heads, gy, Math.ceil(count / gy)] };
 }
 
 // --- forward -------------------------------------------------------------------------------------------
@@ -204,12 +223,12 @@ export function attentionForward(ctx: GpuContext, o: GpuTensor, lse: GpuTensor, 
   const list = queryTiles(rowStart, g.M, g.N);
   const nTiles = list.length / 4;
   const tiles = indexTensor(ctx, list);
-  const { gx, groups } = tileGrid(ctx, nTiles, shape.nHeads);
+  const { gy, groups } = tileGrid(ctx, shape.nHeads, nTiles);
   const params: Record<string, ParamWord> = {
     qOff: q.offset, kOff: k.offset, vOff: v.offset, oOff: o.offset, lseOff: lse.offset, nHeads: shape.nHeads,
-    qs: L.Q, ks: L.KV, group: L.group, gx, nTiles, scale: { f32: L.scale },
+    qs: L.Q, ks: L.KV, group: L.group, gy, nTiles, scale: { f32: L.scale },
   };
-  dispatch(ctx, spec(`fwd-${variantKey(variant)}`, () => forwardKernel(variant)), [tiles, q, k, v, o, lse], FORWARD_PARAMS.map((n) => params[n]!), groups);
+  dispatch(ctx, spec(`fwd-${variantKey(variant)}`, () => forwardKernel(variant)), [tiles, q, k, v, o, lse], words(FORWARD_PARAMS, params), groups);
 }
 
 // --- backward ------------------------------------------------------------------------------------------
@@ -238,35 +257,35 @@ export function attentionBackward(ctx: GpuContext, dq: GpuTensor, dk: GpuTensor,
   // 1. stats = (lse, D) per (row, head).
   const stats = allocTensor(ctx, L.rowEnd * nHeads * 2);
   const pairs = (L.rowEnd - L.rowBase) * nHeads;
-  const sg = groups1d(pairs, 64);
+  const sg = grid1d(ctx, pairs, 64);
   const statsSpec = spec(`stats-${hd}-${variant.vec4}`, () => statsKernel(hd, variant.vec4));
   const sp: Record<string, ParamWord> = { doOff: dO.offset, oOff: o.offset, lseOff: lse.offset, rowBase: L.rowBase, pairs, nHeads, qs: Q, gx: sg.gx };
-  dispatch(ctx, statsSpec, [dO, o, lse, stats], STATS_PARAMS.map((n) => sp[n]!), [sg.gx, sg.gy]);
+  dispatch(ctx, statsSpec, [dO, o, lse, stats], words(STATS_PARAMS, sp), [sg.gx, sg.gy]);
 
   // 2. dQ.
-  const qn = qList.length / 4, qg = tileGrid(ctx, qn, nHeads);
+  const qn = qList.length / 4, qg = tileGrid(ctx, nHeads, qn);
   const dqp: Record<string, ParamWord> = {
     qOff: q.offset, kOff: k.offset, vOff: v.offset, doOff: dO.offset, dqOff: dq.offset, nHeads, qs: Q, ks: KV, group: L.group,
-    gx: qg.gx, nTiles: qn, scale: { f32: L.scale },
+    gy: qg.gy, nTiles: qn, scale: { f32: L.scale },
   };
-  dispatch(ctx, spec(`dq-${variantKey(variant)}`, () => dqKernel(variant)), [qTiles, q, k, v, dO, stats, dq], DQ_PARAMS.map((n) => dqp[n]!), qg.groups);
+  dispatch(ctx, spec(`dq-${variantKey(variant)}`, () => dqKernel(variant)), [qTiles, q, k, v, dO, stats, dq], words(DQ_PARAMS, dqp), qg.groups);
 
   // 3. dK, dV (directly, or per split into partial sums then added).
-  const kn = kList.length / 4, kg = tileGrid(ctx, kn, nKvHeads * splits);
+  const kn = kList.length / 4, kg = tileGrid(ctx, nKvHeads * splits, kn);
   const rowsUsed = L.rowEnd - L.rowBase;
   const direct = splits === 1;
   const pk = direct ? dk : allocTensor(ctx, splits * rowsUsed * KV), pv = direct ? dv : allocTensor(ctx, splits * rowsUsed * KV);
   const kp: Record<string, ParamWord> = {
     qOff: q.offset, kOff: k.offset, vOff: v.offset, doOff: dO.offset, dkOff: pk.offset, dvOff: pv.offset, nHeads, qs: Q, ks: KV,
     group: L.group, hpw: L.group / splits, splits, partStride: direct ? 0 : rowsUsed * KV, rowBase: direct ? 0 : L.rowBase,
-    accumulate: direct ? 1 : 0, gx: kg.gx, nTiles: kn, scale: { f32: L.scale },
+    accumulate: direct ? 1 : 0, gy: kg.gy, nTiles: kn, scale: { f32: L.scale },
   };
-  dispatch(ctx, spec(`dkv-${variantKey(variant)}`, () => dkvKernel(variant)), [kTiles, q, k, v, dO, stats, pk, pv], DKV_PARAMS.map((n) => kp[n]!), kg.groups);
+  dispatch(ctx, spec(`dkv-${variantKey(variant)}`, () => dkvKernel(variant)), [kTiles, q, k, v, dO, stats, pk, pv], words(DKV_PARAMS, kp), kg.groups);
   if (!direct) {
-    const n = rowsUsed * KV, rg = groups1d(n, 256);
+    const n = rowsUsed * KV, rg = grid1d(ctx, n, 256);
     for (const [part, out] of [[pk, dk], [pv, dv]] as const) {
       const rp: Record<string, ParamWord> = { outOff: out.offset + L.rowBase * KV, n, splits, stride: n, gx: rg.gx };
-      dispatch(ctx, spec('reduce', splitReduceKernel), [part, out], REDUCE_PARAMS.map((x) => rp[x]!), [rg.gx, rg.gy]);
+      dispatch(ctx, spec('reduce', splitReduceKernel), [part, out], words(REDUCE_PARAMS, rp), [rg.gx, rg.gy]);
     }
   }
   endScope(ctx);
