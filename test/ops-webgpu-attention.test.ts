@@ -126,10 +126,14 @@ t.test('tile grids folded into z beyond the per-dimension workgroup limit', asyn
 
 t.test('head dims 4 .. 256', async (t) => {
   const ctx = await testGpu();
-  for (const headDim of [4, 20, 36, 100, 256]) {
-    const e = await compare(ctx, { lens: [19, 1, 6], shape: { nHeads: 2, nKvHeads: 1, headDim }, seed: headDim });
-    expectClose(t, e, `hd ${headDim}, default tile`);
+  // The 64-thread tile stages the head dim in chunks of 16, so these dims also end in a partial chunk
+  // (default tiles pick a chunk that divides the head dim) and in a partial set of vec4 columns.
+  for (const headDim of [4, 20, 36, 100]) {
+    const e = await compare(ctx, { lens: [19, 1, 6], shape: { nHeads: 2, nKvHeads: 1, headDim }, opts: { tile: MID }, seed: headDim });
+    expectClose(t, e, `hd ${headDim}, 16 × 32 tile (partial head-dim chunk)`);
   }
+  const e = await compare(ctx, { lens: [19, 1, 6], shape: { nHeads: 2, nKvHeads: 1, headDim: 256 }, seed: 256 });
+  expectClose(t, e, `hd 256, default tile ${JSON.stringify(defaultTile(ctx, 256))}`);
 });
 
 t.test('through the Ops interface; empty inputs; bad shapes are named', async (t) => {

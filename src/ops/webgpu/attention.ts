@@ -239,54 +239,68 @@ function defaultSplits(group: number, keyTileCount: number, nKvHeads: number): n
   return group;
 }
 
+interface BackwardCall {
+  ctx: GpuContext; variant: AttentionVariant; L: Layout; shape: HeadShape;
+  dq: GpuTensor; dk: GpuTensor; dv: GpuTensor; dO: GpuTensor; q: GpuTensor; k: GpuTensor; v: GpuTensor; o: GpuTensor; lse: GpuTensor;
+}
+
 export function attentionBackward(ctx: GpuContext, dq: GpuTensor, dk: GpuTensor, dv: GpuTensor, dO: GpuTensor, q: GpuTensor, k: GpuTensor, v: GpuTensor, o: GpuTensor, lse: GpuTensor, rowStart: Int32Array, shape: HeadShape, opts: AttentionOptions = {}): void {
   const L = layoutOf('attentionBackward', rowStart, shape, {
     dq: [dq, 'q'], dk: [dk, 'kv'], dv: [dv, 'kv'], dO: [dO, 'q'], q: [q, 'q'], k: [k, 'kv'], v: [v, 'kv'], o: [o, 'q'], lse: [lse, 'lse'],
   });
   if (L.rowEnd === L.rowBase) return;
-  const { Q, KV } = L;
-  const { nHeads, nKvHeads, headDim: hd } = shape;
-  const variant = chooseVariant(ctx, hd, aligned4([dq, dk, dv, dO, q, k, v, o]), opts);
+  const variant = chooseVariant(ctx, shape.headDim, aligned4([dq, dk, dv, dO, q, k, v, o]), opts);
   const g = geometry(variant);
   const qList = queryTiles(rowStart, g.M, g.N), kList = keyTiles(rowStart, g.M, g.N);
   const qTiles = indexTensor(ctx, qList), kTiles = indexTensor(ctx, kList);
-  const splits = opts.dkvSplits ?? defaultSplits(L.group, kList.length / 4, nKvHeads);
+  const splits = opts.dkvSplits ?? defaultSplits(L.group, kList.length / 4, shape.nKvHeads);
   if (!(Number.isInteger(splits) && splits >= 1 && L.group % splits === 0)) throw new Error(`attentionBackward: dkvSplits ${splits} must divide the GQA group (${L.group} q heads per kv head)`);
-
-  beginScope(ctx);
-  // 1. stats = (lse, D) per (row, head).
-  const stats = allocTensor(ctx, L.rowEnd * nHeads * 2);
-  const pairs = (L.rowEnd - L.rowBase) * nHeads;
-  const sg = grid1d(ctx, pairs, 64);
-  const statsSpec = spec(`stats-${hd}-${variant.vec4}`, () => statsKernel(hd, variant.vec4));
-  const sp: Record<string, ParamWord> = { doOff: dO.offset, oOff: o.offset, lseOff: lse.offset, rowBase: L.rowBase, pairs, nHeads, qs: Q, gx: sg.gx };
-  dispatch(ctx, statsSpec, [dO, o, lse, stats], words(STATS_PARAMS, sp), [sg.gx, sg.gy]);
-
-  // 2. dQ.
-  const qn = qList.length / 4, qg = tileGrid(ctx, nHeads, qn);
-  const dqp: Record<string, ParamWord> = {
-    qOff: q.offset, kOff: k.offset, vOff: v.offset, doOff: dO.offset, dqOff: dq.offset, nHeads, qs: Q, ks: KV, group: L.group,
-    gy: qg.gy, nTiles: qn, scale: { f32: L.scale },
-  };
-  dispatch(ctx, spec(`dq-${variantKey(variant)}`, () => dqKernel(variant)), [qTiles, q, k, v, dO, stats, dq], words(DQ_PARAMS, dqp), qg.groups);
-
-  // 3. dK, dV (directly, or per split into partial sums then added).
-  const kn = kList.length / 4, kg = tileGrid(ctx, nKvHeads * splits, kn);
-  const rowsUsed = L.rowEnd - L.rowBase;
-  const direct = splits === 1;
-  const pk = direct ? dk : allocTensor(ctx, splits * rowsUsed * KV), pv = direct ? dv : allocTensor(ctx, splits * rowsUsed * KV);
-  const kp: Record<string, ParamWord> = {
-    qOff: q.offset, kOff: k.offset, vOff: v.offset, doOff: dO.offset, dkOff: pk.offset, dvOff: pv.offset, nHeads, qs: Q, ks: KV,
-    group: L.group, hpw: L.group / splits, splits, partStride: direct ? 0 : rowsUsed * KV, rowBase: direct ? 0 : L.rowBase,
-    accumulate: direct ? 1 : 0, gy: kg.gy, nTiles: kn, scale: { f32: L.scale },
-  };
-  dispatch(ctx, spec(`dkv-${variantKey(variant)}`, () => dkvKernel(variant)), [kTiles, q, k, v, dO, stats, pk, pv], words(DKV_PARAMS, kp), kg.groups);
-  if (!direct) {
-    const n = rowsUsed * KV, rg = grid1d(ctx, n, 256);
-    for (const [part, out] of [[pk, dk], [pv, dv]] as const) {
-      const rp: Record<string, ParamWord> = { outOff: out.offset + L.rowBase * KV, n, splits, stride: n, gx: rg.gx };
-      dispatch(ctx, spec('reduce', splitReduceKernel), [part, out], words(REDUCE_PARAMS, rp), [rg.gx, rg.gy]);
-    }
+  const call: BackwardCall = { ctx, variant, L, shape, dq, dk, dv, dO, q, k, v, o, lse };
+  beginScope(ctx); // the stats and partial sums go back to the pool once the kernels are enqueued
+  try {
+    const stats = backwardStats(call);
+    backwardDq(call, qTiles, qList.length / 4, stats);
+    backwardDkv(call, kTiles, kList.length / 4, stats, splits);
+  } finally {
+    endScope(ctx);
   }
-  endScope(ctx);
+}
+
+/** stats[row, head] = (lse, D = Σ_d dO ⊙ O), one thread per pair. */
+function backwardStats(b: BackwardCall): GpuTensor {
+  const { ctx, L, variant: { headDim: hd, vec4 } } = b, nHeads = b.shape.nHeads;
+  const stats = allocTensor(ctx, L.rowEnd * nHeads * 2);
+  const pairs = (L.rowEnd - L.rowBase) * nHeads, grid = grid1d(ctx, pairs, 64);
+  const p = { doOff: b.dO.offset, oOff: b.o.offset, lseOff: b.lse.offset, rowBase: L.rowBase, pairs, nHeads, qs: L.Q, gx: grid.gx };
+  dispatch(ctx, spec(`stats-${hd}-${vec4}`, () => statsKernel(hd, vec4)), [b.dO, b.o, b.lse, stats], words(STATS_PARAMS, p), [grid.gx, grid.gy]);
+  return stats;
+}
+
+/** dq += dS·K, one workgroup per (query tile, q head). */
+function backwardDq(b: BackwardCall, tiles: GpuTensor, nTiles: number, stats: GpuTensor): void {
+  const { ctx, L, variant } = b, grid = tileGrid(ctx, b.shape.nHeads, nTiles);
+  const p = {
+    qOff: b.q.offset, kOff: b.k.offset, vOff: b.v.offset, doOff: b.dO.offset, dqOff: b.dq.offset, nHeads: b.shape.nHeads, qs: L.Q, ks: L.KV,
+    group: L.group, gy: grid.gy, nTiles, scale: { f32: L.scale },
+  };
+  dispatch(ctx, spec(`dq-${variantKey(variant)}`, () => dqKernel(variant)), [tiles, b.q, b.k, b.v, b.dO, stats, b.dq], words(DQ_PARAMS, p), grid.groups);
+}
+
+/** dk += dSᵀ·Q, dv += Pᵀ·dO, one workgroup per (key tile, kv head, split); splits > 1 go through partial sums. */
+function backwardDkv(b: BackwardCall, tiles: GpuTensor, nTiles: number, stats: GpuTensor, splits: number): void {
+  const { ctx, L, variant } = b, grid = tileGrid(ctx, b.shape.nKvHeads * splits, nTiles);
+  const rowsUsed = L.rowEnd - L.rowBase, direct = splits === 1;
+  const pk = direct ? b.dk : allocTensor(ctx, splits * rowsUsed * L.KV), pv = direct ? b.dv : allocTensor(ctx, splits * rowsUsed * L.KV);
+  const p = {
+    qOff: b.q.offset, kOff: b.k.offset, vOff: b.v.offset, doOff: b.dO.offset, dkOff: pk.offset, dvOff: pv.offset, nHeads: b.shape.nHeads,
+    qs: L.Q, ks: L.KV, group: L.group, hpw: L.group / splits, splits, partStride: direct ? 0 : rowsUsed * L.KV,
+    rowBase: direct ? 0 : L.rowBase, accumulate: direct ? 1 : 0, gy: grid.gy, nTiles, scale: { f32: L.scale },
+  };
+  dispatch(ctx, spec(`dkv-${variantKey(variant)}`, () => dkvKernel(variant)), [tiles, b.q, b.k, b.v, b.dO, stats, pk, pv], words(DKV_PARAMS, p), grid.groups);
+  if (direct) return;
+  const n = rowsUsed * L.KV, rg = grid1d(ctx, n, 256);
+  for (const [part, out] of [[pk, b.dk], [pv, b.dv]] as const) {
+    const rp = { outOff: out.offset + L.rowBase * L.KV, n, splits, stride: n, gx: rg.gx };
+    dispatch(ctx, spec('reduce', splitReduceKernel), [part, out], words(REDUCE_PARAMS, rp), [rg.gx, rg.gy]);
+  }
 }
