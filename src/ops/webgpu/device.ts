@@ -57,7 +57,11 @@ export async function gpuEntryPoint(): Promise<GPU> {
   const dawn = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: object };
   for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   // allow_unsafe_apis exposes Dawn's experimental features (subgroup-matrix) where the driver has them.
-  gpuKeepAlive = dawn.create(['enable-dawn-features=allow_unsafe_apis']);
+  // disable_workgroup_init skips WGSL's zero-fill of workgroup memory: on SwiftShader that fill
+  // costs compile time quadratic in the array size (25 s for one 32 KiB kernel, 0.1 s without),
+  // and on GPUs a store pass per workgroup. Kernels must therefore write workgroup memory before
+  // reading it (as in CUDA); a browser still zero-fills, which changes nothing for such kernels.
+  gpuKeepAlive = dawn.create(['enable-dawn-features=allow_unsafe_apis,disable_workgroup_init']);
   return gpuKeepAlive;
 }
 
