@@ -2,8 +2,8 @@
 // with finish() around repetitions (so it measures GPU time plus one submit). No Node API: the
 // learner bench (`npm run bench:gpu-learner`) and a browser tab can both call it.
 import type { GpuContext } from './context.js';
-import { MATMUL_VARIANTS, variantUnavailable, type MatmulOp, type MatmulVariant } from './gemm.js';
-import { timeProduct } from './matmul-check.js';
+import { MATMUL_VARIANTS, pickVariant, variantUnavailable, type MatmulOp, type MatmulVariant } from './gemm.js';
+import { prepareMatmul, selfCheckMatmul, timeProduct, type MatmulCheck, type MatmulTiming } from './matmul-check.js';
 
 export interface MatmulBenchShape { name: string; op: MatmulOp; m: number; k: number; n: number }
 
@@ -71,4 +71,34 @@ export function formatMatmulTable(rows: MatmulBenchRow[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (i === 8 ? 0 : b[i]!.length))));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 8 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(head), ...body.map(line)].join('\n');
+}
+
+export interface MatmulDeviceReport {
+  adapter: string;
+  features: string[];
+  subgroupMatrixConfigs: unknown[];
+  /** Self-check of every variant the device offers (the f16-emulated one included). */
+  checks: MatmulCheck[];
+  /** Variants admitted to automatic selection, and the timings that ranked them. */
+  verified: MatmulVariant[];
+  timings: MatmulTiming[];
+  /** What 'auto' now picks for f32 and f16 weights. */
+  auto: { f32: MatmulVariant; f16: MatmulVariant };
+  bench: MatmulBenchRow[];
+}
+
+/**
+ * Everything a GPU machine should report about the products, as JSON-ready data: the self-check
+ * of every variant against the float64 product, admission and tuning, then the benchmark table.
+ */
+export async function matmulDeviceReport(ctx: GpuContext, opts: MatmulBenchOptions = {}): Promise<MatmulDeviceReport> {
+  const info = (ctx.device as unknown as { adapterInfo?: { subgroupMatrixConfigs?: unknown[] } }).adapterInfo;
+  const checks = await selfCheckMatmul(ctx);
+  const prepared = await prepareMatmul(ctx, { tune: true });
+  const bench = await benchMatmul(ctx, opts);
+  return {
+    adapter: ctx.info.adapter, features: ctx.info.features, subgroupMatrixConfigs: [...(info?.subgroupMatrixConfigs ?? [])],
+    checks, verified: prepared.verified, timings: prepared.timings,
+    auto: { f32: pickVariant(ctx, false), f16: pickVariant(ctx, true) }, bench,
+  };
 }

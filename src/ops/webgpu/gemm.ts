@@ -100,7 +100,8 @@ function requireVariant(ctx: GpuContext, v: MatmulVariant): void {
   if (why) throw new Error(`matmul variant '${v}' is not available: ${why}`);
 }
 
-function pickVariant(ctx: GpuContext, bF16: boolean, opts: MatmulOptions): MatmulVariant {
+/** The variant a call with these options gets on this context (B f16 or f32). */
+export function pickVariant(ctx: GpuContext, bF16: boolean, opts: MatmulOptions = {}): MatmulVariant {
   const s = matmulSettings(ctx);
   const v = opts.matmulVariant ?? s.variant;
   if (v !== 'auto') { requireVariant(ctx, v); return v; }
