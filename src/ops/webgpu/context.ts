@@ -211,7 +211,27 @@ export function writeTensor(ctx: GpuContext, t: GpuTensor, data: Float32Array | 
   const src = data instanceof Float64Array ? Float32Array.from(data) : data;
   if (t.dtype === 'i32' && !(src instanceof Int32Array)) throw new Error(`writeTensor(${what}): i32 tensor needs an Int32Array`);
   if (t.dtype === 'f32' && src instanceof Int32Array) throw new Error(`writeTensor(${what}): f32 tensor needs float data`);
-  ctx.device.queue.writeBuffer(t.buffer, t.offset * 4, src.buffer, src.byteOffset, src.byteLength);
+  writeWords(ctx, t.buffer, t.offset * 4, src);
+}
+
+const STAGING_BYTES = 64 << 20;
+
+/**
+ * queue.writeBuffer takes no SharedArrayBuffer (the base weights live in one): such data goes
+ * through an ordinary staging copy, 64 MiB at a time.
+ */
+function writeWords(ctx: GpuContext, dst: GPUBuffer, byteOffset: number, src: Float32Array | Int32Array): void {
+  if (!(src.buffer instanceof SharedArrayBuffer)) {
+    ctx.device.queue.writeBuffer(dst, byteOffset, src.buffer, src.byteOffset, src.byteLength);
+    return;
+  }
+  const staging = new Uint8Array(Math.min(STAGING_BYTES, src.byteLength));
+  const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+  for (let o = 0; o < bytes.length; o += staging.length) {
+    const n = Math.min(staging.length, bytes.length - o);
+    staging.set(bytes.subarray(o, o + n));
+    ctx.device.queue.writeBuffer(dst, byteOffset + o, staging.buffer, 0, n);
+  }
 }
 
 /** Reads a tensor back as f32 (f16 unpacked). Submits pending work and waits for it. */
