@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isSubcommand, runSubcommand, SUBCOMMANDS } from './cli/dispatch.js';
 import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js';
+import { answerStandardFlags, describeError } from './cli/standard-flags.js';
 
 export interface TrainingOptions {
   configPath: string;
@@ -27,6 +28,7 @@ options:
   --seed N          seed of all randomness (overrides run.seed)
   --resume DIR      resume from the checkpoint in DIR
   -h, --help        show this help
+  --version         print the version
 
 subcommands:
 ${Object.entries(SUBCOMMANDS).map(([k, v]) => `  ${k.padEnd(16)}${v}`).join('\n')}`;
@@ -39,21 +41,7 @@ function intArg(name: string, v: string | undefined, min: number): number | unde
 
 class UsageError extends Error {}
 
-/**
- * The message of an unexpected error, for a user: one line, no stack. The stack (and the cause chain)
- * only with LORACTOR_DEBUG=1, which the message says, so a bug report can include it.
- */
-export function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  if (process.env.LORACTOR_DEBUG === '1') {
-    let out = err.stack ?? err.message;
-    for (let c = err.cause; c instanceof Error; c = c.cause) out += `\ncaused by: ${c.stack ?? c.message}`;
-    return out;
-  }
-  // Built-in error types (a TypeError from a bug) keep their name: it tells a reader this is a bug, not bad input.
-  const kind = /^(Type|Range|Reference|Syntax|Eval|URI)Error$/.test(err.name) ? `${err.name}: ` : '';
-  return `${kind}${err.message || '(no message)'} (set LORACTOR_DEBUG=1 for the stack trace)`;
-}
+export { describeError };
 
 /** Run the CLI; returns (and sets process.exitCode to) the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
@@ -71,6 +59,7 @@ async function runCliInner(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  if (answerStandardFlags(argv, 'loractor', USAGE)) return 0;
   let opts: TrainingOptions;
   let config: LoractorConfig;
   try {
@@ -82,15 +71,10 @@ async function runCliInner(argv: string[]): Promise<number> {
         'max-steps': { type: 'string' },
         seed: { type: 'string' },
         resume: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
       strict: true,
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
     if (positionals.length) throw new UsageError(`unknown subcommand '${positionals[0]}' (subcommands: ${Object.keys(SUBCOMMANDS).join(', ')})`);
     if (!values.actors) throw new UsageError('missing --actors=<config.json> (see --help)');
     config = loadConfig(values.actors);

@@ -12,7 +12,7 @@ import { loadAdapterPeft } from '../model/peft.js';
 import { loraScale } from '../model/lora.js';
 import { completionLogprobs, type PromptCompletion } from '../model/logprobs.js';
 
-const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
+export const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
   input lines:  {"prompt_ids": [...], "completion_ids": [...]}
   output lines: {"line": N, "logprobs": [...], "sum": S}`;
 
@@ -53,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' },
         reference: { type: 'boolean', default: false }, temperature: { type: 'string', default: '1' },
-        'batch-size': { type: 'string', default: '16' }, help: { type: 'boolean', default: false },
+        'batch-size': { type: 'string', default: '16' },
       },
       strict: true,
     }));
@@ -61,7 +61,6 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`loractor logprobs: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (values.help) { console.log(USAGE); return 0; }
   if (!values.model || !values.in) { console.error(`loractor logprobs: --model and --in are required\n${USAGE}`); return 2; }
   const temperature = Number(values.temperature);
   if (!(temperature > 0)) { console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`); return 2; }
