@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync, writeFileSync, existsSync, readFileSync } fr
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ActorSystem, type RoleSpec } from '../runtime/actor-system.js';
+import { packageActor } from '../runtime/modules.js';
 import { actorSpecsFromConfig } from '../config/actors.js';
 import type { LoractorConfig } from '../config/schema.js';
 import { WeightStore } from '../runtime/weight-store.js';
@@ -25,6 +26,7 @@ import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSection
 import { createPromptSource } from './prompts.js';
 import { bindRoles } from './roles.js';
 import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
+import { renderModelCard } from './model-card.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, truncateJsonl, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
 import { CheckpointProtocols } from '../../protocols/training.js';
 import type { RngState } from '../util/rng.js';
@@ -119,13 +121,15 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const modelDesc = describeModel(model);
   // The learner's crash-recovery state lives here, outside its worker (see actors/learner.ts).
   const recovery = (run.learner_recovery ?? true) ? WeightStore.create(learnerRecoverySize(layout.size), { maxReaders: 1 }) : null;
+  // PEFT's base_model_name_or_path: the hub id when the config names one, else the absolute folder (never a relative path).
+  const baseModelName = modelCfg.hub_id ?? modelDir;
   const learnerInit: LearnerInit = {
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
     maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
     lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
     importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
-    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
+    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName,
     ...(recovery ? { recovery: recovery.describe() } : {}),
   };
   // The `actors` section tunes the standard roles (threads, mailbox, retries, deadlines, transport);
@@ -149,11 +153,11 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   };
   const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
   const system = await ActorSystem.start({
-    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : { engine: 'builtin' }) } }, name)])),
-    advantage: role('advantage', { module: 'actors/advantage.ts', retryTimeouts: true }),
+    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: packageActor('rollout'), retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : { engine: 'builtin' }) } }, name)])),
+    advantage: role('advantage', { module: packageActor('advantage'), retryTimeouts: true }),
     // With recovery a crashed or hung learner is replaced, restores its committed state and retries the step.
-    learner: role('learner', { module: 'actors/learner.ts', retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
-    evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
+    learner: role('learner', { module: packageActor('learner'), retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
+    evaluator: role('evaluator', { module: packageActor('evaluator'), retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
   const rewardPool = await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
@@ -180,7 +184,14 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       sealCheckpoint(outDir, tmp, {
         format: CHECKPOINT_FORMAT, step, policy_version: step, seed, config_sha256: configSha, prompt_sampler: prompts.state(),
         learner_dropout_rng: saved.dropoutRng, evals, ...(pending ? { pending_rollout: pending } : {}), time: new Date().toISOString(),
-      });
+      }, renderModelCard({
+        baseModel: baseModelName, step, lastStep, lora, evals, metrics: metrics.find((m) => m.step === step),
+        training: {
+          algorithm: 'GRPO', loss_type: g.loss_type, beta: g.beta, epsilon: g.epsilon, num_generations: g.num_generations, prompts_per_step: grpo.promptsPerStep,
+          learning_rate: g.learning_rate, lr_scheduler_type: g.lr_scheduler_type, max_completion_length: g.max_completion_length, temperature: g.temperature,
+          max_staleness: g.max_staleness, reward_funcs: rewardsCfg.reward_funcs.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join(', '), reward_weights: rewardsCfg.reward_weights?.join(', '), seed,
+        },
+      }));
       return `checkpoint-${step}`;
     };
     const roles = bindRoles({

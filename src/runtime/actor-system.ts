@@ -12,7 +12,7 @@ import { ActorError, ActorTimeoutError, DeadLetterError, MailboxFullError, Messa
 import { resolveActorModule } from './modules.js';
 
 export interface RoleSpec {
-  /** Actor module: path (absolute, or relative to the repo root; .ts under the repo maps to dist/*.js). Default actors/<role>.ts. */
+  /** Actor module: path, absolute or relative to the current directory (.ts maps to the compiled .js; see modules.ts). Default: loractor's actors/<role>.ts. */
   module?: string;
   /** Worker threads. Stateful roles use 1 (the default). */
   threads?: number;
