@@ -14,9 +14,13 @@ export interface TrainingOptions {
   maxSteps?: number;
   seed: number;
   resume?: string;
+  /** Live dashboard: port (0 = any free one) and host. */
+  dashboard?: { port: number; host?: string };
 }
 
-const USAGE = `usage: loractor --actors=<config.json> [--out DIR] [--max-steps N] [--seed N] [--resume DIR]
+const DEFAULT_DASHBOARD_PORT = 6060;
+
+const USAGE = `usage: loractor --actors=<config.json> [--out DIR] [--max-steps N] [--seed N] [--resume DIR] [--dashboard[=PORT]]
        loractor <subcommand> [args]   (${Object.keys(SUBCOMMANDS).join(', ')})
 
 Train LoRA adapters with GRPO on an actor system of worker threads.
@@ -27,6 +31,8 @@ options:
   --max-steps N     stop after N optimizer steps (overrides run.max_steps)
   --seed N          seed of all randomness (overrides run.seed)
   --resume DIR      resume from the checkpoint in DIR
+  --dashboard[=PORT]  serve a live, read-only dashboard of the run (default port ${DEFAULT_DASHBOARD_PORT}; 0 = any free port)
+  --dashboard-host HOST  address the dashboard binds (default 127.0.0.1: this machine only)
   -h, --help        show this help
   --version         print the version
 
@@ -64,13 +70,16 @@ async function runCliInner(argv: string[]): Promise<number> {
   let config: LoractorConfig;
   try {
     const { values, positionals } = parseArgs({
-      args: argv,
+      // A bare --dashboard (no =PORT) means the default port.
+      args: argv.map((a) => (a === '--dashboard' ? `--dashboard=${DEFAULT_DASHBOARD_PORT}` : a)),
       options: {
         actors: { type: 'string' },
         out: { type: 'string' },
         'max-steps': { type: 'string' },
         seed: { type: 'string' },
         resume: { type: 'string' },
+        dashboard: { type: 'string' },
+        'dashboard-host': { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -84,7 +93,11 @@ async function runCliInner(argv: string[]): Promise<number> {
     if (values.resume !== undefined && !existsSync(values.resume)) throw new UsageError(`--resume: no such directory: ${values.resume}`);
     config.run = { ...config.run, out_dir: outDir, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
     // Resuming continues in the resumed run's folder unless --out names another.
-    opts = { configPath: values.actors, ...(values.resume === undefined || values.out !== undefined ? { outDir } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(values.resume !== undefined ? { resume: values.resume } : {}) };
+    const dashboardPort = intArg('dashboard', values.dashboard, 0);
+    if (dashboardPort !== undefined && dashboardPort > 65535) throw new UsageError(`--dashboard: port must be <= 65535, got ${dashboardPort}`);
+    if (values['dashboard-host'] !== undefined && dashboardPort === undefined) throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
+    const dashboard = dashboardPort !== undefined ? { dashboard: { port: dashboardPort, ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}) } } : {};
+    opts = { ...dashboard, configPath: values.actors, ...(values.resume === undefined || values.out !== undefined ? { outDir } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(values.resume !== undefined ? { resume: values.resume } : {}) };
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`loractor: ${(err as Error).message}`);

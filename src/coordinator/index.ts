@@ -25,7 +25,12 @@ import { repoRoot } from '../util/paths.js';
 import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
 import { createPromptSource } from './prompts.js';
 import { bindRoles } from './roles.js';
-import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
+import { runGrpoLoop, type PendingRollout, type TrajectoryRecord } from './grpo-loop.js';
+import { Subject, type Observable } from 'rxjs';
+import { createTensorBoardWriter } from '../report/tensorboard.js';
+import { writeMetricsCsv } from '../report/csv.js';
+import { startDashboard, type Dashboard } from '../report/dashboard.js';
+import { trackActors, type ActorTable } from './actor-table.js';
 import { renderModelCard } from './model-card.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, truncateJsonl, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
 import { CheckpointProtocols } from '../../protocols/training.js';
@@ -45,6 +50,17 @@ export interface TrainingOptions {
   quiet?: boolean;
   /** Resume from the newest intact checkpoint in this run folder (or this checkpoint folder). */
   resume?: string;
+  /** Serve the live dashboard on this port (0: any free port) and host (default 127.0.0.1). */
+  dashboard?: { port: number; host?: string };
+  /** The run's streams, for an app that embeds the training job (the dashboard and exports subscribe to the same). */
+  onStreams?(streams: RunStreams): void;
+}
+
+/** What a run emits as it goes: a metrics record per step, each evaluation, each step's trajectories. */
+export interface RunStreams {
+  metrics$: Observable<StepMetrics>;
+  evals$: Observable<EvalSummary>;
+  trajectories$: Observable<TrajectoryRecord[]>;
 }
 
 export interface TrainingSummary {
@@ -164,6 +180,23 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const log = (line: string): void => { if (!opts.quiet) progress.log(line); };
   const metrics: StepMetrics[] = [...resumedMetrics];
   const evals: EvalSummary[] = resumeFrom ? [...resumeFrom.state.evals] : [];
+  // The run's streams. Subscribers: TensorBoard event file + metrics.csv (written as the run goes), the dashboard, an embedding app.
+  const streams = { metrics$: new Subject<StepMetrics>(), evals$: new Subject<EvalSummary>(), trajectories$: new Subject<TrajectoryRecord[]>() };
+  const tb = createTensorBoardWriter(outDir, resumeFrom ? { resumeStep: resumeFrom.state.step + 1 } : {});
+  streams.metrics$.subscribe((m) => { tb.scalars(m.step, m); writeMetricsCsv(join(outDir, 'metrics.csv'), metrics); });
+  streams.evals$.subscribe((e) => tb.scalars(e.step, { ...Object.fromEntries(Object.entries(e.pass_at_1).map(([b, v]) => [`eval/pass@1/${b}`, v])), 'eval/pass@1/average': e.average }));
+  let actorTable: ActorTable | null = null;
+  let dashboard: Dashboard | null = null;
+  if (opts.dashboard) {
+    const table = (actorTable = trackActors(system, rewardPool, store));
+    dashboard = await startDashboard({ ...opts.dashboard, title: `loractor run — ${outDir}`, totalSteps: lastStep, actors: () => table.rows(), metrics, evals });
+    const d = dashboard;
+    streams.metrics$.subscribe((m) => d.step(m));
+    streams.evals$.subscribe((e) => d.evaluated(e));
+    streams.trajectories$.subscribe((r) => { table.noteCompletions(r); d.completions(r); });
+    log(`dashboard: ${dashboard.url} (read-only; serving ${opts.dashboard.host ?? '127.0.0.1'})`);
+  }
+  opts.onStreams?.(streams);
   let stopRequested = false;
   const onSignal = (sig: NodeJS.Signals): void => { stopRequested = true; log(`${sig}: finishing the current step, then saving and stopping`); };
   process.once('SIGINT', onSignal);
@@ -219,21 +252,29 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       maxStaleness: g.max_staleness,
       shouldStop: () => stopRequested,
       abort: { maxRewardFailureRate: run.max_reward_failure_rate ?? 0.5, maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates ?? 3 },
-      onTrajectories: (records) => appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join('')),
+      onTrajectories: (records) => {
+        appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+        streams.trajectories$.next(records);
+      },
       onStep: (m) => {
         metrics.push(m);
         appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+        streams.metrics$.next(m);
         if (!opts.quiet) progress.update(m);
         if (m.skipped_update) log(`step ${m.step}: update skipped (non-finite loss or gradients); the adapter keeps its previous values`);
       },
       onEval: (e) => {
         evals.push(e);
+        streams.evals$.next(e);
         log(`eval @ step ${e.step} (version ${e.policy_version}): ${Object.entries(e.pass_at_1).map(([b, v]) => `${b} pass@1 ${(100 * v).toFixed(1)}%`).join(', ')}`);
       },
     });
   } finally {
     progress.done();
     sub.unsubscribe();
+    for (const s of Object.values(streams)) s.complete();
+    actorTable?.stop();
+    await dashboard?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await rewardPool.destroy();

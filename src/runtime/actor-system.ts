@@ -178,6 +178,11 @@ export class ActorSystem {
     return n;
   }
 
+  /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight), and those waiting for a worker (queue depth). */
+  roleStats(): { role: string; threads: number; workers: number; inFlight: number; queued: number }[] {
+    return [...this.roles.values()].map((r) => ({ role: r.name, threads: r.spec.threads, workers: r.pool.threads.length, inFlight: r.pending, queued: r.pool.queueSize + r.waiters.length }));
+  }
+
   roleNames(): string[] {
     return [...this.roles.keys()];
   }
