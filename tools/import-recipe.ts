@@ -245,13 +245,15 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
 
   if (systemPrompt === 'auto') systemPrompt = datasetId.includes('open-rs') ? 'open_rs' : 'open_r1'; // Tina's rule, made explicit
   const folder = 'data/' + datasetId.replace(/\//g, '-') + (datasetConfig && datasetConfig !== 'default' ? '/' + datasetConfig : '');
-  const modelPath = opts.modelPath ?? `models/${basename(String(entries.get('model_name_or_path')?.value ?? 'model'))}`;
+  const hubId = String(entries.get('model_name_or_path')?.value ?? '');
+  const modelPath = opts.modelPath ?? `models/${basename(hubId || 'model')}`;
   const runName = (tinaName ?? basename(src).replace(/\.ya?ml$/, '')).replace(/_/g, '-');
   const config: Record<string, unknown> = {
     $schema: '../loractor.schema.json',
     description: `Imported from ${basename(src)} by tools/import-recipe. ${notes.join('. ')}. Ignored (infrastructure): ${ignored.map((i) => i.key).join(', ') || 'none'}.`,
     run: { out_dir: opts.outDir ?? `runs/tina/${runName}`, seed: grpo.seed, checkpoint_every: saveSteps },
-    model: { path: modelPath, engine: 'builtin' },
+    // The hub id goes into every checkpoint's adapter_config.json (base_model_name_or_path) and model card.
+    model: { path: modelPath, ...(/^[\w.-]+\/[\w.-]+$/.test(hubId) ? { hub_id: hubId } : {}), engine: 'builtin' },
     lora: { ...lora },
     data: { source: 'dataset', path: opts.dataPath ?? folder, dataset_id: datasetId, system_prompt: systemPrompt },
     grpo,

@@ -113,8 +113,9 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       send('done', { steps: metrics.length });
       for (const c of clients) c.end();
       clients.clear();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections(); // keep-alive sockets would hold close() open
+      await closed;
     },
   };
 }
