@@ -9,6 +9,12 @@ import { fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { resolveRewardFunc, rewardFuncName, type ResolvedRewardFunc, type RewardFuncSpec } from '../src/rewards/registry.js';
 import { codePointLength } from '../src/rewards/text-scan.js';
 import type { RewardContext, RewardKwargs } from '../src/rewards/types.js';
+import { getEngine } from '../src/rewards/verifier/parse.js';
+
+// The math CAS loads on first use elsewhere (importing loractor stays cheap); a reward worker loads and
+// builds it while the worker starts (~0.3 s of CPU), which is never charged to an item's deadline, so
+// a fresh or replacement worker scores its first item as fast as the others.
+getEngine();
 
 /** Score one completion. (Declared here until protocols/ carries a reward message type.) */
 export interface ScoreItemMessage {

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isSubcommand, runSubcommand, SUBCOMMANDS } from './cli/dispatch.js';
 import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js';
+import { answerStandardFlags, describeError } from './cli/standard-flags.js';
 
 export interface TrainingOptions {
   configPath: string;
@@ -13,9 +14,13 @@ export interface TrainingOptions {
   maxSteps?: number;
   seed: number;
   resume?: string;
+  /** Live dashboard: port (0 = any free one) and host. */
+  dashboard?: { port: number; host?: string };
 }
 
-const USAGE = `usage: loractor --actors=<config.json> [--out DIR] [--max-steps N] [--seed N] [--resume DIR]
+const DEFAULT_DASHBOARD_PORT = 6060;
+
+const USAGE = `usage: loractor --actors=<config.json> [--out DIR] [--max-steps N] [--seed N] [--resume DIR] [--dashboard[=PORT]]
        loractor <subcommand> [args]   (${Object.keys(SUBCOMMANDS).join(', ')})
 
 Train LoRA adapters with GRPO on an actor system of worker threads.
@@ -26,7 +31,10 @@ options:
   --max-steps N     stop after N optimizer steps (overrides run.max_steps)
   --seed N          seed of all randomness (overrides run.seed)
   --resume DIR      resume from the checkpoint in DIR
+  --dashboard[=PORT]  serve a live, read-only dashboard of the run (default port ${DEFAULT_DASHBOARD_PORT}; 0 = any free port)
+  --dashboard-host HOST  address the dashboard binds (default 127.0.0.1: this machine only)
   -h, --help        show this help
+  --version         print the version
 
 subcommands:
 ${Object.entries(SUBCOMMANDS).map(([k, v]) => `  ${k.padEnd(16)}${v}`).join('\n')}`;
@@ -39,21 +47,7 @@ function intArg(name: string, v: string | undefined, min: number): number | unde
 
 class UsageError extends Error {}
 
-/**
- * The message of an unexpected error, for a user: one line, no stack. The stack (and the cause chain)
- * only with LORACTOR_DEBUG=1, which the message says, so a bug report can include it.
- */
-export function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  if (process.env.LORACTOR_DEBUG === '1') {
-    let out = err.stack ?? err.message;
-    for (let c = err.cause; c instanceof Error; c = c.cause) out += `\ncaused by: ${c.stack ?? c.message}`;
-    return out;
-  }
-  // Built-in error types (a TypeError from a bug) keep their name: it tells a reader this is a bug, not bad input.
-  const kind = /^(Type|Range|Reference|Syntax|Eval|URI)Error$/.test(err.name) ? `${err.name}: ` : '';
-  return `${kind}${err.message || '(no message)'} (set LORACTOR_DEBUG=1 for the stack trace)`;
-}
+export { describeError };
 
 /** Run the CLI; returns (and sets process.exitCode to) the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
@@ -71,26 +65,25 @@ async function runCliInner(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  if (answerStandardFlags(argv, 'loractor', USAGE)) return 0;
   let opts: TrainingOptions;
   let config: LoractorConfig;
   try {
     const { values, positionals } = parseArgs({
-      args: argv,
+      // A bare --dashboard (no =PORT) means the default port.
+      args: argv.map((a) => (a === '--dashboard' ? `--dashboard=${DEFAULT_DASHBOARD_PORT}` : a)),
       options: {
         actors: { type: 'string' },
         out: { type: 'string' },
         'max-steps': { type: 'string' },
         seed: { type: 'string' },
         resume: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
+        dashboard: { type: 'string' },
+        'dashboard-host': { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
     });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
     if (positionals.length) throw new UsageError(`unknown subcommand '${positionals[0]}' (subcommands: ${Object.keys(SUBCOMMANDS).join(', ')})`);
     if (!values.actors) throw new UsageError('missing --actors=<config.json> (see --help)');
     config = loadConfig(values.actors);
@@ -100,7 +93,11 @@ async function runCliInner(argv: string[]): Promise<number> {
     if (values.resume !== undefined && !existsSync(values.resume)) throw new UsageError(`--resume: no such directory: ${values.resume}`);
     config.run = { ...config.run, out_dir: outDir, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
     // Resuming continues in the resumed run's folder unless --out names another.
-    opts = { configPath: values.actors, ...(values.resume === undefined || values.out !== undefined ? { outDir } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(values.resume !== undefined ? { resume: values.resume } : {}) };
+    const dashboardPort = intArg('dashboard', values.dashboard, 0);
+    if (dashboardPort !== undefined && dashboardPort > 65535) throw new UsageError(`--dashboard: port must be <= 65535, got ${dashboardPort}`);
+    if (values['dashboard-host'] !== undefined && dashboardPort === undefined) throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
+    const dashboard = dashboardPort !== undefined ? { dashboard: { port: dashboardPort, ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}) } } : {};
+    opts = { ...dashboard, configPath: values.actors, ...(values.resume === undefined || values.out !== undefined ? { outDir } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(values.resume !== undefined ? { resume: values.resume } : {}) };
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`loractor: ${(err as Error).message}`);

@@ -19,6 +19,8 @@ function train(device: 'cpu' | 'webgpu'): { out: string; metrics: Record<string,
   cfg.model.path = join(root, 'models/tiny');
   cfg.learner = { device, weight_dtype: 'f32', recompute: true };
   cfg.eval = { ...cfg.eval, synthetic_count: 20, batch_size: 20 };
+  // Scoring deadlines are not what this test is about (a loaded machine must not abort it).
+  cfg.rewards = { ...cfg.rewards, reward_timeout_s: 120 };
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(cfg));
   const out = join(dir, 'run');

@@ -10,8 +10,7 @@
 // TRL 0.15.2 silently dropped Tina's `scale_reward` typo, which turned its Dr.GRPO ablation into a
 // plain GRPO run (shared/reference/tina-recipe.md §0.2).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LineCounter, isMap, isScalar, parseDocument, type Pair } from 'yaml';
 import { LORA_MODULES } from '../src/model/lora.js';
@@ -20,6 +19,7 @@ import { dataSectionSchema, loraSectionSchema, modelSectionSchema, parseSection 
 import { crossValidateGrpoConfig, grpoConfigSchema } from '../src/rl/config.js';
 import { parseRewardsConfig } from '../src/rewards/config.js';
 import { isBuiltinRewardName } from '../src/rewards/registry.js';
+import { isMainScript, scriptArgs } from '../src/cli/standard-flags.js';
 
 export class RecipeImportError extends Error {
   override name = 'RecipeImportError';
@@ -245,13 +245,15 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
 
   if (systemPrompt === 'auto') systemPrompt = datasetId.includes('open-rs') ? 'open_rs' : 'open_r1'; // Tina's rule, made explicit
   const folder = 'data/' + datasetId.replace(/\//g, '-') + (datasetConfig && datasetConfig !== 'default' ? '/' + datasetConfig : '');
-  const modelPath = opts.modelPath ?? `models/${basename(String(entries.get('model_name_or_path')?.value ?? 'model'))}`;
+  const hubId = String(entries.get('model_name_or_path')?.value ?? '');
+  const modelPath = opts.modelPath ?? `models/${basename(hubId || 'model')}`;
   const runName = (tinaName ?? basename(src).replace(/\.ya?ml$/, '')).replace(/_/g, '-');
   const config: Record<string, unknown> = {
     $schema: '../loractor.schema.json',
     description: `Imported from ${basename(src)} by tools/import-recipe. ${notes.join('. ')}. Ignored (infrastructure): ${ignored.map((i) => i.key).join(', ') || 'none'}.`,
     run: { out_dir: opts.outDir ?? `runs/tina/${runName}`, seed: grpo.seed, checkpoint_every: saveSteps },
-    model: { path: modelPath, engine: 'builtin' },
+    // The hub id goes into every checkpoint's adapter_config.json (base_model_name_or_path) and model card.
+    model: { path: modelPath, ...(/^[\w.-]+\/[\w.-]+$/.test(hubId) ? { hub_id: hubId } : {}), engine: 'builtin' },
     lora: { ...lora },
     data: { source: 'dataset', path: opts.dataPath ?? folder, dataset_id: datasetId, system_prompt: systemPrompt },
     grpo,
@@ -283,6 +285,12 @@ function validateImported(c: Record<string, unknown>, src: string): void {
   if (issues.length) throw new RecipeImportError(`${src}: the imported config is invalid: grpo.${issues[0]!.field}: ${issues[0]!.message}`, issues[0]!.field);
 }
 
+const USAGE = `usage: node dist/tools/import-recipe.js RECIPE.yaml [--out config.json] [--tina-launch] [--cosine-max-len N] [--num-processes N]
+       [--stop-at-step N] [--as-tina-ran] [--model-path DIR] [--data-path DIR] [--out-dir DIR] [--rewards tina|open-r1]
+
+Converts a Tina / open-r1 GRPO recipe (YAML) into a loractor run config (JSON on stdout, or --out),
+naming every key it maps, keeps or ignores.`;
+
 /** CLI entry; returns the exit code (0 ok, 1 refused, 2 usage). */
 export function runImportRecipe(argv: string[]): number {
   let values: Record<string, string | boolean | undefined>;
@@ -293,13 +301,13 @@ export function runImportRecipe(argv: string[]): number {
       options: {
         out: { type: 'string' }, 'tina-launch': { type: 'boolean' }, 'cosine-max-len': { type: 'string' }, 'num-processes': { type: 'string' },
         'stop-at-step': { type: 'string' }, 'as-tina-ran': { type: 'boolean' }, 'model-path': { type: 'string' }, 'data-path': { type: 'string' },
-        'out-dir': { type: 'string' }, rewards: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        'out-dir': { type: 'string' }, rewards: { type: 'string' },
       },
     }));
-  } catch (err) { console.error(`import-recipe: ${(err as Error).message}`); return 2; }
-  if (values.help || positionals.length !== 1) {
-    console.error('usage: import-recipe RECIPE.yaml [--out config.json] [--tina-launch] [--cosine-max-len N] [--num-processes N] [--stop-at-step N] [--as-tina-ran] [--model-path DIR] [--data-path DIR] [--out-dir DIR] [--rewards tina|open-r1]');
-    return values.help ? 0 : 2;
+  } catch (err) { console.error(`import-recipe: ${(err as Error).message} (see import-recipe --help)`); return 2; }
+  if (positionals.length !== 1) {
+    console.error(`import-recipe: expected one RECIPE.yaml, got ${positionals.length} (see import-recipe --help)`);
+    return 2;
   }
   const intOpt = (name: string): number | undefined => {
     const s = values[name];
@@ -330,6 +338,4 @@ export function runImportRecipe(argv: string[]): number {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = runImportRecipe(process.argv.slice(2));
-}
+if (isMainScript(import.meta.url)) process.exitCode = runImportRecipe(scriptArgs({ name: 'import-recipe', help: USAGE }));

@@ -32,6 +32,11 @@ import { learnerSectionSchema } from '../rl/learner-config.js';
 import { checkLearnerDevice } from './check-webgpu.js';
 import type { LoraModule } from '../model/lora.js';
 
+export const USAGE = `usage: loractor check --actors=CONFIG.json
+
+Validates a run config and everything the run needs (model, tokenizer, dataset, MLC artifacts,
+benchmarks, memory) without training, and lists every problem found. Exit 0 ready, 1 not ready, 2 usage.`;
+
 /** What check found; `problems` empty = ready. */
 export interface CheckReport {
   configFile: string;
@@ -325,8 +330,7 @@ export function formatReport(rep: CheckReport): string {
 export async function run(argv: string[]): Promise<number> {
   let file: string | undefined;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { actors: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    if (values.help) { console.log('usage: loractor check --actors=CONFIG.json\nValidate a run config and everything it needs (model, dataset, MLC artifacts, benchmarks, memory) without training.'); return 0; }
+    const { values, positionals } = parseArgs({ args: argv, options: { actors: { type: 'string' } }, allowPositionals: true, strict: true });
     file = values.actors ?? positionals[0];
   } catch (err) { console.error(`loractor check: ${(err as Error).message}`); return 2; }
   if (!file) { console.error('loractor check: missing --actors=CONFIG.json'); return 2; }

@@ -16,7 +16,7 @@ import { chatRendererFrom, engineDecoder } from '../eval/prompt-renderer.js';
 import { loadConfiguredBenchmarks, evaluateOnEngine } from '../eval/session.js';
 import { createEvalProgress, formatTable, writeEvalOutputs } from '../eval/report.js';
 
-const USAGE = `usage: loractor eval --model DIR [--adapter DIR] --bench NAME[,NAME...] [--limit N] [--samples K] [--out DIR] [--strict]
+export const USAGE = `usage: loractor eval --model DIR [--adapter DIR] --bench NAME[,NAME...] [--limit N] [--samples K] [--out DIR] [--strict]
        [--temperature T] [--top-p P] [--max-new-tokens N] [--seed S] [--data-seed S] [--batch-size B]
        [--benchmarks-dir DIR] [--gpqa-path FILE] [--synthetic-count N]
 benchmarks: aime24 aime25 amc23 math500 minerva gsm8k gpqa (needs --gpqa-path) synthetic`;
@@ -39,13 +39,12 @@ function configFrom(argv: string[]): { cfg: EvalConfig; model: string; adapter: 
         model: { type: 'string' }, adapter: { type: 'string' }, bench: { type: 'string' }, limit: { type: 'string' },
         samples: { type: 'string' }, out: { type: 'string' }, strict: { type: 'boolean' }, temperature: { type: 'string' },
         'top-p': { type: 'string' }, 'max-new-tokens': { type: 'string' }, seed: { type: 'string' }, 'batch-size': { type: 'string' }, 'data-seed': { type: 'string' },
-        'benchmarks-dir': { type: 'string' }, 'gpqa-path': { type: 'string' }, 'synthetic-count': { type: 'string' }, help: { type: 'boolean' },
+        'benchmarks-dir': { type: 'string' }, 'gpqa-path': { type: 'string' }, 'synthetic-count': { type: 'string' },
       },
     }));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (values.help) throw new UsageError('');
   if (!values.model) throw new UsageError('--model DIR is required');
   if (!values.bench) throw new UsageError('--bench NAME[,NAME...] is required');
   let benchmarks: string[];

@@ -28,7 +28,7 @@ export interface GenerateArgs {
   chat: boolean;
 }
 
-const USAGE = 'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
+export const USAGE = 'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
   '--prompt TEXT|--in FILE.jsonl [--n K] [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--chat]';
 
 export function parseGenerateArgs(argv: string[]): GenerateArgs {

@@ -15,7 +15,7 @@ import { completionLogprobs, completionLogprobsOn, type PromptCompletion } from 
 import type { LoraAdapter } from '../model/lora.js';
 import type { Model } from '../model/weights.js';
 
-const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
+export const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
                          [--device cpu|webgpu] [--weight-dtype f32|f16]
   --device webgpu runs the learner's WGSL kernels on the adapter Dawn finds (base matrices stored as
   --weight-dtype, default f32; f16 halves memory at ~1e-3 relative log-prob error)
@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' },
         reference: { type: 'boolean', default: false }, temperature: { type: 'string', default: '1' },
-        'batch-size': { type: 'string', default: '16' }, help: { type: 'boolean', default: false },
+        'batch-size': { type: 'string', default: '16' },
         device: { type: 'string', default: 'cpu' }, 'weight-dtype': { type: 'string', default: 'f32' },
       },
       strict: true,
@@ -68,7 +68,6 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`loractor logprobs: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (values.help) { console.log(USAGE); return 0; }
   if (!values.model || !values.in) { console.error(`loractor logprobs: --model and --in are required\n${USAGE}`); return 2; }
   const temperature = Number(values.temperature);
   if (!(temperature > 0)) { console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`); return 2; }

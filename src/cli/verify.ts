@@ -18,7 +18,7 @@ import {
   type ParsedAnswer,
 } from '../rewards/verifier/index.js';
 
-const USAGE = `usage: loractor verify --in FILE.jsonl [--out FILE] [--gold default|latex|expr] [--answer tina|lighteval] [--precision N]
+export const USAGE = `usage: loractor verify --in FILE.jsonl [--out FILE] [--gold default|latex|expr] [--answer tina|lighteval] [--precision N]
   input lines: {"gold": "<solution or answer>", "answer": "<model output>"}
   output lines: {"line": N, "correct": bool, "gold_parsed": [...], "answer_parsed": [...]}`;
 
@@ -41,17 +41,12 @@ export async function run(argv: string[]): Promise<number> {
         gold: { type: 'string', default: 'default' },
         answer: { type: 'string', default: 'tina' },
         precision: { type: 'string', default: '6' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
   } catch (err) {
     console.error(`loractor verify: ${(err as Error).message}\n${USAGE}`);
     return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
   }
   const goldOpts = GOLD_PRESETS[values.gold!];
   const answerOpts = ANSWER_PRESETS[values.answer!];

@@ -3,7 +3,9 @@
 // Layout (Hugging Face Trainer's, plus a manifest): <run>/checkpoint-N/
 //   adapter_config.json, adapter_model.safetensors   PEFT adapter (loads in PEFT/vLLM unchanged)
 //   optimizer.bin                                     AdamW moments + step (exact)
-//   trainer_state.json                                step, version, every RNG/sampler state, evals, pending rollouts
+//   loractor_state.json                               step, version, every RNG/sampler state, evals, pending rollouts
+//                                                     (not trainer_state.json: that name is HF Trainer's, with its own schema)
+//   README.md                                         model card: base model, adapter, step, evaluations
 //   manifest.json                                     sha256 + size of every file above (written last)
 // Atomicity: everything is written into a hidden temp folder, fsynced, then renamed into place, so a
 // folder named checkpoint-N is always complete; a torn or tampered one fails its manifest and resume
@@ -15,6 +17,9 @@ import type { EvalSummary } from '../report/metrics.js';
 import type { RngState } from '../util/rng.js';
 
 export const CHECKPOINT_FORMAT = 'loractor-checkpoint/1';
+/** The resume state file. Checkpoints written before it was renamed hold LEGACY_STATE_FILE; resume still reads them. */
+export const RESUME_STATE_FILE = 'loractor_state.json';
+const LEGACY_STATE_FILE = 'trainer_state.json';
 
 export interface TrainerState {
   format: typeof CHECKPOINT_FORMAT;
@@ -49,9 +54,10 @@ export function checkpointTempDir(runDir: string, step: number): string {
   return dir;
 }
 
-/** Seal a temp folder the learner has written into: trainer_state, manifest, fsync, rename. */
-export function sealCheckpoint(runDir: string, tmpDir: string, state: TrainerState): string {
-  writeFileSync(join(tmpDir, 'trainer_state.json'), JSON.stringify(state, null, 1) + '\n');
+/** Seal a temp folder the learner has written into: resume state, model card, manifest, fsync, rename. */
+export function sealCheckpoint(runDir: string, tmpDir: string, state: TrainerState, modelCard?: string): string {
+  writeFileSync(join(tmpDir, RESUME_STATE_FILE), JSON.stringify(state, null, 1) + '\n');
+  if (modelCard !== undefined) writeFileSync(join(tmpDir, 'README.md'), modelCard);
   const files = readdirSync(tmpDir).filter((f) => f !== 'manifest.json').sort();
   const manifest: ManifestEntry[] = files.map((file) => ({ file, bytes: statSync(join(tmpDir, file)).size, sha256: sha256File(join(tmpDir, file)) }));
   writeFileSync(join(tmpDir, 'manifest.json'), JSON.stringify({ format: CHECKPOINT_FORMAT, files: manifest }, null, 1) + '\n');
@@ -78,10 +84,15 @@ export function checkpointProblem(dir: string): string | null {
     if (bytes !== e.bytes) return `${e.file} has ${bytes} bytes, manifest says ${e.bytes} (truncated?)`;
     if (sha256File(p) !== e.sha256) return `${e.file} fails its sha256 check (corrupted)`;
   }
-  for (const need of ['trainer_state.json', 'adapter_model.safetensors', 'optimizer.bin']) {
+  for (const need of [stateFileOf(manifest.files), 'adapter_model.safetensors', 'optimizer.bin']) {
     if (!manifest.files.some((e) => e.file === need)) return `manifest lists no ${need}`;
   }
   return null;
+}
+
+/** The resume state file a checkpoint's manifest lists: the current name, or the legacy one in older checkpoints. */
+function stateFileOf(files: ManifestEntry[]): string {
+  return !files.some((e) => e.file === RESUME_STATE_FILE) && files.some((e) => e.file === LEGACY_STATE_FILE) ? LEGACY_STATE_FILE : RESUME_STATE_FILE;
 }
 
 export interface ResumePoint { dir: string; state: TrainerState; skipped: { dir: string; why: string }[] }
@@ -99,8 +110,9 @@ export function findResumePoint(location: string): ResumePoint {
   for (const dir of candidates) {
     const why = checkpointProblem(dir);
     if (why) { skipped.push({ dir, why }); continue; }
-    const state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState;
-    if (state.format !== CHECKPOINT_FORMAT) { skipped.push({ dir, why: `trainer_state.json format ${state.format}` }); continue; }
+    const stateFile = stateFileOf((JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: ManifestEntry[] }).files);
+    const state = JSON.parse(readFileSync(join(dir, stateFile), 'utf8')) as TrainerState;
+    if (state.format !== CHECKPOINT_FORMAT) { skipped.push({ dir, why: `${stateFile} format ${state.format}` }); continue; }
     return { dir, state, skipped };
   }
   const detail = skipped.map((s) => `${s.dir}: ${s.why}`).join('; ');

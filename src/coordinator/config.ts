@@ -6,6 +6,7 @@ import { LORA_MODULES } from '../model/lora.js';
 
 export const modelSectionSchema = z.object({
   path: z.string().min(1).describe('Hugging Face model folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json). Relative paths resolve against the repository root, then the config file. TRL model_name_or_path. Required.'),
+  hub_id: z.string().min(1).optional().describe("Hugging Face hub id of the base model (e.g. 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B'), written as base_model_name_or_path in every adapter_config.json and model card so PEFT/vLLM find the base. Default: the model folder's absolute path."),
   engine: z.enum(['builtin', 'webllm']).default('builtin').describe("Rollout engine: 'builtin' (CPU, batched, exact log-probs) or 'webllm' (WebGPU; needs mlc_dir and mlc_lib). Default 'builtin'."),
   mlc_dir: z.string().optional().describe('MLC artifacts folder for the webllm engine (tools/convert-to-mlc writes it). No default.'),
   mlc_lib: z.string().optional().describe('Compiled WebLLM model library (.wasm) for the webllm engine. No default.'),

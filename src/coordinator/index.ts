@@ -7,6 +7,7 @@ import { appendFileSync, mkdirSync, writeFileSync, existsSync, readFileSync } fr
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ActorSystem, type RoleSpec } from '../runtime/actor-system.js';
+import { packageActor } from '../runtime/modules.js';
 import { actorSpecsFromConfig } from '../config/actors.js';
 import type { LoractorConfig } from '../config/schema.js';
 import { WeightStore } from '../runtime/weight-store.js';
@@ -25,7 +26,13 @@ import { repoRoot } from '../util/paths.js';
 import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
 import { createPromptSource } from './prompts.js';
 import { bindRoles } from './roles.js';
-import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
+import { runGrpoLoop, type PendingRollout, type TrajectoryRecord } from './grpo-loop.js';
+import { Subject, type Observable } from 'rxjs';
+import { createTensorBoardWriter } from '../report/tensorboard.js';
+import { writeMetricsCsv } from '../report/csv.js';
+import { startDashboard, type Dashboard } from '../report/dashboard.js';
+import { trackActors, type ActorTable } from './actor-table.js';
+import { renderModelCard } from './model-card.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, truncateJsonl, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
 import { CheckpointProtocols } from '../../protocols/training.js';
 import type { RngState } from '../util/rng.js';
@@ -44,6 +51,17 @@ export interface TrainingOptions {
   quiet?: boolean;
   /** Resume from the newest intact checkpoint in this run folder (or this checkpoint folder). */
   resume?: string;
+  /** Serve the live dashboard on this port (0: any free port) and host (default 127.0.0.1). */
+  dashboard?: { port: number; host?: string };
+  /** The run's streams, for an app that embeds the training job (the dashboard and exports subscribe to the same). */
+  onStreams?(streams: RunStreams): void;
+}
+
+/** What a run emits as it goes: a metrics record per step, each evaluation, each step's trajectories. */
+export interface RunStreams {
+  metrics$: Observable<StepMetrics>;
+  evals$: Observable<EvalSummary>;
+  trajectories$: Observable<TrajectoryRecord[]>;
 }
 
 export interface TrainingSummary {
@@ -121,13 +139,15 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const modelDesc = describeModel(model);
   // The learner's crash-recovery state lives here, outside its worker (see actors/learner.ts).
   const recovery = (run.learner_recovery ?? true) ? WeightStore.create(learnerRecoverySize(layout.size), { maxReaders: 1 }) : null;
+  // PEFT's base_model_name_or_path: the hub id when the config names one, else the absolute folder (never a relative path).
+  const baseModelName = modelCfg.hub_id ?? modelDir;
   const learnerInit: LearnerInit = {
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
     maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
     lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
     importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
-    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path, device: learnerCfg,
+    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName, device: learnerCfg,
     ...(recovery ? { recovery: recovery.describe() } : {}),
   };
   // The `actors` section tunes the standard roles (threads, mailbox, retries, deadlines, transport);
@@ -151,17 +171,34 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   };
   const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
   const system = await ActorSystem.start({
-    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: 'actors/rollout.ts', retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : { engine: 'builtin' }) } }, name)])),
-    advantage: role('advantage', { module: 'actors/advantage.ts', retryTimeouts: true }),
+    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: packageActor('rollout'), retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : { engine: 'builtin' }) } }, name)])),
+    advantage: role('advantage', { module: packageActor('advantage'), retryTimeouts: true }),
     // With recovery a crashed or hung learner is replaced, restores its committed state and retries the step.
-    learner: role('learner', { module: 'actors/learner.ts', retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
-    evaluator: role('evaluator', { module: 'actors/evaluator.ts', retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
+    learner: role('learner', { module: packageActor('learner'), retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
+    evaluator: role('evaluator', { module: packageActor('evaluator'), retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
   const rewardPool = await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
   const log = (line: string): void => { if (!opts.quiet) progress.log(line); };
   const metrics: StepMetrics[] = [...resumedMetrics];
   const evals: EvalSummary[] = resumeFrom ? [...resumeFrom.state.evals] : [];
+  // The run's streams. Subscribers: TensorBoard event file + metrics.csv (written as the run goes), the dashboard, an embedding app.
+  const streams = { metrics$: new Subject<StepMetrics>(), evals$: new Subject<EvalSummary>(), trajectories$: new Subject<TrajectoryRecord[]>() };
+  const tb = createTensorBoardWriter(outDir, resumeFrom ? { resumeStep: resumeFrom.state.step + 1 } : {});
+  streams.metrics$.subscribe((m) => { tb.scalars(m.step, m); writeMetricsCsv(join(outDir, 'metrics.csv'), metrics); });
+  streams.evals$.subscribe((e) => tb.scalars(e.step, { ...Object.fromEntries(Object.entries(e.pass_at_1).map(([b, v]) => [`eval/pass@1/${b}`, v])), 'eval/pass@1/average': e.average }));
+  let actorTable: ActorTable | null = null;
+  let dashboard: Dashboard | null = null;
+  if (opts.dashboard) {
+    const table = (actorTable = trackActors(system, rewardPool, store));
+    dashboard = await startDashboard({ ...opts.dashboard, title: `loractor run — ${outDir}`, totalSteps: lastStep, actors: () => table.rows(), metrics, evals });
+    const d = dashboard;
+    streams.metrics$.subscribe((m) => d.step(m));
+    streams.evals$.subscribe((e) => d.evaluated(e));
+    streams.trajectories$.subscribe((r) => { table.noteCompletions(r); d.completions(r); });
+    log(`dashboard: ${dashboard.url} (read-only; serving ${opts.dashboard.host ?? '127.0.0.1'})`);
+  }
+  opts.onStreams?.(streams);
   let stopRequested = false;
   const onSignal = (sig: NodeJS.Signals): void => { stopRequested = true; log(`${sig}: finishing the current step, then saving and stopping`); };
   process.once('SIGINT', onSignal);
@@ -182,7 +219,14 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       sealCheckpoint(outDir, tmp, {
         format: CHECKPOINT_FORMAT, step, policy_version: step, seed, config_sha256: configSha, prompt_sampler: prompts.state(),
         learner_dropout_rng: saved.dropoutRng, evals, ...(pending ? { pending_rollout: pending } : {}), time: new Date().toISOString(),
-      });
+      }, renderModelCard({
+        baseModel: baseModelName, step, lastStep, lora, evals, metrics: metrics.find((m) => m.step === step),
+        training: {
+          algorithm: 'GRPO', loss_type: g.loss_type, beta: g.beta, epsilon: g.epsilon, num_generations: g.num_generations, prompts_per_step: grpo.promptsPerStep,
+          learning_rate: g.learning_rate, lr_scheduler_type: g.lr_scheduler_type, max_completion_length: g.max_completion_length, temperature: g.temperature,
+          max_staleness: g.max_staleness, reward_funcs: rewardsCfg.reward_funcs.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join(', '), reward_weights: rewardsCfg.reward_weights?.join(', '), seed,
+        },
+      }));
       return `checkpoint-${step}`;
     };
     const roles = bindRoles({
@@ -210,21 +254,29 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       maxStaleness: g.max_staleness,
       shouldStop: () => stopRequested,
       abort: { maxRewardFailureRate: run.max_reward_failure_rate ?? 0.5, maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates ?? 3 },
-      onTrajectories: (records) => appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join('')),
+      onTrajectories: (records) => {
+        appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+        streams.trajectories$.next(records);
+      },
       onStep: (m) => {
         metrics.push(m);
         appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+        streams.metrics$.next(m);
         if (!opts.quiet) progress.update(m);
         if (m.skipped_update) log(`step ${m.step}: update skipped (non-finite loss or gradients); the adapter keeps its previous values`);
       },
       onEval: (e) => {
         evals.push(e);
+        streams.evals$.next(e);
         log(`eval @ step ${e.step} (version ${e.policy_version}): ${Object.entries(e.pass_at_1).map(([b, v]) => `${b} pass@1 ${(100 * v).toFixed(1)}%`).join(', ')}`);
       },
     });
   } finally {
     progress.done();
     sub.unsubscribe();
+    for (const s of Object.values(streams)) s.complete();
+    actorTable?.stop();
+    await dashboard?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await rewardPool.destroy();

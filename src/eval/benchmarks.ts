@@ -74,7 +74,7 @@ export interface LoadedBenchmark {
 }
 
 export interface LoadOptions {
-  /** Folder holding the benchmark files (default benchmarksDir(): $LORACTOR_SHARED/benchmarks). */
+  /** Folder holding the benchmark files (default benchmarksDir(): the package's benchmarks/). */
   dir?: string;
   /** Keep only the first N problems. */
   limit?: number;

@@ -14,7 +14,7 @@ export const evalConfigSchema = z.object({
   data_seed: z.number().int().default(42).describe('Seed of the evaluation data itself (GPQA choice order, which held-out synthetic problems), kept apart from the sampling seed so multi-seed runs score the same problems. Default 42.'),
   batch_size: z.number().int().positive().default(32).describe('Prompts per engine call. Sampled results are reproducible for a fixed batch size (greedy ones for any). Default 32.'),
   strict: z.boolean().default(false).describe('Fail on a malformed benchmark line instead of skipping it. Default false.'),
-  benchmarks_dir: z.string().optional().describe('Folder of the benchmark files. Default: benchmarksDir() ($LORACTOR_SHARED/benchmarks).'),
+  benchmarks_dir: z.string().optional().describe('Folder of the benchmark files. Default: the benchmarks/ folder shipped with loractor (MIT sets, sources in benchmarks/SOURCES.md).'),
   benchmark_paths: z.record(z.string(), z.string()).default({}).describe('Per-benchmark file overrides, e.g. {"gpqa": "/data/gpqa_diamond.jsonl"}. Default {}.'),
   synthetic_family: z.string().default('addition').describe("Task family of the synthetic benchmark (src/data/tasks: 'addition', 'addition3'). Default 'addition'."),
   synthetic_count: z.number().int().positive().default(200).describe('Problems in the synthetic held-out benchmark. Default 200.'),

@@ -13,6 +13,8 @@ import { allocTensor, beginScope, createGpuContext, endScope, fillTensor, finish
 import { webgpuOps } from '../ops/webgpu/index.js';
 import { uploadModel, type WeightDType } from '../ops/webgpu/model-upload.js';
 import { adamwStep, sumOfSquares } from '../ops/webgpu/optimizer.js';
+import { prepareMatmul } from '../ops/webgpu/matmul-check.js';
+import { configureMatmul } from '../ops/webgpu/gemm.js';
 import type { GpuTensor } from '../ops/webgpu/tensor.js';
 import type { Rng } from '../util/rng.js';
 import type { LearnerDevice, ScoreOptions } from './learner-device.js';
@@ -24,11 +26,23 @@ export interface WebGpuLearnerOptions {
   recompute: boolean;
   /** Leave out adapter features (tests of portable kernel paths). */
   disableFeatures?: string[];
+  /**
+   * Check the fast matmul variants (f16 arithmetic, subgroup-matrix) against a reference on this
+   * device and time them, making the fastest that passes the default. Default: on, except on a
+   * software adapter (SwiftShader), where every variant but the portable ones is unavailable anyway.
+   */
+  tuneMatmul?: boolean;
 }
 
 export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>, opts: WebGpuLearnerOptions): Promise<LearnerDevice> {
   const ctx = await createGpuContext({ disableFeatures: opts.disableFeatures });
   const ops = webgpuOps(ctx);
+  let kernels = 'matmul tiled';
+  if (opts.tuneMatmul ?? !/swiftshader/i.test(ctx.info.adapter)) {
+    const prepared = await prepareMatmul(ctx, { tune: true });
+    const s = configureMatmul(ctx, {});
+    kernels = `matmul verified ${prepared.verified.join(', ') || 'none'}; f32 ${s.f32Variant}, f16 ${s.f16Variant ?? s.f32Variant}`;
+  }
   const { model: gmodel, report } = uploadModel(ctx, model, { weightDtype: opts.weightDtype });
   const n = adapter.params.length;
   const persistent = (): GpuTensor => allocTensor(ctx, n, 'f32', true, true);
@@ -36,7 +50,7 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
   const gadapter: LoraAdapter<GpuTensor> = { settings: adapter.settings, layout: adapter.layout, params };
   writeTensor(ctx, params, adapter.params, 'lora params');
   const kept = report.keptF32.length ? `; kept in f32 (outside the f16 range): ${report.keptF32.join(', ')}` : '';
-  const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB; features ${ctx.info.features.join(' ') || 'none'}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
+  const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB; features ${ctx.info.features.join(' ') || 'none'}; ${kernels}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
 
   const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) =>
     forwardScored<GpuTensor>(gmodel, gadapter, scale, batch, ops, {

@@ -35,6 +35,7 @@ else
   shapes=1.5b,0.5b; args=(--sequences 4 --prompt 512 --completion 3584 --micro-batch 1 --reps 2)
 fi
 run selfcheck 120 "$node" "$proj/dist/tools/gpu-selfcheck.js" --json "$out/selfcheck.json"
+run kernels 150 "$node" "$proj/dist/tools/bench-gpu-learner.js" --shapes none --kernels ${quick:+--quick} --out "$out/loractor-kernels.json"
 run loractor 300 "$node" "$proj/dist/tools/bench-gpu-learner.js" --shapes "$shapes" "${args[@]}" --out "$out/loractor-learner.json"
 if python3 -c 'import torch, peft, transformers' 2>/dev/null; then
   run pytorch 240 python3 "$repo/tools/device/torch_learner.py" --shapes "$shapes" "${args[@]}" --out "$out/pytorch-learner.json"

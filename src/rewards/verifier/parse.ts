@@ -2,7 +2,8 @@
 // normalisation (normalize.ts) cleans their LaTeX, @cortex-js/compute-engine turns it into MathJSON.
 // Parsing is bounded: candidates above MAX_CAS_CHARS or nested deeper than MAX_DEPTH are not given
 // to the CAS, and no new candidate is tried after the work budget is spent.
-import { ComputeEngine } from '@cortex-js/compute-engine';
+import { createRequire } from 'node:module';
+import type { ComputeEngine } from '@cortex-js/compute-engine';
 import { extractCandidates, type Candidate } from './extract.js';
 import { DEFAULT_NORMALIZATION, normalizeLatex } from './normalize.js';
 import type { ExtractionConfig, MathJson, NormalizationConfig, ParseOptions, ParsedAnswer } from './types.js';
@@ -12,9 +13,15 @@ const MAX_DEPTH = 40;
 const DEFAULT_BUDGET_MS = 1000;
 
 let engine: ComputeEngine | null = null;
-/** One engine per thread, created on first use (construction takes ~0.3 s). */
+/**
+ * One engine per thread, created on first use (construction takes ~0.3 s). The library itself is
+ * loaded here too, synchronously through its CommonJS build, so that importing loractor (or any
+ * module that only might verify) does not pay its ~0.3 s and ~40 MB.
+ */
 export function getEngine(): ComputeEngine {
-  return (engine ??= new ComputeEngine());
+  if (engine) return engine;
+  const ce = createRequire(import.meta.url)('@cortex-js/compute-engine') as typeof import('@cortex-js/compute-engine');
+  return (engine = new ce.ComputeEngine());
 }
 
 export function latexConfig(

@@ -1,6 +1,6 @@
-// Model shapes the GPU benchmarks and the roofline use: the real configs of the models the Tina
+// Model shapes the GPU benchmarks and the roofline (tools/) use: the real configs of the models the Tina
 // recipe trains, random weights of those shapes stand in for the weights (no hub access here).
-import { parseQwen2Config, type Qwen2Config } from '../src/model/config.js';
+import { parseQwen2Config, type Qwen2Config } from './config.js';
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   // DeepSeek-R1-Distill-Qwen-1.5B (Tina's base model), config.json as published.
