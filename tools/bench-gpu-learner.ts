@@ -26,16 +26,16 @@ import { prepareMatmul } from '../src/ops/webgpu/matmul-check.js';
 import { ATTENTION_BENCH_FULL, ATTENTION_BENCH_QUICK, benchAttention, formatAttentionBench } from '../src/ops/webgpu/bench-attention.js';
 import { benchElementwise, elementwiseBenchShapes, formatElementwiseTable } from '../src/ops/webgpu/bench-elementwise.js';
 
-const HELP = `bench-gpu-learner [--quick] [--shapes 1.5b,0.5b|none] [--sequences N] [--prompt N] [--completion N] [--micro-batch N]
-                  [--weights f16|f32] [--recompute on|off|both] [--kernels] [--reps N] [--out FILE]
+const HELP = `usage: node dist/tools/bench-gpu-learner.js [--quick] [--shapes 1.5b,0.5b|none] [--sequences N] [--prompt N] [--completion N] [--micro-batch N]
+                  [--weights f16|f32] [--recompute on|off|both] [--kernels] [--profile] [--reps N] [--out FILE]
   A learner step on the WebGPU adapter Dawn finds (random weights of real shapes): seconds per phase,
-  tokens/s, achieved TFLOP/s, peak GPU memory; --kernels adds the kernels alone. Table + JSON.`;
+  tokens/s, achieved TFLOP/s, peak GPU memory; --kernels adds the kernels alone; --profile times every kernel of one step (timestamp queries). Table + JSON.`;
 const { values: a } = scriptOptions({
   name: 'bench-gpu-learner', help: HELP,
   options: {
     quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, sequences: { type: 'string' }, prompt: { type: 'string' },
     completion: { type: 'string' }, 'micro-batch': { type: 'string', default: '1' }, weights: { type: 'string', default: 'f16' },
-    recompute: { type: 'string', default: 'both' }, kernels: { type: 'boolean', default: false }, reps: { type: 'string', default: '2' }, out: { type: 'string' },
+    recompute: { type: 'string', default: 'both' }, kernels: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, reps: { type: 'string', default: '2' }, out: { type: 'string' },
   },
 });
 const quick = a.quick!;
@@ -132,6 +132,13 @@ async function benchShape(name: string): Promise<Row[]> {
       if (!best || total < best.reference + best.policy + best.backward + best.optimizer) best = t;
     }
     const peak = dev.takePeakBytes() ?? 0;
+    if (a.profile && dev.profileKernels) {
+      const p = dev.profileKernels();
+      await step();
+      const rows = await p.stop();
+      console.log(`\n${name} recompute ${recompute}: GPU time per kernel over one step (passes serialised)`);
+      for (const r of rows.slice(0, 25)) console.log(`${r.kernel.padEnd(48)} ${String(r.calls).padStart(6)} calls ${r.ms.toFixed(1).padStart(10)} ms ${(r.ms / r.calls).toFixed(3).padStart(9)} ms/call ${(100 * r.share).toFixed(1).padStart(5)}%`);
+    }
     dev.dispose();
     const stepS = (best!.reference + best!.policy + best!.backward + best!.optimizer) / 1e3;
     const shape: StepShape = { config: c, sequences, promptLength: promptLen, completionLength: completionLen, microBatchSequences: microBatch, loraR: 32, loraModules: LORA_MODULES, weightBytes: weightDtype === 'f16' ? 2 : 4, reference: true, recompute };

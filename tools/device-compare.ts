@@ -5,7 +5,7 @@ import { scriptOptions } from '../src/cli/standard-flags.js';
 
 type Row = { shape: string; recompute: boolean; stepS?: number; tokensPerS?: number; tflops?: number; peakGiB?: number; error?: string };
 const read = (p: string | undefined): { rows: Row[] } | null => (p && existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { rows: Row[] }) : null);
-const { positionals } = scriptOptions({ name: 'device-compare', help: 'device-compare LORACTOR.json PYTORCH.json: a learner benchmark beside its PyTorch anchor', options: {}, allowPositionals: true });
+const { positionals } = scriptOptions({ name: 'device-compare', help: 'usage: node dist/tools/device-compare.js LORACTOR.json PYTORCH.json\n  A learner benchmark beside its PyTorch anchor', options: {}, allowPositionals: true });
 const [ours, theirs] = [read(positionals[0]), read(positionals[1])];
 if (!ours) { console.log(`device-compare: no loractor results (${positionals[0] ?? 'no file given'})`); process.exit(0); }
 const f = (x: number | undefined, d = 2): string => (x === undefined ? '—' : x.toFixed(d));

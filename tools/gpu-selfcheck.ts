@@ -9,7 +9,7 @@ import { createGpuContext } from '../src/ops/webgpu/context.js';
 import { selfCheck, type SelfCheckRow } from '../src/ops/webgpu/selfcheck.js';
 
 const { values: a } = scriptOptions({
-  name: 'gpu-selfcheck', help: 'gpu-selfcheck [--large] [--json FILE]: every WebGPU op against the cpu op, fast and portable variants',
+  name: 'gpu-selfcheck', help: 'usage: node dist/tools/gpu-selfcheck.js [--large] [--json FILE]\n  Every WebGPU op against the cpu op, fast and portable variants',
   options: { large: { type: 'boolean', default: false }, json: { type: 'string' } },
 });
 const TOL = 1e-3;

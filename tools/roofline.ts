@@ -9,7 +9,7 @@ import { baseParams, learnerMemory, learnerStepCosts, loraParams, type KernelCos
 import { H200, shapeConfig } from '../src/model/shapes.js';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 
-const HELP = `roofline [--shape 1.5b|0.5b|quick] [--sequences N] [--prompt N] [--completion N] [--micro-batch N] [--weights f16|f32] [--recompute on|off] [--json FILE]
+const HELP = `usage: node dist/tools/roofline.js [--shape 1.5b|0.5b|quick] [--sequences N] [--prompt N] [--completion N] [--micro-batch N] [--weights f16|f32] [--recompute on|off] [--json FILE]
   The learner step on paper: FLOPs and bytes per kernel, calls per step, time at the H200's peaks.`;
 const { values: a } = scriptOptions({
   name: 'roofline', help: HELP,

@@ -6,6 +6,7 @@
 //
 // Dropout uses the counter-based source (a seed drawn from the learner's generator per forward),
 // so per-layer recomputation reproduces the masks. Loaded only when learner.device is webgpu.
+import { profileRows, startProfile, stopProfile } from '../ops/webgpu/profile.js';
 import type { Model } from '../model/weights.js';
 import type { LoraAdapter } from '../model/lora.js';
 import { backwardScored, forwardScored, type TrainBatch } from '../model/train.js';
@@ -120,6 +121,10 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
       const peak = memoryStats(ctx).peakBytes;
       resetPeaks(ctx);
       return peak;
+    },
+    profileKernels() {
+      startProfile(ctx);
+      return { stop: async () => { await finish(ctx); return profileRows(await stopProfile(ctx)); } };
     },
     dispose: () => ctx.device.destroy(),
   };

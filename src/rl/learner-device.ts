@@ -49,6 +49,8 @@ export interface LearnerDevice {
   loadState(state: AdamWState): void;
   /** Peak device memory in bytes since the last call (null on the cpu). */
   takePeakBytes(): number | null;
+  /** GPU devices: time every kernel until `stop` (rows largest first). For benchmarks, not training. */
+  profileKernels?(): { stop(): Promise<{ kernel: string; calls: number; ms: number; share: number }[]> };
   dispose(): void;
 }
 
