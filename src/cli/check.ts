@@ -138,7 +138,7 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
       if (verdict.warning) rep.warnings.push(verdict.warning);
       const t = estimateStepTime(knobs, measureFlops());
       const steps = grpo!.stopAtStep;
-      rep.time = `about ${formatSeconds(t.stepS)} per step (rollout ${formatSeconds(t.rolloutS)}, learner ${formatSeconds(t.learnerS)}${knobs.eval ? `, each evaluation ${formatSeconds(t.evalS)}` : ''}), ${formatSeconds(t.stepS * steps)} for ${steps} steps (upper bound from FLOPs at this machine's measured matmul speed)`;
+      rep.time = `about ${formatSeconds(t.stepS)} per step (rollout ${formatSeconds(t.rolloutS)}, learner ${formatSeconds(t.learnerS)}${knobs.eval ? `, each evaluation ${formatSeconds(t.evalS)}` : ''}), ${formatSeconds(t.stepS * steps)} for ${steps} steps (from the FLOPs at this machine's measured matmul speed, every completion at full length: a rough figure, since small decode batches and thread hand-offs run below that speed)`;
     }
   }
   return rep;

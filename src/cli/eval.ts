@@ -5,6 +5,7 @@
 // (per benchmark and average), shows progress on stderr, writes eval.jsonl + summary.json +
 // summary.txt into --out (default runs/eval-<time>).
 import { parseArgs } from 'node:util';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModel } from '../model/load.js';
 import { loadTokenizer } from '../model/tokenizer.js';
@@ -91,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
       await engine.setAdapter({ version: 1, settings: a.settings, layout: a.layout, params: a.params });
     }
     const renderer = chatRendererFrom(tokenizer, { unencodable: cfg.unencodable_text });
-    const fit = fitToContext(benchmarks, chatRendererFrom(tokenizer, { unencodable: cfg.unencodable_text }), model.config.maxPositionEmbeddings, cfg.max_new_tokens, maxNewTokensGiven);
+    const fit = fitToContext(benchmarks, chatRendererFrom(tokenizer, { unencodable: cfg.unencodable_text }), model.config.maxPositionEmbeddings, cfg.max_new_tokens, maxNewTokensGiven, cfg.num_samples);
     if (fit.usage) {
       console.error(`loractor eval: ${fit.usage}`);
       return 2;
@@ -118,14 +119,19 @@ export async function run(argv: string[]): Promise<number> {
 
 /**
  * max_new_tokens against the model's context and the longest prompt: an explicit value that does not
- * fit is a usage error; the default is lowered to fit (vLLM's rule for an unset max_tokens).
+ * fit is a usage error; the default is lowered to fit (vLLM's rule for an unset max_tokens). And the
+ * completions kept in memory (problems × --samples) must fit.
  */
-function fitToContext(benchmarks: LoadedBenchmark[], renderer: ChatRenderer, context: number, maxNew: number, given: boolean): { maxNewTokens: number; usage?: string; note?: string } {
+function fitToContext(benchmarks: LoadedBenchmark[], renderer: ChatRenderer, context: number, maxNew: number, given: boolean, samples: number): { maxNewTokens: number; usage?: string; note?: string } {
   let longest = { tokens: 0, where: '' };
   for (const b of benchmarks) for (const p of b.problems) {
     const n = renderer.render(p.userPrompt).ids.length;
     if (n > longest.tokens) longest = { tokens: n, where: `${b.def.name} ${p.id}` };
   }
+  // Every judged completion is kept until the outputs are written: --samples × problems must fit.
+  const completions = benchmarks.reduce((a, b) => a + b.problems.length, 0) * samples;
+  const bytes = completions * (Math.min(maxNew, Math.max(1, context - longest.tokens)) * 64 + 1024);
+  if (bytes > totalmem() / 2) return { maxNewTokens: maxNew, usage: `--samples ${samples}: ${completions.toLocaleString('en-US')} completions need about ${(bytes / 2 ** 30).toFixed(1)} GiB before they are written, over half of this machine's ${(totalmem() / 2 ** 30).toFixed(1)} GiB; lower --samples, --limit or --max-new-tokens` };
   const room = context - longest.tokens;
   if (room < 1) return { maxNewTokens: maxNew, usage: `the longest prompt (${longest.where}, ${longest.tokens} tokens) leaves no room in the model's context of ${context} tokens` };
   if (maxNew <= room) return { maxNewTokens: maxNew };

@@ -112,8 +112,10 @@ export function judgeMemory(items: BudgetItem[], available: number, device: 'cpu
   const mine = items.filter((i) => i.device === device);
   const total = mine.reduce((s, i) => s + i.bytes, 0);
   const where = device === 'cpu' ? 'this machine has' : 'the GPU has';
-  const largest = [...mine].sort((a, b) => b.bytes - a.bytes)[0];
-  const advice = largest ? `; the largest part is ${largest.item} at ${formatBytes(largest.bytes)}: lower ${largest.fields.join(', ')}` : '';
+  // Name the knobs of every part that alone takes a quarter of the device (at least the largest part).
+  const sorted = [...mine].sort((a, b) => b.bytes - a.bytes);
+  const big = sorted.filter((i, k) => k === 0 || i.bytes > available / 4).slice(0, 3);
+  const advice = big.length ? `; ${big.length > 1 ? 'the largest parts are' : 'the largest part is'} ${big.map((i) => `${i.item} at ${formatBytes(i.bytes)}: lower ${i.fields.join(', ')}`).join('; ')}` : '';
   if (!(total <= available)) return { total, available, problem: `memory: the run needs about ${formatBytes(total)} but ${where} ${formatBytes(available)}${advice}` };
   if (total > 0.8 * available) return { total, available, warning: `memory: the run needs about ${formatBytes(total)}, over 80% of the ${formatBytes(available)} ${where.replace(' has', '')} holds${advice}` };
   return { total, available };
@@ -134,7 +136,7 @@ function forwardFlopsPerToken(m: ModelDims, lora: number, ctx: number): number {
   return 2 * (layerWeights * m.numLayers + m.vocabSize * m.hiddenSize + lora) + 2 * m.numLayers * m.numHeads * m.headDim * ctx;
 }
 
-/** Seconds per step from FLOPs (upper bound: every completion at its maximum length) at `flopsPerSecond`. */
+/** Seconds per step from FLOPs (every completion at its maximum length) at `flopsPerSecond`: a rough figure, optimistic where small batches run below peak. */
 export function estimateStepTime(k: BudgetKnobs, flopsPerSecond: number): TimeEstimate {
   const m = k.model;
   const P = loraParams(m, k.lora);

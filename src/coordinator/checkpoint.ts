@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EvalSummary } from '../report/metrics.js';
-import { readSafetensors } from '../model/safetensors.js';
+import { readSafetensorsHeader } from '../model/safetensors.js';
 import { deserializeAdamWState } from '../rl/optimizer.js';
 import { writeFileNamed } from '../util/fs-write.js';
 import type { RngState } from '../util/rng.js';
@@ -91,19 +91,33 @@ export function checkpointProblem(dir: string): string | null {
 
 /** A checkpoint whose adapter or AdamW moments hold NaN/Inf cannot be trained on: which file, how many values. */
 function nonFiniteProblem(dir: string): string | null {
-  let bad = 0, total = 0;
-  try {
-    for (const t of readSafetensors(join(dir, 'adapter_model.safetensors')).tensors.values()) {
-      total += t.data.length;
-      for (const x of t.data) if (!Number.isFinite(x)) bad++;
-    }
-  } catch (err) { return `adapter_model.safetensors does not load (${(err as Error).message})`; }
-  if (bad) return `adapter_model.safetensors holds ${bad.toLocaleString('en-US')} non-finite value(s) of ${total.toLocaleString('en-US')}`;
+  let counted;
+  try { counted = countNonFiniteTensors(join(dir, 'adapter_model.safetensors')); } catch (err) { return `adapter_model.safetensors does not load (${(err as Error).message})`; }
+  if (counted.bad) return `adapter_model.safetensors holds ${counted.bad.toLocaleString('en-US')} non-finite value(s) of ${counted.total.toLocaleString('en-US')}`;
   let opt;
   try { opt = deserializeAdamWState(readFileSync(join(dir, 'optimizer.bin')), 'optimizer.bin'); } catch (err) { return (err as Error).message; }
+  let bad = 0;
   for (const a of [opt.m, opt.v]) for (const x of a) if (!Number.isFinite(x)) bad++;
-  if (bad) return `optimizer.bin holds ${bad.toLocaleString('en-US')} non-finite AdamW moment(s) of ${2 * opt.m.length}`;
+  if (bad) return `optimizer.bin holds ${bad.toLocaleString('en-US')} non-finite AdamW moment(s) of ${(2 * opt.m.length).toLocaleString('en-US')}`;
   return null;
+}
+
+/** NaN/Inf values of every tensor of a safetensors file, counted from the raw bytes (the loader stops at the first). */
+function countNonFiniteTensors(path: string): { bad: number; total: number } {
+  const h = readSafetensorsHeader(path);
+  const data = readFileSync(path).subarray(h.dataStart);
+  let bad = 0, total = 0;
+  for (const e of h.entries.values()) {
+    const bytes = data.subarray(e.begin, e.end);
+    if (e.dtype === 'F32') {
+      for (let o = 0; o + 4 <= bytes.length; o += 4) { total++; if (!Number.isFinite(bytes.readFloatLE(o))) bad++; }
+    } else {
+      // F16: exponent 0x7c00 all ones; BF16: exponent 0x7f80 all ones (Inf or NaN).
+      const mask = e.dtype === 'F16' ? 0x7c00 : 0x7f80;
+      for (let o = 0; o + 2 <= bytes.length; o += 2) { total++; if ((bytes.readUInt16LE(o) & mask) === mask) bad++; }
+    }
+  }
+  return { bad, total };
 }
 
 export interface ResumePoint { dir: string; state: TrainerState; skipped: { dir: string; why: string }[] }

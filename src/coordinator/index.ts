@@ -18,7 +18,7 @@ import { resolveConfigPath } from '../config/paths.js';
 import { bindRoles } from './roles.js';
 import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
-import { openRunFolder, RunFolderError, type RunFolder } from './run-folder.js';
+import { checkRunFolder, openRunFolder, RunFolderError, type RunFolder } from './run-folder.js';
 import { planRun } from './setup.js';
 import { CheckpointProtocols } from '../../protocols/training.js';
 import type { RngState } from '../util/rng.js';
@@ -60,13 +60,16 @@ function resumeRunDir(location: string): string {
 
 export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): Promise<TrainingSummary> {
   const t0 = Date.now();
-  const plan = await planRun(raw, opts);
   const resumeAt = opts.resume !== undefined ? resolve(opts.resume) : undefined;
-  const outDir = opts.outDir !== undefined ? resolve(opts.outDir) : resumeAt !== undefined ? resumeRunDir(resumeAt) : resolveConfigPath(plan.run.out_dir ?? 'runs/latest', opts.configPath);
-  const folder = openRunFolder(outDir, {
+  const runOutDir = (raw.run as { out_dir?: string } | undefined)?.out_dir ?? 'runs/latest';
+  const outDir = opts.outDir !== undefined ? resolve(opts.outDir) : resumeAt !== undefined ? resumeRunDir(resumeAt) : resolveConfigPath(runOutDir, opts.configPath);
+  const folderOpts = {
     resume: resumeAt !== undefined && resumeRunDir(resumeAt) === outDir, overwrite: opts.overwrite ?? false,
     origin: opts.outDir !== undefined ? '--out' : resumeAt !== undefined ? '--resume' : 'run.out_dir',
-  });
+  };
+  checkRunFolder(outDir, folderOpts); // a folder this run may not use is reported before anything is loaded
+  const plan = await planRun(raw, opts);
+  const folder = openRunFolder(outDir, folderOpts);
   try {
     return await trainInFolder(folder, plan, opts, resumeAt, t0);
   } finally {
@@ -80,7 +83,11 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   const outDir = folder.dir;
   let resumeFrom: ResumePoint | null = null;
   try {
-    resumeFrom = resumeAt !== undefined ? findResumePoint(resumeAt) : null;
+    try {
+      resumeFrom = resumeAt !== undefined ? findResumePoint(resumeAt) : null;
+    } catch (err) {
+      throw new RunFolderError(`${(err as Error).message}; to start the run afresh instead, use --overwrite without --resume`);
+    }
     if (resumeFrom) {
       const st = resumeFrom.state;
       if (st.config_sha256 !== configSha) throw new RunFolderError(`--resume: ${resumeFrom.dir} was written under a different config (seed, model, lora, data, grpo, rewards or eval changed); resume with the same config`);

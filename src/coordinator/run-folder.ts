@@ -54,23 +54,34 @@ export interface OpenRunFolderOptions {
   origin?: string;
 }
 
+/**
+ * The refusals of openRunFolder, without touching anything: a run calls this first, so a folder it may
+ * not use is reported before the model and data are loaded. Throws RunFolderError.
+ */
+export function checkRunFolder(dir: string, opts: OpenRunFolderOptions): void {
+  const origin = opts.origin ?? '--out';
+  if (!existsSync(dir)) return;
+  if (!statSync(dir).isDirectory()) throw new RunFolderError(`${origin} ${dir}: exists and is not a folder`);
+  const entries = readdirSync(dir);
+  if (entries.length === 0) return;
+  const owner = liveOwner(dir);
+  if (owner) throw new RunFolderError(`${origin} ${dir}: in use by another run (${describeOwner(owner)}); wait for it or choose another folder`);
+  if (opts.overwrite) {
+    if (!entries.some((n) => RUN_MARKERS.some((r) => r.test(n)))) {
+      throw new RunFolderError(`${origin} ${dir}: --overwrite moves aside only a loractor run folder (one with config.resolved.json, metrics.jsonl or checkpoint-N), and this one holds other files (${describeContents(dir, entries)}); choose another --out`);
+    }
+  } else if (!opts.resume) {
+    throw new RunFolderError(`${origin} ${dir}: the folder is not empty (${describeContents(dir, entries)}); `
+      + `pass --resume ${dir} to continue that run, --overwrite to move it aside to ${dir}.old-<time>, or choose another --out`);
+  }
+}
+
 /** Open `dir` for one run: checks, --overwrite, lock, stale temp cleanup. Throws RunFolderError. */
 export function openRunFolder(dir: string, opts: OpenRunFolderOptions): RunFolder {
   const origin = opts.origin ?? '--out';
+  checkRunFolder(dir, opts);
   let movedAside: string | undefined;
-  if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory()) throw new RunFolderError(`${origin} ${dir}: exists and is not a folder`);
-    const entries = readdirSync(dir);
-    if (entries.length > 0) {
-      const owner = liveOwner(dir);
-      if (owner) throw new RunFolderError(`${origin} ${dir}: in use by another run (${describeOwner(owner)}); wait for it or choose another folder`);
-      if (opts.overwrite) movedAside = moveAside(dir, entries, origin);
-      else if (!opts.resume) {
-        throw new RunFolderError(`${origin} ${dir}: the folder is not empty (${describeContents(dir, entries)}); `
-          + `pass --resume ${dir} to continue that run, --overwrite to move it aside to ${dir}.old-<time>, or choose another --out`);
-      }
-    }
-  }
+  if (opts.overwrite && existsSync(dir) && readdirSync(dir).length > 0) movedAside = moveAside(dir, origin);
   const fresh = !existsSync(dir);
   if (fresh) makeFolders(dir, origin);
   const lock = acquireLock(dir, origin);
@@ -172,11 +183,8 @@ function describeContents(dir: string, entries: string[]): string {
 
 const RUN_MARKERS = [/^config\.resolved\.json$/, /^metrics\.jsonl$/, /^checkpoint-\d+$/, new RegExp(`^${LOCK_FILE.replace('.', '\\.')}$`)];
 
-/** --overwrite: rename the old run to <dir>.old-<time> (never delete). Only a loractor run folder moves. */
-function moveAside(dir: string, entries: string[], origin: string): string {
-  if (!entries.some((n) => RUN_MARKERS.some((r) => r.test(n)))) {
-    throw new RunFolderError(`${origin} ${dir}: --overwrite moves aside only a loractor run folder (one with config.resolved.json, metrics.jsonl or checkpoint-N), and this one holds other files (${describeContents(dir, entries)}); choose another --out`);
-  }
+/** --overwrite: rename the old run to <dir>.old-<time> (never delete; checkRunFolder made sure it is a run). */
+function moveAside(dir: string, origin: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   let aside = `${dir}.old-${stamp}`;
   for (let i = 2; existsSync(aside); i++) aside = `${dir}.old-${stamp}-${i}`;
