@@ -70,7 +70,8 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   let maxTokenChars = 1;
   for (const [piece, id] of tok.get_vocab(true)) {
     size = Math.max(size, id + 1);
-    maxTokenChars = Math.max(maxTokenChars, piece.length);
+    // (A vocabulary with gaps in its ids has no piece for them.)
+    if (typeof piece === 'string') maxTokenChars = Math.max(maxTokenChars, piece.length);
   }
   if (config && size > config.vocabSize) {
     throw new Error(`${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`);
