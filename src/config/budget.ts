@@ -89,7 +89,7 @@ export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
     { item: `adapter copies (weight store, ${k.rolloutActors} rollout engine(s)${k.eval ? ', evaluator' : ''}${k.learnerRecovery ? ', learner recovery' : ''}, checkpoint)`, bytes: copies * P * F32, fields: ['lora.lora_r', ...(k.learnerRecovery ? ['run.learner_recovery'] : [])], device: 'cpu' },
     { item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`, bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2), fields: ['model.rollout_max_batch', ...lengthFields], device: 'cpu' },
     { item: `rollouts of a step (${completions.toLocaleString('en-US')} completions${k.maxStaleness > 0 ? ', two steps in flight' : ''})`, bytes: (k.maxStaleness > 0 ? 2 : 1) * completions * T * BYTES_PER_ROLLOUT_TOKEN, fields: ['grpo.num_generations', 'grpo.per_device_train_batch_size', 'grpo.gradient_accumulation_steps', 'grpo.max_completion_length'], device: 'cpu' },
-    { item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`, bytes: activations, fields: ['grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)', ...lengthFields], device: 'cpu' },
+    { item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`, bytes: activations, fields: ['grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)', ...lengthFields, 'lora.lora_r'], device: 'cpu' },
   ];
   if (k.eval) {
     const seqs = Math.min(EVAL_ENGINE_BATCH, k.eval.batchSize * k.eval.numSamples);
@@ -184,7 +184,7 @@ export function contextLimits(m: Pick<ModelDims, 'maxPositionEmbeddings'>, g: { 
 const GiB = 1024 ** 3;
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return `${n} bytes`;
-  if (n >= 1024 * GiB) return `${(n / (1024 * GiB)).toPrecision(3)} TiB`;
+  if (n >= 1024 * GiB) { const t = n / (1024 * GiB); return `${t < 1000 ? t.toPrecision(3) : Math.round(t).toLocaleString('en-US')} TiB`; }
   if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${(n / 1024).toFixed(1)} KiB`;
