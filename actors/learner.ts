@@ -10,7 +10,8 @@
 // a throw mid-step restores it too (the attempt may have half-updated the state). The retried step
 // then computes exactly what the lost attempt would have (same state, inputs and RNG).
 import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileNamed } from '../src/util/fs-write.js';
 import { join } from 'node:path';
 import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
 import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
@@ -297,9 +298,19 @@ export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: strin
 export async function saveCheckpoint(msg: CheckpointRequest): Promise<{ step: number; dropoutRng: RngState }> {
   const s = state();
   if (msg.step !== s.step) throw new Error(`learner.saveCheckpoint: asked for step ${msg.step}, the learner is at step ${s.step}`);
+  // A checkpoint is what resume trusts: never seal one that could not be trained on.
+  const bad = [['adapter', countNonFinite(s.adapter.params)], ['AdamW first moment', countNonFinite(s.opt.m)], ['AdamW second moment', countNonFinite(s.opt.v)]] as const;
+  const found = bad.filter(([, n]) => n > 0);
+  if (found.length) throw new Error(`learner.saveCheckpoint: refusing to save step ${msg.step}: the ${found.map(([what, n]) => `${what} holds ${n} non-finite value(s)`).join(', the ')} (of ${s.adapter.params.length} each)`);
   saveAdapterPeft(msg.dir, s.adapter, { baseModel: s.cfg.baseModelName });
-  writeFileSync(join(msg.dir, 'optimizer.bin'), serializeAdamWState(s.opt));
+  writeFileNamed(join(msg.dir, 'optimizer.bin'), serializeAdamWState(s.opt));
   return { step: s.step, dropoutRng: s.dropoutRng.state() };
+}
+
+function countNonFinite(a: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) n++;
+  return n;
 }
 
 /** Restore from a sealed checkpoint and publish the adapter as version `step` (versions = steps). */

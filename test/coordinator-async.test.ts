@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { runTraining } from '../src/coordinator/index.js';
+import { defaultConfig } from './cli-run.js';
 
 const root = repoRoot();
 const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
-const base = JSON.parse(readFileSync(join(root, 'configs/default.json'), 'utf8'));
+const base = defaultConfig();
 
 function smallConfig(maxStaleness: number) {
   return {

@@ -8,10 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
+import { defaultConfig } from './cli-run.js';
 
 const root = repoRoot();
 const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
-const base = JSON.parse(readFileSync(join(root, 'configs/default.json'), 'utf8'));
+const base = defaultConfig();
 const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
 
 function runWith(dir: string, name: string, extra: Record<string, unknown>): { status: number | null; stderr: string; metrics: Record<string, unknown>[] } {

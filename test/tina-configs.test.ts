@@ -68,7 +68,7 @@ for (const [name, row] of Object.entries(TABLE)) {
     const rw = parseRewardsConfig(c.rewards);
     const g = resolveGrpoConfig({ ...c.grpo, seed: c.run.seed }, ROWS[name] ? { datasetSize: ROWS[name] } : {});
 
-    t.equal(model.path, 'models/DeepSeek-R1-Distill-Qwen-1.5B');
+    t.equal(model.path, '../../models/DeepSeek-R1-Distill-Qwen-1.5B', 'relative to configs/tina/, where the config lives');
     // LoRA: r32/α128 unless an ablation; alpha = 4r always; dropout 0.05; all seven modules.
     t.equal(lora.lora_r, row.r ?? 32);
     t.equal(lora.lora_alpha, row.alpha ?? 128);

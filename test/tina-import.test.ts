@@ -6,7 +6,7 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { importRecipe, RecipeImportError, type ImportOptions } from '../tools/import-recipe.js';
 
@@ -119,7 +119,7 @@ t.test('open-r1 style recipes: reward names map to the open-r1 variants, system 
   t.equal(c.grpo.prompts_per_step, 2);
   t.equal(c.grpo.temperature, 0.9, "TRL 0.15's default temperature when the recipe sets none");
   t.equal(c.grpo.num_train_epochs, 3, "HF's default epochs when the recipe sets none");
-  t.equal(c.model.path, 'models/Qwen2.5-1.5B-Instruct');
+  t.equal(c.model.path, '../../models/Qwen2.5-1.5B-Instruct', 'relative to configs/tina/ (the default config folder)');
   t.same(c.lora.lora_target_modules, ['q_proj', 'v_proj']);
   t.equal(c.data.system_prompt, 'open_r1');
   t.ok(r.ignored.some((i) => i.key === 'output_dir'));
@@ -130,10 +130,16 @@ t.test('CLI: writes the config, prints ignored keys; refuses with exit 1 naming 
   const tmp = mkdtempSync(join(tmpdir(), 'loractor-import-'));
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const out = join(tmp, 'open-rs2.json');
-  const r = spawnSync(process.execPath, [cli, join(fixtures, 'train_model_open_rs2.yaml'), '--out', out, '--tina-launch', '--out-dir', 'runs/tina/open-rs2'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [cli, join(fixtures, 'train_model_open_rs2.yaml'), '--out', out, '--tina-launch', '--out-dir', join(root, 'runs/tina/open-rs2')], { encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
   t.ok(existsSync(out));
-  t.same(comparable(JSON.parse(readFileSync(out, 'utf8')) as Json), comparable(config('open-rs2')));
+  // Paths are written relative to the config's own folder: they name the same files as the shipped config's.
+  const absolute = (c: Json, dir: string): Json => ({
+    ...c, run: { ...c.run, out_dir: resolve(dir, c.run.out_dir) }, model: { ...c.model, path: resolve(dir, c.model.path) }, data: { ...c.data, path: resolve(dir, c.data.path) },
+    eval: { ...c.eval, benchmark_paths: { gpqa: resolve(dir, c.eval.benchmark_paths.gpqa) } },
+  });
+  t.same(comparable(absolute(JSON.parse(readFileSync(out, 'utf8')) as Json, tmp)), comparable(absolute(config('open-rs2'), join(root, 'configs', 'tina'))));
+  t.match((JSON.parse(readFileSync(out, 'utf8')) as Json).model.path, /^\.\.\//, 'a relative path, from the config file\'s folder');
   t.match(r.stderr, /ignored \(infrastructure\): .*bf16/);
   t.match(r.stderr, /stop_at_step 850/);
   const bad = spawnSync(process.execPath, [cli, join(fixtures, 'train_model_open_rs3_drgrpo_ablation.yaml')], { encoding: 'utf8' });

@@ -5,12 +5,18 @@
 //        [--num-processes 2] [--stop-at-step N] [--as-tina-ran] [--model-path DIR] [--data-path DIR]
 //        [--out-dir DIR] [--rewards tina|open-r1]
 //
+// Paths inside a config resolve against the config file's folder, so the default model, data and run
+// paths are written relative to where --out puts the config (the cwd without --out), pointing into this
+// package's models/, data/ and runs/tina/; --model-path, --data-path and --out-dir are written as given.
+//
 // Every key is either mapped, listed as "ignored (infrastructure)" with the reason (printed), or
 // refused with an error naming the key and its line: nothing is silently dropped. That is the point:
 // TRL 0.15.2 silently dropped Tina's `scale_reward` typo, which turned its Dr.GRPO ablation into a
 // plain GRPO run (shared/reference/tina-recipe.md §0.2).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { repoRoot } from '../src/util/paths.js';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LineCounter, isMap, isScalar, parseDocument, type Pair } from 'yaml';
 import { LORA_MODULES } from '../src/model/lora.js';
@@ -42,6 +48,12 @@ export interface ImportOptions {
   modelPath?: string;
   dataPath?: string;
   outDir?: string;
+  /**
+   * The folder the config will be saved in: the default model, data and run paths are written relative
+   * to it (paths in a config resolve against its own folder) and point into this package (models/,
+   * data/, runs/tina/). Default: configs/tina.
+   */
+  configDir?: string;
   /** Which reward-function family the recipe's names mean. Default: 'tina' when rl_post_train_reward_funcs is used, else 'open-r1'. */
   rewards?: 'tina' | 'open-r1';
 }
@@ -244,14 +256,15 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
   else if (TINA_LAUNCH_COSINE_3584.has(launchName)) notes.push(`note: Tina's launch script ran '${launchName}' with --cosine_max_len 3584; pass --tina-launch (or --cosine-max-len 3584) to reproduce it`);
 
   if (systemPrompt === 'auto') systemPrompt = datasetId.includes('open-rs') ? 'open_rs' : 'open_r1'; // Tina's rule, made explicit
-  const folder = 'data/' + datasetId.replace(/\//g, '-') + (datasetConfig && datasetConfig !== 'default' ? '/' + datasetConfig : '');
   const hubId = String(entries.get('model_name_or_path')?.value ?? '');
-  const modelPath = opts.modelPath ?? `models/${basename(hubId || 'model')}`;
+  const inPackage = (p: string): string => relative(opts.configDir ?? join(repoRoot(), 'configs', 'tina'), join(repoRoot(), p)).split(sep).join('/');
+  const folder = inPackage('data/' + datasetId.replace(/\//g, '-') + (datasetConfig && datasetConfig !== 'default' ? '/' + datasetConfig : ''));
+  const modelPath = opts.modelPath ?? inPackage(`models/${basename(hubId || 'model')}`);
   const runName = (tinaName ?? basename(src).replace(/\.ya?ml$/, '')).replace(/_/g, '-');
   const config: Record<string, unknown> = {
     $schema: '../loractor.schema.json',
     description: `Imported from ${basename(src)} by tools/import-recipe. ${notes.join('. ')}. Ignored (infrastructure): ${ignored.map((i) => i.key).join(', ') || 'none'}.`,
-    run: { out_dir: opts.outDir ?? `runs/tina/${runName}`, seed: grpo.seed, checkpoint_every: saveSteps },
+    run: { out_dir: opts.outDir ?? inPackage(`runs/tina/${runName}`), seed: grpo.seed, checkpoint_every: saveSteps },
     // The hub id goes into every checkpoint's adapter_config.json (base_model_name_or_path) and model card.
     model: { path: modelPath, ...(/^[\w.-]+\/[\w.-]+$/.test(hubId) ? { hub_id: hubId } : {}), engine: 'builtin' },
     lora: { ...lora },
@@ -260,7 +273,7 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
     rewards,
     // Tina's evaluation (tina-recipe.md §0.7, §2.4): offline on chosen checkpoints; gpqa from a user file.
     eval: {
-      benchmarks: ['aime24', 'aime25', 'amc23', 'math500', 'minerva', 'gpqa'], benchmark_paths: { gpqa: 'data/gpqa_diamond.jsonl' },
+      benchmarks: ['aime24', 'aime25', 'amc23', 'math500', 'minerva', 'gpqa'], benchmark_paths: { gpqa: inPackage('data/gpqa_diamond.jsonl') },
       num_samples: 1, temperature: 0.6, top_p: 0.95, max_new_tokens: 32768, seed: 42, eval_steps: 0, eval_before_training: false,
     },
     actors: {},
@@ -324,7 +337,7 @@ export function runImportRecipe(argv: string[]): number {
       source: file, tinaLaunch: values['tina-launch'] === true, asTinaRan: values['as-tina-ran'] === true,
       cosineMaxLen: intOpt('cosine-max-len'), numProcesses: intOpt('num-processes'), ...(stop !== undefined ? { stopAtStep: stop } : {}),
       modelPath: values['model-path'] as string | undefined, dataPath: values['data-path'] as string | undefined, outDir: values['out-dir'] as string | undefined,
-      rewards: values.rewards as 'tina' | 'open-r1' | undefined,
+      rewards: values.rewards as 'tina' | 'open-r1' | undefined, configDir: typeof values.out === 'string' ? dirname(resolve(values.out)) : process.cwd(),
     });
     const json = JSON.stringify(res.config, null, 2) + '\n';
     for (const n of res.notes) console.error(`import-recipe: ${n}`);

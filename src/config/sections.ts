@@ -22,7 +22,7 @@ export const actorsSchema = z
 
 export const runSchema = z
   .object({
-    out_dir: z.string().min(1).default('runs/latest').describe("Output directory (metrics.jsonl, checkpoints, report). TRL output_dir. Default 'runs/latest'."),
+    out_dir: z.string().min(1).default('runs/latest').describe("Run folder (metrics.jsonl, checkpoints, report); a relative path resolves against the config file's folder (--out on the command line: against the current directory). A new run needs an absent or empty folder (--resume continues the run in it, --overwrite moves it aside); one run at a time holds it (lock file .loractor.lock). TRL output_dir. Default 'runs/latest'."),
     max_steps: z.number().int().min(1).optional().describe('Stop after this many optimizer steps (TRL max_steps). Default: one pass over the data.'),
     seed: z.number().int().min(0).max(0xffffffff).default(42).describe('Seed of every random choice (data order, sampling, LoRA init, dropout). TRL seed. Default 42.'),
     checkpoint_every: z.number().int().min(0).default(50).describe('Save an adapter checkpoint every N steps (TRL save_steps); 0 = only at the end. Default 50.'),

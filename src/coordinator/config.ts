@@ -5,11 +5,11 @@ import { z } from 'zod';
 import { LORA_MODULES } from '../model/lora.js';
 
 export const modelSectionSchema = z.object({
-  path: z.string().min(1).describe('Hugging Face model folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json). Relative paths resolve against the repository root, then the config file. TRL model_name_or_path. Required.'),
+  path: z.string().min(1).describe('Hugging Face model folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json); a relative path resolves against the config file\'s folder. TRL model_name_or_path. Required.'),
   hub_id: z.string().min(1).optional().describe("Hugging Face hub id of the base model (e.g. 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B'), written as base_model_name_or_path in every adapter_config.json and model card so PEFT/vLLM find the base. Default: the model folder's absolute path."),
   engine: z.enum(['builtin', 'webllm']).default('builtin').describe("Rollout engine: 'builtin' (CPU, batched, exact log-probs) or 'webllm' (WebGPU; needs mlc_dir and mlc_lib). Default 'builtin'."),
-  mlc_dir: z.string().optional().describe('MLC artifacts folder for the webllm engine (tools/convert-to-mlc writes it). No default.'),
-  mlc_lib: z.string().optional().describe('Compiled WebLLM model library (.wasm) for the webllm engine. No default.'),
+  mlc_dir: z.string().optional().describe('MLC artifacts folder for the webllm engine (tools/convert-to-mlc writes it); relative to the config file\'s folder. No default.'),
+  mlc_lib: z.string().optional().describe('Compiled WebLLM model library (.wasm) for the webllm engine; relative to the config file\'s folder. No default.'),
   rollout_max_batch: z.number().int().positive().default(128).describe('Most sequences the builtin engine decodes together. Default 128.'),
   rollout_actors: z.number().int().min(1).max(64).default(1).describe('Rollout actors side by side (each its own thread and engine, roles rollout-0…); each step\'s prompts are split evenly across them, with sampling streams keyed by prompt so the completions do not depend on the split. Default 1.'),
 }).strict();
@@ -29,10 +29,12 @@ const taskSource = z.object({
 
 const datasetSource = z.object({
   source: z.literal('dataset').describe('Prompts from a JSONL/Parquet file or Hugging Face dataset folder, Tina column mapping.'),
-  path: z.string().min(1).describe('File or dataset folder. Required.'),
+  path: z.string().min(1).describe('File or dataset folder; a relative path resolves against the config file\'s folder. Required.'),
   dataset_id: z.string().optional().describe('Hugging Face id of the dataset (selects Tina\'s system prompt and the DeepScaleR mapping). Default: the folder name.'),
   system_prompt: z.enum(['open_r1', 'open_rs', 'none', 'auto']).default('auto').describe("System prompt: 'auto' = Tina's rule (OPEN_RS if the dataset id contains 'open-rs', else OPEN_R1). Default 'auto'."),
   chat_template: z.enum(['reason', 'model']).default('reason').describe("'reason' = Tina's REASON_CHAT_TEMPLATE (bos, system, <｜User｜>problem<｜Assistant｜>), which Tina put in place of the model's; 'model' = the model's own tokenizer_config.json template. Default 'reason'."),
+  overlong_prompts: z.enum(['truncate', 'skip']).default('truncate').describe("A row whose rendered prompt is longer than the prompt limit (grpo.max_prompt_length, and at most the model's context minus grpo.max_completion_length), found when the dataset is loaded: 'truncate' keeps its last limit tokens (TRL's left truncation; generation and training both see the kept tokens, as TRL ≥ 0.16), 'skip' drops the row (verl's filter_overlong_prompts). Either way the count and the first file:line are logged. Default 'truncate'."),
+  unencodable_text: z.enum(['error', 'warn']).default('error').describe("A row holding characters the model's tokenizer cannot encode (it would drop them and train on a different question): 'error' refuses the dataset naming the first file:line, 'warn' counts such rows, warns once and trains on the lossy tokenization. The eval config and `generate --unencodable-text` have the same switch. Default 'error'."),
 }).strict();
 
 export const dataSectionSchema = z.discriminatedUnion('source', [taskSource, datasetSource]).describe('Where training prompts come from.');

@@ -91,7 +91,7 @@ export const grpoConfigSchema = z.object({
     .describe('Truncation cap of the importance weight (TRL vllm_importance_sampling_cap; default 2.0).'),
   max_staleness: z.number().int().min(0).default(0)
     .describe('loractor: how many policy versions a rollout may lag the learner in async mode; 0 = synchronous (default 0).'),
-  seed: z.number().int().min(0).default(42)
+  seed: z.number().int().min(0).max(0xffffffff).default(42)
     .describe('Seed of every random choice in the run (default 42, HF; Tina 42).'),
 }).strict();
 
