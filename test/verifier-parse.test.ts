@@ -32,15 +32,21 @@ t.test('first_match stops at an unparseable match; any_match goes on', async (t)
   t.same(any[1], { kind: 'string', text: '\\frac{}{}+' }, 'fallback is the first match');
 });
 
-t.test('boxed all vs last; boxes on later lines win (right-most first)', async (t) => {
-  const line = '\\boxed{1}, so \\boxed{2}';
-  t.same(parse(line, { ...ANSWER_CFG, boxed: 'all' })[0], { kind: 'math', json: ['Set', 1, 2], latex: '1,2', hasFloat: false });
-  t.equal(latexOf(parse(line, { ...ANSWER_CFG, boxed: 'last' })), '2');
-  t.same((parse('\\boxed{1} and \\boxed{2}', { ...ANSWER_CFG, boxed: 'last' })[0] as { json: unknown }).json, ['Set', 1, 2]);
-  t.equal(latexOf(parse('\\boxed{1}\nthen \\boxed{2}', ANSWER_CFG)), '2');
+t.test('boxed: the last box and its close neighbours; boxes inside $..$ per the config', async (t) => {
+  // a plain \boxed{..} match takes the "last" boxes whatever the config says (Math-Verify)
+  const far = '\\boxed{1} was the first guess but the check fails for the second case so \\boxed{2}';
+  t.equal(latexOf(parse(far, ANSWER_CFG)), '2', 'a box far before the last one is not part of the answer');
+  t.same((parse('\\boxed{1}, so \\boxed{2}', ANSWER_CFG)[0] as { json: unknown }).json, ['Set', 1, 2], 'under 10 characters apart: one answer');
+  t.same((parse('\\boxed{1} papers and \\boxed{2} bins', ANSWER_CFG)[0] as { json: unknown }).json, ['Set', 1, 2], 'and/or/, within 70 characters');
+  t.equal(latexOf(parse('\\boxed{1} no no no no no \\boxed{2}', ANSWER_CFG)), '2', 'no separator, 10+ characters apart');
+  t.equal(latexOf(parse('\\boxed{7} and then \\boxed{7}', ANSWER_CFG)), '7', 'repeated contents once');
+  // inside one environment the config's mode applies: "all" joins every box
+  t.same(parse('$\\boxed{1} is wrong it was \\boxed{2} in the end$', ANSWER_CFG)[0], { kind: 'math', json: ['Set', 1, 2], latex: '1,2', hasFloat: false });
+  t.equal(latexOf(parse('$\\boxed{1} is wrong it was \\boxed{2} in the end$', { ...ANSWER_CFG, boxed: 'last' })), '2');
   t.equal(latexOf(parse('\\boxed{\\boxed{7}}', ANSWER_CFG)), '7', 'nested box unwrapped');
   t.equal(latexOf(parse('\\boxed{\\{1,2\\}}', ANSWER_CFG)), '\\{1,2\\}', 'escaped braces do not end the box');
-  t.equal(latexOf(parse('\\fbox{9}', ANSWER_CFG)), '9');
+  t.equal(latexOf(parse('\\fbox{9}', ANSWER_CFG)), '9', 'a bare \\fbox counts too (loractor; Math-Verify only reads it inside $..$)');
+  t.equal(latexOf(parse('$\\boxed{28}$ pct', ANSWER_CFG)), '\\frac{28}{100}', 'a percent word after the environment');
 });
 
 t.test('priorities: boxed 0 for answers, 55 for gold; anchors; anchorless only when asked', async (t) => {

@@ -69,11 +69,24 @@ export function verifyParsed(gold: ParsedAnswer[], answer: ParsedAnswer[], opts:
         const x = g.text.trim();
         if (x.length > 0 && x === a.text.trim()) return true;
       } else if (g.kind === 'math' && a.kind === 'math') {
-        if (mathEqual(g.json, a.json, { precision, hasFloat: g.hasFloat || a.hasFloat, budget })) return true;
+        if (textAsLetters(g, a) || textAsLetters(a, g)) return true;
+        const ctx = { precision, hasFloat: g.hasFloat || a.hasFloat, budget, strict: opts.strict ?? true, allowSetRelationComp: opts.allowSetRelationComp ?? false };
+        if (mathEqual(g.json, a.json, ctx)) return true;
       }
     }
   }
   return false;
+}
+
+/**
+ * A text answer against the same word written as math: \text{odd} vs "odd", which the CAS reads as
+ * the product o·d·d (Math-Verify compares the concatenated symbol names, ignoring case).
+ */
+function textAsLetters(t: Extract<ParsedAnswer, { kind: 'math' }>, m: Extract<ParsedAnswer, { kind: 'math' }>): boolean {
+  if (typeof t.json !== 'string' || !t.json.startsWith("'")) return false;
+  const word = t.json.slice(1, -1).trim();
+  const letters = m.latex.replace(/\\mathrm\{e\}/g, 'e').replace(/\s+/g, '');
+  return word.length > 1 && /^[a-zA-Z]+$/.test(letters) && letters.toLowerCase() === word.toLowerCase();
 }
 
 export interface VerifyResult {

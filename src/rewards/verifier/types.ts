@@ -65,4 +65,11 @@ export interface VerifyOptions {
   precision?: number;
   /** Wall-clock work budget for the comparison of all pairs, milliseconds. Default 1000. */
   budgetMs?: number;
+  /** false: variables are matched by position, so f(x) equals f(y) (math_verify `strict`). Default true. */
+  strict?: boolean;
+  /**
+   * Also compare an answer's relation with a gold set ("-2 <= x <= 7" against gold [-2, 7]); a gold
+   * relation is always compared with an answer set (math_verify `allow_set_relation_comp`). Default false.
+   */
+  allowSetRelationComp?: boolean;
 }
