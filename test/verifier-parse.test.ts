@@ -49,10 +49,10 @@ t.test('boxed: the last box and its close neighbours; boxes inside $..$ per the 
   t.equal(latexOf(parse('$\\boxed{28}$ pct', ANSWER_CFG)), '\\frac{28}{100}', 'a percent word after the environment');
 });
 
-t.test('priorities: boxed 0 for answers, 55 for gold; anchors; anchorless only when asked', async (t) => {
+t.test('priorities: boxed 0 for answers, 50 for gold; anchors; anchorless only when asked', async (t) => {
   const text = 'The final answer is $4$. I hope it is correct. Earlier: \\boxed{3}';
   t.equal(latexOf(parse(text, ANSWER_CFG)), '3', 'boxed and "final answer is" share priority 0 in ANSWER_CFG: the right-most wins');
-  t.equal(latexOf(parse(text, GOLD_DEFAULT)), '4', 'gold: "final answer is ... I hope" (0) beats boxed (55)');
+  t.equal(latexOf(parse(text, GOLD_DEFAULT)), '4', 'gold: "final answer is ... I hope" (0) beats boxed (50)');
   t.equal(latexOf(parse('Answer: $7$ and then $8$', ANSWER_CFG)), '7', 'answer: anchor');
   t.same(parse('we get $8$', ANSWER_CFG), [], 'ANSWER_CFG has no anchorless matches');
   t.equal(latexOf(parse('we get $8$', GOLD_LATEX_ONLY)), '8');

@@ -1,5 +1,6 @@
 // The math answer verifier: parse / verifyParsed / verify and the extraction presets Tina, open-r1
-// and lighteval use. A TypeScript counterpart of math_verify 0.5.2 (see tina-recipe.md §2.3).
+// and lighteval use. A TypeScript counterpart of math_verify 0.5.2 (Tina's pin; tina-recipe.md §2.3), checked
+// against the test suite of Math-Verify 0.8 (test/verifier-math-verify.test.ts).
 import { mathEqual, newBudget } from './equal.js';
 import { exprConfig, latexConfig, parse } from './parse.js';
 import type { ParseOptions, ParsedAnswer, VerifyOptions } from './types.js';
@@ -9,7 +10,7 @@ export { normalizeLatex, DEFAULT_NORMALIZATION } from './normalize.js';
 export { extractCandidates, findBoxes, findLatexEnvs } from './extract.js';
 export type * from './types.js';
 
-/** math_verify.parse defaults, used for gold solutions: LaTeX (boxed priority 55) + plain expressions. */
+/** math_verify.parse defaults, used for gold solutions: LaTeX (boxed priority 50) + plain expressions. */
 export const GOLD_DEFAULT: Readonly<ParseOptions> = Object.freeze({
   extraction: [latexConfig(), exprConfig()],
   mode: 'first_match',

@@ -24,7 +24,7 @@ export function latexConfig(
   return {
     kind: 'latex',
     tryExtractWithoutAnchor: over.tryExtractWithoutAnchor ?? true,
-    boxedMatchPriority: over.boxedMatchPriority ?? 55,
+    boxedMatchPriority: over.boxedMatchPriority ?? 50,
     normalization: { ...DEFAULT_NORMALIZATION, ...(over.normalization ?? {}) },
   };
 }

@@ -1,4 +1,4 @@
-// Shared types of the math answer verifier (a TypeScript counterpart of math_verify 0.5.2).
+// Shared types of the math answer verifier (a TypeScript counterpart of math_verify).
 // Everything here is plain data so parsed answers can cross thread boundaries and be logged as JSON.
 
 /** MathJSON as produced by @cortex-js/compute-engine (numbers, symbols, strings, nested arrays, {num}). */
@@ -28,7 +28,7 @@ export interface LatexExtractionConfig {
   kind: 'latex';
   /** Also try bare LaTeX environments ($..$, \[..\], ...) without an "answer" anchor (priority 300). Default true. */
   tryExtractWithoutAnchor: boolean;
-  /** Priority of \boxed{} matches (lower is tried first). math_verify default 55; Tina's rewards use 0. */
+  /** Priority of \boxed{} matches (lower is tried first). math_verify default 50; Tina's rewards use 0. */
   boxedMatchPriority: number;
   normalization: NormalizationConfig;
 }
