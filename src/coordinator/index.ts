@@ -21,7 +21,7 @@ import { parseEvalConfig } from '../eval/config.js';
 import { renderReport, type EvalSummary, type StepMetrics } from '../report/index.js';
 import { createProgress, formatDuration } from '../report/progress.js';
 import { repoRoot } from '../util/paths.js';
-import { dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
+import { checkDataForRewards, dataSectionSchema, evalScheduleSchema, faultsSectionSchema, loraSectionSchema, modelSectionSchema, parseSection } from './config.js';
 import { createPromptSource } from './prompts.js';
 import { bindRoles } from './roles.js';
 import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
@@ -76,6 +76,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const schedule = parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval');
   const evalCfg = parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest, seed: (evalRest.seed as number | undefined) ?? 42 }, 'config: eval');
   const rewardsCfg = parseRewardsConfig(raw.rewards);
+  checkDataForRewards(data, rewardsCfg.reward_funcs);
   // WebLLM rollouts: model.mlc_dir / mlc_lib required and resolved like model.path (checked against the
   // checkpoint and grpo.top_k once both are loaded, below). The evaluator keeps the builtin CPU engine.
   const webllmPaths = modelCfg.engine === 'webllm' ? requireWebLlmPaths(modelCfg, (p) => resolvePath(p, opts.configPath)) : null;

@@ -40,7 +40,7 @@ async function runTarget(c: FuzzCase): Promise<{ rows: number; skips: { file: st
     case 'dataset': {
       // The coordinator's own path (loadDataset → Tina mapping → prompts), then the loader again for
       // the skipped-line report the coordinator receives in `errors`.
-      const data = { source: 'dataset' as const, path: c.input, system_prompt: 'auto' as const, chat_template: 'reason' as const, ...(c.datasetId ? { dataset_id: c.datasetId } : {}) };
+      const data = { source: 'dataset' as const, path: c.input, system_prompt: 'auto' as const, chat_template: 'reason' as const, prompt_column: null, column_mapping: 'auto' as const, l1_target_length: null, ...(c.datasetId ? { dataset_id: c.datasetId } : {}) };
       const src = await createPromptSource(data, tinyTokenizer(), 1);
       src.next(Math.min(src.size ?? 1, 8));
       const loaded = await loadDataset(c.input, { split: 'train' });
