@@ -102,3 +102,26 @@ t.test('prompts: a seeded target per row, "Think for N tokens." in the system pr
   t.equal(p0.columns, undefined);
   t.equal(p0.promptText, `[S][${p0.text}]`);
 });
+
+t.test('a training run with an L1 reward: targets reach the rewards; without data.l1_target_length the config is refused', async (t) => {
+  const { runTraining } = await import('../src/coordinator/index.js');
+  const root = repoRoot();
+  const base = JSON.parse((await import('node:fs')).readFileSync(join(root, 'configs/default.json'), 'utf8'));
+  const dir = mkdtempSync(join(tmpdir(), 'loractor-l1-run-'));
+  writeFileSync(join(dir, 'train.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ question: `${10 + i}+${20 + 3 * i}=`, answer: String(30 + 4 * i) })).join('\n') + '\n');
+  const cfg = {
+    ...base,
+    run: { ...base.run, max_steps: 2, checkpoint_every: 0 },
+    data: { source: 'dataset', path: dir, dataset_id: 'local/additions', system_prompt: 'none', chat_template: 'model', l1_target_length: { min: 5, max: 60 } },
+    grpo: { ...base.grpo, max_steps: 2, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16 },
+    rewards: { ...base.rewards, reward_funcs: ['length_l1_exact', 'accuracy'], reward_weights: [1, 1] },
+    eval: { ...base.eval, eval_steps: 0, eval_before_training: false },
+  };
+  const r = await runTraining(cfg, { outDir: join(dir, 'run'), quiet: true });
+  t.equal(r.metrics.length, 2);
+  t.ok(r.metrics.every((m) => Number.isFinite(m['rewards/length_l1_exact'] as number)), 'the L1 reward is scored every step');
+  const rollouts = (await import('node:fs')).readFileSync(join(dir, 'run', 'rollouts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.ok(rollouts.length > 0);
+  const noTarget = { ...cfg, data: { ...cfg.data, l1_target_length: null } };
+  await t.rejects(runTraining(noTarget, { outDir: join(dir, 'run2'), quiet: true }), /rewards\.reward_funcs\.0: 'length_l1_exact' needs a target length per prompt/);
+});
