@@ -246,4 +246,17 @@ t.test('CLI: writes the config, prints ignored keys; refuses with exit 1 naming 
   const json = execFileSync(process.execPath, [cli, join(fixtures, 'train_model_limr.yaml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   t.equal((JSON.parse(json) as Json).lora.lora_r, 32);
   t.equal(spawnSync(process.execPath, [cli], { encoding: 'utf8' }).status, 2);
+  // open-r1's full fine-tune: refused, or converted with --as-lora, which prints what changed
+  const demo = join(openR1, 'Qwen2.5-1.5B-Instruct', 'grpo', 'config_demo.yaml');
+  const refused = spawnSync(process.execPath, [cli, demo], { encoding: 'utf8' });
+  t.equal(refused.status, 1);
+  t.match(refused.stderr, /a full fine-tune .*--as-lora/);
+  const converted = spawnSync(process.execPath, [cli, demo, '--as-lora', '--trl-version', '0.19.0'], { encoding: 'utf8' });
+  t.equal(converted.status, 0, converted.stderr);
+  t.match(converted.stderr, /import-recipe: --as-lora: .*becomes a LoRA run/);
+  t.match(converted.stderr, /defaults of TRL 0\.19\.0 for keys the recipe leaves out: beta=0/);
+  t.equal((JSON.parse(converted.stdout) as Json).grpo.beta, 0);
+  const badVersion = spawnSync(process.execPath, [cli, demo, '--as-lora', '--trl-version', '0.9.0'], { encoding: 'utf8' });
+  t.equal(badVersion.status, 1);
+  t.match(badVersion.stderr, /TRL 0\.9\.0 has no GRPOTrainer/);
 });

@@ -96,3 +96,8 @@ t.test('bad input is rejected with a clear error', async (t) => {
   t.throws(() => parse('x', { extraction: ['latx' as 'latex'] }), /opts\.extraction/);
   t.throws(() => verifyParsed(null as unknown as ParsedAnswer[], []), /must be arrays/);
 });
+
+t.test('an anchored number is found among many bare numbers (each source keeps its own right-most matches)', async (t) => {
+  const text = 'The answer: 7. ' + Array.from({ length: 300 }, (_, i) => `then ${i + 10} more`).join(', ');
+  t.equal(latexOf(parse(text, GOLD_EXPR_ONLY)), '7', '"answer:" (priority 100) beats 300 anchorless numbers');
+});

@@ -263,7 +263,8 @@ export function extractCandidates(text: string, configs: ExtractionConfig[]): Ca
   };
   configs.forEach((cfg, ci) => {
     if (cfg.kind === 'expr') {
-      keep(exprCandidates(text, cfg, ci, anchorHits));
+      // already bounded per anchor and per pattern (keep() would drop the anchored ones)
+      for (const c of exprCandidates(text, cfg, ci, anchorHits)) out.push(c);
       return;
     }
     if (cfg.boxedMatchPriority >= 0) {
@@ -317,7 +318,6 @@ function envAfterGap(text: string, gap: RegExp, at: number, envs: LatexEnv[], fr
   gap.lastIndex = at;
   if (gap.sticky) return gap.test(text) ? starts(gap.lastIndex) : -1;
   for (let tries = 0, m = gap.exec(text); m && m.index - at <= 100 && tries < 8; tries++, m = gap.exec(text)) {
-    if (m.index + m[0].length === m.index) break;
     const j = starts(m.index + m[0].length);
     if (j >= 0) return j;
     gap.lastIndex = m.index + 1;
