@@ -101,3 +101,10 @@ t.test('an anchored number is found among many bare numbers (each source keeps i
   const text = 'The answer: 7. ' + Array.from({ length: 300 }, (_, i) => `then ${i + 10} more`).join(', ');
   t.equal(latexOf(parse(text, GOLD_EXPR_ONLY)), '7', '"answer:" (priority 100) beats 300 anchorless numbers');
 });
+
+t.test("boxed: true (Tina's len/cosine answers) reads a box inside $..$ as its content", async (t) => {
+  const ans = (s: string) => parse(s, { ...ANSWER_CFG, boxed: true });
+  t.ok(verifyParsed(ans('The final answer is $\\boxed{10,\\!080}$.'), parse('$10080$', GOLD_LATEX_ONLY)), 'thousands separators inside the box');
+  t.ok(verifyParsed(ans('so $\\boxed{5x - 7y + 11z + 4 = 0}$.'), parse('$5x - 7y + 11z + 4 = 0$', GOLD_LATEX_ONLY)), 'an equation inside the box');
+  t.notOk(verifyParsed(ans('so $\\boxed{12}$.'), parse('$10080$', GOLD_LATEX_ONLY)));
+});

@@ -153,7 +153,7 @@ export function findLatexEnvs(text: string): LatexEnv[] {
     } else if (text[p + 1] === '[') [open, close] = ['\\[', '\\]'];
     else if (text[p + 1] === '(') [open, close, inline] = ['\\(', '\\)', true];
     else {
-      const frac = /\\frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}/y;
+      const frac = BARE_FRAC;
       frac.lastIndex = p;
       const neg = p > 0 && text[p - 1] === '-' ? 1 : 0;
       if (frac.test(text)) {
@@ -193,6 +193,9 @@ function percentSuffixEnd(text: string, k: number): number {
   }
   return -1;
 }
+
+/** Math-Verify's plain-context environment: a bare \frac of two plain numbers. */
+const BARE_FRAC = /\\frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}/y;
 
 // Math-Verify: `\s*(?:,?and|,?or|,)\s*` between joined environments.
 const JOINER = /^\s*(?:,?and|,?or|,)\s*$/;

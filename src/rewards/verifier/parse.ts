@@ -77,8 +77,13 @@ export function parse(text: string, opts: ParseOptions = {}): ParsedAnswer[] {
 }
 
 function candidateToMath(c: Candidate, cfg: ExtractionConfig): ParsedAnswer | null {
-  // the plain \boxed{..} match always takes the "last" boxes (Math-Verify overrides the config)
-  const norm = cfg.kind === 'latex' && c.plainBoxed ? { ...cfg.normalization, boxed: 'last' as const } : cfg.kind === 'latex' ? cfg.normalization : null;
+  // The plain \boxed{..} match always takes the "last" boxes (Math-Verify overrides the config).
+  // boxed true/false (Tina's len/cosine answers) leaves a box in the string, which latex2sympy's
+  // grammar reads as its content: the content is taken here, before normalising, so "10,080" in a
+  // box still reads as one number.
+  const norm = cfg.kind !== 'latex' ? null
+    : c.plainBoxed ? { ...cfg.normalization, boxed: 'last' as const }
+    : typeof cfg.normalization.boxed === 'boolean' ? { ...cfg.normalization, boxed: 'all' as const } : cfg.normalization;
   const latexParts = c.parts.map((p, i) => {
     const latex = norm ? normalizeLatex(p, norm) : exprToLatex(p);
     return c.percent?.[i] && latex.length > 0 ? `\\frac{${latex}}{100}` : latex;
