@@ -8,6 +8,14 @@ import { join } from 'node:path';
 import { CHECKPOINT_FORMAT, RESUME_STATE_FILE, checkpointTempDir, findResumePoint, sealCheckpoint, type TrainerState } from '../src/coordinator/checkpoint.js';
 import { renderModelCard } from '../src/coordinator/model-card.js';
 import { createHash } from 'node:crypto';
+import { writeSafetensors } from '../src/model/safetensors.js';
+import { createAdamWState, serializeAdamWState } from '../src/rl/optimizer.js';
+
+/** A real (tiny) adapter and optimizer state: resume checks that both load and are finite. */
+function putAdapterFiles(dir: string): void {
+  writeSafetensors(join(dir, 'adapter_model.safetensors'), [{ name: 'base_model.model.lora_A.weight', dtype: 'F32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) }]);
+  writeFileSync(join(dir, 'optimizer.bin'), serializeAdamWState(createAdamWState(4)));
+}
 
 const state = (step: number): TrainerState => ({
   format: CHECKPOINT_FORMAT, step, policy_version: step, seed: 1, config_sha256: 'x', prompt_sampler: null,
@@ -18,7 +26,8 @@ t.test('a sealed checkpoint holds loractor_state.json and README.md, not trainer
   const run = mkdtempSync(join(tmpdir(), 'loractor-ckpt-'));
   const tmp = checkpointTempDir(run, 3);
   mkdirSync(tmp);
-  for (const f of ['adapter_model.safetensors', 'optimizer.bin', 'adapter_config.json']) writeFileSync(join(tmp, f), f);
+  putAdapterFiles(tmp);
+  writeFileSync(join(tmp, 'adapter_config.json'), '{}');
   const dir = sealCheckpoint(run, tmp, state(3), '# card\n');
   t.equal(RESUME_STATE_FILE, 'loractor_state.json');
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: { file: string }[] };
@@ -33,7 +42,7 @@ t.test('a checkpoint written with the old trainer_state.json name still resumes'
   const dir = join(run, 'checkpoint-2');
   mkdirSync(dir);
   const put = (f: string, body: string) => writeFileSync(join(dir, f), body);
-  put('adapter_model.safetensors', 'a'); put('optimizer.bin', 'o'); put('trainer_state.json', JSON.stringify(state(2)));
+  putAdapterFiles(dir); put('trainer_state.json', JSON.stringify(state(2)));
   const entries = ['adapter_model.safetensors', 'optimizer.bin', 'trainer_state.json'].map((file) => {
     const b = readFileSync(join(dir, file));
     return { file, bytes: b.length, sha256: createHash('sha256').update(b).digest('hex') };

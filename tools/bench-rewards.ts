@@ -55,11 +55,13 @@ async function main(): Promise<void> {
   console.log('function              completions/s (1 thread, in-process)');
   for (const name of BUILTIN_REWARD_NAMES) {
     const f = await resolveRewardFunc(name, { cosine_max_len: 3584 });
-    f.fn([items[0]!.completion], { solution: [items[0]!.solution] }); // warm the verifier / JIT
+    // the L1 rewards read a target length per completion (Tina samples one per row)
+    const ctxOf = (g: RewardItem[]) => ({ solution: g.map((x) => x.solution), target_length: g.map((_, k) => 500 + 400 * k) });
+    f.fn([items[0]!.completion], ctxOf([items[0]!])); // warm the verifier / JIT
     const t0 = performance.now();
     for (let i = 0; i < n; i += 8) {
       const g = items.slice(i, i + 8);
-      f.fn(g.map((x) => x.completion), { solution: g.map((x) => x.solution) });
+      f.fn(g.map((x) => x.completion), ctxOf(g));
     }
     const rate = n / ((performance.now() - t0) / 1000);
     (report.perFunction as Record<string, number>)[name] = Math.round(rate);

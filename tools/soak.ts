@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 import { repoRoot } from '../src/util/paths.js';
 import { Rng } from '../src/util/rng.js';
 import { readStepMetrics } from '../src/report/records.js';
@@ -68,7 +68,13 @@ const newestCheckpoint = (dir: string): number => existsSync(dir)
 const deterministic = (dir: string) => readStepMetrics(dir).map((m) => JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k) && k !== 'sync_rejected'))));
 
 async function main_(): Promise<number> {
-  const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } } });
+  const { values } = scriptOptions({
+    name: 'soak',
+    help: `usage: node dist/tools/soak.js [--minutes 30] [--seed 1] [--out FILE]   (npm run soak)
+  Chaos soak of the training job: rounds of fault drills, kill -9, SIGTERM and resume on the default
+  config, each compared with a clean run (final adapter and metrics); a table and JSON at the end.`,
+    options: { minutes: { type: 'string', default: '30' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
+  });
   const minutes = Number(values.minutes);
   if (!(minutes > 0)) throw new Error(`--minutes: expected a positive number, got '${values.minutes}'`);
   const rng = new Rng(Number(values.seed));

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parquetMetadata, parquetSchema } from 'hyparquet';
 import { rootConfigSchema } from '../config/schema.js';
-import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type LoraSection, type ModelSection } from '../coordinator/config.js';
+import { checkDataForRewards, dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type LoraSection, type ModelSection } from '../coordinator/config.js';
 import { resolveGrpoConfig, type ResolvedGrpoConfig } from '../rl/config.js';
 import { parseRewardsConfig } from '../rewards/config.js';
 import { parseEvalConfig, type EvalConfig } from '../eval/config.js';
@@ -90,7 +90,8 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
   const { eval_steps, eval_before_training, ...evalRest } = (raw.eval ?? {}) as Record<string, unknown>;
   const evalSchedule = attempt('config', () => parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval'));
   const evalCfg = attempt('config', () => parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest }, 'eval')) as EvalConfig | undefined;
-  attempt('config', () => parseRewardsConfig(raw.rewards));
+  const rewardsCfg = attempt('config', () => parseRewardsConfig(raw.rewards)) as ReturnType<typeof parseRewardsConfig> | undefined;
+  if (rewardsCfg && data) attempt('config', () => checkDataForRewards(data, rewardsCfg.reward_funcs));
   const runSeed = (raw.run as { seed?: number } | undefined)?.seed;
   const grpoRaw = { ...((raw.grpo ?? {}) as object), ...(runSeed !== undefined ? { seed: runSeed } : {}) };
 
@@ -184,7 +185,7 @@ function checkModel(model: ModelSection, configFile: string, data: DataSection |
       }
       if (data?.source === 'dataset') {
         // Tina replaces the chat template with REASON_CHAT_TEMPLATE and uses the model's bos token.
-        const sys = data.system_prompt === 'none' ? '' : data.system_prompt === 'auto' ? systemPromptFor(data.dataset_id ?? data.path) : SYSTEM_PROMPTS[data.system_prompt];
+        const sys = data.system_prompt_text ?? (data.system_prompt === 'none' ? '' : data.system_prompt === 'auto' ? systemPromptFor(data.dataset_id ?? data.path) : SYSTEM_PROMPTS[data.system_prompt]);
         const prompt = buildTinaPrompt('What is 1 + 1?', sys, REASON_CHAT_TEMPLATE, { bosToken: tok.bosToken ?? '' });
         const n = tok.encode(prompt).length;
         rep.passed.push(`data: Tina prompt (REASON_CHAT_TEMPLATE + system prompt) renders to ${n} tokens`);
@@ -273,7 +274,7 @@ async function checkDataset(data: Extract<DataSection, { source: 'dataset' }>, c
       rows += s.rows ?? 0;
       // Tina's mapping on a sample row names what is missing; for Parquet (no row read) a stand-in
       // row with the file's column names and string values.
-      mapTinaRow(s.row ?? Object.fromEntries(s.columns.map((c) => [c, 'x'])), id, 0);
+      mapTinaRow(s.row ?? Object.fromEntries(s.columns.map((c) => [c, 'x'])), id, 0, { mapping: data.column_mapping, promptColumn: data.prompt_column });
     } catch (err) { rep.problems.push(`data: ${f}: ${(err as Error).message}`); return undefined; }
   }
   rep.passed.push(`data: ${files.length} file(s), ${rows} rows, Tina columns present (${id})`);

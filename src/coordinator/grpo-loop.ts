@@ -23,6 +23,8 @@ export interface PromptItem {
   promptText?: string;
   /** Gold solution text handed to the reward functions. */
   solution: string;
+  /** Other columns of the row the reward functions get (ctx[column]), e.g. Tina's L1 target_length. */
+  columns?: Record<string, unknown>;
 }
 
 export interface CompletionRecord {

@@ -11,7 +11,8 @@ import { createTaskSampler, type TaskSamplerState } from '../data/tasks/index.js
 import { loadDataset } from '../data/hf-dataset.js';
 import { mapTinaColumns } from '../data/tina-columns.js';
 import { rowOrigin } from '../data/provenance.js';
-import { buildTinaPrompt, SYSTEM_PROMPTS, systemPromptFor } from '../data/prompts.js';
+import { buildTinaPrompt, renderChat, SYSTEM_PROMPTS, systemPromptFor } from '../data/prompts.js';
+import { Rng } from '../util/rng.js';
 import { createRepeatSampler, type RepeatSamplerState } from '../data/sampler.js';
 import type { ModelTokenizer } from '../model/tokenizer.js';
 import { describeLost, encodePrompt } from '../model/encodable.js';
@@ -81,17 +82,26 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
   const id = data.dataset_id ?? basename(data.path);
   const loaded = await loadDataset(data.path, { split: 'train' });
   if (loaded.rows.length === 0) throw new Error(`data.path ${data.path}: no rows found (files: ${loaded.files.join(', ') || 'none'})`);
-  const mapped = mapTinaColumns(loaded.rows, id);
-  const system = data.system_prompt === 'auto' ? systemPromptFor(id) : data.system_prompt === 'none' ? '' : SYSTEM_PROMPTS[data.system_prompt];
-  const render = (problem: string): string => data.chat_template === 'model'
-    ? tok.applyChatTemplate([...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content: problem }], { addGenerationPrompt: true })
-    : buildTinaPrompt(problem, system, undefined, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' });
+  const mapped = mapTinaColumns(loaded.rows, id, { mapping: data.column_mapping, promptColumn: data.prompt_column });
+  const system = data.system_prompt_text ?? (data.system_prompt === 'auto' ? systemPromptFor(id) : data.system_prompt === 'none' ? '' : SYSTEM_PROMPTS[data.system_prompt]);
+  const l1 = data.l1_target_length;
+  // Tina's L1 recipes: a target length per row, asked for in the system prompt, given to the rewards.
+  // The whole-dataset check renders the longest ask (l1.max); a stream renders each row's own target.
+  const render = (problem: string, target?: number): string => {
+    const sys = target === undefined ? system : `${system}\nThink for ${target} tokens.`;
+    const messages = [...(sys ? [{ role: 'system' as const, content: sys }] : []), { role: 'user' as const, content: problem }];
+    return data.chat_template_jinja !== undefined
+      ? renderChat(messages, data.chat_template_jinja, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' })
+      : data.chat_template === 'model'
+        ? tok.applyChatTemplate(messages, { addGenerationPrompt: true })
+        : buildTinaPrompt(problem, sys, undefined, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' });
+  };
   const where = (i: number): string => rowOrigin(loaded.rows[i]!) ?? `${data.path} row ${i}`;
   // Every row once: over-long and lossy rows are found now, not at the step that draws them.
   const keep: number[] = [];
   let overlong = 0, firstOverlong = '', unencodable = 0, firstLossy = '';
   mapped.forEach((row, i) => {
-    const p = encodePrompt(tok, render(row.problem), limit);
+    const p = encodePrompt(tok, render(row.problem, l1 ? l1.max : undefined), limit);
     if (p.lost) {
       if (data.unencodable_text === 'error') {
         throw new Error(`${where(i)}: this model's tokenizer cannot encode the rendered prompt (${describeLost(p.lost)}); `
@@ -124,8 +134,9 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
           return sampler.take(count).map((k) => {
             const i = keep[k]!;
             const row = mapped[i]!;
-            const p = encodePrompt(tok, render(row.problem), limit);
-            return { index: i, ids: p.ids, text: row.problem, promptText: p.text, solution: row.solution };
+            const target = l1 ? l1TargetLength(seed, i, l1.min, l1.max) : undefined;
+            const p = encodePrompt(tok, render(row.problem, target), limit);
+            return { index: i, ids: p.ids, text: row.problem, promptText: p.text, solution: row.solution, ...(target === undefined ? {} : { columns: { target_length: target } }) };
           });
         },
         state: () => sampler.state(),
@@ -137,4 +148,9 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
 /** Load the prompts and open a stream over them (for callers that need both at once). */
 export async function createPromptSource(data: DataSection, tok: ModelTokenizer, seed: number, resume?: unknown, limits: PromptLimits = { maxPromptTokens: Infinity, limitField: 'no limit' }): Promise<PromptSource> {
   return (await preparePrompts(data, tok, limits)).source(seed, resume);
+}
+
+/** Tina's random.randint(min, max) per row, made reproducible: a stream derived from the seed and the row. */
+export function l1TargetLength(seed: number, row: number, min: number, max: number): number {
+  return min + (Rng.derive(seed, 'l1_target_length', row).nextU32() % (max - min + 1));
 }

@@ -88,7 +88,10 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     },
 
     async score(prompts, rollout) {
-      const items = rollout.completions.map((c) => ({ completion: c.text, solution: prompts[c.promptIndex]!.solution, prompt: prompts[c.promptIndex]!.text, group: c.promptIndex }));
+      const items = rollout.completions.map((c) => {
+        const p = prompts[c.promptIndex]!;
+        return { completion: c.text, solution: p.solution, prompt: p.text, group: c.promptIndex, ...(p.columns ? { columns: p.columns } : {}) };
+      });
       const s = await scoreBatch(b.rewardPool, items, b.rewardsCfg, { concurrency: b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
       // Reward faults on the run's log (a few per step; every failed item is in the quarantine file).
       for (const f of s.retried.slice(0, 3)) b.report(`actor event: crash in reward.scoreItem (completion ${f.index}): ${f.message}; scored again on a fresh worker`);

@@ -17,7 +17,7 @@ import { parseRewardsConfig, type RewardsConfig } from '../rewards/config.js';
 import { absolutizeSpec, type RewardFuncSpec } from '../rewards/registry.js';
 import { parseEvalConfig, type EvalConfig } from '../eval/config.js';
 import { checkWebLlmRollout, requireWebLlmPaths, type WebLlmRolloutPaths } from '../engines/webllm/model-match.js';
-import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type LoraSection, type ModelSection } from './config.js';
+import { checkDataForRewards, dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type LoraSection, type ModelSection } from './config.js';
 import { preparePrompts, type PromptData } from './prompts.js';
 import type { Model } from '../model/weights.js';
 import { createHash } from 'node:crypto';
@@ -88,6 +88,7 @@ export async function planRun(raw: RawConfig, opts: { configPath?: string; seed?
     benchmark_paths: Object.fromEntries(Object.entries(evalParsed.benchmark_paths).map(([k, v]) => [k, at(v)])),
   };
   const rewards0 = parseRewardsConfig(raw.rewards);
+  checkDataForRewards(data0, rewards0.reward_funcs);
   const rewardsCfg: RewardsConfig = { ...rewards0, reward_funcs: rewards0.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, at('.'))) as RewardsConfig['reward_funcs'] };
   const modelDir = at(modelCfg.path);
   const webllmPaths = modelCfg.engine === 'webllm' ? requireWebLlmPaths(modelCfg, at) : null;
