@@ -12,13 +12,16 @@
 import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
+import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type OldLogprobsRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
 import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
-import { forwardTrain, backwardTrain, type TrainBatch } from '../src/model/train.js';
+import { forwardTrain, backwardTrain, type SavedForward } from '../src/model/train.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
-import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type LossType, type PolicyLossSums } from '../src/rl/loss.js';
+import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type PolicyLossOptions, type PolicyLossSums } from '../src/rl/loss.js';
+import type { BehaviourCorrection } from '../src/rl/behaviour-correction.js';
+import { scoreRows, truncationActive, type TruncationOptions } from '../src/rl/token-distribution.js';
+import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, scoredPositions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
 import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
@@ -35,12 +38,14 @@ export interface LearnerInit {
   /** Left-truncate prompts to this many tokens for the log-prob pass (TRL max_prompt_length); 0 = off. */
   maxPromptLength: number;
   maxCompletionLength: number;
-  lossType: LossType;
-  beta: number;
-  epsilon: number;
-  epsilonHigh: number;
-  importanceSamplingCorrection: boolean;
-  importanceSamplingCap: number;
+  /** The objective: loss_type, beta, epsilon(_high), delta, importance_sampling_level, SAPO temperatures. */
+  objective: Omit<PolicyLossOptions, 'correction' | 'maxCompletionLength' | 'global'>;
+  /** Behaviour-policy importance correction (TIS / MIS), or null (importance_sampling_correction false). */
+  correction: BehaviourCorrection | null;
+  /** TRL mask_truncated_completions: completions without an EOS are left out of the loss. */
+  maskTruncatedCompletions: boolean;
+  /** The rollouts' top-p / top-k: log-probs are taken under the same truncated distribution. */
+  truncation: TruncationOptions;
   /** Rollouts from a policy more than this many versions older than the one being trained are refused. */
   maxStaleness: number;
   /** Log-probs under logits / temperature (TRL ≥ 0.16; 1 reproduces TRL 0.15.2 / Tina). */
@@ -83,6 +88,7 @@ export const accepts = {
   saveCheckpoint: CheckpointProtocols.CheckpointRequest,
   restoreCheckpoint: CheckpointProtocols.RestoreRequest,
   republish: CheckpointProtocols.RepublishRequest,
+  oldLogprobs: TrainingProtocols.OldLogprobsRequest,
 };
 
 export async function init(cfg: LearnerInit): Promise<void> {
@@ -135,40 +141,60 @@ function state(): LearnerState {
 
 const ints = (x: Trajectory['promptIds']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'i32' }) : x);
 const floats = (x: Trajectory['behaviourLogprobs']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'f32' }) : x);
+const arrays = (t: Trajectory) => ({ promptIds: ints(t.promptIds), completionIds: ints(t.completionIds) });
 
-/** Right-padded [B, T] batch of prompt+completion, plus the completion-aligned [B, Tc] views. */
-function buildBatch(trajs: Trajectory[], maxPrompt: number): { batch: TrainBatch; prompts: number[]; comps: number[]; Tc: number } {
-  const prompts = trajs.map((t) => Math.min(ints(t.promptIds).length, maxPrompt > 0 ? maxPrompt : Infinity));
-  const comps = trajs.map((t) => ints(t.completionIds).length);
-  const T = Math.max(...trajs.map((_, i) => prompts[i]! + comps[i]!));
-  const Tc = Math.max(1, ...comps);
-  const ids = new Int32Array(trajs.length * T);
-  const lengths = new Int32Array(trajs.length);
-  const scoreFrom = new Int32Array(trajs.length);
-  trajs.forEach((t, b) => {
-    const p = ints(t.promptIds);
-    const c = ints(t.completionIds);
-    const kept = prompts[b]!;
-    for (let i = 0; i < kept; i++) ids[b * T + i] = p[p.length - kept + i]!;
-    for (let i = 0; i < c.length; i++) ids[b * T + kept + i] = c[i]!;
-    lengths[b] = kept + c.length;
-    scoreFrom[b] = kept;
-  });
-  return { batch: { ids, lengths, seqLen: T, scoreFrom }, prompts, comps, Tc };
+/** Log-probs of one micro-batch's completion tokens ([B, Tc]), and for the policy pass what the backward needs. */
+interface Scored {
+  logp: Float32Array;
+  /** Per-token entropy of the sampling distribution ([B, Tc]); policy pass only. */
+  entropy?: Float32Array;
+  /** Activations for backwardMicroBatch; policy pass only. */
+  saved?: SavedForward<Float32Array>;
+  /** Sampled tokens outside the learner's top-p/top-k set (see token-distribution.ts). */
+  outside: number;
 }
 
-/** Gather [B·T] model log-probs into completion-aligned [B, Tc]. */
-function gather(src: ArrayLike<number>, b: { prompts: number[]; comps: number[]; Tc: number; T: number }): Float32Array {
-  const out = new Float32Array(b.prompts.length * b.Tc);
-  for (let i = 0; i < b.prompts.length; i++) {
-    for (let t = 0; t < b.comps[i]!; t++) out[i * b.Tc + t] = src[i * b.T + b.prompts[i]! + t]!;
+/**
+ * The one place the learner runs the model forward: the policy (LoRA on, dropout, activations kept),
+ * the reference (LoRA scale 0) or the old policy (LoRA on, no dropout). With top-p/top-k the
+ * log-probs are those of the truncated, renormalised distribution the engine sampled from.
+ */
+function scoreMicroBatch(s: LearnerState, b: BuiltBatch, pass: 'policy' | 'reference' | 'old'): Scored {
+  const { cfg, model, adapter } = s;
+  const train = pass === 'policy';
+  const fwd = forwardTrain(model, adapter, pass === 'reference' ? 0 : loraScale(adapter.settings), b.batch, {
+    temperature: cfg.logprobTemperature, saveForBackward: train, dropoutRng: train && adapter.settings.dropout > 0 ? s.dropoutRng : undefined,
+  });
+  const V = model.config.vocabSize;
+  const truncating = truncationActive(cfg.truncation, V);
+  if (!truncating && !train) return { logp: gatherCompletions(fwd.logp, b), outside: 0 };
+  const pos = scoredPositions(b.batch);
+  // Entropy (a metric) on the policy pass; with truncation, the truncated log-probs and, for the
+  // backward, logits of excluded tokens set aside and the kept set's log-sum-exp.
+  const rows = scoreRows({ logits: fwd.logits, targets: pos.targets, rows: pos.targets.length, vocab: V, invTemp: 1 / cfg.logprobTemperature }, cfg.truncation, train && truncating);
+  const logpFull = fwd.logp;
+  if (truncating) {
+    for (let m = 0; m < pos.flat.length; m++) logpFull[pos.flat[m]!] = rows.logp[m]!;
+    if (fwd.saved) fwd.saved.lse.set(rows.lse);
   }
-  return out;
+  const result: Scored = { logp: gatherCompletions(logpFull, b), outside: rows.outside };
+  if (train) {
+    const ent = new Float32Array(b.batch.ids.length);
+    for (let m = 0; m < pos.flat.length; m++) ent[pos.flat[m]!] = rows.entropy[m]!;
+    result.entropy = gatherCompletions(ent, b);
+    result.saved = fwd.saved!;
+  }
+  return result;
+}
+
+/** The one place the learner runs the model backward: dLoss/dlogp ([B, Tc]) into the LoRA gradient. */
+function backwardMicroBatch(s: LearnerState, scored: Scored, b: BuiltBatch, dLogp: ArrayLike<number>): void {
+  backwardTrain(scored.saved!, scatterCompletions(dLogp, b), { lora: s.grad });
 }
 
 export async function trainStep(msg: LearnerStepRequest): Promise<Record<string, number | string | boolean>> {
   const s = state();
-  const { cfg, model, adapter } = s;
+  const { cfg, adapter } = s;
   if (s.recovery) {
     // (A retry after a throw mid-step has been rolled back to the last commit by state().)
     // The step finished and was committed but its reply was lost with the worker: answer it again.
@@ -176,85 +202,111 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     s.dirty = true;
   }
   if (msg.step !== s.step + 1) throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
-  // Provenance check: the current policy is version step−1; older rollouts must be within the bound.
+  // Provenance check: the current policy is version step−1; older rollouts must be within the bound
+  // (max_staleness, plus the steps a generation batch is reused over: num_iterations, steps_per_generation).
   msg.trajectories.forEach((t, i) => {
     const lag = msg.step - 1 - t.policyVersion;
-    if (lag > cfg.maxStaleness || lag < 0) throw new Error(`learner: trajectory ${i} comes from policy version ${t.policyVersion}, ${lag} versions behind step ${msg.step}'s policy (max_staleness ${cfg.maxStaleness}): refused`);
+    if (lag > cfg.maxStaleness || lag < 0) throw new Error(`learner: trajectory ${i} comes from policy version ${t.policyVersion}, ${lag} versions behind step ${msg.step}'s policy (allowed ${cfg.maxStaleness}: max_staleness plus generation-batch reuse): refused`);
   });
   const t0 = performance.now();
-  const scale = loraScale(adapter.settings);
   const N = msg.trajectories.length;
-  const M = Math.min(cfg.gradientAccumulationSteps, N);
+  const bounds = microBatchBounds(N, cfg.gradientAccumulationSteps, msg.microBatchSizes);
+  const M = bounds.length - 1;
   // Global sizes first, so every micro-batch's loss uses the whole optimizer batch's normalisers.
   const masks = msg.trajectories.map((t) => {
     const c = ints(t.completionIds);
-    return completionMask(c, 1, Math.max(1, c.length), cfg.eosTokenIds);
+    return completionMask(c, 1, Math.max(1, c.length), cfg.eosTokenIds, undefined, undefined, cfg.maskTruncatedCompletions);
   });
   const globalTokens = masks.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
   s.grad.fill(0);
   const sums: PolicyLossSums[] = [];
   let loss = 0;
   let tokens = 0;
+  let entropySum = 0, outside = 0;
   const time = { reference: 0, policy: 0, backward: 0 };
   for (let m = 0; m < M; m++) {
-    const lo = Math.floor((m * N) / M), hi = Math.floor(((m + 1) * N) / M);
+    const lo = bounds[m]!, hi = bounds[m + 1]!;
     const trajs = msg.trajectories.slice(lo, hi);
-    const built = buildBatch(trajs, cfg.maxPromptLength);
-    const T = built.batch.seqLen;
-    const shape = { ...built, T };
+    const built = buildBatch(trajs.map(arrays), cfg.maxPromptLength);
     const mask = new Uint8Array(trajs.length * built.Tc);
     trajs.forEach((_, i) => mask.set(masks[lo + i]!, i * built.Tc));
     let ta = performance.now();
-    const ref = cfg.beta !== 0 ? gather(forwardTrain(model, adapter, 0, built.batch, { temperature: cfg.logprobTemperature }).logp, shape) : undefined;
+    const ref = cfg.objective.beta !== 0 ? scoreMicroBatch(s, built, 'reference').logp : undefined;
     time.reference += performance.now() - ta;
     ta = performance.now();
-    const fwd = forwardTrain(model, adapter, scale, built.batch, { temperature: cfg.logprobTemperature, saveForBackward: true, dropoutRng: adapter.settings.dropout > 0 ? s.dropoutRng : undefined });
+    const pol = scoreMicroBatch(s, built, 'policy');
     time.policy += performance.now() - ta;
-    const logp = gather(fwd.logp, shape);
-    const behaviour = cfg.importanceSamplingCorrection ? new Float32Array(trajs.length * built.Tc) : undefined;
-    if (behaviour) trajs.forEach((t, i) => behaviour.set(floats(t.behaviourLogprobs), i * built.Tc));
+    for (let k = 0; k < mask.length; k++) if (mask[k]) entropySum += pol.entropy![k]!;
+    outside += pol.outside;
+    const behaviour = cfg.correction ? stackCompletions(trajs.map((t) => floats(t.behaviourLogprobs)), built) : undefined;
+    const old = trajs[0]!.oldLogprobs !== undefined ? stackCompletions(trajs.map((t, i) => floats(t.oldLogprobs ?? missingOld(lo + i))), built) : undefined;
     const r = policyLoss(
-      { numSequences: trajs.length, seqLen: built.Tc, logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, behaviourLogp: behaviour },
-      { lossType: cfg.lossType, beta: cfg.beta, epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, importanceSamplingCap: cfg.importanceSamplingCap, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
+      { numSequences: trajs.length, seqLen: built.Tc, logp: pol.logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, oldLogp: old, behaviourLogp: behaviour },
+      { ...cfg.objective, correction: cfg.correction, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
     );
     loss += r.loss;
     sums.push(r.sums);
-    // Scatter dL/dlogp back to the model's [B·T] layout and backpropagate into the LoRA block.
-    const dFull = new Float32Array(trajs.length * T);
-    for (let i = 0; i < trajs.length; i++) for (let t = 0; t < built.comps[i]!; t++) dFull[i * T + built.prompts[i]! + t] = r.dLogp[i * built.Tc + t]!;
     ta = performance.now();
-    backwardTrain(fwd.saved!, dFull, { lora: s.grad });
+    backwardMicroBatch(s, pol, built, r.dLogp);
     time.backward += performance.now() - ta;
     for (let i = 0; i < trajs.length; i++) tokens += built.batch.lengths[i]!;
   }
-  const metrics = policyLossMetrics(mergePolicyLossSums(sums));
+  const metrics = policyLossMetrics(mergePolicyLossSums(sums), cfg.correction, cfg.objective.lossType);
   const lr = learningRateAt(cfg.schedule, s.step);
-  let gradNorm: number;
+  let gradNorm = 0;
   let skipped = '';
-  try {
-    gradNorm = optimizerStep(adapter.params, s.grad, s.opt, cfg.adamw, lr).gradNorm;
-  } catch (err) {
-    // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
-    gradNorm = NaN;
-    skipped = (err as Error).message;
+  if (N > 0) {
+    try {
+      gradNorm = optimizerStep(adapter.params, s.grad, s.opt, cfg.adamw, lr).gradNorm;
+    } catch (err) {
+      // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
+      gradNorm = NaN;
+      skipped = (err as Error).message;
+    }
+    if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
   }
-  if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
   s.step = msg.step;
   const tp = performance.now();
   const version = publishAdapter(s);
   if (drillDue(cfg.__faults, 'publish')?.drill.mode === 'corrupt') s.store.corruptActiveForDrill();
   fireFaultDrill(cfg.__faults, 'learner', 'afterPublish'); // drill: die with version published, state not committed
   const seconds = (performance.now() - t0) / 1000;
+  const { kl, kl_token_mean: _k, ...lossMetrics } = metrics;
   const reply = {
-    step: s.step, version, loss, kl: metrics.kl, grad_norm: gradNorm, learning_rate: lr,
-    'clip_ratio/region_mean': metrics['clip_ratio/region_mean'], 'is_weight/mean': metrics['is_weight/mean'],
+    step: s.step, version, loss, kl, grad_norm: gradNorm,
+    // Logged as the HF Trainer does: the learning rate after the scheduler's step (the next update's).
+    learning_rate: learningRateAt(cfg.schedule, s.step),
+    ...lossMetrics, ...(globalTokens > 0 ? { entropy: entropySum / globalTokens } : {}),
+    ...(truncationActive(cfg.truncation, s.model.config.vocabSize) ? { 'sampling/outside_truncation_frac': outside / Math.max(1, globalTokens) } : {}),
     tokens_per_s: tokens / seconds, 'time/reference_s': time.reference / 1000, 'time/policy_s': time.policy / 1000,
     'time/backward_s': time.backward / 1000, 'time/publish_s': (performance.now() - tp) / 1000,
-    skipped,
+    skipped, ...(N === 0 ? { empty: true } : {}),
   };
   if (s.recovery) commitState(s, reply);
   fireFaultDrill(cfg.__faults, 'learner', 'afterCommit'); // drill: the step is committed, its reply lost
   return reply;
+}
+
+function missingOld(i: number): never {
+  throw new Error(`learner: trajectory ${i} has no oldLogprobs while others in its micro-batch do`);
+}
+
+/**
+ * Log-probs of a generation batch under the current policy (no dropout, no state change), taken
+ * before its first optimizer step: the ratio's denominator while the batch is trained on across
+ * updates (num_iterations > 1, or steps_per_generation > gradient_accumulation_steps).
+ */
+export async function oldLogprobs(msg: OldLogprobsRequest): Promise<{ logprobs: Float32Array[] }> {
+  const s = state();
+  const bounds = microBatchBounds(msg.trajectories.length, Math.max(1, msg.trajectories.length), msg.microBatchSizes);
+  const out: Float32Array[] = [];
+  for (let m = 0; m + 1 < bounds.length; m++) {
+    const trajs = msg.trajectories.slice(bounds[m]!, bounds[m + 1]!);
+    const built = buildBatch(trajs.map(arrays), s.cfg.maxPromptLength);
+    const scored = scoreMicroBatch(s, built, 'old');
+    trajs.forEach((_, i) => out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!)));
+  }
+  return { logprobs: out };
 }
 
 export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: string; step: number }> {

@@ -31,6 +31,7 @@ import type { RngState } from '../util/rng.js';
 import { checkWebLlmRollout, requireWebLlmPaths } from '../engines/webllm/model-match.js';
 import type { LearnerInit } from '../../actors/learner.js';
 import { learnerRecoverySize } from '../rl/learner-recovery.js';
+import { maxStepsPerGeneration } from '../rl/generation-plan.js';
 
 export interface TrainingOptions {
   /** Path of the config file (relative paths inside it resolve against the repo root, then its folder). */
@@ -122,8 +123,13 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const learnerInit: LearnerInit = {
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
     maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
-    lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
-    importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
+    objective: {
+      lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh, delta: g.delta,
+      importanceSamplingLevel: g.importance_sampling_level, sapoTemperaturePos: g.sapo_temperature_pos, sapoTemperatureNeg: g.sapo_temperature_neg,
+    },
+    correction: grpo.correction, maskTruncatedCompletions: g.mask_truncated_completions, truncation: { topP: g.top_p, topK: g.top_k ?? 0 },
+    // A generation batch trained on over several steps (num_iterations, steps_per_generation) ages by those steps.
+    maxStaleness: g.max_staleness + maxStepsPerGeneration(grpo.plan) - 1,
     logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
     schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
     ...(recovery ? { recovery: recovery.describe() } : {}),
@@ -173,6 +179,8 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   });
   try {
     if (prompts.skipped?.length) log(`data: skipped ${prompts.skipped.length} malformed line(s) of ${data.source === 'dataset' ? data.path : 'the data'} (first: ${prompts.skipped[0]})`);
+    // Config warnings (also printed by `check`): allowed, but probably not what was meant.
+    for (const w of grpo.warnings) log(`config warning: grpo.${w.field}: ${w.message}`);
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
     const checkpoint = async (step: number, pending?: PendingRollout): Promise<string> => {
       const tmp = checkpointTempDir(outDir, step);
@@ -200,7 +208,8 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       firstStep,
       ...(resumeFrom?.state.pending_rollout ? { pending: resumeFrom.state.pending_rollout as PendingRollout } : {}),
       lastStep,
-      promptsPerStep: grpo.promptsPerStep,
+      promptsPerGeneration: grpo.promptsPerGeneration, groupSize: g.num_generations, plan: grpo.plan, seed,
+      onLog: log,
       nextPrompts: (n) => prompts.next(n),
       evalEvery: schedule.eval_steps,
       checkpointEvery: run.checkpoint_every ?? 0,
@@ -235,7 +244,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     'prompts × G': `${grpo.promptsPerStep} × ${g.num_generations}`, 'LoRA': `r ${lora.r}, alpha ${lora.alpha}, ${lora.targetModules.join(',')}`,
   };
   writeFileSync(join(outDir, 'report.html'), renderReport({ title: `loractor run — ${outDir}`, metrics, evals, config: resolvedConfig, facts }));
-  const summary = { steps: metrics.length, wall_s: wall, before: first?.pass_at_1, after: last?.pass_at_1, final_format: metrics.at(-1)?.['rewards/format'], best: evals.reduce<EvalSummary | undefined>((a, b) => (!a || b.average > a.average ? b : a), undefined) };
+  const summary = { steps: metrics.length, wall_s: wall, before: first?.pass_at_1, after: last?.pass_at_1, final_format: metrics.at(-1)?.['rewards/format/mean'] ?? metrics.at(-1)?.['rewards/format'], best: evals.reduce<EvalSummary | undefined>((a, b) => (!a || b.average > a.average ? b : a), undefined) };
   writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   log(`done in ${formatDuration(wall)}: held-out pass@1 ${first ? (100 * first.average).toFixed(1) : '–'}% → ${last ? (100 * last.average).toFixed(1) : '–'}%; report ${join(outDir, 'report.html')}`);
   return { outDir, steps: metrics.length, wallSeconds: wall, evals, metrics };

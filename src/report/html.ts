@@ -1,6 +1,6 @@
 // report.html: one self-contained page (inline CSS and SVG, a few lines of inline script for the
 // raw/smoothed toggle) with the curves people look at in a Tina/TRL run.
-import { ema, formatTurnStep, type EvalSummary, type StepMetrics } from './metrics.js';
+import { ema, formatTurnStep, withCurrentNames, type EvalSummary, type StepMetrics } from './metrics.js';
 import { lineChart, type Marker, type Series } from './svg-chart.js';
 
 export interface ReportInput {
@@ -18,15 +18,15 @@ const EMA_ALPHA = 0.1;
 
 /** Chart specs: title and the metric keys drawn in it (missing keys are skipped). */
 function chartSpecs(keys: Set<string>): { id: string; title: string; keys: string[] }[] {
-  const rewardFuncs = [...keys].filter((k) => k.startsWith('rewards/')).sort();
+  const rewardFuncs = [...keys].filter((k) => /^rewards\/[^/]+\/mean$/.test(k)).sort();
   const phases = [...keys].filter((k) => k.startsWith('time/')).sort();
   return [
     { id: 'reward', title: 'reward (weighted total)', keys: ['reward'] },
     { id: 'reward-funcs', title: 'reward functions', keys: rewardFuncs },
-    { id: 'accuracy', title: 'accuracy (rewards/accuracy)', keys: ['rewards/accuracy'] },
-    { id: 'format', title: 'format (rewards/format)', keys: ['rewards/format'] },
+    { id: 'accuracy', title: 'accuracy (rewards/accuracy/mean; TRL 0.15: rewards/accuracy)', keys: ['rewards/accuracy/mean'] },
+    { id: 'format', title: 'format (rewards/format/mean; TRL 0.15: rewards/format)', keys: ['rewards/format/mean'] },
     { id: 'reward-std', title: 'reward_std', keys: ['reward_std'] },
-    { id: 'completion-length', title: 'completion_length (tokens)', keys: ['completion_length'] },
+    { id: 'completion-length', title: 'completions/mean_length (tokens; TRL 0.15: completion_length)', keys: ['completions/mean_length'] },
     { id: 'kl', title: 'kl', keys: ['kl'] },
     { id: 'loss', title: 'loss', keys: ['loss'] },
     { id: 'learning-rate', title: 'learning_rate', keys: ['learning_rate'] },
@@ -38,10 +38,11 @@ function chartSpecs(keys: Set<string>): { id: string; title: string; keys: strin
 }
 
 export function renderReport(input: ReportInput): string {
-  const { metrics, evals } = input;
+  const { evals } = input;
+  const metrics = input.metrics.map(withCurrentNames);
   const steps = metrics.map((m) => m.step);
   const keys = new Set(metrics.flatMap((m) => Object.keys(m)));
-  const turn = formatTurnStep(steps, metrics.map((m) => m['rewards/format']), EMA_ALPHA);
+  const turn = formatTurnStep(steps, metrics.map((m) => m['rewards/format/mean']), EMA_ALPHA);
   const best = evals.length ? evals.reduce((a, b) => (b.average > a.average ? b : a)) : undefined;
   const markers: Marker[] = [];
   if (turn !== undefined) markers.push({ x: turn, label: `format turn @${turn}`, color: '#c0392b' });

@@ -29,8 +29,8 @@ export function createProgress(opts: ProgressOptions): { update(m: StepMetrics):
       const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
       const tps = (m['rollout/tokens_per_s'] ?? 0) + 0;
       const line =
-        `${bar} step ${done}/${opts.totalSteps} reward ${f(m.reward)} acc ${f(m['rewards/accuracy'], 2)} ` +
-        `format ${f(m['rewards/format'], 2)} len ${f(m.completion_length, 1)} kl ${f(m.kl, 4)} ` +
+        `${bar} step ${done}/${opts.totalSteps} reward ${f(m.reward)} acc ${f(m['rewards/accuracy/mean'], 2)} ` +
+        `format ${f(m['rewards/format/mean'], 2)} len ${f(m['completions/mean_length'], 1)} kl ${f(m.kl, 4)} ` +
         `tok/s ${tps.toFixed(0)} ETA ${Number.isFinite(eta) ? formatDuration(eta) : '–'}`;
       if (tty) {
         clear();
