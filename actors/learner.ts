@@ -18,9 +18,9 @@ import { forwardTrain, backwardTrain, type SavedForward } from '../src/model/tra
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
-import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type PolicyLossOptions, type PolicyLossSums } from '../src/rl/loss.js';
-import type { BehaviourCorrection } from '../src/rl/behaviour-correction.js';
-import { scoreRows, truncationActive, type TruncationOptions } from '../src/rl/token-distribution.js';
+import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type PolicyLossSums } from '../src/rl/loss.js';
+import type { LearnerAlgorithm } from '../src/rl/consumers.js';
+import { scoreRows, truncationActive } from '../src/rl/token-distribution.js';
 import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, scoredPositions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
 import { createAdamWState, optimizerStep, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
@@ -29,30 +29,12 @@ import { Rng, type RngState } from '../src/util/rng.js';
 import { drillDue, fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
 
-export interface LearnerInit {
+export interface LearnerInit extends LearnerAlgorithm {
   model: ModelDescriptor;
   store: WeightStoreDescription;
   lora: LoraSettings;
   seed: number;
   eosTokenIds: number[];
-  /** Left-truncate prompts to this many tokens for the log-prob pass (TRL max_prompt_length); 0 = off. */
-  maxPromptLength: number;
-  maxCompletionLength: number;
-  /** The objective: loss_type, beta, epsilon(_high), delta, importance_sampling_level, SAPO temperatures. */
-  objective: Omit<PolicyLossOptions, 'correction' | 'maxCompletionLength' | 'global'>;
-  /** Behaviour-policy importance correction (TIS / MIS), or null (importance_sampling_correction false). */
-  correction: BehaviourCorrection | null;
-  /** TRL mask_truncated_completions: completions without an EOS are left out of the loss. */
-  maskTruncatedCompletions: boolean;
-  /** The rollouts' top-p / top-k: log-probs are taken under the same truncated distribution. */
-  truncation: TruncationOptions;
-  /** Rollouts from a policy more than this many versions older than the one being trained are refused. */
-  maxStaleness: number;
-  /** Log-probs under logits / temperature (TRL ≥ 0.16; 1 reproduces TRL 0.15.2 / Tina). */
-  logprobTemperature: number;
-  gradientAccumulationSteps: number;
-  schedule: LrSchedule;
-  adamw: AdamWHyperparams;
   baseModelName: string;
   /** Crash-recovery store of learnerRecoverySize(adapter size) floats; absent = no recovery. */
   recovery?: WeightStoreDescription;

@@ -31,7 +31,7 @@ import type { RngState } from '../util/rng.js';
 import { checkWebLlmRollout, requireWebLlmPaths } from '../engines/webllm/model-match.js';
 import type { LearnerInit } from '../../actors/learner.js';
 import { learnerRecoverySize } from '../rl/learner-recovery.js';
-import { maxStepsPerGeneration } from '../rl/generation-plan.js';
+import { learnerAlgorithm } from '../rl/consumers.js';
 
 export interface TrainingOptions {
   /** Path of the config file (relative paths inside it resolve against the repo root, then its folder). */
@@ -87,6 +87,9 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   // grpo.max_steps is -1.
   const resumeFrom: ResumePoint | null = opts.resume !== undefined ? findResumePoint(resolvePath(opts.resume)) : null;
   const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, tok, seed, resumeFrom?.state.prompt_sampler);
+  // One seed per run (run.seed, or --seed over both): a grpo.seed that disagrees with run.seed would be silently overridden.
+  const grpoSeed = (raw.grpo as { seed?: number } | undefined)?.seed;
+  if (grpoSeed !== undefined && grpoSeed !== (run.seed ?? 42)) throw new Error(`config: grpo.seed ${grpoSeed} differs from run.seed ${run.seed ?? 42}; the run's seed (run.seed, or --seed) is what every random choice uses: set run.seed instead`);
   const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const g = grpo.config;
   const webllm = webllmPaths ? checkWebLlmRollout(webllmPaths, { model: model.config, modelDir, topK: g.top_k ?? 0 }) : null;
@@ -122,16 +125,8 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const recovery = (run.learner_recovery ?? true) ? WeightStore.create(learnerRecoverySize(layout.size), { maxReaders: 1 }) : null;
   const learnerInit: LearnerInit = {
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
-    maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
-    objective: {
-      lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh, delta: g.delta,
-      importanceSamplingLevel: g.importance_sampling_level, sapoTemperaturePos: g.sapo_temperature_pos, sapoTemperatureNeg: g.sapo_temperature_neg,
-    },
-    correction: grpo.correction, maskTruncatedCompletions: g.mask_truncated_completions, truncation: { topP: g.top_p, topK: g.top_k ?? 0 },
-    // A generation batch trained on over several steps (num_iterations, steps_per_generation) ages by those steps.
-    maxStaleness: g.max_staleness + maxStepsPerGeneration(grpo.plan) - 1,
-    logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
-    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName: modelCfg.path,
+    ...learnerAlgorithm(grpo),
+    baseModelName: modelCfg.path,
     ...(recovery ? { recovery: recovery.describe() } : {}),
   };
   // The `actors` section tunes the standard roles (threads, mailbox, retries, deadlines, transport);

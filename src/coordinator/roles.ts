@@ -13,7 +13,7 @@ import type { RewardsConfig } from '../rewards/config.js';
 import { scoreBatch } from '../rewards/score-batch.js';
 import type { EvalConfig } from '../eval/config.js';
 import type { AdmitGroupsResponse } from '../../actors/advantage.js';
-import { Rng } from '../util/rng.js';
+import { advantageSettings, rolloutSampling } from '../rl/consumers.js';
 import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
 import type { GenerationBatch } from './generation.js';
 
@@ -69,7 +69,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   };
   return {
     async generate(prompts, step, minPolicyVersion) {
-      const sampling = { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() };
+      const sampling = rolloutSampling(b.grpo, step);
       const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i, ...(p.promptText !== undefined ? { text: p.promptText } : {}) }));
       // Contiguous, even split across the rollout actors (promptIndex stays global).
       const k = b.rolloutRoles.length;
@@ -106,10 +106,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     },
 
     async admit(rewards, pool, targetGroups) {
-      return b.system.ask<AdmitGroupsResponse>('advantage', 'admitGroups', {
-        ...(pool ? { pool } : {}), rewards: rewards.total, groupSize: G, targetGroups, estimator: g.advantage_estimator, scale_rewards: b.grpo.scaleRewards,
-        dynamic_sampling: g.dynamic_sampling, max_num_gen_batches: g.max_num_gen_batches,
-      });
+      return b.system.ask<AdmitGroupsResponse>('advantage', 'admitGroups', { ...(pool ? { pool } : {}), rewards: rewards.total, targetGroups, ...advantageSettings(b.grpo) });
     },
 
     async oldLogprobs(batch, microBatchSizes) {
