@@ -88,11 +88,14 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   const resumeFrom: ResumePoint | null = opts.resume !== undefined ? findResumePoint(resolvePath(opts.resume)) : null;
   const prompts = await createPromptSource(data.source === 'dataset' ? { ...data, path: resolvePath(data.path, opts.configPath) } : data, tok, seed, resumeFrom?.state.prompt_sampler);
   // One seed per run (run.seed, or --seed over both): a grpo.seed that disagrees with run.seed would be silently overridden.
-  const grpoSeed = (raw.grpo as { seed?: number } | undefined)?.seed;
-  if (grpoSeed !== undefined && grpoSeed !== (run.seed ?? 42)) throw new Error(`config: grpo.seed ${grpoSeed} differs from run.seed ${run.seed ?? 42}; the run's seed (run.seed, or --seed) is what every random choice uses: set run.seed instead`);
+  const grpoSeed = (raw.grpo as { seed?: number | null } | undefined)?.seed;
+  if (grpoSeed !== undefined && grpoSeed !== null && grpoSeed !== (run.seed ?? 42)) throw new Error(`config: grpo.seed ${grpoSeed} differs from run.seed ${run.seed ?? 42}; the run's seed (run.seed, or --seed) is what every random choice uses: set run.seed instead`);
   const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const g = grpo.config;
   const webllm = webllmPaths ? checkWebLlmRollout(webllmPaths, { model: model.config, modelDir, topK: g.top_k ?? 0 }) : null;
+  // The learner scores tokens under the truncated distribution the engine sampled from (so the
+  // importance ratios are exact); web-llm reports full-vocabulary log-probs under top_p.
+  if (webllm && g.top_p < 1) throw new Error(`config: grpo.top_p ${g.top_p} is not supported with model.engine 'webllm': web-llm reports log-probs of the whole vocabulary, not of the nucleus it samples from, so the importance ratios against the learner would be wrong; set grpo.top_p to 1 or use the builtin engine`);
   const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
   if (!(lastStep >= 1)) throw new Error('config: run.max_steps (or grpo.max_steps) must give at least one step');
   // A resumed run continues in the folder it resumes from unless --out says otherwise.

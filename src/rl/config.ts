@@ -114,8 +114,8 @@ export const grpoConfigSchema = z.object({
     .describe('Lower bound C_min of the importance ratio (truncate modes clamp up to it, mask modes drop below it); null = none (TRL vllm_importance_sampling_clip_min; default null).'),
   max_staleness: z.number().int().min(0).default(0)
     .describe('loractor: how many policy versions a rollout may lag the learner in async mode; 0 = synchronous (default 0).'),
-  seed: z.number().int().min(0).default(42)
-    .describe('Seed of every random choice in the run (default 42, HF; Tina 42).'),
+  seed: z.number().int().min(0).nullable().default(null)
+    .describe('TRL seed. The run has one seed, run.seed (or --seed): null = run.seed; a value must equal run.seed (a different one is refused, not silently overridden) (default null; Tina 42).'),
 }).strict();
 
 export type GrpoConfigInput = z.input<typeof grpoConfigSchema>;
@@ -135,7 +135,8 @@ export class GrpoConfigError extends Error {
 }
 
 export interface ResolvedGrpoConfig {
-  config: GrpoConfig;
+  /** The parsed config, its seed resolved (null → 42 here; runTraining passes the run's seed). */
+  config: GrpoConfig & { seed: number };
   scaleRewards: ScaleRewards;
   epsilonHigh: number;
   completionsPerStep: number;
@@ -295,7 +296,7 @@ export function resolveGrpoConfig(input: unknown, opts: { datasetSize?: number }
   if (c.lr_scheduler_kwargs.num_cycles !== undefined) schedule.numCycles = c.lr_scheduler_kwargs.num_cycles;
   const inputObject = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
   return {
-    config: c,
+    config: { ...c, seed: c.seed ?? 42 },
     scaleRewards: normaliseScaleRewards(c.scale_rewards),
     epsilonHigh: c.epsilon_high ?? c.epsilon,
     completionsPerStep,

@@ -9,12 +9,12 @@ export type TrlKnobStatus =
   | { kind: 'same'; since: string }
   | { kind: 'renamed'; since: string; to: string; note?: string }
   | { kind: 'infrastructure'; since: string; why: string }
-  | { kind: 'refused'; since: string; why: string };
+  | { kind: 'refused'; since: string; why: string; /** TRL's default: a recipe that writes it asks for nothing loractor lacks. */ trlDefault: unknown };
 
 const same = (since: string): TrlKnobStatus => ({ kind: 'same', since });
 const renamed = (since: string, to: string, note?: string): TrlKnobStatus => ({ kind: 'renamed', since, to, ...(note ? { note } : {}) });
 const infra = (since: string, why: string): TrlKnobStatus => ({ kind: 'infrastructure', since, why });
-const refused = (since: string, why: string): TrlKnobStatus => ({ kind: 'refused', since, why });
+const refused = (since: string, why: string, trlDefault: unknown): TrlKnobStatus => ({ kind: 'refused', since, why, trlDefault });
 
 /** GRPOConfig's own fields (HF TrainingArguments fields are handled by the recipe importer). */
 export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
@@ -22,16 +22,16 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   // Model and reference model.
   model_init_kwargs: infra('0.14.0', 'model loading options: loractor loads model.path itself (f32)'),
   trust_remote_code: infra('1.7.0', 'Qwen2 is built in; no remote code is run'),
-  router_aux_loss_coef: refused('1.7.0', 'Mixture-of-Experts load-balancing loss: loractor trains dense Qwen2 models only'),
-  disable_dropout: refused('0.17.0', 'set lora.lora_dropout to 0 instead (the base model has no dropout in loractor; old and reference log-probs are always computed without dropout)'),
+  router_aux_loss_coef: refused('1.7.0', 'Mixture-of-Experts load-balancing loss: loractor trains dense Qwen2 models only', 0.001),
+  disable_dropout: refused('0.17.0', 'set lora.lora_dropout to 0 instead (the base model has no dropout in loractor; old and reference log-probs are always computed without dropout)', false),
   cast_lm_head_to_fp32: infra('0.25.0', 'loractor computes the LM head in f32 already'),
   // Data preprocessing.
   remove_unused_columns: infra('0.14.0', 'dataset columns are mapped by data.source'),
   num_generations: same('0.14.0'),
-  num_generations_eval: refused('0.26.0', 'in-training evaluation uses the eval section (eval.num_samples)'),
+  num_generations_eval: refused('0.26.0', 'in-training evaluation uses the eval section (eval.num_samples)', null),
   max_completion_length: same('0.14.0'),
   ds3_gather_for_generation: infra('0.15.0', 'DeepSpeed ZeRO-3 only'),
-  shuffle_dataset: refused('0.17.0', 'the prompt order is always a seeded shuffle (TRL\'s default True)'),
+  shuffle_dataset: refused('0.17.0', 'the prompt order is always a seeded shuffle (TRL\'s default True)', true),
   pad_to_multiple_of: infra('1.0.0', 'padding is never computed (sequences are packed)'),
   // Generation.
   generation_batch_size: same('0.18.0'),
@@ -39,10 +39,10 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   temperature: same('0.14.0'),
   top_p: same('0.16.0'),
   top_k: same('0.16.0'),
-  min_p: refused('0.16.0', 'min-p sampling is not implemented in the rollout engines (the learner would need the same truncation to keep the importance ratios correct)'),
-  generation_kwargs: refused('0.19.0', 'free-form generation settings cannot be checked; the engines take temperature, top_p and top_k only'),
-  chat_template_kwargs: refused('0.25.0', 'the chat template is chosen by data.chat_template'),
-  repetition_penalty: refused('0.16.0', 'not implemented in the rollout engines (and it changes the sampling distribution the ratios are taken against)'),
+  min_p: refused('0.16.0', 'min-p sampling is not implemented in the rollout engines (the learner would need the same truncation to keep the importance ratios correct)', null),
+  generation_kwargs: refused('0.19.0', 'free-form generation settings cannot be checked; the engines take temperature, top_p and top_k only', null),
+  chat_template_kwargs: refused('0.25.0', 'the chat template is chosen by data.chat_template', null),
+  repetition_penalty: refused('0.16.0', 'not implemented in the rollout engines (and it changes the sampling distribution the ratios are taken against)', 1.0),
   cache_implementation: infra('0.16.0', 'the builtin engine always uses its KV cache'),
   use_transformers_continuous_batching: infra('1.7.0', 'the rollout engine is model.engine'),
   transformers_continuous_batching_config: infra('1.7.0', 'the rollout engine is model.engine'),
@@ -51,7 +51,7 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   use_vllm: infra('0.14.0', 'the rollout engine is model.engine'),
   vllm_mode: infra('0.18.0', 'vLLM engine setting'),
   vllm_model_impl: infra('0.21.0', 'vLLM engine setting'),
-  vllm_structured_outputs_regex: refused('0.27.0', 'constrained decoding is not implemented'),
+  vllm_structured_outputs_regex: refused('0.27.0', 'constrained decoding is not implemented', null),
   vllm_server_base_url: infra('0.18.0', 'vLLM engine setting'),
   vllm_server_host: infra('0.16.0', 'vLLM engine setting'),
   vllm_server_port: infra('0.16.0', 'vLLM engine setting'),
@@ -69,34 +69,34 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   epsilon_high: same('0.16.0'),
   sapo_temperature_neg: same('0.26.0'),
   sapo_temperature_pos: same('0.26.0'),
-  vespo_k_pos: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented"),
-  vespo_lambda_pos: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented"),
-  vespo_k_neg: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented"),
-  vespo_lambda_neg: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented"),
+  vespo_k_pos: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented", 2.0),
+  vespo_lambda_pos: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented", 3.0),
+  vespo_k_neg: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented", 3.0),
+  vespo_lambda_neg: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented", 2.0),
   importance_sampling_level: same('0.20.0'),
   reward_weights: renamed('0.15.0', 'rewards.reward_weights'),
-  multi_objective_aggregation: refused('0.27.0', "GDPO's normalize_then_sum is not implemented; rewards are summed with reward_weights, then normalised (TRL's default sum_then_normalize)"),
+  multi_objective_aggregation: refused('0.27.0', "GDPO's normalize_then_sum is not implemented; rewards are summed with reward_weights, then normalised (TRL's default sum_then_normalize)", 'sum_then_normalize'),
   scale_rewards: same('0.16.0'),
   loss_type: same('0.17.0'),
   mask_truncated_completions: same('0.17.0'),
-  sync_ref_model: refused('0.15.0', 'the reference policy is the base model with the adapter off; TR-DPO reference syncing is not implemented'),
-  ref_model_mixup_alpha: refused('0.15.0', 'goes with sync_ref_model, which is not implemented'),
-  ref_model_sync_steps: refused('0.15.0', 'goes with sync_ref_model, which is not implemented'),
-  top_entropy_quantile: refused('0.20.0', 'high-entropy token selection (Beyond the 80/20 Rule) is not implemented'),
-  entropy_coef: refused('1.8.0', 'the entropy bonus is not implemented (the entropy is logged as a metric)'),
-  use_adaptive_entropy: refused('1.8.0', 'adaptive entropy control is not implemented'),
-  entropy_coef_min: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented'),
-  entropy_coef_max: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented'),
-  entropy_coef_delta: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented'),
-  entropy_target: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented'),
-  max_tool_calling_iterations: refused('0.27.0', 'tool calling in rollouts is not implemented'),
+  sync_ref_model: refused('0.15.0', 'the reference policy is the base model with the adapter off; TR-DPO reference syncing is not implemented', false),
+  ref_model_mixup_alpha: refused('0.15.0', 'goes with sync_ref_model, which is not implemented', 0.6),
+  ref_model_sync_steps: refused('0.15.0', 'goes with sync_ref_model, which is not implemented', 512),
+  top_entropy_quantile: refused('0.20.0', 'high-entropy token selection (Beyond the 80/20 Rule) is not implemented', 1.0),
+  entropy_coef: refused('1.8.0', 'the entropy bonus is not implemented (the entropy is logged as a metric)', 0.0),
+  use_adaptive_entropy: refused('1.8.0', 'adaptive entropy control is not implemented', false),
+  entropy_coef_min: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented', 0.0),
+  entropy_coef_max: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented', 1.0),
+  entropy_coef_delta: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented', 0.005),
+  entropy_target: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented', 0.2),
+  max_tool_calling_iterations: refused('0.27.0', 'tool calling in rollouts is not implemented', null),
   vllm_importance_sampling_correction: renamed('0.23.0', 'importance_sampling_correction'),
   vllm_importance_sampling_mode: renamed('0.26.0', 'importance_sampling_mode'),
   vllm_importance_sampling_clip_max: renamed('1.6.0', 'importance_sampling_clip_max'),
   vllm_importance_sampling_clip_min: renamed('1.6.0', 'importance_sampling_clip_min'),
   vllm_importance_sampling_cap: renamed('0.23.0', 'importance_sampling_clip_max', 'deprecated in TRL 1.6.0 for vllm_importance_sampling_clip_max'),
-  off_policy_mask_threshold: refused('0.27.0', 'off-policy sequence masking (DeepSeek-V3.2) is not implemented; importance_sampling_mode sequence_mask masks by the behaviour ratio instead'),
-  use_bias_correction_kl: refused('0.26.0', 'the importance-weighted KL estimator (DeepSeek-V3.2) is not implemented'),
+  off_policy_mask_threshold: refused('0.27.0', 'off-policy sequence masking (DeepSeek-V3.2) is not implemented; importance_sampling_mode sequence_mask masks by the behaviour ratio instead', null),
+  use_bias_correction_kl: refused('0.26.0', 'the importance-weighted KL estimator (DeepSeek-V3.2) is not implemented', false),
   // Logging.
   log_completions: infra('0.15.0', 'logging (every trajectory is in rollouts.jsonl)'),
   log_multimodal: infra('1.9.0', 'logging'),
