@@ -43,6 +43,8 @@ t.test('kill -9 mid-batch and resume equals the uninterrupted run (num_iteration
     run: { ...base.run, max_steps: STEPS, checkpoint_every: 2 },
     grpo: { ...base.grpo, max_steps: STEPS, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16, num_iterations: 2, steps_per_generation: 2, dynamic_sampling: 'refill', max_num_gen_batches: 3 },
     eval: { ...base.eval, synthetic_count: 20, batch_size: 20, eval_steps: 3, eval_before_training: false },
+    // A generous scoring deadline: a timed-out reward would make the runs differ for reasons of load, not of resume.
+    rewards: { ...base.rewards, reward_timeout_s: 120 },
   }));
   const clean = join(dir, 'clean');
   const r0 = spawnSync(process.execPath, [main, `--actors=${config}`, '--out', clean], { cwd: root, encoding: 'utf8', timeout: 600_000 });
