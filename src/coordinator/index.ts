@@ -200,7 +200,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
       await system.ask('learner', 'restoreCheckpoint', { dir: resumeFrom.dir, step: st.step, dropoutRng: st.learner_dropout_rng }, { protocol: CheckpointProtocols.RestoreRequest });
       await roles.sync(st.policy_version);
       firstStep = st.step + 1;
-      log(`resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${st.pending_rollout ? ', with its pending rollout' : ''})`);
+      log(`resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${carryNote(st.pending_rollout as PendingRollout | undefined)})`);
     }
     await runGrpoLoop(roles, {
       firstStep,
@@ -246,4 +246,10 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
   writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   log(`done in ${formatDuration(wall)}: held-out pass@1 ${first ? (100 * first.average).toFixed(1) : '–'}% → ${last ? (100 * last.average).toFixed(1) : '–'}%; report ${join(outDir, 'report.html')}`);
   return { outDir, steps: metrics.length, wallSeconds: wall, evals, metrics };
+}
+
+/** What a checkpoint's carry holds, for the resume line. */
+function carryNote(c: PendingRollout | undefined): string {
+  const parts = [...(c?.rollout ? ['its pending rollout'] : []), ...(c?.buffer?.length ? [`${c.buffer.length} generation batch(es) in use`] : [])];
+  return parts.length ? `, with ${parts.join(' and ')}` : '';
 }
