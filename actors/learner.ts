@@ -1,8 +1,12 @@
 // The learner actor: owns the LoRA adapter, its AdamW state and LR schedule, and turns one step's
 // trajectories + advantages into one optimizer update, then publishes the new adapter version to
 // the WeightStore. Per step: reference log-probs (LoRA scale 0 — the same weights, no second model),
-// policy log-probs with activations kept, the GRPO-family loss and its gradient w.r.t. log-probs,
-// backward into the LoRA block only, global grad-norm clipping, AdamW, publish.
+// policy log-probs with activations kept, the GRPO-family loss (src/rl/loss.ts: ratios against the
+// old log-probs the trajectories carry, the behaviour correction against the engine's) and its
+// gradient w.r.t. log-probs, backward into the LoRA block only, global grad-norm clipping, AdamW,
+// publish. `oldLogprobs` scores a generation batch before its first step (num_iterations > 1 or a
+// batch spread over steps); it changes no state. The model runs in two places only:
+// scoreMicroBatch (forward; with top-p/top-k the truncated log-probs) and backwardMicroBatch.
 //
 // Crash recovery (src/rl/learner-recovery.ts): after each step the learner commits its whole state
 // and reply to a coordinator-owned shared-memory store. A replacement worker (after a crash,
