@@ -22,7 +22,8 @@ t.test('defaults follow TRL / HF and every knob is described', async (t) => {
   t.equal(c.loss_type, 'grpo');
   t.equal(c.max_grad_norm, 1);
   t.equal(c.adam_beta2, 0.999);
-  t.equal(c.importance_sampling_cap, 2);
+  t.equal(c.importance_sampling_clip_max, 2);
+  t.equal(c.importance_sampling_mode, 'token_truncate');
   const shape = grpoConfigSchema.shape as Record<string, { description?: string }>;
   const missing = Object.keys(shape).filter((k) => !shape[k]!.description || !/default/i.test(shape[k]!.description!));
   t.same(missing, [], 'every knob has a description that names its default');

@@ -26,6 +26,7 @@ import { LORA_MODULES } from '../src/model/lora.js';
 import { OPEN_R1_SYSTEM_PROMPT, OPEN_RS_SYSTEM_PROMPT } from '../src/data/prompts.js';
 import { dataSectionSchema, loraSectionSchema, modelSectionSchema, parseSection } from '../src/coordinator/config.js';
 import { crossValidateGrpoConfig, grpoConfigSchema } from '../src/rl/config.js';
+import { TRL_GRPO_KNOBS, TRL_REFUSED_LOSS_TYPES, grpoKeyRefusal } from '../src/rl/trl-knobs.js';
 import { parseRewardsConfig } from '../src/rewards/config.js';
 import { isBuiltinRewardName } from '../src/rewards/registry.js';
 import { isMainScript, scriptArgs } from '../src/cli/standard-flags.js';
@@ -95,8 +96,16 @@ const LORACTOR_ONLY_DEFAULTS: Record<string, unknown> = {
   stop_at_step: null, prompts_per_step: null, advantage_estimator: 'grpo', dynamic_sampling: 'off', max_staleness: 0,
 };
 
-const GRPO_NUMBER_KEYS = ['learning_rate', 'warmup_ratio', 'num_train_epochs', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'beta', 'epsilon', 'epsilon_high', 'temperature', 'top_p'];
-const GRPO_INT_KEYS = ['warmup_steps', 'max_steps', 'per_device_train_batch_size', 'num_generations', 'max_prompt_length', 'max_completion_length', 'top_k', 'num_iterations'];
+const GRPO_NUMBER_KEYS = ['learning_rate', 'warmup_ratio', 'num_train_epochs', 'weight_decay', 'adam_beta1', 'adam_beta2', 'adam_epsilon', 'max_grad_norm', 'beta', 'epsilon', 'epsilon_high', 'temperature', 'top_p',
+  'delta', 'sapo_temperature_pos', 'sapo_temperature_neg'];
+const GRPO_INT_KEYS = ['warmup_steps', 'max_steps', 'per_device_train_batch_size', 'num_generations', 'max_prompt_length', 'max_completion_length', 'top_k', 'num_iterations',
+  'generation_batch_size', 'max_num_gen_batches'];
+/** TRL's vLLM importance-sampling knobs → loractor's engine-independent behaviour correction. */
+const IS_KNOBS: Record<string, string> = {
+  vllm_importance_sampling_correction: 'importance_sampling_correction', vllm_importance_sampling_mode: 'importance_sampling_mode',
+  vllm_importance_sampling_cap: 'importance_sampling_clip_max', vllm_importance_sampling_clip_max: 'importance_sampling_clip_max',
+  vllm_importance_sampling_clip_min: 'importance_sampling_clip_min',
+};
 const REWARD_KWARG_KEYS = ['cosine_min_value_wrong', 'cosine_max_value_wrong', 'cosine_min_value_correct', 'cosine_max_value_correct', 'cosine_max_len', 'repetition_n_grams', 'repetition_max_penalty'];
 
 export function importRecipe(yamlText: string, opts: ImportOptions = {}): ImportResult {
@@ -120,6 +129,11 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
     const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
     if (typeof n !== 'number' || !Number.isFinite(n) || (int && !Number.isInteger(n))) fail(key, `expected ${int ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`);
     return n as number;
+  };
+  const isValue = (key: string, v: unknown): unknown => {
+    if (key === 'vllm_importance_sampling_correction') { if (typeof v !== 'boolean') fail(key, `expected true or false, got ${JSON.stringify(v)}`); return v; }
+    if (key === 'vllm_importance_sampling_mode') return v;
+    return v === null ? null : num(key, v);
   };
   const strList = (key: string, v: unknown): string[] => {
     const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v;
@@ -152,9 +166,20 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
   let saveSteps = 500;
   let gradAccum = 1;
   let usePeft = false;
+  let stepsPerGeneration: number | null = null;
+  let disableDropout = false;
 
   for (const [key, { value: v, comment }] of entries) {
-    const infra = INFRA_KEYS[key] ?? INFRA_PREFIXES.find(([p]) => key.startsWith(p))?.[1];
+    // TRL GRPOConfig knobs loractor implements under another name, or refuses (src/rl/trl-knobs.ts).
+    const trl = TRL_GRPO_KNOBS[key];
+    if (trl?.kind === 'renamed' && IS_KNOBS[key]) { grpo[IS_KNOBS[key]!] = isValue(key, v); continue; }
+    if (trl?.kind === 'refused') {
+      // At TRL's default the knob asks for nothing loractor lacks; any other value is refused with the reason.
+      if (JSON.stringify(v) === JSON.stringify(trl.trlDefault)) { ignored.push({ key, why: `TRL's default (${JSON.stringify(v)}); ${trl.why}` }); continue; }
+      if (key === 'disable_dropout' && v === true) { disableDropout = true; notes.push(`${at(key)}: disable_dropout true → lora_dropout 0 (the base model has no dropout)`); continue; }
+      fail(key, grpoKeyRefusal(key)!);
+    }
+    const infra = INFRA_KEYS[key] ?? (trl?.kind === 'infrastructure' ? trl.why : undefined) ?? INFRA_PREFIXES.find(([p]) => key.startsWith(p))?.[1];
     if (infra !== undefined) { ignored.push({ key, why: infra }); continue; }
     switch (key) {
       case 'scale_reward':
@@ -236,7 +261,19 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
       case 'gradient_accumulation_steps': gradAccum = num(key, v, true); break;
       case 'save_steps': saveSteps = num(key, v, true); break;
       case 'seed': grpo.seed = num(key, v, true); break;
-      case 'loss_type': case 'scale_rewards': grpo[key] = v; break;
+      case 'loss_type':
+        if (typeof v === 'string' && TRL_REFUSED_LOSS_TYPES[v]) fail(key, `loss_type '${v}' (TRL ${TRL_REFUSED_LOSS_TYPES[v]!.since}) is not implemented by loractor: ${TRL_REFUSED_LOSS_TYPES[v]!.why}`);
+        grpo[key] = v;
+        break;
+      case 'scale_rewards': case 'importance_sampling_level': case 'dynamic_sampling': grpo[key] = v; break;
+      case 'mask_truncated_completions':
+        if (typeof v !== 'boolean') fail(key, `expected true or false, got ${JSON.stringify(v)}`);
+        grpo[key] = v;
+        break;
+      case 'steps_per_generation':
+        // TRL counts micro-batches per process; loractor folds the processes into the micro-batches.
+        stepsPerGeneration = v === null ? null : num(key, v, true);
+        break;
       case 'num_train_epochs': grpo[key] = num(key, v); break;
       case 'do_eval': if (v !== false) fail(key, 'HF in-training evaluation is not supported; use the eval section (eval_steps)'); ignored.push({ key, why: 'false' }); break;
       case 'eval_strategy': case 'evaluation_strategy': if (v !== 'no') fail(key, 'HF in-training evaluation is not supported; use the eval section'); ignored.push({ key, why: "'no'" }); break;
@@ -266,6 +303,8 @@ export function importRecipe(yamlText: string, opts: ImportOptions = {}): Import
 
   const procs = opts.numProcesses ?? (family === 'tina' ? TINA_PROCESSES : OPEN_R1_PROCESSES);
   grpo.gradient_accumulation_steps = gradAccum * procs;
+  if (stepsPerGeneration !== null) grpo.steps_per_generation = stepsPerGeneration * procs;
+  if (disableDropout) lora.lora_dropout = 0;
   const G = grpo.num_generations as number;
   const completions = (grpo.per_device_train_batch_size as number) * gradAccum * procs;
   grpo.prompts_per_step = completions / G;

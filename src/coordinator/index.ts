@@ -31,6 +31,7 @@ import { CheckpointProtocols } from '../../protocols/training.js';
 import type { RngState } from '../util/rng.js';
 import type { LearnerInit } from '../../actors/learner.js';
 import { learnerRecoverySize } from '../rl/learner-recovery.js';
+import { learnerAlgorithm } from '../rl/consumers.js';
 
 export interface TrainingOptions {
   /** Path of the config file: relative paths inside it resolve against its folder (without one: the cwd). */
@@ -138,11 +139,8 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   const baseModelName = modelCfg.hub_id ?? modelDir;
   const learnerInit: LearnerInit = {
     model: modelDesc, store: store.describe(), lora, seed, eosTokenIds,
-    maxPromptLength: g.max_prompt_length ?? 0, maxCompletionLength: g.max_completion_length,
-    lossType: g.loss_type, beta: g.beta, epsilon: g.epsilon, epsilonHigh: grpo.epsilonHigh,
-    importanceSamplingCorrection: g.importance_sampling_correction, importanceSamplingCap: g.importance_sampling_cap, maxStaleness: g.max_staleness,
-    logprobTemperature: g.temperature, gradientAccumulationSteps: g.gradient_accumulation_steps,
-    schedule: grpo.schedule, adamw: grpo.adamw, baseModelName, device: learnerCfg,
+    ...learnerAlgorithm(grpo),
+    baseModelName, device: learnerCfg,
     ...(recovery ? { recovery: recovery.describe() } : {}),
   };
   const role = (name: string, base: RoleSpec, instance = name): RoleSpec => {
@@ -198,6 +196,8 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     if (folder.movedAside) log(`--overwrite: the previous run in ${outDir} was moved to ${folder.movedAside}`);
     if (folder.staleLock) log(`run folder: took over the lock of pid ${folder.staleLock.pid} (started ${folder.staleLock.started}), which is no longer running`);
     for (const t of folder.removedTemps) log(`run folder: removed the stale checkpoint temp folder ${t} (left by an interrupted save)`);
+    // Config warnings (also printed by `check`): allowed, but probably not what was meant.
+    for (const w of grpo.warnings) log(`config warning: grpo.${w.field}: ${w.message}`);
     log(`loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${layout.size} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`);
     // A failed save (a full disk, a non-finite adapter) removes its temp folder and names the file.
     const checkpoint = async (step: number, pending?: PendingRollout): Promise<string> => {
@@ -232,13 +232,14 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
       await system.ask('learner', 'restoreCheckpoint', { dir: resumeFrom.dir, step: st.step, dropoutRng: st.learner_dropout_rng }, { protocol: CheckpointProtocols.RestoreRequest });
       await roles.sync(st.policy_version);
       firstStep = st.step + 1;
-      log(`resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${st.pending_rollout ? ', with its pending rollout' : ''})`);
+      log(`resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${carryNote(st.pending_rollout as PendingRollout | undefined)})`);
     }
     loopEnd = await runGrpoLoop(roles, {
       firstStep,
       ...(resumeFrom?.state.pending_rollout ? { pending: resumeFrom.state.pending_rollout as PendingRollout } : {}),
       lastStep,
-      promptsPerStep: grpo.promptsPerStep,
+      promptsPerGeneration: grpo.promptsPerGeneration, groupSize: g.num_generations, plan: grpo.plan, seed,
+      onLog: log,
       nextPrompts: (n) => prompts.next(n),
       evalEvery: schedule.eval_steps,
       checkpointEvery: run.checkpoint_every ?? 0,
@@ -281,7 +282,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     'prompts × G': `${grpo.promptsPerStep} × ${g.num_generations}`, 'LoRA': `r ${lora.r}, alpha ${lora.alpha}, ${lora.targetModules.join(',')}`,
   };
   writeFileSync(join(outDir, 'report.html'), renderReport({ title: `loractor run — ${outDir}`, metrics, evals, config: resolvedConfig, facts }));
-  const summary = { steps: metrics.length, wall_s: wall, before: first?.pass_at_1, after: last?.pass_at_1, final_format: metrics.at(-1)?.['rewards/format'], best: evals.reduce<EvalSummary | undefined>((a, b) => (!a || b.average > a.average ? b : a), undefined) };
+  const summary = { steps: metrics.length, wall_s: wall, before: first?.pass_at_1, after: last?.pass_at_1, final_format: metrics.at(-1)?.['rewards/format/mean'] ?? metrics.at(-1)?.['rewards/format'], best: evals.reduce<EvalSummary | undefined>((a, b) => (!a || b.average > a.average ? b : a), undefined) };
   writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   const result: TrainingSummary = { outDir, steps: metrics.length, wallSeconds: wall, evals, metrics };
   if (stopRequested !== null) {
@@ -293,4 +294,10 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   }
   log(`done in ${formatDuration(wall)}: held-out pass@1 ${first ? (100 * first.average).toFixed(1) : '–'}% → ${last ? (100 * last.average).toFixed(1) : '–'}%; report ${join(outDir, 'report.html')}`);
   return result;
+}
+
+/** What a checkpoint's carry holds, for the resume line. */
+function carryNote(c: PendingRollout | undefined): string {
+  const parts = [...(c?.rollout ? ['its pending rollout'] : []), ...(c?.buffer?.length ? [`${c.buffer.length} generation batch(es) in use`] : [])];
+  return parts.length ? `, with ${parts.join(' and ')}` : '';
 }

@@ -111,11 +111,19 @@ export async function planRun(raw: RawConfig, opts: { configPath?: string; seed?
   const tok = loadTokenizer(modelDir, dims);
   const prompts = await preparePrompts(data, tok, { maxPromptTokens: ctx.promptTokens, limitField: ctx.limitField });
   notes.push(...prompts.report.notes);
+  // One seed per run (run.seed, or --seed over both): a grpo.seed that disagrees with run.seed would be silently overridden.
+  const grpoSeed = (raw.grpo as { seed?: number | null } | undefined)?.seed;
+  if (grpoSeed !== undefined && grpoSeed !== null && grpoSeed !== (run.seed ?? 42)) throw new RunConfigError(`config: grpo.seed ${grpoSeed} differs from run.seed ${run.seed ?? 42}; the run's seed (run.seed, or --seed) is what every random choice uses: set run.seed instead`);
   const grpo = resolveGrpoConfig({ ...(raw.grpo as object), seed }, prompts.size !== undefined ? { datasetSize: prompts.size } : {});
   const lastStep = opts.maxSteps ?? run.max_steps ?? grpo.stopAtStep ?? grpo.maxSteps;
   if (!(lastStep >= 1)) throw new RunConfigError('config: run.max_steps (or grpo.max_steps) must give at least one step');
   const model = loadModel(modelDir);
   const webllm = webllmPaths ? checkWebLlmRollout(webllmPaths, { model: model.config, modelDir, topK: grpo.config.top_k ?? 0 }) : null;
+  // The learner scores tokens under the truncated distribution the engine sampled from (so the
+  // importance ratios are exact); web-llm reports full-vocabulary log-probs under top_p.
+  if (webllm && grpo.config.top_p < 1) throw new RunConfigError(`config: grpo.top_p ${grpo.config.top_p} is not supported with model.engine 'webllm': web-llm reports log-probs of the whole vocabulary, not of the nucleus it samples from, so the importance ratios against the learner would be wrong; set grpo.top_p to 1 or use the builtin engine`);
+  // Truncated scoring needs whole rows of logits, which the fused GPU LM head never holds.
+  if (learnerCfg.device === 'webgpu' && (grpo.config.top_p < 1 || (grpo.config.top_k ?? 0) > 0)) throw new RunConfigError(`config: learner.device 'webgpu' scores under the full distribution; grpo.top_p ${grpo.config.top_p} / top_k ${grpo.config.top_k ?? 0} need the truncated one, which only the cpu learner computes: set learner.device "cpu", or top_p 1 and top_k 0`);
   // Paths as written (not resolved), so a run folder moved together with its config still resumes.
   const configSha = createHash('sha256').update(JSON.stringify({ seed, model: modelCfg, lora: loraCfg, data: data0, grpo: grpo.config, rewards: rewards0, eval: evalParsed })).digest('hex');
   return { raw, run, seed, modelCfg, learnerCfg, loraCfg, lora, data, schedule, evalCfg, rewardsCfg, modelDir, model, tok, webllm, prompts, grpo, lastStep, notes, configSha, overrides, faults };

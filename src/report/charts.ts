@@ -3,7 +3,7 @@
 // redraws as each step arrives), so it imports nothing that needs Node.
 // The familiar curves come first under fixed titles; every other numeric key of the records gets a
 // chart of its own, so renamed or new metrics are drawn without a change here.
-import { ema, formatTurnStep, type EvalSummary, type StepMetrics } from './metrics.js';
+import { ema, formatTurnStep, withCurrentNames, type EvalSummary, type StepMetrics } from './metrics.js';
 import { lineChart, type Marker, type Series } from './svg-chart.js';
 
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
@@ -16,15 +16,15 @@ export interface ChartSpec { id: string; title: string; keys: string[] }
 /** Chart specs for the keys present: the curated charts (missing keys skipped), then one per remaining key, in first-seen order. */
 export function chartSpecs(keysInOrder: readonly string[]): ChartSpec[] {
   const keys = new Set(keysInOrder);
-  const rewardFuncs = keysInOrder.filter((k) => k.startsWith('rewards/')).sort();
+  const rewardFuncs = keysInOrder.filter((k) => /^rewards\/[^/]+\/mean$/.test(k)).sort();
   const phases = keysInOrder.filter((k) => k.startsWith('time/')).sort();
   const curated: ChartSpec[] = [
     { id: 'reward', title: 'reward (weighted total)', keys: ['reward'] },
     { id: 'reward-funcs', title: 'reward functions', keys: rewardFuncs },
-    { id: 'accuracy', title: 'accuracy (rewards/accuracy)', keys: ['rewards/accuracy'] },
-    { id: 'format', title: 'format (rewards/format)', keys: ['rewards/format'] },
+    { id: 'accuracy', title: 'accuracy (rewards/accuracy/mean; TRL 0.15: rewards/accuracy)', keys: ['rewards/accuracy/mean'] },
+    { id: 'format', title: 'format (rewards/format/mean; TRL 0.15: rewards/format)', keys: ['rewards/format/mean'] },
     { id: 'reward-std', title: 'reward_std', keys: ['reward_std'] },
-    { id: 'completion-length', title: 'completion_length (tokens)', keys: ['completion_length'] },
+    { id: 'completion-length', title: 'completions/mean_length (tokens; TRL 0.15: completion_length)', keys: ['completions/mean_length'] },
     { id: 'kl', title: 'kl', keys: ['kl'] },
     { id: 'loss', title: 'loss', keys: ['loss'] },
     { id: 'learning-rate', title: 'learning_rate', keys: ['learning_rate'] },
@@ -55,9 +55,10 @@ export interface RenderedCharts {
 }
 
 /** Every chart as inline SVG, raw (faint) and EMA-smoothed, with the format-turn and best-checkpoint markers. */
-export function renderCharts(metrics: readonly StepMetrics[], evals: readonly EvalSummary[]): RenderedCharts {
+export function renderCharts(given: readonly StepMetrics[], evals: readonly EvalSummary[]): RenderedCharts {
+  const metrics = given.map(withCurrentNames);
   const steps = metrics.map((m) => m.step);
-  const formatTurn = formatTurnStep(steps, metrics.map((m) => m['rewards/format']), EMA_ALPHA);
+  const formatTurn = formatTurnStep(steps, metrics.map((m) => m['rewards/format/mean']), EMA_ALPHA);
   const best = evals.length ? evals.reduce((a, b) => (b.average > a.average ? b : a)) : undefined;
   const markers: Marker[] = [];
   if (formatTurn !== undefined) markers.push({ x: formatTurn, label: `format turn @${formatTurn}`, color: '#c0392b' });
