@@ -47,9 +47,9 @@ t.test('8. a checkpoint write on a full disk names the file', async (t) => {
   const tmp = join(work, '.checkpoint-3.tmp-1');
   mkdirSync(tmp);
   writeFileSync(join(tmp, 'adapter_model.safetensors'), 'x');
-  symlinkSync('/dev/full', join(tmp, 'trainer_state.json'));
+  symlinkSync('/dev/full', join(tmp, 'loractor_state.json'));
   t.throws(() => sealCheckpoint(work, tmp, { format: CHECKPOINT_FORMAT, step: 3, policy_version: 3, seed: 1, config_sha256: '', prompt_sampler: null, learner_dropout_rng: [1, 2, 3, 4] as never, evals: [], time: '' }),
-    { message: new RegExp(`cannot write ${tmp}/trainer_state\\.json: no space left on device \\(ENOSPC\\)`) });
+    { message: new RegExp(`cannot write ${tmp}/loractor_state\\.json: no space left on device \\(ENOSPC\\)`) });
   const cfg = readQwen2Config(join(tinyModel, 'config.json'));
   const adapter = initLoraAdapter(cfg, { r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'] }, new Rng(1));
   const dir = join(work, 'adapter-full');

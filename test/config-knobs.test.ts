@@ -142,7 +142,7 @@ const KNOBS: Record<string, Knob> = {
   // run
   'run.out_dir': wired('src/coordinator/index.ts', 'run.out_dir'),
   'run.max_steps': test('test/resume.test.ts', 'max_steps: STEPS'),
-  'run.seed': wired('src/coordinator/index.ts', 'run.seed'),
+  'run.seed': wired('src/coordinator/setup.ts', 'run.seed'),
   'run.checkpoint_every': test('test/resume.test.ts', 'checkpoint_every: 2'),
   'run.sync_timeout_s': test('test/faults.test.ts', 'sync_timeout_s'),
   'run.sync_retries': wired('src/coordinator/index.ts', 'run.sync_retries'),
@@ -150,12 +150,18 @@ const KNOBS: Record<string, Knob> = {
   'run.max_consecutive_skipped_updates': test('test/coordinator-abort.test.ts', 'max_consecutive_skipped_updates'),
   'run.learner_recovery': wired('src/coordinator/index.ts', 'run.learner_recovery'),
   // model
-  'model.path': wired('src/coordinator/index.ts', 'modelCfg.path'),
+  'model.path': wired('src/coordinator/setup.ts', 'modelCfg.path'),
+  'model.hub_id': wired('src/coordinator/index.ts', 'modelCfg.hub_id'),
   'model.engine': test('test/webllm-training.test.ts', "engine: 'webllm'"),
   'model.mlc_dir': test('test/webllm-training.test.ts', 'mlc_dir'),
   'model.mlc_lib': test('test/webllm-training.test.ts', 'mlc_lib'),
   'model.rollout_max_batch': wired('src/coordinator/index.ts', 'modelCfg.rollout_max_batch'),
   'model.rollout_actors': test('test/coordinator-async.test.ts', 'rollout_actors'),
+  // learner (where the learner's arithmetic runs)
+  'learner.device': test('test/learner-webgpu.test.ts', 'device'),
+  'learner.weight_dtype': wired('actors/learner.ts', 'weightDtype: dc.weight_dtype'),
+  'learner.recompute': wired('actors/learner.ts', 'recompute: dc.recompute'),
+  'learner.gpu_memory_gib': wired('src/cli/check-webgpu.ts', 'dev.gpu_memory_gib'),
   // lora
   'lora.lora_r': e(8), 'lora.lora_alpha': e(16), 'lora.lora_dropout': e(0.3), 'lora.lora_target_modules': e(['q_proj', 'o_proj']),
   // grpo: all through grpoFingerprint
@@ -183,6 +189,14 @@ const KNOBS: Record<string, Knob> = {
   'data.dataset_id': test('test/coordinator-async.test.ts', 'dataset_id'),
   'data.system_prompt': test('test/tina-check.test.ts', 'system_prompt'),
   'data.chat_template': test('test/coordinator-async.test.ts', 'chat_template'),
+  'data.overlong_prompts': test('test/run-data-limits.test.ts', 'overlong_prompts'),
+  'data.unencodable_text': test('test/run-data-limits.test.ts', "unencodable_text: 'warn'"),
+  'data.chat_template_jinja': test('test/rewards-l1.test.ts', 'chat_template_jinja'),
+  'data.system_prompt_text': test('test/rewards-l1.test.ts', 'system_prompt_text'),
+  'data.prompt_column': test('test/data-readers.test.ts', 'prompt_column'),
+  'data.column_mapping': test('test/tina-configs.test.ts', 'column_mapping'),
+  'data.l1_target_length.min': test('test/rewards-l1.test.ts', 'l1_target_length: { min: 100'),
+  'data.l1_target_length.max': test('test/rewards-l1.test.ts', 'max: 4000'),
   // rewards (reward functions and their pool)
   'rewards.reward_funcs': test('test/rewards-config.test.ts', 'reward_funcs'),
   'rewards.reward_weights': test('test/rewards-config.test.ts', 'reward_weights'),
@@ -210,6 +224,7 @@ const KNOBS: Record<string, Knob> = {
   'eval.data_seed': test('test/eval-errors.test.ts', 'data_seed'),
   'eval.batch_size': wired('src/eval/session.ts', 'batchSize: cfg.batch_size'),
   'eval.strict': test('test/eval-errors.test.ts', 'strict'),
+  'eval.unencodable_text': test('test/run-data-limits.test.ts', "'--unencodable-text', 'warn'"),
   'eval.benchmarks_dir': wired('src/eval/session.ts', 'dir: cfg.benchmarks_dir'),
   'eval.benchmark_paths': wired('src/eval/session.ts', 'paths: cfg.benchmark_paths'),
   'eval.synthetic_family': wired('src/eval/session.ts', 'syntheticFamily: cfg.synthetic_family'),

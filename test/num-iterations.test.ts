@@ -18,6 +18,7 @@ function train(dir: string, numIterations: number): { metrics: Record<string, nu
   const config = join(dir, `mu${numIterations}.json`);
   writeFileSync(config, JSON.stringify({
     ...base,
+    model: { ...base.model, path: join(root, 'models/tiny') },
     run: { ...base.run, max_steps: STEPS, checkpoint_every: 0 },
     grpo: { ...base.grpo, max_steps: STEPS, warmup_ratio: 0, prompts_per_step: 4, per_device_train_batch_size: 32, num_iterations: numIterations },
     rewards: { ...base.rewards, reward_timeout_s: 120 },

@@ -40,6 +40,7 @@ t.test('kill -9 mid-batch and resume equals the uninterrupted run (num_iteration
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({
     ...base,
+    model: { ...base.model, path: join(root, 'models/tiny') },
     run: { ...base.run, max_steps: STEPS, checkpoint_every: 2 },
     grpo: { ...base.grpo, max_steps: STEPS, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16, num_iterations: 2, steps_per_generation: 2, dynamic_sampling: 'refill', max_num_gen_batches: 3 },
     eval: { ...base.eval, synthetic_count: 20, batch_size: 20, eval_steps: 3, eval_before_training: false },

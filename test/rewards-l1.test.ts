@@ -84,7 +84,7 @@ t.test('prompts: a seeded target per row, "Think for N tokens." in the system pr
   writeFileSync(file, [1, 2, 3, 4].map((i) => JSON.stringify({ problem: `${i}+${i}`, solution: `$${2 * i}$` })).join('\n') + '\n');
   const tinyDir = join(repoRoot(), 'models', 'tiny');
   const tok = loadTokenizer(tinyDir, readQwen2Config(join(tinyDir, 'config.json')));
-  const data = parseSection(dataSectionSchema, { source: 'dataset', path: file, system_prompt_text: 'S', chat_template_jinja: '{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}', l1_target_length: { min: 100, max: 4000 } }, 'data');
+  const data = parseSection(dataSectionSchema, { source: 'dataset', path: file, system_prompt_text: 'S', unencodable_text: 'warn', chat_template_jinja: '{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}', l1_target_length: { min: 100, max: 4000 } }, 'data');
   const src = await createPromptSource(data, tok, 7);
   const items = src.next(4);
   for (const p of items) {
@@ -97,7 +97,7 @@ t.test('prompts: a seeded target per row, "Think for N tokens." in the system pr
   const counts = new Set(Array.from({ length: 2000 }, (_, i) => l1TargetLength(1, i, 1, 4)));
   t.same([...counts].sort(), [1, 2, 3, 4], 'both ends of the range are reachable (randint is inclusive)');
   // without the option: no column, no suffix
-  const plain = await createPromptSource(parseSection(dataSectionSchema, { source: 'dataset', path: file, system_prompt_text: 'S', chat_template_jinja: '{% for m in messages %}[{{ m.content }}]{% endfor %}' }, 'data'), tok, 7);
+  const plain = await createPromptSource(parseSection(dataSectionSchema, { source: 'dataset', path: file, system_prompt_text: 'S', unencodable_text: 'warn', chat_template_jinja: '{% for m in messages %}[{{ m.content }}]{% endfor %}' }, 'data'), tok, 7);
   const p0 = plain.next(1)[0]!;
   t.equal(p0.columns, undefined);
   t.equal(p0.promptText, `[S][${p0.text}]`);
@@ -111,6 +111,7 @@ t.test('a training run with an L1 reward: targets reach the rewards; without dat
   writeFileSync(join(dir, 'train.jsonl'), Array.from({ length: 8 }, (_, i) => JSON.stringify({ question: `${10 + i}+${20 + 3 * i}=`, answer: String(30 + 4 * i) })).join('\n') + '\n');
   const cfg = {
     ...base,
+    model: { ...base.model, path: join(root, 'models/tiny') },
     run: { ...base.run, max_steps: 2, checkpoint_every: 0 },
     data: { source: 'dataset', path: dir, dataset_id: 'local/additions', system_prompt: 'none', chat_template: 'model', l1_target_length: { min: 5, max: 60 } },
     grpo: { ...base.grpo, max_steps: 2, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16 },

@@ -238,9 +238,16 @@ function checkObjective(c: GrpoConfig, issues: ConfigIssue[], warnings: ConfigIs
   }
 }
 
-/** Knobs written explicitly that cannot act under the rest of the config: each gets a start-up warning. */
+let schemaDefaults: Record<string, unknown> | null = null;
+
+/**
+ * Knobs set to a non-default value that cannot act under the rest of the config: each gets a start-up
+ * warning. (Against the defaults, not key presence: a config loaded through the root schema holds
+ * every key, filled with its default.)
+ */
 export function inertKnobWarnings(input: Record<string, unknown>, c: GrpoConfig): ConfigIssue[] {
-  const set = (k: string): boolean => Object.prototype.hasOwnProperty.call(input, k);
+  const defaults = (schemaDefaults ??= grpoConfigSchema.parse({}) as Record<string, unknown>);
+  const set = (k: string): boolean => Object.prototype.hasOwnProperty.call(input, k) && JSON.stringify(input[k]) !== JSON.stringify(defaults[k]);
   const out: ConfigIssue[] = [];
   const inert = (k: string, why: string): void => { if (set(k)) out.push({ field: k, message: `has no effect: ${why}` }); };
   if (c.loss_type !== 'sapo') { inert('sapo_temperature_pos', `loss_type is ${c.loss_type}, not sapo`); inert('sapo_temperature_neg', `loss_type is ${c.loss_type}, not sapo`); }
