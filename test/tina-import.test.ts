@@ -140,7 +140,7 @@ t.test('defaults follow the TRL version a recipe pins', async (t) => {
   t.same([g152.beta, g152.temperature, g152.loss_type, g152.scale_rewards, g152.top_k, g152.importance_sampling_correction, g152.max_prompt_length], [0.04, 0.9, 'grpo', true, null, false, 512]);
   t.same([at('0.16.0').top_k, at('0.17.0').loss_type, at('0.18.0').temperature, at('0.18.0').top_k], [50, 'bnpo', 1.0, null]);
   t.same([at('0.19.0').beta, at('0.22.0').loss_type, at('0.22.0').scale_rewards], [0, 'dapo', 'group']);
-  t.same([at('0.23.0').importance_sampling_correction, at('0.23.0').importance_sampling_cap, at('0.26.0').importance_sampling_cap, at('0.26.0').max_prompt_length], [true, 2, 3, null]);
+  t.same([at('0.23.0').importance_sampling_correction, at('0.23.0').importance_sampling_clip_max, at('0.26.0').importance_sampling_clip_max, at('0.26.0').max_prompt_length], [true, 2, 3, null]);
   t.equal((importRecipe(fixture('limr'), { trlVersion: '0.22.0' }).config.grpo as Json).beta, 0, 'beta is not set in Tina recipes: the version decides');
   t.equal((importRecipe(fixture('limr') + 'beta: 0.01\n', { trlVersion: '0.22.0' }).config.grpo as Json).beta, 0.01, 'a key the recipe sets wins');
   t.throws(() => importRecipe(yaml, { trlVersion: '0.13.0' }), /TRL 0\.13\.0 has no GRPOTrainer/);

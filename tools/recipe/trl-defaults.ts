@@ -32,7 +32,7 @@ export const TRL_DEFAULT_CHANGES: DefaultChange[] = [
     values: [['0.14.0', false], ['0.23.0', true]],
     source: 'GRPOConfig.vllm_importance_sampling_correction: no field (no correction) before v0.23.0, True from v0.23.0',
   },
-  { knob: 'importance_sampling_cap', values: [['0.23.0', 2.0], ['0.26.0', 3.0]], source: 'GRPOConfig.vllm_importance_sampling_cap: 2.0 in v0.23.0-v0.25.x, 3.0 from v0.26.0' },
+  { knob: 'importance_sampling_clip_max', values: [['0.23.0', 2.0], ['0.26.0', 3.0]], source: 'GRPOConfig.vllm_importance_sampling_cap (loractor importance_sampling_clip_max; TRL vllm_importance_sampling_clip_max maps to it too): 2.0 in v0.23.0-v0.25.x, 3.0 from v0.26.0' },
   { knob: 'max_prompt_length', values: [['0.14.0', 512], ['0.26.0', null]], source: 'GRPOConfig.max_prompt_length: 512 up to v0.25.x, None from v0.26.0 (removed in v0.28.0: prompts are not truncated)' },
 ];
 
