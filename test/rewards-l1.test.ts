@@ -113,14 +113,14 @@ t.test('a training run with an L1 reward: targets reach the rewards; without dat
     ...base,
     model: { ...base.model, path: join(root, 'models/tiny') },
     run: { ...base.run, max_steps: 2, checkpoint_every: 0 },
-    data: { source: 'dataset', path: dir, dataset_id: 'local/additions', system_prompt: 'none', chat_template: 'model', l1_target_length: { min: 5, max: 60 } },
+    data: { source: 'dataset', path: dir, dataset_id: 'local/additions', system_prompt: 'none', chat_template: 'model', unencodable_text: 'warn', l1_target_length: { min: 5, max: 60 } },
     grpo: { ...base.grpo, max_steps: 2, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16 },
     rewards: { ...base.rewards, reward_funcs: ['length_l1_exact', 'accuracy'], reward_weights: [1, 1] },
     eval: { ...base.eval, eval_steps: 0, eval_before_training: false },
   };
   const r = await runTraining(cfg, { outDir: join(dir, 'run'), quiet: true });
   t.equal(r.metrics.length, 2);
-  t.ok(r.metrics.every((m) => Number.isFinite(m['rewards/length_l1_exact'] as number)), 'the L1 reward is scored every step');
+  t.ok(r.metrics.every((m) => Number.isFinite(m['rewards/length_l1_exact/mean'] as number)), 'the L1 reward is scored every step');
   const rollouts = (await import('node:fs')).readFileSync(join(dir, 'run', 'rollouts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(rollouts.length > 0);
   const noTarget = { ...cfg, data: { ...cfg.data, l1_target_length: null } };

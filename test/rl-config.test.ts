@@ -83,7 +83,7 @@ t.test('max_steps -1 derives the horizon from the dataset; warnings for odd comb
 });
 
 t.test('inert-knob warnings name knobs set to a non-default value, not every key a loaded config holds', async (t) => {
-  const filled = grpoConfigSchema.parse({});
+  const filled = grpoConfigSchema.parse({ max_steps: 10 });
   t.same(resolveGrpoConfig(filled).warnings.filter((w) => /has no effect/.test(w.message)), [], 'a config with every key at its default: no warning');
   const w = resolveGrpoConfig({ ...filled, sapo_temperature_pos: 2 }).warnings.map((x) => x.field);
   t.ok(w.includes('sapo_temperature_pos'), 'sapo_temperature_pos 2 under loss_type grpo is named');
