@@ -14,13 +14,23 @@ import { gemm, type MatmulOptions } from './gemm.js';
 import { isCpuAdapter } from './cpu-adapter.js';
 
 let chunkBytes = 256 * 1024 * 1024;
+/** Row-statistics kernel: a workgroup per row, an invocation per row (CPU adapters), or by adapter. */
+export type RowKernel = 'auto' | 'workgroup' | 'invocation';
+let rowKernel: RowKernel = 'auto';
 
-/** Sets the logits budget per chunk (bytes); returns the previous settings. Tests force tiny chunks. */
-export function configureLmHead(opts: { chunkBytes?: number }): { chunkBytes: number } {
-  const prev = { chunkBytes };
+/**
+ * Sets the logits budget per chunk (bytes) and the row-statistics kernel; returns the previous
+ * settings. Tests force tiny chunks and each row kernel.
+ */
+export function configureLmHead(opts: { chunkBytes?: number; rowKernel?: RowKernel }): { chunkBytes: number; rowKernel: RowKernel } {
+  const prev = { chunkBytes, rowKernel };
   if (opts.chunkBytes !== undefined) {
     if (!(opts.chunkBytes > 0)) throw new Error(`lmHead chunkBytes must be > 0, got ${opts.chunkBytes}`);
     chunkBytes = opts.chunkBytes;
+  }
+  if (opts.rowKernel !== undefined) {
+    if (!['auto', 'workgroup', 'invocation'].includes(opts.rowKernel)) throw new Error(`lmHead rowKernel must be auto, workgroup or invocation, got ${String(opts.rowKernel)}`);
+    rowKernel = opts.rowKernel;
   }
   return prev;
 }
@@ -206,7 +216,7 @@ export function lmHeadForward(ctx: GpuContext, logp: GpuTensor, lse: GpuTensor, 
   let buf: GpuTensor | null = null;
   const scratch = (): GpuTensor => (buf ??= allocTensor(ctx, Math.min(rc, rows) * vocab, 'f32', false, true));
   const { bound, slots } = outputSlots(ctx, [single(logp, 'logp'), single(lse, 'lse'), entropy ? single(entropy, 'entropy') : null]);
-  const cpu = isCpuAdapter(ctx);
+  const cpu = rowKernel === 'auto' ? isCpuAdapter(ctx) : rowKernel === 'invocation';
   for (let r0 = 0; r0 < rows;) {
     const { r1, z } = chunkTarget(logits, scratch, r0, rows, rc, vocab);
     gemm(ctx, 'NT', z, viewOf(h, r0 * dim, (r1 - r0) * dim), w, r1 - r0, dim, vocab, { accumulate: false }, opts);
