@@ -15,7 +15,7 @@ import { webgpuOps } from '../ops/webgpu/index.js';
 import { uploadModel, type WeightDType } from '../ops/webgpu/model-upload.js';
 import { adamwStep, sumOfSquares } from '../ops/webgpu/optimizer.js';
 import { prepareMatmul } from '../ops/webgpu/matmul-check.js';
-import { configureMatmul } from '../ops/webgpu/gemm.js';
+import { configureMatmul, pickVariant } from '../ops/webgpu/gemm.js';
 import type { GpuTensor } from '../ops/webgpu/tensor.js';
 import type { Rng } from '../util/rng.js';
 import type { LearnerDevice, ScoreOptions } from './learner-device.js';
@@ -38,7 +38,7 @@ export interface WebGpuLearnerOptions {
 export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>, opts: WebGpuLearnerOptions): Promise<LearnerDevice> {
   const ctx = await createGpuContext({ disableFeatures: opts.disableFeatures });
   const ops = webgpuOps(ctx);
-  let kernels = 'matmul tiled';
+  let kernels = `matmul ${pickVariant(ctx, opts.weightDtype === 'f16')}`;
   if (opts.tuneMatmul ?? !/swiftshader/i.test(ctx.info.adapter)) {
     const prepared = await prepareMatmul(ctx, { tune: true });
     const s = configureMatmul(ctx, {});
