@@ -13,6 +13,8 @@ import { defaultConfig } from './cli-run.js';
 const root = repoRoot();
 const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
 const base = defaultConfig();
+// The drills that are not about evaluation or later steps skip them: each run pays only what it tests.
+const noEval = { eval: { ...base.eval, eval_steps: 0, eval_before_training: false } };
 const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
 
 function runWith(dir: string, name: string, extra: Record<string, unknown>): { status: number | null; stderr: string; metrics: Record<string, unknown>[] } {
@@ -20,7 +22,8 @@ function runWith(dir: string, name: string, extra: Record<string, unknown>): { s
     ...base,
     run: { ...base.run, max_steps: 3, checkpoint_every: 0 },
     grpo: { ...base.grpo, max_steps: 3, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16 },
-    eval: { ...base.eval, synthetic_count: 20, batch_size: 20, eval_steps: 2 },
+    // A small held-out set: the drills need evaluations to happen (and to hang), not to be large.
+    eval: { ...base.eval, synthetic_count: 8, batch_size: 8, eval_steps: 2 },
     ...extra,
   };
   const path = join(dir, `${name}.json`);
@@ -91,7 +94,12 @@ t.test('the run survives crashing, throwing and hanging actors of every stateful
 
 t.test('a reward that hangs past its deadline scores the failure value, is quarantined and reported', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-reward-hang-'));
-  const r = runWith(dir, 'hang', { rewards: { ...base.rewards, reward_timeout_s: 2 }, faults: [{ role: 'reward', handler: 'scoreItem', mode: 'hang', at: 20 }] });
+  const r = runWith(dir, 'hang', {
+    ...noEval,
+    run: { ...base.run, max_steps: 2, checkpoint_every: 0 },
+    rewards: { ...base.rewards, reward_timeout_s: 2 },
+    faults: [{ role: 'reward', handler: 'scoreItem', mode: 'hang', at: 20 }],
+  });
   t.equal(r.status, 0, r.stderr.slice(-600));
   t.match(r.stderr, /actor event: timeout in reward\.scoreItem \(completion \d+\): deadline 2000 ms exceeded; scored 0 and quarantined/);
   // (On a badly overloaded machine another item may also miss the deadline: at least the drill's.)
@@ -104,7 +112,7 @@ t.test('a run whose rewards cannot be scored aborts with a clear message', { ski
   const dir = mkdtempSync(join(tmpdir(), 'loractor-abort-'));
   const broken = join(dir, 'broken-reward.mjs');
   writeFileSync(broken, 'export default function broken() { throw new Error("reward service unreachable"); }\n');
-  const r = runWith(dir, 'abort', { rewards: { ...base.rewards, reward_funcs: ['format', { custom: broken }], reward_weights: [1, 2] } });
+  const r = runWith(dir, 'abort', { ...noEval, rewards: { ...base.rewards, reward_funcs: ['format', { custom: broken }], reward_weights: [1, 2] } });
   t.equal(r.status, 1, 'exit code 1');
   t.match(r.stderr, /run aborted at step 1: 16 of 16 completions could not be scored \(100% > run\.max_reward_failure_rate 0\.5\)/, r.stderr.slice(-600));
   t.equal(r.metrics.length, 0, 'no step was trained on unscored rollouts');

@@ -2,15 +2,16 @@
 // adapter (byte for byte) and the same per-step metrics as an uninterrupted run, no step counted
 // twice in the logs' current view (records are only appended: the redone steps' records supersede the
 // interrupted attempt's, which stay in the file); a corrupted checkpoint is refused with a message and
-// the previous one is used.
+// the previous one is used. Each staleness kills one run twice (early, then the resumed run late), so
+// the final comparison also covers resuming a run that was itself resumed, with one run fewer.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { Rng } from '../src/util/rng.js';
-import { readLatestRecords, readStepMetrics, recordKeys } from '../src/report/records.js';
+import { readLatestRecords, readRecordLines, readStepMetrics, recordKeys } from '../src/report/records.js';
 import { defaultConfig } from './cli-run.js';
 
 const root = repoRoot();
@@ -24,7 +25,7 @@ function writeConfig(dir: string, maxStaleness = 0): string {
     ...base,
     run: { ...base.run, max_steps: STEPS, checkpoint_every: 2 },
     grpo: { ...base.grpo, max_steps: STEPS, prompts_per_step: 4, num_generations: 4, per_device_train_batch_size: 16, max_staleness: maxStaleness },
-    eval: { ...base.eval, synthetic_count: 20, batch_size: 20, eval_steps: 3, eval_before_training: true },
+    eval: { ...base.eval, synthetic_count: 8, batch_size: 8, eval_steps: 3, eval_before_training: true },
   };
   const path = join(dir, 'config.json');
   writeFileSync(path, JSON.stringify(cfg));
@@ -50,28 +51,49 @@ function run(args: string[]): { status: number | null; stderr: string } {
   return { status: r.status, stderr: r.stderr };
 }
 
-/** Start a run and SIGKILL the whole process once `afterSteps` steps are in metrics.jsonl (and checkpoint-2 exists). */
-async function runAndKill(config: string, out: string, afterSteps: number): Promise<void> {
-  const child = spawn(process.execPath, [main, `--actors=${config}`, '--out', out], { cwd: root, stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
+/** The newest step recorded in metrics.jsonl (0 if none; a line torn by a write in progress is ignored). */
+function lastStep(out: string): number {
+  const steps = readRecordLines(join(out, 'metrics.jsonl')).map((r) => r.step as number);
+  return steps.length ? steps[steps.length - 1]! : 0;
+}
+
+/**
+ * Start (or resume) a run and SIGKILL the whole process once this attempt has recorded step
+ * `afterStep` and checkpoint `ckpt` exists (a resumed attempt's records follow the killed one's, and
+ * the step it redoes first is below `afterStep`, so the newest record is always this attempt's).
+ */
+async function runAndKill(args: string[], out: string, afterStep: number, ckpt: number): Promise<string> {
+  const child = spawn(process.execPath, [main, ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
-      const f = join(out, 'metrics.jsonl');
-      const n = existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean).length : 0;
-      // Records are written just before a checkpoint is sealed: also wait for the first checkpoint.
-      if (n >= afterSteps && existsSync(join(out, 'checkpoint-2'))) { clearInterval(timer); child.kill('SIGKILL'); }
+      // Records are written just before a checkpoint is sealed: also wait for the checkpoint.
+      if (lastStep(out) >= afterStep && existsSync(join(out, `checkpoint-${ckpt}`))) { clearInterval(timer); child.kill('SIGKILL'); }
     }, 20);
-    child.on('exit', () => { clearInterval(timer); resolve(); });
+    child.on('close', () => { clearInterval(timer); resolve(stderr); });
     child.on('error', reject);
   });
 }
 
-for (const staleness of [0, 1]) {
-  t.test(`kill -9 mid-run and resume equals the uninterrupted run (max_staleness ${staleness})`, { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+/** The uninterrupted run of each staleness, run once and shared by the tests that compare against it. */
+const cleanRuns = new Map<number, { dir: string; config: string; clean: string; status: number | null; stderr: string }>();
+function cleanRun(staleness: number) {
+  let c = cleanRuns.get(staleness);
+  if (!c) {
     const dir = mkdtempSync(join(tmpdir(), 'loractor-resume-'));
     const config = writeConfig(dir, staleness);
     const clean = join(dir, 'clean');
-    const r0 = run([`--actors=${config}`, '--out', clean]);
-    t.equal(r0.status, 0, `clean run exits 0 ${r0.stderr.slice(-400)}`);
+    c = { dir, config, clean, ...run([`--actors=${config}`, '--out', clean]) };
+    cleanRuns.set(staleness, c);
+  }
+  return c;
+}
+
+for (const staleness of [0, 1]) {
+  t.test(`kill -9 mid-run and resume equals the uninterrupted run (max_staleness ${staleness})`, { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+    const { dir, config, clean, status, stderr } = cleanRun(staleness);
+    t.equal(status, 0, `clean run exits 0 ${stderr.slice(-400)}`);
     const cleanMetrics = deterministicMetrics(clean);
     t.equal(cleanMetrics.length, STEPS);
     t.equal(trajectories(clean).length, STEPS * 16, 'one trajectory record per completion');
@@ -79,46 +101,52 @@ for (const staleness of [0, 1]) {
     const rng = new Rng(1000 + staleness);
     const killPoints = [2 + rng.int(2), 4 + rng.int(2)]; // the first checkpoint is at step 2
     t.comment(`killing after steps ${killPoints.join(' and ')}`);
-    for (const killAt of killPoints) {
-      const out = join(dir, `killed-${killAt}`);
-      await runAndKill(config, out, killAt);
+    const out = join(dir, 'killed');
+    await runAndKill([`--actors=${config}`, '--out', out], out, killPoints[0]!, 2);
+    for (const [i, killAt] of killPoints.entries()) {
       const before = Object.fromEntries(['metrics.jsonl', 'rollouts.jsonl', 'eval-summary.jsonl'].map((f) => [f, readFileSync(join(out, f))]));
-      const r = run([`--actors=${config}`, `--resume=${out}`]);
-      t.equal(r.status, 0, `resume after kill at step ${killAt} exits 0 ${r.stderr.slice(-400)}`);
-      t.match(r.stderr, /resume: continuing from .*checkpoint-\d+ at step \d+/, 'says where it resumed');
-      const a = readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
-      const b = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
-      t.ok(a.equals(b), `final adapter identical byte for byte (killed after ${killAt} steps)`);
-      t.same(deterministicMetrics(out), cleanMetrics, 'metrics equal, each step exactly once');
-      t.same(trajectories(out), trajectories(clean), 'every trajectory exactly once, same provenance, rewards and advantages');
-      const evalVersions = (d: string) => readLatestRecords(join(d, 'eval-summary.jsonl'), recordKeys.evalSummary).map((l) => l.version);
-      t.same(evalVersions(out), evalVersions(clean), 'evaluations neither lost nor repeated');
+      const resumeArgs = [`--actors=${config}`, `--resume=${out}`];
+      // The first resume is itself killed late (after checkpoint-4); the second runs to the end.
+      const last = i + 1 === killPoints.length;
+      const r = last ? run(resumeArgs) : { status: 0, stderr: await runAndKill(resumeArgs, out, killPoints[i + 1]!, 4) };
+      if (last) t.equal(r.status, 0, `resume after kill at step ${killAt} exits 0 ${r.stderr.slice(-400)}`);
+      t.match(r.stderr, /resume: continuing from .*checkpoint-\d+ at step \d+/, `says where it resumed after the kill at step ${killAt}`);
       for (const [f, bytes] of Object.entries(before)) {
         const after = readFileSync(join(out, f));
         // A line torn by the kill is ended with a newline before anything is appended.
         const kept = bytes.length && bytes[bytes.length - 1] !== 0x0a ? Buffer.concat([bytes, Buffer.from('\n')]) : bytes;
-        t.ok(after.subarray(0, kept.length).equals(kept), `${f}: what the killed run wrote is kept, the resumed run only appended`);
+        t.ok(after.subarray(0, kept.length).equals(kept), `${f}: what the run killed after step ${killAt} wrote is kept, the resumed run only appended`);
+        if (f === 'metrics.jsonl') t.ok(after.length > kept.length, `${f}: the resumed run appended after the kill at step ${killAt}`);
       }
     }
+    const a = readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
+    const b = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
+    t.ok(a.equals(b), `final adapter identical byte for byte (killed after ${killPoints.join(' and ')} steps)`);
+    t.same(deterministicMetrics(out), cleanMetrics, 'metrics equal, each step exactly once');
+    t.same(trajectories(out), trajectories(clean), 'every trajectory exactly once, same provenance, rewards and advantages');
+    const evalVersions = (d: string) => readLatestRecords(join(d, 'eval-summary.jsonl'), recordKeys.evalSummary).map((l) => l.version);
+    t.same(evalVersions(out), evalVersions(clean), 'evaluations neither lost nor repeated');
   });
 }
 
 t.test('a corrupted or truncated checkpoint is refused and the previous one used', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'loractor-corrupt-'));
-  const config = writeConfig(dir);
-  const out = join(dir, 'run');
-  t.equal(run([`--actors=${config}`, '--out', out, '--max-steps', '4']).status, 0);
-  const adapter = join(out, 'checkpoint-4', 'adapter_model.safetensors');
+  // A copy of the clean run (checkpoints 2, 4, 6): no run of its own is needed to get checkpoints.
+  const { dir, config, clean, status } = cleanRun(0);
+  t.equal(status, 0, 'the clean run exists');
+  const out = join(dir, 'corrupted');
+  cpSync(clean, out, { recursive: true });
+  const adapter = join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors');
   const bytes = readFileSync(adapter);
   bytes[bytes.length - 3] ^= 0x40; // flip one bit of the last tensor
   writeFileSync(adapter, bytes);
-  const r = run([`--actors=${config}`, `--resume=${out}`, '--max-steps', '6']);
+  const r = run([`--actors=${config}`, `--resume=${out}`]);
   t.equal(r.status, 0, r.stderr.slice(-400));
-  t.match(r.stderr, /skipped .*checkpoint-4: adapter_model\.safetensors fails its sha256 check/, 'corruption named');
-  t.match(r.stderr, /continuing from .*checkpoint-2 at step 3/, 'falls back to checkpoint-2');
-  const opt = join(out, 'checkpoint-6', 'optimizer.bin');
+  t.match(r.stderr, new RegExp(`skipped .*checkpoint-${STEPS}: adapter_model\\.safetensors fails its sha256 check`), 'corruption named');
+  t.match(r.stderr, /continuing from .*checkpoint-4 at step 5/, 'falls back to checkpoint-4');
+  t.ok(readFileSync(adapter).equals(readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors'))), 'the redone steps rewrite the clean adapter');
+  const opt = join(out, `checkpoint-${STEPS}`, 'optimizer.bin');
   writeFileSync(opt, readFileSync(opt).subarray(0, 100)); // truncate
-  const none = run([`--actors=${config}`, `--resume=${join(out, 'checkpoint-6')}`, '--max-steps', '8']);
+  const none = run([`--actors=${config}`, `--resume=${join(out, `checkpoint-${STEPS}`)}`, '--max-steps', '8']);
   t.not(none.status, 0, 'a lone truncated checkpoint cannot be resumed');
   t.match(none.stderr, /optimizer\.bin has 100 bytes, manifest says \d+ \(truncated\?\)/, 'truncation named');
 });

@@ -3,8 +3,10 @@
 // old run aside; records are only appended), a refused resume writes nothing, relative paths resolve
 // where a user expects, stale checkpoint temp folders are removed, and an impossible --out fails at
 // once. (Items 2 and 10, the lock and interrupted runs: test/run-lock.test.ts.)
+// One finished run (3 steps, checkpoints 2 and 3) is trained once and copied for the items that
+// only need a finished run folder to act on.
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { cli, cliBackground, hasModel, lines, root, smallConfig, waitFor, writeJson } from './cli-run.js';
@@ -13,11 +15,26 @@ const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
 const work = mkdtempSync(join(tmpdir(), 'loractor-runfolder-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
+/** The shared run's config (3 steps, a checkpoint every 2) and its folder, trained by item 1. */
+const config3 = writeJson(join(work, 'c1.json'), smallConfig((c) => { c.run.max_steps = 3; c.run.checkpoint_every = 2; }));
+const finished = join(work, 'finished');
+let finishedStatus: number | null | undefined;
+/** A private copy of the finished run, trained on first use. */
+function finishedRun(name: string): { status: number | null; out: string } {
+  if (finishedStatus === undefined) {
+    const r = cli([`--actors=${config3}`, '--out', finished]);
+    finishedStatus = r.status;
+    if (r.status !== 0) process.stderr.write(r.stderr.slice(-500));
+  }
+  const out = join(work, name);
+  if (existsSync(finished)) cpSync(finished, out, { recursive: true });
+  return { status: finishedStatus, out };
+}
+
 t.test('1. a new run into a non-empty run folder is refused; --overwrite moves the old run aside; resume only appends', { skip }, async (t) => {
-  const config = writeJson(join(work, 'c1.json'), smallConfig((c) => { c.run.max_steps = 3; c.run.checkpoint_every = 2; }));
-  const out = join(work, 'run1');
-  const first = cli([`--actors=${config}`, '--out', out]);
-  t.equal(first.status, 0, first.stderr.slice(-500));
+  const config = config3;
+  const { status, out } = finishedRun('run1');
+  t.equal(status, 0, 'the first run completes');
   const metrics = readFileSync(join(out, 'metrics.jsonl'));
   const rollouts = readFileSync(join(out, 'rollouts.jsonl'));
   t.equal(lines(join(out, 'metrics.jsonl')).length, 3);
@@ -38,8 +55,7 @@ t.test('1. a new run into a non-empty run folder is refused; --overwrite moves t
   t.equal(lines(join(out, 'metrics.jsonl')).length, 1, 'the new run starts afresh');
 
   // Records are only appended: a run whose newest checkpoint was lost redoes its last step and appends.
-  const out2 = join(work, 'run1b');
-  t.equal(cli([`--actors=${config}`, '--out', out2]).status, 0);
+  const out2 = finishedRun('run1b').out;
   rmSync(join(out2, 'checkpoint-3'), { recursive: true });
   const before = readFileSync(join(out2, 'metrics.jsonl'));
   const resumed = cli([`--actors=${config}`, '--resume', out2]);
@@ -50,9 +66,9 @@ t.test('1. a new run into a non-empty run folder is refused; --overwrite moves t
 });
 
 t.test('4. a refused resume writes nothing: config.resolved.json keeps the run\'s config', { skip }, async (t) => {
-  const config = writeJson(join(work, 'c4.json'), smallConfig());
-  const out = join(work, 'run4');
-  t.equal(cli([`--actors=${config}`, '--out', out]).status, 0);
+  const config = config3;
+  const { status, out } = finishedRun('run4');
+  t.equal(status, 0);
   const resolved = readFileSync(join(out, 'config.resolved.json'));
   const other = cli([`--actors=${config}`, '--resume', out, '--max-steps', '4', '--seed', '7']);
   t.not(other.status, 0, 'resume under another seed is refused');
@@ -81,13 +97,13 @@ t.test('5. --out resolves against the current directory, run.out_dir against the
 });
 
 t.test('8. stale checkpoint temp folders are removed when the run folder is opened', { skip }, async (t) => {
-  const config = writeJson(join(work, 'c8.json'), smallConfig());
-  const out = join(work, 'run8');
-  t.equal(cli([`--actors=${config}`, '--out', out]).status, 0);
+  const config = config3;
+  const { status, out } = finishedRun('run8');
+  t.equal(status, 0);
   const stale = join(out, '.checkpoint-7.tmp-99999');
   mkdirSync(stale);
   writeFileSync(join(stale, 'adapter_model.safetensors'), Buffer.alloc(4096));
-  const r = cli([`--actors=${config}`, '--resume', out, '--max-steps', '3']);
+  const r = cli([`--actors=${config}`, '--resume', out, '--max-steps', '4']);
   t.equal(r.status, 0, r.stderr.slice(-500));
   t.notOk(existsSync(stale), 'removed');
   t.match(r.stderr, /removed the stale checkpoint temp folder .*\.checkpoint-7\.tmp-99999/);

@@ -35,21 +35,24 @@ function nonFinite(file: string): number {
 
 t.test('11. an overflowing update is skipped, no checkpoint holds NaN/Inf, resume falls back past one that does; --seed is range-checked', { skip }, async (t) => {
   const out = join(work, 'run11');
-  const r = cli([`--actors=${writeJson(join(work, 'c11.json'), smallConfig((c) => { c.grpo.learning_rate = 1e300; c.grpo.warmup_ratio = 0; c.run.max_steps = 3; }))}`, '--out', out]);
+  const config11 = writeJson(join(work, 'c11.json'), smallConfig((c) => { c.grpo.learning_rate = 1e300; c.grpo.warmup_ratio = 0; c.run.max_steps = 3; }));
+  const r = cli([`--actors=${config11}`, '--out', out]);
   t.match(r.stderr, /update skipped/, 'the overflowing update is skipped');
   const ckpts = readdirSync(out).filter((n) => /^checkpoint-\d+$/.test(n));
   t.ok(ckpts.length >= 1, 'checkpoints were written');
   for (const c of ckpts) t.equal(nonFinite(join(out, c, 'adapter_model.safetensors')), 0, `${c}: every adapter value finite`);
 
-  const good = join(work, 'run11b');
-  const config = writeJson(join(work, 'c11b.json'), smallConfig());
-  t.equal(cli([`--actors=${config}`, '--out', good]).status, 0);
-  poisonCheckpoint(join(good, 'checkpoint-2'));
-  const resumed = cli([`--actors=${config}`, '--resume', good, '--max-steps', '3']);
+  // (Every update of this run is skipped, so it ends by the consecutive-skip abort; its checkpoints
+  // stay.) The same run folder (checkpoints 1-3, all finite) stands in for one written before the check
+  // existed: its newest checkpoint dropped and checkpoint-2 poisoned, resume falls back past it.
+  rmSync(join(out, 'checkpoint-3'), { recursive: true, force: true });
+  poisonCheckpoint(join(out, 'checkpoint-2'));
+  const resumed = cli([`--actors=${config11}`, '--resume', out, '--max-steps', '3']);
   t.equal(resumed.status, 0, resumed.stderr.slice(-600));
   t.match(resumed.stderr, /skipped .*checkpoint-2: adapter_model\.safetensors holds [\d,]+ non-finite value/);
   t.match(resumed.stderr, /continuing from .*checkpoint-1 at step 2/);
 
+  const config = writeJson(join(work, 'c11b.json'), smallConfig());
   const seed = cli([`--actors=${config}`, '--out', join(work, 'run11c'), '--seed', '99999999999']);
   t.equal(seed.status, 2);
   t.match(seed.stderr, /--seed: expected an integer in 0\.\.4294967295/);
