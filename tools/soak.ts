@@ -84,6 +84,8 @@ async function main_(): Promise<number> {
   const loadTimer = setInterval(() => load.push(loadavg()[0]!), 10_000);
   const tally = { rounds: 0, matched: 0, mismatched: 0, failed: 0, kills: 0, terms: 0, drillFaults: 0, resumes: 0, segments: 0 };
   const failures: string[] = [];
+  /** Rounds whose run folder is kept for diagnosis (mismatched ones): the rest are removed as they finish. */
+  const kept = new Set<number>();
   const reference = new Map<number, { adapter: Buffer; metrics: string[] }>();
   const say = (s: string): void => { process.stderr.write(`[soak ${((Date.now() - t0) / 60000).toFixed(1)} min] ${s}\n`); };
 
@@ -93,7 +95,7 @@ async function main_(): Promise<number> {
     const same = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors')).equals(ref.adapter);
     const sameMetrics = JSON.stringify(deterministic(out)) === JSON.stringify(ref.metrics);
     if (same && sameMetrics) tally.matched++;
-    else { tally.mismatched++; failures.push(`round ${round}: ${same ? '' : 'adapter differs from the clean run; '}${sameMetrics ? '' : 'metrics differ from the clean run'}`); }
+    else { tally.mismatched++; kept.add(round); failures.push(`round ${round}: ${same ? '' : 'adapter differs from the clean run; '}${sameMetrics ? '' : 'metrics differ from the clean run'}`); }
     say(`round ${round} (max_staleness ${staleness}): ${segments} launch(es), ${kills} interruption(s): final adapter ${same ? 'byte-identical' : 'DIFFERENT'}, metrics ${sameMetrics ? 'equal' : 'DIFFERENT'}`);
   };
   // The clean reference runs first (one per max_staleness); the chaos time starts after them. A round
@@ -150,7 +152,7 @@ async function main_(): Promise<number> {
       compare(round, staleness, seg + 1, kills);
     }
     tally.rounds++;
-    rmSync(out, { recursive: true, force: true });
+    if (!kept.has(round)) rmSync(out, { recursive: true, force: true });
   }
   clearInterval(loadTimer);
   const faults = tally.kills + tally.terms + tally.drillFaults;
@@ -162,7 +164,9 @@ async function main_(): Promise<number> {
   const file = values.out ?? join(root, 'runs', `soak-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
   mkdirSync(join(file, '..'), { recursive: true });
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  rmSync(work, { recursive: true, force: true });
+  // A mismatch is kept with the segment configs that produced it (chaos-N and config-*-rN*.json).
+  if (kept.size === 0) rmSync(work, { recursive: true, force: true });
+  else console.log(`soak: kept the run folders of the ${kept.size} mismatched round(s) in ${work} (chaos-N, with their config-*-rN*.json)`);
   console.log(`soak: ${minutes} min, ${tally.rounds} chaos run(s) finished: ${tally.matched} byte-identical to the clean run, ${tally.mismatched} different, ${tally.failed} failed`);
   console.log(`      faults survived: ${faults} (${tally.kills} kill -9, ${tally.terms} SIGTERM, ${tally.drillFaults} injected actor faults) over ${tally.segments} launches (${tally.resumes} resumes)`);
   console.log(`      load average (1 min): mean ${result.load_average_1min.mean.toFixed(1)}, max ${result.load_average_1min.max.toFixed(1)}; wrote ${file}`);
