@@ -1,14 +1,28 @@
-// PLACEHOLDER (replaced by the matmul kernels): signatures of the products, LoRA linear and LM head.
+// Matrix products on the GPU with the cpu ops' semantics (src/ops/matmul.ts):
+//   matmulNN: C[M,N] (+)= A[M,K] · B[K,N]      (backward of a linear layer: dx = dy·W)
+//   matmulNT: C[M,N] (+)= A[M,K] · B[N,K]ᵀ     (linear layer y = x·Wᵀ, weights as B)
+//   matmulTN: C[M,N] (+)= A[K,M]ᵀ · B[K,N]     (weight and LoRA gradients)
+// accumulate=false overwrites C; true adds into it. A and C are f32, B f32 or f16; views at any
+// offset and split weights are accepted. The kernels and the choice of variant are in gemm.ts; the
+// LoRA linear layer and the chunked LM head, which the operation interface also takes from here,
+// in lora-linear.ts and lm-head.ts.
 import type { GpuContext } from './context.js';
 import type { GpuTensor } from './tensor.js';
-import type { LinearGrads, LinearShape, LoraOperand } from '../types.js';
+import { gemm, type MatmulOptions } from './gemm.js';
 
-const todo = (name: string): never => { throw new Error(`webgpu: ${name} is not implemented yet`); };
+export { configureMatmul, matmulSettings, variantUnavailable, MATMUL_VARIANTS, gemm } from './gemm.js';
+export type { MatmulOptions, MatmulVariant, MatmulSettings, MatmulOp, GemmEpilogue } from './gemm.js';
+export { loraLinearBackward, loraLinearForward } from './lora-linear.js';
+export { lmHeadBackward, lmHeadForward, configureLmHead } from './lm-head.js';
 
-export function matmulNN(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean): void { void [ctx, c, a, b, m, k, n, accumulate]; todo('matmulNN'); }
-export function matmulNT(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean): void { void [ctx, c, a, b, m, k, n, accumulate]; todo('matmulNT'); }
-export function matmulTN(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean): void { void [ctx, c, a, b, m, k, n, accumulate]; todo('matmulTN'); }
-export function loraLinearForward(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w: GpuTensor, bias: GpuTensor | null, shape: LinearShape, lora: LoraOperand<GpuTensor> | null, xLora: GpuTensor, us: GpuTensor): void { void [ctx, y, x, w, bias, shape, lora, xLora, us]; todo('loraLinearForward'); }
-export function loraLinearBackward(ctx: GpuContext, g: LinearGrads<GpuTensor>, dy: GpuTensor, x: GpuTensor, w: GpuTensor, shape: LinearShape, lora: LoraOperand<GpuTensor> | null, xLora: GpuTensor, us: GpuTensor, keep: GpuTensor | null, scratchDz: GpuTensor, scratchDx: GpuTensor): void { void [ctx, g, dy, x, w, shape, lora, xLora, us, keep, scratchDz, scratchDx]; todo('loraLinearBackward'); }
-export function lmHeadForward(ctx: GpuContext, logp: GpuTensor, lse: GpuTensor, entropy: GpuTensor | null, hs: GpuTensor, w: GpuTensor, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, logits: GpuTensor | null): void { void [ctx, logp, lse, entropy, hs, w, targets, rows, dim, vocab, invTemp, logits]; todo('lmHeadForward'); }
-export function lmHeadBackward(ctx: GpuContext, dhs: GpuTensor, dW: GpuTensor | null, dlogp: GpuTensor, hs: GpuTensor, w: GpuTensor, lse: GpuTensor, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number): void { void [ctx, dhs, dW, dlogp, hs, w, lse, targets, rows, dim, vocab, invTemp]; todo('lmHeadBackward'); }
+export function matmulNN(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean, opts: MatmulOptions = {}): void {
+  gemm(ctx, 'NN', c, a, b, m, k, n, { accumulate }, opts);
+}
+
+export function matmulNT(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean, opts: MatmulOptions = {}): void {
+  gemm(ctx, 'NT', c, a, b, m, k, n, { accumulate }, opts);
+}
+
+export function matmulTN(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean, opts: MatmulOptions = {}): void {
+  gemm(ctx, 'TN', c, a, b, m, k, n, { accumulate }, opts);
+}

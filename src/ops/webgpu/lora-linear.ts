@@ -1,0 +1,57 @@
+// Linear layer with an optional LoRA branch on the GPU, the semantics of src/ops/cpu/lora-linear.ts:
+//   y = x·Wᵀ + bias + scale · (xLora·Aᵀ)·Bᵀ       W [out,in], A [r,in], B [out,r]
+// xLora is x with dropout applied (or x itself). Fused into the products' epilogues: the bias add
+// (into y = x·Wᵀ), the LoRA scale (us = scale·xLora·Aᵀ, dz = scale·dy·B) and the dropout keep
+// multiplier of the LoRA branch's dx (dx += (dz·A) ⊙ keep, so scratchDx is not needed on the GPU).
+// dBias is the column sum of dy, computed as onesᵀ·dy on the same (split-K) product.
+import { allocTensor, fillTensor, releaseTensor, type GpuContext } from './context.js';
+import type { GpuTensor } from './tensor.js';
+import type { LinearGrads, LinearShape, LoraOperand } from '../types.js';
+import { gemm, type MatmulOptions } from './gemm.js';
+
+/**
+ * y [rows,out] = x·Wᵀ + bias (+ LoRA). us [rows, r] receives scale·(xLora·Aᵀ) for the backward.
+ * lora null or scale 0: the branch is off (y is the base layer, us untouched).
+ */
+export function loraLinearForward(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w: GpuTensor, bias: GpuTensor | null, shape: LinearShape, lora: LoraOperand<GpuTensor> | null, xLora: GpuTensor, us: GpuTensor, opts: MatmulOptions = {}): void {
+  const { rows, inF, outF } = shape;
+  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate: false, bias }, opts);
+  if (!lora || lora.scale === 0) return;
+  gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale }, opts);
+  gemm(ctx, 'NT', y, us, lora.b, rows, lora.r, outF, { accumulate: true }, opts);
+}
+
+/**
+ * Accumulates the gradients of loraLinearForward into the non-null outputs of g. keep: dropout
+ * multipliers of the LoRA input (null: none). scratchDz [rows, r] is overwritten with scale·dy·B;
+ * scratchDx is not used (the keep multiply is fused). With the branch off, dA and dB get nothing
+ * (exactly zero gradient, as on the cpu).
+ */
+export function loraLinearBackward(ctx: GpuContext, g: LinearGrads<GpuTensor>, dy: GpuTensor, x: GpuTensor, w: GpuTensor, shape: LinearShape, lora: LoraOperand<GpuTensor> | null, xLora: GpuTensor, us: GpuTensor, keep: GpuTensor | null, scratchDz: GpuTensor, scratchDx: GpuTensor, opts: MatmulOptions = {}): void {
+  void scratchDx;
+  const { rows, inF, outF } = shape;
+  if (g.dx) gemm(ctx, 'NN', g.dx, dy, w, rows, outF, inF, { accumulate: true }, opts);
+  if (g.dW) gemm(ctx, 'TN', g.dW, dy, x, outF, rows, inF, { accumulate: true }, opts);
+  if (g.dBias) gemm(ctx, 'TN', g.dBias, ones(ctx, rows), dy, 1, rows, outF, { accumulate: true }, opts);
+  if (!lora || lora.scale === 0) return;
+  const r = lora.r;
+  if (g.dB) gemm(ctx, 'TN', g.dB, dy, us, outF, rows, r, { accumulate: true }, opts);
+  if (!g.dA && !g.dx) return;
+  gemm(ctx, 'NN', scratchDz, dy, lora.b, rows, outF, r, { accumulate: false, alpha: lora.scale }, opts);
+  if (g.dA) gemm(ctx, 'TN', g.dA, scratchDz, xLora, r, rows, inF, { accumulate: true }, opts);
+  if (g.dx) gemm(ctx, 'NN', g.dx, scratchDz, lora.a, rows, r, inF, { accumulate: true, mul: keep }, opts);
+}
+
+const onesCache = new WeakMap<GpuContext, GpuTensor>();
+
+/** A persistent tensor of at least n ones (grown by doubling). */
+function ones(ctx: GpuContext, n: number): GpuTensor {
+  let t = onesCache.get(ctx);
+  if (!t || t.length < n) {
+    if (t) releaseTensor(ctx, t);
+    t = allocTensor(ctx, Math.max(1024, 2 ** Math.ceil(Math.log2(Math.max(n, 1)))), 'f32', false, true);
+    fillTensor(ctx, t, 1);
+    onesCache.set(ctx, t);
+  }
+  return t;
+}

@@ -1,0 +1,279 @@
+// WGSL of the tiled matrix product C[M,N] (+)= alpha · op(A) · op(B), op = identity or transpose,
+// in three families that share one tiling:
+//   tiled     f32 tiles of A and B in workgroup memory, each thread a TM×TN register block.
+//   subgroup  B staged in workgroup memory; A is never staged: the lanes of a subgroup that share
+//             rows load consecutive k and hand the values round with subgroupShuffle.
+//   half      f16 tiles and f16 FMAs (vec2, so packed HFMA2 where the hardware has it) into partial
+//             sums that are added to f32 accumulators after every BK-deep tile (f16 arithmetic,
+//             f32 accumulation). A (activations or gradients, any magnitude) is multiplied by a
+//             power of two that brings max|A| to 2^4 before rounding to f16, so neither tiny gradients
+//             underflow nor large activations overflow; the result is divided by it again. 'emulate'
+//             runs the same kernel with f32 registers and f16-rounded operands: the indexing and the
+//             scaling are then testable on adapters without shader-f16 (SwiftShader).
+// Every thread block is 16×16 threads; a tile is BM×BN outputs over BK-deep steps of K. Operands are
+// bound whole and addressed by element offsets and leading dimensions (views at any offset, row
+// blocks of split tensors); B may be f16 packed two per u32 word. Split-K: workgroup z takes K range
+// [z·kChunk, (z+1)·kChunk) and, in `partial` mode, writes alpha·acc to slice z of a scratch buffer
+// that REDUCE sums and finishes.
+import type { KernelSpec } from './context.js';
+
+export interface TileShape { bm: number; bn: number; bk: number; tm: number; tn: number }
+
+/** The register-blocked tiles (16×16 threads each); keys are what tests and benches force. */
+export const TILES = {
+  large: { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+  medium: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  /** Few columns (LoRA rank r as N). */
+  narrow: { bm: 128, bn: 32, bk: 16, tm: 8, tn: 2 },
+  /** Few rows (LoRA rank r as M: dA = dzᵀ·x). */
+  wide: { bm: 32, bn: 128, bk: 16, tm: 2, tn: 8 },
+} satisfies Record<string, TileShape>;
+export type TileName = keyof typeof TILES;
+
+export type GemmFamily = 'tiled' | 'subgroup' | 'half' | 'emulate';
+
+/** Bits of Params.flags. */
+export const FLAG = { accumulate: 1, partial: 2, bF16: 4, bias: 8, mul: 16, aKContig: 32, bKContig: 64 } as const;
+
+/**
+ * The uniform block of every GEMM kernel. op(A)[m,k] = a[offA + m·sAm + k·sAk] and op(B)[k,n] =
+ * b[offB + k·sBk + n·sBn]: one kernel serves NN, NT and TN (the transposition only changes
+ * strides, and which index consecutive threads stage, so loads stay coalesced).
+ */
+export const GEMM_PARAMS = `struct Params {
+  M: u32, N: u32, K: u32, kChunk: u32,
+  offA: u32, sAm: u32, sAk: u32, offB: u32,
+  sBk: u32, sBn: u32, offC: u32, ldc: u32,
+  alpha: f32, flags: u32, offBias: u32, offMul: u32,
+  ldMul: u32, pad0: u32, pad1: u32, pad2: u32,
+}`;
+
+/** Bindings after the parameter block: a, b (u32 words: f32 bits or two f16), sc, bias, mul, c. */
+export const GEMM_BINDINGS: KernelSpec['bindings'] = ['read', 'read', 'read', 'read', 'read', 'write'];
+
+export const GEMM_DECLS = `@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read> sc: array<u32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> mulT: array<f32>;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;`;
+
+/** Bounds-checked element loads of op(A)[m,k] and op(B)[k,n] (zero outside), scale and epilogue. */
+export const GEMM_HELPERS = /* wgsl */ `
+fn has(f: u32) -> bool { return (p.flags & f) != 0u; }
+fn ldA(m: u32, k: u32, kEnd: u32) -> f32 {
+  if (m >= p.M || k >= kEnd) { return 0.0; }
+  return a[p.offA + m * p.sAm + k * p.sAk];
+}
+fn ldB(k: u32, n: u32, kEnd: u32) -> f32 {
+  if (n >= p.N || k >= kEnd) { return 0.0; }
+  let e = p.offB + k * p.sBk + n * p.sBn;
+  if (has(${FLAG.bF16}u)) {
+    let w = unpack2x16float(b[e >> 1u]);
+    return select(w.x, w.y, (e & 1u) == 1u);
+  }
+  return bitcast<f32>(b[e]);
+}
+// Exponent of the scale that brings max|A| (f32 bits in sc[0]) to 2^4; applied as an exact ldexp.
+fn scaleExp() -> i32 {
+  let mx = bitcast<f32>(sc[0]);
+  if (!(mx > 0.0) || mx > 3.0e38) { return 0; }
+  return clamp(4 - i32(ceil(log2(mx))), -100, 100);
+}
+// A quiet NaN that is not a constant expression (those must be finite): marks refused results.
+fn nanValue() -> f32 { return bitcast<f32>(0x7fc00000u | (p.M & 0u)); }
+// v: alpha·acc of element (m, n). Split-K slices store it raw; otherwise keep-multiplier, bias and
+// the old value of C (accumulate) are applied here, in the cpu op's order.
+fn store(v0: f32, m: u32, n: u32, z: u32) {
+  if (has(${FLAG.partial}u)) { c[p.offC + (z * p.M + m) * p.ldc + n] = v0; return; }
+  let ci = p.offC + m * p.ldc + n;
+  var v = v0;
+  if (has(${FLAG.mul}u)) { v = v * mulT[p.offMul + m * p.ldMul + n]; }
+  if (has(${FLAG.bias}u)) { v = v + bias[p.offBias + n]; }
+  if (has(${FLAG.accumulate}u)) { v = v + c[ci]; }
+  c[ci] = v;
+}`;
+
+function header(family: GemmFamily): string {
+  if (family === 'half') return 'enable f16;\n';
+  if (family === 'subgroup') return 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
+  return '';
+}
+
+/**
+ * The kernel of one family and tile (operand layout, B's storage type and the epilogue are runtime
+ * flags: few pipelines to compile). Workgroups: (ceil(N/BN), ceil(M/BM), splitK slices).
+ */
+export function gemmKernel(family: GemmFamily, tile: TileName): KernelSpec {
+  const t = TILES[tile];
+  const half = family === 'half' || family === 'emulate';
+  const H = family === 'half' ? 'f16' : 'f32';
+  const toH = family === 'half' ? 'return f16(x);' : family === 'emulate' ? 'return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;' : 'return x;';
+  const stageA = family !== 'subgroup';
+  const code = /* wgsl */ `${header(family)}
+${GEMM_PARAMS}
+@group(0) @binding(0) var<uniform> p: Params;
+${GEMM_DECLS}
+const BM = ${t.bm}u; const BN = ${t.bn}u; const BK = ${t.bk}u; const TM = ${t.tm}u; const TN = ${t.tn}u;
+const SA = BM + 1u; const SB = BN + 1u;
+alias H = ${H};
+${stageA ? 'var<workgroup> As: array<H, BK * SA>;' : ''}
+var<workgroup> Bs: array<H, BK * SB>;
+fn toH(x: f32) -> H { ${toH} }
+${GEMM_HELPERS}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${family === 'subgroup'
+    ? ',\n  @builtin(subgroup_id) sgid: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgSize: u32, @builtin(num_subgroups) nsg: u32' : ''}) {
+  let m0 = wid.y * BM; let n0 = wid.x * BN;
+  let kStart = wid.z * p.kChunk;
+  let kEnd = min(p.K, kStart + p.kChunk);
+  let aK = has(${FLAG.aKContig}u); let bK = has(${FLAG.bKContig}u);
+  ${family === 'subgroup'
+    ? `// Work index from the subgroup numbering, so lanes of one subgroup are known to share rows.
+  let w = sgid * sgSize + lane;
+  let bad = nsg * sgSize != 256u;
+  let G = min(sgSize, min(16u, BK));
+  let lead = lane - lane % G;
+  var own: array<f32, TM>;`
+    : 'let w = li;'}
+  let tx = w % 16u; let ty = w / 16u;
+  ${half ? `let e = scaleExp();
+  let sA = ldexp(1.0, e);
+  let alpha = p.alpha * ldexp(1.0, -e);` : 'let alpha = p.alpha;'}
+  var acc: array<f32, TM * TN>;
+  var ra: array<${half ? 'H' : 'f32'}, TM>;
+  var rb: array<${half ? 'vec2<H>' : 'f32'}, ${half ? 'TN / 2u' : 'TN'}>;
+  ${half ? 'var part: array<vec2<H>, TM * TN / 2u>;' : ''}
+  for (var k0 = kStart; k0 < kEnd; k0 += BK) {
+    // Not unrolled on purpose (the tail step is shorter): SwiftShader compiles an unrolled body slowly.
+    let kLen = min(BK, kEnd - k0);
+    ${stageA ? `for (var idx = li; idx < BM * BK; idx += 256u) {
+      let mm = select(idx % BM, idx / BK, aK); let kk = select(idx / BM, idx % BK, aK);
+      As[kk * SA + mm] = toH(ldA(m0 + mm, k0 + kk, kEnd)${half ? ' * sA' : ''});
+    }` : ''}
+    for (var idx = li; idx < BN * BK; idx += 256u) {
+      let nn = select(idx % BN, idx / BK, bK); let kk = select(idx / BN, idx % BK, bK);
+      Bs[kk * SB + nn] = toH(ldB(k0 + kk, n0 + nn, kEnd));
+    }
+    workgroupBarrier();
+    ${family === 'subgroup' ? subgroupInner() : half ? halfInner() : tiledInner()}
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + ty + i * 16u;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + tx + j * 16u;
+      if (m < p.M && n < p.N) {
+        ${family === 'subgroup' ? 'let v = select(acc[i * TN + j] * alpha, nanValue(), bad);' : 'let v = acc[i * TN + j] * alpha;'}
+        store(v, m, n, wid.z);
+      }
+    }
+  }
+}`;
+  return { key: `gemm:${family}:${tile}`, code, bindings: GEMM_BINDINGS };
+}
+
+function tiledInner(): string {
+  return `for (var kk = 0u; kk < kLen; kk++) {
+      for (var i = 0u; i < TM; i++) { ra[i] = As[kk * SA + ty + i * 16u]; }
+      for (var j = 0u; j < TN; j++) { rb[j] = Bs[kk * SB + tx + j * 16u]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(ra[i], rb[j], acc[i * TN + j]); }
+      }
+    }`;
+}
+
+function halfInner(): string {
+  return `for (var kk = 0u; kk < kLen; kk++) {
+      for (var i = 0u; i < TM; i++) { ra[i] = As[kk * SA + ty + i * 16u]; }
+      for (var j = 0u; j < TN / 2u; j++) {
+        rb[j] = vec2<H>(Bs[kk * SB + tx + 2u * j * 16u], Bs[kk * SB + tx + (2u * j + 1u) * 16u]);
+      }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN / 2u; j++) {
+          part[i * TN / 2u + j] = fma(vec2<H>(ra[i]), rb[j], part[i * TN / 2u + j]);
+        }
+      }
+    }
+    for (var i = 0u; i < TM; i++) {
+      for (var j = 0u; j < TN / 2u; j++) {
+        let q = vec2<f32>(part[i * TN / 2u + j]);
+        acc[i * TN + 2u * j] += q.x;
+        acc[i * TN + 2u * j + 1u] += q.y;
+        part[i * TN / 2u + j] = vec2<H>(0.0);
+      }
+    }`;
+}
+
+function subgroupInner(): string {
+  return `for (var r = 0u; r < (kLen + G - 1u) / G; r++) {
+      let kr = k0 + r * G + lane % G;
+      for (var i = 0u; i < TM; i++) { own[i] = ldA(m0 + ty + i * 16u, kr, kEnd); }
+      for (var kk = 0u; kk < G; kk++) {
+        for (var i = 0u; i < TM; i++) { ra[i] = subgroupShuffle(own[i], lead + kk); }
+        let row = (r * G + kk) * SB + tx;
+        for (var j = 0u; j < TN; j++) { rb[j] = Bs[row + j * 16u]; }
+        for (var i = 0u; i < TM; i++) {
+          for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(ra[i], rb[j], acc[i * TN + j]); }
+        }
+      }
+    }`;
+}
+
+/** Sums the split-K slices [S, M, N] and finishes into C (keep-multiplier, bias, accumulate). */
+export const REDUCE: KernelSpec = {
+  key: 'gemm-reduce',
+  bindings: ['read', 'read', 'read', 'write'],
+  code: /* wgsl */ `
+struct Params { M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> mulT: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * p.gx * 256u;
+  if (i >= p.M * p.N) { return; }
+  let m = i / p.N; let n = i % p.N;
+  var v = 0.0;
+  for (var z = 0u; z < p.S; z++) { v += part[z * p.M * p.N + i]; }
+  if ((p.flags & ${FLAG.mul}u) != 0u) { v = v * mulT[p.offMul + m * p.ldMul + n]; }
+  if ((p.flags & ${FLAG.bias}u) != 0u) { v = v + bias[p.offBias + n]; }
+  let ci = p.offC + m * p.ldc + n;
+  if ((p.flags & ${FLAG.accumulate}u) != 0u) { v = v + c[ci]; }
+  c[ci] = v;
+}`,
+};
+
+/**
+ * max |x| over a rows×cols region (x[off + r·ld + c]) into out[0] as f32 bits (atomicMax on the
+ * bits orders non-negative floats); out[0] must be zeroed first. Feeds the half family's A scale.
+ */
+export const MAXABS: KernelSpec = {
+  key: 'gemm-maxabs',
+  bindings: ['read', 'write'],
+  code: /* wgsl */ `
+struct Params { rows: u32, cols: u32, off: u32, ld: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<atomic<u32>>;
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) ng: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let total = p.rows * p.cols;
+  var mx = 0.0;
+  for (var i = wid.x * 256u + li; i < total; i += ng.x * 256u) {
+    let v = abs(x[p.off + (i / p.cols) * p.ld + i % p.cols]);
+    if (v > mx) { mx = v; }
+  }
+  red[li] = mx;
+  workgroupBarrier();
+  for (var s = 128u; s > 0u; s >>= 1u) {
+    if (li < s) { red[li] = max(red[li], red[li + s]); }
+    workgroupBarrier();
+  }
+  if (li == 0u) { atomicMax(&out[0], bitcast<u32>(red[0])); }
+}`,
+};
