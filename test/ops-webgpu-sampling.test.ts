@@ -23,7 +23,8 @@ async function sampleOnGpu(rows: Float32Array[], V: number, us: number[], cfg: S
     f[0] = us[i]!;
     meta.set([rowOf[i]!, slots[i]!, new Int32Array(f.buffer)[0]!], 1 + 3 * i);
   }
-  const out = allocTensor(ctx, 3 * n, 'i32', true);
+  const outBuf = allocTensor(ctx, 3 * n + 4, 'i32', true);
+  const out = viewOf(outBuf, 4, 3 * n);
   const next = allocTensor(ctx, 16, 'i32');
   const nextView = viewOf(next, 2, 12);
   sampleTokens(ctx, {

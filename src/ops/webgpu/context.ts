@@ -211,6 +211,16 @@ export function writeTensor(ctx: GpuContext, t: GpuTensor, data: Float32Array | 
   const src = data instanceof Float64Array ? Float32Array.from(data) : data;
   if (t.dtype === 'i32' && !(src instanceof Int32Array)) throw new Error(`writeTensor(${what}): i32 tensor needs an Int32Array`);
   if (t.dtype === 'f32' && src instanceof Int32Array) throw new Error(`writeTensor(${what}): f32 tensor needs float data`);
+  if (src.buffer instanceof SharedArrayBuffer) {
+    // Dawn's writeBuffer takes no SharedArrayBuffer (the model's weights live in one): copy through
+    // private chunks (writeBuffer copies its source at once, so each chunk is dropped after).
+    const CHUNK = 64 << 20;
+    for (let o = 0; o < src.byteLength; o += CHUNK) {
+      const part = new Uint8Array(src.buffer, src.byteOffset + o, Math.min(CHUNK, src.byteLength - o)).slice();
+      ctx.device.queue.writeBuffer(t.buffer, t.offset * 4 + o, part.buffer, 0, part.byteLength);
+    }
+    return;
+  }
   ctx.device.queue.writeBuffer(t.buffer, t.offset * 4, src.buffer, src.byteOffset, src.byteLength);
 }
 

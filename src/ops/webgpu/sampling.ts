@@ -42,7 +42,7 @@ export function samplingMode(s: SamplingConfig, vocab: number): SamplingMode {
 }
 
 const CODE = /* wgsl */ `
-struct Params { V: u32, chunk: u32, lOff: u32, invT: f32, topK: u32, topP: f32, mode: u32, metaOff: u32, pOff: u32, nextOff: u32 }
+struct Params { V: u32, chunk: u32, lOff: u32, invT: f32, topK: u32, topP: f32, mode: u32, metaOff: u32, pOff: u32, nextOff: u32, outOff: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 // seqm: per sequence (logits row, slot, bits of u).
@@ -187,9 +187,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (p.mode == 0u) {
     if (lid == 0u) {
       let lp = -logZ1;
-      outv[3u * seq] = argmax;
-      outv[3u * seq + 1u] = bitcast<u32>(lp);
-      outv[3u * seq + 2u] = bitcast<u32>(lp);
+      outv[p.outOff + 3u * seq] = argmax;
+      outv[p.outOff + 3u * seq + 1u] = bitcast<u32>(lp);
+      outv[p.outOff + 3u * seq + 2u] = bitcast<u32>(lp);
       next[p.nextOff + slot] = i32(argmax);
     }
     return;
@@ -287,9 +287,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let tok = workgroupUniformLoad(&bu);
   if (lid == 0u) {
     let d = logits[lb + tok] - lmax;
-    outv[3u * seq] = tok;
-    outv[3u * seq + 1u] = bitcast<u32>(d * p.invT - log(massK));
-    outv[3u * seq + 2u] = bitcast<u32>(d - logZ1);
+    outv[p.outOff + 3u * seq] = tok;
+    outv[p.outOff + 3u * seq + 1u] = bitcast<u32>(d * p.invT - log(massK));
+    outv[p.outOff + 3u * seq + 2u] = bitcast<u32>(d - logZ1);
     next[p.nextOff + slot] = i32(tok);
   }
 }`;
@@ -314,15 +314,15 @@ export function sampleTokens(ctx: GpuContext, t: SampleTensors, n: number, vocab
   const where = 'sampleTokens';
   if (n === 0) return;
   if (t.logits.dtype !== 'f32' || t.logits.split) throw new Error(`${where}: logits must be a single-buffer f32 tensor`);
-  if (t.probs.dtype !== 'f32' || t.probs.length < n * vocab) throw new Error(`${where}: probs must be f32 of at least n·vocab = ${n * vocab} elements`);
+  const mode = samplingMode(s, vocab);
+  if (t.probs.dtype !== 'f32' || (mode !== 'greedy' && t.probs.length < n * vocab)) throw new Error(`${where}: probs must be f32 of at least n·vocab = ${n * vocab} elements (greedy: any f32 tensor)`);
   if (t.meta.length < 3 * n || t.out.length < 3 * n) throw new Error(`${where}: meta and out need 3·n = ${3 * n} entries`);
   if (t.next.dtype !== 'i32') throw new Error(`${where}: next must be i32`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   if (n > lim) throw new Error(`${where}: ${n} sequences exceed ${lim} workgroups; call in chunks`);
-  const mode = samplingMode(s, vocab);
   const chunk = Math.ceil(vocab / WG);
   dispatch(ctx, SPEC, [t.logits, t.meta, t.probs, t.out, t.next], [
     vocab, chunk, t.logits.offset, { f32: s.temperature > 0 ? 1 / s.temperature : 1 }, s.topK > 0 ? Math.min(s.topK, vocab) : 0,
-    { f32: s.topP }, mode === 'greedy' ? 0 : mode === 'full' ? 1 : 2, t.meta.offset, t.probs.offset, t.next.offset,
+    { f32: s.topP }, mode === 'greedy' ? 0 : mode === 'full' ? 1 : 2, t.meta.offset, t.probs.offset, t.next.offset, t.out.offset,
   ], [n]);
 }

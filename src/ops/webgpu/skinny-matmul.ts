@@ -1,0 +1,107 @@
+// Products with few rows, for decoding: y[M, N] (+)= alpha · x[M, K] · W[N, K]ᵀ (+ bias), the NT
+// product of a linear layer, for M up to a few rows (one new token per sequence at small batch).
+// There the tiled GEMM (matmul.ts) computes mostly padding and, with few output tiles, runs few
+// workgroups; this kernel streams W once per block of MB rows instead: a workgroup of 64 threads
+// owns BN output columns (rows of W) and splits K across its threads, so consecutive threads read
+// consecutive elements of a W row (coalesced), each thread keeps MB × BN partial sums in registers,
+// and one pass through workgroup memory adds the 64 partials. W may be f16 (packed) or f32, a view
+// at any offset, or split into row blocks across buffers; x and y are f32 views.
+//
+// Semantics are exactly gemm's NT with { accumulate, alpha, bias }, so the engine can route a
+// decode step's linear layers and LoRA branches here (decodeOps) with the same results as the
+// operation interface's, up to f32 summation order.
+import { dispatch, type GpuContext, type KernelSpec } from './context.js';
+import { rowParts, type GpuTensor } from './tensor.js';
+
+const WG = 64;
+/** Rows per workgroup pass and output columns per workgroup. */
+export const SKINNY_MB = 4;
+const BN = 8;
+
+function kernel(f16: boolean): KernelSpec {
+  const ldw = f16
+    ? 'fn ldw(e: u32) -> f32 { let h = unpack2x16float(w[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }'
+    : 'fn ldw(e: u32) -> f32 { return bitcast<f32>(w[e]); }';
+  const lines: string[] = [];
+  for (let j = 0; j < BN; j++) lines.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
+  for (let m = 0; m < SKINNY_MB; m++) {
+    lines.push(`let x${m} = select(0.0, x[p.xOff + min(m0 + ${m}u, mLast) * p.K + k], m0 + ${m}u < p.M);`);
+    for (let j = 0; j < BN; j++) lines.push(`a${m}_${j} += x${m} * w${j};`);
+  }
+  const decl = Array.from({ length: SKINNY_MB * BN }, (_, i) => `var a${Math.floor(i / BN)}_${i % BN} = 0.0;`).join(' ');
+  const stash = Array.from({ length: SKINNY_MB * BN }, (_, i) => `part[${i}u * ${WG}u + lid] = a${Math.floor(i / BN)}_${i % BN};`).join(' ');
+  return {
+    key: `skinnyNT:${f16 ? 'f16' : 'f32'}`,
+    bindings: ['read', 'read', 'read', 'write'],
+    code: /* wgsl */ `
+struct Params { M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+var<workgroup> part: array<f32, ${SKINNY_MB * BN * WG}>;
+${ldw}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * ${BN}u;
+  let m0 = wid.y * ${SKINNY_MB}u;
+  let nLast = p.N - 1u;
+  let mLast = p.M - 1u;
+  ${decl}
+  for (var k = lid; k < p.K; k += ${WG}u) {
+    ${lines.join('\n    ')}
+  }
+  ${stash}
+  workgroupBarrier();
+  if (lid < ${SKINNY_MB * BN}u) {
+    let m = m0 + lid / ${BN}u;
+    let n = n0 + lid % ${BN}u;
+    if (m < p.M && n < p.N) {
+      var s = 0.0;
+      for (var t = 0u; t < ${WG}u; t++) { s += part[lid * ${WG}u + t]; }
+      let at = p.yOff + m * p.colOff + n;
+      var v = p.alpha * s;
+      if ((p.flags & 2u) != 0u) { v += bias[p.biasOff + n]; }
+      if ((p.flags & 1u) != 0u) { v += y[at]; }
+      y[at] = v;
+    }
+  }
+}`,
+  };
+}
+
+const specs = new Map<boolean, KernelSpec>();
+
+export interface SkinnyEpilogue { accumulate: boolean; alpha?: number; bias?: GpuTensor | null }
+
+/**
+ * y[M, N] (+)= alpha · x[M, K] · W[N, K]ᵀ (+ bias[N]). y's row stride is N. Any M (blocks of
+ * SKINNY_MB rows along the grid's y), but meant for few rows (see the file comment).
+ */
+export function skinnyMatmulNT(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w: GpuTensor, m: number, k: number, n: number, epi: SkinnyEpilogue): void {
+  const where = 'skinnyMatmulNT';
+  if (m === 0 || n === 0) return;
+  if (x.dtype !== 'f32' || y.dtype !== 'f32' || x.split || y.split) throw new Error(`${where}: x and y must be single-buffer f32 tensors`);
+  if (x.length < m * k || y.length < m * n || w.length < n * k) throw new Error(`${where}: operands too short for m=${m} k=${k} n=${n}`);
+  if (w.dtype !== 'f32' && w.dtype !== 'f16') throw new Error(`${where}: W must be f32 or f16`);
+  const bias = epi.bias ?? null;
+  if (bias && (bias.dtype !== 'f32' || bias.split || bias.length < n)) throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
+  const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
+  for (const part of rowParts(w, k)) {
+    const n0 = part.rowStart, nn = Math.min(part.rows, n - n0);
+    if (nn <= 0) continue;
+    const t = part.tensor;
+    let spec = specs.get(t.dtype === 'f16');
+    if (!spec) specs.set(t.dtype === 'f16', (spec = kernel(t.dtype === 'f16')));
+    const gx = Math.ceil(nn / BN), gyAll = Math.ceil(m / SKINNY_MB);
+    if (gx > lim) throw new Error(`${where}: ${nn} columns exceed ${lim * BN} per call`);
+    for (let r0 = 0; r0 < gyAll; r0 += lim) {
+      const rows = Math.min(m - r0 * SKINNY_MB, lim * SKINNY_MB);
+      dispatch(ctx, spec, [x, t, bias ?? x, y], [
+        rows, nn, k, x.offset + r0 * SKINNY_MB * k, t.offset, y.offset + r0 * SKINNY_MB * n + n0, bias ? bias.offset + n0 : 0,
+        (epi.accumulate ? 1 : 0) | (bias ? 2 : 0), { f32: epi.alpha ?? 1 }, n,
+      ], [gx, Math.ceil(rows / SKINNY_MB)]);
+    }
+  }
+}
