@@ -19,6 +19,8 @@ t.test('default config with model.engine "webgpu": 3 steps', async (t) => {
   cfg.model.engine = 'webgpu';
   // The evaluator (builtin engine) on a few problems only: this test is about the rollouts.
   cfg.eval = { ...cfg.eval, synthetic_count: 8, batch_size: 8 };
+  // A loaded CI machine must not turn scoring into timeouts (the 3 s default is math_verify's).
+  cfg.rewards = { ...cfg.rewards, reward_timeout_s: 60 };
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(cfg));
   const out = join(dir, 'run');

@@ -21,10 +21,10 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => {
       const { rows, inF, outF } = shape;
       if (rows > skinnyRows) { ops.loraLinearForward(y, x, w, bias, shape, lora, xLora, us); return; }
-      skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias });
-      if (!lora || lora.scale === 0) return;
+      if (!lora || lora.scale === 0) { skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias }); return; }
+      // us = scale·xLora·Aᵀ, then y = x·Wᵀ + bias + us·Bᵀ in one pass (the B product in the epilogue).
       skinnyMatmulNT(ctx, us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale });
-      skinnyMatmulNT(ctx, y, us, lora.b, rows, lora.r, outF, { accumulate: true });
+      skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias, lowRank: { u: us, b: lora.b, r: lora.r } });
     },
   };
 }

@@ -16,7 +16,7 @@
 import type { Model } from '../../model/weights.js';
 import { loraScale, loraSlots, type LayerLoraSlots } from '../../model/lora.js';
 import type { AdapterLayout, AdapterSnapshot } from '../../model/adapter-layout.js';
-import { allocTensor, beginScope, createGpuContext, endScope, readI32, releaseTensor, uploadTensor, writeTensor, type GpuContext } from '../../ops/webgpu/context.js';
+import { allocTensor, beginScope, createGpuContext, endScope, memoryStats, readI32, releaseTensor, uploadTensor, writeTensor, type GpuContext } from '../../ops/webgpu/context.js';
 import { webgpuOps } from '../../ops/webgpu/index.js';
 import { uploadModel, type WeightDType } from '../../ops/webgpu/model-upload.js';
 import { createPagedKvCache, kvBytesPerToken, releasePagedKvCache, type KvDType, type PagedKvCache } from '../../ops/webgpu/paged-kv.js';
@@ -68,6 +68,10 @@ export interface WebGpuGenerationStats {
   iterations: number;
   /** Most sequences running at once. */
   peakBatch: number;
+  /** Host time spent enqueuing GPU work (encoding, uploads): a step cannot be faster than this. */
+  encodeSeconds: number;
+  /** GPU dispatches enqueued. */
+  dispatches: number;
 }
 
 export interface WebGpuEngine extends GenerationEngine {
@@ -121,7 +125,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
   let kv: PagedKvCache | null = null;
   let version = 0;
   let lastSync: SyncReport | null = null;
-  const lastStats: WebGpuGenerationStats = { tokens: 0, seconds: 0, prefillSeconds: 0, sequences: 0, iterations: 0, peakBatch: 0 };
+  const lastStats: WebGpuGenerationStats = { tokens: 0, seconds: 0, prefillSeconds: 0, sequences: 0, iterations: 0, peakBatch: 0, encodeSeconds: 0, dispatches: 0 };
   const slotsCache = new WeakMap<AdapterLayout, LayerLoraSlots[]>();
 
   function checkRequest(prompts: PromptInput[], n: number, s: SamplingParams): void {
@@ -184,7 +188,8 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
       const freeSlots = Array.from({ length: maxBatch }, (_, i) => maxBatch - 1 - i);
       let next = 0;
       let live: Seq[] = [];
-      const stats: WebGpuGenerationStats = { tokens: 0, seconds: 0, prefillSeconds: 0, sequences: jobs.length, iterations: 0, peakBatch: 0 };
+      const stats: WebGpuGenerationStats = { tokens: 0, seconds: 0, prefillSeconds: 0, sequences: jobs.length, iterations: 0, peakBatch: 0, encodeSeconds: 0, dispatches: 0 };
+      const dispatches0 = memoryStats(ctx).dispatches;
       while (next < jobs.length || live.length) {
         // Admission: free slots and pages for the whole worst case of each new sequence.
         const admitted: Seq[] = [];
@@ -198,7 +203,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
           next++;
         }
         if (!admitted.length && !live.length) throw new Error(`webgpu engine: no sequence fits the KV cache (${pool.numPages} pages of ${pageSize})`);
-        const order = await iteration(st, pool, ad, prompts, admitted, live, cfg, greedy);
+        const order = await iteration(st, pool, ad, prompts, admitted, live, cfg, greedy, stats);
         stats.iterations++;
         if (stats.iterations === 1) stats.prefillSeconds = (performance.now() - t0) / 1000;
         const running = live.concat(admitted);
@@ -219,6 +224,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
         }
       }
       stats.seconds = (performance.now() - t0) / 1000;
+      stats.dispatches = memoryStats(ctx).dispatches - dispatches0;
       Object.assign(lastStats, stats);
       return results;
     } finally {
@@ -230,8 +236,9 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
    * One iteration: prefill + first token of the admitted sequences, one decode step + next token of
    * the running ones; returns (sequence, token, behaviour log-prob, raw log-prob) in sample order.
    */
-  async function iteration(st: StepState, pool: PagePool, ad: StepAdapter, prompts: PromptInput[], admitted: Seq[], live: Seq[], cfg: SamplingConfig, greedy: boolean): Promise<[Seq, number, number, number][]> {
+  async function iteration(st: StepState, pool: PagePool, ad: StepAdapter, prompts: PromptInput[], admitted: Seq[], live: Seq[], cfg: SamplingConfig, greedy: boolean, stats: WebGpuGenerationStats): Promise<[Seq, number, number, number][]> {
     const order: Seq[] = [];
+    const tEnc = performance.now();
     const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
     const uniform = (s: Seq): number => { f32[0] = greedy ? 0 : s.rng.next(); return u32[0]!; };
     beginScope(ctx);
@@ -291,6 +298,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
         });
         sample(logits, live, (i) => i);
       }
+      stats.encodeSeconds += (performance.now() - tEnc) / 1000;
       const res = await readI32(ctx, viewOf(out, 0, 3 * order.length));
       const bits = new Float32Array(res.buffer, res.byteOffset, res.length);
       return order.map((s, i) => [s, res[3 * i]!, bits[3 * i + 1]!, bits[3 * i + 2]!]);
@@ -299,7 +307,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     }
   }
 
-  const description = `webgpu (${ctx.info.adapter}; weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${opts.shared ? ', shared with the learner' : ''}; KV cache ${kvDtype}, pages of ${pageSize}; batch ≤ ${maxBatch}; features ${ctx.info.features.join(' ') || 'none'})`;
+  const description = `webgpu (${ctx.info.adapter}; weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${opts.shared ? ', on a shared context (one copy)' : ''}; KV cache ${kvDtype}, pages of ${pageSize}; batch ≤ ${maxBatch}; features ${ctx.info.features.join(' ') || 'none'})`;
 
   return {
     name: 'webgpu',

@@ -8,7 +8,7 @@
 // row; every decode row), giving logits [rows, vocab]. LoRA is the unmerged side path of
 // ops.loraLinearForward (x·Aᵀ·Bᵀ·scale) over the adapter version the call pinned.
 import type { Ops, RopeTable } from '../../ops/types.js';
-import type { GpuContext } from '../../ops/webgpu/context.js';
+import { allocTensor, type GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { pagedKvWrite, type PagedKvCache } from '../../ops/webgpu/paged-kv.js';
 import { decodeAttention } from '../../ops/webgpu/decode-attention.js';
@@ -38,7 +38,8 @@ export interface StepAdapter {
 /** Runs every layer over `rows` rows starting from x (overwritten: it is the layers' input buffer); returns the last output. */
 function layers(st: StepState, ad: StepAdapter, x: GpuTensor, rows: number, positions: Int32Array, attend: (buf: LayerBuffers<GpuTensor>, layer: number) => void): GpuTensor {
   const c = st.model.config, ops = st.ops;
-  const make = (n: number): GpuTensor => ops.alloc(n, st.model.weights.finalNorm);
+  // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
+  const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, false, x);
   const ctx: LayerContext<GpuTensor> = { config: c, ops, rope: st.rope, scale: ad.scale, dropout: null, layer: 0 };
   for (let l = 0; l < c.numLayers; l++) {
@@ -52,7 +53,7 @@ function layers(st: StepState, ad: StepAdapter, x: GpuTensor, rows: number, posi
 /** Final norm and LM head over rows `pick` of h: logits [pick.length, vocab]. */
 function head(st: StepState, h: GpuTensor, pick: Int32Array | null, n: number): GpuTensor {
   const c = st.model.config, ops = st.ops, w = st.model.weights, D = c.hiddenSize;
-  const make = (k: number): GpuTensor => ops.alloc(k, w.finalNorm);
+  const make = (k: number): GpuTensor => allocTensor(st.ctx, k, 'f32');
   let hin = h;
   if (pick) { hin = make(n * D); ops.gatherRows(hin, h, pick, D); }
   const hs = make(n * D), rstd = make(n);
@@ -83,7 +84,7 @@ export function prefillLogits(st: StepState, ad: StepAdapter, input: PrefillInpu
     for (let j = 0; j < p.length; j++) positions[rowStart[i]! + j] = j;
     last[i] = rowStart[i + 1]! - 1;
   });
-  const x = ops.alloc(rows * D, st.model.weights.finalNorm);
+  const x = allocTensor(st.ctx, rows * D, 'f32');
   ops.gatherRows(x, st.model.weights.embed, ids, D);
   const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
   const h = layers(st, ad, x, rows, positions, (b, l) => {
@@ -112,7 +113,7 @@ export interface DecodeInput {
 /** One decode step: logits [n, vocab]. */
 export function decodeLogits(st: StepState, ad: StepAdapter, input: DecodeInput): GpuTensor {
   const c = st.model.config, ops = st.ops, D = c.hiddenSize, n = input.n;
-  const x = ops.alloc(n * D, st.model.weights.finalNorm);
+  const x = allocTensor(st.ctx, n * D, 'f32');
   gatherTokenRows(st.ctx, x, st.model.weights.embed, input.tokens, input.rowSlots, n, D);
   const shape = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxPagesPerSeq: st.maxPagesPerSeq };
   const h = layers(st, ad, x, n, input.positions, (b, l) => {

@@ -21,7 +21,10 @@
 import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import type { GpuTensor } from './tensor.js';
 
-const WG = 256;
+/** Threads per sequence: 256 for real vocabularies, 32 for small ones (most threads would idle at every barrier). */
+export function samplerThreads(vocab: number): number {
+  return vocab < 2048 ? 32 : 256;
+}
 
 export interface SamplingConfig {
   /** 0 or less: greedy. */
@@ -41,7 +44,7 @@ export function samplingMode(s: SamplingConfig, vocab: number): SamplingMode {
   return k || p ? 'truncated' : 'full';
 }
 
-const CODE = /* wgsl */ `
+const code = (WG: number): string => /* wgsl */ `
 struct Params { V: u32, chunk: u32, lOff: u32, invT: f32, topK: u32, topP: f32, mode: u32, metaOff: u32, pOff: u32, nextOff: u32, outOff: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -294,7 +297,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }`;
 
-const SPEC: KernelSpec = { key: 'sampleTokens', bindings: ['read', 'read', 'write', 'write', 'write'], code: CODE };
+const specs = new Map<number, KernelSpec>();
+function spec(wg: number): KernelSpec {
+  let k = specs.get(wg);
+  if (!k) specs.set(wg, (k = { key: `sampleTokens:${wg}`, bindings: ['read', 'read', 'write', 'write', 'write'], code: code(wg) }));
+  return k;
+}
 
 export interface SampleTensors {
   /** f32 [rows, vocab]. */
@@ -320,8 +328,9 @@ export function sampleTokens(ctx: GpuContext, t: SampleTensors, n: number, vocab
   if (t.next.dtype !== 'i32') throw new Error(`${where}: next must be i32`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   if (n > lim) throw new Error(`${where}: ${n} sequences exceed ${lim} workgroups; call in chunks`);
-  const chunk = Math.ceil(vocab / WG);
-  dispatch(ctx, SPEC, [t.logits, t.meta, t.probs, t.out, t.next], [
+  const wg = samplerThreads(vocab);
+  const chunk = Math.ceil(vocab / wg);
+  dispatch(ctx, spec(wg), [t.logits, t.meta, t.probs, t.out, t.next], [
     vocab, chunk, t.logits.offset, { f32: s.temperature > 0 ? 1 / s.temperature : 1 }, s.topK > 0 ? Math.min(s.topK, vocab) : 0,
     { f32: s.topP }, mode === 'greedy' ? 0 : mode === 'full' ? 1 : 2, t.meta.offset, t.probs.offset, t.next.offset, t.out.offset,
   ], [n]);
