@@ -1,10 +1,14 @@
-// The advantage actor: turns one step's rewards into advantages. Stateless and pure (a thin
-// message layer over src/rl/advantages.ts), so the runtime may run it on several threads.
+// The advantage actor: turns a generation batch's rewards into advantages, and runs DAPO dynamic
+// sampling over generation rounds (which groups to keep, whether another round is needed, when to
+// stop). Stateless and pure (a thin message layer over src/rl/advantages.ts and
+// src/rl/dynamic-sampling.ts: the pool of kept groups travels in the messages), so the runtime may
+// run it on several threads and a retried message gives the same answer.
 // Messages are plain objects (msgpackr-friendly: number[] in and out).
 import {
   computeGroupAdvantages, weightedRewardTotal,
   type AdvantageEstimator, type AdvantageMetrics, type DynamicSampling, type ScaleRewards,
 } from '../src/rl/advantages.js';
+import { admitRound, emptyGroupPool, poolMetrics, type GroupPool } from '../src/rl/dynamic-sampling.js';
 
 export interface ComputeAdvantagesRequest {
   /** Weighted reward totals, one per completion, grouped consecutively by groupSize. */
@@ -56,6 +60,48 @@ export async function computeAdvantages(msg: ComputeAdvantagesRequest): Promise<
     appliedScale: r.appliedScale,
     metrics: r.metrics,
   };
+}
+
+export interface AdmitGroupsRequest {
+  /** The pool after the previous rounds (absent for the first round of a generation batch). */
+  pool?: GroupPool;
+  /** This round's reward totals, G consecutive per group. */
+  rewards: number[];
+  groupSize: number;
+  /** Groups the generation batch should hold. */
+  targetGroups: number;
+  dynamic_sampling: DynamicSampling;
+  /** Most rounds under 'refill' (0 = no limit). */
+  max_num_gen_batches: number;
+  estimator?: AdvantageEstimator;
+  scale_rewards?: ScaleRewards | boolean;
+}
+
+export interface AdmitGroupsResponse {
+  pool: GroupPool;
+  /** false: generate another round of targetGroups prompts and send its rewards with this pool. */
+  done: boolean;
+  /** When done: advantages of the kept groups (pool order), their metrics and the dynamic-sampling counts. */
+  advantages?: number[];
+  metrics?: AdvantageMetrics;
+  sampling?: Record<string, number>;
+  shortfall: number;
+}
+
+/**
+ * One generation round of a generation batch: keep the groups dynamic_sampling allows, say whether
+ * another round is needed, and once the batch is complete compute its advantages over the kept
+ * groups (batch statistics — scale_rewards 'batch', REINFORCE++ whitening — over exactly what is trained on).
+ */
+export async function admitGroups(msg: AdmitGroupsRequest): Promise<AdmitGroupsResponse> {
+  if (msg === null || typeof msg !== 'object') throw new Error('admitGroups: message must be an object');
+  const rewards = requireNumberArray('rewards', msg.rewards);
+  const r = admitRound(msg.pool ?? emptyGroupPool(), rewards, { groupSize: msg.groupSize, mode: msg.dynamic_sampling, targetGroups: msg.targetGroups, maxRounds: msg.max_num_gen_batches });
+  if (!r.done) return { pool: r.pool, done: false, shortfall: r.shortfall };
+  const sampling = msg.dynamic_sampling !== 'off' ? { sampling: poolMetrics(r.pool, msg.targetGroups) } : {};
+  if (r.pool.groups.length === 0) return { pool: r.pool, done: true, advantages: [], ...sampling, shortfall: r.shortfall };
+  const adv = computeGroupAdvantages(r.pool.rewards, { groupSize: msg.groupSize, estimator: msg.estimator ?? 'grpo', scaleRewards: msg.scale_rewards ?? 'group' });
+  return { pool: r.pool, done: true, advantages: Array.from(adv.advantages), metrics: adv.metrics, ...sampling, shortfall: r.shortfall };
 }
 
 export interface RewardTotalsRequest {

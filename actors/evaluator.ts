@@ -65,7 +65,7 @@ export async function init(raw: unknown): Promise<void> {
   if (store && layout && layout.size !== store.size) {
     throw new Error(`evaluator config: lora settings give an adapter of ${layout.size} values, the weight store holds ${store.size}`);
   }
-  state = { cfg, model, engine, renderer: chatRendererFrom(tokenizer), store, layout };
+  state = { cfg, model, engine, renderer: chatRendererFrom(tokenizer, { unencodable: cfg.eval?.unencodable_text ?? 'error' }), store, layout };
 }
 
 /** Put the requested version on the engine; returns the version actually applied. */

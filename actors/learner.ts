@@ -1,8 +1,12 @@
 // The learner actor: owns the LoRA adapter, its AdamW state and LR schedule, and turns one step's
 // trajectories + advantages into one optimizer update, then publishes the new adapter version to
 // the WeightStore. Per step: reference log-probs (LoRA scale 0 — the same weights, no second model),
-// policy log-probs with activations kept, the GRPO-family loss and its gradient w.r.t. log-probs,
-// backward into the LoRA block only, global grad-norm clipping, AdamW, publish.
+// policy log-probs with activations kept, the GRPO-family loss (src/rl/loss.ts: ratios against the
+// old log-probs the trajectories carry, the behaviour correction against the engine's) and its
+// gradient w.r.t. log-probs, backward into the LoRA block only, global grad-norm clipping, AdamW,
+// publish. `oldLogprobs` scores a generation batch before its first step (num_iterations > 1 or a
+// batch spread over steps); it changes no state. The model runs in two places only:
+// scoreMicroBatch (forward; with top-p/top-k the truncated log-probs) and backwardMicroBatch.
 //
 // Crash recovery (src/rl/learner-recovery.ts): after each step the learner commits its whole state
 // and reply to a coordinator-owned shared-memory store. A replacement worker (after a crash,
@@ -10,46 +14,33 @@
 // a throw mid-step restores it too (the attempt may have half-updated the state). The retried step
 // then computes exactly what the lost attempt would have (same state, inputs and RNG).
 import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileNamed } from '../src/util/fs-write.js';
 import { join } from 'node:path';
-import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
+import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type OldLogprobsRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
 import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
-import { scatterScored, type TrainBatch } from '../src/model/train.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
-import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type LossType, type PolicyLossSums } from '../src/rl/loss.js';
-import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
-import { createCpuLearnerDevice, type LearnerDevice } from '../src/rl/learner-device.js';
+import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type PolicyLossSums } from '../src/rl/loss.js';
+import type { LearnerAlgorithm } from '../src/rl/consumers.js';
+import { truncationActive } from '../src/rl/token-distribution.js';
+import { createCpuLearnerDevice, type LearnerDevice, type PolicyForward } from '../src/rl/learner-device.js';
 import type { LearnerDeviceConfig } from '../src/rl/learner-config.js';
+import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, scoredPositions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
+import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
 import { drillDue, fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
 
-export interface LearnerInit {
+export interface LearnerInit extends LearnerAlgorithm {
   model: ModelDescriptor;
   store: WeightStoreDescription;
   lora: LoraSettings;
   seed: number;
   eosTokenIds: number[];
-  /** Left-truncate prompts to this many tokens for the log-prob pass (TRL max_prompt_length); 0 = off. */
-  maxPromptLength: number;
-  maxCompletionLength: number;
-  lossType: LossType;
-  beta: number;
-  epsilon: number;
-  epsilonHigh: number;
-  importanceSamplingCorrection: boolean;
-  importanceSamplingCap: number;
-  /** Rollouts from a policy more than this many versions older than the one being trained are refused. */
-  maxStaleness: number;
-  /** Log-probs under logits / temperature (TRL ≥ 0.16; 1 reproduces TRL 0.15.2 / Tina). */
-  logprobTemperature: number;
-  gradientAccumulationSteps: number;
-  schedule: LrSchedule;
-  adamw: AdamWHyperparams;
   baseModelName: string;
   /** Where the forward, backward and optimizer run (config section `learner`). */
   device: LearnerDeviceConfig;
@@ -87,6 +78,7 @@ export const accepts = {
   saveCheckpoint: CheckpointProtocols.CheckpointRequest,
   restoreCheckpoint: CheckpointProtocols.RestoreRequest,
   republish: CheckpointProtocols.RepublishRequest,
+  oldLogprobs: TrainingProtocols.OldLogprobsRequest,
 };
 
 async function createLearnerDevice(dc: LearnerDeviceConfig, model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>): Promise<LearnerDevice> {
@@ -128,11 +120,11 @@ function restoreCommitted(s: LearnerState): void {
   const st = restoreLearnerState(s.recovery!, s.packed, { params: s.adapter.params, m: s.opt.m, v: s.opt.v });
   if (!st) return;
   s.opt.step = st.optStep;
-  s.device.loadState(s.opt);
   s.dropoutRng = new Rng(st.rng);
   s.step = st.step;
   s.lastReply = st.reply;
   s.dirty = false;
+  s.device.loadState(s.opt);
 }
 
 /** Publish the adapter as version = step (again, under the same number, if a lost attempt already did). */
@@ -150,40 +142,54 @@ function state(): LearnerState {
 
 const ints = (x: Trajectory['promptIds']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'i32' }) : x);
 const floats = (x: Trajectory['behaviourLogprobs']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'f32' }) : x);
+const arrays = (t: Trajectory) => ({ promptIds: ints(t.promptIds), completionIds: ints(t.completionIds) });
 
-/** Right-padded [B, T] batch of prompt+completion, plus the completion-aligned [B, Tc] views. */
-function buildBatch(trajs: Trajectory[], maxPrompt: number): { batch: TrainBatch; prompts: number[]; comps: number[]; Tc: number } {
-  const prompts = trajs.map((t) => Math.min(ints(t.promptIds).length, maxPrompt > 0 ? maxPrompt : Infinity));
-  const comps = trajs.map((t) => ints(t.completionIds).length);
-  const T = Math.max(...trajs.map((_, i) => prompts[i]! + comps[i]!));
-  const Tc = Math.max(1, ...comps);
-  const ids = new Int32Array(trajs.length * T);
-  const lengths = new Int32Array(trajs.length);
-  const scoreFrom = new Int32Array(trajs.length);
-  trajs.forEach((t, b) => {
-    const p = ints(t.promptIds);
-    const c = ints(t.completionIds);
-    const kept = prompts[b]!;
-    for (let i = 0; i < kept; i++) ids[b * T + i] = p[p.length - kept + i]!;
-    for (let i = 0; i < c.length; i++) ids[b * T + kept + i] = c[i]!;
-    lengths[b] = kept + c.length;
-    scoreFrom[b] = kept;
-  });
-  return { batch: { ids, lengths, seqLen: T, scoreFrom }, prompts, comps, Tc };
+/** Log-probs of one micro-batch's completion tokens ([B, Tc]), and for the policy pass what the backward needs. */
+interface Scored {
+  logp: Float32Array;
+  /** Per-token entropy of the sampling distribution ([B, Tc]); policy pass only. */
+  entropy?: Float32Array;
+  /** The device's forward, holding the activations backwardMicroBatch consumes; policy pass only. */
+  fwd?: PolicyForward;
+  /** Flat [B·T] index of each scored token (the device's order). */
+  scoredFlat: Int32Array;
+  /** Sampled tokens outside the learner's top-p/top-k set (see token-distribution.ts). */
+  outside: number;
 }
 
-/** Gather [B·T] model log-probs into completion-aligned [B, Tc]. */
-function gather(src: ArrayLike<number>, b: { prompts: number[]; comps: number[]; Tc: number; T: number }): Float32Array {
-  const out = new Float32Array(b.prompts.length * b.Tc);
-  for (let i = 0; i < b.prompts.length; i++) {
-    for (let t = 0; t < b.comps[i]!; t++) out[i * b.Tc + t] = src[i * b.T + b.prompts[i]! + t]!;
+/**
+ * The one place the learner runs the model forward: the policy (LoRA on, dropout, activations kept),
+ * the reference (LoRA scale 0) or the old policy (LoRA on, no dropout). With top-p/top-k the
+ * log-probs are those of the truncated, renormalised distribution the engine sampled from.
+ */
+async function scoreMicroBatch(s: LearnerState, b: BuiltBatch, pass: 'policy' | 'reference' | 'old'): Promise<Scored> {
+  const { cfg, adapter } = s;
+  const o = { temperature: cfg.logprobTemperature, entropy: pass === 'policy', truncation: cfg.truncation };
+  const scale = pass === 'reference' ? 0 : loraScale(adapter.settings);
+  const toCompletions = (v: Float32Array, flat: Int32Array): Float32Array => {
+    const full = new Float32Array(b.batch.ids.length);
+    for (let k = 0; k < flat.length; k++) full[flat[k]!] = v[k]!;
+    return gatherCompletions(full, b);
+  };
+  if (pass !== 'policy') {
+    const r = await s.device.logprobs(b.batch, scale, o);
+    return { logp: toCompletions(r.lp, r.scoredFlat), scoredFlat: r.scoredFlat, outside: r.outside ?? 0 };
   }
-  return out;
+  const fwd = await s.device.forward(b.batch, scale, o, adapter.settings.dropout > 0 ? s.dropoutRng : null);
+  return { logp: toCompletions(fwd.lp, fwd.scoredFlat), entropy: toCompletions(fwd.entropy!, fwd.scoredFlat), fwd, scoredFlat: fwd.scoredFlat, outside: fwd.outside ?? 0 };
+}
+
+/** The one place the learner runs the model backward: dLoss/dlogp ([B, Tc]) into the device's LoRA gradient. */
+async function backwardMicroBatch(scored: Scored, b: BuiltBatch, dLogp: ArrayLike<number>): Promise<void> {
+  const full = scatterCompletions(dLogp, b);
+  const dlp = new Float32Array(scored.scoredFlat.length);
+  for (let k = 0; k < dlp.length; k++) dlp[k] = full[scored.scoredFlat[k]!]!;
+  await scored.fwd!.backward(dlp);
 }
 
 export async function trainStep(msg: LearnerStepRequest): Promise<Record<string, number | string | boolean>> {
   const s = state();
-  const { cfg, model, adapter } = s;
+  const { cfg, adapter } = s;
   if (s.recovery) {
     // (A retry after a throw mid-step has been rolled back to the last commit by state().)
     // The step finished and was committed but its reply was lost with the worker: answer it again.
@@ -191,100 +197,117 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     s.dirty = true;
   }
   if (msg.step !== s.step + 1) throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
-  // Provenance check: the current policy is version step−1; older rollouts must be within the bound.
+  // Provenance check: the current policy is version step−1; older rollouts must be within the bound
+  // (max_staleness, plus the steps a generation batch is reused over: num_iterations, steps_per_generation).
   msg.trajectories.forEach((t, i) => {
     const lag = msg.step - 1 - t.policyVersion;
-    if (lag > cfg.maxStaleness || lag < 0) throw new Error(`learner: trajectory ${i} comes from policy version ${t.policyVersion}, ${lag} versions behind step ${msg.step}'s policy (max_staleness ${cfg.maxStaleness}): refused`);
+    if (lag > cfg.maxStaleness || lag < 0) throw new Error(`learner: trajectory ${i} comes from policy version ${t.policyVersion}, ${lag} versions behind step ${msg.step}'s policy (allowed ${cfg.maxStaleness}: max_staleness plus generation-batch reuse): refused`);
   });
   const t0 = performance.now();
-  const scale = loraScale(adapter.settings);
   const N = msg.trajectories.length;
-  const M = Math.min(cfg.gradientAccumulationSteps, N);
+  const bounds = microBatchBounds(N, cfg.gradientAccumulationSteps, msg.microBatchSizes);
+  const M = bounds.length - 1;
   // Global sizes first, so every micro-batch's loss uses the whole optimizer batch's normalisers.
   const masks = msg.trajectories.map((t) => {
     const c = ints(t.completionIds);
-    return completionMask(c, 1, Math.max(1, c.length), cfg.eosTokenIds);
+    return completionMask(c, 1, Math.max(1, c.length), cfg.eosTokenIds, undefined, undefined, cfg.maskTruncatedCompletions);
   });
   const globalTokens = masks.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
   s.device.zeroGrad();
   const sums: PolicyLossSums[] = [];
   let loss = 0;
   let tokens = 0;
+  let entropySum = 0, outside = 0;
   const time = { reference: 0, policy: 0, backward: 0 };
-  const temperature = cfg.logprobTemperature;
   for (let m = 0; m < M; m++) {
-    const lo = Math.floor((m * N) / M), hi = Math.floor(((m + 1) * N) / M);
+    const lo = bounds[m]!, hi = bounds[m + 1]!;
     const trajs = msg.trajectories.slice(lo, hi);
-    const built = buildBatch(trajs, cfg.maxPromptLength);
-    const T = built.batch.seqLen;
-    const shape = { ...built, T };
+    const built = buildBatch(trajs.map(arrays), cfg.maxPromptLength);
     const mask = new Uint8Array(trajs.length * built.Tc);
     trajs.forEach((_, i) => mask.set(masks[lo + i]!, i * built.Tc));
-    const toBT = (lp: Float32Array, flat: Int32Array): Float32Array => scatterScored(new Float32Array(trajs.length * T), lp, flat);
     let ta = performance.now();
-    let ref: Float32Array | undefined;
-    if (cfg.beta !== 0) {
-      const r = await s.device.logprobs(built.batch, 0, { temperature });
-      ref = gather(toBT(r.lp, r.scoredFlat), shape);
-    }
+    const ref = cfg.objective.beta !== 0 ? (await scoreMicroBatch(s, built, 'reference')).logp : undefined;
     time.reference += performance.now() - ta;
     ta = performance.now();
-    const fwd = await s.device.forward(built.batch, scale, { temperature }, adapter.settings.dropout > 0 ? s.dropoutRng : null);
+    const pol = await scoreMicroBatch(s, built, 'policy');
     time.policy += performance.now() - ta;
-    const logp = gather(toBT(fwd.lp, fwd.scoredFlat), shape);
-    const behaviour = cfg.importanceSamplingCorrection ? new Float32Array(trajs.length * built.Tc) : undefined;
-    if (behaviour) trajs.forEach((t, i) => behaviour.set(floats(t.behaviourLogprobs), i * built.Tc));
+    for (let k = 0; k < mask.length; k++) if (mask[k]) entropySum += pol.entropy![k]!;
+    outside += pol.outside;
+    const behaviour = cfg.correction ? stackCompletions(trajs.map((t) => floats(t.behaviourLogprobs)), built) : undefined;
+    const old = trajs[0]!.oldLogprobs !== undefined ? stackCompletions(trajs.map((t, i) => floats(t.oldLogprobs ?? missingOld(lo + i))), built) : undefined;
     let r: ReturnType<typeof policyLoss>;
     try {
       r = policyLoss(
-        { numSequences: trajs.length, seqLen: built.Tc, logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, behaviourLogp: behaviour },
-        { lossType: cfg.lossType, beta: cfg.beta, epsilon: cfg.epsilon, epsilonHigh: cfg.epsilonHigh, importanceSamplingCap: cfg.importanceSamplingCap, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
+        { numSequences: trajs.length, seqLen: built.Tc, logp: pol.logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, oldLogp: old, behaviourLogp: behaviour },
+        { ...cfg.objective, correction: cfg.correction, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
       );
     } catch (err) {
-      fwd.discard();
+      pol.fwd!.discard();
       throw err;
     }
     loss += r.loss;
     sums.push(r.sums);
-    // ∂L/∂logp back to the scored order the model produced, then backpropagate into the LoRA block.
-    const dlp = new Float32Array(fwd.scoredFlat.length);
-    for (let k = 0; k < dlp.length; k++) {
-      const flat = fwd.scoredFlat[k]!, i = Math.floor(flat / T), t = flat - i * T - built.prompts[i]!;
-      dlp[k] = r.dLogp[i * built.Tc + t]!;
-    }
     ta = performance.now();
-    await fwd.backward(dlp);
+    await backwardMicroBatch(pol, built, r.dLogp);
     time.backward += performance.now() - ta;
     for (let i = 0; i < trajs.length; i++) tokens += built.batch.lengths[i]!;
   }
-  const metrics = policyLossMetrics(mergePolicyLossSums(sums));
+  const metrics = policyLossMetrics(mergePolicyLossSums(sums), cfg.correction, cfg.objective.lossType);
   const lr = learningRateAt(cfg.schedule, s.step);
-  let gradNorm: number;
+  let gradNorm = 0;
   let skipped = '';
-  try {
-    gradNorm = (await s.device.optimizerStep(s.opt, cfg.adamw, lr)).gradNorm;
-  } catch (err) {
-    // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
-    gradNorm = NaN;
-    skipped = (err as Error).message;
+  if (N > 0) {
+    try {
+      gradNorm = (await s.device.optimizerStep(s.opt, cfg.adamw, lr)).gradNorm;
+    } catch (err) {
+      // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
+      gradNorm = NaN;
+      skipped = (err as Error).message;
+    }
+    if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
   }
-  if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
   s.step = msg.step;
   const tp = performance.now();
   const version = publishAdapter(s);
   if (drillDue(cfg.__faults, 'publish')?.drill.mode === 'corrupt') s.store.corruptActiveForDrill();
   fireFaultDrill(cfg.__faults, 'learner', 'afterPublish'); // drill: die with version published, state not committed
   const seconds = (performance.now() - t0) / 1000;
+  const { kl, kl_token_mean: _k, ...lossMetrics } = metrics;
   const reply = {
-    step: s.step, version, loss, kl: metrics.kl, grad_norm: gradNorm, learning_rate: lr,
-    'clip_ratio/region_mean': metrics['clip_ratio/region_mean'], 'is_weight/mean': metrics['is_weight/mean'],
+    step: s.step, version, loss, kl, grad_norm: gradNorm,
+    // Logged as the HF Trainer does: the learning rate after the scheduler's step (the next update's).
+    learning_rate: learningRateAt(cfg.schedule, s.step),
+    ...lossMetrics, ...(globalTokens > 0 ? { entropy: entropySum / globalTokens } : {}),
+    ...(truncationActive(cfg.truncation, s.model.config.vocabSize) ? { 'sampling/outside_truncation_frac': outside / Math.max(1, globalTokens) } : {}),
     tokens_per_s: tokens / seconds, 'time/reference_s': time.reference / 1000, 'time/policy_s': time.policy / 1000,
     'time/backward_s': time.backward / 1000, 'time/publish_s': (performance.now() - tp) / 1000,
-    skipped,
+    skipped, ...(N === 0 ? { empty: true } : {}),
   };
   if (s.recovery) commitState(s, reply);
   fireFaultDrill(cfg.__faults, 'learner', 'afterCommit'); // drill: the step is committed, its reply lost
   return reply;
+}
+
+function missingOld(i: number): never {
+  throw new Error(`learner: trajectory ${i} has no oldLogprobs while others in its micro-batch do`);
+}
+
+/**
+ * Log-probs of a generation batch under the current policy (no dropout, no state change), taken
+ * before its first optimizer step: the ratio's denominator while the batch is trained on across
+ * updates (num_iterations > 1, or steps_per_generation > gradient_accumulation_steps).
+ */
+export async function oldLogprobs(msg: OldLogprobsRequest): Promise<{ logprobs: Float32Array[] }> {
+  const s = state();
+  const bounds = microBatchBounds(msg.trajectories.length, Math.max(1, msg.trajectories.length), msg.microBatchSizes);
+  const out: Float32Array[] = [];
+  for (let m = 0; m + 1 < bounds.length; m++) {
+    const trajs = msg.trajectories.slice(bounds[m]!, bounds[m + 1]!);
+    const built = buildBatch(trajs.map(arrays), s.cfg.maxPromptLength);
+    const scored = await scoreMicroBatch(s, built, 'old');
+    trajs.forEach((_, i) => out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!)));
+  }
+  return { logprobs: out };
 }
 
 export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: string; step: number }> {
@@ -297,9 +320,19 @@ export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: strin
 export async function saveCheckpoint(msg: CheckpointRequest): Promise<{ step: number; dropoutRng: RngState }> {
   const s = state();
   if (msg.step !== s.step) throw new Error(`learner.saveCheckpoint: asked for step ${msg.step}, the learner is at step ${s.step}`);
+  // A checkpoint is what resume trusts: never seal one that could not be trained on.
+  const bad = [['adapter', countNonFinite(s.adapter.params)], ['AdamW first moment', countNonFinite(s.opt.m)], ['AdamW second moment', countNonFinite(s.opt.v)]] as const;
+  const found = bad.filter(([, n]) => n > 0);
+  if (found.length) throw new Error(`learner.saveCheckpoint: refusing to save step ${msg.step}: the ${found.map(([what, n]) => `${what} holds ${n} non-finite value(s)`).join(', the ')} (of ${s.adapter.params.length} each)`);
   saveAdapterPeft(msg.dir, s.adapter, { baseModel: s.cfg.baseModelName });
-  writeFileSync(join(msg.dir, 'optimizer.bin'), serializeAdamWState(s.opt));
+  writeFileNamed(join(msg.dir, 'optimizer.bin'), serializeAdamWState(s.opt));
   return { step: s.step, dropoutRng: s.dropoutRng.state() };
+}
+
+function countNonFinite(a: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) n++;
+  return n;
 }
 
 /** Restore from a sealed checkpoint and publish the adapter as version `step` (versions = steps). */
@@ -313,9 +346,9 @@ export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: nu
   s.adapter.params.set(loaded.params);
   s.opt = deserializeAdamWState(readFileSync(join(msg.dir, 'optimizer.bin')), join(msg.dir, 'optimizer.bin'));
   if (s.opt.m.length !== s.adapter.params.length) throw new Error(`learner.restoreCheckpoint: optimizer.bin has ${s.opt.m.length} moments, adapter has ${s.adapter.params.length} values`);
-  s.device.loadState(s.opt);
   s.dropoutRng = new Rng(msg.dropoutRng as RngState);
   s.step = msg.step;
+  s.device.loadState(s.opt);
   if (s.recovery) commitState(s, null);
   return { step: s.step, version: publishAdapter(s) };
 }

@@ -9,6 +9,12 @@ import { fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { resolveRewardFunc, rewardFuncName, type ResolvedRewardFunc, type RewardFuncSpec } from '../src/rewards/registry.js';
 import { codePointLength } from '../src/rewards/text-scan.js';
 import type { RewardContext, RewardKwargs } from '../src/rewards/types.js';
+import { getEngine } from '../src/rewards/verifier/parse.js';
+
+// The math CAS loads on first use elsewhere (importing loractor stays cheap); a reward worker loads and
+// builds it while the worker starts (~0.3 s of CPU), which is never charged to an item's deadline, so
+// a fresh or replacement worker scores its first item as fast as the others.
+getEngine();
 
 /** Score one completion. (Declared here until protocols/ carries a reward message type.) */
 export interface ScoreItemMessage {
@@ -36,6 +42,8 @@ export interface ScoreItemResult {
 }
 
 const resolved = new Map<string, ResolvedRewardFunc>();
+/** Built-in functions that run the math verifier. */
+const VERIFIER_FUNCS = new Set(['accuracy', 'accuracy_open_r1', 'length', 'length_l1_exact', 'length_l1_max', 'cosine']);
 
 async function funcFor(spec: RewardFuncSpec, kwargs: Partial<RewardKwargs> | undefined): Promise<ResolvedRewardFunc> {
   const key = JSON.stringify([spec, kwargs ?? {}]);
@@ -98,6 +106,9 @@ export async function warmup(msg: { funcs: RewardFuncSpec[]; kwargs?: Partial<Re
     if (f.scope === 'group') await import('../src/rewards/accuracy.js');
     names.push(rewardFuncName(spec));
   }
+  // The verifier's CAS is built on first use (~0.3 s, seconds on a busy machine): build it and run
+  // one check now, so the first item's deadline measures scoring, not start-up.
+  if (msg.funcs.some((s) => typeof s === 'string' && VERIFIER_FUNCS.has(s))) (await import('../src/rewards/verifier/index.js')).verify('$1$', '\\boxed{1}');
   const { threadId } = await import('node:worker_threads');
   return { names, threadId };
 }

@@ -11,14 +11,30 @@ export const trajectorySchema = z.object({
   behaviourLogprobs: floatsSchema,
   /** Adapter version that generated the completion. */
   policyVersion: z.number().int().nonnegative(),
+  /**
+   * The learner's own log-probs when the generation batch was first trained on (the ratio's
+   * denominator); present when the batch is trained on across optimizer updates (num_iterations > 1,
+   * steps_per_generation > gradient_accumulation_steps), absent otherwise (ratio ≡ 1).
+   */
+  oldLogprobs: floatsSchema.optional(),
 }).strict();
 
 export const learnerStepRequestSchema = z.object({
   step: z.number().int().positive(),
-  trajectories: z.array(trajectorySchema).min(1),
+  /** May be empty (dynamic sampling kept no group): the step then publishes the unchanged adapter. */
+  trajectories: z.array(trajectorySchema),
   /** One advantage per trajectory. */
   advantages: z.array(z.number()),
+  /** Trajectories per micro-batch (one generation chunk each); absent = gradient_accumulation_steps even parts. */
+  microBatchSizes: z.array(z.number().int().nonnegative()).optional(),
 }).strict().refine((m) => m.advantages.length === m.trajectories.length, { message: 'advantages must have one entry per trajectory', path: ['advantages'] });
+
+/** Learner: old-policy log-probs of a generation batch (no state change). */
+export const oldLogprobsRequestSchema = z.object({
+  trajectories: z.array(trajectorySchema).min(1),
+  /** Trajectories per forward pass (bounds memory); absent = all at once. */
+  microBatchSizes: z.array(z.number().int().nonnegative()).optional(),
+}).strict();
 
 export const saveAdapterRequestSchema = z.object({ dir: z.string().min(1), step: z.number().int().nonnegative() }).strict();
 
@@ -53,13 +69,15 @@ export const generateRequestSchema = z.object({
 
 export type Trajectory = z.infer<typeof trajectorySchema>;
 export type LearnerStepRequest = z.infer<typeof learnerStepRequestSchema>;
+export type OldLogprobsRequest = z.infer<typeof oldLogprobsRequestSchema>;
 export type SaveAdapterRequest = z.infer<typeof saveAdapterRequestSchema>;
 export type SyncRequest = z.input<typeof syncRequestSchema>;
 export type SyncReply = z.infer<typeof syncReplySchema>;
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 
 export const TrainingProtocols = {
-  LearnerStepRequest: defineProtocol('LearnerStepRequest', 1, learnerStepRequestSchema),
+  LearnerStepRequest: defineProtocol('LearnerStepRequest', 2, learnerStepRequestSchema),
+  OldLogprobsRequest: defineProtocol('OldLogprobsRequest', 1, oldLogprobsRequestSchema),
   SaveAdapterRequest: defineProtocol('SaveAdapterRequest', 1, saveAdapterRequestSchema),
   SyncRequest: defineProtocol('SyncRequest', 1, syncRequestSchema as z.ZodType<z.output<typeof syncRequestSchema>>),
   GenerateRequest: defineProtocol('GenerateRequest', 1, generateRequestSchema),

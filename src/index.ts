@@ -11,6 +11,8 @@ export * from './runtime/index.js';
 export * from '../protocols/index.js';
 export { loadConfig, validateConfig, ConfigError, rootConfigSchema, actorSpecsFromConfig } from './config/index.js';
 export type { LoractorConfig } from './config/index.js';
+// What a run costs from its knobs (memory per device, time per step), as `loractor check` prints it.
+export { estimateRunMemory, judgeMemory, estimateStepTime, contextLimits, type BudgetKnobs, type BudgetItem } from './config/budget.js';
 export { runCli } from './main.js';
 export type { TrainingOptions } from './main.js';
 // Qwen2 model + LoRA + formats (src/model/), operation interface and cpu kernels (src/ops/).
@@ -60,5 +62,5 @@ export { runTraining } from './coordinator/index.js';
 export type { TrainingSummary } from './coordinator/index.js';
 export { runGrpoLoop } from './coordinator/grpo-loop.js';
 export type { GrpoRoles, GrpoLoopOptions, PromptItem } from './coordinator/grpo-loop.js';
-export { renderReport, createProgress, ema, formatTurnStep } from './report/index.js';
+export { renderReport, createProgress, ema, formatTurnStep, readLatestRecords, readStepMetrics, recordKeys } from './report/index.js';
 export type { StepMetrics, EvalSummary, ReportInput } from './report/index.js';

@@ -3,6 +3,7 @@
 // rewards mostly failed aborts before training, keeping the last checkpoint as the resume point.
 import t from 'tap';
 import { runGrpoLoop, RunAbortedError, type GrpoRoles, type PromptItem } from '../src/coordinator/grpo-loop.js';
+import { admitGroups } from '../actors/advantage.js';
 
 function roles(opts: { skipFrom?: number; failAt?: number }, calls: string[]): GrpoRoles {
   return {
@@ -14,10 +15,13 @@ function roles(opts: { skipFrom?: number; failAt?: number }, calls: string[]): G
       const n = rollout.completions.length;
       return { perFunc: { f: rollout.completions.map(() => 1) }, total: rollout.completions.map((_, i) => i % 2), failures: step === opts.failAt ? n - 1 : 0 };
     },
-    async advantages(r) {
-      return { advantages: r.total.map((v) => v - 0.5), degenerateGroups: 0, rewardStd: 0.5 };
+    async admit(r, pool, targetGroups) {
+      return admitGroups({ ...(pool ? { pool } : {}), rewards: r.total, groupSize: 2, targetGroups, dynamic_sampling: 'off', max_num_gen_batches: 0 });
     },
-    async train(_p, _r, _a, step) {
+    async oldLogprobs() {
+      throw new Error('not needed by this plan');
+    },
+    async train(_input, step) {
       calls.push(`train ${step}`);
       const skipped = opts.skipFrom !== undefined && step >= opts.skipFrom ? 'loss is NaN' : undefined;
       return { loss: skipped ? NaN : 0.1, kl: 0, grad_norm: 1, learning_rate: 1e-3, tokens_per_s: 1, version: step, ...(skipped ? { skipped } : {}) };
@@ -36,7 +40,7 @@ function roles(opts: { skipFrom?: number; failAt?: number }, calls: string[]): G
 }
 
 const prompts = (n: number): PromptItem[] => Array.from({ length: n }, (_, i) => ({ index: i, ids: [1], text: 'p', solution: '1' }));
-const base = { firstStep: 1, lastStep: 10, promptsPerStep: 2, nextPrompts: prompts, evalEvery: 0, evalBefore: false, onStep: () => {}, onEval: () => {} };
+const base = { firstStep: 1, lastStep: 10, promptsPerGeneration: 2, groupSize: 2, plan: { gradientAccumulationSteps: 1, stepsPerGeneration: 1, numIterations: 1 }, seed: 1, nextPrompts: prompts, evalEvery: 0, evalBefore: false, onStep: () => {}, onEval: () => {} };
 const abort = { maxRewardFailureRate: 0.5, maxConsecutiveSkippedUpdates: 3 };
 
 t.test('three skipped updates in a row abort after checkpointing the finished step', async (t) => {

@@ -100,3 +100,22 @@ t.test('Tina column mapping (§1.3)', async (tt) => {
     { problem: 'p', solution: '$\\frac{1}{2}$', solution_archive: 'long' }, 'DeepScaleR grades against $answer$');
   tt.throws(() => mapTinaColumns([{ problem: 'p', solution: 's' }, { title: 'x' }], 'some/ds'), /some\/ds row 1: no string problem.*has: title/);
 });
+
+t.test("Tina's mapping by recipe (2thought, L1 on DeepScaleR) and open-r1's prompt column", async (tt) => {
+  const ds = { problem: 'p', solution: 'long', answer: '3' };
+  tt.same(mapTinaRow(ds, 'agentica-org/DeepScaleR-Preview-Dataset', 0, { mapping: 'tina' }), { problem: 'p', solution: 'long', answer: '3' },
+    "'tina' (Tina's L1 recipes, no 'deepscaler' in the name): the worked solution stays the gold");
+  tt.same(mapTinaRow(ds, 'my/copy', 0, { mapping: 'deepscaler' }), { problem: 'p', solution: '$3$', solution_archive: 'long' }, "'deepscaler' whatever the id");
+  tt.same(mapTinaRow(ds, 'agentica-org/DeepScaleR-Preview-Dataset', 0, { mapping: 'auto' }).solution, '$3$', "'auto' keys on the id");
+});
+
+t.test('II-Thought (Tina 2thought): messages[0].content and verification_info.answer.value', async (tt) => {
+  const row = { messages: [{ role: 'user', content: 'Find x.' }], verification_info: JSON.stringify({ answer: { value: '\\frac{1}{2}' } }), id: 7 };
+  tt.same(mapTinaRow(row, 'Intelligent-Internet/II-Thought-RL-v0-Math-50K', 0, { mapping: 'ii_thought' }), { problem: 'Find x.', solution: '$\\frac{1}{2}$', id: 7 });
+  tt.throws(() => mapTinaRow({ messages: [], verification_info: '{}' }, 'ii', 3, { mapping: 'ii_thought' }), /ii row 3: the 2thought mapping needs messages\[0\]\.content/);
+  tt.throws(() => mapTinaRow({ messages: [{ content: 'q' }], verification_info: '{oops' }, 'ii', 0, { mapping: 'ii_thought' }), /verification_info" is not JSON/);
+  tt.throws(() => mapTinaRow({ messages: [{ content: 'q' }], verification_info: { answer: {} } }, 'ii', 0, { mapping: 'ii_thought' }), /answer\.value must be a string or a number/);
+  // open-r1's dataset_prompt_column
+  tt.same(mapTinaRow({ problem_statement: 'Write f.', solution: 's' }, 'x', 0, { promptColumn: 'problem_statement' }), { problem_statement: 'Write f.', problem: 'Write f.', solution: 's' });
+  tt.throws(() => mapTinaRow({ problem: 'p', solution: 's' }, 'x', 2, { promptColumn: 'question' }), /x row 2: no column "question" \(data\.prompt_column\)/);
+});

@@ -1,10 +1,11 @@
-// Loading every file in the shared benchmarks folder with the right gold extraction, the exact
+// Loading every file in the repository's benchmarks/ folder with the right gold extraction, the exact
 // lighteval prompt, the synthetic held-out benchmark, and (when the math verifier is in the build)
 // that every gold answer parses.
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { benchmarksDir } from '../src/util/paths.js';
+import { benchmarksDir, repoRoot } from '../src/util/paths.js';
 import { BENCHMARKS, loadBenchmark, createAnswerChecker, loadVerifier, MATH_QUERY_TEMPLATE, gpqaPrompt, extractLetter } from '../src/eval/index.js';
 import { splitOf } from '../src/data/tasks/index.js';
 
@@ -15,7 +16,7 @@ const expected: Record<string, { rows: number; first: string }> = {
   gsm8k: { rows: 1319, first: '18' },
 };
 
-t.test('shared benchmark files load with the right gold text', async (t) => {
+t.test('shipped benchmark files load with the right gold text', async (t) => {
   for (const [name, e] of Object.entries(expected)) {
     const b = loadBenchmark(name);
     t.equal(b.problems.length, e.rows, `${name}: ${e.rows} problems`);
@@ -96,8 +97,16 @@ t.test('every gold answer parses with the math verifier', { skip: verifier ? fal
   t.ok(checker.judge(amc, '\\boxed{27}').correct, 'AMC 27.0 gold vs 27');
 });
 
-t.test('benchmarks dir is the shared folder', async (t) => {
+t.test('benchmarks dir is the package\'s own benchmarks/ folder, with licences and sources', async (t) => {
+  t.equal(benchmarksDir(), join(repoRoot(), 'benchmarks'));
   t.ok(existsSync(join(benchmarksDir(), 'qwen25math', 'aime24_test.jsonl')));
+  for (const d of ['qwen25math', 'math-evaluation-harness']) t.match(readFileSync(join(benchmarksDir(), d, 'LICENSE'), 'utf8'), /^MIT License/, `${d}/LICENSE`);
+  // Every shipped file is byte-for-byte the one SOURCES.md names (its sha256 column).
+  const sources = readFileSync(join(benchmarksDir(), 'SOURCES.md'), 'utf8');
+  const rows = [...sources.matchAll(/^\| ([\w.-]+\/[\w.-]+\.jsonl) \|.*\| ([0-9a-f]{64}) \|$/gm)];
+  t.equal(rows.length, 6, 'six files listed');
+  for (const [, file, sha] of rows) t.equal(createHash('sha256').update(readFileSync(join(benchmarksDir(), file!))).digest('hex'), sha, `${file} sha256`);
+  t.notOk(readdirSync(benchmarksDir(), { recursive: true }).some((f) => /gpqa/i.test(String(f))), 'no GPQA file shipped');
 });
 
 t.test('pipeline self-consistency: each gold judged against its own answer written as the model should', { skip: verifier ? false : 'verifier not in this build' }, async (t) => {

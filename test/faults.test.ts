@@ -8,10 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
+import { defaultConfig } from './cli-run.js';
 
 const root = repoRoot();
 const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
-const base = JSON.parse(readFileSync(join(root, 'configs/default.json'), 'utf8'));
+const base = defaultConfig();
 const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
 
 function runWith(dir: string, name: string, extra: Record<string, unknown>): { status: number | null; stderr: string; metrics: Record<string, unknown>[] } {
@@ -40,14 +41,14 @@ t.test('the run survives crashing, throwing and hanging actors of every stateful
     actors: { evaluator: { deadline_ms: 4000 } },
     faults: [
       { role: 'rollout', handler: 'generate', mode: 'exit', at: 2 },
-      { role: 'advantage', handler: 'computeAdvantages', mode: 'throw', at: 1 },
+      { role: 'advantage', handler: 'admitGroups', mode: 'throw', at: 1 },
       { role: 'evaluator', handler: 'evaluate', mode: 'hang', at: 2 },
       { role: 'reward', handler: 'scoreItem', mode: 'exit', at: 5 },
     ],
   });
   t.equal(faulty.status, 0, `run completes ${faulty.stderr.slice(-600)}`);
   t.match(faulty.stderr, /actor event: crash in rollout-0\.generate/, 'worker exit reported');
-  t.match(faulty.stderr, /actor event: handler-error in advantage\.computeAdvantages: injected fault/, 'thrown error reported');
+  t.match(faulty.stderr, /actor event: handler-error in advantage\.admitGroups: injected fault/, 'thrown error reported');
   t.match(faulty.stderr, /actor event: timeout in evaluator\.evaluate/, 'hang past the deadline reported');
   t.match(faulty.stderr, /actor event: retry in rollout-0\.generate/, 'retried');
   t.match(faulty.stderr, /actor event: crash in reward\.scoreItem \(completion \d+\): .*; scored again on a fresh worker/, 'reward worker exit reported and the item rescored');

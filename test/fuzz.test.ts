@@ -15,6 +15,7 @@ import { modelCases } from './fuzz/cases-model.js';
 import { dataCases } from './fuzz/cases-data.js';
 import { runCases, summaryTable, type CaseResult } from './fuzz/harness.js';
 import type { FuzzCase } from './fuzz/types.js';
+import { defaultConfig } from './cli-run.js';
 
 const SEED = Number(process.env.LORACTOR_FUZZ_SEED ?? 20261126);
 const root = repoRoot();
@@ -72,8 +73,7 @@ function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRu
 t.test('fuzz through the CLI: exit code, the problem on the first stderr line, no stack trace', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
   const dir = join(work, 'cli');
   mkdirSync(dir, { recursive: true });
-  const base = JSON.parse(readFileSync(join(root, 'configs/default.json'), 'utf8')) as Record<string, any>;
-  delete base.$schema;
+  const base = defaultConfig();
   const write = (name: string, content: string | object): string => {
     const f = join(dir, name);
     writeFileSync(f, typeof content === 'string' ? content : JSON.stringify(content, null, 2));

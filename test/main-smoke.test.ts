@@ -19,7 +19,9 @@ t.test('default config: 2 steps end to end', { skip: hasModel ? false : 'models/
   const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.equal(metrics.length, 2, 'one metrics line per step');
   for (const m of metrics) {
-    for (const k of ['step', 'reward', 'reward_std', 'rewards/accuracy', 'rewards/format', 'completion_length', 'kl', 'loss', 'learning_rate', 'grad_norm', 'time/rollout', 'time/reward', 'time/learner', 'policy_version']) {
+    // Current TRL metric names (the report still reads the TRL 0.15 ones, rewards/<f> and completion_length, as aliases).
+    for (const k of ['step', 'reward', 'reward_std', 'rewards/accuracy/mean', 'rewards/format/mean', 'rewards/accuracy/std', 'completions/mean_length', 'completions/clipped_ratio',
+      'frac_reward_zero_std', 'num_tokens', 'entropy', 'clip_ratio/region_mean', 'kl', 'loss', 'learning_rate', 'grad_norm', 'time/rollout', 'time/reward', 'time/learner', 'policy_version']) {
       t.type(m[k], 'number', `metrics.${k} is a number`);
     }
     t.ok(Number.isFinite(m.loss) && Number.isFinite(m.grad_norm), 'finite loss and grad_norm');

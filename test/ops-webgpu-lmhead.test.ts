@@ -98,6 +98,20 @@ t.test('forward equals the cpu op: chunks with a remainder, temperature, entropy
   await forwardCase(t, { ...BASE, rows: 3, vocab: 1000, chunkRows: 1 }, rng, 'yes');
 });
 
+t.test('both row-statistics kernels (a workgroup per row; an invocation per row, the CPU adapters\' default)', async (t) => {
+  const rng = new Rng(23);
+  for (const rowKernel of ['workgroup', 'invocation'] as const) {
+    const prev = configureLmHead({ rowKernel });
+    try {
+      await forwardCase(t, BASE, rng, 'yes');
+      await forwardCase(t, { ...BASE, w: 'split', rows: 70, chunkRows: 66 }, rng, 'no');
+    } finally {
+      configureLmHead(prev);
+    }
+  }
+  t.throws(() => configureLmHead({ rowKernel: 'fast' as never }), /lmHead rowKernel must be auto, workgroup or invocation, got fast/);
+});
+
 t.test('backward equals the cpu op: dhs and dW accumulate, chunks recomputed, f16 and split weights', async (t) => {
   const rng = new Rng(22);
   await backwardCase(t, BASE, rng, true);

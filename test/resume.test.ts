@@ -1,6 +1,8 @@
 // Nothing lost: a run killed with SIGKILL and resumed from its newest checkpoint ends with the same
 // adapter (byte for byte) and the same per-step metrics as an uninterrupted run, no step counted
-// twice; a corrupted checkpoint is refused with a message and the previous one is used.
+// twice in the logs' current view (records are only appended: the redone steps' records supersede the
+// interrupted attempt's, which stay in the file); a corrupted checkpoint is refused with a message and
+// the previous one is used.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { Rng } from '../src/util/rng.js';
+import { readLatestRecords, readStepMetrics, recordKeys } from '../src/report/records.js';
+import { defaultConfig } from './cli-run.js';
 
 const root = repoRoot();
 const main = join(root, 'dist/main.js');
 const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
-const base = JSON.parse(readFileSync(join(root, 'configs/default.json'), 'utf8'));
+const base = defaultConfig();
 const STEPS = 6;
 
 function writeConfig(dir: string, maxStaleness = 0): string {
@@ -30,16 +34,13 @@ function writeConfig(dir: string, maxStaleness = 0): string {
 // Timing fields differ between any two runs; everything else must match exactly.
 const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
 function deterministicMetrics(dir: string): Record<string, unknown>[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const m = JSON.parse(l) as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k)));
-  });
+  return readStepMetrics(dir).map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k))));
 }
 
 /** rollouts.jsonl without the sync latency: every trajectory trained on, with its provenance. */
 function trajectories(dir: string): Record<string, unknown>[] {
-  return readFileSync(join(dir, 'rollouts.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { sync_latency_ms: _, ...r } = JSON.parse(l) as Record<string, unknown>;
+  return readLatestRecords(join(dir, 'rollouts.jsonl'), recordKeys.rollouts).map((l) => {
+    const { sync_latency_ms: _, ...r } = l;
     return r;
   });
 }
@@ -81,6 +82,7 @@ for (const staleness of [0, 1]) {
     for (const killAt of killPoints) {
       const out = join(dir, `killed-${killAt}`);
       await runAndKill(config, out, killAt);
+      const before = Object.fromEntries(['metrics.jsonl', 'rollouts.jsonl', 'eval-summary.jsonl'].map((f) => [f, readFileSync(join(out, f))]));
       const r = run([`--actors=${config}`, `--resume=${out}`]);
       t.equal(r.status, 0, `resume after kill at step ${killAt} exits 0 ${r.stderr.slice(-400)}`);
       t.match(r.stderr, /resume: continuing from .*checkpoint-\d+ at step \d+/, 'says where it resumed');
@@ -89,8 +91,14 @@ for (const staleness of [0, 1]) {
       t.ok(a.equals(b), `final adapter identical byte for byte (killed after ${killAt} steps)`);
       t.same(deterministicMetrics(out), cleanMetrics, 'metrics equal, each step exactly once');
       t.same(trajectories(out), trajectories(clean), 'every trajectory exactly once, same provenance, rewards and advantages');
-      const evalVersions = (d: string) => readFileSync(join(d, 'eval-summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).version);
+      const evalVersions = (d: string) => readLatestRecords(join(d, 'eval-summary.jsonl'), recordKeys.evalSummary).map((l) => l.version);
       t.same(evalVersions(out), evalVersions(clean), 'evaluations neither lost nor repeated');
+      for (const [f, bytes] of Object.entries(before)) {
+        const after = readFileSync(join(out, f));
+        // A line torn by the kill is ended with a newline before anything is appended.
+        const kept = bytes.length && bytes[bytes.length - 1] !== 0x0a ? Buffer.concat([bytes, Buffer.from('\n')]) : bytes;
+        t.ok(after.subarray(0, kept.length).equals(kept), `${f}: what the killed run wrote is kept, the resumed run only appended`);
+      }
     }
   });
 }

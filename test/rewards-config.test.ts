@@ -37,7 +37,7 @@ t.test('registry resolves every built-in, applies kwargs, loads custom modules f
   for (const name of BUILTIN_REWARD_NAMES) {
     const r = await resolveRewardFunc(name);
     tt.equal(r.name, name);
-    tt.equal(r.scope, name === 'length' ? 'group' : 'item');
+    tt.equal(r.scope, name.startsWith('length') ? 'group' : 'item');
   }
   const rep = await resolveRewardFunc('repetition_penalty', { repetition_n_grams: 1, repetition_max_penalty: -2 });
   tt.same(rep.fn(['a a b b'], { solution: [''] }), [-2 * (1 - 2 / 4)], 'unigram size and penalty taken from kwargs');

@@ -22,7 +22,8 @@ t.test('defaults follow TRL / HF and every knob is described', async (t) => {
   t.equal(c.loss_type, 'grpo');
   t.equal(c.max_grad_norm, 1);
   t.equal(c.adam_beta2, 0.999);
-  t.equal(c.importance_sampling_cap, 2);
+  t.equal(c.importance_sampling_clip_max, 2);
+  t.equal(c.importance_sampling_mode, 'token_truncate');
   const shape = grpoConfigSchema.shape as Record<string, { description?: string }>;
   const missing = Object.keys(shape).filter((k) => !shape[k]!.description || !/default/i.test(shape[k]!.description!));
   t.same(missing, [], 'every knob has a description that names its default');
@@ -79,4 +80,12 @@ t.test('max_steps -1 derives the horizon from the dataset; warnings for odd comb
   const w = resolveGrpoConfig({ max_steps: 5, max_staleness: 2, importance_sampling_correction: false, advantage_estimator: 'rloo', scale_rewards: false });
   t.same(w.warnings.map((x) => x.field).sort(), ['importance_sampling_correction', 'scale_rewards']);
   t.equal(resolveGrpoConfig({ max_steps: 5, scale_rewards: true }).scaleRewards, 'group');
+});
+
+t.test('inert-knob warnings name knobs set to a non-default value, not every key a loaded config holds', async (t) => {
+  const filled = grpoConfigSchema.parse({ max_steps: 10 });
+  t.same(resolveGrpoConfig(filled).warnings.filter((w) => /has no effect/.test(w.message)), [], 'a config with every key at its default: no warning');
+  const w = resolveGrpoConfig({ ...filled, sapo_temperature_pos: 2 }).warnings.map((x) => x.field);
+  t.ok(w.includes('sapo_temperature_pos'), 'sapo_temperature_pos 2 under loss_type grpo is named');
+  t.notOk(w.includes('sapo_temperature_neg'), 'the other SAPO knob, at its default, is not');
 });

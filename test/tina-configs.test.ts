@@ -22,7 +22,7 @@ const ALL_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'down_proj', 'up_pr
 
 // Reference §1.2 (+ rank/LR ablations): dataset id, prompt, rewards:weights, G, Tina per-device batch,
 // completions/step, max_steps/stop, save_steps, cosine_max_len (null = default 1000, unused), r/alpha, lr.
-interface Row { id: string; prompt: 'open_rs' | 'open_r1'; funcs: string[]; weights: number[]; G: number; perDev: number; completions: number; maxSteps: number; stop: number | null; save: number; cosine: number | null; r?: number; alpha?: number; lr?: number }
+interface Row { id: string; prompt: 'open_rs' | 'open_r1'; funcs: string[]; weights: number[]; G: number; perDev: number; completions: number; maxSteps: number; stop: number | null; save: number; cosine: number | null; r?: number; alpha?: number; lr?: number; completion?: number; l1?: boolean; mapping?: string }
 const FA = { funcs: ['format', 'accuracy'], weights: [1, 2] };
 const LIMR: Row = { id: 'GAIR/LIMR', prompt: 'open_r1', ...FA, G: 4, perDev: 4, completions: 32, maxSteps: 360, stop: 180, save: 10, cosine: null };
 const TABLE: Record<string, Row> = {
@@ -42,6 +42,13 @@ const TABLE: Record<string, Row> = {
   'limr-lr-5e-7': { ...LIMR, lr: 5e-7 },
   'open-rs3-drgrpo-as-ran': { id: 'knoveleng/open-rs', prompt: 'open_rs', funcs: ['format', 'cosine'], weights: [1, 2], G: 6, perDev: 6, completions: 48, maxSteps: 1500, stop: 850, save: 50, cosine: 3584 },
   'open-rs3-drgrpo-true': { id: 'knoveleng/open-rs', prompt: 'open_rs', funcs: ['format', 'cosine'], weights: [1, 2], G: 6, perDev: 6, completions: 48, maxSteps: 1500, stop: 850, save: 50, cosine: 3584 },
+  // Aug-2025 recipes (Tina @c6274cd; the YAML files themselves are in test/fixtures/tina)
+  '2thought': { id: 'Intelligent-Internet/II-Thought-RL-v0-Math-50K', prompt: 'open_r1', ...FA, G: 4, perDev: 4, completions: 32, maxSteps: 13320, stop: 6660, save: 100, cosine: null, mapping: 'ii_thought' },
+  fastcurl: { id: 'Nickyang/FastCuRL', prompt: 'open_r1', ...FA, G: 4, perDev: 4, completions: 32, maxSteps: 11000, stop: 5500, save: 100, cosine: null },
+  'l1-exact': { id: 'agentica-org/DeepScaleR-Preview-Dataset', prompt: 'open_r1', funcs: ['length_l1_exact'], weights: [1], G: 4, perDev: 4, completions: 32, maxSteps: 11000, stop: 5500, save: 100, cosine: null, l1: true, mapping: 'tina' },
+  'l1-max': { id: 'agentica-org/DeepScaleR-Preview-Dataset', prompt: 'open_r1', funcs: ['length_l1_max'], weights: [1], G: 4, perDev: 4, completions: 32, maxSteps: 11000, stop: 5500, save: 100, cosine: null, l1: true, mapping: 'tina' },
+  'open-rs3-format': { id: 'knoveleng/open-rs', prompt: 'open_rs', funcs: ['format', 'tag_count', 'length', 'reasoning_steps', 'repetition_penalty'], weights: [1, 1, 1, 1, 1], G: 6, perDev: 6, completions: 48, maxSteps: 1500, stop: 850, save: 50, cosine: null },
+  'open-rs3-long-completion-as-ran': { id: 'knoveleng/open-rs', prompt: 'open_rs', funcs: ['format', 'cosine'], weights: [1, 2], G: 6, perDev: 6, completions: 48, maxSteps: 1500, stop: 850, save: 50, cosine: 3584, completion: 8960 },
 };
 // Reference dataset sizes (§1.2) for the two one-epoch recipes.
 const ROWS: Record<string, number> = { 'open-r1': 93_700, 'open-thoughts': 66_100 };
@@ -68,7 +75,7 @@ for (const [name, row] of Object.entries(TABLE)) {
     const rw = parseRewardsConfig(c.rewards);
     const g = resolveGrpoConfig({ ...c.grpo, seed: c.run.seed }, ROWS[name] ? { datasetSize: ROWS[name] } : {});
 
-    t.equal(model.path, 'models/DeepSeek-R1-Distill-Qwen-1.5B');
+    t.equal(model.path, '../../models/DeepSeek-R1-Distill-Qwen-1.5B', 'relative to configs/tina/, where the config lives');
     // LoRA: r32/α128 unless an ablation; alpha = 4r always; dropout 0.05; all seven modules.
     t.equal(lora.lora_r, row.r ?? 32);
     t.equal(lora.lora_alpha, row.alpha ?? 128);
@@ -79,6 +86,8 @@ for (const [name, row] of Object.entries(TABLE)) {
     if (data.source !== 'dataset') throw new Error('expected a dataset source');
     t.equal(data.dataset_id, row.id);
     t.equal(data.system_prompt, row.prompt);
+    t.equal(data.column_mapping, row.mapping ?? 'auto');
+    t.same(data.l1_target_length, row.l1 ? { min: 100, max: 4000 } : null, "Tina's L1 recipes: a target length in [100, 4000] per row");
     t.equal(systemPromptFor(row.id), row.prompt === 'open_rs' ? OPEN_RS_SYSTEM_PROMPT : OPEN_R1_SYSTEM_PROMPT, "Tina's 'open-rs' in id rule agrees");
     // Optimizer and schedule.
     const gc = g.config;
@@ -113,7 +122,7 @@ for (const [name, row] of Object.entries(TABLE)) {
     t.equal(gc.loss_type, trueDr ? 'dr_grpo' : 'grpo');
     // Generation.
     t.equal(gc.max_prompt_length, 512);
-    t.equal(gc.max_completion_length, 3584);
+    t.equal(gc.max_completion_length, row.completion ?? 3584);
     t.equal(gc.temperature, 0.7);
     t.equal(gc.top_p, 1);
     t.equal(gc.seed, 42); t.equal(c.run.seed, 42);
@@ -138,6 +147,10 @@ t.test("Tina's Dr.GRPO as it ran trains exactly open_rs3; the true Dr.GRPO diffe
   t.match(asRan.description, /scale_reward/);
   t.match(asRan.description, /silently/);
   t.same(strip({ ...dr, grpo: { ...dr.grpo, scale_rewards: true, loss_type: 'grpo' } }), strip(rs3));
+  // the long-completion ablation has the same typo: as it ran it is open_rs3 with longer completions
+  const long = load('open-rs3-long-completion-as-ran');
+  t.same(strip({ ...long, grpo: { ...long.grpo, max_completion_length: 3584 } }), strip(rs3));
+  t.match(long.description, /scale_reward/);
 });
 
 t.test('quirks are documented in the descriptions', async (t) => {
@@ -146,4 +159,8 @@ t.test('quirks are documented in the descriptions', async (t) => {
   t.match(load('deepscaler').description, /solution_archive/);
   t.match(load('open-rs2').description, /stopped at 850/);
   t.match(load('limr-rank-tiny').description, /LIMR/);
+  t.match(load('l1-exact').description, /Think for N tokens/);
+  t.match(load('l1-max').description, /KeyError/);
+  t.match(load('fastcurl').description, /commented out/);
+  t.match(load('2thought').description, /verification_info/);
 });

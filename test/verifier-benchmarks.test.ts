@@ -1,8 +1,8 @@
-// Self-consistency of the verifier on real benchmark data (read from benchmarksDir(), never copied):
+// Self-consistency of the verifier on real benchmark data (the shipped benchmarks/ files):
 // MATH-500 solution -> extracted answer must verify against the `answer` field; Minerva boxed
 // solutions must verify against themselves; AMC23 float answers (27.0) against integer forms (27).
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchmarksDir } from '../src/util/paths.js';
 import { ANSWER_CFG, GOLD_DEFAULT, GOLD_EXPR_ONLY, GOLD_LATEX_ONLY, LIGHTEVAL_PRED, parse, verifyParsed, type ParsedAnswer } from '../src/rewards/verifier/index.js';
@@ -22,9 +22,8 @@ function readJsonl<T>(rel: string): T[] {
 }
 
 const show = (p: ParsedAnswer[]): string => (p[0] ? (p[0].kind === 'math' ? p[0].latex : `"${p[0].text}"`) : '[]');
-const have = existsSync(join(benchmarksDir(), 'math-evaluation-harness', 'math500_test.jsonl'));
 
-t.test('MATH-500: solution (GOLD_DEFAULT) verifies against the answer field', { skip: !have && 'benchmarks not present' }, async (t) => {
+t.test('MATH-500: solution (GOLD_DEFAULT) verifies against the answer field', async (t) => {
   const rows = readJsonl<{ solution: string; answer: string; unique_id: string }>('math-evaluation-harness/math500_test.jsonl');
   t.equal(rows.length, 500);
   const failures: string[] = [];
@@ -40,7 +39,7 @@ t.test('MATH-500: solution (GOLD_DEFAULT) verifies against the answer field', { 
   t.ok(rate >= 0.98, `rate ${rate} >= 0.98`);
 });
 
-t.test('Minerva: boxed solutions verify against themselves (gold parse vs answer parse)', { skip: !have && 'benchmarks not present' }, async (t) => {
+t.test('Minerva: boxed solutions verify against themselves (gold parse vs answer parse)', async (t) => {
   const rows = readJsonl<{ solution: string; idx: number }>('qwen25math/minerva_math_test.jsonl');
   t.equal(rows.length, 272);
   const failures: string[] = [];
@@ -55,7 +54,7 @@ t.test('Minerva: boxed solutions verify against themselves (gold parse vs answer
   t.ok(rate >= 0.98, `rate ${rate} >= 0.98`);
 });
 
-t.test('AMC23: float answers (27.0) are equal to their integer forms (27) both ways', { skip: !have && 'benchmarks not present' }, async (t) => {
+t.test('AMC23: float answers (27.0) are equal to their integer forms (27) both ways', async (t) => {
   const rows = readJsonl<{ answer: number; id: number }>('qwen25math/amc23_test.jsonl');
   t.equal(rows.length, 40);
   const failures: string[] = [];

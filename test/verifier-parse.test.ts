@@ -32,21 +32,27 @@ t.test('first_match stops at an unparseable match; any_match goes on', async (t)
   t.same(any[1], { kind: 'string', text: '\\frac{}{}+' }, 'fallback is the first match');
 });
 
-t.test('boxed all vs last; boxes on later lines win (right-most first)', async (t) => {
-  const line = '\\boxed{1}, so \\boxed{2}';
-  t.same(parse(line, { ...ANSWER_CFG, boxed: 'all' })[0], { kind: 'math', json: ['Set', 1, 2], latex: '1,2', hasFloat: false });
-  t.equal(latexOf(parse(line, { ...ANSWER_CFG, boxed: 'last' })), '2');
-  t.same((parse('\\boxed{1} and \\boxed{2}', { ...ANSWER_CFG, boxed: 'last' })[0] as { json: unknown }).json, ['Set', 1, 2]);
-  t.equal(latexOf(parse('\\boxed{1}\nthen \\boxed{2}', ANSWER_CFG)), '2');
+t.test('boxed: the last box and its close neighbours; boxes inside $..$ per the config', async (t) => {
+  // a plain \boxed{..} match takes the "last" boxes whatever the config says (Math-Verify)
+  const far = '\\boxed{1} was the first guess but the check fails for the second case so \\boxed{2}';
+  t.equal(latexOf(parse(far, ANSWER_CFG)), '2', 'a box far before the last one is not part of the answer');
+  t.same((parse('\\boxed{1}, so \\boxed{2}', ANSWER_CFG)[0] as { json: unknown }).json, ['Set', 1, 2], 'under 10 characters apart: one answer');
+  t.same((parse('\\boxed{1} papers and \\boxed{2} bins', ANSWER_CFG)[0] as { json: unknown }).json, ['Set', 1, 2], 'and/or/, within 70 characters');
+  t.equal(latexOf(parse('\\boxed{1} no no no no no \\boxed{2}', ANSWER_CFG)), '2', 'no separator, 10+ characters apart');
+  t.equal(latexOf(parse('\\boxed{7} and then \\boxed{7}', ANSWER_CFG)), '7', 'repeated contents once');
+  // inside one environment the config's mode applies: "all" joins every box
+  t.same(parse('$\\boxed{1} is wrong it was \\boxed{2} in the end$', ANSWER_CFG)[0], { kind: 'math', json: ['Set', 1, 2], latex: '1,2', hasFloat: false });
+  t.equal(latexOf(parse('$\\boxed{1} is wrong it was \\boxed{2} in the end$', { ...ANSWER_CFG, boxed: 'last' })), '2');
   t.equal(latexOf(parse('\\boxed{\\boxed{7}}', ANSWER_CFG)), '7', 'nested box unwrapped');
   t.equal(latexOf(parse('\\boxed{\\{1,2\\}}', ANSWER_CFG)), '\\{1,2\\}', 'escaped braces do not end the box');
-  t.equal(latexOf(parse('\\fbox{9}', ANSWER_CFG)), '9');
+  t.equal(latexOf(parse('\\fbox{9}', ANSWER_CFG)), '9', 'a bare \\fbox counts too (loractor; Math-Verify only reads it inside $..$)');
+  t.equal(latexOf(parse('$\\boxed{28}$ pct', ANSWER_CFG)), '\\frac{28}{100}', 'a percent word after the environment');
 });
 
-t.test('priorities: boxed 0 for answers, 55 for gold; anchors; anchorless only when asked', async (t) => {
+t.test('priorities: boxed 0 for answers, 50 for gold; anchors; anchorless only when asked', async (t) => {
   const text = 'The final answer is $4$. I hope it is correct. Earlier: \\boxed{3}';
   t.equal(latexOf(parse(text, ANSWER_CFG)), '3', 'boxed and "final answer is" share priority 0 in ANSWER_CFG: the right-most wins');
-  t.equal(latexOf(parse(text, GOLD_DEFAULT)), '4', 'gold: "final answer is ... I hope" (0) beats boxed (55)');
+  t.equal(latexOf(parse(text, GOLD_DEFAULT)), '4', 'gold: "final answer is ... I hope" (0) beats boxed (50)');
   t.equal(latexOf(parse('Answer: $7$ and then $8$', ANSWER_CFG)), '7', 'answer: anchor');
   t.same(parse('we get $8$', ANSWER_CFG), [], 'ANSWER_CFG has no anchorless matches');
   t.equal(latexOf(parse('we get $8$', GOLD_LATEX_ONLY)), '8');
@@ -89,4 +95,16 @@ t.test('bad input is rejected with a clear error', async (t) => {
   t.throws(() => parse(42 as unknown as string), /text must be a string/);
   t.throws(() => parse('x', { extraction: ['latx' as 'latex'] }), /opts\.extraction/);
   t.throws(() => verifyParsed(null as unknown as ParsedAnswer[], []), /must be arrays/);
+});
+
+t.test('an anchored number is found among many bare numbers (each source keeps its own right-most matches)', async (t) => {
+  const text = 'The answer: 7. ' + Array.from({ length: 300 }, (_, i) => `then ${i + 10} more`).join(', ');
+  t.equal(latexOf(parse(text, GOLD_EXPR_ONLY)), '7', '"answer:" (priority 100) beats 300 anchorless numbers');
+});
+
+t.test("boxed: true (Tina's len/cosine answers) reads a box inside $..$ as its content", async (t) => {
+  const ans = (s: string) => parse(s, { ...ANSWER_CFG, boxed: true });
+  t.ok(verifyParsed(ans('The final answer is $\\boxed{10,\\!080}$.'), parse('$10080$', GOLD_LATEX_ONLY)), 'thousands separators inside the box');
+  t.ok(verifyParsed(ans('so $\\boxed{5x - 7y + 11z + 4 = 0}$.'), parse('$5x - 7y + 11z + 4 = 0$', GOLD_LATEX_ONLY)), 'an equation inside the box');
+  t.notOk(verifyParsed(ans('so $\\boxed{12}$.'), parse('$10080$', GOLD_LATEX_ONLY)));
 });

@@ -6,9 +6,9 @@
 // achieved TFLOP/s (analytic FLOPs of src/model/cost.ts over the measured time) and peak GPU memory.
 //   --shapes 1.5b,0.5b   --sequences 8 --prompt 512 --completion 3584 --micro-batch 1
 //   --weights f16|f32    --recompute on|off|both   --reps 2   --out FILE   --quick (SwiftShader shapes)
+//   --kernels            also time the kernels alone (matmul variants, attention, elementwise)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loraScale, LORA_MODULES } from '../src/model/lora.js';
 import type { TrainBatch } from '../src/model/train.js';
 import { learnerStepCosts, type StepShape } from '../src/model/cost.js';
@@ -17,22 +17,29 @@ import { createWebGpuLearnerDevice } from '../src/rl/learner-device-webgpu.js';
 import { createAdamWState, DEFAULT_ADAMW } from '../src/rl/optimizer.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
-import { shapeConfig } from './model-shapes.js';
+import { shapeConfig } from '../src/model/shapes.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
+import { createGpuContext } from '../src/ops/webgpu/context.js';
+import { benchMatmul, formatMatmulTable, MATMUL_SHAPES_1P5B, MATMUL_SHAPES_QUICK } from '../src/ops/webgpu/bench-matmul.js';
+import { prepareMatmul } from '../src/ops/webgpu/matmul-check.js';
+import { ATTENTION_BENCH_FULL, ATTENTION_BENCH_QUICK, benchAttention, formatAttentionBench } from '../src/ops/webgpu/bench-attention.js';
+import { benchElementwise, elementwiseBenchShapes, formatElementwiseTable } from '../src/ops/webgpu/bench-elementwise.js';
 import { randomAdapter, randomModel } from './bench-models.js';
 
-const { values: a } = parseArgs({
+const HELP = `usage: node dist/tools/bench-gpu-learner.js [--quick] [--shapes 1.5b,0.5b|none] [--sequences N] [--prompt N] [--completion N] [--micro-batch N]
+                  [--weights f16|f32] [--recompute on|off|both] [--kernels] [--profile] [--reps N] [--out FILE]
+  A learner step on the WebGPU adapter Dawn finds (random weights of real shapes): seconds per phase,
+  tokens/s, achieved TFLOP/s, peak GPU memory; --kernels adds the kernels alone; --profile times every kernel of one step (timestamp queries). Table + JSON.`;
+const { values: a } = scriptOptions({
+  name: 'bench-gpu-learner', help: HELP,
   options: {
     quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, sequences: { type: 'string' }, prompt: { type: 'string' },
     completion: { type: 'string' }, 'micro-batch': { type: 'string', default: '1' }, weights: { type: 'string', default: 'f16' },
-    recompute: { type: 'string', default: 'both' }, reps: { type: 'string', default: '2' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    recompute: { type: 'string', default: 'both' }, kernels: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, reps: { type: 'string', default: '2' }, out: { type: 'string' },
   },
 });
-if (a.help) {
-  console.log('bench-gpu-learner [--quick] [--shapes 1.5b,0.5b] [--sequences N] [--prompt N] [--completion N] [--micro-batch N] [--weights f16|f32] [--recompute on|off|both] [--reps N] [--out FILE]');
-  process.exit(0);
-}
 const quick = a.quick!;
-const shapes = (a.shapes ?? (quick ? 'quick' : '1.5b,0.5b')).split(',');
+const shapes = (a.shapes ?? (quick ? 'quick' : '1.5b,0.5b')).split(',').filter((x) => x && x !== 'none');
 const sequences = +(a.sequences ?? (quick ? 4 : 8));
 const promptLen = +(a.prompt ?? (quick ? 16 : 512));
 const completionLen = +(a.completion ?? (quick ? 48 : 3584));
@@ -95,6 +102,13 @@ async function benchShape(name: string): Promise<Row[]> {
       if (!best || total < best.reference + best.policy + best.backward + best.optimizer) best = t;
     }
     const peak = dev.takePeakBytes() ?? 0;
+    if (a.profile && dev.profileKernels) {
+      const p = dev.profileKernels();
+      await step();
+      const rows = await p.stop();
+      console.log(`\n${name} recompute ${recompute}: GPU time per kernel over one step (passes serialised)`);
+      for (const r of rows.slice(0, 25)) console.log(`${r.kernel.padEnd(48)} ${String(r.calls).padStart(6)} calls ${r.ms.toFixed(1).padStart(10)} ms ${(r.ms / r.calls).toFixed(3).padStart(9)} ms/call ${(100 * r.share).toFixed(1).padStart(5)}%`);
+    }
     dev.dispose();
     const stepS = (best!.reference + best!.policy + best!.backward + best!.optimizer) / 1e3;
     const shape: StepShape = { config: c, sequences, promptLength: promptLen, completionLength: completionLen, microBatchSequences: microBatch, loraR: 32, loraModules: LORA_MODULES, weightBytes: weightDtype === 'f16' ? 2 : 4, reference: true, recompute };
@@ -109,6 +123,20 @@ async function benchShape(name: string): Promise<Row[]> {
   return rows;
 }
 
+/** The kernels alone at the shapes of the 1.5B step (or --quick ones): where the step's time goes. */
+async function benchKernels(): Promise<Record<string, unknown>> {
+  const ctx = await createGpuContext();
+  const prepared = await prepareMatmul(ctx, { tune: !quick, quick });
+  const matmul = await benchMatmul(ctx, { shapes: quick ? MATMUL_SHAPES_QUICK : MATMUL_SHAPES_1P5B, variants: prepared.verified, reps: quick ? 1 : 5 });
+  console.log(`\nMatmul (${ctx.info.adapter}; verified variants: ${prepared.verified.join(', ')})\n${formatMatmulTable(matmul)}`);
+  const attention = await benchAttention(ctx, quick ? ATTENTION_BENCH_QUICK.slice(0, 1) : ATTENTION_BENCH_FULL, quick ? 1 : 3);
+  console.log(`\nAttention\n${formatAttentionBench(attention)}`);
+  const elementwise = await benchElementwise(ctx, elementwiseBenchShapes(quick), quick ? 2 : 10);
+  console.log(`\nElementwise\n${formatElementwiseTable(elementwise)}`);
+  ctx.device.destroy();
+  return { adapter: ctx.info.adapter, features: ctx.info.features, matmulChecks: prepared.checks, matmulTimings: prepared.timings, matmul, attention, elementwise };
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const s of shapes) rows.push(...(await benchShape(s)));
@@ -118,8 +146,9 @@ async function main(): Promise<void> {
   const w = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   console.log(`\nLearner step on WebGPU: ${sequences} sequences × (${promptLen} + ${completionLen}) tokens, micro-batches of ${microBatch}, LoRA r 32 / alpha 128 on 7 modules`);
   for (const r of table) console.log(r.map((s, i) => s.padStart(w[i]!)).join('  '));
+  const kernels = a.kernels ? await benchKernels() : undefined;
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ sequences, promptLen, completionLen, microBatch, rows }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ sequences, promptLen, completionLen, microBatch, rows, ...(kernels ? { kernels } : {}) }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
 }
 

@@ -17,7 +17,7 @@ import { createGpuContext, memoryStats } from '../src/ops/webgpu/context.js';
 import { decodeRoofline } from '../src/model/decode-cost.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
-import { shapeConfig, H200 } from './model-shapes.js';
+import { shapeConfig, H200 } from '../src/model/shapes.js';
 import { randomAdapter, randomModel } from './bench-models.js';
 import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
 

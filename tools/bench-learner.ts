@@ -24,6 +24,16 @@ import { layerBackward } from '../src/model/layer-backward.js';
 import { createRandomModel } from '../src/model/weights.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
+import { isMainScript, scriptArgs, UsageError } from '../src/cli/standard-flags.js';
+
+const USAGE = `usage: node dist/tools/bench-learner.js [--out PATH] [--threads N] [--quick] [--no-plain]   (npm run bench:learner)
+
+Speed of the learner's numerics on this machine: matmul GFLOP/s, model forward and forward+backward
+throughput, and the anchor block with its per-op breakdown. Prints tables and writes JSON.
+  --out PATH     JSON report (default runs/bench-learner.json)
+  --threads N    matmul threads (default: all cores)
+  --quick        fewer repetitions
+  --no-plain     skip the slow plain-loop baselines`;
 
 interface Args { out: string; threads: number; quick: boolean; plain: boolean }
 
@@ -33,16 +43,16 @@ function parseArgs(argv: string[]): Args {
     const a = argv[i]!;
     const value = (): string => {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (v === undefined) throw new Error(`bench-learner: ${a} needs a value`);
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
       return v;
     };
     if (a === '--out' || a.startsWith('--out=')) args.out = resolve(value());
     else if (a === '--threads' || a.startsWith('--threads=')) {
       args.threads = Number(value());
-      if (!Number.isInteger(args.threads) || args.threads < 1) throw new Error(`bench-learner: --threads must be an integer >= 1`);
+      if (!Number.isInteger(args.threads) || args.threads < 1) throw new UsageError(`--threads must be an integer >= 1`);
     } else if (a === '--quick') args.quick = true;
     else if (a === '--no-plain') args.plain = false;
-    else throw new Error(`bench-learner: unknown argument "${a}" (expected --out PATH, --threads N, --quick, --no-plain)`);
+    else throw new UsageError(`unknown argument "${a}" (expected --out PATH, --threads N, --quick, --no-plain)`);
   }
   return args;
 }
@@ -286,7 +296,4 @@ export async function main(argv: string[]): Promise<void> {
   await shutdownMatmulThreads();
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+if (isMainScript(import.meta.url)) await main(scriptArgs({ name: 'bench-learner', help: USAGE }));

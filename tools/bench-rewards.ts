@@ -9,11 +9,17 @@ import { BUILTIN_REWARD_NAMES, resolveRewardFunc } from '../src/rewards/registry
 import { createRewardPool, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
 import { benchmarksDir } from '../src/util/paths.js';
 import { Rng } from '../src/util/rng.js';
+import { scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf('--' + name);
-  return i !== -1 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
+const USAGE = `usage: node dist/tools/bench-rewards.js [--n N] [--threads 1,2,...] [--json FILE]   (npm run bench:rewards)
+
+Reward scoring throughput (completions/s per function, and through the reward pool per thread count)
+on realistic completions built from MATH-500 solutions.
+  --n N            completions to score (default 240)
+  --threads LIST   reward pool sizes to measure (default 1,2)
+  --json FILE      also write the report as JSON`;
+
+const { values: opts } = scriptOptions({ name: 'bench-rewards', help: USAGE, options: { n: { type: 'string', default: '240' }, threads: { type: 'string', default: '1,2' }, json: { type: 'string' } } });
 
 async function buildItems(n: number): Promise<RewardItem[]> {
   const { rows } = await readJsonl(join(benchmarksDir(), 'math-evaluation-harness', 'math500_test.jsonl'), { strict: true });
@@ -36,8 +42,10 @@ async function buildItems(n: number): Promise<RewardItem[]> {
 }
 
 async function main(): Promise<void> {
-  const n = Number(arg('n', '240'));
-  const threadCounts = arg('threads', '1,2').split(',').map(Number);
+  const n = Number(opts.n);
+  const threadCounts = opts.threads.split(',').map(Number);
+  if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`--n must be a positive integer, got '${opts.n}'`);
+  if (!threadCounts.every((k) => Number.isInteger(k) && k > 0)) throw new UsageError(`--threads must be a comma-separated list of positive integers, got '${opts.threads}'`);
   const items = await buildItems(n);
   const meanChars = items.reduce((s, it) => s + it.completion.length, 0) / n;
   const report: Record<string, unknown> = { n, meanChars: Math.round(meanChars), node: process.version, perFunction: {}, pool: [] };
@@ -47,11 +55,13 @@ async function main(): Promise<void> {
   console.log('function              completions/s (1 thread, in-process)');
   for (const name of BUILTIN_REWARD_NAMES) {
     const f = await resolveRewardFunc(name, { cosine_max_len: 3584 });
-    f.fn([items[0]!.completion], { solution: [items[0]!.solution] }); // warm the verifier / JIT
+    // the L1 rewards read a target length per completion (Tina samples one per row)
+    const ctxOf = (g: RewardItem[]) => ({ solution: g.map((x) => x.solution), target_length: g.map((_, k) => 500 + 400 * k) });
+    f.fn([items[0]!.completion], ctxOf([items[0]!])); // warm the verifier / JIT
     const t0 = performance.now();
     for (let i = 0; i < n; i += 8) {
       const g = items.slice(i, i + 8);
-      f.fn(g.map((x) => x.completion), { solution: g.map((x) => x.solution) });
+      f.fn(g.map((x) => x.completion), ctxOf(g));
     }
     const rate = n / ((performance.now() - t0) / 1000);
     (report.perFunction as Record<string, number>)[name] = Math.round(rate);
@@ -74,12 +84,9 @@ async function main(): Promise<void> {
     console.log(`${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`);
   }
   const json = JSON.stringify(report, null, 2);
-  const out = arg('json', '');
+  const out = opts.json;
   if (out) writeFileSync(out, json + '\n');
   console.log('\n' + json);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+await main();

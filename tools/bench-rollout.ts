@@ -17,9 +17,16 @@ import { generateTaskItems } from '../src/data/tasks/index.js';
 import { WeightStore } from '../src/runtime/weight-store.js';
 import { repoRoot } from '../src/util/paths.js';
 import { shutdownMatmulThreads } from '../src/ops/matmul.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 
-const outArg = process.argv.indexOf('--out');
-const out = outArg > 0 ? resolve(process.argv[outArg + 1]!) : join(repoRoot(), 'runs', 'bench-rollout.json');
+const USAGE = `usage: node dist/tools/bench-rollout.js [--out PATH]   (npm run bench:rollout)
+
+Rollout speed on this machine: builtin engine prefill/decode tokens/s on models/tiny (batch 1, 32 and
+the training batch), and adapter sync latency per MiB (tiny and Tina-sized adapters).
+  --out PATH   JSON report (default runs/bench-rollout.json)`;
+
+const { values } = scriptOptions({ name: 'bench-rollout', help: USAGE, options: { out: { type: 'string' } } });
+const out = values.out !== undefined ? resolve(values.out) : join(repoRoot(), 'runs', 'bench-rollout.json');
 const modelDir = join(repoRoot(), 'models', 'tiny');
 const model = loadModel(modelDir);
 const tok = loadTokenizer(modelDir, model.config);

@@ -26,7 +26,7 @@ import type { TrainBatch } from '../src/model/train.js';
 import type { Completion, PromptInput } from '../src/engines/types.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
-import { shapeConfig } from './model-shapes.js';
+import { shapeConfig } from '../src/model/shapes.js';
 import { randomAdapter, randomModel } from './bench-models.js';
 
 const { values: a } = parseArgs({

@@ -11,22 +11,34 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { writeSyntheticQwen2Checkpoint, syntheticText } from '../src/engines/webllm/synthetic-checkpoint.js';
 import { createWebLlmEngine } from '../src/engines/webllm/engine.js';
 import { makeTestAdapter } from '../src/engines/webllm/test-adapter.js';
 import type { SyncStats } from '../src/engines/webllm/weight-sync.js';
 import { repoRoot } from '../src/util/paths.js';
 import { convertToMlc } from './convert-to-mlc.js';
+import { scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 
-const { values } = parseArgs({
+const USAGE = `usage: LORACTOR_MLC_LIB=LIB.wasm node dist/tools/bench-webllm.js [--prompts P] [--n K] [--tokens T] [--lib FILE] [--cache DIR] [--out FILE]
+       (npm run bench:webllm)
+
+WebLLM on this machine's WebGPU adapter: load time, time to first token, decode tokens/s, and verified
+LoRA weight-sync latency per MiB, on a generated Qwen2-0.5B-shaped checkpoint.
+  --prompts P   prompts per batch (default 4)      --n K       completions per prompt (default 2)
+  --tokens T    tokens per completion (default 64) --lib FILE  compiled model library (or LORACTOR_MLC_LIB)
+  --cache DIR   checkpoint/MLC cache (default: a folder in the system temp dir)
+  --out FILE    JSON report (default runs/bench-webllm.json)
+On SwiftShader use --prompts 1 --n 1 --tokens 2.`;
+
+const { values } = scriptOptions({
+  name: 'bench-webllm', help: USAGE,
   options: {
     prompts: { type: 'string', default: '4' }, n: { type: 'string', default: '2' }, tokens: { type: 'string', default: '64' },
     lib: { type: 'string' }, cache: { type: 'string' }, out: { type: 'string' },
   },
 });
 const int = (name: string, v: string): number => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name}: expected a positive integer, got '${v}'`);
   return Number(v);
 };
 const P = int('prompts', values.prompts!), N = int('n', values.n!), T = int('tokens', values.tokens!);

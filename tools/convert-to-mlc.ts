@@ -8,10 +8,10 @@
 //        [--conv-template chatml|raw] [--context-window 4096] [--prefill-chunk 1024]
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { f32ToBf16, f32ToF16, writeAll } from '../src/engines/webllm/half-floats.js';
 import type { MlcModelConfig } from '../src/engines/webllm/mlc-artifacts.js';
 import { readSafetensorsHeader, readTensorInto } from '../src/model/safetensors.js';
+import { isMainScript, scriptArgs, UsageError } from '../src/cli/standard-flags.js';
 
 export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32';
 
@@ -227,13 +227,19 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   return { out: opts.out, params: params.map((p) => ({ ...p, dtype: recDtype })), totalBytes };
 }
 
+const USAGE = `usage: node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32] [--conv-template chatml|raw]
+       [--context-window N] [--prefill-chunk N]
+
+Converts a Hugging Face Qwen2 checkpoint into WebLLM's MLC layout (ndarray-cache shards,
+mlc-chat-config.json, tokenizer.json), the weights a model.engine "webllm" run loads.`;
+
 function parseArgs(argv: string[]): ConvertOptions {
   const o: Partial<ConvertOptions> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => {
       const x = argv[++i];
-      if (x === undefined) throw new Error(`convert-to-mlc: ${a} needs a value`);
+      if (x === undefined) throw new UsageError(`${a} needs a value`);
       return x;
     };
     if (a === '--model') o.model = v();
@@ -242,19 +248,14 @@ function parseArgs(argv: string[]): ConvertOptions {
     else if (a === '--conv-template') o.convTemplate = v();
     else if (a === '--context-window') o.contextWindow = Number(v());
     else if (a === '--prefill-chunk') o.prefillChunk = Number(v());
-    else throw new Error(`convert-to-mlc: unknown argument ${a}`);
+    else throw new UsageError(`unknown argument ${a}`);
   }
-  if (!o.model || !o.out) throw new Error('usage: convert-to-mlc --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32] [--conv-template chatml|raw]');
+  if (!o.model || !o.out) throw new UsageError('--model HF_DIR and --out MLC_DIR are required');
   return o as ConvertOptions;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    const t0 = Date.now();
-    const r = convertToMlc(parseArgs(process.argv.slice(2)));
-    console.log(JSON.stringify({ out: r.out, params: r.params.length, bytes: r.totalBytes, seconds: (Date.now() - t0) / 1000 }));
-  } catch (e) {
-    console.error((e as Error).message);
-    process.exitCode = 1;
-  }
+if (isMainScript(import.meta.url)) {
+  const t0 = Date.now();
+  const r = convertToMlc(parseArgs(scriptArgs({ name: 'convert-to-mlc', help: USAGE })));
+  console.log(JSON.stringify({ out: r.out, params: r.params.length, bytes: r.totalBytes, seconds: (Date.now() - t0) / 1000 }));
 }

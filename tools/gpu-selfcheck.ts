@@ -4,12 +4,14 @@
 // differs from the cpu op by more than 1e-3 relative (f16-stored operands are compared with the
 // cpu op on the same rounded values).
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 import { createGpuContext } from '../src/ops/webgpu/context.js';
 import { selfCheck, type SelfCheckRow } from '../src/ops/webgpu/selfcheck.js';
 
-const { values: a } = parseArgs({ options: { large: { type: 'boolean', default: false }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-if (a.help) { console.log('gpu-selfcheck [--large] [--json FILE]: every WebGPU op against the cpu op, fast and portable variants'); process.exit(0); }
+const { values: a } = scriptOptions({
+  name: 'gpu-selfcheck', help: 'usage: node dist/tools/gpu-selfcheck.js [--large] [--json FILE]\n  Every WebGPU op against the cpu op, fast and portable variants',
+  options: { large: { type: 'boolean', default: false }, json: { type: 'string' } },
+});
 const TOL = 1e-3;
 
 async function main(): Promise<number> {

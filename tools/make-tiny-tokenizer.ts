@@ -4,6 +4,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { tinyTokenizerConfig, tinyTokenizerJson } from '../src/data/tasks/tiny-tokenizer.js';
+import { isMainScript, scriptOptions } from '../src/cli/standard-flags.js';
+
+const USAGE = `usage: node dist/tools/make-tiny-tokenizer.js [OUT_DIR]
+
+Writes tokenizer.json and tokenizer_config.json of the tiny model (defined in
+src/data/tasks/tiny-tokenizer.ts) into OUT_DIR (default models/tiny).`;
 
 /** Serialises the tokenizer files into dir; returns the paths written. */
 export function writeTinyTokenizer(dir: string): string[] {
@@ -17,7 +23,8 @@ export function writeTinyTokenizer(dir: string): string[] {
 }
 
 // Run as a script (not when imported by a test).
-if (process.argv[1] && resolve(process.argv[1]).endsWith(join('tools', 'make-tiny-tokenizer.js'))) {
-  const out = process.argv[2] ? resolve(process.argv[2]) : join(repoRoot(), 'models', 'tiny');
+if (isMainScript(import.meta.url)) {
+  const { positionals } = scriptOptions({ name: 'make-tiny-tokenizer', help: USAGE, options: {}, allowPositionals: true });
+  const out = positionals[0] ? resolve(positionals[0]) : join(repoRoot(), 'models', 'tiny');
   for (const p of writeTinyTokenizer(out)) console.log('wrote', p);
 }

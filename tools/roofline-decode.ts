@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decodeCost } from '../src/model/decode-cost.js';
-import { H200, shapeConfig } from './model-shapes.js';
+import { H200, shapeConfig } from '../src/model/shapes.js';
 
 const { values: a } = parseArgs({
   options: {

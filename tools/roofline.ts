@@ -4,22 +4,21 @@
 // time each implies on an H200 at its f32, non-tensor f16 and tensor bf16 peaks and at 4.8 TB/s.
 // A kernel's time at a given peak is max(FLOPs / peak, bytes / bandwidth); the step is their sum.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { LORA_MODULES } from '../src/model/lora.js';
 import { baseParams, learnerMemory, learnerStepCosts, loraParams, type KernelCost, type StepShape } from '../src/model/cost.js';
-import { H200, shapeConfig } from './model-shapes.js';
+import { H200, shapeConfig } from '../src/model/shapes.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 
-const { values: a } = parseArgs({
+const HELP = `usage: node dist/tools/roofline.js [--shape 1.5b|0.5b|quick] [--sequences N] [--prompt N] [--completion N] [--micro-batch N] [--weights f16|f32] [--recompute on|off] [--json FILE]
+  The learner step on paper: FLOPs and bytes per kernel, calls per step, time at the H200's peaks.`;
+const { values: a } = scriptOptions({
+  name: 'roofline', help: HELP,
   options: {
     shape: { type: 'string', default: '1.5b' }, sequences: { type: 'string', default: '48' }, prompt: { type: 'string', default: '512' },
     completion: { type: 'string', default: '3584' }, 'micro-batch': { type: 'string', default: '4' }, weights: { type: 'string', default: 'f16' },
-    recompute: { type: 'string', default: 'on' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    recompute: { type: 'string', default: 'on' }, json: { type: 'string' },
   },
 });
-if (a.help) {
-  console.log('roofline [--shape 1.5b|0.5b|quick] [--sequences N] [--prompt N] [--completion N] [--micro-batch N] [--weights f16|f32] [--recompute on|off] [--json FILE]');
-  process.exit(0);
-}
 const shape: StepShape = {
   config: shapeConfig(a.shape!), sequences: +a.sequences!, promptLength: +a.prompt!, completionLength: +a.completion!,
   microBatchSequences: +a['micro-batch']!, loraR: 32, loraModules: LORA_MODULES, weightBytes: a.weights === 'f32' ? 4 : 2, reference: true, recompute: a.recompute !== 'off',

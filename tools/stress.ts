@@ -5,7 +5,6 @@
 // publish) via ask chains and via the lean PortPipeline, payload transports (structured clone,
 // msgpackr, SharedArrayBuffer descriptor) at 1 KB..16 MB, and WeightStore publish latency for
 // Tina's adapter and the tiny model's adapter with 1, 4 and 16 readers attached.
-import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -16,10 +15,21 @@ import { checksumFloat32 } from '../src/runtime/checksum.js';
 import { allocSharedTensor, tensorView } from '../protocols/shared-tensor.js';
 import type { Transport } from '../protocols/codec.js';
 import { repoRoot } from '../src/util/paths.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 
-const { values } = parseArgs({ options: { out: { type: 'string' }, quick: { type: 'boolean', default: false }, 'payload-mb': { type: 'string', default: '16' }, messages: { type: 'string' } } });
-const quick = values.quick!;
-const SYNTH = 'examples/actors/synthetic.ts';
+const USAGE = `usage: node dist/tools/stress.js [--out FILE] [--quick] [--payload-mb 16] [--messages N]   (npm run stress)
+
+Stress and transport benchmark of the actor runtime: ask round-trip latency, messages/s through a
+5-stage pipeline, payload transports (structured clone, msgpackr, SharedArrayBuffer) and WeightStore
+publish latency with 1, 4 and 16 readers. Prints tables and writes JSON.
+  --out FILE       JSON report (default runs/stress-<time>.json)
+  --quick          fewer messages and repetitions
+  --payload-mb N   largest payload measured (default 16)
+  --messages N     messages through the pipeline`;
+
+const { values } = scriptOptions({ name: 'stress', help: USAGE, options: { out: { type: 'string' }, quick: { type: 'boolean', default: false }, 'payload-mb': { type: 'string', default: '16' }, messages: { type: 'string' } } });
+const quick = values.quick;
+const SYNTH = join(repoRoot(), 'examples/actors/synthetic.ts');
 
 /** Element count of a LoRA adapter (A: r×in, B: out×r) over the given projections of every layer. */
 export function adapterElements(m: { hidden: number; layers: number; heads: number; kvHeads: number; headDim: number; intermediate: number; r: number; targets: string[] }): number {

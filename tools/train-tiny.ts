@@ -10,7 +10,6 @@
 //                                                                   the loss log of the card's run)
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseQwen2Config } from '../src/model/config.js';
 import { createRandomModel, type Model } from '../src/model/weights.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
@@ -21,8 +20,20 @@ import { evaluateHeldout, formatHeldout, promptIds, type HeldoutReport } from '.
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
 import { learningRateAt } from '../src/rl/schedule.js';
 import { repoRoot } from '../src/util/paths.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 
-const { values: a } = parseArgs({
+const USAGE = `usage: node dist/tools/train-tiny.js [--out models/tiny] [--steps 1000] [--planned-steps 2000] [--seed 1] [--snapshot-dir DIR]
+       node dist/tools/train-tiny.js --verify models/tiny [--steps 50]
+
+Trains the shipped tiny reasoning model from scratch (full-parameter AdamW) on the synthetic addition
+task and writes it in Hugging Face layout with its MODEL_CARD.md; --verify re-runs the first steps and
+compares them with the loss log of the card's run.
+other options (defaults in brackets): --tokenizer DIR [models/tiny] --batch N [64] --lr X [3e-3]
+  --warmup N [100] --weight-decay X [0.1] --hidden N [128] --layers N [4] --heads N [4] --kv-heads N [2]
+  --mlp N [352] --eval-every N [100] --eval-n N [200] --log-every N [10]`;
+
+const { values: a } = scriptOptions({
+  name: 'train-tiny', help: USAGE,
   options: {
     out: { type: 'string', default: 'models/tiny' },
     tokenizer: { type: 'string', default: 'models/tiny' },
@@ -43,13 +54,8 @@ const { values: a } = parseArgs({
     'log-every': { type: 'string', default: '10' },
     verify: { type: 'string' },
     'snapshot-dir': { type: 'string' },
-    help: { type: 'boolean', default: false },
   },
 });
-if (a.help) {
-  console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
-  process.exit(0);
-}
 
 const root = repoRoot();
 const num = (k: keyof typeof a): number => {

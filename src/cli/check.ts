@@ -2,26 +2,32 @@
 // everything the run will need, without starting it: the model folder (Qwen2 config.json, complete
 // safetensors with the right shapes/dtypes, tokenizer that fits the vocabulary, a chat template that
 // renders), the dataset (exists, has the columns Tina's mapping needs), MLC artifacts for the webllm
-// engine, evaluation benchmark files, and the memory the run needs. It reports EVERY problem found,
-// not just the first, so a user fixes the whole list in one go. Exit 0 = ready, 1 = not ready,
-// 2 = usage error.
+// engine, evaluation benchmark files, the lengths against the model's context, and the memory and time
+// the run needs (src/config/budget.ts; a run that cannot fit in memory is NOT READY, naming the knobs
+// to change — training applies the same check). It reports EVERY problem found, not just the first,
+// so a user fixes the whole list in one go. Relative paths in the config resolve against its folder.
+// Exit 0 = ready, 1 = not ready, 2 = usage error.
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parquetMetadata, parquetSchema } from 'hyparquet';
 import { rootConfigSchema } from '../config/schema.js';
-import { dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type LoraSection, type ModelSection } from '../coordinator/config.js';
+import { checkDataForRewards, dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type LoraSection, type ModelSection } from '../coordinator/config.js';
 import { resolveGrpoConfig, type ResolvedGrpoConfig } from '../rl/config.js';
 import { parseRewardsConfig } from '../rewards/config.js';
 import { parseEvalConfig, type EvalConfig } from '../eval/config.js';
 import { getBenchmark } from '../eval/benchmarks.js';
 import { readQwen2Config, type Qwen2Config } from '../model/config.js';
 import { readSafetensorsHeader, type SafetensorsEntry } from '../model/safetensors.js';
-import { numel, weightSpecs } from '../model/weights.js';
-import { loadTokenizer } from '../model/tokenizer.js';
-import { createLoraLayout } from '../model/lora.js';
+import { weightSpecs } from '../model/weights.js';
+import { loadTokenizer, type ModelTokenizer } from '../model/tokenizer.js';
+import { contextLimits, estimateRunMemory, estimateStepTime, formatBytes, formatSeconds, judgeMemory } from '../config/budget.js';
+import { measureFlops } from '../config/throughput.js';
+import { resolveConfigPath } from '../config/paths.js';
+import { budgetKnobs } from '../coordinator/setup.js';
+import { preparePrompts } from '../coordinator/prompts.js';
 import { datasetFiles } from '../data/hf-dataset.js';
 import { mapTinaRow } from '../data/tina-columns.js';
 import { buildTinaPrompt, REASON_CHAT_TEMPLATE, SYSTEM_PROMPTS, systemPromptFor } from '../data/prompts.js';
@@ -32,6 +38,11 @@ import { learnerSectionSchema } from '../rl/learner-config.js';
 import { checkLearnerDevice } from './check-webgpu.js';
 import type { LoraModule } from '../model/lora.js';
 
+export const USAGE = `usage: loractor check --actors=CONFIG.json
+
+Validates a run config and everything the run needs (model, tokenizer, dataset, MLC artifacts,
+benchmarks, memory) without training, and lists every problem found. Exit 0 ready, 1 not ready, 2 usage.`;
+
 /** What check found; `problems` empty = ready. */
 export interface CheckReport {
   configFile: string;
@@ -40,27 +51,20 @@ export interface CheckReport {
   /** Lines of progress ("ok ..."), in order. */
   passed: string[];
   memory: { item: string; bytes: number }[];
+  /** The time estimate, one line. */
+  time?: string;
   datasetRows?: number;
 }
 
 // The lead adds `description` to the root schema; accept it here meanwhile (a no-op once it is there).
 const rootWithDescription = rootConfigSchema.extend({ description: z.string().optional().describe('Free text: what this config reproduces and its quirks.') });
 
-/** Same rule as the coordinator: relative paths resolve against the repo root, then the config's folder. */
+/** Same rule as the coordinator: a relative path in the config resolves against the config's folder. */
 function resolvePath(p: string, configFile: string): string {
-  if (isAbsolute(p)) return p;
-  const fromRoot = resolve(repoRoot(), p);
-  if (existsSync(fromRoot)) return fromRoot;
-  const fromConfig = resolve(dirname(configFile), p);
-  return existsSync(fromConfig) ? fromConfig : fromRoot;
+  return resolveConfigPath(p, configFile);
 }
 
-const GiB = 1024 ** 3;
-export function formatBytes(n: number): string {
-  if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
-  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024).toFixed(1)} KiB`;
-}
+export { formatBytes };
 
 /** Run every check on one config file. Never throws for a problem with the run; only reports it. */
 export async function checkConfig(configFile: string): Promise<CheckReport> {
@@ -84,9 +88,10 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
   const lora = attempt('config', () => parseSection(loraSectionSchema, raw.lora, 'lora')) as LoraSection | undefined;
   const data = attempt('config', () => parseSection(dataSectionSchema, raw.data, 'data')) as DataSection | undefined;
   const { eval_steps, eval_before_training, ...evalRest } = (raw.eval ?? {}) as Record<string, unknown>;
-  attempt('config', () => parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval'));
+  const evalSchedule = attempt('config', () => parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval'));
   const evalCfg = attempt('config', () => parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest }, 'eval')) as EvalConfig | undefined;
-  attempt('config', () => parseRewardsConfig(raw.rewards));
+  const rewardsCfg = attempt('config', () => parseRewardsConfig(raw.rewards)) as ReturnType<typeof parseRewardsConfig> | undefined;
+  if (rewardsCfg && data) attempt('config', () => checkDataForRewards(data, rewardsCfg.reward_funcs));
   const runSeed = (raw.run as { seed?: number } | undefined)?.seed;
   const grpoRaw = { ...((raw.grpo ?? {}) as object), ...(runSeed !== undefined ? { seed: runSeed } : {}) };
 
@@ -110,14 +115,41 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
 
   // 3. Model folder.
   let qcfg: Qwen2Config | undefined;
-  if (model) qcfg = checkModel(model, configFile, data, rep);
+  let tok: ModelTokenizer | undefined;
+  if (model) ({ cfg: qcfg, tok } = checkModel(model, configFile, data, rep));
 
   // 4. MLC artifacts (webllm engine) and evaluation benchmark files.
   if (model?.engine === 'webllm') checkMlc(model, configFile, rep);
-  if (evalCfg) checkBenchmarks(evalCfg, rep);
+  if (evalCfg) checkBenchmarks(evalCfg, configFile, rep);
 
-  // 5. Memory.
-  if (qcfg && lora && grpo && model) estimateMemory(qcfg, lora, grpo, model, rep);
+  // 5. Lengths against the context, every dataset row against the prompt limit, memory and time.
+  const grpoCfg = grpo?.config;
+  if (qcfg && grpoCfg) {
+    const evalOn = evalSchedule !== undefined && (evalSchedule.eval_steps > 0 || evalSchedule.eval_before_training);
+    const ctx = contextLimits(qcfg, grpoCfg, evalOn && evalCfg ? evalCfg.max_new_tokens : undefined);
+    rep.problems.push(...ctx.problems);
+    rep.warnings.push(...ctx.warnings);
+    if (data?.source === 'dataset' && tok && !ctx.problems.length) {
+      try {
+        const prepared = await preparePrompts({ ...data, path: resolvePath(data.path, configFile) }, tok, { maxPromptTokens: ctx.promptTokens, limitField: ctx.limitField });
+        for (const n of prepared.report.notes) rep.warnings.push(n.replace(/^data: (warning: )?/, 'data: '));
+        if (!prepared.report.overlong) rep.passed.push(`data: every row fits the prompt limit of ${ctx.promptTokens} tokens (${ctx.limitField})`);
+      } catch (err) { rep.problems.push(`data: ${(err as Error).message}`); }
+    }
+    if (lora && model) {
+      const loraSettings = { r: lora.lora_r, alpha: lora.lora_alpha, dropout: lora.lora_dropout, targetModules: [...lora.lora_target_modules] };
+      const knobs = budgetKnobs(qcfg, loraSettings, grpoCfg, model, (raw.run ?? {}) as { learner_recovery?: boolean }, ctx.promptTokens, evalOn ? evalCfg : undefined, evalSchedule?.eval_steps ?? 0);
+      const items = estimateRunMemory(knobs);
+      rep.memory.push(...items.map((i) => ({ item: i.item, bytes: i.bytes })));
+      const verdict = judgeMemory(items, totalmem());
+      rep.memory.push({ item: 'total (estimate, upper bound)', bytes: verdict.total });
+      if (verdict.problem) rep.problems.push(verdict.problem);
+      if (verdict.warning) rep.warnings.push(verdict.warning);
+      const t = estimateStepTime(knobs, measureFlops());
+      const steps = grpo!.stopAtStep;
+      rep.time = `about ${formatSeconds(t.stepS)} per step (rollout ${formatSeconds(t.rolloutS)}, learner ${formatSeconds(t.learnerS)}${knobs.eval ? `, each evaluation ${formatSeconds(t.evalS)}` : ''}), ${formatSeconds(t.stepS * steps)} for ${steps} steps (from the FLOPs at this machine's measured matmul speed, every completion at full length: a rough figure, since small decode batches and thread hand-offs run below that speed)`;
+    }
+  }
 
   // 6. The learner's device (webgpu: adapter, features, limits, GPU memory).
   const learner = attempt('config', () => parseSection(learnerSectionSchema, raw.learner, 'learner'));
@@ -127,11 +159,11 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
   return rep;
 }
 
-function checkModel(model: ModelSection, configFile: string, data: DataSection | undefined, rep: CheckReport): Qwen2Config | undefined {
+function checkModel(model: ModelSection, configFile: string, data: DataSection | undefined, rep: CheckReport): { cfg?: Qwen2Config; tok?: ModelTokenizer } {
   const dir = resolvePath(model.path, configFile);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     rep.problems.push(`model.path: folder ${dir} does not exist (expected a Hugging Face model folder: config.json, model.safetensors, tokenizer.json, tokenizer_config.json)`);
-    return undefined;
+    return {};
   }
   for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) if (!existsSync(join(dir, f))) rep.problems.push(`model: missing ${join(dir, f)}`);
   let cfg: Qwen2Config | undefined;
@@ -139,9 +171,10 @@ function checkModel(model: ModelSection, configFile: string, data: DataSection |
     try { cfg = readQwen2Config(join(dir, 'config.json')); rep.passed.push(`model: config.json is Qwen2 (${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, vocab ${cfg.vocabSize})`); } catch (err) { rep.problems.push(`model: ${(err as Error).message}`); }
   }
   if (cfg) checkWeights(dir, cfg, rep);
+  let tok: ModelTokenizer | undefined;
   if (existsSync(join(dir, 'tokenizer.json'))) {
     try {
-      const tok = loadTokenizer(dir, cfg);
+      tok = loadTokenizer(dir, cfg);
       rep.passed.push(`model: tokenizer loads (${tok.size} ids${cfg ? `, fits vocab ${cfg.vocabSize}` : ''})`);
       if (tok.eosTokenId === null) rep.problems.push(`model: ${join(dir, 'tokenizer_config.json')} has no eos_token (generation could never stop)`);
       if (tok.chatTemplate === null) rep.problems.push(`model: no chat template (tokenizer_config.json field "chat_template" or chat_template.jinja)`);
@@ -152,7 +185,7 @@ function checkModel(model: ModelSection, configFile: string, data: DataSection |
       }
       if (data?.source === 'dataset') {
         // Tina replaces the chat template with REASON_CHAT_TEMPLATE and uses the model's bos token.
-        const sys = data.system_prompt === 'none' ? '' : data.system_prompt === 'auto' ? systemPromptFor(data.dataset_id ?? data.path) : SYSTEM_PROMPTS[data.system_prompt];
+        const sys = data.system_prompt_text ?? (data.system_prompt === 'none' ? '' : data.system_prompt === 'auto' ? systemPromptFor(data.dataset_id ?? data.path) : SYSTEM_PROMPTS[data.system_prompt]);
         const prompt = buildTinaPrompt('What is 1 + 1?', sys, REASON_CHAT_TEMPLATE, { bosToken: tok.bosToken ?? '' });
         const n = tok.encode(prompt).length;
         rep.passed.push(`data: Tina prompt (REASON_CHAT_TEMPLATE + system prompt) renders to ${n} tokens`);
@@ -161,7 +194,7 @@ function checkModel(model: ModelSection, configFile: string, data: DataSection |
       rep.problems.push(`model: ${(err as Error).message}`);
     }
   }
-  return cfg;
+  return { ...(cfg ? { cfg } : {}), ...(tok ? { tok } : {}) };
 }
 
 /** Headers of model.safetensors or of every shard named in model.safetensors.index.json. */
@@ -241,7 +274,7 @@ async function checkDataset(data: Extract<DataSection, { source: 'dataset' }>, c
       rows += s.rows ?? 0;
       // Tina's mapping on a sample row names what is missing; for Parquet (no row read) a stand-in
       // row with the file's column names and string values.
-      mapTinaRow(s.row ?? Object.fromEntries(s.columns.map((c) => [c, 'x'])), id, 0);
+      mapTinaRow(s.row ?? Object.fromEntries(s.columns.map((c) => [c, 'x'])), id, 0, { mapping: data.column_mapping, promptColumn: data.prompt_column });
     } catch (err) { rep.problems.push(`data: ${f}: ${(err as Error).message}`); return undefined; }
   }
   rep.passed.push(`data: ${files.length} file(s), ${rows} rows, Tina columns present (${id})`);
@@ -265,45 +298,19 @@ function checkMlc(model: ModelSection, configFile: string, rep: CheckReport): vo
   } catch (err) { rep.problems.push(`model: ${(err as Error).message}`); }
 }
 
-function checkBenchmarks(cfg: EvalConfig, rep: CheckReport): void {
+function checkBenchmarks(cfg: EvalConfig, configFile: string, rep: CheckReport): void {
   const found: string[] = [];
   for (const name of cfg.benchmarks) {
     let def;
     try { def = getBenchmark(name); } catch (err) { rep.problems.push(`eval.benchmarks: ${(err as Error).message}`); continue; }
     if (def.name === 'synthetic') { found.push(name); continue; }
     const override = cfg.benchmark_paths[name];
-    const file = override ? (isAbsolute(override) ? override : resolve(override)) : def.file ? join(cfg.benchmarks_dir ?? benchmarksDir(), def.file) : null;
+    const file = override ? resolvePath(override, configFile) : def.file ? join(cfg.benchmarks_dir !== undefined ? resolvePath(cfg.benchmarks_dir, configFile) : benchmarksDir(), def.file) : null;
     if (file === null) rep.problems.push(`eval.benchmark_paths.${name}: benchmark '${name}' ships no file; give the path of your copy`);
     else if (!existsSync(file)) rep.problems.push(`eval: benchmark '${name}' file ${file} does not exist${override ? ` (eval.benchmark_paths.${name})` : ''}`);
     else found.push(name);
   }
   if (found.length) rep.passed.push(`eval: benchmark files present for ${found.join(', ')}`);
-}
-
-function estimateMemory(c: Qwen2Config, lora: LoraSection, grpo: ResolvedGrpoConfig, model: ModelSection, rep: CheckReport): void {
-  const g = grpo.config;
-  const base = weightSpecs(c).reduce((s, w) => s + numel(w.shape), 0) * 4;
-  let loraParams = 0;
-  try { loraParams = createLoraLayout(c, { r: lora.lora_r, alpha: lora.lora_alpha, dropout: lora.lora_dropout, targetModules: [...lora.lora_target_modules] }).size; } catch (err) { rep.problems.push(`lora: ${(err as Error).message}`); }
-  const T = (g.max_prompt_length ?? c.maxPositionEmbeddings) + g.max_completion_length;
-  const kvPerSeq = c.numLayers * 2 * c.numKvHeads * c.headDim * T * 4;
-  const rolloutSeqs = Math.min(model.rollout_max_batch, grpo.completionsPerStep);
-  // Activations kept for the backward pass, per token and layer: ~10 hidden-size vectors (norm inputs,
-  // q/k/v/o, residuals), 3 MLP vectors and one attention-probability row; plus a logits row for each
-  // completion token (the learner scores completion positions only). Upper bound: every sequence at
-  // full length, nothing recomputed.
-  const actPerSeq = (T * c.numLayers * (10 * c.hiddenSize + 3 * c.intermediateSize + c.numHeads * T) + g.max_completion_length * c.vocabSize) * 4;
-  rep.memory.push(
-    { item: 'base weights (f32, shared by all threads)', bytes: base },
-    { item: `LoRA parameters (${loraParams.toLocaleString('en-US')} f32)`, bytes: loraParams * 4 },
-    { item: 'LoRA gradients', bytes: loraParams * 4 },
-    { item: 'AdamW moments (m, v)', bytes: loraParams * 8 },
-    { item: `rollout KV cache (${rolloutSeqs} seqs × ${T} tokens)`, bytes: kvPerSeq * rolloutSeqs },
-    { item: `learner activations, upper estimate (${g.per_device_train_batch_size} seqs × ${T} tokens per micro-batch)`, bytes: actPerSeq * g.per_device_train_batch_size },
-  );
-  const total = rep.memory.reduce((s, m) => s + m.bytes, 0);
-  rep.memory.push({ item: 'total (estimate)', bytes: total });
-  if (total > totalmem()) rep.warnings.push(`memory: the run needs about ${formatBytes(total)} but this machine has ${formatBytes(totalmem())}`);
 }
 
 export function formatReport(rep: CheckReport): string {
@@ -314,6 +321,7 @@ export function formatReport(rep: CheckReport): string {
     const w = Math.max(...rep.memory.map((m) => m.item.length));
     for (const m of rep.memory) out.push(`    ${m.item.padEnd(w)}  ${formatBytes(m.bytes).padStart(11)}`);
   }
+  if (rep.time) out.push('', `  time: ${rep.time}`);
   for (const wn of rep.warnings) out.push(`  warn ${wn}`);
   if (rep.problems.length) {
     out.push('', `NOT READY: ${rep.problems.length} problem(s):`);
@@ -325,8 +333,7 @@ export function formatReport(rep: CheckReport): string {
 export async function run(argv: string[]): Promise<number> {
   let file: string | undefined;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { actors: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    if (values.help) { console.log('usage: loractor check --actors=CONFIG.json\nValidate a run config and everything it needs (model, dataset, MLC artifacts, benchmarks, memory) without training.'); return 0; }
+    const { values, positionals } = parseArgs({ args: argv, options: { actors: { type: 'string' } }, allowPositionals: true, strict: true });
     file = values.actors ?? positionals[0];
   } catch (err) { console.error(`loractor check: ${(err as Error).message}`); return 2; }
   if (!file) { console.error('loractor check: missing --actors=CONFIG.json'); return 2; }

@@ -1,8 +1,10 @@
 // Subcommand dispatch: `loractor <name> ...` loads src/cli/<name>.ts lazily (a subcommand's
 // dependencies, e.g. a GPU engine, are never loaded for another command). Each module exports
-// `run(argv: string[]): Promise<number>` returning the exit code.
+// `run(argv: string[]): Promise<number>` returning the exit code, and `USAGE`, its help text: the
+// dispatcher answers -h/--help and --version for every subcommand (standard-flags.ts) before `run`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { answerStandardFlags } from './standard-flags.js';
 
 export const SUBCOMMANDS: Record<string, string> = {
   verify: 'check answers with the math verifier',
@@ -22,10 +24,11 @@ export async function runSubcommand(name: string, argv: string[]): Promise<numbe
     console.error(`loractor: subcommand '${name}' is not available in this build (src/cli/${name}.ts missing)`);
     return 1;
   }
-  const mod = (await import(url.href)) as { run?: (argv: string[]) => Promise<number> };
-  if (typeof mod.run !== 'function') {
-    console.error(`loractor: subcommand '${name}' is broken in this build (src/cli/${name}.ts exports no run(argv))`);
+  const mod = (await import(url.href)) as { run?: (argv: string[]) => Promise<number>; USAGE?: string };
+  if (typeof mod.run !== 'function' || typeof mod.USAGE !== 'string') {
+    console.error(`loractor: subcommand '${name}' is broken in this build (src/cli/${name}.ts exports no run(argv) or no USAGE)`);
     return 1;
   }
+  if (answerStandardFlags(argv, `loractor ${name}`, `${mod.USAGE}\n\n${SUBCOMMANDS[name]}.`)) return 0;
   return mod.run(argv);
 }

@@ -4,13 +4,18 @@
 //
 //   node dist/main.js generate --engine builtin|webllm --model DIR [--adapter DIR]
 //       [--mlc DIR --mlc-lib FILE] --prompt TEXT | --in FILE.jsonl [--n K] [--max-tokens N]
-//       [--temperature T] [--top-p P] [--seed S] [--chat]
+//       [--temperature T] [--top-p P] [--seed S] [--chat] [--unencodable-text error|warn]
 // --in lines: {"prompt": "..."} or {"prompt_ids": [..]} (or {"messages": [...]} with --chat).
+// Limits are checked before any generation: --seed in 0..2^32−1, every prompt + --max-tokens within
+// the model's context, and --n × prompts × --max-tokens within memory (exit 2 naming the flag); a
+// prompt the tokenizer cannot encode is refused as in training and eval, or counted under 'warn'.
 // Engines are loaded lazily: the builtin engine never pulls in WebGPU and vice versa.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdapterSnapshot } from '../model/adapter-layout.js';
 import type { GenerationEngine, PromptInput, SamplingParams } from '../engines/types.js';
+import { totalmem } from 'node:os';
+import { describeLost, lostCharacters, type UnencodablePolicy } from '../model/encodable.js';
 
 export interface GenerateArgs {
   engine: 'builtin' | 'webllm';
@@ -26,13 +31,16 @@ export interface GenerateArgs {
   topP: number;
   seed: number;
   chat: boolean;
+  unencodable: UnencodablePolicy;
 }
 
-const USAGE = 'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
-  '--prompt TEXT|--in FILE.jsonl [--n K] [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--chat]';
+export const USAGE = 'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
+  '--prompt TEXT|--in FILE.jsonl [--n K] [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--chat] [--unencodable-text error|warn]';
+
+const SEED_MAX = 0xffffffff;
 
 export function parseGenerateArgs(argv: string[]): GenerateArgs {
-  const a: Partial<GenerateArgs> = { n: 1, maxTokens: 64, temperature: 1, topP: 1, seed: 0, chat: false };
+  const a: Partial<GenerateArgs> = { n: 1, maxTokens: 64, temperature: 1, topP: 1, seed: 0, chat: false, unencodable: 'error' };
   const numArg = (flag: string, v: string, int: boolean): number => {
     const x = Number(v);
     if (!Number.isFinite(x) || (int && !Number.isInteger(x))) throw new Error(`generate: ${flag} must be ${int ? 'an integer' : 'a number'}, got "${v}"`);
@@ -56,6 +64,10 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
       case '--temperature': a.temperature = numArg(flag, v, false); break;
       case '--top-p': a.topP = numArg(flag, v, false); break;
       case '--seed': a.seed = numArg(flag, v, true); break;
+      case '--unencodable-text':
+        if (v !== 'error' && v !== 'warn') throw new Error(`generate: --unencodable-text must be error or warn, got "${v}"`);
+        a.unencodable = v;
+        break;
       default: throw new Error(`generate: unknown argument ${flag}\n${USAGE}`);
     }
   }
@@ -64,6 +76,7 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
   if ((a.prompt === undefined) === (a.in === undefined)) throw new Error(`generate: give exactly one of --prompt or --in\n${USAGE}`);
   if (a.engine === 'webllm' && (!a.mlc || !a.mlcLib)) throw new Error('generate: --engine webllm needs --mlc DIR (from tools/convert-to-mlc) and --mlc-lib FILE (the compiled model library)');
   if (a.n! < 1 || a.maxTokens! < 1) throw new Error('generate: --n and --max-tokens must be ≥ 1');
+  if (a.seed! < 0 || a.seed! > SEED_MAX) throw new Error(`generate: --seed must be an integer in 0..${SEED_MAX}, got ${a.seed}`);
   return a as GenerateArgs;
 }
 
@@ -109,6 +122,7 @@ export function readPromptFile(file: string): PromptLine[] {
     } catch (e) {
       throw new Error(`${file}:${i + 1}: invalid JSON (${(e as Error).message})`);
     }
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error(`${file}:${i + 1}: expected a JSON object {"prompt": ...}, got ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
     // JSON's \uD800 escapes can still spell a lone surrogate, which has no UTF-8 encoding.
     const strings = [o.prompt, ...(Array.isArray(o.messages) ? o.messages.map((m) => (m as { content?: unknown })?.content) : [])];
     const lone = strings.some((x) => typeof x === 'string' && /[\uD800-\uDFFF]/u.test(x));
@@ -136,12 +150,23 @@ export async function run(argv: string[]): Promise<number> {
     const config = readQwen2Config(join(args.model, 'config.json'));
     const tokenizer = loadTokenizer(args.model, config);
     const lines: PromptLine[] = args.prompt !== undefined ? [{ text: args.prompt }] : readPromptFile(args.in!);
-    const prompts: PromptInput[] = lines.map((l) => {
+    const where = (i: number): string => (args.in !== undefined ? `${args.in} prompt ${i + 1}` : '--prompt');
+    let lossy = 0;
+    const prompts: PromptInput[] = lines.map((l, i) => {
       const text = l.messages ? tokenizer.applyChatTemplate(l.messages, { addGenerationPrompt: true })
         : args.chat && l.text !== undefined ? tokenizer.applyChatTemplate([{ role: 'user', content: l.text }], { addGenerationPrompt: true }) : l.text;
       const ids = l.ids ? Int32Array.from(l.ids) : Int32Array.from(tokenizer.encode(text!, false));
+      const lost = text !== undefined ? lostCharacters(tokenizer, text, ids) : null;
+      if (lost && args.unencodable === 'error') throw new Error(`${where(i)}: this model's tokenizer cannot encode the prompt (${describeLost(lost)}); pass --unencodable-text warn to generate from the lossy tokenization`);
+      if (lost) lossy++;
       return text !== undefined ? { ids, text } : { ids };
     });
+    if (lossy) console.error(`generate: warning: ${lossy} prompt(s) hold characters this model's tokenizer cannot encode; they are generated from without them (--unencodable-text warn)`);
+    const limit = checkLimits(prompts, args, config.maxPositionEmbeddings, where);
+    if (limit) {
+      console.error(`generate: ${limit}`);
+      return 2;
+    }
     let adapter: AdapterSnapshot | null = null;
     if (args.adapter) {
       const { loadAdapterPeft } = await import('../model/peft.js');
@@ -181,4 +206,26 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`generate: ${(e as Error).message}`);
     return 1;
   }
+}
+
+// Memory per generated token until the output is written: its id and log-prob, its share of the
+// decoded text, and its JSON line (ids and log-probs printed in decimal).
+const BYTES_PER_OUTPUT_TOKEN = 64;
+
+/** Context and memory limits of a request, checked before generating; a usage message naming the flag, or null. */
+export function checkLimits(prompts: PromptInput[], args: Pick<GenerateArgs, 'n' | 'maxTokens'>, context: number, where: (i: number) => string, memory = totalmem()): string | null {
+  for (let i = 0; i < prompts.length; i++) {
+    const p = prompts[i]!.ids.length;
+    if (p + args.maxTokens > context) {
+      return p >= context
+        ? `${where(i)} has ${p} tokens, which leaves no room in the model's context of ${context} tokens`
+        : `--max-tokens ${args.maxTokens}: ${where(i)} has ${p} tokens and the model's context is ${context}; at most ${context - p}`;
+    }
+  }
+  const completions = prompts.length * args.n;
+  const bytes = completions * (args.maxTokens * BYTES_PER_OUTPUT_TOKEN + 256);
+  if (bytes > memory / 2) {
+    return `--n ${args.n}: ${completions.toLocaleString('en-US')} completion(s) of up to ${args.maxTokens} tokens need about ${(bytes / 2 ** 30).toFixed(1)} GiB before they are written, over half of this machine's ${(memory / 2 ** 30).toFixed(1)} GiB; lower --n or --max-tokens (or split the prompts)`;
+  }
+  return null;
 }

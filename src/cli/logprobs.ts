@@ -4,9 +4,11 @@
 // Input lines: {"prompt_ids": [int...], "completion_ids": [int...]} (blank lines are skipped).
 // Output lines: {"line": N, "logprobs": [...], "sum": S} — log p(completion_ids[i] | prompt, completion[<i])
 // under logits / temperature. --reference switches the adapter off (LoRA scale 0: the reference
-// policy). Any malformed line aborts the run before computing, naming file and line. Exit codes:
-// 0 ok, 1 bad input or model, 2 usage.
-import { readFileSync, writeFileSync } from 'node:fs';
+// policy). Any malformed line aborts the run before computing, naming file and line: not UTF-8, not
+// JSON, ids outside the vocabulary, or prompt + completion longer than the model's context. Exit
+// codes: 0 ok, 1 bad input or model, 2 usage.
+import { writeFileSync } from 'node:fs';
+import { readUtf8Lines } from '../util/utf8.js';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../model/load.js';
 import { loadAdapterPeft } from '../model/peft.js';
@@ -15,7 +17,7 @@ import { completionLogprobs, completionLogprobsOn, type PromptCompletion } from 
 import type { LoraAdapter } from '../model/lora.js';
 import type { Model } from '../model/weights.js';
 
-const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
+export const USAGE = `usage: loractor logprobs --model DIR [--adapter DIR] --in FILE.jsonl [--out FILE.jsonl] [--reference] [--temperature T] [--batch-size N]
                          [--device cpu|webgpu] [--weight-dtype f32|f16]
   --device webgpu runs the learner's WGSL kernels on the adapter Dawn finds (base matrices stored as
   --weight-dtype, default f32; f16 halves memory at ~1e-3 relative log-prob error)
@@ -32,8 +34,8 @@ function idList(v: unknown, field: string, where: string, vocab: number): number
   return v as number[];
 }
 
-/** Parses the input JSONL; throws naming file and line on the first bad line. */
-export function parseLogprobsInput(text: string, file: string, vocab: number): { line: number; item: PromptCompletion }[] {
+/** Parses the input JSONL; throws naming file and line on the first bad line (context: the model's max_position_embeddings). */
+export function parseLogprobsInput(text: string, file: string, vocab: number, context = Infinity): { line: number; item: PromptCompletion }[] {
   const out: { line: number; item: PromptCompletion }[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = i + 1;
@@ -43,6 +45,9 @@ export function parseLogprobsInput(text: string, file: string, vocab: number): {
     try { obj = JSON.parse(raw); } catch (err) { throw new Error(`${where}: invalid JSON (${(err as Error).message})`); }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${where}: expected an object {"prompt_ids", "completion_ids"}`);
     const o = obj as Record<string, unknown>;
+    // Length first: a line far past the context is refused before its ids are even looked at.
+    const len = (Array.isArray(o.prompt_ids) ? o.prompt_ids.length : 0) + (Array.isArray(o.completion_ids) ? o.completion_ids.length : 0);
+    if (len > context) throw new Error(`${where}: prompt_ids + completion_ids hold ${len} tokens; the model's context is ${context} (config.json max_position_embeddings)`);
     const prompt = idList(o.prompt_ids, 'prompt_ids', where, vocab);
     const completion = idList(o.completion_ids, 'completion_ids', where, vocab);
     if (prompt.length === 0) throw new Error(`${where}: field "prompt_ids" is empty (the first token needs a prefix)`);
@@ -59,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' },
         reference: { type: 'boolean', default: false }, temperature: { type: 'string', default: '1' },
-        'batch-size': { type: 'string', default: '16' }, help: { type: 'boolean', default: false },
+        'batch-size': { type: 'string', default: '16' },
         device: { type: 'string', default: 'cpu' }, 'weight-dtype': { type: 'string', default: 'f32' },
       },
       strict: true,
@@ -68,7 +73,6 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`loractor logprobs: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (values.help) { console.log(USAGE); return 0; }
   if (!values.model || !values.in) { console.error(`loractor logprobs: --model and --in are required\n${USAGE}`); return 2; }
   const temperature = Number(values.temperature);
   if (!(temperature > 0)) { console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`); return 2; }
@@ -80,9 +84,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const model = loadModel(values.model);
     const adapter = values.adapter ? loadAdapterPeft(values.adapter, model.config) : null;
-    let text: string;
-    try { text = readFileSync(values.in, 'utf8'); } catch (err) { throw new Error(`${values.in}: cannot read (${(err as Error).message})`); }
-    const rows = parseLogprobsInput(text, values.in, model.config.vocabSize);
+    let input;
+    try { input = readUtf8Lines(values.in); } catch (err) { throw new Error(`${values.in}: cannot read (${(err as Error).message})`); }
+    const bad = input.find((l) => l.text === null);
+    if (bad) throw new Error(`${values.in}:${bad.line}: not valid UTF-8 (the file must be UTF-8 encoded)`);
+    const rows = parseLogprobsInput(input.map((l) => l.text).join('\n'), values.in, model.config.vocabSize, model.config.maxPositionEmbeddings);
     const useAdapter = adapter && !values.reference ? adapter : null;
     const scale = useAdapter ? loraScale(useAdapter.settings) : 0;
     const items = rows.map((r) => r.item);

@@ -3,8 +3,8 @@
 // each output line is {"line", "correct", "gold_parsed", "answer_parsed"} (or {"line", "error"} for a
 // malformed line, which is reported on stderr too and does not stop the run). Exit code 0 when every
 // line was well-formed, 1 when some were not, 2 on usage errors.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { createWriteStream } from 'node:fs';
+import { readUtf8Lines, type Utf8Line } from '../util/utf8.js';
 import { parseArgs } from 'node:util';
 import {
   ANSWER_CFG,
@@ -18,7 +18,7 @@ import {
   type ParsedAnswer,
 } from '../rewards/verifier/index.js';
 
-const USAGE = `usage: loractor verify --in FILE.jsonl [--out FILE] [--gold default|latex|expr] [--answer tina|lighteval] [--precision N]
+export const USAGE = `usage: loractor verify --in FILE.jsonl [--out FILE] [--gold default|latex|expr] [--answer tina|lighteval] [--precision N]
   input lines: {"gold": "<solution or answer>", "answer": "<model output>"}
   output lines: {"line": N, "correct": bool, "gold_parsed": [...], "answer_parsed": [...]}`;
 
@@ -41,17 +41,12 @@ export async function run(argv: string[]): Promise<number> {
         gold: { type: 'string', default: 'default' },
         answer: { type: 'string', default: 'tina' },
         precision: { type: 'string', default: '6' },
-        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }));
   } catch (err) {
     console.error(`loractor verify: ${(err as Error).message}\n${USAGE}`);
     return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
   }
   const goldOpts = GOLD_PRESETS[values.gold!];
   const answerOpts = ANSWER_PRESETS[values.answer!];
@@ -70,13 +65,10 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const input = createReadStream(values.in!, 'utf8');
-  const opened = new Promise<void>((resolve, reject) => {
-    input.once('open', () => resolve());
-    input.once('error', reject);
-  });
+  // Decoded strictly, line by line: invalid UTF-8 is a malformed line, not text with U+FFFD in it.
+  let input: Utf8Line[];
   try {
-    await opened;
+    input = readUtf8Lines(values.in!);
   } catch (err) {
     console.error(`loractor verify: cannot read --in ${values.in}: ${(err as Error).message}`);
     return 1;
@@ -92,8 +84,15 @@ export async function run(argv: string[]): Promise<number> {
   let malformed = 0;
   let correct = 0;
   let total = 0;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+  for (const { text: line } of input) {
     lineNo++;
+    if (line === null) {
+      malformed++;
+      const error = `${values.in}:${lineNo}: not valid UTF-8 (the file must be UTF-8 encoded)`;
+      console.error(`loractor verify: ${error}`);
+      write({ line: lineNo, error });
+      continue;
+    }
     if (line.trim() === '') continue;
     let rec: unknown;
     try {

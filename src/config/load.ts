@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { rootConfigSchema, type LoractorConfig } from './schema.js';
+import { grpoKeyRefusal } from '../rl/trl-knobs.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -52,6 +53,9 @@ export function validateConfig(json: unknown, source = '(inline)', schema: z.Zod
     const keys = (iss as { keys: string[] }).keys;
     path = [path, keys[0]].filter(Boolean).join('.');
     what = `unknown key${keys.length > 1 ? 's ' + keys.map((k) => `'${k}'`).join(', ') : ''} (not allowed here)`;
+    // A TRL GRPOConfig knob in the grpo section: say what loractor does with it (src/rl/trl-knobs.ts).
+    const refusal = iss.path.length === 1 && iss.path[0] === 'grpo' ? grpoKeyRefusal(keys[0]!) : null;
+    if (refusal) what = refusal;
   }
   throw new ConfigError(`config ${source}: ${path || '(root)'}: ${what}`, source, path);
 }

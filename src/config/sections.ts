@@ -8,7 +8,7 @@ export const actorRoleSchema = z
     on_full: z.enum(['wait', 'reject']).default('wait').describe("What a sender does when the mailbox is full: 'wait' for room (backpressure) or 'reject' with a MailboxFullError. Default 'wait'."),
     retries: z.number().int().min(0).max(100).optional().describe('Retries of a message whose handler threw or whose worker crashed (the worker is replaced), before the message is dead-lettered with the original error. Default: the role\'s own (training job: rollout 1, learner 2 with run.learner_recovery and 0 without, others 2).'),
     deadline_ms: z.number().int().min(0).default(0).describe('Per-message deadline in milliseconds; on expiry the call fails with a timeout error and the worker is replaced. 0 = no deadline. Default 0.'),
-    module: z.string().min(1).optional().describe('Actor module override (path relative to the repo root, e.g. actors/reward.ts, or absolute). Default actors/<role>.ts.'),
+    module: z.string().min(1).optional().describe('Actor module override: a path, absolute or relative to the current directory (a .ts path runs its compiled .js). Default: loractor\'s own actors/<role>.ts.'),
     transport: z.enum(['msgpack', 'clone']).default('msgpack').describe("Control-message encoding: 'msgpack' (msgpackr records) or 'clone' (structured clone). Bulk data always travels as SharedArrayBuffer descriptors. Default 'msgpack'."),
     atomics: z.enum(['async', 'sync']).default('async').describe("How an idle worker waits for work: 'async' keeps its event loop running (needed by actors with timers or engine callbacks); 'sync' blocks in Atomics.wait for ~10 µs lower latency. Default 'async'."),
     config: z.record(z.string(), z.unknown()).optional().describe("Role-specific settings handed to the actor's init(config). Default {}."),
@@ -22,7 +22,7 @@ export const actorsSchema = z
 
 export const runSchema = z
   .object({
-    out_dir: z.string().min(1).default('runs/latest').describe("Output directory (metrics.jsonl, checkpoints, report). TRL output_dir. Default 'runs/latest'."),
+    out_dir: z.string().min(1).default('runs/latest').describe("Run folder (metrics.jsonl, checkpoints, report); a relative path resolves against the config file's folder (--out on the command line: against the current directory). A new run needs an absent or empty folder (--resume continues the run in it, --overwrite moves it aside); one run at a time holds it (lock file .loractor.lock). TRL output_dir. Default 'runs/latest'."),
     max_steps: z.number().int().min(1).optional().describe('Stop after this many optimizer steps (TRL max_steps). Default: one pass over the data.'),
     seed: z.number().int().min(0).max(0xffffffff).default(42).describe('Seed of every random choice (data order, sampling, LoRA init, dropout). TRL seed. Default 42.'),
     checkpoint_every: z.number().int().min(0).default(50).describe('Save an adapter checkpoint every N steps (TRL save_steps); 0 = only at the end. Default 50.'),

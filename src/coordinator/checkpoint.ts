@@ -3,18 +3,28 @@
 // Layout (Hugging Face Trainer's, plus a manifest): <run>/checkpoint-N/
 //   adapter_config.json, adapter_model.safetensors   PEFT adapter (loads in PEFT/vLLM unchanged)
 //   optimizer.bin                                     AdamW moments + step (exact)
-//   trainer_state.json                                step, version, every RNG/sampler state, evals, pending rollouts
+//   loractor_state.json                               step, version, every RNG/sampler state, evals, pending rollouts
+//                                                     (not trainer_state.json: that name is HF Trainer's, with its own schema)
+//   README.md                                         model card: base model, adapter, step, evaluations
 //   manifest.json                                     sha256 + size of every file above (written last)
 // Atomicity: everything is written into a hidden temp folder, fsynced, then renamed into place, so a
 // folder named checkpoint-N is always complete; a torn or tampered one fails its manifest and resume
-// falls back to the previous checkpoint, saying why.
+// falls back to the previous checkpoint, saying why. The learner refuses to write a non-finite adapter
+// or optimizer state, and resume also skips a checkpoint holding one (one written before that check).
+// Temp folders left by a crash are removed when the run folder is next opened (run-folder.ts).
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EvalSummary } from '../report/metrics.js';
+import { readSafetensorsHeader } from '../model/safetensors.js';
+import { deserializeAdamWState } from '../rl/optimizer.js';
+import { writeFileNamed } from '../util/fs-write.js';
 import type { RngState } from '../util/rng.js';
 
 export const CHECKPOINT_FORMAT = 'loractor-checkpoint/1';
+/** The resume state file. Checkpoints written before it was renamed hold LEGACY_STATE_FILE; resume still reads them. */
+export const RESUME_STATE_FILE = 'loractor_state.json';
+const LEGACY_STATE_FILE = 'trainer_state.json';
 
 export interface TrainerState {
   format: typeof CHECKPOINT_FORMAT;
@@ -49,12 +59,13 @@ export function checkpointTempDir(runDir: string, step: number): string {
   return dir;
 }
 
-/** Seal a temp folder the learner has written into: trainer_state, manifest, fsync, rename. */
-export function sealCheckpoint(runDir: string, tmpDir: string, state: TrainerState): string {
-  writeFileSync(join(tmpDir, 'trainer_state.json'), JSON.stringify(state, null, 1) + '\n');
+/** Seal a temp folder the learner has written into: resume state, model card, manifest, fsync, rename. */
+export function sealCheckpoint(runDir: string, tmpDir: string, state: TrainerState, modelCard?: string): string {
+  writeFileNamed(join(tmpDir, RESUME_STATE_FILE), JSON.stringify(state, null, 1) + '\n');
+  if (modelCard !== undefined) writeFileNamed(join(tmpDir, 'README.md'), modelCard);
   const files = readdirSync(tmpDir).filter((f) => f !== 'manifest.json').sort();
   const manifest: ManifestEntry[] = files.map((file) => ({ file, bytes: statSync(join(tmpDir, file)).size, sha256: sha256File(join(tmpDir, file)) }));
-  writeFileSync(join(tmpDir, 'manifest.json'), JSON.stringify({ format: CHECKPOINT_FORMAT, files: manifest }, null, 1) + '\n');
+  writeFileNamed(join(tmpDir, 'manifest.json'), JSON.stringify({ format: CHECKPOINT_FORMAT, files: manifest }, null, 1) + '\n');
   for (const f of [...files, 'manifest.json']) fsyncPath(join(tmpDir, f));
   fsyncPath(tmpDir);
   const final = join(runDir, `checkpoint-${state.step}`);
@@ -78,10 +89,46 @@ export function checkpointProblem(dir: string): string | null {
     if (bytes !== e.bytes) return `${e.file} has ${bytes} bytes, manifest says ${e.bytes} (truncated?)`;
     if (sha256File(p) !== e.sha256) return `${e.file} fails its sha256 check (corrupted)`;
   }
-  for (const need of ['trainer_state.json', 'adapter_model.safetensors', 'optimizer.bin']) {
+  for (const need of [stateFileOf(manifest.files), 'adapter_model.safetensors', 'optimizer.bin']) {
     if (!manifest.files.some((e) => e.file === need)) return `manifest lists no ${need}`;
   }
+  return nonFiniteProblem(dir);
+}
+
+/** A checkpoint whose adapter or AdamW moments hold NaN/Inf cannot be trained on: which file, how many values. */
+function nonFiniteProblem(dir: string): string | null {
+  let counted;
+  try { counted = countNonFiniteTensors(join(dir, 'adapter_model.safetensors')); } catch (err) { return `adapter_model.safetensors does not load (${(err as Error).message})`; }
+  if (counted.bad) return `adapter_model.safetensors holds ${counted.bad.toLocaleString('en-US')} non-finite value(s) of ${counted.total.toLocaleString('en-US')}`;
+  let opt;
+  try { opt = deserializeAdamWState(readFileSync(join(dir, 'optimizer.bin')), 'optimizer.bin'); } catch (err) { return (err as Error).message; }
+  let bad = 0;
+  for (const a of [opt.m, opt.v]) for (const x of a) if (!Number.isFinite(x)) bad++;
+  if (bad) return `optimizer.bin holds ${bad.toLocaleString('en-US')} non-finite AdamW moment(s) of ${(2 * opt.m.length).toLocaleString('en-US')}`;
   return null;
+}
+
+/** The resume state file a checkpoint's manifest lists: the current name, or the legacy one in older checkpoints. */
+function stateFileOf(files: ManifestEntry[]): string {
+  return !files.some((e) => e.file === RESUME_STATE_FILE) && files.some((e) => e.file === LEGACY_STATE_FILE) ? LEGACY_STATE_FILE : RESUME_STATE_FILE;
+}
+
+/** NaN/Inf values of every tensor of a safetensors file, counted from the raw bytes (the loader stops at the first). */
+function countNonFiniteTensors(path: string): { bad: number; total: number } {
+  const h = readSafetensorsHeader(path);
+  const data = readFileSync(path).subarray(h.dataStart);
+  let bad = 0, total = 0;
+  for (const e of h.entries.values()) {
+    const bytes = data.subarray(e.begin, e.end);
+    if (e.dtype === 'F32') {
+      for (let o = 0; o + 4 <= bytes.length; o += 4) { total++; if (!Number.isFinite(bytes.readFloatLE(o))) bad++; }
+    } else {
+      // F16: exponent 0x7c00 all ones; BF16: exponent 0x7f80 all ones (Inf or NaN).
+      const mask = e.dtype === 'F16' ? 0x7c00 : 0x7f80;
+      for (let o = 0; o + 2 <= bytes.length; o += 2) { total++; if ((bytes.readUInt16LE(o) & mask) === mask) bad++; }
+    }
+  }
+  return { bad, total };
 }
 
 export interface ResumePoint { dir: string; state: TrainerState; skipped: { dir: string; why: string }[] }
@@ -99,19 +146,11 @@ export function findResumePoint(location: string): ResumePoint {
   for (const dir of candidates) {
     const why = checkpointProblem(dir);
     if (why) { skipped.push({ dir, why }); continue; }
-    const state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState;
-    if (state.format !== CHECKPOINT_FORMAT) { skipped.push({ dir, why: `trainer_state.json format ${state.format}` }); continue; }
+    const stateFile = stateFileOf((JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: ManifestEntry[] }).files);
+    const state = JSON.parse(readFileSync(join(dir, stateFile), 'utf8')) as TrainerState;
+    if (state.format !== CHECKPOINT_FORMAT) { skipped.push({ dir, why: `${stateFile} format ${state.format}` }); continue; }
     return { dir, state, skipped };
   }
   const detail = skipped.map((s) => `${s.dir}: ${s.why}`).join('; ');
   throw new Error(`--resume ${location}: no usable checkpoint${detail ? ` (${detail})` : ' (no checkpoint-N folders)'}`);
-}
-
-/** Keep the JSONL lines of a run file that belong to steps ≤ `step` (drops work done after the checkpoint). */
-export function truncateJsonl(path: string, keep: (row: Record<string, unknown>) => boolean): number {
-  if (!existsSync(path)) return 0;
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const kept = lines.filter((l) => { try { return keep(JSON.parse(l)); } catch { return false; } });
-  writeFileSync(path, kept.map((l) => l + '\n').join(''));
-  return kept.length;
 }

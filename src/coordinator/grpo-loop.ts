@@ -12,6 +12,10 @@
 // truncated importance-sampling correction accounts for it with the behaviour log-probs.
 // Everything role-specific lives in the actors; this file only orders the phases and times them.
 import type { StepMetrics, EvalSummary } from '../report/metrics.js';
+import type { AdmitGroupsResponse } from '../../actors/advantage.js';
+import type { GroupPool } from '../rl/dynamic-sampling.js';
+import { chunkBounds, generationsOfStep, lastStepOfGeneration, microBatchesOfStep, needsOldLogprobs, type GenerationPlan } from '../rl/generation-plan.js';
+import { assembleGeneration, generationMetrics, stepInput, type GenerationBatch, type LoopCarry, type RoundResult, type StepInput } from './generation.js';
 
 export interface PromptItem {
   /** Index of the prompt in its dataset (provenance). */
@@ -23,6 +27,8 @@ export interface PromptItem {
   promptText?: string;
   /** Gold solution text handed to the reward functions. */
   solution: string;
+  /** Other columns of the row the reward functions get (ctx[column]), e.g. Tina's L1 target_length. */
+  columns?: Record<string, unknown>;
 }
 
 export interface CompletionRecord {
@@ -77,13 +83,6 @@ export interface RewardPhase {
   failures: number;
 }
 
-export interface AdvantagePhase {
-  advantages: number[];
-  /** Groups with all-equal rewards (zero advantage), as DAPO reports them. */
-  degenerateGroups: number;
-  rewardStd: number;
-}
-
 export interface LearnerPhase {
   loss: number;
   kl: number;
@@ -92,32 +91,45 @@ export interface LearnerPhase {
   tokens_per_s: number;
   version: number;
   skipped?: string;
+  /** The step had no trajectories (dynamic sampling kept no group): the adapter is unchanged. */
+  empty?: boolean;
+  /** The loss's other metrics (TRL names: clip_ratio/*, entropy, sampling/*, …). */
+  metrics?: Record<string, number>;
 }
 
-/** The five roles as the loop sees them; `roles.ts` binds them to actors. */
+/** The roles as the loop sees them; `roles.ts` binds them to actors. */
 export interface GrpoRoles {
   generate(prompts: PromptItem[], step: number, minPolicyVersion: number): Promise<RolloutPhase>;
   score(prompts: PromptItem[], rollout: RolloutPhase, step: number): Promise<RewardPhase>;
-  advantages(rewards: RewardPhase, step: number): Promise<AdvantagePhase>;
-  train(prompts: PromptItem[], rollout: RolloutPhase, adv: AdvantagePhase, step: number): Promise<LearnerPhase>;
+  /**
+   * One generation round through dynamic sampling (the advantage actor): keep the groups it allows,
+   * say whether another round is needed and, once the batch is complete, its advantages.
+   */
+  admit(rewards: RewardPhase, pool: GroupPool | undefined, targetGroups: number, step: number): Promise<AdmitGroupsResponse>;
+  /** Old-policy log-probs of a generation batch's completions (the plan needs them), per micro-batch of the given sizes in training order. */
+  oldLogprobs(batch: GenerationBatch, microBatchSizes: number[]): Promise<number[][]>;
+  train(input: StepInput, step: number): Promise<LearnerPhase>;
   /** Push `version` to every rollout actor, verified; `rejected` counts replies that failed verification (then republished). */
   sync(version: number): Promise<{ seconds: number; rejected: number }>;
   evaluate(version: number, step: number): Promise<EvalSummary>;
-  /** Save everything needed to resume after `step` (with the async rollout already made for step+1). */
+  /** Save everything needed to resume after `step` (with the loop's carry: generation batches in use, rollouts made ahead). */
   checkpoint(step: number, pending?: PendingRollout): Promise<string | undefined>;
 }
 
-/** A rollout generated ahead for the next step (async mode): checkpointed so resume loses nothing. */
-export interface PendingRollout {
-  step: number;
-  prompts: PromptItem[];
-  rollout: RolloutPhase;
-}
+/** The loop's carry between steps (generation batches in use, an async rollout made ahead): checkpointed so resume loses nothing. */
+export type PendingRollout = LoopCarry;
 
 export interface GrpoLoopOptions {
   firstStep: number;
   lastStep: number;
-  promptsPerStep: number;
+  /** Prompts per generation round (generation_batch_size / num_generations). */
+  promptsPerGeneration: number;
+  /** G (num_generations). */
+  groupSize: number;
+  /** Which generation batch each micro-batch trains on (num_iterations, steps_per_generation). */
+  plan: GenerationPlan;
+  /** Seed of the generation-batch shuffle (when a batch is spread over optimizer steps). */
+  seed: number;
   nextPrompts(count: number): PromptItem[];
   evalEvery: number;
   checkpointEvery: number;
@@ -129,8 +141,10 @@ export interface GrpoLoopOptions {
   /** Every trajectory of a finished step with its provenance (written to rollouts.jsonl). */
   onTrajectories?(records: TrajectoryRecord[]): void;
   onEval(e: EvalSummary): void;
+  /** Lines for the run's log (dynamic sampling that could not fill a batch, …). */
+  onLog?(line: string): void;
   shouldStop?(): boolean;
-  /** Resume: the rollout for firstStep that the interrupted run had already generated. */
+  /** Resume: the carry the interrupted run checkpointed with firstStep − 1. */
   pending?: PendingRollout;
   /** When to give up on a run instead of training on garbage (run.max_reward_failure_rate, ...). */
   abort?: AbortPolicy;
@@ -157,88 +171,136 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   if (o.evalBefore && o.evalEvery > 0) o.onEval(await roles.evaluate(version, o.firstStep - 1));
   let step = o.firstStep - 1;
   const async = o.maxStaleness > 0;
-  // The rollout for `step`: in async mode it was started during the previous step (prefetched).
+  const carry = o.pending && o.pending.step === o.firstStep ? o.pending : undefined;
+  // Generation batches produced and still being trained on (num_iterations > 1, steps_per_generation > GA).
+  const buffer = new Map<number, GenerationBatch>((carry?.buffer ?? []).map((b) => [b.index, b]));
+  let nextGeneration = carry?.nextGeneration ?? Math.max(0, ...microBatchesOfStep(o.plan, o.firstStep).map((m) => m.generation));
+  let numTokens = carry?.numTokens ?? 0;
+  // The first round of the next generation batch, generated ahead in async mode.
   let prefetched: { prompts: PromptItem[]; rollout: Promise<RolloutPhase>; started: number } | null =
-    o.pending && o.pending.step === o.firstStep ? { prompts: o.pending.prompts, rollout: Promise.resolve(o.pending.rollout), started: performance.now() } : null;
+    carry?.prompts && carry.rollout ? { prompts: carry.prompts, rollout: Promise.resolve(carry.rollout), started: performance.now() } : null;
+  // A batch spread over optimizer steps is shuffled first, so each step sees a mix of its groups (TRL).
+  const shuffle = needsOldLogprobs({ ...o.plan, numIterations: 1 });
   let lastCheckpoint = o.firstStep - 1;
   let skippedInARow = 0;
-  // Abort under the policy. After a finished step, checkpoint it as a stop would (with any rollout made
-  // ahead); mid-step, the prompts of the step are already drawn, so the last checkpoint stays the resume point.
+  // Abort under the policy. After a finished step, checkpoint it as a stop would (with the carry);
+  // mid-step, the prompts of the step are already drawn, so the last checkpoint stays the resume point.
   const abort = async (why: string, stepFinished: boolean): Promise<never> => {
     let where = lastCheckpoint > 0 ? ` (--resume continues from checkpoint-${lastCheckpoint})` : '';
     if (stepFinished && step > lastCheckpoint) {
-      await roles.checkpoint(step, await pendingNow().catch(() => undefined));
+      await roles.checkpoint(step, await carryNow().catch(() => undefined));
       where = ` (checkpoint-${step} saved; --resume continues from it)`;
     } else if (prefetched) await prefetched.rollout.catch(() => undefined);
     throw new RunAbortedError(`run aborted at step ${step}: ${why}${where}`, step);
   };
-  const pendingNow = async (): Promise<PendingRollout | undefined> =>
-    prefetched ? { step: step + 1, prompts: prefetched.prompts, rollout: await prefetched.rollout } : undefined;
+  const carryNow = async (): Promise<PendingRollout> => ({
+    step: step + 1, buffer: [...buffer.values()], nextGeneration, numTokens,
+    ...(prefetched ? { prompts: prefetched.prompts, rollout: await prefetched.rollout } : {}),
+  });
   const startRollout = (s: number) => {
-    const prompts = o.nextPrompts(o.promptsPerStep);
+    const prompts = o.nextPrompts(o.promptsPerGeneration);
     const rollout = roles.generate(prompts, s, Math.max(0, s - 1 - o.maxStaleness));
     rollout.catch(() => undefined); // awaited later; a failure surfaces there, not as an unhandled rejection
     return { prompts, rollout, started: performance.now() };
   };
+  // Generate (round after round under dynamic sampling 'refill'), score and admit one generation batch.
+  const produce = async (g: number, time: Record<string, number>, phase: Phase): Promise<GenerationBatch> => {
+    const rounds: RoundResult[] = [];
+    let pool: GroupPool | undefined;
+    for (;;) {
+      const first = rounds.length === 0;
+      const current = first && prefetched ? prefetched : startRollout(step);
+      if (first) prefetched = null;
+      const rollout = await phase('rollout', () => current.rollout);
+      if (first && async) {
+        time['time/rollout_total'] = (performance.now() - current.started) / 1000;
+        maybePrefetch();
+      }
+      const rewards = await phase('reward', () => roles.score(current.prompts, rollout, step));
+      const failRate = rewards.failures / Math.max(1, rollout.completions.length);
+      if (o.abort && failRate > o.abort.maxRewardFailureRate) {
+        await abort(`${rewards.failures} of ${rollout.completions.length} completions could not be scored (${(100 * failRate).toFixed(0)}% > run.max_reward_failure_rate ${o.abort.maxRewardFailureRate}); see the reward quarantine log`, false);
+      }
+      rounds.push({ prompts: current.prompts, rollout, rewards });
+      const r = await phase('advantage', () => roles.admit(rewards, pool, o.promptsPerGeneration, step));
+      pool = r.pool;
+      if (!r.done) continue;
+      if (r.shortfall > 0 && r.pool.rounds > 1) o.onLog?.(`dynamic sampling: generation batch ${g} holds ${r.pool.groups.length} of ${o.promptsPerGeneration} groups with reward variance after ${r.pool.rounds} rounds (grpo.max_num_gen_batches); training on those`);
+      const batch = assembleGeneration(g, rounds, r, o.groupSize, shuffle, o.seed);
+      for (const c of batch.completions) numTokens += batch.prompts[c.promptIndex]!.ids.length + c.tokenIds.length;
+      if (needsOldLogprobs(o.plan) && batch.completions.length > 0) {
+        const b = chunkBounds(batch.completions.length, o.plan.stepsPerGeneration);
+        const old = await phase('old_logprobs', () => roles.oldLogprobs(batch, b.slice(1).map((x, i) => x - b[i]!)));
+        batch.old = new Array(batch.completions.length);
+        batch.order.forEach((ci, k) => { batch.old![ci] = old[k]!; });
+      }
+      return batch;
+    }
+  };
+  // Async mode: generate ahead the first round of the next generation batch, once the next step needs it.
+  const maybePrefetch = (): void => {
+    if (!async || prefetched || step >= o.lastStep) return;
+    if (generationsOfStep(o.plan, step + 1).includes(nextGeneration)) prefetched = startRollout(step + 1);
+  };
   while (step < o.lastStep && !(o.shouldStop?.() ?? false)) {
     step++;
     const time: Record<string, number> = {};
-    const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const phase: Phase = async (name, fn) => {
       const s = performance.now();
       try {
         return await fn();
       } finally {
-        time[`time/${name}`] = (performance.now() - s) / 1000;
+        time[`time/${name}`] = (time[`time/${name}`] ?? 0) + (performance.now() - s) / 1000;
       }
     };
-
-    const current = prefetched ?? startRollout(step);
-    prefetched = null;
-    const prompts = current.prompts;
-    const rollout = await phase('rollout', () => current.rollout);
-    if (async) {
-      time['time/rollout_total'] = (performance.now() - current.started) / 1000;
-      if (step < o.lastStep) prefetched = startRollout(step + 1);
+    const gens = generationsOfStep(o.plan, step);
+    const produced: GenerationBatch[] = [];
+    for (const g of gens) {
+      if (buffer.has(g)) continue;
+      if (g !== nextGeneration) throw new Error(`step ${step}: generation batch ${g} needed, ${nextGeneration} is next (the carry does not match the plan)`);
+      nextGeneration = g + 1;
+      const batch = await produce(g, time, phase);
+      buffer.set(g, batch);
+      produced.push(batch);
     }
-    const rewards = await phase('reward', () => roles.score(prompts, rollout, step));
-    const failRate = rewards.failures / Math.max(1, rollout.completions.length);
-    if (o.abort && failRate > o.abort.maxRewardFailureRate) {
-      await abort(`${rewards.failures} of ${rollout.completions.length} completions could not be scored (${(100 * failRate).toFixed(0)}% > run.max_reward_failure_rate ${o.abort.maxRewardFailureRate}); see the reward quarantine log`, false);
-    }
-    const adv = await phase('advantage', () => roles.advantages(rewards, step));
-    const learned = await phase('learner', () => roles.train(prompts, rollout, adv, step));
+    const used = gens.map((g) => buffer.get(g)!);
+    maybePrefetch();
+    const learned = await phase('learner', () => roles.train(stepInput(o.plan, step, buffer), step));
     version = learned.version;
     // Sync mode pushes the new version to the rollout engine now; async mode lets the running rollout
     // finish on its version and the engine picks up the newest version when its next request starts.
     const synced = async ? { seconds: 0, rejected: 0 } : await phase('sync', () => roles.sync(version));
     skippedInARow = learned.skipped ? skippedInARow + 1 : 0;
-
+    const rolloutVersion = Math.min(...used.map((b) => b.policyVersion));
+    const gm = generationMetrics(used);
     const m: StepMetrics = {
       step,
       elapsed_s: 0,
-      reward: mean(rewards.total),
-      reward_std: adv.rewardStd,
-      completion_length: mean(rollout.completions.map((c) => c.tokenIds.length)),
+      ...gm,
+      reward: gm.reward!,
+      reward_std: gm.reward_std ?? NaN,
+      num_tokens: numTokens,
       kl: learned.kl,
       loss: learned.loss,
       learning_rate: learned.learning_rate,
       grad_norm: learned.grad_norm,
-      'rollout/tokens_per_s': rollout.tokensPerSecond,
-      ...(rollout.timeToFirstTokenS !== undefined ? { 'rollout/time_to_first_token_s': rollout.timeToFirstTokenS } : {}),
+      ...(learned.metrics ?? {}),
+      ...rolloutStats(produced),
       'learner/tokens_per_s': learned.tokens_per_s,
       'sync/latency_s': synced.seconds,
       // Sync replies that failed verification this step (each was republished and applied on retry).
-      sync_rejected: synced.rejected + (rollout.syncRejected ?? 0),
+      sync_rejected: synced.rejected + produced.reduce((a, b) => a + b.rollout.syncRejected, 0),
       policy_version: version,
-      'rollout/policy_version': rollout.policyVersion,
-      version_lag: version - 1 - rollout.policyVersion,
+      'rollout/policy_version': rolloutVersion,
+      version_lag: version - 1 - rolloutVersion,
       max_staleness: o.maxStaleness,
-      degenerate_groups: adv.degenerateGroups,
-      reward_failures: rewards.failures,
-      // 1 when the learner skipped the update (NaN/Inf loss or gradients; the adapter is unchanged).
-      skipped_update: learned.skipped ? 1 : 0,
+      // 1 when the learner skipped the update (NaN/Inf loss or gradients, or nothing to train on; the adapter is unchanged).
+      skipped_update: learned.skipped || learned.empty ? 1 : 0,
     };
-    for (const [fn, vals] of Object.entries(rewards.perFunc)) m[`rewards/${fn}`] = mean(vals.filter((v): v is number => v !== null && Number.isFinite(v)));
+    if (o.plan.numIterations > 1 || o.plan.stepsPerGeneration !== o.plan.gradientAccumulationSteps) {
+      m.generation_batch = gens[gens.length - 1]!;
+      m.iteration = microBatchesOfStep(o.plan, step).at(-1)!.iteration;
+    }
     const evalDue = o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.lastStep);
     const ckptDue = o.checkpointEvery > 0 && (step % o.checkpointEvery === 0 || step === o.lastStep);
     // Evaluate first, so the checkpoint of this step includes its evaluation.
@@ -250,27 +312,44 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     m.elapsed_s = (Date.now() - t0) / 1000;
     // The step's records are written before its checkpoint is sealed: a crash in between leaves records
     // past the newest checkpoint, which resume drops and regenerates; the other order could lose them.
-    o.onTrajectories?.(rollout.completions.map((c, i) => ({
-      step, prompt_index: prompts[c.promptIndex]!.index, sample_index: c.sampleIndex, policy_version: c.policyVersion, version_lag: step - 1 - c.policyVersion,
-      ...(c.actor !== undefined ? { actor: c.actor } : {}), ...(c.engine !== undefined ? { engine: c.engine } : {}), ...(c.syncLatencyMs !== undefined ? { sync_latency_ms: c.syncLatencyMs } : {}),
-      finish_reason: c.finishReason, completion_tokens: c.tokenIds.length, reward: rewards.total[i]!,
-      rewards: Object.fromEntries(Object.entries(rewards.perFunc).map(([k, v]) => [k, v[i] ?? null])), advantage: adv.advantages[i]!, text: c.text,
-    })));
+    // A generation batch's records are written once, at the first step that trains on it.
+    for (const b of used.filter((x) => !x.recorded)) {
+      o.onTrajectories?.(trajectoryRecords(b, step));
+      b.recorded = true;
+    }
     o.onStep(m);
+    for (const g of [...buffer.keys()]) if (lastStepOfGeneration(o.plan, g) <= step) buffer.delete(g);
     if (ckptDue) {
-      await roles.checkpoint(step, await pendingNow());
+      await roles.checkpoint(step, await carryNow());
       lastCheckpoint = step;
     }
     if (o.abort && skippedInARow >= o.abort.maxConsecutiveSkippedUpdates) {
       await abort(`${skippedInARow} updates in a row skipped for non-finite loss or gradients (run.max_consecutive_skipped_updates ${o.abort.maxConsecutiveSkippedUpdates})`, true);
     }
   }
-  // Stopped early (SIGINT/SIGTERM): checkpoint the last finished step, with any rollout made ahead.
-  if (step > lastCheckpoint && step >= o.firstStep) await roles.checkpoint(step, await pendingNow().catch(() => undefined));
+  // Stopped early (SIGINT/SIGTERM): checkpoint the last finished step, with the carry.
+  if (step > lastCheckpoint && step >= o.firstStep) await roles.checkpoint(step, await carryNow().catch(() => undefined));
   else if (prefetched) await prefetched.rollout.catch(() => undefined);
   return { lastStep: step, version };
 }
 
-function mean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+type Phase = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+/** Rollout throughput of the generation batches produced this step (none when it reuses one). */
+function rolloutStats(produced: readonly GenerationBatch[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (produced.length === 0) return out;
+  out['rollout/tokens_per_s'] = produced.reduce((a, b) => a + b.rollout.tokensPerSecond, 0) / produced.length;
+  const ttft = produced.map((b) => b.rollout.timeToFirstTokenS).filter((v): v is number => v !== undefined);
+  if (ttft.length) out['rollout/time_to_first_token_s'] = ttft.reduce((a, x) => a + x, 0) / ttft.length;
+  return out;
+}
+
+function trajectoryRecords(b: GenerationBatch, step: number): TrajectoryRecord[] {
+  return b.completions.map((c, i) => ({
+    step, prompt_index: b.prompts[c.promptIndex]!.index, sample_index: c.sampleIndex, policy_version: c.policyVersion, version_lag: step - 1 - c.policyVersion,
+    ...(c.actor !== undefined ? { actor: c.actor } : {}), ...(c.engine !== undefined ? { engine: c.engine } : {}), ...(c.syncLatencyMs !== undefined ? { sync_latency_ms: c.syncLatencyMs } : {}),
+    finish_reason: c.finishReason, completion_tokens: c.tokenIds.length, reward: b.total[i]!,
+    rewards: Object.fromEntries(Object.entries(b.perFunc).map(([k, v]) => [k, v[i] ?? null])), advantage: b.advantages[i]!, text: c.text,
+  }));
 }

@@ -12,9 +12,16 @@ import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
 import { scoreBatch } from '../rewards/score-batch.js';
 import type { EvalConfig } from '../eval/config.js';
-import type { ComputeAdvantagesResponse } from '../../actors/advantage.js';
-import { Rng } from '../util/rng.js';
+import type { AdmitGroupsResponse } from '../../actors/advantage.js';
+import { advantageSettings, rolloutSampling } from '../rl/consumers.js';
 import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
+import type { GenerationBatch } from './generation.js';
+
+/** Completion `i` of a generation batch as the learner takes it (old log-probs when the plan keeps them). */
+function trajectoryOf(batch: GenerationBatch, i: number) {
+  const c = batch.completions[i]!;
+  return { promptIds: batch.prompts[c.promptIndex]!.ids, completionIds: c.tokenIds, behaviourLogprobs: c.logprobs, policyVersion: c.policyVersion, ...(batch.old ? { oldLogprobs: batch.old[i]! } : {}) };
+}
 
 export interface RoleBindings {
   system: ActorSystem;
@@ -62,7 +69,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   };
   return {
     async generate(prompts, step, minPolicyVersion) {
-      const sampling = { temperature: g.temperature, top_p: g.top_p, top_k: g.top_k ?? 0, max_tokens: g.max_completion_length, seed: Rng.derive(g.seed, 'rollout', step).nextU32() };
+      const sampling = rolloutSampling(b.grpo, step);
       const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i, ...(p.promptText !== undefined ? { text: p.promptText } : {}) }));
       // Contiguous, even split across the rollout actors (promptIndex stays global).
       const k = b.rolloutRoles.length;
@@ -88,7 +95,10 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     },
 
     async score(prompts, rollout) {
-      const items = rollout.completions.map((c) => ({ completion: c.text, solution: prompts[c.promptIndex]!.solution, prompt: prompts[c.promptIndex]!.text, group: c.promptIndex }));
+      const items = rollout.completions.map((c) => {
+        const p = prompts[c.promptIndex]!;
+        return { completion: c.text, solution: p.solution, prompt: p.text, group: c.promptIndex, ...(p.columns ? { columns: p.columns } : {}) };
+      });
       const s = await scoreBatch(b.rewardPool, items, b.rewardsCfg, { concurrency: b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
       // Reward faults on the run's log (a few per step; every failed item is in the quarantine file).
       for (const f of s.retried.slice(0, 3)) b.report(`actor event: crash in reward.scoreItem (completion ${f.index}): ${f.message}; scored again on a fresh worker`);
@@ -98,22 +108,28 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       return { perFunc: s.rewards, total: s.total, failures: s.failures.length };
     },
 
-    async advantages(rewards) {
-      const r = await b.system.ask<ComputeAdvantagesResponse>('advantage', 'computeAdvantages', {
-        rewards: rewards.total, groupSize: G, estimator: g.advantage_estimator, scale_rewards: b.grpo.scaleRewards, dynamic_sampling: g.dynamic_sampling,
-      });
-      return { advantages: r.advantages, degenerateGroups: r.zeroVarianceGroups.length, rewardStd: r.metrics.reward_std };
+    async admit(rewards, pool, targetGroups) {
+      return b.system.ask<AdmitGroupsResponse>('advantage', 'admitGroups', { ...(pool ? { pool } : {}), rewards: rewards.total, targetGroups, ...advantageSettings(b.grpo) });
     },
 
-    async train(prompts, rollout, adv, step) {
-      const r = await b.system.ask<Record<string, number | string>>('learner', 'trainStep', {
-        step,
-        trajectories: rollout.completions.map((c) => ({ promptIds: prompts[c.promptIndex]!.ids, completionIds: c.tokenIds, behaviourLogprobs: c.logprobs, policyVersion: c.policyVersion })),
-        advantages: adv.advantages,
+    async oldLogprobs(batch, microBatchSizes) {
+      const r = await b.system.ask<{ logprobs: ArrayLike<number>[] }>('learner', 'oldLogprobs', {
+        trajectories: batch.order.map((i) => trajectoryOf(batch, i)), microBatchSizes,
+      }, { protocol: TrainingProtocols.OldLogprobsRequest });
+      return r.logprobs.map((x) => Array.from(x));
+    },
+
+    async train(input, step) {
+      const trajectories = input.micro.flatMap((mb) => mb.indices.map((i) => trajectoryOf(mb.batch, i)));
+      const advantages = input.micro.flatMap((mb) => mb.indices.map((i) => mb.batch.advantages[i]!));
+      const r = await b.system.ask<Record<string, number | string | boolean>>('learner', 'trainStep', {
+        step, trajectories, advantages, microBatchSizes: input.micro.map((mb) => mb.indices.length),
       }, { protocol: TrainingProtocols.LearnerStepRequest });
+      const { step: _s, version, loss, kl, grad_norm, learning_rate, tokens_per_s, skipped, empty, ...rest } = r;
+      const metrics = Object.fromEntries(Object.entries(rest).filter((e): e is [string, number] => typeof e[1] === 'number' && !e[0].startsWith('time/')));
       return {
-        loss: r.loss as number, kl: r.kl as number, grad_norm: r.grad_norm as number, learning_rate: r.learning_rate as number,
-        tokens_per_s: r.tokens_per_s as number, version: r.version as number, ...(r.skipped ? { skipped: r.skipped as string } : {}),
+        loss: loss as number, kl: kl as number, grad_norm: grad_norm as number, learning_rate: learning_rate as number,
+        tokens_per_s: tokens_per_s as number, version: version as number, ...(skipped ? { skipped: skipped as string } : {}), ...(empty ? { empty: true } : {}), metrics,
       };
     },
 

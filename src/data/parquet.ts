@@ -3,8 +3,6 @@
 // A file that is not Parquet (no PAR1 magic at both ends, truncated, corrupt footer) is one error
 // naming the file.
 import { readFile } from 'node:fs/promises';
-import { parquetReadObjects } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
 import type { Row } from './jsonl.js';
 import { setRowOrigin } from './provenance.js';
 
@@ -37,6 +35,8 @@ export async function readParquet(file: string, opts: { columns?: string[] } = {
   }
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   let rows: Row[];
+  // Loaded on first use: most runs read JSONL or generated tasks, and importing loractor stays cheap.
+  const [{ parquetReadObjects }, { compressors }] = await Promise.all([import('hyparquet'), import('hyparquet-compressors')]);
   try {
     rows = (await parquetReadObjects({ file: ab, compressors, ...(opts.columns ? { columns: opts.columns } : {}) })) as Row[];
   } catch (err) {

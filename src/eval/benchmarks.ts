@@ -74,7 +74,7 @@ export interface LoadedBenchmark {
 }
 
 export interface LoadOptions {
-  /** Folder holding the benchmark files (default benchmarksDir(): $LORACTOR_SHARED/benchmarks). */
+  /** Folder holding the benchmark files (default benchmarksDir(): the package's benchmarks/). */
   dir?: string;
   /** Keep only the first N problems. */
   limit?: number;
@@ -139,7 +139,15 @@ function loadGpqa(def: BenchmarkDef, path: string, opts: LoadOptions): LoadedBen
       [1, 2, 3].map((i) => (value[`Incorrect Answer ${i}`] as string).trim()) as [string, string, string], seed, id);
     problems.push({ benchmark: def.name, id, index: problems.length, question: value.Question as string, userPrompt: prompt, goldText: gold, goldKind: 'letter' });
   }
-  return { def, path, problems: applyLimit(problems, opts.limit), issues };
+  return { def, path, problems: applyLimit(requireProblems(path, problems, issues), opts.limit), issues };
+}
+
+/** A benchmark file with no usable problem is an error (a pass@1 over 0 problems would read as 0.00). */
+function requireProblems(path: string, problems: EvalProblem[], issues: JsonlIssue[]): EvalProblem[] {
+  if (problems.length > 0) return problems;
+  if (issues.length === 0) throw new Error(`benchmark file ${path}: no problems (the file is empty)`);
+  const first = issues[0]!;
+  throw new Error(`benchmark file ${path}: no usable problems: all ${issues.length} non-empty line(s) are malformed (first: line ${first.line}: ${first.message})`);
 }
 
 function applyLimit(problems: EvalProblem[], limit: number | undefined): EvalProblem[] {
@@ -194,7 +202,7 @@ export function loadBenchmark(name: string, opts: LoadOptions = {}): LoadedBench
       ...(level !== undefined ? { level } : {}),
     });
   }
-  return { def, path, problems: applyLimit(problems, opts.limit), issues };
+  return { def, path, problems: applyLimit(requireProblems(path, problems, issues), opts.limit), issues };
 }
 
 /** Parse a comma-separated benchmark list ("aime24,math500"), validating every name. */

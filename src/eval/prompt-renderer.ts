@@ -3,28 +3,31 @@
 // prompt (tina-recipe.md §0.7): one user message, generation prompt on.
 import { loadTokenizer, type ModelTokenizer } from '../model/tokenizer.js';
 import type { PromptInput } from '../engines/types.js';
+import { describeLost, lostCharacters, type UnencodablePolicy } from '../model/encodable.js';
 
 export interface ChatRenderer {
   render(userContent: string): PromptInput;
+  /** Prompts rendered with characters the tokenizer dropped (unencodable 'warn'). */
+  lossy: number;
   /** Decode completion ids to text, special tokens dropped. */
   decode(ids: ArrayLike<number>): string;
   eosTokenId: number | null;
   tokenizer: ModelTokenizer;
 }
 
-export function chatRendererFrom(tokenizer: ModelTokenizer): ChatRenderer {
-  return {
+export function chatRendererFrom(tokenizer: ModelTokenizer, opts: { unencodable?: UnencodablePolicy } = {}): ChatRenderer {
+  const renderer: ChatRenderer = {
+    lossy: 0,
     render(userContent: string): PromptInput {
       const text = tokenizer.applyChatTemplate([{ role: 'user', content: userContent }], { addGenerationPrompt: true });
       // The template already placed the special tokens: the post-processor must not add them again.
       const ids = tokenizer.encode(text, false);
-      // A tokenizer without an unk token (the tiny model's) drops characters it cannot encode:
-      // refuse such a prompt instead of evaluating a different question. Whitespace is ignored in
-      // the comparison because some decoders normalise it.
-      const back = tokenizer.decode(ids, false);
-      if (back.replace(/\s+/g, '') !== text.replace(/\s+/g, '')) {
-        const lost = [...text].find((ch) => !/\s/.test(ch) && !back.includes(ch));
-        throw new Error(`prompt cannot be tokenized without loss by this model's tokenizer${lost ? ` (e.g. character ${JSON.stringify(lost)})` : ''}: ${JSON.stringify(text.slice(0, 80))}`);
+      // A tokenizer without an unk token (the tiny model's) drops characters it cannot encode: refuse
+      // such a prompt (the model would be asked a different question), or count it under 'warn'.
+      const lost = lostCharacters(tokenizer, text, ids);
+      if (lost) {
+        if ((opts.unencodable ?? 'error') === 'error') throw new Error(`prompt cannot be tokenized without loss by this model's tokenizer (${describeLost(lost)}): ${JSON.stringify(text.slice(0, 80))}`);
+        renderer.lossy++;
       }
       return { ids: Int32Array.from(ids), text };
     },
@@ -32,6 +35,7 @@ export function chatRendererFrom(tokenizer: ModelTokenizer): ChatRenderer {
     eosTokenId: tokenizer.eosTokenId,
     tokenizer,
   };
+  return renderer;
 }
 
 /** Decode with special tokens dropped; an empty id list is '' (tokenizers.js throws on it). */

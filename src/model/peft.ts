@@ -1,6 +1,7 @@
 // PEFT adapter checkpoints: adapter_config.json + adapter_model.safetensors with PEFT key names
 // (base_model.model.<module>.lora_A.weight), so they load in PEFT / vLLM / transformers unchanged.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNamed, writingFile } from '../util/fs-write.js';
 import { join } from 'node:path';
 import type { Qwen2Config } from './config.js';
 import { createLoraLayout, LORA_MODULES, validateLoraSettings, type LoraAdapter } from './lora.js';
@@ -42,10 +43,11 @@ export function peftAdapterConfig(settings: LoraSettings, baseModel: string, inf
 
 export function saveAdapterPeft(dir: string, adapter: LoraAdapter<Float32Array>, opts: { baseModel?: string; dtype?: SafetensorsDtype } = {}): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(peftAdapterConfig(adapter.settings, opts.baseModel ?? ''), null, 2) + '\n');
-  writeSafetensors(join(dir, 'adapter_model.safetensors'), adapter.layout.tensors.map((t) => ({
+  writeFileNamed(join(dir, 'adapter_config.json'), JSON.stringify(peftAdapterConfig(adapter.settings, opts.baseModel ?? ''), null, 2) + '\n');
+  const file = join(dir, 'adapter_model.safetensors');
+  writingFile(file, () => writeSafetensors(file, adapter.layout.tensors.map((t) => ({
     name: peftKey(t.name), shape: t.shape, data: adapter.params.subarray(t.offset, t.offset + t.shape[0]! * t.shape[1]!), dtype: opts.dtype ?? 'F32',
-  })), { format: 'pt' });
+  })), { format: 'pt' }));
 }
 
 /** Reads adapter_config.json into LoraSettings, refusing what this model cannot apply. */

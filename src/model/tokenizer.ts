@@ -15,6 +15,11 @@ export interface ChatMessage {
 export interface ModelTokenizer {
   /** Largest token id + 1 (including added tokens). */
   size: number;
+  /**
+   * Characters of the longest vocabulary entry: no token covers more characters of text, so a text of
+   * c characters has at least c / maxTokenChars tokens (a length bound without tokenizing).
+   */
+  maxTokenChars: number;
   bosToken: string | null;
   eosToken: string | null;
   padToken: string | null;
@@ -62,7 +67,12 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   let tok: Tokenizer;
   try { tok = new Tokenizer(tj, tc); } catch (err) { throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`); }
   let size = 0;
-  for (const id of tok.get_vocab(true).values()) size = Math.max(size, id + 1);
+  let maxTokenChars = 1;
+  for (const [piece, id] of tok.get_vocab(true)) {
+    size = Math.max(size, id + 1);
+    // (A vocabulary with gaps in its ids has no piece for them.)
+    if (typeof piece === 'string') maxTokenChars = Math.max(maxTokenChars, piece.length);
+  }
   if (config && size > config.vocabSize) {
     throw new Error(`${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`);
   }
@@ -90,7 +100,7 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
     try { template = new Template(chatTemplate); } catch (err) { throw new Error(`${tcPath}: field "chat_template" does not parse (${(err as Error).message})`); }
   }
   return {
-    size, bosToken, eosToken, padToken, eosTokenId, padTokenId, chatTemplate,
+    size, maxTokenChars, bosToken, eosToken, padToken, eosTokenId, padTokenId, chatTemplate,
     encode: (text, add = false) => tok.encode(text, { add_special_tokens: add }).ids,
     decode: (ids, skip = false) => tok.decode(Array.from(ids), { skip_special_tokens: skip }),
     tokenId: (s) => tok.token_to_id(s),

@@ -68,6 +68,8 @@ export interface SavedForward<T> {
   hsIn: T; hs: T; rstdF: T;
   lse: T;
   invTemp: number;
+  /** Top-p/top-k scoring: the kept-set logits the backward uses (see Ops.lmHeadBackward). */
+  keptLogits?: T | null;
 }
 
 export interface ScoredForward<T> {
@@ -219,7 +221,7 @@ export function backwardScored<T>(saved: SavedForward<T>, dlp: T, grads: TrainGr
   const M = saved.scoredRow.length;
   const base = grads.base ?? null;
   const dhs = make(M * D);
-  ops.lmHeadBackward(dhs, base ? base.lmHead : null, dlp, saved.hs, w.lmHead, saved.lse, saved.scoredTarget, M, D, V, saved.invTemp);
+  ops.lmHeadBackward(dhs, base ? base.lmHead : null, dlp, saved.hs, w.lmHead, saved.lse, saved.scoredTarget, M, D, V, saved.invTemp, saved.keptLogits ?? null);
   const dhsIn = make(M * D);
   ops.rmsnormBackward(dhsIn, base ? base.finalNorm : null, dhs, saved.hsIn, w.finalNorm, saved.rstdF, M, D);
   const dh = make(rows * D);

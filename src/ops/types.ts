@@ -128,8 +128,12 @@ export interface Ops<T = FloatArray> {
    * of softmax(z[r]). logits (when given, [rows, vocab]) receives the raw logits.
    */
   lmHeadForward(logp: T, lse: T, entropy: T | null, hs: T, w: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, logits: T | null): void;
-  /** dhs += ∂L/∂hs from dlogp (recomputing the logits chunk by chunk); dW += ∂L/∂W when given. */
-  lmHeadBackward(dhs: T, dW: T | null, dlogp: T, hs: T, w: T, lse: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number): void;
+  /**
+   * dhs += ∂L/∂hs from dlogp (recomputing the logits chunk by chunk); dW += ∂L/∂W when given.
+   * keptLogits (top-p/top-k scoring, [rows, vocab]): the raw logits with excluded tokens overwritten
+   * by EXCLUDED_LOGIT, used (and consumed) instead of the recomputed ones, with lse over the kept set.
+   */
+  lmHeadBackward(dhs: T, dW: T | null, dlogp: T, hs: T, w: T, lse: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, keptLogits?: T | null): void;
 
   /** AdamW update (torch semantics, step counts from 1); grad is multiplied by gradScale first. */
   adamwStep(param: T, grad: T, m: T, v: T, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale?: number): void;

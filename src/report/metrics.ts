@@ -1,6 +1,10 @@
-// Per-step metrics as loractor records them: TRL's names (reward, reward_std, rewards/<func>,
-// completion_length, kl, loss, learning_rate, grad_norm) plus loractor's phase timings
-// (time/<phase> in seconds), throughput and policy-version provenance.
+// Per-step metrics as loractor records them: current TRL names (reward, reward_std,
+// rewards/<func>/mean and /std, frac_reward_zero_std, completions/mean_length, completions/clipped_ratio,
+// num_tokens, kl, entropy, clip_ratio/{low,high,region}_mean, loss, learning_rate, grad_norm,
+// sampling/* for the behaviour-policy correction) plus loractor's phase timings (time/<phase> in
+// seconds), throughput, dynamic-sampling counts and policy-version provenance. Runs written before the
+// rename (TRL 0.15 names, as Tina logged them: rewards/<func>, completion_length) still read: the
+// report maps them through METRIC_ALIASES.
 
 export interface StepMetrics {
   step: number;
@@ -57,4 +61,26 @@ export function formatTurnStep(steps: number[], values: (number | undefined)[], 
     if ((extreme > start && v >= half) || (extreme < start && v <= half)) return steps[i];
   }
   return undefined;
+}
+
+/** TRL 0.15 metric names (Tina's) → the current TRL names loractor writes. rewards/<f> → rewards/<f>/mean too. */
+export const METRIC_ALIASES: Readonly<Record<string, string>> = {
+  completion_length: 'completions/mean_length',
+};
+
+/** The current name of a metric key (identity for current names). */
+export function currentMetricName(key: string): string {
+  if (METRIC_ALIASES[key]) return METRIC_ALIASES[key]!;
+  if (/^rewards\/[^/]+$/.test(key)) return `${key}/mean`;
+  return key;
+}
+
+/** A step's metrics with every TRL 0.15 key also under its current name (old runs' metrics.jsonl). */
+export function withCurrentNames(m: StepMetrics): StepMetrics {
+  const out: StepMetrics = { ...m };
+  for (const [k, v] of Object.entries(m)) {
+    const cur = currentMetricName(k);
+    if (cur !== k && out[cur] === undefined) out[cur] = v;
+  }
+  return out;
 }

@@ -27,11 +27,12 @@ export function createProgress(opts: ProgressOptions): { update(m: StepMetrics):
       const width = 20;
       const filled = Math.round((width * done) / Math.max(1, opts.totalSteps));
       const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-      const tps = (m['rollout/tokens_per_s'] ?? 0) + 0;
+      // A step that reuses a generation batch (num_iterations > 1) generated nothing: no rollout rate.
+      const tps = m['rollout/tokens_per_s'];
       const line =
-        `${bar} step ${done}/${opts.totalSteps} reward ${f(m.reward)} acc ${f(m['rewards/accuracy'], 2)} ` +
-        `format ${f(m['rewards/format'], 2)} len ${f(m.completion_length, 1)} kl ${f(m.kl, 4)} ` +
-        `tok/s ${tps.toFixed(0)} ETA ${Number.isFinite(eta) ? formatDuration(eta) : '–'}`;
+        `${bar} step ${done}/${opts.totalSteps} reward ${f(m.reward)} acc ${f(m['rewards/accuracy/mean'], 2)} ` +
+        `format ${f(m['rewards/format/mean'], 2)} len ${f(m['completions/mean_length'], 1)} kl ${f(m.kl, 4)} ` +
+        `tok/s ${tps === undefined ? '–' : tps.toFixed(0)} ETA ${Number.isFinite(eta) ? formatDuration(eta) : '–'}`;
       if (tty) {
         clear();
         stream.write(line);

@@ -3,8 +3,8 @@
 // open-r1 commits; each variant below says which one it mirrors (reference/tina-recipe.md §2.1–2.2).
 import { ANSWER_CFG, GOLD_DEFAULT, GOLD_LATEX_ONLY, parse, verifyParsed } from './verifier/index.js';
 import { codePointLength } from './text-scan.js';
-import { computeCosineReward, computeLengthRewards, type CosineParams } from './length.js';
-import type { RewardFunc } from './types.js';
+import { computeCosineReward, computeL1ExactRewards, computeL1MaxRewards, computeLengthRewards, type CosineParams } from './length.js';
+import type { RewardContext, RewardFunc } from './types.js';
 
 function goldDefault(solution: string) {
   return parse(solution, { ...GOLD_DEFAULT, mode: 'first_match' });
@@ -80,4 +80,27 @@ export const lengthReward: RewardFunc = (completions, ctx) => {
   const solutions = requireSolutions(completions, ctx.solution, 'length');
   const correct = completions.map((c, i) => lengthStyleCorrect(c, String(solutions[i])).correct);
   return computeLengthRewards(completions.map(codePointLength), correct);
+};
+
+/** The target_length column (Tina's L1 recipes), one number per completion. */
+function targetLengths(completions: string[], ctx: RewardContext, fn: string): number[] {
+  const t = ctx.target_length;
+  if (!Array.isArray(t) || t.length !== completions.length) {
+    throw new Error(`${fn}: ctx.target_length must be a number[] of length ${completions.length} (set data.l1_target_length so each row gets a target), got ${Array.isArray(t) ? t.length + ' values' : typeof t}`);
+  }
+  return t.map(Number);
+}
+
+/** Tina's L1-Exact over the call's list (one group in loractor), correctness as len_reward. */
+export const l1ExactReward: RewardFunc = (completions, ctx) => {
+  const solutions = requireSolutions(completions, ctx.solution, 'length_l1_exact');
+  const correct = completions.map((c, i) => lengthStyleCorrect(c, String(solutions[i])).correct);
+  return computeL1ExactRewards(completions.map(codePointLength), correct, targetLengths(completions, ctx, 'length_l1_exact'));
+};
+
+/** Tina's L1-Max over the call's list (one group in loractor), correctness as len_reward. */
+export const l1MaxReward: RewardFunc = (completions, ctx) => {
+  const solutions = requireSolutions(completions, ctx.solution, 'length_l1_max');
+  const correct = completions.map((c, i) => lengthStyleCorrect(c, String(solutions[i])).correct);
+  return computeL1MaxRewards(completions.map(codePointLength), correct, targetLengths(completions, ctx, 'length_l1_max'));
 };

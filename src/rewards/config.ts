@@ -1,4 +1,5 @@
 // The rewards section of a loractor config: TRL/open-r1 knob names, Tina's defaults.
+import { isAbsolute, normalize } from 'node:path';
 import { z } from 'zod';
 import { BUILTIN_REWARD_NAMES, rewardFuncName, type RewardFuncSpec } from './registry.js';
 import type { RewardKwargs } from './types.js';
@@ -12,7 +13,11 @@ const customRewardSpecSchema = z.object({
 export const rewardFuncSpecSchema = z.union([
   z.enum(BUILTIN_REWARD_NAMES).describe('A built-in reward function.'),
   customRewardSpecSchema,
-]);
+], {
+  error: (iss) => typeof iss.input === 'string'
+    ? `unknown reward function ${JSON.stringify(iss.input)}; the built-in ones are ${BUILTIN_REWARD_NAMES.join(', ')} (or give {"custom": "path/to/module.js"})`
+    : 'expected a built-in reward function name or {"custom": "path/to/module.js"}',
+});
 
 export const rewardsConfigSchema = z.object({
   reward_funcs: z.array(rewardFuncSpecSchema).min(1).default(['format', 'accuracy'])
@@ -29,9 +34,13 @@ export const rewardsConfigSchema = z.object({
   reward_timeout_s: z.number().positive().default(3).describe('Per-completion scoring deadline in seconds; past it the worker is terminated and the item scored reward_failure_value. Default: 3 (math_verify\'s timeout).'),
   reward_failure_value: z.number().finite().nullable().default(0.0).describe('Score every function of a timed-out or crashed item gets; null skips it in the weighted sum. Default: 0.0 (math_verify counts a timeout as not verified).'),
   reward_num_workers: z.number().int().min(1).default(2).describe('Threads in the reward pool. Default: 2.'),
-  reward_quarantine_path: z.string().min(1).default('reward_quarantine.jsonl').describe('JSONL file receiving each failed item (reason, error, text); relative paths resolve against the run folder. Default: "reward_quarantine.jsonl".'),
+  reward_quarantine_path: z.string().min(1).default('reward_quarantine.jsonl').describe('JSONL file receiving each failed item (reason, error, text): a path inside the run folder, relative to it (files a run writes stay in its folder). Default: "reward_quarantine.jsonl".'),
   reward_quarantine_max_chars: z.number().int().min(0).default(1_000_000).describe('At most this many characters of a failed completion are written to the quarantine log (its full length and sha256 are always written). Default: 1000000.'),
 }).strict().superRefine((cfg, ctx) => {
+  const q = cfg.reward_quarantine_path;
+  if (isAbsolute(q) || normalize(q).split(/[\\/]/)[0] === '..') {
+    ctx.addIssue({ code: 'custom', path: ['reward_quarantine_path'], message: `must be a path inside the run folder, relative to it (files a run writes stay in its folder), got ${JSON.stringify(q)}` });
+  }
   if (cfg.reward_weights !== null && cfg.reward_weights.length !== cfg.reward_funcs.length) {
     ctx.addIssue({ code: 'custom', path: ['reward_weights'], message: `reward_weights has ${cfg.reward_weights.length} entries but reward_funcs has ${cfg.reward_funcs.length}` });
   }

@@ -9,8 +9,10 @@ import { TINA_REWARD_KWARGS, type RewardFunc, type RewardKwargs } from './types.
 
 export const BUILTIN_REWARD_NAMES = [
   'accuracy', 'accuracy_open_r1', 'format', 'format_open_r1', 'format_566cfd1', 'tag_count', 'tag_count_open_r1',
-  'reasoning_steps', 'length', 'cosine', 'repetition_penalty',
+  'reasoning_steps', 'length', 'length_l1_exact', 'length_l1_max', 'cosine', 'repetition_penalty',
 ] as const;
+/** Functions that score a whole group at once (their formula needs every completion of the group). */
+export const GROUP_REWARD_NAMES: readonly string[] = ['length', 'length_l1_exact', 'length_l1_max'];
 export type BuiltinRewardName = (typeof BUILTIN_REWARD_NAMES)[number];
 
 export interface CustomRewardSpec {
@@ -88,6 +90,8 @@ export async function resolveRewardFunc(spec: RewardFuncSpec, kwargs: Partial<Re
     case 'accuracy': return { name, scope: 'item', fn: (await import('./accuracy.js')).accuracyReward };
     case 'accuracy_open_r1': return { name, scope: 'item', fn: (await import('./accuracy.js')).accuracyRewardOpenR1 };
     case 'length': return { name, scope: 'group', fn: (await import('./accuracy.js')).lengthReward };
+    case 'length_l1_exact': return { name, scope: 'group', fn: (await import('./accuracy.js')).l1ExactReward };
+    case 'length_l1_max': return { name, scope: 'group', fn: (await import('./accuracy.js')).l1MaxReward };
     case 'cosine': {
       const { makeCosineReward } = await import('./accuracy.js');
       return {

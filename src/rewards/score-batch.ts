@@ -10,7 +10,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ScoreItemMessage, ScoreItemResult } from '../../actors/reward.js';
 import { rewardKwargsOf, rewardWeightsOf, type RewardsConfig } from './config.js';
-import { computeLengthRewards } from './length.js';
+import { computeL1ExactRewards, computeL1MaxRewards, computeLengthRewards } from './length.js';
 import type { FaultDrill } from '../runtime/fault-drill.js';
 import { absolutizeSpec, nansumWeighted, rewardFuncName, type RewardFuncSpec } from './registry.js';
 
@@ -219,7 +219,9 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
     if (!r) continue;
     for (const name of names) if (name in r.scores) rewards[name]![i] = r.scores[name]!;
   }
-  if (funcs.includes('length')) applyGroupLength(items, results, rewards['length']!);
+  for (const name of ['length', 'length_l1_exact', 'length_l1_max'] as const) {
+    if (funcs.includes(name)) applyGroupLength(name, items, results, rewards[name]!);
+  }
 
   const total = items.map((_, i) => nansumWeighted(names.map((n) => rewards[n]![i]!), weights));
   // A weighted total that is not finite (a function returned ±Infinity) would turn its whole group's
@@ -235,8 +237,8 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
   return { names, weights, rewards, total, failures, retried, wallMs: performance.now() - t0 };
 }
 
-/** Kimi length reward per group over the items that scored; failed items keep the failure value. */
-function applyGroupLength(items: readonly RewardItem[], results: readonly (ScoreItemResult | null)[], out: (number | null)[]): void {
+/** A group-scoped length reward per group over the items that scored; failed items keep the failure value. */
+function applyGroupLength(name: 'length' | 'length_l1_exact' | 'length_l1_max', items: readonly RewardItem[], results: readonly (ScoreItemResult | null)[], out: (number | null)[]): void {
   const groups = new Map<string, number[]>();
   items.forEach((item, i) => {
     if (!results[i]?.group) return;
@@ -246,7 +248,16 @@ function applyGroupLength(items: readonly RewardItem[], results: readonly (Score
     g.push(i);
   });
   for (const idx of groups.values()) {
-    const vals = computeLengthRewards(idx.map((i) => results[i]!.group!.chars), idx.map((i) => results[i]!.group!.lengthCorrect));
+    const chars = idx.map((i) => results[i]!.group!.chars);
+    const correct = idx.map((i) => results[i]!.group!.lengthCorrect);
+    const vals = name === 'length' ? computeLengthRewards(chars, correct)
+      : (name === 'length_l1_exact' ? computeL1ExactRewards : computeL1MaxRewards)(chars, correct, idx.map((i) => targetLengthOf(items[i]!, name)));
     idx.forEach((i, j) => { out[i] = vals[j]!; });
   }
+}
+
+function targetLengthOf(item: RewardItem, fn: string): number {
+  const t = item.columns?.target_length;
+  if (typeof t !== 'number') throw new Error(`${fn}: the item has no numeric target_length column (got ${JSON.stringify(t)}); set data.l1_target_length so each prompt gets a target length`);
+  return t;
 }

@@ -20,8 +20,9 @@
 //                           sequences because the advantage actor sees one total per completion.
 //
 // DAPO dynamic sampling (Yu et al. 2025, arXiv 2503.14476 §3.2): groups whose G rewards are all
-// exactly equal carry no learning signal under group-centred estimators. 'drop' removes them from
-// the step; 'refill' removes them and reports how many groups the coordinator should re-sample.
+// exactly equal carry no learning signal under group-centred estimators. Here, on one batch, 'drop'
+// and 'refill' leave them out and 'refill' reports how many are missing; the training loop's refill
+// over generation rounds is src/rl/dynamic-sampling.ts (the advantage actor's admitGroups).
 
 export type ScaleRewards = 'group' | 'batch' | 'none';
 export type AdvantageEstimator = 'grpo' | 'dr_grpo' | 'rloo' | 'reinforce_pp_baseline';

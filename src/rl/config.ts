@@ -4,7 +4,10 @@
 // numbers the coordinator uses (warmup steps, prompts per step, stop step, ...).
 import { z } from 'zod';
 import { ADVANTAGE_ESTIMATORS, DYNAMIC_SAMPLING, normaliseScaleRewards, type AdvantageEstimator, type DynamicSampling, type ScaleRewards } from './advantages.js';
-import { LOSS_TYPES, type LossType } from './loss.js';
+import { IMPORTANCE_SAMPLING_LEVELS, LOSS_TYPES, type ImportanceSamplingLevel, type LossType } from './loss.js';
+import { IMPORTANCE_SAMPLING_MODES, type BehaviourCorrection, type ImportanceSamplingMode } from './behaviour-correction.js';
+import type { GenerationPlan } from './generation-plan.js';
+import { grpoKeyRefusal } from './trl-knobs.js';
 import { LR_SCHEDULER_TYPES, warmupStepsFor, type LrSchedule, type LrSchedulerType } from './schedule.js';
 import type { AdamWHyperparams } from './optimizer.js';
 
@@ -56,43 +59,63 @@ export const grpoConfigSchema = z.object({
     .describe('loractor: prompts per optimizer step; when set it must equal per_device_train_batch_size × gradient_accumulation_steps / num_generations (a consistency check for recipes written in prompts). Default null (derived).'),
   num_generations: z.number().int().min(2).default(8)
     .describe('G: completions sampled per prompt; advantages are computed within each group of G (default 8, TRL; Tina 4, 6 or 8).'),
+  steps_per_generation: positiveInt().nullable().default(null)
+    .describe('TRL: micro-batches per generation batch. One generation batch (per_device_train_batch_size × steps_per_generation completions) is generated, scored and then trained on in that many micro-batches, so a value above gradient_accumulation_steps spreads one generation over several optimizer steps (its prompts shuffled across them, old log-probs kept for the ratio). null = gradient_accumulation_steps: one generation per optimizer step (default null). Mutually exclusive with generation_batch_size.'),
+  generation_batch_size: positiveInt().nullable().default(null)
+    .describe('TRL: completions per generation batch; a multiple of per_device_train_batch_size (steps_per_generation = generation_batch_size / per_device_train_batch_size) and of num_generations. null = derived from steps_per_generation (default null).'),
   // Objective.
   beta: z.number().min(0).default(0.04)
     .describe('KL coefficient against the reference policy (adapter off), k3 estimator; 0 skips the reference pass (default 0.04, TRL ≤ 0.18 and Tina; later TRL 0.0).'),
   epsilon: z.number().min(0).default(0.2)
     .describe('Lower clip range ε: ratios below 1 − ε stop pushing negative-advantage tokens (default 0.2). Inactive when num_iterations = 1 and rollouts are on-policy (ratio ≡ 1).'),
   epsilon_high: z.number().min(0).nullable().default(null)
-    .describe('Upper clip range (DAPO clip-higher, e.g. 0.28); null = epsilon (default null).'),
+    .describe("Upper clip range (DAPO clip-higher, e.g. 0.28); for loss_type 'cispo' the cap of the ratio itself (ScaleRL ε_max, e.g. 5.0), as TRL. null = epsilon (default null)."),
+  delta: z.number().positive().nullable().default(null)
+    .describe('Two-sided clipping (INTELLECT-2, TRL delta): the unclipped ratio is capped at delta, so a negative-advantage token with a huge ratio stops pushing; recommended > 1 + epsilon_high. Clip-family loss types only. null = off (default null).'),
   num_iterations: positiveInt().default(1)
-    .describe('μ: optimisation passes over each generated batch; > 1 makes the ratio and clipping active (default 1).'),
+    .describe('μ: optimisation passes over each generation batch (TRL semantics: each pass is steps_per_generation micro-batches, so μ = 2 trains every batch twice in consecutive optimizer steps); > 1 makes the ratio and clipping active, against log-probs taken when the batch was first trained on (default 1).'),
+  importance_sampling_level: z.enum(IMPORTANCE_SAMPLING_LEVELS as [ImportanceSamplingLevel, ...ImportanceSamplingLevel[]]).default('token')
+    .describe("Ratio per token | per sequence. 'sequence' is GSPO: one length-normalised ratio exp(mean_t log(π/π_old)) per completion, clipped as a whole (use with loss_type grpo to reproduce the paper) (default 'token')."),
   loss_type: z.enum(LOSS_TYPES as [LossType, ...LossType[]]).default('grpo')
-    .describe("Loss normaliser: grpo (per-sequence token mean, then batch mean; Tina / TRL 0.15) | bnpo (token mean per micro-batch) | dr_grpo (Σ/(B·max_completion_length)) | dapo (token mean over the optimizer batch) (default 'grpo' to reproduce Tina; TRL's later default is 'dapo')."),
+    .describe("Objective and normaliser: grpo (per-sequence token mean, then batch mean; Tina / TRL 0.15) | bnpo (token mean per micro-batch) | dr_grpo (Σ/(B·max_completion_length)) | dapo (token mean over the optimizer batch) | cispo (MiniMax-M1: clipped, detached IS weight min(ρ, epsilon_high) times A·logp, dapo normaliser) | sapo (soft sigmoid gate instead of clipping, grpo normaliser) (default 'grpo' to reproduce Tina; TRL's later default is 'dapo')."),
+  sapo_temperature_pos: z.number().positive().default(1)
+    .describe("SAPO gate temperature for tokens with positive advantage (loss_type 'sapo' only; default 1.0, TRL)."),
+  sapo_temperature_neg: z.number().positive().default(1.05)
+    .describe("SAPO gate temperature for tokens with non-positive advantage (loss_type 'sapo' only; default 1.05, TRL)."),
+  mask_truncated_completions: z.boolean().default(false)
+    .describe('Exclude completions that hit max_completion_length without an EOS from the loss (DAPO overlong filtering, TRL) (default false).'),
   scale_rewards: z.union([z.enum(['group', 'batch', 'none']), z.boolean()]).default('group')
     .describe("Divide centred rewards by the std of the group | batch | none; true ≡ 'group', false ≡ 'none' (default 'group', Tina). Applies to advantage_estimator 'grpo' only."),
   advantage_estimator: z.enum(ADVANTAGE_ESTIMATORS as [AdvantageEstimator, ...AdvantageEstimator[]]).default('grpo')
     .describe("grpo (group-normalised, Tina) | dr_grpo (group-centred, no std) | rloo (leave-one-out baseline) | reinforce_pp_baseline (group-centred then batch-whitened, REINFORCE++) (default 'grpo')."),
   dynamic_sampling: z.enum(DYNAMIC_SAMPLING as [DynamicSampling, ...DynamicSampling[]]).default('off')
-    .describe("DAPO dynamic sampling for groups whose rewards are all equal: off (train on them, advantage 0) | drop (remove them from the step) | refill (remove them and re-sample as many groups) (default 'off')."),
+    .describe("DAPO dynamic sampling for groups whose rewards are all equal (zero std, no signal): off (train on them, advantage 0) | drop (remove them: the generation batch shrinks) | refill (remove them and generate for more prompts, a generation batch's worth at a time, until the batch is full of groups with signal or max_num_gen_batches is reached) (default 'off')."),
+  max_num_gen_batches: z.number().int().min(0).default(10)
+    .describe("verl filter_groups.max_num_gen_batches: most generation rounds one batch may take under dynamic_sampling 'refill' (the first included); at the limit the batch is trained on with the groups found and the shortfall is reported. 0 = no limit (default 10)."),
   // Generation.
   max_prompt_length: positiveInt().nullable().default(512)
     .describe('Prompt tokens kept (left-truncated) for the log-prob pass; null = no limit (default 512, TRL; Tina 512).'),
   max_completion_length: positiveInt().default(256)
     .describe('Maximum generated tokens per completion; also the dr_grpo normaliser (default 256, TRL; Tina 3584).'),
   temperature: z.number().positive().default(1)
-    .describe('Sampling temperature of the rollouts (default 1.0, TRL; Tina 0.7).'),
+    .describe('Sampling temperature of the rollouts; the learner takes log-probs of logits / temperature (default 1.0, TRL; Tina 0.7).'),
   top_p: z.number().gt(0).max(1).default(1)
-    .describe('Nucleus sampling mass (default 1.0 = off).'),
+    .describe('Nucleus sampling mass. The engine reports, and the learner computes, log-probs of the truncated, renormalised distribution that was sampled, so the importance ratios stay exact (default 1.0 = off).'),
   top_k: z.number().int().min(0).nullable().default(null)
-    .describe('Top-k sampling; null or 0 = off (default null).'),
-  // Off-policy rollouts.
+    .describe('Top-k sampling (applied before top_p), with log-probs of the truncated distribution as for top_p; null or 0 = off (default null).'),
+  // Behaviour-policy correction (rollout engine ≠ learner, stale async rollouts).
   importance_sampling_correction: z.boolean().default(true)
-    .describe('Weight each token by min(exp(old_logp − behaviour_logp), importance_sampling_cap) to correct for rollout-engine mismatch and stale rollouts (TRL vllm_importance_sampling_correction; default true).'),
-  importance_sampling_cap: z.number().positive().default(2)
-    .describe('Truncation cap of the importance weight (TRL vllm_importance_sampling_cap; default 2.0).'),
+    .describe('Weight the policy term by the importance ratio exp(old_logp − behaviour_logp) between the learner and the rollout engine, bounded as importance_sampling_mode says (TRL vllm_importance_sampling_correction; default true).'),
+  importance_sampling_mode: z.enum(IMPORTANCE_SAMPLING_MODES as [ImportanceSamplingMode, ...ImportanceSamplingMode[]]).default('token_truncate')
+    .describe("token_truncate (TIS: per-token ratio clamped to [clip_min, clip_max]) | token_mask (MIS: tokens whose ratio leaves the bounds get weight 0) | sequence_truncate (one ratio Π_t per completion, clamped) | sequence_mask (completions whose ratio leaves the bounds are dropped) (TRL vllm_importance_sampling_mode; default 'token_truncate' as TRL 0.23–0.25; TRL ≥ 0.26 defaults to 'sequence_mask' with clip_max 3)."),
+  importance_sampling_clip_max: z.number().positive().nullable().default(2)
+    .describe('Upper bound C_max of the importance ratio: truncate modes clamp to it, mask modes drop above it; null = none (TRL vllm_importance_sampling_clip_max, formerly _cap; default 2.0).'),
+  importance_sampling_clip_min: z.number().min(0).nullable().default(null)
+    .describe('Lower bound C_min of the importance ratio (truncate modes clamp up to it, mask modes drop below it); null = none (TRL vllm_importance_sampling_clip_min; default null).'),
   max_staleness: z.number().int().min(0).default(0)
     .describe('loractor: how many policy versions a rollout may lag the learner in async mode; 0 = synchronous (default 0).'),
-  seed: z.number().int().min(0).default(42)
-    .describe('Seed of every random choice in the run (default 42, HF; Tina 42).'),
+  seed: z.number().int().min(0).max(0xffffffff).nullable().default(null)
+    .describe('TRL seed. The run has one seed, run.seed (or --seed): null = run.seed; a value must equal run.seed (a different one is refused, not silently overridden) (default null; Tina 42).'),
 }).strict();
 
 export type GrpoConfigInput = z.input<typeof grpoConfigSchema>;
@@ -112,11 +135,19 @@ export class GrpoConfigError extends Error {
 }
 
 export interface ResolvedGrpoConfig {
-  config: GrpoConfig;
+  /** The parsed config, its seed resolved (null → 42 here; runTraining passes the run's seed). */
+  config: GrpoConfig & { seed: number };
   scaleRewards: ScaleRewards;
   epsilonHigh: number;
   completionsPerStep: number;
   promptsPerStep: number;
+  /** Completions per generation batch (generation_batch_size) and the prompts that make it. */
+  generationBatchSize: number;
+  promptsPerGeneration: number;
+  /** Which generation batch every micro-batch trains on (num_iterations, steps_per_generation). */
+  plan: GenerationPlan;
+  /** The behaviour-policy correction, or null when importance_sampling_correction is off. */
+  correction: BehaviourCorrection | null;
   /** Schedule horizon (max_steps after resolving -1). */
   maxSteps: number;
   /** Optimizer steps actually run (stop_at_step, or maxSteps). */
@@ -162,7 +193,80 @@ export function crossValidateGrpoConfig(c: GrpoConfig, datasetSize?: number): { 
   if (c.dynamic_sampling !== 'off' && c.advantage_estimator === 'reinforce_pp_baseline') {
     warnings.push({ field: 'dynamic_sampling', message: 'reinforce_pp_baseline whitens over the batch; dropped groups change the batch statistics' });
   }
+  checkGeneration(c, issues);
+  checkObjective(c, issues, warnings);
   return { issues, warnings };
+}
+
+/** Completions per generation batch (TRL GRPOConfig.__post_init__ on one process). */
+export function generationBatchSizeOf(c: GrpoConfig): number {
+  return c.generation_batch_size ?? c.per_device_train_batch_size * (c.steps_per_generation ?? c.gradient_accumulation_steps);
+}
+
+function checkGeneration(c: GrpoConfig, issues: ConfigIssue[]): void {
+  if (c.generation_batch_size !== null && c.steps_per_generation !== null) {
+    issues.push({ field: 'generation_batch_size', message: 'generation_batch_size and steps_per_generation cannot both be set (TRL): set one' });
+    return;
+  }
+  if (c.generation_batch_size !== null && c.generation_batch_size % c.per_device_train_batch_size !== 0) {
+    issues.push({ field: 'generation_batch_size', message: `${c.generation_batch_size} must be a multiple of per_device_train_batch_size ${c.per_device_train_batch_size}` });
+    return;
+  }
+  const gen = generationBatchSizeOf(c);
+  if (gen % c.num_generations !== 0) {
+    issues.push({ field: c.generation_batch_size !== null ? 'generation_batch_size' : 'steps_per_generation', message: `the generation batch (${gen} completions) must be a multiple of num_generations ${c.num_generations} (whole groups)` });
+  }
+}
+
+function checkObjective(c: GrpoConfig, issues: ConfigIssue[], warnings: ConfigIssue[]): void {
+  const lo = c.importance_sampling_clip_min, hi = c.importance_sampling_clip_max;
+  if (c.importance_sampling_correction) {
+    if (lo !== null && hi !== null && lo >= hi) issues.push({ field: 'importance_sampling_clip_min', message: `${lo} must be less than importance_sampling_clip_max ${hi}` });
+    if (c.importance_sampling_mode.endsWith('_truncate') && lo === null && hi === null) {
+      issues.push({ field: 'importance_sampling_clip_max', message: `importance_sampling_mode ${c.importance_sampling_mode} needs importance_sampling_clip_min or importance_sampling_clip_max (TRL)` });
+    }
+  }
+  const epsHigh = c.epsilon_high ?? c.epsilon;
+  if (c.loss_type === 'cispo' && epsHigh < 1) {
+    warnings.push({ field: 'epsilon_high', message: `loss_type cispo caps the importance ratio at epsilon_high itself (TRL; ScaleRL suggests 5.0); ${epsHigh} caps every ratio below 1` });
+  }
+  if (c.importance_sampling_level === 'sequence' && ['bnpo', 'dr_grpo', 'dapo', 'cispo'].includes(c.loss_type)) {
+    warnings.push({ field: 'importance_sampling_level', message: `sequence-level ratios with loss_type ${c.loss_type} weight each sequence by its length instead of the per-sequence objective; GSPO uses loss_type grpo (TRL warns the same)` });
+  }
+  if (c.delta !== null && c.delta <= 1 + epsHigh) {
+    warnings.push({ field: 'delta', message: `${c.delta} is not above 1 + epsilon_high (${1 + epsHigh}): two-sided clipping then also caps ratios the ε-clip would keep (TRL recommends delta > 1 + ε)` });
+  }
+}
+
+let schemaDefaults: Record<string, unknown> | null = null;
+
+/**
+ * Knobs set to a non-default value that cannot act under the rest of the config: each gets a start-up
+ * warning. (Against the defaults, not key presence: a config loaded through the root schema holds
+ * every key, filled with its default.)
+ */
+export function inertKnobWarnings(input: Record<string, unknown>, c: GrpoConfig): ConfigIssue[] {
+  const defaults = (schemaDefaults ??= grpoConfigSchema.parse({}) as Record<string, unknown>);
+  const set = (k: string): boolean => Object.prototype.hasOwnProperty.call(input, k) && JSON.stringify(input[k]) !== JSON.stringify(defaults[k]);
+  const out: ConfigIssue[] = [];
+  const inert = (k: string, why: string): void => { if (set(k)) out.push({ field: k, message: `has no effect: ${why}` }); };
+  if (c.loss_type !== 'sapo') { inert('sapo_temperature_pos', `loss_type is ${c.loss_type}, not sapo`); inert('sapo_temperature_neg', `loss_type is ${c.loss_type}, not sapo`); }
+  if (c.loss_type === 'cispo' || c.loss_type === 'sapo') inert('delta', `loss_type ${c.loss_type} has no clipped branch to cap`);
+  if (c.loss_type === 'sapo') { inert('epsilon', 'loss_type sapo gates softly instead of clipping'); inert('epsilon_high', 'loss_type sapo gates softly instead of clipping'); }
+  if (c.loss_type === 'cispo') inert('epsilon', 'loss_type cispo only caps from above (epsilon_high)');
+  if (c.dynamic_sampling !== 'refill') inert('max_num_gen_batches', `dynamic_sampling is ${c.dynamic_sampling}, not refill`);
+  if (!c.importance_sampling_correction) {
+    for (const k of ['importance_sampling_mode', 'importance_sampling_clip_max', 'importance_sampling_clip_min']) inert(k, 'importance_sampling_correction is false');
+  }
+  return out;
+}
+
+/** A zod issue as ConfigIssues; an unknown key that is a TRL knob says what loractor does with it. */
+function zodIssueToConfigIssues(i: z.ZodIssue): ConfigIssue[] {
+  if (i.code === 'unrecognized_keys' && i.path.length === 0) {
+    return i.keys.map((k) => ({ field: k, message: grpoKeyRefusal(k) ?? 'unknown key (not a GRPO knob)' }));
+  }
+  return [{ field: i.path.length ? i.path.join('.') : '(config)', message: i.message }];
 }
 
 /**
@@ -172,14 +276,22 @@ export function crossValidateGrpoConfig(c: GrpoConfig, datasetSize?: number): { 
 export function resolveGrpoConfig(input: unknown, opts: { datasetSize?: number } = {}): ResolvedGrpoConfig {
   const parsed = grpoConfigSchema.safeParse(input);
   if (!parsed.success) {
-    throw new GrpoConfigError(parsed.error.issues.map((i) => ({ field: i.path.length ? i.path.join('.') : '(config)', message: i.message })));
+    throw new GrpoConfigError(parsed.error.issues.flatMap(zodIssueToConfigIssues));
   }
   const c = parsed.data;
   const { issues, warnings } = crossValidateGrpoConfig(c, opts.datasetSize);
   if (issues.length) throw new GrpoConfigError(issues);
   const completionsPerStep = c.per_device_train_batch_size * c.gradient_accumulation_steps;
   const promptsPerStep = completionsPerStep / c.num_generations;
-  const maxSteps = c.max_steps > 0 ? c.max_steps : Math.ceil((c.num_train_epochs * opts.datasetSize!) / promptsPerStep);
+  const generationBatchSize = generationBatchSizeOf(c);
+  const plan: GenerationPlan = {
+    gradientAccumulationSteps: c.gradient_accumulation_steps,
+    stepsPerGeneration: generationBatchSize / c.per_device_train_batch_size,
+    numIterations: c.num_iterations,
+  };
+  // An epoch is every prompt generated for once and trained on num_iterations times (TRL repeats each
+  // prompt batch μ times in its sampler).
+  const maxSteps = c.max_steps > 0 ? c.max_steps : Math.ceil((c.num_train_epochs * opts.datasetSize! * c.num_iterations) / promptsPerStep);
   if (!(maxSteps > 0)) throw new GrpoConfigError([{ field: 'max_steps', message: `derived horizon is ${maxSteps} (dataset size ${opts.datasetSize})` }]);
   const stopAtStep = c.stop_at_step ?? maxSteps;
   if (stopAtStep > maxSteps) throw new GrpoConfigError([{ field: 'stop_at_step', message: `${stopAtStep} is beyond the schedule horizon max_steps ${maxSteps}` }]);
@@ -189,16 +301,21 @@ export function resolveGrpoConfig(input: unknown, opts: { datasetSize?: number }
   if (c.lr_scheduler_kwargs.min_lr_rate !== undefined) schedule.minLrRate = c.lr_scheduler_kwargs.min_lr_rate;
   if (c.lr_scheduler_kwargs.min_lr !== undefined) schedule.minLr = c.lr_scheduler_kwargs.min_lr;
   if (c.lr_scheduler_kwargs.num_cycles !== undefined) schedule.numCycles = c.lr_scheduler_kwargs.num_cycles;
+  const inputObject = input !== null && typeof input === 'object' ? (input as Record<string, unknown>) : {};
   return {
-    config: c,
+    config: { ...c, seed: c.seed ?? 42 },
     scaleRewards: normaliseScaleRewards(c.scale_rewards),
     epsilonHigh: c.epsilon_high ?? c.epsilon,
     completionsPerStep,
     promptsPerStep,
+    generationBatchSize,
+    promptsPerGeneration: generationBatchSize / c.num_generations,
+    plan,
+    correction: c.importance_sampling_correction ? { mode: c.importance_sampling_mode, clipMin: c.importance_sampling_clip_min, clipMax: c.importance_sampling_clip_max } : null,
     maxSteps,
     stopAtStep,
     schedule,
     adamw: { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay, maxGradNorm: c.max_grad_norm },
-    warnings,
+    warnings: [...warnings, ...inertKnobWarnings(inputObject, c)],
   };
 }

@@ -6,6 +6,7 @@
 //
 // Dropout uses the counter-based source (a seed drawn from the learner's generator per forward),
 // so per-layer recomputation reproduces the masks. Loaded only when learner.device is webgpu.
+import { profileRows, startProfile, stopProfile } from '../ops/webgpu/profile.js';
 import type { Model } from '../model/weights.js';
 import type { LoraAdapter } from '../model/lora.js';
 import { backwardScored, forwardScored, type TrainBatch } from '../model/train.js';
@@ -13,6 +14,8 @@ import { allocTensor, beginScope, createGpuContext, endScope, fillTensor, finish
 import { webgpuOps } from '../ops/webgpu/index.js';
 import { uploadModel, type UploadReport, type WeightDType } from '../ops/webgpu/model-upload.js';
 import { adamwStep, sumOfSquares } from '../ops/webgpu/optimizer.js';
+import { prepareMatmul } from '../ops/webgpu/matmul-check.js';
+import { configureMatmul, pickVariant } from '../ops/webgpu/gemm.js';
 import { bytesFor, type GpuTensor } from '../ops/webgpu/tensor.js';
 import type { Rng } from '../util/rng.js';
 import type { LearnerDevice, ScoreOptions } from './learner-device.js';
@@ -30,11 +33,23 @@ export interface WebGpuLearnerOptions {
    * then belongs to the caller (dispose does not destroy it).
    */
   shared?: { ctx: GpuContext; model: Model<GpuTensor> };
+  /**
+   * Check the fast matmul variants (f16 arithmetic, subgroup-matrix) against a reference on this
+   * device and time them, making the fastest that passes the default. Default: on, except on a
+   * software adapter (SwiftShader), where every variant but the portable ones is unavailable anyway.
+   */
+  tuneMatmul?: boolean;
 }
 
 export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>, opts: WebGpuLearnerOptions): Promise<LearnerDevice> {
   const ctx = opts.shared?.ctx ?? await createGpuContext({ disableFeatures: opts.disableFeatures });
   const ops = webgpuOps(ctx);
+  let kernels = `matmul ${pickVariant(ctx, opts.weightDtype === 'f16')}`;
+  if (opts.tuneMatmul ?? !/swiftshader/i.test(ctx.info.adapter)) {
+    const prepared = await prepareMatmul(ctx, { tune: true });
+    const s = configureMatmul(ctx, {});
+    kernels = `matmul verified ${prepared.verified.join(', ') || 'none'}; f32 ${s.f32Variant}, f16 ${s.f16Variant ?? s.f32Variant}`;
+  }
   const { model: gmodel, report } = opts.shared ? { model: opts.shared.model, report: sharedReport(opts.shared.model) } : uploadModel(ctx, model, { weightDtype: opts.weightDtype });
   const n = adapter.params.length;
   const persistent = (): GpuTensor => allocTensor(ctx, n, 'f32', true, true);
@@ -42,7 +57,7 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
   const gadapter: LoraAdapter<GpuTensor> = { settings: adapter.settings, layout: adapter.layout, params };
   writeTensor(ctx, params, adapter.params, 'lora params');
   const kept = report.keptF32.length ? `; kept in f32 (outside the f16 range): ${report.keptF32.join(', ')}` : '';
-  const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB${opts.shared ? ', shared with the engine' : ''}; features ${ctx.info.features.join(' ') || 'none'}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
+  const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB${opts.shared ? ', shared with the engine' : ''}; features ${ctx.info.features.join(' ') || 'none'}; ${kernels}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
 
   const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) =>
     forwardScored<GpuTensor>(gmodel, gadapter, scale, batch, ops, {
@@ -112,6 +127,10 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
       const peak = memoryStats(ctx).peakBytes;
       resetPeaks(ctx);
       return peak;
+    },
+    profileKernels() {
+      startProfile(ctx);
+      return { stop: async () => { await finish(ctx); return profileRows(await stopProfile(ctx)); } };
     },
     dispose: () => {
       if (!opts.shared) { ctx.device.destroy(); return; }

@@ -9,6 +9,7 @@ import { backwardScored, forwardScored, type TrainBatch } from '../model/train.j
 import { cpuOps } from '../ops/cpu/index.js';
 import type { FloatArray } from '../ops/types.js';
 import type { Rng } from '../util/rng.js';
+import { scoreRows, truncationActive, type TruncationOptions } from './token-distribution.js';
 import { optimizerStep, type AdamWHyperparams, type AdamWState, type OptimizerStepReport } from './optimizer.js';
 
 export type LearnerDeviceKind = 'cpu' | 'webgpu';
@@ -20,6 +21,8 @@ export interface ScoredLogprobs {
   entropy: Float32Array | null;
   /** Flat [B·T] index of each scored token. */
   scoredFlat: Int32Array;
+  /** Top-p/top-k: sampled tokens outside the learner's kept set (token-distribution.ts). */
+  outside?: number;
 }
 
 export interface PolicyForward extends ScoredLogprobs {
@@ -32,6 +35,8 @@ export interface PolicyForward extends ScoredLogprobs {
 export interface ScoreOptions {
   temperature: number;
   entropy?: boolean;
+  /** Score under the top-k/top-p truncated, renormalised distribution (cpu only; see token-distribution.ts). */
+  truncation?: TruncationOptions;
 }
 
 export interface LearnerDevice {
@@ -49,27 +54,40 @@ export interface LearnerDevice {
   loadState(state: AdamWState): void;
   /** Peak device memory in bytes since the last call (null on the cpu). */
   takePeakBytes(): number | null;
+  /** GPU devices: time every kernel until `stop` (rows largest first). For benchmarks, not training. */
+  profileKernels?(): { stop(): Promise<{ kernel: string; calls: number; ms: number; share: number }[]> };
   dispose(): void;
 }
 
 /** The cpu device: the model code on cpuOps over the host arrays themselves. */
 export function createCpuLearnerDevice(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>): LearnerDevice {
   const grad = new Float32Array(adapter.params.length);
-  const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) =>
-    forwardScored<FloatArray>(model, adapter, scale, batch, cpuOps, {
-      temperature: o.temperature, entropy: o.entropy, saveForBackward: save, ...(dropoutRng && adapter.settings.dropout > 0 ? { dropoutRng } : {}),
+  const V = model.config.vocabSize;
+  const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) => {
+    const truncating = !!o.truncation && truncationActive(o.truncation, V);
+    const r = forwardScored<FloatArray>(model, adapter, scale, batch, cpuOps, {
+      temperature: o.temperature, entropy: o.entropy, saveForBackward: save, keepLogits: truncating, ...(dropoutRng && adapter.settings.dropout > 0 ? { dropoutRng } : {}),
     });
+    if (!truncating) return { ...r, outside: 0 };
+    // Log-probs, entropies and (for the backward) the kept set's lse and logits of the truncated distribution.
+    const M = r.scoredFlat.length;
+    const rows = scoreRows({ logits: r.logits as Float32Array, targets: batchTargets(batch, r.scoredFlat), rows: M, vocab: V, invTemp: 1 / o.temperature }, o.truncation!, save);
+    (r.lp as Float32Array).set(rows.logp);
+    if (r.entropy) (r.entropy as Float32Array).set(rows.entropy);
+    if (r.saved) { (r.saved.lse as Float32Array).set(rows.lse); r.saved.keptLogits = r.logits; }
+    return { ...r, outside: rows.outside };
+  };
   return {
     kind: 'cpu',
     description: 'cpu',
     async logprobs(batch, scale, o) {
       const r = run(batch, scale, o, false, null);
-      return { lp: r.lp as Float32Array, entropy: r.entropy as Float32Array | null, scoredFlat: r.scoredFlat };
+      return { lp: r.lp as Float32Array, entropy: r.entropy as Float32Array | null, scoredFlat: r.scoredFlat, outside: r.outside };
     },
     async forward(batch, scale, o, dropoutRng) {
       const r = run(batch, scale, o, true, dropoutRng);
       return {
-        lp: r.lp as Float32Array, entropy: r.entropy as Float32Array | null, scoredFlat: r.scoredFlat,
+        lp: r.lp as Float32Array, entropy: r.entropy as Float32Array | null, scoredFlat: r.scoredFlat, outside: r.outside,
         backward: async (dlp) => backwardScored<FloatArray>(r.saved!, dlp, { lora: grad }),
         discard: () => {},
       };
@@ -80,4 +98,11 @@ export function createCpuLearnerDevice(model: Model<Float32Array>, adapter: Lora
     takePeakBytes: () => null,
     dispose: () => {},
   };
+}
+
+/** The token each scored flat [B·T] position predicts: ids at the next position. */
+function batchTargets(batch: TrainBatch, scoredFlat: Int32Array): Int32Array {
+  const out = new Int32Array(scoredFlat.length);
+  for (let k = 0; k < out.length; k++) out[k] = batch.ids[scoredFlat[k]!]!;
+  return out;
 }

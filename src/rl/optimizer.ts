@@ -138,8 +138,29 @@ export interface OptimizerStepReport {
 }
 
 /**
+ * How many parameters (or moments) the AdamW update would make non-finite in float32, computed with
+ * adamwStep's own arithmetic without writing anything. Finite gradients can still overflow the update
+ * (a huge learning rate): this is the guard that keeps NaN/Inf out of the adapter.
+ */
+export function adamwOverflowCount(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, hp: AdamWHyperparams, step: number): number {
+  const decay = 1 - lr * hp.weightDecay;
+  const stepSize = lr / (1 - Math.pow(hp.beta1, step));
+  const bc2Sqrt = Math.sqrt(1 - Math.pow(hp.beta2, step));
+  let bad = 0;
+  for (let i = 0; i < param.length; i++) {
+    const g = grad[i]!;
+    const mi = Math.fround(hp.beta1 * m[i]! + (1 - hp.beta1) * g);
+    const vi = Math.fround(hp.beta2 * v[i]! + (1 - hp.beta2) * g * g);
+    const p = Math.fround(Math.fround(param[i]! * decay) - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + hp.eps)));
+    if (!Number.isFinite(p) || !Number.isFinite(mi) || !Number.isFinite(vi)) bad++;
+  }
+  return bad;
+}
+
+/**
  * One optimizer step: clip the (accumulated) gradient, then AdamW. Throws on a non-finite grad
- * norm instead of writing NaN into the adapter (the run should stop and say so).
+ * norm, and on an update that would overflow the adapter or its moments, instead of writing NaN/Inf
+ * (the caller skips the update and says so).
  */
 export function optimizerStep(
   params: Float32Array, grad: Float32Array, state: AdamWState, hp: AdamWHyperparams, learningRate: number,
@@ -153,6 +174,10 @@ export function optimizerStep(
     throw new Error(`grad_norm is ${gradNorm} at optimizer step ${state.step + 1}: refusing to update the adapter`);
   }
   const clipCoef = hp.maxGradNorm > 0 && hp.maxGradNorm !== Infinity ? Math.min(1, hp.maxGradNorm / (gradNorm + 1e-6)) : 1;
+  const overflow = adamwOverflowCount(params, grad, state.m, state.v, learningRate, hp, state.step + 1);
+  if (overflow > 0) {
+    throw new Error(`the update at optimizer step ${state.step + 1} would make ${overflow} of ${params.length} adapter values or moments non-finite (learning_rate ${learningRate}, grad_norm ${gradNorm}): refusing to update the adapter`);
+  }
   state.step += 1;
   adamwStep(params, grad, state.m, state.v, learningRate, hp.beta1, hp.beta2, hp.eps, hp.weightDecay, state.step);
   return { gradNorm, clipCoef, learningRate, step: state.step };

@@ -12,7 +12,7 @@ import { ActorError, ActorTimeoutError, DeadLetterError, MailboxFullError, Messa
 import { resolveActorModule } from './modules.js';
 
 export interface RoleSpec {
-  /** Actor module: path (absolute, or relative to the repo root; .ts under the repo maps to dist/*.js). Default actors/<role>.ts. */
+  /** Actor module: path, absolute or relative to the current directory (.ts maps to the compiled .js; see modules.ts). Default: loractor's actors/<role>.ts. */
   module?: string;
   /** Worker threads. Stateful roles use 1 (the default). */
   threads?: number;
@@ -176,6 +176,11 @@ export class ActorSystem {
     let n = 0;
     for (const r of this.roles.values()) n += r.pending;
     return n;
+  }
+
+  /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight), and those waiting for a worker (queue depth). */
+  roleStats(): { role: string; threads: number; workers: number; inFlight: number; queued: number }[] {
+    return [...this.roles.values()].map((r) => ({ role: r.name, threads: r.spec.threads, workers: r.pool.threads.length, inFlight: r.pending, queued: r.pool.queueSize + r.waiters.length }));
   }
 
   roleNames(): string[] {

@@ -1,6 +1,6 @@
 // Where things are on disk, independent of whether code runs from src (ts) or dist (js).
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository (package) root: the nearest folder above this file holding package.json. */
@@ -13,12 +13,11 @@ export function repoRoot(): string {
   throw new Error('loractor: cannot locate package root from ' + fileURLToPath(import.meta.url));
 }
 
-/** Folder of the project's shared data (benchmarks, references): $LORACTOR_SHARED or ../shared. */
-export function sharedDir(): string {
-  return process.env.LORACTOR_SHARED ? resolve(process.env.LORACTOR_SHARED) : resolve(repoRoot(), '..', 'shared');
-}
-
-/** Folder holding the evaluation benchmark JSONL files used by tests and benchmarks. */
+/**
+ * Folder of the evaluation sets shipped with the package (benchmarks/, MIT-licensed, sources in
+ * benchmarks/SOURCES.md). Nothing outside the package is read unless a user names it
+ * (eval.benchmarks_dir, --benchmarks-dir, --gpqa-path).
+ */
 export function benchmarksDir(): string {
-  return join(sharedDir(), 'benchmarks');
+  return join(repoRoot(), 'benchmarks');
 }

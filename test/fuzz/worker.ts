@@ -40,7 +40,9 @@ async function runTarget(c: FuzzCase): Promise<{ rows: number; skips: { file: st
     case 'dataset': {
       // The coordinator's own path (loadDataset → Tina mapping → prompts), then the loader again for
       // the skipped-line report the coordinator receives in `errors`.
-      const data = { source: 'dataset' as const, path: c.input, system_prompt: 'auto' as const, chat_template: 'reason' as const, ...(c.datasetId ? { dataset_id: c.datasetId } : {}) };
+      // (The tiny tokenizer cannot encode Tina's system prompt: the fuzz cases are about the loaders, so
+      // lossy text is only counted here; test/run-input.test.ts covers the 'error' policy.)
+      const data = { source: 'dataset' as const, path: c.input, system_prompt: 'auto' as const, chat_template: 'reason' as const, overlong_prompts: 'truncate' as const, unencodable_text: 'warn' as const, prompt_column: null, column_mapping: 'auto' as const, l1_target_length: null, ...(c.datasetId ? { dataset_id: c.datasetId } : {}) };
       const src = await createPromptSource(data, tinyTokenizer(), 1);
       src.next(Math.min(src.size ?? 1, 8));
       const loaded = await loadDataset(c.input, { split: 'train' });

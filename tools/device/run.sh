@@ -6,7 +6,8 @@
 #     --quick: SwiftShader-sized shapes, for a rehearsal here
 #     learner: self-check + bench:gpu-learner + PyTorch eager/PEFT anchor
 #     rollout: bench:gpu-rollout + transformers generate anchor + bench:tina-step
-# Budget: every phase has its own timeout; 'all' stays inside ~9 minutes (45+120+80+80+60+150 s).
+# Budget: every phase has its own timeout; 'learner' worst case 810 s (120+150+300+240), 'rollout'
+# 290 s (80+60+150): run them as separate calls to stay inside a 10-minute call limit.
 # At most 8 files come back from a device call: the phases write into a scratch folder; $OUT gets
 # the comparisons, the three loractor JSONs and results.tar.gz (every log and JSON).
 set -uo pipefail
@@ -49,12 +50,13 @@ if [ "$what" != rollout ]; then
   if [ -n "$quick" ]; then
     shapes=quick; args=(--sequences 4 --prompt 16 --completion 48 --micro-batch 2 --reps 1)
   else
-    shapes=1.5b,0.5b; args=(--sequences 4 --prompt 512 --completion 3584 --micro-batch 1 --reps 1 --recompute on)
+    shapes=1.5b,0.5b; args=(--sequences 4 --prompt 512 --completion 3584 --micro-batch 1 --reps 2)
   fi
-  run selfcheck 45 "$node" "$proj/dist/tools/gpu-selfcheck.js" --json "$out/selfcheck.json"
-  run loractor 120 "$node" "$proj/dist/tools/bench-gpu-learner.js" --shapes "$shapes" "${args[@]}" --out "$out/loractor-learner.json"
+  run selfcheck 120 "$node" "$proj/dist/tools/gpu-selfcheck.js" --json "$out/selfcheck.json"
+  run kernels 150 "$node" "$proj/dist/tools/bench-gpu-learner.js" --shapes none --kernels ${quick:+--quick} --out "$out/loractor-kernels.json"
+  run loractor 300 "$node" "$proj/dist/tools/bench-gpu-learner.js" --shapes "$shapes" "${args[@]}" --out "$out/loractor-learner.json"
   if [ $torch_ok = 1 ]; then
-    run pytorch 80 python3 "$repo/tools/device/torch_learner.py" --shapes "$shapes" "${args[@]}" --out "$out/pytorch-learner.json"
+    run pytorch 240 python3 "$repo/tools/device/torch_learner.py" --shapes "$shapes" "${args[@]}" --out "$out/pytorch-learner.json"
   else
     echo "== pytorch: torch/peft/transformers not importable here; anchor skipped" | tee "$out/pytorch.log"
   fi
@@ -75,7 +77,7 @@ if [ "$what" != learner ]; then
   run tina 150 "$node" "$proj/dist/tools/bench-tina-step.js" $quick --out "$out/loractor-tina-step.json"
   "$node" "$proj/dist/tools/device-compare-rollout.js" "$out/loractor-rollout.json" "$out/transformers-rollout.json" "$out/loractor-tina-step.json" | tee "$out/comparison-rollout.txt"
 fi
-for f in comparison.txt comparison-rollout.txt loractor-learner.json loractor-rollout.json loractor-tina-step.json; do
+for f in comparison.txt comparison-rollout.txt loractor-kernels.json loractor-learner.json loractor-rollout.json loractor-tina-step.json; do
   [ -f "$out/$f" ] && cp "$out/$f" "$final/"
 done
 tar -C "$out" -czf "$final/results.tar.gz" .

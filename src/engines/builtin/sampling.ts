@@ -1,8 +1,10 @@
-// Token sampling from one row of logits. The reported log-prob is log softmax(logits / T) of the
-// chosen token over the whole vocabulary — what TRL's learner computes for the same token — even
-// when top-p / top-k restrict the candidates (as vLLM and WebLLM report it). Greedy (T = 0) reports
-// the log-prob under T = 1.
+// Token sampling from one row of logits. The reported log-prob is that of the distribution the token
+// was actually drawn from: softmax(logits / T), restricted by top-k then top-p and renormalised
+// (src/rl/token-distribution.ts, shared with the learner so the importance ratio between engine and
+// learner is exactly 1 on-policy). Without top-p / top-k that is log softmax(logits / T) over the
+// whole vocabulary, what TRL's learner computes. Greedy (T = 0) reports the log-prob under T = 1.
 import type { Rng } from '../../util/rng.js';
+import { keptPrefix } from '../../rl/token-distribution.js';
 
 export interface SampleOptions {
   temperature: number;
@@ -13,11 +15,11 @@ export interface SampleOptions {
 /** Scratch buffers reused across calls so the decode loop does not allocate per token. */
 export interface SamplerScratch {
   probs: Float64Array;
-  order: Int32Array;
+  order: number[];
 }
 
 export function createSamplerScratch(vocab: number): SamplerScratch {
-  return { probs: new Float64Array(vocab), order: new Int32Array(vocab) };
+  return { probs: new Float64Array(vocab), order: [] };
 }
 
 export function sampleToken(logits: Float32Array, opts: SampleOptions, rng: Rng, scratch: SamplerScratch): { token: number; logprob: number } {
@@ -51,26 +53,17 @@ export function sampleToken(logits: Float32Array, opts: SampleOptions, rng: Rng,
     }
     return { token: V - 1, logprob: logprobOf(V - 1) };
   }
-  // Candidates sorted by probability (ties by index, so the order is deterministic).
-  const order = scratch.order;
-  for (let i = 0; i < V; i++) order[i] = i;
-  const sorted = Array.prototype.slice.call(order, 0, V) as number[];
-  sorted.sort((a, b) => probs[b]! - probs[a]! || a - b);
-  let keep = useTopK ? opts.top_k : V;
-  if (useTopP) {
-    let cum = 0;
-    for (let i = 0; i < keep; i++) {
-      cum += probs[sorted[i]!]! / sum;
-      if (cum >= opts.top_p) { keep = i + 1; break; }
-    }
-  }
+  const sorted = scratch.order;
+  const keep = keptPrefix(probs, V, { topP: opts.top_p, topK: opts.top_k }, sorted);
   let kept = 0;
   for (let i = 0; i < keep; i++) kept += probs[sorted[i]!]!;
+  // log p_K(tok) = log p(tok) − log(mass of the kept set): the renormalised distribution sampled from.
+  const logKept = Math.log(kept / sum);
   let u = rng.next() * kept;
   for (let i = 0; i < keep; i++) {
     u -= probs[sorted[i]!]!;
-    if (u < 0) return { token: sorted[i]!, logprob: logprobOf(sorted[i]!) };
+    if (u < 0) return { token: sorted[i]!, logprob: logprobOf(sorted[i]!) - logKept };
   }
   const last = sorted[keep - 1]!;
-  return { token: last, logprob: logprobOf(last) };
+  return { token: last, logprob: logprobOf(last) - logKept };
 }

@@ -103,9 +103,9 @@ export function lmHeadForward(logp: FloatArray, lse: FloatArray, entropy: FloatA
   if (entropy) entropyRows(entropy, z, lse, rows, vocab, invTemp);
 }
 
-export function lmHeadBackward(dhs: FloatArray, dW: FloatArray | null, dlogp: FloatArray, hs: FloatArray, w: FloatArray, lse: FloatArray, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number): void {
-  const z = alloc(rows * vocab, hs);
-  matmulNT(z, hs, w, rows, dim, vocab, false);
+export function lmHeadBackward(dhs: FloatArray, dW: FloatArray | null, dlogp: FloatArray, hs: FloatArray, w: FloatArray, lse: FloatArray, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, keptLogits?: FloatArray | null): void {
+  const z = keptLogits ?? alloc(rows * vocab, hs);
+  if (!keptLogits) matmulNT(z, hs, w, rows, dim, vocab, false);
   logSoftmaxGatherBackward(z, dlogp, lse, targets, rows, vocab, invTemp);
   matmulNN(dhs, z, w, rows, vocab, dim, true);
   if (dW) matmulTN(dW, z, hs, vocab, rows, dim, true);

@@ -9,6 +9,7 @@
 // parameters (see tensor.ts). Validation and out-of-memory errors are captured and thrown at the
 // next flush or read, naming the first failing kernel.
 import { acquireGpuDevice, type DeviceRequest, type GpuDeviceInfo } from './device.js';
+import { resolveStamps, stampNext, type KernelProfile } from './profile.js';
 import { bytesFor, packF16, unpackF16, type GpuDType, type GpuTensor, viewOf } from './tensor.js';
 
 /** How a kernel binds its storage buffers (binding i+1; binding 0 is the parameter block). */
@@ -67,6 +68,8 @@ interface ContextState {
   dispatchCount: number;
   /** Called when a buffer goes back to the pool (caches of uploads forget it). */
   onRelease: Map<GPUBuffer, () => void>;
+  /** Per-kernel timing (profile.ts), when attached. */
+  profile: KernelProfile | null;
 }
 
 export async function createGpuContext(req: DeviceRequest = {}): Promise<GpuContext> {
@@ -80,7 +83,7 @@ export function contextForDevice(device: GPUDevice, info: GpuDeviceInfo): GpuCon
     pipelines: new Map(), free: new Map(), scoped: [], scopes: [], encoder: null, pass: null, dispatches: 0,
     arena, arenaF32: new Float32Array(arena.buffer), arenaUsed: 0,
     uniform: device.createBuffer({ size: UNIFORM_ARENA, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params' }),
-    lastKernel: '(none)', error: null, bytesLive: 0, bytesPeak: 0, bytesInUse: 0, bytesInUsePeak: 0, dispatchCount: 0, onRelease: new Map(),
+    lastKernel: '(none)', error: null, bytesLive: 0, bytesPeak: 0, bytesInUse: 0, bytesInUsePeak: 0, dispatchCount: 0, onRelease: new Map(), profile: null,
   };
   const ctx: GpuContext = {
     device, info, state,
@@ -211,17 +214,27 @@ export function writeTensor(ctx: GpuContext, t: GpuTensor, data: Float32Array | 
   const src = data instanceof Float64Array ? Float32Array.from(data) : data;
   if (t.dtype === 'i32' && !(src instanceof Int32Array)) throw new Error(`writeTensor(${what}): i32 tensor needs an Int32Array`);
   if (t.dtype === 'f32' && src instanceof Int32Array) throw new Error(`writeTensor(${what}): f32 tensor needs float data`);
-  if (src.buffer instanceof SharedArrayBuffer) {
-    // Dawn's writeBuffer takes no SharedArrayBuffer (the model's weights live in one): copy through
-    // private chunks (writeBuffer copies its source at once, so each chunk is dropped after).
-    const CHUNK = 64 << 20;
-    for (let o = 0; o < src.byteLength; o += CHUNK) {
-      const part = new Uint8Array(src.buffer, src.byteOffset + o, Math.min(CHUNK, src.byteLength - o)).slice();
-      ctx.device.queue.writeBuffer(t.buffer, t.offset * 4 + o, part.buffer, 0, part.byteLength);
-    }
+  writeWords(ctx, t.buffer, t.offset * 4, src);
+}
+
+const STAGING_BYTES = 64 << 20;
+
+/**
+ * queue.writeBuffer takes no SharedArrayBuffer (the base weights live in one): such data goes
+ * through an ordinary staging copy, 64 MiB at a time.
+ */
+function writeWords(ctx: GpuContext, dst: GPUBuffer, byteOffset: number, src: Float32Array | Int32Array): void {
+  if (!(src.buffer instanceof SharedArrayBuffer)) {
+    ctx.device.queue.writeBuffer(dst, byteOffset, src.buffer, src.byteOffset, src.byteLength);
     return;
   }
-  ctx.device.queue.writeBuffer(t.buffer, t.offset * 4, src.buffer, src.byteOffset, src.byteLength);
+  const staging = new Uint8Array(Math.min(STAGING_BYTES, src.byteLength));
+  const bytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+  for (let o = 0; o < bytes.length; o += staging.length) {
+    const n = Math.min(staging.length, bytes.length - o);
+    staging.set(bytes.subarray(o, o + n));
+    ctx.device.queue.writeBuffer(dst, byteOffset + o, staging.buffer, 0, n);
+  }
 }
 
 /** Reads a tensor back as f32 (f16 unpacked). Submits pending work and waits for it. */
@@ -324,10 +337,13 @@ export function dispatch(ctx: GpuContext, spec: KernelSpec, tensors: GpuTensor[]
   const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: s.uniform, offset: slot, size: Math.max(16, Math.ceil(params.length / 4) * 16) } }];
   tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer } }));
   const group = ctx.device.createBindGroup({ layout: p.layout, entries });
-  if (!s.pass) s.pass = encoder(ctx).beginComputePass();
+  const stamps = s.profile ? stampNext(s.profile, spec.key) : undefined;
+  if (stamps) endPass(ctx);
+  if (!s.pass) s.pass = encoder(ctx).beginComputePass(stamps ? { timestampWrites: stamps } : undefined);
   s.pass.setPipeline(p.pipeline);
   s.pass.setBindGroup(0, group);
   s.pass.dispatchWorkgroups(gx, gy, gz);
+  if (stamps) endPass(ctx);
   s.dispatches++;
   s.dispatchCount++;
   s.lastKernel = spec.key;
@@ -339,7 +355,9 @@ export function flush(ctx: GpuContext): void {
   if (!s.encoder) return;
   endPass(ctx);
   if (s.arenaUsed) ctx.device.queue.writeBuffer(s.uniform, 0, s.arena.buffer, 0, s.arenaUsed);
+  const afterSubmit = s.profile ? resolveStamps(ctx, s.profile, s.encoder) : null;
   ctx.device.queue.submit([s.encoder.finish()]);
+  afterSubmit?.();
   s.encoder = null;
   s.dispatches = 0;
   s.arenaUsed = 0;

@@ -11,16 +11,24 @@
 //   'f16'              f16 tiles and FMAs, f32 accumulation (`shader-f16`)
 //   'f16-emulated'     the f16 kernel in f32 registers on f16-rounded operands (tests, any adapter)
 //   'subgroup-matrix'  tensor cores through Dawn's chromium-experimental-subgroup-matrix
-// 'auto' (the default) uses 'tiled' for f32 weights, and for f16 weights the fastest variant the
-// self-check admitted on this context (prepareMatmul in matmul-check.ts); without it, 'tiled'.
+//   'direct'           portable f32 without workgroup memory or barriers (matmul-direct.ts): CPU adapters
+// 'auto' (the default) uses 'tiled' for f32 weights ('direct' on a CPU adapter), and for f16
+// weights the fastest variant the self-check admitted on this context (prepareMatmul in
+// matmul-check.ts); without it, the f32 choice.
 // Large K over few output tiles is split into K slices (split-K) summed by a second kernel.
 import { allocTensor, dispatch, fillTensor, groups1d, releaseTensor, type GpuContext, type KernelSpec } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
 import { FLAG, MAXABS, REDUCE, TILES, gemmKernel, type GemmFamily, type TileName } from './matmul-kernels.js';
+import { directKernel, directTileSize } from './matmul-direct.js';
+import { isCpuAdapter } from './cpu-adapter.js';
 import { sgmKernel, sgmThreads, sgmTile, subgroupMatrixConfig } from './matmul-sgmatrix.js';
 
-export type MatmulVariant = 'tiled' | 'subgroup' | 'f16' | 'f16-emulated' | 'subgroup-matrix';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'subgroup', 'f16', 'f16-emulated', 'subgroup-matrix'];
+export type MatmulVariant = 'tiled' | 'subgroup' | 'f16' | 'f16-emulated' | 'subgroup-matrix' | 'direct';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'subgroup', 'f16', 'f16-emulated', 'subgroup-matrix', 'direct'];
+
+/** f32-weight variants (the ones tuning may make the f32 default). */
+export type F32Variant = 'tiled' | 'subgroup' | 'direct';
+export const isF32Variant = (v: MatmulVariant | undefined): v is F32Variant => v === 'tiled' || v === 'subgroup' || v === 'direct';
 
 export interface MatmulOptions {
   /** Force a variant ('auto': see above). Overrides the context setting. */
@@ -50,8 +58,8 @@ export interface MatmulSettings {
   variant: MatmulVariant | 'auto';
   /** Variants the self-check admitted for automatic use on this context. */
   verified: Set<MatmulVariant>;
-  /** f32-weight variant 'auto' uses ('tiled' unless tuning found 'subgroup' faster). */
-  f32Variant: 'tiled' | 'subgroup';
+  /** f32-weight variant 'auto' uses ('tiled', 'direct' on a CPU adapter, unless tuning found another faster). */
+  f32Variant: F32Variant;
   /** f16-weight variant 'auto' uses when set (by tuning); else the first admitted of subgroup-matrix, f16. */
   f16Variant: MatmulVariant | null;
   /** Total K-slice scratch a split-K product may take (bytes). */
@@ -62,7 +70,7 @@ const settings = new WeakMap<GpuContext, MatmulSettings>();
 
 export function matmulSettings(ctx: GpuContext): MatmulSettings {
   let s = settings.get(ctx);
-  if (!s) settings.set(ctx, (s = { variant: 'auto', verified: new Set(), f32Variant: 'tiled', f16Variant: null, splitKBytes: 64 << 20 }));
+  if (!s) settings.set(ctx, (s = { variant: 'auto', verified: new Set(), f32Variant: isCpuAdapter(ctx) ? 'direct' : 'tiled', f16Variant: null, splitKBytes: 64 << 20 }));
   return s;
 }
 
@@ -105,7 +113,8 @@ export function pickVariant(ctx: GpuContext, bF16: boolean, opts: MatmulOptions 
   const s = matmulSettings(ctx);
   const v = opts.matmulVariant ?? s.variant;
   if (v !== 'auto') { requireVariant(ctx, v); return v; }
-  const admitted = (x: MatmulVariant | null): x is MatmulVariant => !!x && (x === 'tiled' || s.verified.has(x));
+  // The portable f32 variants need no admission.
+  const admitted = (x: MatmulVariant | null): x is MatmulVariant => !!x && (x === 'tiled' || x === 'direct' || s.verified.has(x));
   if (bF16) {
     if (admitted(s.f16Variant)) return s.f16Variant;
     if (admitted('subgroup-matrix')) return 'subgroup-matrix';
@@ -115,11 +124,12 @@ export function pickVariant(ctx: GpuContext, bF16: boolean, opts: MatmulOptions 
 }
 
 /**
- * Register tile by shape. On a CPU adapter (SwiftShader in CI) every shape takes 'medium': speed
- * does not depend on it there, and each pipeline costs seconds of shader compilation.
+ * Register tile by shape. On a CPU adapter the tiled families take 'medium' for every shape (each
+ * pipeline costs seconds of shader compilation there); 'direct' fits the LoRA rank (16) as N or M.
  */
-function pickTile(ctx: GpuContext, m: number, n: number): TileName {
-  if (/swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter)) return 'medium';
+function pickTile(ctx: GpuContext, variant: MatmulVariant, m: number, n: number): TileName {
+  if (variant === 'direct') return n <= 16 && m > 16 ? 'narrow' : m <= 16 && n > 16 ? 'wide' : 'medium';
+  if (isCpuAdapter(ctx)) return 'medium';
   if (n <= 32 && m > 32) return 'narrow';
   if (m <= 32 && n > 32) return 'wide';
   if (m >= 256 && n >= 256) return 'large';
@@ -212,8 +222,8 @@ interface Block {
 /** Tile of a variant: the register tile, or the subgroup-matrix kernel's fixed 64×64. */
 function tileOf(ctx: GpuContext, variant: MatmulVariant, blk: Block, opts: MatmulOptions): { name: TileName; bm: number; bn: number; bk: number } {
   if (variant === 'subgroup-matrix') return { name: 'medium', ...sgmTile(subgroupMatrixConfig(ctx)!) };
-  const name = opts.tile ?? pickTile(ctx, blk.m, blk.n);
-  return { name, ...TILES[name] };
+  const name = opts.tile ?? pickTile(ctx, variant, blk.m, blk.n);
+  return { name, ...(variant === 'direct' ? directTileSize(name) : TILES[name]) };
 }
 
 /** K slices: enough workgroups for a large GPU when the output has few tiles and K is long. */
@@ -258,6 +268,7 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
   const bF16 = blk.B.t.dtype === 'f16';
   const spec = variant === 'subgroup-matrix'
     ? cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}`, () => sgmKernel(ctx, subgroupMatrixConfig(ctx)!, { transA: blk.transA, transB: blk.transB }))
+    : variant === 'direct' ? cachedSpec(`direct:${tile.name}`, () => directKernel(tile.name))
     : cachedSpec(`${variant}:${tile.name}`, () => gemmKernel(familyOf(variant), tile.name));
   const dummy = dummyTensor(ctx);
   const split = !!part;

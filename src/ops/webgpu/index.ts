@@ -45,7 +45,11 @@ export function webgpuOps(ctx: GpuContext): Ops<GpuTensor> {
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => loraLinearForward(ctx, y, x, w, bias, shape, lora, xLora, us),
     loraLinearBackward: (g, dy, x, w, shape, lora, xLora, us, keep, dz, dx) => loraLinearBackward(ctx, g, dy, x, w, shape, lora, xLora, us, keep, dz, dx),
     lmHeadForward: (logp, lse, entropy, hs, w, targets, rows, dim, vocab, invTemp, logits) => lmHeadForward(ctx, logp, lse, entropy, hs, w, targets, rows, dim, vocab, invTemp, logits),
-    lmHeadBackward: (dhs, dW, dlogp, hs, w, lse, targets, rows, dim, vocab, invTemp) => lmHeadBackward(ctx, dhs, dW, dlogp, hs, w, lse, targets, rows, dim, vocab, invTemp),
+    lmHeadBackward: (dhs, dW, dlogp, hs, w, lse, targets, rows, dim, vocab, invTemp, keptLogits) => {
+      // Truncated (top-p/top-k) scoring needs whole logit rows, which the fused GPU head never holds.
+      if (keptLogits) throw new Error('lmHeadBackward: top-p/top-k (truncated) log-probs are not implemented on webgpu; use learner.device "cpu" or grpo.top_p 1 / top_k 0');
+      lmHeadBackward(ctx, dhs, dW, dlogp, hs, w, lse, targets, rows, dim, vocab, invTemp);
+    },
     adamwStep: (param, grad, m, v, lr, b1, b2, eps, wd, step, gradScale) => adamwStep(ctx, param, grad, m, v, lr, b1, b2, eps, wd, step, gradScale ?? 1),
   };
 }

@@ -11,15 +11,26 @@ import { allocTensor, dispatch, releaseTensor, type GpuContext, type KernelSpec 
 import { rowParts, single, viewOf, type GpuTensor } from './tensor.js';
 import { indexTensor } from './indices.js';
 import { gemm, type MatmulOptions } from './gemm.js';
+import { isCpuAdapter } from './cpu-adapter.js';
 
 let chunkBytes = 256 * 1024 * 1024;
+/** Row-statistics kernel: a workgroup per row, an invocation per row (CPU adapters), or by adapter. */
+export type RowKernel = 'auto' | 'workgroup' | 'invocation';
+let rowKernel: RowKernel = 'auto';
 
-/** Sets the logits budget per chunk (bytes); returns the previous settings. Tests force tiny chunks. */
-export function configureLmHead(opts: { chunkBytes?: number }): { chunkBytes: number } {
-  const prev = { chunkBytes };
+/**
+ * Sets the logits budget per chunk (bytes) and the row-statistics kernel; returns the previous
+ * settings. Tests force tiny chunks and each row kernel.
+ */
+export function configureLmHead(opts: { chunkBytes?: number; rowKernel?: RowKernel }): { chunkBytes: number; rowKernel: RowKernel } {
+  const prev = { chunkBytes, rowKernel };
   if (opts.chunkBytes !== undefined) {
     if (!(opts.chunkBytes > 0)) throw new Error(`lmHead chunkBytes must be > 0, got ${opts.chunkBytes}`);
     chunkBytes = opts.chunkBytes;
+  }
+  if (opts.rowKernel !== undefined) {
+    if (!['auto', 'workgroup', 'invocation'].includes(opts.rowKernel)) throw new Error(`lmHead rowKernel must be auto, workgroup or invocation, got ${String(opts.rowKernel)}`);
+    rowKernel = opts.rowKernel;
   }
   return prev;
 }
@@ -34,18 +45,16 @@ export function lmHeadChunkRows(ctx: GpuContext, vocab: number): number {
 // Per-row outputs (logp, lse, entropy) may be views of one buffer, and a buffer must not be bound
 // writable twice: each distinct buffer is bound once (o0..o2, the unused ones to sinks) and every
 // output names its binding ("slot"; 3 = not wanted).
-const ROW_STATS: KernelSpec = {
-  key: 'lmhead-rowstats',
-  bindings: ['read', 'read', 'write', 'write', 'write'],
-  code: /* wgsl */ `
-struct Params { vocab: u32, zOff: u32, r0: u32, tOff: u32, lpOff: u32, lseOff: u32, entOff: u32, invTemp: f32, lpSlot: u32, lseSlot: u32, entSlot: u32 }
+/** Parameters, bindings and the output switch shared by both row-statistics kernels. */
+function rowStatsHead(extraParams: string): string {
+  return /* wgsl */ `
+struct Params { vocab: u32, zOff: u32, r0: u32, tOff: u32, lpOff: u32, lseOff: u32, entOff: u32, invTemp: f32, lpSlot: u32, lseSlot: u32, entSlot: u32${extraParams} }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
 @group(0) @binding(2) var<storage, read> tg: array<i32>;
 @group(0) @binding(3) var<storage, read_write> o0: array<f32>;
 @group(0) @binding(4) var<storage, read_write> o1: array<f32>;
 @group(0) @binding(5) var<storage, read_write> o2: array<f32>;
-var<workgroup> red: array<vec2<f32>, 256>;
 fn put(slot: u32, i: u32, v: f32) {
   switch slot {
     case 0u: { o0[i] = v; }
@@ -53,7 +62,14 @@ fn put(slot: u32, i: u32, v: f32) {
     case 2u: { o2[i] = v; }
     default: {}
   }
+}`;
 }
+
+const ROW_STATS: KernelSpec = {
+  key: 'lmhead-rowstats',
+  bindings: ['read', 'read', 'write', 'write', 'write'],
+  code: /* wgsl */ `${rowStatsHead('')}
+var<workgroup> red: array<vec2<f32>, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let row = wid.x;
@@ -88,6 +104,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     put(p.lpSlot, p.lpOff + r, z[base + u32(tg[p.tOff + r])] * p.invTemp - l);
     put(p.entSlot, p.entOff + r, l - red[0].y / red[0].x);
   }
+}`,
+};
+
+// CPU adapters (SwiftShader): one invocation per row, no workgroup memory and no barriers (which
+// SwiftShader implements as coroutine switches: on 1008 rows of the tiny model the 256-wide
+// reduction took 0.3-1.6 s a call, this kernel under 1 ms). Same statistics, two passes over the
+// row instead of a tree reduction.
+const ROW_STATS_CPU: KernelSpec = {
+  key: 'lmhead-rowstats-cpu',
+  bindings: ROW_STATS.bindings,
+  code: /* wgsl */ `${rowStatsHead(', rows: u32')}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x;
+  if (row >= p.rows) { return; }
+  let base = p.zOff + row * p.vocab;
+  var mx = -3.4028234e38;
+  for (var i = 0u; i < p.vocab; i++) { mx = max(mx, z[base + i] * p.invTemp); }
+  var acc = vec2<f32>(0.0);
+  for (var i = 0u; i < p.vocab; i++) {
+    let zz = z[base + i] * p.invTemp;
+    let e = exp(zz - mx);
+    acc += vec2<f32>(e, e * zz);
+  }
+  let r = p.r0 + row;
+  let l = mx + log(acc.x);
+  put(p.lseSlot, p.lseOff + r, l);
+  put(p.lpSlot, p.lpOff + r, z[base + u32(tg[p.tOff + r])] * p.invTemp - l);
+  put(p.entSlot, p.entOff + r, l - acc.y / acc.x);
 }`,
 };
 
@@ -172,10 +217,13 @@ export function lmHeadForward(ctx: GpuContext, logp: GpuTensor, lse: GpuTensor, 
   let buf: GpuTensor | null = null;
   const scratch = (): GpuTensor => (buf ??= allocTensor(ctx, Math.min(rc, rows) * vocab, 'f32', false, true));
   const { bound, slots } = outputSlots(ctx, [single(logp, 'logp'), single(lse, 'lse'), entropy ? single(entropy, 'entropy') : null]);
+  const cpu = rowKernel === 'auto' ? isCpuAdapter(ctx) : rowKernel === 'invocation';
   for (let r0 = 0; r0 < rows;) {
     const { r1, z } = chunkTarget(logits, scratch, r0, rows, rc, vocab);
     gemm(ctx, 'NT', z, viewOf(h, r0 * dim, (r1 - r0) * dim), w, r1 - r0, dim, vocab, { accumulate: false }, opts);
-    dispatch(ctx, ROW_STATS, [z, T, ...bound], [vocab, z.offset, r0, T.offset, logp.offset, lse.offset, entropy ? entropy.offset : 0, { f32: invTemp }, ...slots], [r1 - r0]);
+    const params = [vocab, z.offset, r0, T.offset, logp.offset, lse.offset, entropy ? entropy.offset : 0, { f32: invTemp }, ...slots];
+    if (cpu) dispatch(ctx, ROW_STATS_CPU, [z, T, ...bound], [...params, r1 - r0], [Math.ceil((r1 - r0) / 64)]);
+    else dispatch(ctx, ROW_STATS, [z, T, ...bound], params, [r1 - r0]);
     r0 = r1;
   }
   if (buf) releaseTensor(ctx, buf);

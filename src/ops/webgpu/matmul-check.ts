@@ -7,7 +7,7 @@
 // at a 1.5B-like shape and prefers the fastest.
 import { allocTensor, finish, readF32, releaseTensor, writeTensor, type GpuContext } from './context.js';
 import { packF16, unpackF16, viewOf, type GpuTensor } from './tensor.js';
-import { configureMatmul, gemm, MATMUL_VARIANTS, variantUnavailable, type MatmulOp, type MatmulOptions, type MatmulVariant } from './gemm.js';
+import { configureMatmul, gemm, isF32Variant, MATMUL_VARIANTS, variantUnavailable, type MatmulOp, type MatmulOptions, type MatmulVariant } from './gemm.js';
 import { Rng } from '../../util/rng.js';
 
 export interface MatmulCheck {
@@ -25,7 +25,7 @@ export interface MatmulCheck {
 
 /** f32-arithmetic variants agree with the float64 product to rounding; f16 ones to f16 rounding. */
 export function toleranceOf(v: MatmulVariant): number {
-  return v === 'tiled' || v === 'subgroup' ? 1e-5 : 1e-2;
+  return isF32Variant(v) ? 1e-5 : 1e-2;
 }
 
 const SHAPES: { m: number; k: number; n: number; splitK?: number }[] = [
@@ -155,12 +155,12 @@ export async function prepareMatmul(ctx: GpuContext, opts: { tune?: boolean; rep
   if (opts.tune) {
     const reps = opts.reps ?? 10;
     for (const bType of ['f32', 'f16'] as const) {
-      const pool = verified.filter((v) => bType === 'f16' || v === 'tiled' || v === 'subgroup');
+      const pool = verified.filter((v) => bType === 'f16' || isF32Variant(v));
       for (const v of pool) timings.push(await timeProduct(ctx, v, bType, 512, 1536, 1536, reps));
     }
     const best = (b: 'f32' | 'f16'): MatmulVariant | undefined => timings.filter((t) => t.b === b).sort((x, y) => x.ms - y.ms)[0]?.variant;
     const f32 = best('f32'), f16 = best('f16');
-    configureMatmul(ctx, { ...(f32 === 'tiled' || f32 === 'subgroup' ? { f32Variant: f32 } : {}), ...(f16 ? { f16Variant: f16 } : {}) });
+    configureMatmul(ctx, { ...(isF32Variant(f32) ? { f32Variant: f32 } : {}), ...(f16 ? { f16Variant: f16 } : {}) });
   }
   return { checks, verified, timings };
 }

@@ -1,10 +1,15 @@
-// Equivalence of two parsed answers (math_verify 0.5.2 `sympy_expr_eq` semantics) over MathJSON,
-// with @cortex-js/compute-engine for numeric evaluation and simplification. Order of tests:
-// structure -> relations/assignments -> collections (sets, tuples, intervals, matrices) ->
-// numbers (exact BigInt rationals; rounded to `precision` places when either side is a float) ->
-// symbolic (isSame, simplify, then agreement at seeded random points). A Budget bounds the work.
+// Equivalence of two parsed answers (Math-Verify's `sympy_expr_eq` semantics) over MathJSON, with
+// @cortex-js/compute-engine for numeric evaluation and simplification. Order of tests: assignments
+// and equations (mathEqual) -> structure -> relations -> collections (sets, tuples, intervals,
+// matrices) -> numbers (exact BigInt rationals; rounded to `precision` places when either side is a
+// float) -> symbolic (isSame, simplify, then agreement at seeded random points). Sums, products,
+// integrals and limits are compared by structure only: evaluating them could take unbounded time.
+// A Budget bounds the work.
 import { Rng } from '../../util/rng.js';
+import { evaluateMatrix } from './matrix.js';
 import { getEngine } from './parse.js';
+import { elementAsEquation, intervalsEq, isAssignment, isEquation, lastRhs, relationEq, relationToSet, setAsIntervals, truncateAssignment } from './relations.js';
+import { isRelation } from './structure.js';
 import type { MathJson } from './types.js';
 
 export interface Budget {
@@ -17,12 +22,16 @@ export interface CompareContext {
   /** Either side was written with a decimal point (a sympy Float): compare rounded values. */
   hasFloat: boolean;
   budget: Budget;
+  /** false: variables are matched by position (f(x) equals f(y)). Default true. */
+  strict?: boolean;
+  /** Also turn an answer's relation into a set when the gold is a set. Default false (Math-Verify). */
+  allowSetRelationComp?: boolean;
 }
 
 const MAX_STEPS = 5000;
 const MAX_NODES = 400; // larger expressions skip simplify / random-point evaluation
 const MAX_SIMPLIFY_NODES = 80;
-const RELATIONS = new Set(['Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual']);
+const ITERATED = new Set(['Sum', 'Product', 'Integrate', 'Limit', 'D', 'Derivative']);
 const SEQUENCES = new Set(['Tuple', 'List', 'Sequence', 'Delimiter']);
 
 export function newBudget(ms: number): Budget {
@@ -42,18 +51,35 @@ function nodes(j: MathJson): number {
   return Array.isArray(j) ? j.reduce<number>((n, x) => n + nodes(x as MathJson), 1) : 1;
 }
 
-/** Top-level entry: gold first, as in math_verify.verify. */
+/**
+ * Top-level entry, gold first (Math-Verify's sympy_expr_eq): assignment chains are truncated; an
+ * equation answer against a non-equation gold gives its last right-hand side; an assignment gold
+ * against a non-equation answer gives its right-hand side; a relation gold against a set answer
+ * becomes a set (and the reverse only with allowSetRelationComp). Elements of sets and tuples are
+ * compared by this same rule.
+ */
 export function mathEqual(gold: MathJson, pred: MathJson, ctx: CompareContext): boolean {
   if (spent(ctx.budget)) return false;
-  // assignment gold "x = rhs" (or "x \in S") against a bare answer: compare the right-hand side
-  const hg = head(gold);
-  const hp = head(pred);
-  if ((hg === 'Equal' || hg === 'Element') && isSymbol(args(gold)[0]) && !(hp && (RELATIONS.has(hp) || hp === 'Element'))) {
-    if (eq(args(gold)[1], pred, ctx)) return true;
+  gold = elementAsEquation(gold);
+  pred = elementAsEquation(pred);
+  if (ctx.strict === false) pred = renameVariables(gold, pred);
+  const goldAssign = isAssignment(gold);
+  const predAssign = isAssignment(pred);
+  const goldEq = isEquation(gold);
+  const predEq = isEquation(pred);
+  if (goldAssign) gold = truncateAssignment(gold);
+  if (predAssign) pred = truncateAssignment(pred);
+  if (predEq && !goldEq) pred = lastRhs(pred);
+  else if (goldAssign && !predEq) gold = lastRhs(gold);
+  const goldSet = isRelation(gold) ? setAsIntervals(pred) : null;
+  if (goldSet) {
+    const g = relationToSet(gold, hasUnknowns, numericValue);
+    return g !== null && intervalsEq(g, goldSet, (x, y) => eq(x, y, ctx));
   }
-  // an equation answer against a non-equation gold: take the answer's last right-hand side
-  if ((hp === 'Equal' || hp === 'Element') && !(hg && (RELATIONS.has(hg) || hg === 'Element'))) {
-    if (eq(gold, args(pred)[args(pred).length - 1], ctx)) return true;
+  if (ctx.allowSetRelationComp && isRelation(pred)) {
+    const gs = setAsIntervals(gold);
+    const p = gs && relationToSet(pred, hasUnknowns, numericValue);
+    if (gs && p) return intervalsEq(gs, p, (x, y) => eq(x, y, ctx));
   }
   return eq(gold, pred, ctx);
 }
@@ -61,7 +87,7 @@ export function mathEqual(gold: MathJson, pred: MathJson, ctx: CompareContext): 
 function eq(a: MathJson, b: MathJson, ctx: CompareContext): boolean {
   if (spent(ctx.budget)) return false;
   if (JSON.stringify(a) === JSON.stringify(b)) return true;
-  if (isString(a) || isString(b)) return isString(a) && isString(b) && a.slice(1, -1).trim() === b.slice(1, -1).trim();
+  if (isString(a) || isString(b)) return isString(a) && isString(b) && textEq(a.slice(1, -1), b.slice(1, -1));
   // e and E are the same constant (sympy's E); the CAS reads \mathrm{e}/e as ExponentialE
   if (isSymbol(a) && isSymbol(b)) return isE(a) && isE(b);
   const ha = head(a);
@@ -69,39 +95,62 @@ function eq(a: MathJson, b: MathJson, ctx: CompareContext): boolean {
   if (ha === 'Annotated') return eq(args(a)[0], b, ctx);
   if (hb === 'Annotated') return eq(a, args(b)[0], ctx);
 
-  // relations: same kind with equal sides, or equal (lhs - rhs); the CAS already flips > into <
-  const ra = ha !== null && RELATIONS.has(ha);
-  const rb = hb !== null && RELATIONS.has(hb);
-  if (ra || rb) {
-    if (ra && rb) return relationEq(a, b, ha!, ctx);
-    const ia = ra ? relationToInterval(a) : toInterval(a, true);
-    const ib = rb ? relationToInterval(b) : toInterval(b, true);
-    return ia !== null && ib !== null && intervalEq(ia, ib, ctx);
-  }
+  // relations: same kind with equal sides, flipped, or the same equation rearranged / scaled
+  const ra = isRelation(a);
+  const rb = isRelation(b);
+  if (ra || rb) return ra && rb && relationEq(a, b, (x, y) => eq(x, y, ctx), (x, y, positive) => proportional(x, y, positive, ctx));
 
   // intervals (and open interval (a,b) == 2-tuple, [a,b] == closed interval)
-  if (ha === 'Interval' || hb === 'Interval') {
-    const ia = toInterval(a, true);
-    const ib = toInterval(b, true);
-    return ia !== null && ib !== null && intervalEq(ia, ib, ctx);
+  if (ha === 'Interval' || hb === 'Interval' || ha === 'Union' || hb === 'Union') {
+    const ia = setAsIntervals(a);
+    const ib = setAsIntervals(b);
+    if (ia && ib) return intervalsEq(ia, ib, (x, y) => eq(x, y, ctx));
   }
   const ca = collection(a);
   const cb = collection(b);
   if (ca || cb) {
+    const same = (x: MathJson, y: MathJson): boolean => mathEqual(x, y, ctx);
     if (ca && cb) {
       if (ca.ordered && cb.ordered) {
         if (ca.items.length === 2 && ca.kind !== cb.kind) return false; // (a,b) is open, [a,b] closed
-        return ca.items.length === cb.items.length && ca.items.every((x, i) => eq(x, cb.items[i], ctx));
+        return ca.items.length === cb.items.length && ca.items.every((x, i) => same(x, cb.items[i]));
       }
-      return setEq(ca.items, cb.items, ctx);
+      return setEq(ca.items, cb.items, same);
     }
     // a one-element set ({5} or {5, 5} from repeated boxes) against a scalar
     const c = (ca ?? cb)!;
-    return !c.ordered && c.items.length >= 1 && c.items.every((x) => (ca ? eq(x, b, ctx) : eq(a, x, ctx)));
+    return !c.ordered && c.items.length >= 1 && c.items.every((x) => (ca ? same(x, b) : same(a, x)));
   }
-  if (ha === 'Matrix' && hb === 'Matrix') return eq(args(a)[0], args(b)[0], ctx);
-  if (ha === 'Matrix' || hb === 'Matrix') return false;
+  const ma = evaluateMatrix(a);
+  const mb = evaluateMatrix(b);
+  if (head(ma) === 'Matrix' && head(mb) === 'Matrix') return eq(args(ma)[0], args(mb)[0], ctx);
+  if (head(ma) === 'Matrix' || head(mb) === 'Matrix') return false;
   return valueEq(a, b, ctx);
+}
+
+/** Text answers: equal after trimming; words of more than one letter ignore case (latex2sympy lowercases symbols). */
+function textEq(x: string, y: string): boolean {
+  const a = x.trim();
+  const b = y.trim();
+  return a === b || (a.length > 1 && a.toLowerCase() === b.toLowerCase());
+}
+
+/** strict=false: the answer's variables renamed to the gold's, in sorted order, when they are as many. */
+function renameVariables(gold: MathJson, pred: MathJson): MathJson {
+  const g = unknownsOf(gold);
+  const p = unknownsOf(pred);
+  if (g.length !== p.length || g.length === 0) return pred;
+  const map = new Map(p.map((v, i) => [v, g[i]]));
+  const rename = (j: MathJson): MathJson => (typeof j === 'string' && map.has(j) ? map.get(j)! : Array.isArray(j) ? (j.map((x, i) => (i === 0 && typeof x === 'string' ? x : rename(x as MathJson))) as MathJson) : j);
+  return rename(pred);
+}
+
+function unknownsOf(j: MathJson): string[] {
+  try {
+    return [...getEngine().box(j as never).unknowns].sort();
+  } catch {
+    return [];
+  }
 }
 
 const isE = (s: string): boolean => s === 'E' || s === 'ExponentialE' || s === 'e';
@@ -119,59 +168,9 @@ function collection(j: MathJson): Collection | null {
   return null;
 }
 
-function setEq(xs: MathJson[], ys: MathJson[], ctx: CompareContext): boolean {
+function setEq(xs: MathJson[], ys: MathJson[], same: (x: MathJson, y: MathJson) => boolean): boolean {
   // equal as sets: every element has a partner on the other side (duplicates allowed)
-  return xs.every((x) => ys.some((y) => eq(x, y, ctx))) && ys.every((y) => xs.some((x) => eq(x, y, ctx)));
-}
-
-interface Interval {
-  lo: MathJson;
-  hi: MathJson;
-  loOpen: boolean;
-  hiOpen: boolean;
-}
-function toInterval(j: MathJson, allowPairs: boolean): Interval | null {
-  const h = head(j);
-  const unOpen = (x: MathJson): [MathJson, boolean] => (head(x) === 'Open' ? [args(x)[0], true] : [x, false]);
-  if (h === 'Interval' && args(j).length === 2) {
-    const [lo, loOpen] = unOpen(args(j)[0]);
-    const [hi, hiOpen] = unOpen(args(j)[1]);
-    return { lo, hi, loOpen, hiOpen };
-  }
-  if (allowPairs && (h === 'Tuple' || h === 'List') && args(j).length === 2) {
-    const open = h === 'Tuple';
-    return { lo: args(j)[0], hi: args(j)[1], loOpen: open, hiOpen: open };
-  }
-  if (j === 'RealNumbers') return { lo: 'NegativeInfinity', hi: 'PositiveInfinity', loOpen: true, hiOpen: true };
-  return null;
-}
-
-function intervalEq(a: Interval, b: Interval, ctx: CompareContext): boolean {
-  return a.loOpen === b.loOpen && a.hiOpen === b.hiOpen && eq(a.lo, b.lo, ctx) && eq(a.hi, b.hi, ctx);
-}
-
-/** "x < 3" -> (-inf, 3), "2 <= x" -> [2, inf): a relation in one variable against an interval answer. */
-function relationToInterval(j: MathJson): Interval | null {
-  const h = head(j);
-  if (h !== 'Less' && h !== 'LessEqual') return null;
-  const [l, r] = args(j);
-  const open = h === 'Less';
-  if (isSymbol(l) && !hasUnknowns(r)) return { lo: 'NegativeInfinity', hi: r, loOpen: true, hiOpen: open };
-  if (isSymbol(r) && !hasUnknowns(l)) return { lo: l, hi: 'PositiveInfinity', loOpen: open, hiOpen: true };
-  return null;
-}
-
-function relationEq(a: MathJson, b: MathJson, h: string, ctx: CompareContext): boolean {
-  if (h !== head(b)) return false;
-  const [la, ra] = args(a);
-  const [lb, rb] = args(b);
-  if (la === undefined || lb === undefined || ra === undefined || rb === undefined) return false;
-  if (eq(la, lb, ctx) && eq(ra, rb, ctx)) return true;
-  const symmetric = h === 'Equal' || h === 'NotEqual';
-  if (symmetric && eq(la, rb, ctx) && eq(ra, lb, ctx)) return true;
-  const da: MathJson = ['Subtract', la, ra];
-  if (valueEq(da, ['Subtract', lb, rb], ctx)) return true;
-  return symmetric && valueEq(da, ['Subtract', rb, lb], ctx);
+  return xs.every((x) => ys.some((y) => same(x, y))) && ys.every((y) => xs.some((x) => same(x, y)));
 }
 
 function hasUnknowns(j: MathJson): boolean {
@@ -248,6 +247,7 @@ function closeEq(x: number, y: number, rel: number): boolean {
 
 function valueEq(a: MathJson, b: MathJson, ctx: CompareContext): boolean {
   if (spent(ctx.budget)) return false;
+  if (hasIterated(a) || hasIterated(b)) return sameExpression(a, b);
   const qa = toRational(a);
   const qb = toRational(b);
   if (qa && qb) {
@@ -304,6 +304,57 @@ function agreeAtRandomPoints(a: MathJson, b: MathJson, vars: string[], ctx: Comp
     agreed++;
   }
   return agreed >= 3;
+}
+
+function hasIterated(j: MathJson): boolean {
+  return Array.isArray(j) && ((typeof j[0] === 'string' && ITERATED.has(j[0])) || j.some((x, i) => i > 0 && hasIterated(x as MathJson)));
+}
+
+/** Structural identity after canonical ordering (never evaluates). */
+function sameExpression(a: MathJson, b: MathJson): boolean {
+  try {
+    return getEngine().box(a as never).isSame(getEngine().box(b as never));
+  } catch {
+    return false;
+  }
+}
+
+/** The real value of a constant expression, or null. */
+function numericValue(j: MathJson): number | null {
+  if (hasIterated(j)) return null;
+  const v = numeric(j);
+  return v && v.im === 0 ? v.re : null;
+}
+
+/**
+ * x = k·y for a constant k ≠ 0 (k > 0 when `positive`), checked at seeded random points: the same
+ * equation rearranged or scaled ("2x + 4y - 3 = 0" vs "y = -x/2 + 3/4"; "x^2/4 + y^2/3 = 1" vs
+ * "x^2/16 + y^2/12 = 1/4").
+ */
+function proportional(x: MathJson, y: MathJson, positive: boolean, ctx: CompareContext): boolean {
+  if (hasIterated(x) || hasIterated(y) || nodes(x) + nodes(y) > MAX_NODES) return false;
+  const vars = [...new Set([...unknownsOf(x), ...unknownsOf(y)])];
+  if (vars.length === 0) return false;
+  const rng = new Rng(0x5eed);
+  let ratio: number | null = null;
+  let agreed = 0;
+  for (let trial = 0; trial < 6; trial++) {
+    if (Date.now() > ctx.budget.deadline) return false;
+    const subs: Record<string, number> = {};
+    for (const v of vars) subs[v] = 0.3 + 2 * rng.next();
+    const nx = numeric(x, subs);
+    const ny = numeric(y, subs);
+    if (!nx || !ny || nx.im !== 0 || ny.im !== 0 || !Number.isFinite(nx.re) || !Number.isFinite(ny.re)) continue;
+    if (Math.abs(ny.re) < 1e-12) {
+      if (Math.abs(nx.re) > 1e-9) return false;
+      continue;
+    }
+    const r = nx.re / ny.re;
+    if (ratio === null) ratio = r;
+    else if (!closeEq(r, ratio, 1e-9)) return false;
+    agreed++;
+  }
+  return agreed >= 3 && ratio !== null && Math.abs(ratio) > 1e-12 && (!positive || ratio > 0);
 }
 
 function maxExponent(j: MathJson): number {

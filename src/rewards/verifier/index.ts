@@ -1,5 +1,6 @@
 // The math answer verifier: parse / verifyParsed / verify and the extraction presets Tina, open-r1
-// and lighteval use. A TypeScript counterpart of math_verify 0.5.2 (see tina-recipe.md §2.3).
+// and lighteval use. A TypeScript counterpart of math_verify 0.5.2 (Tina's pin; tina-recipe.md §2.3), checked
+// against the test suite of Math-Verify 0.8 (test/verifier-math-verify.test.ts).
 import { mathEqual, newBudget } from './equal.js';
 import { exprConfig, latexConfig, parse } from './parse.js';
 import type { ParseOptions, ParsedAnswer, VerifyOptions } from './types.js';
@@ -9,7 +10,7 @@ export { normalizeLatex, DEFAULT_NORMALIZATION } from './normalize.js';
 export { extractCandidates, findBoxes, findLatexEnvs } from './extract.js';
 export type * from './types.js';
 
-/** math_verify.parse defaults, used for gold solutions: LaTeX (boxed priority 55) + plain expressions. */
+/** math_verify.parse defaults, used for gold solutions: LaTeX (boxed priority 50) + plain expressions. */
 export const GOLD_DEFAULT: Readonly<ParseOptions> = Object.freeze({
   extraction: [latexConfig(), exprConfig()],
   mode: 'first_match',
@@ -69,11 +70,24 @@ export function verifyParsed(gold: ParsedAnswer[], answer: ParsedAnswer[], opts:
         const x = g.text.trim();
         if (x.length > 0 && x === a.text.trim()) return true;
       } else if (g.kind === 'math' && a.kind === 'math') {
-        if (mathEqual(g.json, a.json, { precision, hasFloat: g.hasFloat || a.hasFloat, budget })) return true;
+        if (textAsLetters(g, a) || textAsLetters(a, g)) return true;
+        const ctx = { precision, hasFloat: g.hasFloat || a.hasFloat, budget, strict: opts.strict ?? true, allowSetRelationComp: opts.allowSetRelationComp ?? false };
+        if (mathEqual(g.json, a.json, ctx)) return true;
       }
     }
   }
   return false;
+}
+
+/**
+ * A text answer against the same word written as math: \text{odd} vs "odd", which the CAS reads as
+ * the product o·d·d (Math-Verify compares the concatenated symbol names, ignoring case).
+ */
+function textAsLetters(t: Extract<ParsedAnswer, { kind: 'math' }>, m: Extract<ParsedAnswer, { kind: 'math' }>): boolean {
+  if (typeof t.json !== 'string' || !t.json.startsWith("'")) return false;
+  const word = t.json.slice(1, -1).trim();
+  const letters = m.latex.replace(/\\mathrm\{e\}/g, 'e').replace(/\s+/g, '');
+  return word.length > 1 && /^[a-zA-Z]+$/.test(letters) && letters.toLowerCase() === word.toLowerCase();
 }
 
 export interface VerifyResult {

@@ -1,7 +1,7 @@
 // LaTeX normalisation before CAS parsing: the rules of latex2sympy2_extended 1.0.6 `normalize_latex`
 // (as used by math_verify 0.5.2), grouped like its NormalizationConfig flags. Every regex here is
 // linear: single character classes under each quantifier, no nested unbounded repetition.
-import { findBoxes } from './extract.js';
+import { findBoxes, lastBoxContents } from './extract.js';
 import type { NormalizationConfig } from './types.js';
 
 export const DEFAULT_NORMALIZATION: NormalizationConfig = {
@@ -33,12 +33,42 @@ const UNIT_ALT = UNIT_WORDS.join('|');
 const TEXT_UNIT_RE = new RegExp(String.raw`\\text\{\s*(?:${UNIT_ALT})(?:\s*/\s*(?:${UNIT_ALT}))?\s*\}(?:\^\{?\d\}?)?`, 'gi');
 const BARE_UNIT_RE = new RegExp(String.raw`([\d}])\s+(?:${UNIT_ALT})\b(?:\^\{?\d\}?)?(?=\s|$|[.,;])`, 'gi');
 
-/** Content of the boxes in `s` per the boxed rule ("all": joined by ",", "last": the last one). */
+/**
+ * Content of the boxes in `s` per the boxed rule: "all" joins every box by "," (consecutive
+ * identical contents once), "last" keeps the last box and its close or and/or-separated neighbours.
+ */
 function stripBoxes(s: string, mode: 'all' | 'last'): string {
   const boxes = findBoxes(s);
   if (boxes.length === 0) return s;
-  if (mode === 'last') return boxes[boxes.length - 1].content;
-  return boxes.map((b) => b.content).join(',');
+  if (mode === 'last') return lastBoxContents(s, boxes).join(',');
+  return boxes.map((b) => b.content).filter((c, i, all) => i === 0 || c !== all[i - 1]).join(',');
+}
+
+/**
+ * latex2sympy's `\approx`: "x \approx 11" is 11 (an only-symbols left side is named, the value is
+ * on the right); "1/3 \approx 0.33" is 1/3 (the approximation is dropped).
+ */
+function dropApprox(s: string): string {
+  const k = s.indexOf('\\approx');
+  if (k < 0) return s;
+  const left = s.slice(0, k);
+  const right = s.slice(k + '\\approx'.length);
+  return /^\s*[a-zA-Z](?:_\{?\w+\}?)?\s*$/.test(left) ? dropApprox(right) : left;
+}
+
+/** Matrices as latex2sympy reads them: [\begin{array}..\end{array}] is a matrix; a trailing row break is not a row. */
+function normalizeMatrices(s: string): string {
+  if (!s.includes('\\begin{')) return s;
+  return s
+    .replace(/\\\\\s*(?=\\end\{)/g, '')
+    .replace(/[[(]\s*(\\begin\{array\})/g, '$1')
+    .replace(/(\\end\{array\})\s*[\])]/g, '$1');
+}
+
+/** A ratio a:b is a quotient (latex2sympy's `:` is division); a:0 / 12:00 (a clock time) stays as written. */
+function ratiosAsQuotients(s: string): string {
+  if (!s.includes(':')) return s;
+  return s.replace(/(?<![\\:])\s*:(?![=:])\s*(?!0+(?![\d.]))/g, ' \\div ');
 }
 
 export function normalizeLatex(input: string, cfg: NormalizationConfig): string {
@@ -48,11 +78,13 @@ export function normalizeLatex(input: string, cfg: NormalizationConfig): string 
 
   if (cfg.basicLatex) {
     s = s.replace(/[\n\t\r]/g, ' ');
-    s = s.replace(/\\\\(?=[a-zA-Z])/g, '\\'); // "\\frac" (doubly escaped) -> "\frac"
+    // "\\frac" (doubly escaped) -> "\frac"; in a matrix "\\" is a row break
+    if (!/matrix|array/.test(s)) s = s.replace(/\\\\(?=[a-zA-Z])/g, '\\');
     s = s.replace(/\\(?:left|right)\s*\.|\\(?:left|right|[bB]igg?[lr]?)(?![a-zA-Z])/g, '');
+    s = normalizeMatrices(s);
     s = s.replace(/\^\{?\\(?:mathrm|text)\{(?:th|st|nd|rd)\}\}?/g, '');
     s = s.replace(/\\mathrm\{th\}/g, '');
-    s = s.replace(/\\!/g, '');
+    s = s.replace(/\\!\s*/g, '');
     s = s.replace(/\\displaystyle|\\textstyle/g, '');
     s = s.replace(/\\\$|\$/g, '');
     s = s.replace(/"/g, '');
@@ -60,17 +92,22 @@ export function normalizeLatex(input: string, cfg: NormalizationConfig): string 
     s = s.replace(/\\text\{\s*\}/g, '');
     // \mathrm{e} -> e, \mathbf{10} -> 10: a lone letter or number in text style is still math
     s = s.replace(/\\text\{\s*([a-zA-Z]|\d[\d.,]*)\s*\}/g, '$1');
-    s = s.replace(/\\text\{\s*percent\s*\}/g, '\\%');
+    s = s.replace(/\\text\{\s*(?:percentage|percent|pct)\s*\}/g, '\\%');
+    // \text{(C)}: a multiple-choice letter in parentheses is the letter
+    s = s.replace(/\\text\{\s*\(\s*([A-Za-z])\s*\)\s*\}/g, '$1');
     s = s.replace(/\\[dtc]frac/g, '\\frac');
     s = s.replace(/~=/g, '\\approx');
-    s = s.replace(/\{,\}/g, ',');
-    s = s.replace(/\\text\{\s*(?:and|or)\s*\}|\s(?:and|or)\s/g, ',');
+    s = s.replace(/\s*\{\s*,\s*\}/g, ',');
+    s = s.replace(/,?\s*\\text\{\s*(?:and|or)\s*\}/g, ',');
+    s = s.replace(/(?<![a-zA-Z\\])(?:,?\s*(?:and|or))(?![a-zA-Z])/g, ',');
+    s = s.replace(/\\q?quad/g, ' ');
     s = s.replace(/(?<!\\)\\[ ,;:]|~/g, ' ');
     s = s.replace(/\\(?:ldots|cdots|dots)(?![a-zA-Z])/g, ' ');
     s = s.replace(/(?<![\\a-zA-Z])(?:infinity|inf)(?![a-zA-Z])/g, '\\infty');
-    s = s.replace(/\bpercent\b/g, '\\%');
+    s = s.replace(/\s*\b(?:percentage|percent|pct)\b/g, '\\%');
     s = s.replace(/(^|\s)sqrt(?=[\s({\d])/g, '$1\\sqrt');
     s = s.replace(/(^|[\s{(,=])\.(\d)/g, '$10.$2');
+    s = ratiosAsQuotients(dropApprox(s));
   }
 
   if (cfg.units) {

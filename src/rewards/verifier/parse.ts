@@ -2,9 +2,11 @@
 // normalisation (normalize.ts) cleans their LaTeX, @cortex-js/compute-engine turns it into MathJSON.
 // Parsing is bounded: candidates above MAX_CAS_CHARS or nested deeper than MAX_DEPTH are not given
 // to the CAS, and no new candidate is tried after the work budget is spent.
-import { ComputeEngine } from '@cortex-js/compute-engine';
+import { createRequire } from 'node:module';
+import type { ComputeEngine } from '@cortex-js/compute-engine';
 import { extractCandidates, type Candidate } from './extract.js';
 import { DEFAULT_NORMALIZATION, normalizeLatex } from './normalize.js';
+import { listAsSet, restructure } from './structure.js';
 import type { ExtractionConfig, MathJson, NormalizationConfig, ParseOptions, ParsedAnswer } from './types.js';
 
 const MAX_CAS_CHARS = 1000;
@@ -12,9 +14,15 @@ const MAX_DEPTH = 40;
 const DEFAULT_BUDGET_MS = 1000;
 
 let engine: ComputeEngine | null = null;
-/** One engine per thread, created on first use (construction takes ~0.3 s). */
+/**
+ * One engine per thread, created on first use (construction takes ~0.3 s). The library itself is
+ * loaded here too, synchronously through its CommonJS build, so that importing loractor (or any
+ * module that only might verify) does not pay its ~0.3 s and ~40 MB.
+ */
 export function getEngine(): ComputeEngine {
-  return (engine ??= new ComputeEngine());
+  if (engine) return engine;
+  const ce = createRequire(import.meta.url)('@cortex-js/compute-engine') as typeof import('@cortex-js/compute-engine');
+  return (engine = new ce.ComputeEngine());
 }
 
 export function latexConfig(
@@ -23,7 +31,7 @@ export function latexConfig(
   return {
     kind: 'latex',
     tryExtractWithoutAnchor: over.tryExtractWithoutAnchor ?? true,
-    boxedMatchPriority: over.boxedMatchPriority ?? 55,
+    boxedMatchPriority: over.boxedMatchPriority ?? 50,
     normalization: { ...DEFAULT_NORMALIZATION, ...(over.normalization ?? {}) },
   };
 }
@@ -76,13 +84,25 @@ export function parse(text: string, opts: ParseOptions = {}): ParsedAnswer[] {
 }
 
 function candidateToMath(c: Candidate, cfg: ExtractionConfig): ParsedAnswer | null {
-  const latexParts = c.parts.map((p) => (cfg.kind === 'latex' ? normalizeLatex(p, cfg.normalization) : exprToLatex(p)));
+  // The plain \boxed{..} match always takes the "last" boxes (Math-Verify overrides the config).
+  // boxed true/false (Tina's len/cosine answers) leaves a box in the string, which latex2sympy's
+  // grammar reads as its content: the content is taken here, before normalising, so "10,080" in a
+  // box still reads as one number.
+  const norm = cfg.kind !== 'latex' ? null
+    : c.plainBoxed ? { ...cfg.normalization, boxed: 'last' as const }
+    : typeof cfg.normalization.boxed === 'boolean' ? { ...cfg.normalization, boxed: 'all' as const } : cfg.normalization;
+  const latexParts = c.parts.map((p, i) => {
+    const latex = norm ? normalizeLatex(p, norm) : exprToLatex(p);
+    return c.percent?.[i] && latex.length > 0 ? `\\frac{${latex}}{100}` : latex;
+  });
   const values: MathJson[] = [];
   let hasFloat = false;
   for (const latex of latexParts) {
-    const v = latexToMath(latex);
+    const v = latexToMath(latex) ?? latexToMath(lastEquation(latex));
     if (!v) return null;
-    values.push(v.json);
+    // "1, 2 and 3": a part that is itself a set contributes its elements
+    if (Array.isArray(v.json) && v.json[0] === 'Set' && latexParts.length > 1) values.push(...(v.json.slice(1) as MathJson[]));
+    else values.push(v.json);
     hasFloat ||= v.hasFloat;
   }
   const latex = latexParts.join(',');
@@ -90,27 +110,47 @@ function candidateToMath(c: Candidate, cfg: ExtractionConfig): ParsedAnswer | nu
   return { kind: 'math', json: ['Set', ...values], latex, hasFloat };
 }
 
-/** A plain-text arithmetic expression ("1,234.5", "3 * 4", "10%") as LaTeX. */
+/** Math-Verify's fallback when a LaTeX string does not parse: its last "=" part (no "," or ";" in it). */
+function lastEquation(latex: string): string {
+  if (/[,;]/.test(latex)) return '';
+  const parts = latex.split(/(?<![\\<>!])=/);
+  return parts.length > 2 ? parts[parts.length - 1] : '';
+}
+
+/** A plain-text arithmetic expression ("1,234.5", "3 * 4", "2^10", "2**(1/2)", "10%") as LaTeX. */
 export function exprToLatex(expr: string): string {
-  let s = expr.replace(/−/g, '-').replace(/×/g, '\\times ').replace(/÷/g, '\\div ').replace(/\*/g, '\\cdot ');
+  let s = expr.replace(/−/g, '-').replace(/\*\*/g, '^').replace(/×/g, '\\times ').replace(/÷/g, '\\div ').replace(/\*/g, '\\cdot ');
   s = s.replace(/(\d),(?=\d{3}(?!\d))/g, '$1');
   s = s.replace(/\s*percent\b/g, '%');
+  s = bracedExponents(s);
   return normalizeLatex(s, { basicLatex: false, units: false, malformedOperators: true, nits: true, boxed: false, equations: false });
 }
 
-/** Bracket depth outside of braces; used to spot top-level commas ("1, 2" is a set in math_verify). */
-function topLevelComma(s: string): boolean {
-  let depth = 0;
+/** Plain-text exponents as LaTeX groups: 2^10 -> 2^{10}, 2^(1/2) -> 2^{(1/2)} (in LaTeX 2^10 is 2^1 0). */
+function bracedExponents(s: string): string {
+  if (!s.includes('^')) return s;
+  let out = '';
   for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
-    if (ch === '\\' && (s[i + 1] === '{' || s[i + 1] === '}')) {
-      depth += s[i + 1] === '{' ? 1 : -1;
-      i++;
-    } else if (ch === '(' || ch === '[' || ch === '{') depth++;
-    else if (ch === ')' || ch === ']' || ch === '}') depth--;
-    else if ((ch === ',' || ch === ';') && depth === 0) return true;
+    out += s[i];
+    if (s[i] !== '^') continue;
+    let j = i + 1;
+    while (s[j] === ' ') j++;
+    let end = j;
+    if (s[j] === '(') {
+      for (let depth = 0; end < s.length; end++) {
+        if (s[end] === '(') depth++;
+        else if (s[end] === ')' && --depth === 0) { end++; break; }
+      }
+    } else {
+      if (s[end] === '-') end++;
+      while (end < s.length && /[\d.]/.test(s[end])) end++;
+    }
+    if (end > j) {
+      out += `{${s.slice(j, end)}}`;
+      i = end - 1;
+    }
   }
-  return false;
+  return out;
 }
 
 function maxDepth(s: string): number {
@@ -135,7 +175,7 @@ export function latexToMath(latex: string): { json: MathJson; hasFloat: boolean 
   if (s.length === 0 || s.length > MAX_CAS_CHARS || maxDepth(s) > MAX_DEPTH) return null;
   // lone surrogates are not text a CAS can read
   if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s)) return null;
-  if (topLevelComma(s)) s = `\\{${s.replace(/;/g, ',')}\\}`;
+  s = listAsSet(s);
   try {
     // Parse without canonicalising first: canonical forms fold numbers exactly, and a power tower or
     // a huge factorial would make the CAS compute for minutes. Such answers stay strings.
@@ -145,13 +185,12 @@ export function latexToMath(latex: string): { json: MathJson; hasFloat: boolean 
     if (!expr.isValid) return null;
     const json = expr.json as MathJson;
     if (containsError(json)) return null;
-    return { json, hasFloat: /\d\.\d/.test(s) };
+    return { json: restructure(json), hasFloat: /\d\.\d/.test(s) };
   } catch {
     return null;
   }
 }
 
-const ITERATED = new Set(['Sum', 'Product', 'Integrate', 'Limit', 'D', 'Derivative']);
 const MAX_EXPONENT = 10_000; // 2^{2023} is a real answer; 9^{9^9} is not something to expand
 const MAX_FACTORIAL = 2_000;
 
@@ -167,15 +206,15 @@ function intLiteral(j: MathJson): number | null {
 }
 
 /**
- * True when evaluating the (non-canonical) expression could take unbounded time: iterated operators
- * (sums, products, integrals, limits), exponents that are not small literals (power towers), big
- * factorials or binomials.
+ * True when evaluating the (non-canonical) expression could take unbounded time: exponents that are
+ * not small literals (power towers), big factorials or binomials. Iterated operators (sums,
+ * products, integrals, limits) are kept: they are compared by structure only, never evaluated
+ * (see equal.ts).
  */
 export function tooCostly(j: MathJson): boolean {
   if (!Array.isArray(j)) return false;
   const h = j[0];
   if (typeof h === 'string') {
-    if (ITERATED.has(h)) return true;
     if (h === 'Power' || h === 'Root') {
       const e = intLiteral(j[2]);
       if (e === null ? containsPower(j[2]) || hasBigLiteral(j[2], 1000) : Math.abs(e) > MAX_EXPONENT) return true;

@@ -1,4 +1,4 @@
-// Shared types of the math answer verifier (a TypeScript counterpart of math_verify 0.5.2).
+// Shared types of the math answer verifier (a TypeScript counterpart of math_verify).
 // Everything here is plain data so parsed answers can cross thread boundaries and be logged as JSON.
 
 /** MathJSON as produced by @cortex-js/compute-engine (numbers, symbols, strings, nested arrays, {num}). */
@@ -28,7 +28,7 @@ export interface LatexExtractionConfig {
   kind: 'latex';
   /** Also try bare LaTeX environments ($..$, \[..\], ...) without an "answer" anchor (priority 300). Default true. */
   tryExtractWithoutAnchor: boolean;
-  /** Priority of \boxed{} matches (lower is tried first). math_verify default 55; Tina's rewards use 0. */
+  /** Priority of \boxed{} matches (lower is tried first). math_verify default 50; Tina's rewards use 0. */
   boxedMatchPriority: number;
   normalization: NormalizationConfig;
 }
@@ -65,4 +65,11 @@ export interface VerifyOptions {
   precision?: number;
   /** Wall-clock work budget for the comparison of all pairs, milliseconds. Default 1000. */
   budgetMs?: number;
+  /** false: variables are matched by position, so f(x) equals f(y) (math_verify `strict`). Default true. */
+  strict?: boolean;
+  /**
+   * Also compare an answer's relation with a gold set ("-2 <= x <= 7" against gold [-2, 7]); a gold
+   * relation is always compared with an answer set (math_verify `allow_set_relation_comp`). Default false.
+   */
+  allowSetRelationComp?: boolean;
 }

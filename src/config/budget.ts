@@ -1,0 +1,200 @@
+// What a training run will cost, from its knobs alone, before any work: host memory (every large
+// buffer the run allocates, each tied to the knobs that size it) and time (FLOPs per step against a
+// measured throughput). `check` prints both and refuses a run whose memory cannot fit, naming the
+// knobs to change; runTraining applies the same memory check before it creates the run folder.
+//
+// The estimates are upper bounds: every completion at max_completion_length, every prompt at the
+// prompt limit, nothing recomputed. Buffers follow the implementation: base weights once in shared
+// memory (f32); the learner's adapter, gradient and AdamW moments; adapter copies (the double-buffered
+// WeightStore, one per rollout engine and the evaluator, the learner's recovery store); one KV cache
+// per rollout actor and one for the evaluator; one micro-batch of saved activations in the learner.
+// The device dimension is explicit so a GPU learner can add its own lines (`device: 'gpu'`).
+import type { Qwen2Config } from '../model/config.js';
+import { moduleDims, type LoraModule } from '../model/lora.js';
+import { numel, weightSpecs } from '../model/weights.js';
+
+export type ModelDims = Pick<Qwen2Config, 'numLayers' | 'hiddenSize' | 'intermediateSize' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'maxPositionEmbeddings' | 'tieWordEmbeddings'>;
+
+export interface BudgetKnobs {
+  model: ModelDims;
+  lora: { r: number; targetModules: readonly LoraModule[] };
+  promptsPerStep: number;
+  numGenerations: number;
+  perDeviceTrainBatchSize: number;
+  gradientAccumulationSteps: number;
+  /** Tokens a prompt may have (the prompt limit: max_prompt_length within the context). */
+  promptTokens: number;
+  maxCompletionLength: number;
+  /** KL term on: the learner runs a reference pass too. */
+  referencePass: boolean;
+  /** Async rollouts keep the next step's rollout in memory beside the current one. */
+  maxStaleness: number;
+  rolloutActors: number;
+  rolloutMaxBatch: number;
+  learnerRecovery: boolean;
+  eval?: { batchSize: number; numSamples: number; maxNewTokens: number; problems: number; everySteps: number };
+}
+
+export interface BudgetItem {
+  item: string;
+  bytes: number;
+  /** The knobs that size it, as a user would change them. */
+  fields: string[];
+  device: 'cpu' | 'gpu';
+}
+
+const F32 = 4;
+// Per generated token the rollout keeps its id, log-prob, text (JS strings, ~4 characters per token
+// at 2 bytes) and the copies made on the way to the learner and into rollouts.jsonl.
+const BYTES_PER_ROLLOUT_TOKEN = 48;
+// The evaluator's builtin engine decodes at most this many sequences together (its default maxBatch).
+const EVAL_ENGINE_BATCH = 64;
+
+export function baseParams(m: ModelDims): number {
+  return weightSpecs({ ...m, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config).reduce((s, w) => s + numel(w.shape), 0);
+}
+
+export function loraParams(m: ModelDims, lora: BudgetKnobs['lora']): number {
+  let perLayer = 0;
+  for (const mod of lora.targetModules) {
+    const [out, inF] = moduleDims(m as Qwen2Config, mod);
+    perLayer += lora.r * (out + inF);
+  }
+  return perLayer * m.numLayers;
+}
+
+export function completionsPerStep(k: BudgetKnobs): number {
+  return k.promptsPerStep * k.numGenerations;
+}
+
+/** Every large host buffer of a run, with the knobs that size it. */
+export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
+  const m = k.model;
+  const P = loraParams(m, k.lora);
+  const T = k.promptTokens + k.maxCompletionLength;
+  const completions = completionsPerStep(k);
+  const kvPerToken = m.numLayers * 2 * m.numKvHeads * m.headDim * F32;
+  const rolloutSeqs = Math.min(k.rolloutMaxBatch, Math.ceil(completions / k.rolloutActors));
+  const copies = 2 + k.rolloutActors + (k.eval ? 1 : 0) + (k.learnerRecovery ? 9 : 0) + 3;
+  // Saved per token and layer for the backward: the residual stream, norms, q/k/v/o, the MLP's three
+  // intermediate vectors, attention log-sum-exps and the LoRA inputs/intermediates; plus a [tokens,
+  // vocab] logits block for the scored (completion) tokens and the backward's scratch.
+  const microSeqs = k.perDeviceTrainBatchSize;
+  const perTokenLayer = 10 * m.hiddenSize + 3 * m.intermediateSize + m.numHeads + 2 * m.numKvHeads * m.headDim + 7 * k.lora.r;
+  const activations = microSeqs * (T * m.numLayers * perTokenLayer + k.maxCompletionLength * m.vocabSize * 2 + 4 * T * Math.max(m.hiddenSize, m.intermediateSize)) * F32;
+  const lengthFields = ['grpo.max_completion_length', 'grpo.max_prompt_length'];
+  const items: BudgetItem[] = [
+    { item: 'base weights (f32, shared by all threads)', bytes: baseParams(m) * F32, fields: ['model.path'], device: 'cpu' },
+    { item: `LoRA adapter, gradient, AdamW m and v (${P.toLocaleString('en-US')} parameters)`, bytes: 4 * P * F32, fields: ['lora.lora_r', 'lora.lora_target_modules'], device: 'cpu' },
+    { item: `adapter copies (weight store, ${k.rolloutActors} rollout engine(s)${k.eval ? ', evaluator' : ''}${k.learnerRecovery ? ', learner recovery' : ''}, checkpoint)`, bytes: copies * P * F32, fields: ['lora.lora_r', ...(k.learnerRecovery ? ['run.learner_recovery'] : [])], device: 'cpu' },
+    { item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`, bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2), fields: ['model.rollout_max_batch', ...lengthFields], device: 'cpu' },
+    { item: `rollouts of a step (${completions.toLocaleString('en-US')} completions${k.maxStaleness > 0 ? ', two steps in flight' : ''})`, bytes: (k.maxStaleness > 0 ? 2 : 1) * completions * T * BYTES_PER_ROLLOUT_TOKEN, fields: ['grpo.num_generations', 'grpo.per_device_train_batch_size', 'grpo.gradient_accumulation_steps', 'grpo.max_completion_length'], device: 'cpu' },
+    { item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`, bytes: activations, fields: ['grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)', ...lengthFields, 'lora.lora_r'], device: 'cpu' },
+  ];
+  if (k.eval) {
+    const seqs = Math.min(EVAL_ENGINE_BATCH, k.eval.batchSize * k.eval.numSamples);
+    const len = Math.min(m.maxPositionEmbeddings, k.promptTokens + k.eval.maxNewTokens);
+    items.push({ item: `evaluator KV cache (${seqs} sequences × ${len} tokens)`, bytes: seqs * len * kvPerToken, fields: ['eval.max_new_tokens', 'eval.batch_size'], device: 'cpu' });
+  }
+  return items;
+}
+
+export interface MemoryVerdict {
+  total: number;
+  available: number;
+  /** Set when the run cannot fit: one line naming the knobs to change. */
+  problem?: string;
+  warning?: string;
+}
+
+/** Compare the estimate of one device with what it has. */
+export function judgeMemory(items: BudgetItem[], available: number, device: 'cpu' | 'gpu' = 'cpu'): MemoryVerdict {
+  const mine = items.filter((i) => i.device === device);
+  const total = mine.reduce((s, i) => s + i.bytes, 0);
+  const where = device === 'cpu' ? 'this machine has' : 'the GPU has';
+  // Name the knobs of every part that alone takes a quarter of the device (at least the largest part).
+  const sorted = [...mine].sort((a, b) => b.bytes - a.bytes);
+  const big = sorted.filter((i, k) => k === 0 || i.bytes > available / 4).slice(0, 3);
+  const advice = big.length ? `; ${big.length > 1 ? 'the largest parts are' : 'the largest part is'} ${big.map((i) => `${i.item} at ${formatBytes(i.bytes)}: lower ${i.fields.join(', ')}`).join('; ')}` : '';
+  if (!(total <= available)) return { total, available, problem: `memory: the run needs about ${formatBytes(total)} but ${where} ${formatBytes(available)}${advice}` };
+  if (total > 0.8 * available) return { total, available, warning: `memory: the run needs about ${formatBytes(total)}, over 80% of the ${formatBytes(available)} ${where.replace(' has', '')} holds${advice}` };
+  return { total, available };
+}
+
+export interface TimeEstimate {
+  rolloutS: number;
+  learnerS: number;
+  /** One evaluation. */
+  evalS: number;
+  /** A step, evaluations spread over their interval. */
+  stepS: number;
+}
+
+/** Forward FLOPs of one token at context length `ctx` (weights, the LM head, attention over ctx/2 on average, LoRA). */
+function forwardFlopsPerToken(m: ModelDims, lora: number, ctx: number): number {
+  const layerWeights = (baseParams(m) - m.vocabSize * m.hiddenSize * (m.tieWordEmbeddings ? 1 : 2)) / m.numLayers;
+  return 2 * (layerWeights * m.numLayers + m.vocabSize * m.hiddenSize + lora) + 2 * m.numLayers * m.numHeads * m.headDim * ctx;
+}
+
+/** Seconds per step from FLOPs (every completion at its maximum length) at `flopsPerSecond`: a rough figure, optimistic where small batches run below peak. */
+export function estimateStepTime(k: BudgetKnobs, flopsPerSecond: number): TimeEstimate {
+  const m = k.model;
+  const P = loraParams(m, k.lora);
+  const T = k.promptTokens + k.maxCompletionLength;
+  const perToken = forwardFlopsPerToken(m, P, T);
+  const completions = completionsPerStep(k);
+  const rolloutS = (completions * T * perToken) / flopsPerSecond;
+  // Reference pass (when beta ≠ 0), policy pass, and the backward through the frozen weights (≈ one more).
+  const learnerS = ((k.referencePass ? 3 : 2) * completions * T * perToken) / flopsPerSecond;
+  const e = k.eval;
+  const evalS = e ? (e.problems * e.numSamples * (k.promptTokens + e.maxNewTokens) * forwardFlopsPerToken(m, P, k.promptTokens + e.maxNewTokens)) / flopsPerSecond : 0;
+  const stepS = rolloutS + learnerS + (e && e.everySteps > 0 ? evalS / e.everySteps : 0);
+  return { rolloutS, learnerS, evalS, stepS };
+}
+
+export interface ContextVerdict {
+  /** Tokens a prompt may keep: min(max_prompt_length, context − max_completion_length). */
+  promptTokens: number;
+  /** The knob that sets promptTokens, for messages. */
+  limitField: string;
+  problems: string[];
+  warnings: string[];
+}
+
+/** Prompt and completion lengths against the model's context (max_position_embeddings). */
+export function contextLimits(m: Pick<ModelDims, 'maxPositionEmbeddings'>, g: { max_prompt_length: number | null; max_completion_length: number }, evalMaxNewTokens?: number): ContextVerdict {
+  const ctx = m.maxPositionEmbeddings;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const room = ctx - g.max_completion_length;
+  if (room < 1) problems.push(`grpo.max_completion_length: ${g.max_completion_length} leaves no room for a prompt in the model's context of ${ctx} tokens (config.json max_position_embeddings); at most ${ctx - 1}`);
+  const byPrompt = g.max_prompt_length ?? Infinity;
+  let promptTokens = Math.max(1, Math.min(byPrompt, room));
+  let limitField = byPrompt <= room ? 'grpo.max_prompt_length' : `the model's context ${ctx} − grpo.max_completion_length ${g.max_completion_length}`;
+  if (room >= 1 && byPrompt > room && g.max_prompt_length !== null) {
+    warnings.push(`grpo.max_prompt_length: ${g.max_prompt_length} + max_completion_length ${g.max_completion_length} exceeds the model's context of ${ctx} tokens; prompts keep at most ${room} tokens`);
+  }
+  if (room < 1) { promptTokens = 1; limitField = 'grpo.max_completion_length'; }
+  if (evalMaxNewTokens !== undefined && evalMaxNewTokens >= ctx) {
+    problems.push(`eval.max_new_tokens: ${evalMaxNewTokens} leaves no room for a prompt in the model's context of ${ctx} tokens (config.json max_position_embeddings); at most ${ctx - 1}`);
+  }
+  return { promptTokens, limitField, problems, warnings };
+}
+
+const GiB = 1024 ** 3;
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return `${n} bytes`;
+  if (n >= 1024 * GiB) { const t = n / (1024 * GiB); return `${t < 1000 ? t.toPrecision(3) : Math.round(t).toLocaleString('en-US')} TiB`; }
+  if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return String(s);
+  if (s < 1) return `${(s * 1000).toFixed(0)} ms`;
+  if (s < 120) return `${s.toFixed(1)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} days`;
+}

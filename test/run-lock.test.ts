@@ -1,0 +1,49 @@
+// One run at a time, and runs that stop say so (issue 17, items 2 and 10), through the real CLI on the
+// tiny model: a second run on a held run folder is refused naming the holder, a dead holder's lock is
+// taken over, and a run stopped by SIGINT / SIGTERM checkpoints, prints how to continue and exits
+// 130 / 143 instead of 0 with "done".
+import t from 'tap';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, cliBackground, hasModel, smallConfig, waitFor, writeJson } from './cli-run.js';
+
+const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
+const work = mkdtempSync(join(tmpdir(), 'loractor-runlock-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+
+t.test('2. one run at a time holds a run folder; a dead holder\'s lock is taken over', { skip }, async (t) => {
+  const config = writeJson(join(work, 'c2.json'), smallConfig((c) => { c.run.max_steps = 500; }));
+  const out = join(work, 'run2');
+  const bg = cliBackground([`--actors=${config}`, '--out', out]);
+  await waitFor(() => existsSync(join(out, 'checkpoint-1', 'manifest.json')), 240_000, 'the first checkpoint');
+  const second = cli([`--actors=${config}`, '--resume', out, '--max-steps', '3']);
+  t.equal(second.status, 2, 'a second run on the same folder is refused');
+  t.match(second.stderr, new RegExp(`in use by another run \\(pid ${bg.child.pid} on host `));
+  bg.child.kill('SIGKILL');
+  await bg.exit;
+  const ckpt = Math.max(...readdirSync(out).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11))));
+  const resumed = cli([`--actors=${config}`, '--resume', out, '--max-steps', String(ckpt + 1)]);
+  t.equal(resumed.status, 0, resumed.stderr.slice(-500));
+  t.match(resumed.stderr, new RegExp(`took over the lock of pid ${bg.child.pid} .*no longer running`));
+  t.notOk(readdirSync(out).some((n) => n.includes('lock')), 'the lock is released at the end');
+});
+
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  t.test(`10. a run stopped by ${signal} checkpoints, says how to continue and exits ${code}`, { skip }, async (t) => {
+    const config = writeJson(join(work, `c10-${signal}.json`), smallConfig((c) => { c.run.max_steps = 500; }));
+    const out = join(work, `run10-${signal}`);
+    const bg = cliBackground([`--actors=${config}`, '--out', out]);
+    await waitFor(() => existsSync(join(out, 'checkpoint-1', 'manifest.json')), 240_000, 'the first checkpoint');
+    bg.child.kill(signal);
+    const { code: status } = await bg.exit;
+    t.equal(status, code, `exit code ${code}`);
+    const m = /interrupted at step (\d+) by \w+; --resume (\S+) continues/.exec(bg.stderr());
+    t.ok(m, `says where it stopped and how to continue: ${bg.stderr().slice(-300)}`);
+    t.notMatch(bg.stderr(), /\bdone in\b/, 'does not claim to be done');
+    if (m) {
+      t.ok(existsSync(join(out, `checkpoint-${m[1]}`, 'manifest.json')), 'the step it names is checkpointed');
+      t.equal(m[2], out);
+    }
+  });
+}
