@@ -24,7 +24,7 @@ import { benchMatmul, formatMatmulTable, MATMUL_SHAPES_1P5B, MATMUL_SHAPES_QUICK
 import { prepareMatmul } from '../src/ops/webgpu/matmul-check.js';
 import { ATTENTION_BENCH_FULL, ATTENTION_BENCH_QUICK, benchAttention, formatAttentionBench } from '../src/ops/webgpu/bench-attention.js';
 import { benchElementwise, elementwiseBenchShapes, formatElementwiseTable } from '../src/ops/webgpu/bench-elementwise.js';
-import { randomAdapter, randomModel } from './bench-models.js';
+import { randomAdapter, randomModel } from '../src/model/random-weights.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-learner.js [--quick] [--shapes 1.5b,0.5b|none] [--sequences N] [--prompt N] [--completion N] [--micro-batch N]
                   [--weights f16|f32] [--recompute on|off|both] [--kernels] [--profile] [--reps N] [--out FILE]

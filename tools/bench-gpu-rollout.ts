@@ -1,6 +1,6 @@
 // npm run bench:gpu-rollout [-- --quick] — aggregate decode tokens/s of the webgpu engine against the
 // batch size (sequences decoding together) on random weights of real shapes (DeepSeek-R1-Distill-
-// Qwen-1.5B, Qwen2.5-0.5B; tools/model-shapes.ts) with a Tina-sized adapter (r 32 on all seven
+// Qwen-1.5B, Qwen2.5-0.5B; src/model/shapes.ts) with a Tina-sized adapter (r 32 on all seven
 // modules) applied unmerged, sampling at temperature 1 on the GPU and EOS ignored; and, when
 // LORACTOR_MLC_LIB is set, WebLLM's aggregate tokens/s against the number of rollout actors.
 // Prints tables and writes JSON.
@@ -9,7 +9,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createWebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { PromptInput } from '../src/engines/types.js';
 import { uploadModel } from '../src/ops/webgpu/model-upload.js';
@@ -18,20 +17,22 @@ import { decodeRoofline } from '../src/model/decode-cost.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
 import { shapeConfig, H200 } from '../src/model/shapes.js';
-import { randomAdapter, randomModel } from './bench-models.js';
+import { randomAdapter, randomModel } from '../src/model/random-weights.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
 
-const { values: a } = parseArgs({
+const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32]
+                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--out FILE]
+  Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
+  Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
+const { values: a } = scriptOptions({
+  name: 'bench-gpu-rollout', help: HELP,
   options: {
     quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, batches: { type: 'string' }, prompt: { type: 'string' }, tokens: { type: 'string' },
     weights: { type: 'string', default: 'f16' }, 'webllm-actors': { type: 'string', default: '1,2,4,8' }, 'webllm-sequences': { type: 'string', default: '16' },
-    'webllm-tokens': { type: 'string', default: '64' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'webllm-tokens': { type: 'string', default: '64' }, out: { type: 'string' },
   },
 });
-if (a.help) {
-  console.log('bench-gpu-rollout [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32] [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--out FILE]');
-  process.exit(0);
-}
 const quick = a.quick!;
 const list = (s: string): number[] => s.split(',').map((x) => { const v = Number(x); if (!Number.isInteger(v) || v < 1) throw new Error(`expected positive integers, got '${x}'`); return v; });
 const shapes = (a.shapes ?? (quick ? 'quick' : '1.5b,0.5b')).split(',');

@@ -14,7 +14,6 @@
 //   --shape 1.5b  --prompts 8 --g 6 --prompt 256 --completion 3584 --micro-batch 4 --weights f16 --out FILE
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createWebGpuEngine } from '../src/engines/webgpu/engine.js';
 import { createGpuContext, memoryStats, resetPeaks } from '../src/ops/webgpu/context.js';
 import { uploadModel } from '../src/ops/webgpu/model-upload.js';
@@ -27,18 +26,19 @@ import type { Completion, PromptInput } from '../src/engines/types.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
 import { shapeConfig } from '../src/model/shapes.js';
-import { randomAdapter, randomModel } from './bench-models.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
+import { randomAdapter, randomModel } from '../src/model/random-weights.js';
 
-const { values: a } = parseArgs({
+const HELP = `usage: node dist/tools/bench-tina-step.js [--quick] [--shape 1.5b] [--prompts 8] [--g 6] [--prompt 256] [--completion 3584] [--micro-batch 4] [--weights f16|f32] [--out FILE]
+  One whole GRPO step at open_rs3 shapes on one GPU (webgpu engine and GPU learner sharing one copy of the
+  base weights): seconds per phase (generate, score, reference, policy+bwd, optimizer, sync). Table + JSON.`;
+const { values: a } = scriptOptions({
+  name: 'bench-tina-step', help: HELP,
   options: {
     quick: { type: 'boolean', default: false }, shape: { type: 'string' }, prompts: { type: 'string' }, g: { type: 'string' }, prompt: { type: 'string' },
-    completion: { type: 'string' }, 'micro-batch': { type: 'string' }, weights: { type: 'string', default: 'f16' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    completion: { type: 'string' }, 'micro-batch': { type: 'string' }, weights: { type: 'string', default: 'f16' }, out: { type: 'string' },
   },
 });
-if (a.help) {
-  console.log('bench-tina-step [--quick] [--shape 1.5b] [--prompts 8] [--g 6] [--prompt 256] [--completion 3584] [--micro-batch 4] [--weights f16|f32] [--out FILE]');
-  process.exit(0);
-}
 const quick = a.quick!;
 const shapeName = a.shape ?? (quick ? 'quick' : '1.5b');
 const P = +(a.prompts ?? (quick ? 2 : 8)), G = +(a.g ?? (quick ? 2 : 6));

@@ -5,6 +5,7 @@
 // issue's targets (≥ 5,000 tokens/s for 48 sequences of the 1.5B model, ≥ 10× WebLLM's single
 // stream, a step ≤ 60 s, a version switch ≤ 5 ms).
 import { existsSync, readFileSync } from 'node:fs';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 
 type RolloutRow = { shape: string; batch: number; decodeTokensPerS: number; msPerStep: number; rooflineTokensPerS?: number; error?: string };
 type Rollout = { results: { shape: string; device: string; syncMs: { upload: number; flip: number }; rows: RolloutRow[] }[]; webllm: { actors: number; tokensPerS: number; speedup: number; error?: string }[] | null };
@@ -12,11 +13,11 @@ type Torch = { info: Record<string, unknown>; rows: RolloutRow[] };
 type Tina = { shape: string; phases: Record<string, number>; totalS: number; generatedTokens: number; peakGiB: number; device: string };
 
 const read = <T>(p: string | undefined): T | null => (p && existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as T) : null);
-if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  console.log('device-compare-rollout ROLLOUT.json TORCH_ROLLOUT.json TINA.json');
-  process.exit(0);
-}
-const ours = read<Rollout>(process.argv[2]), torch = read<Torch>(process.argv[3]), tina = read<Tina>(process.argv[4]);
+const { positionals } = scriptOptions({
+  name: 'device-compare-rollout', options: {}, allowPositionals: true,
+  help: 'usage: node dist/tools/device-compare-rollout.js ROLLOUT.json TORCH_ROLLOUT.json TINA.json\n  The rollout side of a device run in one table, beside the transformers anchor and the targets',
+});
+const ours = read<Rollout>(positionals[0]), torch = read<Torch>(positionals[1]), tina = read<Tina>(positionals[2]);
 const f = (x: number | undefined, d = 1): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
 const print = (lines: string[][]): void => {
   const w = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
@@ -43,7 +44,7 @@ if (ours) {
   const half48 = ours.results.find((x) => x.shape === '0.5b')?.rows.find((r) => r.batch === 48);
   if (single && half48) console.log(`Target: ≥ 10× WebLLM's single stream: 0.5B webgpu engine at 48 sequences ${f(half48.decodeTokensPerS)} vs WebLLM one actor ${f(single.tokensPerS)} = ${f(half48.decodeTokensPerS / single.tokensPerS, 1)}×`);
 } else {
-  console.log(`device-compare-rollout: no rollout results (${process.argv[2] ?? 'no file given'})`);
+  console.log(`device-compare-rollout: no rollout results (${positionals[0] ?? 'no file given'})`);
 }
 if (tina) {
   console.log(`\nTina-shaped GRPO step (${tina.shape}; ${tina.device}): seconds per phase`);

@@ -4,20 +4,20 @@
 // logit bytes per generated token against the H200's 4.8 TB/s, the FLOPs against its f32 / f16 /
 // bf16-tensor peaks, and the tokens/s the bound allows, for batch 1…64.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { scriptOptions } from '../src/cli/standard-flags.js';
 import { decodeCost } from '../src/model/decode-cost.js';
 import { H200, shapeConfig } from '../src/model/shapes.js';
 
-const { values: a } = parseArgs({
+const HELP = `usage: node dist/tools/roofline-decode.js [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--context N] [--weights f16|f32] [--kv f16|f32] [--lora-r N] [--json FILE]
+  The webgpu engine's decode step on paper: bytes and FLOPs per generated token against the H200's peaks,
+  and the tokens/s the bound allows, per batch size.`;
+const { values: a } = scriptOptions({
+  name: 'roofline-decode', help: HELP,
   options: {
     shapes: { type: 'string', default: '1.5b,0.5b' }, batches: { type: 'string', default: '1,2,4,8,16,32,48,64' }, context: { type: 'string', default: '2048' },
-    weights: { type: 'string', default: 'f16' }, kv: { type: 'string', default: 'f16' }, 'lora-r': { type: 'string', default: '32' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    weights: { type: 'string', default: 'f16' }, kv: { type: 'string', default: 'f16' }, 'lora-r': { type: 'string', default: '32' }, json: { type: 'string' },
   },
 });
-if (a.help) {
-  console.log('roofline-decode [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--context N] [--weights f16|f32] [--kv f16|f32] [--lora-r N] [--json FILE]');
-  process.exit(0);
-}
 const MB = 2 ** 20;
 const out: unknown[] = [];
 for (const shape of a.shapes!.split(',')) {

@@ -2,9 +2,11 @@
 // thread with its own WebLLM engine and Dawn device on the same GPU, generating one request split
 // across them the way the coordinator splits a step's prompts. Aggregate tokens/s against N.
 // Weights: the Qwen2-0.5B-shaped synthetic checkpoint of the WebLLM tests, converted to MLC; needs the
-// compiled q0f32 library (LORACTOR_MLC_LIB, docs/webllm.md).
+// compiled q0f32 library (LORACTOR_MLC_LIB, docs/webllm.md). bench-gpu-rollout runs it; it also runs alone:
+//   node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences 16] [--tokens 64] [--cache DIR]
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { ActorSystem } from '../src/runtime/actor-system.js';
 import { WeightStore } from '../src/runtime/weight-store.js';
 import { loadModel } from '../src/model/load.js';
@@ -13,6 +15,8 @@ import { createLoraLayout } from '../src/model/lora.js';
 import { TrainingProtocols } from '../protocols/training.js';
 import { syntheticText, writeSyntheticQwen2Checkpoint } from '../src/engines/webllm/synthetic-checkpoint.js';
 import { convertToMlc } from './convert-to-mlc.js';
+import { packageActor } from '../src/runtime/modules.js';
+import { isMainScript, scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 
 export interface WebLlmScalingRow {
   actors: number;
@@ -55,7 +59,7 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
     let system: ActorSystem | null = null;
     try {
       system = await ActorSystem.start(Object.fromEntries(names.map((name) => [name, {
-        module: 'actors/rollout.ts', retries: 0,
+        module: packageActor('rollout'), retries: 0,
         config: { model: describeModel(model), tokenizerDir: hf, store: store.describe(), lora, readerName: name, engine: 'webllm', webllm: { mlcDir, libFile: o.lib, contextWindow: 64 + o.tokens } },
       }])));
       const prompts = Array.from({ length: o.sequences }, (_, i) => {
@@ -83,4 +87,23 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
     }
   }
   return rows;
+}
+
+const USAGE = `usage: node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences N] [--tokens N] [--cache DIR]
+  WebLLM's aggregate tokens/s against the number of rollout actors (each its own thread, engine and device),
+  on the synthetic Qwen2-0.5B-shaped checkpoint (q0f32 library: --lib or LORACTOR_MLC_LIB).`;
+
+if (isMainScript(import.meta.url)) {
+  const { values: v } = scriptOptions({
+    name: 'webllm-scaling', help: USAGE,
+    options: { lib: { type: 'string' }, actors: { type: 'string', default: '1,2,4,8' }, sequences: { type: 'string', default: '16' }, tokens: { type: 'string', default: '64' }, cache: { type: 'string' } },
+  });
+  const lib = v.lib ?? process.env.LORACTOR_MLC_LIB;
+  if (!lib) throw new UsageError('--lib (or LORACTOR_MLC_LIB) is required: the compiled WebLLM model library');
+  const positive = (s: string, field: string): number => { const n = Number(s); if (!Number.isInteger(n) || n < 1) throw new UsageError(`${field}: expected a positive integer, got '${s}'`); return n; };
+  const rows = await benchWebLlmScaling({
+    lib, cache: v.cache ?? join(tmpdir(), 'loractor-webllm-scaling'), actors: v.actors!.split(',').map((x) => positive(x, '--actors')),
+    sequences: positive(v.sequences!, '--sequences'), tokens: positive(v.tokens!, '--tokens'), log: (l) => console.error(l),
+  });
+  console.log(JSON.stringify(rows, null, 2));
 }

@@ -1,9 +1,9 @@
-// Random weights of real model shapes for the GPU benchmarks (no hub access here): quick to make
+// Random weights of real model shapes for the GPU benchmarks in tools/ (no hub access here): quick to make
 // even at 1.5B, and the same in every bench so figures are comparable.
-import { buildWeights, type Model } from '../src/model/weights.js';
-import { defaultLoraSettings, initLoraAdapter, LORA_MODULES, type LoraAdapter } from '../src/model/lora.js';
-import type { Qwen2Config } from '../src/model/config.js';
-import { Rng } from '../src/util/rng.js';
+import { buildWeights, type Model } from './weights.js';
+import { defaultLoraSettings, initLoraAdapter, LORA_MODULES, type LoraAdapter } from './lora.js';
+import type { Qwen2Config } from './config.js';
+import { Rng } from '../util/rng.js';
 
 /** Random weights of the shape, quickly: a 64k-value random block tiled over each tensor (std 0.02). */
 export function randomModel(c: Qwen2Config, seed: number): Model<Float32Array> {
