@@ -1,5 +1,5 @@
-// The rollout actor: owns one generation engine — the builtin CPU engine or WebLLM on WebGPU,
-// created inside this worker thread — and keeps it on the newest adapter version. Before generating
+// The rollout actor: owns one generation engine — the builtin CPU engine, the batched webgpu engine
+// or WebLLM on WebGPU, created inside this worker thread — and keeps it on the newest adapter version. Before generating
 // it applies at least the requested version from the WeightStore — a seqlock snapshot,
 // checksum-verified, then acknowledged in the store — so every completion carries the exact policy
 // version that produced it, and an adapter that never reaches the engine is an error, not a silent
@@ -36,11 +36,21 @@ export interface RolloutInit {
   lora: LoraSettings;
   /** Name under which this actor acknowledges versions in the store. */
   readerName: string;
-  engine: 'builtin' | 'webllm';
+  engine: 'builtin' | 'webgpu' | 'webllm';
   /** Required with engine 'webllm'. */
   webllm?: WebLlmRolloutSettings;
-  /** Builtin engine: most sequences decoded together. */
+  /** Engine 'webgpu' (defaults: f16 weights, 2 resident versions). */
+  webgpu?: WebGpuRolloutSettings;
+  /** Builtin and webgpu engines: most sequences decoded together. */
   maxBatch?: number;
+}
+
+export interface WebGpuRolloutSettings {
+  weightDtype?: 'f16' | 'f32';
+  /** Adapter versions kept on the GPU: grpo.max_staleness + 1. */
+  residentVersions?: number;
+  /** Fault drill: corrupt the next adapter upload on the GPU (the sync must reject it). */
+  injectWriteFault?: boolean;
 }
 
 /** Engine-specific timings of the last generate call. */
@@ -95,6 +105,20 @@ export async function init(cfg: RolloutInit): Promise<void> {
     engine = e;
     unusable = () => e.unusable;
     timings = () => ({ timeToFirstTokenS: e.lastGenerationStats?.meanTimeToFirstTokenS ?? 0, tokensPerSecond: e.lastGenerationStats?.tokensPerS ?? 0 });
+  } else if (cfg.engine === 'webgpu') {
+    const eos = model.config.eosTokenIds.length ? model.config.eosTokenIds : tok.eosTokenId !== null ? [tok.eosTokenId] : [];
+    if (eos.length === 0) throw new Error('rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)');
+    // Loaded lazily (Dawn only in webgpu workers); the device and the uploaded weights belong to this thread.
+    const { createWebGpuEngine } = await import('../src/engines/webgpu/engine.js');
+    const w = cfg.webgpu ?? {};
+    const e = await createWebGpuEngine({
+      model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos }, weightDtype: w.weightDtype ?? 'f16',
+      ...(cfg.maxBatch ? { maxBatch: cfg.maxBatch } : {}), residentVersions: w.residentVersions ?? 2,
+    });
+    if (w.injectWriteFault) e.injectWriteFault();
+    console.warn(`${cfg.readerName}: engine ${e.description}`);
+    engine = e;
+    timings = () => ({ timeToFirstTokenS: e.lastStats.prefillSeconds, tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds) });
   } else if (cfg.engine === 'builtin') {
     const eos = model.config.eosTokenIds.length ? model.config.eosTokenIds : tok.eosTokenId !== null ? [tok.eosTokenId] : [];
     if (eos.length === 0) throw new Error('rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)');
@@ -102,7 +126,7 @@ export async function init(cfg: RolloutInit): Promise<void> {
     engine = e;
     timings = () => ({ timeToFirstTokenS: e.lastStats.prefillSeconds, tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds) });
   } else {
-    throw new Error(`rollout: engine must be 'builtin' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`);
+    throw new Error(`rollout: engine must be 'builtin', 'webgpu' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`);
   }
   S = { name: cfg.readerName, engine, timings, unusable, tok, store, slot: store.registerReader(cfg.readerName), layout, lora: cfg.lora, buffer: new Float32Array(layout.size), appliedSyncMs: 0 };
 }
@@ -205,6 +229,7 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
       sampleIndex: c.sampleIndex,
       tokenIds: Array.from(c.tokenIds),
       logprobs: Array.from(c.logprobs),
+      ...(c.modelLogprobs ? { modelLogprobs: Array.from(c.modelLogprobs) } : {}),
       text: c.text,
       finishReason: c.finishReason,
       policyVersion: c.policyVersion,

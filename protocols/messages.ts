@@ -24,6 +24,8 @@ export const samplingSchema = z.object({
   max_tokens: z.number().int().positive(),
   stop: z.array(z.string()).optional(),
   seed: z.number().int(),
+  /** Decode past EOS to max_tokens (vLLM ignore_eos; benchmarks). */
+  ignore_eos: z.boolean().optional(),
 }).strict();
 
 export const rolloutRequestSchema = z.object({
@@ -41,7 +43,10 @@ export const completionSchema = z.object({
   promptIndex: z.number().int().nonnegative(),
   sampleIndex: z.number().int().nonnegative(),
   tokenIds: idsSchema,
+  /** Behaviour log-probs (the distribution sampled from; engines/types.ts). */
   logprobs: floatsSchema,
+  /** Raw model log-probs (temperature 1, whole vocabulary), where the engine reports them. */
+  modelLogprobs: floatsSchema.optional(),
   text: z.string(),
   finishReason: z.enum(['eos', 'stop', 'length']),
   policyVersion: z.number().int().nonnegative(),

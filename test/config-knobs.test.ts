@@ -155,6 +155,7 @@ const KNOBS: Record<string, Knob> = {
   'model.engine': test('test/webllm-training.test.ts', "engine: 'webllm'"),
   'model.mlc_dir': test('test/webllm-training.test.ts', 'mlc_dir'),
   'model.mlc_lib': test('test/webllm-training.test.ts', 'mlc_lib'),
+  'model.rollout_weight_dtype': test('test/engine-webgpu-training.test.ts', 'rollout_weight_dtype'),
   'model.rollout_max_batch': wired('src/coordinator/index.ts', 'modelCfg.rollout_max_batch'),
   'model.rollout_actors': test('test/coordinator-async.test.ts', 'rollout_actors'),
   // learner (where the learner's arithmetic runs)

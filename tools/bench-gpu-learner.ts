@@ -9,8 +9,7 @@
 //   --kernels            also time the kernels alone (matmul variants, attention, elementwise)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { buildWeights, type Model } from '../src/model/weights.js';
-import { defaultLoraSettings, initLoraAdapter, loraScale, LORA_MODULES, type LoraAdapter } from '../src/model/lora.js';
+import { loraScale, LORA_MODULES } from '../src/model/lora.js';
 import type { TrainBatch } from '../src/model/train.js';
 import { learnerStepCosts, type StepShape } from '../src/model/cost.js';
 import type { Qwen2Config } from '../src/model/config.js';
@@ -25,6 +24,7 @@ import { benchMatmul, formatMatmulTable, MATMUL_SHAPES_1P5B, MATMUL_SHAPES_QUICK
 import { prepareMatmul } from '../src/ops/webgpu/matmul-check.js';
 import { ATTENTION_BENCH_FULL, ATTENTION_BENCH_QUICK, benchAttention, formatAttentionBench } from '../src/ops/webgpu/bench-attention.js';
 import { benchElementwise, elementwiseBenchShapes, formatElementwiseTable } from '../src/ops/webgpu/bench-elementwise.js';
+import { randomAdapter, randomModel } from '../src/model/random-weights.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-learner.js [--quick] [--shapes 1.5b,0.5b|none] [--sequences N] [--prompt N] [--completion N] [--micro-batch N]
                   [--weights f16|f32] [--recompute on|off|both] [--kernels] [--profile] [--reps N] [--out FILE]
@@ -48,36 +48,6 @@ const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
 const recomputeModes = a.recompute === 'both' ? [true, false] : [a.recompute !== 'off'];
 const reps = +a.reps!;
 const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-learner-quick.json' : 'bench-gpu-learner.json'));
-
-/** Random weights of the shape, quickly: a 64k-value random block tiled over each tensor (std 0.02). */
-function randomModel(c: Qwen2Config, seed: number): Model<Float32Array> {
-  const rng = new Rng(seed);
-  const block = new Float32Array(65536);
-  for (let i = 0; i < block.length; i++) block[i] = 0.02 * rng.normal();
-  let k = 0;
-  const weights = buildWeights(c, (name, size) => {
-    const t = new Float32Array(size);
-    if (name.endsWith('norm.weight')) t.fill(1);
-    else if (!name.endsWith('.bias')) {
-      // Each tensor tiles the block from its own starting point, so tensors differ.
-      const shift = (k++ * 7919) % block.length;
-      const rotated = new Float32Array(block.length);
-      rotated.set(block.subarray(shift));
-      rotated.set(block.subarray(0, shift), block.length - shift);
-      for (let o = 0; o < size; o += block.length) t.set(rotated.subarray(0, Math.min(block.length, size - o)), o);
-    }
-    return t;
-  });
-  return { config: c, weights };
-}
-
-function randomAdapter(c: Qwen2Config, seed: number): LoraAdapter<Float32Array> {
-  const settings = defaultLoraSettings({ r: 32, alpha: 128, dropout: 0.05, targetModules: [...LORA_MODULES] });
-  const ad = initLoraAdapter(c, settings, new Rng(seed));
-  const rng = new Rng(seed + 1);
-  for (const t of ad.layout.tensors) if (t.name.endsWith('lora_B')) for (let i = 0; i < t.shape[0]! * t.shape[1]!; i++) ad.params[t.offset + i] = 1e-3 * rng.normal();
-  return ad;
-}
 
 function randomBatch(c: Qwen2Config, n: number, rng: Rng): TrainBatch {
   const T = promptLen + completionLen;

@@ -7,10 +7,11 @@ import { LORA_MODULES } from '../model/lora.js';
 export const modelSectionSchema = z.object({
   path: z.string().min(1).describe('Hugging Face model folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json); a relative path resolves against the config file\'s folder. TRL model_name_or_path. Required.'),
   hub_id: z.string().min(1).optional().describe("Hugging Face hub id of the base model (e.g. 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B'), written as base_model_name_or_path in every adapter_config.json and model card so PEFT/vLLM find the base. Default: the model folder's absolute path."),
-  engine: z.enum(['builtin', 'webllm']).default('builtin').describe("Rollout engine: 'builtin' (CPU, batched, exact log-probs) or 'webllm' (WebGPU; needs mlc_dir and mlc_lib). Default 'builtin'."),
+  engine: z.enum(['builtin', 'webgpu', 'webllm']).default('builtin').describe("Rollout engine: 'builtin' (CPU, batched, exact log-probs), 'webgpu' (batched on the GPU with loractor's WGSL kernels: continuous batching, paged KV cache, LoRA unmerged from resident adapter versions, sampling on the GPU) or 'webllm' (WebGPU, one sequence at a time; needs mlc_dir and mlc_lib). Default 'builtin'."),
   mlc_dir: z.string().optional().describe('MLC artifacts folder for the webllm engine (tools/convert-to-mlc writes it); relative to the config file\'s folder. No default.'),
   mlc_lib: z.string().optional().describe('Compiled WebLLM model library (.wasm) for the webllm engine; relative to the config file\'s folder. No default.'),
-  rollout_max_batch: z.number().int().positive().default(128).describe('Most sequences the builtin engine decodes together. Default 128.'),
+  rollout_max_batch: z.number().int().positive().default(128).describe('Most sequences the builtin or webgpu engine decodes together (webgpu: slots of its continuous batch). Default 128.'),
+  rollout_weight_dtype: z.enum(['f16', 'f32']).default('f16').describe("webgpu engine: storage of the base matrices on the GPU; the KV cache takes the same dtype. f16 halves memory and bandwidth (f32 accumulation); f32 reproduces the builtin engine's greedy completions exactly. Default 'f16'."),
   rollout_actors: z.number().int().min(1).max(64).default(1).describe('Rollout actors side by side (each its own thread and engine, roles rollout-0…); each step\'s prompts are split evenly across them, with sampling streams keyed by prompt so the completions do not depend on the split. Default 1.'),
 }).strict();
 

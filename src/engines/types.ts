@@ -1,4 +1,5 @@
-// The generation engine interface shared by the builtin CPU engine and WebLLM.
+// The generation engine interface shared by the builtin CPU engine, the batched webgpu engine and
+// WebLLM.
 import type { AdapterSnapshot } from '../model/adapter-layout.js';
 
 export interface SamplingParams {
@@ -11,6 +12,8 @@ export interface SamplingParams {
   /** Extra stop strings (EOS always stops). */
   stop?: string[];
   seed: number;
+  /** Keep decoding past EOS until max_tokens or a stop string (vLLM's ignore_eos; benchmarks). Default false. */
+  ignore_eos?: boolean;
 }
 
 export interface PromptInput {
@@ -33,8 +36,19 @@ export interface Completion {
   sampleIndex: number;
   /** Exact sampled token ids, including the EOS token when one was generated. */
   tokenIds: Int32Array;
-  /** log p(token_t | prefix) under the sampling distribution (logits / temperature), per token. */
+  /**
+   * Behaviour log-probs: log p(token_t | prefix) under the distribution the token was drawn from —
+   * softmax(logits / temperature), restricted by top-k / top-p and renormalised
+   * (src/rl/token-distribution.ts); at temperature 0 (greedy) the temperature-1 log-prob. These are
+   * what the learner's importance ratios compare against.
+   */
   logprobs: Float32Array;
+  /**
+   * Raw model log-probs of the same tokens: log-softmax of the logits at temperature 1 over the whole
+   * vocabulary, whatever the sampling settings (equal to `logprobs` for greedy, and for temperature 1
+   * without top-k / top-p). Engines that cannot report them leave this out (WebLLM).
+   */
+  modelLogprobs?: Float32Array;
   text: string;
   finishReason: FinishReason;
   /** The adapter version that produced every token of this completion (0 = base model). */

@@ -10,13 +10,13 @@ import { profileRows, startProfile, stopProfile } from '../ops/webgpu/profile.js
 import type { Model } from '../model/weights.js';
 import type { LoraAdapter } from '../model/lora.js';
 import { backwardScored, forwardScored, type TrainBatch } from '../model/train.js';
-import { allocTensor, beginScope, createGpuContext, endScope, fillTensor, finish, memoryStats, readF32, resetPeaks, uploadTensor, writeTensor } from '../ops/webgpu/context.js';
+import { allocTensor, beginScope, createGpuContext, endScope, fillTensor, finish, memoryStats, readF32, releaseTensor, resetPeaks, uploadTensor, writeTensor, type GpuContext } from '../ops/webgpu/context.js';
 import { webgpuOps } from '../ops/webgpu/index.js';
-import { uploadModel, type WeightDType } from '../ops/webgpu/model-upload.js';
+import { uploadModel, type UploadReport, type WeightDType } from '../ops/webgpu/model-upload.js';
 import { adamwStep, sumOfSquares } from '../ops/webgpu/optimizer.js';
 import { prepareMatmul } from '../ops/webgpu/matmul-check.js';
 import { configureMatmul, pickVariant } from '../ops/webgpu/gemm.js';
-import type { GpuTensor } from '../ops/webgpu/tensor.js';
+import { bytesFor, type GpuTensor } from '../ops/webgpu/tensor.js';
 import type { Rng } from '../util/rng.js';
 import type { LearnerDevice, ScoreOptions } from './learner-device.js';
 import type { AdamWHyperparams, AdamWState, OptimizerStepReport } from './optimizer.js';
@@ -28,6 +28,12 @@ export interface WebGpuLearnerOptions {
   /** Leave out adapter features (tests of portable kernel paths). */
   disableFeatures?: string[];
   /**
+   * An existing context and the base weights already uploaded to it (uploadModel), shared with a
+   * webgpu generation engine in the same thread: one copy of the frozen weights per GPU. The device
+   * then belongs to the caller (dispose does not destroy it).
+   */
+  shared?: { ctx: GpuContext; model: Model<GpuTensor> };
+  /**
    * Check the fast matmul variants (f16 arithmetic, subgroup-matrix) against a reference on this
    * device and time them, making the fastest that passes the default. Default: on, except on a
    * software adapter (SwiftShader), where every variant but the portable ones is unavailable anyway.
@@ -36,7 +42,7 @@ export interface WebGpuLearnerOptions {
 }
 
 export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>, opts: WebGpuLearnerOptions): Promise<LearnerDevice> {
-  const ctx = await createGpuContext({ disableFeatures: opts.disableFeatures });
+  const ctx = opts.shared?.ctx ?? await createGpuContext({ disableFeatures: opts.disableFeatures });
   const ops = webgpuOps(ctx);
   let kernels = `matmul ${pickVariant(ctx, opts.weightDtype === 'f16')}`;
   if (opts.tuneMatmul ?? !/swiftshader/i.test(ctx.info.adapter)) {
@@ -44,14 +50,14 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
     const s = configureMatmul(ctx, {});
     kernels = `matmul verified ${prepared.verified.join(', ') || 'none'}; f32 ${s.f32Variant}, f16 ${s.f16Variant ?? s.f32Variant}`;
   }
-  const { model: gmodel, report } = uploadModel(ctx, model, { weightDtype: opts.weightDtype });
+  const { model: gmodel, report } = opts.shared ? { model: opts.shared.model, report: sharedReport(opts.shared.model) } : uploadModel(ctx, model, { weightDtype: opts.weightDtype });
   const n = adapter.params.length;
   const persistent = (): GpuTensor => allocTensor(ctx, n, 'f32', true, true);
   const params = persistent(), grad = persistent(), m = persistent(), v = persistent();
   const gadapter: LoraAdapter<GpuTensor> = { settings: adapter.settings, layout: adapter.layout, params };
   writeTensor(ctx, params, adapter.params, 'lora params');
   const kept = report.keptF32.length ? `; kept in f32 (outside the f16 range): ${report.keptF32.join(', ')}` : '';
-  const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB; features ${ctx.info.features.join(' ') || 'none'}; ${kernels}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
+  const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB${opts.shared ? ', shared with the engine' : ''}; features ${ctx.info.features.join(' ') || 'none'}; ${kernels}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
 
   const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) =>
     forwardScored<GpuTensor>(gmodel, gadapter, scale, batch, ops, {
@@ -126,6 +132,16 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
       startProfile(ctx);
       return { stop: async () => { await finish(ctx); return profileRows(await stopProfile(ctx)); } };
     },
-    dispose: () => ctx.device.destroy(),
+    dispose: () => {
+      if (!opts.shared) { ctx.device.destroy(); return; }
+      for (const t of [params, grad, m, v]) releaseTensor(ctx, t);
+    },
   };
+}
+
+/** What an upload report says of weights uploaded by someone else (bytes only). */
+function sharedReport(m: Model<GpuTensor>): UploadReport {
+  let bytes = 0;
+  for (const t of [m.weights.embed, m.weights.finalNorm, ...(m.weights.lmHead !== m.weights.embed ? [m.weights.lmHead] : []), ...m.weights.layers.flatMap((l) => Object.values(l))]) bytes += bytesFor(t.length, t.dtype);
+  return { bytes, keptF32: [], split: {} };
 }

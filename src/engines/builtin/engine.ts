@@ -10,6 +10,7 @@ import type { AdapterSnapshot } from '../../model/adapter-layout.js';
 import { Rng } from '../../util/rng.js';
 import type { Completion, FinishReason, GenerationEngine, PromptInput, SamplingParams } from '../types.js';
 import { createSamplerScratch, sampleToken } from './sampling.js';
+import { rawLogprob } from '../raw-logprob.js';
 
 export interface TextDecoder {
   decode(ids: ArrayLike<number>): string;
@@ -93,6 +94,7 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
       const rngs = chunk.map((j) => Rng.derive(sampling.seed, prompts[j.p]!.seedKey ?? j.p, j.s));
       const ids: number[][] = chunk.map(() => []);
       const lps: number[][] = chunk.map(() => []);
+      const raws: number[][] = chunk.map(() => []);
       const finish: (FinishReason | null)[] = chunk.map(() => null);
       const tp = performance.now();
       let logits = prefill(model, ad, scale, kv, slots, chunk.map((j) => prompts[j.p]!.ids));
@@ -108,8 +110,9 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
           const { token, logprob } = sampleToken(row, sampling, rngs[i]!, scratch);
           ids[i]!.push(token);
           lps[i]!.push(logprob);
+          raws[i]!.push(rawLogprob(row, token));
           tokens++;
-          if (eos.has(token)) finish[i] = 'eos';
+          if (eos.has(token) && !sampling.ignore_eos) finish[i] = 'eos';
           else if (sampling.stop?.length && endsWithStop(decode(ids[i]!), sampling.stop)) finish[i] = 'stop';
           else if (ids[i]!.length >= sampling.max_tokens) finish[i] = 'length';
           else { stillLive.push(i); next.push(token); }
@@ -123,8 +126,8 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
       chunk.forEach((j, i) => {
         const tokenIds = Int32Array.from(ids[i]!);
         out.push({
-          promptIndex: j.p, sampleIndex: j.s, tokenIds, logprobs: Float32Array.from(lps[i]!),
-          text: decode(eos.has(tokenIds[tokenIds.length - 1]!) ? tokenIds.subarray(0, tokenIds.length - 1) : tokenIds),
+          promptIndex: j.p, sampleIndex: j.s, tokenIds, logprobs: Float32Array.from(lps[i]!), modelLogprobs: Float32Array.from(raws[i]!),
+          text: decode(finish[i] === 'eos' ? tokenIds.subarray(0, tokenIds.length - 1) : tokenIds),
           finishReason: finish[i]!, policyVersion: ver,
         });
       });

@@ -123,8 +123,13 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
   };
 
   const generateOne = async (text: string, sampling: SamplingParams, seed: number, promptIndex: number, sampleIndex: number) => {
+    // Greedy as the other engines define it: the argmax token, reported with its temperature-1
+    // log-prob. web-llm at temperature 0 reports log-probs of 0, so greedy runs at temperature 1
+    // with a nucleus so small that only the most likely token is kept (its reported log-prob is
+    // log-softmax(logits) over the whole vocabulary: top_p does not change what it reports).
+    const greedy = !(sampling.temperature > 0);
     const res = await mlc.completions.create({
-      prompt: text, max_tokens: sampling.max_tokens, temperature: sampling.temperature, top_p: sampling.top_p,
+      prompt: text, max_tokens: sampling.max_tokens, temperature: greedy ? 1 : sampling.temperature, top_p: greedy ? 1e-9 : sampling.top_p,
       stop: sampling.stop, logprobs: true, seed, frequency_penalty: 0, presence_penalty: 0, repetition_penalty: 1,
     });
     const choice = res.choices[0]!;

@@ -1,0 +1,135 @@
+// Products with few rows, for decoding: y[M, N] (+)= alpha · x[M, K] · W[N, K]ᵀ (+ bias), the NT
+// product of a linear layer, for M up to a few rows (one new token per sequence at small batch).
+// There the tiled GEMM (matmul.ts) computes mostly padding and, with few output tiles, runs few
+// workgroups; this kernel streams W once per block of MB rows instead: a workgroup of 64 threads
+// owns BN output columns (rows of W) and splits K across its threads, so consecutive threads read
+// consecutive elements of a W row (coalesced), each thread keeps MB × BN partial sums in registers,
+// and one pass through workgroup memory adds the 64 partials. W may be f16 (packed) or f32, a view
+// at any offset, or split into row blocks across buffers; x and y are f32 views.
+//
+// An optional low-rank term u·bᵀ is added in the epilogue (the LoRA branch's B product, fused: one
+// dispatch fewer per adapted projection).
+// Semantics are exactly gemm's NT with { accumulate, alpha, bias }, so the engine can route a
+// decode step's linear layers and LoRA branches here (decodeOps) with the same results as the
+// operation interface's, up to f32 summation order.
+import { dispatch, type GpuContext, type KernelSpec } from './context.js';
+import { rowParts, type GpuTensor } from './tensor.js';
+
+/**
+ * Threads (splitting K), rows per workgroup pass and output columns per workgroup. GPUs: 64 × 4 × 8
+ * (32 partial sums per thread). CPU adapters (SwiftShader) pay per workgroup and per invocation, not
+ * per register: 8 × 16 × 16, a quarter of the workgroups with 8× the work each. Both keep the
+ * partials in 8 KiB of workgroup memory.
+ */
+export interface SkinnyGeometry { WG: number; MB: number; BN: number }
+export const GPU_SKINNY: SkinnyGeometry = { WG: 64, MB: 4, BN: 8 };
+export const CPU_SKINNY: SkinnyGeometry = { WG: 8, MB: 16, BN: 16 };
+
+export function skinnyGeometry(ctx: GpuContext): SkinnyGeometry {
+  return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter) ? CPU_SKINNY : GPU_SKINNY;
+}
+
+function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
+  const { WG, MB: SKINNY_MB, BN } = g;
+  const ldw = f16
+    ? 'fn ldw(e: u32) -> f32 { let h = unpack2x16float(w[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }'
+    : 'fn ldw(e: u32) -> f32 { return bitcast<f32>(w[e]); }';
+  const lines: string[] = [];
+  for (let j = 0; j < BN; j++) lines.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
+  for (let m = 0; m < SKINNY_MB; m++) {
+    lines.push(`let x${m} = select(0.0, x[p.xOff + min(m0 + ${m}u, mLast) * p.K + k], m0 + ${m}u < p.M);`);
+    for (let j = 0; j < BN; j++) lines.push(`a${m}_${j} += x${m} * w${j};`);
+  }
+  const decl = Array.from({ length: SKINNY_MB * BN }, (_, i) => `var a${Math.floor(i / BN)}_${i % BN} = 0.0;`).join(' ');
+  const stash = Array.from({ length: SKINNY_MB * BN }, (_, i) => `part[${i}u * ${WG}u + lid] = a${Math.floor(i / BN)}_${i % BN};`).join(' ');
+  return {
+    key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}`,
+    bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
+    code: /* wgsl */ `
+struct Params { M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32, R: u32, uOff: u32, bOff: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// The low-rank term: u [M, R] (f32) · lb [N, R]ᵀ (f32), added to every output (the LoRA branch's B product).
+@group(0) @binding(5) var<storage, read> u: array<f32>;
+@group(0) @binding(6) var<storage, read> lb: array<f32>;
+var<workgroup> part: array<f32, ${SKINNY_MB * BN * WG}>;
+${ldw}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * ${BN}u;
+  let m0 = wid.y * ${SKINNY_MB}u;
+  let nLast = p.N - 1u;
+  let mLast = p.M - 1u;
+  ${decl}
+  for (var k = lid; k < p.K; k += ${WG}u) {
+    ${lines.join('\n    ')}
+  }
+  ${stash}
+  workgroupBarrier();
+  for (var o = lid; o < ${SKINNY_MB * BN}u; o += ${WG}u) {
+    let m = m0 + o / ${BN}u;
+    let n = n0 + o % ${BN}u;
+    if (m < p.M && n < p.N) {
+      var s = 0.0;
+      for (var t = 0u; t < ${WG}u; t++) { s += part[o * ${WG}u + t]; }
+      let at = p.yOff + m * p.colOff + n;
+      var v = p.alpha * s;
+      if ((p.flags & 2u) != 0u) { v += bias[p.biasOff + n]; }
+      for (var j = 0u; j < p.R; j++) { v += u[p.uOff + m * p.R + j] * lb[p.bOff + n * p.R + j]; }
+      if ((p.flags & 1u) != 0u) { v += y[at]; }
+      y[at] = v;
+    }
+  }
+}`,
+  };
+}
+
+const specs = new Map<string, KernelSpec>();
+
+export interface SkinnyEpilogue {
+  accumulate: boolean;
+  alpha?: number;
+  bias?: GpuTensor | null;
+  /** + u[M, r] · b[N, r]ᵀ (f32): a LoRA branch's second product fused into the base product. */
+  lowRank?: { u: GpuTensor; b: GpuTensor; r: number } | null;
+}
+
+/**
+ * y[M, N] (+)= alpha · x[M, K] · W[N, K]ᵀ (+ bias[N]). y's row stride is N. Any M (blocks of MB
+ * rows along the grid's y), but meant for few rows (see the file comment).
+ */
+export function skinnyMatmulNT(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w: GpuTensor, m: number, k: number, n: number, epi: SkinnyEpilogue, geometry: SkinnyGeometry = skinnyGeometry(ctx)): void {
+  const { MB: SKINNY_MB, BN } = geometry;
+  const where = 'skinnyMatmulNT';
+  if (m === 0 || n === 0) return;
+  if (x.dtype !== 'f32' || y.dtype !== 'f32' || x.split || y.split) throw new Error(`${where}: x and y must be single-buffer f32 tensors`);
+  if (x.length < m * k || y.length < m * n || w.length < n * k) throw new Error(`${where}: operands too short for m=${m} k=${k} n=${n}`);
+  if (w.dtype !== 'f32' && w.dtype !== 'f16') throw new Error(`${where}: W must be f32 or f16`);
+  const bias = epi.bias ?? null;
+  if (bias && (bias.dtype !== 'f32' || bias.split || bias.length < n)) throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
+  const lr = epi.lowRank ?? null;
+  if (lr && (lr.u.dtype !== 'f32' || lr.b.dtype !== 'f32' || lr.u.split || lr.b.split || lr.u.length < m * lr.r || lr.b.length < n * lr.r)) throw new Error(`${where}: lowRank u [m, r] and b [n, r] must be single f32 tensors`);
+  if (lr && (lr.u.buffer === y.buffer || lr.b.buffer === y.buffer)) throw new Error(`${where}: lowRank operands alias y`);
+  const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
+  for (const part of rowParts(w, k)) {
+    const n0 = part.rowStart, nn = Math.min(part.rows, n - n0);
+    if (nn <= 0) continue;
+    const t = part.tensor;
+    const key = `${t.dtype}:${geometry.WG}:${SKINNY_MB}:${BN}`;
+    let spec = specs.get(key);
+    if (!spec) specs.set(key, (spec = kernel(t.dtype === 'f16', geometry)));
+    const gx = Math.ceil(nn / BN), gyAll = Math.ceil(m / SKINNY_MB);
+    if (gx > lim) throw new Error(`${where}: ${nn} columns exceed ${lim * BN} per call`);
+    for (let r0 = 0; r0 < gyAll; r0 += lim) {
+      const rows = Math.min(m - r0 * SKINNY_MB, lim * SKINNY_MB);
+      dispatch(ctx, spec, [x, t, bias ?? x, y, lr ? lr.u : x, lr ? lr.b : x], [
+        rows, nn, k, x.offset + r0 * SKINNY_MB * k, t.offset, y.offset + r0 * SKINNY_MB * n + n0, bias ? bias.offset + n0 : 0,
+        (epi.accumulate ? 1 : 0) | (bias ? 2 : 0), { f32: epi.alpha ?? 1 }, n,
+        lr ? lr.r : 0, lr ? lr.u.offset + r0 * SKINNY_MB * lr.r : 0, lr ? lr.b.offset + n0 * lr.r : 0,
+      ], [gx, Math.ceil(rows / SKINNY_MB)]);
+    }
+  }
+}

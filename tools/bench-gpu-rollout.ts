@@ -1,0 +1,116 @@
+// npm run bench:gpu-rollout [-- --quick] — aggregate decode tokens/s of the webgpu engine against the
+// batch size (sequences decoding together) on random weights of real shapes (DeepSeek-R1-Distill-
+// Qwen-1.5B, Qwen2.5-0.5B; src/model/shapes.ts) with a Tina-sized adapter (r 32 on all seven
+// modules) applied unmerged, sampling at temperature 1 on the GPU and EOS ignored; and, when
+// LORACTOR_MLC_LIB is set, WebLLM's aggregate tokens/s against the number of rollout actors.
+// Prints tables and writes JSON.
+//   --shapes 1.5b,0.5b  --batches 1,2,4,8,16,32,48,64  --prompt 512  --tokens 64  --weights f16|f32
+//   --webllm-actors 1,2,4,8  --webllm-sequences 16  --webllm-tokens 64  --out FILE  --quick
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createWebGpuEngine } from '../src/engines/webgpu/engine.js';
+import type { PromptInput } from '../src/engines/types.js';
+import { uploadModel } from '../src/ops/webgpu/model-upload.js';
+import { createGpuContext, memoryStats } from '../src/ops/webgpu/context.js';
+import { decodeRoofline } from '../src/model/decode-cost.js';
+import { Rng } from '../src/util/rng.js';
+import { repoRoot } from '../src/util/paths.js';
+import { shapeConfig, H200 } from '../src/model/shapes.js';
+import { randomAdapter, randomModel } from '../src/model/random-weights.js';
+import { scriptOptions } from '../src/cli/standard-flags.js';
+import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
+
+const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32]
+                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--out FILE]
+  Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
+  Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
+const { values: a } = scriptOptions({
+  name: 'bench-gpu-rollout', help: HELP,
+  options: {
+    quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, batches: { type: 'string' }, prompt: { type: 'string' }, tokens: { type: 'string' },
+    weights: { type: 'string', default: 'f16' }, 'webllm-actors': { type: 'string', default: '1,2,4,8' }, 'webllm-sequences': { type: 'string', default: '16' },
+    'webllm-tokens': { type: 'string', default: '64' }, out: { type: 'string' },
+  },
+});
+const quick = a.quick!;
+const list = (s: string): number[] => s.split(',').map((x) => { const v = Number(x); if (!Number.isInteger(v) || v < 1) throw new Error(`expected positive integers, got '${x}'`); return v; });
+const shapes = (a.shapes ?? (quick ? 'quick' : '1.5b,0.5b')).split(',');
+const batches = list(a.batches ?? (quick ? '1,2,4' : '1,2,4,8,16,32,48,64'));
+const promptLen = +(a.prompt ?? (quick ? 8 : 512));
+const tokens = +(a.tokens ?? (quick ? 6 : 64));
+const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
+const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'));
+
+interface Row { shape: string; weights: string; batch: number; decodeTokensPerS: number; msPerStep: number; hostMsPerStep: number; dispatchesPerStep: number; prefillS: number; rooflineTokensPerS: number; ofRoofline: number; iterations: number }
+
+async function benchShape(name: string): Promise<{ rows: Row[]; device: string; syncMs: { upload: number; flip: number } }> {
+  const c = shapeConfig(name);
+  const t0 = performance.now();
+  const model = randomModel(c, 1);
+  const adapter = randomAdapter(c, 2);
+  const ctx = await createGpuContext();
+  const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
+  const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
+  const engine = await createWebGpuEngine({ model, tokenizer, shared: { ctx, model: gmodel }, maxBatch: Math.max(...batches), maxContext: promptLen + tokens + 8 });
+  console.error(`${name}: ${engine.description}; ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+  const snap = (version: number) => ({ version, settings: adapter.settings, layout: adapter.layout, params: adapter.params });
+  await engine.setAdapter(snap(1));
+  const upload = engine.lastSync!.ms;
+  await engine.setAdapter(snap(2));
+  await engine.setAdapter(snap(1));
+  const flip = engine.lastSync!.ms;
+  const rng = new Rng(5);
+  const rows: Row[] = [];
+  for (const B of batches) {
+    const prompts: PromptInput[] = Array.from({ length: B }, () => ({ ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)) }));
+    const sampling = { temperature: 1, top_p: 1, top_k: 0, seed: 3, ignore_eos: true };
+    await engine.generate(prompts, 1, { ...sampling, max_tokens: 2 }); // pipelines for this batch size
+    await engine.generate(prompts, 1, { ...sampling, max_tokens: tokens });
+    const s = engine.lastStats;
+    const decodeTokens = s.tokens - B, decodeS = s.seconds - s.prefillSeconds;
+    const tps = decodeTokens / decodeS;
+    const roof = decodeRoofline(c, { batch: B, context: promptLen + tokens / 2, weightBytes: weightDtype === 'f16' ? 2 : 4, kvBytes: engine.kvDtype === 'f16' ? 2 : 4, loraR: 32 }, H200);
+    rows.push({ shape: name, weights: weightDtype, batch: B, decodeTokensPerS: tps, msPerStep: (1000 * decodeS) / (s.iterations - 1), hostMsPerStep: (1000 * s.encodeSeconds) / s.iterations, dispatchesPerStep: s.dispatches / s.iterations, prefillS: s.prefillSeconds, rooflineTokensPerS: roof.tokensPerS, ofRoofline: tps / roof.tokensPerS, iterations: s.iterations });
+    console.error(`${name} batch ${B}: ${tps.toFixed(1)} decode tokens/s (${((1000 * decodeS) / (s.iterations - 1)).toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`);
+  }
+  const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
+  await engine.close();
+  ctx.device.destroy();
+  return { rows, device, syncMs: { upload, flip } };
+}
+
+function table(title: string, cols: string[], rows: (string | number)[][]): void {
+  const fmt = (v: string | number): string => (typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : v);
+  const cells = [cols, ...rows.map((r) => r.map(fmt))];
+  const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  console.log(`\n${title}`);
+  for (const r of cells) console.log(r.map((s, i) => s.padStart(w[i]!)).join('  '));
+}
+
+async function main(): Promise<void> {
+  const results: { shape: string; device: string; syncMs: { upload: number; flip: number }; rows: Row[] }[] = [];
+  for (const s of shapes) results.push({ shape: s, ...(await benchShape(s)) });
+  const rows = results.flatMap((r) => r.rows);
+  table(`webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
+    ['shape', 'weights', 'batch', 'decode tok/s', 'ms/step', 'host ms/step', 'dispatches/step', 'prefill s', 'roofline tok/s', 'of roofline'],
+    rows.map((r) => [r.shape, r.weights, String(r.batch), r.decodeTokensPerS, r.msPerStep, r.hostMsPerStep, r.dispatchesPerStep, r.prefillS, r.rooflineTokensPerS, r.ofRoofline]));
+  for (const r of results) console.log(`${r.shape}: ${r.device}; adapter sync (r 32, 7 modules): upload + verify ${r.syncMs.upload.toFixed(1)} ms, switch to a resident version ${r.syncMs.flip.toFixed(3)} ms`);
+  let webllm: WebLlmScalingRow[] | null = null;
+  const lib = process.env.LORACTOR_MLC_LIB;
+  if (lib) {
+    webllm = await benchWebLlmScaling({
+      lib, cache: process.env.LORACTOR_WEBLLM_CACHE ?? join(tmpdir(), 'loractor-webllm-cache'), actors: list(a['webllm-actors']!),
+      sequences: +a['webllm-sequences']!, tokens: +a['webllm-tokens']!, log: (l) => console.error(l),
+    });
+    table(`WebLLM (Qwen2-0.5B q0f32, synthetic weights): aggregate tokens/s against rollout actors (${a['webllm-sequences']} sequences × ${a['webllm-tokens']} tokens)`,
+      ['actors', 'tokens/s', 'speedup', 'wall s', 'start s', 'error'], webllm.map((r) => [String(r.actors), r.tokensPerS, r.speedup, r.wallS, r.startS, r.error ?? '']));
+  } else {
+    console.log('\nWebLLM scaling: skipped (set LORACTOR_MLC_LIB to the compiled Qwen2-0.5B q0f32 library; docs/webllm.md)');
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ time: new Date().toISOString(), promptLen, tokens, weights: weightDtype, results, webllm }, null, 2) + '\n');
+  console.log(`\nwrote ${out}`);
+}
+
+main().then(() => process.exit(0), (err) => { console.error(`bench-gpu-rollout: ${(err as Error).stack ?? err}`); process.exit(1); });
