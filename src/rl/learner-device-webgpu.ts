@@ -18,6 +18,7 @@ import { prepareMatmul } from '../ops/webgpu/matmul-check.js';
 import { configureMatmul, pickVariant } from '../ops/webgpu/gemm.js';
 import { bytesFor, type GpuTensor } from '../ops/webgpu/tensor.js';
 import type { Rng } from '../util/rng.js';
+import { truncationActive } from './token-distribution.js';
 import type { LearnerDevice, ScoreOptions } from './learner-device.js';
 import type { AdamWHyperparams, AdamWState, OptimizerStepReport } from './optimizer.js';
 
@@ -59,11 +60,14 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
   const kept = report.keptF32.length ? `; kept in f32 (outside the f16 range): ${report.keptF32.join(', ')}` : '';
   const description = `webgpu (${ctx.info.adapter}; weights ${opts.weightDtype}, ${(report.bytes / 2 ** 20).toFixed(1)} MiB${opts.shared ? ', shared with the engine' : ''}; features ${ctx.info.features.join(' ') || 'none'}; ${kernels}${opts.recompute ? '; per-layer recomputation' : ''}${kept})`;
 
-  const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) =>
-    forwardScored<GpuTensor>(gmodel, gadapter, scale, batch, ops, {
+  const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) => {
+    // The fused LM head never holds whole logit rows, which top-p/top-k scoring needs (planRun refuses such configs).
+    if (o.truncation && truncationActive(o.truncation, model.config.vocabSize)) throw new Error('webgpu learner: top-p/top-k (truncated) log-probs are computed on the cpu learner only; use learner.device "cpu" or grpo.top_p 1 / top_k 0');
+    return forwardScored<GpuTensor>(gmodel, gadapter, scale, batch, ops, {
       temperature: o.temperature, entropy: o.entropy, saveForBackward: save, recompute: save && opts.recompute,
       ...(dropoutRng && adapter.settings.dropout > 0 && scale !== 0 ? { dropoutSeed: dropoutRng.nextU32() } : {}),
     });
+  };
 
   return {
     kind: 'webgpu',
