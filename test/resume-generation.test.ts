@@ -56,7 +56,7 @@ t.test('kill -9 mid-batch and resume equals the uninterrupted run (num_iteration
   // Killed after step 3: checkpoint-2 holds generation batch 0 half used, with its old log-probs.
   const out = join(dir, 'killed');
   await runAndKill(config, out, 3);
-  const state = JSON.parse(readFileSync(join(out, 'checkpoint-2', 'trainer_state.json'), 'utf8')) as { pending_rollout?: { buffer?: { old?: unknown[] }[] } };
+  const state = JSON.parse(readFileSync(join(out, 'checkpoint-2', 'loractor_state.json'), 'utf8')) as { pending_rollout?: { buffer?: { old?: unknown[] }[] } };
   t.ok(state.pending_rollout?.buffer?.[0]?.old?.length, 'the checkpoint carries the batch in use with its old log-probs');
   const r = spawnSync(process.execPath, [main, `--actors=${config}`, `--resume=${out}`], { cwd: root, encoding: 'utf8', timeout: 600_000 });
   t.equal(r.status, 0, `resume exits 0 ${r.stderr.slice(-400)}`);
