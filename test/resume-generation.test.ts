@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
+import { readStepMetrics } from '../src/report/records.js';
 
 const root = repoRoot();
 const main = join(root, 'dist/main.js');
@@ -19,7 +20,8 @@ const STEPS = 6;
 
 const TIMING = /^(time\/|elapsed_s$|.*tokens_per_s$|.*time_to_first_token_s$|sync\/latency_s$)/;
 const lines = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-const metrics = (d: string) => lines(join(d, 'metrics.jsonl')).map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k))));
+// metrics.jsonl is append-only: a step redone after a resume supersedes its earlier record (last wins).
+const metrics = (d: string) => readStepMetrics(d).map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k))));
 const trajectories = (d: string) => lines(join(d, 'rollouts.jsonl')).map(({ sync_latency_ms: _, ...r }) => r);
 
 async function runAndKill(config: string, out: string, afterSteps: number): Promise<void> {
