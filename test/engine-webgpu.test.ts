@@ -19,7 +19,7 @@ import { forwardTrain } from '../src/model/train.js';
 import type { AdapterSnapshot } from '../src/model/adapter-layout.js';
 import { repoRoot } from '../src/util/paths.js';
 import { join } from 'node:path';
-import { keptPrefix } from './sampling-reference.js';
+import { keptPrefix } from '../src/rl/token-distribution.js';
 import { Rng, testGpu } from './gpu-helpers.js';
 
 const greedy: SamplingParams = { temperature: 0, top_p: 1, top_k: 0, max_tokens: 10, seed: 0 };

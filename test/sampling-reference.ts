@@ -1,27 +1,10 @@
 // The cpu reference of the GPU sampler (src/ops/webgpu/sampling.ts), in float64. The kept set is
-// the rule of src/rl/token-distribution.ts (issue 15's `keptPrefix`: top_k by (p desc, id asc),
-// renormalise, the smallest prefix reaching top_p), ported here until that module is on main; the
-// draw is inverse CDF in id order over the kept set with the given uniform, as the GPU does it.
+// the one rule the builtin engine and the learner share (keptPrefix in src/rl/token-distribution.ts:
+// top_k by (p desc, id asc), renormalise, the smallest prefix reaching top_p); the draw is inverse
+// CDF in id order over the kept set with the given uniform, as the GPU does it.
+import { keptPrefix } from '../src/rl/token-distribution.js';
 
 export interface RefSample { token: number; logprob: number; rawLogprob: number; kept: Set<number> }
-
-/** Port of keptPrefix (src/rl/token-distribution.ts): sorts `order` and returns how many are kept. */
-export function keptPrefix(probs: ArrayLike<number>, vocab: number, o: { topP: number; topK: number }, order: number[]): number {
-  order.length = vocab;
-  for (let i = 0; i < vocab; i++) order[i] = i;
-  order.sort((a, b) => probs[b]! - probs[a]! || a - b);
-  let keep = o.topK > 0 && o.topK < vocab ? o.topK : vocab;
-  if (o.topP > 0 && o.topP < 1) {
-    let mass = 0;
-    for (let i = 0; i < keep; i++) mass += probs[order[i]!]!;
-    let cum = 0;
-    for (let i = 0; i < keep; i++) {
-      cum += probs[order[i]!]! / mass;
-      if (cum >= o.topP) { keep = i + 1; break; }
-    }
-  }
-  return keep;
-}
 
 export function referenceSample(logits: ArrayLike<number>, temperature: number, topK: number, topP: number, u: number): RefSample {
   const V = logits.length;

@@ -2,14 +2,9 @@
 // is kept when fmix32(fmix32(i ^ k) + s·φ) ≥ p·2³² (murmur3's finaliser, applied twice). The WGSL
 // twin is in webgpu/dropout.ts and must stay bit-for-bit the same function.
 
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { fmix32 } from '../util/hash.js';
+
+export { fmix32 };
 
 export function dropoutHash(seed: number, stream: number, i: number): number {
   return fmix32((fmix32((i ^ seed) >>> 0) + Math.imul(stream, 0x9e3779b9)) >>> 0);

@@ -2,7 +2,7 @@
 # Packs what a GPU machine needs to run loractor (it has no Node and no Vulkan loader) into
 # .device-pack/loractor.tar.xz (git-ignored; carried by the device tool, 64 MiB at most):
 #   node (this machine's /usr/bin/node), dist/ (built here), production node_modules with Dawn pruned
-#   to linux-x64, and Debian's libvulkan1 .deb. See ../shared/reference/gpu-device.md.
+#   to linux-x64, and Debian's libvulkan1 .deb. See docs/gpu.md ("On a GPU machine").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)

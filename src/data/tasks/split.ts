@@ -1,6 +1,7 @@
 // The train / held-out partition. A problem's side is a pure function of its canonical text (never
 // of a seed), so no training seed, level mix or family order can ever draw a held-out problem.
 import type { TaskSplit } from './types.js';
+import { fmix32 } from '../../util/hash.js';
 
 /** Default share of the problem space reserved for held-out evaluation. */
 export const DEFAULT_HELDOUT_FRACTION = 0.1;
@@ -9,12 +10,7 @@ export const DEFAULT_HELDOUT_FRACTION = 0.1;
 export function problemHash(problem: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < problem.length; i++) h = Math.imul(h ^ problem.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /** Which split a problem belongs to: held-out when hash / 2^32 < heldoutFraction. */

@@ -11,6 +11,7 @@ import { Rng } from '../../util/rng.js';
 import type { Completion, FinishReason, GenerationEngine, PromptInput, SamplingParams } from '../types.js';
 import { createSamplerScratch, sampleToken } from './sampling.js';
 import { rawLogprob } from '../raw-logprob.js';
+import { createSerialQueue } from '../../util/serial.js';
 
 export interface TextDecoder {
   decode(ids: ArrayLike<number>): string;
@@ -67,11 +68,9 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
   }
 
   // One KV cache per engine: calls are serialised (a second call waits for the first).
-  let queue: Promise<unknown> = Promise.resolve();
+  const calls = createSerialQueue();
   function generate(prompts: PromptInput[], n: number, sampling: SamplingParams): Promise<Completion[]> {
-    const run = queue.then(() => generateNow(prompts, n, sampling));
-    queue = run.catch(() => undefined);
-    return run;
+    return calls.run(() => generateNow(prompts, n, sampling));
   }
 
   async function generateNow(prompts: PromptInput[], n: number, sampling: SamplingParams): Promise<Completion[]> {

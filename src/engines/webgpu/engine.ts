@@ -29,6 +29,7 @@ import { applyVersion, createAdapterSlots, pinServing, releaseAdapterSlots, unpi
 import { createPagePool, pagesFor, poolRow, releasePages, reservePages, type PagePool } from './pages.js';
 import { decodeLogits, prefillLogits, type StepAdapter, type StepState } from './step.js';
 import { decodeOps, defaultSkinnyRows } from './decode-ops.js';
+import { createSerialQueue } from '../../util/serial.js';
 
 export interface WebGpuEngineOptions {
   /** The model on the host (config, and the weights to upload unless gpuModel is given). */
@@ -162,12 +163,10 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     return { adapter: { settings, layout, params: pinned.params }, slots, scale: loraScale(settings) };
   }
 
-  let queue: Promise<unknown> = Promise.resolve();
+  const calls = createSerialQueue();
   let syncs: Promise<unknown> = Promise.resolve();
   function generate(prompts: PromptInput[], n: number, sampling: SamplingParams): Promise<Completion[]> {
-    const run = queue.then(() => generateNow(prompts, n, sampling));
-    queue = run.catch(() => undefined);
-    return run;
+    return calls.run(() => generateNow(prompts, n, sampling));
   }
 
   async function generateNow(prompts: PromptInput[], n: number, sampling: SamplingParams): Promise<Completion[]> {
@@ -330,7 +329,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     get residentVersions() { return adapters.resident.map((r) => r.version); },
     injectWriteFault() { adapters.corruptNext = true; },
     async close() {
-      await queue;
+      await calls.idle();
       await syncs;
       releaseAdapterSlots(adapters);
       if (kv) releasePagedKvCache(ctx, kv);

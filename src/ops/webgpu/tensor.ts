@@ -7,6 +7,7 @@
 // (SwiftShader in CI). A matrix larger than one storage binding (maxStorageBufferBindingSize) is
 // split into row blocks, each in its own buffer (`split`); kernels that take weight matrices loop
 // over the blocks.
+import { f32ToF16 as f32ToF16Bits, f16ToF32 as f16BitsToF32 } from '../../util/half.js';
 
 export type GpuDType = 'f32' | 'f16' | 'i32';
 
@@ -61,41 +62,8 @@ export function rowParts(t: GpuTensor, rowWidth: number): { rowStart: number; ro
 
 // --- f16 packing (CPU side) -------------------------------------------------------------------
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE half bits of x, round-to-nearest-even; overflow gives ±Infinity (the caller range-checks). */
-export function f32ToF16Bits(x: number): number {
-  f32Scratch[0] = x;
-  const b = u32Scratch[0]!;
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow to ±0
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1), mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-  return sign | half;
-}
-
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
+// IEEE half bits, round-to-nearest-even; overflow gives ±Infinity (packF16 range-checks first).
+export { f32ToF16Bits, f16BitsToF32 };
 
 /** Largest finite half. */
 export const F16_MAX = 65504;
