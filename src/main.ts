@@ -11,6 +11,8 @@ import { isSubcommand, runSubcommand, SUBCOMMANDS } from './cli/dispatch.js';
 import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js';
 import { answerStandardFlags, describeError } from './cli/standard-flags.js';
 import { CliPathError, resolveCliPath } from './config/paths.js';
+import { natsOptionsFrom } from './cli/worker.js';
+import type { RemoteCliOptions } from './transport/nats/run-remote.js';
 
 export interface TrainingOptions {
   configPath: string;
@@ -21,6 +23,8 @@ export interface TrainingOptions {
   overwrite?: boolean;
   /** Live dashboard: port (0 = any free one) and host. */
   dashboard?: { port: number; host?: string };
+  /** --nats URL --remote rollout,reward: roles served by `loractor worker` processes. */
+  remote?: RemoteCliOptions;
 }
 
 const DEFAULT_DASHBOARD_PORT = 6060;
@@ -42,6 +46,9 @@ options:
   --overwrite       move a non-empty run folder aside to DIR.old-<time> and start afresh
   --dashboard[=PORT]  serve a live, read-only dashboard of the run (default port ${DEFAULT_DASHBOARD_PORT}; 0 = any free port)
   --dashboard-host HOST  address the dashboard binds (default 127.0.0.1: this machine only)
+  --nats URL        NATS server (JetStream) for remote roles: nats://[user:password@]host[:port], tls://... (docs/multi-host.md)
+  --remote ROLES    roles served by \`loractor worker\` processes over --nats: rollout, reward or rollout,reward
+  --nats-creds FILE NATS credentials (.creds file or nkey seed); --nats-ca FILE: CA of the server's TLS certificate
   -h, --help        show this help
   --version         print the version
 
@@ -90,6 +97,10 @@ async function runCliInner(argv: string[]): Promise<number> {
         overwrite: { type: 'boolean' },
         dashboard: { type: 'string' },
         'dashboard-host': { type: 'string' },
+        nats: { type: 'string' },
+        'nats-creds': { type: 'string' },
+        'nats-ca': { type: 'string' },
+        remote: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -109,9 +120,14 @@ async function runCliInner(argv: string[]): Promise<number> {
     const dashboardPort = intArg('dashboard', values.dashboard, 0, 65535);
     if (values['dashboard-host'] !== undefined && dashboardPort === undefined) throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
     const dashboard = dashboardPort !== undefined ? { dashboard: { port: dashboardPort, ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}) } } : {};
-    opts = { ...dashboard, configPath, ...(out !== undefined ? { outDir: out } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(resume !== undefined ? { resume } : {}), ...(values.overwrite ? { overwrite: true } : {}) };
+    const nats = natsOptionsFrom(values);
+    const remoteRoles = values.remote === undefined ? [] : values.remote.split(',').map((r) => r.trim()).filter(Boolean);
+    for (const r of remoteRoles) if (r !== 'rollout' && r !== 'reward') throw new UsageError(`--remote: roles are rollout and reward, got '${r}'`);
+    if (remoteRoles.length && !nats) throw new UsageError('--remote needs --nats URL');
+    const remote = nats ? { remote: { nats, remote: remoteRoles as ('rollout' | 'reward')[] } } : {};
+    opts = { ...dashboard, ...remote, configPath, ...(out !== undefined ? { outDir: out } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(resume !== undefined ? { resume } : {}), ...(values.overwrite ? { overwrite: true } : {}) };
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof CliPathError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof ConfigError || err instanceof UsageError || (err as Error).name === 'UsageError' || err instanceof CliPathError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`loractor: ${(err as Error).message}`);
       return 2;
     }

@@ -232,6 +232,14 @@ const KNOBS: Record<string, Knob> = {
   'eval.synthetic_count': test('test/eval-errors.test.ts', 'synthetic_count'),
   'eval.eval_steps': test('test/resume.test.ts', 'eval_steps'),
   'eval.eval_before_training': test('test/resume.test.ts', 'eval_before_training'),
+  // roles (where rollout and reward run: locally or on workers over NATS)
+  'roles.rollout.transport': test('test/nats-remote.test.ts', "transport: 'nats'"),
+  'roles.rollout.ack_wait_s': test('test/nats-remote.test.ts', 'ack_wait_s: 3'),
+  'roles.rollout.max_deliver': wired('src/transport/nats/run-remote.ts', 'maxDeliver: s.max_deliver'),
+  'roles.rollout.prompts_per_item': wired('src/transport/nats/run-remote.ts', 'promptsPerItem: o.section.rollout?.prompts_per_item'),
+  'roles.reward.transport': wired('src/transport/nats/run-remote.ts', "section[r]?.transport === 'nats'"),
+  'roles.reward.ack_wait_s': wired('src/transport/nats/run-remote.ts', 'ackWaitMs: s.ack_wait_s * 1000'),
+  'roles.reward.max_deliver': wired('src/transport/nats/run-remote.ts', 'maxDeliver: s.max_deliver'),
   // faults
   'faults[].role': test('test/faults.test.ts', "role: 'learner'"),
   'faults[].handler': test('test/faults.test.ts', "handler: 'trainStep'"),

@@ -12,6 +12,7 @@ export const SUBCOMMANDS: Record<string, string> = {
   generate: 'sample completions from a model (+ adapter)',
   eval: 'pass@1 of a model/adapter on benchmarks',
   check: 'validate a config file and print the resolved settings',
+  worker: 'serve the rollout or reward role for runs on a NATS server (other hosts)',
 };
 
 export function isSubcommand(name: string | undefined): name is string {

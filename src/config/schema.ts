@@ -7,6 +7,7 @@ import { grpoConfigSchema } from '../rl/config.js';
 import { learnerSectionSchema } from '../rl/learner-config.js';
 import { rewardsConfigSchema } from '../rewards/config.js';
 import { evalConfigSchema } from '../eval/config.js';
+import { rolesSectionSchema } from './roles.js';
 
 export const rootConfigSchema = z
   .object({
@@ -22,6 +23,7 @@ export const rootConfigSchema = z
     rewards: rewardsConfigSchema.optional().describe('Reward functions, weights and scoring deadlines.'),
     eval: evalConfigSchema.extend(evalScheduleSchema.shape).optional().describe('Held-out evaluation: benchmarks, sampling and schedule.'),
     faults: faultsSectionSchema.optional(),
+    roles: rolesSectionSchema,
   })
   .strict();
 

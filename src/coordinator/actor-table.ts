@@ -17,7 +17,7 @@ export interface ActorTable {
   stop(): void;
 }
 
-export function trackActors(system: ActorSystem, rewardPool: Piscina, store: WeightStore): ActorTable {
+export function trackActors(system: ActorSystem, rewardPool: Piscina | null, store: WeightStore, remoteRows?: () => ActorRow[]): ActorTable {
   const created = new Map<string, number>();
   const events = new Map<string, string[]>();
   const syncMs = new Map<string, number>();
@@ -34,8 +34,8 @@ export function trackActors(system: ActorSystem, rewardPool: Piscina, store: Wei
   });
   let rewardCreated = 0;
   const onRewardWorker = (): void => { rewardCreated++; note('reward', 'worker-created'); };
-  rewardPool.on('workerCreate', onRewardWorker);
-  const rewardThreads = rewardPool.options.maxThreads;
+  rewardPool?.on('workerCreate', onRewardWorker);
+  const rewardThreads = rewardPool?.options.maxThreads ?? 0;
   return {
     rows() {
       const versions = new Map(store.lateReaders(2 ** 31 - 1).map((r) => [r.name, r.acked]));
@@ -46,19 +46,22 @@ export function trackActors(system: ActorSystem, rewardPool: Piscina, store: Wei
         ...(syncMs.has(s.role) ? { syncLatencyMs: syncMs.get(s.role)! } : {}),
         lastEvents: events.get(s.role) ?? [],
       }));
-      const busy = rewardPool.threads.length - rewardPool.idleThreads;
-      rows.splice(1, 0, {
-        role: 'reward', threads: rewardThreads, workers: rewardPool.threads.length, inFlight: Math.max(0, busy) + rewardPool.queueSize, queued: rewardPool.queueSize,
-        restarts: rewardCreated, lastEvents: events.get('reward') ?? [],
-      });
-      return rows;
+      if (rewardPool) {
+        const busy = rewardPool.threads.length - rewardPool.idleThreads;
+        rows.splice(1, 0, {
+          role: 'reward', threads: rewardThreads, workers: rewardPool.threads.length, inFlight: Math.max(0, busy) + rewardPool.queueSize, queued: rewardPool.queueSize,
+          restarts: rewardCreated, lastEvents: events.get('reward') ?? [],
+        });
+      }
+      // Remote workers (roles over NATS), one row each from its heartbeat.
+      return [...rows, ...(remoteRows?.() ?? [])];
     },
     noteCompletions(records) {
       for (const r of records) if (typeof r.actor === 'string' && typeof r.sync_latency_ms === 'number') syncMs.set(r.actor, r.sync_latency_ms);
     },
     stop() {
       sub.unsubscribe();
-      rewardPool.off('workerCreate', onRewardWorker);
+      rewardPool?.off('workerCreate', onRewardWorker);
     },
   };
 }

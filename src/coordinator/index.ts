@@ -32,6 +32,10 @@ import type { RngState } from '../util/rng.js';
 import type { LearnerInit } from '../../actors/learner.js';
 import { learnerRecoverySize } from '../rl/learner-recovery.js';
 import { learnerAlgorithm } from '../rl/consumers.js';
+// Remote roles (rollout, reward on `loractor worker` processes over NATS): src/transport/nats/.
+import { logRemoteEvents, remoteActorRows, remoteRolesOf, routeRoles, startRemoteRoles, type RemoteCliOptions } from '../transport/nats/run-remote.js';
+import type { RemoteRoles } from '../transport/nats/remote-roles.js';
+import { rewardRunnerOnActorSystem } from '../rewards/score-batch.js';
 
 export interface TrainingOptions {
   /** Path of the config file: relative paths inside it resolve against its folder (without one: the cwd). */
@@ -51,6 +55,8 @@ export interface TrainingOptions {
   dashboard?: { port: number; host?: string };
   /** The run's streams, for an app that embeds the training job (the dashboard and exports subscribe to the same). */
   onStreams?(streams: RunStreams): void;
+  /** --nats URL [--nats-creds FILE] --remote rollout,reward: roles served by workers over NATS JetStream. */
+  remote?: RemoteCliOptions;
 }
 
 /** What a run emits as it goes: a metrics record per step, each evaluation, each step's trajectories. */
@@ -87,6 +93,7 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     origin: opts.outDir !== undefined ? '--out' : resumeAt !== undefined ? '--resume' : 'run.out_dir',
   };
   checkRunFolder(outDir, folderOpts); // a folder this run may not use is reported before anything is loaded
+  remoteRolesOf(raw.roles, opts.remote ?? {}); // a remote role without --nats is refused before any work
   const plan = await planRun(raw, opts);
   const folder = openRunFolder(outDir, folderOpts);
   try {
@@ -150,14 +157,30 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     return { ...base, ...set, ...(drills.length ? { config: { ...(base.config as object), __faults: drills } } : {}) };
   };
   const rolloutRoles = Array.from({ length: modelCfg.rollout_actors }, (_, i) => `rollout-${i}`);
+  const remotePlan = remoteRolesOf(plan.raw.roles, opts.remote ?? {});
+  const localRollouts = remotePlan.roles.includes('rollout') ? [] : rolloutRoles;
   const system = await ActorSystem.start({
-    ...Object.fromEntries(rolloutRoles.map((name) => [name, role('rollout', { module: packageActor('rollout'), retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : modelCfg.engine === 'webgpu' ? { engine: 'webgpu', webgpu: { weightDtype: modelCfg.rollout_weight_dtype, residentVersions: g.max_staleness + 1 } } : { engine: 'builtin' }) } }, name)])),
+    ...Object.fromEntries(localRollouts.map((name) => [name, role('rollout', { module: packageActor('rollout'), retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : modelCfg.engine === 'webgpu' ? { engine: 'webgpu', webgpu: { weightDtype: modelCfg.rollout_weight_dtype, residentVersions: g.max_staleness + 1 } } : { engine: 'builtin' }) } }, name)])),
     advantage: role('advantage', { module: packageActor('advantage'), retryTimeouts: true }),
     // With recovery a crashed or hung learner is replaced, restores its committed state and retries the step.
     learner: role('learner', { module: packageActor('learner'), retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
     evaluator: role('evaluator', { module: packageActor('evaluator'), retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
-  const rewardPool = await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
+  const rewardPool = remotePlan.roles.includes('reward') ? null : await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
+  let remote: RemoteRoles | null = null;
+  try {
+    remote = remotePlan.roles.length === 0 ? null : await startRemoteRoles({
+      cli: opts.remote ?? {}, roles: remotePlan.roles, section: remotePlan.section, runName: outDir.split(/[\\/]/).pop() ?? 'run', store, modelDir, lora,
+      engine: webllm ? 'webllm' : modelCfg.engine === 'webgpu' ? 'webgpu' : 'builtin', maxBatch: modelCfg.rollout_max_batch,
+      ...(modelCfg.engine === 'webgpu' ? { webgpu: { weightDtype: modelCfg.rollout_weight_dtype, residentVersions: g.max_staleness + 1 } } : {}),
+      ...(webllm ? { webllm: webllm as { mlcDir: string; libFile: string } } : {}),
+      rewardsCfg, baseDir: outDir, syncRetries: run.sync_retries ?? 2,
+    });
+  } catch (err) {
+    await rewardPool?.destroy();
+    await system.shutdown({ drain: false });
+    throw err;
+  }
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
   const log = (line: string): void => { if (!opts.quiet) progress.log(line); };
   const metrics: StepMetrics[] = [...resumedMetrics];
@@ -170,7 +193,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   let actorTable: ActorTable | null = null;
   let dashboard: Dashboard | null = null;
   if (opts.dashboard) {
-    const table = (actorTable = trackActors(system, rewardPool, store));
+    const table = (actorTable = trackActors(system, rewardPool, store, remote ? () => remoteActorRows(remote!) : undefined));
     dashboard = await startDashboard({ ...opts.dashboard, title: `loractor run — ${outDir}`, totalSteps: lastStep, actors: () => table.rows(), metrics, evals });
     const d = dashboard;
     streams.metrics$.subscribe((m) => d.step(m));
@@ -179,6 +202,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     log(`dashboard: ${dashboard.url} (read-only; serving ${opts.dashboard.host ?? '127.0.0.1'})`);
   }
   opts.onStreams?.(streams);
+  const remoteLog = remote ? logRemoteEvents(remote, log) : null;
   let stopRequested: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals): void => { stopRequested = sig; log(`${sig}: finishing the current step, then saving and stopping`); };
   process.once('SIGINT', onSignal);
@@ -222,7 +246,8 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
       return `checkpoint-${step}`;
     };
     const roles = bindRoles({
-      system, rolloutRoles, rewardPool, rewardsCfg, grpo, evalCfg, outDir, checkpoint, store,
+      system: routeRoles(system, remote), rolloutRoles, rewardPool: rewardPool ?? rewardRunnerOnActorSystem(routeRoles(system, remote)),
+      ...(rewardPool ? {} : { rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) }), rewardsCfg, grpo, evalCfg, outDir, checkpoint, store,
       syncTimeoutMs: Math.round(1000 * (run.sync_timeout_s ?? 120)), syncRetries: run.sync_retries ?? 2, report: log,
     });
     let firstStep = 1;
@@ -272,7 +297,9 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     await dashboard?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await rewardPool.destroy();
+    remoteLog?.unsubscribe();
+    await remote?.close();
+    await rewardPool?.destroy();
     await system.shutdown({ drain: true, timeoutMs: 30000 });
   }
   const wall = (Date.now() - t0) / 1000;

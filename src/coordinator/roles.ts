@@ -10,7 +10,7 @@ import type { WeightStore } from '../runtime/weight-store.js';
 import { ActorTimeoutError } from '../runtime/errors.js';
 import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
-import { scoreBatch } from '../rewards/score-batch.js';
+import { scoreBatch, type RewardTaskRunner } from '../rewards/score-batch.js';
 import type { EvalConfig } from '../eval/config.js';
 import type { AdmitGroupsResponse } from '../../actors/advantage.js';
 import { advantageSettings, rolloutSampling } from '../rl/consumers.js';
@@ -24,10 +24,13 @@ function trajectoryOf(batch: GenerationBatch, i: number) {
 }
 
 export interface RoleBindings {
-  system: ActorSystem;
+  /** Where each role is asked: the ActorSystem, or a router that sends remote roles over NATS (src/transport/nats/). */
+  system: Pick<ActorSystem, 'ask'>;
   /** Rollout actor roles; prompts are split evenly across them. */
   rolloutRoles: string[];
-  rewardPool: Piscina;
+  rewardPool: Piscina | RewardTaskRunner;
+  /** Reward items in flight at once (default rewards.reward_num_workers; remote workers take more). */
+  rewardConcurrency?: number;
   rewardsCfg: RewardsConfig;
   grpo: ResolvedGrpoConfig;
   evalCfg: EvalConfig;
@@ -99,7 +102,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
         const p = prompts[c.promptIndex]!;
         return { completion: c.text, solution: p.solution, prompt: p.text, group: c.promptIndex, ...(p.columns ? { columns: p.columns } : {}) };
       });
-      const s = await scoreBatch(b.rewardPool, items, b.rewardsCfg, { concurrency: b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
+      const s = await scoreBatch(b.rewardPool, items, b.rewardsCfg, { concurrency: b.rewardConcurrency ?? b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
       // Reward faults on the run's log (a few per step; every failed item is in the quarantine file).
       for (const f of s.retried.slice(0, 3)) b.report(`actor event: crash in reward.scoreItem (completion ${f.index}): ${f.message}; scored again on a fresh worker`);
       for (const f of s.failures.slice(0, 3)) b.report(`actor event: ${f.reason} in reward.scoreItem (completion ${f.index}): ${f.message}; scored ${b.rewardsCfg.reward_failure_value ?? 'null'} and quarantined`);
