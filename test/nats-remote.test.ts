@@ -11,7 +11,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, mainJs, writeJson } from './cli-run.js';
-import { startNatsServer } from './nats-server.js';
+import { jetstream } from '@nats-io/jetstream';
+import { startNatsServer } from '../src/transport/nats/local-server.js';
+import { connectionOptions, connectNats, NAMES, redactUrl } from '../src/transport/nats/connect.js';
+import { decodeWire, encodeWire, protocolTable, RemoteProtocols, type RunAnnouncement, type WorkerRefusal } from '../protocols/remote.js';
 
 interface Proc { p: ChildProcess; out: () => string; exit: Promise<number | null>; waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray> }
 
@@ -97,6 +100,27 @@ t.test('wrong credentials are refused with a clear message', async (t) => {
   t.notMatch(w.out(), /wrong-password|\n\s+at /, 'no password, no stack trace');
   const ok = start(['worker', '--nats', server.url, '--role', 'reward']);
   await ok.waitFor(/serving reward on/, 30_000);
+
+  // The same worker refuses a run whose protocol versions differ from its own, and says so to the run.
+  const nc = await connectNats({ url: server.url });
+  const refusal = new Promise<WorkerRefusal>((resolve) => {
+    nc.subscribe(NAMES.refusalSubject('other-build'), { max: 1, callback: (_e, m) => resolve(decodeWire(RemoteProtocols.WorkerRefusal, m.data)) });
+  });
+  await nc.flush();
+  const ann: RunAnnouncement = { run: 'other-build', protocols: { ...protocolTable(), GenerateRequest: 999 }, package: '0.0.0', roles: ['reward'], adapterBucket: NAMES.adapters, reward: { funcs: ['format'], timeoutMs: 1000 } };
+  await jetstream(nc).publish(NAMES.runSubject('other-build'), encodeWire(RemoteProtocols.RunAnnouncement, ann));
+  const r = await refusal;
+  t.match(r.reason, /^protocol versions differ: GenerateRequest v999 in the run, v\d+ here$/, `refused: ${r.reason}`);
+  await ok.waitFor(/refusing run other-build: protocol versions differ/, 10_000);
+  await nc.close();
   ok.p.kill('SIGTERM');
   t.equal(await ok.exit, 0, 'the right credentials are accepted');
+});
+
+t.test('NATS URLs: credentials, TLS and several servers', async (t) => {
+  t.same(connectionOptions({ url: 'nats://u:p%40ss@h1:4333,nats://h2' }), { servers: ['h1:4333', 'h2:4222'], name: 'loractor', maxReconnectAttempts: -1, reconnectTimeWait: 500, user: 'u', pass: 'p@ss' });
+  t.same(connectionOptions({ url: 'tls://h:4222' }).tls, {}, 'tls:// turns TLS on');
+  t.same(connectionOptions({ url: 'h', caFile: '/ca.pem' }).tls, { caFile: '/ca.pem' }, '--nats-ca turns TLS on with that CA');
+  t.throws(() => connectionOptions({ url: 'http://h:4222' }), /scheme must be nats:\/\/ or tls:\/\//);
+  t.equal(redactUrl('nats://u:secret@h:1,nats://v:x@k'), 'nats://u:***@h:1,nats://v:***@k');
 });

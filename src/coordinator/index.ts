@@ -26,7 +26,7 @@ import { trackActors, type ActorTable } from './actor-table.js';
 import { renderModelCard } from './model-card.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
 import { checkRunFolder, openRunFolder, RunFolderError, type RunFolder } from './run-folder.js';
-import { planRun } from './setup.js';
+import { planRun, RunConfigError } from './setup.js';
 import { CheckpointProtocols } from '../../protocols/training.js';
 import type { RngState } from '../util/rng.js';
 import type { LearnerInit } from '../../actors/learner.js';
@@ -93,7 +93,10 @@ export async function runTraining(raw: RawConfig, opts: TrainingOptions = {}): P
     origin: opts.outDir !== undefined ? '--out' : resumeAt !== undefined ? '--resume' : 'run.out_dir',
   };
   checkRunFolder(outDir, folderOpts); // a folder this run may not use is reported before anything is loaded
-  remoteRolesOf(raw.roles, opts.remote ?? {}); // a remote role without --nats is refused before any work
+  // A remote role without --nats, or a fault drill aimed at one (drills act in this process), is refused before any work.
+  const remoteAtStart = remoteRolesOf(raw.roles, opts.remote ?? {}).roles;
+  const remoteDrill = ((raw.faults ?? []) as { role?: string }[]).find((f) => remoteAtStart.includes(f.role as 'rollout'));
+  if (remoteDrill) throw new RunConfigError(`config: faults: a drill on role ${remoteDrill.role}, which runs on remote workers (--remote / roles.${remoteDrill.role}.transport): drills act on local roles only`);
   const plan = await planRun(raw, opts);
   const folder = openRunFolder(outDir, folderOpts);
   try {
@@ -173,7 +176,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
       cli: opts.remote ?? {}, roles: remotePlan.roles, section: remotePlan.section, runName: outDir.split(/[\\/]/).pop() ?? 'run', store, modelDir, lora,
       engine: webllm ? 'webllm' : modelCfg.engine === 'webgpu' ? 'webgpu' : 'builtin', maxBatch: modelCfg.rollout_max_batch,
       ...(modelCfg.engine === 'webgpu' ? { webgpu: { weightDtype: modelCfg.rollout_weight_dtype, residentVersions: g.max_staleness + 1 } } : {}),
-      ...(webllm ? { webllm: webllm as { mlcDir: string; libFile: string } } : {}),
+      ...(webllm ? { webllm: { mlcDir: webllm.mlcDir, libFile: webllm.libFile } } : {}),
       rewardsCfg, baseDir: outDir, syncRetries: run.sync_retries ?? 2,
     });
   } catch (err) {

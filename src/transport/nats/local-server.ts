@@ -1,7 +1,7 @@
-// A real nats-server (Debian's package, installed by .ci/run) for the remote-role tests: on
-// 127.0.0.1, a free port, JetStream in a temporary folder, optionally with a user and password;
-// stopped and its folder removed afterwards. A machine without nats-server fails the test that needs
-// it, with the command that installs it; it never skips.
+// A private nats-server (Debian's package; .ci/run installs it) for the remote-role tests and
+// bench:nats: on 127.0.0.1, a free port, JetStream in a temporary folder, optionally with a user and
+// password; stopped and its folder removed afterwards. Without nats-server the caller gets an error
+// naming the package to install (a test that needs it fails; it never skips).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
