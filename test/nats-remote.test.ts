@@ -15,6 +15,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { startNatsServer } from '../src/transport/nats/local-server.js';
 import { connectionOptions, connectNats, NAMES, redactUrl } from '../src/transport/nats/connect.js';
 import { decodeWire, encodeWire, protocolTable, RemoteProtocols, type RunAnnouncement, type WorkerRefusal } from '../protocols/remote.js';
+import { openRemoteRoles, type RemoteEvent } from '../src/transport/nats/remote-roles.js';
+import { WeightStore } from '../src/runtime/weight-store.js';
 
 interface Proc { p: ChildProcess; out: () => string; exit: Promise<number | null>; waitFor(re: RegExp, ms: number): Promise<RegExpMatchArray> }
 
@@ -123,4 +125,32 @@ t.test('NATS URLs: credentials, TLS and several servers', async (t) => {
   t.same(connectionOptions({ url: 'h', caFile: '/ca.pem' }).tls, { caFile: '/ca.pem' }, '--nats-ca turns TLS on with that CA');
   t.throws(() => connectionOptions({ url: 'http://h:4222' }), /scheme must be nats:\/\/ or tls:\/\//);
   t.equal(redactUrl('nats://u:secret@h:1,nats://v:x@k'), 'nats://u:***@h:1,nats://v:***@k');
+});
+
+t.test('a result that comes twice (a redelivered item finished by two workers) counts once', async (t) => {
+  const server = await startNatsServer();
+  t.teardown(() => server.stop());
+  const remote = await openRemoteRoles({
+    nats: { url: server.url }, runName: 'dedup', roles: { reward: { ackWaitMs: 60_000, maxDeliver: 5 } }, packageVersion: '0.1.0',
+    store: WeightStore.create(4), syncRetries: 1, reward: { funcs: ['format'], timeoutMs: 1000 },
+  });
+  const events: RemoteEvent[] = [];
+  remote.events$.subscribe((e) => events.push(e));
+  const answer = remote.ask<{ scores: Record<string, number> }>('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] });
+  // This test plays two workers: it takes the item from the run's queue and answers it twice.
+  const nc = await connectNats({ url: server.url });
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(NAMES.work, NAMES.consumer(remote.run, 'reward'));
+  const m = (await consumer.next({ expires: 5000 }))!;
+  const item = decodeWire(RemoteProtocols.WorkItem, m.data);
+  t.equal(item.kind, 'score');
+  for (const [worker, score] of [['first', 1], ['second', 0]] as const) {
+    await js.publish(NAMES.resultSubject(remote.run), encodeWire(RemoteProtocols.WorkResult, { run: remote.run, ask: item.ask, part: item.part, worker, host: 'h', delivery: worker === 'first' ? 1 : 2, ok: true, reply: { scores: { format: score } } }));
+  }
+  m.ack();
+  t.same((await answer).scores, { format: 1 }, 'the first result is the answer');
+  for (let i = 0; i < 50 && !events.some((e) => e.type === 'duplicate'); i++) await new Promise((r) => setTimeout(r, 100));
+  t.ok(events.some((e) => e.type === 'duplicate' && e.worker === 'second'), 'the second is dropped as a duplicate');
+  await nc.close();
+  await remote.close();
 });
