@@ -8,14 +8,16 @@ import { reportFailure, UsageError } from './standard-flags.js';
 import type { NatsOptions } from '../transport/nats/connect.js';
 
 export const USAGE = `usage: loractor worker --nats URL --role rollout|reward [--engine builtin|webgpu|webllm] [--threads N] [--model DIR]
-                      [--nats-creds FILE] [--nats-ca FILE]
+                      [--nats-creds FILE] [--nats-ca FILE] [--allow-reward-modules]
   --nats URL        NATS server with JetStream: nats://[user:password@]host[:port] (tls://... for TLS)
   --role ROLE       the role this process serves: rollout (generation) or reward (scoring)
   --engine E        rollout engine (default: the run's model.engine)
   --threads N       rollout engines / reward scoring threads in this process (default 1)
   --model DIR       this host's copy of the base model (default: the path the run names); its config.json must match the run's
   --nats-creds FILE NATS credentials: a .creds file (JWT + nkey seed) or an nkey seed file
-  --nats-ca FILE    CA certificate to verify the server's TLS certificate`;
+  --nats-ca FILE    CA certificate to verify the server's TLS certificate
+  --allow-reward-modules  reward: import the custom reward modules a run names (they are code; by default
+                    a run naming one is refused: anyone who can publish on the server could name one)`;
 
 /** --nats, --nats-creds and --nats-ca as connection options (shared with the training command). */
 export function natsOptionsFrom(v: { nats?: string; 'nats-creds'?: string; 'nats-ca'?: string }): NatsOptions | undefined {
@@ -31,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({
       args: argv, strict: true, allowPositionals: false,
-      options: { nats: { type: 'string' }, role: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'string' }, model: { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' } },
+      options: { nats: { type: 'string' }, role: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'string' }, model: { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'allow-reward-modules': { type: 'boolean' } },
     });
     const nats = natsOptionsFrom(values);
     if (!nats) throw new UsageError('missing --nats URL');
@@ -41,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     const threads = values.threads === undefined ? 1 : Number(values.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads: expected an integer in 1..256, got '${values.threads}'`);
     o = {
-      nats, role: values.role, threads, log: (line) => console.error(`loractor worker: ${line}`),
+      nats, role: values.role, threads, ...(values['allow-reward-modules'] ? { allowRewardModules: true } : {}), log: (line) => console.error(`loractor worker: ${line}`),
       ...(values.engine !== undefined ? { engine: values.engine as 'builtin' | 'webgpu' | 'webllm' } : {}),
       ...(values.model !== undefined ? { modelDir: resolve(values.model) } : {}),
     };

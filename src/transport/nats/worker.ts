@@ -36,6 +36,8 @@ export interface WorkerOptions {
   /** Rollout: this host's copy of the base model (default: the folder the run names). */
   modelDir?: string;
   heartbeatMs?: number;
+  /** Reward: import the custom reward modules a run names (code from any client that can publish on the server). Default false. */
+  allowRewardModules?: boolean;
   log(line: string): void;
 }
 
@@ -107,6 +109,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     if (o.role === 'reward') {
       const rw = ann.reward;
       if (!rw) throw new Error('the run announces no reward settings');
+      // A custom module is code: run it only when the worker's operator said so.
+      const custom = rw.funcs.filter((f) => typeof f !== 'string');
+      if (custom.length && !o.allowRewardModules) throw new Error(`the run names custom reward modules (${custom.map((f) => JSON.stringify(f)).join(', ')}); this worker runs only built-in reward functions unless started with --allow-reward-modules`);
       const system = await ActorSystem.start({ reward: { module: packageActor('reward'), threads, retries: 0, deadlineMs: rw.timeoutMs, config: { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) } } });
       return { system };
     }
