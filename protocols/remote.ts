@@ -86,6 +86,9 @@ export const workResultSchema = z.object({
   rejectedVersion: z.number().int().nonnegative().optional(),
 }).strict();
 
+/** A worker has begun an item (reward: the coordinator's per-item deadline starts now, as with a local pool thread). */
+export const workStartedSchema = z.object({ run: z.string(), ask: z.number().int().nonnegative(), part: z.number().int().nonnegative(), worker: z.string() }).strict();
+
 /** Every few seconds, per run a worker serves. */
 export const workerHeartbeatSchema = z.object({
   run: z.string(),
@@ -122,6 +125,7 @@ export type RunAnnouncement = z.infer<typeof runAnnouncementSchema>;
 export type WorkItem = z.infer<typeof workItemSchema>;
 export type WorkResult = z.infer<typeof workResultSchema>;
 export type WorkerHeartbeat = z.infer<typeof workerHeartbeatSchema>;
+export type WorkStarted = z.infer<typeof workStartedSchema>;
 export type WorkerRefusal = z.infer<typeof workerRefusalSchema>;
 export type AdapterObject = z.infer<typeof adapterObjectSchema>;
 
@@ -129,6 +133,7 @@ export const RemoteProtocols = {
   RunAnnouncement: defineProtocol('RunAnnouncement', 1, runAnnouncementSchema),
   WorkItem: defineProtocol('WorkItem', 1, workItemSchema),
   WorkResult: defineProtocol('WorkResult', 1, workResultSchema),
+  WorkStarted: defineProtocol('WorkStarted', 1, workStartedSchema),
   WorkerHeartbeat: defineProtocol('WorkerHeartbeat', 1, workerHeartbeatSchema),
   WorkerRefusal: defineProtocol('WorkerRefusal', 1, workerRefusalSchema),
   AdapterObject: defineProtocol('AdapterObject', 1, adapterObjectSchema),

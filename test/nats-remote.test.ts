@@ -58,6 +58,9 @@ t.test('coordinator + 2 rollout workers + 1 reward worker = the single-process r
   const c = defaultConfig();
   c.run = { ...c.run, max_steps: 2, checkpoint_every: 2 };
   c.eval = { ...c.eval, eval_steps: 0, eval_before_training: false };
+  // Generous scoring deadlines (as test/cli-run.ts's smallConfig): the check is the results, and a loaded
+  // CI machine must not turn a slow item into a scoring failure in one run and not the other.
+  c.rewards = { ...c.rewards, reward_timeout_s: 120 };
   const cfg = writeJson(join(dir, 'config.json'), c);
   // The same config with rollout on workers (reward goes remote with --remote below); a short ack
   // deadline, so the killed worker's item is redelivered within seconds.

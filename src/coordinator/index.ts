@@ -33,9 +33,8 @@ import type { LearnerInit } from '../../actors/learner.js';
 import { learnerRecoverySize } from '../rl/learner-recovery.js';
 import { learnerAlgorithm } from '../rl/consumers.js';
 // Remote roles (rollout, reward on `loractor worker` processes over NATS): src/transport/nats/.
-import { logRemoteEvents, remoteActorRows, remoteRolesOf, routeRoles, startRemoteRoles, type RemoteCliOptions } from '../transport/nats/run-remote.js';
+import { logRemoteEvents, remoteActorRows, remoteRewardRunner, remoteRolesOf, routeRoles, startRemoteRoles, type RemoteCliOptions } from '../transport/nats/run-remote.js';
 import type { RemoteRoles } from '../transport/nats/remote-roles.js';
-import { rewardRunnerOnActorSystem } from '../rewards/score-batch.js';
 
 export interface TrainingOptions {
   /** Path of the config file: relative paths inside it resolve against its folder (without one: the cwd). */
@@ -249,7 +248,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
       return `checkpoint-${step}`;
     };
     const roles = bindRoles({
-      system: routeRoles(system, remote), rolloutRoles, rewardPool: rewardPool ?? rewardRunnerOnActorSystem(routeRoles(system, remote)),
+      system: routeRoles(system, remote), rolloutRoles, rewardPool: rewardPool ?? remoteRewardRunner(remote!),
       ...(rewardPool ? {} : { rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) }), rewardsCfg, grpo, evalCfg, outDir, checkpoint, store,
       syncTimeoutMs: Math.round(1000 * (run.sync_timeout_s ?? 120)), syncRetries: run.sync_retries ?? 2, report: log,
     });

@@ -28,6 +28,7 @@ export const NAMES = {
   runSubject: (run: string) => `loractor.runs.${run}`,
   heartbeatSubject: (run: string) => `loractor.heartbeat.${run}`,
   refusalSubject: (run: string) => `loractor.refusal.${run}`,
+  startedSubject: (run: string) => `loractor.started.${run}`,
   consumer: (run: string, role: string) => `${run}-${role}`,
   adapterObject: (run: string, version: number) => `${run}/v${version}`,
 } as const;

@@ -72,6 +72,8 @@ export interface RemoteRoles {
 
 interface PendingAsk {
   role: RemoteRole;
+  /** Told when a worker begins the item (reward: scoreBatch's start signal). */
+  onStarted?: () => void;
   items: WorkItem[];
   results: Map<number, WorkResult>;
   attempts: Map<number, number>;
@@ -176,6 +178,16 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       } catch { /* a heartbeat from another build: ignored */ }
     },
   }));
+  subs.push(nc.subscribe(NAMES.startedSubject(run), {
+    callback: (_e, m) => {
+      try {
+        const s = decodeWire(RemoteProtocols.WorkStarted, m.data);
+        const p = pending.get(s.ask);
+        p?.onStarted?.();
+        if (p) delete p.onStarted;
+      } catch { /* unreadable: ignored */ }
+    },
+  }));
   subs.push(nc.subscribe(NAMES.refusalSubject(run), {
     callback: (_e, m) => {
       try {
@@ -217,7 +229,7 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   };
   await js.publish(NAMES.runSubject(run), encodeWire(RemoteProtocols.RunAnnouncement, ann));
 
-  const submit = (role: RemoteRole, items: WorkItem[], signal?: AbortSignal): Promise<WorkResult[]> => {
+  const submit = (role: RemoteRole, items: WorkItem[], signal?: AbortSignal, onStarted?: () => void): Promise<WorkResult[]> => {
     const refused = refusalError(role);
     if (refused) return Promise.reject(refused);
     const ask = items[0]!.ask;
@@ -225,7 +237,7 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       const onAbort = (): void => { pending.delete(ask); reject(Object.assign(new Error(`remote ${role} ask aborted: ${String(signal?.reason?.message ?? signal?.reason ?? '')}`), { name: 'AbortError' })); };
       signal?.addEventListener('abort', onAbort, { once: true });
       const done = <T>(f: (x: T) => void) => (x: T): void => { signal?.removeEventListener('abort', onAbort); f(x); };
-      pending.set(ask, { role, items, results: new Map(), attempts: new Map(), resolve: done(resolve), reject: done(reject) });
+      pending.set(ask, { role, items, results: new Map(), attempts: new Map(), resolve: done(resolve), reject: done(reject), ...(onStarted ? { onStarted } : {}) });
       Promise.all(items.map(enqueue)).catch((err) => { pending.delete(ask); reject(err); });
     });
   };
@@ -257,8 +269,11 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       }
       if (r === 'reward' && handler === 'warmup') return { names: [], threadId: 0 } as R;
       if (r === 'reward' && handler === 'scoreItem') {
-        const { started: _port, ...request } = msg as Record<string, unknown>;
-        const [res] = await submit('reward', [{ kind: 'score', run, ask: asks++, part: 0, request }], opts.signal);
+        // The start port (scoreBatch's start signal) stays here: it is told when a worker begins the item.
+        const { started, ...request } = msg as Record<string, unknown>;
+        const port = started as { postMessage(x: unknown): void; close(): void } | undefined;
+        const onStarted = port ? () => { port.postMessage('started'); port.close(); } : undefined;
+        const [res] = await submit('reward', [{ kind: 'score', run, ask: asks++, part: 0, request }], opts.signal, onStarted);
         return res!.reply as R;
       }
       throw new Error(`remote ${r}: no handler '${handler}' over NATS`);
@@ -320,4 +335,3 @@ async function cleanUp(jsm: JetStreamManager, _js: JetStreamClient, publisher: A
   await publisher.removeAll();
 }
 
-export type { NatsConnection };

@@ -12,6 +12,7 @@ import { rolesSectionSchema } from '../../config/roles.js';
 import { absolutizeSpec, type RewardFuncSpec } from '../../rewards/registry.js';
 import { rewardKwargsOf, type RewardsConfig } from '../../rewards/config.js';
 import type { LoraSettings } from '../../model/adapter-layout.js';
+import type { RewardTaskRunner } from '../../rewards/score-batch.js';
 import { packageVersion } from '../../cli/standard-flags.js';
 import { openRemoteRoles, type RemoteRoles } from './remote-roles.js';
 import type { NatsOptions } from './connect.js';
@@ -82,6 +83,15 @@ export function routeRoles(local: RoleAsker, remote: RemoteRoles | null): RoleAs
     ask: <R>(role: string, handler: string, msg: unknown, opts?: CallOptions): Promise<R> =>
       remote.isRemote(role) ? remote.ask<R>(role, handler, msg, opts?.signal ? { signal: opts.signal } : {}) : local.ask<R>(role, handler, msg, opts),
   };
+}
+
+/**
+ * Reward scoring on remote workers for scoreBatch: the start port travels to the remote ask, which
+ * signals it when a worker begins the item, so each item's deadline measures scoring (as with a local
+ * pool thread), not its wait in the queue.
+ */
+export function remoteRewardRunner(remote: RemoteRoles): RewardTaskRunner {
+  return { transfersPorts: true, run: (task, o) => remote.ask('reward', o.name, task, o.signal ? { signal: o.signal } : {}) };
 }
 
 /** Worker events as run log lines (joins, losses, refusals, redeliveries, republished versions). */

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeliverPolicy, jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { ActorSystem } from '../../runtime/actor-system.js';
+import { ActorTimeoutError } from '../../runtime/errors.js';
 import { packageActor } from '../../runtime/modules.js';
 import { WeightStore } from '../../runtime/weight-store.js';
 import { loadModel } from '../../model/load.js';
@@ -53,6 +54,16 @@ interface JoinedRun {
   engine?: string;
   leaving: boolean;
   loop: Promise<void>;
+  /** Reward: the warm-up of a replaced thread, awaited before the next item starts. */
+  rewarm?: Promise<void>;
+}
+
+/**
+ * Run the reward actor's warmup on every thread (one call each, concurrently: each thread takes one),
+ * so no item's deadline is charged for a thread loading the verifier and the run's functions.
+ */
+async function warmRewardThreads(system: ActorSystem, threads: number, rw: NonNullable<RunAnnouncement['reward']>): Promise<void> {
+  await Promise.all(Array.from({ length: threads }, () => system.ask('reward', 'warmup', { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) })));
 }
 
 export interface RunningWorker {
@@ -113,6 +124,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const custom = rw.funcs.filter((f) => typeof f !== 'string');
       if (custom.length && !o.allowRewardModules) throw new Error(`the run names custom reward modules (${custom.map((f) => JSON.stringify(f)).join(', ')}); this worker runs only built-in reward functions unless started with --allow-reward-modules`);
       const system = await ActorSystem.start({ reward: { module: packageActor('reward'), threads, retries: 0, deadlineMs: rw.timeoutMs, config: { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) } } });
+      await warmRewardThreads(system, threads, rw);
       return { system };
     }
     const ro = ann.rollout;
@@ -199,9 +211,14 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   type Outcome = Pick<WorkResult, 'ok' | 'reply' | 'error' | 'rejectedVersion'>;
   const perform = async (r: JoinedRun, item: WorkItem): Promise<Outcome> => {
     if (item.kind === 'score') {
+      // A thread replaced after a timeout loads its functions before it takes the next item.
+      await r.rewarm;
+      // The coordinator's deadline for this item starts now (its own start signal, as a local pool thread gives).
+      nc.publish(NAMES.startedSubject(r.ann.run), encodeWire(RemoteProtocols.WorkStarted, { run: r.ann.run, ask: item.ask, part: item.part, worker: id }));
       try {
         return { ok: true, reply: await r.system.ask('reward', 'scoreItem', item.request) };
       } catch (err) {
+        if (err instanceof ActorTimeoutError) r.rewarm = warmRewardThreads(r.system, threads, r.ann.reward!).catch(() => {});
         return { ok: false, error: (err as Error).message };
       }
     }
