@@ -7,7 +7,7 @@ import type { ActorSystem } from '../runtime/actor-system.js';
 import { Protocols, type EvalReport } from '../../protocols/messages.js';
 import { CheckpointProtocols, TrainingProtocols, type SyncReply } from '../../protocols/training.js';
 import type { WeightStore } from '../runtime/weight-store.js';
-import { ActorTimeoutError } from '../runtime/errors.js';
+import { ActorTimeoutError, WeightChecksumError, isOrCausedBy } from '../runtime/errors.js';
 import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
 import { scoreBatch } from '../rewards/score-batch.js';
@@ -157,7 +157,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
         try {
           return await evalAsk();
         } catch (err) {
-          if (!/failed its checksum/.test((err as Error).message) || round >= b.syncRetries) throw err;
+          if (!isOrCausedBy(err, WeightChecksumError) || round >= b.syncRetries) throw err;
           b.report(`weight sync: the evaluator rejected version ${b.store.version} (${(err as Error).message})`);
           await republish(b.store.version, `evaluation retry ${round + 1} of ${b.syncRetries}`);
           return ask(round + 1);
