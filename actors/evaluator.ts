@@ -59,7 +59,6 @@ export async function init(raw: unknown): Promise<void> {
   if (cfg.weightStore && !cfg.lora) throw new Error('evaluator config: lora settings are required with weightStore');
   const model = cfg.model ? attachModel(cfg.model) : loadModel(cfg.modelDir);
   const tokenizer = loadTokenizer(cfg.modelDir, model.config);
-  const eosTokenIds = model.config.eosTokenIds.length ? model.config.eosTokenIds : tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [];
   const engine = createBuiltinEngine({ model, tokenizer: engineDecoder(tokenizer, model.config.eosTokenIds) });
   const store = cfg.weightStore ? WeightStore.attach(cfg.weightStore) : null;
   const layout = cfg.lora ? createLoraLayout(model.config, cfg.lora) : null;

@@ -9,7 +9,7 @@ import t from 'tap';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { cli, cliBackground, hasModel, lines, root, smallConfig, waitFor, writeJson } from './cli-run.js';
+import { cli, hasModel, lines, root, smallConfig, writeJson } from './cli-run.js';
 
 const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
 const work = mkdtempSync(join(tmpdir(), 'loractor-runfolder-'));

@@ -2,7 +2,6 @@
 // ActorSystem, reward scoring through the reward pool (one task per completion, each under its own
 // deadline). Message shapes are declared in protocols/.
 import type { Piscina } from 'piscina';
-import { join } from 'node:path';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import { Protocols, type EvalReport } from '../../protocols/messages.js';
 import { CheckpointProtocols, TrainingProtocols, type SyncReply } from '../../protocols/training.js';
