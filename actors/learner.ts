@@ -224,7 +224,9 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     const trajs = msg.trajectories.slice(lo, hi);
     const built = buildBatch(trajs.map(arrays), cfg.maxPromptLength);
     const mask = new Uint8Array(trajs.length * built.Tc);
-    trajs.forEach((_, i) => mask.set(masks[lo + i]!, i * built.Tc));
+    trajs.forEach((_, i) => {
+      mask.set(masks[lo + i]!, i * built.Tc);
+    });
     let ta = performance.now();
     const ref = cfg.objective.beta !== 0 ? (await scoreMicroBatch(s, built, 'reference')).logp : undefined;
     time.reference += performance.now() - ta;
@@ -305,7 +307,7 @@ export async function oldLogprobs(msg: OldLogprobsRequest): Promise<{ logprobs: 
     const trajs = msg.trajectories.slice(bounds[m]!, bounds[m + 1]!);
     const built = buildBatch(trajs.map(arrays), s.cfg.maxPromptLength);
     const scored = await scoreMicroBatch(s, built, 'old');
-    trajs.forEach((_, i) => out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!)));
+    for (let i = 0; i < trajs.length; i++) out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!));
   }
   return { logprobs: out };
 }

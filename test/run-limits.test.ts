@@ -77,6 +77,7 @@ t.test('12. logprobs and generate check the context and --n before any work', { 
 });
 
 t.test('13. check refuses knobs that cannot fit, naming the field; training applies the same check', { skip }, async (t) => {
+  // biome-ignore lint/suspicious/noExplicitAny: each case edits the config JSON by path
   const cases: [string, (c: Record<string, any>) => void, RegExp][] = [
     ['lora_r', (c) => { c.lora.lora_r = 1e6; }, /memory: the run needs about .* but this machine has .*: lower lora\.lora_r/],
     ['num_generations', (c) => { c.grpo.num_generations = 1e9; c.grpo.per_device_train_batch_size = 1e9; c.grpo.prompts_per_step = 1; }, /memory: .*lower grpo\.num_generations/],

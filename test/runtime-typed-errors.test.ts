@@ -16,10 +16,16 @@ t.test('isOrCausedBy walks the cause chain and knows the type by instance or by 
 t.test('a WeightChecksumError thrown in a worker is recognised by the caller', async (t) => {
   const sys = await ActorSystem.start({ e: { module: 'test/runtime-actors/typed-errors.ts', retries: 0 } });
   t.teardown(() => sys.shutdown());
-  const typed = await sys.ask('e', 'badChecksum', {}).then(() => null, (err: unknown) => err);
+  const typed = await sys.ask('e', 'badChecksum', {}).then(
+    () => null,
+    (err: unknown) => err,
+  );
   t.type(typed, DeadLetterError);
   t.ok(isOrCausedBy(typed, WeightChecksumError), 'the dead letter is caused by the checksum error');
-  const plain = await sys.ask('e', 'mentionsChecksum', {}).then(() => null, (err: unknown) => err);
+  const plain = await sys.ask('e', 'mentionsChecksum', {}).then(
+    () => null,
+    (err: unknown) => err,
+  );
   t.type(plain, DeadLetterError);
   t.notOk(isOrCausedBy(plain, WeightChecksumError), 'a plain error with the same words is not a checksum error');
 });

@@ -164,7 +164,7 @@ export function exprOrNumberAt(text: string, s: number): ExprMatch | null {
 const START = /[\s=](?:\*\*)?[\d\-.($€£¥₹₽₪₩₫฿₡₢₣₤₥₦₧₨₭₮₯₰₱₲₳₴₵₶₷₸₺₻₼₾₿]/g;
 
 /** Calls fn(s) for each position in [from, to) where an answer may start; stops when fn returns true. */
-function forEachStart(text: string, from: number, to: number, fn: (s: number) => boolean | void): void {
+function forEachStart(text: string, from: number, to: number, fn: (s: number) => unknown): void {
   START.lastIndex = from;
   for (let m = START.exec(text); m && m.index < to; m = START.exec(text)) {
     if (fn(m.index) === true) return;
