@@ -33,6 +33,7 @@ t.test('policy and reference log-probs through the CLI', async (t) => {
   const got = readOut(out);
   t.same(got.map((g) => g.line), [1, 2]);
   got.forEach((g, i) => {
+    t.ok(g.logprobs.length > 0 && g.logprobs.length === pol[i]!.length, `line ${g.line}: one log-prob per completion token`);
     g.logprobs.forEach((v, j) => {
       t.ok(Math.abs(v - pol[i]![j]!) < 1e-6);
     });
@@ -40,6 +41,7 @@ t.test('policy and reference log-probs through the CLI', async (t) => {
   t.equal(await run(['--model', join(dir, 'model'), '--adapter', join(dir, 'adapter'), '--in', join(dir, 'in.jsonl'), '--out', out, '--reference']), 0);
   const refLp = completionLogprobs(model, null, 0, items);
   readOut(out).forEach((g, i) => {
+    t.ok(g.logprobs.length > 0 && g.logprobs.length === refLp[i]!.length, `line ${g.line}: one reference log-prob per completion token`);
     g.logprobs.forEach((v, j) => {
       t.ok(Math.abs(v - refLp[i]![j]!) < 1e-6);
     });
