@@ -17,6 +17,7 @@ import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine, type BuiltinEngine } from '../src/engines/builtin/index.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightChecksumError } from '../src/runtime/errors.js';
 import { parseEvalConfig, type EvalConfigInput } from '../src/eval/config.js';
 import { chatRendererFrom, engineDecoder, type ChatRenderer } from '../src/eval/prompt-renderer.js';
 import { loadConfiguredBenchmarks, evaluateOnEngine } from '../src/eval/session.js';
@@ -58,7 +59,6 @@ export async function init(raw: unknown): Promise<void> {
   if (cfg.weightStore && !cfg.lora) throw new Error('evaluator config: lora settings are required with weightStore');
   const model = cfg.model ? attachModel(cfg.model) : loadModel(cfg.modelDir);
   const tokenizer = loadTokenizer(cfg.modelDir, model.config);
-  const eosTokenIds = model.config.eosTokenIds.length ? model.config.eosTokenIds : tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [];
   const engine = createBuiltinEngine({ model, tokenizer: engineDecoder(tokenizer, model.config.eosTokenIds) });
   const store = cfg.weightStore ? WeightStore.attach(cfg.weightStore) : null;
   const layout = cfg.lora ? createLoraLayout(model.config, cfg.lora) : null;
@@ -80,7 +80,7 @@ async function applyVersion(s: EvaluatorState, version: number): Promise<number>
   // The store keeps only the latest version: when the learner has moved on, that newer version is
   // evaluated and reported (EvalReport.version says which).
   const snap = s.store.snapshot();
-  if (!WeightStore.verify(snap)) throw new Error(`evaluate: adapter version ${snap.version} failed its checksum`);
+  if (!WeightStore.verify(snap)) throw new WeightChecksumError(`evaluate: adapter version ${snap.version} failed its checksum`);
   await s.engine.setAdapter({ version: snap.version, settings: s.cfg.lora, layout: s.layout, params: snap.params });
   return snap.version;
 }

@@ -27,9 +27,9 @@ import type { LearnerAlgorithm } from '../src/rl/consumers.js';
 import { truncationActive } from '../src/rl/token-distribution.js';
 import { createCpuLearnerDevice, type LearnerDevice, type PolicyForward } from '../src/rl/learner-device.js';
 import type { LearnerDeviceConfig } from '../src/rl/learner-config.js';
-import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, scoredPositions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
-import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
-import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
+import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
+import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWState } from '../src/rl/optimizer.js';
+import { learningRateAt } from '../src/rl/schedule.js';
 import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
 import { drillDue, fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
@@ -189,7 +189,7 @@ async function backwardMicroBatch(scored: Scored, b: BuiltBatch, dLogp: ArrayLik
 
 export async function trainStep(msg: LearnerStepRequest): Promise<Record<string, number | string | boolean>> {
   const s = state();
-  const { cfg, adapter } = s;
+  const { cfg } = s;
   if (s.recovery) {
     // (A retry after a throw mid-step has been rolled back to the last commit by state().)
     // The step finished and was committed but its reply was lost with the worker: answer it again.
@@ -224,7 +224,9 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     const trajs = msg.trajectories.slice(lo, hi);
     const built = buildBatch(trajs.map(arrays), cfg.maxPromptLength);
     const mask = new Uint8Array(trajs.length * built.Tc);
-    trajs.forEach((_, i) => mask.set(masks[lo + i]!, i * built.Tc));
+    trajs.forEach((_, i) => {
+      mask.set(masks[lo + i]!, i * built.Tc);
+    });
     let ta = performance.now();
     const ref = cfg.objective.beta !== 0 ? (await scoreMicroBatch(s, built, 'reference')).logp : undefined;
     time.reference += performance.now() - ta;
@@ -305,7 +307,7 @@ export async function oldLogprobs(msg: OldLogprobsRequest): Promise<{ logprobs: 
     const trajs = msg.trajectories.slice(bounds[m]!, bounds[m + 1]!);
     const built = buildBatch(trajs.map(arrays), s.cfg.maxPromptLength);
     const scored = await scoreMicroBatch(s, built, 'old');
-    trajs.forEach((_, i) => out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!)));
+    for (let i = 0; i < trajs.length; i++) out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!));
   }
   return { logprobs: out };
 }

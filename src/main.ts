@@ -6,7 +6,6 @@
 // the config file's folder (src/config/paths.ts).
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { isSubcommand, runSubcommand, SUBCOMMANDS } from './cli/dispatch.js';
 import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js';
 import { answerStandardFlags, describeError } from './cli/standard-flags.js';
@@ -134,22 +133,12 @@ async function runCliInner(argv: string[]): Promise<number> {
     console.error(`loractor: ${describeError(err)}`);
     return 1;
   }
-  // The coordinator (the training job) is loaded only when training, and may be absent in a partial build.
-  const coordinatorUrl = new URL('./coordinator/index.js', import.meta.url);
-  if (!existsSync(fileURLToPath(coordinatorUrl))) {
-    console.error('loractor: training is not available in this build (src/coordinator/index.ts missing); the config is valid');
-    return 1;
-  }
   try {
-    const mod = (await import(coordinatorUrl.href)) as { runTraining?: (c: LoractorConfig, o: TrainingOptions) => Promise<{ interrupted?: { signal: string } } | number | void> };
-    if (typeof mod.runTraining !== 'function') {
-      console.error('loractor: src/coordinator/index.ts exports no runTraining(config, opts)');
-      return 1;
-    }
-    const result = await mod.runTraining(config, opts);
-    if (typeof result === 'number') return result;
+    // The coordinator (the training job) is loaded only when training.
+    const { runTraining } = await import('./coordinator/index.js');
+    const result = await runTraining(config, opts);
     // Interrupted runs exit as a shell reports a process killed by the signal: 128 + its number.
-    if (result && result.interrupted) return result.interrupted.signal === 'SIGINT' ? 130 : 143;
+    if (result.interrupted) return result.interrupted.signal === 'SIGINT' ? 130 : 143;
     return 0;
   } catch (err) {
     // A refusal before any work (a non-empty or locked run folder) carries its own exit code (2).

@@ -7,14 +7,13 @@ import t from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, hasModel, smallConfig, tinyModel, writeJson } from './cli-run.js';
+import { cli, smallConfig, tinyModel, writeJson } from './cli-run.js';
 import { sealCheckpoint, CHECKPOINT_FORMAT } from '../src/coordinator/checkpoint.js';
 import { saveAdapterPeft } from '../src/model/peft.js';
 import { initLoraAdapter } from '../src/model/lora.js';
 import { readQwen2Config } from '../src/model/config.js';
 import { Rng } from '../src/util/rng.js';
 
-const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
 const work = mkdtempSync(join(tmpdir(), 'loractor-input-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
@@ -26,7 +25,7 @@ function benchDir(name: string, text: string | Buffer): string {
   return dir;
 }
 
-t.test('6. eval: no usable problem is an error; the default max-new-tokens fits the model', { skip }, async (t) => {
+t.test('6. eval: no usable problem is an error; the default max-new-tokens fits the model', async (t) => {
   const args = (dir: string) => ['eval', '--model', tinyModel, '--bench', 'aime24', '--benchmarks-dir', dir, '--out', join(work, `eval-${dir.length}-${Math.random()}`)];
   const empty = cli(args(benchDir('empty', '')));
   t.equal(empty.status, 1, 'an empty file fails');
@@ -58,7 +57,7 @@ t.test('8. a checkpoint write on a full disk names the file', async (t) => {
   t.throws(() => saveAdapterPeft(dir, adapter), { message: new RegExp(`cannot write ${dir}/adapter_model\\.safetensors: no space left on device \\(ENOSPC\\)`) });
 });
 
-t.test('14. smaller messages: null prompt line, invalid UTF-8, unknown reward function, quarantine path', { skip }, async (t) => {
+t.test('14. smaller messages: null prompt line, invalid UTF-8, unknown reward function, quarantine path', async (t) => {
   const prompts = join(work, 'prompts.jsonl');
   writeFileSync(prompts, '{"prompt": "1+1="}\nnull\n');
   const gen = cli(['generate', '--engine', 'builtin', '--model', tinyModel, '--in', prompts, '--max-tokens', '4']);

@@ -9,9 +9,8 @@ import { repoRoot } from '../src/util/paths.js';
 export const root = repoRoot();
 export const mainJs = join(root, 'dist/main.js');
 export const tinyModel = join(root, 'models/tiny');
-export const hasModel = existsSync(join(tinyModel, 'model.safetensors'));
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: config JSON edited freely by path (c.grpo.x = …) in tests and drills
 type Json = Record<string, any>;
 
 /**

@@ -11,7 +11,6 @@ import { repoRoot } from '../src/util/paths.js';
 import { defaultConfig } from './cli-run.js';
 
 const root = repoRoot();
-const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
 const base = defaultConfig();
 // The drills that are not about evaluation or later steps skip them: each run pays only what it tests.
 const noEval = { eval: { ...base.eval, eval_steps: 0, eval_before_training: false } };
@@ -36,7 +35,7 @@ function runWith(dir: string, name: string, extra: Record<string, unknown>): { s
   return { status: r.status, stderr: r.stderr, metrics };
 }
 
-t.test('the run survives crashing, throwing and hanging actors of every stateful role, a corrupted publish and a late reader', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+t.test('the run survives crashing, throwing and hanging actors of every stateful role, a corrupted publish and a late reader', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-faults-'));
   const clean = runWith(dir, 'clean', {});
   t.equal(clean.status, 0, clean.stderr.slice(-300));
@@ -92,7 +91,7 @@ t.test('the run survives crashing, throwing and hanging actors of every stateful
   t.same(evals('learner'), evals('clean'), 'same evaluations');
 });
 
-t.test('a reward that hangs past its deadline scores the failure value, is quarantined and reported', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+t.test('a reward that hangs past its deadline scores the failure value, is quarantined and reported', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-reward-hang-'));
   const r = runWith(dir, 'hang', {
     ...noEval,
@@ -108,7 +107,7 @@ t.test('a reward that hangs past its deadline scores the failure value, is quara
   t.ok(q.length >= 1 && q.every((x) => x.reason === 'timeout'), 'quarantined as a timeout');
 });
 
-t.test('a run whose rewards cannot be scored aborts with a clear message', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+t.test('a run whose rewards cannot be scored aborts with a clear message', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-abort-'));
   const broken = join(dir, 'broken-reward.mjs');
   writeFileSync(broken, 'export default function broken() { throw new Error("reward service unreachable"); }\n');

@@ -5,7 +5,6 @@
 // learner ignored the truncation); mask_truncated_completions leaves truncated completions out; a
 // step with no trajectories publishes the unchanged adapter.
 import t from 'tap';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ActorSystem } from '../src/runtime/actor-system.js';
 import { WeightStore } from '../src/runtime/weight-store.js';
@@ -20,10 +19,9 @@ import type { LearnerInit } from '../actors/learner.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
 
 const dir = join(repoRoot(), 'models/tiny');
-const skip = existsSync(join(dir, 'model.safetensors')) ? false : 'models/tiny not present';
 type Reply = Record<string, number | string | boolean>;
 
-t.test('learner objectives on the tiny model', { skip }, async (t) => {
+t.test('learner objectives on the tiny model', async (t) => {
   const model = loadModel(dir);
   const tok = loadTokenizer(dir, model.config);
   const lora: LoraSettings = { r: 8, alpha: 32, dropout: 0, targetModules: ['q_proj', 'v_proj', 'up_proj', 'down_proj'] };

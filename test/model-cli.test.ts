@@ -32,10 +32,20 @@ t.test('policy and reference log-probs through the CLI', async (t) => {
   const pol = completionLogprobs(model, ad, loraScale(settings), items, { temperature: 0.7 });
   const got = readOut(out);
   t.same(got.map((g) => g.line), [1, 2]);
-  got.forEach((g, i) => g.logprobs.forEach((v, j) => t.ok(Math.abs(v - pol[i]![j]!) < 1e-6)));
+  got.forEach((g, i) => {
+    t.ok(g.logprobs.length > 0 && g.logprobs.length === pol[i]!.length, `line ${g.line}: one log-prob per completion token`);
+    g.logprobs.forEach((v, j) => {
+      t.ok(Math.abs(v - pol[i]![j]!) < 1e-6);
+    });
+  });
   t.equal(await run(['--model', join(dir, 'model'), '--adapter', join(dir, 'adapter'), '--in', join(dir, 'in.jsonl'), '--out', out, '--reference']), 0);
   const refLp = completionLogprobs(model, null, 0, items);
-  readOut(out).forEach((g, i) => g.logprobs.forEach((v, j) => t.ok(Math.abs(v - refLp[i]![j]!) < 1e-6)));
+  readOut(out).forEach((g, i) => {
+    t.ok(g.logprobs.length > 0 && g.logprobs.length === refLp[i]!.length, `line ${g.line}: one reference log-prob per completion token`);
+    g.logprobs.forEach((v, j) => {
+      t.ok(Math.abs(v - refLp[i]![j]!) < 1e-6);
+    });
+  });
 });
 
 t.test('bad input lines are refused with the line number', async (t) => {

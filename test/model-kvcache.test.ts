@@ -46,7 +46,7 @@ for (const scale of [loraScale(settings), 0]) {
       // Decode: each step feeds the next true token to every unfinished sequence.
       const pos = round.map((s) => seqs[s]!.prompt);
       for (;;) {
-        const live = round.map((s, i) => i).filter((i) => pos[i]! < seqs[round[i]!]!.ids.length);
+        const live = round.map((_, i) => i).filter((i) => pos[i]! < seqs[round[i]!]!.ids.length);
         if (live.length === 0) break;
         const logits = decodeStep(model, scale ? adapter : null, scale, cache, live.map((i) => slots[i]!), Int32Array.from(live.map((i) => seqs[round[i]!]!.ids[pos[i]!]!)));
         live.forEach((i, j) => {

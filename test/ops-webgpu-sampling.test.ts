@@ -16,7 +16,9 @@ async function sampleOnGpu(rows: Float32Array[], V: number, us: number[], cfg: S
   const ctx = await testGpu();
   const n = us.length;
   const logits = new Float32Array(5 + rows.length * V);
-  rows.forEach((r, i) => logits.set(r, 5 + i * V));
+  rows.forEach((r, i) => {
+    logits.set(r, 5 + i * V);
+  });
   const meta = new Int32Array(1 + 3 * n);
   const f = new Float32Array(1);
   for (let i = 0; i < n; i++) {

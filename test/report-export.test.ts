@@ -3,21 +3,13 @@
 // library Python written from event.proto); metrics.csv quoting. The values of a real run are
 // compared with metrics.jsonl in run-dashboard.test.ts.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c, maskedCrc32c, tfRecord, createTensorBoardWriter } from '../src/report/tensorboard.js';
 import { metricsCsv } from '../src/report/csv.js';
-import { repoRoot } from '../src/util/paths.js';
+import { readEvents } from './tfevents-reader.js';
 
-const READER = join(repoRoot(), 'test', 'fixtures', 'read_tfevents.py');
-
-export function readEvents(file: string): Record<string, unknown>[] {
-  const r = spawnSync('python3', [READER, file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`read_tfevents.py failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 t.test('CRC-32C check values (RFC 3720 appendix B.4) and the TFRecord mask', async (t) => {
   t.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283);

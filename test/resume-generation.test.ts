@@ -14,7 +14,6 @@ import { readStepMetrics } from '../src/report/records.js';
 
 const root = repoRoot();
 const main = join(root, 'dist/main.js');
-const hasModel = existsSync(join(root, 'models/tiny/model.safetensors'));
 const base = JSON.parse(readFileSync(join(root, 'configs/default.json'), 'utf8'));
 const STEPS = 6;
 
@@ -37,7 +36,7 @@ async function runAndKill(config: string, out: string, afterSteps: number): Prom
   });
 }
 
-t.test('kill -9 mid-batch and resume equals the uninterrupted run (num_iterations 2, steps_per_generation 2, refill)', { skip: hasModel ? false : 'models/tiny not present' }, async (t) => {
+t.test('kill -9 mid-batch and resume equals the uninterrupted run (num_iterations 2, steps_per_generation 2, refill)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-resume-gen-'));
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({

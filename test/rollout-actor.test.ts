@@ -7,7 +7,7 @@
 // WebLLM init errors (missing / mismatched MLC artifacts) fail the spawn before any GPU work, so
 // they are checked here too; the WebLLM serving variant is test/rollout-actor-webllm.test.ts.
 import t from 'tap';
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ActorSystem, type ActorEvent } from '../src/runtime/actor-system.js';
@@ -24,14 +24,13 @@ import type { LoraSettings } from '../src/model/adapter-layout.js';
 import type { SamplingParams } from '../src/engines/types.js';
 
 const dir = join(repoRoot(), 'models/tiny');
-const skip = existsSync(join(dir, 'model.safetensors')) ? false : 'models/tiny not present';
 
 interface Reply {
   engine: string; policyVersion: number; tokensPerSecond: number; timeToFirstTokenS: number; syncLatencyMs: number; syncError?: string;
   completions: { promptIndex: number; sampleIndex: number; tokenIds: number[]; logprobs: number[]; policyVersion: number }[];
 }
 
-t.test('rollout actor (builtin): each bad request fails alone, the same worker keeps serving', { skip }, async (t) => {
+t.test('rollout actor (builtin): each bad request fails alone, the same worker keeps serving', async (t) => {
   const model = loadModel(dir);
   const tok = loadTokenizer(dir, model.config);
   const lora: LoraSettings = { r: 4, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'] };
@@ -114,7 +113,7 @@ t.test('rollout actor (builtin): each bad request fails alone, the same worker k
   t.equal(events.filter((e) => e.type === 'worker-created').length, 0, 'the original worker served throughout');
 });
 
-t.test("rollout actor (webllm): missing or mismatched MLC artifacts fail the spawn, naming the file", { skip }, async (t) => {
+t.test("rollout actor (webllm): missing or mismatched MLC artifacts fail the spawn, naming the file", async (t) => {
   const model = loadModel(dir);
   const lora: LoraSettings = { r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'] };
   const store = WeightStore.create(createLoraLayout(model.config, lora).size);

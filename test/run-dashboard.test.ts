@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
-import { readEvents } from './report-export.test.js';
+import { readEvents } from './tfevents-reader.js';
 
 const root = repoRoot();
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

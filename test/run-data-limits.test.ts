@@ -6,9 +6,8 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, hasModel, smallConfig, tinyModel, writeJson } from './cli-run.js';
+import { cli, smallConfig, tinyModel, writeJson } from './cli-run.js';
 
-const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
 const work = mkdtempSync(join(tmpdir(), 'loractor-limits-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
@@ -26,7 +25,7 @@ const datasetConfig = (path: string, data: Record<string, unknown> = {}) => smal
   c.run.max_steps = 2; // 2 steps × 4 prompts: every row of the 8 is drawn
 });
 
-t.test('3. an over-long dataset row is handled when the data is loaded, named by file:line; the run never aborts on it', { skip }, async (t) => {
+t.test('3. an over-long dataset row is handled when the data is loaded, named by file:line; the run never aborts on it', async (t) => {
   const data = additions('long.jsonl', (rows) => { rows[7]!.problem = '1'.repeat(5000) + '+1='; });
   const checked = cli(['check', `--actors=${writeJson(join(work, 'c3-check.json'), datasetConfig(data))}`]);
   t.equal(checked.status, 0, checked.stdout.slice(-800));
@@ -46,7 +45,7 @@ t.test('3. an over-long dataset row is handled when the data is loaded, named by
   t.match(r.stdout, new RegExp(`truncated 1 row\\(s\\) longer than the prompt limit .*first: ${huge}:4 \\(at least \\d+ tokens\\)`));
 });
 
-t.test('7. text the tokenizer cannot encode: refused by training, eval and generate alike, or counted under the switch', { skip }, async (t) => {
+t.test('7. text the tokenizer cannot encode: refused by training, eval and generate alike, or counted under the switch', async (t) => {
   const data = additions('letters.jsonl', (rows) => { rows[4]!.problem = 'What is 14+24?'; });
   const refused = cli([`--actors=${writeJson(join(work, 'c7.json'), datasetConfig(data))}`, '--out', join(work, 'run7')]);
   t.equal(refused.status, 1, 'training refuses the dataset');

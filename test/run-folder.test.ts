@@ -9,9 +9,8 @@ import t from 'tap';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { cli, cliBackground, hasModel, lines, root, smallConfig, waitFor, writeJson } from './cli-run.js';
+import { cli, lines, root, smallConfig, writeJson } from './cli-run.js';
 
-const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
 const work = mkdtempSync(join(tmpdir(), 'loractor-runfolder-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
@@ -31,7 +30,7 @@ function finishedRun(name: string): { status: number | null; out: string } {
   return { status: finishedStatus, out };
 }
 
-t.test('1. a new run into a non-empty run folder is refused; --overwrite moves the old run aside; resume only appends', { skip }, async (t) => {
+t.test('1. a new run into a non-empty run folder is refused; --overwrite moves the old run aside; resume only appends', async (t) => {
   const config = config3;
   const { status, out } = finishedRun('run1');
   t.equal(status, 0, 'the first run completes');
@@ -65,7 +64,7 @@ t.test('1. a new run into a non-empty run folder is refused; --overwrite moves t
   t.same(lines(join(out2, 'metrics.jsonl')).map((l) => JSON.parse(l).step), [1, 2, 3, 3], 'step 3 redone and appended');
 });
 
-t.test('4. a refused resume writes nothing: config.resolved.json keeps the run\'s config', { skip }, async (t) => {
+t.test('4. a refused resume writes nothing: config.resolved.json keeps the run\'s config', async (t) => {
   const config = config3;
   const { status, out } = finishedRun('run4');
   t.equal(status, 0);
@@ -76,7 +75,7 @@ t.test('4. a refused resume writes nothing: config.resolved.json keeps the run\'
   t.ok(readFileSync(join(out, 'config.resolved.json')).equals(resolved), 'config.resolved.json unchanged');
 });
 
-t.test('5. --out resolves against the current directory, run.out_dir against the config file\'s folder; --out "" is refused', { skip }, async (t) => {
+t.test('5. --out resolves against the current directory, run.out_dir against the config file\'s folder; --out "" is refused', async (t) => {
   const cwd = join(work, 'cwd5');
   const cfgDir = join(work, 'cfgdir5');
   mkdirSync(cwd);
@@ -96,7 +95,7 @@ t.test('5. --out resolves against the current directory, run.out_dir against the
   t.match(empty.stderr, /--out: empty path/);
 });
 
-t.test('8. stale checkpoint temp folders are removed when the run folder is opened', { skip }, async (t) => {
+t.test('8. stale checkpoint temp folders are removed when the run folder is opened', async (t) => {
   const config = config3;
   const { status, out } = finishedRun('run8');
   t.equal(status, 0);
@@ -109,7 +108,7 @@ t.test('8. stale checkpoint temp folders are removed when the run folder is open
   t.match(r.stderr, /removed the stale checkpoint temp folder .*\.checkpoint-7\.tmp-99999/);
 });
 
-t.test('9. an --out that cannot hold a folder fails at once, naming it', { skip }, async (t) => {
+t.test('9. an --out that cannot hold a folder fails at once, naming it', async (t) => {
   const config = writeJson(join(work, 'c9.json'), smallConfig());
   const r = cli([`--actors=${config}`, '--out', '/proc/loractor-x/run'], { timeoutMs: 60_000 });
   t.equal(r.signal, null, 'did not hang');

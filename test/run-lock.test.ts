@@ -6,9 +6,8 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, cliBackground, hasModel, smallConfig, waitFor, writeJson } from './cli-run.js';
+import { cli, cliBackground, smallConfig, waitFor, writeJson } from './cli-run.js';
 
-const skip = hasModel ? false : 'models/tiny/model.safetensors not present';
 const work = mkdtempSync(join(tmpdir(), 'loractor-runlock-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
@@ -30,7 +29,7 @@ async function interrupt(t: Test, bg: ReturnType<typeof cliBackground>, out: str
 const newestCheckpoint = (out: string): number => Math.max(0, ...readdirSync(out).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11))));
 
 // Item 10 for SIGINT runs on the run that took over the lock (one run fewer to start).
-t.test('2. one run at a time holds a run folder; a dead holder\'s lock is taken over; 10. a run stopped by SIGINT checkpoints, says how to continue and exits 130', { skip }, async (t) => {
+t.test('2. one run at a time holds a run folder; a dead holder\'s lock is taken over; 10. a run stopped by SIGINT checkpoints, says how to continue and exits 130', async (t) => {
   const config = writeJson(join(work, 'c2.json'), smallConfig((c) => { c.run.max_steps = 500; }));
   const out = join(work, 'run2');
   const bg = cliBackground([`--actors=${config}`, '--out', out]);
@@ -47,7 +46,7 @@ t.test('2. one run at a time holds a run folder; a dead holder\'s lock is taken 
   t.notOk(readdirSync(out).some((n) => n.includes('lock')), 'the lock is released at the end');
 });
 
-t.test('10. a run stopped by SIGTERM checkpoints, says how to continue and exits 143', { skip }, async (t) => {
+t.test('10. a run stopped by SIGTERM checkpoints, says how to continue and exits 143', async (t) => {
   const config = writeJson(join(work, 'c10-SIGTERM.json'), smallConfig((c) => { c.run.max_steps = 500; }));
   const out = join(work, 'run10-SIGTERM');
   const bg = cliBackground([`--actors=${config}`, '--out', out]);

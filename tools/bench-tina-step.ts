@@ -114,7 +114,9 @@ function batchesOf(prompts: PromptInput[], completions: Completion[]): TrainBatc
     const seqs = part.map((x) => Int32Array.from([...prompts[x.promptIndex]!.ids, ...x.tokenIds]));
     const T = Math.max(...seqs.map((s) => s.length));
     const ids = new Int32Array(part.length * T);
-    seqs.forEach((s, k) => ids.set(s, k * T));
+    seqs.forEach((s, k) => {
+      ids.set(s, k * T);
+    });
     out.push({ ids, lengths: Int32Array.from(seqs.map((s) => s.length)), seqLen: T, scoreFrom: Int32Array.from(part.map((x) => prompts[x.promptIndex]!.ids.length)) });
   }
   return out;

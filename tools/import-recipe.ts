@@ -19,7 +19,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LineCounter, isMap, isScalar, parseDocument, type Pair } from 'yaml';
 import { LORA_MODULES } from '../src/model/lora.js';

@@ -33,7 +33,7 @@ import { mapTinaRow } from '../data/tina-columns.js';
 import { buildTinaPrompt, REASON_CHAT_TEMPLATE, SYSTEM_PROMPTS, systemPromptFor } from '../data/prompts.js';
 import { getTaskFamily } from '../data/tasks/index.js';
 import { loadMlcArtifacts } from '../engines/webllm/mlc-artifacts.js';
-import { benchmarksDir, repoRoot } from '../util/paths.js';
+import { benchmarksDir } from '../util/paths.js';
 import { learnerSectionSchema } from '../rl/learner-config.js';
 import { checkLearnerDevice } from './check-webgpu.js';
 import type { LoraModule } from '../model/lora.js';

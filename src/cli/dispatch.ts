@@ -2,11 +2,11 @@
 // dependencies, e.g. a GPU engine, are never loaded for another command). Each module exports
 // `run(argv: string[]): Promise<number>` returning the exit code, and `USAGE`, its help text: the
 // dispatcher answers -h/--help and --version for every subcommand (standard-flags.ts) before `run`.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { answerStandardFlags } from './standard-flags.js';
 
-export const SUBCOMMANDS: Record<string, string> = {
+export type SubcommandName = 'verify' | 'logprobs' | 'generate' | 'eval' | 'check';
+
+export const SUBCOMMANDS: Record<SubcommandName, string> = {
   verify: 'check answers with the math verifier',
   logprobs: 'compute per-token log-probs of a completion under a model/adapter',
   generate: 'sample completions from a model (+ adapter)',
@@ -15,21 +15,26 @@ export const SUBCOMMANDS: Record<string, string> = {
   worker: 'serve the rollout or reward role for runs on a NATS server (other hosts)',
 };
 
-export function isSubcommand(name: string | undefined): name is string {
+export function isSubcommand(name: string | undefined): name is SubcommandName {
   return name !== undefined && Object.hasOwn(SUBCOMMANDS, name);
 }
 
-export async function runSubcommand(name: string, argv: string[]): Promise<number> {
-  const url = new URL(`./${name}.js`, import.meta.url);
-  if (!existsSync(fileURLToPath(url))) {
-    console.error(`loractor: subcommand '${name}' is not available in this build (src/cli/${name}.ts missing)`);
-    return 1;
-  }
-  const mod = (await import(url.href)) as { run?: (argv: string[]) => Promise<number>; USAGE?: string };
-  if (typeof mod.run !== 'function' || typeof mod.USAGE !== 'string') {
-    console.error(`loractor: subcommand '${name}' is broken in this build (src/cli/${name}.ts exports no run(argv) or no USAGE)`);
-    return 1;
-  }
+interface SubcommandModule {
+  run(argv: string[]): Promise<number>;
+  USAGE: string;
+}
+
+/** Each subcommand's module, imported only when that subcommand runs. */
+const LOADERS: Record<SubcommandName, () => Promise<SubcommandModule>> = {
+  verify: () => import('./verify.js'),
+  logprobs: () => import('./logprobs.js'),
+  generate: () => import('./generate.js'),
+  eval: () => import('./eval.js'),
+  check: () => import('./check.js'),
+};
+
+export async function runSubcommand(name: SubcommandName, argv: string[]): Promise<number> {
+  const mod = await LOADERS[name]();
   if (answerStandardFlags(argv, `loractor ${name}`, `${mod.USAGE}\n\n${SUBCOMMANDS[name]}.`)) return 0;
   return mod.run(argv);
 }

@@ -179,14 +179,9 @@ export async function run(argv: string[]): Promise<number> {
       const { createWebLlmEngine } = await import('../engines/webllm/engine.js');
       engine = await createWebLlmEngine({ mlcDir: args.mlc!, libFile: args.mlcLib! });
     } else {
-      let builtin: typeof import('../engines/builtin/index.js');
-      try {
-        builtin = await import('../engines/builtin/index.js');
-      } catch (e) {
-        throw new Error(`generate: the builtin engine is not available in this build (src/engines/builtin): ${(e as Error).message}`);
-      }
+      const { createBuiltinEngine } = await import('../engines/builtin/index.js');
       const { loadModel } = await import('../model/load.js');
-      engine = builtin.createBuiltinEngine({ model: loadModel(args.model), tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos } });
+      engine = createBuiltinEngine({ model: loadModel(args.model), tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos } });
     }
     try {
       if (adapter) await engine.setAdapter(adapter);

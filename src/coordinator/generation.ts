@@ -9,7 +9,7 @@ import type { AdmitGroupsResponse } from '../../actors/advantage.js';
 import type { GroupPool } from '../rl/dynamic-sampling.js';
 import { chunkBounds, microBatchesOfStep, type GenerationPlan } from '../rl/generation-plan.js';
 import { Rng } from '../util/rng.js';
-import type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase } from './grpo-loop.js';
+import type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase } from './loop-types.js';
 
 export interface GenerationBatch {
   /** Generation index over the run (0-based). */

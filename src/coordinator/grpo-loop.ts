@@ -16,34 +16,9 @@ import type { AdmitGroupsResponse } from '../../actors/advantage.js';
 import type { GroupPool } from '../rl/dynamic-sampling.js';
 import { chunkBounds, generationsOfStep, lastStepOfGeneration, microBatchesOfStep, needsOldLogprobs, type GenerationPlan } from '../rl/generation-plan.js';
 import { assembleGeneration, generationMetrics, stepInput, type GenerationBatch, type LoopCarry, type RoundResult, type StepInput } from './generation.js';
+import type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase } from './loop-types.js';
 
-export interface PromptItem {
-  /** Index of the prompt in its dataset (provenance). */
-  index: number;
-  ids: number[];
-  /** The problem as the reward functions see it (TRL's `prompts` column). */
-  text: string;
-  /** The whole prompt as the engine sees it (chat template applied): `ids` is its tokenization. */
-  promptText?: string;
-  /** Gold solution text handed to the reward functions. */
-  solution: string;
-  /** Other columns of the row the reward functions get (ctx[column]), e.g. Tina's L1 target_length. */
-  columns?: Record<string, unknown>;
-}
-
-export interface CompletionRecord {
-  promptIndex: number;
-  sampleIndex: number;
-  tokenIds: number[];
-  logprobs: number[];
-  text: string;
-  finishReason: string;
-  policyVersion: number;
-  /** Provenance: the rollout actor and engine that generated it, and that actor's sync latency for the request. */
-  actor?: string;
-  engine?: string;
-  syncLatencyMs?: number;
-}
+export type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase };
 
 /** One line of rollouts.jsonl: a trajectory as trained on, with its provenance. */
 export interface TrajectoryRecord {
@@ -63,24 +38,6 @@ export interface TrajectoryRecord {
   rewards: Record<string, number | null>;
   advantage: number;
   text: string;
-}
-
-export interface RolloutPhase {
-  completions: CompletionRecord[];
-  engine: string;
-  policyVersion: number;
-  tokensPerSecond: number;
-  /** Mean time to first token over the rollout actors (builtin: the batched prefill), seconds. */
-  timeToFirstTokenS?: number;
-  /** Rollout actors that found the newest version corrupted and generated on the previous one (async). */
-  syncRejected?: number;
-}
-
-export interface RewardPhase {
-  /** Per reward function, per completion (null where the function abstains). */
-  perFunc: Record<string, (number | null)[]>;
-  total: number[];
-  failures: number;
 }
 
 export interface LearnerPhase {

@@ -2,12 +2,11 @@
 // ActorSystem, reward scoring through the reward pool (one task per completion, each under its own
 // deadline). Message shapes are declared in protocols/.
 import type { Piscina } from 'piscina';
-import { join } from 'node:path';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import { Protocols, type EvalReport } from '../../protocols/messages.js';
 import { CheckpointProtocols, TrainingProtocols, type SyncReply } from '../../protocols/training.js';
 import type { WeightStore } from '../runtime/weight-store.js';
-import { ActorTimeoutError } from '../runtime/errors.js';
+import { ActorTimeoutError, WeightChecksumError, isOrCausedBy } from '../runtime/errors.js';
 import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
 import { scoreBatch, type RewardTaskRunner } from '../rewards/score-batch.js';
@@ -160,7 +159,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
         try {
           return await evalAsk();
         } catch (err) {
-          if (!/failed its checksum/.test((err as Error).message) || round >= b.syncRetries) throw err;
+          if (!isOrCausedBy(err, WeightChecksumError) || round >= b.syncRetries) throw err;
           b.report(`weight sync: the evaluator rejected version ${b.store.version} (${(err as Error).message})`);
           await republish(b.store.version, `evaluation retry ${round + 1} of ${b.syncRetries}`);
           return ask(round + 1);

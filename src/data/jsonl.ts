@@ -5,8 +5,9 @@
 // caught instead of silently becoming U+FFFD (Python's datasets fails on such bytes too).
 import { createReadStream } from 'node:fs';
 import { setRowOrigin } from './provenance.js';
+import type { Row } from './row.js';
 
-export type Row = Record<string, unknown>;
+export type { Row };
 
 export interface RowError {
   file: string;

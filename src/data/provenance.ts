@@ -1,7 +1,7 @@
 // Where a dataset row came from ("file:line" for JSONL, "file row N" for Parquet / JSON arrays), kept
 // beside the row (a WeakMap, so rows stay plain objects and nothing leaks into their keys) for error
 // messages of later stages such as Tina's column mapping.
-import type { Row } from './jsonl.js';
+import type { Row } from './row.js';
 
 const origins = new WeakMap<object, string>();
 

@@ -5,7 +5,7 @@
 //   integer: the synthetic task — the last \boxed{…} must equal the integer (as the accuracy reward
 //     with Tina's ANSWER_CFG, which never reads an unboxed number).
 //   letter: GPQA — "Answer: X" style, lighteval's NativeLetters indices in spirit.
-// The verifier is loaded lazily so integer/letter benchmarks run even where it is unavailable.
+// The verifier is loaded lazily so integer/letter benchmarks never load the CAS.
 import { lastBoxed } from '../data/tasks/index.js';
 import type { EvalProblem, GoldKind } from './benchmarks.js';
 
@@ -68,22 +68,17 @@ function integerJudge(gold: string, completion: string): Judgement {
   return { extracted: t, correct: /^[0-9]+$/.test(t) && BigInt(t) === BigInt(gold) };
 }
 
-let verifierPromise: Promise<VerifierApi | null> | null = null;
-/** The math verifier module, or null when it is not present in this build. */
-export function loadVerifier(): Promise<VerifierApi | null> {
-  const spec = '../rewards/verifier/index.js'; // a variable keeps tsc from requiring it at build time
-  verifierPromise ??= import(spec).then((m) => m as VerifierApi, (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ERR_MODULE_NOT_FOUND') return null;
-    throw err;
-  });
+let verifierPromise: Promise<VerifierApi> | null = null;
+/** The math verifier module, imported on first use so integer/letter benchmarks never load the CAS. */
+export function loadVerifier(): Promise<VerifierApi> {
+  verifierPromise ??= import('../rewards/verifier/index.js');
   return verifierPromise;
 }
 
-/** Build the checker; throws only when a benchmark needs the verifier and it is missing. */
+/** Build the checker; the math verifier is loaded only when a benchmark has expr/latex golds. */
 export async function createAnswerChecker(kinds: Iterable<GoldKind>): Promise<AnswerChecker> {
   const needsVerifier = [...kinds].some((k) => k === 'expr' || k === 'latex');
   const v = needsVerifier ? await loadVerifier() : null;
-  if (needsVerifier && !v) throw new Error('math benchmarks need the math verifier (src/rewards/verifier/index.ts), which is not in this build');
   const goldOpts = (kind: 'expr' | 'latex'): Record<string, unknown> => ({
     ...(kind === 'expr' ? v!.GOLD_EXPR_ONLY ?? { extraction: ['expr'] } : v!.GOLD_LATEX_ONLY ?? { extraction: ['latex'] }),
     mode: 'any_match',

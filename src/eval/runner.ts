@@ -128,7 +128,7 @@ async function evalBenchmark(bench: LoadedBenchmark, o: RunEvalOptions, out: Eva
         ...(format !== undefined ? { format } : {}), ...(w.problem.level !== undefined ? { level: w.problem.level } : {}),
       });
     }
-    batch.forEach((w, i) => scored.push({ problem: w.problem, judged: judged[i]! }));
+    for (let i = 0; i < batch.length; i++) scored.push({ problem: batch[i]!.problem, judged: judged[i]! });
     o.onProgress?.({ benchmark: bench.def.name, done: Math.min(start + o.batchSize, work.length), total: work.length });
   }
   out.summaries.push(summarize(bench, scored, o.samples, { truncated, tokens, formatted, policyVersion },

@@ -38,7 +38,7 @@ export function layerBackward<T>(args: LayerBackwardArgs<T>, dh: T): void {
     const g = gop(m);
     const grads: LinearGrads<T> = { dx, dW, dBias, dA: g ? g.a : null, dB: g ? g.b : null };
     const lb = S.lora[m];
-    const xl = lb && lb.keep && ctx.dropout ? lb.xl! : x;
+    const xl = lb?.keep && ctx.dropout ? lb.xl! : x;
     ops.loraLinearBackward(grads, dy, x, wt, { rows, inF, outF }, op(m), xl, lb ? lb.us : x, lb && ctx.dropout ? lb.keep : null, dz, dxScratch);
   };
 

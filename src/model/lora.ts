@@ -3,7 +3,7 @@
 // lora_B zero, scale alpha / r. Gradients use the same flat layout.
 import type { FloatArray } from '../ops/matmul.js';
 import type { LoraOperand } from '../ops/types.js';
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
 import type { AdapterLayout, AdapterTensorSpec, LoraSettings } from './adapter-layout.js';
 import type { Qwen2Config } from './config.js';
 

@@ -7,6 +7,7 @@
 //   matmulNT: C[M,N] (+)= A[M,K] · B[N,K]^T   (linear layer: y = x · W^T with HF weight [out, in])
 //   matmulTN: C[M,N] (+)= A[K,M]^T · B[K,N]   (weight gradient: dW = dY^T · X)
 // accumulate=false overwrites C; true adds into it.
+import type { FloatArray } from './types.js';
 import { gemmF32 } from './wasm/matmul-wasm.js';
 
 export {
@@ -14,7 +15,7 @@ export {
 } from './wasm/matmul-wasm.js';
 export type { MatmulThreadOptions } from './wasm/matmul-wasm.js';
 
-export type FloatArray = Float32Array | Float64Array;
+export type { FloatArray };
 
 // Below this many FLOPs (2·M·N·K) the copies into the kernel's arena cost more than the loops save.
 let wasmMinFlops = 16384;

@@ -6,10 +6,10 @@
 // targets, row maps) and RoPE tables are host data in both: the webgpu implementation uploads each
 // once and caches it. Every backward ACCUMULATES into its gradient outputs unless its doc says it
 // overwrites, so residual branches can share buffers.
-import type { FloatArray } from './matmul.js';
 import type { Rng } from '../util/rng.js';
 
-export type { FloatArray };
+/** A host tensor: float32, or float64 for gradient checks. */
+export type FloatArray = Float32Array | Float64Array;
 
 /** cos/sin of every (position, frequency) pair, float64, computed once per (theta, headDim). */
 export interface RopeTable {

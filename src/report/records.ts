@@ -25,7 +25,9 @@ export function readRecordLines(path: string): Record<string, unknown>[] {
 /** The current view of a log: the last record of each key, ordered by where that record stands. */
 export function readLatestRecords(path: string, key: (r: Record<string, unknown>) => string): Record<string, unknown>[] {
   const latest = new Map<string, { at: number; r: Record<string, unknown> }>();
-  readRecordLines(path).forEach((r, at) => latest.set(key(r), { at, r }));
+  readRecordLines(path).forEach((r, at) => {
+    latest.set(key(r), { at, r });
+  });
   return [...latest.values()].sort((a, b) => a.at - b.at).map((x) => x.r);
 }
 

@@ -17,7 +17,7 @@
 //   sampling/kl            k3 estimate of KL(behaviour ‖ learner), mean over completion tokens:
 //                          r − 1 − log r with r = exp(old − beh) (≥ 0; 0 iff the two agree)
 //   sampling/masked_frac   (mask modes) share of units set to 0;  sampling/truncated_frac (truncate modes)
-import type { LogpArray } from './loss.js';
+import type { FloatArray } from '../ops/types.js';
 
 export type ImportanceSamplingMode = 'token_truncate' | 'token_mask' | 'sequence_truncate' | 'sequence_mask';
 export const IMPORTANCE_SAMPLING_MODES: readonly ImportanceSamplingMode[] = ['token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask'];
@@ -69,7 +69,7 @@ export function validateBehaviourCorrection(c: BehaviourCorrection): void {
  * 0. `target` is the learner's old log-prob (or its current one, detached, when no old was kept).
  */
 export function behaviourWeightsRow(
-  target: LogpArray, behaviour: ArrayLike<number>, mask: ArrayLike<number>, row: number, T: number,
+  target: FloatArray, behaviour: ArrayLike<number>, mask: ArrayLike<number>, row: number, T: number,
   c: BehaviourCorrection, w: Float64Array, sums: BehaviourSums,
 ): void {
   const lo = c.clipMin ?? -Infinity;

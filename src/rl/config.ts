@@ -247,7 +247,7 @@ let schemaDefaults: Record<string, unknown> | null = null;
  */
 export function inertKnobWarnings(input: Record<string, unknown>, c: GrpoConfig): ConfigIssue[] {
   const defaults = (schemaDefaults ??= grpoConfigSchema.parse({}) as Record<string, unknown>);
-  const set = (k: string): boolean => Object.prototype.hasOwnProperty.call(input, k) && JSON.stringify(input[k]) !== JSON.stringify(defaults[k]);
+  const set = (k: string): boolean => Object.hasOwn(input, k) && JSON.stringify(input[k]) !== JSON.stringify(defaults[k]);
   const out: ConfigIssue[] = [];
   const inert = (k: string, why: string): void => { if (set(k)) out.push({ field: k, message: `has no effect: ${why}` }); };
   if (c.loss_type !== 'sapo') { inert('sapo_temperature_pos', `loss_type is ${c.loss_type}, not sapo`); inert('sapo_temperature_neg', `loss_type is ${c.loss_type}, not sapo`); }

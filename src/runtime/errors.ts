@@ -1,5 +1,23 @@
 import type { RemoteError } from '../../protocols/envelope.js';
 
+/** A WeightStore snapshot's bytes do not match its version's checksum (a reader may ask for a republish). */
+export class WeightChecksumError extends Error {
+  override name = 'WeightChecksumError';
+}
+
+/**
+ * Whether `err` or an error in its `cause` chain is a `type`. An error thrown in a worker reaches the
+ * caller rebuilt as a plain Error with the original name (fromRemoteError), so the name counts too.
+ */
+export function isOrCausedBy(err: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = err;
+  while (e instanceof Error) {
+    if (e.name === type.name || e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
+}
+
 // Errors the runtime surfaces to callers of ask/tell. Each says which role and handler it concerns.
 
 export class ActorError extends Error {

@@ -31,7 +31,12 @@ export default async function ({ root }) {
       writeFile: (name, contents) => outputs.set(name, contents),
       listFiles: () => [],
       stdout: { write: () => true },
-      stderr: { write: (s) => (stderr.push(String(s)), true) },
+      stderr: {
+        write: (s) => {
+          stderr.push(String(s));
+          return true;
+        },
+      },
     },
   );
   if (error) throw new Error(`wasm-matmul: AssemblyScript failed on ${srcFile}:\n${stderr.join('')}\n${error.message}`);

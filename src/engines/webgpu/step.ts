@@ -112,7 +112,7 @@ export interface DecodeInput {
 
 /** One decode step: logits [n, vocab]. */
 export function decodeLogits(st: StepState, ad: StepAdapter, input: DecodeInput): GpuTensor {
-  const c = st.model.config, ops = st.ops, D = c.hiddenSize, n = input.n;
+  const c = st.model.config, D = c.hiddenSize, n = input.n;
   const x = allocTensor(st.ctx, n * D, 'f32');
   gatherTokenRows(st.ctx, x, st.model.weights.embed, input.tokens, input.rowSlots, n, D);
   const shape = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxPagesPerSeq: st.maxPagesPerSeq };

@@ -11,7 +11,8 @@ export const EXPECTED_PATCHED_SITES = 3;
 
 /** Opaque handles: callers never look inside, only pass them back here. */
 export type Pipeline = { readonly __brand: 'webllm-pipeline' };
-type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: web-llm's private internals are untyped; every access is checked at runtime here
+type Any = any;
 
 export class WebLlmInternalsError extends Error {
   constructor(what: string) {

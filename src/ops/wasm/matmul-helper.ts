@@ -3,7 +3,8 @@
 // of its rows. No messages per product: only the arena and the shared job block are touched.
 import { workerData } from 'node:worker_threads';
 import { JOB, readProduct, runChunks } from './matmul-pool.js';
-import { instantiateKernel, type WasmMemory, type WasmModule } from './matmul-wasm.js';
+import type { WasmMemory, WasmModule } from './kernel-types.js';
+import { instantiateKernel } from './matmul-wasm.js';
 
 interface HelperData { memory: WasmMemory; module: WasmModule; job: Int32Array; ready: Int32Array; scratch: number }
 const { memory, module, job, ready, scratch } = workerData as HelperData;

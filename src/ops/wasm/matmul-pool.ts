@@ -12,7 +12,7 @@
 // new field, and fields are read with Atomics (sequentially consistent), so a helper that saw any
 // new field also sees the new tag and its compare-and-swap against the old tag fails.
 import { Worker } from 'node:worker_threads';
-import type { KernelExports, WasmMemory, WasmModule } from './matmul-wasm.js';
+import type { KernelExports, WasmMemory, WasmModule } from './kernel-types.js';
 
 export const JOB = {
   SEQ: 0, CLAIM: 1, CHUNKS_DONE: 2, N_CHUNKS: 3, CHUNK_ROWS: 4, ERR: 5, STOP: 6,

@@ -10,25 +10,15 @@
 // order whichever thread computes its row (bit-identical; runs stay reproducible).
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { KernelExports, WasmMemory, WasmModule } from './kernel-types.js';
 import { createPool, retirePool, runParallel, spawnHelpers, waitReady, type Pool } from './matmul-pool.js';
 
-// The project compiles against lib ES2023 + @types/node 20, which do not declare WebAssembly; these are
-// the few parts used here.
-export interface WasmMemory { readonly buffer: SharedArrayBuffer; grow(pages: number): number }
-export type WasmModule = object;
 interface WasmApi {
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (module: WasmModule, imports: object) => { exports: unknown };
   Memory: new (desc: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-export interface KernelExports {
-  scratchFloats(): number;
-  packB(dst: number, b: number, k: number, n: number, transB: number): void;
-  gemvNT(c: number, a: number, b: number, m: number, k: number, n: number, accumulate: number): void;
-  gemmRows(c: number, a: number, bp: number, m: number, k: number, n: number, row0: number, row1: number, transA: number, accumulate: number, scratch: number): void;
-}
 
 const WASM_PAGE = 65536;
 const MAX_PAGES = 32768; // 2 GiB arena ceiling (the kernel declares up to 4 GiB)

@@ -166,7 +166,9 @@ function cachedSchedule(rowStart: Int32Array, key: string, build: () => Int32Arr
 function packTiles(tiles: { words: [number, number, number, number]; work: number }[]): Int32Array {
   tiles.sort((a, b) => b.work - a.work);
   const out = new Int32Array(tiles.length * 4);
-  tiles.forEach((t, i) => out.set(t.words, i * 4));
+  tiles.forEach((t, i) => {
+    out.set(t.words, i * 4);
+  });
   return out;
 }
 

@@ -44,7 +44,7 @@ export interface ElementwiseBenchRow {
   reps: number;
 }
 
-interface Case { kernel: string; shape: string; bytes: number; call: () => void | Promise<unknown> }
+interface Case { kernel: string; shape: string; bytes: number; call: () => unknown }
 
 function filled(ctx: GpuContext, n: number, value: number, dtype: 'f32' | 'f16' = 'f32'): GpuTensor {
   const t = allocTensor(ctx, n, dtype, dtype === 'f16');

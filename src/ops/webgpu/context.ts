@@ -293,7 +293,9 @@ function pipelineFor(ctx: GpuContext, spec: KernelSpec): Pipeline {
   if (p) return p;
   const device = ctx.device;
   const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }];
-  spec.bindings.forEach((kind, i) => entries.push({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' } }));
+  spec.bindings.forEach((kind, i) => {
+    entries.push({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' } });
+  });
   const layout = device.createBindGroupLayout({ entries, label: spec.key });
   const module = device.createShaderModule({ code: spec.code, label: spec.key });
   const pipeline = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: spec.entryPoint ?? 'main' }, label: spec.key });
@@ -335,7 +337,9 @@ export function dispatch(ctx: GpuContext, spec: KernelSpec, tensors: GpuTensor[]
   s.arenaUsed += UNIFORM_SLOT;
   const p = pipelineFor(ctx, spec);
   const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: s.uniform, offset: slot, size: Math.max(16, Math.ceil(params.length / 4) * 16) } }];
-  tensors.forEach((t, i) => entries.push({ binding: i + 1, resource: { buffer: t.buffer } }));
+  tensors.forEach((t, i) => {
+    entries.push({ binding: i + 1, resource: { buffer: t.buffer } });
+  });
   const group = ctx.device.createBindGroup({ layout: p.layout, entries });
   const stamps = s.profile ? stampNext(s.profile, spec.key) : undefined;
   if (stamps) endPass(ctx);

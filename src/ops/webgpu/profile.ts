@@ -2,7 +2,12 @@
 // own compute pass whose start and end the GPU stamps. The stamps are resolved at each submit and
 // read back asynchronously; `finish` waits for them. Profiling serialises passes, so it measures
 // where time goes, not how fast the unprofiled stream is.
-import type { GpuContext } from './context.js';
+
+/** The part of a GpuContext (context.ts) profiling touches; context.ts imports this module. */
+interface ProfiledContext {
+  device: GPUDevice;
+  state: { profile: KernelProfile | null };
+}
 
 export interface KernelTime { calls: number; ms: number }
 
@@ -16,7 +21,7 @@ export interface KernelProfile {
 }
 
 /** Attaches a profile to the context (needs the adapter's timestamp-query feature). */
-export function startProfile(ctx: GpuContext, capacity = 2048): KernelProfile {
+export function startProfile(ctx: ProfiledContext, capacity = 2048): KernelProfile {
   if (!ctx.device.features.has('timestamp-query')) throw new Error('webgpu profile: the device has no timestamp-query feature');
   const p: KernelProfile = { querySet: ctx.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }), capacity, keys: [], pending: [], totals: new Map() };
   ctx.state.profile = p;
@@ -24,7 +29,7 @@ export function startProfile(ctx: GpuContext, capacity = 2048): KernelProfile {
 }
 
 /** Detaches the profile, waits for its last readings, and returns kernel → calls and milliseconds. */
-export async function stopProfile(ctx: GpuContext): Promise<Map<string, KernelTime>> {
+export async function stopProfile(ctx: ProfiledContext): Promise<Map<string, KernelTime>> {
   const p = ctx.state.profile;
   if (!p) throw new Error('webgpu profile: none attached');
   ctx.state.profile = null;
@@ -42,7 +47,7 @@ export function stampNext(p: KernelProfile, key: string): GPUComputePassTimestam
 }
 
 /** Encodes the resolve of this submit's stamps; call `afterSubmit` once the encoder is submitted. */
-export function resolveStamps(ctx: GpuContext, p: KernelProfile, encoder: GPUCommandEncoder): (() => void) | null {
+export function resolveStamps(ctx: ProfiledContext, p: KernelProfile, encoder: GPUCommandEncoder): (() => void) | null {
   const n = p.keys.length;
   if (!n) return null;
   const bytes = 16 * n;

@@ -4,8 +4,7 @@
 // answer starts after whitespace, "=" or the start of the text; an expression must be followed by
 // punctuation, whitespace or the end, a number need not be ("1,000.99€", "10m²"). Hand-written
 // scanners keep every pass linear in the text length.
-import type { Candidate } from './extract.js';
-import type { ExprExtractionConfig } from './types.js';
+import type { Candidate, ExprExtractionConfig } from './types.js';
 
 const MAX_PER_SOURCE = 64;
 /** Anchor hits examined per anchor, right-most first (a text may repeat "answer" a million times). */
@@ -165,7 +164,7 @@ export function exprOrNumberAt(text: string, s: number): ExprMatch | null {
 const START = /[\s=](?:\*\*)?[\d\-.($€£¥₹₽₪₩₫฿₡₢₣₤₥₦₧₨₭₮₯₰₱₲₳₴₵₶₷₸₺₻₼₾₿]/g;
 
 /** Calls fn(s) for each position in [from, to) where an answer may start; stops when fn returns true. */
-function forEachStart(text: string, from: number, to: number, fn: (s: number) => boolean | void): void {
+function forEachStart(text: string, from: number, to: number, fn: (s: number) => unknown): void {
   START.lastIndex = from;
   for (let m = START.exec(text); m && m.index < to; m = START.exec(text)) {
     if (fn(m.index) === true) return;

@@ -73,3 +73,21 @@ export interface VerifyOptions {
    */
   allowSetRelationComp?: boolean;
 }
+
+/** One place an answer may be: a priority, its span (for right-most-first ordering) and its parts. */
+export interface Candidate {
+  priority: number;
+  start: number;
+  end: number;
+  kind: 'latex' | 'expr';
+  /** The LaTeX/expression strings found (several when joined by and/or/, — they become a set). */
+  parts: string[];
+  /** Parts followed by a percent sign/word ("$28$ %", "28 pct"): value × 1/100. */
+  percent?: boolean[];
+  /** The plain `\boxed{..}` match: its parts are box contents chosen by the "last" rule. */
+  plainBoxed?: boolean;
+  /** The raw matched string: the string fallback. */
+  raw: string;
+  /** Index into the config list that produced this candidate. */
+  config: number;
+}
