@@ -65,8 +65,10 @@ export const DELIVERY_EXCLUSIVE = 2;
 /**
  * Worker → runtime: flat batches with REPLY_SLOTS entries per item — sequence number, code, a, b:
  * REPLY_STARTED; REPLY_EMPTY (the handler returned nothing); REPLY_MSGPACK (a: p, b: s or null);
- * REPLY_CLONE (a: p); REPLY_FAILED (a: the WorkerReply kind, b: RemoteError). Or one of the two
- * lifecycle messages.
+ * REPLY_CLONE (a: p); REPLY_FAILED (a: the WorkerReply kind, b: RemoteError); REPLY_DIED (the
+ * worker is going down under this message: a: its exit code, or b: the uncaught error — sent from
+ * the worker's exit hooks, so the runtime knows before the thread's teardown ends). Or one of the
+ * two lifecycle messages.
  */
 export type LaneOutbound = unknown[] | { ready: 1 } | { initError: RemoteError };
 export const REPLY_SLOTS = 4;
@@ -75,6 +77,7 @@ export const REPLY_EMPTY = 1;
 export const REPLY_MSGPACK = 2;
 export const REPLY_CLONE = 3;
 export const REPLY_FAILED = 4;
+export const REPLY_DIED = 5;
 
 /** workerData of a PortPipeline stage: its actor module and handler, and the ports to the neighbours.
  * Batches on the ports are arrays of the handler's messages / results (structured clone). */

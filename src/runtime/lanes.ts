@@ -13,7 +13,7 @@
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import {
-  DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_SLOTS, REPLY_STARTED,
+  DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_SLOTS, REPLY_STARTED,
   type ActorWorkerData, type LaneBatch, type LaneOutbound, type RemoteError, type TaskEnvelope, type WorkerReply,
 } from '../../protocols/envelope.js';
 import { WorkerCrashError, fromRemoteError, toRemoteError } from './errors.js';
@@ -51,6 +51,8 @@ interface Lane {
   ready: boolean;
   killed: boolean;
   error: Error | null;
+  /** The crash the worker announced before dying (REPLY_DIED). */
+  died: WorkerCrashError | null;
 }
 
 export interface LanesOptions {
@@ -112,6 +114,8 @@ export class WorkerLanes {
     a.lane = null;
     lane.killed = true;
     void lane.worker.terminate();
+    this.retire(lane);
+    this.pump();
   }
 
   async close(): Promise<void> {
@@ -123,7 +127,7 @@ export class WorkerLanes {
     const control = new Int32Array(new SharedArrayBuffer(8));
     const workerData: ActorWorkerData = { role: this.o.role, module: this.o.module, config: this.o.config, control: control.buffer as SharedArrayBuffer, atomics: this.o.atomics };
     const worker = new Worker(ENTRY, { workerData });
-    const lane: Lane = { worker, control, sync: this.o.atomics === 'sync', inflight: new Map(), outbox: [], transfer: [], exclusive: false, ready: false, killed: false, error: null };
+    const lane: Lane = { worker, control, sync: this.o.atomics === 'sync', inflight: new Map(), outbox: [], transfer: [], exclusive: false, ready: false, killed: false, error: null, died: null };
     this.lanes.push(lane);
     worker.on('message', (m: LaneOutbound) => this.onMessage(lane, m));
     worker.on('error', (err) => (lane.error = err));
@@ -137,6 +141,16 @@ export class WorkerLanes {
         const seq = m[k] as number;
         const code = m[k + 1] as number;
         const a = lane.inflight.get(seq);
+        if (code === REPLY_DIED) {
+          const remote = m[k + 3] as RemoteError | null;
+          lane.died = remote ? new WorkerCrashError(remote.message, { cause: fromRemoteError(remote) }) : new WorkerCrashError(`worker exited with code: ${m[k + 2] as number}`);
+          if (a) {
+            this.unplace(lane, seq, a);
+            a.settle({ crash: lane.died });
+          }
+          this.retire(lane);
+          continue;
+        }
         if (!a) continue; // settled meanwhile (deadline)
         if (code === REPLY_STARTED) {
           a.onStart?.();
@@ -169,15 +183,37 @@ export class WorkerLanes {
     if (lane.inflight.size === 0 && lane.ready) lane.worker.unref();
   }
 
-  private onExit(lane: Lane, code: number): void {
-    this.lanes.splice(this.lanes.indexOf(lane), 1);
+  /**
+   * Take a worker out of service (it died, announced its death, or is being terminated) and start its
+   * replacement at once. Messages placed on it but not yet posted go back to the head of the queue.
+   */
+  private retire(lane: Lane): void {
+    const i = this.lanes.indexOf(lane);
+    if (i < 0) return;
+    this.lanes.splice(i, 1);
     this.dirty.delete(lane);
-    this.o.onWorker('worker-destroyed');
-    if (!lane.ready) {
-      this.bootstrapFailed = true;
-      this.firstReady?.reject(new Error(`actor role '${this.o.role}': worker exited during init (code ${code})${lane.error ? `: ${lane.error.message}` : ''}`));
+    const unsent: Attempt[] = [];
+    for (let k = 0; k < lane.outbox.length; k += DELIVERY_SLOTS) {
+      const seq = lane.outbox[k] as number;
+      const a = lane.inflight.get(seq);
+      if (!a) continue;
+      lane.inflight.delete(seq);
+      a.lane = null;
+      unsent.push(a);
     }
-    const crash = lane.error ? new WorkerCrashError(lane.error.message, { cause: lane.error }) : new WorkerCrashError(`worker exited with code: ${code}`);
+    lane.outbox = [];
+    this.queue.unshift(...unsent);
+    this.o.onWorker('worker-destroyed');
+    if (!lane.ready) this.bootstrapFailed = true;
+    if (!this.closing && (!this.bootstrapFailed || lane.killed)) this.spawn();
+  }
+
+  private onExit(lane: Lane, code: number): void {
+    this.retire(lane);
+    if (!lane.ready) this.firstReady?.reject(new Error(`actor role '${this.o.role}': worker exited during init (code ${code})${lane.error ? `: ${lane.error.message}` : ''}`));
+    const crash = lane.died ?? (lane.error ? new WorkerCrashError(lane.error.message, { cause: lane.error }) : new WorkerCrashError(`worker exited with code: ${code}`));
+    // Every reply the worker sent has been read (Node drains its port before 'exit'). Of the messages
+    // left, those it had started crashed with it; the others never started and go back to the queue.
     const started = Atomics.load(lane.control, 0);
     const neverStarted: Attempt[] = [];
     for (const [seq, a] of lane.inflight) {
@@ -185,14 +221,13 @@ export class WorkerLanes {
       if (seq <= started) a.settle({ crash });
       else neverStarted.push(a);
     }
-    // Messages sent but not yet flushed never left this thread: they count as never started too.
+    lane.inflight.clear();
     this.queue.unshift(...neverStarted);
-    if (this.closing) {
-      for (const a of this.queue.splice(0)) a.settle({ crash: new WorkerCrashError(`actor role '${this.o.role}' shut down before the message ran`) });
+    if (this.closing || this.lanes.length === 0) {
+      const why = this.closing ? new WorkerCrashError(`actor role '${this.o.role}' shut down before the message ran`) : crash;
+      for (const a of this.queue.splice(0)) a.settle({ crash: why });
       return;
     }
-    if (!this.bootstrapFailed || lane.killed) this.spawn();
-    if (this.lanes.length === 0) for (const a of this.queue.splice(0)) a.settle({ crash });
     this.pump();
   }
 

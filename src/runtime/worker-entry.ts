@@ -11,7 +11,7 @@
 import { parentPort, receiveMessageOnPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/codec.js';
-import { DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_STARTED, type ActorWorkerData, type LaneBatch, type RemoteError, type WorkerReply } from '../../protocols/envelope.js';
+import { DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_STARTED, type ActorWorkerData, type LaneBatch, type RemoteError, type WorkerReply } from '../../protocols/envelope.js';
 import { validateMessage, type ProtocolDef } from '../../protocols/messages.js';
 import { toRemoteError } from './errors.js';
 import { fireFaultDrill, type FaultDrill } from './fault-drill.js';
@@ -38,6 +38,8 @@ const queue: Delivery[] = [];
 let outbox: unknown[] = [];
 let oldestUnsent = 0;
 let draining = false;
+/** Sequence number of the message whose handler is running (0: none). */
+let running = 0;
 
 function flush(): void {
   if (outbox.length === 0) return;
@@ -45,9 +47,17 @@ function flush(): void {
   outbox = [];
 }
 // A handler that calls process.exit, or an uncaught exception: the replies of the messages finished
-// before it still go out (the runtime reads them before it handles the exit).
-process.on('exit', flush);
-process.on('uncaughtExceptionMonitor', flush);
+// before it still go out, then a notice naming the message it dies under, so the runtime can fail
+// that message and start a replacement without waiting for this thread's teardown.
+process.on('exit', (code) => {
+  flush();
+  if (running) port.postMessage([running, REPLY_DIED, code, null]);
+});
+process.on('uncaughtExceptionMonitor', (err) => {
+  flush();
+  if (running) port.postMessage([running, REPLY_DIED, null, toRemoteError(err)]);
+  running = 0;
+});
 
 function take(batch: LaneBatch): void {
   for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) {
@@ -79,7 +89,9 @@ async function drain(): Promise<void> {
       if (exclusive) flush();
       Atomics.store(control, 0, d.seq);
       if (d.flags & DELIVERY_ANNOUNCE) port.postMessage([d.seq, REPLY_STARTED, null, null]);
+      running = d.seq;
       const r = await dispatch(d.env);
+      running = 0;
       if (outbox.length === 0) oldestUnsent = performance.now();
       pushReply(d.seq, r);
       if (exclusive || queue.length === 0 || performance.now() - oldestUnsent > MAX_REPLY_DELAY_MS) flush();
