@@ -1,11 +1,8 @@
-// Reward actor: a stateless multi-thread pool role. Each task scores ONE completion with every
-// configured function, so a per-item deadline can kill exactly the worker stuck on that item (a
-// hung regex, CAS or custom module) while the others keep serving. Group-level rewards (length)
+// Reward actor: a stateless multi-thread role on the ActorSystem. Each message scores ONE completion
+// with every configured function, so a per-item deadline can kill exactly the worker stuck on that
+// item (a hung regex, CAS or custom module) while the others keep serving. Group-level rewards (length)
 // need the whole group: this worker returns the per-item half (correctness, length) and the main
 // thread applies the group formula (src/rewards/score-batch.ts).
-import type { MessagePort } from 'node:worker_threads';
-import { workerData } from 'piscina';
-import { fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
 import { resolveRewardFunc, rewardFuncName, type ResolvedRewardFunc, type RewardFuncSpec } from '../src/rewards/registry.js';
 import { codePointLength } from '../src/rewards/text-scan.js';
 import type { RewardContext, RewardKwargs } from '../src/rewards/types.js';
@@ -26,11 +23,6 @@ export interface ScoreItemMessage {
   /** Custom specs must carry absolute paths (see absolutizeSpec). */
   funcs: RewardFuncSpec[];
   kwargs?: Partial<RewardKwargs>;
-  /**
-   * Optional port (transferred) on which the worker announces that it has started this item, so the
-   * caller's deadline measures scoring, not queueing or a replacement worker's start-up.
-   */
-  started?: MessagePort;
 }
 
 export interface ScoreItemResult {
@@ -63,13 +55,8 @@ function validate(msg: ScoreItemMessage): void {
 }
 
 export async function scoreItem(msg: ScoreItemMessage): Promise<ScoreItemResult> {
+  // The runtime has already sent the start signal (the deadline runs from here) and fired any fault drill.
   const t0 = performance.now();
-  if (msg?.started) {
-    msg.started.postMessage('started');
-    msg.started.close();
-  }
-  // Fault drills of the reward pool (createRewardPool); after the start signal, so a hang meets the item's deadline.
-  fireFaultDrill((workerData as { __faults?: FaultDrill[] } | null)?.__faults, 'reward', 'scoreItem');
   validate(msg);
   const ctx: RewardContext = { solution: [msg.solution] };
   if (msg.prompt !== undefined) ctx.prompt = [msg.prompt];

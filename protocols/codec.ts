@@ -1,6 +1,6 @@
 // msgpackr codecs for control messages. SharedArrayBuffers are never serialised: a msgpackr
 // extension swaps each one for an index into the envelope's `shared` list, and the list itself
-// travels in the piscina task object (structured clone shares SABs between threads).
+// travels beside the bytes in the envelope (structured clone shares SABs between threads).
 // The hot messages use fixed msgpackr record structures known to both sides, so their keys are not
 // re-encoded in every message; no new structures are learned at run time (sender and receiver
 // live in different threads and could not agree on them).

@@ -1,6 +1,6 @@
 // Bulk data crosses threads as a descriptor over a SharedArrayBuffer, never element by element:
 // the receiving thread builds a typed-array view over the same memory. Descriptors ride in the
-// piscina task object (structured clone shares a SharedArrayBuffer; it does not copy it).
+// message envelope (structured clone shares a SharedArrayBuffer; it does not copy it).
 
 export type DType = 'f32' | 'f64' | 'i32' | 'u32' | 'u8' | 'i8' | 'u16' | 'i16';
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { computeL1ExactRewards, computeL1MaxRewards, L1_ALPHA } from '../src/rewards/length.js';
 import { l1ExactReward, l1MaxReward } from '../src/rewards/accuracy.js';
 import { parseRewardsConfig } from '../src/rewards/config.js';
-import { createRewardPool, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import { rewardRoleSpec, rewardRunnerOnActorSystem, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import { ActorSystem } from '../src/runtime/actor-system.js';
 import { checkDataForRewards, dataSectionSchema, parseSection } from '../src/coordinator/config.js';
 import { createPromptSource, l1TargetLength } from '../src/coordinator/prompts.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
@@ -52,11 +53,12 @@ t.test('the reward functions check answers as len_reward and read ctx.target_len
   t.throws(() => l1ExactReward(completions, { solution: ctx.solution }), /ctx\.target_length.*data\.l1_target_length/);
 });
 
-t.test('in the reward pool: per group on the main side, targets from the items\' columns', async (t) => {
+t.test('on the reward role: per group on the main side, targets from the items\' columns', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-l1-'));
   const cfg = parseRewardsConfig({ reward_funcs: ['length_l1_exact', 'length_l1_max', 'accuracy'], reward_num_workers: 2, reward_quarantine_path: 'q.jsonl' });
-  const pool = await createRewardPool(cfg, dir);
-  t.teardown(() => pool.destroy());
+  const system = await ActorSystem.start({ reward: rewardRoleSpec(cfg, dir) });
+  t.teardown(() => system.shutdown());
+  const pool = rewardRunnerOnActorSystem(system);
   const groups = [['\\boxed{4}', 'hmm, then \\boxed{4}', 'wrong \\boxed{5}'], ['\\boxed{7}', 'x \\boxed{7}']];
   const sols = ['$4$', '$7$'];
   const targets = [[5, 50, 500], [9, 9]];

@@ -1,15 +1,26 @@
-// The reward pool for real: piscina worker threads over dist/actors/reward.js, per-item deadlines,
-// adversarial completions, custom modules that hang or kill their thread, and the quarantine log.
-import t from 'tap';
+// The reward role for real: ActorSystem worker threads over dist/actors/reward.js, per-item deadlines
+// counted from each item's start signal, adversarial completions, custom modules that hang or kill
+// their thread (on events$: timeouts, crashes, the crash retried once), and the quarantine log.
+import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRewardsConfig } from '../src/rewards/config.js';
-import { createRewardPool, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import { rewardRoleSpec, rewardRunnerOnActorSystem, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import type { RewardsConfig } from '../src/rewards/config.js';
+import { ActorSystem, WorkerCrashError, type ActorEvent } from '../src/runtime/index.js';
 import { lengthReward, accuracyReward } from '../src/rewards/accuracy.js';
 import { formatReward } from '../src/rewards/format.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'loractor-rewards-'));
+/** The reward role on its own ActorSystem, the events it emits, and the runner scoreBatch uses. */
+async function rewardRole(tt: Test, cfg: RewardsConfig) {
+  const system = await ActorSystem.start({ reward: rewardRoleSpec(cfg, dir) });
+  tt.teardown(() => system.shutdown({ drain: false }));
+  const events: ActorEvent[] = [];
+  system.events$.subscribe((e) => events.push(e));
+  return { system, events, pool: rewardRunnerOnActorSystem(system) };
+}
 const good = (ans: string) => `<think>\nStep 1: add.\nStep 2: check.\n</think>\n<answer>\n\\boxed{${ans}}\n</answer>`;
 
 t.test('adversarial completions are scored or quarantined within the deadline; the pool keeps serving', async (tt) => {
@@ -18,8 +29,7 @@ t.test('adversarial completions are scored or quarantined within the deadline; t
     reward_num_workers: 2,
     reward_quarantine_path: 'q-adversarial.jsonl',
   });
-  const pool = await createRewardPool(cfg, dir);
-  tt.teardown(() => pool.destroy());
+  const { pool } = await rewardRole(tt, cfg);
   const tenMB = 'Let x = 2. '.repeat(Math.ceil((10 * 1024 * 1024) / 11));
   const adversarial: RewardItem[] = [
     { completion: tenMB + '\n</think>\n\\boxed{4}', solution: '$4$' },
@@ -74,8 +84,7 @@ t.test('custom modules that hang or call process.exit are killed at the deadline
     reward_num_workers: 2,
     reward_quarantine_path: 'sub/q-custom.jsonl',
   });
-  const pool = await createRewardPool(cfg, dir);
-  tt.teardown(() => pool.destroy());
+  const { pool, events } = await rewardRole(tt, cfg);
   const items: RewardItem[] = [
     { completion: 'ok\n</think>\n', solution: '$1$' },
     { completion: 'HANG', solution: '$1$' },
@@ -102,14 +111,22 @@ t.test('custom modules that hang or call process.exit are killed at the deadline
   // verifier's CAS before it takes an item (about 1-2 s on a loaded 2-core machine): a stall would wait
   // for a whole batch deadline or forever, far beyond this bound.
   tt.ok(wall < 2 * 1000 + 4 * 2000 + 4000, `never stalled: ${wall.toFixed(0)} ms`);
+  // The runtime supervised all of it, on events$: each hang a timeout (not retried), each exit a crash
+  // retried once on a fresh worker and then dead-lettered, every killed worker replaced.
+  const of = (type: ActorEvent['type']) => events.filter((e) => e.type === type && 'role' in e && e.role === 'reward');
+  tt.equal(of('timeout').length, 2, 'two timeouts');
+  tt.equal(of('crash').length, 4, 'two exits, each crashed twice (the item and its one retry)');
+  for (const e of of('crash')) tt.ok((e as { error: Error }).error instanceof WorkerCrashError && /exited with code: 3/.test((e as { error: Error }).error.message), 'the crash names the exit code');
+  tt.equal(of('retry').length, 2, 'each crashed item retried once');
+  tt.equal(of('dead-letter').length, 2, 'then dead-lettered');
+  tt.equal(of('worker-created').length, 6, 'a fresh worker for each timeout and each crash');
   const again = await scoreBatch(pool, [{ completion: 'ab', solution: '' }], cfg, { concurrency: 2, baseDir: dir });
   tt.same(again.rewards['parity'], [0], 'the pool still serves after kills');
 });
 
 t.test('length reward is applied per group on the main side, equal to the batch-level function per group', async (tt) => {
   const cfg = parseRewardsConfig({ reward_funcs: ['length', 'accuracy'], reward_weights: [1, 2], reward_num_workers: 2, reward_quarantine_path: 'q-len.jsonl' });
-  const pool = await createRewardPool(cfg, dir);
-  tt.teardown(() => pool.destroy());
+  const { pool } = await rewardRole(tt, cfg);
   const groups = [
     ['\\boxed{4}', 'long long long \\boxed{4}', 'wrong \\boxed{5}'],
     ['\\boxed{7}', '\\boxed{7}'],
@@ -126,25 +143,21 @@ t.test('length reward is applied per group on the main side, equal to the batch-
   tt.same(formatReward(['x'], { solution: [''] }), [0]);
 });
 
-t.test('the same scoring runs on the runtime\'s ActorSystem (msgpack envelopes, no retries)', async (tt) => {
-  const { ActorSystem } = await import('../src/runtime/actor-system.js');
-  const { rewardRunnerOnActorSystem } = await import('../src/rewards/score-batch.js');
-  const { absolutizeSpec } = await import('../src/rewards/registry.js');
-  const { rewardKwargsOf } = await import('../src/rewards/config.js');
-  const cfg = parseRewardsConfig({ reward_funcs: ['format', 'accuracy', { custom: 'hang.mjs' }], reward_timeout_s: 3, reward_num_workers: 2, reward_quarantine_path: 'q-actors.jsonl' });
-  // init(config) preloads the functions in each worker, as createRewardPool's warmup does.
-  const config = { funcs: cfg.reward_funcs.map((s) => absolutizeSpec(s, dir)), kwargs: rewardKwargsOf(cfg) };
-  const system = await ActorSystem.start({ reward: { module: 'actors/reward.ts', threads: 2, retries: 0, config } });
-  tt.teardown(() => system.shutdown({ drain: false }));
-  const items: RewardItem[] = [
-    { completion: good('4'), solution: '$4$' },
-    { completion: 'HANG', solution: '$4$' },
-    { completion: good('3'), solution: '$4$' },
-  ];
-  const res = await scoreBatch(rewardRunnerOnActorSystem(system), items, cfg, { concurrency: 2, baseDir: dir });
-  tt.same(res.failures.map((f) => [f.index, f.reason]), [[1, 'timeout']]);
-  tt.same(res.rewards['accuracy'], [1, 0, 0]);
-  tt.same(res.rewards['format'], [1, 0, 1]);
-  const after = await scoreBatch(rewardRunnerOnActorSystem(system), [items[0]!], cfg, { concurrency: 2, baseDir: dir });
-  tt.same(after.total, [1 + 1 + 0.25], 'the role keeps serving after the kill');
+t.test('a deadline counts from when a worker starts the item, not while it waits for one', async (tt) => {
+  writeFileSync(join(dir, 'slow.mjs'), `export default function slow(completions) {
+  const end = Date.now() + 600;
+  while (Date.now() < end) {}
+  return completions.map(() => 1);
+}\n`);
+  // One worker, three items in flight: the third waits ~1.2 s for the worker, past the 1 s deadline,
+  // yet each item's own scoring (0.6 s) is within it.
+  const cfg = parseRewardsConfig({ reward_funcs: [{ custom: 'slow.mjs' }], reward_timeout_s: 1, reward_num_workers: 1, reward_quarantine_path: 'q-start.jsonl' });
+  const { pool, events } = await rewardRole(tt, cfg);
+  const items: RewardItem[] = [0, 1, 2].map((i) => ({ completion: `c${i}`, solution: '' }));
+  const t0 = performance.now();
+  const res = await scoreBatch(pool, items, cfg, { concurrency: 3, baseDir: dir });
+  tt.ok(performance.now() - t0 >= 3 * 600, 'the three items ran one after another');
+  tt.same(res.failures, [], 'no item was charged for its wait');
+  tt.same(res.rewards['slow'], [1, 1, 1]);
+  tt.notOk(events.some((e) => e.type === 'timeout'), 'no timeout on events$');
 });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { readJsonl } from '../src/data/jsonl.js';
 import { parseRewardsConfig } from '../src/rewards/config.js';
 import { BUILTIN_REWARD_NAMES, resolveRewardFunc } from '../src/rewards/registry.js';
-import { createRewardPool, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import { rewardRoleSpec, rewardRunnerOnActorSystem, scoreBatch, type RewardItem } from '../src/rewards/score-batch.js';
+import { ActorSystem } from '../src/runtime/actor-system.js';
 import { benchmarksDir } from '../src/util/paths.js';
 import { Rng } from '../src/util/rng.js';
 import { scriptOptions, UsageError } from '../src/cli/standard-flags.js';
@@ -68,18 +69,19 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(22)}${rate.toFixed(0).padStart(10)}`);
   }
 
-  // 2. The pool with Tina's open_r1 recipe (all seven functions), per-item tasks with deadlines.
+  // 2. The reward role (ActorSystem) with Tina's open_r1 recipe (all seven functions), per-item messages with deadlines.
   const funcs = ['accuracy', 'format', 'tag_count', 'length', 'reasoning_steps', 'cosine', 'repetition_penalty'] as const;
   console.log(`\npool, funcs = ${funcs.join(',')}`);
   console.log('threads   completions/s   per thread   failures');
   for (const threads of threadCounts) {
     const cfg = parseRewardsConfig({ reward_funcs: [...funcs], cosine_max_len: 3584, reward_num_workers: threads, reward_quarantine_path: 'bench-quarantine.jsonl' });
-    const pool = await createRewardPool(cfg);
+    const system = await ActorSystem.start({ reward: rewardRoleSpec(cfg) });
+    const pool = rewardRunnerOnActorSystem(system);
     await scoreBatch(pool, items.slice(0, 16), cfg, { concurrency: threads }); // warm every worker
     const t0 = performance.now();
     const res = await scoreBatch(pool, items, cfg, { concurrency: threads });
     const rate = n / ((performance.now() - t0) / 1000);
-    await pool.destroy();
+    await system.shutdown();
     (report.pool as unknown[]).push({ threads, completionsPerSec: Math.round(rate * 10) / 10, perThread: Math.round((rate / threads) * 10) / 10, failures: res.failures.length });
     console.log(`${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`);
   }

@@ -4,7 +4,7 @@
 // dispatcher answers -h/--help and --version for every subcommand (standard-flags.ts) before `run`.
 import { answerStandardFlags } from './standard-flags.js';
 
-export type SubcommandName = 'verify' | 'logprobs' | 'generate' | 'eval' | 'check';
+export type SubcommandName = 'verify' | 'logprobs' | 'generate' | 'eval' | 'check' | 'worker';
 
 export const SUBCOMMANDS: Record<SubcommandName, string> = {
   verify: 'check answers with the math verifier',
@@ -31,6 +31,7 @@ const LOADERS: Record<SubcommandName, () => Promise<SubcommandModule>> = {
   generate: () => import('./generate.js'),
   eval: () => import('./eval.js'),
   check: () => import('./check.js'),
+  worker: () => import('./worker.js'),
 };
 
 export async function runSubcommand(name: SubcommandName, argv: string[]): Promise<number> {

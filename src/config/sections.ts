@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const actorRoleSchema = z
   .object({
     threads: z.number().int().min(1).max(256).default(1).describe('Worker threads for this role. Stateful roles (learner, rollout with a loaded engine) use 1; stateless roles (reward scoring) may use several. Default 1.'),
-    max_queue: z.number().int().min(0).default(64).describe('Mailbox bound: messages that may wait beyond those running (piscina maxQueue). A full mailbox applies backpressure (see on_full). Default 64.'),
+    max_queue: z.number().int().min(0).default(64).describe('Mailbox bound: messages that may wait beyond those running (beyond the messages its workers are running). A full mailbox applies backpressure (see on_full). Default 64.'),
     on_full: z.enum(['wait', 'reject']).default('wait').describe("What a sender does when the mailbox is full: 'wait' for room (backpressure) or 'reject' with a MailboxFullError. Default 'wait'."),
     retries: z.number().int().min(0).max(100).optional().describe('Retries of a message whose handler threw or whose worker crashed (the worker is replaced), before the message is dead-lettered with the original error. Default: the role\'s own (training job: rollout 1, learner 2 with run.learner_recovery and 0 without, others 2).'),
     deadline_ms: z.number().int().min(0).default(0).describe('Per-message deadline in milliseconds; on expiry the call fails with a timeout error and the worker is replaced. 0 = no deadline. Default 0.'),

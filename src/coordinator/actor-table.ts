@@ -1,9 +1,8 @@
-// The dashboard's actor table for a training run: the ActorSystem roles (rollout-N, advantage, learner,
-// evaluator) and the reward pool, each with its workers, queue depth, in-flight messages, restarts
+// The dashboard's actor table for a training run: the ActorSystem roles (rollout-N, reward, advantage,
+// learner, evaluator), each with its workers, queue depth, in-flight messages, restarts
 // (workers created after tracking starts, i.e. after the roles started: crashed and hung workers replaced), its last events, the
 // policy version it last applied (weight-store readers; the learner's is the published version) and,
 // for rollout actors, the latency of the sync that applied it.
-import type { Piscina } from 'piscina';
 import type { ActorSystem } from '../runtime/actor-system.js';
 import type { WeightStore } from '../runtime/weight-store.js';
 import type { ActorRow, CompletionRow } from '../report/dashboard.js';
@@ -17,7 +16,7 @@ export interface ActorTable {
   stop(): void;
 }
 
-export function trackActors(system: ActorSystem, rewardPool: Piscina | null, store: WeightStore, remoteRows?: () => ActorRow[]): ActorTable {
+export function trackActors(system: ActorSystem, store: WeightStore, remoteRows?: () => ActorRow[]): ActorTable {
   const created = new Map<string, number>();
   const events = new Map<string, string[]>();
   const syncMs = new Map<string, number>();
@@ -32,10 +31,6 @@ export function trackActors(system: ActorSystem, rewardPool: Piscina | null, sto
     const handler = 'handler' in e ? ` ${e.handler}` : '';
     if (e.type !== 'worker-created' && e.type !== 'worker-destroyed') note(e.role, `${e.type}${handler}`);
   });
-  let rewardCreated = 0;
-  const onRewardWorker = (): void => { rewardCreated++; note('reward', 'worker-created'); };
-  rewardPool?.on('workerCreate', onRewardWorker);
-  const rewardThreads = rewardPool?.options.maxThreads ?? 0;
   return {
     rows() {
       const versions = new Map(store.lateReaders(2 ** 31 - 1).map((r) => [r.name, r.acked]));
@@ -46,13 +41,6 @@ export function trackActors(system: ActorSystem, rewardPool: Piscina | null, sto
         ...(syncMs.has(s.role) ? { syncLatencyMs: syncMs.get(s.role)! } : {}),
         lastEvents: events.get(s.role) ?? [],
       }));
-      if (rewardPool) {
-        const busy = rewardPool.threads.length - rewardPool.idleThreads;
-        rows.splice(1, 0, {
-          role: 'reward', threads: rewardThreads, workers: rewardPool.threads.length, inFlight: Math.max(0, busy) + rewardPool.queueSize, queued: rewardPool.queueSize,
-          restarts: rewardCreated, lastEvents: events.get('reward') ?? [],
-        });
-      }
       // Remote workers (roles over NATS), one row each from its heartbeat.
       return [...rows, ...(remoteRows?.() ?? [])];
     },
@@ -61,7 +49,6 @@ export function trackActors(system: ActorSystem, rewardPool: Piscina | null, sto
     },
     stop() {
       sub.unsubscribe();
-      rewardPool?.off('workerCreate', onRewardWorker);
     },
   };
 }

@@ -11,7 +11,7 @@ import { packageActor } from '../runtime/modules.js';
 import { WeightStore } from '../runtime/weight-store.js';
 import { describeModel } from '../model/weights.js';
 import { createLoraLayout } from '../model/lora.js';
-import { createRewardPool } from '../rewards/score-batch.js';
+import { rewardRoleSpec } from '../rewards/score-batch.js';
 import { renderReport, type EvalSummary, type StepMetrics } from '../report/index.js';
 import { readStepMetrics, terminateTornRecords } from '../report/records.js';
 import { createProgress, formatDuration } from '../report/progress.js';
@@ -163,12 +163,12 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   const localRollouts = remotePlan.roles.includes('rollout') ? [] : rolloutRoles;
   const system = await ActorSystem.start({
     ...Object.fromEntries(localRollouts.map((name) => [name, role('rollout', { module: packageActor('rollout'), retries: 1, retryTimeouts: true, config: { model: modelDesc, tokenizerDir: modelDir, store: store.describe(), lora, readerName: name, maxBatch: modelCfg.rollout_max_batch, ...(webllm ? { engine: 'webllm', webllm } : modelCfg.engine === 'webgpu' ? { engine: 'webgpu', webgpu: { weightDtype: modelCfg.rollout_weight_dtype, residentVersions: g.max_staleness + 1 } } : { engine: 'builtin' }) } }, name)])),
+    ...(remotePlan.roles.includes('reward') ? {} : { reward: role('reward', rewardRoleSpec(rewardsCfg, outDir)) }),
     advantage: role('advantage', { module: packageActor('advantage'), retryTimeouts: true }),
     // With recovery a crashed or hung learner is replaced, restores its committed state and retries the step.
     learner: role('learner', { module: packageActor('learner'), retries: recovery ? 2 : 0, retryTimeouts: recovery !== null, config: learnerInit }),
     evaluator: role('evaluator', { module: packageActor('evaluator'), retries: 1, retryTimeouts: true, config: { modelDir, model: modelDesc, weightStore: store.describe(), lora, eval: { ...evalCfg }, outDir } }),
   });
-  const rewardPool = remotePlan.roles.includes('reward') ? null : await createRewardPool(rewardsCfg, outDir, faults.filter((f) => f.role === 'reward').map((f) => ({ ...f, counter: new SharedArrayBuffer(4) })));
   let remote: RemoteRoles | null = null;
   try {
     remote = remotePlan.roles.length === 0 ? null : await startRemoteRoles({
@@ -179,7 +179,6 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
       rewardsCfg, baseDir: outDir, syncRetries: run.sync_retries ?? 2,
     });
   } catch (err) {
-    await rewardPool?.destroy();
     await system.shutdown({ drain: false });
     throw err;
   }
@@ -195,7 +194,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   let actorTable: ActorTable | null = null;
   let dashboard: Dashboard | null = null;
   if (opts.dashboard) {
-    const table = (actorTable = trackActors(system, rewardPool, store, remote ? () => remoteActorRows(remote!) : undefined));
+    const table = (actorTable = trackActors(system, store, remote ? () => remoteActorRows(remote!) : undefined));
     dashboard = await startDashboard({ ...opts.dashboard, title: `loractor run — ${outDir}`, totalSteps: lastStep, actors: () => table.rows(), metrics, evals });
     const d = dashboard;
     streams.metrics$.subscribe((m) => d.step(m));
@@ -248,8 +247,8 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
       return `checkpoint-${step}`;
     };
     const roles = bindRoles({
-      system: routeRoles(system, remote), rolloutRoles, rewardPool: rewardPool ?? remoteRewardRunner(remote!),
-      ...(rewardPool ? {} : { rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) }), rewardsCfg, grpo, evalCfg, outDir, checkpoint, store,
+      system: routeRoles(system, remote), rolloutRoles, ...(remote?.isRemote('reward') ? { rewardRunner: remoteRewardRunner(remote), rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) } : {}),
+      rewardsCfg, grpo, evalCfg, outDir, checkpoint, store,
       syncTimeoutMs: Math.round(1000 * (run.sync_timeout_s ?? 120)), syncRetries: run.sync_retries ?? 2, report: log,
     });
     let firstStep = 1;
@@ -301,7 +300,6 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     process.off('SIGTERM', onSignal);
     remoteLog?.unsubscribe();
     await remote?.close();
-    await rewardPool?.destroy();
     await system.shutdown({ drain: true, timeoutMs: 30000 });
   }
   const wall = (Date.now() - t0) / 1000;

@@ -1,7 +1,6 @@
-// Binds the GRPO loop's five roles to actors: rollout, advantage, learner and evaluator through the
-// ActorSystem, reward scoring through the reward pool (one task per completion, each under its own
-// deadline). Message shapes are declared in protocols/.
-import type { Piscina } from 'piscina';
+// Binds the GRPO loop's five roles to actors on the ActorSystem: rollout, reward (one message per
+// completion, each under its own deadline), advantage, learner and evaluator. Message shapes are
+// declared in protocols/.
 import type { ActorSystem } from '../runtime/actor-system.js';
 import { Protocols, type EvalReport } from '../../protocols/messages.js';
 import { CheckpointProtocols, TrainingProtocols, type SyncReply } from '../../protocols/training.js';
@@ -9,7 +8,7 @@ import type { WeightStore } from '../runtime/weight-store.js';
 import { ActorTimeoutError, WeightChecksumError, isOrCausedBy } from '../runtime/errors.js';
 import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
-import { scoreBatch, type RewardTaskRunner } from '../rewards/score-batch.js';
+import { rewardRunnerOnActorSystem, scoreBatch, type RewardTaskRunner } from '../rewards/score-batch.js';
 import type { EvalConfig } from '../eval/config.js';
 import type { AdmitGroupsResponse } from '../../actors/advantage.js';
 import { advantageSettings, rolloutSampling } from '../rl/consumers.js';
@@ -27,7 +26,8 @@ export interface RoleBindings {
   system: Pick<ActorSystem, 'ask'>;
   /** Rollout actor roles; prompts are split evenly across them. */
   rolloutRoles: string[];
-  rewardPool: Piscina | RewardTaskRunner;
+  /** How reward items are scored: default the ActorSystem's reward role; remote workers over NATS otherwise. */
+  rewardRunner?: RewardTaskRunner;
   /** Reward items in flight at once (default rewards.reward_num_workers; remote workers take more). */
   rewardConcurrency?: number;
   rewardsCfg: RewardsConfig;
@@ -101,12 +101,11 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
         const p = prompts[c.promptIndex]!;
         return { completion: c.text, solution: p.solution, prompt: p.text, group: c.promptIndex, ...(p.columns ? { columns: p.columns } : {}) };
       });
-      const s = await scoreBatch(b.rewardPool, items, b.rewardsCfg, { concurrency: b.rewardConcurrency ?? b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
-      // Reward faults on the run's log (a few per step; every failed item is in the quarantine file).
-      for (const f of s.retried.slice(0, 3)) b.report(`actor event: crash in reward.scoreItem (completion ${f.index}): ${f.message}; scored again on a fresh worker`);
-      for (const f of s.failures.slice(0, 3)) b.report(`actor event: ${f.reason} in reward.scoreItem (completion ${f.index}): ${f.message}; scored ${b.rewardsCfg.reward_failure_value ?? 'null'} and quarantined`);
-      const more = Math.max(0, s.retried.length - 3) + Math.max(0, s.failures.length - 3);
-      if (more) b.report(`actor event: ${more} more reward faults this step (see ${b.rewardsCfg.reward_quarantine_path})`);
+      const s = await scoreBatch(b.rewardRunner ?? rewardRunnerOnActorSystem(b.system), items, b.rewardsCfg, { concurrency: b.rewardConcurrency ?? b.rewardsCfg.reward_num_workers, baseDir: b.outDir });
+      // The actor events (crash, retry, timeout) are on the run's log from events$; here what became
+      // of the items (a few per step; every failed item is in the quarantine file).
+      for (const f of s.failures.slice(0, 3)) b.report(`reward: completion ${f.index} failed (${f.reason}: ${f.message}); scored ${b.rewardsCfg.reward_failure_value ?? 'null'} and quarantined`);
+      if (s.failures.length > 3) b.report(`reward: ${s.failures.length - 3} more failed completions this step (see ${b.rewardsCfg.reward_quarantine_path})`);
       return { perFunc: s.rewards, total: s.total, failures: s.failures.length };
     },
 

@@ -134,7 +134,7 @@ function checkActors(raw: RawConfig, run: RunSettings): { overrides: Record<stri
   // An entry for 'rollout' applies to every rollout-N. The role's own config always comes from the coordinator.
   const overrides = actorSpecsFromConfig({ actors: (raw.actors ?? {}) as LoractorConfig['actors'] });
   for (const name of Object.keys(overrides)) {
-    if (name === 'reward') throw new RunConfigError('config: actors.reward: the reward pool is set by rewards.reward_num_workers and rewards.reward_timeout_s');
+    if (name === 'reward') throw new RunConfigError('config: actors.reward: the reward role is set by rewards.reward_num_workers and rewards.reward_timeout_s');
     if (!['rollout', 'advantage', 'learner', 'evaluator'].includes(name)) throw new RunConfigError(`config: actors.${name}: not a role of the training job (rollout, advantage, learner, evaluator)`);
   }
   const faults = parseSection(faultsSectionSchema, raw.faults ?? [], 'faults');

@@ -11,6 +11,6 @@ export {
 } from './registry.js';
 export { rewardsConfigSchema, parseRewardsConfig, rewardKwargsOf, rewardWeightsOf, type RewardsConfig, type RewardsConfigInput } from './config.js';
 export {
-  scoreBatch, createRewardPool, rewardActorFile, rewardRunnerOnActorSystem, type AskingSystem, type RewardTaskRunner, type RewardItem, type RewardBatchScores,
+  scoreBatch, rewardRoleSpec, rewardActorFile, rewardRunnerOnActorSystem, type AskingSystem, type RewardTaskRunner, type RewardItem, type RewardBatchScores,
   type RewardItemFailure, type ScoreBatchOptions,
 } from './score-batch.js';

@@ -1,43 +1,53 @@
-// Main-thread side of reward scoring: fan a batch out to the reward pool one completion per task,
-// each under its own deadline, so a single pathological completion (or a hung custom function) can
-// cost at most one deadline and one worker restart, never the batch. Failed items get the configured
-// failure value and are written, with their text, to a quarantine log for later inspection.
+// Main-thread side of reward scoring: fan a batch out to the reward role (actors/reward.ts on the
+// ActorSystem) one completion per message, each under its own deadline, so a single pathological
+// completion (or a hung custom function) can cost at most one deadline and one worker restart, never
+// the batch. The runtime supervises: the deadline counts from when a worker starts the item (its
+// start signal), a hung worker is terminated and replaced, and a worker that crashed under an item is
+// replaced and the item scored once more (the role retries crashes only) — all on events$. Failed
+// items get the configured failure value and are written, with their text, to a quarantine log.
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import type { ScoreItemMessage, ScoreItemResult } from '../../actors/reward.js';
+import type { CallOptions, RoleSpec } from '../runtime/actor-system.js';
+import { ActorTimeoutError, DeadLetterError, WorkerCrashError } from '../runtime/errors.js';
+import type { FaultDrill } from '../runtime/fault-drill.js';
 import { rewardKwargsOf, rewardWeightsOf, type RewardsConfig } from './config.js';
 import { computeL1ExactRewards, computeL1MaxRewards, computeLengthRewards } from './length.js';
-import type { FaultDrill } from '../runtime/fault-drill.js';
 import { absolutizeSpec, nansumWeighted, rewardFuncName, type RewardFuncSpec } from './registry.js';
 
-/**
- * The slice of a pool scoreBatch needs: piscina's run(). The runtime's ActorSystem can provide the
- * same shape (ask with a deadline signal), which is how this moves onto it later.
- */
+/** How scoreBatch sends one item: ActorSystem.ask on the reward role (rewardRunnerOnActorSystem). */
 export interface RewardTaskRunner {
-  run(task: unknown, options: { name: string; signal?: AbortSignal; transferList?: readonly MessagePort[] }): Promise<unknown>;
-  /** false when tasks are serialized (msgpack envelopes) and cannot carry a MessagePort. Default true. */
-  readonly transfersPorts?: boolean;
+  run(task: ScoreItemMessage, options: { name: string; deadlineMs: number; signal: AbortSignal; onStart: () => void }): Promise<unknown>;
 }
 
-/** The slice of the runtime's ActorSystem used here (ask with an abort signal). */
+/** The slice of the runtime's ActorSystem used here. */
 export interface AskingSystem {
-  ask(role: string, handler: string, msg: unknown, opts?: { signal?: AbortSignal; deadlineMs?: number }): Promise<unknown>;
+  ask(role: string, handler: string, msg: unknown, opts?: CallOptions): Promise<unknown>;
 }
 
-/**
- * Run scoring on an ActorSystem role over actors/reward.ts. Spawn the role with `retries: 0` (a
- * completion that hung or crashed a worker must not be retried) and threads = reward_num_workers.
- * Deadlines then run from dispatch (messages cannot carry the start port).
- */
+/** Score on an ActorSystem role spawned with rewardRoleSpec: the deadline runs from the item's start signal. */
 export function rewardRunnerOnActorSystem(system: AskingSystem, role = 'reward'): RewardTaskRunner {
   return {
-    transfersPorts: false,
-    run: (task, o) => system.ask(role, o.name, task, { deadlineMs: 0, ...(o.signal ? { signal: o.signal } : {}) }),
+    run: (task, o) => system.ask(role, o.name, task, { deadlineMs: o.deadlineMs, deadlineFrom: 'start', signal: o.signal, onStart: o.onStart }),
+  };
+}
+
+/**
+ * The reward role: reward_num_workers threads over actors/reward.ts, each warmed by init (functions
+ * and the verifier loaded before the first deadline). A crash is retried once on a fresh worker; a
+ * thrown error or a timeout is the item's own verdict (math_verify semantics) and is not retried.
+ */
+export function rewardRoleSpec(cfg: RewardsConfig, baseDir = process.cwd(), drills: FaultDrill[] = []): RoleSpec {
+  const funcs = cfg.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, baseDir));
+  return {
+    module: rewardActorFile(),
+    threads: cfg.reward_num_workers,
+    retries: 1,
+    retryErrors: false,
+    retryTimeouts: false,
+    config: { funcs, kwargs: rewardKwargsOf(cfg), ...(drills.length ? { __faults: drills } : {}) },
   };
 }
 
@@ -68,22 +78,14 @@ export interface RewardBatchScores {
   /** nansum of weight · score per item. */
   total: number[];
   failures: RewardItemFailure[];
-  /** Items whose worker crashed and that were scored again (a crash on the retry is in `failures` too). */
-  retried: RewardItemFailure[];
   wallMs: number;
 }
 
 export interface ScoreBatchOptions {
-  /** Tasks in flight at once; keep ≤ pool threads so deadlines measure work, not queueing. */
+  /** Items in flight at once; keep ≤ the role's threads so items do not wait behind each other. */
   concurrency: number;
   /** Folder relative custom-module and quarantine paths resolve against. Default: process.cwd(). */
   baseDir?: string;
-  /**
-   * Start each deadline when the worker reports it began the item (a transferred MessagePort), so a
-   * replacement worker's start-up after a kill is not charged to the next item. Runners that cannot
-   * transfer ports set false: the deadline then runs from dispatch. Default true.
-   */
-  startSignal?: boolean;
   /** Longest an item may wait for a worker to begin it before it fails as a timeout. Default max(10 s, 3 × deadline). */
   startTimeoutMs?: number;
 }
@@ -93,22 +95,12 @@ export function rewardActorFile(): string {
   return fileURLToPath(new URL('../../actors/reward.js', import.meta.url));
 }
 
-/** A piscina pool over actors/reward.ts, every thread warmed (functions and verifier loaded). */
-export async function createRewardPool(cfg: RewardsConfig, baseDir = process.cwd(), drills: FaultDrill[] = []): Promise<Piscina> {
-  const n = cfg.reward_num_workers;
-  // Fault drills reach the pool's workers in workerData (actors/reward.ts fires them in scoreItem).
-  const pool = new Piscina({ filename: rewardActorFile(), minThreads: n, maxThreads: n, idleTimeout: 2 ** 31 - 1, ...(drills.length ? { workerData: { __faults: drills } } : {}) });
-  const funcs = cfg.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, baseDir));
-  await Promise.all(Array.from({ length: n }, () => pool.run({ funcs, kwargs: rewardKwargsOf(cfg) }, { name: 'warmup' })));
-  return pool;
-}
-
-function classify(err: unknown): { reason: RewardFailureReason; message: string } {
-  const e = err as { name?: string; message?: string };
-  const message = String(e?.message ?? err);
-  if (e?.name === 'AbortError' || /abort/i.test(message)) return { reason: 'timeout', message };
-  if (/worker.*(exit|terminat)|terminated|exited/i.test(message)) return { reason: 'crash', message };
-  return { reason: 'error', message };
+/** What became of an item that did not score: the runtime's error, by type. */
+function classify(err: unknown, deadlineMs: number): { reason: RewardFailureReason; message: string } {
+  if (err instanceof ActorTimeoutError) return { reason: 'timeout', message: `deadline ${deadlineMs} ms exceeded` };
+  const cause = err instanceof DeadLetterError ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { reason: cause instanceof WorkerCrashError ? 'crash' : 'error', message };
 }
 
 /** Score a batch. Never rejects because of an item: each failure becomes a quarantined failure value. */
@@ -141,74 +133,48 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
       .catch((err) => { process.emitWarning(`reward quarantine: cannot write ${quarantinePath}: ${(err as Error).message}`); });
   };
 
-  const startSignal = opts.startSignal ?? runner.transfersPorts ?? true;
   const startTimeoutMs = opts.startTimeoutMs ?? Math.max(10_000, 3 * deadlineMs);
-
-  // A worker that died under an item (process.exit, an uncaught error, out of memory) may have died
-  // of something else than the item: it is scored once more on a fresh worker. A timeout or a thrown
-  // error is the item's own verdict (math_verify semantics) and is not retried.
-  const retried: RewardItemFailure[] = [];
-  const scoreOne = async (index: number): Promise<void> => {
-    const first = await attempt(index);
-    if (first?.reason !== 'crash') return record(first);
-    retried.push(first);
-    record(await attempt(index));
-  };
   const record = (f: RewardItemFailure | null): void => {
     if (!f) return;
     failures.push(f);
     quarantine(f.index, f);
   };
 
-  /** Score item `index` once; its failure, or null when it scored. */
-  const attempt = async (index: number): Promise<RewardItemFailure | null> => {
+  /** Score item `index`; its failure, or null when it scored. */
+  const scoreOne = async (index: number): Promise<RewardItemFailure | null> => {
     const item = items[index]!;
     const msg: ScoreItemMessage = { completion: item.completion, solution: item.solution, funcs, kwargs };
     if (item.prompt !== undefined) msg.prompt = item.prompt;
     if (item.columns) msg.columns = item.columns;
     const ac = new AbortController();
     let started = performance.now();
+    let begun = false;
     let abortReason: string | null = null;
-    const timers: NodeJS.Timeout[] = [];
-    let channel: MessageChannel | null = null;
-    let rejectBackstop: (e: Error) => void = () => {};
-    const backstopP = new Promise<never>((_, reject) => { rejectBackstop = reject; });
-    const armDeadline = (): void => {
+    // A safety net: an item no worker begins (every worker stuck starting) fails instead of stalling the batch.
+    const startTimer = setTimeout(() => {
+      if (begun) return;
+      abortReason = `not started by a worker within ${startTimeoutMs} ms`;
+      ac.abort(new Error(abortReason));
+    }, startTimeoutMs);
+    const onStart = (): void => {
+      begun = true;
       started = performance.now();
-      timers.push(setTimeout(() => { abortReason = `deadline ${deadlineMs} ms exceeded`; ac.abort(new Error(abortReason)); }, deadlineMs));
-      // If a runner ever ignores the abort, the backstop still frees this lane: no batch can stall.
-      timers.push(setTimeout(() => rejectBackstop(Object.assign(new Error('reward task ignored its abort signal'), { name: 'AbortError' })), deadlineMs + 2000));
     };
     try {
-      const runOpts: Parameters<RewardTaskRunner['run']>[1] = { name: 'scoreItem', signal: ac.signal };
-      if (startSignal) {
-        channel = new MessageChannel();
-        msg.started = channel.port2 as unknown as ScoreItemMessage['started'];
-        runOpts.transferList = [channel.port2];
-        channel.port1.once('message', armDeadline);
-        timers.push(setTimeout(() => {
-          if (abortReason === null) { abortReason = `not started by a worker within ${startTimeoutMs} ms`; ac.abort(new Error(abortReason)); }
-        }, startTimeoutMs));
-        timers.push(setTimeout(() => rejectBackstop(Object.assign(new Error('reward task ignored its abort signal'), { name: 'AbortError' })), startTimeoutMs + deadlineMs + 2000));
-      } else {
-        armDeadline();
-      }
-      const out = (await Promise.race([runner.run(msg, runOpts), backstopP])) as ScoreItemResult;
-      results[index] = out;
+      results[index] = (await runner.run(msg, { name: 'scoreItem', deadlineMs, signal: ac.signal, onStart })) as ScoreItemResult;
       return null;
     } catch (err) {
-      const { reason, message } = abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err);
+      const { reason, message } = abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err, deadlineMs);
       return { index, reason, message, elapsedMs: performance.now() - started };
     } finally {
-      for (const tm of timers) clearTimeout(tm);
-      channel?.port1.close();
+      clearTimeout(startTimer);
     }
   };
 
   // A fixed number of lanes pull the next index: at most `concurrency` tasks are ever in flight.
   let next = 0;
   const lanes = Array.from({ length: Math.max(1, Math.min(opts.concurrency, items.length)) }, async () => {
-    while (next < items.length) await scoreOne(next++);
+    while (next < items.length) record(await scoreOne(next++));
   });
   await Promise.all(lanes);
 
@@ -234,7 +200,7 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
   });
   failures.sort((a, b) => a.index - b.index);
   await quarantineChain;
-  return { names, weights, rewards, total, failures, retried, wallMs: performance.now() - t0 };
+  return { names, weights, rewards, total, failures, wallMs: performance.now() - t0 };
 }
 
 /** A group-scoped length reward per group over the items that scored; failed items keep the failure value. */

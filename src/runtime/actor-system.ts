@@ -1,14 +1,15 @@
-// The ActorSystem: one piscina pool per actor role, typed ask/tell with deadlines, bounded
-// mailboxes, supervision (retry, then dead-letter), graceful drain on shutdown, and rxjs streams of
-// lifecycle events and per-message metrics.
-import { Piscina } from 'piscina';
+// The ActorSystem: worker threads per actor role on persistent channels (lanes.ts: batched
+// messages, no pool task per hop), typed ask/tell with deadlines, bounded mailboxes, supervision
+// (retry, then dead-letter; crashed and hung workers replaced), graceful drain on shutdown, and rxjs
+// streams of lifecycle events and per-message metrics.
 import { Subject, type Observable } from 'rxjs';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import type { TransferListItem } from 'node:worker_threads';
 import { makeEnvelope, openEnvelope, type Transport } from '../../protocols/codec.js';
 import type { ProtocolDef } from '../../protocols/messages.js';
-import { INIT_HANDLER, type ActorWorkerData, type WorkerReply } from '../../protocols/envelope.js';
+import type { TaskEnvelope } from '../../protocols/envelope.js';
 import { ActorError, ActorTimeoutError, DeadLetterError, MailboxFullError, MessageRejectedError, ShuttingDownError, fromRemoteError } from './errors.js';
+import { WorkerLanes, type Attempt, type AttemptOutcome } from './lanes.js';
 import { resolveActorModule } from './modules.js';
 
 export interface RoleSpec {
@@ -20,13 +21,15 @@ export interface RoleSpec {
   maxQueue?: number;
   /** Retries of a message whose handler threw or whose worker crashed, before dead-lettering. Default 2. */
   retries?: number;
+  /** Retry a message whose handler threw (false: only crashes are retried; a thrown error is the message's verdict). Default true. */
+  retryErrors?: boolean;
   /** Default per-call deadline in ms (0 = none). Default 0. */
   deadlineMs?: number;
   /** When the mailbox is full: 'wait' for room (backpressure) or 'reject' with MailboxFullError. Default 'wait'. */
   onFull?: 'wait' | 'reject';
   /** Default transport for messages to this role. Default 'msgpack'. */
   transport?: Transport;
-  /** Idle-worker wait: 'async' (default; the worker's event loop keeps running) or 'sync' (lower latency, worker frozen while idle). */
+  /** Idle-worker wait: 'async' (default; the worker's event loop keeps running) or 'sync' (parked in Atomics.wait, woken by a doorbell: lower latency, worker frozen while idle). */
   atomics?: 'async' | 'sync';
   /** Passed to the actor's init(config) in every worker (may hold SharedArrayBuffers). */
   config?: unknown;
@@ -41,6 +44,12 @@ export interface CallOptions {
   transport?: Transport;
   /** Protocol the message follows: its version travels with the message and the receiver checks it. */
   protocol?: ProtocolDef;
+  /** Objects to transfer, not copy (MessagePorts, ArrayBuffers); the message travels by structured clone. A transferred object cannot travel again, so a retry of such a message fails. */
+  transfer?: readonly TransferListItem[];
+  /** When the deadline starts: 'send' (default; queueing counts) or 'start' (when a worker begins the handler, so waiting for a busy or replacement worker does not count). */
+  deadlineFrom?: 'send' | 'start';
+  /** Start signal: called when a worker begins the handler, once per attempt (1, 2, … with retries). */
+  onStart?: (attempt: number) => void;
 }
 
 export type ActorEvent =
@@ -68,7 +77,7 @@ export interface ActorMetric {
 interface Role {
   name: string;
   spec: Required<Omit<RoleSpec, 'config' | 'module'>> & { module: string };
-  pool: Piscina;
+  lanes: WorkerLanes;
   pending: number;
   capacity: number;
   waiters: (() => void)[];
@@ -108,6 +117,7 @@ export class ActorSystem {
     const full = {
       module,
       retryTimeouts: spec.retryTimeouts ?? false,
+      retryErrors: spec.retryErrors ?? true,
       threads: spec.threads ?? 1,
       maxQueue: spec.maxQueue ?? 64,
       retries: spec.retries ?? 2,
@@ -117,30 +127,11 @@ export class ActorSystem {
       atomics: spec.atomics ?? 'async',
     } as const;
     if (!Number.isInteger(full.threads) || full.threads < 1) throw new Error(`actor role '${name}': threads must be an integer >= 1 (got ${full.threads})`);
-    const workerData: ActorWorkerData = { role: name, module, config: spec.config ?? {} };
-    const pool = new Piscina({
-      filename: fileURLToPath(new URL('./worker-entry.js', import.meta.url)),
-      minThreads: full.threads,
-      maxThreads: full.threads,
-      idleTimeout: 2 ** 31 - 1,
-      // Our own accounting bounds the mailbox (with wait/reject semantics); piscina's bound is a backstop.
-      maxQueue: full.maxQueue + full.threads,
-      workerData,
-      // 'async' (default) keeps an idle worker's event loop running (timers, engine callbacks);
-      // 'sync' parks it in Atomics.wait and wakes it straight into the next task, ~10 µs faster per
-      // round trip here, for roles without background work.
-      atomics: full.atomics,
-    });
-    pool.on('workerCreate', () => this.emit({ type: 'worker-created', role: name, time: Date.now() }));
-    pool.on('workerDestroy', () => this.emit({ type: 'worker-destroyed', role: name, time: Date.now() }));
-    // An uncaught error in a worker is also emitted on the pool; the task's own rejection is handled
-    // by the supervisor below, so this listener only keeps the EventEmitter from throwing.
-    pool.on('error', () => {});
-    const role: Role = { name, spec: full, pool, pending: 0, capacity: full.threads + full.maxQueue, waiters: [] };
+    const lanes = new WorkerLanes({ role: name, module, config: spec.config ?? {}, threads: full.threads, atomics: full.atomics, onWorker: (type) => this.emit({ type, role: name, time: Date.now() }) });
+    const role: Role = { name, spec: full, lanes, pending: 0, capacity: full.threads + full.maxQueue, waiters: [] };
     this.roles.set(name, role);
-    // The init message: load the module and run init(config) now, so a broken actor fails start().
-    const reply = (await pool.run(makeEnvelope(INIT_HANDLER, null, 'clone'))) as WorkerReply;
-    if (!reply.ok) throw new Error(`actor role '${name}': init failed: ${reply.error.message}`);
+    // Every worker loads the module and runs init(config) now, so a broken actor fails start().
+    await lanes.start();
     this.emit({ type: 'role-started', role: name, threads: full.threads, time: Date.now() });
   }
 
@@ -149,7 +140,8 @@ export class ActorSystem {
     const r = this.role(role, handler);
     const deadlineMs = opts.deadlineMs ?? r.spec.deadlineMs;
     const t0 = performance.now();
-    await this.admit(r, handler, opts.signal);
+    if (r.pending >= r.capacity) await this.admit(r, handler, opts.signal);
+    else r.pending++;
     try {
       return (await this.deliver(r, handler, msg, opts, deadlineMs, t0)) as R;
     } finally {
@@ -164,7 +156,8 @@ export class ActorSystem {
     const r = this.role(role, handler);
     const deadlineMs = opts.deadlineMs ?? r.spec.deadlineMs;
     const t0 = performance.now();
-    await this.admit(r, handler, opts.signal);
+    if (r.pending >= r.capacity) await this.admit(r, handler, opts.signal);
+    else r.pending++;
     this.deliver(r, handler, msg, opts, deadlineMs, t0)
       .catch((err: Error) => this.emit({ type: 'tell-failed', role, handler, error: err, time: Date.now() }))
       .finally(() => this.release(r));
@@ -180,14 +173,14 @@ export class ActorSystem {
 
   /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight), and those waiting for a worker (queue depth). */
   roleStats(): { role: string; threads: number; workers: number; inFlight: number; queued: number }[] {
-    return [...this.roles.values()].map((r) => ({ role: r.name, threads: r.spec.threads, workers: r.pool.threads.length, inFlight: r.pending, queued: r.pool.queueSize + r.waiters.length }));
+    return [...this.roles.values()].map((r) => ({ role: r.name, threads: r.spec.threads, workers: r.lanes.stats().workers, inFlight: r.pending, queued: r.lanes.stats().queued + r.waiters.length }));
   }
 
   roleNames(): string[] {
     return [...this.roles.keys()];
   }
 
-  /** Stop accepting messages; with drain (default) wait until every accepted message has settled, then close the pools. */
+  /** Stop accepting messages; with drain (default) wait until every accepted message has settled, then stop the workers. */
   shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed ??= (async () => {
       this.closing = true;
@@ -203,7 +196,7 @@ export class ActorSystem {
         } else await drained;
         this.emit({ type: 'shutdown', phase: 'drained', pending: this.pending(), time: Date.now() });
       }
-      await Promise.all([...this.roles.values()].map((r) => (opts.drain === false ? r.pool.destroy() : r.pool.close())));
+      await Promise.all([...this.roles.values()].map((r) => r.lanes.close()));
       this.signalCleanup?.();
       this.emit({ type: 'shutdown', phase: 'closed', pending: this.pending(), time: Date.now() });
       this.eventsSubject.complete();
@@ -263,24 +256,14 @@ export class ActorSystem {
 
   /** Run one accepted message to completion under supervision: retry crashes and handler errors, dead-letter after the limit. */
   private async deliver(r: Role, handler: string, msg: unknown, opts: CallOptions, deadlineMs: number, t0: number): Promise<unknown> {
-    const env = makeEnvelope(handler, msg, opts.transport ?? r.spec.transport, opts.protocol?.version);
+    const env = makeEnvelope(handler, msg, opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport), opts.protocol?.version);
     let attempt = 0;
     for (;;) {
       attempt++;
       let lastError: Error;
-      let timer: NodeJS.Timeout | undefined;
-      let timedOut = false;
-      let signal = opts.signal;
-      if (deadlineMs > 0) {
-        const ac = new AbortController();
-        timer = setTimeout(() => {
-          timedOut = true;
-          ac.abort();
-        }, deadlineMs);
-        signal = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
-      }
-      try {
-        const reply = (await r.pool.run(env, signal ? { signal } : undefined)) as WorkerReply;
+      const out = await this.attempt(r, env, opts, deadlineMs, attempt);
+      if ('reply' in out) {
+        const reply = out.reply;
         if (reply.ok) {
           this.metric(r.name, handler, true, attempt, t0);
           return reply.r ? openEnvelope(reply.r) : undefined;
@@ -293,36 +276,84 @@ export class ActorSystem {
         }
         lastError = remote;
         this.emit({ type: 'handler-error', role: r.name, handler, attempt, error: remote, time: Date.now() });
-      } catch (err) {
-        if (err instanceof ActorError) throw err;
-        if (timedOut) {
-          this.emit({ type: 'timeout', role: r.name, handler, deadlineMs, time: Date.now() });
-          const timeoutError = new ActorTimeoutError(`'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`, r.name, handler);
-          // Idempotent roles may retry a message whose worker hung; others fail the call at once.
-          if (!r.spec.retryTimeouts || attempt > r.spec.retries) {
-            this.metric(r.name, handler, false, attempt, t0);
-            throw timeoutError;
-          }
-          lastError = timeoutError;
-          this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
-          continue;
-        }
-        if (opts.signal?.aborted) {
+        if (!r.spec.retryErrors) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
+      } else if ('timeout' in out) {
+        this.emit({ type: 'timeout', role: r.name, handler, deadlineMs, time: Date.now() });
+        const timeoutError = new ActorTimeoutError(`'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`, r.name, handler);
+        // Idempotent roles may retry a message whose worker hung; others fail the call at once.
+        if (!r.spec.retryTimeouts || attempt > r.spec.retries) {
           this.metric(r.name, handler, false, attempt, t0);
-          throw new ActorError(`'${r.name}.${handler}' aborted by caller`, r.name, handler, { cause: err });
+          throw timeoutError;
         }
-        lastError = err instanceof Error ? err : new Error(String(err));
-        this.emit({ type: 'crash', role: r.name, handler, attempt, error: lastError, time: Date.now() });
-      } finally {
-        clearTimeout(timer);
-      }
-      if (attempt > r.spec.retries) {
-        this.emit({ type: 'dead-letter', role: r.name, handler, attempts: attempt, message: msg, error: lastError, time: Date.now() });
+        this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
+        continue;
+      } else if ('aborted' in out) {
         this.metric(r.name, handler, false, attempt, t0);
-        throw new DeadLetterError(`'${r.name}.${handler}' dead-lettered after ${attempt} attempts: ${lastError.message}`, r.name, handler, attempt, lastError);
+        throw new ActorError(`'${r.name}.${handler}' aborted by caller`, r.name, handler, { cause: opts.signal?.reason });
+      } else {
+        lastError = out.crash;
+        this.emit({ type: 'crash', role: r.name, handler, attempt, error: lastError, time: Date.now() });
       }
+      if (attempt > r.spec.retries) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
       this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
     }
+  }
+
+  private deadLetter(r: Role, handler: string, msg: unknown, attempts: number, error: Error, t0: number): never {
+    this.emit({ type: 'dead-letter', role: r.name, handler, attempts, message: msg, error, time: Date.now() });
+    this.metric(r.name, handler, false, attempts, t0);
+    throw new DeadLetterError(`'${r.name}.${handler}' dead-lettered after ${attempts} attempts: ${error.message}`, r.name, handler, attempts, error);
+  }
+
+  /**
+   * One attempt on a worker. A deadline or an abort withdraws the attempt: dropped if still queued,
+   * its worker terminated (and replaced) if it was sent. Messages with either run alone on their
+   * worker (lanes.ts), so nothing else is lost with it.
+   */
+  private attempt(r: Role, env: TaskEnvelope, opts: CallOptions, deadlineMs: number, n: number): Promise<AttemptOutcome | { timeout: true } | { aborted: true }> {
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.resolve({ aborted: true });
+    const fromStart = opts.deadlineFrom === 'start';
+    if (deadlineMs <= 0 && !signal && !opts.onStart) {
+      // The common case, kept allocation-light: nothing can withdraw the attempt.
+      return new Promise((resolve) => r.lanes.submit({ env, transfer: opts.transfer, exclusive: false, announce: false, settle: resolve, seq: 0, lane: null }));
+    }
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = (o: AttemptOutcome | { timeout: true } | { aborted: true }): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(o);
+      };
+      const withdraw = (o: { timeout: true } | { aborted: true }): void => {
+        if (done) return;
+        r.lanes.cancel(a);
+        finish(o);
+      };
+      const arm = (): void => {
+        if (deadlineMs > 0) timer = setTimeout(() => withdraw({ timeout: true }), deadlineMs);
+      };
+      const onAbort = (): void => withdraw({ aborted: true });
+      const a: Attempt = {
+        env,
+        transfer: opts.transfer,
+        exclusive: deadlineMs > 0 || signal !== undefined,
+        announce: fromStart || opts.onStart !== undefined,
+        onStart: () => {
+          if (fromStart) arm();
+          opts.onStart?.(n);
+        },
+        settle: finish,
+        seq: 0,
+        lane: null,
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (!fromStart) arm();
+      r.lanes.submit(a);
+    });
   }
 
   private metric(role: string, handler: string, ok: boolean, attempts: number, t0: number): void {

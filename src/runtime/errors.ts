@@ -74,6 +74,11 @@ export class ShuttingDownError extends ActorError {
   override name = 'ShuttingDownError';
 }
 
+/** A worker thread died under a message (process.exit, an uncaught error, out of memory): the `cause` of a crash. */
+export class WorkerCrashError extends Error {
+  override name = 'WorkerCrashError';
+}
+
 export function toRemoteError(err: unknown): RemoteError {
   if (err instanceof Error) {
     const r: RemoteError = { name: err.name, message: err.message };

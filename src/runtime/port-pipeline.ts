@@ -1,4 +1,4 @@
-// A lean hot path beside piscina: a chain of actor stages wired worker-to-worker with
+// A lean hot path beside ActorSystem.ask: a chain of actor stages wired worker-to-worker with
 // MessagePorts. Messages travel in micro-batches (one postMessage per batch per hop), and each
 // stage forwards straight to the next, so the main thread only feeds the head and drains the tail.
 // Use it for high-rate tell traffic (per-token or per-completion events); supervision, deadlines

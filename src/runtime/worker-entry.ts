@@ -1,14 +1,17 @@
-// The generic piscina worker: loads the actor module named in workerData, runs its `init` once with
-// the role config, then for each task decodes the envelope, validates the message against the
-// protocol the module declares for that handler (`export const accepts = { handler: Protocols.X }`),
-// calls the handler and returns the result. Handler and validation errors come back as values so
-// the worker stays alive (and keeps its state); only a real crash (process.exit, uncaught
-// exception) takes the worker down, and the runtime's supervisor deals with that.
-import { workerData } from 'piscina';
-import { threadId } from 'node:worker_threads';
+// The generic actor worker: loads the actor module named in workerData, runs its `init` once with
+// the role config, then serves the messages the runtime posts on its channel (batches of
+// deliveries). For each one it decodes the envelope, validates the message against the protocol the
+// module declares for that handler (`export const accepts = { handler: Protocols.X }`), calls the
+// handler and queues the reply. Messages run one at a time, in order (an actor instance is
+// single-threaded). Replies go back in batches: when the queue runs dry, when
+// the oldest unsent reply is 1 ms old, or before a message that is supervised alone. Handler and
+// validation errors come back as values so the worker stays alive (and keeps its state); only a real
+// crash (process.exit, uncaught exception, a hang the runtime terminates) takes the worker down,
+// and the runtime's supervisor deals with that.
+import { parentPort, receiveMessageOnPort, threadId, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/codec.js';
-import { INIT_HANDLER, type ActorWorkerData, type WorkerReply } from '../../protocols/envelope.js';
+import { DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_STARTED, type ActorWorkerData, type LaneBatch, type RemoteError, type WorkerReply } from '../../protocols/envelope.js';
 import { validateMessage, type ProtocolDef } from '../../protocols/messages.js';
 import { toRemoteError } from './errors.js';
 import { fireFaultDrill, type FaultDrill } from './fault-drill.js';
@@ -17,24 +20,106 @@ import type { ActorContext } from './context.js';
 type ActorModule = Record<string, unknown> & { accepts?: Record<string, ProtocolDef> };
 
 const data = workerData as ActorWorkerData;
+const port = parentPort!;
+const control = new Int32Array(data.control);
 const ctx: ActorContext = { role: data.role, threadId, config: data.config };
-let loaded: Promise<ActorModule> | null = null;
+/** Replies older than this go out even while more messages wait (a slow queue must not hold them). */
+const MAX_REPLY_DELAY_MS = 1;
 
-function load(): Promise<ActorModule> {
-  loaded ??= (async () => {
-    const mod = (await import(pathToFileURL(data.module).href)) as ActorModule;
-    if (typeof mod.init === 'function') await (mod.init as (c: unknown, x: ActorContext) => unknown)(data.config, ctx);
-    return mod;
-  })();
-  return loaded;
+let mod: ActorModule | null = null;
+let initError: RemoteError | null = null;
+interface Delivery {
+  seq: number;
+  flags: number;
+  env: TaskEnvelope;
+}
+const queue: Delivery[] = [];
+/** Flat reply batch (REPLY_SLOTS entries per item, see protocols/envelope.ts). */
+let outbox: unknown[] = [];
+let oldestUnsent = 0;
+let draining = false;
+/** Sequence number of the message whose handler is running (0: none). */
+let running = 0;
+
+function flush(): void {
+  if (outbox.length === 0) return;
+  port.postMessage(outbox);
+  outbox = [];
+}
+// A handler that calls process.exit, or an uncaught exception: the replies of the messages finished
+// before it still go out, then a notice naming the message it dies under, so the runtime can fail
+// that message and start a replacement without waiting for this thread's teardown.
+process.on('exit', (code) => {
+  flush();
+  if (running) port.postMessage([running, REPLY_DIED, code, null]);
+});
+process.on('uncaughtExceptionMonitor', (err) => {
+  flush();
+  if (running) port.postMessage([running, REPLY_DIED, null, toRemoteError(err)]);
+  running = 0;
+});
+
+function take(batch: LaneBatch): void {
+  for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) {
+    const env: TaskEnvelope = { h: batch[k + 2] as string, t: batch[k + 3] as TaskEnvelope['t'], p: batch[k + 4] };
+    if (batch[k + 5] !== null) env.s = batch[k + 5] as SharedArrayBuffer[];
+    if (batch[k + 6] !== null) env.v = batch[k + 6] as number;
+    queue.push({ seq: batch[k] as number, flags: batch[k + 1] as number, env });
+  }
 }
 
-export default async function dispatch(env: TaskEnvelope): Promise<WorkerReply> {
-  const mod = await load(); // a failing init rejects every task: the runtime reports it at start
-  if (env.h === INIT_HANDLER) return { ok: true, r: null };
+function enqueue(batch: LaneBatch): void {
+  take(batch);
+  if (!draining) void drain();
+}
+
+function pushReply(seq: number, r: WorkerReply): void {
+  if (!r.ok) outbox.push(seq, REPLY_FAILED, r.kind, r.error);
+  else if (r.r === null) outbox.push(seq, REPLY_EMPTY, null, null);
+  else if (r.r.t === 'msgpack') outbox.push(seq, REPLY_MSGPACK, r.r.p, r.r.s ?? null);
+  else outbox.push(seq, REPLY_CLONE, r.r.p, null);
+}
+
+async function drain(): Promise<void> {
+  draining = true;
+  for (;;) {
+    while (queue.length > 0) {
+      const d = queue.shift()!;
+      const exclusive = (d.flags & DELIVERY_EXCLUSIVE) !== 0;
+      if (exclusive) flush();
+      Atomics.store(control, 0, d.seq);
+      if (d.flags & DELIVERY_ANNOUNCE) port.postMessage([d.seq, REPLY_STARTED, null, null]);
+      running = d.seq;
+      const r = await dispatch(d.env);
+      running = 0;
+      if (outbox.length === 0) oldestUnsent = performance.now();
+      pushReply(d.seq, r);
+      if (exclusive || queue.length === 0 || performance.now() - oldestUnsent > MAX_REPLY_DELAY_MS) flush();
+    }
+    if (data.atomics !== 'sync') break;
+    parkUntilPosted();
+  }
+  draining = false;
+}
+
+/** 'sync' idling: block in Atomics.wait on the doorbell and take the next batch straight off the port. */
+function parkUntilPosted(): void {
+  for (;;) {
+    const rung = Atomics.load(control, 1);
+    const m = receiveMessageOnPort(port);
+    if (m) {
+      take(m.message as LaneBatch);
+      return;
+    }
+    Atomics.wait(control, 1, rung);
+  }
+}
+
+async function dispatch(env: TaskEnvelope): Promise<WorkerReply> {
+  if (!mod) return { ok: false, kind: 'handler', error: initError ?? { name: 'Error', message: `actor '${data.role}' is not initialised` } };
   const handler = mod[env.h];
   if (typeof handler !== 'function' || env.h === 'init') {
-    const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function' && k !== 'init');
+    const names = Object.keys(mod).filter((k) => typeof mod![k] === 'function' && k !== 'init');
     return { ok: false, kind: 'missing-handler', error: { name: 'MissingHandlerError', message: `actor '${data.role}' has no handler '${env.h}' (handlers: ${names.join(', ') || 'none'})` } };
   }
   let msg: unknown;
@@ -58,3 +143,16 @@ export default async function dispatch(env: TaskEnvelope): Promise<WorkerReply> 
 function injectFault(handler: string): void {
   fireFaultDrill((data.config as { __faults?: FaultDrill[] } | null)?.__faults, data.role, handler);
 }
+
+// Load the module and run init(config) before serving, so a broken actor fails the role's start.
+// Messages posted meanwhile wait in the port.
+try {
+  const m = (await import(pathToFileURL(data.module).href)) as ActorModule;
+  if (typeof m.init === 'function') await (m.init as (c: unknown, x: ActorContext) => unknown)(data.config, ctx);
+  mod = m;
+  port.postMessage({ ready: 1 });
+} catch (err) {
+  initError = toRemoteError(err);
+  port.postMessage({ initError });
+}
+port.on('message', enqueue);

@@ -67,3 +67,10 @@ export async function record(msg: { id: number; file: string; ms: number }): Pro
   appendFileSync(msg.file, `${msg.id}\n`);
   return msg.id;
 }
+
+/** Answers on a transferred MessagePort (ask's transfer list), then closes it. */
+export async function ping(msg: { port: import('node:worker_threads').MessagePort; text: string }): Promise<string> {
+  msg.port.postMessage(`pong ${msg.text}`);
+  msg.port.close();
+  return 'sent';
+}

@@ -12,7 +12,7 @@
 //  - scoreItem: one item per completion, scored on a reward worker under the run's per-item deadline.
 import { randomBytes } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Subscription } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, type JetStreamClient, type JetStreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import type { WeightStore } from '../../runtime/weight-store.js';
 import { isSharedTensor, tensorView, type SharedTensor } from '../../../protocols/shared-tensor.js';
@@ -62,7 +62,7 @@ export interface RemoteRoles {
   readonly run: string;
   /** Whether `role` (rollout-N, reward) runs on workers. */
   isRemote(role: string): boolean;
-  ask<R = unknown>(role: string, handler: string, msg: unknown, opts?: { signal?: AbortSignal }): Promise<R>;
+  ask<R = unknown>(role: string, handler: string, msg: unknown, opts?: { signal?: AbortSignal; onStart?: () => void }): Promise<R>;
   readonly events$: Observable<RemoteEvent>;
   /** The latest heartbeat of every worker that joined the run. */
   workers(): WorkerHeartbeat[];
@@ -257,7 +257,7 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   return {
     run,
     isRemote: (role) => { const r = remoteRoleOf(role); return r !== null && roles.includes(r); },
-    async ask<R>(role: string, handler: string, msg: unknown, opts: { signal?: AbortSignal } = {}): Promise<R> {
+    async ask<R>(role: string, handler: string, msg: unknown, opts: { signal?: AbortSignal; onStart?: () => void } = {}): Promise<R> {
       const r = remoteRoleOf(role);
       if (!r || !roles.includes(r)) throw new Error(`role '${role}' is not remote in this run`);
       if (r === 'rollout' && handler === 'generate') return (await generate(msg as GenerateRequest)) as R;
@@ -269,11 +269,9 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       }
       if (r === 'reward' && handler === 'warmup') return { names: [], threadId: 0 } as R;
       if (r === 'reward' && handler === 'scoreItem') {
-        // The start port (scoreBatch's start signal) stays here: it is told when a worker begins the item.
-        const { started, ...request } = msg as Record<string, unknown>;
-        const port = started as { postMessage(x: unknown): void; close(): void } | undefined;
-        const onStarted = port ? () => { port.postMessage('started'); port.close(); } : undefined;
-        const [res] = await submit('reward', [{ kind: 'score', run, ask: asks++, part: 0, request }], opts.signal, onStarted);
+        // scoreBatch's start signal: called when a worker begins the item (its WorkStarted message).
+        const request = msg as Record<string, unknown>;
+        const [res] = await submit('reward', [{ kind: 'score', run, ask: asks++, part: 0, request }], opts.signal, opts.onStart);
         return res!.reply as R;
       }
       throw new Error(`remote ${r}: no handler '${handler}' over NATS`);

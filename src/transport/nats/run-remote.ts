@@ -13,6 +13,7 @@ import { absolutizeSpec, type RewardFuncSpec } from '../../rewards/registry.js';
 import { rewardKwargsOf, type RewardsConfig } from '../../rewards/config.js';
 import type { LoraSettings } from '../../model/adapter-layout.js';
 import type { RewardTaskRunner } from '../../rewards/score-batch.js';
+import { ActorTimeoutError } from '../../runtime/errors.js';
 import { packageVersion } from '../../cli/standard-flags.js';
 import { openRemoteRoles, type RemoteRoles } from './remote-roles.js';
 import type { NatsOptions } from './connect.js';
@@ -86,12 +87,22 @@ export function routeRoles(local: RoleAsker, remote: RemoteRoles | null): RoleAs
 }
 
 /**
- * Reward scoring on remote workers for scoreBatch: the start port travels to the remote ask, which
- * signals it when a worker begins the item, so each item's deadline measures scoring (as with a local
- * pool thread), not its wait in the queue.
+ * Reward scoring on remote workers for scoreBatch. The item's deadline runs from the moment a worker
+ * begins it (its WorkStarted message calls onStart), as on the local reward role, so it measures
+ * scoring, not the wait in the queue; the worker enforces the same deadline on its own threads, and
+ * this timer (with a grace for the reply's trip back) covers a worker that stops answering.
  */
-export function remoteRewardRunner(remote: RemoteRoles): RewardTaskRunner {
-  return { transfersPorts: true, run: (task, o) => remote.ask('reward', o.name, task, o.signal ? { signal: o.signal } : {}) };
+export function remoteRewardRunner(remote: RemoteRoles, graceMs = 5000): RewardTaskRunner {
+  return {
+    run: (task, o) => new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const onStart = (): void => {
+        o.onStart();
+        timer = setTimeout(() => reject(new ActorTimeoutError(`deadline ${o.deadlineMs} ms exceeded`, 'reward', o.name)), o.deadlineMs + graceMs);
+      };
+      remote.ask('reward', o.name, task, { signal: o.signal, onStart }).then(resolve, reject).finally(() => { if (timer) clearTimeout(timer); });
+    }),
+  };
 }
 
 /** Worker events as run log lines (joins, losses, refusals, redeliveries, republished versions). */
