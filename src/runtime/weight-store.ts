@@ -88,8 +88,8 @@ export class WeightStore {
 
   /**
    * Allocate a store for an adapter of `size` float32 elements (version 0 = all zeros = base model),
-   * keeping the last `slots` versions resident (default 2; async GRPO needs max_staleness + 2: the
-   * versions a pending rollout may ask for, plus one for a republish).
+   * keeping the last `slots` versions resident (default 2; async GRPO uses 3: the newest, the one
+   * before it that a rollout asked one step ahead may still want, and a spare for a republish).
    */
   static create(size: number, opts: { maxReaders?: number; slots?: number } = {}): WeightStore {
     if (!Number.isInteger(size) || size < 1) throw new Error(`WeightStore.create: size must be a positive integer (got ${size})`);
