@@ -17,7 +17,7 @@ import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
 import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
-import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore, type WeightSnapshot, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 
 export interface WebLlmRolloutSettings {
   /** MLC artifacts folder (tools/convert-to-mlc). */
@@ -153,7 +153,12 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
   if (s.store.version < minVersion) await s.store.waitForVersion(minVersion, timeoutMs);
   if (s.store.version < minVersion) throw new Error(`rollout ${s.name}: adapter version ${minVersion} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
   if (s.store.version === s.engine.policyVersion) return { version: s.engine.policyVersion, latencyMs: 0, verified: true };
-  const snap = s.store.snapshot(s.buffer);
+  return applySnapshot(s.store.snapshot(s.buffer), t0);
+}
+
+/** Verify a snapshot, apply it to the engine and acknowledge it; a failure leaves the serving version (`verified: false`). */
+async function applySnapshot(snap: WeightSnapshot, t0: number): Promise<SyncReply> {
+  const s = state();
   const refuse = (why: string): SyncReply => ({ version: s.engine.policyVersion, latencyMs: performance.now() - t0, verified: false, error: `rollout ${s.name}: adapter version ${snap.version} ${why}; still serving version ${s.engine.policyVersion}` });
   if (!WeightStore.verify(snap)) return refuse('failed checksum verification');
   try {
@@ -182,18 +187,7 @@ async function applyExact(version: number, timeoutMs: number): Promise<SyncReply
   if (s.store.version < version) throw new Error(`rollout ${s.name}: adapter version ${version} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
   const snap = s.store.snapshotVersion(version, s.buffer);
   if (!snap) throw new Error(`rollout ${s.name}: adapter version ${version} is no longer resident in the WeightStore (it keeps ${s.store.slots}: ${s.store.residentVersions.join(', ')})`);
-  const refuse = (why: string): SyncReply => ({ version: s.engine.policyVersion, latencyMs: performance.now() - t0, verified: false, error: `rollout ${s.name}: adapter version ${version} ${why}; still serving version ${s.engine.policyVersion}` });
-  if (!WeightStore.verify(snap)) return refuse('failed checksum verification');
-  try {
-    await s.engine.setAdapter(version === 0 ? null : { version, settings: s.lora, layout: s.layout, params: snap.params });
-  } catch (e) {
-    const broken = s.unusable();
-    if (broken) throw new Error(`rollout ${s.name}: sync of version ${version} failed and the engine is unusable: ${broken}`);
-    return refuse(`was not applied: ${(e as Error).message}`);
-  }
-  s.store.ack(s.slot, version);
-  s.appliedSyncMs = performance.now() - t0;
-  return { version, latencyMs: s.appliedSyncMs, verified: true };
+  return applySnapshot(snap, t0);
 }
 
 export async function sync(msg: SyncRequest): Promise<SyncReply> {
