@@ -1,8 +1,10 @@
 // The rollout actor: owns one generation engine — the builtin CPU engine, the batched webgpu engine
-// or WebLLM on WebGPU, created inside this worker thread — and keeps it on the newest adapter version. Before generating
-// it applies at least the requested version from the WeightStore — a seqlock snapshot,
-// checksum-verified, then acknowledged in the store — so every completion carries the exact policy
-// version that produced it, and an adapter that never reaches the engine is an error, not a silent
+// or WebLLM on WebGPU, created inside this worker thread — and keeps it on the adapter version asked
+// for. Before generating it applies the requested version from the WeightStore — exactly the version
+// the coordinator chose (async GRPO: it may be one the learner has moved past, still resident in the
+// store), or at least a minimum — a seqlock snapshot, checksum-verified, then acknowledged in the
+// store — so every completion carries the exact policy version that produced it, a run generates
+// from the same versions however its actors are timed, and an adapter that never reaches the engine is an error, not a silent
 // run on the initial policy. A bad request (empty or over-long prompt, text that is not the ids'
 // text, ids that are not valid UTF-8 for a text engine) fails alone: the checks run before any
 // engine work, and the actor keeps serving. A version that fails verification is not applied: sync
@@ -15,7 +17,7 @@ import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
 import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
-import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore, type WeightSnapshot, type WeightStoreDescription } from '../src/runtime/weight-store.js';
 
 export interface WebLlmRolloutSettings {
   /** MLC artifacts folder (tools/convert-to-mlc). */
@@ -151,7 +153,12 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
   if (s.store.version < minVersion) await s.store.waitForVersion(minVersion, timeoutMs);
   if (s.store.version < minVersion) throw new Error(`rollout ${s.name}: adapter version ${minVersion} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
   if (s.store.version === s.engine.policyVersion) return { version: s.engine.policyVersion, latencyMs: 0, verified: true };
-  const snap = s.store.snapshot(s.buffer);
+  return applySnapshot(s.store.snapshot(s.buffer), t0);
+}
+
+/** Verify a snapshot, apply it to the engine and acknowledge it; a failure leaves the serving version (`verified: false`). */
+async function applySnapshot(snap: WeightSnapshot, t0: number): Promise<SyncReply> {
+  const s = state();
   const refuse = (why: string): SyncReply => ({ version: s.engine.policyVersion, latencyMs: performance.now() - t0, verified: false, error: `rollout ${s.name}: adapter version ${snap.version} ${why}; still serving version ${s.engine.policyVersion}` });
   if (!WeightStore.verify(snap)) return refuse('failed checksum verification');
   try {
@@ -164,6 +171,23 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
   s.store.ack(s.slot, snap.version);
   s.appliedSyncMs = performance.now() - t0;
   return { version: snap.version, latencyMs: s.appliedSyncMs, verified: true };
+}
+
+/**
+ * Bring the engine to exactly `version` (waiting up to timeoutMs for it to be published). It must
+ * still be resident in the store; a copy that fails verification is not applied (`verified: false`).
+ */
+async function applyExact(version: number, timeoutMs: number): Promise<SyncReply> {
+  const s = state();
+  const t0 = performance.now();
+  const broken = s.unusable();
+  if (broken) throw new Error(`rollout ${s.name}: engine unusable: ${broken}`);
+  if (s.engine.policyVersion === version) return { version, latencyMs: 0, verified: true };
+  if (s.store.version < version) await s.store.waitForVersion(version, timeoutMs);
+  if (s.store.version < version) throw new Error(`rollout ${s.name}: adapter version ${version} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
+  const snap = s.store.snapshotVersion(version, s.buffer);
+  if (!snap) throw new Error(`rollout ${s.name}: adapter version ${version} is no longer resident in the WeightStore (it keeps ${s.store.slots}: ${s.store.residentVersions.join(', ')})`);
+  return applySnapshot(snap, t0);
 }
 
 export async function sync(msg: SyncRequest): Promise<SyncReply> {
@@ -189,7 +213,13 @@ function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptI
 
 export async function generate(msg: GenerateRequest): Promise<Record<string, unknown>> {
   const s = state();
-  const synced = await applyLatest(msg.minPolicyVersion, 30000);
+  const exact = msg.policyVersion;
+  const synced = exact !== undefined ? await applyExact(exact, 30000) : await applyLatest(msg.minPolicyVersion, 30000);
+  // The exact version failed verification: no completions (another version would change the run);
+  // the reply asks the coordinator to have it republished and to ask again.
+  if (exact !== undefined && !synced.verified) {
+    return { step: msg.step, engine: s.engine.name, policyVersion: s.engine.policyVersion, syncLatencyMs: s.appliedSyncMs, syncError: synced.error ?? 'sync not verified', rejectedVersion: exact, retry: true, tokensPerSecond: 0, timeToFirstTokenS: 0, seconds: 0, completions: [] };
+  }
   // The newest version failed verification: generating from the one still serving is allowed only
   // when the request accepts it (async GRPO's staleness bound), and the reply says so (syncError) so
   // the coordinator has the version republished; otherwise the request fails rather than run stale.

@@ -65,6 +65,11 @@ export const generateRequestSchema = z.object({
   n: z.number().int().positive(),
   sampling: samplingSchema,
   minPolicyVersion: z.number().int().nonnegative(),
+  /**
+   * Generate from exactly this adapter version (the coordinator's choice, so a run is reproducible
+   * whatever the timing; the WeightStore keeps it resident). Absent: the newest ≥ minPolicyVersion.
+   */
+  policyVersion: z.number().int().nonnegative().optional(),
 }).strict();
 
 export type Trajectory = z.infer<typeof trajectorySchema>;
@@ -80,7 +85,7 @@ export const TrainingProtocols = {
   OldLogprobsRequest: defineProtocol('OldLogprobsRequest', 1, oldLogprobsRequestSchema),
   SaveAdapterRequest: defineProtocol('SaveAdapterRequest', 1, saveAdapterRequestSchema),
   SyncRequest: defineProtocol('SyncRequest', 1, syncRequestSchema as z.ZodType<z.output<typeof syncRequestSchema>>),
-  GenerateRequest: defineProtocol('GenerateRequest', 1, generateRequestSchema),
+  GenerateRequest: defineProtocol('GenerateRequest', 2, generateRequestSchema),
 } as const;
 
 /** Learner: write adapter (PEFT) + optimizer state into `dir` (a checkpoint's temp folder). */

@@ -245,6 +245,7 @@ const KNOBS: Record<string, Knob> = {
   'faults[].handler': test('test/faults.test.ts', "handler: 'trainStep'"),
   'faults[].mode': test('test/faults.test.ts', "mode: 'hang'"),
   'faults[].at': test('test/faults.test.ts', 'at: 5'),
+  'faults[].delay_ms': test('test/resume.test.ts', 'delay_ms: ms'),
 };
 
 const root = repoRoot();

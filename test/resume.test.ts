@@ -128,6 +128,34 @@ for (const staleness of [0, 1]) {
   });
 }
 
+t.test('async: rollouts held up, the learner slowed, kill -9 and resume: the same run as the undisturbed one', async (t) => {
+  // The coordinator names the exact policy version of every rollout, so timing cannot change the run:
+  // here the requests made ahead (rollout calls 2 and 3: step 2 asked during step 1, step 3 during
+  // step 2) are held up 3 s each, long enough for the learner to publish the next version first, and a
+  // learner step is slowed (the rollouts then run ahead of it). The run is killed after checkpoint-2
+  // and resumed, held up again (the resumed run's first request is made ahead too). An engine that
+  // took the newest version at the start of a request would generate those steps from other versions.
+  const { dir, config, clean, status, stderr } = cleanRun(1);
+  t.equal(status, 0, `clean run exits 0 ${stderr.slice(-400)}`);
+  const cfg = JSON.parse(readFileSync(config, 'utf8'));
+  const delay = (role: string, handler: string, at: number, ms: number) => ({ role, handler, mode: 'delay', at, delay_ms: ms });
+  const first = join(dir, 'delayed-1.json');
+  writeFileSync(first, JSON.stringify({ ...cfg, faults: [delay('rollout', 'generate', 2, 3000), delay('rollout', 'generate', 3, 3000), delay('learner', 'trainStep', 4, 1500)] }));
+  const second = join(dir, 'delayed-2.json');
+  writeFileSync(second, JSON.stringify({ ...cfg, faults: [delay('rollout', 'generate', 1, 3000), delay('learner', 'trainStep', 2, 1500)] }));
+  const out = join(dir, 'delayed');
+  await runAndKill([`--actors=${first}`, '--out', out], out, 3, 2);
+  const r = run([`--actors=${second}`, `--resume=${out}`]);
+  t.equal(r.status, 0, `resumed delayed run exits 0 ${r.stderr.slice(-400)}`);
+  t.match(r.stderr, /resume: continuing from .*checkpoint-2 at step 3/, 'resumed from checkpoint-2');
+  const a = readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
+  const b = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
+  t.ok(a.equals(b), 'final adapter identical byte for byte');
+  t.same(deterministicMetrics(out), deterministicMetrics(clean), 'metrics equal (rewards, losses, policy versions, version lags)');
+  t.same(trajectories(out), trajectories(clean), 'every trajectory from the same policy version as in the undisturbed run');
+  t.ok(deterministicMetrics(out).slice(1).every((m) => m.version_lag === 1), 'the rollouts still overlapped training (lag 1 from step 2 on)');
+});
+
 t.test('a corrupted or truncated checkpoint is refused and the previous one used', async (t) => {
   // A copy of the clean run (checkpoints 2, 4, 6): no run of its own is needed to get checkpoints.
   const { dir, config, clean, status } = cleanRun(0);

@@ -109,6 +109,24 @@ t.test('rollout actor (builtin): each bad request fails alone, the same worker k
   t.ok(want.every((c) => c.policyVersion === 1));
   await good('at version 1 after the republish');
 
+  // Exact versions (async GRPO: the coordinator names the version, which the learner may have moved
+  // past): the actor applies exactly that one while it is resident in the store, even an older one.
+  const exact = async (policyVersion: number) => ask({ prompts, policyVersion });
+  const v2 = Float32Array.from(adapter.params, (x) => x * 0.5);
+  store.publish(v2, 2);
+  t.same(store.residentVersions, [2, 1], 'the store keeps versions 2 and 1 (the corrupted copy of 1 was reused first)');
+  const at2 = await exact(2);
+  t.ok(at2.completions.every((c) => c.policyVersion === 2), 'version 2 when asked for 2');
+  const back = await exact(1);
+  t.same(back.completions.map(({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion }) => ({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion })), want, 'version 1 asked after version 2 was applied and published: exactly version 1 again');
+  await t.rejects(exact(0), /adapter version 0 is no longer resident in the WeightStore \(it keeps 2: 2, 1\)/, 'an evicted version is an error, not another version');
+  store.publish(Float32Array.from(adapter.params, (x) => x * 0.25), 3);
+  store.corruptActiveForDrill();
+  const refused = await exact(3);
+  t.equal(refused.completions.length, 0, 'an exact version failing verification: no completions from another version');
+  t.ok((refused as unknown as { retry: boolean }).retry, 'the reply asks for a republish and a new request');
+  t.match(refused.syncError, /adapter version 3 failed checksum verification/);
+
   t.equal(events.filter((e) => e.type === 'crash').length, 0, 'no worker crashed');
   t.equal(events.filter((e) => e.type === 'worker-created').length, 0, 'the original worker served throughout');
 });

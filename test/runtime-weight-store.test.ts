@@ -127,6 +127,31 @@ t.test('publish, checksum, version wait, acks with a deadline naming the late re
   t.equal(store.snapshot().params[999], 2);
 });
 
+t.test('a ring of version slots: exact older versions stay readable, a republish does not evict the previous version', async (t) => {
+  const store = WeightStore.create(32, { maxReaders: 2, slots: 3 });
+  t.equal(store.slots, 3);
+  t.same(store.residentVersions, [0]);
+  const fill = (v: number) => new Float32Array(32).fill(v);
+  for (let v = 1; v <= 3; v++) store.publish(fill(v), v);
+  t.same(store.residentVersions, [3, 2, 1], 'the last 3 versions resident, newest first');
+  t.equal(store.snapshotVersion(0), null, 'version 0 evicted');
+  const s2 = store.snapshotVersion(2)!;
+  t.same([s2.version, s2.step, s2.params[0]], [2, 2, 2], 'exact older version, its own step and bytes');
+  t.ok(WeightStore.verify(s2), 'with its own checksum');
+  t.equal(store.snapshot().version, 3, 'snapshot() still reads the newest');
+  // Republishing 3 twice (a corrupted copy, then a learner retry) reuses the stale copy, keeping 2.
+  store.corruptActiveForDrill();
+  store.rewrite(fill(3), 3);
+  store.rewrite(fill(3), 3);
+  t.same(store.residentVersions, [3, 2], 'versions 3 and 2 still resident after two rewrites of 3');
+  t.ok(WeightStore.verify(store.snapshotVersion(3)!), 'the newest copy of 3 is read (it verifies)');
+  t.equal(store.snapshotVersion(2)!.params[0], 2, 'version 2 untouched');
+  const attached = WeightStore.attach(store.describe());
+  t.same(attached.residentVersions, [3, 2], 'another thread sees the same slots');
+  t.throws(() => WeightStore.create(8, { slots: 1 }), /slots must be an integer in 2\.\.64/);
+  t.throws(() => WeightStore.attach({ ...store.describe(), data: new SharedArrayBuffer(64) }), /data holds 64 bytes, 3 slots of 32 values need 384/);
+});
+
 t.test('recovery operations: rewrite under the same version, an abandoned write, a reader replaced under its name, a drill corruption', async (t) => {
   const store = WeightStore.create(64, { maxReaders: 4 });
   const a = new Float32Array(64).fill(1);

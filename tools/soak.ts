@@ -36,14 +36,23 @@ function config(staleness: number): Json {
   };
 }
 
-// Drills that a run recovers from exactly (test/faults.test.ts shows each leaves the results unchanged).
+// Drills that a run recovers from exactly (test/faults.test.ts shows each leaves the results unchanged),
+// and delays (a slow or overloaded worker: test/resume.test.ts shows timing leaves an async run
+// unchanged). Not here: a reward function that throws ('reward' 'scoreItem' 'throw'), because that is
+// the item's verdict (scored the failure value and quarantined, never retried) and which completion it
+// hits depends on which reward worker takes which item: a run with it legitimately differs.
+const DELAYS: Json[] = [
+  { role: 'rollout', handler: 'generate', mode: 'delay' }, { role: 'learner', handler: 'trainStep', mode: 'delay' },
+  { role: 'reward', handler: 'scoreItem', mode: 'delay' }, { role: 'evaluator', handler: 'evaluate', mode: 'delay' },
+];
 const DRILLS: Json[] = [
+  ...DELAYS,
   { role: 'rollout', handler: 'generate', mode: 'exit' }, { role: 'rollout', handler: 'generate', mode: 'throw' },
   { role: 'advantage', handler: 'computeAdvantages', mode: 'throw' }, { role: 'advantage', handler: 'computeAdvantages', mode: 'exit' },
   { role: 'learner', handler: 'trainStep', mode: 'exit' }, { role: 'learner', handler: 'trainStep', mode: 'throw' },
   { role: 'learner', handler: 'afterPublish', mode: 'exit' }, { role: 'learner', handler: 'afterCommit', mode: 'throw' },
   { role: 'learner', handler: 'publish', mode: 'corrupt' },
-  { role: 'reward', handler: 'scoreItem', mode: 'exit' }, { role: 'reward', handler: 'scoreItem', mode: 'throw' },
+  { role: 'reward', handler: 'scoreItem', mode: 'exit' },
   { role: 'evaluator', handler: 'evaluate', mode: 'throw' }, { role: 'evaluator', handler: 'evaluate', mode: 'exit' },
 ];
 // One line of stderr per fault the run survived (a drill that fired, a rejected corrupted version).
@@ -70,11 +79,14 @@ const deterministic = (dir: string) => readStepMetrics(dir).map((m) => JSON.stri
 async function main_(): Promise<number> {
   const { values } = scriptOptions({
     name: 'soak',
-    help: `usage: node dist/tools/soak.js [--minutes 30] [--seed 1] [--out FILE]   (npm run soak)
+    help: `usage: node dist/tools/soak.js [--minutes 30] [--seed 1] [--staleness 0,1] [--out FILE]   (npm run soak)
   Chaos soak of the training job: rounds of fault drills, kill -9, SIGTERM and resume on the default
-  config, each compared with a clean run (final adapter and metrics); a table and JSON at the end.`,
-    options: { minutes: { type: 'string', default: '30' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
+  config, each compared with a clean run (final adapter and metrics); a table and JSON at the end.
+  --staleness: the grpo.max_staleness values the rounds alternate over (0 = sync, 1 = async).`,
+    options: { minutes: { type: 'string', default: '30' }, seed: { type: 'string', default: '1' }, staleness: { type: 'string', default: '0,1' }, out: { type: 'string' } },
   });
+  const stalenessValues = values.staleness.split(',').map(Number);
+  if (stalenessValues.length === 0 || stalenessValues.some((k) => !Number.isInteger(k) || k < 0)) throw new Error(`--staleness: expected comma-separated non-negative integers, got '${values.staleness}'`);
   const minutes = Number(values.minutes);
   if (!(minutes > 0)) throw new Error(`--minutes: expected a positive number, got '${values.minutes}'`);
   const rng = new Rng(Number(values.seed));
@@ -82,7 +94,7 @@ async function main_(): Promise<number> {
   const t0 = Date.now();
   const load: number[] = [];
   const loadTimer = setInterval(() => load.push(loadavg()[0]!), 10_000);
-  const tally = { rounds: 0, matched: 0, mismatched: 0, failed: 0, kills: 0, terms: 0, drillFaults: 0, resumes: 0, segments: 0 };
+  const tally = { rounds: 0, matched: 0, mismatched: 0, failed: 0, kills: 0, terms: 0, drillFaults: 0, delays: 0, resumes: 0, segments: 0 };
   const failures: string[] = [];
   /** Rounds whose run folder is kept for diagnosis (mismatched ones): the rest are removed as they finish. */
   const kept = new Set<number>();
@@ -100,7 +112,7 @@ async function main_(): Promise<number> {
   };
   // The clean reference runs first (one per max_staleness); the chaos time starts after them. A round
   // under way when the time is up runs to its end, so every round is compared.
-  for (const staleness of [0, 1]) {
+  for (const staleness of stalenessValues) {
     const cfgPath = join(work, `config-${staleness}.json`);
     writeFileSync(cfgPath, JSON.stringify(config(staleness), null, 2));
     const clean = join(work, `clean-${staleness}`);
@@ -112,7 +124,7 @@ async function main_(): Promise<number> {
   const deadline = Date.now() + minutes * 60_000;
   const tChaos = Date.now();
   for (let round = 0; Date.now() < deadline; round++) {
-    const staleness = round % 2;
+    const staleness = stalenessValues[round % stalenessValues.length]!;
     const out = join(work, `chaos-${round}`);
     let kills = 0;
     let finished = false;
@@ -120,10 +132,16 @@ async function main_(): Promise<number> {
       // Killed after sealing its last checkpoint (while writing the report): the run is complete.
       if (seg > 0 && newestCheckpoint(out) >= STEPS) { finished = true; compare(round, staleness, seg, kills); break; }
       const resume = seg > 0 ? ['--resume', out] : ['--out', out];
-      // (In async mode a rollout actor that finds the newest version corrupted legitimately generates on
-      // the previous one, which changes the results: the corrupt drill runs in sync mode only.)
+      // (In async mode a corrupted version that the learner has already replaced by the next one cannot be
+      // republished, and a rollout that needs it stops the run: the corrupt drill runs in sync mode only.)
       const pool = staleness > 0 ? DRILLS.filter((d) => d.mode !== 'corrupt') : DRILLS;
-      const drills = Array.from({ length: rng.int(3) }, () => ({ ...pool[rng.int(pool.length)]!, at: 1 + rng.int(4) }));
+      const drills = Array.from({ length: rng.int(3) }, () => {
+        const d: Json = { ...pool[rng.int(pool.length)]!, at: 1 + rng.int(4) };
+        if (d.mode === 'delay') d.delay_ms = 500 + rng.int(3500);
+        return d;
+      });
+      // Delays leave no trace on stderr: counted as configured (each fires when its call is reached).
+      tally.delays += drills.filter((d) => d.mode === 'delay').length;
       const segCfg = join(work, `config-${staleness}-r${round}s${seg}.json`);
       writeFileSync(segCfg, JSON.stringify({ ...config(staleness), faults: drills }, null, 2));
       // Up to four interruptions a round, each once a checkpoint newer than the resume point is sealed.
@@ -137,6 +155,8 @@ async function main_(): Promise<number> {
         }, 50);
         poll.unref();
       } : null);
+      // The segment's stderr beside its config: a mismatched round keeps both for diagnosis.
+      writeFileSync(segCfg.replace(/\.json$/, '.stderr.log'), r.stderr);
       tally.segments++;
       if (seg > 0) tally.resumes++;
       tally.drillFaults += (r.stderr.match(FAULT_LINE) ?? []).length;
@@ -166,9 +186,9 @@ async function main_(): Promise<number> {
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   // A mismatch is kept with the segment configs that produced it (chaos-N and config-*-rN*.json).
   if (kept.size === 0) rmSync(work, { recursive: true, force: true });
-  else console.log(`soak: kept the run folders of the ${kept.size} mismatched round(s) in ${work} (chaos-N, with their config-*-rN*.json)`);
+  else console.log(`soak: kept the run folders of the ${kept.size} mismatched round(s) in ${work} (chaos-N, with their config-*-rN*.json and each launch's stderr in config-*-rN*.stderr.log)`);
   console.log(`soak: ${minutes} min, ${tally.rounds} chaos run(s) finished: ${tally.matched} byte-identical to the clean run, ${tally.mismatched} different, ${tally.failed} failed`);
-  console.log(`      faults survived: ${faults} (${tally.kills} kill -9, ${tally.terms} SIGTERM, ${tally.drillFaults} injected actor faults) over ${tally.segments} launches (${tally.resumes} resumes)`);
+  console.log(`      faults survived: ${faults} (${tally.kills} kill -9, ${tally.terms} SIGTERM, ${tally.drillFaults} injected actor faults) over ${tally.segments} launches (${tally.resumes} resumes); ${tally.delays} delay drills configured`);
   console.log(`      load average (1 min): mean ${result.load_average_1min.mean.toFixed(1)}, max ${result.load_average_1min.max.toFixed(1)}; wrote ${file}`);
   return failures.length === 0 && tally.matched > 0 ? 0 : 1;
 }

@@ -7,9 +7,14 @@
 //   6. weight sync: rollout (and evaluator) apply the new version, verified, before the next step
 //   7. metrics for the step; periodic evaluation and checkpoint
 // Async mode (maxStaleness ≥ 1): the rollout of step n+1 is started before the learner trains on step
-// n, so generation overlaps training; a rollout may then come from a policy up to maxStaleness
-// versions old (the engine is asked for at least version n − maxStaleness), and the learner's
-// truncated importance-sampling correction accounts for it with the behaviour log-probs.
+// n, so generation overlaps training, and the learner's truncated importance-sampling correction
+// accounts for the older policy with the behaviour log-probs. Which policy version a rollout uses is
+// decided here, not by timing: the newest version published when the loop asks for it (the learner is
+// idle then, or about to train), so step n+1's first round, asked during step n, comes from version
+// n − 1 (one behind, within any maxStaleness ≥ 1), and rounds asked in line come from version n. The
+// rollout actors apply exactly that version (the WeightStore keeps it resident while the learner
+// publishes the next one), so a run is the same however slow its actors are, and a resumed run,
+// which restores the loop's version and its carry, asks for the same versions as an uninterrupted one.
 // Everything role-specific lives in the actors; this file only orders the phases and times them.
 import type { StepMetrics, EvalSummary } from '../report/metrics.js';
 import type { AdmitGroupsResponse } from '../../actors/advantage.js';
@@ -56,7 +61,8 @@ export interface LearnerPhase {
 
 /** The roles as the loop sees them; `roles.ts` binds them to actors. */
 export interface GrpoRoles {
-  generate(prompts: PromptItem[], step: number, minPolicyVersion: number): Promise<RolloutPhase>;
+  /** G completions per prompt from exactly adapter version `policyVersion` (the loop's choice). */
+  generate(prompts: PromptItem[], step: number, policyVersion: number): Promise<RolloutPhase>;
   score(prompts: PromptItem[], rollout: RolloutPhase, step: number): Promise<RewardPhase>;
   /**
    * One generation round through dynamic sampling (the advantage actor): keep the groups it allows,
@@ -156,7 +162,8 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   });
   const startRollout = (s: number) => {
     const prompts = o.nextPrompts(o.promptsPerGeneration);
-    const rollout = roles.generate(prompts, s, Math.max(0, s - 1 - o.maxStaleness));
+    // The version the loop holds now: the learner is not training, or trains only the step before s.
+    const rollout = roles.generate(prompts, s, version);
     rollout.catch(() => undefined); // awaited later; a failure surfaces there, not as an unhandled rejection
     return { prompts, rollout, started: performance.now() };
   };
@@ -225,7 +232,7 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     const learned = await phase('learner', () => roles.train(stepInput(o.plan, step, buffer), step));
     version = learned.version;
     // Sync mode pushes the new version to the rollout engine now; async mode lets the running rollout
-    // finish on its version and the engine picks up the newest version when its next request starts.
+    // finish on its version, and the next request names the version it wants.
     const synced = async ? { seconds: 0, rejected: 0 } : await phase('sync', () => roles.sync(version));
     skippedInARow = learned.skipped ? skippedInARow + 1 : 0;
     const rolloutVersion = Math.min(...used.map((b) => b.policyVersion));

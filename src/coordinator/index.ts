@@ -139,7 +139,9 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
   renameSync(join(outDir, 'config.resolved.json.tmp'), join(outDir, 'config.resolved.json'));
 
   const layout = createLoraLayout(model.config, lora);
-  const store = WeightStore.create(layout.size);
+  // Async: the loop asks one step ahead, so a pending rollout may still want the version before the
+  // newest; a third slot lets a republish of the newest keep it (grpo-loop.ts names the versions).
+  const store = WeightStore.create(layout.size, { slots: g.max_staleness > 0 ? 3 : 2 });
   const eosTokenIds = model.config.eosTokenIds.length ? model.config.eosTokenIds : [tok.eosTokenId!];
   const modelDesc = describeModel(model);
   // The learner's crash-recovery state lives here, outside its worker (see actors/learner.ts).

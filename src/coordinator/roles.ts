@@ -70,14 +70,25 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     return r ? `${role} (last acknowledged v${r.acked})` : role;
   };
   return {
-    async generate(prompts, step, minPolicyVersion) {
+    async generate(prompts, step, policyVersion) {
       const sampling = rolloutSampling(b.grpo, step);
       const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i, ...(p.promptText !== undefined ? { text: p.promptText } : {}) }));
       // Contiguous, even split across the rollout actors (promptIndex stays global).
       const k = b.rolloutRoles.length;
       const parts = b.rolloutRoles.map((role, a) => ({ role, prompts: indexed.slice(Math.floor((a * indexed.length) / k), Math.floor(((a + 1) * indexed.length) / k)) })).filter((p) => p.prompts.length > 0);
-      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; timeToFirstTokenS: number; syncError?: string; rejectedVersion?: number };
-      const results = await Promise.all(parts.map((p) => b.system.ask<Part>(p.role, 'generate', { step, prompts: p.prompts, n: G, sampling, minPolicyVersion }, { protocol: TrainingProtocols.GenerateRequest })));
+      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; timeToFirstTokenS: number; syncError?: string; rejectedVersion?: number; retry?: boolean };
+      // Every actor generates from exactly `policyVersion` (the loop's choice: the run does not depend
+      // on how the actors are timed). One whose copy of it fails verification generates nothing: the
+      // learner writes the version again and that actor is asked again (run.sync_retries rounds).
+      const ask = (p: (typeof parts)[number]) => b.system.ask<Part>(p.role, 'generate', { step, prompts: p.prompts, n: G, sampling, minPolicyVersion: policyVersion, policyVersion }, { protocol: TrainingProtocols.GenerateRequest });
+      const results = await Promise.all(parts.map(ask));
+      for (let round = 0; results.some((r) => r.retry); round++) {
+        const bad = results.map((r, i) => ({ r, i })).filter((x) => x.r.retry);
+        for (const x of bad) b.report(`weight sync: ${parts[x.i]!.role} rejected version ${policyVersion} (${x.r.syncError}); asked again for step ${step} after a republish`);
+        if (round >= b.syncRetries) throw new Error(`weight sync: version ${policyVersion} failed verification ${round + 1} times on ${bad.map((x) => parts[x.i]!.role).join(', ')} generating step ${step}; aborting (run.sync_retries ${b.syncRetries})`);
+        await republish(policyVersion, `needed to generate step ${step}, retry ${round + 1} of ${b.syncRetries}`);
+        await Promise.all(bad.map(async (x) => { results[x.i] = await ask(parts[x.i]!); }));
+      }
       // An actor that generated on its previous version because the newest failed verification (allowed
       // within the staleness bound): have the learner write the version again for its next request.
       const rejected = results.map((r, i) => ({ role: parts[i]!.role, r })).filter((x) => x.r.syncError);

@@ -1,23 +1,26 @@
-// WeightStore: the versioned LoRA adapter in shared memory, double-buffered.
+// WeightStore: the versioned LoRA adapter in shared memory, in a ring of version slots (two by default:
+// double-buffered).
 //
-// The learner writes a new version into the inactive half (one write, however many readers), then
-// flips `active` and bumps `version` with Atomics and notifies waiters. Each half has a sequence
-// counter (a seqlock): odd while that half is being written. A reader copies the active half and
-// checks the counter did not move; if the writer lapped it (two publishes during one copy) it
-// retries, so a snapshot is never torn. Every version carries an FNV-1a checksum of its bytes, and
-// each reader has a slot where it acknowledges the version it applied, so the learner can wait for
-// all readers with a deadline and learn which one is late.
+// The learner writes a new version into the slot holding the oldest version (one write, however many
+// readers), then flips `active` and bumps `version` with Atomics and notifies waiters. Each slot has a
+// sequence counter (a seqlock): odd while that slot is being written. A reader copies a slot and
+// checks the counter did not move; if the writer lapped it (a publish into that slot during the copy)
+// it retries, so a snapshot is never torn. The last `slots` versions stay resident: a reader may take
+// the newest (`snapshot`) or an exact older one (`snapshotVersion`: async GRPO generates from the
+// version the coordinator chose, which the learner may already have moved past). Every version
+// carries an FNV-1a checksum of its bytes, and each reader has a slot where it acknowledges the
+// version it applied, so the learner can wait for all readers with a deadline and learn which one is late.
 import { checksumFloat32 } from './checksum.js';
 
 const MAGIC = 0x4c524157; // "LRAW"
 const C_MAGIC = 0, C_VERSION = 1, C_ACTIVE = 2, C_MAX_READERS = 3, C_READERS = 4, C_SIZE = 5;
-const C_SEQ = 6; // 2 slots
-const C_HALF_VERSION = 8; // 2 slots
-const C_HALF_CHECKSUM = 10; // 2 slots
-const C_WRITING = 12; // 1 while a publish is in progress (single-writer guard)
-const C_ACK_SEQ = 13; // bumped on every ack (waiters sleep on it)
-const C_HALF_STEP = 14; // 2 slots
+const C_WRITING = 6; // 1 while a publish is in progress (single-writer guard)
+const C_ACK_SEQ = 7; // bumped on every ack (waiters sleep on it)
+const C_SLOTS = 8; // number of version slots
+const C_STAMP = 9; // write counter: each committed slot gets the next stamp (newest copy of a version wins)
 const C_ACKS = 16; // maxReaders slots
+// Per version slot, after the acks: sequence, version, checksum, step, stamp.
+const S_SEQ = 0, S_VERSION = 1, S_CHECKSUM = 2, S_STEP = 3, S_STAMP = 4, S_FIELDS = 5;
 const NAME_BYTES = 48;
 
 // Atomics.waitAsync is in Node 16+ but only in TypeScript's ES2024 lib; the project targets ES2023.
@@ -43,6 +46,8 @@ export interface WeightStoreDescription {
   names: SharedArrayBuffer;
   size: number;
   maxReaders: number;
+  /** Version slots (the last `slots` versions stay resident); 2 when absent. */
+  slots?: number;
 }
 
 export interface WeightSnapshot {
@@ -64,31 +69,48 @@ export interface AckReport {
 
 export class WeightStore {
   private readonly ctl: Int32Array;
-  private readonly halves: [Float32Array, Float32Array];
+  /** The version slots' bytes. */
+  private readonly halves: Float32Array[];
   private readonly nameBytes: Uint8Array;
+  /** Index in `ctl` of the first version slot's fields. */
+  private readonly slotBase: number;
 
   private constructor(readonly desc: WeightStoreDescription) {
     this.ctl = new Int32Array(desc.control);
     if (this.ctl[C_MAGIC] !== MAGIC) throw new Error('WeightStore.attach: control buffer is not a WeightStore (bad magic)');
     if (this.ctl[C_SIZE] !== desc.size) throw new Error(`WeightStore.attach: size ${desc.size} does not match the store's ${this.ctl[C_SIZE]}`);
-    this.halves = [new Float32Array(desc.data, 0, desc.size), new Float32Array(desc.data, desc.size * 4, desc.size)];
+    const slots = this.ctl[C_SLOTS]!;
+    if (desc.data.byteLength < slots * desc.size * 4) throw new Error(`WeightStore.attach: data holds ${desc.data.byteLength} bytes, ${slots} slots of ${desc.size} values need ${slots * desc.size * 4}`);
+    this.halves = Array.from({ length: slots }, (_, h) => new Float32Array(desc.data, h * desc.size * 4, desc.size));
     this.nameBytes = new Uint8Array(desc.names);
+    this.slotBase = C_ACKS + this.ctl[C_MAX_READERS]!;
   }
 
-  /** Allocate a store for an adapter of `size` float32 elements (version 0 = all zeros = base model). */
-  static create(size: number, opts: { maxReaders?: number } = {}): WeightStore {
+  /**
+   * Allocate a store for an adapter of `size` float32 elements (version 0 = all zeros = base model),
+   * keeping the last `slots` versions resident (default 2; async GRPO uses 3: the newest, the one
+   * before it that a rollout asked one step ahead may still want, and a spare for a republish).
+   */
+  static create(size: number, opts: { maxReaders?: number; slots?: number } = {}): WeightStore {
     if (!Number.isInteger(size) || size < 1) throw new Error(`WeightStore.create: size must be a positive integer (got ${size})`);
     const maxReaders = opts.maxReaders ?? 64;
-    const control = new SharedArrayBuffer((C_ACKS + maxReaders) * 4);
+    const slots = opts.slots ?? 2;
+    if (!Number.isInteger(slots) || slots < 2 || slots > 64) throw new Error(`WeightStore.create: slots must be an integer in 2..64 (got ${slots})`);
+    const control = new SharedArrayBuffer((C_ACKS + maxReaders + slots * S_FIELDS) * 4);
     const ctl = new Int32Array(control);
     ctl[C_MAGIC] = MAGIC;
     ctl[C_SIZE] = size;
     ctl[C_MAX_READERS] = maxReaders;
+    ctl[C_SLOTS] = slots;
     for (let i = 0; i < maxReaders; i++) ctl[C_ACKS + i] = -1;
+    // Slot 0 is version 0 (zeros); the others hold no version yet (-1).
     const zero = checksumFloat32(new Float32Array(size));
-    ctl[C_HALF_CHECKSUM] = zero | 0;
-    ctl[C_HALF_CHECKSUM + 1] = zero | 0;
-    return new WeightStore({ control, data: new SharedArrayBuffer(size * 8), names: new SharedArrayBuffer(maxReaders * NAME_BYTES), size, maxReaders });
+    for (let h = 0; h < slots; h++) {
+      const b = C_ACKS + maxReaders + h * S_FIELDS;
+      ctl[b + S_VERSION] = h === 0 ? 0 : -1;
+      ctl[b + S_CHECKSUM] = zero | 0;
+    }
+    return new WeightStore({ control, data: new SharedArrayBuffer(size * 4 * slots), names: new SharedArrayBuffer(maxReaders * NAME_BYTES), size, maxReaders, slots });
   }
 
   /** Attach to a store created in another thread. */
@@ -105,6 +127,49 @@ export class WeightStore {
 
   get size(): number {
     return this.desc.size;
+  }
+
+  /** How many versions stay resident. */
+  get slots(): number {
+    return this.halves.length;
+  }
+
+  /** The versions resident now, newest first (a version rewritten after a corruption appears once). */
+  get residentVersions(): number[] {
+    const vs = new Set<number>();
+    for (const h of this.slotsNewestFirst()) if (this.slotVersion(h) >= 0) vs.add(this.slotVersion(h));
+    return [...vs];
+  }
+
+  private f(h: number, field: number): number {
+    return this.slotBase + h * S_FIELDS + field;
+  }
+
+  private slotVersion(h: number): number {
+    return Atomics.load(this.ctl, this.f(h, S_VERSION));
+  }
+
+  /**
+   * The slot the next write goes to: never the active one; first a slot holding nothing or a stale
+   * copy of a version rewritten since (a republish), else the one holding the oldest version, so a
+   * republish does not evict the previous version that a pending reader may still ask for.
+   */
+  private victimSlot(): number {
+    const active = Atomics.load(this.ctl, C_ACTIVE);
+    const order = this.slotsNewestFirst();
+    const seen = new Set<number>();
+    const dead: number[] = [];
+    for (const h of order) {
+      const v = this.slotVersion(h);
+      if (v < 0 || seen.has(v)) dead.push(h);
+      seen.add(v);
+    }
+    return dead.find((h) => h !== active) ?? order.filter((h) => h !== active).at(-1)!;
+  }
+
+  /** Slot indexes from the most recently written (the active one) to the oldest. */
+  private slotsNewestFirst(): number[] {
+    return this.halves.map((_, h) => h).sort((a, b) => Atomics.load(this.ctl, this.f(b, S_STAMP)) - Atomics.load(this.ctl, this.f(a, S_STAMP)));
   }
 
   /** Latest published version (0 before the first publish). */
@@ -142,7 +207,7 @@ export class WeightStore {
    */
   recoverAbandonedWrite(): boolean {
     if (Atomics.load(this.ctl, C_WRITING) === 0) return false;
-    for (const h of [0, 1]) if (Atomics.load(this.ctl, C_SEQ + h) & 1) Atomics.add(this.ctl, C_SEQ + h, 1);
+    for (let h = 0; h < this.halves.length; h++) if (Atomics.load(this.ctl, this.f(h, S_SEQ)) & 1) Atomics.add(this.ctl, this.f(h, S_SEQ), 1);
     Atomics.store(this.ctl, C_WRITING, 0);
     return true;
   }
@@ -152,29 +217,29 @@ export class WeightStore {
    * bad transfer or a stray write would, so readers must detect it.
    */
   corruptActiveForDrill(): void {
-    const h = Atomics.load(this.ctl, C_ACTIVE);
-    const bits = new Uint32Array(this.halves[h].buffer, this.halves[h].byteOffset, this.desc.size);
+    const h = this.halves[Atomics.load(this.ctl, C_ACTIVE)]!;
+    const bits = new Uint32Array(h.buffer, h.byteOffset, this.desc.size);
     const k = this.desc.size >>> 1;
     bits[k] = bits[k]! ^ 0x00400000;
   }
 
   /**
-   * Zero-copy publishing: get the inactive half as a writable view (e.g. the optimizer writes the
-   * new adapter straight into it), then commit. Only one write may be open at a time.
+   * Zero-copy publishing: get the slot holding the oldest version as a writable view (e.g. the
+   * optimizer writes the new adapter straight into it), then commit. Only one write may be open at a time.
    */
   beginWrite(): { params: Float32Array; commit: (step?: number, checksum?: number, version?: number, sameVersion?: boolean) => number; abort: () => void } {
     if (Atomics.compareExchange(this.ctl, C_WRITING, 0, 1) !== 0) throw new Error('WeightStore: another publish is in progress (single writer)');
-    const h = 1 - Atomics.load(this.ctl, C_ACTIVE);
-    Atomics.add(this.ctl, C_SEQ + h, 1); // odd: half h is being written
+    const h = this.victimSlot();
+    Atomics.add(this.ctl, this.f(h, S_SEQ), 1); // odd: slot h is being written
     let done = false;
     const finish = (): void => {
       if (done) throw new Error('WeightStore: write already committed or aborted');
       done = true;
-      Atomics.add(this.ctl, C_SEQ + h, 1); // even again
+      Atomics.add(this.ctl, this.f(h, S_SEQ), 1); // even again
       Atomics.store(this.ctl, C_WRITING, 0);
     };
     return {
-      params: this.halves[h],
+      params: this.halves[h]!,
       commit: (step = 0, checksum?: number, asVersion?: number, sameVersion = false) => {
         const current = Atomics.load(this.ctl, C_VERSION);
         if (asVersion !== undefined && !(Number.isInteger(asVersion) && (asVersion > current || (sameVersion && asVersion === current)))) {
@@ -182,9 +247,11 @@ export class WeightStore {
           throw new Error(`WeightStore.commit: version ${asVersion} must be an integer above the current version ${current}`);
         }
         const version = asVersion ?? current + 1;
-        this.ctl[C_HALF_VERSION + h] = version;
-        this.ctl[C_HALF_STEP + h] = step;
-        this.ctl[C_HALF_CHECKSUM + h] = (checksum ?? checksumFloat32(this.halves[h])) | 0;
+        // The slot's version is set while its sequence is still odd: a reader never pairs it with old bytes.
+        Atomics.store(this.ctl, this.f(h, S_VERSION), version);
+        this.ctl[this.f(h, S_STEP)] = step;
+        this.ctl[this.f(h, S_CHECKSUM)] = (checksum ?? checksumFloat32(this.halves[h]!)) | 0;
+        Atomics.store(this.ctl, this.f(h, S_STAMP), Atomics.add(this.ctl, C_STAMP, 1) + 1);
         finish();
         Atomics.store(this.ctl, C_ACTIVE, h);
         Atomics.store(this.ctl, C_VERSION, version);
@@ -197,20 +264,45 @@ export class WeightStore {
 
   /** A consistent copy of the latest version (into `dest` when given, else a new array). */
   snapshot(dest?: Float32Array): WeightSnapshot {
-    const out = dest ?? new Float32Array(this.desc.size);
-    if (out.length !== this.desc.size) throw new Error(`WeightStore.snapshot: dest has ${out.length} elements, store holds ${this.desc.size}`);
+    const out = this.dest(dest, 'snapshot');
     for (let retries = 0; ; retries++) {
-      const h = Atomics.load(this.ctl, C_ACTIVE);
-      const s1 = Atomics.load(this.ctl, C_SEQ + h);
-      if ((s1 & 1) === 0) {
-        const version = this.ctl[C_HALF_VERSION + h]!;
-        const step = this.ctl[C_HALF_STEP + h]!;
-        const checksum = this.ctl[C_HALF_CHECKSUM + h]! >>> 0;
-        out.set(this.halves[h]);
-        if (Atomics.load(this.ctl, C_SEQ + h) === s1) return { version, step, checksum, params: out, retries };
-      }
+      const got = this.copySlot(Atomics.load(this.ctl, C_ACTIVE), out, retries);
+      if (got) return got;
       if (retries > 1_000_000) throw new Error('WeightStore.snapshot: could not get a consistent copy (writer never idle)');
     }
+  }
+
+  /**
+   * A consistent copy of exactly `version`, or null when it is not resident (never published, or
+   * evicted by newer ones: the store keeps the last `slots`). A version written twice (rewritten
+   * after a corruption) is read from its newest copy.
+   */
+  snapshotVersion(version: number, dest?: Float32Array): WeightSnapshot | null {
+    const out = this.dest(dest, 'snapshotVersion');
+    for (let retries = 0; retries <= 1_000_000; retries++) {
+      const h = this.slotsNewestFirst().find((x) => this.slotVersion(x) === version);
+      if (h === undefined) return null;
+      const got = this.copySlot(h, out, retries);
+      if (got && got.version === version) return got;
+    }
+    throw new Error(`WeightStore.snapshotVersion: could not get a consistent copy of version ${version} (writer never idle)`);
+  }
+
+  private dest(dest: Float32Array | undefined, who: string): Float32Array {
+    const out = dest ?? new Float32Array(this.desc.size);
+    if (out.length !== this.desc.size) throw new Error(`WeightStore.${who}: dest has ${out.length} elements, store holds ${this.desc.size}`);
+    return out;
+  }
+
+  /** Seqlock read of slot h: null when a write overlapped (the caller retries). */
+  private copySlot(h: number, out: Float32Array, retries: number): WeightSnapshot | null {
+    const s1 = Atomics.load(this.ctl, this.f(h, S_SEQ));
+    if (s1 & 1) return null;
+    const version = this.slotVersion(h);
+    const step = this.ctl[this.f(h, S_STEP)]!;
+    const checksum = this.ctl[this.f(h, S_CHECKSUM)]! >>> 0;
+    out.set(this.halves[h]!);
+    return Atomics.load(this.ctl, this.f(h, S_SEQ)) === s1 ? { version, step, checksum, params: out, retries } : null;
   }
 
   /** Verify a snapshot's bytes against its version's checksum. */
