@@ -16,7 +16,7 @@ import { createQ4Sync, writeQ4Verified, type Q4Destination } from '../src/engine
 import { q4Groups, q4WordsPerRow } from '../src/engines/webllm/q4f16.js';
 import { makeTestAdapter } from '../src/engines/webllm/test-adapter.js';
 import { allocTensor, createGpuContext, memoryStats } from '../src/ops/webgpu/context.js';
-import { scriptOptions } from '../src/cli/standard-flags.js';
+import { scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
 
@@ -28,13 +28,13 @@ const { values: a } = scriptOptions({
   options: { quick: { type: 'boolean', default: false }, layers: { type: 'string' }, steps: { type: 'string' }, 'verify-rows': { type: 'string', default: '8' }, base: { type: 'string', default: 'f32' }, out: { type: 'string' } },
 });
 const int = (name: string, v: string): number => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name}: expected a positive integer, got '${v}'`);
   return Number(v);
 };
 const layers = int('layers', a.layers ?? (a.quick ? '2' : '28'));
 const steps = int('steps', a.steps ?? (a.quick ? '1' : '2'));
 const verifyRows = int('verify-rows', a['verify-rows']!);
-if (a.base !== 'f32' && a.base !== 'f16') throw new Error(`--base: f32 or f16, got '${a.base}'`);
+if (a.base !== 'f32' && a.base !== 'f16') throw new UsageError(`--base: f32 or f16, got '${a.base}'`);
 const out = resolve(a.out ?? join(repoRoot(), 'runs', 'bench-q4-sync.json'));
 
 const C: MlcModelConfig = { hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 1, num_attention_heads: 12, num_key_value_heads: 2, vocab_size: 151936 };

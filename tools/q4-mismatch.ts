@@ -8,7 +8,7 @@
 //   --model tiny|0.5b  --layers N (0.5b: default 2)  --sequences 4  --tokens 32  --seed 1  --out FILE
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { scriptOptions } from '../src/cli/standard-flags.js';
+import { scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 import { dequantizeQ4, quantizeQ4 } from '../src/engines/webllm/q4f16.js';
 import { loadModel } from '../src/model/load.js';
 import { completionLogprobs } from '../src/model/logprobs.js';
@@ -24,17 +24,21 @@ const { values: a } = scriptOptions({
   name: 'q4-mismatch', help: HELP,
   options: { model: { type: 'string', default: 'tiny' }, layers: { type: 'string', default: '2' }, sequences: { type: 'string', default: '4' }, tokens: { type: 'string', default: '32' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
 });
-const S = Number(a.sequences), T = Number(a.tokens), seed = Number(a.seed);
+const int = (name: string, v: string): number => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name}: expected a positive integer, got '${v}'`);
+  return Number(v);
+};
+const S = int('sequences', a.sequences!), T = int('tokens', a.tokens!), seed = int('seed', a.seed!);
 let model: Model;
 let label: string;
 if (a.model === 'tiny') {
   model = loadModel(join(repoRoot(), 'models', 'tiny')) as Model;
   label = 'models/tiny (trained, 742k parameters)';
 } else if (a.model === '0.5b') {
-  const c = { ...shapeConfig('0.5b'), numLayers: Number(a.layers) };
+  const c = { ...shapeConfig('0.5b'), numLayers: int('layers', a.layers!) };
   model = randomModel(c, seed);
   label = `random Qwen2-0.5B shape, ${c.numLayers} layers (std 0.02 weights)`;
-} else throw new Error(`--model: tiny or 0.5b, got '${a.model}'`);
+} else throw new UsageError(`--model: tiny or 0.5b, got '${a.model}'`);
 
 /** The same model with every matrix MLC's q4f16_1 quantizes (linears and embedding) quantized and dequantized. */
 function q4Model(m: Model): Model {
