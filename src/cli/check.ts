@@ -138,13 +138,28 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
     }
     if (lora && model) {
       const loraSettings = { r: lora.lora_r, alpha: lora.lora_alpha, dropout: lora.lora_dropout, targetModules: [...lora.lora_target_modules] };
-      const knobs = budgetKnobs(qcfg, loraSettings, grpoCfg, model, (raw.run ?? {}) as { learner_recovery?: boolean }, ctx.promptTokens, evalOn ? evalCfg : undefined, evalSchedule?.eval_steps ?? 0);
+      const learnerParsed = learnerSectionSchema.safeParse(raw.learner); // its errors are reported in step 6
+      const knobs = budgetKnobs(qcfg, loraSettings, grpoCfg, model, (raw.run ?? {}) as { learner_recovery?: boolean }, ctx.promptTokens, evalOn ? evalCfg : undefined, evalSchedule?.eval_steps ?? 0, learnerParsed.success ? learnerParsed.data : undefined);
       const items = estimateRunMemory(knobs);
       rep.memory.push(...items.map((i) => ({ item: i.item, bytes: i.bytes })));
       const verdict = judgeMemory(items, totalmem());
       rep.memory.push({ item: 'total (estimate, upper bound)', bytes: verdict.total });
       if (verdict.problem) rep.problems.push(verdict.problem);
       if (verdict.warning) rep.warnings.push(verdict.warning);
+      // The rollout engine's GPU lines (model.engine webgpu) with the GPU learner's, against the GPU's
+      // memory when the config states it (the learner-only check of step 6 also asks nvidia-smi).
+      const gpuTotal = items.filter((i) => i.device === 'gpu').reduce((a, i) => a + i.bytes, 0);
+      if (knobs.engine === 'webgpu') {
+        rep.memory.push({ item: 'GPU total (estimate, upper bound)', bytes: gpuTotal });
+        const gib = learnerParsed.success ? learnerParsed.data.gpu_memory_gib : null;
+        if (gib === null) rep.warnings.push(`memory: the run needs about ${formatBytes(gpuTotal)} of GPU memory; WebGPU does not report the GPU's, so set learner.gpu_memory_gib to check it`);
+        else {
+          const g = judgeMemory(items, gib * 2 ** 30, 'gpu');
+          if (g.problem) rep.problems.push(`${g.problem} (learner.gpu_memory_gib ${gib})`);
+          else if (g.warning) rep.warnings.push(g.warning);
+          else rep.passed.push(`memory: the run needs about ${formatBytes(gpuTotal)} of the GPU's ${formatBytes(gib * 2 ** 30)}`);
+        }
+      }
       const t = estimateStepTime(knobs, measureFlops());
       const steps = grpo!.stopAtStep;
       rep.time = `about ${formatSeconds(t.stepS)} per step (rollout ${formatSeconds(t.rolloutS)}, learner ${formatSeconds(t.learnerS)}${knobs.eval ? `, each evaluation ${formatSeconds(t.evalS)}` : ''}), ${formatSeconds(t.stepS * steps)} for ${steps} steps (from the FLOPs at this machine's measured matmul speed, every completion at full length: a rough figure, since small decode batches and thread hand-offs run below that speed)`;

@@ -8,8 +8,13 @@
 // memory (f32); the learner's adapter, gradient and AdamW moments; adapter copies (the double-buffered
 // WeightStore, one per rollout engine and the evaluator, the learner's recovery store); one KV cache
 // per rollout actor and one for the evaluator; one micro-batch of saved activations in the learner.
-// The device dimension is explicit so a GPU learner can add its own lines (`device: 'gpu'`).
+// The device dimension is explicit: with `model.engine: "webgpu"` each rollout actor holds, on the
+// GPU, its base matrices (model.rollout_weight_dtype), a paged KV cache of that dtype sized as the
+// engine sizes it, its resident adapter versions and the decode logits; with `learner.device:
+// "webgpu"` the learner's weights, LoRA state and activations live on the GPU (src/model/cost.ts)
+// instead of the host. judgeMemory(items, bytes, 'gpu') checks those lines against the GPU.
 import type { Qwen2Config } from '../model/config.js';
+import { learnerMemory } from '../model/cost.js';
 import { moduleDims, type LoraModule } from '../model/lora.js';
 import { numel, weightSpecs } from '../model/weights.js';
 
@@ -33,6 +38,12 @@ export interface BudgetKnobs {
   rolloutMaxBatch: number;
   learnerRecovery: boolean;
   eval?: { batchSize: number; numSamples: number; maxNewTokens: number; problems: number; everySteps: number };
+  /** model.engine (default 'builtin'); 'webgpu' puts the rollout's weights and KV cache on the GPU. */
+  engine?: 'builtin' | 'webgpu' | 'webllm';
+  /** model.rollout_weight_dtype: the webgpu engine's base matrices and KV cache (default f16). */
+  rolloutWeightDtype?: 'f16' | 'f32';
+  /** learner.device webgpu: the GPU learner's storage and recomputation (absent: the cpu learner). */
+  gpuLearner?: { weightDtype: 'f16' | 'f32'; recompute: boolean; dropout: boolean };
 }
 
 export interface BudgetItem {
@@ -49,6 +60,10 @@ const F32 = 4;
 const BYTES_PER_ROLLOUT_TOKEN = 48;
 // The evaluator's builtin engine decodes at most this many sequences together (its default maxBatch).
 const EVAL_ENGINE_BATCH = 64;
+// The webgpu engine's KV cache is paged in pages of this many tokens (src/engines/webgpu/engine.ts).
+const KV_PAGE = 16;
+// The GPU learner's LM head works on logits in chunks of this many bytes (its default budget).
+const LM_HEAD_CHUNK = 256 * 2 ** 20;
 
 export function baseParams(m: ModelDims): number {
   return weightSpecs({ ...m, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config).reduce((s, w) => s + numel(w.shape), 0);
@@ -87,9 +102,11 @@ export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
     { item: 'base weights (f32, shared by all threads)', bytes: baseParams(m) * F32, fields: ['model.path'], device: 'cpu' },
     { item: `LoRA adapter, gradient, AdamW m and v (${P.toLocaleString('en-US')} parameters)`, bytes: 4 * P * F32, fields: ['lora.lora_r', 'lora.lora_target_modules'], device: 'cpu' },
     { item: `adapter copies (weight store, ${k.rolloutActors} rollout engine(s)${k.eval ? ', evaluator' : ''}${k.learnerRecovery ? ', learner recovery' : ''}, checkpoint)`, bytes: copies * P * F32, fields: ['lora.lora_r', ...(k.learnerRecovery ? ['run.learner_recovery'] : [])], device: 'cpu' },
-    { item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`, bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2), fields: ['model.rollout_max_batch', ...lengthFields], device: 'cpu' },
+    ...(k.engine === 'webgpu' ? [] : [{ item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`, bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2), fields: ['model.rollout_max_batch', ...lengthFields], device: 'cpu' as const }]),
     { item: `rollouts of a step (${completions.toLocaleString('en-US')} completions${k.maxStaleness > 0 ? ', two steps in flight' : ''})`, bytes: (k.maxStaleness > 0 ? 2 : 1) * completions * T * BYTES_PER_ROLLOUT_TOKEN, fields: ['grpo.num_generations', 'grpo.per_device_train_batch_size', 'grpo.gradient_accumulation_steps', 'grpo.max_completion_length'], device: 'cpu' },
-    { item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`, bytes: activations, fields: ['grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)', ...lengthFields, 'lora.lora_r'], device: 'cpu' },
+    ...(k.gpuLearner ? [] : [{ item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`, bytes: activations, fields: ['grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)', ...lengthFields, 'lora.lora_r'], device: 'cpu' as const }]),
+    ...(k.engine === 'webgpu' ? webgpuEngineItems(k, P, rolloutSeqs, T) : []),
+    ...(k.gpuLearner ? gpuLearnerItems(k, k.gpuLearner) : []),
   ];
   if (k.eval) {
     const seqs = Math.min(EVAL_ENGINE_BATCH, k.eval.batchSize * k.eval.numSamples);
@@ -97,6 +114,42 @@ export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
     items.push({ item: `evaluator KV cache (${seqs} sequences × ${len} tokens)`, bytes: seqs * len * kvPerToken, fields: ['eval.max_new_tokens', 'eval.batch_size'], device: 'cpu' });
   }
   return items;
+}
+
+/** GPU memory of the webgpu engine, per rollout actor (each has its own device and weights copy). */
+function webgpuEngineItems(k: BudgetKnobs, loraP: number, seqs: number, T: number): BudgetItem[] {
+  const m = k.model;
+  const dtype = k.rolloutWeightDtype ?? 'f16';
+  const bytes = dtype === 'f16' ? 2 : F32;
+  const n = k.rolloutActors;
+  const actors = n > 1 ? `${n} engines × ` : '';
+  // The engine reserves whole pages for every admitted sequence's prompt + max_tokens.
+  const tokens = Math.ceil(T / KV_PAGE) * KV_PAGE;
+  const kvPerToken = m.numLayers * 2 * m.numKvHeads * m.headDim * bytes;
+  const lengthFields = ['grpo.max_completion_length', 'grpo.max_prompt_length'];
+  return [
+    { item: `GPU: rollout base weights (${actors}${dtype})`, bytes: n * baseParams(m) * bytes, fields: ['model.rollout_weight_dtype', 'model.rollout_actors'], device: 'gpu' },
+    { item: `GPU: rollout paged KV cache (${actors}${seqs} sequences × ${tokens} tokens, ${dtype})`, bytes: n * seqs * tokens * kvPerToken, fields: ['model.rollout_max_batch', ...lengthFields, 'model.rollout_weight_dtype', 'model.rollout_actors'], device: 'gpu' },
+    { item: `GPU: resident adapter versions (${actors}max_staleness + 1 = ${k.maxStaleness + 1})`, bytes: n * (k.maxStaleness + 1) * loraP * F32, fields: ['grpo.max_staleness', 'lora.lora_r'], device: 'gpu' },
+    { item: `GPU: decode logits and sampling (${actors}${seqs} sequences × vocabulary)`, bytes: n * seqs * m.vocabSize * F32 * 2, fields: ['model.rollout_max_batch'], device: 'gpu' },
+  ];
+}
+
+/** GPU memory of the webgpu learner (src/model/cost.ts: what learner-device-webgpu allocates). */
+function gpuLearnerItems(k: BudgetKnobs, g: NonNullable<BudgetKnobs['gpuLearner']>): BudgetItem[] {
+  const est = learnerMemory({
+    config: { ...k.model, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config,
+    sequences: completionsPerStep(k), promptLength: k.promptTokens, completionLength: k.maxCompletionLength,
+    microBatchSequences: k.perDeviceTrainBatchSize, loraR: k.lora.r, loraModules: k.lora.targetModules,
+    weightBytes: g.weightDtype === 'f16' ? 2 : F32, reference: k.referencePass, recompute: g.recompute,
+  }, { dropout: g.dropout, chunkLogitsBytes: LM_HEAD_CHUNK });
+  const batch = 'grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)';
+  return [
+    { item: `GPU: learner base weights (${g.weightDtype})`, bytes: est.weights, fields: ['learner.weight_dtype'], device: 'gpu' },
+    { item: 'GPU: learner LoRA parameters, gradients, AdamW moments', bytes: est.lora, fields: ['lora.lora_r', 'lora.lora_target_modules'], device: 'gpu' },
+    { item: `GPU: learner activations (${k.perDeviceTrainBatchSize} sequences per micro-batch, recompute ${g.recompute ? 'on' : 'off'})`, bytes: est.activations, fields: [batch, 'learner.recompute', 'grpo.max_completion_length'], device: 'gpu' },
+    { item: 'GPU: learner working set (one layer backward / LM-head chunk)', bytes: est.working, fields: [batch, 'grpo.max_completion_length'], device: 'gpu' },
+  ];
 }
 
 export interface MemoryVerdict {
@@ -112,6 +165,7 @@ export function judgeMemory(items: BudgetItem[], available: number, device: 'cpu
   const mine = items.filter((i) => i.device === device);
   const total = mine.reduce((s, i) => s + i.bytes, 0);
   const where = device === 'cpu' ? 'this machine has' : 'the GPU has';
+  if (device === 'gpu' && mine.length === 0) return { total: 0, available };
   // Name the knobs of every part that alone takes a quarter of the device (at least the largest part).
   const sorted = [...mine].sort((a, b) => b.bytes - a.bytes);
   const big = sorted.filter((i, k) => k === 0 || i.bytes > available / 4).slice(0, 3);

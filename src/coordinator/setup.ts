@@ -103,10 +103,14 @@ export async function planRun(raw: RawConfig, opts: { configPath?: string; seed?
   const evalOn = schedule.eval_steps > 0 || schedule.eval_before_training;
   const ctx = contextLimits(dims, g0, evalOn ? evalCfg.max_new_tokens : undefined);
   if (ctx.problems.length) throw new RunConfigError(`config: ${ctx.problems.join('; ')}`);
-  const knobs = budgetKnobs(dims, lora, g0, modelCfg, run, ctx.promptTokens, evalOn ? evalCfg : undefined, schedule.eval_steps);
-  const memory = judgeMemory(estimateRunMemory(knobs), totalmem());
+  const knobs = budgetKnobs(dims, lora, g0, modelCfg, run, ctx.promptTokens, evalOn ? evalCfg : undefined, schedule.eval_steps, learnerCfg);
+  const budget = estimateRunMemory(knobs);
+  const memory = judgeMemory(budget, totalmem());
   if (memory.problem) throw new RunConfigError(`config: ${memory.problem} (loractor check prints the whole estimate)`);
-  const notes = [...ctx.warnings, ...(memory.warning ? [memory.warning] : [])];
+  // The GPU's memory is known only when the config states it (WebGPU does not report it).
+  const gpuMemory = learnerCfg.gpu_memory_gib !== null ? judgeMemory(budget, learnerCfg.gpu_memory_gib * 2 ** 30, 'gpu') : null;
+  if (gpuMemory?.problem) throw new RunConfigError(`config: ${gpuMemory.problem} (learner.gpu_memory_gib; loractor check prints the whole estimate)`);
+  const notes = [...ctx.warnings, ...(memory.warning ? [memory.warning] : []), ...(gpuMemory?.warning ? [gpuMemory.warning] : [])];
 
   const tok = loadTokenizer(modelDir, dims);
   const prompts = await preparePrompts(data, tok, { maxPromptTokens: ctx.promptTokens, limitField: ctx.limitField });
@@ -149,7 +153,8 @@ function checkActors(raw: RawConfig, run: RunSettings): { overrides: Record<stri
 /** The budget's view of a config (shared by runTraining and `loractor check`). */
 export function budgetKnobs(
   dims: BudgetKnobs['model'], lora: LoraSettings, g: { per_device_train_batch_size: number; gradient_accumulation_steps: number; num_generations: number; max_completion_length: number; beta: number; max_staleness: number },
-  model: { rollout_actors: number; rollout_max_batch: number }, run: { learner_recovery?: boolean }, promptTokens: number, evalCfg: EvalConfig | undefined, evalSteps: number,
+  model: { rollout_actors: number; rollout_max_batch: number; engine?: BudgetKnobs['engine']; rollout_weight_dtype?: 'f16' | 'f32' }, run: { learner_recovery?: boolean }, promptTokens: number, evalCfg: EvalConfig | undefined, evalSteps: number,
+  learner?: { device: string; weight_dtype: 'f16' | 'f32'; recompute: boolean },
 ): BudgetKnobs {
   return {
     model: dims, lora: { r: lora.r, targetModules: lora.targetModules as BudgetKnobs['lora']['targetModules'] },
@@ -158,5 +163,7 @@ export function budgetKnobs(
     promptTokens, maxCompletionLength: g.max_completion_length, referencePass: g.beta !== 0, maxStaleness: g.max_staleness,
     rolloutActors: model.rollout_actors, rolloutMaxBatch: model.rollout_max_batch, learnerRecovery: run.learner_recovery ?? true,
     ...(evalCfg ? { eval: { batchSize: evalCfg.batch_size, numSamples: evalCfg.num_samples, maxNewTokens: evalCfg.max_new_tokens, problems: evalCfg.limit ?? evalCfg.synthetic_count, everySteps: evalSteps } } : {}),
+    ...(model.engine ? { engine: model.engine } : {}), ...(model.rollout_weight_dtype ? { rolloutWeightDtype: model.rollout_weight_dtype } : {}),
+    ...(learner?.device === 'webgpu' ? { gpuLearner: { weightDtype: learner.weight_dtype, recompute: learner.recompute, dropout: lora.dropout > 0 } } : {}),
   };
 }

@@ -10,7 +10,7 @@ export const learnerSectionSchema = z
     recompute: z.boolean().default(true)
       .describe('webgpu: keep only each layer\'s input during the policy forward and recompute the layer in the backward (gradient checkpointing): activation memory per token falls from ~(9·hidden + 3·intermediate) floats per layer to one hidden vector per layer, for ~1/3 more forward compute. Default true.'),
     gpu_memory_gib: z.number().positive().nullable().default(null)
-      .describe('webgpu: memory of the GPU in GiB, for `check` to compare with what the run needs (WebGPU does not report it; on NVIDIA `check` asks nvidia-smi when this is null). Logging only: training does not read it. Default null.'),
+      .describe('Memory of the GPU in GiB, compared with what the run needs there (learner.device webgpu and/or model.engine webgpu: weights, paged KV cache, adapter versions, activations): `check` reports it and training refuses a run that cannot fit, naming the knobs to lower. WebGPU does not report a GPU\'s memory; on NVIDIA `check` asks nvidia-smi for the learner when this is null. Default null (not checked).'),
   })
   .strict()
   .default({ device: 'cpu', weight_dtype: 'f16', recompute: true, gpu_memory_gib: null })

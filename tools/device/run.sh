@@ -5,9 +5,9 @@
 #   tools/device/run.sh [--quick] [all|learner|rollout]
 #     --quick: SwiftShader-sized shapes, for a rehearsal here
 #     learner: self-check + bench:gpu-learner + PyTorch eager/PEFT anchor
-#     rollout: bench:gpu-rollout + transformers generate anchor + bench:tina-step
+#     rollout: bench:gpu-rollout + transformers generate anchor + bench:tina-step + bench:q4-sync
 # Budget: every phase has its own timeout; 'learner' worst case 810 s (120+150+300+240), 'rollout'
-# 290 s (80+60+150): run them as separate calls to stay inside a 10-minute call limit.
+# 330 s (80+60+150+40): run them as separate calls to stay inside a 10-minute call limit.
 # At most 8 files come back from a device call: the phases write into a scratch folder; $OUT gets
 # the comparisons, the three loractor JSONs and results.tar.gz (every log and JSON).
 set -uo pipefail
@@ -75,9 +75,11 @@ if [ "$what" != learner ]; then
     echo "== transformers: torch/peft/transformers not importable here; anchor skipped" | tee "$out/transformers.log"
   fi
   run tina 150 "$node" "$proj/dist/tools/bench-tina-step.js" $quick --out "$out/loractor-tina-step.json"
+  # The per-step sync into a q4f16_1 WebLLM library (merge + quantize on the GPU), 1.5B shape, 28 layers.
+  run q4sync 40 "$node" "$proj/dist/tools/bench-q4-sync.js" $quick --out "$out/loractor-q4-sync.json"
   "$node" "$proj/dist/tools/device-compare-rollout.js" "$out/loractor-rollout.json" "$out/transformers-rollout.json" "$out/loractor-tina-step.json" | tee "$out/comparison-rollout.txt"
 fi
-for f in comparison.txt comparison-rollout.txt loractor-kernels.json loractor-learner.json loractor-rollout.json loractor-tina-step.json; do
+for f in comparison.txt comparison-rollout.txt loractor-kernels.json loractor-learner.json loractor-rollout.json loractor-tina-step.json loractor-q4-sync.json; do
   [ -f "$out/$f" ] && cp "$out/$f" "$final/"
 done
 tar -C "$out" -czf "$final/results.tar.gz" .

@@ -109,14 +109,16 @@ export function loadMlcArtifacts(mlcDir: string, libFile: string): MlcArtifacts 
     }
     if (r.rec.dtype !== p.dtype) throw new Error(`MLC artifacts: ${cacheFile}: ${p.name} has dtype ${r.rec.dtype}, library expects ${p.dtype}`);
   }
-  if (Number(chatConfig.vocab_size) !== lib.params.find((p) => p.name === 'model.embed_tokens.weight')?.shape[0]) {
+  // q4 libraries store the embedding as model.embed_tokens.q_weight / q_scale (rows = vocabulary).
+  const embed = lib.params.find((p) => p.name === 'model.embed_tokens.weight' || p.name === 'model.embed_tokens.q_weight');
+  if (Number(chatConfig.vocab_size) !== embed?.shape[0]) {
     throw new Error(`MLC artifacts: ${cfgFile} vocab_size ${String(chatConfig.vocab_size)} does not match the library's embedding rows`);
   }
   return { dir: mlcDir, chatConfig, modelConfig, shards, records, lib };
 }
 
-/** A stored parameter widened to f32 (the frozen base W0 that LoRA merges start from). */
-export function readMlcParamF32(a: MlcArtifacts, name: string): Float32Array {
+/** A stored parameter's raw bytes as the shard holds them (with its record). */
+export function readMlcParamBytes(a: MlcArtifacts, name: string): { rec: MlcRecord; bytes: Uint8Array } {
   const r = a.records.get(name);
   if (!r) throw new Error(`MLC artifacts: no parameter ${name} in ${join(a.dir, 'ndarray-cache.json')}`);
   const { rec, shard } = r;
@@ -127,6 +129,12 @@ export function readMlcParamF32(a: MlcArtifacts, name: string): Float32Array {
   } finally {
     closeSync(fd);
   }
+  return { rec, bytes: buf };
+}
+
+/** A stored parameter widened to f32 (the frozen base W0 that LoRA merges start from). */
+export function readMlcParamF32(a: MlcArtifacts, name: string): Float32Array {
+  const { rec, bytes: buf } = readMlcParamBytes(a, name);
   if (rec.format === 'f32-to-bf16') return bf16ToF32(new Uint16Array(buf.buffer));
   if (rec.format === 'raw' && rec.dtype === 'float32') return new Float32Array(buf.buffer);
   if (rec.format === 'raw' && rec.dtype === 'float16') return f16ToF32(new Uint16Array(buf.buffer));

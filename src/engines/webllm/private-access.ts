@@ -53,6 +53,7 @@ export function checkWebLlmInternals(engine: unknown, modelId: string): Pipeline
     ['pipeline.tvm.empty', typeof p.tvm?.empty === 'function'],
     ['pipeline.tvm.cpu', typeof p.tvm?.cpu === 'function'],
     ['pipeline.tvm.webgpu().sync', typeof p.tvm?.webgpu?.()?.sync === 'function'],
+    ['pipeline.tvm.lib.webGPUContext.device / gpuBufferFromPtr', typeof p.tvm?.lib?.webGPUContext?.gpuBufferFromPtr === 'function' && typeof p.tvm?.lib?.webGPUContext?.device === 'object'],
     ['pipeline.tokenizer.encode/decode', typeof p.tokenizer?.encode === 'function' && typeof p.tokenizer?.decode === 'function'],
     ['pipeline.resetChat', typeof p.resetChat === 'function'],
     ['pipeline.getTokenLogprobArray', typeof p.getTokenLogprobArray === 'function'],
@@ -163,6 +164,30 @@ export async function readParam(p: Pipeline, name: string): Promise<Uint8Array> 
     return new Uint8Array(cpu.toRawBytes());
   } finally {
     cpu.dispose();
+  }
+}
+
+/** The GPUDevice web-llm runs on (kernels that write its parameters in place must run on it). */
+export function pipelineGpuDevice(p: Pipeline): GPUDevice {
+  return (p as Any).tvm.lib.webGPUContext.device as GPUDevice;
+}
+
+/**
+ * The GPU buffer behind a parameter (the same buffer prefill/decode read), with its shape and dtype.
+ * tvmjs keeps WebGPU buffers in a table indexed by the NDArray's data pointer; parameters start at
+ * byte 0 of their own buffer (checked: a non-zero byte offset is refused).
+ */
+export function paramGpuBuffer(p: Pipeline, name: string): { buffer: GPUBuffer; shape: number[]; dtype: string } {
+  const tvm = (p as Any).tvm;
+  tvm.beginScope();
+  try {
+    const nd = tvm.ndarrayCacheGet(name);
+    if (!nd) throw new Error(`WebLLM model has no parameter ${name}`);
+    if (Number(nd.byteOffset ?? 0) !== 0) throw new WebLlmInternalsError(`parameter ${name} has byte offset ${String(nd.byteOffset)}`);
+    const buffer = tvm.lib.webGPUContext.gpuBufferFromPtr(nd.getDataPtr()) as GPUBuffer;
+    return { buffer, shape: [...nd.shape], dtype: String(nd.dtype) };
+  } finally {
+    tvm.endScope();
   }
 }
 

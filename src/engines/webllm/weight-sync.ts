@@ -7,6 +7,8 @@ import { f32ToF16 } from './half-floats.js';
 import { checksum32, mergeInto, planAdapter, type LoraPair } from './lora-merge.js';
 import { readMlcParamF32, type MlcArtifacts } from './mlc-artifacts.js';
 import { paramInfo, readParams, resetKvCache, writeParam, writeParams, type Pipeline } from './private-access.js';
+import { writeQ4Verified, type Q4SyncState } from './q4-sync.js';
+import { createWebLlmQ4Sync } from './q4-webllm.js';
 
 export class SyncVerificationError extends Error {
   constructor(message: string) {
@@ -40,10 +42,12 @@ export interface WeightSyncState {
   warnedF16: boolean;
   /** Set when a failed sync could not be rolled back: the engine must stop serving. */
   broken: string | null;
+  /** q4f16_1 libraries: merge and quantize on web-llm's GPU device (created at the first sync). */
+  q4: Q4SyncState | null;
 }
 
 export function createWeightSync(artifacts: MlcArtifacts, pipeline: Pipeline, warn: (m: string) => void): WeightSyncState {
-  return { artifacts, pipeline, base: new Map(), gpuDtype: new Map(), current: null, corruptNextWrite: null, warn, warnedF16: false, broken: null };
+  return { artifacts, pipeline, base: new Map(), gpuDtype: new Map(), current: null, corruptNextWrite: null, warn, warnedF16: false, broken: null, q4: null };
 }
 
 function baseOf(s: WeightSyncState, name: string): Float32Array {
@@ -111,8 +115,9 @@ async function writeVerified(s: WeightSyncState, names: string[], bytesFor: (n: 
 export async function applyAdapter(s: WeightSyncState, next: AdapterSnapshot | null): Promise<SyncStats> {
   const tStart = performance.now();
   const quant = s.artifacts.lib.quantization;
+  if (quant === 'q4f16_1') return applyAdapterQ4(s, next, tStart);
   if (next && !/^q0f(32|16)$/.test(quant)) {
-    throw new Error(`WebLLM weight sync: library quantization ${quant} cannot take LoRA updates (merged deltas would need re-quantizing); use a q0f32 library for training`);
+    throw new Error(`WebLLM weight sync: library quantization ${quant} cannot take LoRA updates; q0f32 (exact), q0f16 and q4f16_1 (re-quantized on the GPU) can`);
   }
   if (next && quant === 'q0f16' && !s.warnedF16) {
     s.warnedF16 = true;
@@ -140,6 +145,30 @@ export async function applyAdapter(s: WeightSyncState, next: AdapterSnapshot | n
     if (restoreBad.length > 0) s.broken = `weights inconsistent after failed restore of ${restoreBad.join(', ')}`;
     const restored = restoreBad.length === 0 ? `version ${prev?.snapshot.version ?? 0} restored and still active` : `RESTORE ALSO FAILED for ${restoreBad.join(', ')}: engine weights are inconsistent`;
     throw new SyncVerificationError(`WebLLM weight sync of adapter v${stats.version} failed read-back verification for ${bad.join(', ')}; ${restored}`);
+  }
+  resetKvCache(s.pipeline);
+  s.current = nextSnap ? { snapshot: nextSnap, plan: nextPlan } : null;
+  stats.totalMs = performance.now() - tStart;
+  return stats;
+}
+
+/** The q4f16_1 transaction: merge + quantize on the GPU, sampled rows verified against the CPU reference. */
+async function applyAdapterQ4(s: WeightSyncState, next: AdapterSnapshot | null, tStart: number): Promise<SyncStats> {
+  const q4 = (s.q4 ??= createWebLlmQ4Sync(s.artifacts, s.pipeline));
+  const nextPlan = next ? planAdapter(next, s.artifacts.modelConfig) : new Map<string, LoraPair[]>();
+  const nextSnap = next ? { ...next, params: next.params.slice(0, next.layout.size) } : null;
+  const prev = s.current;
+  const touched = [...new Set([...nextPlan.keys(), ...(prev ? prev.plan.keys() : [])])].sort();
+  if (s.corruptNextWrite) { q4.corruptNextWrite = s.corruptNextWrite; s.corruptNextWrite = null; }
+  const times = { quantizeMs: 0, verifyMs: 0, bytes: 0, rowsVerified: 0 };
+  const bad = await writeQ4Verified(q4, touched, nextPlan, nextSnap, times);
+  const stats: SyncStats = { version: next?.version ?? 0, tensors: touched.length, bytes: times.bytes, mergeMs: 0, writeMs: times.quantizeMs, verifyMs: times.verifyMs, totalMs: 0 };
+  if (bad.length > 0) {
+    const restoreBad = await writeQ4Verified(q4, touched, prev?.plan ?? new Map(), prev?.snapshot ?? null, { quantizeMs: 0, verifyMs: 0, bytes: 0, rowsVerified: 0 });
+    resetKvCache(s.pipeline);
+    if (restoreBad.length > 0) s.broken = `q4 weights inconsistent after failed restore of ${restoreBad.map((b) => b.name).join(', ')}`;
+    const restored = restoreBad.length === 0 ? `version ${prev?.snapshot.version ?? 0} restored and still active` : `RESTORE ALSO FAILED for ${restoreBad.map((b) => b.name).join(', ')}: engine weights are inconsistent`;
+    throw new SyncVerificationError(`WebLLM q4f16_1 sync of adapter v${stats.version} failed verification for ${bad.map((b) => `${b.name} (${b.reason})`).join('; ')}; ${restored}`);
   }
   resetKvCache(s.pipeline);
   s.current = nextSnap ? { snapshot: nextSnap, plan: nextPlan } : null;
