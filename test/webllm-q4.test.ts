@@ -6,7 +6,7 @@ import type { MlcModelConfig } from '../src/engines/webllm/mlc-artifacts.js';
 import { createQ4Sync, writeQ4Verified, type Q4Destination } from '../src/engines/webllm/q4-sync.js';
 import { dequantizeQ4, q4Code, q4Groups, q4ScaleBits, q4WordsPerRow, quantizeQ4 } from '../src/engines/webllm/q4f16.js';
 import { makeTestAdapter } from '../src/engines/webllm/test-adapter.js';
-import { allocTensor, fillTensor, readI32, uploadTensor, type GpuContext } from '../src/ops/webgpu/context.js';
+import { allocTensor, readI32, uploadTensor, type GpuContext } from '../src/ops/webgpu/context.js';
 import { groupQuantizeQ4 } from '../src/ops/webgpu/group-quantize.js';
 import { viewOf, type GpuTensor } from '../src/ops/webgpu/tensor.js';
 import { f16ToF32, f32ToF16 } from '../src/util/half.js';
