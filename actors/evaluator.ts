@@ -9,7 +9,8 @@
 // go to <outDir>/eval-summary.jsonl, one line per request.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Protocols, type EvalReport, type EvalRequest } from '../protocols/messages.js';
+import type { EvalReport, EvalRequest } from '../protocols/messages.js';
+import { acceptsOf, EvaluatorProtocol } from '../protocols/handlers.js';
 import { loadModel } from '../src/model/load.js';
 import { attachModel, type Model, type ModelDescriptor } from '../src/model/weights.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
@@ -39,7 +40,8 @@ export interface EvaluatorConfig {
   versionWaitMs?: number;
 }
 
-export const accepts = { evaluate: Protocols.EvalRequest };
+// Requests are validated against protocols/handlers.ts EvaluatorProtocol; the compiler checks the handler against it.
+export const accepts = acceptsOf(EvaluatorProtocol, { evaluate });
 
 interface EvaluatorState {
   cfg: EvaluatorConfig;

@@ -7,8 +7,9 @@
 // text, ids that are not valid UTF-8 for a text engine) fails alone: the checks run before any
 // engine work, and the actor keeps serving. A version that fails verification is not applied: sync
 // replies `verified: false` (the coordinator republishes) and generate refuses to run stale.
-import { TrainingProtocols, type GenerateRequest, type SyncRequest, type SyncReply } from '../protocols/training.js';
-import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
+import type { GenerateReply, GenerateRequest, SyncRequestFull, SyncReply } from '../protocols/training.js';
+import { tensorView, isSharedTensor, packSharedRows } from '../protocols/shared-tensor.js';
+import { acceptsOf, RolloutProtocol } from '../protocols/handlers.js';
 import { attachModel, type ModelDescriptor } from '../src/model/weights.js';
 import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
@@ -78,10 +79,8 @@ interface RolloutState {
 
 let S: RolloutState | null = null;
 
-export const accepts = {
-  generate: TrainingProtocols.GenerateRequest,
-  sync: TrainingProtocols.SyncRequest,
-};
+// Requests are validated against protocols/handlers.ts RolloutProtocol; the compiler checks each handler against it.
+export const accepts = acceptsOf(RolloutProtocol, { generate, sync });
 
 export async function init(cfg: RolloutInit): Promise<void> {
   const model = attachModel(cfg.model);
@@ -166,12 +165,12 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
   return { version: snap.version, latencyMs: s.appliedSyncMs, verified: true };
 }
 
-export async function sync(msg: SyncRequest): Promise<SyncReply> {
-  return applyLatest(msg.minVersion, msg.timeoutMs ?? 30000);
+export async function sync(msg: SyncRequestFull): Promise<SyncReply> {
+  return applyLatest(msg.minVersion, msg.timeoutMs);
 }
 
 const ints = (x: GenerateRequest['prompts'][number]['ids']): Int32Array =>
-  isSharedTensor(x) ? Int32Array.from(tensorView(x as SharedTensor & { dtype: 'i32' })) : Int32Array.from(x as ArrayLike<number>);
+  Int32Array.from(isSharedTensor(x) ? tensorView(x) : x);
 
 /** A prompt's text, when given, must be the text whose tokenization is its ids (both engines check). */
 function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptIndex: number): void {
@@ -187,7 +186,7 @@ function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptI
   throw new Error(`prompt ${i} (promptIndex ${promptIndex}): text does not tokenize to its ids: ${ids.length} ids [${ids.slice(0, 8)}...] vs ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...]`);
 }
 
-export async function generate(msg: GenerateRequest): Promise<Record<string, unknown>> {
+export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
   const s = state();
   const synced = await applyLatest(msg.minPolicyVersion, 30000);
   // The newest version failed verification: generating from the one still serving is allowed only
@@ -214,6 +213,13 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
   const out = await s.engine.generate(prompts, msg.n, msg.sampling).catch(fail);
   const seconds = (performance.now() - t0) / 1000;
   const tm = s.timings();
+  // Bulk data goes back in shared memory: every completion's ids in one i32 buffer, its log-probs in
+  // one f32 buffer (the engine's raw model log-probs in another); completions carry descriptors.
+  const tokenIds = packSharedRows('i32', out.map((c) => c.tokenIds));
+  const logprobs = packSharedRows('f32', out.map((c) => c.logprobs));
+  const withModel = out.filter((c) => c.modelLogprobs);
+  const modelLogprobs = packSharedRows('f32', withModel.map((c) => c.modelLogprobs!));
+  let withModelAt = 0;
   return {
     step: msg.step,
     engine: s.engine.name,
@@ -224,12 +230,12 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
     tokensPerSecond: tm.tokensPerSecond,
     timeToFirstTokenS: tm.timeToFirstTokenS,
     seconds,
-    completions: out.map((c) => ({
+    completions: out.map((c, i) => ({
       promptIndex: msg.prompts[c.promptIndex]!.promptIndex,
       sampleIndex: c.sampleIndex,
-      tokenIds: Array.from(c.tokenIds),
-      logprobs: Array.from(c.logprobs),
-      ...(c.modelLogprobs ? { modelLogprobs: Array.from(c.modelLogprobs) } : {}),
+      tokenIds: tokenIds[i]!,
+      logprobs: logprobs[i]!,
+      ...(c.modelLogprobs ? { modelLogprobs: modelLogprobs[withModelAt++]! } : {}),
       text: c.text,
       finishReason: c.finishReason,
       policyVersion: c.policyVersion,

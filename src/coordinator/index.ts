@@ -18,6 +18,7 @@ import { createProgress, formatDuration } from '../report/progress.js';
 import { resolveConfigPath } from '../config/paths.js';
 import { bindRoles } from './roles.js';
 import { runGrpoLoop, type PendingRollout, type TrajectoryRecord } from './grpo-loop.js';
+import { reviveCarry } from './generation.js';
 import { Subject, type Observable } from 'rxjs';
 import { createTensorBoardWriter } from '../report/tensorboard.js';
 import { writeMetricsCsv } from '../report/csv.js';
@@ -27,8 +28,8 @@ import { renderModelCard } from './model-card.js';
 import { checkpointTempDir, findResumePoint, sealCheckpoint, CHECKPOINT_FORMAT, type ResumePoint } from './checkpoint.js';
 import { checkRunFolder, openRunFolder, RunFolderError, type RunFolder } from './run-folder.js';
 import { planRun } from './setup.js';
-import { CheckpointProtocols } from '../../protocols/training.js';
-import type { RngState } from '../util/rng.js';
+import { LearnerProtocol } from '../../protocols/handlers.js';
+import { askRole } from '../runtime/ask-role.js';
 import type { LearnerInit } from '../../actors/learner.js';
 import { learnerRecoverySize } from '../rl/learner-recovery.js';
 import { learnerAlgorithm } from '../rl/consumers.js';
@@ -203,7 +204,7 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     const checkpoint = async (step: number, pending?: PendingRollout): Promise<string> => {
       const tmp = checkpointTempDir(outDir, step);
       try {
-        const saved = await system.ask<{ step: number; dropoutRng: RngState }>('learner', 'saveCheckpoint', { dir: tmp, step }, { protocol: CheckpointProtocols.CheckpointRequest });
+        const saved = await askRole(system, 'learner', LearnerProtocol.saveCheckpoint, { dir: tmp, step });
         sealCheckpoint(outDir, tmp, {
           format: CHECKPOINT_FORMAT, step, policy_version: step, seed, config_sha256: configSha, prompt_sampler: prompts.state(),
           learner_dropout_rng: saved.dropoutRng, evals, ...(pending ? { pending_rollout: pending } : {}), time: new Date().toISOString(),
@@ -229,14 +230,14 @@ async function trainInFolder(folder: RunFolder, plan: Awaited<ReturnType<typeof 
     if (resumeFrom) {
       const st = resumeFrom.state;
       for (const s of resumeFrom.skipped) log(`resume: skipped ${s.dir}: ${s.why}`);
-      await system.ask('learner', 'restoreCheckpoint', { dir: resumeFrom.dir, step: st.step, dropoutRng: st.learner_dropout_rng }, { protocol: CheckpointProtocols.RestoreRequest });
+      await askRole(system, 'learner', LearnerProtocol.restoreCheckpoint, { dir: resumeFrom.dir, step: st.step, dropoutRng: st.learner_dropout_rng });
       await roles.sync(st.policy_version);
       firstStep = st.step + 1;
       log(`resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${carryNote(st.pending_rollout as PendingRollout | undefined)})`);
     }
     loopEnd = await runGrpoLoop(roles, {
       firstStep,
-      ...(resumeFrom?.state.pending_rollout ? { pending: resumeFrom.state.pending_rollout as PendingRollout } : {}),
+      ...(resumeFrom?.state.pending_rollout ? { pending: reviveCarry(resumeFrom.state.pending_rollout) } : {}),
       lastStep,
       promptsPerGeneration: grpo.promptsPerGeneration, groupSize: g.num_generations, plan: grpo.plan, seed,
       onLog: log,

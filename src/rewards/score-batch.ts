@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { ScoreItemMessage, ScoreItemResult } from '../../actors/reward.js';
+import type { ScoreItemMessage, ScoreItemResult } from '../../protocols/reward.js';
 import { rewardKwargsOf, rewardWeightsOf, type RewardsConfig } from './config.js';
 import { computeL1ExactRewards, computeL1MaxRewards, computeLengthRewards } from './length.js';
 import type { FaultDrill } from '../runtime/fault-drill.js';
