@@ -11,6 +11,7 @@ import { isSubcommand, runSubcommand, SUBCOMMANDS } from './cli/dispatch.js';
 import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js';
 import { answerStandardFlags, describeError } from './cli/standard-flags.js';
 import { CliPathError, resolveCliPath } from './config/paths.js';
+import { resolveRunConfig, type RunConfig } from './coordinator/run-config.js';
 
 export interface TrainingOptions {
   configPath: string;
@@ -77,6 +78,7 @@ async function runCliInner(argv: string[]): Promise<number> {
   if (answerStandardFlags(argv, 'loractor', USAGE)) return 0;
   let opts: TrainingOptions;
   let config: LoractorConfig;
+  let runConfig: RunConfig;
   try {
     const { values, positionals } = parseArgs({
       // A bare --dashboard (no =PORT) means the default port.
@@ -105,6 +107,8 @@ async function runCliInner(argv: string[]): Promise<number> {
     if (resume !== undefined && !existsSync(resume)) throw new UsageError(`--resume: no such directory: ${resume}`);
     if (resume !== undefined && values.overwrite && out === undefined) throw new UsageError('--overwrite with --resume: resuming continues the run in its own folder; give --out DIR to continue it in another folder (which --overwrite then clears)');
     config.run = { ...config.run, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
+    // The config resolved once (every default, path and section check): training starts from it.
+    runConfig = resolveRunConfig(config, { configPath, seed, ...(maxSteps !== undefined ? { maxSteps } : {}) });
     // Resuming continues in the resumed run's folder unless --out names another.
     const dashboardPort = intArg('dashboard', values.dashboard, 0, 65535);
     if (values['dashboard-host'] !== undefined && dashboardPort === undefined) throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
@@ -125,19 +129,21 @@ async function runCliInner(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const mod = (await import(coordinatorUrl.href)) as { runTraining?: (c: LoractorConfig, o: TrainingOptions) => Promise<{ interrupted?: { signal: string } } | number | void> };
+    const mod = (await import(coordinatorUrl.href)) as { runTraining?: (c: RunConfig, o: TrainingOptions) => Promise<{ interrupted?: { signal: string } } | number | void> };
     if (typeof mod.runTraining !== 'function') {
       console.error('loractor: src/coordinator/index.ts exports no runTraining(config, opts)');
       return 1;
     }
-    const result = await mod.runTraining(config, opts);
+    const result = await mod.runTraining(runConfig, opts);
     if (typeof result === 'number') return result;
     // Interrupted runs exit as a shell reports a process killed by the signal: 128 + its number.
     if (result && result.interrupted) return result.interrupted.signal === 'SIGINT' ? 130 : 143;
     return 0;
   } catch (err) {
-    // A refusal before any work (a non-empty or locked run folder) carries its own exit code (2).
-    const code = (err as { exitCode?: unknown }).exitCode;
+    // A config error found while training is being set up (the model's context, memory, the dataset's
+    // size against the schedule) is a config error like any other: exit 2. A refusal before any work
+    // (a non-empty or locked run folder) carries its own exit code (2).
+    const code = err instanceof ConfigError ? 2 : (err as { exitCode?: unknown }).exitCode;
     console.error(`loractor: ${typeof code === 'number' ? (err as Error).message : `training failed: ${describeError(err)}`}`);
     return typeof code === 'number' ? code : 1;
   }

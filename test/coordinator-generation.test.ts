@@ -4,7 +4,7 @@
 // 'refill' generates more rounds until no zero-std group is left, and says so in the metrics; the
 // loop's carry, checkpointed and restored through JSON, resumes to exactly the uninterrupted run.
 import t from 'tap';
-import { runGrpoLoop, type GrpoLoopOptions, type GrpoRoles, type PendingRollout, type PromptItem } from '../src/coordinator/grpo-loop.js';
+import { runGrpoLoop, type GrpoLoopOptions, type GrpoRoles, type PromptItem } from '../src/coordinator/grpo-loop.js';
 import { reviveCarry, type StepInput } from '../src/coordinator/generation.js';
 import { typedArraysAsLists } from '../src/coordinator/checkpoint.js';
 import { admitGroups } from '../actors/advantage.js';

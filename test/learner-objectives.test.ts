@@ -18,7 +18,7 @@ import { LearnerProtocol } from '../protocols/handlers.js';
 import { float32View } from '../protocols/shared-tensor.js';
 import { askRole } from '../src/runtime/ask-role.js';
 import { repoRoot } from '../src/util/paths.js';
-import type { LearnerInit } from '../actors/learner.js';
+import type { LearnerInit } from '../protocols/role-config.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
 
 const dir = join(repoRoot(), 'models/tiny');
