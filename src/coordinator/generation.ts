@@ -10,6 +10,7 @@ import type { AdmitGroupsResponse } from '../../protocols/advantage.js';
 import type { GroupPool } from '../rl/dynamic-sampling.js';
 import { chunkBounds, microBatchesOfStep, type GenerationPlan } from '../rl/generation-plan.js';
 import { Rng } from '../util/rng.js';
+import { float32View, int32View, packSharedRows } from '../../protocols/shared-tensor.js';
 import type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase } from './grpo-loop.js';
 
 export interface GenerationBatch {
@@ -56,11 +57,16 @@ export interface LoopCarry {
 /** A checkpoint's carry (JSON: token ids and log-probs as lists) as the loop holds it: typed arrays again. */
 export function reviveCarry(json: unknown): LoopCarry {
   const c = json as LoopCarry;
-  const completions = (list: CompletionRecord[]): CompletionRecord[] => list.map((x) => ({ ...x, tokenIds: Int32Array.from(x.tokenIds), logprobs: Float32Array.from(x.logprobs) }));
+  // Back into shared memory (one buffer per list), so the learner gets descriptors as it does for fresh rollouts.
+  const completions = (list: CompletionRecord[]): CompletionRecord[] => {
+    const ids = packSharedRows('i32', list.map((x) => x.tokenIds));
+    const logprobs = packSharedRows('f32', list.map((x) => x.logprobs));
+    return list.map((x, i) => ({ ...x, tokenIds: int32View(ids[i]!), logprobs: float32View(logprobs[i]!) }));
+  };
   return {
     ...c,
     ...(c.rollout ? { rollout: { ...c.rollout, completions: completions(c.rollout.completions) } } : {}),
-    ...(c.buffer ? { buffer: c.buffer.map((b) => ({ ...b, completions: completions(b.completions), ...(b.old ? { old: b.old.map((o) => Float32Array.from(o)) } : {}) })) } : {}),
+    ...(c.buffer ? { buffer: c.buffer.map((b) => ({ ...b, completions: completions(b.completions), ...(b.old ? { old: packSharedRows('f32', b.old).map(float32View) } : {}) })) } : {}),
   };
 }
 
