@@ -20,37 +20,24 @@ import { join } from 'node:path';
 import type { CheckpointReply, CheckpointRequest, LearnerStepReply, LearnerStepRequest, OldLogprobsReply, OldLogprobsRequest, RepublishReply, RepublishRequest, RestoreReply, RestoreRequest, SaveAdapterReply, SaveAdapterRequest, Trajectory } from '../protocols/training.js';
 import type { Floats, Ids } from '../protocols/messages.js';
 import { acceptsOf, LearnerProtocol } from '../protocols/handlers.js';
-import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
+import type { LearnerInit } from '../protocols/role-config.js';
+import { attachModel, type Model } from '../src/model/weights.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
-import type { LoraSettings } from '../src/model/adapter-layout.js';
 import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type PolicyLossSums } from '../src/rl/loss.js';
-import type { LearnerAlgorithm } from '../src/rl/consumers.js';
 import { truncationActive } from '../src/rl/token-distribution.js';
 import { createCpuLearnerDevice, type LearnerDevice, type PolicyForward } from '../src/rl/learner-device.js';
 import type { LearnerDeviceConfig } from '../src/rl/learner-config.js';
 import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, scoredPositions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
 import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWHyperparams, type AdamWState } from '../src/rl/optimizer.js';
 import { learningRateAt, type LrSchedule } from '../src/rl/schedule.js';
-import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
-import { drillDue, fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
+import { drillDue, fireFaultDrill } from '../src/runtime/fault-drill.js';
 import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
 
-export interface LearnerInit extends LearnerAlgorithm {
-  model: ModelDescriptor;
-  store: WeightStoreDescription;
-  lora: LoraSettings;
-  seed: number;
-  eosTokenIds: number[];
-  baseModelName: string;
-  /** Where the forward, backward and optimizer run (config section `learner`). */
-  device: LearnerDeviceConfig;
-  /** Crash-recovery store of learnerRecoverySize(adapter size) floats; absent = no recovery. */
-  recovery?: WeightStoreDescription;
-  /** Fault drills (config `faults`, set by the coordinator): mode 'corrupt' on handler 'publish'. */
-  __faults?: FaultDrill[];
-}
+export type { LearnerInit };
+
 
 
 interface LearnerState {

@@ -10,49 +10,16 @@
 import type { GenerateReply, GenerateRequest, SyncRequestFull, SyncReply } from '../protocols/training.js';
 import { tensorView, isSharedTensor, packSharedRows } from '../protocols/shared-tensor.js';
 import { acceptsOf, RolloutProtocol } from '../protocols/handlers.js';
-import { attachModel, type ModelDescriptor } from '../src/model/weights.js';
+import type { RolloutInit } from '../protocols/role-config.js';
+import { attachModel } from '../src/model/weights.js';
 import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
 import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
-import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore } from '../src/runtime/weight-store.js';
 
-export interface WebLlmRolloutSettings {
-  /** MLC artifacts folder (tools/convert-to-mlc). */
-  mlcDir: string;
-  /** Compiled WebLLM model library (*.wasm, v0_2_48 libs for web-llm 0.2.79). */
-  libFile: string;
-  /** KV cache length (default: the artifacts' context_window_size). */
-  contextWindow?: number;
-  /** Fault drill: corrupt this MLC tensor on the GPU right after the next sync writes it. */
-  injectWriteFault?: string;
-}
-
-export interface RolloutInit {
-  model: ModelDescriptor;
-  /** Folder with tokenizer.json (+ tokenizer_config.json). */
-  tokenizerDir: string;
-  store: WeightStoreDescription;
-  lora: LoraSettings;
-  /** Name under which this actor acknowledges versions in the store. */
-  readerName: string;
-  engine: 'builtin' | 'webgpu' | 'webllm';
-  /** Required with engine 'webllm'. */
-  webllm?: WebLlmRolloutSettings;
-  /** Engine 'webgpu' (defaults: f16 weights, 2 resident versions). */
-  webgpu?: WebGpuRolloutSettings;
-  /** Builtin and webgpu engines: most sequences decoded together. */
-  maxBatch?: number;
-}
-
-export interface WebGpuRolloutSettings {
-  weightDtype?: 'f16' | 'f32';
-  /** Adapter versions kept on the GPU: grpo.max_staleness + 1. */
-  residentVersions?: number;
-  /** Fault drill: corrupt the next adapter upload on the GPU (the sync must reject it). */
-  injectWriteFault?: boolean;
-}
+export type { RolloutInit, WebGpuRolloutSettings, WebLlmRolloutSettings } from '../protocols/role-config.js';
 
 /** Engine-specific timings of the last generate call. */
 interface GenerationTimings {
