@@ -3,34 +3,19 @@
 // stop). Stateless and pure (a thin message layer over src/rl/advantages.ts and
 // src/rl/dynamic-sampling.ts: the pool of kept groups travels in the messages), so the runtime may
 // run it on several threads and a retried message gives the same answer.
-// Messages are plain objects (msgpackr-friendly: number[] in and out).
-import {
-  computeGroupAdvantages, weightedRewardTotal,
-  type AdvantageEstimator, type AdvantageMetrics, type DynamicSampling, type ScaleRewards,
-} from '../src/rl/advantages.js';
-import { admitRound, emptyGroupPool, poolMetrics, type GroupPool } from '../src/rl/dynamic-sampling.js';
+// Messages (protocols/advantage.ts) are plain objects (msgpackr-friendly: number[] in and out).
+import { computeGroupAdvantages, weightedRewardTotal } from '../src/rl/advantages.js';
+import { admitRound, emptyGroupPool, poolMetrics } from '../src/rl/dynamic-sampling.js';
+import type {
+  AdmitGroupsRequest, AdmitGroupsResponse, ComputeAdvantagesRequest, ComputeAdvantagesResponse, RewardTotalsReply, RewardTotalsRequest,
+} from '../protocols/advantage.js';
+import { acceptsOf, AdvantageProtocol } from '../protocols/handlers.js';
 
-export interface ComputeAdvantagesRequest {
-  /** Weighted reward totals, one per completion, grouped consecutively by groupSize. */
-  rewards: number[];
-  groupSize: number;
-  estimator?: AdvantageEstimator;
-  scale_rewards?: ScaleRewards | boolean;
-  dynamic_sampling?: DynamicSampling;
-}
+export type { AdmitGroupsRequest, AdmitGroupsResponse, ComputeAdvantagesRequest, ComputeAdvantagesResponse, RewardTotalsReply, RewardTotalsRequest };
 
-export interface ComputeAdvantagesResponse {
-  /** One per completion; 0 for completions of dropped groups. */
-  advantages: number[];
-  groupStats: { mean: number[]; std: number[]; allEqual: boolean[] };
-  zeroVarianceGroups: number[];
-  droppedGroups: number[];
-  /** Completion indices to train on. */
-  keptCompletions: number[];
-  refillGroups: number;
-  appliedScale: ScaleRewards;
-  metrics: AdvantageMetrics;
-}
+// Requests are validated against protocols/handlers.ts AdvantageProtocol (the handlers still check
+// their input: they are also called in-process); the compiler checks each handler against it.
+export const accepts = acceptsOf(AdvantageProtocol, { computeAdvantages, admitGroups, computeRewardTotals });
 
 function requireNumberArray(field: string, v: unknown): number[] {
   if (!Array.isArray(v) && !ArrayBuffer.isView(v)) throw new Error(`${field}: expected an array of numbers`);
@@ -62,32 +47,6 @@ export async function computeAdvantages(msg: ComputeAdvantagesRequest): Promise<
   };
 }
 
-export interface AdmitGroupsRequest {
-  /** The pool after the previous rounds (absent for the first round of a generation batch). */
-  pool?: GroupPool;
-  /** This round's reward totals, G consecutive per group. */
-  rewards: number[];
-  groupSize: number;
-  /** Groups the generation batch should hold. */
-  targetGroups: number;
-  dynamic_sampling: DynamicSampling;
-  /** Most rounds under 'refill' (0 = no limit). */
-  max_num_gen_batches: number;
-  estimator?: AdvantageEstimator;
-  scale_rewards?: ScaleRewards | boolean;
-}
-
-export interface AdmitGroupsResponse {
-  pool: GroupPool;
-  /** false: generate another round of targetGroups prompts and send its rewards with this pool. */
-  done: boolean;
-  /** When done: advantages of the kept groups (pool order), their metrics and the dynamic-sampling counts. */
-  advantages?: number[];
-  metrics?: AdvantageMetrics;
-  sampling?: Record<string, number>;
-  shortfall: number;
-}
-
 /**
  * One generation round of a generation batch: keep the groups dynamic_sampling allows, say whether
  * another round is needed, and once the batch is complete compute its advantages over the kept
@@ -104,14 +63,8 @@ export async function admitGroups(msg: AdmitGroupsRequest): Promise<AdmitGroupsR
   return { pool: r.pool, done: true, advantages: Array.from(adv.advantages), metrics: adv.metrics, ...sampling, shortfall: r.shortfall };
 }
 
-export interface RewardTotalsRequest {
-  /** perFunc[f][i]: reward function f on completion i; NaN (or null) = the function abstained. */
-  perFunc: (number | null)[][];
-  weights: number[];
-}
-
 /** Weighted totals with Tina's nansum; null is treated as NaN (msgpack and JSON carry no NaN in some paths). */
-export async function computeRewardTotals(msg: RewardTotalsRequest): Promise<{ totals: number[] }> {
+export async function computeRewardTotals(msg: RewardTotalsRequest): Promise<RewardTotalsReply> {
   if (msg === null || typeof msg !== 'object' || !Array.isArray(msg.perFunc)) throw new Error('computeRewardTotals: perFunc must be an array of arrays');
   const perFunc = msg.perFunc.map((row, f) => {
     if (!Array.isArray(row)) throw new Error(`perFunc[${f}]: expected an array`);

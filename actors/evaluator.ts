@@ -9,38 +9,27 @@
 // go to <outDir>/eval-summary.jsonl, one line per request.
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Protocols, type EvalReport, type EvalRequest } from '../protocols/messages.js';
+import type { EvalReport, EvalRequest } from '../protocols/messages.js';
+import { acceptsOf, EvaluatorProtocol } from '../protocols/handlers.js';
+import type { EvaluatorConfig } from '../protocols/role-config.js';
 import { loadModel } from '../src/model/load.js';
-import { attachModel, type Model, type ModelDescriptor } from '../src/model/weights.js';
+import { attachModel, type Model } from '../src/model/weights.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
-import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
+import type { AdapterLayout } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine, type BuiltinEngine } from '../src/engines/builtin/index.js';
-import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore } from '../src/runtime/weight-store.js';
 import { WeightChecksumError } from '../src/runtime/errors.js';
-import { parseEvalConfig, type EvalConfigInput } from '../src/eval/config.js';
+import { parseEvalConfig } from '../src/eval/config.js';
 import { chatRendererFrom, engineDecoder, type ChatRenderer } from '../src/eval/prompt-renderer.js';
 import { loadConfiguredBenchmarks, evaluateOnEngine } from '../src/eval/session.js';
 import { formatTable } from '../src/eval/report.js';
 
-export interface EvaluatorConfig {
-  /** Model folder (config.json, weights, tokenizer.json, tokenizer_config.json). */
-  modelDir: string;
-  /** Shared base weights (describeModel()); when absent the weights are loaded from modelDir. */
-  model?: ModelDescriptor;
-  /** The learner's adapter store; required to evaluate versions > 0. */
-  weightStore?: WeightStoreDescription;
-  /** LoRA settings of the flat adapter block in the store (its layout is derived from them). */
-  lora?: LoraSettings;
-  /** Defaults for every request (benchmarks_dir, synthetic_count, batch_size, benchmark_paths, ...). */
-  eval?: Partial<EvalConfigInput>;
-  /** Where eval.jsonl / eval-summary.* are appended; no files when absent. */
-  outDir?: string;
-  /** How long to wait for a requested version to be published, ms. Default 60000. */
-  versionWaitMs?: number;
-}
+export type { EvaluatorConfig };
 
-export const accepts = { evaluate: Protocols.EvalRequest };
+
+// Requests are validated against protocols/handlers.ts EvaluatorProtocol; the compiler checks the handler against it.
+export const accepts = acceptsOf(EvaluatorProtocol, { evaluate });
 
 interface EvaluatorState {
   cfg: EvaluatorConfig;

@@ -13,42 +13,31 @@
 // process.exit or a hang past the deadline) restores it in init(); a retry in the same worker after
 // a throw mid-step restores it too (the attempt may have half-updated the state). The retried step
 // then computes exactly what the lost attempt would have (same state, inputs and RNG).
-import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
+import { tensorView, isSharedTensor, packSharedRows } from '../protocols/shared-tensor.js';
 import { readFileSync } from 'node:fs';
 import { writeFileNamed } from '../src/util/fs-write.js';
 import { join } from 'node:path';
-import { CheckpointProtocols, TrainingProtocols, type CheckpointRequest, type LearnerStepRequest, type OldLogprobsRequest, type RepublishRequest, type RestoreRequest, type SaveAdapterRequest, type Trajectory } from '../protocols/training.js';
-import { attachModel, type ModelDescriptor, type Model } from '../src/model/weights.js';
+import type { CheckpointReply, CheckpointRequest, LearnerStepReply, LearnerStepRequest, OldLogprobsReply, OldLogprobsRequest, RepublishReply, RepublishRequest, RestoreReply, RestoreRequest, SaveAdapterReply, SaveAdapterRequest, Trajectory } from '../protocols/training.js';
+import type { Floats, Ids } from '../protocols/messages.js';
+import { acceptsOf, LearnerProtocol } from '../protocols/handlers.js';
+import type { LearnerInit } from '../protocols/role-config.js';
+import { attachModel, type Model } from '../src/model/weights.js';
 import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
-import type { LoraSettings } from '../src/model/adapter-layout.js';
 import { policyLoss, mergePolicyLossSums, policyLossMetrics, completionMask, type PolicyLossSums } from '../src/rl/loss.js';
-import type { LearnerAlgorithm } from '../src/rl/consumers.js';
 import { truncationActive } from '../src/rl/token-distribution.js';
 import { createCpuLearnerDevice, type LearnerDevice, type PolicyForward } from '../src/rl/learner-device.js';
 import type { LearnerDeviceConfig } from '../src/rl/learner-config.js';
 import { buildBatch, gatherCompletions, microBatchBounds, scatterCompletions, stackCompletions, type BuiltBatch } from '../src/rl/learner-batch.js';
 import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWState } from '../src/rl/optimizer.js';
 import { learningRateAt } from '../src/rl/schedule.js';
-import { WeightStore, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
-import { drillDue, fireFaultDrill, type FaultDrill } from '../src/runtime/fault-drill.js';
+import { drillDue, fireFaultDrill } from '../src/runtime/fault-drill.js';
 import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
 
-export interface LearnerInit extends LearnerAlgorithm {
-  model: ModelDescriptor;
-  store: WeightStoreDescription;
-  lora: LoraSettings;
-  seed: number;
-  eosTokenIds: number[];
-  baseModelName: string;
-  /** Where the forward, backward and optimizer run (config section `learner`). */
-  device: LearnerDeviceConfig;
-  /** Crash-recovery store of learnerRecoverySize(adapter size) floats; absent = no recovery. */
-  recovery?: WeightStoreDescription;
-  /** Fault drills (config `faults`, set by the coordinator): mode 'corrupt' on handler 'publish'. */
-  __faults?: FaultDrill[];
-}
+export type { LearnerInit };
+
 
 
 interface LearnerState {
@@ -67,19 +56,13 @@ interface LearnerState {
   /** A step is under way (set at its start, cleared at its commit): a retry must restore first. */
   dirty: boolean;
   /** The reply of the last committed step (for a retry whose reply was lost). */
-  lastReply: Record<string, unknown> | null;
+  lastReply: LearnerStepReply | null;
 }
 
 let S: LearnerState | null = null;
 
-export const accepts = {
-  trainStep: TrainingProtocols.LearnerStepRequest,
-  saveAdapter: TrainingProtocols.SaveAdapterRequest,
-  saveCheckpoint: CheckpointProtocols.CheckpointRequest,
-  restoreCheckpoint: CheckpointProtocols.RestoreRequest,
-  republish: CheckpointProtocols.RepublishRequest,
-  oldLogprobs: TrainingProtocols.OldLogprobsRequest,
-};
+// Requests are validated against protocols/handlers.ts LearnerProtocol; the compiler checks each handler against it.
+export const accepts = acceptsOf(LearnerProtocol, { trainStep, oldLogprobs, saveAdapter, saveCheckpoint, restoreCheckpoint, republish });
 
 async function createLearnerDevice(dc: LearnerDeviceConfig, model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>): Promise<LearnerDevice> {
   if (dc.device === 'cpu') return createCpuLearnerDevice(model, adapter);
@@ -110,7 +93,7 @@ export async function init(cfg: LearnerInit): Promise<void> {
   else if (recovery) commitState(S, null);
 }
 
-function commitState(s: LearnerState, reply: Record<string, unknown> | null): void {
+function commitState(s: LearnerState, reply: LearnerStepReply | null): void {
   commitLearnerState(s.recovery!, s.packed, { params: s.adapter.params, m: s.opt.m, v: s.opt.v, optStep: s.opt.step, rng: s.dropoutRng.state(), step: s.step, reply });
   s.lastReply = reply;
   s.dirty = false;
@@ -122,7 +105,7 @@ function restoreCommitted(s: LearnerState): void {
   s.opt.step = st.optStep;
   s.dropoutRng = new Rng(st.rng);
   s.step = st.step;
-  s.lastReply = st.reply;
+  s.lastReply = st.reply as LearnerStepReply | null;
   s.dirty = false;
   s.device.loadState(s.opt);
 }
@@ -140,9 +123,11 @@ function state(): LearnerState {
   return S;
 }
 
-const ints = (x: Trajectory['promptIds']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'i32' }) : x);
-const floats = (x: Trajectory['behaviourLogprobs']): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x as SharedTensor & { dtype: 'f32' }) : x);
-const arrays = (t: Trajectory) => ({ promptIds: ints(t.promptIds), completionIds: ints(t.completionIds) });
+// Views of the shared memory the descriptors point at (the protocol checked their dtypes); arrays as they are.
+const ints = (x: Ids): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x) : x);
+const floats = (x: Floats): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x) : x);
+/** A trajectory's prompt (sent once per prompt, in the request's `prompts`) and completion ids. */
+const arrays = (prompts: readonly Ids[], t: Trajectory) => ({ promptIds: ints(prompts[t.promptIndex]!), completionIds: ints(t.completionIds) });
 
 /** Log-probs of one micro-batch's completion tokens ([B, Tc]), and for the policy pass what the backward needs. */
 interface Scored {
@@ -187,13 +172,13 @@ async function backwardMicroBatch(scored: Scored, b: BuiltBatch, dLogp: ArrayLik
   await scored.fwd!.backward(dlp);
 }
 
-export async function trainStep(msg: LearnerStepRequest): Promise<Record<string, number | string | boolean>> {
+export async function trainStep(msg: LearnerStepRequest): Promise<LearnerStepReply> {
   const s = state();
   const { cfg } = s;
   if (s.recovery) {
     // (A retry after a throw mid-step has been rolled back to the last commit by state().)
     // The step finished and was committed but its reply was lost with the worker: answer it again.
-    if (msg.step === s.step && s.lastReply) return s.lastReply as Record<string, number | string | boolean>;
+    if (msg.step === s.step && s.lastReply) return s.lastReply;
     s.dirty = true;
   }
   if (msg.step !== s.step + 1) throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
@@ -205,6 +190,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   });
   const t0 = performance.now();
   const N = msg.trajectories.length;
+  const advantages = floats(msg.advantages);
   const bounds = microBatchBounds(N, cfg.gradientAccumulationSteps, msg.microBatchSizes);
   const M = bounds.length - 1;
   // Global sizes first, so every micro-batch's loss uses the whole optimizer batch's normalisers.
@@ -222,7 +208,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   for (let m = 0; m < M; m++) {
     const lo = bounds[m]!, hi = bounds[m + 1]!;
     const trajs = msg.trajectories.slice(lo, hi);
-    const built = buildBatch(trajs.map(arrays), cfg.maxPromptLength);
+    const built = buildBatch(trajs.map((t) => arrays(msg.prompts, t)), cfg.maxPromptLength);
     const mask = new Uint8Array(trajs.length * built.Tc);
     trajs.forEach((_, i) => {
       mask.set(masks[lo + i]!, i * built.Tc);
@@ -240,7 +226,7 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
     let r: ReturnType<typeof policyLoss>;
     try {
       r = policyLoss(
-        { numSequences: trajs.length, seqLen: built.Tc, logp: pol.logp, mask, advantages: msg.advantages.slice(lo, hi), refLogp: ref, oldLogp: old, behaviourLogp: behaviour },
+        { numSequences: trajs.length, seqLen: built.Tc, logp: pol.logp, mask, advantages: Array.prototype.slice.call(advantages, lo, hi) as number[], refLogp: ref, oldLogp: old, behaviourLogp: behaviour },
         { ...cfg.objective, correction: cfg.correction, maxCompletionLength: cfg.maxCompletionLength, global: { sequences: N, tokens: globalTokens, microBatches: M } },
       );
     } catch (err) {
@@ -275,15 +261,20 @@ export async function trainStep(msg: LearnerStepRequest): Promise<Record<string,
   fireFaultDrill(cfg.__faults, 'learner', 'afterPublish'); // drill: die with version published, state not committed
   const seconds = (performance.now() - t0) / 1000;
   const { kl, kl_token_mean: _k, ...lossMetrics } = metrics;
-  const reply = {
+  const reply: LearnerStepReply = {
     step: s.step, version, loss, kl, grad_norm: gradNorm,
     // Logged as the HF Trainer does: the learning rate after the scheduler's step (the next update's).
     learning_rate: learningRateAt(cfg.schedule, s.step),
-    ...lossMetrics, ...(globalTokens > 0 ? { entropy: entropySum / globalTokens } : {}),
-    ...(truncationActive(cfg.truncation, s.model.config.vocabSize) ? { 'sampling/outside_truncation_frac': outside / Math.max(1, globalTokens) } : {}),
-    tokens_per_s: tokens / seconds, 'time/reference_s': time.reference / 1000, 'time/policy_s': time.policy / 1000,
-    'time/backward_s': time.backward / 1000, 'time/publish_s': (performance.now() - tp) / 1000,
-    skipped, ...(N === 0 ? { empty: true } : {}),
+    tokens_per_s: tokens / seconds,
+    metrics: {
+      ...lossMetrics, ...(globalTokens > 0 ? { entropy: entropySum / globalTokens } : {}),
+      ...(truncationActive(cfg.truncation, s.model.config.vocabSize) ? { 'sampling/outside_truncation_frac': outside / Math.max(1, globalTokens) } : {}),
+    },
+    timings: {
+      'time/reference_s': time.reference / 1000, 'time/policy_s': time.policy / 1000,
+      'time/backward_s': time.backward / 1000, 'time/publish_s': (performance.now() - tp) / 1000,
+    },
+    skipped, ...(N === 0 ? { empty: true as const } : {}),
   };
   if (s.recovery) commitState(s, reply);
   fireFaultDrill(cfg.__faults, 'learner', 'afterCommit'); // drill: the step is committed, its reply lost
@@ -299,27 +290,28 @@ function missingOld(i: number): never {
  * before its first optimizer step: the ratio's denominator while the batch is trained on across
  * updates (num_iterations > 1, or steps_per_generation > gradient_accumulation_steps).
  */
-export async function oldLogprobs(msg: OldLogprobsRequest): Promise<{ logprobs: Float32Array[] }> {
+export async function oldLogprobs(msg: OldLogprobsRequest): Promise<OldLogprobsReply> {
   const s = state();
   const bounds = microBatchBounds(msg.trajectories.length, Math.max(1, msg.trajectories.length), msg.microBatchSizes);
   const out: Float32Array[] = [];
   for (let m = 0; m + 1 < bounds.length; m++) {
     const trajs = msg.trajectories.slice(bounds[m]!, bounds[m + 1]!);
-    const built = buildBatch(trajs.map(arrays), s.cfg.maxPromptLength);
+    const built = buildBatch(trajs.map((t) => arrays(msg.prompts, t)), s.cfg.maxPromptLength);
     const scored = await scoreMicroBatch(s, built, 'old');
     for (let i = 0; i < trajs.length; i++) out.push(scored.logp.slice(i * built.Tc, i * built.Tc + built.comps[i]!));
   }
-  return { logprobs: out };
+  // One shared buffer for the batch: the coordinator keeps the views and hands them back to trainStep.
+  return { logprobs: packSharedRows('f32', out) };
 }
 
-export async function saveAdapter(msg: SaveAdapterRequest): Promise<{ dir: string; step: number }> {
+export async function saveAdapter(msg: SaveAdapterRequest): Promise<SaveAdapterReply> {
   const s = state();
   saveAdapterPeft(msg.dir, s.adapter, { baseModel: s.cfg.baseModelName });
   return { dir: msg.dir, step: s.step };
 }
 
 /** Checkpoint the learner's whole state into `dir`: PEFT adapter + AdamW state; returns the RNG state. */
-export async function saveCheckpoint(msg: CheckpointRequest): Promise<{ step: number; dropoutRng: RngState }> {
+export async function saveCheckpoint(msg: CheckpointRequest): Promise<CheckpointReply> {
   const s = state();
   if (msg.step !== s.step) throw new Error(`learner.saveCheckpoint: asked for step ${msg.step}, the learner is at step ${s.step}`);
   // A checkpoint is what resume trusts: never seal one that could not be trained on.
@@ -338,7 +330,7 @@ function countNonFinite(a: Float32Array): number {
 }
 
 /** Restore from a sealed checkpoint and publish the adapter as version `step` (versions = steps). */
-export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: number; version: number }> {
+export async function restoreCheckpoint(msg: RestoreRequest): Promise<RestoreReply> {
   const s = state();
   if (s.recovery) s.dirty = true; // from here until the commit the state is neither old nor new
   const loaded = loadAdapterPeft(msg.dir, s.model.config);
@@ -356,7 +348,7 @@ export async function restoreCheckpoint(msg: RestoreRequest): Promise<{ step: nu
 }
 
 /** Rewrite the current adapter under its version: a reader found that version's bytes corrupted. */
-export async function republish(msg: RepublishRequest): Promise<{ version: number }> {
+export async function republish(msg: RepublishRequest): Promise<RepublishReply> {
   const s = state();
   if (msg.version > s.step) throw new Error(`learner.republish: asked for version ${msg.version}, the learner holds version ${s.step}`);
   // A newer version was published since the request was made: its bytes are fresh already.

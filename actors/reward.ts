@@ -7,31 +7,14 @@ import { resolveRewardFunc, rewardFuncName, type ResolvedRewardFunc, type Reward
 import { codePointLength } from '../src/rewards/text-scan.js';
 import type { RewardContext, RewardKwargs } from '../src/rewards/types.js';
 import { getEngine } from '../src/rewards/verifier/parse.js';
+import type { ScoreItemMessage, ScoreItemResult } from '../protocols/reward.js';
 
 // The math CAS loads on first use elsewhere (importing loractor stays cheap); a reward worker loads and
 // builds it while the worker starts (~0.3 s of CPU), which is never charged to an item's deadline, so
 // a fresh or replacement worker scores its first item as fast as the others.
 getEngine();
 
-/** Score one completion. (Declared here until protocols/ carries a reward message type.) */
-export interface ScoreItemMessage {
-  completion: string;
-  solution: string;
-  prompt?: string;
-  /** Other dataset columns of this row, passed to functions as ctx[column] = [value]. */
-  columns?: Record<string, unknown>;
-  /** Custom specs must carry absolute paths (see absolutizeSpec). */
-  funcs: RewardFuncSpec[];
-  kwargs?: Partial<RewardKwargs>;
-}
-
-export interface ScoreItemResult {
-  /** Per function name; group-scoped functions are absent (see `group`). */
-  scores: Record<string, number | null>;
-  /** Inputs of group-scoped functions: length needs characters and correctness per item. */
-  group?: { chars: number; lengthCorrect: boolean };
-  elapsedMs: number;
-}
+export type { ScoreItemMessage, ScoreItemResult } from '../protocols/reward.js';
 
 const resolved = new Map<string, ResolvedRewardFunc>();
 /** Built-in functions that run the math verifier. */

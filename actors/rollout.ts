@@ -9,51 +9,19 @@
 // text, ids that are not valid UTF-8 for a text engine) fails alone: the checks run before any
 // engine work, and the actor keeps serving. A version that fails verification is not applied: sync
 // replies `verified: false` (the coordinator republishes) and generate refuses to run stale.
-import { TrainingProtocols, type GenerateRequest, type SyncRequest, type SyncReply } from '../protocols/training.js';
-import { tensorView, isSharedTensor, type SharedTensor } from '../protocols/shared-tensor.js';
-import { attachModel, type ModelDescriptor } from '../src/model/weights.js';
+import type { GenerateReply, GenerateRequest, SyncRequestFull, SyncReply } from '../protocols/training.js';
+import { tensorView, isSharedTensor, packSharedRows } from '../protocols/shared-tensor.js';
+import { acceptsOf, RolloutProtocol } from '../protocols/handlers.js';
+import type { RolloutInit } from '../protocols/role-config.js';
+import { attachModel } from '../src/model/weights.js';
 import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
 import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
-import { WeightStore, type WeightSnapshot, type WeightStoreDescription } from '../src/runtime/weight-store.js';
+import { WeightStore, type WeightSnapshot } from '../src/runtime/weight-store.js';
 
-export interface WebLlmRolloutSettings {
-  /** MLC artifacts folder (tools/convert-to-mlc). */
-  mlcDir: string;
-  /** Compiled WebLLM model library (*.wasm, v0_2_48 libs for web-llm 0.2.79). */
-  libFile: string;
-  /** KV cache length (default: the artifacts' context_window_size). */
-  contextWindow?: number;
-  /** Fault drill: corrupt this MLC tensor on the GPU right after the next sync writes it. */
-  injectWriteFault?: string;
-}
-
-export interface RolloutInit {
-  model: ModelDescriptor;
-  /** Folder with tokenizer.json (+ tokenizer_config.json). */
-  tokenizerDir: string;
-  store: WeightStoreDescription;
-  lora: LoraSettings;
-  /** Name under which this actor acknowledges versions in the store. */
-  readerName: string;
-  engine: 'builtin' | 'webgpu' | 'webllm';
-  /** Required with engine 'webllm'. */
-  webllm?: WebLlmRolloutSettings;
-  /** Engine 'webgpu' (defaults: f16 weights, 2 resident versions). */
-  webgpu?: WebGpuRolloutSettings;
-  /** Builtin and webgpu engines: most sequences decoded together. */
-  maxBatch?: number;
-}
-
-export interface WebGpuRolloutSettings {
-  weightDtype?: 'f16' | 'f32';
-  /** Adapter versions kept on the GPU: grpo.max_staleness + 1. */
-  residentVersions?: number;
-  /** Fault drill: corrupt the next adapter upload on the GPU (the sync must reject it). */
-  injectWriteFault?: boolean;
-}
+export type { RolloutInit, WebGpuRolloutSettings, WebLlmRolloutSettings } from '../protocols/role-config.js';
 
 /** Engine-specific timings of the last generate call. */
 interface GenerationTimings {
@@ -80,10 +48,8 @@ interface RolloutState {
 
 let S: RolloutState | null = null;
 
-export const accepts = {
-  generate: TrainingProtocols.GenerateRequest,
-  sync: TrainingProtocols.SyncRequest,
-};
+// Requests are validated against protocols/handlers.ts RolloutProtocol; the compiler checks each handler against it.
+export const accepts = acceptsOf(RolloutProtocol, { generate, sync });
 
 export async function init(cfg: RolloutInit): Promise<void> {
   const model = attachModel(cfg.model);
@@ -190,12 +156,12 @@ async function applyExact(version: number, timeoutMs: number): Promise<SyncReply
   return applySnapshot(snap, t0);
 }
 
-export async function sync(msg: SyncRequest): Promise<SyncReply> {
-  return applyLatest(msg.minVersion, msg.timeoutMs ?? 30000);
+export async function sync(msg: SyncRequestFull): Promise<SyncReply> {
+  return applyLatest(msg.minVersion, msg.timeoutMs);
 }
 
 const ints = (x: GenerateRequest['prompts'][number]['ids']): Int32Array =>
-  isSharedTensor(x) ? Int32Array.from(tensorView(x as SharedTensor & { dtype: 'i32' })) : Int32Array.from(x as ArrayLike<number>);
+  Int32Array.from(isSharedTensor(x) ? tensorView(x) : x);
 
 /** A prompt's text, when given, must be the text whose tokenization is its ids (both engines check). */
 function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptIndex: number): void {
@@ -211,7 +177,7 @@ function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptI
   throw new Error(`prompt ${i} (promptIndex ${promptIndex}): text does not tokenize to its ids: ${ids.length} ids [${ids.slice(0, 8)}...] vs ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...]`);
 }
 
-export async function generate(msg: GenerateRequest): Promise<Record<string, unknown>> {
+export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
   const s = state();
   const exact = msg.policyVersion;
   const synced = exact !== undefined ? await applyExact(exact, 30000) : await applyLatest(msg.minPolicyVersion, 30000);
@@ -244,6 +210,13 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
   const out = await s.engine.generate(prompts, msg.n, msg.sampling).catch(fail);
   const seconds = (performance.now() - t0) / 1000;
   const tm = s.timings();
+  // Bulk data goes back in shared memory: every completion's ids in one i32 buffer, its log-probs in
+  // one f32 buffer (the engine's raw model log-probs in another); completions carry descriptors.
+  const tokenIds = packSharedRows('i32', out.map((c) => c.tokenIds));
+  const logprobs = packSharedRows('f32', out.map((c) => c.logprobs));
+  const withModel = out.filter((c) => c.modelLogprobs);
+  const modelLogprobs = packSharedRows('f32', withModel.map((c) => c.modelLogprobs!));
+  let withModelAt = 0;
   return {
     step: msg.step,
     engine: s.engine.name,
@@ -254,12 +227,12 @@ export async function generate(msg: GenerateRequest): Promise<Record<string, unk
     tokensPerSecond: tm.tokensPerSecond,
     timeToFirstTokenS: tm.timeToFirstTokenS,
     seconds,
-    completions: out.map((c) => ({
+    completions: out.map((c, i) => ({
       promptIndex: msg.prompts[c.promptIndex]!.promptIndex,
       sampleIndex: c.sampleIndex,
-      tokenIds: Array.from(c.tokenIds),
-      logprobs: Array.from(c.logprobs),
-      ...(c.modelLogprobs ? { modelLogprobs: Array.from(c.modelLogprobs) } : {}),
+      tokenIds: tokenIds[i]!,
+      logprobs: logprobs[i]!,
+      ...(c.modelLogprobs ? { modelLogprobs: modelLogprobs[withModelAt++]! } : {}),
       text: c.text,
       finishReason: c.finishReason,
       policyVersion: c.policyVersion,

@@ -15,14 +15,14 @@ export type Transport = TaskEnvelope['t'];
 const HOT_STRUCTURES: string[][] = [
   ['buffer', 'dtype', 'shape', 'byteOffset'],
   ['temperature', 'top_p', 'top_k', 'max_tokens', 'seed'],
-  ['requestId', 'step', 'prompts', 'n', 'sampling', 'minPolicyVersion'],
+  ['step', 'prompts', 'n', 'sampling', 'minPolicyVersion'],
   ['ids', 'promptIndex'],
   ['promptIndex', 'sampleIndex', 'tokenIds', 'logprobs', 'text', 'finishReason', 'policyVersion'],
-  ['requestId', 'step', 'completions', 'engine', 'policyVersion', 'timings'],
-  ['step', 'rewards', 'total', 'timings'],
-  ['step', 'advantages', 'groups', 'rewardMean', 'rewardStd'],
-  ['step', 'loss', 'kl', 'grad_norm', 'learning_rate', 'tokens_per_s', 'timings', 'version'],
-  ['version', 'step', 'checksum', 'size'],
+  ['step', 'engine', 'policyVersion', 'syncLatencyMs', 'tokensPerSecond', 'timeToFirstTokenS', 'seconds', 'completions'],
+  ['step', 'prompts', 'trajectories', 'advantages', 'microBatchSizes'],
+  ['promptIndex', 'completionIds', 'behaviourLogprobs', 'policyVersion'],
+  ['step', 'version', 'loss', 'kl', 'grad_norm', 'learning_rate', 'tokens_per_s', 'metrics', 'timings', 'skipped'],
+  ['version', 'latencyMs', 'verified'],
 ];
 
 // The shared-buffer list of the pack/unpack in progress (pack and unpack are synchronous, so a

@@ -1,19 +1,31 @@
-// Every message that crosses a thread in loractor: its TypeScript type, its protocol version and a
-// zod schema the receiving side validates against (a malformed message is rejected with an error
-// naming the field; it never reaches a handler). Bump a message's version when its meaning changes.
+// The building blocks of every message that crosses a thread in loractor: a declared message kind
+// (name, protocol version, zod schema the receiving side validates against: a malformed message is
+// rejected with an error naming the field and never reaches a handler), the schemas messages share
+// (ids, floats, sampling), and the evaluator's messages. The messages themselves are declared per
+// role (training.ts, advantage.ts, reward.ts) and paired into handler contracts in handlers.ts.
+// Bump a message's version when its meaning changes.
 import { z } from 'zod';
-import { checkSharedTensor, type SharedTensor } from './shared-tensor.js';
+import { checkSharedTensor, type DType, type SharedTensor } from './shared-tensor.js';
 
 export const sharedTensorSchema = z.custom<SharedTensor>((v) => checkSharedTensor(v) === null, {
   error: (iss) => 'expected SharedTensor (' + (checkSharedTensor(iss.input) ?? 'invalid') + ')',
 });
 
-/** Integer ids: a plain array (small control messages), an Int32Array, or a SharedTensor (bulk). */
-export const idsSchema = z.union([z.array(z.number().int()), z.instanceof(Int32Array), sharedTensorSchema]);
-/** Float values: a plain array, a Float32Array, or a SharedTensor. */
-export const floatsSchema = z.union([z.array(z.number()), z.instanceof(Float32Array), z.instanceof(Float64Array), sharedTensorSchema]);
+/** A SharedTensor of one of `dtypes` (a receiver builds a view of that type over it). */
+function sharedTensorOf(dtypes: readonly DType[]) {
+  const problem = (v: unknown): string | null => checkSharedTensor(v) ?? (dtypes.includes((v as SharedTensor).dtype) ? null : `dtype: expected ${dtypes.join(' or ')}, got ${(v as SharedTensor).dtype}`);
+  return z.custom<SharedTensor>((v) => problem(v) === null, { error: (iss) => 'expected SharedTensor (' + (problem(iss.input) ?? 'invalid') + ')' });
+}
+
+/** Integer ids: a plain array (small control messages), an Int32Array, or an i32 SharedTensor (bulk). */
+export const idsSchema = z.union([z.array(z.number().int()), z.instanceof(Int32Array), sharedTensorOf(['i32'])]);
+/** Float values: a plain array, a Float32Array / Float64Array, or an f32 / f64 SharedTensor (bulk). */
+export const floatsSchema = z.union([z.array(z.number()), z.instanceof(Float32Array), z.instanceof(Float64Array), sharedTensorOf(['f32', 'f64'])]);
 export type Ids = z.infer<typeof idsSchema>;
 export type Floats = z.infer<typeof floatsSchema>;
+
+/** Any IEEE double, NaN and ±Infinity included (z.number() refuses them): a loss or a gradient norm may be non-finite. */
+export const realSchema = z.custom<number>((v) => typeof v === 'number', { error: 'expected a number' });
 
 const timings = z.record(z.string(), z.number());
 
@@ -26,76 +38,6 @@ export const samplingSchema = z.object({
   seed: z.number().int(),
   /** Decode past EOS to max_tokens (vLLM ignore_eos; benchmarks). */
   ignore_eos: z.boolean().optional(),
-}).strict();
-
-export const rolloutRequestSchema = z.object({
-  requestId: z.string(),
-  step: z.number().int().nonnegative(),
-  prompts: z.array(z.object({ ids: idsSchema, text: z.string().optional(), promptIndex: z.number().int().nonnegative() }).strict()).min(1),
-  /** Completions per prompt (GRPO's G, TRL num_generations). */
-  n: z.number().int().positive(),
-  sampling: samplingSchema,
-  /** The engine must apply at least this adapter version before generating (bounded staleness). */
-  minPolicyVersion: z.number().int().nonnegative(),
-}).strict();
-
-export const completionSchema = z.object({
-  promptIndex: z.number().int().nonnegative(),
-  sampleIndex: z.number().int().nonnegative(),
-  tokenIds: idsSchema,
-  /** Behaviour log-probs (the distribution sampled from; engines/types.ts). */
-  logprobs: floatsSchema,
-  /** Raw model log-probs (temperature 1, whole vocabulary), where the engine reports them. */
-  modelLogprobs: floatsSchema.optional(),
-  text: z.string(),
-  finishReason: z.enum(['eos', 'stop', 'length']),
-  policyVersion: z.number().int().nonnegative(),
-}).strict();
-
-export const rolloutResultSchema = z.object({
-  requestId: z.string(),
-  step: z.number().int().nonnegative(),
-  completions: z.array(completionSchema),
-  engine: z.string(),
-  policyVersion: z.number().int().nonnegative(),
-  timings,
-}).strict();
-
-export const scoredBatchSchema = z.object({
-  step: z.number().int().nonnegative(),
-  /** rewards[func][i] for completion i (TRL rewards/<func>); null where a function abstains. */
-  rewards: z.record(z.string(), z.array(z.number().nullable())),
-  /** Weighted total per completion (TRL reward_weights applied). */
-  total: z.array(z.number()),
-  timings,
-}).strict();
-
-export const advantageBatchSchema = z.object({
-  step: z.number().int().nonnegative(),
-  advantages: floatsSchema,
-  /** Group id (prompt index) per completion. */
-  groups: idsSchema,
-  rewardMean: z.number(),
-  rewardStd: z.number(),
-}).strict();
-
-export const learnerStepResultSchema = z.object({
-  step: z.number().int().nonnegative(),
-  loss: z.number(),
-  kl: z.number(),
-  grad_norm: z.number(),
-  learning_rate: z.number(),
-  tokens_per_s: z.number(),
-  timings,
-  /** The adapter version published after this step. */
-  version: z.number().int().nonnegative(),
-}).strict();
-
-export const weightVersionSchema = z.object({
-  version: z.number().int().nonnegative(),
-  step: z.number().int().nonnegative(),
-  checksum: z.number().int().nonnegative(),
-  size: z.number().int().nonnegative(),
 }).strict();
 
 export const evalRequestSchema = z.object({
@@ -112,60 +54,30 @@ export const evalReportSchema = z.object({
   timings,
 }).strict();
 
-export const metricsSchema = z.object({
-  source: z.string(),
-  step: z.number().int().nonnegative().optional(),
-  values: z.record(z.string(), z.number()),
-}).strict();
-
-export const errorReportSchema = z.object({
-  role: z.string(),
-  handler: z.string(),
-  name: z.string(),
-  message: z.string(),
-  stack: z.string().optional(),
-  code: z.string().optional(),
-}).strict();
-
 export type SamplingParamsMsg = z.infer<typeof samplingSchema>;
-export type RolloutRequest = z.infer<typeof rolloutRequestSchema>;
-export type CompletionMsg = z.infer<typeof completionSchema>;
-export type RolloutResult = z.infer<typeof rolloutResultSchema>;
-export type ScoredBatch = z.infer<typeof scoredBatchSchema>;
-export type AdvantageBatch = z.infer<typeof advantageBatchSchema>;
-export type LearnerStepResult = z.infer<typeof learnerStepResultSchema>;
-export type WeightVersion = z.infer<typeof weightVersionSchema>;
 export type EvalRequest = z.infer<typeof evalRequestSchema>;
 export type EvalReport = z.infer<typeof evalReportSchema>;
-export type MetricsMessage = z.infer<typeof metricsSchema>;
-export type ErrorReport = z.infer<typeof errorReportSchema>;
 
-/** A declared message kind: name, version, schema. Actor modules reference these in `accepts`. */
-export interface ProtocolDef<T = unknown> {
+/**
+ * A declared message kind: name, version, schema. `T` is what the receiver gets after validation
+ * (defaults filled in), `I` what a sender may send (z.input of the schema).
+ */
+export interface ProtocolDef<T = unknown, I = unknown> {
   name: string;
   version: number;
-  schema: z.ZodType<T>;
+  schema: z.ZodType<T, I>;
 }
 
 /** Declare a message kind (name, version, schema); every protocols/*.ts file declares its messages with it. */
-export function defineProtocol<T>(name: string, version: number, schema: z.ZodType<T>): ProtocolDef<T> {
+export function defineProtocol<T, I>(name: string, version: number, schema: z.ZodType<T, I>): ProtocolDef<T, I> {
   return { name, version, schema };
 }
 
-export const Protocols = {
-  RolloutRequest: defineProtocol('RolloutRequest', 1, rolloutRequestSchema),
-  RolloutResult: defineProtocol('RolloutResult', 1, rolloutResultSchema),
-  ScoredBatch: defineProtocol('ScoredBatch', 1, scoredBatchSchema),
-  AdvantageBatch: defineProtocol('AdvantageBatch', 1, advantageBatchSchema),
-  LearnerStepResult: defineProtocol('LearnerStepResult', 1, learnerStepResultSchema),
-  WeightVersion: defineProtocol('WeightVersion', 1, weightVersionSchema),
+/** The evaluator's messages: evaluate one adapter version (EvalRequest) and its results (EvalReport). */
+export const EvalProtocols = {
   EvalRequest: defineProtocol('EvalRequest', 1, evalRequestSchema),
   EvalReport: defineProtocol('EvalReport', 1, evalReportSchema),
-  Metrics: defineProtocol('Metrics', 1, metricsSchema),
-  ErrorReport: defineProtocol('ErrorReport', 1, errorReportSchema),
 } as const;
-
-export type ProtocolName = keyof typeof Protocols;
 
 /** Thrown when an incoming message fails validation; `field` is the dotted path of the first bad field. */
 export class ProtocolError extends Error {
@@ -179,13 +91,25 @@ export class ProtocolError extends Error {
 }
 
 /** Validate `msg` against a declared protocol; returns the parsed value or throws ProtocolError naming the field. */
-export function validateMessage<T>(p: ProtocolDef<T>, msg: unknown, version?: number): T {
+export function validateMessage<T, I>(p: ProtocolDef<T, I>, msg: unknown, version?: number): T {
   if (version !== undefined && version !== p.version) {
     throw new ProtocolError(`${p.name}: protocol version ${version} not supported (expected ${p.version})`, '(version)');
   }
   const r = p.schema.safeParse(msg);
   if (r.success) return r.data;
-  const iss = r.error.issues[0]!;
+  const iss = specificIssue(r.error.issues[0]! as Issue);
   const field = iss.path.length ? iss.path.map(String).join('.') : '(message)';
   throw new ProtocolError(`${p.name}: ${field}: ${iss.message}`, field);
+}
+
+type Issue = { code: string; path: PropertyKey[]; message: string; errors?: Issue[][] };
+
+/**
+ * A union (ids: array | Int32Array | SharedTensor) that matched no branch reports "Invalid input";
+ * the branch that got past the type check (a SharedTensor of the wrong dtype) says what is wrong.
+ */
+function specificIssue(iss: Issue): Issue {
+  if (iss.code !== 'invalid_union' || !iss.errors) return iss;
+  const branch = iss.errors.find((b) => b.length > 0 && b[0]!.code !== 'invalid_type');
+  return branch ? specificIssue({ ...branch[0]!, path: [...iss.path, ...branch[0]!.path] }) : iss;
 }

@@ -5,8 +5,8 @@
 // crosses a thread or a host, with its version (protocolTable()).
 import { z } from 'zod';
 import { pack, unpack } from 'msgpackr';
-import { defineProtocol, Protocols, samplingSchema, type ProtocolDef } from './messages.js';
-import { CheckpointProtocols, TrainingProtocols } from './training.js';
+import { defineProtocol, samplingSchema, type ProtocolDef } from './messages.js';
+import { Protocols } from './handlers.js';
 
 const loraSchema = z.object({ r: z.number().int().positive(), alpha: z.number(), dropout: z.number(), targetModules: z.array(z.string()) }).strict();
 
@@ -141,7 +141,7 @@ export const RemoteProtocols = {
 
 /** Every declared message kind → its version, as this build has them. */
 export function protocolTable(): Record<string, number> {
-  const all: ProtocolDef[] = [...Object.values(Protocols), ...Object.values(TrainingProtocols), ...Object.values(CheckpointProtocols), ...Object.values(RemoteProtocols)] as ProtocolDef[];
+  const all: ProtocolDef[] = [...Object.values(Protocols), ...Object.values(RemoteProtocols)] as ProtocolDef[];
   return Object.fromEntries(all.map((p) => [p.name, p.version]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
 }
 

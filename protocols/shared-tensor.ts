@@ -99,3 +99,48 @@ export function checkSharedTensor(t: unknown): string | null {
 export function isSharedTensor(t: unknown): t is SharedTensor {
   return checkSharedTensor(t) === null;
 }
+
+/**
+ * Write `rows` into ONE new shared buffer of `dtype`, back to back; returns one descriptor per row
+ * (views of that buffer). The producer's single copy: every later hop passes the descriptors.
+ */
+export function packSharedRows(dtype: DType, rows: readonly ArrayLike<number>[]): SharedTensor[] {
+  let total = 0;
+  for (const r of rows) total += r.length;
+  const all = allocSharedTensor(dtype, [total]);
+  const view = tensorView(all) as AnyTypedArray;
+  const out: SharedTensor[] = [];
+  let at = 0;
+  for (const r of rows) {
+    view.set(r as never, at);
+    out.push({ buffer: all.buffer, dtype, shape: [r.length], byteOffset: at * bytesPerElement(dtype) });
+    at += r.length;
+  }
+  return out;
+}
+
+/** The descriptor of a typed array that lives in shared memory (no copy); any other is copied into a new shared tensor. */
+export function describeShared(data: AnyTypedArray): SharedTensor {
+  if (data.buffer instanceof SharedArrayBuffer) return { buffer: data.buffer, dtype: dtypeOf(data), shape: [data.length], byteOffset: data.byteOffset };
+  return toSharedTensor(data);
+}
+
+/** Int32 ids in any message form as an Int32Array: a SharedTensor's view (no copy), an Int32Array as is, an array copied. */
+export function int32View(x: SharedTensor | Int32Array | readonly number[]): Int32Array {
+  if (x instanceof Int32Array) return x;
+  if (isSharedTensor(x)) {
+    if (x.dtype !== 'i32') throw new Error(`SharedTensor: dtype: expected i32, got ${x.dtype}`);
+    return tensorView(x as SharedTensor & { dtype: 'i32' });
+  }
+  return Int32Array.from(x as readonly number[]);
+}
+
+/**
+ * Log-probs in any message form as a Float32Array (log-probs are f32 throughout loractor): an f32
+ * SharedTensor's view (no copy), a Float32Array as is; anything else is copied (and rounded to f32).
+ */
+export function float32View(x: SharedTensor | Float32Array | Float64Array | readonly number[]): Float32Array {
+  if (x instanceof Float32Array) return x;
+  if (isSharedTensor(x)) return x.dtype === 'f32' ? tensorView(x as SharedTensor & { dtype: 'f32' }) : Float32Array.from(tensorView(x) as ArrayLike<number>);
+  return Float32Array.from(x as ArrayLike<number>);
+}

@@ -9,6 +9,7 @@ export type { ParsedAnswer, ParseOptions, VerifyOptions, VerifyResult, Extractio
 // Runtime (actor system, weight store), protocols (messages, codecs, shared tensors), config.
 export * from './runtime/index.js';
 export * from '../protocols/index.js';
+export { askRole, ReplyProtocolError } from './runtime/ask-role.js';
 export { loadConfig, validateConfig, ConfigError, rootConfigSchema, actorSpecsFromConfig } from './config/index.js';
 export type { LoractorConfig } from './config/index.js';
 // What a run costs from its knobs (memory per device, time per step), as `loractor check` prints it.
@@ -59,6 +60,8 @@ export { createBuiltinEngine, sampleToken } from './engines/builtin/index.js';
 export type { BuiltinEngine, BuiltinEngineOptions } from './engines/builtin/index.js';
 export type { GenerationEngine, SamplingParams, PromptInput, Completion, FinishReason } from './engines/types.js';
 export { runTraining } from './coordinator/index.js';
+export { resolveRunConfig } from './coordinator/run-config.js';
+export type { RunConfig, RunConfigOptions } from './coordinator/run-config.js';
 export type { TrainingSummary } from './coordinator/index.js';
 export { runGrpoLoop } from './coordinator/grpo-loop.js';
 export type { GrpoRoles, GrpoLoopOptions, PromptItem } from './coordinator/grpo-loop.js';

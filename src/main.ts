@@ -12,6 +12,7 @@ import { answerStandardFlags, describeError } from './cli/standard-flags.js';
 import { CliPathError, resolveCliPath } from './config/paths.js';
 import { natsOptionsFrom } from './cli/worker.js';
 import type { RemoteCliOptions } from './transport/nats/run-remote.js';
+import { resolveRunConfig, type RunConfig } from './coordinator/run-config.js';
 
 export interface TrainingOptions {
   configPath: string;
@@ -83,6 +84,7 @@ async function runCliInner(argv: string[]): Promise<number> {
   if (answerStandardFlags(argv, 'loractor', USAGE)) return 0;
   let opts: TrainingOptions;
   let config: LoractorConfig;
+  let runConfig: RunConfig;
   try {
     const { values, positionals } = parseArgs({
       // A bare --dashboard (no =PORT) means the default port.
@@ -115,6 +117,8 @@ async function runCliInner(argv: string[]): Promise<number> {
     if (resume !== undefined && !existsSync(resume)) throw new UsageError(`--resume: no such directory: ${resume}`);
     if (resume !== undefined && values.overwrite && out === undefined) throw new UsageError('--overwrite with --resume: resuming continues the run in its own folder; give --out DIR to continue it in another folder (which --overwrite then clears)');
     config.run = { ...config.run, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
+    // The config resolved once (every default, path and section check): training starts from it.
+    runConfig = resolveRunConfig(config, { configPath, seed, ...(maxSteps !== undefined ? { maxSteps } : {}) });
     // Resuming continues in the resumed run's folder unless --out names another.
     const dashboardPort = intArg('dashboard', values.dashboard, 0, 65535);
     if (values['dashboard-host'] !== undefined && dashboardPort === undefined) throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
@@ -136,13 +140,15 @@ async function runCliInner(argv: string[]): Promise<number> {
   try {
     // The coordinator (the training job) is loaded only when training.
     const { runTraining } = await import('./coordinator/index.js');
-    const result = await runTraining(config, opts);
+    const result = await runTraining(runConfig, opts);
     // Interrupted runs exit as a shell reports a process killed by the signal: 128 + its number.
     if (result.interrupted) return result.interrupted.signal === 'SIGINT' ? 130 : 143;
     return 0;
   } catch (err) {
-    // A refusal before any work (a non-empty or locked run folder) carries its own exit code (2).
-    const code = (err as { exitCode?: unknown }).exitCode;
+    // A config error found while training is being set up (the model's context, memory, the dataset's
+    // size against the schedule) is a config error like any other: exit 2. A refusal before any work
+    // (a non-empty or locked run folder) carries its own exit code (2).
+    const code = err instanceof ConfigError ? 2 : (err as { exitCode?: unknown }).exitCode;
     console.error(`loractor: ${typeof code === 'number' ? (err as Error).message : `training failed: ${describeError(err)}`}`);
     return typeof code === 'number' ? code : 1;
   }

@@ -9,7 +9,7 @@ function roles(opts: { skipFrom?: number; failAt?: number }, calls: string[]): G
   return {
     async generate(prompts, step) {
       calls.push(`generate ${step}`);
-      return { completions: prompts.flatMap((_, p) => [0, 1].map((s) => ({ promptIndex: p, sampleIndex: s, tokenIds: [1, 2], logprobs: [-1, -1], text: 'x', finishReason: 'eos', policyVersion: step - 1 }))), engine: 'script', policyVersion: step - 1, tokensPerSecond: 1 };
+      return { completions: prompts.flatMap((_, p) => [0, 1].map((s) => ({ promptIndex: p, sampleIndex: s, tokenIds: Int32Array.of(1, 2), logprobs: Float32Array.of(-1, -1), text: 'x', finishReason: 'eos', policyVersion: step - 1 }))), engine: 'script', policyVersion: step - 1, tokensPerSecond: 1 };
     },
     async score(_p, rollout, step) {
       const n = rollout.completions.length;

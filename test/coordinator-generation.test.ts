@@ -4,8 +4,9 @@
 // 'refill' generates more rounds until no zero-std group is left, and says so in the metrics; the
 // loop's carry, checkpointed and restored through JSON, resumes to exactly the uninterrupted run.
 import t from 'tap';
-import { runGrpoLoop, type GrpoLoopOptions, type GrpoRoles, type PendingRollout, type PromptItem } from '../src/coordinator/grpo-loop.js';
-import type { StepInput } from '../src/coordinator/generation.js';
+import { runGrpoLoop, type GrpoLoopOptions, type GrpoRoles, type PromptItem } from '../src/coordinator/grpo-loop.js';
+import { reviveCarry, type StepInput } from '../src/coordinator/generation.js';
+import { typedArraysAsLists } from '../src/coordinator/checkpoint.js';
 import { admitGroups } from '../actors/advantage.js';
 import type { DynamicSampling } from '../src/rl/advantages.js';
 import type { GenerationPlan } from '../src/rl/generation-plan.js';
@@ -21,7 +22,7 @@ function roles(log: Log, dynamic: DynamicSampling, maxRounds = 10): GrpoRoles {
     async generate(prompts, step) {
       log.calls.push(`generate ${step} [${prompts.map((p) => p.index).join(',')}]`);
       const completions = prompts.flatMap((p, pi) => Array.from({ length: G }, (_, s) => ({
-        promptIndex: pi, sampleIndex: s, tokenIds: [p.index, s], logprobs: [-1, -1], text: `${p.index}/${s}`, finishReason: s === 1 && p.index % 4 === 0 ? 'length' : 'eos', policyVersion: step - 1,
+        promptIndex: pi, sampleIndex: s, tokenIds: Int32Array.of(p.index, s), logprobs: Float32Array.of(-1, -1), text: `${p.index}/${s}`, finishReason: s === 1 && p.index % 4 === 0 ? 'length' : 'eos', policyVersion: step - 1,
       })));
       return { completions, engine: 'script', policyVersion: step - 1, tokensPerSecond: 1 };
     },
@@ -34,7 +35,7 @@ function roles(log: Log, dynamic: DynamicSampling, maxRounds = 10): GrpoRoles {
     },
     async oldLogprobs(batch, sizes) {
       log.calls.push(`old ${batch.index} [${sizes.join(',')}]`);
-      return batch.order.map((i) => batch.completions[i]!.tokenIds.map((x) => -x / 100));
+      return batch.order.map((i) => Float32Array.from(batch.completions[i]!.tokenIds, (x) => -x / 100));
     },
     async train(input: StepInput, step) {
       log.trained[step] = input.micro.flatMap((mb) => mb.indices.map((i) => {
@@ -47,7 +48,7 @@ function roles(log: Log, dynamic: DynamicSampling, maxRounds = 10): GrpoRoles {
     async sync() { return { seconds: 0, rejected: 0 }; },
     async evaluate(version, step) { return { step, policy_version: version, pass_at_1: {}, average: 0 }; },
     async checkpoint(step, pending) {
-      log.checkpoints[step] = JSON.stringify(pending);
+      log.checkpoints[step] = JSON.stringify(pending, typedArraysAsLists); // as a checkpoint writes it
       return `checkpoint-${step}`;
     },
   };
@@ -128,7 +129,7 @@ t.test('the carry survives a JSON checkpoint: resuming mid-batch gives the unint
       await runGrpoLoop(roles(clean, 'refill'), options(plan, clean, src, { maxStaleness, promptsPerGeneration: 4, onStep: (m) => { clean.metrics.push(m); drawnAt[m.step] = src.drawn(); } }));
       for (const at of [1, 3, 4]) {
         const resumed = newLog();
-        const carry = JSON.parse(clean.checkpoints[at]!) as PendingRollout;
+        const carry = reviveCarry(JSON.parse(clean.checkpoints[at]!));
         await runGrpoLoop(roles(resumed, 'refill'), options(plan, resumed, promptSource(drawnAt[at]), { maxStaleness, promptsPerGeneration: 4, firstStep: at + 1, pending: carry }));
         const same = [at + 1, 5, 6].every((s) => JSON.stringify(resumed.trained[s]) === JSON.stringify(clean.trained[s]));
         t.ok(same, `plan ${JSON.stringify(plan)} staleness ${maxStaleness}: resumed after step ${at}, steps ${at + 1}–6 identical`);

@@ -14,7 +14,7 @@ import { saveModel } from '../src/model/load.js';
 import { defaultLoraSettings, initLoraAdapter } from '../src/model/lora.js';
 import { saveAdapterPeft } from '../src/model/peft.js';
 import { ActorSystem, WeightStore } from '../src/runtime/index.js';
-import { Protocols, type EvalReport } from '../protocols/messages.js';
+import { Protocols, type EvalReport } from '../protocols/index.js';
 import { TINY_VOCAB, TINY_EOS_ID, TINY_BOS_ID } from '../src/data/tasks/index.js';
 import { run as evalCli } from '../src/cli/eval.js';
 

@@ -13,13 +13,21 @@ import { describeModel } from '../src/model/weights.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
-import { TrainingProtocols } from '../protocols/training.js';
+import { LearnerProtocol } from '../protocols/handlers.js';
+import { float32View } from '../protocols/shared-tensor.js';
+import { askRole } from '../src/runtime/ask-role.js';
 import { repoRoot } from '../src/util/paths.js';
-import type { LearnerInit } from '../actors/learner.js';
+import type { LearnerInit } from '../protocols/role-config.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
 
 const dir = join(repoRoot(), 'models/tiny');
 type Reply = Record<string, number | string | boolean>;
+interface TestTrajectory { promptIds: number[]; completionIds: number[]; behaviourLogprobs: number[]; policyVersion: number; oldLogprobs?: number[] }
+
+/** The learner's request shape: prompts listed once, trajectories refer to them (here one prompt entry per trajectory). */
+function request(trajectories: TestTrajectory[]) {
+  return { prompts: trajectories.map((x) => x.promptIds), trajectories: trajectories.map(({ promptIds: _, ...x }, i) => ({ ...x, promptIndex: i })) };
+}
 
 t.test('learner objectives on the tiny model', async (t) => {
   const model = loadModel(dir);
@@ -48,10 +56,13 @@ t.test('learner objectives on the tiny model', async (t) => {
     };
     const system = await ActorSystem.start({ learner: { module: 'actors/learner.ts', retries: 0, config: init } });
     systems.push(system);
-    const train = (step: number, trajectories: object[], adv: number[], microBatchSizes?: number[]) =>
-      system.ask<Reply>('learner', 'trainStep', { step, trajectories, advantages: adv, ...(microBatchSizes ? { microBatchSizes } : {}) }, { protocol: TrainingProtocols.LearnerStepRequest });
-    const old = async (trajectories: object[], microBatchSizes?: number[]) =>
-      (await system.ask<{ logprobs: ArrayLike<number>[] }>('learner', 'oldLogprobs', { trajectories, ...(microBatchSizes ? { microBatchSizes } : {}) }, { protocol: TrainingProtocols.OldLogprobsRequest })).logprobs.map((x) => Array.from(x));
+    // The reply's loss metrics flattened beside loss, kl, … (as they land in the step's metrics record).
+    const train = async (step: number, trajectories: TestTrajectory[], adv: number[], microBatchSizes?: number[]): Promise<Reply> => {
+      const r = await askRole(system, 'learner', LearnerProtocol.trainStep, { step, ...request(trajectories), advantages: adv, ...(microBatchSizes ? { microBatchSizes } : {}) });
+      return { ...r, ...r.metrics } as unknown as Reply;
+    };
+    const old = async (trajectories: TestTrajectory[], microBatchSizes?: number[]) =>
+      (await askRole(system, 'learner', LearnerProtocol.oldLogprobs, { ...request(trajectories), ...(microBatchSizes ? { microBatchSizes } : {}) })).logprobs.map((x) => Array.from(float32View(x)));
     const adapter = () => Float32Array.from(store.snapshot(new Float32Array(layout.size)).params);
     return { train, old, adapter, store };
   };

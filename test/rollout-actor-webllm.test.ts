@@ -57,8 +57,13 @@ t.test('rollout actor on WebLLM in a worker thread: bad requests fail alone, ver
   const ids = [1, 2, 3];
   const greedy = { temperature: 1, top_p: 1e-9, top_k: 0, max_tokens: 1, seed: 7 };
   type Reply = { engine: string; policyVersion: number; tokensPerSecond: number; timeToFirstTokenS: number; syncLatencyMs: number; completions: { tokenIds: number[]; logprobs: number[]; policyVersion: number }[] };
-  const ask = (prompts: unknown[], extra: Record<string, unknown> = {}) =>
-    system.ask<Reply>('rollout-0', 'generate', { step: 1, prompts, n: 1, sampling: greedy, minPolicyVersion: 0, ...extra }, { protocol: TrainingProtocols.GenerateRequest });
+  // Token ids and log-probs come back as SharedTensor descriptors; the checks read them as arrays.
+  const { float32View, int32View } = await import('../protocols/shared-tensor.js');
+  type Wire = Omit<Reply, 'completions'> & { completions: { tokenIds: Parameters<typeof int32View>[0]; logprobs: Parameters<typeof float32View>[0]; policyVersion: number }[] };
+  const ask = async (prompts: unknown[], extra: Record<string, unknown> = {}): Promise<Reply> => {
+    const r = await system.ask<Wire>('rollout-0', 'generate', { step: 1, prompts, n: 1, sampling: greedy, minPolicyVersion: 0, ...extra }, { protocol: TrainingProtocols.GenerateRequest });
+    return { ...r, completions: r.completions.map((c) => ({ ...c, tokenIds: Array.from(int32View(c.tokenIds)), logprobs: Array.from(float32View(c.logprobs)) })) };
+  };
   const ref = loadReferenceModel(hf);
   const good = async (label: string, adapter: Parameters<typeof referenceGreedy>[1], version: number) => {
     const ts = performance.now();

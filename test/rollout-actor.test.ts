@@ -17,18 +17,16 @@ import { describeModel } from '../src/model/weights.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout, initLoraAdapter } from '../src/model/lora.js';
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
-import { TrainingProtocols, type SyncReply } from '../protocols/training.js';
+import type { GenerateRequest } from '../protocols/training.js';
+import { RolloutProtocol } from '../protocols/handlers.js';
+import { float32View, int32View, isSharedTensor } from '../protocols/shared-tensor.js';
+import { askRole } from '../src/runtime/ask-role.js';
 import { Rng } from '../src/util/rng.js';
 import { repoRoot } from '../src/util/paths.js';
 import type { LoraSettings } from '../src/model/adapter-layout.js';
 import type { SamplingParams } from '../src/engines/types.js';
 
 const dir = join(repoRoot(), 'models/tiny');
-
-interface Reply {
-  engine: string; policyVersion: number; tokensPerSecond: number; timeToFirstTokenS: number; syncLatencyMs: number; syncError?: string;
-  completions: { promptIndex: number; sampleIndex: number; tokenIds: number[]; logprobs: number[]; policyVersion: number }[];
-}
 
 t.test('rollout actor (builtin): each bad request fails alone, the same worker keeps serving', async (t) => {
   const model = loadModel(dir);
@@ -49,7 +47,7 @@ t.test('rollout actor (builtin): each bad request fails alone, the same worker k
   const prompts = texts.map((text, i) => ({ ids: tok.encode(text, false), text, promptIndex: 5 + i }));
   const sampling: SamplingParams = { temperature: 1, top_p: 1, top_k: 0, max_tokens: 10, seed: 77 };
   const ask = (msg: Record<string, unknown>, transport?: 'clone') =>
-    system.ask<Reply>('rollout-0', 'generate', { step: 1, n: 2, sampling, minPolicyVersion: 0, ...msg }, { protocol: TrainingProtocols.GenerateRequest, ...(transport ? { transport } : {}) });
+    askRole(system, 'rollout-0', RolloutProtocol.generate, { step: 1, n: 2, sampling, minPolicyVersion: 0, ...msg } as GenerateRequest, transport ? { transport } : {});
 
   // What a correct answer is: the same engine in this thread, same weights, prompts keyed by promptIndex.
   const local = createBuiltinEngine({ model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: model.config.eosTokenIds }, maxBatch: 16 });
@@ -58,7 +56,9 @@ t.test('rollout actor (builtin): each bad request fails alone, the same worker k
   let want = await expected();
   const good = async (label: string) => {
     const r = await ask({ prompts });
-    t.same(r.completions.map(({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion }) => ({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion })), want, `${label}: the same actor answers a good request correctly`);
+    const bufferOf = (x: unknown) => (isSharedTensor(x) ? x.buffer : null);
+    t.ok(r.completions.every((c) => isSharedTensor(c.logprobs) && bufferOf(c.tokenIds) !== null && bufferOf(c.tokenIds) === bufferOf(r.completions[0]!.tokenIds)), `${label}: ids and log-probs come back as descriptors of one shared buffer each`);
+    t.same(r.completions.map(({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion }) => ({ promptIndex, sampleIndex, tokenIds: Array.from(int32View(tokenIds)), logprobs: Array.from(float32View(logprobs)), policyVersion })), want, `${label}: the same actor answers a good request correctly`);
     return r;
   };
 
@@ -91,18 +91,18 @@ t.test('rollout actor (builtin): each bad request fails alone, the same worker k
   for (let i = 0; i < adapter.params.length; i++) adapter.params[i] = 0.2 * rng.normal();
   store.publish(adapter.params, 1);
   store.corruptActiveForDrill();
-  const bad = await system.ask<SyncReply>('rollout-0', 'sync', { minVersion: 1 }, { protocol: TrainingProtocols.SyncRequest });
+  const bad = await askRole(system, 'rollout-0', RolloutProtocol.sync, { minVersion: 1 });
   t.same({ version: bad.version, verified: bad.verified }, { version: 0, verified: false }, 'corrupted version not applied; version 0 still serving');
   t.match(bad.error, /adapter version 1 failed checksum verification; still serving version 0/);
   await t.rejects(ask({ prompts, minPolicyVersion: 1 }), /failed checksum verification.*refusing to generate for step 1/, 'generate does not run stale');
   // Async GRPO may accept the previous version (staleness bound): the actor generates on version 0
   // and says the newest one failed, so the coordinator has it republished.
   const stale = await ask({ prompts });
-  t.same(stale.completions.map((c) => c.tokenIds), want.map((c) => c.tokenIds), 'generates on version 0 when the request allows it');
+  t.same(stale.completions.map((c) => Array.from(int32View(c.tokenIds))), want.map((c) => c.tokenIds), 'generates on version 0 when the request allows it');
   t.equal(stale.policyVersion, 0);
   t.match(stale.syncError, /adapter version 1 failed checksum verification; still serving version 0/, 'and reports the rejected version');
   store.rewrite(adapter.params, 1); // the coordinator's republish
-  const ok = await system.ask<SyncReply>('rollout-0', 'sync', { minVersion: 1 }, { protocol: TrainingProtocols.SyncRequest });
+  const ok = await askRole(system, 'rollout-0', RolloutProtocol.sync, { minVersion: 1 });
   t.same({ version: ok.version, verified: ok.verified }, { version: 1, verified: true }, 'republished version applied');
   await local.setAdapter({ version: 1, settings: lora, layout: adapter.layout, params: adapter.params });
   want = await expected();

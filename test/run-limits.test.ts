@@ -89,7 +89,7 @@ t.test('13. check refuses knobs that cannot fit, naming the field; training appl
     t.match(checked.stdout, message, `${name}: the problem names the field`);
     const out = join(work, `run13-${name}`);
     const trained = cli([`--actors=${config}`, '--out', out], { timeoutMs: 120_000 });
-    t.equal(trained.status, 1, `${name}: training refuses`);
+    t.equal(trained.status, 2, `${name}: training refuses as a config error (exit 2, as config errors elsewhere)`);
     t.match(trained.stderr, message, `${name}: with the same message`);
     t.notOk(existsSync(out), `${name}: before creating the run folder`);
   }

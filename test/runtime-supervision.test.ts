@@ -3,7 +3,8 @@
 // keeps serving; malformed messages are rejected naming the field.
 import t from 'tap';
 import { ActorSystem, DeadLetterError, ActorTimeoutError, MessageRejectedError, type ActorEvent } from '../src/runtime/index.js';
-import { allocSharedTensor, tensorView, Protocols } from '../protocols/index.js';
+import { allocSharedTensor, tensorView } from '../protocols/index.js';
+import { WeightVersionProtocol } from './runtime-actors/faulty.js';
 
 const sys = await ActorSystem.start({ f: { module: 'test/runtime-actors/faulty.ts', retries: 2, config: { tag: 'sup' } } });
 const events: ActorEvent[] = [];
@@ -67,7 +68,7 @@ t.test('stateful actor keeps module state between messages', async (t) => {
 t.test('malformed messages are rejected naming the field, never retried, actor unharmed', async (t) => {
   events.length = 0;
   const bad = { version: 'seven', step: 0, checksum: 1, size: 4 };
-  const err = await sys.ask('f', 'applyVersion', bad, { protocol: Protocols.WeightVersion }).catch((e: unknown) => e);
+  const err = await sys.ask('f', 'applyVersion', bad, { protocol: WeightVersionProtocol }).catch((e: unknown) => e);
   t.type(err, MessageRejectedError);
   t.equal((err as MessageRejectedError).field, 'version');
   t.match((err as Error).message, /WeightVersion: version: .*expected number/);
@@ -76,12 +77,12 @@ t.test('malformed messages are rejected naming the field, never retried, actor u
   t.match((extra as Error).message, /bogus/);
   const missing = await sys.ask('f', 'applyVersion', { version: 1, step: 0, size: 4 }).catch((e: unknown) => e);
   t.equal((missing as MessageRejectedError).field, 'checksum');
-  const wrongVersion = await sys.ask('f', 'applyVersion', { version: 1, step: 0, checksum: 1, size: 4 }, { protocol: { ...Protocols.WeightVersion, version: 9 } }).catch((e: unknown) => e);
+  const wrongVersion = await sys.ask('f', 'applyVersion', { version: 1, step: 0, checksum: 1, size: 4 }, { protocol: { ...WeightVersionProtocol, version: 9 } }).catch((e: unknown) => e);
   t.match((wrongVersion as Error).message, /protocol version 9 not supported \(expected 1\)/);
   const noHandler = await sys.ask('f', 'doesNotExist', {}).catch((e: unknown) => e);
   t.match((noHandler as Error).message, /no handler 'doesNotExist'/);
   t.notOk(events.some((e) => e.type === 'retry' || e.type === 'crash'));
-  t.equal(await sys.ask('f', 'applyVersion', { version: 7, step: 1, checksum: 123, size: 4 }, { protocol: Protocols.WeightVersion }), 7);
+  t.equal(await sys.ask('f', 'applyVersion', { version: 7, step: 1, checksum: 123, size: 4 }, { protocol: WeightVersionProtocol }), 7);
 });
 
 t.test('both transports carry shared buffers without copying', async (t) => {

@@ -12,7 +12,8 @@ import { WeightStore } from '../src/runtime/weight-store.js';
 import { loadModel } from '../src/model/load.js';
 import { describeModel } from '../src/model/weights.js';
 import { createLoraLayout } from '../src/model/lora.js';
-import { TrainingProtocols } from '../protocols/training.js';
+import { TrainingProtocols, type GenerateReply } from '../protocols/training.js';
+import { int32View } from '../protocols/shared-tensor.js';
 import { syntheticText, writeSyntheticQwen2Checkpoint } from '../src/engines/webllm/synthetic-checkpoint.js';
 import { convertToMlc } from './convert-to-mlc.js';
 import { packageActor } from '../src/runtime/modules.js';
@@ -41,7 +42,7 @@ export interface WebLlmScalingOptions {
   log?: (line: string) => void;
 }
 
-type Reply = { completions: { tokenIds: number[] }[] };
+type Reply = GenerateReply;
 
 export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLlmScalingRow[]> {
   mkdirSync(o.cache, { recursive: true });
@@ -75,7 +76,7 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
       const g0 = performance.now();
       const replies = await Promise.all(names.map((name, a) => ask(name, prompts.filter((_, i) => i % n === a), o.tokens)));
       const wallS = (performance.now() - g0) / 1000;
-      const tokens = replies.reduce((s, r) => s + r.completions.reduce((x, c) => x + c.tokenIds.length, 0), 0);
+      const tokens = replies.reduce((s, r) => s + r.completions.reduce((x, c) => x + int32View(c.tokenIds).length, 0), 0);
       const tokensPerS = tokens / wallS;
       rows.push({ actors: n, sequences: o.sequences, tokens, startS, wallS, tokensPerS, speedup: rows.length ? tokensPerS / rows[0]!.tokensPerS : 1 });
       o.log?.(`webllm ${n} actor(s): ${tokensPerS.toFixed(1)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s)`);

@@ -27,6 +27,8 @@ import { contextLimits, estimateRunMemory, estimateStepTime, formatBytes, format
 import { measureFlops } from '../config/throughput.js';
 import { resolveConfigPath } from '../config/paths.js';
 import { budgetKnobs } from '../coordinator/setup.js';
+import { resolveRunConfig, type RunConfig } from '../coordinator/run-config.js';
+import { ConfigError } from '../config/load.js';
 import { preparePrompts } from '../coordinator/prompts.js';
 import { datasetFiles } from '../data/hf-dataset.js';
 import { mapTinaRow } from '../data/tina-columns.js';
@@ -92,8 +94,17 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
   const evalCfg = attempt('config', () => parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest }, 'eval')) as EvalConfig | undefined;
   const rewardsCfg = attempt('config', () => parseRewardsConfig(raw.rewards)) as ReturnType<typeof parseRewardsConfig> | undefined;
   if (rewardsCfg && data) attempt('config', () => checkDataForRewards(data, rewardsCfg.reward_funcs));
-  const runSeed = (raw.run as { seed?: number } | undefined)?.seed;
-  const grpoRaw = { ...((raw.grpo ?? {}) as object), ...(runSeed !== undefined ? { seed: runSeed } : {}) };
+  // Then the resolution training does (src/coordinator/run-config.ts: the same defaults, the one-seed
+  // rule, the actors and faults sections); its problem is listed when the sections above found none.
+  let rc: RunConfig | undefined;
+  try {
+    rc = resolveRunConfig(raw, { configPath: configFile });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (rep.problems.length === 0) problem(err.message);
+  }
+  const runSeed = rc?.seed ?? (raw.run as { seed?: number } | undefined)?.seed;
+  const grpoRaw = rc?.grpoInput ?? { ...((raw.grpo ?? {}) as object), ...(runSeed !== undefined ? { seed: runSeed } : {}) };
 
   const configProblems = rep.problems.length;
   if (configProblems === 0) rep.passed.push(`config ${configFile}: valid`);
@@ -139,7 +150,7 @@ export async function checkConfig(configFile: string): Promise<CheckReport> {
     if (lora && model) {
       const loraSettings = { r: lora.lora_r, alpha: lora.lora_alpha, dropout: lora.lora_dropout, targetModules: [...lora.lora_target_modules] };
       const learnerParsed = learnerSectionSchema.safeParse(raw.learner); // its errors are reported in step 6
-      const knobs = budgetKnobs(qcfg, loraSettings, grpoCfg, model, (raw.run ?? {}) as { learner_recovery?: boolean }, ctx.promptTokens, evalOn ? evalCfg : undefined, evalSchedule?.eval_steps ?? 0, learnerParsed.success ? learnerParsed.data : undefined);
+      const knobs = budgetKnobs(qcfg, loraSettings, grpoCfg, model, rc?.run ?? ((raw.run ?? {}) as { learner_recovery?: boolean }), ctx.promptTokens, evalOn ? evalCfg : undefined, evalSchedule?.eval_steps ?? 0, learnerParsed.success ? learnerParsed.data : undefined);
       const items = estimateRunMemory(knobs);
       rep.memory.push(...items.map((i) => ({ item: i.item, bytes: i.bytes })));
       const verdict = judgeMemory(items, totalmem());

@@ -52,6 +52,11 @@ function fsyncPath(path: string): void {
   try { fsyncSync(fd); } finally { closeSync(fd); }
 }
 
+/** JSON replacer: typed arrays (the carry's token ids and log-probs, views of shared memory) as plain lists; exact, since every f32 and i32 is a double. */
+export function typedArraysAsLists(_key: string, v: unknown): unknown {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : v;
+}
+
 /** Temp folder for checkpoint `step` (hidden, so it is never mistaken for a checkpoint). */
 export function checkpointTempDir(runDir: string, step: number): string {
   const dir = join(runDir, `.checkpoint-${step}.tmp-${process.pid}`);
@@ -61,7 +66,7 @@ export function checkpointTempDir(runDir: string, step: number): string {
 
 /** Seal a temp folder the learner has written into: resume state, model card, manifest, fsync, rename. */
 export function sealCheckpoint(runDir: string, tmpDir: string, state: TrainerState, modelCard?: string): string {
-  writeFileNamed(join(tmpDir, RESUME_STATE_FILE), JSON.stringify(state, null, 1) + '\n');
+  writeFileNamed(join(tmpDir, RESUME_STATE_FILE), JSON.stringify(state, typedArraysAsLists, 1) + '\n');
   if (modelCard !== undefined) writeFileNamed(join(tmpDir, 'README.md'), modelCard);
   const files = readdirSync(tmpDir).filter((f) => f !== 'manifest.json').sort();
   const manifest: ManifestEntry[] = files.map((file) => ({ file, bytes: statSync(join(tmpDir, file)).size, sha256: sha256File(join(tmpDir, file)) }));

@@ -1,14 +1,16 @@
 // Generation batches: what one round of "generate → score → advantages" produces, and how optimizer
 // steps are cut out of them (src/rl/generation-plan.ts says which batch each micro-batch trains on).
-// A generation batch is plain data (JSON-safe), so the ones still being trained on are checkpointed
-// with the run and a resumed run continues exactly (byte for byte) where the killed one stopped.
+// A generation batch is plain data (its token ids and log-probs typed arrays over shared memory, which
+// a checkpoint writes as lists and reviveCarry turns back), so the ones still being trained on are
+// checkpointed with the run and a resumed run continues exactly (byte for byte) where the killed one stopped.
 //
 // Dynamic sampling (dynamic_sampling 'refill') makes a batch out of several generation rounds: the
 // advantage actor keeps the groups with reward variance and says when the batch is full.
-import type { AdmitGroupsResponse } from '../../actors/advantage.js';
+import type { AdmitGroupsResponse } from '../../protocols/advantage.js';
 import type { GroupPool } from '../rl/dynamic-sampling.js';
 import { chunkBounds, microBatchesOfStep, type GenerationPlan } from '../rl/generation-plan.js';
 import { Rng } from '../util/rng.js';
+import { float32View, int32View, packSharedRows } from '../../protocols/shared-tensor.js';
 import type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase } from './loop-types.js';
 
 export interface GenerationBatch {
@@ -24,8 +26,8 @@ export interface GenerationBatch {
   advantages: number[];
   /** Training order of the completions (a seeded shuffle when the batch is spread over steps). */
   order: number[];
-  /** Old-policy log-probs per completion, when the plan needs them. */
-  old?: number[][];
+  /** Old-policy log-probs per completion, when the plan needs them (views of the learner reply's shared memory). */
+  old?: Float32Array[];
   /** Rollout facts for the step metrics (of the first round). */
   engine: string;
   policyVersion: number;
@@ -50,6 +52,22 @@ export interface LoopCarry {
   nextGeneration?: number;
   /** TRL num_tokens: prompt + completion tokens of every generation batch so far. */
   numTokens?: number;
+}
+
+/** A checkpoint's carry (JSON: token ids and log-probs as lists) as the loop holds it: typed arrays again. */
+export function reviveCarry(json: unknown): LoopCarry {
+  const c = json as LoopCarry;
+  // Back into shared memory (one buffer per list), so the learner gets descriptors as it does for fresh rollouts.
+  const completions = (list: CompletionRecord[]): CompletionRecord[] => {
+    const ids = packSharedRows('i32', list.map((x) => x.tokenIds));
+    const logprobs = packSharedRows('f32', list.map((x) => x.logprobs));
+    return list.map((x, i) => ({ ...x, tokenIds: int32View(ids[i]!), logprobs: float32View(logprobs[i]!) }));
+  };
+  return {
+    ...c,
+    ...(c.rollout ? { rollout: { ...c.rollout, completions: completions(c.rollout.completions) } } : {}),
+    ...(c.buffer ? { buffer: c.buffer.map((b) => ({ ...b, completions: completions(b.completions), ...(b.old ? { old: packSharedRows('f32', b.old).map(float32View) } : {}) })) } : {}),
+  };
 }
 
 export interface RoundResult { prompts: PromptItem[]; rollout: RolloutPhase; rewards: RewardPhase }

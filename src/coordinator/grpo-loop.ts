@@ -17,7 +17,7 @@
 // which restores the loop's version and its carry, asks for the same versions as an uninterrupted one.
 // Everything role-specific lives in the actors; this file only orders the phases and times them.
 import type { StepMetrics, EvalSummary } from '../report/metrics.js';
-import type { AdmitGroupsResponse } from '../../actors/advantage.js';
+import type { AdmitGroupsResponse } from '../../protocols/advantage.js';
 import type { GroupPool } from '../rl/dynamic-sampling.js';
 import { chunkBounds, generationsOfStep, lastStepOfGeneration, microBatchesOfStep, needsOldLogprobs, type GenerationPlan } from '../rl/generation-plan.js';
 import { assembleGeneration, generationMetrics, stepInput, type GenerationBatch, type LoopCarry, type RoundResult, type StepInput } from './generation.js';
@@ -70,7 +70,7 @@ export interface GrpoRoles {
    */
   admit(rewards: RewardPhase, pool: GroupPool | undefined, targetGroups: number, step: number): Promise<AdmitGroupsResponse>;
   /** Old-policy log-probs of a generation batch's completions (the plan needs them), per micro-batch of the given sizes in training order. */
-  oldLogprobs(batch: GenerationBatch, microBatchSizes: number[]): Promise<number[][]>;
+  oldLogprobs(batch: GenerationBatch, microBatchSizes: number[]): Promise<Float32Array[]>;
   train(input: StepInput, step: number): Promise<LearnerPhase>;
   /** Push `version` to every rollout actor, verified; `rejected` counts replies that failed verification (then republished). */
   sync(version: number): Promise<{ seconds: number; rejected: number }>;

@@ -18,8 +18,10 @@ export interface PromptItem {
 export interface CompletionRecord {
   promptIndex: number;
   sampleIndex: number;
-  tokenIds: number[];
-  logprobs: number[];
+  /** Views of the rollout reply's shared memory (passed on to the learner as descriptors, not copied). */
+  tokenIds: Int32Array;
+  /** Behaviour log-probs, one per token. */
+  logprobs: Float32Array;
   text: string;
   finishReason: string;
   policyVersion: number;

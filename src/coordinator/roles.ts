@@ -1,24 +1,42 @@
 // Binds the GRPO loop's five roles to actors on the ActorSystem: rollout, reward (one message per
-// completion, each under its own deadline), advantage, learner and evaluator. Message shapes are
-// declared in protocols/.
+// completion, each under its own deadline), advantage, learner and evaluator. Every ask goes through
+// its handler contract (protocols/handlers.ts): typed request and reply, the reply validated when it
+// arrives. Bulk data travels as SharedTensor descriptors.
 import type { ActorSystem } from '../runtime/actor-system.js';
-import { Protocols, type EvalReport } from '../../protocols/messages.js';
-import { CheckpointProtocols, TrainingProtocols, type SyncReply } from '../../protocols/training.js';
+import { askRole } from '../runtime/ask-role.js';
+import type { EvalReport } from '../../protocols/messages.js';
+import type { SyncReply, Trajectory } from '../../protocols/training.js';
+import { AdvantageProtocol, EvaluatorProtocol, LearnerProtocol, RolloutProtocol } from '../../protocols/handlers.js';
+import { describeShared, float32View, int32View, packSharedRows, type SharedTensor } from '../../protocols/shared-tensor.js';
 import type { WeightStore } from '../runtime/weight-store.js';
 import { ActorTimeoutError, WeightChecksumError, isOrCausedBy } from '../runtime/errors.js';
 import type { ResolvedGrpoConfig } from '../rl/config.js';
 import type { RewardsConfig } from '../rewards/config.js';
 import { rewardRunnerOnActorSystem, scoreBatch, type RewardTaskRunner } from '../rewards/score-batch.js';
 import type { EvalConfig } from '../eval/config.js';
-import type { AdmitGroupsResponse } from '../../actors/advantage.js';
 import { advantageSettings, rolloutSampling } from '../rl/consumers.js';
-import type { GrpoRoles, RolloutPhase } from './grpo-loop.js';
+import type { CompletionRecord, GrpoRoles, PromptItem } from './grpo-loop.js';
 import type { GenerationBatch } from './generation.js';
 
-/** Completion `i` of a generation batch as the learner takes it (old log-probs when the plan keeps them). */
-function trajectoryOf(batch: GenerationBatch, i: number) {
-  const c = batch.completions[i]!;
-  return { promptIds: batch.prompts[c.promptIndex]!.ids, completionIds: c.tokenIds, behaviourLogprobs: c.logprobs, policyVersion: c.policyVersion, ...(batch.old ? { oldLogprobs: batch.old[i]! } : {}) };
+/**
+ * Completions of generation batches as the learner takes them: each distinct prompt's ids once (in
+ * one shared buffer), and per completion a trajectory that refers to its prompt and passes the
+ * descriptors of the rollout's (and the old-log-prob pass's) shared memory, never a copy.
+ */
+function learnerBatch(parts: readonly { batch: GenerationBatch; indices: readonly number[] }[]): { prompts: SharedTensor[]; trajectories: Trajectory[] } {
+  const promptAt = new Map<PromptItem, number>();
+  const rows: number[][] = [];
+  const trajectories = parts.flatMap(({ batch, indices }) => indices.map((i): Trajectory => {
+    const c = batch.completions[i]!;
+    const p = batch.prompts[c.promptIndex]!;
+    let k = promptAt.get(p);
+    if (k === undefined) {
+      k = rows.push(p.ids) - 1;
+      promptAt.set(p, k);
+    }
+    return { promptIndex: k, completionIds: describeShared(c.tokenIds), behaviourLogprobs: describeShared(c.logprobs), policyVersion: c.policyVersion, ...(batch.old ? { oldLogprobs: describeShared(batch.old[i]!) } : {}) };
+  }));
+  return { prompts: packSharedRows('i32', rows), trajectories };
 }
 
 export interface RoleBindings {
@@ -53,7 +71,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   // is named (with the version it last acknowledged) and its worker replaced; the ask retries once.
   const syncOne = async (role: string, version: number): Promise<SyncReply> => {
     try {
-      return await b.system.ask<SyncReply>(role, 'sync', { minVersion: version, timeoutMs: b.syncTimeoutMs }, { protocol: TrainingProtocols.SyncRequest, deadlineMs: b.syncTimeoutMs });
+      return await askRole(b.system, role, RolloutProtocol.sync, { minVersion: version, timeoutMs: b.syncTimeoutMs }, { deadlineMs: b.syncTimeoutMs });
     } catch (err) {
       if (err instanceof ActorTimeoutError) throw new Error(`weight sync: ${lateName(role, version)} did not acknowledge version ${version} within ${b.syncTimeoutMs} ms, and its retries ran out (${err.message})`);
       throw err;
@@ -62,7 +80,7 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   // A reader found `version`'s bytes corrupted: the learner, which still holds the adapter, writes it
   // again under the same number (a no-op when a newer version has replaced it meanwhile).
   const republish = async (version: number, why: string): Promise<void> => {
-    await b.system.ask('learner', 'republish', { version }, { protocol: CheckpointProtocols.RepublishRequest });
+    await askRole(b.system, 'learner', LearnerProtocol.republish, { version });
     b.report(`weight sync: version ${version} republished by the learner (${why})`);
   };
   const lateName = (role: string, version: number): string => {
@@ -72,15 +90,15 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
   return {
     async generate(prompts, step, policyVersion) {
       const sampling = rolloutSampling(b.grpo, step);
-      const indexed = prompts.map((p, i) => ({ ids: p.ids, promptIndex: i, ...(p.promptText !== undefined ? { text: p.promptText } : {}) }));
+      const ids = packSharedRows('i32', prompts.map((p) => p.ids));
+      const indexed = prompts.map((p, i) => ({ ids: ids[i]!, promptIndex: i, ...(p.promptText !== undefined ? { text: p.promptText } : {}) }));
       // Contiguous, even split across the rollout actors (promptIndex stays global).
       const k = b.rolloutRoles.length;
       const parts = b.rolloutRoles.map((role, a) => ({ role, prompts: indexed.slice(Math.floor((a * indexed.length) / k), Math.floor(((a + 1) * indexed.length) / k)) })).filter((p) => p.prompts.length > 0);
-      type Part = { completions: RolloutPhase['completions']; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; timeToFirstTokenS: number; syncError?: string; rejectedVersion?: number; retry?: boolean };
       // Every actor generates from exactly `policyVersion` (the loop's choice: the run does not depend
       // on how the actors are timed). One whose copy of it fails verification generates nothing: the
       // learner writes the version again and that actor is asked again (run.sync_retries rounds).
-      const ask = (p: (typeof parts)[number]) => b.system.ask<Part>(p.role, 'generate', { step, prompts: p.prompts, n: G, sampling, minPolicyVersion: policyVersion, policyVersion }, { protocol: TrainingProtocols.GenerateRequest });
+      const ask = (p: (typeof parts)[number]) => askRole(b.system, p.role, RolloutProtocol.generate, { step, prompts: p.prompts, n: G, sampling, minPolicyVersion: policyVersion, policyVersion });
       const results = await Promise.all(parts.map(ask));
       for (let round = 0; results.some((r) => r.retry); round++) {
         const bad = results.map((r, i) => ({ r, i })).filter((x) => x.r.retry);
@@ -94,8 +112,12 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
       const rejected = results.map((r, i) => ({ role: parts[i]!.role, r })).filter((x) => x.r.syncError);
       for (const x of rejected) b.report(`weight sync: ${x.role} rejected version ${x.r.rejectedVersion} (${x.r.syncError}); it generated step ${step} on version ${x.r.policyVersion}`);
       if (rejected.length) await republish(Math.max(...rejected.map((x) => x.r.rejectedVersion ?? 0)), 'rejected by a rollout actor that generated on its previous version');
-      // Provenance on every completion: which actor and engine made it, after how long a sync.
-      const completions = results.flatMap((r, i) => r.completions.map((c) => ({ ...c, actor: parts[i]!.role, engine: r.engine, syncLatencyMs: r.syncLatencyMs })))
+      // Provenance on every completion: which actor and engine made it, after how long a sync. Token ids
+      // and log-probs stay views of the rollout's shared memory.
+      const completions = results.flatMap((r, i) => r.completions.map((c): CompletionRecord => ({
+        promptIndex: c.promptIndex, sampleIndex: c.sampleIndex, tokenIds: int32View(c.tokenIds), logprobs: float32View(c.logprobs), text: c.text,
+        finishReason: c.finishReason, policyVersion: c.policyVersion, actor: parts[i]!.role, engine: r.engine, syncLatencyMs: r.syncLatencyMs,
+      })))
         .sort((x, y) => x.promptIndex - y.promptIndex || x.sampleIndex - y.sampleIndex);
       const tokens = completions.reduce((a, c) => a + c.tokenIds.length, 0);
       return {
@@ -121,27 +143,22 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
     },
 
     async admit(rewards, pool, targetGroups) {
-      return b.system.ask<AdmitGroupsResponse>('advantage', 'admitGroups', { ...(pool ? { pool } : {}), rewards: rewards.total, targetGroups, ...advantageSettings(b.grpo) });
+      return askRole(b.system, 'advantage', AdvantageProtocol.admitGroups, { ...(pool ? { pool } : {}), rewards: rewards.total, targetGroups, ...advantageSettings(b.grpo) });
     },
 
     async oldLogprobs(batch, microBatchSizes) {
-      const r = await b.system.ask<{ logprobs: ArrayLike<number>[] }>('learner', 'oldLogprobs', {
-        trajectories: batch.order.map((i) => trajectoryOf(batch, i)), microBatchSizes,
-      }, { protocol: TrainingProtocols.OldLogprobsRequest });
-      return r.logprobs.map((x) => Array.from(x));
+      const r = await askRole(b.system, 'learner', LearnerProtocol.oldLogprobs, { ...learnerBatch([{ batch, indices: batch.order }]), microBatchSizes });
+      return r.logprobs.map(float32View);
     },
 
     async train(input, step) {
-      const trajectories = input.micro.flatMap((mb) => mb.indices.map((i) => trajectoryOf(mb.batch, i)));
       const advantages = input.micro.flatMap((mb) => mb.indices.map((i) => mb.batch.advantages[i]!));
-      const r = await b.system.ask<Record<string, number | string | boolean>>('learner', 'trainStep', {
-        step, trajectories, advantages, microBatchSizes: input.micro.map((mb) => mb.indices.length),
-      }, { protocol: TrainingProtocols.LearnerStepRequest });
-      const { step: _s, version, loss, kl, grad_norm, learning_rate, tokens_per_s, skipped, empty, ...rest } = r;
-      const metrics = Object.fromEntries(Object.entries(rest).filter((e): e is [string, number] => typeof e[1] === 'number' && !e[0].startsWith('time/')));
+      const r = await askRole(b.system, 'learner', LearnerProtocol.trainStep, {
+        step, ...learnerBatch(input.micro), advantages: packSharedRows('f64', [advantages])[0]!, microBatchSizes: input.micro.map((mb) => mb.indices.length),
+      });
       return {
-        loss: loss as number, kl: kl as number, grad_norm: grad_norm as number, learning_rate: learning_rate as number,
-        tokens_per_s: tokens_per_s as number, version: version as number, ...(skipped ? { skipped: skipped as string } : {}), ...(empty ? { empty: true } : {}), metrics,
+        loss: r.loss, kl: r.kl, grad_norm: r.grad_norm, learning_rate: r.learning_rate, tokens_per_s: r.tokens_per_s, version: r.version,
+        ...(r.skipped ? { skipped: r.skipped } : {}), ...(r.empty ? { empty: true } : {}), metrics: r.metrics,
       };
     },
 
@@ -175,10 +192,10 @@ export function bindRoles(b: RoleBindings): GrpoRoles {
           return ask(round + 1);
         }
       };
-      const evalAsk = () => b.system.ask<EvalReport>('evaluator', 'evaluate', {
+      const evalAsk = () => askRole(b.system, 'evaluator', EvaluatorProtocol.evaluate, {
         version, benchmarks: b.evalCfg.benchmarks, ...(b.evalCfg.limit ? { limit: b.evalCfg.limit } : {}), samplesPerProblem: b.evalCfg.num_samples,
         sampling: { temperature: b.evalCfg.temperature, top_p: b.evalCfg.top_p, top_k: b.evalCfg.top_k, max_tokens: b.evalCfg.max_new_tokens, seed: b.evalCfg.seed },
-      }, { protocol: Protocols.EvalRequest });
+      });
       const r = await ask(0);
       const pass: Record<string, number> = {};
       for (const res of r.results) pass[res.benchmark] = res.pass_at_1;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ScoreItemMessage, ScoreItemResult } from '../../actors/reward.js';
+import type { ScoreItemMessage, ScoreItemResult } from '../../protocols/reward.js';
 import type { CallOptions, RoleSpec } from '../runtime/actor-system.js';
 import { ActorTimeoutError, DeadLetterError, WorkerCrashError } from '../runtime/errors.js';
 import type { FaultDrill } from '../runtime/fault-drill.js';

@@ -2,7 +2,8 @@
 // fail (throw, process.exit, uncaught async exception), hang, and record what they processed.
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Protocols, tensorView, type SharedTensor, type WeightVersion } from '../../protocols/index.js';
+import { z } from 'zod';
+import { defineProtocol, tensorView, type SharedTensor } from '../../protocols/index.js';
 import type { ActorContext } from '../../src/runtime/context.js';
 
 let initConfig: unknown = null;
@@ -12,7 +13,16 @@ export function init(config: unknown): void {
   initConfig = config;
 }
 
-export const accepts = { applyVersion: Protocols.WeightVersion };
+/** This test actor's own message kind (an app's actor declares its messages the same way). */
+export const WeightVersionProtocol = defineProtocol('WeightVersion', 1, z.object({
+  version: z.number().int().nonnegative(),
+  step: z.number().int().nonnegative(),
+  checksum: z.number().int().nonnegative(),
+  size: z.number().int().nonnegative(),
+}).strict());
+type WeightVersion = z.infer<typeof WeightVersionProtocol.schema>;
+
+export const accepts = { applyVersion: WeightVersionProtocol };
 
 export async function echo(msg: unknown): Promise<unknown> {
   return msg;

@@ -17,7 +17,8 @@ import { WeightStore } from '../../runtime/weight-store.js';
 import { loadModel } from '../../model/load.js';
 import { describeModel, type Model } from '../../model/weights.js';
 import { createLoraLayout } from '../../model/lora.js';
-import { TrainingProtocols } from '../../../protocols/training.js';
+import { TrainingProtocols, type GenerateReply } from '../../../protocols/training.js';
+import { float32View, int32View } from '../../../protocols/shared-tensor.js';
 import {
   decodeWire, encodeWire, protocolDifferences, protocolTable, RemoteProtocols,
   type RunAnnouncement, type WorkItem, type WorkResult,
@@ -228,10 +229,10 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       return { ok: false, error: `adapter version ${item.adapterVersion}: ${(err as Error).message}`, rejectedVersion: item.adapterVersion };
     }
     try {
-      const reply = (await r.system.ask('rollout', 'generate', item.request, { protocol: TrainingProtocols.GenerateRequest })) as { policyVersion: number; syncError?: string; rejectedVersion?: number };
+      const reply = (await r.system.ask('rollout', 'generate', item.request, { protocol: TrainingProtocols.GenerateRequest })) as GenerateReply;
       r.versionApplied = Math.max(r.versionApplied, reply.policyVersion);
       if (reply.syncError && reply.rejectedVersion !== undefined) r.fetcher!.forget(reply.rejectedVersion);
-      return { ok: true, reply };
+      return { ok: true, reply: offHost(reply) };
     } catch (err) {
       const msg = (err as Error).message;
       // The fetched bytes failed the actor's verification: fetch them again once the coordinator republished.
@@ -286,4 +287,20 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   };
   const done = new Promise<void>((res) => { void nc.closed().then(() => res()); });
   return { id, stop, done };
+}
+
+/**
+ * A rollout reply made fit to leave the host: its token ids and log-probs are views of this process's
+ * shared memory (SharedTensor descriptors), which cannot cross a network, so they travel as plain arrays.
+ */
+function offHost(reply: GenerateReply): GenerateReply {
+  return {
+    ...reply,
+    completions: reply.completions.map((c) => ({
+      ...c,
+      tokenIds: Array.from(int32View(c.tokenIds)),
+      logprobs: Array.from(float32View(c.logprobs)),
+      ...(c.modelLogprobs !== undefined ? { modelLogprobs: Array.from(float32View(c.modelLogprobs)) } : {}),
+    })),
+  };
 }
