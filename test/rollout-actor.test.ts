@@ -118,7 +118,7 @@ t.test('rollout actor (builtin): each bad request fails alone, the same worker k
   const at2 = await exact(2);
   t.ok(at2.completions.every((c) => c.policyVersion === 2), 'version 2 when asked for 2');
   const back = await exact(1);
-  t.same(back.completions.map(({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion }) => ({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion })), want, 'version 1 asked after version 2 was applied and published: exactly version 1 again');
+  t.same(back.completions.map(({ promptIndex, sampleIndex, tokenIds, logprobs, policyVersion }) => ({ promptIndex, sampleIndex, tokenIds: Array.from(int32View(tokenIds)), logprobs: Array.from(float32View(logprobs)), policyVersion })), want, 'version 1 asked after version 2 was applied and published: exactly version 1 again');
   await t.rejects(exact(0), /adapter version 0 is no longer resident in the WeightStore \(it keeps 2: 2, 1\)/, 'an evicted version is an error, not another version');
   store.publish(Float32Array.from(adapter.params, (x) => x * 0.25), 3);
   store.corruptActiveForDrill();
