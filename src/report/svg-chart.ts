@@ -29,9 +29,13 @@ function niceTicks(lo: number, hi: number, n = 4): number[] {
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  // Ticks by integer index: with a span of a few ulps (a metric constant up to rounding) `v += step`
+  // would not move v, and an accumulating loop would never end.
+  const first = Math.ceil(lo / step);
+  const count = Math.min(Math.floor(hi / step + 1e-9) - first + 1, 4 * n);
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
+  for (let k = 0; k < count; k++) out.push(Number(((first + k) * step).toPrecision(12)));
+  return out.length ? out : [lo];
 }
 
 function fmt(v: number): string {
@@ -50,7 +54,8 @@ export function lineChart(id: string, title: string, series: Series[], markers: 
   let y0 = Math.min(...pts.map((p) => p[1]));
   let y1 = Math.max(...pts.map((p) => p[1]));
   if (x1 === x0) { x0 -= 1; x1 += 1; }
-  if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; }
+  // A flat series (equal up to rounding) gets a band around its value.
+  if (y1 - y0 <= Math.abs(y0) * 1e-9) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; }
   const sx = (x: number): number => PAD.l + ((x - x0) / (x1 - x0)) * (W - PAD.l - PAD.r);
   const sy = (y: number): number => H - PAD.b - ((y - y0) / (y1 - y0)) * (H - PAD.t - PAD.b);
   const parts: string[] = [];
