@@ -142,7 +142,7 @@ const KNOBS: Record<string, Knob> = {
   // run
   'run.out_dir': wired('src/coordinator/index.ts', 'run.out_dir'),
   'run.max_steps': test('test/resume.test.ts', 'max_steps: STEPS'),
-  'run.seed': wired('src/coordinator/setup.ts', 'run.seed'),
+  'run.seed': wired('src/coordinator/run-config.ts', 'const seed = run.seed'),
   'run.checkpoint_every': test('test/resume.test.ts', 'checkpoint_every: 2'),
   'run.sync_timeout_s': test('test/faults.test.ts', 'sync_timeout_s'),
   'run.sync_retries': wired('src/coordinator/index.ts', 'run.sync_retries'),
@@ -150,7 +150,7 @@ const KNOBS: Record<string, Knob> = {
   'run.max_consecutive_skipped_updates': test('test/coordinator-abort.test.ts', 'max_consecutive_skipped_updates'),
   'run.learner_recovery': wired('src/coordinator/index.ts', 'run.learner_recovery'),
   // model
-  'model.path': wired('src/coordinator/setup.ts', 'modelCfg.path'),
+  'model.path': wired('src/coordinator/run-config.ts', 'at(modelCfg.path)'),
   'model.hub_id': wired('src/coordinator/index.ts', 'modelCfg.hub_id'),
   'model.engine': test('test/webllm-training.test.ts', "engine: 'webllm'"),
   'model.mlc_dir': test('test/webllm-training.test.ts', 'mlc_dir'),
