@@ -30,8 +30,10 @@ export type WorkerReply =
   | { ok: false; kind: 'protocol' | 'handler' | 'missing-handler'; error: RemoteError };
 
 
-/** What the runtime puts in workerData for every worker of a role. */
+/** The long-lived "serve" task the runtime runs on every worker of a role (a piscina task, see src/runtime/lanes.ts). */
 export interface ActorWorkerData {
+  /** The worker's channel: deliveries in, replies out (transferred with the task). */
+  port: MessagePort;
   role: string;
   /** Absolute path of the compiled actor module. */
   module: string;

@@ -1,17 +1,23 @@
 // The delivery layer under ActorSystem.ask/tell: a role's worker threads, each with a persistent
-// channel (its parentPort), instead of a pool task per message. Small messages are coalesced: every
-// message sent to a worker in one event-loop turn travels in one postMessage, and replies come back
-// batched the same way (worker-entry.ts), matched by sequence number. Ordering per worker is FIFO.
+// channel (a MessagePort), instead of a pool task per message. Each worker is hosted by piscina, one
+// single-thread pool per worker, which owns the thread (creation, resource limits, env, termination)
+// and runs one long-lived "serve" task on it (worker-entry.ts): the task receives the channel in its
+// transfer list and serves deliveries until the thread ends. A crash reaches the runtime as that
+// task's rejection (after the worker's own REPLY_DIED notice, when it could send one); a deadline kill
+// or shutdown destroys the worker's pool, which terminates the thread. Small messages are coalesced:
+// every message sent to a worker in one event-loop turn travels in one postMessage, and replies come
+// back batched the same way (worker-entry.ts), matched by sequence number. Ordering per worker is FIFO.
 //
 // Supervision stays exact. A message with a deadline or an abort signal is "exclusive": it goes to
 // an idle worker and nothing joins it there until it settles, so a deadline that terminates the
-// worker terminates only that message (as piscina did, where a task had its worker to itself). Other
-// messages are pipelined up to PIPELINE_DEPTH per worker. When a worker dies, the runtime has
-// already read every reply it sent (Node drains a worker's port before 'exit'); of the messages
+// worker terminates only that message (as a pool task per message did, having its worker to itself).
+// Other messages are pipelined up to PIPELINE_DEPTH per worker. When a worker dies, the runtime
+// first reads every reply it sent (the channel is drained when the serve task settles); of the messages
 // left, the one the worker had started (its sequence number is in shared memory) crashed, and the
 // others never started: they go back to the head of the queue without costing an attempt.
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
 import {
   DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_SLOTS, REPLY_STARTED,
   type ActorWorkerData, type LaneBatch, type LaneOutbound, type RemoteError, type TaskEnvelope, type WorkerReply,
@@ -40,7 +46,10 @@ export interface Attempt {
 }
 
 interface Lane {
-  worker: Worker;
+  /** The single-thread pool hosting this lane's worker (piscina: thread creation, limits, termination). */
+  pool: Piscina;
+  /** The runtime's end of the worker's channel. */
+  port: MessagePort;
   control: Int32Array;
   sync: boolean;
   inflight: Map<number, Attempt>;
@@ -50,7 +59,6 @@ interface Lane {
   exclusive: boolean;
   ready: boolean;
   killed: boolean;
-  error: Error | null;
   /** The crash the worker announced before dying (REPLY_DIED). */
   died: WorkerCrashError | null;
 }
@@ -113,25 +121,33 @@ export class WorkerLanes {
     lane.inflight.delete(a.seq);
     a.lane = null;
     lane.killed = true;
-    void lane.worker.terminate();
-    this.retire(lane);
+    this.retire(lane); // destroys the lane's pool: the thread is terminated
     this.pump();
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.lanes.map((l) => l.worker.terminate()));
+    await Promise.all(this.lanes.map((l) => l.pool.destroy()));
   }
 
   private spawn(): void {
     const control = new Int32Array(new SharedArrayBuffer(8));
-    const workerData: ActorWorkerData = { role: this.o.role, module: this.o.module, config: this.o.config, control: control.buffer as SharedArrayBuffer, atomics: this.o.atomics };
-    const worker = new Worker(ENTRY, { workerData });
-    const lane: Lane = { worker, control, sync: this.o.atomics === 'sync', inflight: new Map(), outbox: [], transfer: [], exclusive: false, ready: false, killed: false, error: null, died: null };
+    const { port1, port2 } = new MessageChannel();
+    const task: ActorWorkerData = { port: port2, role: this.o.role, module: this.o.module, config: this.o.config, control: control.buffer as SharedArrayBuffer, atomics: this.o.atomics };
+    // minThreads 0: piscina starts the thread for the serve task and does not restart it after a
+    // crash; the lane's replacement gets a pool of its own (started at once, even before the dead
+    // thread's teardown). Piscina's atomics stay off: its one task never returns to piscina's loop.
+    const pool = new Piscina({ filename: ENTRY, minThreads: 0, maxThreads: 1, idleTimeout: 0, atomics: 'disabled' });
+    // A worker's uncaught error with no task left is emitted on the pool; the serve task's rejection
+    // already tells the lane, so this listener only keeps the EventEmitter from throwing.
+    pool.on('error', () => {});
+    const lane: Lane = { pool, port: port1, control, sync: this.o.atomics === 'sync', inflight: new Map(), outbox: [], transfer: [], exclusive: false, ready: false, killed: false, died: null };
     this.lanes.push(lane);
-    worker.on('message', (m: LaneOutbound) => this.onMessage(lane, m));
-    worker.on('error', (err) => (lane.error = err));
-    worker.on('exit', (code) => this.onExit(lane, code));
+    port1.on('message', (m: LaneOutbound) => this.onMessage(lane, m));
+    pool.run(task, { transferList: [port2] }).then(
+      () => this.onExit(lane, new WorkerCrashError('worker ended its serve task')),
+      (err: Error) => this.onExit(lane, err),
+    );
     this.o.onWorker('worker-created');
   }
 
@@ -173,14 +189,14 @@ export class WorkerLanes {
   /** A starting worker keeps the process alive; a ready one only while it has messages in flight. */
   private markReady(lane: Lane): void {
     lane.ready = true;
-    if (lane.inflight.size === 0) lane.worker.unref();
+    if (lane.inflight.size === 0) lane.port.unref();
   }
 
   private unplace(lane: Lane, seq: number, a: Attempt): void {
     lane.inflight.delete(seq);
     a.lane = null;
     if (a.exclusive) lane.exclusive = false;
-    if (lane.inflight.size === 0 && lane.ready) lane.worker.unref();
+    if (lane.inflight.size === 0 && lane.ready) lane.port.unref();
   }
 
   /**
@@ -191,6 +207,9 @@ export class WorkerLanes {
     const i = this.lanes.indexOf(lane);
     if (i < 0) return;
     this.lanes.splice(i, 1);
+    // The thread is dead, dying (it announced its death) or being killed: piscina terminates it
+    // (when closing, close() has destroyed every pool already).
+    if (!this.closing) void lane.pool.destroy();
     this.dirty.delete(lane);
     const unsent: Attempt[] = [];
     for (let k = 0; k < lane.outbox.length; k += DELIVERY_SLOTS) {
@@ -208,12 +227,20 @@ export class WorkerLanes {
     if (!this.closing && (!this.bootstrapFailed || lane.killed)) this.spawn();
   }
 
-  private onExit(lane: Lane, code: number): void {
+  /** The serve task settled: the worker exited, threw uncaught, or was terminated (deadline, shutdown). */
+  private onExit(lane: Lane, err: Error): void {
+    // Read every reply (and REPLY_DIED notice) the worker sent before it went: piscina reports the
+    // exit on its own port, which may overtake the last messages on this channel.
+    for (let m = receiveMessageOnPort(lane.port); m; m = receiveMessageOnPort(lane.port)) this.onMessage(lane, m.message as LaneOutbound);
+    lane.port.close();
     this.retire(lane);
-    if (!lane.ready) this.firstReady?.reject(new Error(`actor role '${this.o.role}': worker exited during init (code ${code})${lane.error ? `: ${lane.error.message}` : ''}`));
-    const crash = lane.died ?? (lane.error ? new WorkerCrashError(lane.error.message, { cause: lane.error }) : new WorkerCrashError(`worker exited with code: ${code}`));
-    // Every reply the worker sent has been read (Node drains its port before 'exit'). Of the messages
-    // left, those it had started crashed with it; the others never started and go back to the queue.
+    // piscina rejects with "worker exited with code: N" on an exit, with the error on an uncaught
+    // exception, and with "Terminating worker thread" when the runtime destroyed the pool.
+    const exited = /^worker exited with code: (-?\d+)$/.exec(err.message);
+    if (!lane.ready) this.firstReady?.reject(new Error(`actor role '${this.o.role}': worker exited during init${exited ? ` (code ${exited[1]})` : `: ${err.message}`}`));
+    const crash = lane.died ?? (exited ? new WorkerCrashError(err.message) : new WorkerCrashError(err.message, { cause: err }));
+    // Every reply the worker sent has been read (above). Of the messages left, those it had started
+    // crashed with it; the others never started and go back to the queue.
     const started = Atomics.load(lane.control, 0);
     const neverStarted: Attempt[] = [];
     for (const [seq, a] of lane.inflight) {
@@ -254,7 +281,7 @@ export class WorkerLanes {
 
   private place(lane: Lane, a: Attempt): void {
     const seq = ++this.seq;
-    if (lane.inflight.size === 0) lane.worker.ref();
+    if (lane.inflight.size === 0) lane.port.ref();
     lane.inflight.set(seq, a);
     a.seq = seq;
     a.lane = lane;
@@ -278,7 +305,7 @@ export class WorkerLanes {
       lane.outbox = [];
       lane.transfer = [];
       try {
-        lane.worker.postMessage(batch, transfer);
+        lane.port.postMessage(batch, transfer);
       } catch {
         // Something in the batch cannot be cloned: post one by one, and reject only what fails.
         for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) this.postOne(lane, batch.slice(k, k + DELIVERY_SLOTS));
@@ -296,7 +323,7 @@ export class WorkerLanes {
     const a = lane.inflight.get(seq);
     if (!a) return;
     try {
-      lane.worker.postMessage(one, a.transfer ? [...a.transfer] : []);
+      lane.port.postMessage(one, a.transfer ? [...a.transfer] : []);
     } catch (err) {
       this.unplace(lane, seq, a);
       a.settle({ reply: { ok: false, kind: 'protocol', error: { ...toRemoteError(err), field: '(message)' } } });

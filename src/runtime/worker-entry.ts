@@ -1,6 +1,7 @@
-// The generic actor worker: loads the actor module named in workerData, runs its `init` once with
-// the role config, then serves the messages the runtime posts on its channel (batches of
-// deliveries). For each one it decodes the envelope, validates the message against the protocol the
+// The generic actor worker, run by piscina as one long-lived "serve" task per thread (lanes.ts): the
+// task brings the worker's channel (a transferred MessagePort) and the role; the worker loads the
+// actor module, runs its `init` once with the role config, then serves the messages the runtime
+// posts on that channel (batches of deliveries) until the thread ends. For each one it decodes the envelope, validates the message against the protocol the
 // module declares for that handler (`export const accepts = { handler: Protocols.X }`), calls the
 // handler and queues the reply. Messages run one at a time, in order (an actor instance is
 // single-threaded). Replies go back in batches: when the queue runs dry, when
@@ -8,7 +9,7 @@
 // validation errors come back as values so the worker stays alive (and keeps its state); only a real
 // crash (process.exit, uncaught exception, a hang the runtime terminates) takes the worker down,
 // and the runtime's supervisor deals with that.
-import { parentPort, receiveMessageOnPort, threadId, workerData } from 'node:worker_threads';
+import { receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/codec.js';
 import { DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_STARTED, type ActorWorkerData, type LaneBatch, type RemoteError, type WorkerReply } from '../../protocols/envelope.js';
@@ -19,10 +20,11 @@ import type { ActorContext } from './context.js';
 
 type ActorModule = Record<string, unknown> & { accepts?: Record<string, ProtocolDef> };
 
-const data = workerData as ActorWorkerData;
-const port = parentPort!;
-const control = new Int32Array(data.control);
-const ctx: ActorContext = { role: data.role, threadId, config: data.config };
+// Set by the serve task (one per thread: the lane's pool has a single thread and runs it once).
+let data: ActorWorkerData;
+let port: MessagePort | null = null;
+let control: Int32Array;
+let ctx: ActorContext;
 /** Replies older than this go out even while more messages wait (a slow queue must not hold them). */
 const MAX_REPLY_DELAY_MS = 1;
 
@@ -42,7 +44,7 @@ let draining = false;
 let running = 0;
 
 function flush(): void {
-  if (outbox.length === 0) return;
+  if (outbox.length === 0 || !port) return;
   port.postMessage(outbox);
   outbox = [];
 }
@@ -51,11 +53,11 @@ function flush(): void {
 // that message and start a replacement without waiting for this thread's teardown.
 process.on('exit', (code) => {
   flush();
-  if (running) port.postMessage([running, REPLY_DIED, code, null]);
+  if (running) port?.postMessage([running, REPLY_DIED, code, null]);
 });
 process.on('uncaughtExceptionMonitor', (err) => {
   flush();
-  if (running) port.postMessage([running, REPLY_DIED, null, toRemoteError(err)]);
+  if (running) port?.postMessage([running, REPLY_DIED, null, toRemoteError(err)]);
   running = 0;
 });
 
@@ -88,7 +90,7 @@ async function drain(): Promise<void> {
       const exclusive = (d.flags & DELIVERY_EXCLUSIVE) !== 0;
       if (exclusive) flush();
       Atomics.store(control, 0, d.seq);
-      if (d.flags & DELIVERY_ANNOUNCE) port.postMessage([d.seq, REPLY_STARTED, null, null]);
+      if (d.flags & DELIVERY_ANNOUNCE) port!.postMessage([d.seq, REPLY_STARTED, null, null]);
       running = d.seq;
       const r = await dispatch(d.env);
       running = 0;
@@ -106,7 +108,7 @@ async function drain(): Promise<void> {
 function parkUntilPosted(): void {
   for (;;) {
     const rung = Atomics.load(control, 1);
-    const m = receiveMessageOnPort(port);
+    const m = receiveMessageOnPort(port!);
     if (m) {
       take(m.message as LaneBatch);
       return;
@@ -144,15 +146,26 @@ function injectFault(handler: string): void {
   fireFaultDrill((data.config as { __faults?: FaultDrill[] } | null)?.__faults, data.role, handler);
 }
 
-// Load the module and run init(config) before serving, so a broken actor fails the role's start.
-// Messages posted meanwhile wait in the port.
-try {
-  const m = (await import(pathToFileURL(data.module).href)) as ActorModule;
-  if (typeof m.init === 'function') await (m.init as (c: unknown, x: ActorContext) => unknown)(data.config, ctx);
-  mod = m;
-  port.postMessage({ ready: 1 });
-} catch (err) {
-  initError = toRemoteError(err);
-  port.postMessage({ initError });
+/**
+ * The serve task. Loads the module and runs init(config) before serving, so a broken actor fails the
+ * role's start; messages posted meanwhile wait in the port. Settles only when the runtime closes the
+ * channel; a crash or a termination rejects it on the runtime's side (piscina).
+ */
+export default async function serve(task: ActorWorkerData): Promise<void> {
+  data = task;
+  const p = task.port;
+  control = new Int32Array(task.control);
+  ctx = { role: task.role, threadId, config: task.config };
+  port = p;
+  try {
+    const m = (await import(pathToFileURL(task.module).href)) as ActorModule;
+    if (typeof m.init === 'function') await (m.init as (c: unknown, x: ActorContext) => unknown)(task.config, ctx);
+    mod = m;
+    p.postMessage({ ready: 1 });
+  } catch (err) {
+    initError = toRemoteError(err);
+    p.postMessage({ initError });
+  }
+  p.on('message', enqueue);
+  await new Promise<void>((resolve) => p.once('close', resolve));
 }
-port.on('message', enqueue);
