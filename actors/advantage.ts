@@ -7,11 +7,23 @@
 import { computeGroupAdvantages, weightedRewardTotal } from '../src/rl/advantages.js';
 import { admitRound, emptyGroupPool, poolMetrics } from '../src/rl/dynamic-sampling.js';
 import type {
-  AdmitGroupsRequest, AdmitGroupsResponse, ComputeAdvantagesRequest, ComputeAdvantagesResponse, RewardTotalsReply, RewardTotalsRequest,
+  AdmitGroupsRequest,
+  AdmitGroupsResponse,
+  ComputeAdvantagesRequest,
+  ComputeAdvantagesResponse,
+  RewardTotalsReply,
+  RewardTotalsRequest,
 } from '../protocols/advantage.js';
 import { acceptsOf, AdvantageProtocol } from '../protocols/handlers.js';
 
-export type { AdmitGroupsRequest, AdmitGroupsResponse, ComputeAdvantagesRequest, ComputeAdvantagesResponse, RewardTotalsReply, RewardTotalsRequest };
+export type {
+  AdmitGroupsRequest,
+  AdmitGroupsResponse,
+  ComputeAdvantagesRequest,
+  ComputeAdvantagesResponse,
+  RewardTotalsReply,
+  RewardTotalsRequest,
+};
 
 // Requests are validated against protocols/handlers.ts AdvantageProtocol (the handlers still check
 // their input: they are also called in-process); the compiler checks each handler against it.
@@ -37,7 +49,11 @@ export async function computeAdvantages(msg: ComputeAdvantagesRequest): Promise<
   });
   return {
     advantages: Array.from(r.advantages),
-    groupStats: { mean: Array.from(r.stats.mean), std: Array.from(r.stats.std), allEqual: Array.from(r.stats.allEqual, (x) => x === 1) },
+    groupStats: {
+      mean: Array.from(r.stats.mean),
+      std: Array.from(r.stats.std),
+      allEqual: Array.from(r.stats.allEqual, (x) => x === 1),
+    },
     zeroVarianceGroups: r.zeroVarianceGroups,
     droppedGroups: r.droppedGroups,
     keptCompletions: Array.from(r.keptCompletions),
@@ -55,17 +71,35 @@ export async function computeAdvantages(msg: ComputeAdvantagesRequest): Promise<
 export async function admitGroups(msg: AdmitGroupsRequest): Promise<AdmitGroupsResponse> {
   if (msg === null || typeof msg !== 'object') throw new Error('admitGroups: message must be an object');
   const rewards = requireNumberArray('rewards', msg.rewards);
-  const r = admitRound(msg.pool ?? emptyGroupPool(), rewards, { groupSize: msg.groupSize, mode: msg.dynamic_sampling, targetGroups: msg.targetGroups, maxRounds: msg.max_num_gen_batches });
+  const r = admitRound(msg.pool ?? emptyGroupPool(), rewards, {
+    groupSize: msg.groupSize,
+    mode: msg.dynamic_sampling,
+    targetGroups: msg.targetGroups,
+    maxRounds: msg.max_num_gen_batches,
+  });
   if (!r.done) return { pool: r.pool, done: false, shortfall: r.shortfall };
   const sampling = msg.dynamic_sampling !== 'off' ? { sampling: poolMetrics(r.pool, msg.targetGroups) } : {};
-  if (r.pool.groups.length === 0) return { pool: r.pool, done: true, advantages: [], ...sampling, shortfall: r.shortfall };
-  const adv = computeGroupAdvantages(r.pool.rewards, { groupSize: msg.groupSize, estimator: msg.estimator ?? 'grpo', scaleRewards: msg.scale_rewards ?? 'group' });
-  return { pool: r.pool, done: true, advantages: Array.from(adv.advantages), metrics: adv.metrics, ...sampling, shortfall: r.shortfall };
+  if (r.pool.groups.length === 0)
+    return { pool: r.pool, done: true, advantages: [], ...sampling, shortfall: r.shortfall };
+  const adv = computeGroupAdvantages(r.pool.rewards, {
+    groupSize: msg.groupSize,
+    estimator: msg.estimator ?? 'grpo',
+    scaleRewards: msg.scale_rewards ?? 'group',
+  });
+  return {
+    pool: r.pool,
+    done: true,
+    advantages: Array.from(adv.advantages),
+    metrics: adv.metrics,
+    ...sampling,
+    shortfall: r.shortfall,
+  };
 }
 
 /** Weighted totals with Tina's nansum; null is treated as NaN (msgpack and JSON carry no NaN in some paths). */
 export async function computeRewardTotals(msg: RewardTotalsRequest): Promise<RewardTotalsReply> {
-  if (msg === null || typeof msg !== 'object' || !Array.isArray(msg.perFunc)) throw new Error('computeRewardTotals: perFunc must be an array of arrays');
+  if (msg === null || typeof msg !== 'object' || !Array.isArray(msg.perFunc))
+    throw new Error('computeRewardTotals: perFunc must be an array of arrays');
   const perFunc = msg.perFunc.map((row, f) => {
     if (!Array.isArray(row)) throw new Error(`perFunc[${f}]: expected an array`);
     return row.map((x, i) => {

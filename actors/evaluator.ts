@@ -27,7 +27,6 @@ import { formatTable } from '../src/eval/report.js';
 
 export type { EvaluatorConfig };
 
-
 // Requests are validated against protocols/handlers.ts EvaluatorProtocol; the compiler checks the handler against it.
 export const accepts = acceptsOf(EvaluatorProtocol, { evaluate });
 
@@ -52,9 +51,18 @@ export async function init(raw: unknown): Promise<void> {
   const store = cfg.weightStore ? WeightStore.attach(cfg.weightStore) : null;
   const layout = cfg.lora ? createLoraLayout(model.config, cfg.lora) : null;
   if (store && layout && layout.size !== store.size) {
-    throw new Error(`evaluator config: lora settings give an adapter of ${layout.size} values, the weight store holds ${store.size}`);
+    throw new Error(
+      `evaluator config: lora settings give an adapter of ${layout.size} values, the weight store holds ${store.size}`,
+    );
   }
-  state = { cfg, model, engine, renderer: chatRendererFrom(tokenizer, { unencodable: cfg.eval?.unencodable_text ?? 'error' }), store, layout };
+  state = {
+    cfg,
+    model,
+    engine,
+    renderer: chatRendererFrom(tokenizer, { unencodable: cfg.eval?.unencodable_text ?? 'error' }),
+    store,
+    layout,
+  };
 }
 
 /** Put the requested version on the engine; returns the version actually applied. */
@@ -63,13 +71,18 @@ async function applyVersion(s: EvaluatorState, version: number): Promise<number>
     await s.engine.setAdapter(null);
     return 0;
   }
-  if (!s.store || !s.layout || !s.cfg.lora) throw new Error(`evaluate: version ${version} requested but the evaluator has no weightStore`);
+  if (!s.store || !s.layout || !s.cfg.lora)
+    throw new Error(`evaluate: version ${version} requested but the evaluator has no weightStore`);
   const seen = await s.store.waitForVersion(version, s.cfg.versionWaitMs ?? 60_000);
-  if (seen < version) throw new Error(`evaluate: adapter version ${version} was not published within ${s.cfg.versionWaitMs ?? 60_000} ms (latest ${seen})`);
+  if (seen < version)
+    throw new Error(
+      `evaluate: adapter version ${version} was not published within ${s.cfg.versionWaitMs ?? 60_000} ms (latest ${seen})`,
+    );
   // The store keeps only the latest version: when the learner has moved on, that newer version is
   // evaluated and reported (EvalReport.version says which).
   const snap = s.store.snapshot();
-  if (!WeightStore.verify(snap)) throw new WeightChecksumError(`evaluate: adapter version ${snap.version} failed its checksum`);
+  if (!WeightStore.verify(snap))
+    throw new WeightChecksumError(`evaluate: adapter version ${snap.version} failed its checksum`);
   await s.engine.setAdapter({ version: snap.version, settings: s.cfg.lora, layout: s.layout, params: snap.params });
   return snap.version;
 }
@@ -78,12 +91,20 @@ export async function evaluate(msg: EvalRequest): Promise<EvalReport> {
   const s = state;
   if (!s) throw new Error('evaluator: init did not run');
   const t0 = performance.now();
-  const cfg = parseEvalConfig({
-    ...(s.cfg.eval ?? {}),
-    benchmarks: msg.benchmarks, ...(msg.limit !== undefined ? { limit: msg.limit } : {}),
-    num_samples: msg.samplesPerProblem, temperature: msg.sampling.temperature, top_p: msg.sampling.top_p,
-    top_k: msg.sampling.top_k, max_new_tokens: msg.sampling.max_tokens, seed: msg.sampling.seed,
-  }, 'EvalRequest');
+  const cfg = parseEvalConfig(
+    {
+      ...(s.cfg.eval ?? {}),
+      benchmarks: msg.benchmarks,
+      ...(msg.limit !== undefined ? { limit: msg.limit } : {}),
+      num_samples: msg.samplesPerProblem,
+      temperature: msg.sampling.temperature,
+      top_p: msg.sampling.top_p,
+      top_k: msg.sampling.top_k,
+      max_new_tokens: msg.sampling.max_tokens,
+      seed: msg.sampling.seed,
+    },
+    'EvalRequest',
+  );
   const benchmarks = loadConfiguredBenchmarks(cfg);
   const version = await applyVersion(s, msg.version);
   const tGen = performance.now();
@@ -91,13 +112,30 @@ export async function evaluate(msg: EvalRequest): Promise<EvalReport> {
   const evalMs = performance.now() - tGen;
   if (s.cfg.outDir) {
     mkdirSync(s.cfg.outDir, { recursive: true });
-    appendFileSync(join(s.cfg.outDir, 'eval.jsonl'), result.records.map((r) => JSON.stringify({ version, ...r })).join('\n') + '\n');
-    appendFileSync(join(s.cfg.outDir, 'eval-summary.jsonl'), JSON.stringify({ version, requested_version: msg.version, average_pass_at_1: result.average_pass_at_1, benchmarks: result.summaries, excluded: result.excluded }) + '\n');
+    appendFileSync(
+      join(s.cfg.outDir, 'eval.jsonl'),
+      result.records.map((r) => JSON.stringify({ version, ...r })).join('\n') + '\n',
+    );
+    appendFileSync(
+      join(s.cfg.outDir, 'eval-summary.jsonl'),
+      JSON.stringify({
+        version,
+        requested_version: msg.version,
+        average_pass_at_1: result.average_pass_at_1,
+        benchmarks: result.summaries,
+        excluded: result.excluded,
+      }) + '\n',
+    );
     appendFileSync(join(s.cfg.outDir, 'eval-summary.txt'), formatTable(result, `adapter version ${version}`) + '\n');
   }
   return {
     version,
-    results: result.summaries.map((b) => ({ benchmark: b.benchmark, pass_at_1: b.pass_at_1, problems: b.problems, samples: b.samples })),
+    results: result.summaries.map((b) => ({
+      benchmark: b.benchmark,
+      pass_at_1: b.pass_at_1,
+      problems: b.problems,
+      samples: b.samples,
+    })),
     timings: { total_ms: performance.now() - t0, generate_and_judge_ms: evalMs },
   };
 }

@@ -56,7 +56,8 @@ export async function init(cfg: RolloutInit): Promise<void> {
   const tok = loadTokenizer(cfg.tokenizerDir, model.config);
   const store = WeightStore.attach(cfg.store);
   const layout = createLoraLayout(model.config, cfg.lora);
-  if (layout.size !== store.size) throw new Error(`rollout: WeightStore holds ${store.size} values, the adapter layout needs ${layout.size}`);
+  if (layout.size !== store.size)
+    throw new Error(`rollout: WeightStore holds ${store.size} values, the adapter layout needs ${layout.size}`);
   let engine: GenerationEngine;
   let timings: () => GenerationTimings;
   let unusable: () => string | null = () => null;
@@ -68,35 +69,84 @@ export async function init(cfg: RolloutInit): Promise<void> {
     const { checkMlcMatchesModel } = await import('../src/engines/webllm/model-match.js');
     checkMlcMatchesModel(w.mlcDir, model.config, `${cfg.tokenizerDir}/config.json`); // before any GPU work
     const { createWebLlmEngine } = await import('../src/engines/webllm/engine.js');
-    const e = await createWebLlmEngine({ mlcDir: w.mlcDir, libFile: w.libFile, contextWindow: w.contextWindow, warn: (m) => console.warn(`${cfg.readerName}: ${m}`) });
+    const e = await createWebLlmEngine({
+      mlcDir: w.mlcDir,
+      libFile: w.libFile,
+      contextWindow: w.contextWindow,
+      warn: (m) => console.warn(`${cfg.readerName}: ${m}`),
+    });
     if (w.injectWriteFault) e.injectWriteFault(w.injectWriteFault);
     engine = e;
     unusable = () => e.unusable;
-    timings = () => ({ timeToFirstTokenS: e.lastGenerationStats?.meanTimeToFirstTokenS ?? 0, tokensPerSecond: e.lastGenerationStats?.tokensPerS ?? 0 });
+    timings = () => ({
+      timeToFirstTokenS: e.lastGenerationStats?.meanTimeToFirstTokenS ?? 0,
+      tokensPerSecond: e.lastGenerationStats?.tokensPerS ?? 0,
+    });
   } else if (cfg.engine === 'webgpu') {
-    const eos = model.config.eosTokenIds.length ? model.config.eosTokenIds : tok.eosTokenId !== null ? [tok.eosTokenId] : [];
-    if (eos.length === 0) throw new Error('rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)');
+    const eos = model.config.eosTokenIds.length
+      ? model.config.eosTokenIds
+      : tok.eosTokenId !== null
+        ? [tok.eosTokenId]
+        : [];
+    if (eos.length === 0)
+      throw new Error(
+        'rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)',
+      );
     // Loaded lazily (Dawn only in webgpu workers); the device and the uploaded weights belong to this thread.
     const { createWebGpuEngine } = await import('../src/engines/webgpu/engine.js');
     const w = cfg.webgpu ?? {};
     const e = await createWebGpuEngine({
-      model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos }, weightDtype: w.weightDtype ?? 'f16',
-      ...(cfg.maxBatch ? { maxBatch: cfg.maxBatch } : {}), residentVersions: w.residentVersions ?? 2,
+      model,
+      tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos },
+      weightDtype: w.weightDtype ?? 'f16',
+      ...(cfg.maxBatch ? { maxBatch: cfg.maxBatch } : {}),
+      residentVersions: w.residentVersions ?? 2,
     });
     if (w.injectWriteFault) e.injectWriteFault();
     console.warn(`${cfg.readerName}: engine ${e.description}`);
     engine = e;
-    timings = () => ({ timeToFirstTokenS: e.lastStats.prefillSeconds, tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds) });
+    timings = () => ({
+      timeToFirstTokenS: e.lastStats.prefillSeconds,
+      tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds),
+    });
   } else if (cfg.engine === 'builtin') {
-    const eos = model.config.eosTokenIds.length ? model.config.eosTokenIds : tok.eosTokenId !== null ? [tok.eosTokenId] : [];
-    if (eos.length === 0) throw new Error('rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)');
-    const e = createBuiltinEngine({ model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos }, maxBatch: cfg.maxBatch });
+    const eos = model.config.eosTokenIds.length
+      ? model.config.eosTokenIds
+      : tok.eosTokenId !== null
+        ? [tok.eosTokenId]
+        : [];
+    if (eos.length === 0)
+      throw new Error(
+        'rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)',
+      );
+    const e = createBuiltinEngine({
+      model,
+      tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos },
+      maxBatch: cfg.maxBatch,
+    });
     engine = e;
-    timings = () => ({ timeToFirstTokenS: e.lastStats.prefillSeconds, tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds) });
+    timings = () => ({
+      timeToFirstTokenS: e.lastStats.prefillSeconds,
+      tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds),
+    });
   } else {
-    throw new Error(`rollout: engine must be 'builtin', 'webgpu' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`);
+    throw new Error(
+      `rollout: engine must be 'builtin', 'webgpu' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`,
+    );
   }
-  S = { name: cfg.readerName, engine, timings, unusable, tok, store, slot: store.registerReader(cfg.readerName), layout, lora: cfg.lora, buffer: new Float32Array(layout.size), appliedSyncMs: 0 };
+  S = {
+    name: cfg.readerName,
+    engine,
+    timings,
+    unusable,
+    tok,
+    store,
+    slot: store.registerReader(cfg.readerName),
+    layout,
+    lora: cfg.lora,
+    buffer: new Float32Array(layout.size),
+    appliedSyncMs: 0,
+  };
 }
 
 function state(): RolloutState {
@@ -117,21 +167,35 @@ async function applyLatest(minVersion: number, timeoutMs: number): Promise<SyncR
   const broken = s.unusable();
   if (broken) throw new Error(`rollout ${s.name}: engine unusable: ${broken}`);
   if (s.store.version < minVersion) await s.store.waitForVersion(minVersion, timeoutMs);
-  if (s.store.version < minVersion) throw new Error(`rollout ${s.name}: adapter version ${minVersion} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
-  if (s.store.version === s.engine.policyVersion) return { version: s.engine.policyVersion, latencyMs: 0, verified: true };
+  if (s.store.version < minVersion)
+    throw new Error(
+      `rollout ${s.name}: adapter version ${minVersion} was not published within ${timeoutMs} ms (latest ${s.store.version})`,
+    );
+  if (s.store.version === s.engine.policyVersion)
+    return { version: s.engine.policyVersion, latencyMs: 0, verified: true };
   return applySnapshot(s.store.snapshot(s.buffer), t0);
 }
 
 /** Verify a snapshot, apply it to the engine and acknowledge it; a failure leaves the serving version (`verified: false`). */
 async function applySnapshot(snap: WeightSnapshot, t0: number): Promise<SyncReply> {
   const s = state();
-  const refuse = (why: string): SyncReply => ({ version: s.engine.policyVersion, latencyMs: performance.now() - t0, verified: false, error: `rollout ${s.name}: adapter version ${snap.version} ${why}; still serving version ${s.engine.policyVersion}` });
+  const refuse = (why: string): SyncReply => ({
+    version: s.engine.policyVersion,
+    latencyMs: performance.now() - t0,
+    verified: false,
+    error: `rollout ${s.name}: adapter version ${snap.version} ${why}; still serving version ${s.engine.policyVersion}`,
+  });
   if (!WeightStore.verify(snap)) return refuse('failed checksum verification');
   try {
-    await s.engine.setAdapter(snap.version === 0 ? null : { version: snap.version, settings: s.lora, layout: s.layout, params: snap.params });
+    await s.engine.setAdapter(
+      snap.version === 0 ? null : { version: snap.version, settings: s.lora, layout: s.layout, params: snap.params },
+    );
   } catch (e) {
     const broken = s.unusable();
-    if (broken) throw new Error(`rollout ${s.name}: sync of version ${snap.version} failed and the engine is unusable: ${broken}`);
+    if (broken)
+      throw new Error(
+        `rollout ${s.name}: sync of version ${snap.version} failed and the engine is unusable: ${broken}`,
+      );
     return refuse(`was not applied: ${(e as Error).message}`);
   }
   s.store.ack(s.slot, snap.version);
@@ -150,9 +214,15 @@ async function applyExact(version: number, timeoutMs: number): Promise<SyncReply
   if (broken) throw new Error(`rollout ${s.name}: engine unusable: ${broken}`);
   if (s.engine.policyVersion === version) return { version, latencyMs: 0, verified: true };
   if (s.store.version < version) await s.store.waitForVersion(version, timeoutMs);
-  if (s.store.version < version) throw new Error(`rollout ${s.name}: adapter version ${version} was not published within ${timeoutMs} ms (latest ${s.store.version})`);
+  if (s.store.version < version)
+    throw new Error(
+      `rollout ${s.name}: adapter version ${version} was not published within ${timeoutMs} ms (latest ${s.store.version})`,
+    );
   const snap = s.store.snapshotVersion(version, s.buffer);
-  if (!snap) throw new Error(`rollout ${s.name}: adapter version ${version} is no longer resident in the WeightStore (it keeps ${s.store.slots}: ${s.store.residentVersions.join(', ')})`);
+  if (!snap)
+    throw new Error(
+      `rollout ${s.name}: adapter version ${version} is no longer resident in the WeightStore (it keeps ${s.store.slots}: ${s.store.residentVersions.join(', ')})`,
+    );
   return applySnapshot(snap, t0);
 }
 
@@ -170,11 +240,15 @@ function checkPromptText(tok: ModelTokenizer, p: PromptInput, i: number, promptI
   // drop it silently, so it is checked against the ids' own text rather than through tokenization.
   const bad = p.text.indexOf('\uFFFD');
   if (bad >= 0 && !tok.decode(Array.from(p.ids), false).includes('\uFFFD')) {
-    throw new Error(`prompt ${i} (promptIndex ${promptIndex}): text contains U+FFFD at character ${bad} (invalid UTF-8, or a lone surrogate replaced in transit) that its ids do not`);
+    throw new Error(
+      `prompt ${i} (promptIndex ${promptIndex}): text contains U+FFFD at character ${bad} (invalid UTF-8, or a lone surrogate replaced in transit) that its ids do not`,
+    );
   }
   const ids = tok.encode(p.text, false);
   if (ids.length === p.ids.length && ids.every((v, k) => v === p.ids[k])) return;
-  throw new Error(`prompt ${i} (promptIndex ${promptIndex}): text does not tokenize to its ids: ${ids.length} ids [${ids.slice(0, 8)}...] vs ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...]`);
+  throw new Error(
+    `prompt ${i} (promptIndex ${promptIndex}): text does not tokenize to its ids: ${ids.length} ids [${ids.slice(0, 8)}...] vs ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...]`,
+  );
 }
 
 export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
@@ -184,22 +258,42 @@ export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
   // The exact version failed verification: no completions (another version would change the run);
   // the reply asks the coordinator to have it republished and to ask again.
   if (exact !== undefined && !synced.verified) {
-    return { step: msg.step, engine: s.engine.name, policyVersion: s.engine.policyVersion, syncLatencyMs: s.appliedSyncMs, syncError: synced.error ?? 'sync not verified', rejectedVersion: exact, retry: true, tokensPerSecond: 0, timeToFirstTokenS: 0, seconds: 0, completions: [] };
+    return {
+      step: msg.step,
+      engine: s.engine.name,
+      policyVersion: s.engine.policyVersion,
+      syncLatencyMs: s.appliedSyncMs,
+      syncError: synced.error ?? 'sync not verified',
+      rejectedVersion: exact,
+      retry: true,
+      tokensPerSecond: 0,
+      timeToFirstTokenS: 0,
+      seconds: 0,
+      completions: [],
+    };
   }
   // The newest version failed verification: generating from the one still serving is allowed only
   // when the request accepts it (async GRPO's staleness bound), and the reply says so (syncError) so
   // the coordinator has the version republished; otherwise the request fails rather than run stale.
-  if (!synced.verified && s.engine.policyVersion < msg.minPolicyVersion) throw new Error(`${synced.error ?? 'sync not verified'}; refusing to generate for step ${msg.step}`);
+  if (!synced.verified && s.engine.policyVersion < msg.minPolicyVersion)
+    throw new Error(`${synced.error ?? 'sync not verified'}; refusing to generate for step ${msg.step}`);
   const fail = (e: unknown): never => {
     const m = (e as Error).message;
     const at = /prompt (\d+)/.exec(m);
-    const which = at && msg.prompts[Number(at[1])] ? ` [prompt ${at[1]} of this request is promptIndex ${msg.prompts[Number(at[1])]!.promptIndex}]` : '';
+    const which =
+      at && msg.prompts[Number(at[1])]
+        ? ` [prompt ${at[1]} of this request is promptIndex ${msg.prompts[Number(at[1])]!.promptIndex}]`
+        : '';
     throw new Error(`rollout ${s.name}: generate step ${msg.step}: ${m}${which}`);
   };
   let prompts: PromptInput[];
   try {
     prompts = msg.prompts.map((p, i) => {
-      const input: PromptInput = { ids: ints(p.ids), seedKey: p.promptIndex, ...(p.text !== undefined ? { text: p.text } : {}) };
+      const input: PromptInput = {
+        ids: ints(p.ids),
+        seedKey: p.promptIndex,
+        ...(p.text !== undefined ? { text: p.text } : {}),
+      };
       checkPromptText(s.tok, input, i, p.promptIndex);
       return input;
     });
@@ -212,10 +306,19 @@ export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
   const tm = s.timings();
   // Bulk data goes back in shared memory: every completion's ids in one i32 buffer, its log-probs in
   // one f32 buffer (the engine's raw model log-probs in another); completions carry descriptors.
-  const tokenIds = packSharedRows('i32', out.map((c) => c.tokenIds));
-  const logprobs = packSharedRows('f32', out.map((c) => c.logprobs));
+  const tokenIds = packSharedRows(
+    'i32',
+    out.map((c) => c.tokenIds),
+  );
+  const logprobs = packSharedRows(
+    'f32',
+    out.map((c) => c.logprobs),
+  );
   const withModel = out.filter((c) => c.modelLogprobs);
-  const modelLogprobs = packSharedRows('f32', withModel.map((c) => c.modelLogprobs!));
+  const modelLogprobs = packSharedRows(
+    'f32',
+    withModel.map((c) => c.modelLogprobs!),
+  );
   let withModelAt = 0;
   return {
     step: msg.step,

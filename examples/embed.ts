@@ -9,7 +9,9 @@ import { ActorSystem, WeightStore, type ActorEvent } from '../src/index.js';
 const { values } = parseArgs({ options: { record: { type: 'string' }, count: { type: 'string', default: '50' } } });
 
 if (values.record) {
-  const sys = await ActorSystem.start({ recorder: { module: 'examples/actors/recorder.ts', threads: 2, maxQueue: 1000 } });
+  const sys = await ActorSystem.start({
+    recorder: { module: 'examples/actors/recorder.ts', threads: 2, maxQueue: 1000 },
+  });
   sys.events$.subscribe((e) => {
     if (e.type === 'shutdown' && e.phase === 'drained') console.log(`shutdown drained (pending ${e.pending})`);
   });
@@ -30,15 +32,21 @@ if (values.record) {
   sys.metrics$.subscribe(() => settled++);
 
   const rewards = await Promise.all(
-    ['\\boxed{4}', '\\boxed{5}', 'no answer'].map((completion) => sys.ask<{ reward: number }>('scorer', 'score', { completion, answer: '4' })),
+    ['\\boxed{4}', '\\boxed{5}', 'no answer'].map((completion) =>
+      sys.ask<{ reward: number }>('scorer', 'score', { completion, answer: '4' }),
+    ),
   );
   console.log('rewards', rewards.map((r) => r.reward).join(','));
 
   const params = new Float32Array(store.size).fill(0.5);
   const version = store.publish(params, 1);
-  const applied = await sys.ask<{ version: number; checksumOk: boolean; sum: number }>('policy', 'sync', { minVersion: version });
+  const applied = await sys.ask<{ version: number; checksumOk: boolean; sum: number }>('policy', 'sync', {
+    minVersion: version,
+  });
   const acks = await store.waitForAcks(version, 2000);
-  console.log(`published v${version}; policy applied v${applied.version} (checksum ok ${applied.checksumOk}, sum ${applied.sum}); all acked ${acks.ok}`);
+  console.log(
+    `published v${version}; policy applied v${applied.version} (checksum ok ${applied.checksumOk}, sum ${applied.sum}); all acked ${acks.ok}`,
+  );
   await sys.shutdown();
   console.log(`messages settled ${settled}; events ${[...new Set(seen)].join(',')}`);
 }

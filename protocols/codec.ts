@@ -18,7 +18,16 @@ const HOT_STRUCTURES: string[][] = [
   ['step', 'prompts', 'n', 'sampling', 'minPolicyVersion'],
   ['ids', 'promptIndex'],
   ['promptIndex', 'sampleIndex', 'tokenIds', 'logprobs', 'text', 'finishReason', 'policyVersion'],
-  ['step', 'engine', 'policyVersion', 'syncLatencyMs', 'tokensPerSecond', 'timeToFirstTokenS', 'seconds', 'completions'],
+  [
+    'step',
+    'engine',
+    'policyVersion',
+    'syncLatencyMs',
+    'tokensPerSecond',
+    'timeToFirstTokenS',
+    'seconds',
+    'completions',
+  ],
   ['step', 'prompts', 'trajectories', 'advantages', 'microBatchSizes'],
   ['promptIndex', 'completionIds', 'behaviourLogprobs', 'policyVersion'],
   ['step', 'version', 'loss', 'kl', 'grad_norm', 'learning_rate', 'tokens_per_s', 'metrics', 'timings', 'skipped'],
@@ -40,7 +49,8 @@ addExtension({
   },
   read(i: number) {
     const sab = currentShared?.[i];
-    if (!sab) throw new Error(`codec: message references shared buffer #${i}, envelope carries ${currentShared?.length ?? 0}`);
+    if (!sab)
+      throw new Error(`codec: message references shared buffer #${i}, envelope carries ${currentShared?.length ?? 0}`);
     return sab;
   },
 });
@@ -80,7 +90,8 @@ export function decodeMessage(bytes: Uint8Array, shared: SharedArrayBuffer[] = [
 
 /** Build a task envelope for `msg` to handler `h`. */
 export function makeEnvelope(h: string, msg: unknown, transport: Transport, version?: number): TaskEnvelope {
-  if (transport === 'clone') return version === undefined ? { h, t: 'clone', p: msg } : { h, t: 'clone', p: msg, v: version };
+  if (transport === 'clone')
+    return version === undefined ? { h, t: 'clone', p: msg } : { h, t: 'clone', p: msg, v: version };
   const s: SharedArrayBuffer[] = [];
   // The bytes travel as a one-byte-per-char (latin1) string: V8 clones such a string with one
   // memcpy, several times cheaper than structured-cloning a small Uint8Array (measured: ~6 µs vs ~16 µs).

@@ -29,7 +29,6 @@ export type WorkerReply =
   | { ok: true; r: TaskEnvelope | null }
   | { ok: false; kind: 'protocol' | 'handler' | 'missing-handler'; error: RemoteError };
 
-
 /** The long-lived "serve" task the runtime runs on every worker of a role (a piscina task, see src/runtime/lanes.ts). */
 export interface ActorWorkerData {
   /** The worker's channel: deliveries in, replies out (transferred with the task). */

@@ -16,7 +16,11 @@ export interface HandlerDef<Req = unknown, Rep = unknown, ReqIn = Req> {
   returns: ProtocolDef<Rep>;
 }
 
-export function defineHandler<Req, Rep, ReqIn>(handler: string, accepts: ProtocolDef<Req, ReqIn>, returns: ProtocolDef<Rep>): HandlerDef<Req, Rep, ReqIn> {
+export function defineHandler<Req, Rep, ReqIn>(
+  handler: string,
+  accepts: ProtocolDef<Req, ReqIn>,
+  returns: ProtocolDef<Rep>,
+): HandlerDef<Req, Rep, ReqIn> {
   return { handler, accepts, returns };
 }
 
@@ -37,8 +41,13 @@ export type HandlersOf<P> = { [K in keyof P]: (msg: MessageOf<P[K]>, ...rest: ne
  * The `accepts` map an actor module exports, from its role's contracts. Passing the module's handler
  * functions makes the compiler check each against its contract (argument and reply types).
  */
-export function acceptsOf<P extends RoleProtocol<P>>(protocol: P, _handlers: HandlersOf<P>): { [K in keyof P]: P[K]['accepts'] } {
-  return Object.fromEntries(Object.entries(protocol as Record<string, { accepts: unknown }>).map(([k, h]) => [k, h.accepts])) as { [K in keyof P]: P[K]['accepts'] };
+export function acceptsOf<P extends RoleProtocol<P>>(
+  protocol: P,
+  _handlers: HandlersOf<P>,
+): { [K in keyof P]: P[K]['accepts'] } {
+  return Object.fromEntries(
+    Object.entries(protocol as Record<string, { accepts: unknown }>).map(([k, h]) => [k, h.accepts]),
+  ) as { [K in keyof P]: P[K]['accepts'] };
 }
 
 /** actors/learner.ts */
@@ -46,8 +55,16 @@ export const LearnerProtocol = {
   trainStep: defineHandler('trainStep', TrainingProtocols.LearnerStepRequest, TrainingProtocols.LearnerStepReply),
   oldLogprobs: defineHandler('oldLogprobs', TrainingProtocols.OldLogprobsRequest, TrainingProtocols.OldLogprobsReply),
   saveAdapter: defineHandler('saveAdapter', TrainingProtocols.SaveAdapterRequest, TrainingProtocols.SaveAdapterReply),
-  saveCheckpoint: defineHandler('saveCheckpoint', CheckpointProtocols.CheckpointRequest, CheckpointProtocols.CheckpointReply),
-  restoreCheckpoint: defineHandler('restoreCheckpoint', CheckpointProtocols.RestoreRequest, CheckpointProtocols.RestoreReply),
+  saveCheckpoint: defineHandler(
+    'saveCheckpoint',
+    CheckpointProtocols.CheckpointRequest,
+    CheckpointProtocols.CheckpointReply,
+  ),
+  restoreCheckpoint: defineHandler(
+    'restoreCheckpoint',
+    CheckpointProtocols.RestoreRequest,
+    CheckpointProtocols.RestoreReply,
+  ),
   republish: defineHandler('republish', CheckpointProtocols.RepublishRequest, CheckpointProtocols.RepublishReply),
 } as const;
 
@@ -59,9 +76,21 @@ export const RolloutProtocol = {
 
 /** actors/advantage.ts */
 export const AdvantageProtocol = {
-  computeAdvantages: defineHandler('computeAdvantages', AdvantageProtocols.ComputeAdvantagesRequest, AdvantageProtocols.ComputeAdvantagesResponse),
-  admitGroups: defineHandler('admitGroups', AdvantageProtocols.AdmitGroupsRequest, AdvantageProtocols.AdmitGroupsResponse),
-  computeRewardTotals: defineHandler('computeRewardTotals', AdvantageProtocols.RewardTotalsRequest, AdvantageProtocols.RewardTotalsReply),
+  computeAdvantages: defineHandler(
+    'computeAdvantages',
+    AdvantageProtocols.ComputeAdvantagesRequest,
+    AdvantageProtocols.ComputeAdvantagesResponse,
+  ),
+  admitGroups: defineHandler(
+    'admitGroups',
+    AdvantageProtocols.AdmitGroupsRequest,
+    AdvantageProtocols.AdmitGroupsResponse,
+  ),
+  computeRewardTotals: defineHandler(
+    'computeRewardTotals',
+    AdvantageProtocols.RewardTotalsRequest,
+    AdvantageProtocols.RewardTotalsReply,
+  ),
 } as const;
 
 /** actors/evaluator.ts */
@@ -70,5 +99,10 @@ export const EvaluatorProtocol = {
 } as const;
 
 /** Every declared message kind, by name (each declared once, in its role's file). */
-export const Protocols = { ...TrainingProtocols, ...CheckpointProtocols, ...AdvantageProtocols, ...EvalProtocols } as const;
+export const Protocols = {
+  ...TrainingProtocols,
+  ...CheckpointProtocols,
+  ...AdvantageProtocols,
+  ...EvalProtocols,
+} as const;
 export type ProtocolName = keyof typeof Protocols;

@@ -13,14 +13,25 @@ export const sharedTensorSchema = z.custom<SharedTensor>((v) => checkSharedTenso
 
 /** A SharedTensor of one of `dtypes` (a receiver builds a view of that type over it). */
 function sharedTensorOf(dtypes: readonly DType[]) {
-  const problem = (v: unknown): string | null => checkSharedTensor(v) ?? (dtypes.includes((v as SharedTensor).dtype) ? null : `dtype: expected ${dtypes.join(' or ')}, got ${(v as SharedTensor).dtype}`);
-  return z.custom<SharedTensor>((v) => problem(v) === null, { error: (iss) => 'expected SharedTensor (' + (problem(iss.input) ?? 'invalid') + ')' });
+  const problem = (v: unknown): string | null =>
+    checkSharedTensor(v) ??
+    (dtypes.includes((v as SharedTensor).dtype)
+      ? null
+      : `dtype: expected ${dtypes.join(' or ')}, got ${(v as SharedTensor).dtype}`);
+  return z.custom<SharedTensor>((v) => problem(v) === null, {
+    error: (iss) => 'expected SharedTensor (' + (problem(iss.input) ?? 'invalid') + ')',
+  });
 }
 
 /** Integer ids: a plain array (small control messages), an Int32Array, or an i32 SharedTensor (bulk). */
 export const idsSchema = z.union([z.array(z.number().int()), z.instanceof(Int32Array), sharedTensorOf(['i32'])]);
 /** Float values: a plain array, a Float32Array / Float64Array, or an f32 / f64 SharedTensor (bulk). */
-export const floatsSchema = z.union([z.array(z.number()), z.instanceof(Float32Array), z.instanceof(Float64Array), sharedTensorOf(['f32', 'f64'])]);
+export const floatsSchema = z.union([
+  z.array(z.number()),
+  z.instanceof(Float32Array),
+  z.instanceof(Float64Array),
+  sharedTensorOf(['f32', 'f64']),
+]);
 export type Ids = z.infer<typeof idsSchema>;
 export type Floats = z.infer<typeof floatsSchema>;
 
@@ -29,30 +40,45 @@ export const realSchema = z.custom<number>((v) => typeof v === 'number', { error
 
 const timings = z.record(z.string(), z.number());
 
-export const samplingSchema = z.object({
-  temperature: z.number().min(0),
-  top_p: z.number().gt(0).max(1),
-  top_k: z.number().int(),
-  max_tokens: z.number().int().positive(),
-  stop: z.array(z.string()).optional(),
-  seed: z.number().int(),
-  /** Decode past EOS to max_tokens (vLLM ignore_eos; benchmarks). */
-  ignore_eos: z.boolean().optional(),
-}).strict();
+export const samplingSchema = z
+  .object({
+    temperature: z.number().min(0),
+    top_p: z.number().gt(0).max(1),
+    top_k: z.number().int(),
+    max_tokens: z.number().int().positive(),
+    stop: z.array(z.string()).optional(),
+    seed: z.number().int(),
+    /** Decode past EOS to max_tokens (vLLM ignore_eos; benchmarks). */
+    ignore_eos: z.boolean().optional(),
+  })
+  .strict();
 
-export const evalRequestSchema = z.object({
-  version: z.number().int().nonnegative(),
-  benchmarks: z.array(z.string()).min(1),
-  limit: z.number().int().positive().optional(),
-  samplesPerProblem: z.number().int().positive(),
-  sampling: samplingSchema,
-}).strict();
+export const evalRequestSchema = z
+  .object({
+    version: z.number().int().nonnegative(),
+    benchmarks: z.array(z.string()).min(1),
+    limit: z.number().int().positive().optional(),
+    samplesPerProblem: z.number().int().positive(),
+    sampling: samplingSchema,
+  })
+  .strict();
 
-export const evalReportSchema = z.object({
-  version: z.number().int().nonnegative(),
-  results: z.array(z.object({ benchmark: z.string(), pass_at_1: z.number().min(0).max(1), problems: z.number().int().nonnegative(), samples: z.number().int().nonnegative() }).strict()),
-  timings,
-}).strict();
+export const evalReportSchema = z
+  .object({
+    version: z.number().int().nonnegative(),
+    results: z.array(
+      z
+        .object({
+          benchmark: z.string(),
+          pass_at_1: z.number().min(0).max(1),
+          problems: z.number().int().nonnegative(),
+          samples: z.number().int().nonnegative(),
+        })
+        .strict(),
+    ),
+    timings,
+  })
+  .strict();
 
 export type SamplingParamsMsg = z.infer<typeof samplingSchema>;
 export type EvalRequest = z.infer<typeof evalRequestSchema>;
@@ -93,7 +119,10 @@ export class ProtocolError extends Error {
 /** Validate `msg` against a declared protocol; returns the parsed value or throws ProtocolError naming the field. */
 export function validateMessage<T, I>(p: ProtocolDef<T, I>, msg: unknown, version?: number): T {
   if (version !== undefined && version !== p.version) {
-    throw new ProtocolError(`${p.name}: protocol version ${version} not supported (expected ${p.version})`, '(version)');
+    throw new ProtocolError(
+      `${p.name}: protocol version ${version} not supported (expected ${p.version})`,
+      '(version)',
+    );
   }
   const r = p.schema.safeParse(msg);
   if (r.success) return r.data;

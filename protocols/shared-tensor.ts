@@ -28,7 +28,15 @@ export type TypedArrayOf<D extends DType> = D extends 'f32'
               ? Uint16Array
               : Int16Array;
 
-type AnyTypedArray = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array | Int8Array | Uint16Array | Int16Array;
+type AnyTypedArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Uint32Array
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array;
 
 const CTORS = {
   f32: Float32Array,
@@ -87,12 +95,15 @@ export function checkSharedTensor(t: unknown): string | null {
   const o = t as Record<string, unknown>;
   if (!(o.buffer instanceof SharedArrayBuffer)) return 'buffer: expected SharedArrayBuffer';
   if (typeof o.dtype !== 'string' || !(o.dtype in CTORS)) return `dtype: expected one of ${DTYPES.join('|')}`;
-  if (!Array.isArray(o.shape) || !o.shape.every((d) => Number.isInteger(d) && d >= 0)) return 'shape: expected non-negative integers';
-  if (!Number.isInteger(o.byteOffset) || (o.byteOffset as number) < 0) return 'byteOffset: expected a non-negative integer';
+  if (!Array.isArray(o.shape) || !o.shape.every((d) => Number.isInteger(d) && d >= 0))
+    return 'shape: expected non-negative integers';
+  if (!Number.isInteger(o.byteOffset) || (o.byteOffset as number) < 0)
+    return 'byteOffset: expected a non-negative integer';
   const bpe = bytesPerElement(o.dtype as DType);
   if ((o.byteOffset as number) % bpe !== 0) return `byteOffset: ${o.byteOffset} not aligned to ${bpe} bytes`;
   const end = (o.byteOffset as number) + elementCount(o.shape as number[]) * bpe;
-  if (end > o.buffer.byteLength) return `shape: [${(o.shape as number[]).join(',')}] runs past the buffer end (${end} > ${o.buffer.byteLength} bytes)`;
+  if (end > o.buffer.byteLength)
+    return `shape: [${(o.shape as number[]).join(',')}] runs past the buffer end (${end} > ${o.buffer.byteLength} bytes)`;
   return null;
 }
 
@@ -121,7 +132,8 @@ export function packSharedRows(dtype: DType, rows: readonly ArrayLike<number>[])
 
 /** The descriptor of a typed array that lives in shared memory (no copy); any other is copied into a new shared tensor. */
 export function describeShared(data: AnyTypedArray): SharedTensor {
-  if (data.buffer instanceof SharedArrayBuffer) return { buffer: data.buffer, dtype: dtypeOf(data), shape: [data.length], byteOffset: data.byteOffset };
+  if (data.buffer instanceof SharedArrayBuffer)
+    return { buffer: data.buffer, dtype: dtypeOf(data), shape: [data.length], byteOffset: data.byteOffset };
   return toSharedTensor(data);
 }
 
@@ -141,6 +153,9 @@ export function int32View(x: SharedTensor | Int32Array | readonly number[]): Int
  */
 export function float32View(x: SharedTensor | Float32Array | Float64Array | readonly number[]): Float32Array {
   if (x instanceof Float32Array) return x;
-  if (isSharedTensor(x)) return x.dtype === 'f32' ? tensorView(x as SharedTensor & { dtype: 'f32' }) : Float32Array.from(tensorView(x) as ArrayLike<number>);
+  if (isSharedTensor(x))
+    return x.dtype === 'f32'
+      ? tensorView(x as SharedTensor & { dtype: 'f32' })
+      : Float32Array.from(tensorView(x) as ArrayLike<number>);
   return Float32Array.from(x as ArrayLike<number>);
 }

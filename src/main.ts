@@ -53,11 +53,14 @@ options:
   --version         print the version
 
 subcommands:
-${Object.entries(SUBCOMMANDS).map(([k, v]) => `  ${k.padEnd(16)}${v}`).join('\n')}`;
+${Object.entries(SUBCOMMANDS)
+  .map(([k, v]) => `  ${k.padEnd(16)}${v}`)
+  .join('\n')}`;
 
 function intArg(name: string, v: string | undefined, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got '${v}'`);
   return Number(v);
 }
 
@@ -106,7 +109,10 @@ async function runCliInner(argv: string[]): Promise<number> {
       allowPositionals: true,
       strict: true,
     });
-    if (positionals.length) throw new UsageError(`unknown subcommand '${positionals[0]}' (subcommands: ${Object.keys(SUBCOMMANDS).join(', ')})`);
+    if (positionals.length)
+      throw new UsageError(
+        `unknown subcommand '${positionals[0]}' (subcommands: ${Object.keys(SUBCOMMANDS).join(', ')})`,
+      );
     if (!values.actors) throw new UsageError('missing --actors=<config.json> (see --help)');
     const configPath = resolveCliPath(values.actors, '--actors');
     config = loadConfig(configPath);
@@ -115,22 +121,56 @@ async function runCliInner(argv: string[]): Promise<number> {
     const out = values.out !== undefined ? resolveCliPath(values.out, '--out') : undefined;
     const resume = values.resume !== undefined ? resolveCliPath(values.resume, '--resume') : undefined;
     if (resume !== undefined && !existsSync(resume)) throw new UsageError(`--resume: no such directory: ${resume}`);
-    if (resume !== undefined && values.overwrite && out === undefined) throw new UsageError('--overwrite with --resume: resuming continues the run in its own folder; give --out DIR to continue it in another folder (which --overwrite then clears)');
+    if (resume !== undefined && values.overwrite && out === undefined)
+      throw new UsageError(
+        '--overwrite with --resume: resuming continues the run in its own folder; give --out DIR to continue it in another folder (which --overwrite then clears)',
+      );
     config.run = { ...config.run, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
     // The config resolved once (every default, path and section check): training starts from it.
     runConfig = resolveRunConfig(config, { configPath, seed, ...(maxSteps !== undefined ? { maxSteps } : {}) });
     // Resuming continues in the resumed run's folder unless --out names another.
     const dashboardPort = intArg('dashboard', values.dashboard, 0, 65535);
-    if (values['dashboard-host'] !== undefined && dashboardPort === undefined) throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
-    const dashboard = dashboardPort !== undefined ? { dashboard: { port: dashboardPort, ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}) } } : {};
+    if (values['dashboard-host'] !== undefined && dashboardPort === undefined)
+      throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
+    const dashboard =
+      dashboardPort !== undefined
+        ? {
+            dashboard: {
+              port: dashboardPort,
+              ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}),
+            },
+          }
+        : {};
     const nats = natsOptionsFrom(values);
-    const remoteRoles = values.remote === undefined ? [] : values.remote.split(',').map((r) => r.trim()).filter(Boolean);
-    for (const r of remoteRoles) if (r !== 'rollout' && r !== 'reward') throw new UsageError(`--remote: roles are rollout and reward, got '${r}'`);
+    const remoteRoles =
+      values.remote === undefined
+        ? []
+        : values.remote
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean);
+    for (const r of remoteRoles)
+      if (r !== 'rollout' && r !== 'reward') throw new UsageError(`--remote: roles are rollout and reward, got '${r}'`);
     if (remoteRoles.length && !nats) throw new UsageError('--remote needs --nats URL');
     const remote = nats ? { remote: { nats, remote: remoteRoles as ('rollout' | 'reward')[] } } : {};
-    opts = { ...dashboard, ...remote, configPath, ...(out !== undefined ? { outDir: out } : {}), seed, ...(maxSteps !== undefined ? { maxSteps } : {}), ...(resume !== undefined ? { resume } : {}), ...(values.overwrite ? { overwrite: true } : {}) };
+    opts = {
+      ...dashboard,
+      ...remote,
+      configPath,
+      ...(out !== undefined ? { outDir: out } : {}),
+      seed,
+      ...(maxSteps !== undefined ? { maxSteps } : {}),
+      ...(resume !== undefined ? { resume } : {}),
+      ...(values.overwrite ? { overwrite: true } : {}),
+    };
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError || (err as Error).name === 'UsageError' || err instanceof CliPathError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof UsageError ||
+      (err as Error).name === 'UsageError' ||
+      err instanceof CliPathError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       console.error(`loractor: ${(err as Error).message}`);
       return 2;
     }
@@ -149,7 +189,9 @@ async function runCliInner(argv: string[]): Promise<number> {
     // size against the schedule) is a config error like any other: exit 2. A refusal before any work
     // (a non-empty or locked run folder) carries its own exit code (2).
     const code = err instanceof ConfigError ? 2 : (err as { exitCode?: unknown }).exitCode;
-    console.error(`loractor: ${typeof code === 'number' ? (err as Error).message : `training failed: ${describeError(err)}`}`);
+    console.error(
+      `loractor: ${typeof code === 'number' ? (err as Error).message : `training failed: ${describeError(err)}`}`,
+    );
     return typeof code === 'number' ? code : 1;
   }
 }

@@ -20,10 +20,24 @@ import { repoRoot } from '../src/util/paths.js';
 import { shapeConfig } from '../src/model/shapes.js';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 import { createGpuContext } from '../src/ops/webgpu/context.js';
-import { benchMatmul, formatMatmulTable, MATMUL_SHAPES_1P5B, MATMUL_SHAPES_QUICK } from '../src/ops/webgpu/bench-matmul.js';
+import {
+  benchMatmul,
+  formatMatmulTable,
+  MATMUL_SHAPES_1P5B,
+  MATMUL_SHAPES_QUICK,
+} from '../src/ops/webgpu/bench-matmul.js';
 import { prepareMatmul } from '../src/ops/webgpu/matmul-check.js';
-import { ATTENTION_BENCH_FULL, ATTENTION_BENCH_QUICK, benchAttention, formatAttentionBench } from '../src/ops/webgpu/bench-attention.js';
-import { benchElementwise, elementwiseBenchShapes, formatElementwiseTable } from '../src/ops/webgpu/bench-elementwise.js';
+import {
+  ATTENTION_BENCH_FULL,
+  ATTENTION_BENCH_QUICK,
+  benchAttention,
+  formatAttentionBench,
+} from '../src/ops/webgpu/bench-attention.js';
+import {
+  benchElementwise,
+  elementwiseBenchShapes,
+  formatElementwiseTable,
+} from '../src/ops/webgpu/bench-elementwise.js';
 import { randomAdapter, randomModel } from '../src/model/random-weights.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-learner.js [--quick] [--shapes 1.5b,0.5b|none] [--sequences N] [--prompt N] [--completion N] [--micro-batch N]
@@ -31,11 +45,21 @@ const HELP = `usage: node dist/tools/bench-gpu-learner.js [--quick] [--shapes 1.
   A learner step on the WebGPU adapter Dawn finds (random weights of real shapes): seconds per phase,
   tokens/s, achieved TFLOP/s, peak GPU memory; --kernels adds the kernels alone; --profile times every kernel of one step (timestamp queries). Table + JSON.`;
 const { values: a } = scriptOptions({
-  name: 'bench-gpu-learner', help: HELP,
+  name: 'bench-gpu-learner',
+  help: HELP,
   options: {
-    quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, sequences: { type: 'string' }, prompt: { type: 'string' },
-    completion: { type: 'string' }, 'micro-batch': { type: 'string', default: '1' }, weights: { type: 'string', default: 'f16' },
-    recompute: { type: 'string', default: 'both' }, kernels: { type: 'boolean', default: false }, profile: { type: 'boolean', default: false }, reps: { type: 'string', default: '2' }, out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    shapes: { type: 'string' },
+    sequences: { type: 'string' },
+    prompt: { type: 'string' },
+    completion: { type: 'string' },
+    'micro-batch': { type: 'string', default: '1' },
+    weights: { type: 'string', default: 'f16' },
+    recompute: { type: 'string', default: 'both' },
+    kernels: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    reps: { type: 'string', default: '2' },
+    out: { type: 'string' },
   },
 });
 const quick = a.quick!;
@@ -47,7 +71,9 @@ const microBatch = +a['micro-batch']!;
 const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
 const recomputeModes = a.recompute === 'both' ? [true, false] : [a.recompute !== 'off'];
 const reps = +a.reps!;
-const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-learner-quick.json' : 'bench-gpu-learner.json'));
+const out = resolve(
+  a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-learner-quick.json' : 'bench-gpu-learner.json'),
+);
 
 function randomBatch(c: Qwen2Config, n: number, rng: Rng): TrainBatch {
   const T = promptLen + completionLen;
@@ -56,7 +82,19 @@ function randomBatch(c: Qwen2Config, n: number, rng: Rng): TrainBatch {
   return { ids, lengths: new Int32Array(n).fill(T), seqLen: T, scoreFrom: new Int32Array(n).fill(promptLen) };
 }
 
-interface Row { shape: string; weights: string; recompute: boolean; stepS: number; referenceS: number; policyS: number; backwardS: number; optimizerS: number; tokensPerS: number; tflops: number; peakGiB: number }
+interface Row {
+  shape: string;
+  weights: string;
+  recompute: boolean;
+  stepS: number;
+  referenceS: number;
+  policyS: number;
+  backwardS: number;
+  optimizerS: number;
+  tokensPerS: number;
+  tflops: number;
+  peakGiB: number;
+}
 
 async function benchShape(name: string): Promise<Row[]> {
   const c = shapeConfig(name);
@@ -71,8 +109,11 @@ async function benchShape(name: string): Promise<Row[]> {
     console.error(`${name}: ${dev.description}, uploaded in ${((performance.now() - t1) / 1e3).toFixed(1)} s`);
     const opt = createAdamWState(adapter.params.length);
     const scale = loraScale(adapter.settings);
-    const rng = new Rng(3), dropRng = new Rng(4);
-    const micro = Array.from({ length: Math.ceil(sequences / microBatch) }, (_, i) => randomBatch(c, Math.min(microBatch, sequences - i * microBatch), rng));
+    const rng = new Rng(3),
+      dropRng = new Rng(4);
+    const micro = Array.from({ length: Math.ceil(sequences / microBatch) }, (_, i) =>
+      randomBatch(c, Math.min(microBatch, sequences - i * microBatch), rng),
+    );
     const step = async () => {
       const t = { reference: 0, policy: 0, backward: 0, optimizer: 0 };
       dev.zeroGrad();
@@ -107,16 +148,39 @@ async function benchShape(name: string): Promise<Row[]> {
       await step();
       const rows = await p.stop();
       console.log(`\n${name} recompute ${recompute}: GPU time per kernel over one step (passes serialised)`);
-      for (const r of rows.slice(0, 25)) console.log(`${r.kernel.padEnd(48)} ${String(r.calls).padStart(6)} calls ${r.ms.toFixed(1).padStart(10)} ms ${(r.ms / r.calls).toFixed(3).padStart(9)} ms/call ${(100 * r.share).toFixed(1).padStart(5)}%`);
+      for (const r of rows.slice(0, 25))
+        console.log(
+          `${r.kernel.padEnd(48)} ${String(r.calls).padStart(6)} calls ${r.ms.toFixed(1).padStart(10)} ms ${(r.ms / r.calls).toFixed(3).padStart(9)} ms/call ${(100 * r.share).toFixed(1).padStart(5)}%`,
+        );
     }
     dev.dispose();
     const stepS = (best!.reference + best!.policy + best!.backward + best!.optimizer) / 1e3;
-    const shape: StepShape = { config: c, sequences, promptLength: promptLen, completionLength: completionLen, microBatchSequences: microBatch, loraR: 32, loraModules: LORA_MODULES, weightBytes: weightDtype === 'f16' ? 2 : 4, reference: true, recompute };
+    const shape: StepShape = {
+      config: c,
+      sequences,
+      promptLength: promptLen,
+      completionLength: completionLen,
+      microBatchSequences: microBatch,
+      loraR: 32,
+      loraModules: LORA_MODULES,
+      weightBytes: weightDtype === 'f16' ? 2 : 4,
+      reference: true,
+      recompute,
+    };
     const flops = learnerStepCosts(shape).reduce((s, k) => s + k.flops * k.callsPerStep, 0);
     const tokens = sequences * (promptLen + completionLen);
     rows.push({
-      shape: name, weights: weightDtype, recompute, stepS, referenceS: best!.reference / 1e3, policyS: best!.policy / 1e3, backwardS: best!.backward / 1e3,
-      optimizerS: best!.optimizer / 1e3, tokensPerS: tokens / stepS, tflops: flops / stepS / 1e12, peakGiB: peak / 2 ** 30,
+      shape: name,
+      weights: weightDtype,
+      recompute,
+      stepS,
+      referenceS: best!.reference / 1e3,
+      policyS: best!.policy / 1e3,
+      backwardS: best!.backward / 1e3,
+      optimizerS: best!.optimizer / 1e3,
+      tokensPerS: tokens / stepS,
+      tflops: flops / stepS / 1e12,
+      peakGiB: peak / 2 ** 30,
     });
     console.error(`${name} recompute ${recompute}: ${stepS.toFixed(2)} s/step`);
   }
@@ -127,29 +191,75 @@ async function benchShape(name: string): Promise<Row[]> {
 async function benchKernels(): Promise<Record<string, unknown>> {
   const ctx = await createGpuContext();
   const prepared = await prepareMatmul(ctx, { tune: !quick, quick });
-  const matmul = await benchMatmul(ctx, { shapes: quick ? MATMUL_SHAPES_QUICK : MATMUL_SHAPES_1P5B, variants: prepared.verified, reps: quick ? 1 : 5 });
-  console.log(`\nMatmul (${ctx.info.adapter}; verified variants: ${prepared.verified.join(', ')})\n${formatMatmulTable(matmul)}`);
-  const attention = await benchAttention(ctx, quick ? ATTENTION_BENCH_QUICK.slice(0, 1) : ATTENTION_BENCH_FULL, quick ? 1 : 3);
+  const matmul = await benchMatmul(ctx, {
+    shapes: quick ? MATMUL_SHAPES_QUICK : MATMUL_SHAPES_1P5B,
+    variants: prepared.verified,
+    reps: quick ? 1 : 5,
+  });
+  console.log(
+    `\nMatmul (${ctx.info.adapter}; verified variants: ${prepared.verified.join(', ')})\n${formatMatmulTable(matmul)}`,
+  );
+  const attention = await benchAttention(
+    ctx,
+    quick ? ATTENTION_BENCH_QUICK.slice(0, 1) : ATTENTION_BENCH_FULL,
+    quick ? 1 : 3,
+  );
   console.log(`\nAttention\n${formatAttentionBench(attention)}`);
   const elementwise = await benchElementwise(ctx, elementwiseBenchShapes(quick), quick ? 2 : 10);
   console.log(`\nElementwise\n${formatElementwiseTable(elementwise)}`);
   ctx.device.destroy();
-  return { adapter: ctx.info.adapter, features: ctx.info.features, matmulChecks: prepared.checks, matmulTimings: prepared.timings, matmul, attention, elementwise };
+  return {
+    adapter: ctx.info.adapter,
+    features: ctx.info.features,
+    matmulChecks: prepared.checks,
+    matmulTimings: prepared.timings,
+    matmul,
+    attention,
+    elementwise,
+  };
 }
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const s of shapes) rows.push(...(await benchShape(s)));
-  const cols: (keyof Row)[] = ['shape', 'weights', 'recompute', 'stepS', 'referenceS', 'policyS', 'backwardS', 'optimizerS', 'tokensPerS', 'tflops', 'peakGiB'];
-  const fmt = (v: unknown): string => (typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : String(v));
+  const cols: (keyof Row)[] = [
+    'shape',
+    'weights',
+    'recompute',
+    'stepS',
+    'referenceS',
+    'policyS',
+    'backwardS',
+    'optimizerS',
+    'tokensPerS',
+    'tflops',
+    'peakGiB',
+  ];
+  const fmt = (v: unknown): string =>
+    typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : String(v);
   const table = [cols.map(String), ...rows.map((r) => cols.map((k) => fmt(r[k])))];
   const w = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  console.log(`\nLearner step on WebGPU: ${sequences} sequences × (${promptLen} + ${completionLen}) tokens, micro-batches of ${microBatch}, LoRA r 32 / alpha 128 on 7 modules`);
+  console.log(
+    `\nLearner step on WebGPU: ${sequences} sequences × (${promptLen} + ${completionLen}) tokens, micro-batches of ${microBatch}, LoRA r 32 / alpha 128 on 7 modules`,
+  );
   for (const r of table) console.log(r.map((s, i) => s.padStart(w[i]!)).join('  '));
   const kernels = a.kernels ? await benchKernels() : undefined;
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ sequences, promptLen, completionLen, microBatch, rows, ...(kernels ? { kernels } : {}) }, null, 2) + '\n');
+  writeFileSync(
+    out,
+    JSON.stringify(
+      { sequences, promptLen, completionLen, microBatch, rows, ...(kernels ? { kernels } : {}) },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`\nwrote ${out}`);
 }
 
-main().then(() => process.exit(0), (err) => { console.error(`bench-gpu-learner: ${(err as Error).message}`); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench-gpu-learner: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);

@@ -26,25 +26,54 @@ const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.
   Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
   Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
 const { values: a } = scriptOptions({
-  name: 'bench-gpu-rollout', help: HELP,
+  name: 'bench-gpu-rollout',
+  help: HELP,
   options: {
-    quick: { type: 'boolean', default: false }, shapes: { type: 'string' }, batches: { type: 'string' }, prompt: { type: 'string' }, tokens: { type: 'string' },
-    weights: { type: 'string', default: 'f16' }, 'webllm-actors': { type: 'string', default: '1,2,4,8' }, 'webllm-sequences': { type: 'string', default: '16' },
-    'webllm-tokens': { type: 'string', default: '64' }, out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    shapes: { type: 'string' },
+    batches: { type: 'string' },
+    prompt: { type: 'string' },
+    tokens: { type: 'string' },
+    weights: { type: 'string', default: 'f16' },
+    'webllm-actors': { type: 'string', default: '1,2,4,8' },
+    'webllm-sequences': { type: 'string', default: '16' },
+    'webllm-tokens': { type: 'string', default: '64' },
+    out: { type: 'string' },
   },
 });
 const quick = a.quick!;
-const list = (s: string): number[] => s.split(',').map((x) => { const v = Number(x); if (!Number.isInteger(v) || v < 1) throw new Error(`expected positive integers, got '${x}'`); return v; });
+const list = (s: string): number[] =>
+  s.split(',').map((x) => {
+    const v = Number(x);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`expected positive integers, got '${x}'`);
+    return v;
+  });
 const shapes = (a.shapes ?? (quick ? 'quick' : '1.5b,0.5b')).split(',');
 const batches = list(a.batches ?? (quick ? '1,2,4' : '1,2,4,8,16,32,48,64'));
 const promptLen = +(a.prompt ?? (quick ? 8 : 512));
 const tokens = +(a.tokens ?? (quick ? 6 : 64));
 const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
-const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'));
+const out = resolve(
+  a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'),
+);
 
-interface Row { shape: string; weights: string; batch: number; decodeTokensPerS: number; msPerStep: number; hostMsPerStep: number; dispatchesPerStep: number; prefillS: number; rooflineTokensPerS: number; ofRoofline: number; iterations: number }
+interface Row {
+  shape: string;
+  weights: string;
+  batch: number;
+  decodeTokensPerS: number;
+  msPerStep: number;
+  hostMsPerStep: number;
+  dispatchesPerStep: number;
+  prefillS: number;
+  rooflineTokensPerS: number;
+  ofRoofline: number;
+  iterations: number;
+}
 
-async function benchShape(name: string): Promise<{ rows: Row[]; device: string; syncMs: { upload: number; flip: number } }> {
+async function benchShape(
+  name: string,
+): Promise<{ rows: Row[]; device: string; syncMs: { upload: number; flip: number } }> {
   const c = shapeConfig(name);
   const t0 = performance.now();
   const model = randomModel(c, 1);
@@ -52,9 +81,20 @@ async function benchShape(name: string): Promise<{ rows: Row[]; device: string; 
   const ctx = await createGpuContext();
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
-  const engine = await createWebGpuEngine({ model, tokenizer, shared: { ctx, model: gmodel }, maxBatch: Math.max(...batches), maxContext: promptLen + tokens + 8 });
+  const engine = await createWebGpuEngine({
+    model,
+    tokenizer,
+    shared: { ctx, model: gmodel },
+    maxBatch: Math.max(...batches),
+    maxContext: promptLen + tokens + 8,
+  });
   console.error(`${name}: ${engine.description}; ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
-  const snap = (version: number) => ({ version, settings: adapter.settings, layout: adapter.layout, params: adapter.params });
+  const snap = (version: number) => ({
+    version,
+    settings: adapter.settings,
+    layout: adapter.layout,
+    params: adapter.params,
+  });
   await engine.setAdapter(snap(1));
   const upload = engine.lastSync!.ms;
   await engine.setAdapter(snap(2));
@@ -63,16 +103,43 @@ async function benchShape(name: string): Promise<{ rows: Row[]; device: string; 
   const rng = new Rng(5);
   const rows: Row[] = [];
   for (const B of batches) {
-    const prompts: PromptInput[] = Array.from({ length: B }, () => ({ ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)) }));
+    const prompts: PromptInput[] = Array.from({ length: B }, () => ({
+      ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)),
+    }));
     const sampling = { temperature: 1, top_p: 1, top_k: 0, seed: 3, ignore_eos: true };
     await engine.generate(prompts, 1, { ...sampling, max_tokens: 2 }); // pipelines for this batch size
     await engine.generate(prompts, 1, { ...sampling, max_tokens: tokens });
     const s = engine.lastStats;
-    const decodeTokens = s.tokens - B, decodeS = s.seconds - s.prefillSeconds;
+    const decodeTokens = s.tokens - B,
+      decodeS = s.seconds - s.prefillSeconds;
     const tps = decodeTokens / decodeS;
-    const roof = decodeRoofline(c, { batch: B, context: promptLen + tokens / 2, weightBytes: weightDtype === 'f16' ? 2 : 4, kvBytes: engine.kvDtype === 'f16' ? 2 : 4, loraR: 32 }, H200);
-    rows.push({ shape: name, weights: weightDtype, batch: B, decodeTokensPerS: tps, msPerStep: (1000 * decodeS) / (s.iterations - 1), hostMsPerStep: (1000 * s.encodeSeconds) / s.iterations, dispatchesPerStep: s.dispatches / s.iterations, prefillS: s.prefillSeconds, rooflineTokensPerS: roof.tokensPerS, ofRoofline: tps / roof.tokensPerS, iterations: s.iterations });
-    console.error(`${name} batch ${B}: ${tps.toFixed(1)} decode tokens/s (${((1000 * decodeS) / (s.iterations - 1)).toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`);
+    const roof = decodeRoofline(
+      c,
+      {
+        batch: B,
+        context: promptLen + tokens / 2,
+        weightBytes: weightDtype === 'f16' ? 2 : 4,
+        kvBytes: engine.kvDtype === 'f16' ? 2 : 4,
+        loraR: 32,
+      },
+      H200,
+    );
+    rows.push({
+      shape: name,
+      weights: weightDtype,
+      batch: B,
+      decodeTokensPerS: tps,
+      msPerStep: (1000 * decodeS) / (s.iterations - 1),
+      hostMsPerStep: (1000 * s.encodeSeconds) / s.iterations,
+      dispatchesPerStep: s.dispatches / s.iterations,
+      prefillS: s.prefillSeconds,
+      rooflineTokensPerS: roof.tokensPerS,
+      ofRoofline: tps / roof.tokensPerS,
+      iterations: s.iterations,
+    });
+    console.error(
+      `${name} batch ${B}: ${tps.toFixed(1)} decode tokens/s (${((1000 * decodeS) / (s.iterations - 1)).toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
+    );
   }
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
@@ -81,7 +148,8 @@ async function benchShape(name: string): Promise<{ rows: Row[]; device: string; 
 }
 
 function table(title: string, cols: string[], rows: (string | number)[][]): void {
-  const fmt = (v: string | number): string => (typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : v);
+  const fmt = (v: string | number): string =>
+    typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : v;
   const cells = [cols, ...rows.map((r) => r.map(fmt))];
   const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   console.log(`\n${title}`);
@@ -92,25 +160,74 @@ async function main(): Promise<void> {
   const results: { shape: string; device: string; syncMs: { upload: number; flip: number }; rows: Row[] }[] = [];
   for (const s of shapes) results.push({ shape: s, ...(await benchShape(s)) });
   const rows = results.flatMap((r) => r.rows);
-  table(`webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
-    ['shape', 'weights', 'batch', 'decode tok/s', 'ms/step', 'host ms/step', 'dispatches/step', 'prefill s', 'roofline tok/s', 'of roofline'],
-    rows.map((r) => [r.shape, r.weights, String(r.batch), r.decodeTokensPerS, r.msPerStep, r.hostMsPerStep, r.dispatchesPerStep, r.prefillS, r.rooflineTokensPerS, r.ofRoofline]));
-  for (const r of results) console.log(`${r.shape}: ${r.device}; adapter sync (r 32, 7 modules): upload + verify ${r.syncMs.upload.toFixed(1)} ms, switch to a resident version ${r.syncMs.flip.toFixed(3)} ms`);
+  table(
+    `webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
+    [
+      'shape',
+      'weights',
+      'batch',
+      'decode tok/s',
+      'ms/step',
+      'host ms/step',
+      'dispatches/step',
+      'prefill s',
+      'roofline tok/s',
+      'of roofline',
+    ],
+    rows.map((r) => [
+      r.shape,
+      r.weights,
+      String(r.batch),
+      r.decodeTokensPerS,
+      r.msPerStep,
+      r.hostMsPerStep,
+      r.dispatchesPerStep,
+      r.prefillS,
+      r.rooflineTokensPerS,
+      r.ofRoofline,
+    ]),
+  );
+  for (const r of results)
+    console.log(
+      `${r.shape}: ${r.device}; adapter sync (r 32, 7 modules): upload + verify ${r.syncMs.upload.toFixed(1)} ms, switch to a resident version ${r.syncMs.flip.toFixed(3)} ms`,
+    );
   let webllm: WebLlmScalingRow[] | null = null;
   const lib = process.env.LORACTOR_MLC_LIB;
   if (lib) {
     webllm = await benchWebLlmScaling({
-      lib, cache: process.env.LORACTOR_WEBLLM_CACHE ?? join(tmpdir(), 'loractor-webllm-cache'), actors: list(a['webllm-actors']!),
-      sequences: +a['webllm-sequences']!, tokens: +a['webllm-tokens']!, log: (l) => console.error(l),
+      lib,
+      cache: process.env.LORACTOR_WEBLLM_CACHE ?? join(tmpdir(), 'loractor-webllm-cache'),
+      actors: list(a['webllm-actors']!),
+      sequences: +a['webllm-sequences']!,
+      tokens: +a['webllm-tokens']!,
+      log: (l) => console.error(l),
     });
-    table(`WebLLM (Qwen2-0.5B q0f32, synthetic weights): aggregate tokens/s against rollout actors (${a['webllm-sequences']} sequences × ${a['webllm-tokens']} tokens)`,
-      ['actors', 'tokens/s', 'speedup', 'wall s', 'start s', 'error'], webllm.map((r) => [String(r.actors), r.tokensPerS, r.speedup, r.wallS, r.startS, r.error ?? '']));
+    table(
+      `WebLLM (Qwen2-0.5B q0f32, synthetic weights): aggregate tokens/s against rollout actors (${a['webllm-sequences']} sequences × ${a['webllm-tokens']} tokens)`,
+      ['actors', 'tokens/s', 'speedup', 'wall s', 'start s', 'error'],
+      webllm.map((r) => [String(r.actors), r.tokensPerS, r.speedup, r.wallS, r.startS, r.error ?? '']),
+    );
   } else {
-    console.log('\nWebLLM scaling: skipped (set LORACTOR_MLC_LIB to the compiled Qwen2-0.5B q0f32 library; docs/webllm.md)');
+    console.log(
+      '\nWebLLM scaling: skipped (set LORACTOR_MLC_LIB to the compiled Qwen2-0.5B q0f32 library; docs/webllm.md)',
+    );
   }
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ time: new Date().toISOString(), promptLen, tokens, weights: weightDtype, results, webllm }, null, 2) + '\n');
+  writeFileSync(
+    out,
+    JSON.stringify(
+      { time: new Date().toISOString(), promptLen, tokens, weights: weightDtype, results, webllm },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`\nwrote ${out}`);
 }
 
-main().then(() => process.exit(0), (err) => { console.error(`bench-gpu-rollout: ${(err as Error).stack ?? err}`); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench-gpu-rollout: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);

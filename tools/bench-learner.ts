@@ -12,7 +12,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
-  configureMatmulKernel, configureMatmulThreads, matmulNN, matmulNT, matmulTN, shutdownMatmulThreads, warmUpMatmulThreads,
+  configureMatmulKernel,
+  configureMatmulThreads,
+  matmulNN,
+  matmulNT,
+  matmulTN,
+  shutdownMatmulThreads,
+  warmUpMatmulThreads,
 } from '../src/ops/matmul.js';
 import { cpuOps } from '../src/ops/cpu/index.js';
 import type { FloatArray, Ops } from '../src/ops/types.js';
@@ -35,10 +41,20 @@ throughput, and the anchor block with its per-op breakdown. Prints tables and wr
   --quick        fewer repetitions
   --no-plain     skip the slow plain-loop baselines`;
 
-interface Args { out: string; threads: number; quick: boolean; plain: boolean }
+interface Args {
+  out: string;
+  threads: number;
+  quick: boolean;
+  plain: boolean;
+}
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { out: join(repoRoot(), 'runs', 'bench-learner.json'), threads: availableParallelism(), quick: false, plain: true };
+  const args: Args = {
+    out: join(repoRoot(), 'runs', 'bench-learner.json'),
+    threads: availableParallelism(),
+    quick: false,
+    plain: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -49,7 +65,8 @@ function parseArgs(argv: string[]): Args {
     if (a === '--out' || a.startsWith('--out=')) args.out = resolve(value());
     else if (a === '--threads' || a.startsWith('--threads=')) {
       args.threads = Number(value());
-      if (!Number.isInteger(args.threads) || args.threads < 1) throw new UsageError(`--threads must be an integer >= 1`);
+      if (!Number.isInteger(args.threads) || args.threads < 1)
+        throw new UsageError(`--threads must be an integer >= 1`);
     } else if (a === '--quick') args.quick = true;
     else if (a === '--no-plain') args.plain = false;
     else throw new UsageError(`unknown argument "${a}" (expected --out PATH, --threads N, --quick, --no-plain)`);
@@ -87,16 +104,33 @@ function randArray(rng: Rng, n: number): Float32Array {
 const variants = { NN: matmulNN, NT: matmulNT, TN: matmulTN };
 
 function benchMatmul(args: Args, rng: Rng): Record<string, unknown>[] {
-  const shapes: [number, number, number][] = [[1024, 256, 256], [1024, 256, 1024], [1024, 1024, 256]];
+  const shapes: [number, number, number][] = [
+    [1024, 256, 256],
+    [1024, 256, 1024],
+    [1024, 1024, 256],
+  ];
   const rows: Record<string, unknown>[] = [];
   for (const threads of [...new Set([1, args.threads])]) {
     configureMatmulThreads({ threads });
     for (const [m, k, n] of shapes) {
       for (const [name, fn] of Object.entries(variants)) {
-        const a = randArray(rng, m * k), b = randArray(rng, k * n), c = new Float32Array(m * n);
+        const a = randArray(rng, m * k),
+          b = randArray(rng, k * n),
+          c = new Float32Array(m * n);
         const t = time(() => fn(c, a, b, m, k, n), args.quick ? 5 : 20);
         const flops = 2 * m * n * k;
-        rows.push({ variant: name, m, k, n, threads, bestMs: t.bestMs, medianMs: t.medianMs, gflops: flops / t.bestMs / 1e6, gflopsMedian: flops / t.medianMs / 1e6, gflopsPerCpuS: flops / t.cpuMs / 1e6 });
+        rows.push({
+          variant: name,
+          m,
+          k,
+          n,
+          threads,
+          bestMs: t.bestMs,
+          medianMs: t.medianMs,
+          gflops: flops / t.bestMs / 1e6,
+          gflopsMedian: flops / t.medianMs / 1e6,
+          gflopsPerCpuS: flops / t.cpuMs / 1e6,
+        });
       }
     }
   }
@@ -104,30 +138,78 @@ function benchMatmul(args: Args, rng: Rng): Record<string, unknown>[] {
     // the plain loops, for scale (one product, one thread)
     configureMatmulKernel({ enabled: false });
     const [m, k, n] = shapes[0]!;
-    const a = randArray(rng, m * k), b = randArray(rng, k * n), c = new Float32Array(m * n);
+    const a = randArray(rng, m * k),
+      b = randArray(rng, k * n),
+      c = new Float32Array(m * n);
     const t = time(() => matmulNT(c, a, b, m, k, n), 1);
-    rows.push({ variant: 'NT (plain loops)', m, k, n, threads: 1, bestMs: t.bestMs, medianMs: t.medianMs, gflops: (2 * m * n * k) / t.bestMs / 1e6 });
+    rows.push({
+      variant: 'NT (plain loops)',
+      m,
+      k,
+      n,
+      threads: 1,
+      bestMs: t.bestMs,
+      medianMs: t.medianMs,
+      gflops: (2 * m * n * k) / t.bestMs / 1e6,
+    });
     configureMatmulKernel({ enabled: true });
   }
   return rows;
 }
 
-function qwenConfig(d: number, layers: number, heads: number, kvHeads: number, inter: number, vocab: number): Qwen2Config {
+function qwenConfig(
+  d: number,
+  layers: number,
+  heads: number,
+  kvHeads: number,
+  inter: number,
+  vocab: number,
+): Qwen2Config {
   return {
-    hiddenSize: d, numLayers: layers, numHeads: heads, numKvHeads: kvHeads, headDim: d / heads, intermediateSize: inter,
-    ropeTheta: 1e6, rmsNormEps: 1e-6, tieWordEmbeddings: false, vocabSize: vocab, maxPositionEmbeddings: 4096,
-    bosTokenId: null, eosTokenIds: [0],
+    hiddenSize: d,
+    numLayers: layers,
+    numHeads: heads,
+    numKvHeads: kvHeads,
+    headDim: d / heads,
+    intermediateSize: inter,
+    ropeTheta: 1e6,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: false,
+    vocabSize: vocab,
+    maxPositionEmbeddings: 4096,
+    bosTokenId: null,
+    eosTokenIds: [0],
   };
 }
 
-interface ModelShape { name: string; config: Qwen2Config; batch: number; seqLen: number; loraR: number; targets: string[] }
+interface ModelShape {
+  name: string;
+  config: Qwen2Config;
+  batch: number;
+  seqLen: number;
+  loraR: number;
+  targets: string[];
+}
 
 /** Analytic FLOPs of forward and of the LoRA-only backward (every token scored, full-length rows). */
 function modelFlops(s: ModelShape): { forward: number; backward: number } {
-  const c = s.config, D = c.hiddenSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const c = s.config,
+    D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   const tokens = s.batch * s.seqLen;
-  const dims: Record<string, [number, number]> = { q_proj: [Q, D], k_proj: [KV, D], v_proj: [KV, D], o_proj: [D, Q], gate_proj: [I, D], up_proj: [I, D], down_proj: [D, I] };
-  let linear = 0, lora = 0;
+  const dims: Record<string, [number, number]> = {
+    q_proj: [Q, D],
+    k_proj: [KV, D],
+    v_proj: [KV, D],
+    o_proj: [D, Q],
+    gate_proj: [I, D],
+    up_proj: [I, D],
+    down_proj: [D, I],
+  };
+  let linear = 0,
+    lora = 0;
   for (const [m, [o, i]] of Object.entries(dims)) {
     linear += 2 * o * i;
     if (s.targets.includes(m)) lora += 2 * s.loraR * (o + i);
@@ -146,7 +228,10 @@ function modelFlops(s: ModelShape): { forward: number; backward: number } {
 function timedOps(totals: Record<string, number>): Ops {
   const out: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(cpuOps)) {
-    if (typeof v !== 'function') { out[name] = v; continue; }
+    if (typeof v !== 'function') {
+      out[name] = v;
+      continue;
+    }
     const f = v as (...xs: unknown[]) => unknown;
     out[name] = (...xs: unknown[]) => {
       const t0 = performance.now();
@@ -165,15 +250,23 @@ function benchModel(s: ModelShape, reps: number): Record<string, unknown> {
   const rng = new Rng(3);
   const adapter = initLoraAdapter(c, settings, rng);
   for (let i = 0; i < adapter.params.length; i++) adapter.params[i] = 0.01 * rng.normal(); // B≠0: LoRA branch active
-  const B = s.batch, T = s.seqLen;
+  const B = s.batch,
+    T = s.seqLen;
   const ids = new Int32Array(B * T);
   for (let i = 0; i < ids.length; i++) ids[i] = rng.int(c.vocabSize);
-  const batch: TrainBatch = { ids, lengths: new Int32Array(B).fill(T), seqLen: T, scoreFrom: new Int32Array(B).fill(1) };
+  const batch: TrainBatch = {
+    ids,
+    lengths: new Int32Array(B).fill(T),
+    seqLen: T,
+    scoreFrom: new Int32Array(B).fill(1),
+  };
   const scale = loraScale(settings);
   const dLogp = new Float32Array(B * T).fill(-1 / (B * T));
   const grad = new Float32Array(adapter.params.length);
   const ops = cpuOps;
-  const fwd = time(() => { forwardTrain(model, adapter, scale, batch, { ops }); }, reps);
+  const fwd = time(() => {
+    forwardTrain(model, adapter, scale, batch, { ops });
+  }, reps);
   const fb = time(() => {
     const { saved } = forwardTrain(model, adapter, scale, batch, { saveForBackward: true, ops });
     backwardTrain(saved!, dLogp, { lora: grad });
@@ -181,10 +274,25 @@ function benchModel(s: ModelShape, reps: number): Record<string, unknown> {
   const flops = modelFlops(s);
   const tokens = B * T;
   return {
-    name: s.name, hidden: c.hiddenSize, layers: c.numLayers, heads: `${c.numHeads}q/${c.numKvHeads}kv`, mlp: c.intermediateSize, vocab: c.vocabSize,
-    batch: B, seqLen: T, lora: `r${s.loraR} on ${s.targets.join(',')}`,
-    forwardMs: fwd.bestMs, forwardMedianMs: fwd.medianMs, forwardTokensPerS: tokens / (fwd.bestMs / 1e3), forwardGflops: flops.forward / fwd.bestMs / 1e6,
-    forwardCpuMs: fwd.cpuMs, fwdBwdMs: fb.bestMs, fwdBwdMedianMs: fb.medianMs, fwdBwdCpuMs: fb.cpuMs, fwdBwdTokensPerS: tokens / (fb.bestMs / 1e3), fwdBwdGflops: (flops.forward + flops.backward) / fb.bestMs / 1e6,
+    name: s.name,
+    hidden: c.hiddenSize,
+    layers: c.numLayers,
+    heads: `${c.numHeads}q/${c.numKvHeads}kv`,
+    mlp: c.intermediateSize,
+    vocab: c.vocabSize,
+    batch: B,
+    seqLen: T,
+    lora: `r${s.loraR} on ${s.targets.join(',')}`,
+    forwardMs: fwd.bestMs,
+    forwardMedianMs: fwd.medianMs,
+    forwardTokensPerS: tokens / (fwd.bestMs / 1e3),
+    forwardGflops: flops.forward / fwd.bestMs / 1e6,
+    forwardCpuMs: fwd.cpuMs,
+    fwdBwdMs: fb.bestMs,
+    fwdBwdMedianMs: fb.medianMs,
+    fwdBwdCpuMs: fb.cpuMs,
+    fwdBwdTokensPerS: tokens / (fb.bestMs / 1e3),
+    fwdBwdGflops: (flops.forward + flops.backward) / fb.bestMs / 1e6,
   };
 }
 
@@ -200,29 +308,54 @@ function benchBlock(s: ModelShape, reps: number): Record<string, unknown> {
   const rng = new Rng(4);
   const adapter = initLoraAdapter(c, settings, rng);
   for (let i = 0; i < adapter.params.length; i++) adapter.params[i] = 0.01 * rng.normal();
-  const B = s.batch, T = s.seqLen;
+  const B = s.batch,
+    T = s.seqLen;
   const ids = new Int32Array(B * T);
   for (let i = 0; i < ids.length; i++) ids[i] = rng.int(c.vocabSize);
-  const batch: TrainBatch = { ids, lengths: new Int32Array(B).fill(T), seqLen: T, scoreFrom: new Int32Array(B).fill(1) };
+  const batch: TrainBatch = {
+    ids,
+    lengths: new Int32Array(B).fill(T),
+    seqLen: T,
+    scoreFrom: new Int32Array(B).fill(1),
+  };
   const totals: Record<string, number> = {};
   const ops = timedOps(totals);
   const { saved } = forwardTrain(model, adapter, loraScale(settings), batch, { saveForBackward: true, ops });
   const sv = saved!;
-  const ctx = sv.ctx, buf = sv.layers[0]!, rows = sv.rows;
+  const ctx = sv.ctx,
+    buf = sv.layers[0]!,
+    rows = sv.rows;
   const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
-  const attend = (b: LayerBuffers<FloatArray>): void => ops.attentionForward(b.attn, b.lse, b.q, b.k, b.v, sv.rowStart, heads);
+  const attend = (b: LayerBuffers<FloatArray>): void =>
+    ops.attentionForward(b.attn, b.lse, b.q, b.k, b.v, sv.rowStart, heads);
   const dOut = randArray(rng, rows * c.hiddenSize).map((x) => x * 1e-3);
   const dh = new Float32Array(dOut.length);
   const grad = new Float32Array(adapter.params.length);
   const x0 = buf.x.slice();
-  let fwdMs = 0, bwdMs = 0;
+  let fwdMs = 0,
+    bwdMs = 0;
   const run = (): void => {
     buf.x.set(x0);
     const t0 = performance.now();
     layerForward(ctx, model.weights.layers[0]!, sv.slots![0]!, adapter.params, buf, rows, sv.positions, attend);
     const t1 = performance.now();
     dh.set(dOut);
-    layerBackward({ ctx, lw: model.weights.layers[0]!, S: buf, slots: sv.slots![0]!, params: adapter.params, loraGrad: grad, maxR: settings.r, baseGrad: null, rows, rowStart: sv.rowStart, positions: sv.positions }, dh);
+    layerBackward(
+      {
+        ctx,
+        lw: model.weights.layers[0]!,
+        S: buf,
+        slots: sv.slots![0]!,
+        params: adapter.params,
+        loraGrad: grad,
+        maxR: settings.r,
+        baseGrad: null,
+        rows,
+        rowStart: sv.rowStart,
+        positions: sv.positions,
+      },
+      dh,
+    );
     fwdMs = Math.min(fwdMs, t1 - t0);
     bwdMs = Math.min(bwdMs, performance.now() - t1);
   };
@@ -231,14 +364,23 @@ function benchBlock(s: ModelShape, reps: number): Record<string, unknown> {
   fwdMs = bwdMs = Infinity;
   const t = time(run, reps);
   return {
-    blockFwdBwdMs: t.bestMs, blockFwdBwdMedianMs: t.medianMs, blockFwdBwdCpuMs: t.cpuMs, blockForwardMs: fwdMs, blockBackwardMs: bwdMs,
-    opMsPerRun: Object.fromEntries(Object.entries(totals).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, +(v / (reps + 1)).toFixed(2)])),
+    blockFwdBwdMs: t.bestMs,
+    blockFwdBwdMedianMs: t.medianMs,
+    blockFwdBwdCpuMs: t.cpuMs,
+    blockForwardMs: fwdMs,
+    blockBackwardMs: bwdMs,
+    opMsPerRun: Object.fromEntries(
+      Object.entries(totals)
+        .sort((x, y) => y[1] - x[1])
+        .map(([k, v]) => [k, +(v / (reps + 1)).toFixed(2)]),
+    ),
   };
 }
 
 function printTable(title: string, rows: Record<string, unknown>[], cols: string[]): void {
   console.log(`\n${title}`);
-  const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v >= 100 ? 0 : 2)) : String(v ?? ''));
+  const fmt = (v: unknown) =>
+    typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v >= 100 ? 0 : 2)) : String(v ?? '');
   const cells = [cols, ...rows.map((r) => cols.map((c) => fmt(r[c])))];
   const widths = cols.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   for (const r of cells) console.log(r.map((v, i) => v.padStart(widths[i]!)).join('  '));
@@ -251,28 +393,75 @@ export async function main(argv: string[]): Promise<void> {
   configureMatmulThreads({ threads: args.threads });
   await warmUpMatmulThreads();
   const rng = new Rng(42);
-  console.log(`bench-learner: ${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, threads=${args.threads}, load average ${load.map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(
+    `bench-learner: ${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, threads=${args.threads}, load average ${load.map((x) => x.toFixed(1)).join(' ')}`,
+  );
 
   const matmul = benchMatmul(args, rng);
-  printTable('matmul (best of reps)', matmul, ['variant', 'm', 'k', 'n', 'threads', 'bestMs', 'gflops', 'gflopsMedian', 'gflopsPerCpuS']);
+  printTable('matmul (best of reps)', matmul, [
+    'variant',
+    'm',
+    'k',
+    'n',
+    'threads',
+    'bestMs',
+    'gflops',
+    'gflopsMedian',
+    'gflopsPerCpuS',
+  ]);
 
   configureMatmulThreads({ threads: args.threads });
   const reps = args.quick ? 2 : 5;
   const attnLora = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
   const models: ModelShape[] = [
-    { name: 'd256 L4', config: qwenConfig(256, 4, 4, 2, 1024, 4096), batch: 8, seqLen: 128, loraR: 16, targets: attnLora },
-    { name: 'd896 L2', config: qwenConfig(896, 2, 14, 2, 4864, 4096), batch: 8, seqLen: 128, loraR: 16, targets: attnLora },
+    {
+      name: 'd256 L4',
+      config: qwenConfig(256, 4, 4, 2, 1024, 4096),
+      batch: 8,
+      seqLen: 128,
+      loraR: 16,
+      targets: attnLora,
+    },
+    {
+      name: 'd896 L2',
+      config: qwenConfig(896, 2, 14, 2, 4864, 4096),
+      batch: 8,
+      seqLen: 128,
+      loraR: 16,
+      targets: attnLora,
+    },
   ];
   const modelRows = models.map((s) => benchModel(s, reps));
-  printTable('model forward / forward+backward (LoRA-only grads, all tokens scored)', modelRows,
-    ['name', 'vocab', 'batch', 'seqLen', 'lora', 'forwardMs', 'forwardTokensPerS', 'forwardGflops', 'fwdBwdMs', 'fwdBwdCpuMs', 'fwdBwdTokensPerS', 'fwdBwdGflops']);
+  printTable('model forward / forward+backward (LoRA-only grads, all tokens scored)', modelRows, [
+    'name',
+    'vocab',
+    'batch',
+    'seqLen',
+    'lora',
+    'forwardMs',
+    'forwardTokensPerS',
+    'forwardGflops',
+    'fwdBwdMs',
+    'fwdBwdCpuMs',
+    'fwdBwdTokensPerS',
+    'fwdBwdGflops',
+  ]);
 
   // Anchor: one block alone (layer forward + backward; embedding and head not timed).
-  const anchorShape: ModelShape = { name: 'anchor', config: qwenConfig(256, 1, 4, 2, 1024, 256), batch: 8, seqLen: 128, loraR: 16, targets: attnLora };
+  const anchorShape: ModelShape = {
+    name: 'anchor',
+    config: qwenConfig(256, 1, 4, 2, 1024, 256),
+    batch: 8,
+    seqLen: 128,
+    loraR: 16,
+    targets: attnLora,
+  };
   const anchorReps = args.quick ? 3 : 10;
   const anchor: Record<string, unknown> = {
-    description: 'one Qwen2 block d256, 4q/2kv heads, MLP 1024, B8xT128, LoRA r16 on q,k,v,o, LoRA-only gradients, forward+backward',
-    threads: args.threads, ...benchBlock(anchorShape, anchorReps),
+    description:
+      'one Qwen2 block d256, 4q/2kv heads, MLP 1024, B8xT128, LoRA r16 on q,k,v,o, LoRA-only gradients, forward+backward',
+    threads: args.threads,
+    ...benchBlock(anchorShape, anchorReps),
   };
   if (args.threads > 1) {
     configureMatmulThreads({ threads: 1 });
@@ -287,9 +476,19 @@ export async function main(argv: string[]): Promise<void> {
     configureMatmulKernel({ enabled: true });
   }
   console.log('\nanchor block:');
-  for (const [k, v] of Object.entries(anchor)) console.log(`  ${k}: ${typeof v === 'number' ? v.toFixed(1) : JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(anchor))
+    console.log(`  ${k}: ${typeof v === 'number' ? v.toFixed(1) : JSON.stringify(v)}`);
 
-  const report = { started, cpu: cpus()[0]?.model, cores: availableParallelism(), loadAverageAtStart: load, args, matmul, models: modelRows, anchor };
+  const report = {
+    started,
+    cpu: cpus()[0]?.model,
+    cores: availableParallelism(),
+    loadAverageAtStart: load,
+    args,
+    matmul,
+    models: modelRows,
+    anchor,
+  };
   mkdirSync(dirname(args.out), { recursive: true });
   writeFileSync(args.out, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nwrote ${args.out}`);

@@ -24,8 +24,16 @@ const HELP = `usage: node dist/tools/bench-q4-sync.js [--quick] [--layers N] [--
   Per-step LoRA sync into MLC's q4f16_1 layout on the GPU (merge + quantize + sampled CPU verification)
   at the 1.5B shape (DeepSeek-R1-Distill-Qwen-1.5B / Qwen2-1.5B), Tina's adapter (r 32, all seven modules). Table + JSON.`;
 const { values: a } = scriptOptions({
-  name: 'bench-q4-sync', help: HELP,
-  options: { quick: { type: 'boolean', default: false }, layers: { type: 'string' }, steps: { type: 'string' }, 'verify-rows': { type: 'string', default: '8' }, base: { type: 'string', default: 'f32' }, out: { type: 'string' } },
+  name: 'bench-q4-sync',
+  help: HELP,
+  options: {
+    quick: { type: 'boolean', default: false },
+    layers: { type: 'string' },
+    steps: { type: 'string' },
+    'verify-rows': { type: 'string', default: '8' },
+    base: { type: 'string', default: 'f32' },
+    out: { type: 'string' },
+  },
 });
 const int = (name: string, v: string): number => {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name}: expected a positive integer, got '${v}'`);
@@ -37,7 +45,14 @@ const verifyRows = int('verify-rows', a['verify-rows']!);
 if (a.base !== 'f32' && a.base !== 'f16') throw new UsageError(`--base: f32 or f16, got '${a.base}'`);
 const out = resolve(a.out ?? join(repoRoot(), 'runs', 'bench-q4-sync.json'));
 
-const C: MlcModelConfig = { hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 1, num_attention_heads: 12, num_key_value_heads: 2, vocab_size: 151936 };
+const C: MlcModelConfig = {
+  hidden_size: 1536,
+  intermediate_size: 8960,
+  num_hidden_layers: 1,
+  num_attention_heads: 12,
+  num_key_value_heads: 2,
+  vocab_size: 151936,
+};
 const TENSORS: [string, number, number][] = [
   ['model.layers.0.self_attn.c_attn.weight', (12 + 2 * 2) * 128, 1536],
   ['model.layers.0.self_attn.o_proj.weight', 1536, 1536],
@@ -53,15 +68,41 @@ for (const [name, rows, cols] of TENSORS) {
   const w = new Float32Array(rows * cols);
   for (let i = 0; i < w.length; i++) w[i] = (2 * rng.next() - 1) * 0.04;
   host.set(name, w);
-  dest.set(name, { rows, cols, words: allocTensor(ctx, rows * q4WordsPerRow(cols), 'i32', false, true), scales: allocTensor(ctx, rows * q4Groups(cols), 'f16', false, true) });
+  dest.set(name, {
+    rows,
+    cols,
+    words: allocTensor(ctx, rows * q4WordsPerRow(cols), 'i32', false, true),
+    scales: allocTensor(ctx, rows * q4Groups(cols), 'f16', false, true),
+  });
 }
-const sync = createQ4Sync(ctx, (n) => dest.get(n)!, (n) => host.get(n)!, { baseDtype: a.base, verifyRows });
-const modules = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'].map((module) => ({ layer: 0, module }));
+const sync = createQ4Sync(
+  ctx,
+  (n) => dest.get(n)!,
+  (n) => host.get(n)!,
+  { baseDtype: a.base, verifyRows },
+);
+const modules = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+].map((module) => ({ layer: 0, module }));
 const names = TENSORS.map(([n]) => n);
 // Warm-up: uploads W0 and compiles the kernels (once per engine, not per step).
 await writeQ4Verified(sync, names, new Map(), null, { quantizeMs: 0, verifyMs: 0, bytes: 0, rowsVerified: 0 });
 
-interface Row { step: number; totalMs: number; quantizeMs: number; verifyMs: number; mib: number; rowsVerified: number; failed: number }
+interface Row {
+  step: number;
+  totalMs: number;
+  quantizeMs: number;
+  verifyMs: number;
+  mib: number;
+  rowsVerified: number;
+  failed: number;
+}
 const rows: Row[] = [];
 for (let step = 1; step <= steps; step++) {
   const snap = makeTestAdapter(C, step, step, { r: 32, alpha: 128, modules, bScale: 0.01 });
@@ -69,14 +110,44 @@ for (let step = 1; step <= steps; step++) {
   const t = { quantizeMs: 0, verifyMs: 0, bytes: 0, rowsVerified: 0 };
   const t0 = performance.now();
   let failed = 0;
-  for (let l = 0; l < layers; l++) failed += (await writeQ4Verified(sync, names, plan, { ...snap, version: step * 1000 + l }, t)).length;
-  rows.push({ step, totalMs: performance.now() - t0, quantizeMs: t.quantizeMs, verifyMs: t.verifyMs, mib: t.bytes / 2 ** 20, rowsVerified: t.rowsVerified, failed });
+  for (let l = 0; l < layers; l++)
+    failed += (await writeQ4Verified(sync, names, plan, { ...snap, version: step * 1000 + l }, t)).length;
+  rows.push({
+    step,
+    totalMs: performance.now() - t0,
+    quantizeMs: t.quantizeMs,
+    verifyMs: t.verifyMs,
+    mib: t.bytes / 2 ** 20,
+    rowsVerified: t.rowsVerified,
+    failed,
+  });
 }
 
-console.log(`q4f16_1 sync, 1.5B shape × ${layers} layer(s), r 32 on all seven modules, W0 ${a.base} on the GPU; adapter ${ctx.info.adapter}`);
+console.log(
+  `q4f16_1 sync, 1.5B shape × ${layers} layer(s), r 32 on all seven modules, W0 ${a.base} on the GPU; adapter ${ctx.info.adapter}`,
+);
 console.log('step | sync ms | merge+quantize ms | verify ms | q4 MiB written | rows verified | failed');
-for (const r of rows) console.log(`${r.step} | ${r.totalMs.toFixed(0)} | ${r.quantizeMs.toFixed(0)} | ${r.verifyMs.toFixed(0)} | ${r.mib.toFixed(1)} | ${r.rowsVerified} | ${r.failed}`);
+for (const r of rows)
+  console.log(
+    `${r.step} | ${r.totalMs.toFixed(0)} | ${r.quantizeMs.toFixed(0)} | ${r.verifyMs.toFixed(0)} | ${r.mib.toFixed(1)} | ${r.rowsVerified} | ${r.failed}`,
+  );
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ bench: 'q4-sync', adapter: ctx.info.adapter, shape: '1.5b', layers, base: a.base, verifyRows, rows, gpuMemory: memoryStats(ctx) }, null, 2) + '\n');
+writeFileSync(
+  out,
+  JSON.stringify(
+    {
+      bench: 'q4-sync',
+      adapter: ctx.info.adapter,
+      shape: '1.5b',
+      layers,
+      base: a.base,
+      verifyRows,
+      rows,
+      gpuMemory: memoryStats(ctx),
+    },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`wrote ${out}`);
 if (rows.some((r) => r.failed)) process.exit(1);

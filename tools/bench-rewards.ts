@@ -20,17 +20,28 @@ on realistic completions built from MATH-500 solutions.
   --threads LIST   reward pool sizes to measure (default 1,2)
   --json FILE      also write the report as JSON`;
 
-const { values: opts } = scriptOptions({ name: 'bench-rewards', help: USAGE, options: { n: { type: 'string', default: '240' }, threads: { type: 'string', default: '1,2' }, json: { type: 'string' } } });
+const { values: opts } = scriptOptions({
+  name: 'bench-rewards',
+  help: USAGE,
+  options: {
+    n: { type: 'string', default: '240' },
+    threads: { type: 'string', default: '1,2' },
+    json: { type: 'string' },
+  },
+});
 
 async function buildItems(n: number): Promise<RewardItem[]> {
-  const { rows } = await readJsonl(join(benchmarksDir(), 'math-evaluation-harness', 'math500_test.jsonl'), { strict: true });
+  const { rows } = await readJsonl(join(benchmarksDir(), 'math-evaluation-harness', 'math500_test.jsonl'), {
+    strict: true,
+  });
   const rng = new Rng(1234);
   const items: RewardItem[] = [];
   for (let i = 0; i < n; i++) {
     const row = rows[i % rows.length]!;
     const target = 1000 + rng.int(2001);
     let reasoning = String(row.solution);
-    while (reasoning.length < target) reasoning += '\n\nLet me double-check. ' + String(rows[rng.int(rows.length)]!.solution);
+    while (reasoning.length < target)
+      reasoning += '\n\nLet me double-check. ' + String(rows[rng.int(rows.length)]!.solution);
     reasoning = reasoning.slice(0, target);
     const answer = rng.next() < 0.5 ? String(row.answer) : String(rows[(i + 7) % rows.length]!.answer);
     items.push({
@@ -46,10 +57,17 @@ async function main(): Promise<void> {
   const n = Number(opts.n);
   const threadCounts = opts.threads.split(',').map(Number);
   if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`--n must be a positive integer, got '${opts.n}'`);
-  if (!threadCounts.every((k) => Number.isInteger(k) && k > 0)) throw new UsageError(`--threads must be a comma-separated list of positive integers, got '${opts.threads}'`);
+  if (!threadCounts.every((k) => Number.isInteger(k) && k > 0))
+    throw new UsageError(`--threads must be a comma-separated list of positive integers, got '${opts.threads}'`);
   const items = await buildItems(n);
   const meanChars = items.reduce((s, it) => s + it.completion.length, 0) / n;
-  const report: Record<string, unknown> = { n, meanChars: Math.round(meanChars), node: process.version, perFunction: {}, pool: [] };
+  const report: Record<string, unknown> = {
+    n,
+    meanChars: Math.round(meanChars),
+    node: process.version,
+    perFunction: {},
+    pool: [],
+  };
 
   // 1. Each function on the main thread (batch-level call per group of 8, as GRPO groups).
   console.log(`completions: ${n}, mean ${meanChars.toFixed(0)} chars\n`);
@@ -57,12 +75,18 @@ async function main(): Promise<void> {
   for (const name of BUILTIN_REWARD_NAMES) {
     const f = await resolveRewardFunc(name, { cosine_max_len: 3584 });
     // the L1 rewards read a target length per completion (Tina samples one per row)
-    const ctxOf = (g: RewardItem[]) => ({ solution: g.map((x) => x.solution), target_length: g.map((_, k) => 500 + 400 * k) });
+    const ctxOf = (g: RewardItem[]) => ({
+      solution: g.map((x) => x.solution),
+      target_length: g.map((_, k) => 500 + 400 * k),
+    });
     f.fn([items[0]!.completion], ctxOf([items[0]!])); // warm the verifier / JIT
     const t0 = performance.now();
     for (let i = 0; i < n; i += 8) {
       const g = items.slice(i, i + 8);
-      f.fn(g.map((x) => x.completion), ctxOf(g));
+      f.fn(
+        g.map((x) => x.completion),
+        ctxOf(g),
+      );
     }
     const rate = n / ((performance.now() - t0) / 1000);
     (report.perFunction as Record<string, number>)[name] = Math.round(rate);
@@ -70,11 +94,24 @@ async function main(): Promise<void> {
   }
 
   // 2. The reward role (ActorSystem) with Tina's open_r1 recipe (all seven functions), per-item messages with deadlines.
-  const funcs = ['accuracy', 'format', 'tag_count', 'length', 'reasoning_steps', 'cosine', 'repetition_penalty'] as const;
+  const funcs = [
+    'accuracy',
+    'format',
+    'tag_count',
+    'length',
+    'reasoning_steps',
+    'cosine',
+    'repetition_penalty',
+  ] as const;
   console.log(`\npool, funcs = ${funcs.join(',')}`);
   console.log('threads   completions/s   per thread   failures');
   for (const threads of threadCounts) {
-    const cfg = parseRewardsConfig({ reward_funcs: [...funcs], cosine_max_len: 3584, reward_num_workers: threads, reward_quarantine_path: 'bench-quarantine.jsonl' });
+    const cfg = parseRewardsConfig({
+      reward_funcs: [...funcs],
+      cosine_max_len: 3584,
+      reward_num_workers: threads,
+      reward_quarantine_path: 'bench-quarantine.jsonl',
+    });
     const system = await ActorSystem.start({ reward: rewardRoleSpec(cfg) });
     const pool = rewardRunnerOnActorSystem(system);
     await scoreBatch(pool, items.slice(0, 16), cfg, { concurrency: threads }); // warm every worker
@@ -82,8 +119,15 @@ async function main(): Promise<void> {
     const res = await scoreBatch(pool, items, cfg, { concurrency: threads });
     const rate = n / ((performance.now() - t0) / 1000);
     await system.shutdown();
-    (report.pool as unknown[]).push({ threads, completionsPerSec: Math.round(rate * 10) / 10, perThread: Math.round((rate / threads) * 10) / 10, failures: res.failures.length });
-    console.log(`${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`);
+    (report.pool as unknown[]).push({
+      threads,
+      completionsPerSec: Math.round(rate * 10) / 10,
+      perThread: Math.round((rate / threads) * 10) / 10,
+      failures: res.failures.length,
+    });
+    console.log(
+      `${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`,
+    );
   }
   const json = JSON.stringify(report, null, 2);
   const out = opts.json;

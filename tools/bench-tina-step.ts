@@ -33,16 +33,26 @@ const HELP = `usage: node dist/tools/bench-tina-step.js [--quick] [--shape 1.5b]
   One whole GRPO step at open_rs3 shapes on one GPU (webgpu engine and GPU learner sharing one copy of the
   base weights): seconds per phase (generate, score, reference, policy+bwd, optimizer, sync). Table + JSON.`;
 const { values: a } = scriptOptions({
-  name: 'bench-tina-step', help: HELP,
+  name: 'bench-tina-step',
+  help: HELP,
   options: {
-    quick: { type: 'boolean', default: false }, shape: { type: 'string' }, prompts: { type: 'string' }, g: { type: 'string' }, prompt: { type: 'string' },
-    completion: { type: 'string' }, 'micro-batch': { type: 'string' }, weights: { type: 'string', default: 'f16' }, out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    shape: { type: 'string' },
+    prompts: { type: 'string' },
+    g: { type: 'string' },
+    prompt: { type: 'string' },
+    completion: { type: 'string' },
+    'micro-batch': { type: 'string' },
+    weights: { type: 'string', default: 'f16' },
+    out: { type: 'string' },
   },
 });
 const quick = a.quick!;
 const shapeName = a.shape ?? (quick ? 'quick' : '1.5b');
-const P = +(a.prompts ?? (quick ? 2 : 8)), G = +(a.g ?? (quick ? 2 : 6));
-const promptLen = +(a.prompt ?? (quick ? 8 : 256)), completionLen = +(a.completion ?? (quick ? 16 : 3584));
+const P = +(a.prompts ?? (quick ? 2 : 8)),
+  G = +(a.g ?? (quick ? 2 : 6));
+const promptLen = +(a.prompt ?? (quick ? 8 : 256)),
+  completionLen = +(a.completion ?? (quick ? 16 : 3584));
 const micro = +(a['micro-batch'] ?? (quick ? 2 : 4));
 const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
 const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-tina-step-quick.json' : 'bench-tina-step.json'));
@@ -58,13 +68,30 @@ async function main(): Promise<void> {
   const shared = { ctx, model: gmodel };
   const learner = await createWebGpuLearnerDevice(host, adapter, { weightDtype, recompute: true, shared });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
-  const engine = await createWebGpuEngine({ model: host, tokenizer, shared, maxBatch: P * G, maxContext: promptLen + completionLen, residentVersions: 2 });
+  const engine = await createWebGpuEngine({
+    model: host,
+    tokenizer,
+    shared,
+    maxBatch: P * G,
+    maxContext: promptLen + completionLen,
+    residentVersions: 2,
+  });
   const setupS = (performance.now() - t0) / 1000;
-  console.error(`setup ${setupS.toFixed(1)} s: weights ${(report.bytes / 2 ** 30).toFixed(2)} GiB once; learner ${learner.description}; engine ${engine.description}`);
-  const snapshot = (version: number) => ({ version, settings: adapter.settings, layout: adapter.layout, params: Float32Array.from(adapter.params) });
+  console.error(
+    `setup ${setupS.toFixed(1)} s: weights ${(report.bytes / 2 ** 30).toFixed(2)} GiB once; learner ${learner.description}; engine ${engine.description}`,
+  );
+  const snapshot = (version: number) => ({
+    version,
+    settings: adapter.settings,
+    layout: adapter.layout,
+    params: Float32Array.from(adapter.params),
+  });
   await engine.setAdapter(snapshot(1));
   const rng = new Rng(7);
-  const prompts: PromptInput[] = Array.from({ length: P }, (_, i) => ({ ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)), seedKey: i }));
+  const prompts: PromptInput[] = Array.from({ length: P }, (_, i) => ({
+    ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)),
+    seedKey: i,
+  }));
   const sampling = { temperature: TEMPERATURE, top_p: 1, top_k: 0, seed: 11, ignore_eos: true };
   // Warm-up: pipelines of every pass compiled before the clock runs (a real run pays this once).
   const tw = performance.now();
@@ -74,10 +101,22 @@ async function main(): Promise<void> {
   resetPeaks(ctx);
 
   const phases: Record<string, number> = {};
-  const time = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => { const s = performance.now(); const r = await f(); phases[name] = (performance.now() - s) / 1000; return r; };
-  const completions = await time('generate', () => engine.generate(prompts, G, { ...sampling, max_tokens: completionLen }));
+  const time = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
+    const s = performance.now();
+    const r = await f();
+    phases[name] = (performance.now() - s) / 1000;
+    return r;
+  };
+  const completions = await time('generate', () =>
+    engine.generate(prompts, G, { ...sampling, max_tokens: completionLen }),
+  );
   const gen = { ...engine.lastStats };
-  await time('score', () => computeGroupAdvantages(completions.map(() => rng.next()), { groupSize: G, scaleRewards: 'group' }));
+  await time('score', () =>
+    computeGroupAdvantages(
+      completions.map(() => rng.next()),
+      { groupSize: G, scaleRewards: 'group' },
+    ),
+  );
   const batches = batchesOf(prompts, completions);
   const lt = await learnerPhases(learner, batches, loraScale(adapter.settings), false);
   phases.reference = lt.reference;
@@ -90,16 +129,44 @@ async function main(): Promise<void> {
   const generated = completions.reduce((s, x) => s + x.tokenIds.length, 0);
   const learnerTokens = batches.reduce((s, b) => s + b.lengths.reduce((x, y) => x + y, 0), 0);
   const peakGiB = memoryStats(ctx).peakBytes / 2 ** 30;
-  console.log(`\nTina-shaped GRPO step (${shapeName}, ${P} prompts × G ${G}, prompt ${promptLen} + completion ${completionLen} tokens, weights ${weightDtype} shared by engine and learner, micro-batches of ${micro}); ${ctx.info.adapter}`);
+  console.log(
+    `\nTina-shaped GRPO step (${shapeName}, ${P} prompts × G ${G}, prompt ${promptLen} + completion ${completionLen} tokens, weights ${weightDtype} shared by engine and learner, micro-batches of ${micro}); ${ctx.info.adapter}`,
+  );
   const w = Math.max(...Object.keys(phases).map((k) => k.length), 5);
   for (const [k, v] of Object.entries(phases)) console.log(`${k.padEnd(w)}  ${v.toFixed(2).padStart(9)} s`);
   console.log(`${'total'.padEnd(w)}  ${total.toFixed(2).padStart(9)} s`);
-  console.log(`generate: ${generated} tokens, ${(generated / phases.generate!).toFixed(0)} tokens/s overall, ${gen.iterations} iterations, time to first tokens ${gen.prefillSeconds.toFixed(2)} s; learner: ${learnerTokens} tokens; sync: ${syncKind}; peak GPU memory ${peakGiB.toFixed(2)} GiB; setup ${setupS.toFixed(1)} s, warm-up ${warmS.toFixed(1)} s`);
+  console.log(
+    `generate: ${generated} tokens, ${(generated / phases.generate!).toFixed(0)} tokens/s overall, ${gen.iterations} iterations, time to first tokens ${gen.prefillSeconds.toFixed(2)} s; learner: ${learnerTokens} tokens; sync: ${syncKind}; peak GPU memory ${peakGiB.toFixed(2)} GiB; setup ${setupS.toFixed(1)} s, warm-up ${warmS.toFixed(1)} s`,
+  );
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({
-    time: new Date().toISOString(), device: ctx.info.adapter, features: ctx.info.features, shape: shapeName, prompts: P, g: G, promptLen, completionLen, microBatch: micro, weights: weightDtype,
-    phases, totalS: total, generatedTokens: generated, learnerTokens, generation: gen, peakGiB, setupS, warmS, weightsGiB: report.bytes / 2 ** 30,
-  }, null, 2) + '\n');
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        time: new Date().toISOString(),
+        device: ctx.info.adapter,
+        features: ctx.info.features,
+        shape: shapeName,
+        prompts: P,
+        g: G,
+        promptLen,
+        completionLen,
+        microBatch: micro,
+        weights: weightDtype,
+        phases,
+        totalS: total,
+        generatedTokens: generated,
+        learnerTokens,
+        generation: gen,
+        peakGiB,
+        setupS,
+        warmS,
+        weightsGiB: report.bytes / 2 ** 30,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`wrote ${out}`);
   await engine.close();
   learner.dispose();
@@ -117,15 +184,26 @@ function batchesOf(prompts: PromptInput[], completions: Completion[]): TrainBatc
     seqs.forEach((s, k) => {
       ids.set(s, k * T);
     });
-    out.push({ ids, lengths: Int32Array.from(seqs.map((s) => s.length)), seqLen: T, scoreFrom: Int32Array.from(part.map((x) => prompts[x.promptIndex]!.ids.length)) });
+    out.push({
+      ids,
+      lengths: Int32Array.from(seqs.map((s) => s.length)),
+      seqLen: T,
+      scoreFrom: Int32Array.from(part.map((x) => prompts[x.promptIndex]!.ids.length)),
+    });
   }
   return out;
 }
 
 /** Reference log-probs, then policy forward + backward, per micro-batch; seconds of each. */
-async function learnerPhases(learner: Awaited<ReturnType<typeof createWebGpuLearnerDevice>>, batches: TrainBatch[], scale: number, warm: boolean): Promise<{ reference: number; policy: number }> {
+async function learnerPhases(
+  learner: Awaited<ReturnType<typeof createWebGpuLearnerDevice>>,
+  batches: TrainBatch[],
+  scale: number,
+  warm: boolean,
+): Promise<{ reference: number; policy: number }> {
   const dropRng = new Rng(4);
-  let reference = 0, policy = 0;
+  let reference = 0,
+    policy = 0;
   learner.zeroGrad();
   for (const b of batches) {
     let s = performance.now();
@@ -140,4 +218,10 @@ async function learnerPhases(learner: Awaited<ReturnType<typeof createWebGpuLear
   return { reference, policy };
 }
 
-main().then(() => process.exit(0), (err) => { console.error(`bench-tina-step: ${(err as Error).stack ?? err}`); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench-tina-step: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);

@@ -31,20 +31,29 @@ LoRA weight-sync latency per MiB, on a generated Qwen2-0.5B-shaped checkpoint.
 On SwiftShader use --prompts 1 --n 1 --tokens 2.`;
 
 const { values } = scriptOptions({
-  name: 'bench-webllm', help: USAGE,
+  name: 'bench-webllm',
+  help: USAGE,
   options: {
-    prompts: { type: 'string', default: '4' }, n: { type: 'string', default: '2' }, tokens: { type: 'string', default: '64' },
-    lib: { type: 'string' }, cache: { type: 'string' }, out: { type: 'string' },
+    prompts: { type: 'string', default: '4' },
+    n: { type: 'string', default: '2' },
+    tokens: { type: 'string', default: '64' },
+    lib: { type: 'string' },
+    cache: { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const int = (name: string, v: string): number => {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name}: expected a positive integer, got '${v}'`);
   return Number(v);
 };
-const P = int('prompts', values.prompts!), N = int('n', values.n!), T = int('tokens', values.tokens!);
+const P = int('prompts', values.prompts!),
+  N = int('n', values.n!),
+  T = int('tokens', values.tokens!);
 const lib = values.lib ?? process.env.LORACTOR_MLC_LIB;
 if (!lib || !existsSync(lib)) {
-  console.error(`bench:webllm: no compiled model library (--lib or LORACTOR_MLC_LIB; got ${lib ?? 'nothing'}); see docs/webllm.md`);
+  console.error(
+    `bench:webllm: no compiled model library (--lib or LORACTOR_MLC_LIB; got ${lib ?? 'nothing'}); see docs/webllm.md`,
+  );
   process.exit(2);
 }
 const out = resolve(values.out ?? join(repoRoot(), 'runs', 'bench-webllm.json'));
@@ -58,8 +67,17 @@ if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, o
 const prepareS = (performance.now() - t0) / 1000;
 
 const engine = await createWebLlmEngine({ mlcDir, libFile: lib, contextWindow: Math.max(256, 64 + T) });
-const adapterInfo = await ((globalThis as { navigator?: unknown }).navigator as { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null> } }).gpu?.requestAdapter();
-const device = [adapterInfo?.info?.vendor, adapterInfo?.info?.architecture, adapterInfo?.info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+const adapterInfo = await (
+  (globalThis as { navigator?: unknown }).navigator as {
+    gpu?: {
+      requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null>;
+    };
+  }
+).gpu?.requestAdapter();
+const device =
+  [adapterInfo?.info?.vendor, adapterInfo?.info?.architecture, adapterInfo?.info?.description]
+    .filter(Boolean)
+    .join(' ') || 'unknown adapter';
 
 // Sampled generation, the way rollouts run (temperature 1, top_p 1, no EOS early stop on random weights).
 const prompts = Array.from({ length: P }, (_, i) => {
@@ -70,16 +88,36 @@ await engine.generate([prompts[0]!], 1, { temperature: 1, top_p: 1, top_k: 0, ma
 const g0 = performance.now();
 const completions = await engine.generate(prompts, N, { temperature: 1, top_p: 1, top_k: 0, max_tokens: T, seed: 7 });
 const genS = (performance.now() - g0) / 1000;
-const gen = { ...engine.lastGenerationStats!, wallS: genS, meanCompletionTokens: completions.reduce((a, c) => a + c.tokenIds.length, 0) / completions.length };
+const gen = {
+  ...engine.lastGenerationStats!,
+  wallS: genS,
+  meanCompletionTokens: completions.reduce((a, c) => a + c.tokenIds.length, 0) / completions.length,
+};
 
 // Weight sync: merge from frozen W0 + write into the GPU buffers + read back + checksum, per MiB written.
 const mc = engine.artifacts.modelConfig;
-const all = Array.from({ length: mc.num_hidden_layers }, (_, layer) => ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'].map((module) => ({ layer, module }))).flat();
-const attnQV = Array.from({ length: mc.num_hidden_layers }, (_, layer) => ['self_attn.q_proj', 'self_attn.v_proj'].map((module) => ({ layer, module }))).flat();
+const all = Array.from({ length: mc.num_hidden_layers }, (_, layer) =>
+  [
+    'self_attn.q_proj',
+    'self_attn.k_proj',
+    'self_attn.v_proj',
+    'self_attn.o_proj',
+    'mlp.gate_proj',
+    'mlp.up_proj',
+    'mlp.down_proj',
+  ].map((module) => ({ layer, module })),
+).flat();
+const attnQV = Array.from({ length: mc.num_hidden_layers }, (_, layer) =>
+  ['self_attn.q_proj', 'self_attn.v_proj'].map((module) => ({ layer, module })),
+).flat();
 const syncs: { adapter: string; stats: SyncStats; msPerMiB: number }[] = [];
 let version = 0;
-for (const [name, o] of [['r 16, q+v, 24 layers', { r: 16, alpha: 64, modules: attnQV }], ['Tina: r 32, 7 modules, 24 layers', { r: 32, alpha: 128, modules: all }]] as const) {
-  for (let rep = 0; rep < 2; rep++) { // the first touch of a tensor also reads its W0 from the shards
+for (const [name, o] of [
+  ['r 16, q+v, 24 layers', { r: 16, alpha: 64, modules: attnQV }],
+  ['Tina: r 32, 7 modules, 24 layers', { r: 32, alpha: 128, modules: all }],
+] as const) {
+  for (let rep = 0; rep < 2; rep++) {
+    // the first touch of a tensor also reads its W0 from the shards
     await engine.setAdapter(makeTestAdapter(mc, ++version, 100 + version, { ...o, bScale: 1e-3 }));
     const s = engine.lastSyncStats!;
     if (rep === 1) syncs.push({ adapter: name, stats: s, msPerMiB: s.totalMs / (s.bytes / 2 ** 20) });
@@ -88,11 +126,44 @@ for (const [name, o] of [['r 16, q+v, 24 layers', { r: 16, alpha: 64, modules: a
 await engine.close();
 
 const row = (cells: (string | number)[]) => console.log(cells.map((c) => String(c).padEnd(16)).join(''));
-console.log(`\nWebLLM bench — ${device}; ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; prepare ${prepareS.toFixed(1)} s, engine load ${engine.loadSeconds.toFixed(1)} s`);
+console.log(
+  `\nWebLLM bench — ${device}; ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; prepare ${prepareS.toFixed(1)} s, engine load ${engine.loadSeconds.toFixed(1)} s`,
+);
 row(['generation', 'completions', 'tokens', 'TTFT s', 'decode tok/s', 'all tok/s']);
-row([`${P}×${N}×${T}`, gen.completions, gen.completionTokens, gen.meanTimeToFirstTokenS.toPrecision(3), gen.decodeTokensPerS.toPrecision(3), gen.tokensPerS.toPrecision(3)]);
+row([
+  `${P}×${N}×${T}`,
+  gen.completions,
+  gen.completionTokens,
+  gen.meanTimeToFirstTokenS.toPrecision(3),
+  gen.decodeTokensPerS.toPrecision(3),
+  gen.tokensPerS.toPrecision(3),
+]);
 row(['sync', 'tensors', 'MiB', 'merge ms', 'write ms', 'verify ms', 'total ms', 'ms/MiB']);
-for (const s of syncs) row([s.adapter.slice(0, 15), s.stats.tensors, (s.stats.bytes / 2 ** 20).toFixed(0), s.stats.mergeMs.toFixed(0), s.stats.writeMs.toFixed(0), s.stats.verifyMs.toFixed(0), s.stats.totalMs.toFixed(0), s.msPerMiB.toFixed(2)]);
+for (const s of syncs)
+  row([
+    s.adapter.slice(0, 15),
+    s.stats.tensors,
+    (s.stats.bytes / 2 ** 20).toFixed(0),
+    s.stats.mergeMs.toFixed(0),
+    s.stats.writeMs.toFixed(0),
+    s.stats.verifyMs.toFixed(0),
+    s.stats.totalMs.toFixed(0),
+    s.msPerMiB.toFixed(2),
+  ]);
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ time: new Date().toISOString(), device, loadSeconds: engine.loadSeconds, prepareSeconds: prepareS, generation: { prompts: P, n: N, maxTokens: T, ...gen }, syncs }, null, 2) + '\n');
+writeFileSync(
+  out,
+  JSON.stringify(
+    {
+      time: new Date().toISOString(),
+      device,
+      loadSeconds: engine.loadSeconds,
+      prepareSeconds: prepareS,
+      generation: { prompts: P, n: N, maxTokens: T, ...gen },
+      syncs,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`wrote ${out}`);

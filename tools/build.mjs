@@ -17,11 +17,16 @@ try {
   console.error('build: type errors ignored (LORACTOR_DEV_BUILD=1)');
 }
 mkdirSync(join(root, 'dist'), { recursive: true });
-writeFileSync(join(root, 'dist', 'main.js'), "#!/usr/bin/env node\nimport { runCli } from './src/main.js';\nrunCli(process.argv.slice(2));\n");
+writeFileSync(
+  join(root, 'dist', 'main.js'),
+  "#!/usr/bin/env node\nimport { runCli } from './src/main.js';\nrunCli(process.argv.slice(2));\n",
+);
 writeFileSync(join(root, 'dist', 'index.js'), "export * from './src/index.js';\n");
 const stepsDir = join(root, 'tools', 'build-steps');
 if (existsSync(stepsDir)) {
-  for (const f of readdirSync(stepsDir).filter((n) => n.endsWith('.mjs')).sort()) {
+  for (const f of readdirSync(stepsDir)
+    .filter((n) => n.endsWith('.mjs'))
+    .sort()) {
     const mod = await import(pathToFileURL(join(stepsDir, f)).href);
     await mod.default({ root });
   }

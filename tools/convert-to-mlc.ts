@@ -50,10 +50,12 @@ function readHfConfig(file: string): Qwen2HfConfig {
   } catch (e) {
     throw new Error(`convert-to-mlc: ${file} is not valid JSON (${(e as Error).message})`);
   }
-  if (raw.model_type !== undefined && raw.model_type !== 'qwen2') throw new Error(`convert-to-mlc: ${file}: model_type "${String(raw.model_type)}" is not supported (qwen2)`);
+  if (raw.model_type !== undefined && raw.model_type !== 'qwen2')
+    throw new Error(`convert-to-mlc: ${file}: model_type "${String(raw.model_type)}" is not supported (qwen2)`);
   const num = (k: string, def?: number): number => {
     const v = raw[k] ?? def;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`convert-to-mlc: ${file}: field ${k} must be a number (got ${JSON.stringify(raw[k])})`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`convert-to-mlc: ${file}: field ${k} must be a number (got ${JSON.stringify(raw[k])})`);
     return v;
   };
   return {
@@ -75,28 +77,54 @@ function readHfConfig(file: string): Qwen2HfConfig {
 function convTemplate(name: string, stopIds: number[]): Record<string, unknown> {
   if (name === 'chatml' || name === 'qwen2') {
     return {
-      name: 'chatml', system_template: '<|im_start|>system\n{system_message}<|im_end|>\n',
+      name: 'chatml',
+      system_template: '<|im_start|>system\n{system_message}<|im_end|>\n',
       system_message: 'You are a helpful assistant.',
       roles: { user: '<|im_start|>user', assistant: '<|im_start|>assistant' },
       role_templates: { user: '{user_message}', assistant: '{assistant_message}', tool: '{tool_message}' },
-      messages: [], seps: ['<|im_end|>\n'], role_content_sep: '\n', role_empty_sep: '\n',
-      stop_str: ['<|im_end|>'], system_prefix_token_ids: null, stop_token_ids: stopIds,
+      messages: [],
+      seps: ['<|im_end|>\n'],
+      role_content_sep: '\n',
+      role_empty_sep: '\n',
+      stop_str: ['<|im_end|>'],
+      system_prefix_token_ids: null,
+      stop_token_ids: stopIds,
       add_role_after_system_message: true,
     };
   }
   if (name === 'raw') {
     return {
-      name: 'raw', system_template: '{system_message}', system_message: '', roles: { user: '', assistant: '' },
+      name: 'raw',
+      system_template: '{system_message}',
+      system_message: '',
+      roles: { user: '', assistant: '' },
       role_templates: { user: '{user_message}', assistant: '{assistant_message}', tool: '{tool_message}' },
-      messages: [], seps: [''], role_content_sep: '', role_empty_sep: '', stop_str: [],
-      system_prefix_token_ids: null, stop_token_ids: stopIds, add_role_after_system_message: true,
+      messages: [],
+      seps: [''],
+      role_content_sep: '',
+      role_empty_sep: '',
+      stop_str: [],
+      system_prefix_token_ids: null,
+      stop_token_ids: stopIds,
+      add_role_after_system_message: true,
     };
   }
   throw new Error(`convert-to-mlc: --conv-template ${name} is not known (chatml, raw)`);
 }
 
 /** The MLC parameter list (name, shape) for a Qwen2 config, in the compiled libraries' order. */
-export function mlcQwen2Params(c: Pick<Qwen2HfConfig, 'hidden_size' | 'intermediate_size' | 'num_hidden_layers' | 'num_attention_heads' | 'num_key_value_heads' | 'vocab_size' | 'tie_word_embeddings'>): { name: string; shape: number[] }[] {
+export function mlcQwen2Params(
+  c: Pick<
+    Qwen2HfConfig,
+    | 'hidden_size'
+    | 'intermediate_size'
+    | 'num_hidden_layers'
+    | 'num_attention_heads'
+    | 'num_key_value_heads'
+    | 'vocab_size'
+    | 'tie_word_embeddings'
+  >,
+): { name: string; shape: number[] }[] {
   const d = c.hidden_size;
   const hd = d / c.num_attention_heads;
   const qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * hd;
@@ -133,11 +161,21 @@ export function hfQwen2Shape(name: string, c: Qwen2HfConfig): number[] {
   const hd = d / c.num_attention_heads;
   const q = c.num_attention_heads * hd;
   const kv = c.num_key_value_heads * hd;
-  const m = /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|input_layernorm|post_attention_layernorm)\.(weight|bias)$/.exec(name);
+  const m =
+    /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|input_layernorm|post_attention_layernorm)\.(weight|bias)$/.exec(
+      name,
+    );
   if (!m) return name.endsWith('norm.weight') ? [d] : [c.vocab_size, d];
   const rows: Record<string, number[]> = {
-    q_proj: [q, d], k_proj: [kv, d], v_proj: [kv, d], o_proj: [d, q], gate_proj: [c.intermediate_size, d],
-    up_proj: [c.intermediate_size, d], down_proj: [d, c.intermediate_size], input_layernorm: [d], post_attention_layernorm: [d],
+    q_proj: [q, d],
+    k_proj: [kv, d],
+    v_proj: [kv, d],
+    o_proj: [d, q],
+    gate_proj: [c.intermediate_size, d],
+    up_proj: [c.intermediate_size, d],
+    down_proj: [d, c.intermediate_size],
+    input_layernorm: [d],
+    post_attention_layernorm: [d],
   };
   const shape = rows[m[1]!]!;
   return m[2] === 'bias' ? [shape[0]!] : shape;
@@ -145,7 +183,8 @@ export function hfQwen2Shape(name: string, c: Qwen2HfConfig): number[] {
 
 export function convertToMlc(opts: ConvertOptions): ConvertResult {
   const dtype = opts.dtype ?? 'f32-to-bf16';
-  if (!['f32-to-bf16', 'f16', 'f32'].includes(dtype)) throw new Error(`convert-to-mlc: --dtype ${dtype} is not one of f32-to-bf16, f16, f32`);
+  if (!['f32-to-bf16', 'f16', 'f32'].includes(dtype))
+    throw new Error(`convert-to-mlc: --dtype ${dtype} is not one of f32-to-bf16, f16, f32`);
   const cfg = readHfConfig(join(opts.model, 'config.json'));
   const stFile = join(opts.model, 'model.safetensors');
   if (!existsSync(stFile)) throw new Error(`convert-to-mlc: missing ${stFile}`);
@@ -159,7 +198,12 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   const recDtype = dtype === 'f16' ? 'float16' : 'float32';
   const recFormat = dtype === 'f32-to-bf16' ? 'f32-to-bf16' : 'raw';
 
-  interface Shard { dataPath: string; format: 'raw-shard'; nbytes: number; records: Record<string, unknown>[] }
+  interface Shard {
+    dataPath: string;
+    format: 'raw-shard';
+    nbytes: number;
+    records: Record<string, unknown>[];
+  }
   const shards: Shard[] = [];
   let cur: Shard | null = null;
   let fd = -1;
@@ -182,17 +226,34 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
         const info = header.entries.get(src);
         if (!info) throw new Error(`convert-to-mlc: ${stFile}: missing tensor ${src} (needed for ${p.name})`);
         const want = hfQwen2Shape(src, cfg);
-        if (info.shape.join(',') !== want.join(',')) throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} has shape [${info.shape}], config.json implies [${want}]`);
+        if (info.shape.join(',') !== want.join(','))
+          throw new Error(
+            `convert-to-mlc: ${stFile}: tensor ${src} has shape [${info.shape}], config.json implies [${want}]`,
+          );
         const data = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
         readTensorInto(header, src, data);
-        if (rowOff + data.length > count) throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} overflows ${p.name} [${p.shape}]`);
+        if (rowOff + data.length > count)
+          throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} overflows ${p.name} [${p.shape}]`);
         f32.set(data, rowOff);
         rowOff += data.length;
       }
-      if (rowOff !== count) throw new Error(`convert-to-mlc: ${stFile}: sources of ${p.name} give ${rowOff} values, expected ${count} ([${p.shape}])`);
-      const bytes = dtype === 'f32' ? new Uint8Array(f32.buffer) : new Uint8Array((dtype === 'f16' ? f32ToF16(f32) : f32ToBf16(f32)).buffer);
+      if (rowOff !== count)
+        throw new Error(
+          `convert-to-mlc: ${stFile}: sources of ${p.name} give ${rowOff} values, expected ${count} ([${p.shape}])`,
+        );
+      const bytes =
+        dtype === 'f32'
+          ? new Uint8Array(f32.buffer)
+          : new Uint8Array((dtype === 'f16' ? f32ToF16(f32) : f32ToBf16(f32)).buffer);
       if (!cur || (cur.nbytes > 0 && cur.nbytes + nbytes > shardBytes)) cur = openShard();
-      cur.records.push({ name: p.name, shape: p.shape, dtype: recDtype, format: recFormat, nbytes, byteOffset: cur.nbytes });
+      cur.records.push({
+        name: p.name,
+        shape: p.shape,
+        dtype: recDtype,
+        format: recFormat,
+        nbytes,
+        byteOffset: cur.nbytes,
+      });
       writeAll(fd, bytes);
       cur.nbytes += nbytes;
       totalBytes += nbytes;
@@ -201,10 +262,17 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
     if (fd >= 0) closeSync(fd);
   }
   const paramCount = params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
-  writeFileSync(join(opts.out, 'ndarray-cache.json'), JSON.stringify({
-    metadata: { ParamSize: params.length, ParamBytes: totalBytes, BitsPerParam: (8 * totalBytes) / paramCount },
-    records: shards,
-  }, null, 1));
+  writeFileSync(
+    join(opts.out, 'ndarray-cache.json'),
+    JSON.stringify(
+      {
+        metadata: { ParamSize: params.length, ParamBytes: totalBytes, BitsPerParam: (8 * totalBytes) / paramCount },
+        records: shards,
+      },
+      null,
+      1,
+    ),
+  );
   const eos = Array.isArray(cfg.eos_token_id) ? cfg.eos_token_id : [cfg.eos_token_id];
   const ctx = opts.contextWindow ?? 4096;
   const prefill = opts.prefillChunk ?? 1024;
@@ -212,14 +280,34 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   const chatConfig = {
     model_type: 'qwen2',
     quantization: dtype === 'f16' ? 'q0f16' : 'q0f32',
-    model_config: { ...cfg, head_dim: hd, context_window_size: ctx, prefill_chunk_size: prefill, tensor_parallel_shards: 1 },
-    vocab_size: cfg.vocab_size, context_window_size: ctx, sliding_window_size: -1, prefill_chunk_size: prefill,
-    attention_sink_size: -1, tensor_parallel_shards: 1,
-    temperature: 1.0, presence_penalty: 0.0, frequency_penalty: 0.0, repetition_penalty: 1.0, top_p: 1.0,
+    model_config: {
+      ...cfg,
+      head_dim: hd,
+      context_window_size: ctx,
+      prefill_chunk_size: prefill,
+      tensor_parallel_shards: 1,
+    },
+    vocab_size: cfg.vocab_size,
+    context_window_size: ctx,
+    sliding_window_size: -1,
+    prefill_chunk_size: prefill,
+    attention_sink_size: -1,
+    tensor_parallel_shards: 1,
+    temperature: 1.0,
+    presence_penalty: 0.0,
+    frequency_penalty: 0.0,
+    repetition_penalty: 1.0,
+    top_p: 1.0,
     tokenizer_files: ['tokenizer.json'],
-    tokenizer_info: { token_postproc_method: 'byte_level', prepend_space_in_encode: false, strip_space_in_decode: false },
+    tokenizer_info: {
+      token_postproc_method: 'byte_level',
+      prepend_space_in_encode: false,
+      strip_space_in_decode: false,
+    },
     conv_template: convTemplate(opts.convTemplate ?? 'chatml', eos),
-    pad_token_id: 0, bos_token_id: cfg.bos_token_id ?? eos[0], eos_token_id: eos,
+    pad_token_id: 0,
+    bos_token_id: cfg.bos_token_id ?? eos[0],
+    eos_token_id: eos,
     loractor: { source: resolve(opts.model), storage: dtype },
   };
   writeFileSync(join(opts.out, 'mlc-chat-config.json'), JSON.stringify(chatConfig, null, 2));
@@ -257,5 +345,7 @@ function parseArgs(argv: string[]): ConvertOptions {
 if (isMainScript(import.meta.url)) {
   const t0 = Date.now();
   const r = convertToMlc(parseArgs(scriptArgs({ name: 'convert-to-mlc', help: USAGE })));
-  console.log(JSON.stringify({ out: r.out, params: r.params.length, bytes: r.totalBytes, seconds: (Date.now() - t0) / 1000 }));
+  console.log(
+    JSON.stringify({ out: r.out, params: r.params.length, bytes: r.totalBytes, seconds: (Date.now() - t0) / 1000 }),
+  );
 }

@@ -14,7 +14,10 @@ src/data/tasks/tiny-tokenizer.ts) into OUT_DIR (default models/tiny).`;
 /** Serialises the tokenizer files into dir; returns the paths written. */
 export function writeTinyTokenizer(dir: string): string[] {
   mkdirSync(dir, { recursive: true });
-  const files: [string, unknown][] = [['tokenizer.json', tinyTokenizerJson()], ['tokenizer_config.json', tinyTokenizerConfig()]];
+  const files: [string, unknown][] = [
+    ['tokenizer.json', tinyTokenizerJson()],
+    ['tokenizer_config.json', tinyTokenizerConfig()],
+  ];
   return files.map(([name, obj]) => {
     const path = join(dir, name);
     writeFileSync(path, JSON.stringify(obj, null, 2) + '\n');
@@ -24,7 +27,12 @@ export function writeTinyTokenizer(dir: string): string[] {
 
 // Run as a script (not when imported by a test).
 if (isMainScript(import.meta.url)) {
-  const { positionals } = scriptOptions({ name: 'make-tiny-tokenizer', help: USAGE, options: {}, allowPositionals: true });
+  const { positionals } = scriptOptions({
+    name: 'make-tiny-tokenizer',
+    help: USAGE,
+    options: {},
+    allowPositionals: true,
+  });
   const out = positionals[0] ? resolve(positionals[0]) : join(repoRoot(), 'models', 'tiny');
   for (const p of writeTinyTokenizer(out)) console.log('wrote', p);
 }

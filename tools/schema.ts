@@ -19,7 +19,11 @@ export function configSchemaText(): string {
 }
 
 if (isMainScript(import.meta.url)) {
-  const { values } = scriptOptions({ name: 'schema', help: USAGE, options: { out: { type: 'string' }, check: { type: 'boolean', default: false } } });
+  const { values } = scriptOptions({
+    name: 'schema',
+    help: USAGE,
+    options: { out: { type: 'string' }, check: { type: 'boolean', default: false } },
+  });
   const out = resolve(values.out ?? join(repoRoot(), 'configs', 'loractor.schema.json'));
   const text = configSchemaText();
   if (values.check) {

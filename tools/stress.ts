@@ -28,16 +28,40 @@ publish latency with 1, 4 and 16 readers. Prints tables and writes JSON.
   --payload-mb N   largest payload measured (default 16)
   --messages N     messages through the pipeline`;
 
-const { values } = scriptOptions({ name: 'stress', help: USAGE, options: { out: { type: 'string' }, quick: { type: 'boolean', default: false }, 'payload-mb': { type: 'string', default: '16' }, messages: { type: 'string' } } });
+const { values } = scriptOptions({
+  name: 'stress',
+  help: USAGE,
+  options: {
+    out: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'payload-mb': { type: 'string', default: '16' },
+    messages: { type: 'string' },
+  },
+});
 const quick = values.quick;
 const SYNTH = join(repoRoot(), 'examples/actors/synthetic.ts');
 
 /** Element count of a LoRA adapter (A: r×in, B: out×r) over the given projections of every layer. */
-export function adapterElements(m: { hidden: number; layers: number; heads: number; kvHeads: number; headDim: number; intermediate: number; r: number; targets: string[] }): number {
-  const q = m.heads * m.headDim, kv = m.kvHeads * m.headDim;
+export function adapterElements(m: {
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  r: number;
+  targets: string[];
+}): number {
+  const q = m.heads * m.headDim,
+    kv = m.kvHeads * m.headDim;
   const dims: Record<string, [number, number]> = {
-    q_proj: [m.hidden, q], k_proj: [m.hidden, kv], v_proj: [m.hidden, kv], o_proj: [q, m.hidden],
-    gate_proj: [m.hidden, m.intermediate], up_proj: [m.hidden, m.intermediate], down_proj: [m.intermediate, m.hidden],
+    q_proj: [m.hidden, q],
+    k_proj: [m.hidden, kv],
+    v_proj: [m.hidden, kv],
+    o_proj: [q, m.hidden],
+    gate_proj: [m.hidden, m.intermediate],
+    up_proj: [m.hidden, m.intermediate],
+    down_proj: [m.intermediate, m.hidden],
   };
   let perLayer = 0;
   for (const t of m.targets) {
@@ -48,8 +72,26 @@ export function adapterElements(m: { hidden: number; layers: number; heads: numb
   return perLayer * m.layers;
 }
 const ALL7 = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
-const TINA = adapterElements({ hidden: 1536, layers: 28, heads: 12, kvHeads: 2, headDim: 128, intermediate: 8960, r: 32, targets: ALL7 });
-const TINY = adapterElements({ hidden: 128, layers: 4, heads: 4, kvHeads: 2, headDim: 32, intermediate: 352, r: 16, targets: ALL7 });
+const TINA = adapterElements({
+  hidden: 1536,
+  layers: 28,
+  heads: 12,
+  kvHeads: 2,
+  headDim: 128,
+  intermediate: 8960,
+  r: 32,
+  targets: ALL7,
+});
+const TINY = adapterElements({
+  hidden: 128,
+  layers: 4,
+  heads: 4,
+  kvHeads: 2,
+  headDim: 32,
+  intermediate: 352,
+  r: 16,
+  targets: ALL7,
+});
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,7 +99,11 @@ function pct(xs: number[], p: number): number {
 }
 const us = (ms: number): number => Math.round(ms * 1000 * 10) / 10;
 
-async function roundTrip(atomics: 'sync' | 'async', transport: Transport, n: number): Promise<{ p50_us: number; p99_us: number }> {
+async function roundTrip(
+  atomics: 'sync' | 'async',
+  transport: Transport,
+  n: number,
+): Promise<{ p50_us: number; p99_us: number }> {
   const sys = await ActorSystem.start({ s: { module: SYNTH, atomics, transport } });
   for (let i = 0; i < 500; i++) await sys.ask('s', 'echo', { i });
   const lat: number[] = [];
@@ -85,19 +131,37 @@ function mainThreadCpuUs(): number | null {
  * thread's (every ask hop's supervision runs there, so 1e6 / main µs bounds the ask chain on one
  * free core) and all threads'.
  */
-async function cpuPerMessage<T>(n: number, fn: () => Promise<T>): Promise<{ result: T; main_cpu_us: number | string; all_cpu_us: number }> {
+async function cpuPerMessage<T>(
+  n: number,
+  fn: () => Promise<T>,
+): Promise<{ result: T; main_cpu_us: number | string; all_cpu_us: number }> {
   const m0 = mainThreadCpuUs();
   const c0 = process.cpuUsage();
   const result = await fn();
   const c = process.cpuUsage(c0);
   const m1 = mainThreadCpuUs();
-  return { result, main_cpu_us: m0 === null || m1 === null ? '-' : Math.round(((m1 - m0) / n) * 10) / 10, all_cpu_us: Math.round(((c.user + c.system) / n) * 10) / 10 };
+  return {
+    result,
+    main_cpu_us: m0 === null || m1 === null ? '-' : Math.round(((m1 - m0) / n) * 10) / 10,
+    all_cpu_us: Math.round(((c.user + c.system) / n) * 10) / 10,
+  };
 }
 
-async function askPipeline(n: number, work: number, concurrency: number, atomics: 'sync' | 'async', deadlineMs = 0, transport: Transport = 'msgpack'): Promise<PipeRun> {
+async function askPipeline(
+  n: number,
+  work: number,
+  concurrency: number,
+  atomics: 'sync' | 'async',
+  deadlineMs = 0,
+  transport: Transport = 'msgpack',
+): Promise<PipeRun> {
   // deadlineMs > 0: every ask carries a deadline, so each message runs alone on its worker (the
   // supervisor can then terminate the worker for it without touching others): no pipelining.
-  const sys = await ActorSystem.start(Object.fromEntries(STAGES.map((s) => [s, { module: SYNTH, atomics, maxQueue: concurrency * 2, deadlineMs, transport }])));
+  const sys = await ActorSystem.start(
+    Object.fromEntries(
+      STAGES.map((s) => [s, { module: SYNTH, atomics, maxQueue: concurrency * 2, deadlineMs, transport }]),
+    ),
+  );
   const lat: number[] = [];
   let next = 0;
   const one = async (id: number): Promise<void> => {
@@ -107,19 +171,38 @@ async function askPipeline(n: number, work: number, concurrency: number, atomics
     lat.push(performance.now() - t0);
   };
   const t0 = performance.now();
-  const cpu = await cpuPerMessage(n, () => Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await one(next++);
-  })));
+  const cpu = await cpuPerMessage(n, () =>
+    Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) await one(next++);
+      }),
+    ),
+  );
   const secs = (performance.now() - t0) / 1000;
   await sys.shutdown();
-  return { msgs_per_s: Math.round(n / secs), p50_ms: Math.round(pct(lat, 50) * 1000) / 1000, p99_ms: Math.round(pct(lat, 99) * 1000) / 1000, main_cpu_us: cpu.main_cpu_us, all_cpu_us: cpu.all_cpu_us };
+  return {
+    msgs_per_s: Math.round(n / secs),
+    p50_ms: Math.round(pct(lat, 50) * 1000) / 1000,
+    p99_ms: Math.round(pct(lat, 99) * 1000) / 1000,
+    main_cpu_us: cpu.main_cpu_us,
+    all_cpu_us: cpu.all_cpu_us,
+  };
 }
 
-type PipeRun = { msgs_per_s: number; p50_ms: number | string; p99_ms: number | string; main_cpu_us: number | string; all_cpu_us: number };
+type PipeRun = {
+  msgs_per_s: number;
+  p50_ms: number | string;
+  p99_ms: number | string;
+  main_cpu_us: number | string;
+  all_cpu_us: number;
+};
 
 async function portPipeline(n: number, work: number, batch: number): Promise<PipeRun> {
   const p = await PortPipeline.start(STAGES.map(() => ({ module: SYNTH, handler: 'stage' })));
-  const mk = (b: number): unknown[][] => Array.from({ length: Math.ceil(n / b) }, (_, k) => Array.from({ length: Math.min(b, n - k * b) }, (_, i) => ({ id: k * b + i, work })));
+  const mk = (b: number): unknown[][] =>
+    Array.from({ length: Math.ceil(n / b) }, (_, k) =>
+      Array.from({ length: Math.min(b, n - k * b) }, (_, i) => ({ id: k * b + i, work })),
+    );
   await p.stream(mk(batch).slice(0, 20));
   const batches = mk(batch);
   const t0 = performance.now();
@@ -127,7 +210,13 @@ async function portPipeline(n: number, work: number, batch: number): Promise<Pip
   const secs = (performance.now() - t0) / 1000;
   await p.close();
   if (cpu.result !== n) throw new Error(`port pipeline lost messages: ${cpu.result} of ${n}`);
-  return { msgs_per_s: Math.round(n / secs), p50_ms: '-', p99_ms: '-', main_cpu_us: cpu.main_cpu_us, all_cpu_us: cpu.all_cpu_us };
+  return {
+    msgs_per_s: Math.round(n / secs),
+    p50_ms: '-',
+    p99_ms: '-',
+    main_cpu_us: cpu.main_cpu_us,
+    all_cpu_us: cpu.all_cpu_us,
+  };
 }
 
 async function transports(sizes: number[], reps: number): Promise<Record<string, unknown>[]> {
@@ -154,7 +243,14 @@ async function transports(sizes: number[], reps: number): Promise<Record<string,
         if (res.t !== n + 1) throw new Error(`${name}: payload not delivered intact`);
       }
       const p50 = pct(lat, 50);
-      rows.push({ payload_bytes: bytes, transport: name, p50_us: us(p50), p99_us: us(pct(lat, 99)), msgs_per_s: Math.round(1000 / p50), MB_per_s: Math.round(bytes / 1e6 / (p50 / 1000)) });
+      rows.push({
+        payload_bytes: bytes,
+        transport: name,
+        p50_us: us(p50),
+        p99_us: us(pct(lat, 99)),
+        msgs_per_s: Math.round(1000 / p50),
+        MB_per_s: Math.round(bytes / 1e6 / (p50 / 1000)),
+      });
     }
   }
   await sys.shutdown();
@@ -178,14 +274,26 @@ import(workerData.url).then(({ WeightStore }) => {
   parentPort.postMessage('done');
 });`;
 
-async function publishBench(name: string, size: number, readers: number, versions: number, copyReaders: boolean): Promise<Record<string, unknown>> {
+async function publishBench(
+  name: string,
+  size: number,
+  readers: number,
+  versions: number,
+  copyReaders: boolean,
+): Promise<Record<string, unknown>> {
   const store = WeightStore.create(size, { maxReaders: 32 });
   const url = new URL('../src/runtime/weight-store.js', import.meta.url).href;
   const last = versions + 1;
-  const ws = Array.from({ length: readers }, (_, i) => new Worker(READER_SRC, { eval: true, workerData: { desc: store.describe(), i, copy: copyReaders, url, last } }));
+  const ws = Array.from(
+    { length: readers },
+    (_, i) =>
+      new Worker(READER_SRC, { eval: true, workerData: { desc: store.describe(), i, copy: copyReaders, url, last } }),
+  );
   await Promise.all(ws.map((w) => new Promise((r) => w.once('message', r))));
   const src = new Float32Array(size);
-  const flip: number[] = [], full: number[] = [], acked: number[] = [];
+  const flip: number[] = [],
+    full: number[] = [],
+    acked: number[] = [];
   let checksumMs = 0;
   for (let k = 0; k < versions; k++) {
     src[k % size] = k + 1;
@@ -211,9 +319,15 @@ async function publishBench(name: string, size: number, readers: number, version
   await Promise.all(ws.map((x) => new Promise((r) => x.once('message', r))));
   await Promise.all(ws.map((x) => x.terminate()));
   return {
-    adapter: name, elements: size, MB: Math.round((size * 4) / 1e5) / 10, readers, reader_copies: copyReaders,
-    commit_p50_us: us(pct(flip, 50)), commit_max_us: us(Math.max(...flip)),
-    copy_checksum_commit_p50_ms: Math.round(pct(full, 50) * 100) / 100, checksum_ms: Math.round((checksumMs / versions) * 100) / 100,
+    adapter: name,
+    elements: size,
+    MB: Math.round((size * 4) / 1e5) / 10,
+    readers,
+    reader_copies: copyReaders,
+    commit_p50_us: us(pct(flip, 50)),
+    commit_max_us: us(Math.max(...flip)),
+    copy_checksum_commit_p50_ms: Math.round(pct(full, 50) * 100) / 100,
+    checksum_ms: Math.round((checksumMs / versions) * 100) / 100,
     all_acked_p50_ms: Math.round(pct(acked, 50) * 100) / 100,
   };
 }
@@ -229,12 +343,28 @@ function table(rows: Record<string, unknown>[]): string {
 const n = Number(values.messages ?? (quick ? 2000 : 20000));
 const payloadMb = Number(values['payload-mb']);
 const os = await import('node:os');
-const result: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg_at_start: os.loadavg().map((x) => Math.round(x * 10) / 10), quick, adapter_elements: { tina: TINA, tiny: TINY } };
+const result: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: os.cpus().length,
+  loadavg_at_start: os.loadavg().map((x) => Math.round(x * 10) / 10),
+  quick,
+  adapter_elements: { tina: TINA, tiny: TINY },
+};
 
-console.log(`loractor stress (${quick ? 'quick' : 'full'}); Tina adapter ${TINA} elements (${((TINA * 4) / 1e6).toFixed(1)} MB), tiny ${TINY} (${((TINY * 4) / 1e3).toFixed(0)} KB)\n`);
+console.log(
+  `loractor stress (${quick ? 'quick' : 'full'}); Tina adapter ${TINA} elements (${((TINA * 4) / 1e6).toFixed(1)} MB), tiny ${TINY} (${((TINY * 4) / 1e3).toFixed(0)} KB)\n`,
+);
 
 const rt: Record<string, unknown>[] = [];
-for (const atomics of ['async', 'sync'] as const) for (const transport of ['msgpack', 'clone'] as const) rt.push({ path: 'ActorSystem.ask', atomics, transport, ...(await roundTrip(atomics, transport, quick ? 1000 : 5000)) });
+for (const atomics of ['async', 'sync'] as const)
+  for (const transport of ['msgpack', 'clone'] as const)
+    rt.push({
+      path: 'ActorSystem.ask',
+      atomics,
+      transport,
+      ...(await roundTrip(atomics, transport, quick ? 1000 : 5000)),
+    });
 result.round_trip = rt;
 console.log('actor round trip (small message)\n' + table(rt) + '\n');
 
@@ -245,7 +375,11 @@ const contenders: [string, number, () => Promise<PipeRun>][] = [
   ['ask chain, 5 roles, atomics=async', n, () => askPipeline(n, 200, 64, 'async')],
   ['ask chain, 5 roles, atomics=sync', n, () => askPipeline(n, 200, 64, 'sync')],
   ['ask chain, 5 roles, transport=clone', n, () => askPipeline(n, 200, 64, 'async', 0, 'clone')],
-  ['ask chain, 5 roles, deadline on every ask', Math.ceil(n / 4), () => askPipeline(Math.ceil(n / 4), 200, 64, 'async', 60_000)],
+  [
+    'ask chain, 5 roles, deadline on every ask',
+    Math.ceil(n / 4),
+    () => askPipeline(Math.ceil(n / 4), 200, 64, 'async', 60_000),
+  ],
   ['PortPipeline, batch 1', n, () => portPipeline(n, 200, 1)],
 ];
 const runs = new Map<string, PipeRun[]>(contenders.map(([name]) => [name, []]));
@@ -255,33 +389,61 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const pipe: Record<string, unknown>[] = contenders.map(([name, messages]) => {
   const rs = runs.get(name)!;
   const mid = rs.find((r) => r.msgs_per_s === median(rs.map((x) => x.msgs_per_s)))!;
-  return { path: name, messages, ...mid, rounds: rs.map((r) => r.msgs_per_s).join('/'), vs_port_batch1: Math.round(median(rs.map((r, i) => r.msgs_per_s / baseline[i]!.msgs_per_s)) * 100) / 100 };
+  return {
+    path: name,
+    messages,
+    ...mid,
+    rounds: rs.map((r) => r.msgs_per_s).join('/'),
+    vs_port_batch1: Math.round(median(rs.map((r, i) => r.msgs_per_s / baseline[i]!.msgs_per_s)) * 100) / 100,
+  };
 });
 for (const batch of [64, 256]) {
   const r = await portPipeline(n * 5, 200, batch);
-  pipe.push({ path: `PortPipeline, batch ${batch}`, messages: n * 5, ...r, rounds: String(r.msgs_per_s), vs_port_batch1: Math.round((r.msgs_per_s / median(baseline.map((x) => x.msgs_per_s))) * 100) / 100 });
+  pipe.push({
+    path: `PortPipeline, batch ${batch}`,
+    messages: n * 5,
+    ...r,
+    rounds: String(r.msgs_per_s),
+    vs_port_batch1: Math.round((r.msgs_per_s / median(baseline.map((x) => x.msgs_per_s))) * 100) / 100,
+  });
 }
 result.pipeline = pipe;
-console.log(`5-stage pipeline (rollout → reward → advantage → learner → publish), 200 hash iterations per stage; median of ${rounds} interleaved rounds,
-vs_port_batch1 = median per-round ratio; CPU µs per message: main thread (main_cpu_us, 10 ms ticks) and all threads (all_cpu_us)\n` + table(pipe) + '\n');
+console.log(
+  `5-stage pipeline (rollout → reward → advantage → learner → publish), 200 hash iterations per stage; median of ${rounds} interleaved rounds,
+vs_port_batch1 = median per-round ratio; CPU µs per message: main thread (main_cpu_us, 10 ms ticks) and all threads (all_cpu_us)\n` +
+    table(pipe) +
+    '\n',
+);
 
 const sizes = (quick ? [1024, 1 << 20] : [1024, 64 * 1024, 1 << 20]).concat([Math.round(payloadMb * (1 << 20))]);
 const tr = await transports(sizes, quick ? 50 : 200);
 result.transports = tr;
 const big = tr.filter((r) => r.payload_bytes === sizes[sizes.length - 1]);
-const ratio = (big.find((r) => r.transport === 'structured clone')!.p50_us as number) / (big.find((r) => r.transport === 'SAB descriptor')!.p50_us as number);
+const ratio =
+  (big.find((r) => r.transport === 'structured clone')!.p50_us as number) /
+  (big.find((r) => r.transport === 'SAB descriptor')!.p50_us as number);
 result.sab_vs_clone_speedup_at_max_payload = Math.round(ratio * 10) / 10;
-console.log(`payload transports (one way payload, small reply)\n${table(tr)}\nSAB descriptor vs structured clone at ${payloadMb} MB: ${ratio.toFixed(1)}x\n`);
+console.log(
+  `payload transports (one way payload, small reply)\n${table(tr)}\nSAB descriptor vs structured clone at ${payloadMb} MB: ${ratio.toFixed(1)}x\n`,
+);
 
 const pub: Record<string, unknown>[] = [];
 for (const readers of [1, 4, 16]) pub.push(await publishBench('tiny', TINY, readers, quick ? 20 : 100, true));
 for (const readers of [1, 4, 16]) pub.push(await publishBench('tina', TINA, readers, quick ? 3 : 10, false));
 result.weight_store = pub;
-console.log('WeightStore publish (commit = version flip + notify; readers ' + 'tiny: copy a snapshot then ack, tina: ack without copying)\n' + table(pub) + '\n');
+console.log(
+  'WeightStore publish (commit = version flip + notify; readers ' +
+    'tiny: copy a snapshot then ack, tina: ack without copying)\n' +
+    table(pub) +
+    '\n',
+);
 
-const out = values.out ?? join(repoRoot(), 'runs', `stress-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
+const out =
+  values.out ?? join(repoRoot(), 'runs', `stress-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
 mkdirSync(dirname(out), { recursive: true });
 result.loadavg_at_end = os.loadavg().map((x) => Math.round(x * 10) / 10);
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-console.log(`load average at start ${(result.loadavg_at_start as number[]).join(' ')}, at end ${(result.loadavg_at_end as number[]).join(' ')} (on ${result.cpus} CPUs; figures are only comparable at similar load)`);
+console.log(
+  `load average at start ${(result.loadavg_at_start as number[]).join(' ')}, at end ${(result.loadavg_at_end as number[]).join(' ')} (on ${result.cpus} CPUs; figures are only comparable at similar load)`,
+);
 console.log(`wrote ${out}`);

@@ -33,7 +33,8 @@ other options (defaults in brackets): --tokenizer DIR [models/tiny] --batch N [6
   --mlp N [352] --eval-every N [100] --eval-n N [200] --log-every N [10]`;
 
 const { values: a } = scriptOptions({
-  name: 'train-tiny', help: USAGE,
+  name: 'train-tiny',
+  help: USAGE,
   options: {
     out: { type: 'string', default: 'models/tiny' },
     tokenizer: { type: 'string', default: 'models/tiny' },
@@ -60,18 +61,37 @@ const { values: a } = scriptOptions({
 const root = repoRoot();
 const num = (k: keyof typeof a): number => {
   const v = Number(a[k]);
-  if (!Number.isFinite(v)) { console.error(`train-tiny: --${k} must be a number, got ${a[k]}`); process.exit(2); }
+  if (!Number.isFinite(v)) {
+    console.error(`train-tiny: --${k} must be a number, got ${a[k]}`);
+    process.exit(2);
+  }
   return v;
 };
-const seed = num('seed'), steps = num('steps'), planned = num('planned-steps'), B = num('batch');
+const seed = num('seed'),
+  steps = num('steps'),
+  planned = num('planned-steps'),
+  B = num('batch');
 const tokDir = resolve(root, a.tokenizer!);
 const tok = loadTokenizer(tokDir);
-const config = parseQwen2Config({
-  architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2',
-  hidden_size: num('hidden'), num_hidden_layers: num('layers'), num_attention_heads: num('heads'), num_key_value_heads: num('kv-heads'),
-  intermediate_size: num('mlp'), vocab_size: tok.size, max_position_embeddings: 128, rope_theta: 10000, rms_norm_eps: 1e-6,
-  tie_word_embeddings: true, bos_token_id: tok.tokenId('<|bos|>'), eos_token_id: tok.eosTokenId,
-}, 'train-tiny config');
+const config = parseQwen2Config(
+  {
+    architectures: ['Qwen2ForCausalLM'],
+    model_type: 'qwen2',
+    hidden_size: num('hidden'),
+    num_hidden_layers: num('layers'),
+    num_attention_heads: num('heads'),
+    num_key_value_heads: num('kv-heads'),
+    intermediate_size: num('mlp'),
+    vocab_size: tok.size,
+    max_position_embeddings: 128,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    bos_token_id: tok.tokenId('<|bos|>'),
+    eos_token_id: tok.eosTokenId,
+  },
+  'train-tiny config',
+);
 const hp = { lr: num('lr'), beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: num('weight-decay'), maxGradNorm: 1 };
 const schedule = { type: 'cosine' as const, learningRate: hp.lr, maxSteps: planned, warmupSteps: num('warmup') };
 const eosId = tok.eosTokenId!;
@@ -82,7 +102,10 @@ const model: Model<Float32Array> = createRandomModel(config, seed);
 const opt = createFullParamOptimizer(model);
 const data = createSupervisedMix({ seed, mix: DEFAULT_MIX });
 const heldout = generateTaskItems({ split: 'heldout', seed: 12345, count: num('eval-n') });
-const engine = createBuiltinEngine({ model, tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: [eosId] } });
+const engine = createBuiltinEngine({
+  model,
+  tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: [eosId] },
+});
 
 const lossLog: { step: number; loss: number }[] = [];
 const evals: { step: number; report: HeldoutReport }[] = [];
@@ -102,7 +125,9 @@ for (let step = 1; step <= steps; step++) {
   lossLog.push({ step, loss: r.loss });
   if (step % num('log-every') === 0 || step === steps) {
     const s = (Date.now() - t0) / 1000;
-    console.error(`step ${step}/${steps} loss ${r.loss.toFixed(4)} (ema ${emaLoss.toFixed(4)}) grad_norm ${r.gradNorm.toFixed(3)} lr ${lr.toExponential(2)} ${(tokens / s).toFixed(0)} tok/s ${s.toFixed(0)}s`);
+    console.error(
+      `step ${step}/${steps} loss ${r.loss.toFixed(4)} (ema ${emaLoss.toFixed(4)}) grad_norm ${r.gradNorm.toFixed(3)} lr ${lr.toExponential(2)} ${(tokens / s).toFixed(0)} tok/s ${s.toFixed(0)}s`,
+    );
   }
   if (a.verify === undefined && (step % num('eval-every') === 0 || step === steps)) {
     const report = await evaluateHeldout(engine, tok, heldout, MAX_NEW);
@@ -117,7 +142,10 @@ const wall = (Date.now() - t0) / 1000;
 if (a.verify !== undefined) {
   // Compare with the loss log the card's run wrote (same seed and settings ⇒ same numbers).
   const logPath = join(resolve(root, a.verify), 'training-log.json');
-  const ref = JSON.parse(readFileSync(logPath, 'utf8')) as { args: Record<string, unknown>; loss: { step: number; loss: number }[] };
+  const ref = JSON.parse(readFileSync(logPath, 'utf8')) as {
+    args: Record<string, unknown>;
+    loss: { step: number; loss: number }[];
+  };
   let worst = 0;
   for (const { step, loss } of lossLog) {
     const r = ref.loss.find((x) => x.step === step);
@@ -130,13 +158,38 @@ if (a.verify !== undefined) {
 const outDir = resolve(root, a.out!);
 mkdirSync(outDir, { recursive: true });
 saveModel(outDir, model, 'F32');
-for (const f of ['tokenizer.json', 'tokenizer_config.json']) if (resolve(tokDir) !== outDir && existsSync(join(tokDir, f))) copyFileSync(join(tokDir, f), join(outDir, f));
-writeFileSync(join(outDir, 'generation_config.json'), JSON.stringify({ bos_token_id: config.bosTokenId, eos_token_id: eosId, pad_token_id: padId, do_sample: true, temperature: 1.0, max_new_tokens: MAX_NEW }, null, 2) + '\n');
+for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+  if (resolve(tokDir) !== outDir && existsSync(join(tokDir, f))) copyFileSync(join(tokDir, f), join(outDir, f));
+writeFileSync(
+  join(outDir, 'generation_config.json'),
+  JSON.stringify(
+    {
+      bos_token_id: config.bosTokenId,
+      eos_token_id: eosId,
+      pad_token_id: padId,
+      do_sample: true,
+      temperature: 1.0,
+      max_new_tokens: MAX_NEW,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 const last = evals[evals.length - 1]!;
 const finalLoss = lossLog.slice(-50).reduce((s, x) => s + x.loss, 0) / Math.min(50, lossLog.length);
-writeFileSync(join(outDir, 'training-log.json'), JSON.stringify({ args: a, wall_s: wall, loss: lossLog.map((x) => ({ step: x.step, loss: Number(x.loss.toPrecision(6)) })), evals }) + '\n');
+writeFileSync(
+  join(outDir, 'training-log.json'),
+  JSON.stringify({
+    args: a,
+    wall_s: wall,
+    loss: lossLog.map((x) => ({ step: x.step, loss: Number(x.loss.toPrecision(6)) })),
+    evals,
+  }) + '\n',
+);
 const params = opt.flatGrad.length;
-writeFileSync(join(outDir, 'MODEL_CARD.md'), `# loractor tiny reasoning model
+writeFileSync(
+  join(outDir, 'MODEL_CARD.md'),
+  `# loractor tiny reasoning model
 
 A ${(params / 1e3).toFixed(0)}k-parameter Qwen2-architecture model trained from scratch by \`tools/train-tiny\` on
 loractor's synthetic addition task (L-digit + L-digit, L = 2..5), so that the default GRPO job has a
@@ -157,11 +210,23 @@ npm run build && node dist/tools/train-tiny.js --out ${a.out} --steps ${steps} -
 - Final loss (mean of the last 50 steps): **${finalLoss.toFixed(4)}**; step ${steps}: ${lossLog[lossLog.length - 1]!.loss.toFixed(4)}.
 - Held-out greedy evaluation (${heldout.length} problems, seed 12345), step ${last.step}: ${formatHeldout(last.report)}
 
-| step | pass@1 | format | ${Object.keys(last.report.perLevel).map((l) => `L${l} acc`).join(' | ')} |
-|---|---|---|${Object.keys(last.report.perLevel).map(() => '---').join('|')}|
-${evals.map((e) => `| ${e.step} | ${e.report.passAt1.toFixed(3)} | ${e.report.format.toFixed(3)} | ${Object.values(e.report.perLevel).map((s) => s.acc.toFixed(2)).join(' | ')} |`).join('\n')}
+| step | pass@1 | format | ${Object.keys(last.report.perLevel)
+    .map((l) => `L${l} acc`)
+    .join(' | ')} |
+|---|---|---|${Object.keys(last.report.perLevel)
+    .map(() => '---')
+    .join('|')}|
+${evals
+  .map(
+    (e) =>
+      `| ${e.step} | ${e.report.passAt1.toFixed(3)} | ${e.report.format.toFixed(3)} | ${Object.values(e.report.perLevel)
+        .map((s) => s.acc.toFixed(2))
+        .join(' | ')} |`,
+  )
+  .join('\n')}
 
 \`training-log.json\` holds the per-step loss; \`node dist/tools/train-tiny.js --verify ${a.out} --steps 50\`
 re-runs the first steps and checks the losses agree within 2 %.
-`);
+`,
+);
 console.error(`train-tiny: wrote ${outDir} in ${(wall / 60).toFixed(1)} min; final loss ${finalLoss.toFixed(4)}`);

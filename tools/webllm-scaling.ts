@@ -50,7 +50,12 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
   const mlcDir = join(o.cache, 'mlc-qwen2-0.5b-s1');
   if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw' });
   const model = loadModel(hf);
-  const lora = { r: 32, alpha: 128, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
+  const lora = {
+    r: 32,
+    alpha: 128,
+    dropout: 0,
+    targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  };
   const layout = createLoraLayout(model.config, lora);
   const rows: WebLlmScalingRow[] = [];
   for (const n of o.actors) {
@@ -59,29 +64,85 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
     const names = Array.from({ length: n }, (_, i) => `rollout-${i}`);
     let system: ActorSystem | null = null;
     try {
-      system = await ActorSystem.start(Object.fromEntries(names.map((name) => [name, {
-        module: packageActor('rollout'), retries: 0,
-        config: { model: describeModel(model), tokenizerDir: hf, store: store.describe(), lora, readerName: name, engine: 'webllm', webllm: { mlcDir, libFile: o.lib, contextWindow: 64 + o.tokens } },
-      }])));
+      system = await ActorSystem.start(
+        Object.fromEntries(
+          names.map((name) => [
+            name,
+            {
+              module: packageActor('rollout'),
+              retries: 0,
+              config: {
+                model: describeModel(model),
+                tokenizerDir: hf,
+                store: store.describe(),
+                lora,
+                readerName: name,
+                engine: 'webllm',
+                webllm: { mlcDir, libFile: o.lib, contextWindow: 64 + o.tokens },
+              },
+            },
+          ]),
+        ),
+      );
       const prompts = Array.from({ length: o.sequences }, (_, i) => {
         const ids = [1 + (i % 50), 2 + (i % 50), 3, 4];
         return { ids, text: syntheticText(Int32Array.from(ids)), promptIndex: i };
       });
-      const ask = (name: string, part: typeof prompts, maxTokens: number) => system!.ask<Reply>(name, 'generate', {
-        step: 1, prompts: part, n: 1, sampling: { temperature: 1, top_p: 1, top_k: 0, max_tokens: maxTokens, seed: 7 }, minPolicyVersion: 0,
-      }, { protocol: TrainingProtocols.GenerateRequest });
+      const ask = (name: string, part: typeof prompts, maxTokens: number) =>
+        system!.ask<Reply>(
+          name,
+          'generate',
+          {
+            step: 1,
+            prompts: part,
+            n: 1,
+            sampling: { temperature: 1, top_p: 1, top_k: 0, max_tokens: maxTokens, seed: 7 },
+            minPolicyVersion: 0,
+          },
+          { protocol: TrainingProtocols.GenerateRequest },
+        );
       // Warm-up: every worker loads its engine and compiles its shaders.
       await Promise.all(names.map((name) => ask(name, prompts.slice(0, 1), 1)));
       const startS = (performance.now() - t0) / 1000;
       const g0 = performance.now();
-      const replies = await Promise.all(names.map((name, a) => ask(name, prompts.filter((_, i) => i % n === a), o.tokens)));
+      const replies = await Promise.all(
+        names.map((name, a) =>
+          ask(
+            name,
+            prompts.filter((_, i) => i % n === a),
+            o.tokens,
+          ),
+        ),
+      );
       const wallS = (performance.now() - g0) / 1000;
-      const tokens = replies.reduce((s, r) => s + r.completions.reduce((x, c) => x + int32View(c.tokenIds).length, 0), 0);
+      const tokens = replies.reduce(
+        (s, r) => s + r.completions.reduce((x, c) => x + int32View(c.tokenIds).length, 0),
+        0,
+      );
       const tokensPerS = tokens / wallS;
-      rows.push({ actors: n, sequences: o.sequences, tokens, startS, wallS, tokensPerS, speedup: rows.length ? tokensPerS / rows[0]!.tokensPerS : 1 });
-      o.log?.(`webllm ${n} actor(s): ${tokensPerS.toFixed(1)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s)`);
+      rows.push({
+        actors: n,
+        sequences: o.sequences,
+        tokens,
+        startS,
+        wallS,
+        tokensPerS,
+        speedup: rows.length ? tokensPerS / rows[0]!.tokensPerS : 1,
+      });
+      o.log?.(
+        `webllm ${n} actor(s): ${tokensPerS.toFixed(1)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s)`,
+      );
     } catch (e) {
-      rows.push({ actors: n, sequences: o.sequences, tokens: 0, startS: 0, wallS: 0, tokensPerS: 0, speedup: 0, error: (e as Error).message });
+      rows.push({
+        actors: n,
+        sequences: o.sequences,
+        tokens: 0,
+        startS: 0,
+        wallS: 0,
+        tokensPerS: 0,
+        speedup: 0,
+        error: (e as Error).message,
+      });
       o.log?.(`webllm ${n} actor(s): ${(e as Error).message}`);
     } finally {
       await system?.shutdown({ drain: false });
@@ -96,15 +157,30 @@ const USAGE = `usage: node dist/tools/webllm-scaling.js --lib FILE.wasm [--actor
 
 if (isMainScript(import.meta.url)) {
   const { values: v } = scriptOptions({
-    name: 'webllm-scaling', help: USAGE,
-    options: { lib: { type: 'string' }, actors: { type: 'string', default: '1,2,4,8' }, sequences: { type: 'string', default: '16' }, tokens: { type: 'string', default: '64' }, cache: { type: 'string' } },
+    name: 'webllm-scaling',
+    help: USAGE,
+    options: {
+      lib: { type: 'string' },
+      actors: { type: 'string', default: '1,2,4,8' },
+      sequences: { type: 'string', default: '16' },
+      tokens: { type: 'string', default: '64' },
+      cache: { type: 'string' },
+    },
   });
   const lib = v.lib ?? process.env.LORACTOR_MLC_LIB;
   if (!lib) throw new UsageError('--lib (or LORACTOR_MLC_LIB) is required: the compiled WebLLM model library');
-  const positive = (s: string, field: string): number => { const n = Number(s); if (!Number.isInteger(n) || n < 1) throw new UsageError(`${field}: expected a positive integer, got '${s}'`); return n; };
+  const positive = (s: string, field: string): number => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${field}: expected a positive integer, got '${s}'`);
+    return n;
+  };
   const rows = await benchWebLlmScaling({
-    lib, cache: v.cache ?? join(tmpdir(), 'loractor-webllm-scaling'), actors: v.actors!.split(',').map((x) => positive(x, '--actors')),
-    sequences: positive(v.sequences!, '--sequences'), tokens: positive(v.tokens!, '--tokens'), log: (l) => console.error(l),
+    lib,
+    cache: v.cache ?? join(tmpdir(), 'loractor-webllm-scaling'),
+    actors: v.actors!.split(',').map((x) => positive(x, '--actors')),
+    sequences: positive(v.sequences!, '--sequences'),
+    tokens: positive(v.tokens!, '--tokens'),
+    log: (l) => console.error(l),
   });
   console.log(JSON.stringify(rows, null, 2));
 }

@@ -15,7 +15,9 @@ export function init(config: { store: WeightStoreDescription }, ctx: ActorContex
 }
 
 /** Apply the newest adapter version (at least minVersion), acknowledge it, return what was applied. */
-export async function sync(msg: { minVersion: number }): Promise<{ version: number; checksumOk: boolean; sum: number }> {
+export async function sync(msg: {
+  minVersion: number;
+}): Promise<{ version: number; checksumOk: boolean; sum: number }> {
   if (!store || !params) throw new Error('policy: not initialised');
   store.waitForVersionSync(msg.minVersion, 1000);
   const snap = store.snapshot(params);

@@ -17,7 +17,11 @@ export interface DeviceCheckReport {
 
 function nvidiaSmiBytes(): number | null {
   try {
-    const out = execFileSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const mib = Number(out.trim().split('\n')[0]);
     return mib > 0 ? mib * 2 ** 20 : null;
   } catch {
@@ -25,7 +29,13 @@ function nvidiaSmiBytes(): number | null {
   }
 }
 
-export async function checkLearnerDevice(dev: LearnerDeviceConfig, c: Qwen2Config, lora: { r: number; modules: readonly LoraModule[]; dropout: number }, grpo: ResolvedGrpoConfig, rep: DeviceCheckReport): Promise<void> {
+export async function checkLearnerDevice(
+  dev: LearnerDeviceConfig,
+  c: Qwen2Config,
+  lora: { r: number; modules: readonly LoraModule[]; dropout: number },
+  grpo: ResolvedGrpoConfig,
+  rep: DeviceCheckReport,
+): Promise<void> {
   if (dev.device !== 'webgpu') return;
   const { acquireGpuDevice } = await import('../ops/webgpu/device.js');
   let info;
@@ -39,23 +49,44 @@ export async function checkLearnerDevice(dev: LearnerDeviceConfig, c: Qwen2Confi
   }
   const L = info.limits;
   const has = (f: string): string => (info.features.includes(f) ? 'yes' : 'no');
-  rep.passed.push(`learner.device webgpu: ${info.adapter}; shader-f16 ${has('shader-f16')}, subgroups ${has('subgroups')} (${info.subgroupMinSize}–${info.subgroupMaxSize}), subgroup-matrix ${has('chromium-experimental-subgroup-matrix')}; max storage binding ${(L.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, max buffer ${(L.maxBufferSize / 2 ** 20).toFixed(0)} MiB, workgroup storage ${L.maxComputeWorkgroupStorageSize} B`);
+  rep.passed.push(
+    `learner.device webgpu: ${info.adapter}; shader-f16 ${has('shader-f16')}, subgroups ${has('subgroups')} (${info.subgroupMinSize}–${info.subgroupMaxSize}), subgroup-matrix ${has('chromium-experimental-subgroup-matrix')}; max storage binding ${(L.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, max buffer ${(L.maxBufferSize / 2 ** 20).toFixed(0)} MiB, workgroup storage ${L.maxComputeWorkgroupStorageSize} B`,
+  );
   const g = grpo.config;
-  const m = learnerMemory({
-    config: c, sequences: grpo.completionsPerStep, promptLength: g.max_prompt_length ?? 512, completionLength: g.max_completion_length,
-    microBatchSequences: g.per_device_train_batch_size, loraR: lora.r, loraModules: lora.modules, weightBytes: dev.weight_dtype === 'f16' ? 2 : 4,
-    reference: g.beta !== 0, recompute: dev.recompute,
-  }, { dropout: lora.dropout > 0, chunkLogitsBytes: 256 * 2 ** 20 });
+  const m = learnerMemory(
+    {
+      config: c,
+      sequences: grpo.completionsPerStep,
+      promptLength: g.max_prompt_length ?? 512,
+      completionLength: g.max_completion_length,
+      microBatchSequences: g.per_device_train_batch_size,
+      loraR: lora.r,
+      loraModules: lora.modules,
+      weightBytes: dev.weight_dtype === 'f16' ? 2 : 4,
+      reference: g.beta !== 0,
+      recompute: dev.recompute,
+    },
+    { dropout: lora.dropout > 0, chunkLogitsBytes: 256 * 2 ** 20 },
+  );
   rep.memory.push(
     { item: `GPU: base weights (${dev.weight_dtype})`, bytes: m.weights },
     { item: 'GPU: LoRA params, gradients, AdamW moments', bytes: m.lora },
-    { item: `GPU: activations (${g.per_device_train_batch_size} seqs per micro-batch, recompute ${dev.recompute ? 'on' : 'off'})`, bytes: m.activations },
+    {
+      item: `GPU: activations (${g.per_device_train_batch_size} seqs per micro-batch, recompute ${dev.recompute ? 'on' : 'off'})`,
+      bytes: m.activations,
+    },
     { item: 'GPU: largest transient set (one layer backward / LM-head chunk)', bytes: m.working },
     { item: 'GPU: total (estimate)', bytes: m.total },
   );
   const have = dev.gpu_memory_gib !== null ? dev.gpu_memory_gib * 2 ** 30 : nvidiaSmiBytes();
   const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
-  if (have === null) rep.warnings.push(`learner.device webgpu: the GPU's memory is unknown (WebGPU does not report it); set learner.gpu_memory_gib to check the estimated ${gib(m.total)}`);
-  else if (m.total > have) rep.problems.push(`learner: one step needs about ${gib(m.total)} of GPU memory, the GPU has ${gib(have)}: lower grpo.per_device_train_batch_size (raise gradient_accumulation_steps), set learner.recompute true or learner.weight_dtype f16`);
+  if (have === null)
+    rep.warnings.push(
+      `learner.device webgpu: the GPU's memory is unknown (WebGPU does not report it); set learner.gpu_memory_gib to check the estimated ${gib(m.total)}`,
+    );
+  else if (m.total > have)
+    rep.problems.push(
+      `learner: one step needs about ${gib(m.total)} of GPU memory, the GPU has ${gib(have)}: lower grpo.per_device_train_batch_size (raise gradient_accumulation_steps), set learner.recompute true or learner.weight_dtype f16`,
+    );
   else rep.passed.push(`learner: one step needs about ${gib(m.total)} of GPU memory of ${gib(have)}`);
 }

@@ -34,64 +34,119 @@ export interface GenerateArgs {
   unencodable: UnencodablePolicy;
 }
 
-export const USAGE = 'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
+export const USAGE =
+  'usage: loractor generate --engine builtin|webllm --model DIR [--adapter DIR] [--mlc DIR --mlc-lib FILE] ' +
   '--prompt TEXT|--in FILE.jsonl [--n K] [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--chat] [--unencodable-text error|warn]';
 
 const SEED_MAX = 0xffffffff;
 
 export function parseGenerateArgs(argv: string[]): GenerateArgs {
-  const a: Partial<GenerateArgs> = { n: 1, maxTokens: 64, temperature: 1, topP: 1, seed: 0, chat: false, unencodable: 'error' };
+  const a: Partial<GenerateArgs> = {
+    n: 1,
+    maxTokens: 64,
+    temperature: 1,
+    topP: 1,
+    seed: 0,
+    chat: false,
+    unencodable: 'error',
+  };
   const numArg = (flag: string, v: string, int: boolean): number => {
     const x = Number(v);
-    if (!Number.isFinite(x) || (int && !Number.isInteger(x))) throw new Error(`generate: ${flag} must be ${int ? 'an integer' : 'a number'}, got "${v}"`);
+    if (!Number.isFinite(x) || (int && !Number.isInteger(x)))
+      throw new Error(`generate: ${flag} must be ${int ? 'an integer' : 'a number'}, got "${v}"`);
     return x;
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '--chat') { a.chat = true; continue; }
+    if (flag === '--chat') {
+      a.chat = true;
+      continue;
+    }
     const v = argv[++i];
     if (v === undefined) throw new Error(`generate: ${flag} needs a value\n${USAGE}`);
     switch (flag) {
-      case '--engine': a.engine = v as GenerateArgs['engine']; break;
-      case '--model': a.model = v; break;
-      case '--adapter': a.adapter = v; break;
-      case '--mlc': a.mlc = v; break;
-      case '--mlc-lib': a.mlcLib = v; break;
-      case '--prompt': a.prompt = v; break;
-      case '--in': a.in = v; break;
-      case '--n': a.n = numArg(flag, v, true); break;
-      case '--max-tokens': a.maxTokens = numArg(flag, v, true); break;
-      case '--temperature': a.temperature = numArg(flag, v, false); break;
-      case '--top-p': a.topP = numArg(flag, v, false); break;
-      case '--seed': a.seed = numArg(flag, v, true); break;
+      case '--engine':
+        a.engine = v as GenerateArgs['engine'];
+        break;
+      case '--model':
+        a.model = v;
+        break;
+      case '--adapter':
+        a.adapter = v;
+        break;
+      case '--mlc':
+        a.mlc = v;
+        break;
+      case '--mlc-lib':
+        a.mlcLib = v;
+        break;
+      case '--prompt':
+        a.prompt = v;
+        break;
+      case '--in':
+        a.in = v;
+        break;
+      case '--n':
+        a.n = numArg(flag, v, true);
+        break;
+      case '--max-tokens':
+        a.maxTokens = numArg(flag, v, true);
+        break;
+      case '--temperature':
+        a.temperature = numArg(flag, v, false);
+        break;
+      case '--top-p':
+        a.topP = numArg(flag, v, false);
+        break;
+      case '--seed':
+        a.seed = numArg(flag, v, true);
+        break;
       case '--unencodable-text':
-        if (v !== 'error' && v !== 'warn') throw new Error(`generate: --unencodable-text must be error or warn, got "${v}"`);
+        if (v !== 'error' && v !== 'warn')
+          throw new Error(`generate: --unencodable-text must be error or warn, got "${v}"`);
         a.unencodable = v;
         break;
-      default: throw new Error(`generate: unknown argument ${flag}\n${USAGE}`);
+      default:
+        throw new Error(`generate: unknown argument ${flag}\n${USAGE}`);
     }
   }
-  if (a.engine !== 'builtin' && a.engine !== 'webllm') throw new Error(`generate: --engine must be builtin or webllm (got ${String(a.engine)})\n${USAGE}`);
+  if (a.engine !== 'builtin' && a.engine !== 'webllm')
+    throw new Error(`generate: --engine must be builtin or webllm (got ${String(a.engine)})\n${USAGE}`);
   if (!a.model) throw new Error(`generate: --model DIR is required\n${USAGE}`);
-  if ((a.prompt === undefined) === (a.in === undefined)) throw new Error(`generate: give exactly one of --prompt or --in\n${USAGE}`);
-  if (a.engine === 'webllm' && (!a.mlc || !a.mlcLib)) throw new Error('generate: --engine webllm needs --mlc DIR (from tools/convert-to-mlc) and --mlc-lib FILE (the compiled model library)');
+  if ((a.prompt === undefined) === (a.in === undefined))
+    throw new Error(`generate: give exactly one of --prompt or --in\n${USAGE}`);
+  if (a.engine === 'webllm' && (!a.mlc || !a.mlcLib))
+    throw new Error(
+      'generate: --engine webllm needs --mlc DIR (from tools/convert-to-mlc) and --mlc-lib FILE (the compiled model library)',
+    );
   if (a.n! < 1 || a.maxTokens! < 1) throw new Error('generate: --n and --max-tokens must be ≥ 1');
-  if (a.seed! < 0 || a.seed! > SEED_MAX) throw new Error(`generate: --seed must be an integer in 0..${SEED_MAX}, got ${a.seed}`);
+  if (a.seed! < 0 || a.seed! > SEED_MAX)
+    throw new Error(`generate: --seed must be an integer in 0..${SEED_MAX}, got ${a.seed}`);
   return a as GenerateArgs;
 }
 
-interface PromptLine { text?: string; ids?: number[]; messages?: { role: string; content: string }[] }
+interface PromptLine {
+  text?: string;
+  ids?: number[];
+  messages?: { role: string; content: string }[];
+}
 
 /** Offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629), or -1. */
 export function firstInvalidUtf8(b: Uint8Array): number {
-  for (let i = 0; i < b.length;) {
+  for (let i = 0; i < b.length; ) {
     const c = b[i]!;
     const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
     if (n < 0 || i + n >= b.length) return i;
     for (let k = 1; k <= n; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
     const c1 = b[i + 1]!;
     // Overlong forms, UTF-16 surrogates (U+D800..DFFF) and code points above U+10FFFF.
-    if ((c === 0xe0 && c1 < 0xa0) || (c === 0xed && c1 > 0x9f) || (c === 0xf0 && c1 < 0x90) || (c === 0xf4 && c1 > 0x8f)) return i;
+    if (
+      (c === 0xe0 && c1 < 0xa0) ||
+      (c === 0xed && c1 > 0x9f) ||
+      (c === 0xf0 && c1 < 0x90) ||
+      (c === 0xf4 && c1 > 0x8f)
+    )
+      return i;
     i += n + 1;
   }
   return -1;
@@ -110,7 +165,10 @@ export function readPromptFile(file: string): PromptLine[] {
     if (end < 0) end = bytes.length;
     const raw = bytes.subarray(start, end);
     const bad = firstInvalidUtf8(raw);
-    if (bad >= 0) throw new Error(`${file}:${n}: not valid UTF-8 (byte 0x${raw[bad]!.toString(16).padStart(2, '0')} at byte ${bad + 1} of the line)`);
+    if (bad >= 0)
+      throw new Error(
+        `${file}:${n}: not valid UTF-8 (byte 0x${raw[bad]!.toString(16).padStart(2, '0')} at byte ${bad + 1} of the line)`,
+      );
     lines.push(raw.toString('utf8'));
     start = end + 1;
   }
@@ -122,13 +180,23 @@ export function readPromptFile(file: string): PromptLine[] {
     } catch (e) {
       throw new Error(`${file}:${i + 1}: invalid JSON (${(e as Error).message})`);
     }
-    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error(`${file}:${i + 1}: expected a JSON object {"prompt": ...}, got ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`);
+    if (o === null || typeof o !== 'object' || Array.isArray(o))
+      throw new Error(
+        `${file}:${i + 1}: expected a JSON object {"prompt": ...}, got ${o === null ? 'null' : Array.isArray(o) ? 'an array' : typeof o}`,
+      );
     // JSON's \uD800 escapes can still spell a lone surrogate, which has no UTF-8 encoding.
-    const strings = [o.prompt, ...(Array.isArray(o.messages) ? o.messages.map((m) => (m as { content?: unknown })?.content) : [])];
+    const strings = [
+      o.prompt,
+      ...(Array.isArray(o.messages) ? o.messages.map((m) => (m as { content?: unknown })?.content) : []),
+    ];
     const lone = strings.some((x) => typeof x === 'string' && /[\uD800-\uDFFF]/u.test(x));
-    if (lone) throw new Error(`${file}:${i + 1}: the prompt contains a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair): not valid Unicode, no UTF-8 encoding`);
+    if (lone)
+      throw new Error(
+        `${file}:${i + 1}: the prompt contains a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair): not valid Unicode, no UTF-8 encoding`,
+      );
     if (typeof o.prompt === 'string') out.push({ text: o.prompt });
-    else if (Array.isArray(o.prompt_ids) && o.prompt_ids.every((x) => Number.isInteger(x) && (x as number) >= 0)) out.push({ ids: o.prompt_ids as number[] });
+    else if (Array.isArray(o.prompt_ids) && o.prompt_ids.every((x) => Number.isInteger(x) && (x as number) >= 0))
+      out.push({ ids: o.prompt_ids as number[] });
     else if (Array.isArray(o.messages)) out.push({ messages: o.messages as PromptLine['messages'] });
     else throw new Error(`${file}:${i + 1}: expected a string "prompt", an integer array "prompt_ids" or "messages"`);
   });
@@ -153,15 +221,24 @@ export async function run(argv: string[]): Promise<number> {
     const where = (i: number): string => (args.in !== undefined ? `${args.in} prompt ${i + 1}` : '--prompt');
     let lossy = 0;
     const prompts: PromptInput[] = lines.map((l, i) => {
-      const text = l.messages ? tokenizer.applyChatTemplate(l.messages, { addGenerationPrompt: true })
-        : args.chat && l.text !== undefined ? tokenizer.applyChatTemplate([{ role: 'user', content: l.text }], { addGenerationPrompt: true }) : l.text;
+      const text = l.messages
+        ? tokenizer.applyChatTemplate(l.messages, { addGenerationPrompt: true })
+        : args.chat && l.text !== undefined
+          ? tokenizer.applyChatTemplate([{ role: 'user', content: l.text }], { addGenerationPrompt: true })
+          : l.text;
       const ids = l.ids ? Int32Array.from(l.ids) : Int32Array.from(tokenizer.encode(text!, false));
       const lost = text !== undefined ? lostCharacters(tokenizer, text, ids) : null;
-      if (lost && args.unencodable === 'error') throw new Error(`${where(i)}: this model's tokenizer cannot encode the prompt (${describeLost(lost)}); pass --unencodable-text warn to generate from the lossy tokenization`);
+      if (lost && args.unencodable === 'error')
+        throw new Error(
+          `${where(i)}: this model's tokenizer cannot encode the prompt (${describeLost(lost)}); pass --unencodable-text warn to generate from the lossy tokenization`,
+        );
       if (lost) lossy++;
       return text !== undefined ? { ids, text } : { ids };
     });
-    if (lossy) console.error(`generate: warning: ${lossy} prompt(s) hold characters this model's tokenizer cannot encode; they are generated from without them (--unencodable-text warn)`);
+    if (lossy)
+      console.error(
+        `generate: warning: ${lossy} prompt(s) hold characters this model's tokenizer cannot encode; they are generated from without them (--unencodable-text warn)`,
+      );
     const limit = checkLimits(prompts, args, config.maxPositionEmbeddings, where);
     if (limit) {
       console.error(`generate: ${limit}`);
@@ -181,17 +258,33 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       const { createBuiltinEngine } = await import('../engines/builtin/index.js');
       const { loadModel } = await import('../model/load.js');
-      engine = createBuiltinEngine({ model: loadModel(args.model), tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos } });
+      engine = createBuiltinEngine({
+        model: loadModel(args.model),
+        tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos },
+      });
     }
     try {
       if (adapter) await engine.setAdapter(adapter);
-      const sampling: SamplingParams = { temperature: args.temperature, top_p: args.topP, top_k: 0, max_tokens: args.maxTokens, seed: args.seed };
+      const sampling: SamplingParams = {
+        temperature: args.temperature,
+        top_p: args.topP,
+        top_k: 0,
+        max_tokens: args.maxTokens,
+        seed: args.seed,
+      };
       const out = await engine.generate(prompts, args.n, sampling);
       for (const c of out) {
-        process.stdout.write(JSON.stringify({
-          prompt_index: c.promptIndex, sample_index: c.sampleIndex, token_ids: Array.from(c.tokenIds), text: c.text,
-          logprobs: Array.from(c.logprobs), finish_reason: c.finishReason, policy_version: c.policyVersion,
-        }) + '\n');
+        process.stdout.write(
+          JSON.stringify({
+            prompt_index: c.promptIndex,
+            sample_index: c.sampleIndex,
+            token_ids: Array.from(c.tokenIds),
+            text: c.text,
+            logprobs: Array.from(c.logprobs),
+            finish_reason: c.finishReason,
+            policy_version: c.policyVersion,
+          }) + '\n',
+        );
       }
     } finally {
       await engine.close();
@@ -208,7 +301,13 @@ export async function run(argv: string[]): Promise<number> {
 const BYTES_PER_OUTPUT_TOKEN = 64;
 
 /** Context and memory limits of a request, checked before generating; a usage message naming the flag, or null. */
-export function checkLimits(prompts: PromptInput[], args: Pick<GenerateArgs, 'n' | 'maxTokens'>, context: number, where: (i: number) => string, memory = totalmem()): string | null {
+export function checkLimits(
+  prompts: PromptInput[],
+  args: Pick<GenerateArgs, 'n' | 'maxTokens'>,
+  context: number,
+  where: (i: number) => string,
+  memory = totalmem(),
+): string | null {
   for (let i = 0; i < prompts.length; i++) {
     const p = prompts[i]!.ids.length;
     if (p + args.maxTokens > context) {

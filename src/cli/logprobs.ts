@@ -35,19 +35,34 @@ function idList(v: unknown, field: string, where: string, vocab: number): number
 }
 
 /** Parses the input JSONL; throws naming file and line on the first bad line (context: the model's max_position_embeddings). */
-export function parseLogprobsInput(text: string, file: string, vocab: number, context = Infinity): { line: number; item: PromptCompletion }[] {
+export function parseLogprobsInput(
+  text: string,
+  file: string,
+  vocab: number,
+  context = Infinity,
+): { line: number; item: PromptCompletion }[] {
   const out: { line: number; item: PromptCompletion }[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = i + 1;
     if (raw.trim() === '') return;
     const where = `${file}:${line}`;
     let obj: unknown;
-    try { obj = JSON.parse(raw); } catch (err) { throw new Error(`${where}: invalid JSON (${(err as Error).message})`); }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${where}: expected an object {"prompt_ids", "completion_ids"}`);
+    try {
+      obj = JSON.parse(raw);
+    } catch (err) {
+      throw new Error(`${where}: invalid JSON (${(err as Error).message})`);
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw new Error(`${where}: expected an object {"prompt_ids", "completion_ids"}`);
     const o = obj as Record<string, unknown>;
     // Length first: a line far past the context is refused before its ids are even looked at.
-    const len = (Array.isArray(o.prompt_ids) ? o.prompt_ids.length : 0) + (Array.isArray(o.completion_ids) ? o.completion_ids.length : 0);
-    if (len > context) throw new Error(`${where}: prompt_ids + completion_ids hold ${len} tokens; the model's context is ${context} (config.json max_position_embeddings)`);
+    const len =
+      (Array.isArray(o.prompt_ids) ? o.prompt_ids.length : 0) +
+      (Array.isArray(o.completion_ids) ? o.completion_ids.length : 0);
+    if (len > context)
+      throw new Error(
+        `${where}: prompt_ids + completion_ids hold ${len} tokens; the model's context is ${context} (config.json max_position_embeddings)`,
+      );
     const prompt = idList(o.prompt_ids, 'prompt_ids', where, vocab);
     const completion = idList(o.completion_ids, 'completion_ids', where, vocab);
     if (prompt.length === 0) throw new Error(`${where}: field "prompt_ids" is empty (the first token needs a prefix)`);
@@ -62,10 +77,15 @@ export async function run(argv: string[]): Promise<number> {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        model: { type: 'string' }, adapter: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' },
-        reference: { type: 'boolean', default: false }, temperature: { type: 'string', default: '1' },
+        model: { type: 'string' },
+        adapter: { type: 'string' },
+        in: { type: 'string' },
+        out: { type: 'string' },
+        reference: { type: 'boolean', default: false },
+        temperature: { type: 'string', default: '1' },
         'batch-size': { type: 'string', default: '16' },
-        device: { type: 'string', default: 'cpu' }, 'weight-dtype': { type: 'string', default: 'f32' },
+        device: { type: 'string', default: 'cpu' },
+        'weight-dtype': { type: 'string', default: 'f32' },
       },
       strict: true,
     }));
@@ -73,28 +93,54 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`loractor logprobs: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (!values.model || !values.in) { console.error(`loractor logprobs: --model and --in are required\n${USAGE}`); return 2; }
+  if (!values.model || !values.in) {
+    console.error(`loractor logprobs: --model and --in are required\n${USAGE}`);
+    return 2;
+  }
   const temperature = Number(values.temperature);
-  if (!(temperature > 0)) { console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`); return 2; }
+  if (!(temperature > 0)) {
+    console.error(`loractor logprobs: --temperature must be a positive number, got ${values.temperature}`);
+    return 2;
+  }
   const batchSize = Number(values['batch-size']);
-  if (!Number.isInteger(batchSize) || batchSize < 1) { console.error(`loractor logprobs: --batch-size must be a positive integer`); return 2; }
-  const device = values.device, weightDtype = values['weight-dtype'];
-  if (device !== 'cpu' && device !== 'webgpu') { console.error(`loractor logprobs: --device must be cpu or webgpu, got ${device}`); return 2; }
-  if (weightDtype !== 'f32' && weightDtype !== 'f16') { console.error(`loractor logprobs: --weight-dtype must be f32 or f16, got ${weightDtype}`); return 2; }
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    console.error(`loractor logprobs: --batch-size must be a positive integer`);
+    return 2;
+  }
+  const device = values.device,
+    weightDtype = values['weight-dtype'];
+  if (device !== 'cpu' && device !== 'webgpu') {
+    console.error(`loractor logprobs: --device must be cpu or webgpu, got ${device}`);
+    return 2;
+  }
+  if (weightDtype !== 'f32' && weightDtype !== 'f16') {
+    console.error(`loractor logprobs: --weight-dtype must be f32 or f16, got ${weightDtype}`);
+    return 2;
+  }
   try {
     const model = loadModel(values.model);
     const adapter = values.adapter ? loadAdapterPeft(values.adapter, model.config) : null;
     let input;
-    try { input = readUtf8Lines(values.in); } catch (err) { throw new Error(`${values.in}: cannot read (${(err as Error).message})`); }
+    try {
+      input = readUtf8Lines(values.in);
+    } catch (err) {
+      throw new Error(`${values.in}: cannot read (${(err as Error).message})`);
+    }
     const bad = input.find((l) => l.text === null);
     if (bad) throw new Error(`${values.in}:${bad.line}: not valid UTF-8 (the file must be UTF-8 encoded)`);
-    const rows = parseLogprobsInput(input.map((l) => l.text).join('\n'), values.in, model.config.vocabSize, model.config.maxPositionEmbeddings);
+    const rows = parseLogprobsInput(
+      input.map((l) => l.text).join('\n'),
+      values.in,
+      model.config.vocabSize,
+      model.config.maxPositionEmbeddings,
+    );
     const useAdapter = adapter && !values.reference ? adapter : null;
     const scale = useAdapter ? loraScale(useAdapter.settings) : 0;
     const items = rows.map((r) => r.item);
-    const lps = device === 'webgpu'
-      ? await onWebGpu(model, useAdapter, scale, items, { temperature, batchSize, weightDtype })
-      : completionLogprobs(model, useAdapter, scale, items, { temperature, batchSize });
+    const lps =
+      device === 'webgpu'
+        ? await onWebGpu(model, useAdapter, scale, items, { temperature, batchSize, weightDtype })
+        : completionLogprobs(model, useAdapter, scale, items, { temperature, batchSize });
     const lines = rows.map((r, i) => {
       const lp = Array.from(lps[i]!);
       return JSON.stringify({ line: r.line, logprobs: lp, sum: lp.reduce((a, b) => a + b, 0) });
@@ -110,15 +156,24 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** The same batches on the WebGPU kernels (Dawn is loaded only here). */
-async function onWebGpu(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array> | null, scale: number, items: PromptCompletion[], o: { temperature: number; batchSize: number; weightDtype: 'f16' | 'f32' }): Promise<Float64Array[]> {
+async function onWebGpu(
+  model: Model<Float32Array>,
+  adapter: LoraAdapter<Float32Array> | null,
+  scale: number,
+  items: PromptCompletion[],
+  o: { temperature: number; batchSize: number; weightDtype: 'f16' | 'f32' },
+): Promise<Float64Array[]> {
   const { createGpuContext, uploadTensor } = await import('../ops/webgpu/context.js');
   const { webgpuOps } = await import('../ops/webgpu/index.js');
   const { uploadModel } = await import('../ops/webgpu/model-upload.js');
   const ctx = await createGpuContext();
   try {
     const { model: gmodel, report } = uploadModel(ctx, model, { weightDtype: o.weightDtype });
-    if (report.keptF32.length) console.error(`loractor logprobs: kept in f32 (values outside the f16 range): ${report.keptF32.join(', ')}`);
-    const gadapter = adapter ? { ...adapter, params: uploadTensor(ctx, adapter.params, 'f32', 'lora params', true) } : null;
+    if (report.keptF32.length)
+      console.error(`loractor logprobs: kept in f32 (values outside the f16 range): ${report.keptF32.join(', ')}`);
+    const gadapter = adapter
+      ? { ...adapter, params: uploadTensor(ctx, adapter.params, 'f32', 'lora params', true) }
+      : null;
     return await completionLogprobsOn(webgpuOps(ctx), gmodel, gadapter, scale, items, o);
   } finally {
     ctx.device.destroy();

@@ -62,7 +62,8 @@ export function describeError(err: unknown): string {
 
 /** How a failed command reports: usage errors (and node:util parseArgs errors) exit 2, others 1. */
 export function reportFailure(command: string, err: unknown): number {
-  const usage = err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
+  const usage =
+    err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
   if (usage) {
     console.error(`${command}: ${(err as Error).message} (see ${command} --help)`);
     return 2;
@@ -95,7 +96,12 @@ export function scriptArgs(spec: { name: string; help: string | (() => string) }
  * scriptArgs, then node:util parseArgs in strict mode over the script's options: an unknown option or
  * a missing value is a usage error (one line, exit 2), not a stack trace.
  */
-export function scriptOptions<O extends NonNullable<ParseArgsConfig['options']>>(spec: { name: string; help: string | (() => string); options: O; allowPositionals?: boolean }): ParsedResults<{ args: string[]; options: O; allowPositionals: boolean; strict: true }> {
+export function scriptOptions<O extends NonNullable<ParseArgsConfig['options']>>(spec: {
+  name: string;
+  help: string | (() => string);
+  options: O;
+  allowPositionals?: boolean;
+}): ParsedResults<{ args: string[]; options: O; allowPositionals: boolean; strict: true }> {
   const args = scriptArgs(spec);
   return parseArgs({ args, options: spec.options, allowPositionals: spec.allowPositionals ?? false, strict: true });
 }

@@ -22,7 +22,11 @@ export const USAGE = `usage: loractor verify --in FILE.jsonl [--out FILE] [--gol
   input lines: {"gold": "<solution or answer>", "answer": "<model output>"}
   output lines: {"line": N, "correct": bool, "gold_parsed": [...], "answer_parsed": [...]}`;
 
-const GOLD_PRESETS: Record<string, ParseOptions> = { default: GOLD_DEFAULT, latex: GOLD_LATEX_ONLY, expr: GOLD_EXPR_ONLY };
+const GOLD_PRESETS: Record<string, ParseOptions> = {
+  default: GOLD_DEFAULT,
+  latex: GOLD_LATEX_ONLY,
+  expr: GOLD_EXPR_ONLY,
+};
 const ANSWER_PRESETS: Record<string, ParseOptions> = { tina: ANSWER_CFG, lighteval: LIGHTEVAL_PRED };
 
 /** A parsed answer as math_verify prints it: the CAS value (as LaTeX + MathJSON) or the raw string. */
@@ -105,7 +109,14 @@ export async function run(argv: string[]): Promise<number> {
       continue;
     }
     const r = rec as { gold?: unknown; answer?: unknown };
-    const field = typeof rec !== 'object' || rec === null ? 'line' : typeof r.gold !== 'string' && typeof r.gold !== 'number' ? 'gold' : typeof r.answer !== 'string' ? 'answer' : null;
+    const field =
+      typeof rec !== 'object' || rec === null
+        ? 'line'
+        : typeof r.gold !== 'string' && typeof r.gold !== 'number'
+          ? 'gold'
+          : typeof r.answer !== 'string'
+            ? 'answer'
+            : null;
     if (field) {
       malformed++;
       const error = `${values.in}:${lineNo}: field '${field}' must be ${field === 'line' ? 'a JSON object' : field === 'gold' ? 'a string or number' : 'a string'}`;
@@ -120,7 +131,8 @@ export async function run(argv: string[]): Promise<number> {
     if (ok) correct++;
     write({ line: lineNo, correct: ok, gold_parsed: describe(gold), answer_parsed: describe(answer) });
   }
-  if (out) await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  if (out)
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   console.error(`loractor verify: ${correct}/${total} correct${malformed ? `, ${malformed} malformed line(s)` : ''}`);
   return malformed > 0 ? 1 : 0;
 }

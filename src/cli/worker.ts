@@ -20,30 +20,60 @@ export const USAGE = `usage: loractor worker --nats URL --role rollout|reward [-
                     a run naming one is refused: anyone who can publish on the server could name one)`;
 
 /** --nats, --nats-creds and --nats-ca as connection options (shared with the training command). */
-export function natsOptionsFrom(v: { nats?: string; 'nats-creds'?: string; 'nats-ca'?: string }): NatsOptions | undefined {
+export function natsOptionsFrom(v: {
+  nats?: string;
+  'nats-creds'?: string;
+  'nats-ca'?: string;
+}): NatsOptions | undefined {
   if (v.nats === undefined) {
-    if (v['nats-creds'] !== undefined || v['nats-ca'] !== undefined) throw new UsageError('--nats-creds / --nats-ca need --nats URL');
+    if (v['nats-creds'] !== undefined || v['nats-ca'] !== undefined)
+      throw new UsageError('--nats-creds / --nats-ca need --nats URL');
     return undefined;
   }
-  return { url: v.nats, ...(v['nats-creds'] !== undefined ? { credsFile: resolve(v['nats-creds']) } : {}), ...(v['nats-ca'] !== undefined ? { caFile: resolve(v['nats-ca']) } : {}) };
+  return {
+    url: v.nats,
+    ...(v['nats-creds'] !== undefined ? { credsFile: resolve(v['nats-creds']) } : {}),
+    ...(v['nats-ca'] !== undefined ? { caFile: resolve(v['nats-ca']) } : {}),
+  };
 }
 
 export async function run(argv: string[]): Promise<number> {
   let o: Parameters<typeof import('../transport/nats/worker.js').startWorker>[0];
   try {
     const { values } = parseArgs({
-      args: argv, strict: true, allowPositionals: false,
-      options: { nats: { type: 'string' }, role: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'string' }, model: { type: 'string' }, 'nats-creds': { type: 'string' }, 'nats-ca': { type: 'string' }, 'allow-reward-modules': { type: 'boolean' } },
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        nats: { type: 'string' },
+        role: { type: 'string' },
+        engine: { type: 'string' },
+        threads: { type: 'string' },
+        model: { type: 'string' },
+        'nats-creds': { type: 'string' },
+        'nats-ca': { type: 'string' },
+        'allow-reward-modules': { type: 'boolean' },
+      },
     });
     const nats = natsOptionsFrom(values);
     if (!nats) throw new UsageError('missing --nats URL');
-    if (values.role !== 'rollout' && values.role !== 'reward') throw new UsageError(`--role: expected rollout or reward, got ${values.role === undefined ? 'nothing' : `'${values.role}'`}`);
-    if (values.engine !== undefined && !['builtin', 'webgpu', 'webllm'].includes(values.engine)) throw new UsageError(`--engine: expected builtin, webgpu or webllm, got '${values.engine}'`);
-    if (values.engine !== undefined && values.role !== 'rollout') throw new UsageError('--engine applies to --role rollout');
+    if (values.role !== 'rollout' && values.role !== 'reward')
+      throw new UsageError(
+        `--role: expected rollout or reward, got ${values.role === undefined ? 'nothing' : `'${values.role}'`}`,
+      );
+    if (values.engine !== undefined && !['builtin', 'webgpu', 'webllm'].includes(values.engine))
+      throw new UsageError(`--engine: expected builtin, webgpu or webllm, got '${values.engine}'`);
+    if (values.engine !== undefined && values.role !== 'rollout')
+      throw new UsageError('--engine applies to --role rollout');
     const threads = values.threads === undefined ? 1 : Number(values.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new UsageError(`--threads: expected an integer in 1..256, got '${values.threads}'`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256)
+      throw new UsageError(`--threads: expected an integer in 1..256, got '${values.threads}'`);
     o = {
-      nats, role: values.role, threads, ...(values['allow-reward-modules'] ? { allowRewardModules: true } : {}), log: (line) => console.error(`loractor worker: ${line}`),
+      nats,
+      role: values.role,
+      threads,
+      ...(values['allow-reward-modules'] ? { allowRewardModules: true } : {}),
+      log: (line) => console.error(`loractor worker: ${line}`),
       ...(values.engine !== undefined ? { engine: values.engine as 'builtin' | 'webgpu' | 'webllm' } : {}),
       ...(values.model !== undefined ? { modelDir: resolve(values.model) } : {}),
     };

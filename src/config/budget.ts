@@ -18,7 +18,18 @@ import { learnerMemory } from '../model/cost.js';
 import { moduleDims, type LoraModule } from '../model/lora.js';
 import { numel, weightSpecs } from '../model/weights.js';
 
-export type ModelDims = Pick<Qwen2Config, 'numLayers' | 'hiddenSize' | 'intermediateSize' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'maxPositionEmbeddings' | 'tieWordEmbeddings'>;
+export type ModelDims = Pick<
+  Qwen2Config,
+  | 'numLayers'
+  | 'hiddenSize'
+  | 'intermediateSize'
+  | 'numHeads'
+  | 'numKvHeads'
+  | 'headDim'
+  | 'vocabSize'
+  | 'maxPositionEmbeddings'
+  | 'tieWordEmbeddings'
+>;
 
 export interface BudgetKnobs {
   model: ModelDims;
@@ -66,7 +77,10 @@ const KV_PAGE = 16;
 const LM_HEAD_CHUNK = 256 * 2 ** 20;
 
 export function baseParams(m: ModelDims): number {
-  return weightSpecs({ ...m, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config).reduce((s, w) => s + numel(w.shape), 0);
+  return weightSpecs({ ...m, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config).reduce(
+    (s, w) => s + numel(w.shape),
+    0,
+  );
 }
 
 export function loraParams(m: ModelDims, lora: BudgetKnobs['lora']): number {
@@ -95,23 +109,81 @@ export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
   // intermediate vectors, attention log-sum-exps and the LoRA inputs/intermediates; plus a [tokens,
   // vocab] logits block for the scored (completion) tokens and the backward's scratch.
   const microSeqs = k.perDeviceTrainBatchSize;
-  const perTokenLayer = 10 * m.hiddenSize + 3 * m.intermediateSize + m.numHeads + 2 * m.numKvHeads * m.headDim + 7 * k.lora.r;
-  const activations = microSeqs * (T * m.numLayers * perTokenLayer + k.maxCompletionLength * m.vocabSize * 2 + 4 * T * Math.max(m.hiddenSize, m.intermediateSize)) * F32;
+  const perTokenLayer =
+    10 * m.hiddenSize + 3 * m.intermediateSize + m.numHeads + 2 * m.numKvHeads * m.headDim + 7 * k.lora.r;
+  const activations =
+    microSeqs *
+    (T * m.numLayers * perTokenLayer +
+      k.maxCompletionLength * m.vocabSize * 2 +
+      4 * T * Math.max(m.hiddenSize, m.intermediateSize)) *
+    F32;
   const lengthFields = ['grpo.max_completion_length', 'grpo.max_prompt_length'];
   const items: BudgetItem[] = [
-    { item: 'base weights (f32, shared by all threads)', bytes: baseParams(m) * F32, fields: ['model.path'], device: 'cpu' },
-    { item: `LoRA adapter, gradient, AdamW m and v (${P.toLocaleString('en-US')} parameters)`, bytes: 4 * P * F32, fields: ['lora.lora_r', 'lora.lora_target_modules'], device: 'cpu' },
-    { item: `adapter copies (weight store, ${k.rolloutActors} rollout engine(s)${k.eval ? ', evaluator' : ''}${k.learnerRecovery ? ', learner recovery' : ''}, checkpoint)`, bytes: copies * P * F32, fields: ['lora.lora_r', ...(k.learnerRecovery ? ['run.learner_recovery'] : [])], device: 'cpu' },
-    ...(k.engine === 'webgpu' ? [] : [{ item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`, bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2), fields: ['model.rollout_max_batch', ...lengthFields], device: 'cpu' as const }]),
-    { item: `rollouts of a step (${completions.toLocaleString('en-US')} completions${k.maxStaleness > 0 ? ', two steps in flight' : ''})`, bytes: (k.maxStaleness > 0 ? 2 : 1) * completions * T * BYTES_PER_ROLLOUT_TOKEN, fields: ['grpo.num_generations', 'grpo.per_device_train_batch_size', 'grpo.gradient_accumulation_steps', 'grpo.max_completion_length'], device: 'cpu' },
-    ...(k.gpuLearner ? [] : [{ item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`, bytes: activations, fields: ['grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)', ...lengthFields, 'lora.lora_r'], device: 'cpu' as const }]),
+    {
+      item: 'base weights (f32, shared by all threads)',
+      bytes: baseParams(m) * F32,
+      fields: ['model.path'],
+      device: 'cpu',
+    },
+    {
+      item: `LoRA adapter, gradient, AdamW m and v (${P.toLocaleString('en-US')} parameters)`,
+      bytes: 4 * P * F32,
+      fields: ['lora.lora_r', 'lora.lora_target_modules'],
+      device: 'cpu',
+    },
+    {
+      item: `adapter copies (weight store, ${k.rolloutActors} rollout engine(s)${k.eval ? ', evaluator' : ''}${k.learnerRecovery ? ', learner recovery' : ''}, checkpoint)`,
+      bytes: copies * P * F32,
+      fields: ['lora.lora_r', ...(k.learnerRecovery ? ['run.learner_recovery'] : [])],
+      device: 'cpu',
+    },
+    ...(k.engine === 'webgpu'
+      ? []
+      : [
+          {
+            item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`,
+            bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2),
+            fields: ['model.rollout_max_batch', ...lengthFields],
+            device: 'cpu' as const,
+          },
+        ]),
+    {
+      item: `rollouts of a step (${completions.toLocaleString('en-US')} completions${k.maxStaleness > 0 ? ', two steps in flight' : ''})`,
+      bytes: (k.maxStaleness > 0 ? 2 : 1) * completions * T * BYTES_PER_ROLLOUT_TOKEN,
+      fields: [
+        'grpo.num_generations',
+        'grpo.per_device_train_batch_size',
+        'grpo.gradient_accumulation_steps',
+        'grpo.max_completion_length',
+      ],
+      device: 'cpu',
+    },
+    ...(k.gpuLearner
+      ? []
+      : [
+          {
+            item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`,
+            bytes: activations,
+            fields: [
+              'grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)',
+              ...lengthFields,
+              'lora.lora_r',
+            ],
+            device: 'cpu' as const,
+          },
+        ]),
     ...(k.engine === 'webgpu' ? webgpuEngineItems(k, P, rolloutSeqs, T) : []),
     ...(k.gpuLearner ? gpuLearnerItems(k, k.gpuLearner) : []),
   ];
   if (k.eval) {
     const seqs = Math.min(EVAL_ENGINE_BATCH, k.eval.batchSize * k.eval.numSamples);
     const len = Math.min(m.maxPositionEmbeddings, k.promptTokens + k.eval.maxNewTokens);
-    items.push({ item: `evaluator KV cache (${seqs} sequences × ${len} tokens)`, bytes: seqs * len * kvPerToken, fields: ['eval.max_new_tokens', 'eval.batch_size'], device: 'cpu' });
+    items.push({
+      item: `evaluator KV cache (${seqs} sequences × ${len} tokens)`,
+      bytes: seqs * len * kvPerToken,
+      fields: ['eval.max_new_tokens', 'eval.batch_size'],
+      device: 'cpu',
+    });
   }
   return items;
 }
@@ -128,27 +200,76 @@ function webgpuEngineItems(k: BudgetKnobs, loraP: number, seqs: number, T: numbe
   const kvPerToken = m.numLayers * 2 * m.numKvHeads * m.headDim * bytes;
   const lengthFields = ['grpo.max_completion_length', 'grpo.max_prompt_length'];
   return [
-    { item: `GPU: rollout base weights (${actors}${dtype})`, bytes: n * baseParams(m) * bytes, fields: ['model.rollout_weight_dtype', 'model.rollout_actors'], device: 'gpu' },
-    { item: `GPU: rollout paged KV cache (${actors}${seqs} sequences × ${tokens} tokens, ${dtype})`, bytes: n * seqs * tokens * kvPerToken, fields: ['model.rollout_max_batch', ...lengthFields, 'model.rollout_weight_dtype', 'model.rollout_actors'], device: 'gpu' },
-    { item: `GPU: resident adapter versions (${actors}max_staleness + 1 = ${k.maxStaleness + 1})`, bytes: n * (k.maxStaleness + 1) * loraP * F32, fields: ['grpo.max_staleness', 'lora.lora_r'], device: 'gpu' },
-    { item: `GPU: decode logits and sampling (${actors}${seqs} sequences × vocabulary)`, bytes: n * seqs * m.vocabSize * F32 * 2, fields: ['model.rollout_max_batch'], device: 'gpu' },
+    {
+      item: `GPU: rollout base weights (${actors}${dtype})`,
+      bytes: n * baseParams(m) * bytes,
+      fields: ['model.rollout_weight_dtype', 'model.rollout_actors'],
+      device: 'gpu',
+    },
+    {
+      item: `GPU: rollout paged KV cache (${actors}${seqs} sequences × ${tokens} tokens, ${dtype})`,
+      bytes: n * seqs * tokens * kvPerToken,
+      fields: ['model.rollout_max_batch', ...lengthFields, 'model.rollout_weight_dtype', 'model.rollout_actors'],
+      device: 'gpu',
+    },
+    {
+      item: `GPU: resident adapter versions (${actors}max_staleness + 1 = ${k.maxStaleness + 1})`,
+      bytes: n * (k.maxStaleness + 1) * loraP * F32,
+      fields: ['grpo.max_staleness', 'lora.lora_r'],
+      device: 'gpu',
+    },
+    {
+      item: `GPU: decode logits and sampling (${actors}${seqs} sequences × vocabulary)`,
+      bytes: n * seqs * m.vocabSize * F32 * 2,
+      fields: ['model.rollout_max_batch'],
+      device: 'gpu',
+    },
   ];
 }
 
 /** GPU memory of the webgpu learner (src/model/cost.ts: what learner-device-webgpu allocates). */
 function gpuLearnerItems(k: BudgetKnobs, g: NonNullable<BudgetKnobs['gpuLearner']>): BudgetItem[] {
-  const est = learnerMemory({
-    config: { ...k.model, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config,
-    sequences: completionsPerStep(k), promptLength: k.promptTokens, completionLength: k.maxCompletionLength,
-    microBatchSequences: k.perDeviceTrainBatchSize, loraR: k.lora.r, loraModules: k.lora.targetModules,
-    weightBytes: g.weightDtype === 'f16' ? 2 : F32, reference: k.referencePass, recompute: g.recompute,
-  }, { dropout: g.dropout, chunkLogitsBytes: LM_HEAD_CHUNK });
+  const est = learnerMemory(
+    {
+      config: { ...k.model, eosTokenIds: [], ropeTheta: 1e4, rmsNormEps: 1e-6 } as unknown as Qwen2Config,
+      sequences: completionsPerStep(k),
+      promptLength: k.promptTokens,
+      completionLength: k.maxCompletionLength,
+      microBatchSequences: k.perDeviceTrainBatchSize,
+      loraR: k.lora.r,
+      loraModules: k.lora.targetModules,
+      weightBytes: g.weightDtype === 'f16' ? 2 : F32,
+      reference: k.referencePass,
+      recompute: g.recompute,
+    },
+    { dropout: g.dropout, chunkLogitsBytes: LM_HEAD_CHUNK },
+  );
   const batch = 'grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)';
   return [
-    { item: `GPU: learner base weights (${g.weightDtype})`, bytes: est.weights, fields: ['learner.weight_dtype'], device: 'gpu' },
-    { item: 'GPU: learner LoRA parameters, gradients, AdamW moments', bytes: est.lora, fields: ['lora.lora_r', 'lora.lora_target_modules'], device: 'gpu' },
-    { item: `GPU: learner activations (${k.perDeviceTrainBatchSize} sequences per micro-batch, recompute ${g.recompute ? 'on' : 'off'})`, bytes: est.activations, fields: [batch, 'learner.recompute', 'grpo.max_completion_length'], device: 'gpu' },
-    { item: 'GPU: learner working set (one layer backward / LM-head chunk)', bytes: est.working, fields: [batch, 'grpo.max_completion_length'], device: 'gpu' },
+    {
+      item: `GPU: learner base weights (${g.weightDtype})`,
+      bytes: est.weights,
+      fields: ['learner.weight_dtype'],
+      device: 'gpu',
+    },
+    {
+      item: 'GPU: learner LoRA parameters, gradients, AdamW moments',
+      bytes: est.lora,
+      fields: ['lora.lora_r', 'lora.lora_target_modules'],
+      device: 'gpu',
+    },
+    {
+      item: `GPU: learner activations (${k.perDeviceTrainBatchSize} sequences per micro-batch, recompute ${g.recompute ? 'on' : 'off'})`,
+      bytes: est.activations,
+      fields: [batch, 'learner.recompute', 'grpo.max_completion_length'],
+      device: 'gpu',
+    },
+    {
+      item: 'GPU: learner working set (one layer backward / LM-head chunk)',
+      bytes: est.working,
+      fields: [batch, 'grpo.max_completion_length'],
+      device: 'gpu',
+    },
   ];
 }
 
@@ -169,9 +290,21 @@ export function judgeMemory(items: BudgetItem[], available: number, device: 'cpu
   // Name the knobs of every part that alone takes a quarter of the device (at least the largest part).
   const sorted = [...mine].sort((a, b) => b.bytes - a.bytes);
   const big = sorted.filter((i, k) => k === 0 || i.bytes > available / 4).slice(0, 3);
-  const advice = big.length ? `; ${big.length > 1 ? 'the largest parts are' : 'the largest part is'} ${big.map((i) => `${i.item} at ${formatBytes(i.bytes)}: lower ${i.fields.join(', ')}`).join('; ')}` : '';
-  if (!(total <= available)) return { total, available, problem: `memory: the run needs about ${formatBytes(total)} but ${where} ${formatBytes(available)}${advice}` };
-  if (total > 0.8 * available) return { total, available, warning: `memory: the run needs about ${formatBytes(total)}, over 80% of the ${formatBytes(available)} ${where.replace(' has', '')} holds${advice}` };
+  const advice = big.length
+    ? `; ${big.length > 1 ? 'the largest parts are' : 'the largest part is'} ${big.map((i) => `${i.item} at ${formatBytes(i.bytes)}: lower ${i.fields.join(', ')}`).join('; ')}`
+    : '';
+  if (!(total <= available))
+    return {
+      total,
+      available,
+      problem: `memory: the run needs about ${formatBytes(total)} but ${where} ${formatBytes(available)}${advice}`,
+    };
+  if (total > 0.8 * available)
+    return {
+      total,
+      available,
+      warning: `memory: the run needs about ${formatBytes(total)}, over 80% of the ${formatBytes(available)} ${where.replace(' has', '')} holds${advice}`,
+    };
   return { total, available };
 }
 
@@ -187,7 +320,10 @@ export interface TimeEstimate {
 /** Forward FLOPs of one token at context length `ctx` (weights, the LM head, attention over ctx/2 on average, LoRA). */
 function forwardFlopsPerToken(m: ModelDims, lora: number, ctx: number): number {
   const layerWeights = (baseParams(m) - m.vocabSize * m.hiddenSize * (m.tieWordEmbeddings ? 1 : 2)) / m.numLayers;
-  return 2 * (layerWeights * m.numLayers + m.vocabSize * m.hiddenSize + lora) + 2 * m.numLayers * m.numHeads * m.headDim * ctx;
+  return (
+    2 * (layerWeights * m.numLayers + m.vocabSize * m.hiddenSize + lora) +
+    2 * m.numLayers * m.numHeads * m.headDim * ctx
+  );
 }
 
 /** Seconds per step from FLOPs (every completion at its maximum length) at `flopsPerSecond`: a rough figure, optimistic where small batches run below peak. */
@@ -201,7 +337,13 @@ export function estimateStepTime(k: BudgetKnobs, flopsPerSecond: number): TimeEs
   // Reference pass (when beta ≠ 0), policy pass, and the backward through the frozen weights (≈ one more).
   const learnerS = ((k.referencePass ? 3 : 2) * completions * T * perToken) / flopsPerSecond;
   const e = k.eval;
-  const evalS = e ? (e.problems * e.numSamples * (k.promptTokens + e.maxNewTokens) * forwardFlopsPerToken(m, P, k.promptTokens + e.maxNewTokens)) / flopsPerSecond : 0;
+  const evalS = e
+    ? (e.problems *
+        e.numSamples *
+        (k.promptTokens + e.maxNewTokens) *
+        forwardFlopsPerToken(m, P, k.promptTokens + e.maxNewTokens)) /
+      flopsPerSecond
+    : 0;
   const stepS = rolloutS + learnerS + (e && e.everySteps > 0 ? evalS / e.everySteps : 0);
   return { rolloutS, learnerS, evalS, stepS };
 }
@@ -216,21 +358,38 @@ export interface ContextVerdict {
 }
 
 /** Prompt and completion lengths against the model's context (max_position_embeddings). */
-export function contextLimits(m: Pick<ModelDims, 'maxPositionEmbeddings'>, g: { max_prompt_length: number | null; max_completion_length: number }, evalMaxNewTokens?: number): ContextVerdict {
+export function contextLimits(
+  m: Pick<ModelDims, 'maxPositionEmbeddings'>,
+  g: { max_prompt_length: number | null; max_completion_length: number },
+  evalMaxNewTokens?: number,
+): ContextVerdict {
   const ctx = m.maxPositionEmbeddings;
   const problems: string[] = [];
   const warnings: string[] = [];
   const room = ctx - g.max_completion_length;
-  if (room < 1) problems.push(`grpo.max_completion_length: ${g.max_completion_length} leaves no room for a prompt in the model's context of ${ctx} tokens (config.json max_position_embeddings); at most ${ctx - 1}`);
+  if (room < 1)
+    problems.push(
+      `grpo.max_completion_length: ${g.max_completion_length} leaves no room for a prompt in the model's context of ${ctx} tokens (config.json max_position_embeddings); at most ${ctx - 1}`,
+    );
   const byPrompt = g.max_prompt_length ?? Infinity;
   let promptTokens = Math.max(1, Math.min(byPrompt, room));
-  let limitField = byPrompt <= room ? 'grpo.max_prompt_length' : `the model's context ${ctx} − grpo.max_completion_length ${g.max_completion_length}`;
+  let limitField =
+    byPrompt <= room
+      ? 'grpo.max_prompt_length'
+      : `the model's context ${ctx} − grpo.max_completion_length ${g.max_completion_length}`;
   if (room >= 1 && byPrompt > room && g.max_prompt_length !== null) {
-    warnings.push(`grpo.max_prompt_length: ${g.max_prompt_length} + max_completion_length ${g.max_completion_length} exceeds the model's context of ${ctx} tokens; prompts keep at most ${room} tokens`);
+    warnings.push(
+      `grpo.max_prompt_length: ${g.max_prompt_length} + max_completion_length ${g.max_completion_length} exceeds the model's context of ${ctx} tokens; prompts keep at most ${room} tokens`,
+    );
   }
-  if (room < 1) { promptTokens = 1; limitField = 'grpo.max_completion_length'; }
+  if (room < 1) {
+    promptTokens = 1;
+    limitField = 'grpo.max_completion_length';
+  }
   if (evalMaxNewTokens !== undefined && evalMaxNewTokens >= ctx) {
-    problems.push(`eval.max_new_tokens: ${evalMaxNewTokens} leaves no room for a prompt in the model's context of ${ctx} tokens (config.json max_position_embeddings); at most ${ctx - 1}`);
+    problems.push(
+      `eval.max_new_tokens: ${evalMaxNewTokens} leaves no room for a prompt in the model's context of ${ctx} tokens (config.json max_position_embeddings); at most ${ctx - 1}`,
+    );
   }
   return { promptTokens, limitField, problems, warnings };
 }
@@ -238,7 +397,10 @@ export function contextLimits(m: Pick<ModelDims, 'maxPositionEmbeddings'>, g: { 
 const GiB = 1024 ** 3;
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return `${n} bytes`;
-  if (n >= 1024 * GiB) { const t = n / (1024 * GiB); return `${t < 1000 ? t.toPrecision(3) : Math.round(t).toLocaleString('en-US')} TiB`; }
+  if (n >= 1024 * GiB) {
+    const t = n / (1024 * GiB);
+    return `${t < 1000 ? t.toPrecision(3) : Math.round(t).toLocaleString('en-US')} TiB`;
+  }
   if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${(n / 1024).toFixed(1)} KiB`;

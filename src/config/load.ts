@@ -26,7 +26,14 @@ export function loadConfig(file: string, schema: z.ZodType = rootConfigSchema): 
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory, not a JSON file' : code === 'EACCES' ? 'permission denied' : code ?? String(err);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory, not a JSON file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (code ?? String(err));
     throw new ConfigError(`config ${file}: cannot read file (${why})`, file, '');
   }
   // A UTF-8 byte-order mark (some Windows editors write one) is invisible in error messages, so it is

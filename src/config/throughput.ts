@@ -4,7 +4,9 @@ import { matmulNT } from '../ops/matmul.js';
 
 /** FLOP/s of a [64 × 512] · [512 × 512]ᵀ product (a decode-sized linear layer), best of a few runs. */
 export function measureFlops(budgetMs = 200): number {
-  const m = 64, k = 512, n = 512;
+  const m = 64,
+    k = 512,
+    n = 512;
   const a = new Float32Array(m * k).map((_, i) => ((i * 7) % 13) / 13);
   const b = new Float32Array(n * k).map((_, i) => ((i * 5) % 11) / 11);
   const c = new Float32Array(m * n);

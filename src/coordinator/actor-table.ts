@@ -37,7 +37,11 @@ export function trackActors(system: ActorSystem, store: WeightStore, remoteRows?
       const rows: ActorRow[] = system.roleStats().map((s) => ({
         ...s,
         restarts: created.get(s.role) ?? 0,
-        ...(s.role === 'learner' ? { policyVersion: store.version } : versions.has(s.role) ? { policyVersion: versions.get(s.role)! } : {}),
+        ...(s.role === 'learner'
+          ? { policyVersion: store.version }
+          : versions.has(s.role)
+            ? { policyVersion: versions.get(s.role)! }
+            : {}),
         ...(syncMs.has(s.role) ? { syncLatencyMs: syncMs.get(s.role)! } : {}),
         lastEvents: events.get(s.role) ?? [],
       }));
@@ -45,7 +49,9 @@ export function trackActors(system: ActorSystem, store: WeightStore, remoteRows?
       return [...rows, ...(remoteRows?.() ?? [])];
     },
     noteCompletions(records) {
-      for (const r of records) if (typeof r.actor === 'string' && typeof r.sync_latency_ms === 'number') syncMs.set(r.actor, r.sync_latency_ms);
+      for (const r of records)
+        if (typeof r.actor === 'string' && typeof r.sync_latency_ms === 'number')
+          syncMs.set(r.actor, r.sync_latency_ms);
     },
     stop() {
       sub.unsubscribe();

@@ -59,24 +59,49 @@ export function reviveCarry(json: unknown): LoopCarry {
   const c = json as LoopCarry;
   // Back into shared memory (one buffer per list), so the learner gets descriptors as it does for fresh rollouts.
   const completions = (list: CompletionRecord[]): CompletionRecord[] => {
-    const ids = packSharedRows('i32', list.map((x) => x.tokenIds));
-    const logprobs = packSharedRows('f32', list.map((x) => x.logprobs));
+    const ids = packSharedRows(
+      'i32',
+      list.map((x) => x.tokenIds),
+    );
+    const logprobs = packSharedRows(
+      'f32',
+      list.map((x) => x.logprobs),
+    );
     return list.map((x, i) => ({ ...x, tokenIds: int32View(ids[i]!), logprobs: float32View(logprobs[i]!) }));
   };
   return {
     ...c,
     ...(c.rollout ? { rollout: { ...c.rollout, completions: completions(c.rollout.completions) } } : {}),
-    ...(c.buffer ? { buffer: c.buffer.map((b) => ({ ...b, completions: completions(b.completions), ...(b.old ? { old: packSharedRows('f32', b.old).map(float32View) } : {}) })) } : {}),
+    ...(c.buffer
+      ? {
+          buffer: c.buffer.map((b) => ({
+            ...b,
+            completions: completions(b.completions),
+            ...(b.old ? { old: packSharedRows('f32', b.old).map(float32View) } : {}),
+          })),
+        }
+      : {}),
   };
 }
 
-export interface RoundResult { prompts: PromptItem[]; rollout: RolloutPhase; rewards: RewardPhase }
+export interface RoundResult {
+  prompts: PromptItem[];
+  rollout: RolloutPhase;
+  rewards: RewardPhase;
+}
 
 /**
  * Assemble a generation batch from its rounds and the advantage actor's final answer: the kept groups
  * in pool order, with their prompts, completions and rewards.
  */
-export function assembleGeneration(index: number, rounds: RoundResult[], done: AdmitGroupsResponse & { pool: GroupPool }, G: number, shuffle: boolean, seed: number): GenerationBatch {
+export function assembleGeneration(
+  index: number,
+  rounds: RoundResult[],
+  done: AdmitGroupsResponse & { pool: GroupPool },
+  G: number,
+  shuffle: boolean,
+  seed: number,
+): GenerationBatch {
   const prompts: PromptItem[] = [];
   const completions: CompletionRecord[] = [];
   const funcs = Object.keys(rounds[0]!.rewards.perFunc);
@@ -91,7 +116,10 @@ export function assembleGeneration(index: number, rounds: RoundResult[], done: A
     for (let j = 0; j < G; j++) {
       const i = group * G + j;
       const c = r.rollout.completions[i]!;
-      if (c.promptIndex !== group) throw new Error(`generation ${index}: completion ${i} of round ${round} belongs to prompt ${c.promptIndex}, expected ${group} (completions must be grouped by prompt)`);
+      if (c.promptIndex !== group)
+        throw new Error(
+          `generation ${index}: completion ${i} of round ${round} belongs to prompt ${c.promptIndex}, expected ${group} (completions must be grouped by prompt)`,
+        );
       completions.push({ ...c, promptIndex: p });
       for (const f of funcs) perFunc[f]!.push(r.rewards.perFunc[f]![i] ?? null);
       total.push(r.rewards.total[i]!);
@@ -99,13 +127,30 @@ export function assembleGeneration(index: number, rounds: RoundResult[], done: A
   }
   const order = completions.map((_, i) => i);
   if (shuffle) Rng.derive(seed, 'generation-shuffle', index).shuffle(order);
-  const stats: Record<string, number> = { reward_failures: failures, ...(done.metrics ? { reward_std: done.metrics.reward_std, frac_reward_zero_std: done.metrics.frac_reward_zero_std } : { frac_reward_zero_std: 0 }), ...(done.sampling ?? {}) };
+  const stats: Record<string, number> = {
+    reward_failures: failures,
+    ...(done.metrics
+      ? { reward_std: done.metrics.reward_std, frac_reward_zero_std: done.metrics.frac_reward_zero_std }
+      : { frac_reward_zero_std: 0 }),
+    ...(done.sampling ?? {}),
+  };
   return {
-    index, prompts, completions, perFunc, total, advantages: done.advantages ?? [], order,
-    engine: rounds[0]!.rollout.engine, policyVersion: Math.min(...rounds.map((r) => r.rollout.policyVersion)), stats, recorded: false,
+    index,
+    prompts,
+    completions,
+    perFunc,
+    total,
+    advantages: done.advantages ?? [],
+    order,
+    engine: rounds[0]!.rollout.engine,
+    policyVersion: Math.min(...rounds.map((r) => r.rollout.policyVersion)),
+    stats,
+    recorded: false,
     rollout: {
       tokensPerSecond: rounds.reduce((a, r) => a + r.rollout.tokensPerSecond, 0) / rounds.length,
-      ...(rounds[0]!.rollout.timeToFirstTokenS !== undefined ? { timeToFirstTokenS: rounds.reduce((a, r) => a + (r.rollout.timeToFirstTokenS ?? 0), 0) / rounds.length } : {}),
+      ...(rounds[0]!.rollout.timeToFirstTokenS !== undefined
+        ? { timeToFirstTokenS: rounds.reduce((a, r) => a + (r.rollout.timeToFirstTokenS ?? 0), 0) / rounds.length }
+        : {}),
       syncRejected: rounds.reduce((a, r) => a + (r.rollout.syncRejected ?? 0), 0),
     },
   };
@@ -154,7 +199,9 @@ export function generationMetrics(batches: readonly GenerationBatch[]): Record<s
   const n = comps.length || 1;
   for (const key of new Set(batches.flatMap((b) => Object.keys(b.stats)))) {
     const summed = key === 'reward_failures' || key.startsWith('dynamic_sampling/');
-    m[key] = summed ? batches.reduce((a, b) => a + (b.stats[key] ?? 0), 0) : batches.reduce((a, b) => a + (b.stats[key] ?? 0) * b.completions.length, 0) / n;
+    m[key] = summed
+      ? batches.reduce((a, b) => a + (b.stats[key] ?? 0), 0)
+      : batches.reduce((a, b) => a + (b.stats[key] ?? 0) * b.completions.length, 0) / n;
   }
   return m;
 }

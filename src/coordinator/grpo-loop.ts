@@ -19,8 +19,23 @@
 import type { StepMetrics, EvalSummary } from '../report/metrics.js';
 import type { AdmitGroupsResponse } from '../../protocols/advantage.js';
 import type { GroupPool } from '../rl/dynamic-sampling.js';
-import { chunkBounds, generationsOfStep, lastStepOfGeneration, microBatchesOfStep, needsOldLogprobs, type GenerationPlan } from '../rl/generation-plan.js';
-import { assembleGeneration, generationMetrics, stepInput, type GenerationBatch, type LoopCarry, type RoundResult, type StepInput } from './generation.js';
+import {
+  chunkBounds,
+  generationsOfStep,
+  lastStepOfGeneration,
+  microBatchesOfStep,
+  needsOldLogprobs,
+  type GenerationPlan,
+} from '../rl/generation-plan.js';
+import {
+  assembleGeneration,
+  generationMetrics,
+  stepInput,
+  type GenerationBatch,
+  type LoopCarry,
+  type RoundResult,
+  type StepInput,
+} from './generation.js';
 import type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase } from './loop-types.js';
 
 export type { CompletionRecord, PromptItem, RewardPhase, RolloutPhase };
@@ -68,7 +83,12 @@ export interface GrpoRoles {
    * One generation round through dynamic sampling (the advantage actor): keep the groups it allows,
    * say whether another round is needed and, once the batch is complete, its advantages.
    */
-  admit(rewards: RewardPhase, pool: GroupPool | undefined, targetGroups: number, step: number): Promise<AdmitGroupsResponse>;
+  admit(
+    rewards: RewardPhase,
+    pool: GroupPool | undefined,
+    targetGroups: number,
+    step: number,
+  ): Promise<AdmitGroupsResponse>;
   /** Old-policy log-probs of a generation batch's completions (the plan needs them), per micro-batch of the given sizes in training order. */
   oldLogprobs(batch: GenerationBatch, microBatchSizes: number[]): Promise<Float32Array[]>;
   train(input: StepInput, step: number): Promise<LearnerPhase>;
@@ -122,13 +142,19 @@ export interface AbortPolicy {
 
 /** The run stopped on purpose under its abort policy; the last good step is checkpointed first. */
 export class RunAbortedError extends Error {
-  constructor(message: string, readonly step: number) {
+  constructor(
+    message: string,
+    readonly step: number,
+  ) {
     super(message);
     this.name = 'RunAbortedError';
   }
 }
 
-export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise<{ lastStep: number; version: number }> {
+export async function runGrpoLoop(
+  roles: GrpoRoles,
+  o: GrpoLoopOptions,
+): Promise<{ lastStep: number; version: number }> {
   const t0 = Date.now();
   let version = o.firstStep - 1;
   if (o.evalBefore && o.evalEvery > 0) o.onEval(await roles.evaluate(version, o.firstStep - 1));
@@ -137,11 +163,14 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
   const carry = o.pending && o.pending.step === o.firstStep ? o.pending : undefined;
   // Generation batches produced and still being trained on (num_iterations > 1, steps_per_generation > GA).
   const buffer = new Map<number, GenerationBatch>((carry?.buffer ?? []).map((b) => [b.index, b]));
-  let nextGeneration = carry?.nextGeneration ?? Math.max(0, ...microBatchesOfStep(o.plan, o.firstStep).map((m) => m.generation));
+  let nextGeneration =
+    carry?.nextGeneration ?? Math.max(0, ...microBatchesOfStep(o.plan, o.firstStep).map((m) => m.generation));
   let numTokens = carry?.numTokens ?? 0;
   // The first round of the next generation batch, generated ahead in async mode.
   let prefetched: { prompts: PromptItem[]; rollout: Promise<RolloutPhase>; started: number } | null =
-    carry?.prompts && carry.rollout ? { prompts: carry.prompts, rollout: Promise.resolve(carry.rollout), started: performance.now() } : null;
+    carry?.prompts && carry.rollout
+      ? { prompts: carry.prompts, rollout: Promise.resolve(carry.rollout), started: performance.now() }
+      : null;
   // A batch spread over optimizer steps is shuffled first, so each step sees a mix of its groups (TRL).
   const shuffle = needsOldLogprobs({ ...o.plan, numIterations: 1 });
   let lastCheckpoint = o.firstStep - 1;
@@ -157,7 +186,10 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     throw new RunAbortedError(`run aborted at step ${step}: ${why}${where}`, step);
   };
   const carryNow = async (): Promise<PendingRollout> => ({
-    step: step + 1, buffer: [...buffer.values()], nextGeneration, numTokens,
+    step: step + 1,
+    buffer: [...buffer.values()],
+    nextGeneration,
+    numTokens,
     ...(prefetched ? { prompts: prefetched.prompts, rollout: await prefetched.rollout } : {}),
   });
   const startRollout = (s: number) => {
@@ -183,20 +215,33 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       const rewards = await phase('reward', () => roles.score(current.prompts, rollout, step));
       const failRate = rewards.failures / Math.max(1, rollout.completions.length);
       if (o.abort && failRate > o.abort.maxRewardFailureRate) {
-        await abort(`${rewards.failures} of ${rollout.completions.length} completions could not be scored (${(100 * failRate).toFixed(0)}% > run.max_reward_failure_rate ${o.abort.maxRewardFailureRate}); see the reward quarantine log`, false);
+        await abort(
+          `${rewards.failures} of ${rollout.completions.length} completions could not be scored (${(100 * failRate).toFixed(0)}% > run.max_reward_failure_rate ${o.abort.maxRewardFailureRate}); see the reward quarantine log`,
+          false,
+        );
       }
       rounds.push({ prompts: current.prompts, rollout, rewards });
       const r = await phase('advantage', () => roles.admit(rewards, pool, o.promptsPerGeneration, step));
       pool = r.pool;
       if (!r.done) continue;
-      if (r.shortfall > 0 && r.pool.rounds > 1) o.onLog?.(`dynamic sampling: generation batch ${g} holds ${r.pool.groups.length} of ${o.promptsPerGeneration} groups with reward variance after ${r.pool.rounds} rounds (grpo.max_num_gen_batches); training on those`);
+      if (r.shortfall > 0 && r.pool.rounds > 1)
+        o.onLog?.(
+          `dynamic sampling: generation batch ${g} holds ${r.pool.groups.length} of ${o.promptsPerGeneration} groups with reward variance after ${r.pool.rounds} rounds (grpo.max_num_gen_batches); training on those`,
+        );
       const batch = assembleGeneration(g, rounds, r, o.groupSize, shuffle, o.seed);
       for (const c of batch.completions) numTokens += batch.prompts[c.promptIndex]!.ids.length + c.tokenIds.length;
       if (needsOldLogprobs(o.plan) && batch.completions.length > 0) {
         const b = chunkBounds(batch.completions.length, o.plan.stepsPerGeneration);
-        const old = await phase('old_logprobs', () => roles.oldLogprobs(batch, b.slice(1).map((x, i) => x - b[i]!)));
+        const old = await phase('old_logprobs', () =>
+          roles.oldLogprobs(
+            batch,
+            b.slice(1).map((x, i) => x - b[i]!),
+          ),
+        );
         batch.old = new Array(batch.completions.length);
-        batch.order.forEach((ci, k) => { batch.old![ci] = old[k]!; });
+        batch.order.forEach((ci, k) => {
+          batch.old![ci] = old[k]!;
+        });
       }
       return batch;
     }
@@ -221,7 +266,10 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
     const produced: GenerationBatch[] = [];
     for (const g of gens) {
       if (buffer.has(g)) continue;
-      if (g !== nextGeneration) throw new Error(`step ${step}: generation batch ${g} needed, ${nextGeneration} is next (the carry does not match the plan)`);
+      if (g !== nextGeneration)
+        throw new Error(
+          `step ${step}: generation batch ${g} needed, ${nextGeneration} is next (the carry does not match the plan)`,
+        );
       nextGeneration = g + 1;
       const batch = await produce(g, time, phase);
       buffer.set(g, batch);
@@ -288,11 +336,15 @@ export async function runGrpoLoop(roles: GrpoRoles, o: GrpoLoopOptions): Promise
       lastCheckpoint = step;
     }
     if (o.abort && skippedInARow >= o.abort.maxConsecutiveSkippedUpdates) {
-      await abort(`${skippedInARow} updates in a row skipped for non-finite loss or gradients (run.max_consecutive_skipped_updates ${o.abort.maxConsecutiveSkippedUpdates})`, true);
+      await abort(
+        `${skippedInARow} updates in a row skipped for non-finite loss or gradients (run.max_consecutive_skipped_updates ${o.abort.maxConsecutiveSkippedUpdates})`,
+        true,
+      );
     }
   }
   // Stopped early (SIGINT/SIGTERM): checkpoint the last finished step, with the carry.
-  if (step > lastCheckpoint && step >= o.firstStep) await roles.checkpoint(step, await carryNow().catch(() => undefined));
+  if (step > lastCheckpoint && step >= o.firstStep)
+    await roles.checkpoint(step, await carryNow().catch(() => undefined));
   else if (prefetched) await prefetched.rollout.catch(() => undefined);
   return { lastStep: step, version };
 }
@@ -311,9 +363,19 @@ function rolloutStats(produced: readonly GenerationBatch[]): Record<string, numb
 
 function trajectoryRecords(b: GenerationBatch, step: number): TrajectoryRecord[] {
   return b.completions.map((c, i) => ({
-    step, prompt_index: b.prompts[c.promptIndex]!.index, sample_index: c.sampleIndex, policy_version: c.policyVersion, version_lag: step - 1 - c.policyVersion,
-    ...(c.actor !== undefined ? { actor: c.actor } : {}), ...(c.engine !== undefined ? { engine: c.engine } : {}), ...(c.syncLatencyMs !== undefined ? { sync_latency_ms: c.syncLatencyMs } : {}),
-    finish_reason: c.finishReason, completion_tokens: c.tokenIds.length, reward: b.total[i]!,
-    rewards: Object.fromEntries(Object.entries(b.perFunc).map(([k, v]) => [k, v[i] ?? null])), advantage: b.advantages[i]!, text: c.text,
+    step,
+    prompt_index: b.prompts[c.promptIndex]!.index,
+    sample_index: c.sampleIndex,
+    policy_version: c.policyVersion,
+    version_lag: step - 1 - c.policyVersion,
+    ...(c.actor !== undefined ? { actor: c.actor } : {}),
+    ...(c.engine !== undefined ? { engine: c.engine } : {}),
+    ...(c.syncLatencyMs !== undefined ? { sync_latency_ms: c.syncLatencyMs } : {}),
+    finish_reason: c.finishReason,
+    completion_tokens: c.tokenIds.length,
+    reward: b.total[i]!,
+    rewards: Object.fromEntries(Object.entries(b.perFunc).map(([k, v]) => [k, v[i] ?? null])),
+    advantage: b.advantages[i]!,
+    text: c.text,
   }));
 }

@@ -46,19 +46,37 @@ export function renderModelCard(c: ModelCardInput): string {
     '',
     '## Training',
     '',
-    '| setting | value |', '|---|---|',
-    ...Object.entries(c.training).filter(([, v]) => v !== undefined).map(([k, v]) => `| ${k} | ${String(v)} |`),
+    '| setting | value |',
+    '|---|---|',
+    ...Object.entries(c.training)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `| ${k} | ${String(v)} |`),
   ];
   if (c.metrics) {
     lines.push('', `## Metrics at step ${c.step}`, '', '| metric | value |', '|---|---|');
-    for (const [k, v] of Object.entries(c.metrics)) if (k !== 'step' && typeof v === 'number' && Number.isFinite(v)) lines.push(`| ${k} | ${Number(v.toPrecision(5))} |`);
+    for (const [k, v] of Object.entries(c.metrics))
+      if (k !== 'step' && typeof v === 'number' && Number.isFinite(v))
+        lines.push(`| ${k} | ${Number(v.toPrecision(5))} |`);
   }
   const evals = c.evals.filter((e) => e.step <= c.step);
   if (evals.length) {
     const benches = [...new Set(evals.flatMap((e) => Object.keys(e.pass_at_1)))].sort();
-    lines.push('', '## Held-out pass@1', '', `| step | ${benches.join(' | ')} | average |`, `|---|${benches.map(() => '---|').join('')}---|`);
-    for (const e of evals) lines.push(`| ${e.step} | ${benches.map((b) => (e.pass_at_1[b] === undefined ? '–' : pct(e.pass_at_1[b]!))).join(' | ')} | ${pct(e.average)} |`);
+    lines.push(
+      '',
+      '## Held-out pass@1',
+      '',
+      `| step | ${benches.join(' | ')} | average |`,
+      `|---|${benches.map(() => '---|').join('')}---|`,
+    );
+    for (const e of evals)
+      lines.push(
+        `| ${e.step} | ${benches.map((b) => (e.pass_at_1[b] === undefined ? '–' : pct(e.pass_at_1[b]!))).join(' | ')} | ${pct(e.average)} |`,
+      );
   }
-  lines.push('', 'Files: `adapter_config.json` + `adapter_model.safetensors` (PEFT), `optimizer.bin` and `loractor_state.json` (exact resume with `--resume`), `manifest.json` (sha256 of every file).', '');
+  lines.push(
+    '',
+    'Files: `adapter_config.json` + `adapter_model.safetensors` (PEFT), `optimizer.bin` and `loractor_state.json` (exact resume with `--resume`), `manifest.json` (sha256 of every file).',
+    '',
+  );
   return lines.join('\n');
 }

@@ -53,14 +53,21 @@ export interface PromptLimits {
 }
 
 /** Load and check the prompts (the whole dataset, once). Throws naming file:line for refused text. */
-export async function preparePrompts(data: DataSection, tok: ModelTokenizer, limits: PromptLimits): Promise<PromptData> {
+export async function preparePrompts(
+  data: DataSection,
+  tok: ModelTokenizer,
+  limits: PromptLimits,
+): Promise<PromptData> {
   const limit = limits.maxPromptTokens;
   if (data.source === 'task') {
     return {
       describe: `synthetic task '${data.task}' (train split)`,
       report: { notes: [], overlong: 0, unencodable: 0 },
       source(seed, resume) {
-        const sampler = createTaskSampler({ family: data.task, levels: data.levels, split: 'train', seed }, resume as TaskSamplerState | undefined);
+        const sampler = createTaskSampler(
+          { family: data.task, levels: data.levels, split: 'train', seed },
+          resume as TaskSamplerState | undefined,
+        );
         let index = (resume as TaskSamplerState | undefined)?.drawn ?? 0;
         return {
           describe: `synthetic task '${data.task}' (train split)`,
@@ -68,7 +75,11 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
             const out: PromptItem[] = [];
             for (let i = 0; i < count; i++) {
               const item = sampler.next();
-              const p = encodePrompt(tok, tok.applyChatTemplate([{ role: 'user', content: item.prompt }], { addGenerationPrompt: true }), limit);
+              const p = encodePrompt(
+                tok,
+                tok.applyChatTemplate([{ role: 'user', content: item.prompt }], { addGenerationPrompt: true }),
+                limit,
+              );
               out.push({ index: index++, ids: p.ids, text: item.prompt, promptText: p.text, solution: item.solution });
             }
             return out;
@@ -81,15 +92,25 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
   // A dataset with Tina's column mapping, system prompt rule and chat template (the model's own bos token).
   const id = data.dataset_id ?? basename(data.path);
   const loaded = await loadDataset(data.path, { split: 'train' });
-  if (loaded.rows.length === 0) throw new Error(`data.path ${data.path}: no rows found (files: ${loaded.files.join(', ') || 'none'})`);
+  if (loaded.rows.length === 0)
+    throw new Error(`data.path ${data.path}: no rows found (files: ${loaded.files.join(', ') || 'none'})`);
   const mapped = mapTinaColumns(loaded.rows, id, { mapping: data.column_mapping, promptColumn: data.prompt_column });
-  const system = data.system_prompt_text ?? (data.system_prompt === 'auto' ? systemPromptFor(id) : data.system_prompt === 'none' ? '' : SYSTEM_PROMPTS[data.system_prompt]);
+  const system =
+    data.system_prompt_text ??
+    (data.system_prompt === 'auto'
+      ? systemPromptFor(id)
+      : data.system_prompt === 'none'
+        ? ''
+        : SYSTEM_PROMPTS[data.system_prompt]);
   const l1 = data.l1_target_length;
   // Tina's L1 recipes: a target length per row, asked for in the system prompt, given to the rewards.
   // The whole-dataset check renders the longest ask (l1.max); a stream renders each row's own target.
   const render = (problem: string, target?: number): string => {
     const sys = target === undefined ? system : `${system}\nThink for ${target} tokens.`;
-    const messages = [...(sys ? [{ role: 'system' as const, content: sys }] : []), { role: 'user' as const, content: problem }];
+    const messages = [
+      ...(sys ? [{ role: 'system' as const, content: sys }] : []),
+      { role: 'user' as const, content: problem },
+    ];
     return data.chat_template_jinja !== undefined
       ? renderChat(messages, data.chat_template_jinja, { bosToken: tok.bosToken ?? '', eosToken: tok.eosToken ?? '' })
       : data.chat_template === 'model'
@@ -99,44 +120,78 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
   const where = (i: number): string => rowOrigin(loaded.rows[i]!) ?? `${data.path} row ${i}`;
   // Every row once: over-long and lossy rows are found now, not at the step that draws them.
   const keep: number[] = [];
-  let overlong = 0, firstOverlong = '', unencodable = 0, firstLossy = '';
+  let overlong = 0,
+    firstOverlong = '',
+    unencodable = 0,
+    firstLossy = '';
   mapped.forEach((row, i) => {
     const p = encodePrompt(tok, render(row.problem, l1 ? l1.max : undefined), limit);
     if (p.lost) {
       if (data.unencodable_text === 'error') {
-        throw new Error(`${where(i)}: this model's tokenizer cannot encode the rendered prompt (${describeLost(p.lost)}); `
-          + 'use a model whose tokenizer covers the text, fix the row, or set data.unencodable_text "warn" to train on the lossy tokenization');
+        throw new Error(
+          `${where(i)}: this model's tokenizer cannot encode the rendered prompt (${describeLost(p.lost)}); ` +
+            'use a model whose tokenizer covers the text, fix the row, or set data.unencodable_text "warn" to train on the lossy tokenization',
+        );
       }
       if (unencodable++ === 0) firstLossy = `${where(i)}: ${describeLost(p.lost)}`;
     }
     if (p.truncatedFrom !== undefined) {
-      if (overlong++ === 0) firstOverlong = `${where(i)} (${p.truncatedFromAtLeast ? 'at least ' : ''}${p.truncatedFrom} tokens)`;
+      if (overlong++ === 0)
+        firstOverlong = `${where(i)} (${p.truncatedFromAtLeast ? 'at least ' : ''}${p.truncatedFrom} tokens)`;
       if (data.overlong_prompts === 'skip') return;
     }
     keep.push(i);
   });
-  if (keep.length === 0) throw new Error(`data.path ${data.path}: all ${mapped.length} rows are longer than the prompt limit of ${limit} tokens (${limits.limitField}; first: ${firstOverlong}) and data.overlong_prompts is "skip"`);
-  const notes = loaded.errors.length ? [`data: skipped ${loaded.errors.length} malformed line(s) of ${data.path} (first: ${loaded.errors[0]!.file}:${loaded.errors[0]!.line}: ${loaded.errors[0]!.message})`] : [];
+  if (keep.length === 0)
+    throw new Error(
+      `data.path ${data.path}: all ${mapped.length} rows are longer than the prompt limit of ${limit} tokens (${limits.limitField}; first: ${firstOverlong}) and data.overlong_prompts is "skip"`,
+    );
+  const notes = loaded.errors.length
+    ? [
+        `data: skipped ${loaded.errors.length} malformed line(s) of ${data.path} (first: ${loaded.errors[0]!.file}:${loaded.errors[0]!.line}: ${loaded.errors[0]!.message})`,
+      ]
+    : [];
   if (overlong) {
-    notes.push(data.overlong_prompts === 'skip'
-      ? `data: skipped ${overlong} row(s) longer than the prompt limit of ${limit} tokens (${limits.limitField}; data.overlong_prompts "skip"); first: ${firstOverlong}`
-      : `data: truncated ${overlong} row(s) longer than the prompt limit of ${limit} tokens to their last ${limit} tokens (TRL left truncation, ${limits.limitField}; data.overlong_prompts "truncate"); first: ${firstOverlong}`);
+    notes.push(
+      data.overlong_prompts === 'skip'
+        ? `data: skipped ${overlong} row(s) longer than the prompt limit of ${limit} tokens (${limits.limitField}; data.overlong_prompts "skip"); first: ${firstOverlong}`
+        : `data: truncated ${overlong} row(s) longer than the prompt limit of ${limit} tokens to their last ${limit} tokens (TRL left truncation, ${limits.limitField}; data.overlong_prompts "truncate"); first: ${firstOverlong}`,
+    );
   }
-  if (unencodable) notes.push(`data: warning: ${unencodable} row(s) hold text the tokenizer cannot encode and are trained on without it (data.unencodable_text "warn"); first: ${firstLossy}`);
+  if (unencodable)
+    notes.push(
+      `data: warning: ${unencodable} row(s) hold text the tokenizer cannot encode and are trained on without it (data.unencodable_text "warn"); first: ${firstLossy}`,
+    );
   const describe = `dataset ${id} (${keep.length} rows from ${loaded.files.length} file(s)${loaded.errors.length ? `, ${loaded.errors.length} malformed lines skipped` : ''}${overlong ? `, ${overlong} over-long ${data.overlong_prompts === 'skip' ? 'skipped' : 'truncated'}` : ''})`;
   return {
-    describe, size: keep.length, report: { notes, overlong, unencodable },
+    describe,
+    size: keep.length,
+    report: { notes, overlong, unencodable },
     source(seed, resume) {
-      const sampler = createRepeatSampler({ numSamples: keep.length, repeatCount: 1, seed, state: resume as RepeatSamplerState | undefined });
+      const sampler = createRepeatSampler({
+        numSamples: keep.length,
+        repeatCount: 1,
+        seed,
+        state: resume as RepeatSamplerState | undefined,
+      });
       return {
-        describe, size: keep.length, skipped: loaded.errors.map((e) => `${e.file}:${e.line}: ${e.message}`),
+        describe,
+        size: keep.length,
+        skipped: loaded.errors.map((e) => `${e.file}:${e.line}: ${e.message}`),
         next(count) {
           return sampler.take(count).map((k) => {
             const i = keep[k]!;
             const row = mapped[i]!;
             const target = l1 ? l1TargetLength(seed, i, l1.min, l1.max) : undefined;
             const p = encodePrompt(tok, render(row.problem, target), limit);
-            return { index: i, ids: p.ids, text: row.problem, promptText: p.text, solution: row.solution, ...(target === undefined ? {} : { columns: { target_length: target } }) };
+            return {
+              index: i,
+              ids: p.ids,
+              text: row.problem,
+              promptText: p.text,
+              solution: row.solution,
+              ...(target === undefined ? {} : { columns: { target_length: target } }),
+            };
           });
         },
         state: () => sampler.state(),
@@ -146,7 +201,13 @@ export async function preparePrompts(data: DataSection, tok: ModelTokenizer, lim
 }
 
 /** Load the prompts and open a stream over them (for callers that need both at once). */
-export async function createPromptSource(data: DataSection, tok: ModelTokenizer, seed: number, resume?: unknown, limits: PromptLimits = { maxPromptTokens: Infinity, limitField: 'no limit' }): Promise<PromptSource> {
+export async function createPromptSource(
+  data: DataSection,
+  tok: ModelTokenizer,
+  seed: number,
+  resume?: unknown,
+  limits: PromptLimits = { maxPromptTokens: Infinity, limitField: 'no limit' },
+): Promise<PromptSource> {
   return (await preparePrompts(data, tok, limits)).source(seed, resume);
 }
 

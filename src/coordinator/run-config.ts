@@ -17,7 +17,18 @@ import type { LearnerDeviceConfig } from '../rl/learner-config.js';
 import { parseRewardsConfig, type RewardsConfig } from '../rewards/config.js';
 import { absolutizeSpec, type RewardFuncSpec } from '../rewards/registry.js';
 import { parseEvalConfig, type EvalConfig } from '../eval/config.js';
-import { checkDataForRewards, dataSectionSchema, evalScheduleSchema, loraSectionSchema, modelSectionSchema, parseSection, type DataSection, type FaultsSection, type LoraSection, type ModelSection } from './config.js';
+import {
+  checkDataForRewards,
+  dataSectionSchema,
+  evalScheduleSchema,
+  loraSectionSchema,
+  modelSectionSchema,
+  parseSection,
+  type DataSection,
+  type FaultsSection,
+  type LoraSection,
+  type ModelSection,
+} from './config.js';
 
 /** The `run` section with its defaults. */
 export type RunSettings = z.output<typeof runSchema>;
@@ -77,7 +88,11 @@ export function isRunConfig(x: unknown): x is RunConfig {
 export function resolveRunConfig(raw: unknown, opts: RunConfigOptions = {}): RunConfig {
   const source = opts.configPath ?? '(inline)';
   const config = validateConfig(raw, source, rootConfigSchema) as LoractorConfig;
-  const run: RunSettings = { ...config.run, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.maxSteps !== undefined ? { max_steps: opts.maxSteps } : {}) };
+  const run: RunSettings = {
+    ...config.run,
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.maxSteps !== undefined ? { max_steps: opts.maxSteps } : {}),
+  };
   const seed = run.seed;
   const at = (p: string): string => resolveConfigPath(p, opts.configPath);
   // Sections the root schema left optional are required to train; each parser names its own fields.
@@ -87,8 +102,12 @@ export function resolveRunConfig(raw: unknown, opts: RunConfigOptions = {}): Run
   const data0 = asConfigError(source, () => parseSection(dataSectionSchema, config.data, 'data'));
   const data: DataSection = data0.source === 'dataset' ? { ...data0, path: at(data0.path) } : data0;
   const { eval_steps, eval_before_training, ...evalRest } = (config.eval ?? {}) as Record<string, unknown>;
-  const schedule = asConfigError(source, () => parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval'));
-  const evalParsed = asConfigError(source, () => parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest }, 'config: eval'));
+  const schedule = asConfigError(source, () =>
+    parseSection(evalScheduleSchema, { eval_steps, eval_before_training }, 'eval'),
+  );
+  const evalParsed = asConfigError(source, () =>
+    parseEvalConfig({ benchmarks: ['synthetic'], ...evalRest }, 'config: eval'),
+  );
   const evalCfg: EvalConfig = {
     ...evalParsed,
     ...(evalParsed.benchmarks_dir !== undefined ? { benchmarks_dir: at(evalParsed.benchmarks_dir) } : {}),
@@ -96,19 +115,53 @@ export function resolveRunConfig(raw: unknown, opts: RunConfigOptions = {}): Run
   };
   const rewards0 = asConfigError(source, () => parseRewardsConfig(config.rewards));
   asConfigError(source, () => checkDataForRewards(data0, rewards0.reward_funcs));
-  const rewardsCfg: RewardsConfig = { ...rewards0, reward_funcs: rewards0.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, at('.'))) as RewardsConfig['reward_funcs'] };
-  const lora: LoraSettings = { r: loraCfg.lora_r, alpha: loraCfg.lora_alpha, dropout: loraCfg.lora_dropout, targetModules: [...loraCfg.lora_target_modules] };
+  const rewardsCfg: RewardsConfig = {
+    ...rewards0,
+    reward_funcs: rewards0.reward_funcs.map((s) =>
+      absolutizeSpec(s as RewardFuncSpec, at('.')),
+    ) as RewardsConfig['reward_funcs'],
+  };
+  const lora: LoraSettings = {
+    r: loraCfg.lora_r,
+    alpha: loraCfg.lora_alpha,
+    dropout: loraCfg.lora_dropout,
+    targetModules: [...loraCfg.lora_target_modules],
+  };
   const { overrides, faults } = checkActors(config, run, source);
   // One seed per run (run.seed, or --seed over both): a grpo.seed that disagrees would be silently overridden.
   const grpoSeed = config.grpo?.seed;
-  if (grpoSeed !== undefined && grpoSeed !== null && grpoSeed !== seed) throw new ConfigError(`config: grpo.seed ${grpoSeed} differs from run.seed ${seed}; the run's seed (run.seed, or --seed) is what every random choice uses: set run.seed instead`, source, 'grpo.seed');
+  if (grpoSeed !== undefined && grpoSeed !== null && grpoSeed !== seed)
+    throw new ConfigError(
+      `config: grpo.seed ${grpoSeed} differs from run.seed ${seed}; the run's seed (run.seed, or --seed) is what every random choice uses: set run.seed instead`,
+      source,
+      'grpo.seed',
+    );
   const grpoInput = { ...((raw as { grpo?: object } | null)?.grpo ?? {}), seed };
   const parsedGrpo = grpoConfigSchema.safeParse(grpoInput);
   if (!parsedGrpo.success) asConfigError(source, () => resolveGrpoConfig(grpoInput)); // throws naming the field
   const grpo0 = { ...parsedGrpo.data!, seed };
   return {
-    resolved: true, config, ...(opts.configPath !== undefined ? { configPath: opts.configPath } : {}), run, seed, modelCfg, modelDir: at(modelCfg.path), loraCfg, lora, learnerCfg,
-    data0, data, schedule, evalParsed, evalCfg, rewards0, rewardsCfg, grpoInput, grpo0, overrides, faults,
+    resolved: true,
+    config,
+    ...(opts.configPath !== undefined ? { configPath: opts.configPath } : {}),
+    run,
+    seed,
+    modelCfg,
+    modelDir: at(modelCfg.path),
+    loraCfg,
+    lora,
+    learnerCfg,
+    data0,
+    data,
+    schedule,
+    evalParsed,
+    evalCfg,
+    rewards0,
+    rewardsCfg,
+    grpoInput,
+    grpo0,
+    overrides,
+    faults,
   };
 }
 
@@ -118,25 +171,55 @@ export function asConfigError<T>(source: string, f: () => T): T {
     return f();
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    if (err instanceof GrpoConfigError) throw new ConfigError(`config: ${err.issues.map((i) => `grpo.${i.field}: ${i.message}`).join('; ')}`, source, `grpo.${err.issues[0]?.field ?? ''}`);
+    if (err instanceof GrpoConfigError)
+      throw new ConfigError(
+        `config: ${err.issues.map((i) => `grpo.${i.field}: ${i.message}`).join('; ')}`,
+        source,
+        `grpo.${err.issues[0]?.field ?? ''}`,
+      );
     const m = /^config: ([\w.[\]-]+): /.exec((err as Error).message);
-    if (m || (err as Error).message.startsWith('config')) throw new ConfigError((err as Error).message, source, m?.[1] ?? '');
+    if (m || (err as Error).message.startsWith('config'))
+      throw new ConfigError((err as Error).message, source, m?.[1] ?? '');
     throw err;
   }
 }
 
 /** The `actors` section tunes the standard roles only; the learner is one worker, retried only with recovery. */
-function checkActors(config: LoractorConfig, run: RunSettings, source: string): { overrides: Record<string, RoleSpec>; faults: FaultsSection } {
+function checkActors(
+  config: LoractorConfig,
+  run: RunSettings,
+  source: string,
+): { overrides: Record<string, RoleSpec>; faults: FaultsSection } {
   // An entry for 'rollout' applies to every rollout-N. The role's own config always comes from the coordinator.
   const overrides = actorSpecsFromConfig({ actors: config.actors });
   for (const name of Object.keys(overrides)) {
-    if (name === 'reward') throw new ConfigError('config: actors.reward: the reward pool is set by rewards.reward_num_workers and rewards.reward_timeout_s', source, 'actors.reward');
-    if (!['rollout', 'advantage', 'learner', 'evaluator'].includes(name)) throw new ConfigError(`config: actors.${name}: not a role of the training job (rollout, advantage, learner, evaluator)`, source, `actors.${name}`);
+    if (name === 'reward')
+      throw new ConfigError(
+        'config: actors.reward: the reward pool is set by rewards.reward_num_workers and rewards.reward_timeout_s',
+        source,
+        'actors.reward',
+      );
+    if (!['rollout', 'advantage', 'learner', 'evaluator'].includes(name))
+      throw new ConfigError(
+        `config: actors.${name}: not a role of the training job (rollout, advantage, learner, evaluator)`,
+        source,
+        `actors.${name}`,
+      );
   }
   // One learner worker owns the adapter (single writer of the WeightStore); without recovery a retry
   // would start from a fresh worker's step 0 or from half-updated state, so it is not allowed.
   const learner = overrides.learner as { threads?: number; retries?: number } | undefined;
-  if (learner?.threads !== undefined && learner.threads !== 1) throw new ConfigError(`config: actors.learner.threads: the learner is one worker (it is the adapter's only writer), got ${learner.threads}`, source, 'actors.learner.threads');
-  if (!run.learner_recovery && (learner?.retries ?? 0) > 0) throw new ConfigError('config: actors.learner.retries: retrying the learner needs run.learner_recovery (its state would be lost with the worker)', source, 'actors.learner.retries');
+  if (learner?.threads !== undefined && learner.threads !== 1)
+    throw new ConfigError(
+      `config: actors.learner.threads: the learner is one worker (it is the adapter's only writer), got ${learner.threads}`,
+      source,
+      'actors.learner.threads',
+    );
+  if (!run.learner_recovery && (learner?.retries ?? 0) > 0)
+    throw new ConfigError(
+      'config: actors.learner.retries: retrying the learner needs run.learner_recovery (its state would be lost with the worker)',
+      source,
+      'actors.learner.retries',
+    );
   return { overrides, faults: config.faults ?? [] };
 }

@@ -8,7 +8,20 @@
 //     the way, a read-only mount) fails at once with its reason instead of looping in mkdir -p;
 //   - stale checkpoint temp folders (.checkpoint-N.tmp-PID, left by a crash or a full disk mid-save)
 //     are removed once the lock is held: nobody else can be writing them.
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
@@ -65,14 +78,21 @@ export function checkRunFolder(dir: string, opts: OpenRunFolderOptions): void {
   const entries = readdirSync(dir);
   if (entries.length === 0) return;
   const owner = liveOwner(dir);
-  if (owner) throw new RunFolderError(`${origin} ${dir}: in use by another run (${describeOwner(owner)}); wait for it or choose another folder`);
+  if (owner)
+    throw new RunFolderError(
+      `${origin} ${dir}: in use by another run (${describeOwner(owner)}); wait for it or choose another folder`,
+    );
   if (opts.overwrite) {
     if (!entries.some((n) => RUN_MARKERS.some((r) => r.test(n)))) {
-      throw new RunFolderError(`${origin} ${dir}: --overwrite moves aside only a loractor run folder (one with config.resolved.json, metrics.jsonl or checkpoint-N), and this one holds other files (${describeContents(dir, entries)}); choose another --out`);
+      throw new RunFolderError(
+        `${origin} ${dir}: --overwrite moves aside only a loractor run folder (one with config.resolved.json, metrics.jsonl or checkpoint-N), and this one holds other files (${describeContents(dir, entries)}); choose another --out`,
+      );
     }
   } else if (!opts.resume) {
-    throw new RunFolderError(`${origin} ${dir}: the folder is not empty (${describeContents(dir, entries)}); `
-      + `pass --resume ${dir} to continue that run, --overwrite to move it aside to ${dir}.old-<time>, or choose another --out`);
+    throw new RunFolderError(
+      `${origin} ${dir}: the folder is not empty (${describeContents(dir, entries)}); ` +
+        `pass --resume ${dir} to continue that run, --overwrite to move it aside to ${dir}.old-<time>, or choose another --out`,
+    );
   }
 }
 
@@ -85,11 +105,17 @@ export function openRunFolder(dir: string, opts: OpenRunFolderOptions): RunFolde
   const fresh = !existsSync(dir);
   if (fresh) makeFolders(dir, origin);
   const lock = acquireLock(dir, origin);
-  const removedTemps = readdirSync(dir).filter((n) => TEMP_CHECKPOINT.test(n)).map((n) => join(dir, n));
+  const removedTemps = readdirSync(dir)
+    .filter((n) => TEMP_CHECKPOINT.test(n))
+    .map((n) => join(dir, n));
   for (const t of removedTemps) rmSync(t, { recursive: true, force: true });
   let released = false;
   return {
-    dir, fresh, removedTemps, ...(movedAside ? { movedAside } : {}), ...(lock.stale ? { staleLock: lock.stale } : {}),
+    dir,
+    fresh,
+    removedTemps,
+    ...(movedAside ? { movedAside } : {}),
+    ...(lock.stale ? { staleLock: lock.stale } : {}),
     release(o = {}) {
       if (released) return;
       released = true;
@@ -109,14 +135,17 @@ export function makeFolders(dir: string, origin = '--out'): void {
     if (up === p) break;
     p = up;
   }
-  if (existsSync(p) && !statSync(p).isDirectory()) throw new RunFolderError(`${origin} ${dir}: ${p} is a file, not a folder`);
+  if (existsSync(p) && !statSync(p).isDirectory())
+    throw new RunFolderError(`${origin} ${dir}: ${p} is a file, not a folder`);
   for (const m of missing) {
     try {
       mkdirSync(m);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' && statSync(m).isDirectory()) continue;
-      throw new RunFolderError(`${origin} ${dir}: cannot create folder ${m} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code === 'ENOENT' ? 'the file system there does not hold folders' : code ?? (err as Error).message})`);
+      throw new RunFolderError(
+        `${origin} ${dir}: cannot create folder ${m} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code === 'ENOENT' ? 'the file system there does not hold folders' : (code ?? (err as Error).message)})`,
+      );
     }
   }
 }
@@ -170,18 +199,31 @@ function describeOwner(l: LockInfo): string {
 }
 
 function describeContents(dir: string, entries: string[]): string {
-  const ckpts = entries.filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11))).sort((a, b) => a - b);
+  const ckpts = entries
+    .filter((n) => /^checkpoint-\d+$/.test(n))
+    .map((n) => Number(n.slice(11)))
+    .sort((a, b) => a - b);
   const parts: string[] = [];
   if (ckpts.length) parts.push(`${ckpts.length} checkpoint(s), newest checkpoint-${ckpts.at(-1)}`);
   if (entries.includes('metrics.jsonl')) {
-    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').length;
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '').length;
     parts.push(`metrics.jsonl with ${lines} record(s)`);
   }
-  if (!parts.length) parts.push(`${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}`);
+  if (!parts.length)
+    parts.push(
+      `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}`,
+    );
   return parts.join(', ');
 }
 
-const RUN_MARKERS = [/^config\.resolved\.json$/, /^metrics\.jsonl$/, /^checkpoint-\d+$/, new RegExp(`^${LOCK_FILE.replace('.', '\\.')}$`)];
+const RUN_MARKERS = [
+  /^config\.resolved\.json$/,
+  /^metrics\.jsonl$/,
+  /^checkpoint-\d+$/,
+  new RegExp(`^${LOCK_FILE.replace('.', '\\.')}$`),
+];
 
 /** --overwrite: rename the old run to <dir>.old-<time> (never delete; checkRunFolder made sure it is a run). */
 function moveAside(dir: string, origin: string): string {
@@ -191,13 +233,21 @@ function moveAside(dir: string, origin: string): string {
   try {
     renameSync(dir, aside);
   } catch (err) {
-    throw new RunFolderError(`${origin} ${dir}: --overwrite cannot move it aside to ${basename(aside)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new RunFolderError(
+      `${origin} ${dir}: --overwrite cannot move it aside to ${basename(aside)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   return aside;
 }
 
 function lockInfo(): LockInfo {
-  return { pid: process.pid, host: hostname(), started: new Date().toISOString(), proc_start: procStart(process.pid), argv: process.argv.slice(1) };
+  return {
+    pid: process.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    proc_start: procStart(process.pid),
+    argv: process.argv.slice(1),
+  };
 }
 
 /** Create the lock with O_EXCL; take over a stale one (rename it away first, so only one taker wins). */
@@ -208,17 +258,27 @@ function acquireLock(dir: string, origin: string): { stale?: LockInfo } {
     // Written whole to a private file, then linked into place: the lock is never seen half-written.
     const tmp = `${path}.${process.pid}.tmp`;
     const fd = openSync(tmp, 'w');
-    try { writeSync(fd, JSON.stringify(lockInfo()) + '\n'); } finally { closeSync(fd); }
+    try {
+      writeSync(fd, JSON.stringify(lockInfo()) + '\n');
+    } finally {
+      closeSync(fd);
+    }
     try {
       linkSync(tmp, path);
       unlinkSync(tmp);
       return stale ? { stale } : {};
     } catch (err) {
       unlinkSync(tmp);
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RunFolderError(`${origin} ${dir}: cannot create the lock file ${LOCK_FILE} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new RunFolderError(
+          `${origin} ${dir}: cannot create the lock file ${LOCK_FILE} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        );
     }
     const owner = liveOwner(dir);
-    if (owner) throw new RunFolderError(`${origin} ${dir}: in use by another run (${describeOwner(owner)}); wait for it or choose another folder`);
+    if (owner)
+      throw new RunFolderError(
+        `${origin} ${dir}: in use by another run (${describeOwner(owner)}); wait for it or choose another folder`,
+      );
     stale = readLock(dir) ?? undefined;
     try {
       const moved = `${path}.stale-${process.pid}`;
@@ -235,6 +295,10 @@ function releaseLock(dir: string): void {
   const path = join(dir, LOCK_FILE);
   const lock = readLock(dir);
   if (lock && lock.pid === process.pid && lock.host === hostname()) {
-    try { unlinkSync(path); } catch { /* already gone */ }
+    try {
+      unlinkSync(path);
+    } catch {
+      /* already gone */
+    }
   }
 }

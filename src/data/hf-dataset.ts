@@ -54,8 +54,15 @@ export function datasetFiles(location: string, opts: LoadDatasetOptions = {}): s
   const matching = all.filter((f) => inSplit(relative(root, f), split));
   if (matching.length > 0) return matching;
   // A lone data file (or lone data/ folder of files) with no split in its name is the train split.
-  if (split === 'train' && all.length > 0 && all.every((f) => !['test', 'validation', 'valid', 'dev'].some((s) => inSplit(relative(root, f), s)))) return all;
-  throw new Error(`dataset: no ${split} split files under ${root} (found: ${all.map((f) => relative(root, f)).join(', ') || 'no data files'})`);
+  if (
+    split === 'train' &&
+    all.length > 0 &&
+    all.every((f) => !['test', 'validation', 'valid', 'dev'].some((s) => inSplit(relative(root, f), s)))
+  )
+    return all;
+  throw new Error(
+    `dataset: no ${split} split files under ${root} (found: ${all.map((f) => relative(root, f)).join(', ') || 'no data files'})`,
+  );
 }
 
 export async function loadDataset(location: string, opts: LoadDatasetOptions = {}): Promise<LoadedDataset> {
@@ -74,7 +81,9 @@ export async function loadDataset(location: string, opts: LoadDatasetOptions = {
   // Every line malformed is not a dataset with a few bad records but the wrong file (or encoding).
   if (rows.length === 0 && errors.length > 0) {
     const e = errors[0]!;
-    throw new Error(`dataset ${location}: no valid rows: all ${errors.length} non-empty line(s) are malformed (first: ${e.file}:${e.line}: ${e.message})`);
+    throw new Error(
+      `dataset ${location}: no valid rows: all ${errors.length} non-empty line(s) are malformed (first: ${e.file}:${e.line}: ${e.message})`,
+    );
   }
   return { rows, files, errors };
 }
@@ -88,7 +97,10 @@ async function readText(file: string): Promise<string> {
 }
 
 async function isJsonArrayFile(file: string): Promise<boolean> {
-  const head = (await readText(file)).slice(0, 4096).replace(/^\uFEFF/, '').trimStart();
+  const head = (await readText(file))
+    .slice(0, 4096)
+    .replace(/^\uFEFF/, '')
+    .trimStart();
   return head.startsWith('[');
 }
 
@@ -103,7 +115,10 @@ async function readJsonArray(file: string): Promise<Row[]> {
   }
   if (!Array.isArray(value)) throw new Error(`${file}: expected a JSON array of objects`);
   value.forEach((r, i) => {
-    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new Error(`${file}: element ${i} is not an object (got ${r === null ? 'null' : Array.isArray(r) ? 'an array' : typeof r})`);
+    if (r === null || typeof r !== 'object' || Array.isArray(r))
+      throw new Error(
+        `${file}: element ${i} is not an object (got ${r === null ? 'null' : Array.isArray(r) ? 'an array' : typeof r})`,
+      );
     setRowOrigin(r as Row, `${file} element ${i}`);
   });
   return value as Row[];

@@ -52,11 +52,15 @@ const MAX_DEPTH = 512;
 
 /** What is wrong with a parsed row's strings: a lone surrogate (with its path, like `.problem`), or nesting past MAX_DEPTH. */
 function textProblem(v: unknown, path = '', depth = 0): string | null {
-  if (typeof v === 'string') return wellFormed(v) ? null : `field ${path || '(value)'} holds a lone UTF-16 surrogate (not valid Unicode text)`;
+  if (typeof v === 'string')
+    return wellFormed(v) ? null : `field ${path || '(value)'} holds a lone UTF-16 surrogate (not valid Unicode text)`;
   if (v === null || typeof v !== 'object') return null;
   if (depth > MAX_DEPTH) return `nested deeper than ${MAX_DEPTH} levels`;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) { const p = textProblem(v[i], `${path}[${i}]`, depth + 1); if (p) return p; }
+    for (let i = 0; i < v.length; i++) {
+      const p = textProblem(v[i], `${path}[${i}]`, depth + 1);
+      if (p) return p;
+    }
   } else {
     for (const [k, x] of Object.entries(v)) {
       if (!wellFormed(k)) return `a key in ${path || 'the row'} holds a lone UTF-16 surrogate (not valid Unicode text)`;
@@ -113,7 +117,10 @@ export async function readJsonl(file: string, opts: ReadJsonlOptions = {}): Prom
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new Error(`${file}: cannot read JSONL file (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code})`);
+    if (code)
+      throw new Error(
+        `${file}: cannot read JSONL file (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code})`,
+      );
     throw err;
   }
   return { rows, errors };

@@ -67,13 +67,29 @@ export function renderChat(messages: readonly ChatMessage[], template: string, o
 }
 
 /** Tina's prompt: [system, user=problem], rendered with the generation prompt. */
-export function buildTinaPrompt(problem: string, systemPrompt: string, template: string = REASON_CHAT_TEMPLATE, opts: RenderChatOptions = {}): string {
-  return renderChat([{ role: 'system', content: systemPrompt }, { role: 'user', content: problem }], template, opts);
+export function buildTinaPrompt(
+  problem: string,
+  systemPrompt: string,
+  template: string = REASON_CHAT_TEMPLATE,
+  opts: RenderChatOptions = {},
+): string {
+  return renderChat(
+    [
+      { role: 'system', content: systemPrompt },
+      { role: 'user', content: problem },
+    ],
+    template,
+    opts,
+  );
 }
 
 /** TRL: keep the LAST maxPromptLength prompt tokens (left truncation); null/undefined = no limit. */
-export function truncatePromptIds<T extends ArrayLike<number> & { slice(start: number): T }>(ids: T, maxPromptLength: number | null | undefined): T {
+export function truncatePromptIds<T extends ArrayLike<number> & { slice(start: number): T }>(
+  ids: T,
+  maxPromptLength: number | null | undefined,
+): T {
   if (maxPromptLength === null || maxPromptLength === undefined) return ids;
-  if (!Number.isInteger(maxPromptLength) || maxPromptLength < 1) throw new Error(`max_prompt_length must be a positive integer, got ${maxPromptLength}`);
+  if (!Number.isInteger(maxPromptLength) || maxPromptLength < 1)
+    throw new Error(`max_prompt_length must be a positive integer, got ${maxPromptLength}`);
   return ids.length > maxPromptLength ? ids.slice(ids.length - maxPromptLength) : ids;
 }

@@ -28,13 +28,17 @@ export interface RepeatSampler {
 
 export function createRepeatSampler(opts: RepeatSamplerOptions): RepeatSampler {
   const { numSamples, repeatCount, seed } = opts;
-  if (!Number.isInteger(numSamples) || numSamples < 1) throw new Error(`sampler: numSamples must be a positive integer, got ${numSamples}`);
-  if (!Number.isInteger(repeatCount) || repeatCount < 1) throw new Error(`sampler: repeatCount (num_generations) must be a positive integer, got ${repeatCount}`);
+  if (!Number.isInteger(numSamples) || numSamples < 1)
+    throw new Error(`sampler: numSamples must be a positive integer, got ${numSamples}`);
+  if (!Number.isInteger(repeatCount) || repeatCount < 1)
+    throw new Error(`sampler: repeatCount (num_generations) must be a positive integer, got ${repeatCount}`);
   const perEpoch = numSamples * repeatCount;
   let epoch = opts.state?.epoch ?? 0;
   let position = opts.state?.position ?? 0;
   if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(position) || position < 0 || position > perEpoch) {
-    throw new Error(`sampler: invalid resume state ${JSON.stringify(opts.state)} for ${numSamples} samples × ${repeatCount}`);
+    throw new Error(
+      `sampler: invalid resume state ${JSON.stringify(opts.state)} for ${numSamples} samples × ${repeatCount}`,
+    );
   }
   let order: number[] = Rng.derive(seed, 'repeat-sampler', epoch).permutation(numSamples);
 

@@ -36,14 +36,94 @@ export interface BenchmarkDef {
 }
 
 export const BENCHMARKS: Readonly<Record<string, BenchmarkDef>> = {
-  aime24: { name: 'aime24', description: 'AIME 2024 (30)', file: 'qwen25math/aime24_test.jsonl', questionField: 'problem', goldField: 'answer', goldExtraction: 'field', goldKind: 'expr', prompt: 'math', idField: 'id' },
-  aime25: { name: 'aime25', description: 'AIME 2025 I+II (30)', file: 'math-evaluation-harness/aime25_test.jsonl', questionField: 'problem', goldField: 'answer', goldExtraction: 'field', goldKind: 'expr', prompt: 'math', idField: null },
-  amc23: { name: 'amc23', description: 'AMC 2023 (40)', file: 'qwen25math/amc23_test.jsonl', questionField: 'problem', goldField: 'answer', goldExtraction: 'python-float', goldKind: 'expr', prompt: 'math', idField: 'id' },
-  math500: { name: 'math500', description: 'MATH-500 (500)', file: 'math-evaluation-harness/math500_test.jsonl', questionField: 'problem', goldField: 'solution', goldExtraction: 'solution', goldKind: 'latex', prompt: 'math', idField: 'unique_id' },
-  minerva: { name: 'minerva', description: 'Minerva math (272)', file: 'qwen25math/minerva_math_test.jsonl', questionField: 'problem', goldField: 'solution', goldExtraction: 'solution', goldKind: 'latex', prompt: 'math', idField: 'idx' },
-  gsm8k: { name: 'gsm8k', description: 'GSM8K test (1319)', file: 'qwen25math/gsm8k_test.jsonl', questionField: 'question', goldField: 'answer', goldExtraction: 'gsm8k-hash', goldKind: 'expr', prompt: 'math', idField: 'idx' },
-  gpqa: { name: 'gpqa', description: 'GPQA diamond (user-supplied file, HF Idavidrein/gpqa columns)', file: null, questionField: 'Question', goldField: 'Correct Answer', goldExtraction: 'gpqa-letter', goldKind: 'letter', prompt: 'gpqa', idField: 'Record ID' },
-  synthetic: { name: 'synthetic', description: 'held-out split of the synthetic addition task', file: null, questionField: 'prompt', goldField: 'answer', goldExtraction: 'task-answer', goldKind: 'integer', prompt: 'raw', idField: 'problem' },
+  aime24: {
+    name: 'aime24',
+    description: 'AIME 2024 (30)',
+    file: 'qwen25math/aime24_test.jsonl',
+    questionField: 'problem',
+    goldField: 'answer',
+    goldExtraction: 'field',
+    goldKind: 'expr',
+    prompt: 'math',
+    idField: 'id',
+  },
+  aime25: {
+    name: 'aime25',
+    description: 'AIME 2025 I+II (30)',
+    file: 'math-evaluation-harness/aime25_test.jsonl',
+    questionField: 'problem',
+    goldField: 'answer',
+    goldExtraction: 'field',
+    goldKind: 'expr',
+    prompt: 'math',
+    idField: null,
+  },
+  amc23: {
+    name: 'amc23',
+    description: 'AMC 2023 (40)',
+    file: 'qwen25math/amc23_test.jsonl',
+    questionField: 'problem',
+    goldField: 'answer',
+    goldExtraction: 'python-float',
+    goldKind: 'expr',
+    prompt: 'math',
+    idField: 'id',
+  },
+  math500: {
+    name: 'math500',
+    description: 'MATH-500 (500)',
+    file: 'math-evaluation-harness/math500_test.jsonl',
+    questionField: 'problem',
+    goldField: 'solution',
+    goldExtraction: 'solution',
+    goldKind: 'latex',
+    prompt: 'math',
+    idField: 'unique_id',
+  },
+  minerva: {
+    name: 'minerva',
+    description: 'Minerva math (272)',
+    file: 'qwen25math/minerva_math_test.jsonl',
+    questionField: 'problem',
+    goldField: 'solution',
+    goldExtraction: 'solution',
+    goldKind: 'latex',
+    prompt: 'math',
+    idField: 'idx',
+  },
+  gsm8k: {
+    name: 'gsm8k',
+    description: 'GSM8K test (1319)',
+    file: 'qwen25math/gsm8k_test.jsonl',
+    questionField: 'question',
+    goldField: 'answer',
+    goldExtraction: 'gsm8k-hash',
+    goldKind: 'expr',
+    prompt: 'math',
+    idField: 'idx',
+  },
+  gpqa: {
+    name: 'gpqa',
+    description: 'GPQA diamond (user-supplied file, HF Idavidrein/gpqa columns)',
+    file: null,
+    questionField: 'Question',
+    goldField: 'Correct Answer',
+    goldExtraction: 'gpqa-letter',
+    goldKind: 'letter',
+    prompt: 'gpqa',
+    idField: 'Record ID',
+  },
+  synthetic: {
+    name: 'synthetic',
+    description: 'held-out split of the synthetic addition task',
+    file: null,
+    questionField: 'prompt',
+    goldField: 'answer',
+    goldExtraction: 'task-answer',
+    goldKind: 'integer',
+    prompt: 'raw',
+    idField: 'problem',
+  },
 };
 
 /** One problem ready for evaluation. */
@@ -104,7 +184,8 @@ function goldFrom(def: BenchmarkDef, value: unknown): string {
   switch (def.goldExtraction) {
     case 'field':
     case 'solution':
-      if (typeof value !== 'string' && typeof value !== 'number') throw new Error(`field '${def.goldField}' must be a string or number`);
+      if (typeof value !== 'string' && typeof value !== 'number')
+        throw new Error(`field '${def.goldField}' must be a string or number`);
       return String(value);
     case 'python-float':
       if (typeof value === 'number') return pythonFloatString(value);
@@ -135,9 +216,22 @@ function loadGpqa(def: BenchmarkDef, path: string, opts: LoadOptions): LoadedBen
       continue;
     }
     const id = typeof value['Record ID'] === 'string' ? (value['Record ID'] as string) : `line:${line}`;
-    const { prompt, gold } = gpqaPrompt((value.Question as string).trim(), (value['Correct Answer'] as string).trim(),
-      [1, 2, 3].map((i) => (value[`Incorrect Answer ${i}`] as string).trim()) as [string, string, string], seed, id);
-    problems.push({ benchmark: def.name, id, index: problems.length, question: value.Question as string, userPrompt: prompt, goldText: gold, goldKind: 'letter' });
+    const { prompt, gold } = gpqaPrompt(
+      (value.Question as string).trim(),
+      (value['Correct Answer'] as string).trim(),
+      [1, 2, 3].map((i) => (value[`Incorrect Answer ${i}`] as string).trim()) as [string, string, string],
+      seed,
+      id,
+    );
+    problems.push({
+      benchmark: def.name,
+      id,
+      index: problems.length,
+      question: value.Question as string,
+      userPrompt: prompt,
+      goldText: gold,
+      goldKind: 'letter',
+    });
   }
   return { def, path, problems: applyLimit(requireProblems(path, problems, issues), opts.limit), issues };
 }
@@ -147,7 +241,9 @@ function requireProblems(path: string, problems: EvalProblem[], issues: JsonlIss
   if (problems.length > 0) return problems;
   if (issues.length === 0) throw new Error(`benchmark file ${path}: no problems (the file is empty)`);
   const first = issues[0]!;
-  throw new Error(`benchmark file ${path}: no usable problems: all ${issues.length} non-empty line(s) are malformed (first: line ${first.line}: ${first.message})`);
+  throw new Error(
+    `benchmark file ${path}: no usable problems: all ${issues.length} non-empty line(s) are malformed (first: line ${first.line}: ${first.message})`,
+  );
 }
 
 function applyLimit(problems: EvalProblem[], limit: number | undefined): EvalProblem[] {
@@ -162,9 +258,18 @@ export function loadBenchmark(name: string, opts: LoadOptions = {}): LoadedBench
   if (def.name === 'synthetic') {
     const count = opts.syntheticCount ?? 200;
     const items = generateTaskItems({ family: opts.syntheticFamily, split: 'heldout', seed: opts.seed ?? 42, count });
-    const problems = items.map((it, index): EvalProblem => ({
-      benchmark: def.name, id: it.problem, index, question: it.prompt, userPrompt: it.prompt, goldText: it.answer, goldKind: 'integer', level: it.level,
-    }));
+    const problems = items.map(
+      (it, index): EvalProblem => ({
+        benchmark: def.name,
+        id: it.problem,
+        index,
+        question: it.prompt,
+        userPrompt: it.prompt,
+        goldText: it.answer,
+        goldKind: 'integer',
+        level: it.level,
+      }),
+    );
     return { def, path: null, problems: applyLimit(problems, opts.limit), issues: [] };
   }
   const override = opts.paths?.[name];
@@ -180,9 +285,14 @@ export function loadBenchmark(name: string, opts: LoadOptions = {}): LoadedBench
     let message: string | null = null;
     let goldText = '';
     const question = value[def.questionField];
-    if (typeof question !== 'string' || question.length === 0) message = `missing or non-string field '${def.questionField}'`;
+    if (typeof question !== 'string' || question.length === 0)
+      message = `missing or non-string field '${def.questionField}'`;
     else {
-      try { goldText = goldFrom(def, value[def.goldField]); } catch (err) { message = (err as Error).message; }
+      try {
+        goldText = goldFrom(def, value[def.goldField]);
+      } catch (err) {
+        message = (err as Error).message;
+      }
     }
     if (message !== null) {
       if (opts.strict) throw new Error(`${path}:${line}: ${message}`);
@@ -207,7 +317,10 @@ export function loadBenchmark(name: string, opts: LoadOptions = {}): LoadedBench
 
 /** Parse a comma-separated benchmark list ("aime24,math500"), validating every name. */
 export function parseBenchList(list: string): string[] {
-  const names = list.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (names.length === 0) throw new Error('no benchmark named (e.g. --bench aime24,math500)');
   for (const n of names) getBenchmark(n);
   return names;

@@ -80,12 +80,19 @@ export async function createAnswerChecker(kinds: Iterable<GoldKind>): Promise<An
   const needsVerifier = [...kinds].some((k) => k === 'expr' || k === 'latex');
   const v = needsVerifier ? await loadVerifier() : null;
   const goldOpts = (kind: 'expr' | 'latex'): Record<string, unknown> => ({
-    ...(kind === 'expr' ? v!.GOLD_EXPR_ONLY ?? { extraction: ['expr'] } : v!.GOLD_LATEX_ONLY ?? { extraction: ['latex'] }),
+    ...(kind === 'expr'
+      ? (v!.GOLD_EXPR_ONLY ?? { extraction: ['expr'] })
+      : (v!.GOLD_LATEX_ONLY ?? { extraction: ['latex'] })),
     mode: 'any_match',
     fallback: 'first_match',
   });
   // lighteval's extractive match runs gold and prediction extraction in any_match mode.
-  const predOpts = v?.LIGHTEVAL_PRED ?? { extraction: ['expr', 'latex'], boxedPriority: 0, mode: 'any_match', fallback: 'first_match' };
+  const predOpts = v?.LIGHTEVAL_PRED ?? {
+    extraction: ['expr', 'latex'],
+    boxedPriority: 0,
+    mode: 'any_match',
+    fallback: 'first_match',
+  };
   return {
     parseGold(p: EvalProblem): ParsedGold | null {
       switch (p.goldKind) {
@@ -96,7 +103,11 @@ export async function createAnswerChecker(kinds: Iterable<GoldKind>): Promise<An
         case 'expr':
         case 'latex': {
           let parsed: unknown[];
-          try { parsed = v!.parse(p.goldText, goldOpts(p.goldKind)); } catch { return null; }
+          try {
+            parsed = v!.parse(p.goldText, goldOpts(p.goldKind));
+          } catch {
+            return null;
+          }
           // Empty = unparseable (math_verify/lighteval semantics). A gold that matched but only
           // survives as the raw-string fallback still counts (lighteval compares it as a string);
           // it is flagged so reports can list it.
@@ -108,16 +119,25 @@ export async function createAnswerChecker(kinds: Iterable<GoldKind>): Promise<An
     },
     judge(gold: ParsedGold, completion: string): Judgement {
       switch (gold.kind) {
-        case 'integer': return integerJudge(gold.value as string, completion);
+        case 'integer':
+          return integerJudge(gold.value as string, completion);
         case 'letter': {
           const letter = extractLetter(completion);
           return { extracted: letter, correct: letter === gold.value };
         }
         default: {
           let pred: unknown[];
-          try { pred = v!.parse(completion, predOpts); } catch { return { extracted: null, correct: false }; }
+          try {
+            pred = v!.parse(completion, predOpts);
+          } catch {
+            return { extracted: null, correct: false };
+          }
           let correct = false;
-          try { correct = pred.length > 0 && v!.verifyParsed(gold.value as unknown[], pred, { precision: EVAL_PRECISION }); } catch { correct = false; }
+          try {
+            correct = pred.length > 0 && v!.verifyParsed(gold.value as unknown[], pred, { precision: EVAL_PRECISION });
+          } catch {
+            correct = false;
+          }
           return { extracted: displayParsed(pred), correct };
         }
       }

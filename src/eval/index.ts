@@ -11,7 +11,14 @@ export type { AnswerChecker, ParsedGold, Judgement } from './checker.js';
 export { evalConfigSchema, parseEvalConfig } from './config.js';
 export type { EvalConfig, EvalConfigInput } from './config.js';
 export { runEval } from './runner.js';
-export type { EvalRecord, BenchmarkSummary, EvalResult, EvalProgress, RunEvalOptions, ExcludedProblem } from './runner.js';
+export type {
+  EvalRecord,
+  BenchmarkSummary,
+  EvalResult,
+  EvalProgress,
+  RunEvalOptions,
+  ExcludedProblem,
+} from './runner.js';
 export { formatTable, writeEvalOutputs, createEvalProgress } from './report.js';
 export type { EvalRunMeta } from './report.js';
 export { loadChatRenderer, chatRendererFrom, engineDecoder, safeDecode } from './prompt-renderer.js';

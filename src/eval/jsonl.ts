@@ -27,12 +27,13 @@ export function readJsonl(path: string, opts: { strict?: boolean } = {}): { rows
     let message: string | null = null;
     let value: unknown;
     if (raw === null) message = INVALID_UTF8;
-    else try {
-      value = JSON.parse(raw);
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) message = 'not a JSON object';
-    } catch (err) {
-      message = `invalid JSON (${(err as Error).message})`;
-    }
+    else
+      try {
+        value = JSON.parse(raw);
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) message = 'not a JSON object';
+      } catch (err) {
+        message = `invalid JSON (${(err as Error).message})`;
+      }
     if (message !== null) {
       const issue = { file: path, line: i + 1, message };
       if (opts.strict) throw new Error(`${path}:${issue.line}: ${message}`);

@@ -6,8 +6,10 @@
  * cancellation for large n).
  */
 export function passAtK(n: number, c: number, k: number): number {
-  if (!Number.isInteger(n) || !Number.isInteger(c) || !Number.isInteger(k)) throw new Error(`passAtK: integers required (n=${n}, c=${c}, k=${k})`);
-  if (n < 1 || k < 1 || k > n || c < 0 || c > n) throw new Error(`passAtK: need 1 <= k <= n and 0 <= c <= n (n=${n}, c=${c}, k=${k})`);
+  if (!Number.isInteger(n) || !Number.isInteger(c) || !Number.isInteger(k))
+    throw new Error(`passAtK: integers required (n=${n}, c=${c}, k=${k})`);
+  if (n < 1 || k < 1 || k > n || c < 0 || c > n)
+    throw new Error(`passAtK: need 1 <= k <= n and 0 <= c <= n (n=${n}, c=${c}, k=${k})`);
   if (n - c < k) return 1; // every k-subset contains a correct sample
   let prodFail = 1;
   for (let i = n - c + 1; i <= n; i++) prodFail *= 1 - k / i;

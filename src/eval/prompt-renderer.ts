@@ -15,7 +15,10 @@ export interface ChatRenderer {
   tokenizer: ModelTokenizer;
 }
 
-export function chatRendererFrom(tokenizer: ModelTokenizer, opts: { unencodable?: UnencodablePolicy } = {}): ChatRenderer {
+export function chatRendererFrom(
+  tokenizer: ModelTokenizer,
+  opts: { unencodable?: UnencodablePolicy } = {},
+): ChatRenderer {
   const renderer: ChatRenderer = {
     lossy: 0,
     render(userContent: string): PromptInput {
@@ -26,7 +29,10 @@ export function chatRendererFrom(tokenizer: ModelTokenizer, opts: { unencodable?
       // such a prompt (the model would be asked a different question), or count it under 'warn'.
       const lost = lostCharacters(tokenizer, text, ids);
       if (lost) {
-        if ((opts.unencodable ?? 'error') === 'error') throw new Error(`prompt cannot be tokenized without loss by this model's tokenizer (${describeLost(lost)}): ${JSON.stringify(text.slice(0, 80))}`);
+        if ((opts.unencodable ?? 'error') === 'error')
+          throw new Error(
+            `prompt cannot be tokenized without loss by this model's tokenizer (${describeLost(lost)}): ${JSON.stringify(text.slice(0, 80))}`,
+          );
         renderer.lossy++;
       }
       return { ids: Int32Array.from(ids), text };
@@ -44,8 +50,15 @@ export function safeDecode(tokenizer: ModelTokenizer, ids: ArrayLike<number>): s
 }
 
 /** The text decoder + stop ids the builtin engine needs, from the model's tokenizer and config. */
-export function engineDecoder(tokenizer: ModelTokenizer, configEosIds: readonly number[]): { decode(ids: ArrayLike<number>): string; eosTokenIds: number[] } {
-  const eosTokenIds = configEosIds.length ? [...configEosIds] : tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [];
+export function engineDecoder(
+  tokenizer: ModelTokenizer,
+  configEosIds: readonly number[],
+): { decode(ids: ArrayLike<number>): string; eosTokenIds: number[] } {
+  const eosTokenIds = configEosIds.length
+    ? [...configEosIds]
+    : tokenizer.eosTokenId !== null
+      ? [tokenizer.eosTokenId]
+      : [];
   return { decode: (ids) => safeDecode(tokenizer, ids), eosTokenIds };
 }
 

@@ -22,11 +22,19 @@ export const GPQA_LETTERS = ['A', 'B', 'C', 'D'] as const;
  * unseeded random.randint(0, 3); here it is derived from the seed and the question id so a run is
  * reproducible). Returns the prompt and the gold letter.
  */
-export function gpqaPrompt(question: string, correct: string, incorrect: readonly [string, string, string], seed: number, id: string): { prompt: string; gold: string } {
+export function gpqaPrompt(
+  question: string,
+  correct: string,
+  incorrect: readonly [string, string, string],
+  seed: number,
+  id: string,
+): { prompt: string; gold: string } {
   const goldIndex = Rng.derive(seed, 'gpqa', id).int(4);
   const choices = [...incorrect];
   choices.splice(goldIndex, 0, correct);
   let prompt = GPQA_QUERY_TEMPLATE.replace('{Question}', () => question);
-  GPQA_LETTERS.forEach((letter, i) => { prompt = prompt.replace(`{${letter}}`, () => choices[i]!); });
+  GPQA_LETTERS.forEach((letter, i) => {
+    prompt = prompt.replace(`{${letter}}`, () => choices[i]!);
+  });
   return { prompt, gold: GPQA_LETTERS[goldIndex]! };
 }

@@ -105,9 +105,14 @@ async function evalBenchmark(bench: LoadedBenchmark, o: RunEvalOptions, out: Eva
   for (let start = 0; start < work.length; start += o.batchSize) {
     const batch = work.slice(start, start + o.batchSize);
     const prompts = batch.map((w) => o.renderPrompt(w.problem.userPrompt));
-    const completions = await o.engine.generate(prompts, o.samples, { ...o.sampling, seed: batchSeed(o.seed, bench.def.name, start) });
+    const completions = await o.engine.generate(prompts, o.samples, {
+      ...o.sampling,
+      seed: batchSeed(o.seed, bench.def.name, start),
+    });
     if (completions.length !== batch.length * o.samples) {
-      throw new Error(`engine '${o.engine.name}' returned ${completions.length} completions, expected ${batch.length * o.samples}`);
+      throw new Error(
+        `engine '${o.engine.name}' returned ${completions.length} completions, expected ${batch.length * o.samples}`,
+      );
     }
     const judged = batch.map(() => [] as { correct: boolean }[]);
     for (const c of completions) {
@@ -121,27 +126,49 @@ async function evalBenchmark(bench: LoadedBenchmark, o: RunEvalOptions, out: Eva
       tokens += c.tokenIds.length;
       policyVersion = c.policyVersion;
       out.records.push({
-        benchmark: bench.def.name, id: w.problem.id, index: w.problem.index, sample: c.sampleIndex,
-        prompt: prompts[c.promptIndex]!.text ?? w.problem.userPrompt, completion: c.text, gold: w.gold.display,
-        extracted: j.extracted, correct: j.correct, finish_reason: c.finishReason, completion_tokens: c.tokenIds.length,
+        benchmark: bench.def.name,
+        id: w.problem.id,
+        index: w.problem.index,
+        sample: c.sampleIndex,
+        prompt: prompts[c.promptIndex]!.text ?? w.problem.userPrompt,
+        completion: c.text,
+        gold: w.gold.display,
+        extracted: j.extracted,
+        correct: j.correct,
+        finish_reason: c.finishReason,
+        completion_tokens: c.tokenIds.length,
         policy_version: c.policyVersion,
-        ...(format !== undefined ? { format } : {}), ...(w.problem.level !== undefined ? { level: w.problem.level } : {}),
+        ...(format !== undefined ? { format } : {}),
+        ...(w.problem.level !== undefined ? { level: w.problem.level } : {}),
       });
     }
     for (let i = 0; i < batch.length; i++) scored.push({ problem: batch[i]!.problem, judged: judged[i]! });
     o.onProgress?.({ benchmark: bench.def.name, done: Math.min(start + o.batchSize, work.length), total: work.length });
   }
-  out.summaries.push(summarize(bench, scored, o.samples, { truncated, tokens, formatted, policyVersion },
-    out.excluded.filter((e) => e.benchmark === bench.def.name).length));
+  out.summaries.push(
+    summarize(
+      bench,
+      scored,
+      o.samples,
+      { truncated, tokens, formatted, policyVersion },
+      out.excluded.filter((e) => e.benchmark === bench.def.name).length,
+    ),
+  );
 }
 
-function summarize(bench: LoadedBenchmark, scored: { problem: EvalProblem; judged: { correct: boolean }[] }[], k: number,
-  counts: { truncated: number; tokens: number; formatted: number; policyVersion: number }, excluded: number): BenchmarkSummary {
+function summarize(
+  bench: LoadedBenchmark,
+  scored: { problem: EvalProblem; judged: { correct: boolean }[] }[],
+  k: number,
+  counts: { truncated: number; tokens: number; formatted: number; policyVersion: number },
+  excluded: number,
+): BenchmarkSummary {
   const n = scored.length;
   const total = n * k;
   const passK: Record<string, number> = {};
   for (const kk of reportedKs(k)) {
-    passK[String(kk)] = n === 0 ? 0 : scored.reduce((s, p) => s + passAtK(k, p.judged.filter((j) => j.correct).length, kk), 0) / n;
+    passK[String(kk)] =
+      n === 0 ? 0 : scored.reduce((s, p) => s + passAtK(k, p.judged.filter((j) => j.correct).length, kk), 0) / n;
   }
   const correct = scored.reduce((s, p) => s + p.judged.filter((j) => j.correct).length, 0);
   const levels = new Map<number, { c: number; t: number }>();
@@ -153,24 +180,37 @@ function summarize(bench: LoadedBenchmark, scored: { problem: EvalProblem; judge
     levels.set(p.problem.level, e);
   }
   const summary: BenchmarkSummary = {
-    benchmark: bench.def.name, problems: n, excluded, samples: k,
-    pass_at_1: passK['1'] ?? 0, pass_at_k: passK, mean_at_k: total ? correct / total : 0,
-    truncated: total ? counts.truncated / total : 0, mean_completion_tokens: total ? counts.tokens / total : 0,
-    load_issues: bench.issues.length, policy_version: counts.policyVersion,
+    benchmark: bench.def.name,
+    problems: n,
+    excluded,
+    samples: k,
+    pass_at_1: passK['1'] ?? 0,
+    pass_at_k: passK,
+    mean_at_k: total ? correct / total : 0,
+    truncated: total ? counts.truncated / total : 0,
+    mean_completion_tokens: total ? counts.tokens / total : 0,
+    load_issues: bench.issues.length,
+    policy_version: counts.policyVersion,
   };
   if (bench.def.name === 'synthetic') summary.format_rate = total ? counts.formatted / total : 0;
   if (levels.size > 0) {
-    summary.per_level = Object.fromEntries([...levels.entries()].sort((a, b) => a[0] - b[0]).map(([l, e]) => [String(l), e.t ? e.c / e.t : 0]));
+    summary.per_level = Object.fromEntries(
+      [...levels.entries()].sort((a, b) => a[0] - b[0]).map(([l, e]) => [String(l), e.t ? e.c / e.t : 0]),
+    );
   }
   return summary;
 }
 
 /** Evaluate every benchmark in order on the engine's current adapter version. */
 export async function runEval(benchmarks: LoadedBenchmark[], o: RunEvalOptions): Promise<EvalResult> {
-  if (!Number.isInteger(o.samples) || o.samples < 1) throw new Error(`samples must be a positive integer, got ${o.samples}`);
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${o.batchSize}`);
+  if (!Number.isInteger(o.samples) || o.samples < 1)
+    throw new Error(`samples must be a positive integer, got ${o.samples}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+    throw new Error(`batchSize must be a positive integer, got ${o.batchSize}`);
   const out: EvalResult = { records: [], summaries: [], excluded: [], average_pass_at_1: 0 };
   for (const b of benchmarks) await evalBenchmark(b, o, out);
-  out.average_pass_at_1 = out.summaries.length ? out.summaries.reduce((s, x) => s + x.pass_at_1, 0) / out.summaries.length : 0;
+  out.average_pass_at_1 = out.summaries.length
+    ? out.summaries.reduce((s, x) => s + x.pass_at_1, 0) / out.summaries.length
+    : 0;
   return out;
 }

@@ -53,18 +53,28 @@ export function parseQwen2Config(raw: unknown, where = 'config.json'): Qwen2Conf
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where}: must be a JSON object`);
   const r = raw as Record<string, unknown>;
   if (r.model_type !== undefined && r.model_type !== 'qwen2') {
-    throw new Error(`${where}: field "model_type" is ${JSON.stringify(r.model_type)}; only "qwen2" models are supported`);
+    throw new Error(
+      `${where}: field "model_type" is ${JSON.stringify(r.model_type)}; only "qwen2" models are supported`,
+    );
   }
   const hiddenSize = posInt(r, 'hidden_size', where);
   const numHeads = posInt(r, 'num_attention_heads', where);
   const numKvHeads = posInt(r, 'num_key_value_heads', where, numHeads);
-  if (hiddenSize % numHeads !== 0) throw new Error(`${where}: field "hidden_size" (${hiddenSize}) must be divisible by "num_attention_heads" (${numHeads})`);
-  if (numHeads % numKvHeads !== 0) throw new Error(`${where}: field "num_attention_heads" (${numHeads}) must be divisible by "num_key_value_heads" (${numKvHeads})`);
+  if (hiddenSize % numHeads !== 0)
+    throw new Error(
+      `${where}: field "hidden_size" (${hiddenSize}) must be divisible by "num_attention_heads" (${numHeads})`,
+    );
+  if (numHeads % numKvHeads !== 0)
+    throw new Error(
+      `${where}: field "num_attention_heads" (${numHeads}) must be divisible by "num_key_value_heads" (${numKvHeads})`,
+    );
   const headDim = r.head_dim === undefined ? hiddenSize / numHeads : posInt(r, 'head_dim', where);
-  if (headDim * numHeads !== hiddenSize) throw new Error(`${where}: field "head_dim" (${headDim}) × num_attention_heads must equal hidden_size`);
+  if (headDim * numHeads !== hiddenSize)
+    throw new Error(`${where}: field "head_dim" (${headDim}) × num_attention_heads must equal hidden_size`);
   if (headDim % 2 !== 0) throw new Error(`${where}: head dimension ${headDim} must be even for RoPE`);
   const vocabSize = posInt(r, 'vocab_size', where);
-  if (r.hidden_act !== undefined && r.hidden_act !== 'silu') throw new Error(`${where}: field "hidden_act" must be "silu", got ${JSON.stringify(r.hidden_act)}`);
+  if (r.hidden_act !== undefined && r.hidden_act !== 'silu')
+    throw new Error(`${where}: field "hidden_act" must be "silu", got ${JSON.stringify(r.hidden_act)}`);
   if (r.tie_word_embeddings !== undefined && typeof r.tie_word_embeddings !== 'boolean') {
     throw new Error(`${where}: field "tie_word_embeddings" must be a boolean`);
   }

@@ -40,12 +40,25 @@ export interface DecodeCost {
   computeTensorS: number;
 }
 
-export interface Peaks { f32: number; f16NonTensor: number; bf16Tensor: number; bytesPerS: number }
+export interface Peaks {
+  f32: number;
+  f16NonTensor: number;
+  bf16Tensor: number;
+  bytesPerS: number;
+}
 
 export function decodeCost(c: Qwen2Config, s: DecodeShape, peaks: Peaks): DecodeCost {
-  const D = c.hiddenSize, V = c.vocabSize, L = c.numLayers, B = s.batch;
-  let matrices = 0, lora = 0;
-  for (const m of LORA_MODULES) { const [o, i] = moduleDims(c, m); matrices += o * i; lora += s.loraR * (o + i); }
+  const D = c.hiddenSize,
+    V = c.vocabSize,
+    L = c.numLayers,
+    B = s.batch;
+  let matrices = 0,
+    lora = 0;
+  for (const m of LORA_MODULES) {
+    const [o, i] = moduleDims(c, m);
+    matrices += o * i;
+    lora += s.loraR * (o + i);
+  }
   matrices = L * matrices + V * D; // + LM head (tied or not, it is read once per step)
   lora *= L;
   const kvWidth = c.numKvHeads * c.headDim;
@@ -59,8 +72,19 @@ export function decodeCost(c: Qwen2Config, s: DecodeShape, peaks: Peaks): Decode
   const computeF32S = flops / peaks.f32;
   const stepS = Math.max(memoryS, computeF32S);
   return {
-    weightBytes, loraBytes, kvBytes, logitBytes, totalBytes, flops, bytesPerToken: totalBytes / B, stepS, tokensPerS: B / stepS,
-    memoryS, computeF32S, computeF16S: flops / peaks.f16NonTensor, computeTensorS: flops / peaks.bf16Tensor,
+    weightBytes,
+    loraBytes,
+    kvBytes,
+    logitBytes,
+    totalBytes,
+    flops,
+    bytesPerToken: totalBytes / B,
+    stepS,
+    tokensPerS: B / stepS,
+    memoryS,
+    computeF32S,
+    computeF16S: flops / peaks.f16NonTensor,
+    computeTensorS: flops / peaks.bf16Tensor,
   };
 }
 

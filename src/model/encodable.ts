@@ -25,7 +25,11 @@ export interface LostText {
 }
 
 /** What `ids` (the tokenization of `text`) lost of it, or null when nothing was lost. */
-export function lostCharacters(tok: Pick<ModelTokenizer, 'decode'>, text: string, ids: ArrayLike<number>): LostText | null {
+export function lostCharacters(
+  tok: Pick<ModelTokenizer, 'decode'>,
+  text: string,
+  ids: ArrayLike<number>,
+): LostText | null {
   const back = ids.length ? tok.decode(ids, false) : '';
   if (back === text || back.replace(/\s+/g, '') === text.replace(/\s+/g, '')) return null;
   const have = new Map<string, number>();
@@ -35,7 +39,10 @@ export function lostCharacters(tok: Pick<ModelTokenizer, 'decode'>, text: string
   for (const ch of text) {
     if (/\s/.test(ch)) continue;
     const n = have.get(ch) ?? 0;
-    if (n > 0) { have.set(ch, n - 1); continue; }
+    if (n > 0) {
+      have.set(ch, n - 1);
+      continue;
+    }
     count++;
     if (examples.length < 5 && !examples.includes(ch)) examples.push(ch);
   }
@@ -63,7 +70,12 @@ export interface EncodedPrompt {
  * Tokenize a prompt under a token limit (Infinity = none), left-truncating as TRL does. The round-trip
  * check covers all the text that was tokenized (for a text too long to fit, its tail).
  */
-export function encodePrompt(tok: ModelTokenizer, text: string, limit: number, addSpecialTokens = false): EncodedPrompt {
+export function encodePrompt(
+  tok: ModelTokenizer,
+  text: string,
+  limit: number,
+  addSpecialTokens = false,
+): EncodedPrompt {
   const maxChars = limit * tok.maxTokenChars;
   // Too long to fit whatever the tokenization: tokenize a tail long enough to give `limit` tokens.
   const tooLong = Number.isFinite(maxChars) && text.length > maxChars + 64;
@@ -73,5 +85,11 @@ export function encodePrompt(tok: ModelTokenizer, text: string, limit: number, a
   const kept = ids.slice(ids.length - limit);
   const keptText = kept.length ? tok.decode(kept, false) : '';
   const truncatedFrom = tooLong ? Math.max(ids.length, Math.ceil(text.length / tok.maxTokenChars)) : ids.length;
-  return { ids: kept, text: keptText, truncatedFrom, ...(tooLong ? { truncatedFromAtLeast: true } : {}), lost: lostCharacters(tok, source, ids) };
+  return {
+    ids: kept,
+    text: keptText,
+    truncatedFrom,
+    ...(tooLong ? { truncatedFromAtLeast: true } : {}),
+    lost: lostCharacters(tok, source, ids),
+  };
 }

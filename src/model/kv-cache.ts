@@ -33,7 +33,9 @@ export interface KvCache<F extends FloatArray = Float32Array> {
     x: F | null;
     positions: Int32Array;
     rowStart: Int32Array;
-    hidden: F | null; rstd: F | null; logits: F | null;
+    hidden: F | null;
+    rstd: F | null;
+    logits: F | null;
     scratch: Float64Array;
   };
   make: (n: number) => F;
@@ -41,15 +43,37 @@ export interface KvCache<F extends FloatArray = Float32Array> {
 
 export function createKvCache<F extends FloatArray>(model: Model<F>, maxSeqs: number, maxLen: number): KvCache<F> {
   const c = model.config;
-  if (!Number.isInteger(maxSeqs) || maxSeqs < 1) throw new Error(`createKvCache: maxSeqs must be a positive integer, got ${maxSeqs}`);
-  if (!Number.isInteger(maxLen) || maxLen < 1) throw new Error(`createKvCache: maxLen must be a positive integer, got ${maxLen}`);
+  if (!Number.isInteger(maxSeqs) || maxSeqs < 1)
+    throw new Error(`createKvCache: maxSeqs must be a positive integer, got ${maxSeqs}`);
+  if (!Number.isInteger(maxLen) || maxLen < 1)
+    throw new Error(`createKvCache: maxLen must be a positive integer, got ${maxLen}`);
   const make = floatMaker(model.weights.embed);
   const KV = c.numKvHeads * c.headDim;
-  const k: F[] = [], v: F[] = [];
-  for (let l = 0; l < c.numLayers; l++) { k.push(make(maxSeqs * maxLen * KV)); v.push(make(maxSeqs * maxLen * KV)); }
+  const k: F[] = [],
+    v: F[] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    k.push(make(maxSeqs * maxLen * KV));
+    v.push(make(maxSeqs * maxLen * KV));
+  }
   return {
-    config: c, maxSeqs, maxLen, k, v, lengths: new Int32Array(maxSeqs),
-    ws: { rows: 0, buf: null, slotsKey: '', x: null, positions: new Int32Array(0), rowStart: new Int32Array(maxSeqs + 1), hidden: null, rstd: null, logits: null, scratch: new Float64Array(maxLen) },
+    config: c,
+    maxSeqs,
+    maxLen,
+    k,
+    v,
+    lengths: new Int32Array(maxSeqs),
+    ws: {
+      rows: 0,
+      buf: null,
+      slotsKey: '',
+      x: null,
+      positions: new Int32Array(0),
+      rowStart: new Int32Array(maxSeqs + 1),
+      hidden: null,
+      rstd: null,
+      logits: null,
+      scratch: new Float64Array(maxLen),
+    },
     make,
   };
 }
@@ -69,20 +93,38 @@ export interface AppendOptions {
  * Appends tokens[i] to slot slots[i] (all layers) and returns logits [n, vocab] of each slot's last
  * appended token (or [Σ len, vocab] with allLogits). loraScale: alpha/r for the policy, 0 = base.
  */
-export function appendTokens<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, cache: KvCache<F>, slots: ArrayLike<number>, tokens: ArrayLike<number>[], opts: AppendOptions = {}): F {
-  const c = model.config, w = model.weights, ops = opts.ops ?? cpuOps, ws = cache.ws;
+export function appendTokens<F extends FloatArray>(
+  model: Model<F>,
+  adapter: LoraAdapter<F> | null,
+  loraScale: number,
+  cache: KvCache<F>,
+  slots: ArrayLike<number>,
+  tokens: ArrayLike<number>[],
+  opts: AppendOptions = {},
+): F {
+  const c = model.config,
+    w = model.weights,
+    ops = opts.ops ?? cpuOps,
+    ws = cache.ws;
   const n = slots.length;
   if (tokens.length !== n) throw new Error(`appendTokens: ${n} slots but ${tokens.length} token lists`);
-  const D = c.hiddenSize, V = c.vocabSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim;
+  const D = c.hiddenSize,
+    V = c.vocabSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim;
   let rows = 0;
   ws.rowStart[0] = 0;
   for (let i = 0; i < n; i++) {
     const s = slots[i]!;
-    if (!Number.isInteger(s) || s < 0 || s >= cache.maxSeqs) throw new Error(`appendTokens: slot ${s} outside [0, ${cache.maxSeqs})`);
+    if (!Number.isInteger(s) || s < 0 || s >= cache.maxSeqs)
+      throw new Error(`appendTokens: slot ${s} outside [0, ${cache.maxSeqs})`);
     for (let j = 0; j < i; j++) if (slots[j] === s) throw new Error(`appendTokens: slot ${s} listed twice`);
     const len = tokens[i]!.length;
     if (len < 1) throw new Error(`appendTokens: empty token list for slot ${s}`);
-    if (cache.lengths[s]! + len > cache.maxLen) throw new Error(`appendTokens: slot ${s} would hold ${cache.lengths[s]! + len} tokens, cache maxLen is ${cache.maxLen}`);
+    if (cache.lengths[s]! + len > cache.maxLen)
+      throw new Error(
+        `appendTokens: slot ${s} would hold ${cache.lengths[s]! + len} tokens, cache maxLen is ${cache.maxLen}`,
+      );
     rows += len;
     ws.rowStart[i + 1] = rows;
   }
@@ -96,41 +138,75 @@ export function appendTokens<F extends FloatArray>(model: Model<F>, adapter: Lor
     ws.rows = cap;
     ws.slotsKey = key;
   }
-  const buf = ws.buf, positions = ws.positions;
+  const buf = ws.buf,
+    positions = ws.positions;
   for (let i = 0; i < n; i++) {
-    const s = slots[i]!, toks = tokens[i]!, r0 = ws.rowStart[i]!;
+    const s = slots[i]!,
+      toks = tokens[i]!,
+      r0 = ws.rowStart[i]!;
     for (let j = 0; j < toks.length; j++) {
       const id = toks[j]!;
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new Error(`appendTokens: token id ${id} (slot ${s}) outside vocabulary [0, ${V})`);
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new Error(`appendTokens: token id ${id} (slot ${s}) outside vocabulary [0, ${V})`);
       positions[r0 + j] = cache.lengths[s]! + j;
       buf.x.set(w.embed.subarray(id * D, (id + 1) * D), (r0 + j) * D);
     }
   }
-  const ctx: LayerContext<F> = { config: c, ops: ops as unknown as Ops<F>, rope: ops.ropeTable(c.ropeTheta, c.headDim, cache.maxLen), scale: loraScale, dropout: null, layer: 0 };
+  const ctx: LayerContext<F> = {
+    config: c,
+    ops: ops as unknown as Ops<F>,
+    rope: ops.ropeTable(c.ropeTheta, c.headDim, cache.maxLen),
+    scale: loraScale,
+    dropout: null,
+    layer: 0,
+  };
   let layer = 0;
   const stride = cache.maxLen * KV;
   const attend = (b: LayerBuffers<F>): void => {
-    const kc = cache.k[layer]!, vc = cache.v[layer]!;
+    const kc = cache.k[layer]!,
+      vc = cache.v[layer]!;
     for (let i = 0; i < n; i++) {
-      const s = slots[i]!, r0 = ws.rowStart[i]!, r1 = ws.rowStart[i + 1]!, first = cache.lengths[s]!;
+      const s = slots[i]!,
+        r0 = ws.rowStart[i]!,
+        r1 = ws.rowStart[i + 1]!,
+        first = cache.lengths[s]!;
       const base = s * stride;
       kc.set(b.k.subarray(r0 * KV, r1 * KV), base + first * KV);
       vc.set(b.v.subarray(r0 * KV, r1 * KV), base + first * KV);
       const end = base + (first + r1 - r0) * KV;
-      attentionForward(b.attn.subarray(r0 * Q, r1 * Q), b.lse.subarray(r0 * c.numHeads, r1 * c.numHeads), b.q.subarray(r0 * Q, r1 * Q),
-        kc.subarray(base, end), vc.subarray(base, end),
-        { rows: r1 - r0, firstPos: first, nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim }, ws.scratch);
+      attentionForward(
+        b.attn.subarray(r0 * Q, r1 * Q),
+        b.lse.subarray(r0 * c.numHeads, r1 * c.numHeads),
+        b.q.subarray(r0 * Q, r1 * Q),
+        kc.subarray(base, end),
+        vc.subarray(base, end),
+        { rows: r1 - r0, firstPos: first, nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim },
+        ws.scratch,
+      );
     }
   };
   for (layer = 0; layer < c.numLayers; layer++) {
     ctx.layer = layer;
-    layerForward(ctx, w.layers[layer]!, lslots ? lslots[layer]! : null, adapter ? adapter.params : null, buf, rows, positions, attend);
+    layerForward(
+      ctx,
+      w.layers[layer]!,
+      lslots ? lslots[layer]! : null,
+      adapter ? adapter.params : null,
+      buf,
+      rows,
+      positions,
+      attend,
+    );
     buf.x.set(buf.out.subarray(0, rows * D));
   }
   for (let i = 0; i < n; i++) cache.lengths[slots[i]!]! += tokens[i]!.length;
   // Final norm + LM head on the rows whose logits are wanted.
   const outRows = opts.allLogits ? rows : n;
-  if (!ws.hidden || ws.hidden.length < outRows * D) { ws.hidden = cache.make(outRows * D); ws.rstd = cache.make(outRows); ws.logits = cache.make(outRows * V); }
+  if (!ws.hidden || ws.hidden.length < outRows * D) {
+    ws.hidden = cache.make(outRows * D);
+    ws.rstd = cache.make(outRows);
+    ws.logits = cache.make(outRows * V);
+  }
   const hin = ws.x!;
   for (let i = 0; i < outRows; i++) {
     const r = opts.allLogits ? i : ws.rowStart[i + 1]! - 1;
@@ -142,13 +218,29 @@ export function appendTokens<F extends FloatArray>(model: Model<F>, adapter: Lor
 }
 
 /** Prefill a batch of prompts (different lengths) into the given slots; logits of each prompt's last token. */
-export function prefill<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, cache: KvCache<F>, slots: ArrayLike<number>, prompts: ArrayLike<number>[], opts: AppendOptions = {}): F {
+export function prefill<F extends FloatArray>(
+  model: Model<F>,
+  adapter: LoraAdapter<F> | null,
+  loraScale: number,
+  cache: KvCache<F>,
+  slots: ArrayLike<number>,
+  prompts: ArrayLike<number>[],
+  opts: AppendOptions = {},
+): F {
   for (let i = 0; i < slots.length; i++) cache.lengths[slots[i]!] = 0;
   return appendTokens(model, adapter, loraScale, cache, slots, prompts, opts);
 }
 
 /** One decode step: appends tokens[i] to slots[i]; logits [n, vocab] (a view valid until the next call). */
-export function decodeStep<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, cache: KvCache<F>, slots: ArrayLike<number>, tokens: ArrayLike<number>, opts: AppendOptions = {}): F {
+export function decodeStep<F extends FloatArray>(
+  model: Model<F>,
+  adapter: LoraAdapter<F> | null,
+  loraScale: number,
+  cache: KvCache<F>,
+  slots: ArrayLike<number>,
+  tokens: ArrayLike<number>,
+  opts: AppendOptions = {},
+): F {
   const lists: ArrayLike<number>[] = [];
   for (let i = 0; i < tokens.length; i++) lists.push([tokens[i]!]);
   return appendTokens(model, adapter, loraScale, cache, slots, lists, opts);

@@ -24,28 +24,57 @@ export interface LayerBackwardArgs<T> {
 
 export function layerBackward<T>(args: LayerBackwardArgs<T>, dh: T): void {
   const { ctx, lw, S, slots, params, loraGrad, rows } = args;
-  const c = ctx.config, ops = ctx.ops;
+  const c = ctx.config,
+    ops = ctx.ops;
   const like = dh;
   const make = (n: number): T => ops.alloc(n, like);
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   const dz = make(rows * args.maxR);
   const dxScratch = ctx.dropout ? make(rows * Math.max(D, Q, I)) : dz;
   const bg = args.baseGrad;
 
-  const op = (m: LoraModule): LoraOperand<T> | null => (slots && params ? operandOf(slots[m], params, ctx.scale, ops.view) : null);
-  const gop = (m: LoraModule): LoraOperand<T> | null => (slots && loraGrad ? operandOf(slots[m], loraGrad, ctx.scale, ops.view) : null);
-  const proj = (m: LoraModule, dx: T, dy: T, x: T, wt: T, dW: T | null, dBias: T | null, inF: number, outF: number): void => {
+  const op = (m: LoraModule): LoraOperand<T> | null =>
+    slots && params ? operandOf(slots[m], params, ctx.scale, ops.view) : null;
+  const gop = (m: LoraModule): LoraOperand<T> | null =>
+    slots && loraGrad ? operandOf(slots[m], loraGrad, ctx.scale, ops.view) : null;
+  const proj = (
+    m: LoraModule,
+    dx: T,
+    dy: T,
+    x: T,
+    wt: T,
+    dW: T | null,
+    dBias: T | null,
+    inF: number,
+    outF: number,
+  ): void => {
     const g = gop(m);
     const grads: LinearGrads<T> = { dx, dW, dBias, dA: g ? g.a : null, dB: g ? g.b : null };
     const lb = S.lora[m];
     const xl = lb?.keep && ctx.dropout ? lb.xl! : x;
-    ops.loraLinearBackward(grads, dy, x, wt, { rows, inF, outF }, op(m), xl, lb ? lb.us : x, lb && ctx.dropout ? lb.keep : null, dz, dxScratch);
+    ops.loraLinearBackward(
+      grads,
+      dy,
+      x,
+      wt,
+      { rows, inF, outF },
+      op(m),
+      xl,
+      lb ? lb.us : x,
+      lb && ctx.dropout ? lb.keep : null,
+      dz,
+      dxScratch,
+    );
   };
 
   // MLP: out = h2 + down(silu(gate(xn2)) · up(xn2))
   const da = make(rows * I);
   proj('down_proj', da, dh, S.a, lw.down, bg ? bg.down : null, null, I, D);
-  const dg = make(rows * I), du = make(rows * I);
+  const dg = make(rows * I),
+    du = make(rows * I);
   ops.swigluBackward(dg, du, da, S.g, S.u, rows * I);
   const dxn = make(rows * D);
   proj('gate_proj', dxn, dg, S.xn2, lw.gate, bg ? bg.gate : null, null, D, I);
@@ -54,7 +83,9 @@ export function layerBackward<T>(args: LayerBackwardArgs<T>, dh: T): void {
   // dh is now ∂L/∂h2. Attention: h2 = x + o(attn)
   const dattn = make(rows * Q);
   proj('o_proj', dattn, dh, S.attn, lw.o, bg ? bg.o : null, null, Q, D);
-  const dq = make(rows * Q), dk = make(rows * KV), dv = make(rows * KV);
+  const dq = make(rows * Q),
+    dk = make(rows * KV),
+    dv = make(rows * KV);
   const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
   ops.attentionBackward(dq, dk, dv, dattn, S.q, S.k, S.v, S.attn, S.lse, args.rowStart, heads);
   ops.ropeApply(dq, args.positions, rows, c.numHeads, c.headDim, ctx.rope, -1);

@@ -26,29 +26,63 @@ export interface LoraBuffers<T> {
 
 /** Every intermediate of one layer; `out` is the layer output (the next layer's x). */
 export interface LayerBuffers<T> {
-  x: T; rstd1: T; xn1: T;
-  q: T; k: T; v: T;
-  lse: T; attn: T;
-  h2: T; rstd2: T; xn2: T;
-  g: T; u: T; a: T;
+  x: T;
+  rstd1: T;
+  xn1: T;
+  q: T;
+  k: T;
+  v: T;
+  lse: T;
+  attn: T;
+  h2: T;
+  rstd2: T;
+  xn2: T;
+  g: T;
+  u: T;
+  a: T;
   out: T;
   lora: Record<LoraModule, LoraBuffers<T> | null>;
 }
 
 /** make(n) gives a zeroed tensor; `x` is left null-initialised when the caller supplies it (aliasX). */
-export function allocLayerBuffers<T>(c: Qwen2Config, rows: number, slots: LayerLoraSlots | null, make: (n: number) => T, withDropout: boolean, aliasX?: T): LayerBuffers<T> {
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim, I = c.intermediateSize;
+export function allocLayerBuffers<T>(
+  c: Qwen2Config,
+  rows: number,
+  slots: LayerLoraSlots | null,
+  make: (n: number) => T,
+  withDropout: boolean,
+  aliasX?: T,
+): LayerBuffers<T> {
+  const D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   const lora = {} as Record<LoraModule, LoraBuffers<T> | null>;
   for (const m of LORA_MODULES) {
     const s = slots ? slots[m] : null;
-    lora[m] = s ? { us: make(rows * s.r), xl: withDropout ? make(rows * s.inF) : null, keep: withDropout ? make(rows * s.inF) : null } : null;
+    lora[m] = s
+      ? {
+          us: make(rows * s.r),
+          xl: withDropout ? make(rows * s.inF) : null,
+          keep: withDropout ? make(rows * s.inF) : null,
+        }
+      : null;
   }
   return {
-    x: aliasX ?? make(rows * D), rstd1: make(rows), xn1: make(rows * D),
-    q: make(rows * Q), k: make(rows * KV), v: make(rows * KV),
-    lse: make(rows * c.numHeads), attn: make(rows * Q),
-    h2: make(rows * D), rstd2: make(rows), xn2: make(rows * D),
-    g: make(rows * I), u: make(rows * I), a: make(rows * I),
+    x: aliasX ?? make(rows * D),
+    rstd1: make(rows),
+    xn1: make(rows * D),
+    q: make(rows * Q),
+    k: make(rows * KV),
+    v: make(rows * KV),
+    lse: make(rows * c.numHeads),
+    attn: make(rows * Q),
+    h2: make(rows * D),
+    rstd2: make(rows),
+    xn2: make(rows * D),
+    g: make(rows * I),
+    u: make(rows * I),
+    a: make(rows * I),
     out: make(rows * D),
     lora,
   };
@@ -76,10 +110,24 @@ export type AttendFn<T> = (buf: LayerBuffers<T>, rows: number) => void;
 
 function dropoutSource<T>(ctx: LayerContext<T>, m: LoraModule): DropoutSource {
   const d = ctx.dropout!;
-  return d.kind === 'sequential' ? { kind: 'sequential', rng: d.rng } : { kind: 'counter', seed: d.seed, stream: dropoutStream(ctx.layer, LORA_MODULES.indexOf(m)) };
+  return d.kind === 'sequential'
+    ? { kind: 'sequential', rng: d.rng }
+    : { kind: 'counter', seed: d.seed, stream: dropoutStream(ctx.layer, LORA_MODULES.indexOf(m)) };
 }
 
-function projForward<T>(ctx: LayerContext<T>, m: LoraModule, y: T, x: T, w: T, bias: T | null, rows: number, inF: number, outF: number, op: LoraOperand<T> | null, lb: LoraBuffers<T> | null): void {
+function projForward<T>(
+  ctx: LayerContext<T>,
+  m: LoraModule,
+  y: T,
+  x: T,
+  w: T,
+  bias: T | null,
+  rows: number,
+  inF: number,
+  outF: number,
+  op: LoraOperand<T> | null,
+  lb: LoraBuffers<T> | null,
+): void {
   let xl: T = x;
   if (op && lb && ctx.dropout && lb.keep && op.scale !== 0) {
     ctx.ops.dropout(lb.xl!, lb.keep, x, rows * inF, ctx.dropout.p, dropoutSource(ctx, m));
@@ -89,10 +137,24 @@ function projForward<T>(ctx: LayerContext<T>, m: LoraModule, y: T, x: T, w: T, b
 }
 
 /** Runs the layer on buf.x (rows × D, filled by the caller) into buf.out. */
-export function layerForward<T>(ctx: LayerContext<T>, lw: LayerWeights<T>, slots: LayerLoraSlots | null, loraFlat: T | null, buf: LayerBuffers<T>, rows: number, positions: Int32Array, attend: AttendFn<T>): void {
-  const c = ctx.config, ops = ctx.ops;
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim, I = c.intermediateSize;
-  const op = (m: LoraModule): LoraOperand<T> | null => (slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null);
+export function layerForward<T>(
+  ctx: LayerContext<T>,
+  lw: LayerWeights<T>,
+  slots: LayerLoraSlots | null,
+  loraFlat: T | null,
+  buf: LayerBuffers<T>,
+  rows: number,
+  positions: Int32Array,
+  attend: AttendFn<T>,
+): void {
+  const c = ctx.config,
+    ops = ctx.ops;
+  const D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
+  const op = (m: LoraModule): LoraOperand<T> | null =>
+    slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
   ops.rmsnormForward(buf.xn1, buf.rstd1, buf.x, lw.inputNorm, rows, D, c.rmsNormEps);
   projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), buf.lora.q_proj);
   projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), buf.lora.k_proj);

@@ -4,7 +4,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readQwen2Config, toHfConfig } from './config.js';
-import { readSafetensorsHeader, readTensorInto, writeSafetensors, type SafetensorsDtype, type SafetensorsHeader } from './safetensors.js';
+import {
+  readSafetensorsHeader,
+  readTensorInto,
+  writeSafetensors,
+  type SafetensorsDtype,
+  type SafetensorsHeader,
+} from './safetensors.js';
 import { allocSharedWeights, weightEntries, weightSpecs, type Model } from './weights.js';
 
 function shardHeaders(dir: string): Map<string, SafetensorsHeader> {
@@ -48,18 +54,35 @@ export function loadModel(dir: string): Model<Float32Array> {
   // num_hidden_layers smaller than the checkpoint's): transformers only warns, and the run would
   // silently train a truncated model. Tolerated: a tied lm_head.weight, and rotary inv_freq buffers
   // some older exports carry.
-  const unused = [...byTensor.keys()].filter((n) => !specs.has(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings) && !n.endsWith('rotary_emb.inv_freq'));
+  const unused = [...byTensor.keys()].filter(
+    (n) => !specs.has(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings) && !n.endsWith('rotary_emb.inv_freq'),
+  );
   if (unused.length) {
-    throw new Error(`${dir}: ${unused.length} tensor(s) in the weights are not used by config.json (${unused.slice(0, 3).join(', ')}${unused.length > 3 ? ', …' : ''}): config.json does not match the checkpoint (num_hidden_layers ${config.numLayers}, tie_word_embeddings ${config.tieWordEmbeddings})`);
+    throw new Error(
+      `${dir}: ${unused.length} tensor(s) in the weights are not used by config.json (${unused.slice(0, 3).join(', ')}${unused.length > 3 ? ', …' : ''}): config.json does not match the checkpoint (num_hidden_layers ${config.numLayers}, tie_word_embeddings ${config.tieWordEmbeddings})`,
+    );
   }
   return { config, weights };
 }
 
 /** Writes config.json and model.safetensors (transformers-compatible names). */
-export function saveModel(dir: string, model: Model<Float32Array>, dtype: SafetensorsDtype = 'F32', extraConfig: Record<string, unknown> = {}): void {
+export function saveModel(
+  dir: string,
+  model: Model<Float32Array>,
+  dtype: SafetensorsDtype = 'F32',
+  extraConfig: Record<string, unknown> = {},
+): void {
   mkdirSync(dir, { recursive: true });
-  const cfg = { ...toHfConfig(model.config), torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16', ...extraConfig };
+  const cfg = {
+    ...toHfConfig(model.config),
+    torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16',
+    ...extraConfig,
+  };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const specs = new Map(weightSpecs(model.config).map((s) => [s.name, s.shape]));
-  writeSafetensors(join(dir, 'model.safetensors'), weightEntries(model.config, model.weights).map(([name, data]) => ({ name, shape: specs.get(name)!, data, dtype })), { format: 'pt' });
+  writeSafetensors(
+    join(dir, 'model.safetensors'),
+    weightEntries(model.config, model.weights).map(([name, data]) => ({ name, shape: specs.get(name)!, data, dtype })),
+    { format: 'pt' },
+  );
 }

@@ -19,15 +19,20 @@ export interface LogprobOptions {
 }
 
 /** The items in right-padded batches of up to batchSize sequences, scored from each prompt's end. */
-function* batches(items: PromptCompletion[], batchSize: number): Generator<{ chunk: PromptCompletion[]; batch: TrainBatch }> {
+function* batches(
+  items: PromptCompletion[],
+  batchSize: number,
+): Generator<{ chunk: PromptCompletion[]; batch: TrainBatch }> {
   const bs = Math.max(1, batchSize);
   for (let s = 0; s < items.length; s += bs) {
     const chunk = items.slice(s, s + bs);
     const T = Math.max(...chunk.map((it) => it.prompt.length + it.completion.length));
     const ids = new Int32Array(chunk.length * T);
-    const lengths = new Int32Array(chunk.length), scoreFrom = new Int32Array(chunk.length);
+    const lengths = new Int32Array(chunk.length),
+      scoreFrom = new Int32Array(chunk.length);
     chunk.forEach((it, b) => {
-      if (it.prompt.length < 1) throw new Error(`completionLogprobs: item ${s + b} has an empty prompt (the first token has no prefix)`);
+      if (it.prompt.length < 1)
+        throw new Error(`completionLogprobs: item ${s + b} has an empty prompt (the first token has no prefix)`);
       for (let i = 0; i < it.prompt.length; i++) ids[b * T + i] = it.prompt[i]!;
       for (let i = 0; i < it.completion.length; i++) ids[b * T + it.prompt.length + i] = it.completion[i]!;
       lengths[b] = it.prompt.length + it.completion.length;
@@ -41,7 +46,13 @@ function* batches(items: PromptCompletion[], batchSize: number): Generator<{ chu
  * log p(completion[i] | prompt, completion[<i]) under logits / temperature, one Float64Array per
  * item. Items are processed in batches of up to batchSize sequences.
  */
-export function completionLogprobs<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, items: PromptCompletion[], opts: LogprobOptions & { ops?: Ops<FloatArray> } = {}): Float64Array[] {
+export function completionLogprobs<F extends FloatArray>(
+  model: Model<F>,
+  adapter: LoraAdapter<F> | null,
+  loraScale: number,
+  items: PromptCompletion[],
+  opts: LogprobOptions & { ops?: Ops<FloatArray> } = {},
+): Float64Array[] {
   const out: Float64Array[] = [];
   for (const { chunk, batch } of batches(items, opts.batchSize ?? 16)) {
     const { logp } = forwardTrain(model, adapter, loraScale, batch, { temperature: opts.temperature, ops: opts.ops });
@@ -55,7 +66,14 @@ export function completionLogprobs<F extends FloatArray>(model: Model<F>, adapte
 }
 
 /** completionLogprobs on any ops implementation (results read back per batch). */
-export async function completionLogprobsOn<T>(ops: Ops<T>, model: Model<T>, adapter: LoraAdapter<T> | null, loraScale: number, items: PromptCompletion[], opts: LogprobOptions = {}): Promise<Float64Array[]> {
+export async function completionLogprobsOn<T>(
+  ops: Ops<T>,
+  model: Model<T>,
+  adapter: LoraAdapter<T> | null,
+  loraScale: number,
+  items: PromptCompletion[],
+  opts: LogprobOptions = {},
+): Promise<Float64Array[]> {
   const out: Float64Array[] = [];
   for (const { chunk } of batches(items, opts.batchSize ?? 16)) {
     for (const it of chunk) out.push(new Float64Array(it.completion.length));

@@ -28,13 +28,23 @@ export function modulePath(layer: number, m: LoraModule): string {
 
 /** [out_features, in_features] of a projection. */
 export function moduleDims(c: Qwen2Config, m: LoraModule): [number, number] {
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   switch (m) {
-    case 'q_proj': return [Q, D];
-    case 'k_proj': case 'v_proj': return [KV, D];
-    case 'o_proj': return [D, Q];
-    case 'gate_proj': case 'up_proj': return [I, D];
-    case 'down_proj': return [D, I];
+    case 'q_proj':
+      return [Q, D];
+    case 'k_proj':
+    case 'v_proj':
+      return [KV, D];
+    case 'o_proj':
+      return [D, Q];
+    case 'gate_proj':
+    case 'up_proj':
+      return [I, D];
+    case 'down_proj':
+      return [D, I];
   }
 }
 
@@ -44,7 +54,8 @@ export function validateLoraSettings(s: LoraSettings, where = 'lora settings'): 
   if (!(s.dropout >= 0 && s.dropout < 1)) throw new Error(`${where}: dropout must be in [0, 1), got ${s.dropout}`);
   if (s.targetModules.length === 0) throw new Error(`${where}: target_modules is empty`);
   for (const m of s.targetModules) {
-    if (!(LORA_MODULES as readonly string[]).includes(m)) throw new Error(`${where}: unknown target module "${m}" (expected one of ${LORA_MODULES.join(', ')})`);
+    if (!(LORA_MODULES as readonly string[]).includes(m))
+      throw new Error(`${where}: unknown target module "${m}" (expected one of ${LORA_MODULES.join(', ')})`);
   }
 }
 
@@ -98,10 +109,15 @@ export function loraSlots(c: Qwen2Config, settings: LoraSettings, layout: Adapte
     for (const m of LORA_MODULES) {
       const a = byName.get(`${modulePath(l, m)}.lora_A`);
       const b = byName.get(`${modulePath(l, m)}.lora_B`);
-      if (!a || !b) { rec[m] = null; continue; }
+      if (!a || !b) {
+        rec[m] = null;
+        continue;
+      }
       const [outF, inF] = moduleDims(c, m);
       if (a.shape[0] !== settings.r || a.shape[1] !== inF || b.shape[0] !== outF || b.shape[1] !== settings.r) {
-        throw new Error(`adapter layout: ${modulePath(l, m)} has shapes A ${JSON.stringify(a.shape)} B ${JSON.stringify(b.shape)}, model needs A [${settings.r},${inF}] B [${outF},${settings.r}]`);
+        throw new Error(
+          `adapter layout: ${modulePath(l, m)} has shapes A ${JSON.stringify(a.shape)} B ${JSON.stringify(b.shape)}, model needs A [${settings.r},${inF}] B [${outF},${settings.r}]`,
+        );
       }
       rec[m] = { aOffset: a.offset, bOffset: b.offset, r: settings.r, inF, outF };
     }
@@ -110,12 +126,23 @@ export function loraSlots(c: Qwen2Config, settings: LoraSettings, layout: Adapte
   return out;
 }
 
-const subarrayView = <T>(t: T, offset: number, length: number): T => (t as unknown as FloatArray).subarray(offset, offset + length) as unknown as T;
+const subarrayView = <T>(t: T, offset: number, length: number): T =>
+  (t as unknown as FloatArray).subarray(offset, offset + length) as unknown as T;
 
 /** LoraOperand views (zero-copy) into a flat block for one slot; `view` is the ops' (default: subarray). */
-export function operandOf<T = FloatArray>(slot: LoraSlot | null, flat: T, scale: number, view: (t: T, offset: number, length: number) => T = subarrayView): LoraOperand<T> | null {
+export function operandOf<T = FloatArray>(
+  slot: LoraSlot | null,
+  flat: T,
+  scale: number,
+  view: (t: T, offset: number, length: number) => T = subarrayView,
+): LoraOperand<T> | null {
   if (!slot) return null;
-  return { a: view(flat, slot.aOffset, slot.r * slot.inF), b: view(flat, slot.bOffset, slot.outF * slot.r), r: slot.r, scale };
+  return {
+    a: view(flat, slot.aOffset, slot.r * slot.inF),
+    b: view(flat, slot.bOffset, slot.outF * slot.r),
+    r: slot.r,
+    scale,
+  };
 }
 
 /** PEFT's scaling for the non-rsLoRA case. */

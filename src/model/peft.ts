@@ -12,7 +12,11 @@ import type { LoraSettings } from './adapter-layout.js';
 export const peftKey = (name: string): string => `base_model.model.${name}.weight`;
 
 /** adapter_config.json as PEFT (0.13+) writes it for a LoRA on a causal LM. */
-export function peftAdapterConfig(settings: LoraSettings, baseModel: string, inferenceMode = true): Record<string, unknown> {
+export function peftAdapterConfig(
+  settings: LoraSettings,
+  baseModel: string,
+  inferenceMode = true,
+): Record<string, unknown> {
   return {
     alpha_pattern: {},
     auto_mapping: null,
@@ -41,26 +45,49 @@ export function peftAdapterConfig(settings: LoraSettings, baseModel: string, inf
   };
 }
 
-export function saveAdapterPeft(dir: string, adapter: LoraAdapter<Float32Array>, opts: { baseModel?: string; dtype?: SafetensorsDtype } = {}): void {
+export function saveAdapterPeft(
+  dir: string,
+  adapter: LoraAdapter<Float32Array>,
+  opts: { baseModel?: string; dtype?: SafetensorsDtype } = {},
+): void {
   mkdirSync(dir, { recursive: true });
-  writeFileNamed(join(dir, 'adapter_config.json'), JSON.stringify(peftAdapterConfig(adapter.settings, opts.baseModel ?? ''), null, 2) + '\n');
+  writeFileNamed(
+    join(dir, 'adapter_config.json'),
+    JSON.stringify(peftAdapterConfig(adapter.settings, opts.baseModel ?? ''), null, 2) + '\n',
+  );
   const file = join(dir, 'adapter_model.safetensors');
-  writingFile(file, () => writeSafetensors(file, adapter.layout.tensors.map((t) => ({
-    name: peftKey(t.name), shape: t.shape, data: adapter.params.subarray(t.offset, t.offset + t.shape[0]! * t.shape[1]!), dtype: opts.dtype ?? 'F32',
-  })), { format: 'pt' }));
+  writingFile(file, () =>
+    writeSafetensors(
+      file,
+      adapter.layout.tensors.map((t) => ({
+        name: peftKey(t.name),
+        shape: t.shape,
+        data: adapter.params.subarray(t.offset, t.offset + t.shape[0]! * t.shape[1]!),
+        dtype: opts.dtype ?? 'F32',
+      })),
+      { format: 'pt' },
+    ),
+  );
 }
 
 /** Reads adapter_config.json into LoraSettings, refusing what this model cannot apply. */
 export function readPeftConfig(path: string): { settings: LoraSettings; baseModel: string } {
   let raw: Record<string, unknown>;
-  try { raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>; } catch (err) { throw new Error(`${path}: cannot read adapter config (${(err as Error).message})`); }
-  if (raw.peft_type !== 'LORA') throw new Error(`${path}: field "peft_type" must be "LORA", got ${JSON.stringify(raw.peft_type)}`);
-  if (raw.bias !== undefined && raw.bias !== 'none') throw new Error(`${path}: field "bias" must be "none", got ${JSON.stringify(raw.bias)}`);
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${path}: cannot read adapter config (${(err as Error).message})`);
+  }
+  if (raw.peft_type !== 'LORA')
+    throw new Error(`${path}: field "peft_type" must be "LORA", got ${JSON.stringify(raw.peft_type)}`);
+  if (raw.bias !== undefined && raw.bias !== 'none')
+    throw new Error(`${path}: field "bias" must be "none", got ${JSON.stringify(raw.bias)}`);
   if (raw.use_dora === true) throw new Error(`${path}: field "use_dora" is true; DoRA is not supported`);
   if (raw.use_rslora === true) throw new Error(`${path}: field "use_rslora" is true; rsLoRA scaling is not supported`);
   if (raw.fan_in_fan_out === true) throw new Error(`${path}: field "fan_in_fan_out" must be false for Qwen2`);
   for (const f of ['rank_pattern', 'alpha_pattern'] as const) {
-    if (raw[f] && typeof raw[f] === 'object' && Object.keys(raw[f] as object).length > 0) throw new Error(`${path}: field "${f}" is not supported (per-module ranks)`);
+    if (raw[f] && typeof raw[f] === 'object' && Object.keys(raw[f] as object).length > 0)
+      throw new Error(`${path}: field "${f}" is not supported (per-module ranks)`);
   }
   let targets = raw.target_modules;
   if (typeof targets === 'string') targets = targets === 'all-linear' ? [...LORA_MODULES] : [targets];
@@ -90,7 +117,10 @@ export function loadAdapterPeft(dir: string, config: Qwen2Config): LoraAdapter<F
     readTensorInto(h, key, params.subarray(t.offset, t.offset + t.shape[0]! * t.shape[1]!), t.shape);
   }
   for (const key of h.entries.keys()) {
-    if (!expected.has(key)) throw new Error(`${file}: tensor "${key}" is not part of a LoRA with target_modules ${JSON.stringify(settings.targetModules)} on this model`);
+    if (!expected.has(key))
+      throw new Error(
+        `${file}: tensor "${key}" is not part of a LoRA with target_modules ${JSON.stringify(settings.targetModules)} on this model`,
+      );
   }
   return { settings, layout, params, baseModel };
 }

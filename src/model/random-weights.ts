@@ -32,6 +32,8 @@ export function randomAdapter(c: Qwen2Config, seed: number): LoraAdapter<Float32
   const settings = defaultLoraSettings({ r: 32, alpha: 128, dropout: 0.05, targetModules: [...LORA_MODULES] });
   const ad = initLoraAdapter(c, settings, new Rng(seed));
   const rng = new Rng(seed + 1);
-  for (const t of ad.layout.tensors) if (t.name.endsWith('lora_B')) for (let i = 0; i < t.shape[0]! * t.shape[1]!; i++) ad.params[t.offset + i] = 1e-3 * rng.normal();
+  for (const t of ad.layout.tensors)
+    if (t.name.endsWith('lora_B'))
+      for (let i = 0; i < t.shape[0]! * t.shape[1]!; i++) ad.params[t.offset + i] = 1e-3 * rng.normal();
   return ad;
 }

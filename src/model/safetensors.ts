@@ -32,43 +32,74 @@ export interface SafetensorsHeader {
 
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
   let fd: number;
-  try { fd = openSync(path, 'r'); } catch (err) { throw new Error(`${path}: cannot open safetensors file (${(err as Error).message})`); }
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new Error(`${path}: cannot open safetensors file (${(err as Error).message})`);
+  }
   try {
     const size = fstatSync(fd).size;
     if (size < 8) throw new Error(`${path}: truncated safetensors file (${size} bytes, no header length)`);
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
     const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n <= 0 || n > 100_000_000 || 8 + n > size) throw new Error(`${path}: corrupt or truncated safetensors header (header length ${n}, file size ${size})`);
+    if (n <= 0 || n > 100_000_000 || 8 + n > size)
+      throw new Error(`${path}: corrupt or truncated safetensors header (header length ${n}, file size ${size})`);
     const hb = Buffer.alloc(n);
     readSync(fd, hb, 0, n, 8);
     let raw: unknown;
-    try { raw = JSON.parse(hb.toString('utf8')); } catch (err) { throw new Error(`${path}: safetensors header is not valid JSON (${(err as Error).message})`); }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${path}: safetensors header must be a JSON object`);
+    try {
+      raw = JSON.parse(hb.toString('utf8'));
+    } catch (err) {
+      throw new Error(`${path}: safetensors header is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new Error(`${path}: safetensors header must be a JSON object`);
     const dataStart = 8 + n;
     const dataSize = size - dataStart;
     const entries = new Map<string, SafetensorsEntry>();
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
       if (name === '__metadata__') {
-        if (v !== null && (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))) {
-          throw new Error(`${path}: safetensors "__metadata__" must be an object of strings, got ${JSON.stringify(v).slice(0, 80)}`);
+        if (
+          v !== null &&
+          (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
+        ) {
+          throw new Error(
+            `${path}: safetensors "__metadata__" must be an object of strings, got ${JSON.stringify(v).slice(0, 80)}`,
+          );
         }
         metadata = (v ?? {}) as Record<string, string>;
         continue;
       }
       const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof e !== 'object' || e === null) throw new Error(`${path}: tensor "${name}": header entry is not an object`);
-      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16') throw new Error(`${path}: tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16, BF16 are supported)`);
-      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${path}: tensor "${name}": invalid shape ${JSON.stringify(e.shape)}`);
+      if (typeof e !== 'object' || e === null)
+        throw new Error(`${path}: tensor "${name}": header entry is not an object`);
+      if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16')
+        throw new Error(
+          `${path}: tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (F32, F16, BF16 are supported)`,
+        );
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0))
+        throw new Error(`${path}: tensor "${name}": invalid shape ${JSON.stringify(e.shape)}`);
       const off = e.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[1] < off[0]) {
+      if (
+        !Array.isArray(off) ||
+        off.length !== 2 ||
+        !off.every((d) => Number.isInteger(d) && d >= 0) ||
+        off[1] < off[0]
+      ) {
         throw new Error(`${path}: tensor "${name}": invalid data_offsets ${JSON.stringify(off)}`);
       }
       const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
       const want = count * BYTES[e.dtype];
-      if (off[1] - off[0] !== want) throw new Error(`${path}: tensor "${name}": data_offsets span ${off[1] - off[0]} bytes but shape ${JSON.stringify(e.shape)} of ${e.dtype} needs ${want}`);
-      if (off[1] > dataSize) throw new Error(`${path}: tensor "${name}": data ends at byte ${off[1]} but the file's data block has ${dataSize} bytes (truncated file?)`);
+      if (off[1] - off[0] !== want)
+        throw new Error(
+          `${path}: tensor "${name}": data_offsets span ${off[1] - off[0]} bytes but shape ${JSON.stringify(e.shape)} of ${e.dtype} needs ${want}`,
+        );
+      if (off[1] > dataSize)
+        throw new Error(
+          `${path}: tensor "${name}": data ends at byte ${off[1]} but the file's data block has ${dataSize} bytes (truncated file?)`,
+        );
       entries.set(name, { name, dtype: e.dtype, shape: e.shape as number[], begin: off[0], end: off[1] });
     }
     const unclaimed = checkCoverage(path, entries, dataSize);
@@ -89,7 +120,10 @@ function checkCoverage(path: string, entries: Map<string, SafetensorsEntry>, dat
   let prev = '';
   const gaps: string[] = [];
   for (const e of sorted) {
-    if (e.begin < at) throw new Error(`${path}: tensor "${e.name}": data starts at byte ${e.begin}, inside the previous tensor "${prev}" (ends at ${at}): corrupt data_offsets`);
+    if (e.begin < at)
+      throw new Error(
+        `${path}: tensor "${e.name}": data starts at byte ${e.begin}, inside the previous tensor "${prev}" (ends at ${at}): corrupt data_offsets`,
+      );
     if (e.begin > at) gaps.push(`${at}..${e.begin}`);
     at = e.end;
     prev = e.name;
@@ -104,22 +138,34 @@ export function readTensorInto(h: SafetensorsHeader, name: string, out: Float32A
   const e = h.entries.get(name);
   if (!e) throw new Error(`${h.path}: tensor "${name}" is missing`);
   if (expectShape && (e.shape.length !== expectShape.length || e.shape.some((d, i) => d !== expectShape[i]))) {
-    throw new Error(`${h.path}: tensor "${name}" has shape ${JSON.stringify(e.shape)}, expected ${JSON.stringify(expectShape)}`);
+    throw new Error(
+      `${h.path}: tensor "${name}" has shape ${JSON.stringify(e.shape)}, expected ${JSON.stringify(expectShape)}`,
+    );
   }
   const count = e.shape.reduce((a, b) => a * b, 1);
-  if (out.length !== count) throw new Error(`${h.path}: tensor "${name}" has ${count} elements, destination holds ${out.length}`);
+  if (out.length !== count)
+    throw new Error(`${h.path}: tensor "${name}" has ${count} elements, destination holds ${out.length}`);
   const bytes = Buffer.alloc(e.end - e.begin);
   const fd = openSync(h.path, 'r');
   try {
     const got = readSync(fd, bytes, 0, bytes.length, h.dataStart + e.begin);
-    if (got !== bytes.length) throw new Error(`${h.path}: tensor "${name}": read ${got} of ${bytes.length} bytes (truncated file?)`);
-  } finally { closeSync(fd); }
+    if (got !== bytes.length)
+      throw new Error(`${h.path}: tensor "${name}": read ${got} of ${bytes.length} bytes (truncated file?)`);
+  } finally {
+    closeSync(fd);
+  }
   const bad = decodeInto(out, bytes, e.dtype);
   // NaN/Inf in base weights make every logit NaN later, far from the cause; name it here.
-  if (bad >= 0) throw new Error(`${h.path}: tensor "${name}" holds a non-finite value (${out[bad]}) at index ${bad}: corrupt weights`);
+  if (bad >= 0)
+    throw new Error(
+      `${h.path}: tensor "${name}" holds a non-finite value (${out[bad]}) at index ${bad}: corrupt weights`,
+    );
 }
 
-export function readSafetensors(path: string): { header: SafetensorsHeader; tensors: Map<string, { shape: number[]; dtype: SafetensorsDtype; data: Float32Array }> } {
+export function readSafetensors(path: string): {
+  header: SafetensorsHeader;
+  tensors: Map<string, { shape: number[]; dtype: SafetensorsDtype; data: Float32Array }>;
+} {
   const header = readSafetensorsHeader(path);
   const tensors = new Map<string, { shape: number[]; dtype: SafetensorsDtype; data: Float32Array }>();
   for (const e of header.entries.values()) {
@@ -162,7 +208,10 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
   let off = 0;
   for (const t of tensors) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`writeSafetensors ${path}: tensor "${t.name}" has ${t.data.length} values, shape ${JSON.stringify(t.shape)} needs ${count}`);
+    if (count !== t.data.length)
+      throw new Error(
+        `writeSafetensors ${path}: tensor "${t.name}" has ${t.data.length} values, shape ${JSON.stringify(t.shape)} needs ${count}`,
+      );
     const dtype = t.dtype ?? 'F32';
     const size = count * BYTES[dtype];
     header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + size] };

@@ -4,13 +4,57 @@ import { parseQwen2Config, type Qwen2Config } from './config.js';
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   // DeepSeek-R1-Distill-Qwen-1.5B (Tina's base model), config.json as published.
-  '1.5b': { hidden_size: 1536, num_hidden_layers: 28, num_attention_heads: 12, num_key_value_heads: 2, intermediate_size: 8960, vocab_size: 151936, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, max_position_embeddings: 131072 },
+  '1.5b': {
+    hidden_size: 1536,
+    num_hidden_layers: 28,
+    num_attention_heads: 12,
+    num_key_value_heads: 2,
+    intermediate_size: 8960,
+    vocab_size: 151936,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    max_position_embeddings: 131072,
+  },
   // Qwen2.5-0.5B.
-  '0.5b': { hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864, vocab_size: 151936, rope_theta: 1000000, rms_norm_eps: 1e-6, tie_word_embeddings: true, max_position_embeddings: 32768 },
+  '0.5b': {
+    hidden_size: 896,
+    num_hidden_layers: 24,
+    num_attention_heads: 14,
+    num_key_value_heads: 2,
+    intermediate_size: 4864,
+    vocab_size: 151936,
+    rope_theta: 1000000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    max_position_embeddings: 32768,
+  },
   // The shipped tiny model (models/tiny/config.json): what the default config trains.
-  tiny: { hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 352, vocab_size: 20, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true, max_position_embeddings: 128 },
+  tiny: {
+    hidden_size: 128,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 352,
+    vocab_size: 20,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: true,
+    max_position_embeddings: 128,
+  },
   // Small enough for SwiftShader (--quick): the structure of the 1.5B (GQA 6:1, untied) at 1/24 width.
-  quick: { hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 176, vocab_size: 1000, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false, max_position_embeddings: 4096 },
+  quick: {
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    intermediate_size: 176,
+    vocab_size: 1000,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    max_position_embeddings: 4096,
+  },
 };
 
 export const SHAPE_NAMES = Object.keys(SHAPES);

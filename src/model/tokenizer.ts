@@ -30,21 +30,36 @@ export interface ModelTokenizer {
   decode(ids: ArrayLike<number>, skipSpecialTokens?: boolean): string;
   tokenId(token: string): number | undefined;
   /** Renders the chat template (as transformers' apply_chat_template with tokenize=False). */
-  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; extra?: Record<string, unknown> }): string;
+  applyChatTemplate(
+    messages: ChatMessage[],
+    opts?: { addGenerationPrompt?: boolean; extra?: Record<string, unknown> },
+  ): string;
 }
 
 function readJson(path: string): Record<string, unknown> {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (err) { throw new Error(`${path}: cannot read (${(err as Error).message})`); }
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read (${(err as Error).message})`);
+  }
   let v: unknown;
-  try { v = JSON.parse(text); } catch (err) { throw new Error(`${path}: invalid JSON (${(err as Error).message.slice(0, 160)})`); }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${path}: must be a JSON object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: invalid JSON (${(err as Error).message.slice(0, 160)})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new Error(
+      `${path}: must be a JSON object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`,
+    );
   return v as Record<string, unknown>;
 }
 
 function tokenString(v: unknown): string | null {
   if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
   return null;
 }
 
@@ -57,15 +72,24 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   // The tokenizers library reads these without checking them; a missing one surfaces as a bare
   // "Cannot read properties of undefined" from deep inside, so name the field here.
   const model = tj.model as Record<string, unknown> | undefined;
-  if (model === null || typeof model !== 'object' || Array.isArray(model)) throw new Error(`${tjPath}: field "model" is missing or not an object (not a Hugging Face tokenizer.json?)`);
-  if (model.vocab === null || typeof model.vocab !== 'object') throw new Error(`${tjPath}: field "model.vocab" is missing or not an object`);
+  if (model === null || typeof model !== 'object' || Array.isArray(model))
+    throw new Error(`${tjPath}: field "model" is missing or not an object (not a Hugging Face tokenizer.json?)`);
+  if (model.vocab === null || typeof model.vocab !== 'object')
+    throw new Error(`${tjPath}: field "model.vocab" is missing or not an object`);
   // The library falls back to a guess for an unknown model type; the Rust tokenizers (transformers) refuse it.
   if (model.type !== undefined && !['BPE', 'WordPiece', 'Unigram', 'WordLevel'].includes(model.type as string)) {
-    throw new Error(`${tjPath}: field "model.type" is ${JSON.stringify(model.type)}; expected BPE, WordPiece, Unigram or WordLevel`);
+    throw new Error(
+      `${tjPath}: field "model.type" is ${JSON.stringify(model.type)}; expected BPE, WordPiece, Unigram or WordLevel`,
+    );
   }
-  if (tj.added_tokens !== undefined && !Array.isArray(tj.added_tokens)) throw new Error(`${tjPath}: field "added_tokens" must be an array`);
+  if (tj.added_tokens !== undefined && !Array.isArray(tj.added_tokens))
+    throw new Error(`${tjPath}: field "added_tokens" must be an array`);
   let tok: Tokenizer;
-  try { tok = new Tokenizer(tj, tc); } catch (err) { throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`); }
+  try {
+    tok = new Tokenizer(tj, tc);
+  } catch (err) {
+    throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`);
+  }
   let size = 0;
   let maxTokenChars = 1;
   for (const [piece, id] of tok.get_vocab(true)) {
@@ -74,33 +98,57 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
     if (typeof piece === 'string') maxTokenChars = Math.max(maxTokenChars, piece.length);
   }
   if (config && size > config.vocabSize) {
-    throw new Error(`${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`);
+    throw new Error(
+      `${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`,
+    );
   }
-  const bosToken = tokenString(tc.bos_token), eosToken = tokenString(tc.eos_token), padToken = tokenString(tc.pad_token);
+  const bosToken = tokenString(tc.bos_token),
+    eosToken = tokenString(tc.eos_token),
+    padToken = tokenString(tc.pad_token);
   const idOf = (field: string, s: string | null): number | null => {
     if (s === null) return null;
     const id = tok.token_to_id(s);
-    if (id === undefined) throw new Error(`${tcPath}: field "${field}" is ${JSON.stringify(s)}, which is not in ${tjPath}'s vocabulary`);
+    if (id === undefined)
+      throw new Error(`${tcPath}: field "${field}" is ${JSON.stringify(s)}, which is not in ${tjPath}'s vocabulary`);
     return id;
   };
   const eosTokenId = idOf('eos_token', eosToken);
   const padTokenId = idOf('pad_token', padToken);
   idOf('bos_token', bosToken);
   if (config && eosTokenId !== null && config.eosTokenIds.length > 0 && !config.eosTokenIds.includes(eosTokenId)) {
-    throw new Error(`${tcPath}: field "eos_token" ${JSON.stringify(eosToken)} is id ${eosTokenId}, but the model config's eos_token_id is ${JSON.stringify(config.eosTokenIds)}`);
+    throw new Error(
+      `${tcPath}: field "eos_token" ${JSON.stringify(eosToken)} is id ${eosTokenId}, but the model config's eos_token_id is ${JSON.stringify(config.eosTokenIds)}`,
+    );
   }
   let chatTemplate: string | null = null;
   const ct = tc.chat_template;
   if (typeof ct === 'string') chatTemplate = ct;
-  else if (Array.isArray(ct)) chatTemplate = (ct.find((t: { name?: string }) => t.name === 'default') as { template?: string } | undefined)?.template ?? null;
-  else if (ct !== undefined && ct !== null) throw new Error(`${tcPath}: field "chat_template" must be a string or a list of {name, template}, got ${typeof ct}`);
-  else if (existsSync(join(dir, 'chat_template.jinja'))) chatTemplate = readFileSync(join(dir, 'chat_template.jinja'), 'utf8');
+  else if (Array.isArray(ct))
+    chatTemplate =
+      (ct.find((t: { name?: string }) => t.name === 'default') as { template?: string } | undefined)?.template ?? null;
+  else if (ct !== undefined && ct !== null)
+    throw new Error(
+      `${tcPath}: field "chat_template" must be a string or a list of {name, template}, got ${typeof ct}`,
+    );
+  else if (existsSync(join(dir, 'chat_template.jinja')))
+    chatTemplate = readFileSync(join(dir, 'chat_template.jinja'), 'utf8');
   let template: Template | null = null;
   if (chatTemplate !== null) {
-    try { template = new Template(chatTemplate); } catch (err) { throw new Error(`${tcPath}: field "chat_template" does not parse (${(err as Error).message})`); }
+    try {
+      template = new Template(chatTemplate);
+    } catch (err) {
+      throw new Error(`${tcPath}: field "chat_template" does not parse (${(err as Error).message})`);
+    }
   }
   return {
-    size, maxTokenChars, bosToken, eosToken, padToken, eosTokenId, padTokenId, chatTemplate,
+    size,
+    maxTokenChars,
+    bosToken,
+    eosToken,
+    padToken,
+    eosTokenId,
+    padTokenId,
+    chatTemplate,
     encode: (text, add = false) => tok.encode(text, { add_special_tokens: add }).ids,
     decode: (ids, skip = false) => tok.decode(Array.from(ids), { skip_special_tokens: skip }),
     tokenId: (s) => tok.token_to_id(s),
@@ -108,8 +156,12 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
       if (!template) throw new Error(`${tcPath}: no chat_template`);
       try {
         return template.render({
-          messages, add_generation_prompt: opts.addGenerationPrompt ?? true,
-          bos_token: bosToken ?? '', eos_token: eosToken ?? '', pad_token: padToken ?? '', ...(opts.extra ?? {}),
+          messages,
+          add_generation_prompt: opts.addGenerationPrompt ?? true,
+          bos_token: bosToken ?? '',
+          eos_token: eosToken ?? '',
+          pad_token: padToken ?? '',
+          ...(opts.extra ?? {}),
         });
       } catch (err) {
         throw new Error(`${tcPath}: field "chat_template" fails to render (${(err as Error).message})`);

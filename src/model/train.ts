@@ -65,7 +65,9 @@ export interface SavedForward<T> {
   scoredRow: Int32Array;
   scoredTarget: Int32Array;
   scoredFlat: Int32Array;
-  hsIn: T; hs: T; rstdF: T;
+  hsIn: T;
+  hs: T;
+  rstdF: T;
   lse: T;
   invTemp: number;
   /** Top-p/top-k scoring: the kept-set logits the backward uses (see Ops.lmHeadBackward). */
@@ -85,13 +87,17 @@ export interface ScoredForward<T> {
 }
 
 export function validateBatch(batch: TrainBatch, vocab: number): void {
-  const B = batch.lengths.length, T = batch.seqLen;
-  if (batch.ids.length !== B * T) throw new Error(`batch: ids has ${batch.ids.length} entries, expected B·T = ${B}·${T}`);
-  if (batch.scoreFrom.length !== B) throw new Error(`batch: scoreFrom has ${batch.scoreFrom.length} entries, expected B = ${B}`);
+  const B = batch.lengths.length,
+    T = batch.seqLen;
+  if (batch.ids.length !== B * T)
+    throw new Error(`batch: ids has ${batch.ids.length} entries, expected B·T = ${B}·${T}`);
+  if (batch.scoreFrom.length !== B)
+    throw new Error(`batch: scoreFrom has ${batch.scoreFrom.length} entries, expected B = ${B}`);
   for (let b = 0; b < B; b++) {
     const len = batch.lengths[b]!;
     if (len < 1 || len > T) throw new Error(`batch: lengths[${b}] = ${len} outside [1, ${T}]`);
-    if (batch.scoreFrom[b]! < 1) throw new Error(`batch: scoreFrom[${b}] = ${batch.scoreFrom[b]} must be ≥ 1 (position 0 has no prefix)`);
+    if (batch.scoreFrom[b]! < 1)
+      throw new Error(`batch: scoreFrom[${b}] = ${batch.scoreFrom[b]} must be ≥ 1 (position 0 has no prefix)`);
     for (let t = 0; t < len; t++) {
       const id = batch.ids[b * T + t]!;
       if (id < 0 || id >= vocab) throw new Error(`batch: ids[${b}, ${t}] = ${id} outside vocabulary [0, ${vocab})`);
@@ -105,27 +111,44 @@ export function floatMaker<F extends FloatArray>(like: F): (n: number) => F {
 }
 
 /** Row layout of a packed batch: where each sequence starts, each row's position and token id. */
-export function packRows(batch: TrainBatch): { rowStart: Int32Array; positions: Int32Array; rowIds: Int32Array; rows: number; maxLen: number } {
-  const B = batch.lengths.length, T = batch.seqLen;
+export function packRows(batch: TrainBatch): {
+  rowStart: Int32Array;
+  positions: Int32Array;
+  rowIds: Int32Array;
+  rows: number;
+  maxLen: number;
+} {
+  const B = batch.lengths.length,
+    T = batch.seqLen;
   const rowStart = new Int32Array(B + 1);
   for (let b = 0; b < B; b++) rowStart[b + 1] = rowStart[b]! + batch.lengths[b]!;
   const rows = rowStart[B]!;
-  const positions = new Int32Array(rows), rowIds = new Int32Array(rows);
+  const positions = new Int32Array(rows),
+    rowIds = new Int32Array(rows);
   let maxLen = 0;
   for (let b = 0; b < B; b++) {
     const len = batch.lengths[b]!;
     maxLen = Math.max(maxLen, len);
-    for (let t = 0; t < len; t++) { positions[rowStart[b]! + t] = t; rowIds[rowStart[b]! + t] = batch.ids[b * T + t]!; }
+    for (let t = 0; t < len; t++) {
+      positions[rowStart[b]! + t] = t;
+      rowIds[rowStart[b]! + t] = batch.ids[b * T + t]!;
+    }
   }
   return { rowStart, positions, rowIds, rows, maxLen };
 }
 
 /** Scored rows: the hidden state at t−1 predicts the token at t. */
-function scoredRows(batch: TrainBatch, rowStart: Int32Array): { scoredRow: Int32Array; scoredTarget: Int32Array; scoredFlat: Int32Array } {
-  const B = batch.lengths.length, T = batch.seqLen;
+function scoredRows(
+  batch: TrainBatch,
+  rowStart: Int32Array,
+): { scoredRow: Int32Array; scoredTarget: Int32Array; scoredFlat: Int32Array } {
+  const B = batch.lengths.length,
+    T = batch.seqLen;
   let M = 0;
   for (let b = 0; b < B; b++) M += Math.max(0, batch.lengths[b]! - batch.scoreFrom[b]!);
-  const scoredRow = new Int32Array(M), scoredTarget = new Int32Array(M), scoredFlat = new Int32Array(M);
+  const scoredRow = new Int32Array(M),
+    scoredTarget = new Int32Array(M),
+    scoredFlat = new Int32Array(M);
   let m = 0;
   for (let b = 0; b < B; b++) {
     for (let t = batch.scoreFrom[b]!; t < batch.lengths[b]!; t++, m++) {
@@ -137,30 +160,52 @@ function scoredRows(batch: TrainBatch, rowStart: Int32Array): { scoredRow: Int32
   return { scoredRow, scoredTarget, scoredFlat };
 }
 
-function layerDropout<T>(adapter: LoraAdapter<T> | null, loraScale: number, opts: ForwardOptions<T>): LayerDropout | null {
+function layerDropout<T>(
+  adapter: LoraAdapter<T> | null,
+  loraScale: number,
+  opts: ForwardOptions<T>,
+): LayerDropout | null {
   const p = adapter ? adapter.settings.dropout : 0;
   if (!(p > 0) || loraScale === 0) return null;
   if (opts.dropoutSeed !== undefined) return { kind: 'counter', p, seed: opts.dropoutSeed >>> 0 };
   if (opts.dropoutRng) {
-    if (opts.recompute) throw new Error('forward: recompute needs counter-based dropout (dropoutSeed), not a sequential generator');
+    if (opts.recompute)
+      throw new Error('forward: recompute needs counter-based dropout (dropoutSeed), not a sequential generator');
     return { kind: 'sequential', p, rng: opts.dropoutRng };
   }
   return null;
 }
 
 /** The forward over the scored positions, on any ops implementation. */
-export function forwardScored<T>(model: Model<T>, adapter: LoraAdapter<T> | null, loraScale: number, batch: TrainBatch, ops: Ops<T>, opts: ForwardOptions<T> = {}): ScoredForward<T> {
-  const c = model.config, w = model.weights;
+export function forwardScored<T>(
+  model: Model<T>,
+  adapter: LoraAdapter<T> | null,
+  loraScale: number,
+  batch: TrainBatch,
+  ops: Ops<T>,
+  opts: ForwardOptions<T> = {},
+): ScoredForward<T> {
+  const c = model.config,
+    w = model.weights;
   validateBatch(batch, c.vocabSize);
-  const D = c.hiddenSize, V = c.vocabSize;
+  const D = c.hiddenSize,
+    V = c.vocabSize;
   const { rowStart, positions, rowIds, rows, maxLen } = packRows(batch);
   const like = w.finalNorm;
   const make = (n: number): T => ops.alloc(n, like);
   const slots = adapter ? loraSlots(c, adapter.settings, adapter.layout) : null;
   const dropout = layerDropout(adapter, loraScale, opts);
-  const ctx: LayerContext<T> = { config: c, ops, rope: ops.ropeTable(c.ropeTheta, c.headDim, maxLen), scale: loraScale, dropout, layer: 0 };
+  const ctx: LayerContext<T> = {
+    config: c,
+    ops,
+    rope: ops.ropeTable(c.ropeTheta, c.headDim, maxLen),
+    scale: loraScale,
+    dropout,
+    layer: 0,
+  };
   const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
-  const attend = (buf: LayerBuffers<T>): void => ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, rowStart, heads);
+  const attend = (buf: LayerBuffers<T>): void =>
+    ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, rowStart, heads);
   const save = opts.saveForBackward === true;
   const recompute = save && opts.recompute === true;
   const layers: LayerBuffers<T>[] = [];
@@ -190,17 +235,41 @@ export function forwardScored<T>(model: Model<T>, adapter: LoraAdapter<T> | null
   }
   const { scoredRow, scoredTarget, scoredFlat } = scoredRows(batch, rowStart);
   const M = scoredRow.length;
-  const hsIn = make(M * D), hs = make(M * D), rstdF = make(M);
+  const hsIn = make(M * D),
+    hs = make(M * D),
+    rstdF = make(M);
   ops.gatherRows(hsIn, x, scoredRow, D);
   ops.rmsnormForward(hs, rstdF, hsIn, w.finalNorm, M, D, c.rmsNormEps);
   const temperature = opts.temperature ?? 1;
   if (!(temperature > 0)) throw new Error(`forwardTrain: temperature must be > 0, got ${temperature}`);
   const invTemp = 1 / temperature;
-  const lse = make(M), lp = make(M), entropy = opts.entropy ? make(M) : null;
+  const lse = make(M),
+    lp = make(M),
+    entropy = opts.entropy ? make(M) : null;
   const logits = opts.keepLogits ? make(M * V) : null;
   ops.lmHeadForward(lp, lse, entropy, hs, w.lmHead, scoredTarget, M, D, V, invTemp, logits);
   const saved: SavedForward<T> | null = save
-    ? { model, adapter, slots, ctx, batch, rows, rowStart, positions, rowIds, layers, inputs, scoredRow, scoredTarget, scoredFlat, hsIn, hs, rstdF, lse, invTemp }
+    ? {
+        model,
+        adapter,
+        slots,
+        ctx,
+        batch,
+        rows,
+        rowStart,
+        positions,
+        rowIds,
+        layers,
+        inputs,
+        scoredRow,
+        scoredTarget,
+        scoredFlat,
+        hsIn,
+        hs,
+        rstdF,
+        lse,
+        invTemp,
+      }
     : null;
   return { lp, entropy, logits, scoredFlat, saved };
 }
@@ -215,19 +284,36 @@ export interface TrainGrads<T> {
 /** Backward of forwardScored given dlp [M] (∂L/∂lp, scored order); gradients accumulate into grads. */
 export function backwardScored<T>(saved: SavedForward<T>, dlp: T, grads: TrainGrads<T>): void {
   const { model, ctx, rows } = saved;
-  const c = model.config, w = model.weights, ops = ctx.ops;
-  const D = c.hiddenSize, V = c.vocabSize;
+  const c = model.config,
+    w = model.weights,
+    ops = ctx.ops;
+  const D = c.hiddenSize,
+    V = c.vocabSize;
   const make = (n: number): T => ops.alloc(n, w.finalNorm);
   const M = saved.scoredRow.length;
   const base = grads.base ?? null;
   const dhs = make(M * D);
-  ops.lmHeadBackward(dhs, base ? base.lmHead : null, dlp, saved.hs, w.lmHead, saved.lse, saved.scoredTarget, M, D, V, saved.invTemp, saved.keptLogits ?? null);
+  ops.lmHeadBackward(
+    dhs,
+    base ? base.lmHead : null,
+    dlp,
+    saved.hs,
+    w.lmHead,
+    saved.lse,
+    saved.scoredTarget,
+    M,
+    D,
+    V,
+    saved.invTemp,
+    saved.keptLogits ?? null,
+  );
   const dhsIn = make(M * D);
   ops.rmsnormBackward(dhsIn, base ? base.finalNorm : null, dhs, saved.hsIn, w.finalNorm, saved.rstdF, M, D);
   const dh = make(rows * D);
   ops.scatterAddRows(dh, dhsIn, saved.scoredRow, D);
   const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
-  const attend = (buf: LayerBuffers<T>): void => ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, saved.rowStart, heads);
+  const attend = (buf: LayerBuffers<T>): void =>
+    ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, saved.rowStart, heads);
   const params = saved.adapter ? saved.adapter.params : null;
   for (let l = c.numLayers - 1; l >= 0; l--) {
     ops.beginScope();
@@ -240,10 +326,22 @@ export function backwardScored<T>(saved: SavedForward<T>, dlp: T, grads: TrainGr
     } else {
       S = saved.layers[l]!;
     }
-    layerBackward({
-      ctx: ctxL, lw: w.layers[l]!, S, slots: slot, params, loraGrad: grads.lora ?? null, maxR: saved.adapter ? saved.adapter.settings.r : 1,
-      baseGrad: base ? base.layers[l]! : null, rows, rowStart: saved.rowStart, positions: saved.positions,
-    }, dh);
+    layerBackward(
+      {
+        ctx: ctxL,
+        lw: w.layers[l]!,
+        S,
+        slots: slot,
+        params,
+        loraGrad: grads.lora ?? null,
+        maxR: saved.adapter ? saved.adapter.settings.r : 1,
+        baseGrad: base ? base.layers[l]! : null,
+        rows,
+        rowStart: saved.rowStart,
+        positions: saved.positions,
+      },
+      dh,
+    );
     ops.endScope();
   }
   if (base) ops.scatterAddRows(base.embed, dh, saved.rowIds, D);
@@ -267,8 +365,17 @@ export function scatterScored<F extends FloatArray>(out: F, lp: ArrayLike<number
   return out;
 }
 
-export function forwardTrain<F extends FloatArray>(model: Model<F>, adapter: LoraAdapter<F> | null, loraScale: number, batch: TrainBatch, opts: ForwardOptions<FloatArray> = {}): ForwardResult<F> {
-  const r = forwardScored<FloatArray>(model, adapter, loraScale, batch, opts.ops ?? cpuOps, { keepLogits: true, ...opts });
+export function forwardTrain<F extends FloatArray>(
+  model: Model<F>,
+  adapter: LoraAdapter<F> | null,
+  loraScale: number,
+  batch: TrainBatch,
+  opts: ForwardOptions<FloatArray> = {},
+): ForwardResult<F> {
+  const r = forwardScored<FloatArray>(model, adapter, loraScale, batch, opts.ops ?? cpuOps, {
+    keepLogits: true,
+    ...opts,
+  });
   const logp = scatterScored(floatMaker(model.weights.embed)(batch.lengths.length * batch.seqLen), r.lp, r.scoredFlat);
   return { logp, saved: r.saved as SavedForward<F> | null, logits: r.logits as F, entropy: r.entropy as F | null };
 }
@@ -277,7 +384,11 @@ export function forwardTrain<F extends FloatArray>(model: Model<F>, adapter: Lor
  * Backward of forwardTrain given dLogp [B·T] (∂L/∂logp; only scored positions are read).
  * Gradients are accumulated into `grads`.
  */
-export function backwardTrain<F extends FloatArray>(saved: SavedForward<F>, dLogp: FloatArray, grads: TrainGrads<F>): void {
+export function backwardTrain<F extends FloatArray>(
+  saved: SavedForward<F>,
+  dLogp: FloatArray,
+  grads: TrainGrads<F>,
+): void {
   const M = saved.scoredFlat.length;
   const dl = floatMaker(saved.model.weights.embed)(M);
   for (let i = 0; i < M; i++) dl[i] = dLogp[saved.scoredFlat[i]!]!;

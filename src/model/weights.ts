@@ -7,12 +7,16 @@ import type { Qwen2Config } from './config.js';
 
 export interface LayerWeights<F = Float32Array> {
   inputNorm: F; // [D]
-  q: F; qBias: F; // [H·hd, D], [H·hd]
-  k: F; kBias: F; // [KV·hd, D], [KV·hd]
-  v: F; vBias: F;
+  q: F;
+  qBias: F; // [H·hd, D], [H·hd]
+  k: F;
+  kBias: F; // [KV·hd, D], [KV·hd]
+  v: F;
+  vBias: F;
   o: F; // [D, H·hd]
   postNorm: F; // [D]
-  gate: F; up: F; // [I, D]
+  gate: F;
+  up: F; // [I, D]
   down: F; // [D, I]
 }
 
@@ -36,25 +40,45 @@ export interface WeightSpec {
 
 const layerKeys: [keyof LayerWeights, string][] = [
   ['inputNorm', 'input_layernorm.weight'],
-  ['q', 'self_attn.q_proj.weight'], ['qBias', 'self_attn.q_proj.bias'],
-  ['k', 'self_attn.k_proj.weight'], ['kBias', 'self_attn.k_proj.bias'],
-  ['v', 'self_attn.v_proj.weight'], ['vBias', 'self_attn.v_proj.bias'],
+  ['q', 'self_attn.q_proj.weight'],
+  ['qBias', 'self_attn.q_proj.bias'],
+  ['k', 'self_attn.k_proj.weight'],
+  ['kBias', 'self_attn.k_proj.bias'],
+  ['v', 'self_attn.v_proj.weight'],
+  ['vBias', 'self_attn.v_proj.bias'],
   ['o', 'self_attn.o_proj.weight'],
   ['postNorm', 'post_attention_layernorm.weight'],
-  ['gate', 'mlp.gate_proj.weight'], ['up', 'mlp.up_proj.weight'], ['down', 'mlp.down_proj.weight'],
+  ['gate', 'mlp.gate_proj.weight'],
+  ['up', 'mlp.up_proj.weight'],
+  ['down', 'mlp.down_proj.weight'],
 ];
 
 function layerShape(c: Qwen2Config, key: keyof LayerWeights): number[] {
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, KV = c.numKvHeads * c.headDim, I = c.intermediateSize;
+  const D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
   switch (key) {
-    case 'inputNorm': case 'postNorm': return [D];
-    case 'q': return [Q, D];
-    case 'qBias': return [Q];
-    case 'k': case 'v': return [KV, D];
-    case 'kBias': case 'vBias': return [KV];
-    case 'o': return [D, Q];
-    case 'gate': case 'up': return [I, D];
-    case 'down': return [D, I];
+    case 'inputNorm':
+    case 'postNorm':
+      return [D];
+    case 'q':
+      return [Q, D];
+    case 'qBias':
+      return [Q];
+    case 'k':
+    case 'v':
+      return [KV, D];
+    case 'kBias':
+    case 'vBias':
+      return [KV];
+    case 'o':
+      return [D, Q];
+    case 'gate':
+    case 'up':
+      return [I, D];
+    case 'down':
+      return [D, I];
   }
 }
 
@@ -88,7 +112,9 @@ export function buildWeights<F>(c: Qwen2Config, alloc: (name: string, size: numb
 /** (name, tensor) for every stored tensor, in weightSpecs order. */
 export function weightEntries<F>(c: Qwen2Config, w: ModelWeights<F>): [string, F][] {
   const out: [string, F][] = [['model.embed_tokens.weight', w.embed]];
-  w.layers.forEach((lw, l) => { for (const [key, suffix] of layerKeys) out.push([`model.layers.${l}.${suffix}`, lw[key]]); });
+  w.layers.forEach((lw, l) => {
+    for (const [key, suffix] of layerKeys) out.push([`model.layers.${l}.${suffix}`, lw[key]]);
+  });
   out.push(['model.norm.weight', w.finalNorm]);
   if (!c.tieWordEmbeddings) out.push(['lm_head.weight', w.lmHead]);
   return out;
@@ -99,7 +125,11 @@ export function allocSharedWeights(c: Qwen2Config): { buffer: SharedArrayBuffer;
   const total = weightSpecs(c).reduce((s, t) => s + numel(t.shape), 0);
   const buffer = new SharedArrayBuffer(total * 4);
   let off = 0;
-  const weights = buildWeights(c, (_name, size) => { const a = new Float32Array(buffer, off * 4, size); off += size; return a; });
+  const weights = buildWeights(c, (_name, size) => {
+    const a = new Float32Array(buffer, off * 4, size);
+    off += size;
+    return a;
+  });
   return { buffer, weights };
 }
 
@@ -117,7 +147,9 @@ export interface ModelDescriptor {
 export function describeModel(model: Model<Float32Array>): ModelDescriptor {
   const buf = model.weights.embed.buffer;
   if (!(buf instanceof SharedArrayBuffer) || model.weights.embed.byteOffset !== 0) {
-    throw new Error('describeModel: weights are not in one SharedArrayBuffer (load with loadModel or createRandomModel)');
+    throw new Error(
+      'describeModel: weights are not in one SharedArrayBuffer (load with loadModel or createRandomModel)',
+    );
   }
   return { config: model.config, buffer: buf };
 }
@@ -125,9 +157,14 @@ export function describeModel(model: Model<Float32Array>): ModelDescriptor {
 export function attachModel(desc: ModelDescriptor): Model<Float32Array> {
   const c = desc.config;
   const total = weightSpecs(c).reduce((s, t) => s + numel(t.shape), 0);
-  if (desc.buffer.byteLength !== total * 4) throw new Error(`attachModel: buffer holds ${desc.buffer.byteLength} bytes, config needs ${total * 4}`);
+  if (desc.buffer.byteLength !== total * 4)
+    throw new Error(`attachModel: buffer holds ${desc.buffer.byteLength} bytes, config needs ${total * 4}`);
   let off = 0;
-  const weights = buildWeights(c, (_n, size) => { const a = new Float32Array(desc.buffer, off * 4, size); off += size; return a; });
+  const weights = buildWeights(c, (_n, size) => {
+    const a = new Float32Array(desc.buffer, off * 4, size);
+    off += size;
+    return a;
+  });
   return { config: c, weights };
 }
 
@@ -136,7 +173,11 @@ export function attachModel(desc: ModelDescriptor): Model<Float32Array> {
  * zero biases, unit norms), for tests and for training a tiny model from scratch.
  * biasStd > 0 gives non-zero biases and norm weights (useful for gradient checks).
  */
-export function createRandomModel(c: Qwen2Config, seed: number, opts: { std?: number; perturbNorms?: number } = {}): Model<Float32Array> {
+export function createRandomModel(
+  c: Qwen2Config,
+  seed: number,
+  opts: { std?: number; perturbNorms?: number } = {},
+): Model<Float32Array> {
   const std = opts.std ?? 0.02;
   const perturb = opts.perturbNorms ?? 0;
   const rng = new Rng(seed);

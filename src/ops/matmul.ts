@@ -11,7 +11,12 @@ import type { FloatArray } from './types.js';
 import { gemmF32 } from './wasm/matmul-wasm.js';
 
 export {
-  configureMatmulThreads, matmulKernelStats, matmulThreadCount, shutdownMatmulThreads, warmUpMatmulThreads, wasmKernelStatus,
+  configureMatmulThreads,
+  matmulKernelStats,
+  matmulThreadCount,
+  shutdownMatmulThreads,
+  warmUpMatmulThreads,
+  wasmKernelStatus,
 } from './wasm/matmul-wasm.js';
 export type { MatmulThreadOptions } from './wasm/matmul-wasm.js';
 
@@ -40,30 +45,80 @@ function check(name: string, c: FloatArray, a: FloatArray, b: FloatArray, m: num
 }
 
 function useKernel(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number): boolean {
-  return kernelEnabled && c instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && 2 * m * n * k >= wasmMinFlops;
+  return (
+    kernelEnabled &&
+    c instanceof Float32Array &&
+    a instanceof Float32Array &&
+    b instanceof Float32Array &&
+    2 * m * n * k >= wasmMinFlops
+  );
 }
 
-export function matmulNN(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate = false): void {
+export function matmulNN(
+  c: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
   check('matmulNN', c, a, b, m, k, n);
-  if (useKernel(c, a, b, m, k, n) && gemmF32(c as Float32Array, a as Float32Array, b as Float32Array, m, k, n, false, false, accumulate)) return;
+  if (
+    useKernel(c, a, b, m, k, n) &&
+    gemmF32(c as Float32Array, a as Float32Array, b as Float32Array, m, k, n, false, false, accumulate)
+  )
+    return;
   matmulNNPlain(c, a, b, m, k, n, accumulate);
 }
 
-export function matmulNT(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate = false): void {
+export function matmulNT(
+  c: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
   check('matmulNT', c, a, b, m, k, n);
-  if (useKernel(c, a, b, m, k, n) && gemmF32(c as Float32Array, a as Float32Array, b as Float32Array, m, k, n, false, true, accumulate)) return;
+  if (
+    useKernel(c, a, b, m, k, n) &&
+    gemmF32(c as Float32Array, a as Float32Array, b as Float32Array, m, k, n, false, true, accumulate)
+  )
+    return;
   matmulNTPlain(c, a, b, m, k, n, accumulate);
 }
 
-export function matmulTN(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate = false): void {
+export function matmulTN(
+  c: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
   check('matmulTN', c, a, b, m, k, n);
-  if (useKernel(c, a, b, m, k, n) && gemmF32(c as Float32Array, a as Float32Array, b as Float32Array, m, k, n, true, false, accumulate)) return;
+  if (
+    useKernel(c, a, b, m, k, n) &&
+    gemmF32(c as Float32Array, a as Float32Array, b as Float32Array, m, k, n, true, false, accumulate)
+  )
+    return;
   matmulTNPlain(c, a, b, m, k, n, accumulate);
 }
 
 // The plain loops: reference semantics, the Float64 path, and the fallback when the kernel is missing.
 
-export function matmulNNPlain(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate = false): void {
+export function matmulNNPlain(
+  c: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
   if (!accumulate) c.fill(0, 0, m * n);
   for (let i = 0; i < m; i++) {
     const ci = i * n;
@@ -76,7 +131,15 @@ export function matmulNNPlain(c: FloatArray, a: FloatArray, b: FloatArray, m: nu
   }
 }
 
-export function matmulNTPlain(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate = false): void {
+export function matmulNTPlain(
+  c: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
   for (let i = 0; i < m; i++) {
     const ai = i * k;
     for (let j = 0; j < n; j++) {
@@ -89,7 +152,15 @@ export function matmulNTPlain(c: FloatArray, a: FloatArray, b: FloatArray, m: nu
   }
 }
 
-export function matmulTNPlain(c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, accumulate = false): void {
+export function matmulTNPlain(
+  c: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  k: number,
+  n: number,
+  accumulate = false,
+): void {
   if (!accumulate) c.fill(0, 0, m * n);
   for (let p = 0; p < k; p++) {
     const ap = p * m;

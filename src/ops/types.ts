@@ -103,14 +103,34 @@ export interface Ops<T = FloatArray> {
 
   ropeTable(theta: number, headDim: number, minPositions: number): RopeTable;
   /** In place; direction −1 is the inverse rotation, which is also the backward. */
-  ropeApply(x: T, positions: Int32Array, rows: number, nHeads: number, headDim: number, table: RopeTable, direction: 1 | -1): void;
+  ropeApply(
+    x: T,
+    positions: Int32Array,
+    rows: number,
+    nHeads: number,
+    headDim: number,
+    table: RopeTable,
+    direction: 1 | -1,
+  ): void;
 
   /**
    * Causal GQA attention over packed sequences: sequence s owns rows [rowStart[s], rowStart[s+1])
    * of q, k, v, o (positions 0.. within it). lse [rows, nHeads] is saved for the backward.
    */
   attentionForward(o: T, lse: T, q: T, k: T, v: T, rowStart: Int32Array, shape: HeadShape): void;
-  attentionBackward(dq: T, dk: T, dv: T, dO: T, q: T, k: T, v: T, o: T, lse: T, rowStart: Int32Array, shape: HeadShape): void;
+  attentionBackward(
+    dq: T,
+    dk: T,
+    dv: T,
+    dO: T,
+    q: T,
+    k: T,
+    v: T,
+    o: T,
+    lse: T,
+    rowStart: Int32Array,
+    shape: HeadShape,
+  ): void;
 
   swigluForward(a: T, g: T, u: T, n: number): void;
   /** Overwrites dg, du. */
@@ -119,22 +139,80 @@ export interface Ops<T = FloatArray> {
   /** xl = x ⊙ keep with keep ∈ {0, 1/(1−p)} drawn from source; writes keep too. */
   dropout(xl: T, keep: T, x: T, n: number, p: number, source: DropoutSource): void;
 
-  loraLinearForward(y: T, x: T, w: T, bias: T | null, shape: LinearShape, lora: LoraOperand<T> | null, xLora: T, us: T): void;
-  loraLinearBackward(g: LinearGrads<T>, dy: T, x: T, w: T, shape: LinearShape, lora: LoraOperand<T> | null, xLora: T, us: T, keep: T | null, scratchDz: T, scratchDx: T): void;
+  loraLinearForward(
+    y: T,
+    x: T,
+    w: T,
+    bias: T | null,
+    shape: LinearShape,
+    lora: LoraOperand<T> | null,
+    xLora: T,
+    us: T,
+  ): void;
+  loraLinearBackward(
+    g: LinearGrads<T>,
+    dy: T,
+    x: T,
+    w: T,
+    shape: LinearShape,
+    lora: LoraOperand<T> | null,
+    xLora: T,
+    us: T,
+    keep: T | null,
+    scratchDz: T,
+    scratchDx: T,
+  ): void;
 
   /**
    * LM head + log-softmax + gather, never holding more than a chunk of rows × vocab logits:
    * logp[r] = z[r, targets[r]] − lse[r], z = (hs·Wᵀ)·invTemp. entropy[r] (when given) is the entropy
    * of softmax(z[r]). logits (when given, [rows, vocab]) receives the raw logits.
    */
-  lmHeadForward(logp: T, lse: T, entropy: T | null, hs: T, w: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, logits: T | null): void;
+  lmHeadForward(
+    logp: T,
+    lse: T,
+    entropy: T | null,
+    hs: T,
+    w: T,
+    targets: Int32Array,
+    rows: number,
+    dim: number,
+    vocab: number,
+    invTemp: number,
+    logits: T | null,
+  ): void;
   /**
    * dhs += ∂L/∂hs from dlogp (recomputing the logits chunk by chunk); dW += ∂L/∂W when given.
    * keptLogits (top-p/top-k scoring, [rows, vocab]): the raw logits with excluded tokens overwritten
    * by EXCLUDED_LOGIT, used (and consumed) instead of the recomputed ones, with lse over the kept set.
    */
-  lmHeadBackward(dhs: T, dW: T | null, dlogp: T, hs: T, w: T, lse: T, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, keptLogits?: T | null): void;
+  lmHeadBackward(
+    dhs: T,
+    dW: T | null,
+    dlogp: T,
+    hs: T,
+    w: T,
+    lse: T,
+    targets: Int32Array,
+    rows: number,
+    dim: number,
+    vocab: number,
+    invTemp: number,
+    keptLogits?: T | null,
+  ): void;
 
   /** AdamW update (torch semantics, step counts from 1); grad is multiplied by gradScale first. */
-  adamwStep(param: T, grad: T, m: T, v: T, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale?: number): void;
+  adamwStep(
+    param: T,
+    grad: T,
+    m: T,
+    v: T,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+    gradScale?: number,
+  ): void;
 }

@@ -11,7 +11,11 @@ export const EMA_ALPHA = 0.1;
 /** Keys that are not curves (the x axis and the wall clock). */
 const NOT_CHARTED = new Set(['step', 'elapsed_s']);
 
-export interface ChartSpec { id: string; title: string; keys: string[] }
+export interface ChartSpec {
+  id: string;
+  title: string;
+  keys: string[];
+}
 
 /** Chart specs for the keys present: the curated charts (missing keys skipped), then one per remaining key, in first-seen order. */
 export function chartSpecs(keysInOrder: readonly string[]): ChartSpec[] {
@@ -21,19 +25,32 @@ export function chartSpecs(keysInOrder: readonly string[]): ChartSpec[] {
   const curated: ChartSpec[] = [
     { id: 'reward', title: 'reward (weighted total)', keys: ['reward'] },
     { id: 'reward-funcs', title: 'reward functions', keys: rewardFuncs },
-    { id: 'accuracy', title: 'accuracy (rewards/accuracy/mean; TRL 0.15: rewards/accuracy)', keys: ['rewards/accuracy/mean'] },
+    {
+      id: 'accuracy',
+      title: 'accuracy (rewards/accuracy/mean; TRL 0.15: rewards/accuracy)',
+      keys: ['rewards/accuracy/mean'],
+    },
     { id: 'format', title: 'format (rewards/format/mean; TRL 0.15: rewards/format)', keys: ['rewards/format/mean'] },
     { id: 'reward-std', title: 'reward_std', keys: ['reward_std'] },
-    { id: 'completion-length', title: 'completions/mean_length (tokens; TRL 0.15: completion_length)', keys: ['completions/mean_length'] },
+    {
+      id: 'completion-length',
+      title: 'completions/mean_length (tokens; TRL 0.15: completion_length)',
+      keys: ['completions/mean_length'],
+    },
     { id: 'kl', title: 'kl', keys: ['kl'] },
     { id: 'loss', title: 'loss', keys: ['loss'] },
     { id: 'learning-rate', title: 'learning_rate', keys: ['learning_rate'] },
     { id: 'grad-norm', title: 'grad_norm (before clipping)', keys: ['grad_norm'] },
-    { id: 'tokens-per-s', title: 'tokens/s (rollout and learner)', keys: ['rollout/tokens_per_s', 'learner/tokens_per_s'] },
+    {
+      id: 'tokens-per-s',
+      title: 'tokens/s (rollout and learner)',
+      keys: ['rollout/tokens_per_s', 'learner/tokens_per_s'],
+    },
     { id: 'phase-time', title: 'time per phase (s)', keys: phases },
   ].map((c) => ({ ...c, keys: c.keys.filter((k) => keys.has(k)) }));
   const drawn = new Set(curated.flatMap((c) => c.keys));
-  const rest = keysInOrder.filter((k) => !drawn.has(k) && !NOT_CHARTED.has(k))
+  const rest = keysInOrder
+    .filter((k) => !drawn.has(k) && !NOT_CHARTED.has(k))
     .map((k) => ({ id: `m-${k.replace(/[^\w-]+/g, '-')}`, title: k, keys: [k] }));
   return [...curated, ...rest, { id: 'eval', title: 'held-out pass@1', keys: [] }];
 }
@@ -58,7 +75,11 @@ export interface RenderedCharts {
 export function renderCharts(given: readonly StepMetrics[], evals: readonly EvalSummary[]): RenderedCharts {
   const metrics = given.map(withCurrentNames);
   const steps = metrics.map((m) => m.step);
-  const formatTurn = formatTurnStep(steps, metrics.map((m) => m['rewards/format/mean']), EMA_ALPHA);
+  const formatTurn = formatTurnStep(
+    steps,
+    metrics.map((m) => m['rewards/format/mean']),
+    EMA_ALPHA,
+  );
   const best = evals.length ? evals.reduce((a, b) => (b.average > a.average ? b : a)) : undefined;
   const markers: Marker[] = [];
   if (formatTurn !== undefined) markers.push({ x: formatTurn, label: `format turn @${formatTurn}`, color: '#c0392b' });
@@ -69,7 +90,12 @@ export function renderCharts(given: readonly StepMetrics[], evals: readonly Eval
     let series: Series[] = [];
     if (spec.id === 'eval') {
       const benches = [...new Set(evals.flatMap((e) => Object.keys(e.pass_at_1)))].sort();
-      series = benches.map((b, i) => ({ name: b, xs: evals.map((e) => e.step), ys: evals.map((e) => e.pass_at_1[b]), color: PALETTE[i % PALETTE.length]! }));
+      series = benches.map((b, i) => ({
+        name: b,
+        xs: evals.map((e) => e.step),
+        ys: evals.map((e) => e.pass_at_1[b]),
+        color: PALETTE[i % PALETTE.length]!,
+      }));
     } else {
       spec.keys.forEach((k, i) => {
         const raw = metrics.map((m) => m[k]);

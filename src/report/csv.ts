@@ -14,7 +14,12 @@ function cell(v: unknown): string {
 export function metricsCsv(records: readonly Record<string, unknown>[]): string {
   const cols: string[] = [];
   const seen = new Set<string>();
-  for (const r of records) for (const k of Object.keys(r)) if (!seen.has(k)) { seen.add(k); cols.push(k); }
+  for (const r of records)
+    for (const k of Object.keys(r))
+      if (!seen.has(k)) {
+        seen.add(k);
+        cols.push(k);
+      }
   const lines = [cols.map(cell).join(','), ...records.map((r) => cols.map((c) => cell(r[c])).join(','))];
   return lines.join('\n') + '\n';
 }

@@ -26,7 +26,16 @@ export interface ActorRow {
 }
 
 /** A completion as the dashboard lists it (a rollouts.jsonl record, possibly with other fields). */
-export interface CompletionRow { step: number; actor?: string; sync_latency_ms?: number; policy_version: number; reward: number; rewards: Record<string, number | null>; advantage: number; text: string }
+export interface CompletionRow {
+  step: number;
+  actor?: string;
+  sync_latency_ms?: number;
+  policy_version: number;
+  reward: number;
+  rewards: Record<string, number | null>;
+  advantage: number;
+  text: string;
+}
 
 export interface DashboardOptions {
   port: number;
@@ -60,7 +69,15 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const keep = o.keepCompletions ?? 64;
   const clients = new Set<ServerResponse>();
   const startedAt = Date.now();
-  const snapshot = () => ({ title: o.title, totalSteps: o.totalSteps, startedAt, metrics, evals, completions: recent, actors: o.actors() });
+  const snapshot = () => ({
+    title: o.title,
+    totalSteps: o.totalSteps,
+    startedAt,
+    metrics,
+    evals,
+    completions: recent,
+    actors: o.actors(),
+  });
   const send = (event: string, data: unknown): void => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
     for (const c of clients) c.write(frame);
@@ -73,9 +90,13 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : PAGE);
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+        .end(req.method === 'HEAD' ? undefined : PAGE);
     } else if (path === '/state.json') {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(snapshot()));
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(JSON.stringify(snapshot()));
     } else if (path.startsWith('/report/') && CHART_MODULES.has(path.slice(8))) {
       // The compiled chart modules, next to this file: the browser runs the code report.html was drawn with.
       const js = readFileSync(fileURLToPath(new URL(`./${path.slice(8)}`, import.meta.url)), 'utf8');
@@ -83,7 +104,11 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     } else if (path === '/favicon.ico') {
       res.writeHead(204).end(); // no icon; a 404 would be a console error on every load
     } else if (path === '/events') {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
       res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);
       clients.add(res);
       req.on('close', () => clients.delete(res));
@@ -91,18 +116,29 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   };
-  const timer = setInterval(() => { if (clients.size) send('actors', o.actors()); }, 1000);
+  const timer = setInterval(() => {
+    if (clients.size) send('actors', o.actors());
+  }, 1000);
   timer.unref();
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`dashboard: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port} (${err.code ?? err.message})`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`dashboard: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port} (${err.code ?? err.message})`)),
+    );
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${host}:${addr.port}/`,
-    step(m) { metrics.push(m); send('step', m); send('actors', o.actors()); },
-    evaluated(e) { evals.push(e); send('eval', e); },
+    step(m) {
+      metrics.push(m);
+      send('step', m);
+      send('actors', o.actors());
+    },
+    evaluated(e) {
+      evals.push(e);
+      send('eval', e);
+    },
     completions(records) {
       recent.push(...records);
       recent.splice(0, Math.max(0, recent.length - keep));

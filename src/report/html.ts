@@ -23,7 +23,10 @@ export function renderReport(input: ReportInput): string {
   const benches = [...new Set(evals.flatMap((e) => Object.keys(e.pass_at_1)))].sort();
   const pct = (v: number | undefined): string => (v === undefined ? '–' : (100 * v).toFixed(1));
   const evalRows = benches
-    .map((b) => `<tr><td>${esc(b)}</td><td>${pct(first?.pass_at_1[b])}</td><td>${pct(last?.pass_at_1[b])}</td><td>${pct(best?.pass_at_1[b])}</td></tr>`)
+    .map(
+      (b) =>
+        `<tr><td>${esc(b)}</td><td>${pct(first?.pass_at_1[b])}</td><td>${pct(last?.pass_at_1[b])}</td><td>${pct(best?.pass_at_1[b])}</td></tr>`,
+    )
     .join('');
   const facts = Object.entries(input.facts ?? {})
     .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`)

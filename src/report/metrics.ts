@@ -48,9 +48,16 @@ export function ema(values: (number | undefined)[], alpha = 0.1): (number | unde
  * from its starting value to its extreme value over the run. Undefined when it never moves by more than
  * `minChange`.
  */
-export function formatTurnStep(steps: number[], values: (number | undefined)[], alpha = 0.1, minChange = 0.05): number | undefined {
+export function formatTurnStep(
+  steps: number[],
+  values: (number | undefined)[],
+  alpha = 0.1,
+  minChange = 0.05,
+): number | undefined {
   const smooth = ema(values, alpha);
-  const finite = smooth.map((v, i) => [v, i] as const).filter((p): p is readonly [number, number] => p[0] !== undefined);
+  const finite = smooth
+    .map((v, i) => [v, i] as const)
+    .filter((p): p is readonly [number, number] => p[0] !== undefined);
   if (finite.length < 2) return undefined;
   const start = finite[0]![0];
   let extreme = start;

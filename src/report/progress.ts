@@ -9,7 +9,11 @@ export interface ProgressOptions {
   plain?: boolean;
 }
 
-export function createProgress(opts: ProgressOptions): { update(m: StepMetrics): void; log(line: string): void; done(): void } {
+export function createProgress(opts: ProgressOptions): {
+  update(m: StepMetrics): void;
+  log(line: string): void;
+  done(): void;
+} {
   const stream = opts.stream ?? process.stderr;
   const tty = !opts.plain && Boolean(stream.isTTY);
   const t0 = Date.now();

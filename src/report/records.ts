@@ -17,13 +17,18 @@ export function readRecordLines(path: string): Record<string, unknown>[] {
     try {
       const v = JSON.parse(line) as unknown;
       if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(v as Record<string, unknown>);
-    } catch { /* a line torn by a crash mid-write */ }
+    } catch {
+      /* a line torn by a crash mid-write */
+    }
   }
   return out;
 }
 
 /** The current view of a log: the last record of each key, ordered by where that record stands. */
-export function readLatestRecords(path: string, key: (r: Record<string, unknown>) => string): Record<string, unknown>[] {
+export function readLatestRecords(
+  path: string,
+  key: (r: Record<string, unknown>) => string,
+): Record<string, unknown>[] {
   const latest = new Map<string, { at: number; r: Record<string, unknown> }>();
   readRecordLines(path).forEach((r, at) => {
     latest.set(key(r), { at, r });
@@ -41,7 +46,9 @@ export const recordKeys = {
 
 /** Metrics of a run folder, one per step (the last written), in step order. */
 export function readStepMetrics(dir: string): Record<string, unknown>[] {
-  return readLatestRecords(join(dir, 'metrics.jsonl'), recordKeys.metrics).sort((a, b) => (a.step as number) - (b.step as number));
+  return readLatestRecords(join(dir, 'metrics.jsonl'), recordKeys.metrics).sort(
+    (a, b) => (a.step as number) - (b.step as number),
+  );
 }
 
 /**
@@ -58,8 +65,13 @@ export function terminateTornRecords(dir: string): string[] {
     try {
       const last = Buffer.alloc(1);
       readSync(fd, last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) { writeSync(fd, '\n', size); fixed.push(name); }
-    } finally { closeSync(fd); }
+      if (last[0] !== 0x0a) {
+        writeSync(fd, '\n', size);
+        fixed.push(name);
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
   return fixed;
 }

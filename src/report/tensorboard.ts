@@ -51,25 +51,49 @@ class ProtoWriter {
   private readonly parts: number[] = [];
   private varint(v: bigint): void {
     let x = BigInt.asUintN(64, v);
-    while (x >= 0x80n) { this.parts.push(Number(x & 0x7fn) | 0x80); x >>= 7n; }
+    while (x >= 0x80n) {
+      this.parts.push(Number(x & 0x7fn) | 0x80);
+      x >>= 7n;
+    }
     this.parts.push(Number(x));
   }
-  private key(field: number, wire: number): void { this.varint(BigInt((field << 3) | wire)); }
-  int64(field: number, v: number): this { this.key(field, 0); this.varint(BigInt(Math.trunc(v))); return this; }
-  enumValue(field: number, v: number): this { return this.int64(field, v); }
+  private key(field: number, wire: number): void {
+    this.varint(BigInt((field << 3) | wire));
+  }
+  int64(field: number, v: number): this {
+    this.key(field, 0);
+    this.varint(BigInt(Math.trunc(v)));
+    return this;
+  }
+  enumValue(field: number, v: number): this {
+    return this.int64(field, v);
+  }
   double(field: number, v: number): this {
     this.key(field, 1);
-    const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, v, true);
-    this.parts.push(...b); return this;
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, v, true);
+    this.parts.push(...b);
+    return this;
   }
   float(field: number, v: number): this {
     this.key(field, 5);
-    const b = new Uint8Array(4); new DataView(b.buffer).setFloat32(0, v, true);
-    this.parts.push(...b); return this;
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.parts.push(...b);
+    return this;
   }
-  bytes(field: number, b: Uint8Array): this { this.key(field, 2); this.varint(BigInt(b.length)); this.parts.push(...b); return this; }
-  string(field: number, s: string): this { return this.bytes(field, new TextEncoder().encode(s)); }
-  finish(): Uint8Array { return Uint8Array.from(this.parts); }
+  bytes(field: number, b: Uint8Array): this {
+    this.key(field, 2);
+    this.varint(BigInt(b.length));
+    this.parts.push(...b);
+    return this;
+  }
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  finish(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
 }
 
 /** Event{wall_time, step, summary{value[{tag, simple_value}]}} bytes. */
@@ -85,12 +109,18 @@ export function fileVersionEvent(wallTime: number): Uint8Array {
 
 /** Event{wall_time, step, session_log{status: START}}: marks a resumed run at `step`. */
 export function sessionStartEvent(wallTime: number, step: number): Uint8Array {
-  return new ProtoWriter().double(1, wallTime).int64(2, step).bytes(6, new ProtoWriter().enumValue(1, 1).finish()).finish();
+  return new ProtoWriter()
+    .double(1, wallTime)
+    .int64(2, step)
+    .bytes(6, new ProtoWriter().enumValue(1, 1).finish())
+    .finish();
 }
 
 /** The numeric, finite fields of a record (every one except `step`), in record order: tags are taken generically. */
 export function scalarFields(record: Record<string, unknown>): [string, number][] {
-  return Object.entries(record).filter((e): e is [string, number] => e[0] !== 'step' && typeof e[1] === 'number' && Number.isFinite(e[1]));
+  return Object.entries(record).filter(
+    (e): e is [string, number] => e[0] !== 'step' && typeof e[1] === 'number' && Number.isFinite(e[1]),
+  );
 }
 
 export interface TensorBoardWriter {
@@ -105,7 +135,10 @@ export interface TensorBoardWriter {
  */
 export function createTensorBoardWriter(dir: string, opts: { resumeStep?: number } = {}): TensorBoardWriter {
   const now = Date.now() / 1000;
-  const file = join(dir, `events.out.tfevents.${Math.floor(now)}.${hostname().replace(/[^\w.-]/g, '_')}.${process.pid}`);
+  const file = join(
+    dir,
+    `events.out.tfevents.${Math.floor(now)}.${hostname().replace(/[^\w.-]/g, '_')}.${process.pid}`,
+  );
   writeFileSync(file, tfRecord(fileVersionEvent(now)));
   if (opts.resumeStep !== undefined) appendFileSync(file, tfRecord(sessionStartEvent(now, opts.resumeStep)));
   return {

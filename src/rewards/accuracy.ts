@@ -3,7 +3,13 @@
 // open-r1 commits; each variant below says which one it mirrors (reference/tina-recipe.md §2.1–2.2).
 import { ANSWER_CFG, GOLD_DEFAULT, GOLD_LATEX_ONLY, parse, verifyParsed } from './verifier/index.js';
 import { codePointLength } from './text-scan.js';
-import { computeCosineReward, computeL1ExactRewards, computeL1MaxRewards, computeLengthRewards, type CosineParams } from './length.js';
+import {
+  computeCosineReward,
+  computeL1ExactRewards,
+  computeL1MaxRewards,
+  computeLengthRewards,
+  type CosineParams,
+} from './length.js';
 import type { RewardContext, RewardFunc } from './types.js';
 
 function goldDefault(solution: string) {
@@ -15,7 +21,9 @@ function goldLatexOnly(solution: string) {
 
 function requireSolutions(completions: string[], solution: string[] | undefined, fn: string): string[] {
   if (!Array.isArray(solution) || solution.length !== completions.length) {
-    throw new Error(`${fn}: ctx.solution must be a string[] of length ${completions.length}, got ${Array.isArray(solution) ? solution.length : typeof solution}`);
+    throw new Error(
+      `${fn}: ctx.solution must be a string[] of length ${completions.length}, got ${Array.isArray(solution) ? solution.length : typeof solution}`,
+    );
   }
   return solution;
 }
@@ -86,7 +94,9 @@ export const lengthReward: RewardFunc = (completions, ctx) => {
 function targetLengths(completions: string[], ctx: RewardContext, fn: string): number[] {
   const t = ctx.target_length;
   if (!Array.isArray(t) || t.length !== completions.length) {
-    throw new Error(`${fn}: ctx.target_length must be a number[] of length ${completions.length} (set data.l1_target_length so each row gets a target), got ${Array.isArray(t) ? t.length + ' values' : typeof t}`);
+    throw new Error(
+      `${fn}: ctx.target_length must be a number[] of length ${completions.length} (set data.l1_target_length so each row gets a target), got ${Array.isArray(t) ? t.length + ' values' : typeof t}`,
+    );
   }
   return t.map(Number);
 }
@@ -95,12 +105,20 @@ function targetLengths(completions: string[], ctx: RewardContext, fn: string): n
 export const l1ExactReward: RewardFunc = (completions, ctx) => {
   const solutions = requireSolutions(completions, ctx.solution, 'length_l1_exact');
   const correct = completions.map((c, i) => lengthStyleCorrect(c, String(solutions[i])).correct);
-  return computeL1ExactRewards(completions.map(codePointLength), correct, targetLengths(completions, ctx, 'length_l1_exact'));
+  return computeL1ExactRewards(
+    completions.map(codePointLength),
+    correct,
+    targetLengths(completions, ctx, 'length_l1_exact'),
+  );
 };
 
 /** Tina's L1-Max over the call's list (one group in loractor), correctness as len_reward. */
 export const l1MaxReward: RewardFunc = (completions, ctx) => {
   const solutions = requireSolutions(completions, ctx.solution, 'length_l1_max');
   const correct = completions.map((c, i) => lengthStyleCorrect(c, String(solutions[i])).correct);
-  return computeL1MaxRewards(completions.map(codePointLength), correct, targetLengths(completions, ctx, 'length_l1_max'));
+  return computeL1MaxRewards(
+    completions.map(codePointLength),
+    correct,
+    targetLengths(completions, ctx, 'length_l1_max'),
+  );
 };

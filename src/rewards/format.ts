@@ -16,8 +16,10 @@ export const formatRewardOpenR1Strict: RewardFunc = (completions) =>
 
 /** Tina: 0.5 each for "<think>\n" and "\n</think>\n" occurring exactly once. */
 export const tagCountReward: RewardFunc = (completions) =>
-  completions.map((c) =>
-    (countNonOverlapping(c, '<think>\n') === 1 ? 0.5 : 0) + (countNonOverlapping(c, '\n</think>\n') === 1 ? 0.5 : 0));
+  completions.map(
+    (c) =>
+      (countNonOverlapping(c, '<think>\n') === 1 ? 0.5 : 0) + (countNonOverlapping(c, '\n</think>\n') === 1 ? 0.5 : 0),
+  );
 
 /** open-r1: 0.25 each for "<think>\n", "\n</think>\n", "\n<answer>\n", "\n</answer>" occurring exactly once. */
 export const tagCountRewardOpenR1: RewardFunc = (completions) =>

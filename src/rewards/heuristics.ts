@@ -24,7 +24,10 @@ export function pySplitLower(text: string): string[] {
   let start = -1;
   for (let i = 0; i < lower.length; i++) {
     if (isPySplitSpace(lower.charCodeAt(i))) {
-      if (start !== -1) { words.push(lower.slice(start, i)); start = -1; }
+      if (start !== -1) {
+        words.push(lower.slice(start, i));
+        start = -1;
+      }
     } else if (start === -1) start = i;
   }
   if (start !== -1) words.push(lower.slice(start));
@@ -42,7 +45,10 @@ export function repeatedNgramFraction(text: string, n: number): number {
   const vocab = new Map<string, number>();
   for (let i = 0; i < words.length; i++) {
     let id = vocab.get(words[i]!);
-    if (id === undefined) { id = vocab.size; vocab.set(words[i]!, id); }
+    if (id === undefined) {
+      id = vocab.size;
+      vocab.set(words[i]!, id);
+    }
     ids[i] = id;
   }
   const total = words.length - n + 1;
@@ -67,6 +73,7 @@ export function repeatedNgramFraction(text: string, n: number): number {
 /** open-r1 get_repetition_penalty_reward: (1 − unique/total n-grams) · max_penalty, max_penalty ≤ 0. */
 export function makeRepetitionPenaltyReward(ngramSize: number, maxPenalty: number): RewardFunc {
   if (maxPenalty > 0) throw new Error(`repetition_max_penalty ${maxPenalty} should not be positive`);
-  if (!Number.isInteger(ngramSize) || ngramSize < 1) throw new Error(`repetition_n_grams must be a positive integer, got ${ngramSize}`);
+  if (!Number.isInteger(ngramSize) || ngramSize < 1)
+    throw new Error(`repetition_n_grams must be a positive integer, got ${ngramSize}`);
   return (completions) => completions.map((c) => repeatedNgramFraction(c, ngramSize) * maxPenalty + 0); // + 0: no -0
 }

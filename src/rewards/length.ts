@@ -28,11 +28,15 @@ export function computeCosineReward(length: number, correct: boolean, p: CosineP
  * λ = 0.5 − (L − min)/(max − min); correct → λ, wrong → min(0, λ); all 0 when min == max.
  */
 export function computeLengthRewards(lengths: readonly number[], correct: readonly boolean[]): number[] {
-  if (lengths.length !== correct.length) throw new Error(`length reward: ${lengths.length} lengths vs ${correct.length} correctness flags`);
+  if (lengths.length !== correct.length)
+    throw new Error(`length reward: ${lengths.length} lengths vs ${correct.length} correctness flags`);
   if (lengths.length === 0) return [];
   let minLen = Infinity;
   let maxLen = -Infinity;
-  for (const l of lengths) { if (l < minLen) minLen = l; if (l > maxLen) maxLen = l; }
+  for (const l of lengths) {
+    if (l < minLen) minLen = l;
+    if (l > maxLen) maxLen = l;
+  }
   if (maxLen === minLen) return lengths.map(() => 0.0);
   return lengths.map((l, i) => {
     const lambda = 0.5 - (l - minLen) / (maxLen - minLen);
@@ -45,12 +49,22 @@ export const L1_ALPHA = 0.0003;
 export const L1_MAX_DELTA = 0.5;
 
 /** One target per completion: the row's target_length (Tina samples it per row and asks for it in the system prompt). */
-function checkTargets(fn: string, lengths: readonly number[], correct: readonly boolean[], targets: readonly number[]): void {
+function checkTargets(
+  fn: string,
+  lengths: readonly number[],
+  correct: readonly boolean[],
+  targets: readonly number[],
+): void {
   if (lengths.length !== correct.length || lengths.length !== targets.length) {
-    throw new Error(`${fn}: ${lengths.length} lengths, ${correct.length} correctness flags and ${targets.length} target lengths must agree`);
+    throw new Error(
+      `${fn}: ${lengths.length} lengths, ${correct.length} correctness flags and ${targets.length} target lengths must agree`,
+    );
   }
   const bad = targets.findIndex((t) => typeof t !== 'number' || !Number.isFinite(t));
-  if (bad >= 0) throw new Error(`${fn}: target_length of completion ${bad} is ${JSON.stringify(targets[bad])}, expected a number (set data.l1_target_length so each row gets one)`);
+  if (bad >= 0)
+    throw new Error(
+      `${fn}: target_length of completion ${bad} is ${JSON.stringify(targets[bad])}, expected a number (set data.l1_target_length so each row gets one)`,
+    );
 }
 
 /**
@@ -59,7 +73,11 @@ function checkTargets(fn: string, lengths: readonly number[], correct: readonly 
  * same length, every reward is 0. (Tina's code subtracts the whole target_length list from each
  * length, which Python refuses; each completion's own target is the evident intent and is used.)
  */
-export function computeL1ExactRewards(lengths: readonly number[], correct: readonly boolean[], targets: readonly number[]): number[] {
+export function computeL1ExactRewards(
+  lengths: readonly number[],
+  correct: readonly boolean[],
+  targets: readonly number[],
+): number[] {
   checkTargets('length_l1_exact', lengths, correct, targets);
   if (lengths.length === 0 || lengths.every((l) => l === lengths[0])) return lengths.map(() => 0.0);
   return lengths.map((l, i) => {
@@ -72,8 +90,14 @@ export function computeL1ExactRewards(lengths: readonly number[], correct: reado
  * Tina's len_reward_l1_max (L1-Max): correct → clip(α·(target − L) + 0.5, 0, 1), wrong → 0, L in
  * characters; all 0 when every length of the group is the same (as in Tina's code).
  */
-export function computeL1MaxRewards(lengths: readonly number[], correct: readonly boolean[], targets: readonly number[]): number[] {
+export function computeL1MaxRewards(
+  lengths: readonly number[],
+  correct: readonly boolean[],
+  targets: readonly number[],
+): number[] {
   checkTargets('length_l1_max', lengths, correct, targets);
   if (lengths.length === 0 || lengths.every((l) => l === lengths[0])) return lengths.map(() => 0.0);
-  return lengths.map((l, i) => (correct[i] ? Math.max(0, Math.min(L1_ALPHA * (targets[i]! - l) + L1_MAX_DELTA, 1)) : 0.0));
+  return lengths.map((l, i) =>
+    correct[i] ? Math.max(0, Math.min(L1_ALPHA * (targets[i]! - l) + L1_MAX_DELTA, 1)) : 0.0,
+  );
 }

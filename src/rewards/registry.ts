@@ -3,13 +3,30 @@
 // answer checker.
 import { basename, extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { formatReward, formatRewardOpenR1, formatRewardOpenR1Strict, tagCountReward, tagCountRewardOpenR1 } from './format.js';
+import {
+  formatReward,
+  formatRewardOpenR1,
+  formatRewardOpenR1Strict,
+  tagCountReward,
+  tagCountRewardOpenR1,
+} from './format.js';
 import { makeRepetitionPenaltyReward, reasoningStepsReward } from './heuristics.js';
 import { TINA_REWARD_KWARGS, type RewardFunc, type RewardKwargs } from './types.js';
 
 export const BUILTIN_REWARD_NAMES = [
-  'accuracy', 'accuracy_open_r1', 'format', 'format_open_r1', 'format_566cfd1', 'tag_count', 'tag_count_open_r1',
-  'reasoning_steps', 'length', 'length_l1_exact', 'length_l1_max', 'cosine', 'repetition_penalty',
+  'accuracy',
+  'accuracy_open_r1',
+  'format',
+  'format_open_r1',
+  'format_566cfd1',
+  'tag_count',
+  'tag_count_open_r1',
+  'reasoning_steps',
+  'length',
+  'length_l1_exact',
+  'length_l1_max',
+  'cosine',
+  'repetition_penalty',
 ] as const;
 /** Functions that score a whole group at once (their formula needs every completion of the group). */
 export const GROUP_REWARD_NAMES: readonly string[] = ['length', 'length_l1_exact', 'length_l1_max'];
@@ -67,49 +84,75 @@ async function loadCustom(spec: CustomRewardSpec): Promise<RewardFunc> {
   }
   const fn = mod[exportName];
   if (typeof fn !== 'function') {
-    throw new Error(`reward_funcs: custom reward module ${path} has no function export "${exportName}" (found ${Object.keys(mod).join(', ') || 'no exports'})`);
+    throw new Error(
+      `reward_funcs: custom reward module ${path} has no function export "${exportName}" (found ${Object.keys(mod).join(', ') || 'no exports'})`,
+    );
   }
   customCache.set(key, fn as RewardFunc);
   return fn as RewardFunc;
 }
 
 /** Resolve one spec to a callable function with the config's per-function kwargs applied. */
-export async function resolveRewardFunc(spec: RewardFuncSpec, kwargs: Partial<RewardKwargs> = {}): Promise<ResolvedRewardFunc> {
+export async function resolveRewardFunc(
+  spec: RewardFuncSpec,
+  kwargs: Partial<RewardKwargs> = {},
+): Promise<ResolvedRewardFunc> {
   const k: RewardKwargs = { ...TINA_REWARD_KWARGS, ...kwargs };
   const name = rewardFuncName(spec);
   if (typeof spec !== 'string') return { name, scope: 'item', fn: await loadCustom(spec) };
   switch (spec) {
-    case 'format': return { name, scope: 'item', fn: formatReward };
-    case 'format_open_r1': return { name, scope: 'item', fn: formatRewardOpenR1 };
-    case 'format_566cfd1': return { name, scope: 'item', fn: formatRewardOpenR1Strict };
-    case 'tag_count': return { name, scope: 'item', fn: tagCountReward };
-    case 'tag_count_open_r1': return { name, scope: 'item', fn: tagCountRewardOpenR1 };
-    case 'reasoning_steps': return { name, scope: 'item', fn: reasoningStepsReward };
+    case 'format':
+      return { name, scope: 'item', fn: formatReward };
+    case 'format_open_r1':
+      return { name, scope: 'item', fn: formatRewardOpenR1 };
+    case 'format_566cfd1':
+      return { name, scope: 'item', fn: formatRewardOpenR1Strict };
+    case 'tag_count':
+      return { name, scope: 'item', fn: tagCountReward };
+    case 'tag_count_open_r1':
+      return { name, scope: 'item', fn: tagCountRewardOpenR1 };
+    case 'reasoning_steps':
+      return { name, scope: 'item', fn: reasoningStepsReward };
     case 'repetition_penalty':
       return { name, scope: 'item', fn: makeRepetitionPenaltyReward(k.repetition_n_grams, k.repetition_max_penalty) };
-    case 'accuracy': return { name, scope: 'item', fn: (await import('./accuracy.js')).accuracyReward };
-    case 'accuracy_open_r1': return { name, scope: 'item', fn: (await import('./accuracy.js')).accuracyRewardOpenR1 };
-    case 'length': return { name, scope: 'group', fn: (await import('./accuracy.js')).lengthReward };
-    case 'length_l1_exact': return { name, scope: 'group', fn: (await import('./accuracy.js')).l1ExactReward };
-    case 'length_l1_max': return { name, scope: 'group', fn: (await import('./accuracy.js')).l1MaxReward };
+    case 'accuracy':
+      return { name, scope: 'item', fn: (await import('./accuracy.js')).accuracyReward };
+    case 'accuracy_open_r1':
+      return { name, scope: 'item', fn: (await import('./accuracy.js')).accuracyRewardOpenR1 };
+    case 'length':
+      return { name, scope: 'group', fn: (await import('./accuracy.js')).lengthReward };
+    case 'length_l1_exact':
+      return { name, scope: 'group', fn: (await import('./accuracy.js')).l1ExactReward };
+    case 'length_l1_max':
+      return { name, scope: 'group', fn: (await import('./accuracy.js')).l1MaxReward };
     case 'cosine': {
       const { makeCosineReward } = await import('./accuracy.js');
       return {
-        name, scope: 'item', fn: makeCosineReward({
-          minValueWrong: k.cosine_min_value_wrong, maxValueWrong: k.cosine_max_value_wrong,
-          minValueCorrect: k.cosine_min_value_correct, maxValueCorrect: k.cosine_max_value_correct, maxLen: k.cosine_max_len,
+        name,
+        scope: 'item',
+        fn: makeCosineReward({
+          minValueWrong: k.cosine_min_value_wrong,
+          maxValueWrong: k.cosine_max_value_wrong,
+          minValueCorrect: k.cosine_min_value_correct,
+          maxValueCorrect: k.cosine_max_value_correct,
+          maxLen: k.cosine_max_len,
         }),
       };
     }
     default: {
       const never: never = spec;
-      throw new Error(`reward_funcs: unknown reward function "${String(never)}"; known: ${BUILTIN_REWARD_NAMES.join(', ')}`);
+      throw new Error(
+        `reward_funcs: unknown reward function "${String(never)}"; known: ${BUILTIN_REWARD_NAMES.join(', ')}`,
+      );
     }
   }
 }
 
 /** Resolve a whole list; duplicate score names are an error (their scores would collide). */
-export async function resolveRewardFuncs(specs: readonly RewardFuncSpec[], kwargs: Partial<RewardKwargs> = {}): Promise<ResolvedRewardFunc[]> {
+export async function resolveRewardFuncs(
+  specs: readonly RewardFuncSpec[],
+  kwargs: Partial<RewardKwargs> = {},
+): Promise<ResolvedRewardFunc[]> {
   const seen = new Set<string>();
   for (const s of specs) {
     if (typeof s === 'string' && !isBuiltinRewardName(s)) {

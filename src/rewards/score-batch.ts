@@ -19,7 +19,10 @@ import { absolutizeSpec, nansumWeighted, rewardFuncName, type RewardFuncSpec } f
 
 /** How scoreBatch sends one item: ActorSystem.ask on the reward role (rewardRunnerOnActorSystem). */
 export interface RewardTaskRunner {
-  run(task: ScoreItemMessage, options: { name: string; deadlineMs: number; signal: AbortSignal; onStart: () => void }): Promise<unknown>;
+  run(
+    task: ScoreItemMessage,
+    options: { name: string; deadlineMs: number; signal: AbortSignal; onStart: () => void },
+  ): Promise<unknown>;
 }
 
 /** The slice of the runtime's ActorSystem used here. */
@@ -30,7 +33,13 @@ export interface AskingSystem {
 /** Score on an ActorSystem role spawned with rewardRoleSpec: the deadline runs from the item's start signal. */
 export function rewardRunnerOnActorSystem(system: AskingSystem, role = 'reward'): RewardTaskRunner {
   return {
-    run: (task, o) => system.ask(role, o.name, task, { deadlineMs: o.deadlineMs, deadlineFrom: 'start', signal: o.signal, onStart: o.onStart }),
+    run: (task, o) =>
+      system.ask(role, o.name, task, {
+        deadlineMs: o.deadlineMs,
+        deadlineFrom: 'start',
+        signal: o.signal,
+        onStart: o.onStart,
+      }),
   };
 }
 
@@ -104,7 +113,12 @@ function classify(err: unknown, deadlineMs: number): { reason: RewardFailureReas
 }
 
 /** Score a batch. Never rejects because of an item: each failure becomes a quarantined failure value. */
-export async function scoreBatch(runner: RewardTaskRunner, items: readonly RewardItem[], cfg: RewardsConfig, opts: ScoreBatchOptions): Promise<RewardBatchScores> {
+export async function scoreBatch(
+  runner: RewardTaskRunner,
+  items: readonly RewardItem[],
+  cfg: RewardsConfig,
+  opts: ScoreBatchOptions,
+): Promise<RewardBatchScores> {
   const t0 = performance.now();
   const baseDir = opts.baseDir ?? process.cwd();
   const funcs = cfg.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, baseDir));
@@ -121,16 +135,26 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
     const item = items[index]!;
     const text = typeof item.completion === 'string' ? item.completion : String(item.completion);
     const record = {
-      time: new Date().toISOString(), index, group: item.group ?? null, reason: f.reason, error: f.message,
-      elapsed_ms: Math.round(f.elapsedMs), deadline_ms: deadlineMs, funcs: names, solution: item.solution,
-      completion_chars: text.length, completion_sha256: createHash('sha256').update(text).digest('hex'),
+      time: new Date().toISOString(),
+      index,
+      group: item.group ?? null,
+      reason: f.reason,
+      error: f.message,
+      elapsed_ms: Math.round(f.elapsedMs),
+      deadline_ms: deadlineMs,
+      funcs: names,
+      solution: item.solution,
+      completion_chars: text.length,
+      completion_sha256: createHash('sha256').update(text).digest('hex'),
       completion: text.slice(0, cfg.reward_quarantine_max_chars),
     };
     const line = JSON.stringify(record) + '\n';
     quarantineChain = quarantineChain
       .then(() => mkdir(dirname(quarantinePath), { recursive: true }))
       .then(() => appendFile(quarantinePath, line))
-      .catch((err) => { process.emitWarning(`reward quarantine: cannot write ${quarantinePath}: ${(err as Error).message}`); });
+      .catch((err) => {
+        process.emitWarning(`reward quarantine: cannot write ${quarantinePath}: ${(err as Error).message}`);
+      });
   };
 
   const startTimeoutMs = opts.startTimeoutMs ?? Math.max(10_000, 3 * deadlineMs);
@@ -161,10 +185,16 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
       started = performance.now();
     };
     try {
-      results[index] = (await runner.run(msg, { name: 'scoreItem', deadlineMs, signal: ac.signal, onStart })) as ScoreItemResult;
+      results[index] = (await runner.run(msg, {
+        name: 'scoreItem',
+        deadlineMs,
+        signal: ac.signal,
+        onStart,
+      })) as ScoreItemResult;
       return null;
     } catch (err) {
-      const { reason, message } = abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err, deadlineMs);
+      const { reason, message } =
+        abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err, deadlineMs);
       return { index, reason, message, elapsedMs: performance.now() - started };
     } finally {
       clearTimeout(startTimer);
@@ -189,14 +219,27 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
     if (funcs.includes(name)) applyGroupLength(name, items, results, rewards[name]!);
   }
 
-  const total = items.map((_, i) => nansumWeighted(names.map((n) => rewards[n]![i]!), weights));
+  const total = items.map((_, i) =>
+    nansumWeighted(
+      names.map((n) => rewards[n]![i]!),
+      weights,
+    ),
+  );
   // A weighted total that is not finite (a function returned ±Infinity) would turn its whole group's
   // advantages into NaN: the item fails like a crashed one, scores the failure value, is quarantined.
   total.forEach((v, i) => {
     if (Number.isFinite(v)) return;
-    record({ index: i, reason: 'error', message: `non-finite total reward ${v} (${names.map((n) => `${n}=${rewards[n]![i]}`).join(', ')})`, elapsedMs: 0 });
+    record({
+      index: i,
+      reason: 'error',
+      message: `non-finite total reward ${v} (${names.map((n) => `${n}=${rewards[n]![i]}`).join(', ')})`,
+      elapsedMs: 0,
+    });
     for (const n of names) rewards[n]![i] = cfg.reward_failure_value;
-    total[i] = nansumWeighted(names.map((n) => rewards[n]![i]!), weights);
+    total[i] = nansumWeighted(
+      names.map((n) => rewards[n]![i]!),
+      weights,
+    );
   });
   failures.sort((a, b) => a.index - b.index);
   await quarantineChain;
@@ -204,7 +247,12 @@ export async function scoreBatch(runner: RewardTaskRunner, items: readonly Rewar
 }
 
 /** A group-scoped length reward per group over the items that scored; failed items keep the failure value. */
-function applyGroupLength(name: 'length' | 'length_l1_exact' | 'length_l1_max', items: readonly RewardItem[], results: readonly (ScoreItemResult | null)[], out: (number | null)[]): void {
+function applyGroupLength(
+  name: 'length' | 'length_l1_exact' | 'length_l1_max',
+  items: readonly RewardItem[],
+  results: readonly (ScoreItemResult | null)[],
+  out: (number | null)[],
+): void {
   const groups = new Map<string, number[]>();
   items.forEach((item, i) => {
     if (!results[i]?.group) return;
@@ -216,14 +264,25 @@ function applyGroupLength(name: 'length' | 'length_l1_exact' | 'length_l1_max', 
   for (const idx of groups.values()) {
     const chars = idx.map((i) => results[i]!.group!.chars);
     const correct = idx.map((i) => results[i]!.group!.lengthCorrect);
-    const vals = name === 'length' ? computeLengthRewards(chars, correct)
-      : (name === 'length_l1_exact' ? computeL1ExactRewards : computeL1MaxRewards)(chars, correct, idx.map((i) => targetLengthOf(items[i]!, name)));
-    idx.forEach((i, j) => { out[i] = vals[j]!; });
+    const vals =
+      name === 'length'
+        ? computeLengthRewards(chars, correct)
+        : (name === 'length_l1_exact' ? computeL1ExactRewards : computeL1MaxRewards)(
+            chars,
+            correct,
+            idx.map((i) => targetLengthOf(items[i]!, name)),
+          );
+    idx.forEach((i, j) => {
+      out[i] = vals[j]!;
+    });
   }
 }
 
 function targetLengthOf(item: RewardItem, fn: string): number {
   const t = item.columns?.target_length;
-  if (typeof t !== 'number') throw new Error(`${fn}: the item has no numeric target_length column (got ${JSON.stringify(t)}); set data.l1_target_length so each prompt gets a target length`);
+  if (typeof t !== 'number')
+    throw new Error(
+      `${fn}: the item has no numeric target_length column (got ${JSON.stringify(t)}); set data.l1_target_length so each prompt gets a target length`,
+    );
   return t;
 }

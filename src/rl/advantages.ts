@@ -57,7 +57,8 @@ export function weightedRewardTotal(perFunc: readonly ArrayLike<number>[], weigh
   if (perFunc.length === 0) throw new Error('weightedRewardTotal: no reward functions');
   const n = perFunc[0]!.length;
   for (let f = 0; f < perFunc.length; f++) {
-    if (perFunc[f]!.length !== n) throw new Error(`rewards[${f}]: length ${perFunc[f]!.length}, expected ${n} (same as rewards[0])`);
+    if (perFunc[f]!.length !== n)
+      throw new Error(`rewards[${f}]: length ${perFunc[f]!.length}, expected ${n} (same as rewards[0])`);
     if (!Number.isFinite(weights[f]!)) throw new Error(`reward_weights[${f}]: not a finite number (${weights[f]})`);
   }
   const total = new Float64Array(n);
@@ -92,7 +93,8 @@ function checkRewards(rewards: ArrayLike<number>, groupSize: number): void {
     throw new Error(`rewards: length ${rewards.length} is not a multiple of num_generations ${groupSize}`);
   }
   for (let i = 0; i < rewards.length; i++) {
-    if (!Number.isFinite(rewards[i]!)) throw new Error(`rewards[${i}]: not finite (${rewards[i]}); combine NaN terms with weightedRewardTotal first`);
+    if (!Number.isFinite(rewards[i]!))
+      throw new Error(`rewards[${i}]: not finite (${rewards[i]}); combine NaN terms with weightedRewardTotal first`);
   }
 }
 
@@ -183,11 +185,15 @@ export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: Advanta
   const stats = groupStatistics(rewards, G);
   const estimator = opts.estimator ?? 'grpo';
   if (!ADVANTAGE_ESTIMATORS.includes(estimator)) {
-    throw new Error(`advantage_estimator: expected one of ${ADVANTAGE_ESTIMATORS.join(' | ')}, got ${JSON.stringify(estimator)}`);
+    throw new Error(
+      `advantage_estimator: expected one of ${ADVANTAGE_ESTIMATORS.join(' | ')}, got ${JSON.stringify(estimator)}`,
+    );
   }
   const dynamic = opts.dynamicSampling ?? 'off';
   if (!DYNAMIC_SAMPLING.includes(dynamic)) {
-    throw new Error(`dynamic_sampling: expected one of ${DYNAMIC_SAMPLING.join(' | ')}, got ${JSON.stringify(dynamic)}`);
+    throw new Error(
+      `dynamic_sampling: expected one of ${DYNAMIC_SAMPLING.join(' | ')}, got ${JSON.stringify(dynamic)}`,
+    );
   }
   const requestedScale = normaliseScaleRewards(opts.scaleRewards ?? 'group');
   const appliedScale: ScaleRewards = estimator === 'grpo' ? requestedScale : 'none';
@@ -243,7 +249,8 @@ export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: Advanta
   for (let g = 0; g < stats.numGroups; g++) stdSum += stats.std[g]!;
   const adv = unbiasedStd(advantages, keptCompletions);
   let absMax = 0;
-  for (let k = 0; k < keptCompletions.length; k++) absMax = Math.max(absMax, Math.abs(advantages[keptCompletions[k]!]!));
+  for (let k = 0; k < keptCompletions.length; k++)
+    absMax = Math.max(absMax, Math.abs(advantages[keptCompletions[k]!]!));
   const refillGroups = dynamic === 'refill' ? droppedGroups.length : 0;
   return {
     advantages,

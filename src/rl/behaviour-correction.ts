@@ -20,7 +20,12 @@
 import type { FloatArray } from '../ops/types.js';
 
 export type ImportanceSamplingMode = 'token_truncate' | 'token_mask' | 'sequence_truncate' | 'sequence_mask';
-export const IMPORTANCE_SAMPLING_MODES: readonly ImportanceSamplingMode[] = ['token_truncate', 'token_mask', 'sequence_truncate', 'sequence_mask'];
+export const IMPORTANCE_SAMPLING_MODES: readonly ImportanceSamplingMode[] = [
+  'token_truncate',
+  'token_mask',
+  'sequence_truncate',
+  'sequence_mask',
+];
 
 export interface BehaviourCorrection {
   mode: ImportanceSamplingMode;
@@ -47,21 +52,45 @@ export interface BehaviourSums {
 }
 
 export function emptyBehaviourSums(): BehaviourSums {
-  return { units: 0, ratioSum: 0, ratioMin: Infinity, ratioMax: -Infinity, outOfBounds: 0, tokens: 0, logpDiffSum: 0, logpDiffMax: 0, klSum: 0 };
+  return {
+    units: 0,
+    ratioSum: 0,
+    ratioMin: Infinity,
+    ratioMax: -Infinity,
+    outOfBounds: 0,
+    tokens: 0,
+    logpDiffSum: 0,
+    logpDiffMax: 0,
+    klSum: 0,
+  };
 }
 
 export function mergeBehaviourSums(acc: BehaviourSums, p: BehaviourSums): BehaviourSums {
-  acc.units += p.units; acc.ratioSum += p.ratioSum; acc.outOfBounds += p.outOfBounds;
-  acc.ratioMin = Math.min(acc.ratioMin, p.ratioMin); acc.ratioMax = Math.max(acc.ratioMax, p.ratioMax);
-  acc.tokens += p.tokens; acc.logpDiffSum += p.logpDiffSum; acc.logpDiffMax = Math.max(acc.logpDiffMax, p.logpDiffMax); acc.klSum += p.klSum;
+  acc.units += p.units;
+  acc.ratioSum += p.ratioSum;
+  acc.outOfBounds += p.outOfBounds;
+  acc.ratioMin = Math.min(acc.ratioMin, p.ratioMin);
+  acc.ratioMax = Math.max(acc.ratioMax, p.ratioMax);
+  acc.tokens += p.tokens;
+  acc.logpDiffSum += p.logpDiffSum;
+  acc.logpDiffMax = Math.max(acc.logpDiffMax, p.logpDiffMax);
+  acc.klSum += p.klSum;
   return acc;
 }
 
 export function validateBehaviourCorrection(c: BehaviourCorrection): void {
-  if (!IMPORTANCE_SAMPLING_MODES.includes(c.mode)) throw new Error(`importance_sampling_mode: expected one of ${IMPORTANCE_SAMPLING_MODES.join(' | ')}, got ${JSON.stringify(c.mode)}`);
-  if (c.clipMin !== null && !(c.clipMin >= 0)) throw new Error(`importance_sampling_clip_min: must be ≥ 0 or null, got ${c.clipMin}`);
-  if (c.clipMax !== null && !(c.clipMax > 0)) throw new Error(`importance_sampling_clip_max: must be > 0 or null, got ${c.clipMax}`);
-  if (c.clipMin !== null && c.clipMax !== null && !(c.clipMin < c.clipMax)) throw new Error(`importance_sampling_clip_min (${c.clipMin}) must be less than importance_sampling_clip_max (${c.clipMax})`);
+  if (!IMPORTANCE_SAMPLING_MODES.includes(c.mode))
+    throw new Error(
+      `importance_sampling_mode: expected one of ${IMPORTANCE_SAMPLING_MODES.join(' | ')}, got ${JSON.stringify(c.mode)}`,
+    );
+  if (c.clipMin !== null && !(c.clipMin >= 0))
+    throw new Error(`importance_sampling_clip_min: must be ≥ 0 or null, got ${c.clipMin}`);
+  if (c.clipMax !== null && !(c.clipMax > 0))
+    throw new Error(`importance_sampling_clip_max: must be > 0 or null, got ${c.clipMax}`);
+  if (c.clipMin !== null && c.clipMax !== null && !(c.clipMin < c.clipMax))
+    throw new Error(
+      `importance_sampling_clip_min (${c.clipMin}) must be less than importance_sampling_clip_max (${c.clipMax})`,
+    );
 }
 
 /**
@@ -69,8 +98,14 @@ export function validateBehaviourCorrection(c: BehaviourCorrection): void {
  * 0. `target` is the learner's old log-prob (or its current one, detached, when no old was kept).
  */
 export function behaviourWeightsRow(
-  target: FloatArray, behaviour: ArrayLike<number>, mask: ArrayLike<number>, row: number, T: number,
-  c: BehaviourCorrection, w: Float64Array, sums: BehaviourSums,
+  target: FloatArray,
+  behaviour: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  row: number,
+  T: number,
+  c: BehaviourCorrection,
+  w: Float64Array,
+  sums: BehaviourSums,
 ): void {
   const lo = c.clipMin ?? -Infinity;
   const hi = c.clipMax ?? Infinity;
@@ -103,7 +138,10 @@ export function behaviourWeightsRow(
   if (c.mode === 'token_truncate' || c.mode === 'token_mask') {
     for (let t = 0; t < T; t++) {
       const k = base + t;
-      if (mask[k] === 0) { w[k] = 0; continue; }
+      if (mask[k] === 0) {
+        w[k] = 0;
+        continue;
+      }
       const v = bound(Math.exp(target[k]! - behaviour[k]!));
       w[k] = v;
       note(v);

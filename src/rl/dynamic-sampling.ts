@@ -44,10 +44,18 @@ export interface AdmitResult {
 
 /** Add one generation round's rewards (totals, G consecutive per group) to the pool. */
 export function admitRound(pool: GroupPool, roundRewards: ArrayLike<number>, o: AdmitOptions): AdmitResult {
-  if (!Number.isInteger(o.targetGroups) || o.targetGroups < 1) throw new Error(`targetGroups: must be a positive integer, got ${o.targetGroups}`);
-  if (!Number.isInteger(o.maxRounds) || o.maxRounds < 0) throw new Error(`max_num_gen_batches: must be an integer ≥ 0, got ${o.maxRounds}`);
+  if (!Number.isInteger(o.targetGroups) || o.targetGroups < 1)
+    throw new Error(`targetGroups: must be a positive integer, got ${o.targetGroups}`);
+  if (!Number.isInteger(o.maxRounds) || o.maxRounds < 0)
+    throw new Error(`max_num_gen_batches: must be an integer ≥ 0, got ${o.maxRounds}`);
   const stats = groupStatistics(roundRewards, o.groupSize);
-  const next: GroupPool = { rewards: [...pool.rewards], groups: [...pool.groups], rounds: pool.rounds + 1, drawnGroups: pool.drawnGroups + stats.numGroups, zeroStdGroups: pool.zeroStdGroups };
+  const next: GroupPool = {
+    rewards: [...pool.rewards],
+    groups: [...pool.groups],
+    rounds: pool.rounds + 1,
+    drawnGroups: pool.drawnGroups + stats.numGroups,
+    zeroStdGroups: pool.zeroStdGroups,
+  };
   for (let g = 0; g < stats.numGroups; g++) {
     const flat = stats.allEqual[g] === 1;
     if (flat) next.zeroStdGroups++;

@@ -30,7 +30,8 @@ export interface MicroBatchRef {
 }
 
 export function checkPlan(p: GenerationPlan): void {
-  for (const [k, v] of Object.entries(p)) if (!Number.isInteger(v) || v < 1) throw new Error(`generation plan: ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of Object.entries(p))
+    if (!Number.isInteger(v) || v < 1) throw new Error(`generation plan: ${k} must be a positive integer, got ${v}`);
 }
 
 /** Micro-steps per generation batch, all passes included. */
@@ -45,7 +46,11 @@ export function microBatchesOfStep(p: GenerationPlan, step: number): MicroBatchR
   for (let j = (step - 1) * p.gradientAccumulationSteps; j < step * p.gradientAccumulationSteps; j++) {
     const generation = Math.floor(j / every);
     const within = j - generation * every;
-    out.push({ generation, chunk: within % p.stepsPerGeneration, iteration: Math.floor(within / p.stepsPerGeneration) });
+    out.push({
+      generation,
+      chunk: within % p.stepsPerGeneration,
+      iteration: Math.floor(within / p.stepsPerGeneration),
+    });
   }
   return out;
 }
@@ -85,8 +90,12 @@ export function maxStepsPerGeneration(p: GenerationPlan): number {
   return most;
 }
 
-function gcd(a: number, b: number): number { return b === 0 ? a : gcd(b, a % b); }
-function lcm(a: number, b: number): number { return (a / gcd(a, b)) * b; }
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+function lcm(a: number, b: number): number {
+  return (a / gcd(a, b)) * b;
+}
 
 /**
  * Split `n` trajectories (a generation batch after dynamic sampling) into `parts` chunks as TRL's

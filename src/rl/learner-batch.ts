@@ -52,7 +52,8 @@ export function gatherCompletions(src: ArrayLike<number>, b: BuiltBatch): Float3
 export function scatterCompletions(src: ArrayLike<number>, b: BuiltBatch): Float32Array {
   const T = b.batch.seqLen;
   const out = new Float32Array(b.prompts.length * T);
-  for (let i = 0; i < b.prompts.length; i++) for (let t = 0; t < b.comps[i]!; t++) out[i * T + b.prompts[i]! + t] = src[i * b.Tc + t]!;
+  for (let i = 0; i < b.prompts.length; i++)
+    for (let t = 0; t < b.comps[i]!; t++) out[i * T + b.prompts[i]! + t] = src[i * b.Tc + t]!;
   return out;
 }
 
@@ -60,7 +61,8 @@ export function scatterCompletions(src: ArrayLike<number>, b: BuiltBatch): Float
 export function stackCompletions(rows: readonly ArrayLike<number>[], b: BuiltBatch): Float32Array {
   const out = new Float32Array(rows.length * b.Tc);
   rows.forEach((r, i) => {
-    if (r.length !== b.comps[i]) throw new Error(`learner: row ${i} has ${r.length} log-probs for ${b.comps[i]} completion tokens`);
+    if (r.length !== b.comps[i])
+      throw new Error(`learner: row ${i} has ${r.length} log-probs for ${b.comps[i]} completion tokens`);
     out.set(r, i * b.Tc);
   });
   return out;
@@ -68,13 +70,18 @@ export function stackCompletions(rows: readonly ArrayLike<number>[], b: BuiltBat
 
 /** The scored positions of a batch in forwardTrain's order: target token ids and flat [B·T] indices. */
 export function scoredPositions(batch: TrainBatch): { targets: Int32Array; flat: Int32Array } {
-  const B = batch.lengths.length, T = batch.seqLen;
+  const B = batch.lengths.length,
+    T = batch.seqLen;
   let M = 0;
   for (let b = 0; b < B; b++) M += Math.max(0, batch.lengths[b]! - batch.scoreFrom[b]!);
-  const targets = new Int32Array(M), flat = new Int32Array(M);
+  const targets = new Int32Array(M),
+    flat = new Int32Array(M);
   let m = 0;
   for (let b = 0; b < B; b++) {
-    for (let t = batch.scoreFrom[b]!; t < batch.lengths[b]!; t++, m++) { targets[m] = batch.ids[b * T + t]!; flat[m] = b * T + t; }
+    for (let t = batch.scoreFrom[b]!; t < batch.lengths[b]!; t++, m++) {
+      targets[m] = batch.ids[b * T + t]!;
+      flat[m] = b * T + t;
+    }
   }
   return { targets, flat };
 }
@@ -86,7 +93,8 @@ export function scoredPositions(batch: TrainBatch): { targets: Int32Array; flat:
 export function microBatchBounds(n: number, parts: number, sizes?: readonly number[]): number[] {
   if (sizes && sizes.length > 0) {
     const total = sizes.reduce((a, x) => a + x, 0);
-    if (total !== n || sizes.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`microBatchSizes: ${JSON.stringify(sizes)} do not add up to the ${n} trajectories`);
+    if (total !== n || sizes.some((x) => !Number.isInteger(x) || x < 0))
+      throw new Error(`microBatchSizes: ${JSON.stringify(sizes)} do not add up to the ${n} trajectories`);
     const bounds = [0];
     for (const x of sizes) if (x > 0) bounds.push(bounds[bounds.length - 1]! + x);
     return bounds;

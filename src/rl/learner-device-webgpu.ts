@@ -10,7 +10,21 @@ import { profileRows, startProfile, stopProfile } from '../ops/webgpu/profile.js
 import type { Model } from '../model/weights.js';
 import type { LoraAdapter } from '../model/lora.js';
 import { backwardScored, forwardScored, type TrainBatch } from '../model/train.js';
-import { allocTensor, beginScope, createGpuContext, endScope, fillTensor, finish, memoryStats, readF32, releaseTensor, resetPeaks, uploadTensor, writeTensor, type GpuContext } from '../ops/webgpu/context.js';
+import {
+  allocTensor,
+  beginScope,
+  createGpuContext,
+  endScope,
+  fillTensor,
+  finish,
+  memoryStats,
+  readF32,
+  releaseTensor,
+  resetPeaks,
+  uploadTensor,
+  writeTensor,
+  type GpuContext,
+} from '../ops/webgpu/context.js';
 import { webgpuOps } from '../ops/webgpu/index.js';
 import { uploadModel, type UploadReport, type WeightDType } from '../ops/webgpu/model-upload.js';
 import { adamwStep, sumOfSquares } from '../ops/webgpu/optimizer.js';
@@ -42,8 +56,12 @@ export interface WebGpuLearnerOptions {
   tuneMatmul?: boolean;
 }
 
-export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adapter: LoraAdapter<Float32Array>, opts: WebGpuLearnerOptions): Promise<LearnerDevice> {
-  const ctx = opts.shared?.ctx ?? await createGpuContext({ disableFeatures: opts.disableFeatures });
+export async function createWebGpuLearnerDevice(
+  model: Model<Float32Array>,
+  adapter: LoraAdapter<Float32Array>,
+  opts: WebGpuLearnerOptions,
+): Promise<LearnerDevice> {
+  const ctx = opts.shared?.ctx ?? (await createGpuContext({ disableFeatures: opts.disableFeatures }));
   const ops = webgpuOps(ctx);
   let kernels = `matmul ${pickVariant(ctx, opts.weightDtype === 'f16')}`;
   if (opts.tuneMatmul ?? !/swiftshader/i.test(ctx.info.adapter)) {
@@ -51,10 +69,15 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
     const s = configureMatmul(ctx, {});
     kernels = `matmul verified ${prepared.verified.join(', ') || 'none'}; f32 ${s.f32Variant}, f16 ${s.f16Variant ?? s.f32Variant}`;
   }
-  const { model: gmodel, report } = opts.shared ? { model: opts.shared.model, report: sharedReport(opts.shared.model) } : uploadModel(ctx, model, { weightDtype: opts.weightDtype });
+  const { model: gmodel, report } = opts.shared
+    ? { model: opts.shared.model, report: sharedReport(opts.shared.model) }
+    : uploadModel(ctx, model, { weightDtype: opts.weightDtype });
   const n = adapter.params.length;
   const persistent = (): GpuTensor => allocTensor(ctx, n, 'f32', true, true);
-  const params = persistent(), grad = persistent(), m = persistent(), v = persistent();
+  const params = persistent(),
+    grad = persistent(),
+    m = persistent(),
+    v = persistent();
   const gadapter: LoraAdapter<GpuTensor> = { settings: adapter.settings, layout: adapter.layout, params };
   writeTensor(ctx, params, adapter.params, 'lora params');
   const kept = report.keptF32.length ? `; kept in f32 (outside the f16 range): ${report.keptF32.join(', ')}` : '';
@@ -62,9 +85,15 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
 
   const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) => {
     // The fused LM head never holds whole logit rows, which top-p/top-k scoring needs (planRun refuses such configs).
-    if (o.truncation && truncationActive(o.truncation, model.config.vocabSize)) throw new Error('webgpu learner: top-p/top-k (truncated) log-probs are computed on the cpu learner only; use learner.device "cpu" or grpo.top_p 1 / top_k 0');
+    if (o.truncation && truncationActive(o.truncation, model.config.vocabSize))
+      throw new Error(
+        'webgpu learner: top-p/top-k (truncated) log-probs are computed on the cpu learner only; use learner.device "cpu" or grpo.top_p 1 / top_k 0',
+      );
     return forwardScored<GpuTensor>(gmodel, gadapter, scale, batch, ops, {
-      temperature: o.temperature, entropy: o.entropy, saveForBackward: save, recompute: save && opts.recompute,
+      temperature: o.temperature,
+      entropy: o.entropy,
+      saveForBackward: save,
+      recompute: save && opts.recompute,
       ...(dropoutRng && adapter.settings.dropout > 0 && scale !== 0 ? { dropoutSeed: dropoutRng.nextU32() } : {}),
     });
   };
@@ -86,13 +115,20 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
     async forward(batch, scale, o, dropoutRng) {
       beginScope(ctx);
       let open = true;
-      const close = (): void => { if (open) { open = false; endScope(ctx); } };
+      const close = (): void => {
+        if (open) {
+          open = false;
+          endScope(ctx);
+        }
+      };
       try {
         const r = run(batch, scale, o, true, dropoutRng);
         const lp = await readF32(ctx, r.lp);
         const entropy = r.entropy ? await readF32(ctx, r.entropy) : null;
         return {
-          lp, entropy, scoredFlat: r.scoredFlat,
+          lp,
+          entropy,
+          scoredFlat: r.scoredFlat,
           backward: async (dlp) => {
             try {
               backwardScored<GpuTensor>(r.saved!, uploadTensor(ctx, dlp), { lora: grad });
@@ -112,9 +148,11 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
     async optimizerStep(state: AdamWState, hp: AdamWHyperparams, lr: number): Promise<OptimizerStepReport> {
       if (!(lr >= 0) || !Number.isFinite(lr)) throw new Error(`learning_rate: must be finite and ≥ 0, got ${lr}`);
       const gradNorm = Math.sqrt(await sumOfSquares(ctx, grad));
-      if (!Number.isFinite(gradNorm)) throw new Error(`grad_norm is ${gradNorm} at optimizer step ${state.step + 1}: refusing to update the adapter`);
+      if (!Number.isFinite(gradNorm))
+        throw new Error(`grad_norm is ${gradNorm} at optimizer step ${state.step + 1}: refusing to update the adapter`);
       // torch clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied when < 1.
-      const clip = hp.maxGradNorm > 0 && hp.maxGradNorm !== Infinity ? Math.min(1, hp.maxGradNorm / (gradNorm + 1e-6)) : 1;
+      const clip =
+        hp.maxGradNorm > 0 && hp.maxGradNorm !== Infinity ? Math.min(1, hp.maxGradNorm / (gradNorm + 1e-6)) : 1;
       state.step += 1;
       adamwStep(ctx, params, grad, m, v, lr, hp.beta1, hp.beta2, hp.eps, hp.weightDecay, state.step, clip);
       adapter.params.set(await readF32(ctx, params));
@@ -134,10 +172,18 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
     },
     profileKernels() {
       startProfile(ctx);
-      return { stop: async () => { await finish(ctx); return profileRows(await stopProfile(ctx)); } };
+      return {
+        stop: async () => {
+          await finish(ctx);
+          return profileRows(await stopProfile(ctx));
+        },
+      };
     },
     dispose: () => {
-      if (!opts.shared) { ctx.device.destroy(); return; }
+      if (!opts.shared) {
+        ctx.device.destroy();
+        return;
+      }
       for (const t of [params, grad, m, v]) releaseTensor(ctx, t);
     },
   };
@@ -146,6 +192,12 @@ export async function createWebGpuLearnerDevice(model: Model<Float32Array>, adap
 /** What an upload report says of weights uploaded by someone else (bytes only). */
 function sharedReport(m: Model<GpuTensor>): UploadReport {
   let bytes = 0;
-  for (const t of [m.weights.embed, m.weights.finalNorm, ...(m.weights.lmHead !== m.weights.embed ? [m.weights.lmHead] : []), ...m.weights.layers.flatMap((l) => Object.values(l))]) bytes += bytesFor(t.length, t.dtype);
+  for (const t of [
+    m.weights.embed,
+    m.weights.finalNorm,
+    ...(m.weights.lmHead !== m.weights.embed ? [m.weights.lmHead] : []),
+    ...m.weights.layers.flatMap((l) => Object.values(l)),
+  ])
+    bytes += bytesFor(t.length, t.dtype);
   return { bytes, keptF32: [], split: {} };
 }

@@ -66,15 +66,32 @@ export function createCpuLearnerDevice(model: Model<Float32Array>, adapter: Lora
   const run = (batch: TrainBatch, scale: number, o: ScoreOptions, save: boolean, dropoutRng: Rng | null) => {
     const truncating = !!o.truncation && truncationActive(o.truncation, V);
     const r = forwardScored<FloatArray>(model, adapter, scale, batch, cpuOps, {
-      temperature: o.temperature, entropy: o.entropy, saveForBackward: save, keepLogits: truncating, ...(dropoutRng && adapter.settings.dropout > 0 ? { dropoutRng } : {}),
+      temperature: o.temperature,
+      entropy: o.entropy,
+      saveForBackward: save,
+      keepLogits: truncating,
+      ...(dropoutRng && adapter.settings.dropout > 0 ? { dropoutRng } : {}),
     });
     if (!truncating) return { ...r, outside: 0 };
     // Log-probs, entropies and (for the backward) the kept set's lse and logits of the truncated distribution.
     const M = r.scoredFlat.length;
-    const rows = scoreRows({ logits: r.logits as Float32Array, targets: batchTargets(batch, r.scoredFlat), rows: M, vocab: V, invTemp: 1 / o.temperature }, o.truncation!, save);
+    const rows = scoreRows(
+      {
+        logits: r.logits as Float32Array,
+        targets: batchTargets(batch, r.scoredFlat),
+        rows: M,
+        vocab: V,
+        invTemp: 1 / o.temperature,
+      },
+      o.truncation!,
+      save,
+    );
     (r.lp as Float32Array).set(rows.logp);
     if (r.entropy) (r.entropy as Float32Array).set(rows.entropy);
-    if (r.saved) { (r.saved.lse as Float32Array).set(rows.lse); r.saved.keptLogits = r.logits; }
+    if (r.saved) {
+      (r.saved.lse as Float32Array).set(rows.lse);
+      r.saved.keptLogits = r.logits;
+    }
     return { ...r, outside: rows.outside };
   };
   return {
@@ -82,12 +99,20 @@ export function createCpuLearnerDevice(model: Model<Float32Array>, adapter: Lora
     description: 'cpu',
     async logprobs(batch, scale, o) {
       const r = run(batch, scale, o, false, null);
-      return { lp: r.lp as Float32Array, entropy: r.entropy as Float32Array | null, scoredFlat: r.scoredFlat, outside: r.outside };
+      return {
+        lp: r.lp as Float32Array,
+        entropy: r.entropy as Float32Array | null,
+        scoredFlat: r.scoredFlat,
+        outside: r.outside,
+      };
     },
     async forward(batch, scale, o, dropoutRng) {
       const r = run(batch, scale, o, true, dropoutRng);
       return {
-        lp: r.lp as Float32Array, entropy: r.entropy as Float32Array | null, scoredFlat: r.scoredFlat, outside: r.outside,
+        lp: r.lp as Float32Array,
+        entropy: r.entropy as Float32Array | null,
+        scoredFlat: r.scoredFlat,
+        outside: r.outside,
         backward: async (dlp) => backwardScored<FloatArray>(r.saved!, dlp, { lora: grad }),
         discard: () => {},
       };

@@ -12,7 +12,10 @@ import { WeightStore } from '../runtime/weight-store.js';
 
 const META_WORDS = 8;
 const REPLY_WORDS = 1024;
-const M_RNG = 0, M_OPT_STEP = 4, M_STEP = 5, M_REPLY_BYTES = 6;
+const M_RNG = 0,
+  M_OPT_STEP = 4,
+  M_STEP = 5,
+  M_REPLY_BYTES = 6;
 
 /** Floats a recovery store needs for an adapter of `n` values. */
 export function learnerRecoverySize(n: number): number {
@@ -45,10 +48,15 @@ export function commitLearnerState(store: WeightStore, scratch: Float32Array, st
   let json = encodeReply(st.reply);
   // Only a free-text field can make a reply long (a skip reason quoting an error): shorten it to fit.
   if (json.length > replyBytes.length && st.reply) {
-    const short = Object.fromEntries(Object.entries(st.reply).map(([k, v]) => [k, typeof v === 'string' ? v.slice(0, 256) : v]));
+    const short = Object.fromEntries(
+      Object.entries(st.reply).map(([k, v]) => [k, typeof v === 'string' ? v.slice(0, 256) : v]),
+    );
     json = encodeReply(short);
   }
-  if (json.length > replyBytes.length) throw new Error(`learner recovery: the step's reply needs ${json.length} bytes, the slot holds ${replyBytes.length}`);
+  if (json.length > replyBytes.length)
+    throw new Error(
+      `learner recovery: the step's reply needs ${json.length} bytes, the slot holds ${replyBytes.length}`,
+    );
   replyBytes.fill(0);
   replyBytes.set(json);
   meta[M_REPLY_BYTES] = json.length;
@@ -58,10 +66,17 @@ export function commitLearnerState(store: WeightStore, scratch: Float32Array, st
 }
 
 /** Read the committed state (checksum-verified) into `into`'s arrays; null when nothing is committed. */
-export function restoreLearnerState(store: WeightStore, scratch: Float32Array, into: Pick<LearnerRecoveryState, 'params' | 'm' | 'v'>): LearnerRecoveryState | null {
+export function restoreLearnerState(
+  store: WeightStore,
+  scratch: Float32Array,
+  into: Pick<LearnerRecoveryState, 'params' | 'm' | 'v'>,
+): LearnerRecoveryState | null {
   if (store.version === 0) return null;
   const snap = store.snapshot(scratch);
-  if (!WeightStore.verify(snap)) throw new Error(`learner: the recovery state of step ${snap.version - 1} fails its checksum; restart with --resume from the last checkpoint`);
+  if (!WeightStore.verify(snap))
+    throw new Error(
+      `learner: the recovery state of step ${snap.version - 1} fails its checksum; restart with --resume from the last checkpoint`,
+    );
   const n = into.params.length;
   into.params.set(scratch.subarray(0, n));
   into.m.set(scratch.subarray(n, 2 * n));
@@ -70,16 +85,25 @@ export function restoreLearnerState(store: WeightStore, scratch: Float32Array, i
   const len = meta[M_REPLY_BYTES]!;
   const replyBytes = new Uint8Array(scratch.buffer, scratch.byteOffset + (3 * n + META_WORDS) * 4, len);
   return {
-    params: into.params, m: into.m, v: into.v,
+    params: into.params,
+    m: into.m,
+    v: into.v,
     optStep: meta[M_OPT_STEP]!,
     rng: { s: [meta[M_RNG]!, meta[M_RNG + 1]!, meta[M_RNG + 2]!, meta[M_RNG + 3]!] },
     step: meta[M_STEP]!,
-    reply: len > 0 ? (JSON.parse(new TextDecoder().decode(replyBytes), (_k, v) => (v && typeof v === 'object' && typeof v.$num === 'string' ? Number(v.$num) : v)) as Record<string, unknown>) : null,
+    reply:
+      len > 0
+        ? (JSON.parse(new TextDecoder().decode(replyBytes), (_k, v) =>
+            v && typeof v === 'object' && typeof v.$num === 'string' ? Number(v.$num) : v,
+          ) as Record<string, unknown>)
+        : null,
   };
 }
 
 /** JSON of a reply, keeping NaN and ±Infinity (a skipped step's grad_norm is NaN) as {"$num": "NaN"}. */
 function encodeReply(reply: Record<string, unknown> | null): Uint8Array {
   if (!reply) return new Uint8Array(0);
-  return new TextEncoder().encode(JSON.stringify(reply, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? { $num: String(v) } : v)));
+  return new TextEncoder().encode(
+    JSON.stringify(reply, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? { $num: String(v) } : v)),
+  );
 }

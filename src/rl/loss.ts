@@ -31,7 +31,15 @@
 // sum of micro-batch losses equals the full-batch loss exactly for grpo, dr_grpo, dapo, cispo, sapo.
 // bnpo is TRL's local definition: it equals the full-batch token mean only when every micro-batch
 // holds the same number of tokens (that gap is why DAPO's global token normaliser exists).
-import { behaviourWeightsRow, emptyBehaviourSums, mergeBehaviourSums, behaviourMetrics, validateBehaviourCorrection, type BehaviourCorrection, type BehaviourSums } from './behaviour-correction.js';
+import {
+  behaviourWeightsRow,
+  emptyBehaviourSums,
+  mergeBehaviourSums,
+  behaviourMetrics,
+  validateBehaviourCorrection,
+  type BehaviourCorrection,
+  type BehaviourSums,
+} from './behaviour-correction.js';
 
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo' | 'cispo' | 'sapo';
 export const LOSS_TYPES: readonly LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo'];
@@ -131,14 +139,25 @@ function checkLen(name: string, a: ArrayLike<number> | undefined, n: number): vo
 }
 
 interface Resolved {
-  lossType: LossType; beta: number; lo: number; hi: number; epsHigh: number; delta: number;
-  sequence: boolean; tauPos: number; tauNeg: number; correction: BehaviourCorrection | null; L: number;
+  lossType: LossType;
+  beta: number;
+  lo: number;
+  hi: number;
+  epsHigh: number;
+  delta: number;
+  sequence: boolean;
+  tauPos: number;
+  tauNeg: number;
+  correction: BehaviourCorrection | null;
+  L: number;
 }
 
 function resolveOptions(opts: PolicyLossOptions, T: number): Resolved {
-  if (!LOSS_TYPES.includes(opts.lossType)) throw new Error(`loss_type: expected one of ${LOSS_TYPES.join(' | ')}, got ${JSON.stringify(opts.lossType)}`);
+  if (!LOSS_TYPES.includes(opts.lossType))
+    throw new Error(`loss_type: expected one of ${LOSS_TYPES.join(' | ')}, got ${JSON.stringify(opts.lossType)}`);
   const level = opts.importanceSamplingLevel ?? 'token';
-  if (!IMPORTANCE_SAMPLING_LEVELS.includes(level)) throw new Error(`importance_sampling_level: expected token | sequence, got ${JSON.stringify(level)}`);
+  if (!IMPORTANCE_SAMPLING_LEVELS.includes(level))
+    throw new Error(`importance_sampling_level: expected token | sequence, got ${JSON.stringify(level)}`);
   const beta = opts.beta;
   if (!(beta >= 0)) throw new Error(`beta: must be ≥ 0, got ${beta}`);
   const epsLow = opts.epsilon;
@@ -147,20 +166,42 @@ function resolveOptions(opts: PolicyLossOptions, T: number): Resolved {
   if (!(epsHigh >= 0)) throw new Error(`epsilon_high: must be ≥ 0, got ${epsHigh}`);
   const delta = opts.delta ?? Infinity;
   if (!(delta > 0)) throw new Error(`delta: must be > 0 or null, got ${opts.delta}`);
-  const tauPos = opts.sapoTemperaturePos ?? 1, tauNeg = opts.sapoTemperatureNeg ?? 1.05;
-  if (!(tauPos > 0) || !(tauNeg > 0)) throw new Error(`sapo_temperature_pos / _neg: must be > 0, got ${tauPos} / ${tauNeg}`);
+  const tauPos = opts.sapoTemperaturePos ?? 1,
+    tauNeg = opts.sapoTemperatureNeg ?? 1.05;
+  if (!(tauPos > 0) || !(tauNeg > 0))
+    throw new Error(`sapo_temperature_pos / _neg: must be > 0, got ${tauPos} / ${tauNeg}`);
   const correction = opts.correction ?? null;
   if (correction) validateBehaviourCorrection(correction);
   const L = opts.maxCompletionLength ?? T;
   if (!(L >= 1)) throw new Error(`max_completion_length: must be ≥ 1, got ${L}`);
-  return { lossType: opts.lossType, beta, lo: 1 - epsLow, hi: 1 + epsHigh, epsHigh, delta, sequence: level === 'sequence', tauPos, tauNeg, correction, L };
+  return {
+    lossType: opts.lossType,
+    beta,
+    lo: 1 - epsLow,
+    hi: 1 + epsHigh,
+    epsHigh,
+    delta,
+    sequence: level === 'sequence',
+    tauPos,
+    tauNeg,
+    correction,
+    L,
+  };
 }
 
 /** Per-unit policy term: value f(ρ), derivative df/dρ (clip family, sapo) and clip flags. */
-interface Unit { f: number; dfdr: number; low: boolean; high: boolean; cispo: boolean }
+interface Unit {
+  f: number;
+  dfdr: number;
+  low: boolean;
+  high: boolean;
+  cispo: boolean;
+}
 
 function policyTerm(o: Resolved, ratio: number, A: number, out: Unit): void {
-  out.low = false; out.high = false; out.cispo = false;
+  out.low = false;
+  out.high = false;
+  out.cispo = false;
   if (o.lossType === 'sapo') {
     const tau = A > 0 ? o.tauPos : o.tauNeg;
     const sg = 1 / (1 + Math.exp(-tau * (ratio - 1)));
@@ -190,10 +231,16 @@ function policyTerm(o: Resolved, ratio: number, A: number, out: Unit): void {
 
 function coefficient(o: Resolved, seqTokens: number, localTokens: number, g: GlobalBatchSize): number {
   switch (o.lossType) {
-    case 'grpo': case 'sapo': return 1 / (Math.max(1, seqTokens) * g.sequences);
-    case 'bnpo': return 1 / (Math.max(1, localTokens) * g.microBatches);
-    case 'dr_grpo': return 1 / (g.sequences * o.L);
-    case 'dapo': case 'cispo': return 1 / Math.max(1, g.tokens);
+    case 'grpo':
+    case 'sapo':
+      return 1 / (Math.max(1, seqTokens) * g.sequences);
+    case 'bnpo':
+      return 1 / (Math.max(1, localTokens) * g.microBatches);
+    case 'dr_grpo':
+      return 1 / (g.sequences * o.L);
+    case 'dapo':
+    case 'cispo':
+      return 1 / Math.max(1, g.tokens);
   }
 }
 
@@ -216,15 +263,18 @@ export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?
   checkLen('out', out, NT);
   const o = resolveOptions(opts, T);
   const { beta } = o;
-  if (beta !== 0 && !batch.refLogp) throw new Error('refLogp: required when beta ≠ 0 (the KL term needs the reference policy)');
+  if (beta !== 0 && !batch.refLogp)
+    throw new Error('refLogp: required when beta ≠ 0 (the KL term needs the reference policy)');
 
   const { logp, mask, advantages, refLogp, oldLogp, behaviourLogp } = batch;
   let localTokens = 0;
   for (let k = 0; k < NT; k++) localTokens += mask[k]!;
   const global = opts.global ?? { sequences: N, tokens: localTokens, microBatches: 1 };
-  if (!(global.sequences >= N)) throw new Error(`global.sequences: ${global.sequences} is less than this batch's ${N} sequences`);
+  if (!(global.sequences >= N))
+    throw new Error(`global.sequences: ${global.sequences} is less than this batch's ${N} sequences`);
   if (!(global.tokens >= 0)) throw new Error(`global.tokens: must be ≥ 0, got ${global.tokens}`);
-  if (!Number.isInteger(global.microBatches) || global.microBatches < 1) throw new Error(`global.microBatches: must be a positive integer, got ${global.microBatches}`);
+  if (!Number.isInteger(global.microBatches) || global.microBatches < 1)
+    throw new Error(`global.microBatches: must be a positive integer, got ${global.microBatches}`);
 
   const grad = out ?? new Float64Array(NT);
   const correct = o.correction !== null && behaviourLogp !== undefined;
@@ -232,7 +282,12 @@ export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?
   const behaviour = emptyBehaviourSums();
   const unit: Unit = { f: 0, dfdr: 0, low: false, high: false, cispo: false };
   let loss = 0;
-  let klSeqMeanSum = 0, klTokenSum = 0, clipUnits = 0, clipLow = 0, clipHigh = 0, cispoClip = 0;
+  let klSeqMeanSum = 0,
+    klTokenSum = 0,
+    clipUnits = 0,
+    clipLow = 0,
+    clipHigh = 0,
+    cispoClip = 0;
 
   for (let i = 0; i < N; i++) {
     const A = advantages[i]!;
@@ -242,21 +297,32 @@ export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?
     const c = coefficient(o, seqTokens, localTokens, global);
     if (w) behaviourWeightsRow(oldLogp ?? logp, behaviourLogp!, mask, i, T, o.correction!, w, behaviour);
     // GSPO: one ratio and one policy term per row; Σ_t m_t w_t weighs its gradient.
-    let seqRatio = 1, seqWeight = 0;
+    let seqRatio = 1,
+      seqWeight = 0;
     if (o.sequence) {
       let lr = 0;
-      for (let t = 0; t < T; t++) if (mask[row + t]) lr += logp[row + t]! - (oldLogp ? oldLogp[row + t]! : logp[row + t]!);
+      for (let t = 0; t < T; t++)
+        if (mask[row + t]) lr += logp[row + t]! - (oldLogp ? oldLogp[row + t]! : logp[row + t]!);
       seqRatio = Math.exp(lr / Math.max(1, seqTokens));
       policyTerm(o, seqRatio, A, unit);
       for (let t = 0; t < T; t++) if (mask[row + t]) seqWeight += w ? w[row + t]! : 1;
-      if (seqTokens > 0) { clipUnits++; if (unit.low) clipLow++; if (unit.high) clipHigh++; if (unit.cispo) cispoClip++; }
+      if (seqTokens > 0) {
+        clipUnits++;
+        if (unit.low) clipLow++;
+        if (unit.high) clipHigh++;
+        if (unit.cispo) cispoClip++;
+      }
     }
-    const seqGrad = o.sequence && o.lossType !== 'cispo' ? c * seqWeight * unit.dfdr * seqRatio / Math.max(1, seqTokens) : 0;
+    const seqGrad =
+      o.sequence && o.lossType !== 'cispo' ? (c * seqWeight * unit.dfdr * seqRatio) / Math.max(1, seqTokens) : 0;
     let seqKl = 0;
     for (let t = 0; t < T; t++) {
       const k = row + t;
       const m = mask[k]!;
-      if (m === 0) { grad[k] = 0; continue; }
+      if (m === 0) {
+        grad[k] = 0;
+        continue;
+      }
       const lp = logp[k]!;
       const wk = w ? w[k]! : 1;
       let ratio = seqRatio;
@@ -293,16 +359,42 @@ export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?
     klSeqMeanSum += seqKl / Math.max(1, seqTokens);
   }
 
-  const sums: PolicyLossSums = { sequences: N, tokens: localTokens, klSeqMeanSum, klTokenSum, clipUnits, clipLow, clipHigh, cispoClip, behaviour };
+  const sums: PolicyLossSums = {
+    sequences: N,
+    tokens: localTokens,
+    klSeqMeanSum,
+    klTokenSum,
+    clipUnits,
+    clipLow,
+    clipHigh,
+    cispoClip,
+    behaviour,
+  };
   return { loss, dLogp: grad, metrics: policyLossMetrics(sums, o.correction, o.lossType), sums };
 }
 
 /** Merge the sums of several micro-batches (then call policyLossMetrics for the step's metrics). */
 export function mergePolicyLossSums(parts: readonly PolicyLossSums[]): PolicyLossSums {
-  const acc: PolicyLossSums = { sequences: 0, tokens: 0, klSeqMeanSum: 0, klTokenSum: 0, clipUnits: 0, clipLow: 0, clipHigh: 0, cispoClip: 0, behaviour: emptyBehaviourSums() };
+  const acc: PolicyLossSums = {
+    sequences: 0,
+    tokens: 0,
+    klSeqMeanSum: 0,
+    klTokenSum: 0,
+    clipUnits: 0,
+    clipLow: 0,
+    clipHigh: 0,
+    cispoClip: 0,
+    behaviour: emptyBehaviourSums(),
+  };
   for (const p of parts) {
-    acc.sequences += p.sequences; acc.tokens += p.tokens; acc.klSeqMeanSum += p.klSeqMeanSum; acc.klTokenSum += p.klTokenSum;
-    acc.clipUnits += p.clipUnits; acc.clipLow += p.clipLow; acc.clipHigh += p.clipHigh; acc.cispoClip += p.cispoClip;
+    acc.sequences += p.sequences;
+    acc.tokens += p.tokens;
+    acc.klSeqMeanSum += p.klSeqMeanSum;
+    acc.klTokenSum += p.klTokenSum;
+    acc.clipUnits += p.clipUnits;
+    acc.clipLow += p.clipLow;
+    acc.clipHigh += p.clipHigh;
+    acc.cispoClip += p.cispoClip;
     mergeBehaviourSums(acc.behaviour, p.behaviour);
   }
   return acc;
@@ -312,13 +404,22 @@ export function mergePolicyLossSums(parts: readonly PolicyLossSums[]): PolicyLos
  * Metrics (TRL names) from sums: clip_ratio/* for the clip family, cispo_clip_ratio for cispo, none
  * for sapo (as TRL); the sampling/* ones only when a behaviour correction ran.
  */
-export function policyLossMetrics(s: PolicyLossSums, correction: BehaviourCorrection | null = null, lossType: LossType = 'grpo'): PolicyLossMetrics {
+export function policyLossMetrics(
+  s: PolicyLossSums,
+  correction: BehaviourCorrection | null = null,
+  lossType: LossType = 'grpo',
+): PolicyLossMetrics {
   const units = Math.max(1, s.clipUnits);
-  const clip = lossType === 'cispo' ? { cispo_clip_ratio: s.cispoClip / units } : lossType === 'sapo' ? {} : {
-    'clip_ratio/low_mean': s.clipLow / units,
-    'clip_ratio/high_mean': s.clipHigh / units,
-    'clip_ratio/region_mean': (s.clipLow + s.clipHigh) / units,
-  };
+  const clip =
+    lossType === 'cispo'
+      ? { cispo_clip_ratio: s.cispoClip / units }
+      : lossType === 'sapo'
+        ? {}
+        : {
+            'clip_ratio/low_mean': s.clipLow / units,
+            'clip_ratio/high_mean': s.clipHigh / units,
+            'clip_ratio/region_mean': (s.clipLow + s.clipHigh) / units,
+          };
   return {
     kl: s.sequences > 0 ? s.klSeqMeanSum / s.sequences : 0,
     kl_token_mean: s.klTokenSum / Math.max(1, s.tokens),
@@ -333,8 +434,13 @@ export function policyLossMetrics(s: PolicyLossSums, correction: BehaviourCorrec
  * with `maskTruncated` (TRL mask_truncated_completions: a truncated completion is not trained on).
  */
 export function completionMask(
-  tokenIds: ArrayLike<number>, numSequences: number, seqLen: number,
-  eosTokenIds: number | readonly number[], lengths?: ArrayLike<number>, out?: Uint8Array, maskTruncated = false,
+  tokenIds: ArrayLike<number>,
+  numSequences: number,
+  seqLen: number,
+  eosTokenIds: number | readonly number[],
+  lengths?: ArrayLike<number>,
+  out?: Uint8Array,
+  maskTruncated = false,
 ): Uint8Array {
   const NT = numSequences * seqLen;
   checkLen('tokenIds', tokenIds, NT);

@@ -25,7 +25,8 @@ export interface AdamWState {
 }
 
 export function createAdamWState(numParams: number): AdamWState {
-  if (!Number.isInteger(numParams) || numParams < 0) throw new Error(`numParams: must be a non-negative integer, got ${numParams}`);
+  if (!Number.isInteger(numParams) || numParams < 0)
+    throw new Error(`numParams: must be a non-negative integer, got ${numParams}`);
   return { step: 0, m: new Float32Array(numParams), v: new Float32Array(numParams) };
 }
 
@@ -52,14 +53,17 @@ export function serializeAdamWState(state: AdamWState): Uint8Array {
 }
 
 export function deserializeAdamWState(bytes: Uint8Array, source = 'optimizer state'): AdamWState {
-  if (bytes.length < HEADER_BYTES) throw new Error(`${source}: ${bytes.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
+  if (bytes.length < HEADER_BYTES)
+    throw new Error(`${source}: ${bytes.length} bytes, shorter than the ${HEADER_BYTES}-byte header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new Error(`${source}: not a loractor AdamW state (bad magic)`);
   const version = view.getUint32(4, true);
-  if (version !== FORMAT_VERSION) throw new Error(`${source}: format version ${version}, this build reads ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION)
+    throw new Error(`${source}: format version ${version}, this build reads ${FORMAT_VERSION}`);
   const step = view.getFloat64(8, true);
   const n = view.getUint32(16, true);
-  if (bytes.length !== HEADER_BYTES + 8 * n) throw new Error(`${source}: ${bytes.length} bytes, expected ${HEADER_BYTES + 8 * n} for ${n} parameters`);
+  if (bytes.length !== HEADER_BYTES + 8 * n)
+    throw new Error(`${source}: ${bytes.length} bytes, expected ${HEADER_BYTES + 8 * n} for ${n} parameters`);
   if (!Number.isInteger(step) || step < 0) throw new Error(`${source}: step ${step} is not a non-negative integer`);
   const state = createAdamWState(n);
   state.step = step;
@@ -107,14 +111,17 @@ export interface GradAccumulator {
 }
 
 export function createGradAccumulator(numParams: number, steps: number): GradAccumulator {
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`gradient_accumulation_steps: must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`gradient_accumulation_steps: must be a positive integer, got ${steps}`);
   return { grad: new Float32Array(numParams), count: 0, steps };
 }
 
 /** Add one micro-batch gradient; returns true when the step's last micro-batch has arrived. */
 export function accumulateGrad(acc: GradAccumulator, microGrad: Float32Array | Float64Array): boolean {
-  if (microGrad.length !== acc.grad.length) throw new Error(`micro-batch gradient: length ${microGrad.length}, expected ${acc.grad.length}`);
-  if (acc.count >= acc.steps) throw new Error(`gradient accumulator: already holds ${acc.steps} micro-batches; take the step first`);
+  if (microGrad.length !== acc.grad.length)
+    throw new Error(`micro-batch gradient: length ${microGrad.length}, expected ${acc.grad.length}`);
+  if (acc.count >= acc.steps)
+    throw new Error(`gradient accumulator: already holds ${acc.steps} micro-batches; take the step first`);
   const g = acc.grad;
   for (let i = 0; i < g.length; i++) g[i] = g[i]! + microGrad[i]!;
   acc.count++;
@@ -142,7 +149,15 @@ export interface OptimizerStepReport {
  * adamwStep's own arithmetic without writing anything. Finite gradients can still overflow the update
  * (a huge learning rate): this is the guard that keeps NaN/Inf out of the adapter.
  */
-export function adamwOverflowCount(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, hp: AdamWHyperparams, step: number): number {
+export function adamwOverflowCount(
+  param: Float32Array,
+  grad: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  hp: AdamWHyperparams,
+  step: number,
+): number {
   const decay = 1 - lr * hp.weightDecay;
   const stepSize = lr / (1 - Math.pow(hp.beta1, step));
   const bc2Sqrt = Math.sqrt(1 - Math.pow(hp.beta2, step));
@@ -163,20 +178,30 @@ export function adamwOverflowCount(param: Float32Array, grad: Float32Array, m: F
  * (the caller skips the update and says so).
  */
 export function optimizerStep(
-  params: Float32Array, grad: Float32Array, state: AdamWState, hp: AdamWHyperparams, learningRate: number,
+  params: Float32Array,
+  grad: Float32Array,
+  state: AdamWState,
+  hp: AdamWHyperparams,
+  learningRate: number,
 ): OptimizerStepReport {
   if (params.length !== grad.length || params.length !== state.m.length) {
-    throw new Error(`optimizerStep: params ${params.length}, grad ${grad.length}, state ${state.m.length} entries differ`);
+    throw new Error(
+      `optimizerStep: params ${params.length}, grad ${grad.length}, state ${state.m.length} entries differ`,
+    );
   }
-  if (!(learningRate >= 0) || !Number.isFinite(learningRate)) throw new Error(`learning_rate: must be finite and ≥ 0, got ${learningRate}`);
+  if (!(learningRate >= 0) || !Number.isFinite(learningRate))
+    throw new Error(`learning_rate: must be finite and ≥ 0, got ${learningRate}`);
   const gradNorm = clipGradNorm(grad, hp.maxGradNorm);
   if (!Number.isFinite(gradNorm)) {
     throw new Error(`grad_norm is ${gradNorm} at optimizer step ${state.step + 1}: refusing to update the adapter`);
   }
-  const clipCoef = hp.maxGradNorm > 0 && hp.maxGradNorm !== Infinity ? Math.min(1, hp.maxGradNorm / (gradNorm + 1e-6)) : 1;
+  const clipCoef =
+    hp.maxGradNorm > 0 && hp.maxGradNorm !== Infinity ? Math.min(1, hp.maxGradNorm / (gradNorm + 1e-6)) : 1;
   const overflow = adamwOverflowCount(params, grad, state.m, state.v, learningRate, hp, state.step + 1);
   if (overflow > 0) {
-    throw new Error(`the update at optimizer step ${state.step + 1} would make ${overflow} of ${params.length} adapter values or moments non-finite (learning_rate ${learningRate}, grad_norm ${gradNorm}): refusing to update the adapter`);
+    throw new Error(
+      `the update at optimizer step ${state.step + 1} would make ${overflow} of ${params.length} adapter values or moments non-finite (learning_rate ${learningRate}, grad_norm ${gradNorm}): refusing to update the adapter`,
+    );
   }
   state.step += 1;
   adamwStep(params, grad, state.m, state.v, learningRate, hp.beta1, hp.beta2, hp.eps, hp.weightDecay, state.step);

@@ -12,7 +12,13 @@
 // warmup steps = warmup_steps if > 0 else ceil(warmup_ratio × T)  (TrainingArguments.get_warmup_steps).
 
 export type LrSchedulerType = 'linear' | 'cosine' | 'cosine_with_min_lr' | 'constant' | 'constant_with_warmup';
-export const LR_SCHEDULER_TYPES: readonly LrSchedulerType[] = ['linear', 'cosine', 'cosine_with_min_lr', 'constant', 'constant_with_warmup'];
+export const LR_SCHEDULER_TYPES: readonly LrSchedulerType[] = [
+  'linear',
+  'cosine',
+  'cosine_with_min_lr',
+  'constant',
+  'constant_with_warmup',
+];
 
 export interface LrSchedule {
   type: LrSchedulerType;
@@ -33,7 +39,8 @@ export interface LrSchedule {
 /** TrainingArguments.get_warmup_steps: explicit steps win, else ceil(ratio × horizon). */
 export function warmupStepsFor(maxSteps: number, warmupRatio: number, warmupSteps = 0): number {
   if (!(warmupRatio >= 0 && warmupRatio <= 1)) throw new Error(`warmup_ratio: must be in [0, 1], got ${warmupRatio}`);
-  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) throw new Error(`warmup_steps: must be a non-negative integer, got ${warmupSteps}`);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0)
+    throw new Error(`warmup_steps: must be a non-negative integer, got ${warmupSteps}`);
   return warmupSteps > 0 ? warmupSteps : Math.ceil(maxSteps * warmupRatio);
 }
 
@@ -60,15 +67,18 @@ export function lrMultiplier(s: LrSchedule, step: number): number {
       return Math.max(0, f);
     }
     default:
-      throw new Error(`lr_scheduler_type: expected one of ${LR_SCHEDULER_TYPES.join(' | ')}, got ${JSON.stringify((s as LrSchedule).type)}`);
+      throw new Error(
+        `lr_scheduler_type: expected one of ${LR_SCHEDULER_TYPES.join(' | ')}, got ${JSON.stringify((s as LrSchedule).type)}`,
+      );
   }
 }
 
 function minLrRateOf(s: LrSchedule): number {
-  if (s.minLrRate !== undefined && s.minLr !== undefined) throw new Error('lr_scheduler_kwargs: set only one of min_lr and min_lr_rate');
+  if (s.minLrRate !== undefined && s.minLr !== undefined)
+    throw new Error('lr_scheduler_kwargs: set only one of min_lr and min_lr_rate');
   if (s.minLrRate !== undefined) return s.minLrRate;
   if (s.minLr !== undefined) return s.minLr / s.learningRate;
-  throw new Error("lr_scheduler_kwargs: cosine_with_min_lr needs min_lr_rate or min_lr (transformers raises the same)");
+  throw new Error('lr_scheduler_kwargs: cosine_with_min_lr needs min_lr_rate or min_lr (transformers raises the same)');
 }
 
 /** Learning rate for optimizer step `step` (0-based). */

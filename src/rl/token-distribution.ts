@@ -40,7 +40,10 @@ export function keptPrefix(probs: ArrayLike<number>, vocab: number, o: Truncatio
     let cum = 0;
     for (let i = 0; i < keep; i++) {
       cum += probs[order[i]!]! / mass;
-      if (cum >= o.topP) { keep = i + 1; break; }
+      if (cum >= o.topP) {
+        keep = i + 1;
+        break;
+      }
     }
   }
   return keep;
@@ -78,7 +81,12 @@ export interface TruncatedRows {
  */
 export function scoreRows(r: ScoredRows, o: TruncationOptions, rewrite: boolean): TruncatedRows {
   const { logits, targets, rows, vocab: V, invTemp } = r;
-  const out: TruncatedRows = { logp: new Float64Array(rows), lse: new Float64Array(rows), entropy: new Float64Array(rows), outside: 0 };
+  const out: TruncatedRows = {
+    logp: new Float64Array(rows),
+    lse: new Float64Array(rows),
+    entropy: new Float64Array(rows),
+    outside: 0,
+  };
   const active = truncationActive(o, V);
   const probs = new Float64Array(V);
   const keep = new Uint8Array(V);
@@ -86,14 +94,20 @@ export function scoreRows(r: ScoredRows, o: TruncationOptions, rewrite: boolean)
   for (let m = 0; m < rows; m++) {
     const base = m * V;
     let max = -Infinity;
-    for (let i = 0; i < V; i++) { const z = logits[base + i]! * invTemp; if (z > max) max = z; }
+    for (let i = 0; i < V; i++) {
+      const z = logits[base + i]! * invTemp;
+      if (z > max) max = z;
+    }
     for (let i = 0; i < V; i++) probs[i] = Math.exp(logits[base + i]! * invTemp - max);
     const y = targets[m]!;
     keep.fill(active ? 0 : 1);
     if (active) {
       const k = keptPrefix(probs, V, o, order);
       for (let i = 0; i < k; i++) keep[order[i]!] = 1;
-      if (!keep[y]) { keep[y] = 1; out.outside++; }
+      if (!keep[y]) {
+        keep[y] = 1;
+        out.outside++;
+      }
     }
     let sum = 0;
     for (let i = 0; i < V; i++) if (keep[i]) sum += probs[i]!;

@@ -9,12 +9,27 @@ export type TrlKnobStatus =
   | { kind: 'same'; since: string }
   | { kind: 'renamed'; since: string; to: string; note?: string }
   | { kind: 'infrastructure'; since: string; why: string }
-  | { kind: 'refused'; since: string; why: string; /** TRL's default: a recipe that writes it asks for nothing loractor lacks. */ trlDefault: unknown };
+  | {
+      kind: 'refused';
+      since: string;
+      why: string /** TRL's default: a recipe that writes it asks for nothing loractor lacks. */;
+      trlDefault: unknown;
+    };
 
 const same = (since: string): TrlKnobStatus => ({ kind: 'same', since });
-const renamed = (since: string, to: string, note?: string): TrlKnobStatus => ({ kind: 'renamed', since, to, ...(note ? { note } : {}) });
+const renamed = (since: string, to: string, note?: string): TrlKnobStatus => ({
+  kind: 'renamed',
+  since,
+  to,
+  ...(note ? { note } : {}),
+});
 const infra = (since: string, why: string): TrlKnobStatus => ({ kind: 'infrastructure', since, why });
-const refused = (since: string, why: string, trlDefault: unknown): TrlKnobStatus => ({ kind: 'refused', since, why, trlDefault });
+const refused = (since: string, why: string, trlDefault: unknown): TrlKnobStatus => ({
+  kind: 'refused',
+  since,
+  why,
+  trlDefault,
+});
 
 /** GRPOConfig's own fields (HF TrainingArguments fields are handled by the recipe importer). */
 export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
@@ -22,8 +37,16 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   // Model and reference model.
   model_init_kwargs: infra('0.14.0', 'model loading options: loractor loads model.path itself (f32)'),
   trust_remote_code: infra('1.7.0', 'Qwen2 is built in; no remote code is run'),
-  router_aux_loss_coef: refused('1.7.0', 'Mixture-of-Experts load-balancing loss: loractor trains dense Qwen2 models only', 0.001),
-  disable_dropout: refused('0.17.0', 'set lora.lora_dropout to 0 instead (the base model has no dropout in loractor; old and reference log-probs are always computed without dropout)', false),
+  router_aux_loss_coef: refused(
+    '1.7.0',
+    'Mixture-of-Experts load-balancing loss: loractor trains dense Qwen2 models only',
+    0.001,
+  ),
+  disable_dropout: refused(
+    '0.17.0',
+    'set lora.lora_dropout to 0 instead (the base model has no dropout in loractor; old and reference log-probs are always computed without dropout)',
+    false,
+  ),
   cast_lm_head_to_fp32: infra('0.25.0', 'loractor computes the LM head in f32 already'),
   // Data preprocessing.
   remove_unused_columns: infra('0.14.0', 'dataset columns are mapped by data.source'),
@@ -31,7 +54,7 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   num_generations_eval: refused('0.26.0', 'in-training evaluation uses the eval section (eval.num_samples)', null),
   max_completion_length: same('0.14.0'),
   ds3_gather_for_generation: infra('0.15.0', 'DeepSpeed ZeRO-3 only'),
-  shuffle_dataset: refused('0.17.0', 'the prompt order is always a seeded shuffle (TRL\'s default True)', true),
+  shuffle_dataset: refused('0.17.0', "the prompt order is always a seeded shuffle (TRL's default True)", true),
   pad_to_multiple_of: infra('1.0.0', 'padding is never computed (sequences are packed)'),
   // Generation.
   generation_batch_size: same('0.18.0'),
@@ -39,10 +62,22 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   temperature: same('0.14.0'),
   top_p: same('0.16.0'),
   top_k: same('0.16.0'),
-  min_p: refused('0.16.0', 'min-p sampling is not implemented in the rollout engines (the learner would need the same truncation to keep the importance ratios correct)', null),
-  generation_kwargs: refused('0.19.0', 'free-form generation settings cannot be checked; the engines take temperature, top_p and top_k only', null),
+  min_p: refused(
+    '0.16.0',
+    'min-p sampling is not implemented in the rollout engines (the learner would need the same truncation to keep the importance ratios correct)',
+    null,
+  ),
+  generation_kwargs: refused(
+    '0.19.0',
+    'free-form generation settings cannot be checked; the engines take temperature, top_p and top_k only',
+    null,
+  ),
   chat_template_kwargs: refused('0.25.0', 'the chat template is chosen by data.chat_template', null),
-  repetition_penalty: refused('0.16.0', 'not implemented in the rollout engines (and it changes the sampling distribution the ratios are taken against)', 1.0),
+  repetition_penalty: refused(
+    '0.16.0',
+    'not implemented in the rollout engines (and it changes the sampling distribution the ratios are taken against)',
+    1.0,
+  ),
   cache_implementation: infra('0.16.0', 'the builtin engine always uses its KV cache'),
   use_transformers_continuous_batching: infra('1.7.0', 'the rollout engine is model.engine'),
   transformers_continuous_batching_config: infra('1.7.0', 'the rollout engine is model.engine'),
@@ -75,14 +110,26 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   vespo_lambda_neg: refused('1.0.0', "the VESPO loss (loss_type 'vespo') is not implemented", 2.0),
   importance_sampling_level: same('0.20.0'),
   reward_weights: renamed('0.15.0', 'rewards.reward_weights'),
-  multi_objective_aggregation: refused('0.27.0', "GDPO's normalize_then_sum is not implemented; rewards are summed with reward_weights, then normalised (TRL's default sum_then_normalize)", 'sum_then_normalize'),
+  multi_objective_aggregation: refused(
+    '0.27.0',
+    "GDPO's normalize_then_sum is not implemented; rewards are summed with reward_weights, then normalised (TRL's default sum_then_normalize)",
+    'sum_then_normalize',
+  ),
   scale_rewards: same('0.16.0'),
   loss_type: same('0.17.0'),
   mask_truncated_completions: same('0.17.0'),
-  sync_ref_model: refused('0.15.0', 'the reference policy is the base model with the adapter off; TR-DPO reference syncing is not implemented', false),
+  sync_ref_model: refused(
+    '0.15.0',
+    'the reference policy is the base model with the adapter off; TR-DPO reference syncing is not implemented',
+    false,
+  ),
   ref_model_mixup_alpha: refused('0.15.0', 'goes with sync_ref_model, which is not implemented', 0.6),
   ref_model_sync_steps: refused('0.15.0', 'goes with sync_ref_model, which is not implemented', 512),
-  top_entropy_quantile: refused('0.20.0', 'high-entropy token selection (Beyond the 80/20 Rule) is not implemented', 1.0),
+  top_entropy_quantile: refused(
+    '0.20.0',
+    'high-entropy token selection (Beyond the 80/20 Rule) is not implemented',
+    1.0,
+  ),
   entropy_coef: refused('1.8.0', 'the entropy bonus is not implemented (the entropy is logged as a metric)', 0.0),
   use_adaptive_entropy: refused('1.8.0', 'adaptive entropy control is not implemented', false),
   entropy_coef_min: refused('1.8.0', 'goes with use_adaptive_entropy, which is not implemented', 0.0),
@@ -94,9 +141,21 @@ export const TRL_GRPO_KNOBS: Readonly<Record<string, TrlKnobStatus>> = {
   vllm_importance_sampling_mode: renamed('0.26.0', 'importance_sampling_mode'),
   vllm_importance_sampling_clip_max: renamed('1.6.0', 'importance_sampling_clip_max'),
   vllm_importance_sampling_clip_min: renamed('1.6.0', 'importance_sampling_clip_min'),
-  vllm_importance_sampling_cap: renamed('0.23.0', 'importance_sampling_clip_max', 'deprecated in TRL 1.6.0 for vllm_importance_sampling_clip_max'),
-  off_policy_mask_threshold: refused('0.27.0', 'off-policy sequence masking (DeepSeek-V3.2) is not implemented; importance_sampling_mode sequence_mask masks by the behaviour ratio instead', null),
-  use_bias_correction_kl: refused('0.26.0', 'the importance-weighted KL estimator (DeepSeek-V3.2) is not implemented', false),
+  vllm_importance_sampling_cap: renamed(
+    '0.23.0',
+    'importance_sampling_clip_max',
+    'deprecated in TRL 1.6.0 for vllm_importance_sampling_clip_max',
+  ),
+  off_policy_mask_threshold: refused(
+    '0.27.0',
+    'off-policy sequence masking (DeepSeek-V3.2) is not implemented; importance_sampling_mode sequence_mask masks by the behaviour ratio instead',
+    null,
+  ),
+  use_bias_correction_kl: refused(
+    '0.26.0',
+    'the importance-weighted KL estimator (DeepSeek-V3.2) is not implemented',
+    false,
+  ),
   // Logging.
   log_completions: infra('0.15.0', 'logging (every trajectory is in rollouts.jsonl)'),
   log_multimodal: infra('1.9.0', 'logging'),
@@ -125,9 +184,13 @@ export function grpoKeyRefusal(key: string): string | null {
   const s = TRL_GRPO_KNOBS[key];
   if (!s) return null;
   switch (s.kind) {
-    case 'same': return null;
-    case 'renamed': return `TRL GRPOConfig knob (TRL ${s.since}); in loractor it is ${s.to}${s.note ? ` (${s.note})` : ''}`;
-    case 'infrastructure': return `TRL GRPOConfig knob (TRL ${s.since}) that does not change what is trained in loractor (${s.why}); remove it`;
-    case 'refused': return `TRL GRPOConfig knob introduced in TRL ${s.since}, not implemented by loractor: ${s.why}`;
+    case 'same':
+      return null;
+    case 'renamed':
+      return `TRL GRPOConfig knob (TRL ${s.since}); in loractor it is ${s.to}${s.note ? ` (${s.note})` : ''}`;
+    case 'infrastructure':
+      return `TRL GRPOConfig knob (TRL ${s.since}) that does not change what is trained in loractor (${s.why}); remove it`;
+    case 'refused':
+      return `TRL GRPOConfig knob introduced in TRL ${s.since}, not implemented by loractor: ${s.why}`;
   }
 }

@@ -8,7 +8,15 @@ import type { TransferListItem } from 'node:worker_threads';
 import { makeEnvelope, openEnvelope, type Transport } from '../../protocols/codec.js';
 import type { ProtocolDef } from '../../protocols/messages.js';
 import type { TaskEnvelope } from '../../protocols/envelope.js';
-import { ActorError, ActorTimeoutError, DeadLetterError, MailboxFullError, MessageRejectedError, ShuttingDownError, fromRemoteError } from './errors.js';
+import {
+  ActorError,
+  ActorTimeoutError,
+  DeadLetterError,
+  MailboxFullError,
+  MessageRejectedError,
+  ShuttingDownError,
+  fromRemoteError,
+} from './errors.js';
 import { WorkerLanes, type Attempt, type AttemptOutcome } from './lanes.js';
 import { resolveActorModule } from './modules.js';
 
@@ -58,7 +66,15 @@ export type ActorEvent =
   | { type: 'crash'; role: string; handler: string; attempt: number; error: Error; time: number }
   | { type: 'handler-error'; role: string; handler: string; attempt: number; error: Error; time: number }
   | { type: 'retry'; role: string; handler: string; attempt: number; time: number }
-  | { type: 'dead-letter'; role: string; handler: string; attempts: number; message: unknown; error: Error; time: number }
+  | {
+      type: 'dead-letter';
+      role: string;
+      handler: string;
+      attempts: number;
+      message: unknown;
+      error: Error;
+      time: number;
+    }
   | { type: 'timeout'; role: string; handler: string; deadlineMs: number; time: number }
   | { type: 'rejected'; role: string; handler: string; field: string; error: Error; time: number }
   | { type: 'backpressure'; role: string; handler: string; pending: number; time: number }
@@ -126,8 +142,16 @@ export class ActorSystem {
       transport: spec.transport ?? 'msgpack',
       atomics: spec.atomics ?? 'async',
     } as const;
-    if (!Number.isInteger(full.threads) || full.threads < 1) throw new Error(`actor role '${name}': threads must be an integer >= 1 (got ${full.threads})`);
-    const lanes = new WorkerLanes({ role: name, module, config: spec.config ?? {}, threads: full.threads, atomics: full.atomics, onWorker: (type) => this.emit({ type, role: name, time: Date.now() }) });
+    if (!Number.isInteger(full.threads) || full.threads < 1)
+      throw new Error(`actor role '${name}': threads must be an integer >= 1 (got ${full.threads})`);
+    const lanes = new WorkerLanes({
+      role: name,
+      module,
+      config: spec.config ?? {},
+      threads: full.threads,
+      atomics: full.atomics,
+      onWorker: (type) => this.emit({ type, role: name, time: Date.now() }),
+    });
     const role: Role = { name, spec: full, lanes, pending: 0, capacity: full.threads + full.maxQueue, waiters: [] };
     this.roles.set(name, role);
     // Every worker loads the module and runs init(config) now, so a broken actor fails start().
@@ -173,7 +197,13 @@ export class ActorSystem {
 
   /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight), and those waiting for a worker (queue depth). */
   roleStats(): { role: string; threads: number; workers: number; inFlight: number; queued: number }[] {
-    return [...this.roles.values()].map((r) => ({ role: r.name, threads: r.spec.threads, workers: r.lanes.stats().workers, inFlight: r.pending, queued: r.lanes.stats().queued + r.waiters.length }));
+    return [...this.roles.values()].map((r) => ({
+      role: r.name,
+      threads: r.spec.threads,
+      workers: r.lanes.stats().workers,
+      inFlight: r.pending,
+      queued: r.lanes.stats().queued + r.waiters.length,
+    }));
   }
 
   roleNames(): string[] {
@@ -219,16 +249,23 @@ export class ActorSystem {
   }
 
   private role(name: string, handler: string): Role {
-    if (this.closing) throw new ShuttingDownError(`actor system is shutting down; '${name}.${handler}' not accepted`, name, handler);
+    if (this.closing)
+      throw new ShuttingDownError(`actor system is shutting down; '${name}.${handler}' not accepted`, name, handler);
     const r = this.roles.get(name);
-    if (!r) throw new ActorError(`no actor role '${name}' (roles: ${this.roleNames().join(', ') || 'none'})`, name, handler);
+    if (!r)
+      throw new ActorError(`no actor role '${name}' (roles: ${this.roleNames().join(', ') || 'none'})`, name, handler);
     return r;
   }
 
   /** Take a mailbox slot, waiting (backpressure) or rejecting when the mailbox is full. */
   private async admit(r: Role, handler: string, signal?: AbortSignal): Promise<void> {
     while (r.pending >= r.capacity) {
-      if (r.spec.onFull === 'reject') throw new MailboxFullError(`mailbox of '${r.name}' is full (${r.pending} messages, capacity ${r.capacity}); '${handler}' rejected`, r.name, handler);
+      if (r.spec.onFull === 'reject')
+        throw new MailboxFullError(
+          `mailbox of '${r.name}' is full (${r.pending} messages, capacity ${r.capacity}); '${handler}' rejected`,
+          r.name,
+          handler,
+        );
       this.emit({ type: 'backpressure', role: r.name, handler, pending: r.pending, time: Date.now() });
       await new Promise<void>((res, rej) => {
         const onAbort = (): void => {
@@ -243,7 +280,12 @@ export class ActorSystem {
         r.waiters.push(wake);
         signal?.addEventListener('abort', onAbort, { once: true });
       });
-      if (this.closing) throw new ShuttingDownError(`actor system is shutting down; '${r.name}.${handler}' not accepted`, r.name, handler);
+      if (this.closing)
+        throw new ShuttingDownError(
+          `actor system is shutting down; '${r.name}.${handler}' not accepted`,
+          r.name,
+          handler,
+        );
     }
     r.pending++;
   }
@@ -255,8 +297,20 @@ export class ActorSystem {
   }
 
   /** Run one accepted message to completion under supervision: retry crashes and handler errors, dead-letter after the limit. */
-  private async deliver(r: Role, handler: string, msg: unknown, opts: CallOptions, deadlineMs: number, t0: number): Promise<unknown> {
-    const env = makeEnvelope(handler, msg, opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport), opts.protocol?.version);
+  private async deliver(
+    r: Role,
+    handler: string,
+    msg: unknown,
+    opts: CallOptions,
+    deadlineMs: number,
+    t0: number,
+  ): Promise<unknown> {
+    const env = makeEnvelope(
+      handler,
+      msg,
+      opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport),
+      opts.protocol?.version,
+    );
     let attempt = 0;
     for (;;) {
       attempt++;
@@ -270,16 +324,32 @@ export class ActorSystem {
         }
         const remote = fromRemoteError(reply.error);
         if (reply.kind !== 'handler') {
-          this.emit({ type: 'rejected', role: r.name, handler, field: reply.error.field ?? '(handler)', error: remote, time: Date.now() });
+          this.emit({
+            type: 'rejected',
+            role: r.name,
+            handler,
+            field: reply.error.field ?? '(handler)',
+            error: remote,
+            time: Date.now(),
+          });
           this.metric(r.name, handler, false, attempt, t0);
-          throw new MessageRejectedError(`'${r.name}.${handler}' rejected: ${reply.error.message}`, r.name, handler, reply.error.field ?? '(handler)');
+          throw new MessageRejectedError(
+            `'${r.name}.${handler}' rejected: ${reply.error.message}`,
+            r.name,
+            handler,
+            reply.error.field ?? '(handler)',
+          );
         }
         lastError = remote;
         this.emit({ type: 'handler-error', role: r.name, handler, attempt, error: remote, time: Date.now() });
         if (!r.spec.retryErrors) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
       } else if ('timeout' in out) {
         this.emit({ type: 'timeout', role: r.name, handler, deadlineMs, time: Date.now() });
-        const timeoutError = new ActorTimeoutError(`'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`, r.name, handler);
+        const timeoutError = new ActorTimeoutError(
+          `'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`,
+          r.name,
+          handler,
+        );
         // Idempotent roles may retry a message whose worker hung; others fail the call at once.
         if (!r.spec.retryTimeouts || attempt > r.spec.retries) {
           this.metric(r.name, handler, false, attempt, t0);
@@ -289,7 +359,9 @@ export class ActorSystem {
         continue;
       } else if ('aborted' in out) {
         this.metric(r.name, handler, false, attempt, t0);
-        throw new ActorError(`'${r.name}.${handler}' aborted by caller`, r.name, handler, { cause: opts.signal?.reason });
+        throw new ActorError(`'${r.name}.${handler}' aborted by caller`, r.name, handler, {
+          cause: opts.signal?.reason,
+        });
       } else {
         lastError = out.crash;
         this.emit({ type: 'crash', role: r.name, handler, attempt, error: lastError, time: Date.now() });
@@ -302,7 +374,13 @@ export class ActorSystem {
   private deadLetter(r: Role, handler: string, msg: unknown, attempts: number, error: Error, t0: number): never {
     this.emit({ type: 'dead-letter', role: r.name, handler, attempts, message: msg, error, time: Date.now() });
     this.metric(r.name, handler, false, attempts, t0);
-    throw new DeadLetterError(`'${r.name}.${handler}' dead-lettered after ${attempts} attempts: ${error.message}`, r.name, handler, attempts, error);
+    throw new DeadLetterError(
+      `'${r.name}.${handler}' dead-lettered after ${attempts} attempts: ${error.message}`,
+      r.name,
+      handler,
+      attempts,
+      error,
+    );
   }
 
   /**
@@ -310,13 +388,29 @@ export class ActorSystem {
    * its worker terminated (and replaced) if it was sent. Messages with either run alone on their
    * worker (lanes.ts), so nothing else is lost with it.
    */
-  private attempt(r: Role, env: TaskEnvelope, opts: CallOptions, deadlineMs: number, n: number): Promise<AttemptOutcome | { timeout: true } | { aborted: true }> {
+  private attempt(
+    r: Role,
+    env: TaskEnvelope,
+    opts: CallOptions,
+    deadlineMs: number,
+    n: number,
+  ): Promise<AttemptOutcome | { timeout: true } | { aborted: true }> {
     const signal = opts.signal;
     if (signal?.aborted) return Promise.resolve({ aborted: true });
     const fromStart = opts.deadlineFrom === 'start';
     if (deadlineMs <= 0 && !signal && !opts.onStart) {
       // The common case, kept allocation-light: nothing can withdraw the attempt.
-      return new Promise((resolve) => r.lanes.submit({ env, transfer: opts.transfer, exclusive: false, announce: false, settle: resolve, seq: 0, lane: null }));
+      return new Promise((resolve) =>
+        r.lanes.submit({
+          env,
+          transfer: opts.transfer,
+          exclusive: false,
+          announce: false,
+          settle: resolve,
+          seq: 0,
+          lane: null,
+        }),
+      );
     }
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -357,7 +451,8 @@ export class ActorSystem {
   }
 
   private metric(role: string, handler: string, ok: boolean, attempts: number, t0: number): void {
-    if (this.metricsSubject.observed) this.metricsSubject.next({ role, handler, ok, attempts, totalMs: performance.now() - t0 });
+    if (this.metricsSubject.observed)
+      this.metricsSubject.next({ role, handler, ok, attempts, totalMs: performance.now() - t0 });
   }
 
   private emit(e: ActorEvent): void {

@@ -18,7 +18,13 @@ export class ReplyProtocolError extends ProtocolError {
 }
 
 /** Ask `role` through the handler contract `h`; resolves with the reply, validated against `h.returns`. */
-export async function askRole<H extends { handler: string; accepts: unknown; returns: unknown }>(system: Asker, role: string, h: H, msg: RequestOf<H>, opts: Omit<CallOptions, 'protocol'> = {}): Promise<ReplyOf<H>> {
+export async function askRole<H extends { handler: string; accepts: unknown; returns: unknown }>(
+  system: Asker,
+  role: string,
+  h: H,
+  msg: RequestOf<H>,
+  opts: Omit<CallOptions, 'protocol'> = {},
+): Promise<ReplyOf<H>> {
   const def = h as unknown as HandlerDef;
   const reply = await system.ask(role, def.handler, msg, { ...opts, protocol: def.accepts });
   try {

@@ -5,4 +5,3 @@ export interface ActorContext {
   threadId: number;
   config: unknown;
 }
-

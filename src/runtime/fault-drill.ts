@@ -18,7 +18,10 @@ export interface FaultDrill {
  * Count one call of `handler` in every drill on it (so several drills on one handler — exit at 2,
  * throw at 4 — all see the same call numbers) and return the drill due now, if any.
  */
-export function drillDue(drills: readonly FaultDrill[] | undefined, handler: string): { drill: FaultDrill; call: number } | null {
+export function drillDue(
+  drills: readonly FaultDrill[] | undefined,
+  handler: string,
+): { drill: FaultDrill; call: number } | null {
   let due: { drill: FaultDrill; call: number } | null = null;
   for (const d of drills ?? []) {
     if (d.handler !== handler) continue;
@@ -33,8 +36,14 @@ export function fireFaultDrill(drills: readonly FaultDrill[] | undefined, role: 
   const due = drillDue(drills, handler);
   if (!due) return;
   // Blocks the worker thread (a worker may block; the call then runs as usual).
-  if (due.drill.mode === 'delay') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, due.drill.delay_ms ?? 2000); return; }
+  if (due.drill.mode === 'delay') {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, due.drill.delay_ms ?? 2000);
+    return;
+  }
   if (due.drill.mode === 'exit') process.exit(70);
-  if (due.drill.mode === 'hang') for (;;) { /* spins until the deadline replaces this worker */ }
+  if (due.drill.mode === 'hang')
+    for (;;) {
+      /* spins until the deadline replaces this worker */
+    }
   throw new Error(`injected fault: ${role}.${handler} call ${due.call}`);
 }

@@ -19,8 +19,22 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type TransferLi
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import {
-  DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_SLOTS, REPLY_STARTED,
-  type ActorWorkerData, type LaneBatch, type LaneOutbound, type RemoteError, type TaskEnvelope, type WorkerReply,
+  DELIVERY_ANNOUNCE,
+  DELIVERY_EXCLUSIVE,
+  DELIVERY_SLOTS,
+  REPLY_CLONE,
+  REPLY_DIED,
+  REPLY_EMPTY,
+  REPLY_FAILED,
+  REPLY_MSGPACK,
+  REPLY_SLOTS,
+  REPLY_STARTED,
+  type ActorWorkerData,
+  type LaneBatch,
+  type LaneOutbound,
+  type RemoteError,
+  type TaskEnvelope,
+  type WorkerReply,
 } from '../../protocols/envelope.js';
 import { WorkerCrashError, fromRemoteError, toRemoteError } from './errors.js';
 
@@ -98,7 +112,10 @@ export class WorkerLanes {
   }
 
   submit(a: Attempt): void {
-    if (this.closing) return a.settle({ crash: new WorkerCrashError(`actor role '${this.o.role}' shut down before the message ran`) });
+    if (this.closing) {
+      a.settle({ crash: new WorkerCrashError(`actor role '${this.o.role}' shut down before the message ran`) });
+      return;
+    }
     this.queue.push(a);
     this.pump();
   }
@@ -133,7 +150,14 @@ export class WorkerLanes {
   private spawn(): void {
     const control = new Int32Array(new SharedArrayBuffer(8));
     const { port1, port2 } = new MessageChannel();
-    const task: ActorWorkerData = { port: port2, role: this.o.role, module: this.o.module, config: this.o.config, control: control.buffer as SharedArrayBuffer, atomics: this.o.atomics };
+    const task: ActorWorkerData = {
+      port: port2,
+      role: this.o.role,
+      module: this.o.module,
+      config: this.o.config,
+      control: control.buffer as SharedArrayBuffer,
+      atomics: this.o.atomics,
+    };
     // minThreads 0: piscina starts the thread for the serve task and does not restart it after a
     // crash; the lane's replacement gets a pool of its own (started at once, even before the dead
     // thread's teardown). Piscina's atomics stay off: its one task never returns to piscina's loop.
@@ -141,7 +165,19 @@ export class WorkerLanes {
     // A worker's uncaught error with no task left is emitted on the pool; the serve task's rejection
     // already tells the lane, so this listener only keeps the EventEmitter from throwing.
     pool.on('error', () => {});
-    const lane: Lane = { pool, port: port1, control, sync: this.o.atomics === 'sync', inflight: new Map(), outbox: [], transfer: [], exclusive: false, ready: false, killed: false, died: null };
+    const lane: Lane = {
+      pool,
+      port: port1,
+      control,
+      sync: this.o.atomics === 'sync',
+      inflight: new Map(),
+      outbox: [],
+      transfer: [],
+      exclusive: false,
+      ready: false,
+      killed: false,
+      died: null,
+    };
     this.lanes.push(lane);
     port1.on('message', (m: LaneOutbound) => this.onMessage(lane, m));
     pool.run(task, { transferList: [port2] }).then(
@@ -159,7 +195,9 @@ export class WorkerLanes {
         const a = lane.inflight.get(seq);
         if (code === REPLY_DIED) {
           const remote = m[k + 3] as RemoteError | null;
-          lane.died = remote ? new WorkerCrashError(remote.message, { cause: fromRemoteError(remote) }) : new WorkerCrashError(`worker exited with code: ${m[k + 2] as number}`);
+          lane.died = remote
+            ? new WorkerCrashError(remote.message, { cause: fromRemoteError(remote) })
+            : new WorkerCrashError(`worker exited with code: ${m[k + 2] as number}`);
           if (a) {
             this.unplace(lane, seq, a);
             a.settle({ crash: lane.died });
@@ -180,7 +218,11 @@ export class WorkerLanes {
       if (++this.readyCount === this.o.threads) this.firstReady?.resolve();
     } else {
       // A replacement whose init fails stays up and answers every message with the init error.
-      this.firstReady?.reject(new Error(`actor role '${this.o.role}': init failed: ${m.initError.message}`, { cause: fromRemoteError(m.initError) }));
+      this.firstReady?.reject(
+        new Error(`actor role '${this.o.role}': init failed: ${m.initError.message}`, {
+          cause: fromRemoteError(m.initError),
+        }),
+      );
       this.markReady(lane);
     }
     this.pump();
@@ -231,14 +273,21 @@ export class WorkerLanes {
   private onExit(lane: Lane, err: Error): void {
     // Read every reply (and REPLY_DIED notice) the worker sent before it went: piscina reports the
     // exit on its own port, which may overtake the last messages on this channel.
-    for (let m = receiveMessageOnPort(lane.port); m; m = receiveMessageOnPort(lane.port)) this.onMessage(lane, m.message as LaneOutbound);
+    for (let m = receiveMessageOnPort(lane.port); m; m = receiveMessageOnPort(lane.port))
+      this.onMessage(lane, m.message as LaneOutbound);
     lane.port.close();
     this.retire(lane);
     // piscina rejects with "worker exited with code: N" on an exit, with the error on an uncaught
     // exception, and with "Terminating worker thread" when the runtime destroyed the pool.
     const exited = /^worker exited with code: (-?\d+)$/.exec(err.message);
-    if (!lane.ready) this.firstReady?.reject(new Error(`actor role '${this.o.role}': worker exited during init${exited ? ` (code ${exited[1]})` : `: ${err.message}`}`));
-    const crash = lane.died ?? (exited ? new WorkerCrashError(err.message) : new WorkerCrashError(err.message, { cause: err }));
+    if (!lane.ready)
+      this.firstReady?.reject(
+        new Error(
+          `actor role '${this.o.role}': worker exited during init${exited ? ` (code ${exited[1]})` : `: ${err.message}`}`,
+        ),
+      );
+    const crash =
+      lane.died ?? (exited ? new WorkerCrashError(err.message) : new WorkerCrashError(err.message, { cause: err }));
     // Every reply the worker sent has been read (above). Of the messages left, those it had started
     // crashed with it; the others never started and go back to the queue.
     const started = Atomics.load(lane.control, 0);
@@ -251,7 +300,9 @@ export class WorkerLanes {
     lane.inflight.clear();
     this.queue.unshift(...neverStarted);
     if (this.closing || this.lanes.length === 0) {
-      const why = this.closing ? new WorkerCrashError(`actor role '${this.o.role}' shut down before the message ran`) : crash;
+      const why = this.closing
+        ? new WorkerCrashError(`actor role '${this.o.role}' shut down before the message ran`)
+        : crash;
       for (const a of this.queue.splice(0)) a.settle({ crash: why });
       return;
     }
@@ -287,7 +338,15 @@ export class WorkerLanes {
     a.lane = lane;
     if (a.exclusive) lane.exclusive = true;
     const e = a.env;
-    lane.outbox.push(seq, (a.announce ? DELIVERY_ANNOUNCE : 0) | (a.exclusive ? DELIVERY_EXCLUSIVE : 0), e.h, e.t, e.p, e.s ?? null, e.v ?? null);
+    lane.outbox.push(
+      seq,
+      (a.announce ? DELIVERY_ANNOUNCE : 0) | (a.exclusive ? DELIVERY_EXCLUSIVE : 0),
+      e.h,
+      e.t,
+      e.p,
+      e.s ?? null,
+      e.v ?? null,
+    );
     if (a.transfer) lane.transfer.push(...a.transfer);
     this.dirty.add(lane);
     if (!this.flushScheduled) {
@@ -338,8 +397,13 @@ function indexOfSeq(batch: LaneBatch, seq: number): number {
 
 function replyOf(code: number, a: unknown, b: unknown): WorkerReply {
   if (code === REPLY_EMPTY) return { ok: true, r: null };
-  if (code === REPLY_MSGPACK) return { ok: true, r: b === null ? { h: '', t: 'msgpack', p: a } : { h: '', t: 'msgpack', p: a, s: b as SharedArrayBuffer[] } };
+  if (code === REPLY_MSGPACK)
+    return {
+      ok: true,
+      r: b === null ? { h: '', t: 'msgpack', p: a } : { h: '', t: 'msgpack', p: a, s: b as SharedArrayBuffer[] },
+    };
   if (code === REPLY_CLONE) return { ok: true, r: { h: '', t: 'clone', p: a } };
-  if (code === REPLY_FAILED) return { ok: false, kind: a as Exclude<WorkerReply, { ok: true }>['kind'], error: b as RemoteError };
+  if (code === REPLY_FAILED)
+    return { ok: false, kind: a as Exclude<WorkerReply, { ok: true }>['kind'], error: b as RemoteError };
   throw new Error(`actor runtime: unknown reply code ${code}`);
 }

@@ -28,14 +28,27 @@ export class PortPipeline {
     const channels = Array.from({ length: stages.length + 1 }, () => new MessageChannel());
     const entry = fileURLToPath(new URL('./port-stage-entry.js', import.meta.url));
     const workers = stages.map((s, i) => {
-      const data: PortStageData = { module: resolveActorModule(`stage${i}`, s.module), handler: s.handler, config: s.config ?? {}, input: channels[i]!.port2, output: channels[i + 1]!.port1 };
+      const data: PortStageData = {
+        module: resolveActorModule(`stage${i}`, s.module),
+        handler: s.handler,
+        config: s.config ?? {},
+        input: channels[i]!.port2,
+        output: channels[i + 1]!.port1,
+      };
       return new Worker(entry, { workerData: data, transferList: [data.input, data.output] });
     });
     try {
-      await Promise.all(workers.map((w, i) => new Promise<void>((res, rej) => {
-        w.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? res() : rej(new Error(`PortPipeline stage ${i}: ${m.error}`))));
-        w.once('error', rej);
-      })));
+      await Promise.all(
+        workers.map(
+          (w, i) =>
+            new Promise<void>((res, rej) => {
+              w.once('message', (m: { ready?: boolean; error?: string }) =>
+                m.ready ? res() : rej(new Error(`PortPipeline stage ${i}: ${m.error}`)),
+              );
+              w.once('error', rej);
+            }),
+        ),
+      );
     } catch (err) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw err;

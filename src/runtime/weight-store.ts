@@ -13,19 +13,31 @@
 import { checksumFloat32 } from './checksum.js';
 
 const MAGIC = 0x4c524157; // "LRAW"
-const C_MAGIC = 0, C_VERSION = 1, C_ACTIVE = 2, C_MAX_READERS = 3, C_READERS = 4, C_SIZE = 5;
+const C_MAGIC = 0,
+  C_VERSION = 1,
+  C_ACTIVE = 2,
+  C_MAX_READERS = 3,
+  C_READERS = 4,
+  C_SIZE = 5;
 const C_WRITING = 6; // 1 while a publish is in progress (single-writer guard)
 const C_ACK_SEQ = 7; // bumped on every ack (waiters sleep on it)
 const C_SLOTS = 8; // number of version slots
 const C_STAMP = 9; // write counter: each committed slot gets the next stamp (newest copy of a version wins)
 const C_ACKS = 16; // maxReaders slots
 // Per version slot, after the acks: sequence, version, checksum, step, stamp.
-const S_SEQ = 0, S_VERSION = 1, S_CHECKSUM = 2, S_STEP = 3, S_STAMP = 4, S_FIELDS = 5;
+const S_SEQ = 0,
+  S_VERSION = 1,
+  S_CHECKSUM = 2,
+  S_STEP = 3,
+  S_STAMP = 4,
+  S_FIELDS = 5;
 const NAME_BYTES = 48;
 
 // Atomics.waitAsync is in Node 16+ but only in TypeScript's ES2024 lib; the project targets ES2023.
 type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
-const rawWaitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }).waitAsync;
+const rawWaitAsync = (
+  Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }
+).waitAsync;
 
 /** Atomics.waitAsync that keeps the event loop alive while waiting (a pending waitAsync alone does not). */
 async function waitAsync(a: Int32Array, i: number, v: number, timeoutMs: number): Promise<void> {
@@ -77,10 +89,15 @@ export class WeightStore {
 
   private constructor(readonly desc: WeightStoreDescription) {
     this.ctl = new Int32Array(desc.control);
-    if (this.ctl[C_MAGIC] !== MAGIC) throw new Error('WeightStore.attach: control buffer is not a WeightStore (bad magic)');
-    if (this.ctl[C_SIZE] !== desc.size) throw new Error(`WeightStore.attach: size ${desc.size} does not match the store's ${this.ctl[C_SIZE]}`);
+    if (this.ctl[C_MAGIC] !== MAGIC)
+      throw new Error('WeightStore.attach: control buffer is not a WeightStore (bad magic)');
+    if (this.ctl[C_SIZE] !== desc.size)
+      throw new Error(`WeightStore.attach: size ${desc.size} does not match the store's ${this.ctl[C_SIZE]}`);
     const slots = this.ctl[C_SLOTS]!;
-    if (desc.data.byteLength < slots * desc.size * 4) throw new Error(`WeightStore.attach: data holds ${desc.data.byteLength} bytes, ${slots} slots of ${desc.size} values need ${slots * desc.size * 4}`);
+    if (desc.data.byteLength < slots * desc.size * 4)
+      throw new Error(
+        `WeightStore.attach: data holds ${desc.data.byteLength} bytes, ${slots} slots of ${desc.size} values need ${slots * desc.size * 4}`,
+      );
     this.halves = Array.from({ length: slots }, (_, h) => new Float32Array(desc.data, h * desc.size * 4, desc.size));
     this.nameBytes = new Uint8Array(desc.names);
     this.slotBase = C_ACKS + this.ctl[C_MAX_READERS]!;
@@ -92,10 +109,12 @@ export class WeightStore {
    * before it that a rollout asked one step ahead may still want, and a spare for a republish).
    */
   static create(size: number, opts: { maxReaders?: number; slots?: number } = {}): WeightStore {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`WeightStore.create: size must be a positive integer (got ${size})`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`WeightStore.create: size must be a positive integer (got ${size})`);
     const maxReaders = opts.maxReaders ?? 64;
     const slots = opts.slots ?? 2;
-    if (!Number.isInteger(slots) || slots < 2 || slots > 64) throw new Error(`WeightStore.create: slots must be an integer in 2..64 (got ${slots})`);
+    if (!Number.isInteger(slots) || slots < 2 || slots > 64)
+      throw new Error(`WeightStore.create: slots must be an integer in 2..64 (got ${slots})`);
     const control = new SharedArrayBuffer((C_ACKS + maxReaders + slots * S_FIELDS) * 4);
     const ctl = new Int32Array(control);
     ctl[C_MAGIC] = MAGIC;
@@ -110,13 +129,21 @@ export class WeightStore {
       ctl[b + S_VERSION] = h === 0 ? 0 : -1;
       ctl[b + S_CHECKSUM] = zero | 0;
     }
-    return new WeightStore({ control, data: new SharedArrayBuffer(size * 4 * slots), names: new SharedArrayBuffer(maxReaders * NAME_BYTES), size, maxReaders, slots });
+    return new WeightStore({
+      control,
+      data: new SharedArrayBuffer(size * 4 * slots),
+      names: new SharedArrayBuffer(maxReaders * NAME_BYTES),
+      size,
+      maxReaders,
+      slots,
+    });
   }
 
   /** Attach to a store created in another thread. */
   static attach(desc: WeightStoreDescription): WeightStore {
     for (const k of ['control', 'data', 'names'] as const) {
-      if (!(desc?.[k] instanceof SharedArrayBuffer)) throw new Error(`WeightStore.attach: ${k}: expected SharedArrayBuffer`);
+      if (!(desc?.[k] instanceof SharedArrayBuffer))
+        throw new Error(`WeightStore.attach: ${k}: expected SharedArrayBuffer`);
     }
     return new WeightStore(desc);
   }
@@ -169,7 +196,9 @@ export class WeightStore {
 
   /** Slot indexes from the most recently written (the active one) to the oldest. */
   private slotsNewestFirst(): number[] {
-    return this.halves.map((_, h) => h).sort((a, b) => Atomics.load(this.ctl, this.f(b, S_STAMP)) - Atomics.load(this.ctl, this.f(a, S_STAMP)));
+    return this.halves
+      .map((_, h) => h)
+      .sort((a, b) => Atomics.load(this.ctl, this.f(b, S_STAMP)) - Atomics.load(this.ctl, this.f(a, S_STAMP)));
   }
 
   /** Latest published version (0 before the first publish). */
@@ -182,7 +211,8 @@ export class WeightStore {
    * must be higher than the current one: a resumed run continues its version numbering). Returns it.
    */
   publish(params: Float32Array, step = 0, version?: number): number {
-    if (params.length !== this.desc.size) throw new Error(`WeightStore.publish: params has ${params.length} elements, store holds ${this.desc.size}`);
+    if (params.length !== this.desc.size)
+      throw new Error(`WeightStore.publish: params has ${params.length} elements, store holds ${this.desc.size}`);
     const w = this.beginWrite();
     w.params.set(params);
     return w.commit(step, undefined, version);
@@ -194,7 +224,8 @@ export class WeightStore {
    * sequence is unchanged. Returns the version.
    */
   rewrite(params: Float32Array, step = 0): number {
-    if (params.length !== this.desc.size) throw new Error(`WeightStore.rewrite: params has ${params.length} elements, store holds ${this.desc.size}`);
+    if (params.length !== this.desc.size)
+      throw new Error(`WeightStore.rewrite: params has ${params.length} elements, store holds ${this.desc.size}`);
     const w = this.beginWrite();
     w.params.set(params);
     return w.commit(step, undefined, Atomics.load(this.ctl, C_VERSION), true);
@@ -207,7 +238,8 @@ export class WeightStore {
    */
   recoverAbandonedWrite(): boolean {
     if (Atomics.load(this.ctl, C_WRITING) === 0) return false;
-    for (let h = 0; h < this.halves.length; h++) if (Atomics.load(this.ctl, this.f(h, S_SEQ)) & 1) Atomics.add(this.ctl, this.f(h, S_SEQ), 1);
+    for (let h = 0; h < this.halves.length; h++)
+      if (Atomics.load(this.ctl, this.f(h, S_SEQ)) & 1) Atomics.add(this.ctl, this.f(h, S_SEQ), 1);
     Atomics.store(this.ctl, C_WRITING, 0);
     return true;
   }
@@ -227,8 +259,13 @@ export class WeightStore {
    * Zero-copy publishing: get the slot holding the oldest version as a writable view (e.g. the
    * optimizer writes the new adapter straight into it), then commit. Only one write may be open at a time.
    */
-  beginWrite(): { params: Float32Array; commit: (step?: number, checksum?: number, version?: number, sameVersion?: boolean) => number; abort: () => void } {
-    if (Atomics.compareExchange(this.ctl, C_WRITING, 0, 1) !== 0) throw new Error('WeightStore: another publish is in progress (single writer)');
+  beginWrite(): {
+    params: Float32Array;
+    commit: (step?: number, checksum?: number, version?: number, sameVersion?: boolean) => number;
+    abort: () => void;
+  } {
+    if (Atomics.compareExchange(this.ctl, C_WRITING, 0, 1) !== 0)
+      throw new Error('WeightStore: another publish is in progress (single writer)');
     const h = this.victimSlot();
     Atomics.add(this.ctl, this.f(h, S_SEQ), 1); // odd: slot h is being written
     let done = false;
@@ -242,9 +279,14 @@ export class WeightStore {
       params: this.halves[h]!,
       commit: (step = 0, checksum?: number, asVersion?: number, sameVersion = false) => {
         const current = Atomics.load(this.ctl, C_VERSION);
-        if (asVersion !== undefined && !(Number.isInteger(asVersion) && (asVersion > current || (sameVersion && asVersion === current)))) {
+        if (
+          asVersion !== undefined &&
+          !(Number.isInteger(asVersion) && (asVersion > current || (sameVersion && asVersion === current)))
+        ) {
           finish();
-          throw new Error(`WeightStore.commit: version ${asVersion} must be an integer above the current version ${current}`);
+          throw new Error(
+            `WeightStore.commit: version ${asVersion} must be an integer above the current version ${current}`,
+          );
         }
         const version = asVersion ?? current + 1;
         // The slot's version is set while its sequence is still odd: a reader never pairs it with old bytes.
@@ -268,7 +310,8 @@ export class WeightStore {
     for (let retries = 0; ; retries++) {
       const got = this.copySlot(Atomics.load(this.ctl, C_ACTIVE), out, retries);
       if (got) return got;
-      if (retries > 1_000_000) throw new Error('WeightStore.snapshot: could not get a consistent copy (writer never idle)');
+      if (retries > 1_000_000)
+        throw new Error('WeightStore.snapshot: could not get a consistent copy (writer never idle)');
     }
   }
 
@@ -285,12 +328,15 @@ export class WeightStore {
       const got = this.copySlot(h, out, retries);
       if (got && got.version === version) return got;
     }
-    throw new Error(`WeightStore.snapshotVersion: could not get a consistent copy of version ${version} (writer never idle)`);
+    throw new Error(
+      `WeightStore.snapshotVersion: could not get a consistent copy of version ${version} (writer never idle)`,
+    );
   }
 
   private dest(dest: Float32Array | undefined, who: string): Float32Array {
     const out = dest ?? new Float32Array(this.desc.size);
-    if (out.length !== this.desc.size) throw new Error(`WeightStore.${who}: dest has ${out.length} elements, store holds ${this.desc.size}`);
+    if (out.length !== this.desc.size)
+      throw new Error(`WeightStore.${who}: dest has ${out.length} elements, store holds ${this.desc.size}`);
     return out;
   }
 
@@ -405,6 +451,7 @@ export class WeightStore {
   }
 
   private checkSlot(slot: number): void {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.desc.maxReaders) throw new Error(`WeightStore: reader slot ${slot} out of range 0..${this.desc.maxReaders - 1}`);
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.desc.maxReaders)
+      throw new Error(`WeightStore: reader slot ${slot} out of range 0..${this.desc.maxReaders - 1}`);
   }
 }

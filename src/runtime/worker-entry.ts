@@ -12,7 +12,21 @@
 import { receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/codec.js';
-import { DELIVERY_ANNOUNCE, DELIVERY_EXCLUSIVE, DELIVERY_SLOTS, REPLY_CLONE, REPLY_DIED, REPLY_EMPTY, REPLY_FAILED, REPLY_MSGPACK, REPLY_STARTED, type ActorWorkerData, type LaneBatch, type RemoteError, type WorkerReply } from '../../protocols/envelope.js';
+import {
+  DELIVERY_ANNOUNCE,
+  DELIVERY_EXCLUSIVE,
+  DELIVERY_SLOTS,
+  REPLY_CLONE,
+  REPLY_DIED,
+  REPLY_EMPTY,
+  REPLY_FAILED,
+  REPLY_MSGPACK,
+  REPLY_STARTED,
+  type ActorWorkerData,
+  type LaneBatch,
+  type RemoteError,
+  type WorkerReply,
+} from '../../protocols/envelope.js';
 import { validateMessage, type ProtocolDef } from '../../protocols/messages.js';
 import { toRemoteError } from './errors.js';
 import { fireFaultDrill, type FaultDrill } from './fault-drill.js';
@@ -118,11 +132,23 @@ function parkUntilPosted(): void {
 }
 
 async function dispatch(env: TaskEnvelope): Promise<WorkerReply> {
-  if (!mod) return { ok: false, kind: 'handler', error: initError ?? { name: 'Error', message: `actor '${data.role}' is not initialised` } };
+  if (!mod)
+    return {
+      ok: false,
+      kind: 'handler',
+      error: initError ?? { name: 'Error', message: `actor '${data.role}' is not initialised` },
+    };
   const handler = mod[env.h];
   if (typeof handler !== 'function' || env.h === 'init') {
     const names = Object.keys(mod).filter((k) => typeof mod![k] === 'function' && k !== 'init');
-    return { ok: false, kind: 'missing-handler', error: { name: 'MissingHandlerError', message: `actor '${data.role}' has no handler '${env.h}' (handlers: ${names.join(', ') || 'none'})` } };
+    return {
+      ok: false,
+      kind: 'missing-handler',
+      error: {
+        name: 'MissingHandlerError',
+        message: `actor '${data.role}' has no handler '${env.h}' (handlers: ${names.join(', ') || 'none'})`,
+      },
+    };
   }
   let msg: unknown;
   try {

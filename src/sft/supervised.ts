@@ -30,7 +30,13 @@ export function createFullParamOptimizer(model: Model<Float32Array>): FullParamO
   const tensors: FullParamOptimizer['tensors'] = [];
   for (const [name] of weightEntries(c, model.weights)) {
     const n = numel(shapes.get(name)!);
-    tensors.push({ name, grad: flatGrad.subarray(off, off + n), m: m.subarray(off, off + n), v: v.subarray(off, off + n), decay: shapes.get(name)!.length === 2 });
+    tensors.push({
+      name,
+      grad: flatGrad.subarray(off, off + n),
+      m: m.subarray(off, off + n),
+      v: v.subarray(off, off + n),
+      decay: shapes.get(name)!.length === 2,
+    });
     off += n;
   }
   return { tensors, flatGrad, step: 0 };
@@ -60,11 +66,14 @@ export interface SupervisedStepResult {
 
 /** One full-parameter AdamW step on a batch. */
 export function supervisedStep(
-  model: Model<Float32Array>, opt: FullParamOptimizer, batch: TrainBatch,
+  model: Model<Float32Array>,
+  opt: FullParamOptimizer,
+  batch: TrainBatch,
   hp: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; maxGradNorm: number },
 ): SupervisedStepResult {
   const { logp, saved } = forwardTrain(model, null, 0, batch, { saveForBackward: true });
-  const B = batch.lengths.length, T = batch.seqLen;
+  const B = batch.lengths.length,
+    T = batch.seqLen;
   let tokens = 0;
   for (let b = 0; b < B; b++) tokens += batch.lengths[b]! - batch.scoreFrom[b]!;
   const dLogp = new Float32Array(B * T);
@@ -78,14 +87,29 @@ export function supervisedStep(
   opt.flatGrad.fill(0);
   // Gradient views laid out exactly like the optimizer's flat buffer (tied lm_head = embed).
   let off = 0;
-  const grads = buildWeights(model.config, (_n, size) => { const a = opt.flatGrad.subarray(off, off + size); off += size; return a; });
+  const grads = buildWeights(model.config, (_n, size) => {
+    const a = opt.flatGrad.subarray(off, off + size);
+    off += size;
+    return a;
+  });
   backwardTrain(saved!, dLogp, { base: grads });
   const gradNorm = clipGradNorm(opt.flatGrad, hp.maxGradNorm);
   if (!Number.isFinite(gradNorm)) throw new Error(`supervised step ${opt.step + 1}: grad norm is ${gradNorm}`);
   opt.step++;
   const params = new Map(weightEntries(model.config, model.weights));
   for (const t of opt.tensors) {
-    adamwStep(params.get(t.name)!, t.grad, t.m, t.v, hp.lr, hp.beta1, hp.beta2, hp.eps, t.decay ? hp.weightDecay : 0, opt.step);
+    adamwStep(
+      params.get(t.name)!,
+      t.grad,
+      t.m,
+      t.v,
+      hp.lr,
+      hp.beta1,
+      hp.beta2,
+      hp.eps,
+      t.decay ? hp.weightDecay : 0,
+      opt.step,
+    );
   }
   return { loss: -sum / tokens, gradNorm, tokens };
 }

@@ -13,10 +13,15 @@ type Row = Record<string, unknown>;
 const GOOD = 6;
 
 function goodRows(rng: Rng): Row[] {
-  return Array.from({ length: GOOD }, () => { const a = rng.int(100), b = rng.int(100); return { problem: `What is ${a}+${b}?`, solution: String(a + b) }; });
+  return Array.from({ length: GOOD }, () => {
+    const a = rng.int(100),
+      b = rng.int(100);
+    return { problem: `What is ${a}+${b}?`, solution: String(a + b) };
+  });
 }
 
-const randomBytes = (rng: Rng, n: number, lo = 0): Buffer => Buffer.from(Array.from({ length: n }, () => lo + rng.int(256 - lo)));
+const randomBytes = (rng: Rng, n: number, lo = 0): Buffer =>
+  Buffer.from(Array.from({ length: n }, () => lo + rng.int(256 - lo)));
 
 export function dataCases(dir: string, seed: number, nextId: () => number): FuzzCase[] {
   mkdirSync(dir, { recursive: true });
@@ -31,7 +36,16 @@ export function dataCases(dir: string, seed: number, nextId: () => number): Fuzz
     const lines: Buffer[] = goodRows(rng).map((r) => Buffer.from(JSON.stringify(r)));
     for (const b of bad) lines.splice(rng.int(lines.length + 1), 0, b);
     writeFileSync(f, Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')])));
-    cases.push({ id, category: 'dataset row (JSONL, skipped)', name, target: 'dataset', input: f, expect: 'skip', mustName: [f], goodRows: GOOD });
+    cases.push({
+      id,
+      category: 'dataset row (JSONL, skipped)',
+      name,
+      target: 'dataset',
+      input: f,
+      expect: 'skip',
+      mustName: [f],
+      goodRows: GOOD,
+    });
   };
   /** GOOD good rows, one of them replaced by `row`; expects an error naming file:line. */
   const columnCase = (name: string, row: Row | string, datasetId?: string): void => {
@@ -42,13 +56,30 @@ export function dataCases(dir: string, seed: number, nextId: () => number): Fuzz
     const at = rng.int(rows.length);
     rows[at] = row;
     writeFileSync(f, rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n');
-    cases.push({ id, category: 'dataset row (columns, error)', name, target: 'dataset', input: f, expect: 'error', mustName: [`${f}:${at + 1}`], ...(datasetId ? { datasetId } : {}) });
+    cases.push({
+      id,
+      category: 'dataset row (columns, error)',
+      name,
+      target: 'dataset',
+      input: f,
+      expect: 'error',
+      mustName: [`${f}:${at + 1}`],
+      ...(datasetId ? { datasetId } : {}),
+    });
   };
   const fileCase = (name: string, ext: string, content: Buffer | string, mustName: string[] = []): void => {
     const id = nextId();
     const f = file(id, ext);
     writeFileSync(f, content);
-    cases.push({ id, category: 'dataset file', name, target: 'dataset', input: f, expect: 'error', mustName: [f, ...mustName] });
+    cases.push({
+      id,
+      category: 'dataset file',
+      name,
+      target: 'dataset',
+      input: f,
+      expect: 'error',
+      mustName: [f, ...mustName],
+    });
   };
 
   // Lines the reader skips and counts.
@@ -58,15 +89,29 @@ export function dataCases(dir: string, seed: number, nextId: () => number): Fuzz
   skipCase('trailing comma', [Buffer.from(good.replace(/}$/, ',}'))]);
   skipCase('JSON array line', [Buffer.from('["What is 1+1?", "2"]')]);
   skipCase('number / null / string lines', [Buffer.from('42'), Buffer.from('null'), Buffer.from('"problem"')]);
-  skipCase('invalid UTF-8 in a string', [Buffer.concat([Buffer.from('{"problem": "What is '), randomBytes(rng, 6, 0x80), Buffer.from('?", "solution": "2"}')])]);
-  skipCase('overlong UTF-8 encoding', [Buffer.from([...Buffer.from('{"problem": "a'), 0xc0, 0xaf, ...Buffer.from('", "solution": "1"}')])]);
+  skipCase('invalid UTF-8 in a string', [
+    Buffer.concat([
+      Buffer.from('{"problem": "What is '),
+      randomBytes(rng, 6, 0x80),
+      Buffer.from('?", "solution": "2"}'),
+    ]),
+  ]);
+  skipCase('overlong UTF-8 encoding', [
+    Buffer.from([...Buffer.from('{"problem": "a'), 0xc0, 0xaf, ...Buffer.from('", "solution": "1"}')]),
+  ]);
   skipCase('lone high surrogate in problem', [Buffer.from('{"problem": "What is \\ud800 1+1?", "solution": "2"}')]);
   skipCase('lone low surrogate in a key', [Buffer.from('{"problem": "p", "solution": "2", "\\udc00x": 1}')]);
   skipCase('huge garbage line (3 MB)', [Buffer.from('x'.repeat(3_000_000))]);
   skipCase('line of NUL bytes', [Buffer.alloc(40)]);
-  skipCase('row nested 100k levels deep', [Buffer.from('{"problem": "p", "solution": "s", "x": ' + '['.repeat(100_000) + ']'.repeat(100_000) + '}')]);
+  skipCase('row nested 100k levels deep', [
+    Buffer.from('{"problem": "p", "solution": "s", "x": ' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'),
+  ]);
   skipCase('random bytes line', [Buffer.from(randomBytes(rng, 200).map((b) => (b === 0x0a ? 0x20 : b)))]);
-  skipCase('three different bad lines', [Buffer.from('{'), Buffer.from('[]'), Buffer.from('{"problem": "x" "solution": "y"}')]);
+  skipCase('three different bad lines', [
+    Buffer.from('{'),
+    Buffer.from('[]'),
+    Buffer.from('{"problem": "x" "solution": "y"}'),
+  ]);
   skipCase('Windows line ending + garbage', [Buffer.from('garbage\r')]);
 
   // Rows whose columns do not fit Tina's mapping.
@@ -81,7 +126,11 @@ export function dataCases(dir: string, seed: number, nextId: () => number): Fuzz
   columnCase('solution is an empty string', { problem: 'What is 1+1?', solution: '  ' });
   columnCase('answer is an object (no solution)', { question: 'What is 1+1?', answer: { v: 2 } });
   columnCase('question is a boolean', { question: true, answer: '2' });
-  columnCase('DeepScaleR row without answer', { problem: 'What is 1+1?', solution: 'worked' }, 'agentica-org/DeepScaleR-Preview-Dataset');
+  columnCase(
+    'DeepScaleR row without answer',
+    { problem: 'What is 1+1?', solution: 'worked' },
+    'agentica-org/DeepScaleR-Preview-Dataset',
+  );
   columnCase('only unrelated columns', { title: 'x', body: 'y' });
 
   // Files that are not data.
@@ -94,16 +143,44 @@ export function dataCases(dir: string, seed: number, nextId: () => number): Fuzz
   fileCase('JSON array of rows without problem', 'json', JSON.stringify([{ q: 1 }]), ['element 0']);
   const pq = (rows: Row[]): Buffer => {
     const cols = Object.keys(rows[0]!);
-    return Buffer.from(parquetWriteBuffer({ columnData: cols.map((c) => ({ name: c, data: rows.map((r) => r[c]) as string[], type: typeof rows[0]![c] === 'number' ? 'DOUBLE' : 'STRING' })) } as Parameters<typeof parquetWriteBuffer>[0]));
+    return Buffer.from(
+      parquetWriteBuffer({
+        columnData: cols.map((c) => ({
+          name: c,
+          data: rows.map((r) => r[c]) as string[],
+          type: typeof rows[0]![c] === 'number' ? 'DOUBLE' : 'STRING',
+        })),
+      } as Parameters<typeof parquetWriteBuffer>[0]),
+    );
   };
   const goodPq = pq(goodRows(rng));
-  for (let i = 0; i < 3; i++) { const cut = 1 + rng.int(goodPq.length - 2); fileCase(`Parquet truncated at ${cut}/${goodPq.length}`, 'parquet', goodPq.subarray(0, cut)); }
-  { const b = Buffer.from(goodPq); b.writeUInt32LE(0x7fffffff, b.length - 8); fileCase('Parquet footer length overflow', 'parquet', b); }
-  { const b = Buffer.from(goodPq); randomBytes(rng, 24).copy(b, b.length - 8 - 24); fileCase('Parquet garbage footer', 'parquet', b); }
-  { const b = Buffer.from(goodPq); b.write('PAR0', 0, 'latin1'); fileCase('Parquet bad leading magic', 'parquet', b); }
+  for (let i = 0; i < 3; i++) {
+    const cut = 1 + rng.int(goodPq.length - 2);
+    fileCase(`Parquet truncated at ${cut}/${goodPq.length}`, 'parquet', goodPq.subarray(0, cut));
+  }
+  {
+    const b = Buffer.from(goodPq);
+    b.writeUInt32LE(0x7fffffff, b.length - 8);
+    fileCase('Parquet footer length overflow', 'parquet', b);
+  }
+  {
+    const b = Buffer.from(goodPq);
+    randomBytes(rng, 24).copy(b, b.length - 8 - 24);
+    fileCase('Parquet garbage footer', 'parquet', b);
+  }
+  {
+    const b = Buffer.from(goodPq);
+    b.write('PAR0', 0, 'latin1');
+    fileCase('Parquet bad leading magic', 'parquet', b);
+  }
   fileCase('Parquet empty file', 'parquet', Buffer.alloc(0));
   fileCase('text file named .parquet', 'parquet', 'problem,solution\n1+1,2\n');
-  fileCase('Parquet without a solution column', 'parquet', pq([{ problem: 'What is 1+1?' }, { problem: 'What is 2+2?' }]), ['row 0']);
+  fileCase(
+    'Parquet without a solution column',
+    'parquet',
+    pq([{ problem: 'What is 1+1?' }, { problem: 'What is 2+2?' }]),
+    ['row 0'],
+  );
   fileCase('Parquet with a numeric problem column', 'parquet', pq([{ problem: 3, solution: '3' }]), ['row 0']);
   // Folders.
   {
@@ -111,9 +188,43 @@ export function dataCases(dir: string, seed: number, nextId: () => number): Fuzz
     const d = join(dir, `d${id}`);
     mkdirSync(join(d, 'data'), { recursive: true });
     writeFileSync(join(d, 'data', 'test-00000-of-00001.jsonl'), good + '\n');
-    cases.push({ id, category: 'dataset file', name: 'folder with only a test split', target: 'dataset', input: d, expect: 'error', mustName: [d, 'train'] });
+    cases.push({
+      id,
+      category: 'dataset file',
+      name: 'folder with only a test split',
+      target: 'dataset',
+      input: d,
+      expect: 'error',
+      mustName: [d, 'train'],
+    });
   }
-  { const id = nextId(); const d = join(dir, `d${id}`); mkdirSync(d); writeFileSync(join(d, 'README.md'), '# x'); cases.push({ id, category: 'dataset file', name: 'folder without data files', target: 'dataset', input: d, expect: 'error', mustName: [d] }); }
-  { const id = nextId(); const f = join(dir, `d${id}-missing.jsonl`); cases.push({ id, category: 'dataset file', name: 'nonexistent file', target: 'dataset', input: f, expect: 'error', mustName: [f] }); }
+  {
+    const id = nextId();
+    const d = join(dir, `d${id}`);
+    mkdirSync(d);
+    writeFileSync(join(d, 'README.md'), '# x');
+    cases.push({
+      id,
+      category: 'dataset file',
+      name: 'folder without data files',
+      target: 'dataset',
+      input: d,
+      expect: 'error',
+      mustName: [d],
+    });
+  }
+  {
+    const id = nextId();
+    const f = join(dir, `d${id}-missing.jsonl`);
+    cases.push({
+      id,
+      category: 'dataset file',
+      name: 'nonexistent file',
+      target: 'dataset',
+      input: f,
+      expect: 'error',
+      mustName: [f],
+    });
+  }
   return cases;
 }

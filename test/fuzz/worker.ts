@@ -20,7 +20,9 @@ function tinyTokenizer(): ModelTokenizer {
   return tinyTok;
 }
 
-async function runTarget(c: FuzzCase): Promise<{ rows: number; skips: { file: string; line: number; message: string }[] }> {
+async function runTarget(
+  c: FuzzCase,
+): Promise<{ rows: number; skips: { file: string; line: number; message: string }[] }> {
   switch (c.target) {
     case 'config':
       loadConfig(c.input);
@@ -42,7 +44,18 @@ async function runTarget(c: FuzzCase): Promise<{ rows: number; skips: { file: st
       // the skipped-line report the coordinator receives in `errors`.
       // (The tiny tokenizer cannot encode Tina's system prompt: the fuzz cases are about the loaders, so
       // lossy text is only counted here; test/run-input.test.ts covers the 'error' policy.)
-      const data = { source: 'dataset' as const, path: c.input, system_prompt: 'auto' as const, chat_template: 'reason' as const, overlong_prompts: 'truncate' as const, unencodable_text: 'warn' as const, prompt_column: null, column_mapping: 'auto' as const, l1_target_length: null, ...(c.datasetId ? { dataset_id: c.datasetId } : {}) };
+      const data = {
+        source: 'dataset' as const,
+        path: c.input,
+        system_prompt: 'auto' as const,
+        chat_template: 'reason' as const,
+        overlong_prompts: 'truncate' as const,
+        unencodable_text: 'warn' as const,
+        prompt_column: null,
+        column_mapping: 'auto' as const,
+        l1_target_length: null,
+        ...(c.datasetId ? { dataset_id: c.datasetId } : {}),
+      };
       const src = await createPromptSource(data, tinyTokenizer(), 1);
       src.next(Math.min(src.size ?? 1, 8));
       const loaded = await loadDataset(c.input, { split: 'train' });
@@ -63,7 +76,12 @@ parentPort!.on('message', async (c: FuzzCase) => {
     out = { kind: 'returned', rows: r.rows, skips: r.skips, ms: performance.now() - t0 };
   } catch (err) {
     const e = err as Error;
-    out = { kind: 'threw', name: e?.constructor?.name ?? typeof err, message: String(e?.message ?? err), ms: performance.now() - t0 };
+    out = {
+      kind: 'threw',
+      name: e?.constructor?.name ?? typeof err,
+      message: String(e?.message ?? err),
+      ms: performance.now() - t0,
+    };
   }
   parentPort!.postMessage({ id: c.id, out });
 });

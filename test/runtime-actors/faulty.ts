@@ -14,12 +14,18 @@ export function init(config: unknown): void {
 }
 
 /** This test actor's own message kind (an app's actor declares its messages the same way). */
-export const WeightVersionProtocol = defineProtocol('WeightVersion', 1, z.object({
-  version: z.number().int().nonnegative(),
-  step: z.number().int().nonnegative(),
-  checksum: z.number().int().nonnegative(),
-  size: z.number().int().nonnegative(),
-}).strict());
+export const WeightVersionProtocol = defineProtocol(
+  'WeightVersion',
+  1,
+  z
+    .object({
+      version: z.number().int().nonnegative(),
+      step: z.number().int().nonnegative(),
+      checksum: z.number().int().nonnegative(),
+      size: z.number().int().nonnegative(),
+    })
+    .strict(),
+);
 type WeightVersion = z.infer<typeof WeightVersionProtocol.schema>;
 
 export const accepts = { applyVersion: WeightVersionProtocol };
@@ -28,7 +34,10 @@ export async function echo(msg: unknown): Promise<unknown> {
   return msg;
 }
 
-export async function whoami(_msg: unknown, ctx: ActorContext): Promise<{ role: string; config: unknown; threadId: number }> {
+export async function whoami(
+  _msg: unknown,
+  ctx: ActorContext,
+): Promise<{ role: string; config: unknown; threadId: number }> {
   return { role: ctx.role, config: initConfig, threadId: ctx.threadId };
 }
 
@@ -42,7 +51,11 @@ export async function applyVersion(msg: WeightVersion): Promise<number> {
 }
 
 /** Fails the first `failTimes` attempts (counted in shared memory, which survives worker replacement). */
-export async function flaky(msg: { counter: SharedTensor; failTimes: number; mode: 'throw' | 'exit' | 'uncaught' }): Promise<number> {
+export async function flaky(msg: {
+  counter: SharedTensor;
+  failTimes: number;
+  mode: 'throw' | 'exit' | 'uncaught';
+}): Promise<number> {
   const attempt = Atomics.add(tensorView(msg.counter) as Int32Array, 0, 1) + 1;
   if (attempt <= msg.failTimes) {
     if (msg.mode === 'exit') process.exit(3);

@@ -4,11 +4,22 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WeightStore, type WeightStoreDescription } from '../../src/runtime/weight-store.js';
 
-const { desc, durationMs, name, unsafe } = workerData as { desc: WeightStoreDescription; durationMs: number; name: string; unsafe: boolean };
+const { desc, durationMs, name, unsafe } = workerData as {
+  desc: WeightStoreDescription;
+  durationMs: number;
+  name: string;
+  unsafe: boolean;
+};
 const store = WeightStore.attach(desc);
 const slot = store.registerReader(name);
 const buf = new Float32Array(store.size);
-let snapshots = 0, torn = 0, badChecksum = 0, retries = 0, lastVersion = 0, versionsSeen = 0, backwards = 0;
+let snapshots = 0,
+  torn = 0,
+  badChecksum = 0,
+  retries = 0,
+  lastVersion = 0,
+  versionsSeen = 0,
+  backwards = 0;
 parentPort!.postMessage({ ready: true });
 const end = performance.now() + durationMs;
 while (performance.now() < end) {

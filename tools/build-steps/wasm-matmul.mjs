@@ -17,13 +17,23 @@ export default async function ({ root }) {
   const { error } = await asc.main(
     [
       'matmul-kernel.ts',
-      '--outFile', 'matmul-kernel.wasm',
-      '--textFile', 'matmul-kernel.wat',
-      '-O3', '--noAssert',
-      '--runtime', 'stub',
+      '--outFile',
+      'matmul-kernel.wasm',
+      '--textFile',
+      'matmul-kernel.wat',
+      '-O3',
+      '--noAssert',
+      '--runtime',
+      'stub',
       // one linear memory shared by every thread that computes part of a product
-      '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
-      '--enable', 'threads,simd',
+      '--importMemory',
+      '--sharedMemory',
+      '--initialMemory',
+      '1',
+      '--maximumMemory',
+      '65536',
+      '--enable',
+      'threads,simd',
     ],
     {
       // the entry is named .ts for asc; its text comes from the .as file (which tsc ignores)

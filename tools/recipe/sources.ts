@@ -22,15 +22,26 @@ export const TINA_DATASETS: Record<string, TinaDataset> = {
   open_r1: { id: 'open-r1/OpenR1-Math-220k', config: 'default' },
   thoughts: { id: 'bethgelab/CuratedThoughts', config: 'OpenThoughts-114k-math-default' },
   openthoughts3: { id: 'open-thoughts/OpenThoughts3-1.2M' },
-  fastcurl: { id: 'Nickyang/FastCuRL', note: "Tina's constant.py at HEAD has this entry commented out (its own grpo.py would stop with a KeyError); the commented id is used" },
-  l1_exact: { id: 'agentica-org/DeepScaleR-Preview-Dataset', note: "Tina's constant.py at HEAD has this entry commented out (its own grpo.py would stop with a KeyError); the commented id is used" },
-  l1_max: { id: 'agentica-org/DeepScaleR-Preview-Dataset', note: "Tina's constant.py at HEAD has this entry commented out (its own grpo.py would stop with a KeyError); the commented id is used" },
+  fastcurl: {
+    id: 'Nickyang/FastCuRL',
+    note: "Tina's constant.py at HEAD has this entry commented out (its own grpo.py would stop with a KeyError); the commented id is used",
+  },
+  l1_exact: {
+    id: 'agentica-org/DeepScaleR-Preview-Dataset',
+    note: "Tina's constant.py at HEAD has this entry commented out (its own grpo.py would stop with a KeyError); the commented id is used",
+  },
+  l1_max: {
+    id: 'agentica-org/DeepScaleR-Preview-Dataset',
+    note: "Tina's constant.py at HEAD has this entry commented out (its own grpo.py would stop with a KeyError); the commented id is used",
+  },
 };
 
 /** The Tina dataset entry a recipe name refers to (exact, or a base name plus "_ablation" etc.). */
 export function tinaDataset(name: string): { base: string; dataset: TinaDataset } | null {
   const bare = name.replace(/^curated_/, '');
-  const base = Object.keys(TINA_DATASETS).sort((a, b) => b.length - a.length).find((b) => bare === b || bare.startsWith(b + '_'));
+  const base = Object.keys(TINA_DATASETS)
+    .sort((a, b) => b.length - a.length)
+    .find((b) => bare === b || bare.startsWith(b + '_'));
   return base ? { base, dataset: TINA_DATASETS[base]! } : null;
 }
 
@@ -40,7 +51,13 @@ export function tinaDataset(name: string): { base: string; dataset: TinaDataset 
  * post_train_model_grpo_long_completion.sh runs 2 GRPO processes (3 GPUs, one for vLLM) and always
  * passes --cosine_max_len 3584.
  */
-export const TINA_LAUNCH_COSINE_3584 = new Set(['open_rs3', 'open_rs3_drgrpo_ablation', 'open_r1', 'thoughts', 'open_rs3_long_completion_ablation']);
+export const TINA_LAUNCH_COSINE_3584 = new Set([
+  'open_rs3',
+  'open_rs3_drgrpo_ablation',
+  'open_r1',
+  'thoughts',
+  'open_rs3_long_completion_ablation',
+]);
 export const TINA_PROCESSES = 2;
 /** Tina's training environment pins trl==0.15.2 (scripts/set/set_env.sh). */
 export const TINA_TRL = '0.15.2';
@@ -57,16 +74,26 @@ export const OPEN_R1_PROCESSES = 7;
  * newline regex of 566cfd1, tag_count with four 0.25 terms.
  */
 export const OPEN_R1_REWARDS: Record<string, string> = {
-  accuracy: 'accuracy', format: 'format_566cfd1', tag_count: 'tag_count_open_r1', reasoning_steps: 'reasoning_steps',
-  cosine: 'cosine', repetition_penalty: 'repetition_penalty', length: 'length',
+  accuracy: 'accuracy',
+  format: 'format_566cfd1',
+  tag_count: 'tag_count_open_r1',
+  reasoning_steps: 'reasoning_steps',
+  cosine: 'cosine',
+  repetition_penalty: 'repetition_penalty',
+  length: 'length',
 };
 
 /** Rewards refused, with the reason (each open-r1 name not in OPEN_R1_REWARDS). */
 export const REFUSED_REWARDS: Record<string, string> = {
   code: 'runs the generated code against test cases, which needs a sandbox (open-r1 uses E2B, Morph or a Piston server); loractor does not run untrusted code',
-  binary_code: 'runs the generated code against test cases, which needs a sandbox (E2B/Morph/Piston); loractor does not run untrusted code',
-  ioi_code: 'compiles and runs the generated C++ on IOI test cases, which needs a Piston sandbox; loractor does not run untrusted code',
-  cf_code: 'compiles and runs the generated code on Codeforces test cases, which needs a Piston sandbox; loractor does not run untrusted code',
-  code_format: "checks a fenced code block for open-r1's code recipes; loractor has no code rewards to pair it with and does not implement it",
-  soft_overlong_punishment: 'needs the completion token ids and a soft-punish cache (DAPO overlong shaping); not implemented in loractor',
+  binary_code:
+    'runs the generated code against test cases, which needs a sandbox (E2B/Morph/Piston); loractor does not run untrusted code',
+  ioi_code:
+    'compiles and runs the generated C++ on IOI test cases, which needs a Piston sandbox; loractor does not run untrusted code',
+  cf_code:
+    'compiles and runs the generated code on Codeforces test cases, which needs a Piston sandbox; loractor does not run untrusted code',
+  code_format:
+    "checks a fenced code block for open-r1's code recipes; loractor has no code rewards to pair it with and does not implement it",
+  soft_overlong_punishment:
+    'needs the completion token ids and a soft-punish cache (DAPO overlong shaping); not implemented in loractor',
 };

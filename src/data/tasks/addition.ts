@@ -42,7 +42,8 @@ function makeAdditionFamily(name: string, operandCount: number, levels: number[]
     levels,
     defaultLevels,
     sample(level: number, nextInt: (n: number) => number): TaskItem {
-      if (!levels.includes(level)) throw new Error(`task family '${name}': level ${level} not in [${levels.join(', ')}]`);
+      if (!levels.includes(level))
+        throw new Error(`task family '${name}': level ${level} not in [${levels.join(', ')}]`);
       const operands = Array.from({ length: operandCount }, () => randomLDigit(level, nextInt));
       const problem = operands.join('+');
       return {

@@ -34,7 +34,8 @@ function resolve(opts: TaskGenOptions): { family: TaskFamily; levels: readonly n
   const levels = opts.levels ?? family.defaultLevels;
   if (levels.length === 0) throw new Error('levels: at least one level is required');
   for (const l of levels) {
-    if (!family.levels.includes(l)) throw new Error(`levels: ${l} not supported by '${family.name}' (${family.levels.join(', ')})`);
+    if (!family.levels.includes(l))
+      throw new Error(`levels: ${l} not supported by '${family.name}' (${family.levels.join(', ')})`);
   }
   const frac = opts.heldoutFraction ?? DEFAULT_HELDOUT_FRACTION;
   if (!(frac > 0 && frac < 1)) throw new Error(`heldoutFraction must be in (0, 1), got ${frac}`);
@@ -45,8 +46,14 @@ function resolve(opts: TaskGenOptions): { family: TaskFamily; levels: readonly n
 // the request impossible (the held-out side of a level holds ~10 % of its problems).
 const MAX_DRAWS_PER_ITEM = 100_000;
 
-function drawInSplit(family: TaskFamily, level: number, split: TaskSplit, frac: number, rng: Rng,
-  seen: Set<string> | null): TaskItem {
+function drawInSplit(
+  family: TaskFamily,
+  level: number,
+  split: TaskSplit,
+  frac: number,
+  rng: Rng,
+  seen: Set<string> | null,
+): TaskItem {
   const nextInt = (n: number): number => rng.int(n);
   for (let tries = 0; tries < MAX_DRAWS_PER_ITEM; tries++) {
     const item = family.sample(level, nextInt);
@@ -66,19 +73,23 @@ function drawInSplit(family: TaskFamily, level: number, split: TaskSplit, frac: 
  */
 export function generateTaskItems(opts: TaskGenOptions & { count: number }): TaskItem[] {
   const { family, levels, frac } = resolve(opts);
-  if (!Number.isInteger(opts.count) || opts.count < 0) throw new Error(`count must be a non-negative integer, got ${opts.count}`);
+  if (!Number.isInteger(opts.count) || opts.count < 0)
+    throw new Error(`count must be a non-negative integer, got ${opts.count}`);
   for (const level of levels) {
     const perLevel = Math.ceil(opts.count / levels.length);
     // Expected size of this split at this level; refuse requests that cannot be met by a wide margin.
     const capacity = family.problemCount(level) * (opts.split === 'heldout' ? frac : 1 - frac);
     if (perLevel > capacity * 0.5) {
-      throw new Error(`task '${family.name}' level ${level}: ${perLevel} distinct ${opts.split} problems requested, only ~${Math.floor(capacity)} exist`);
+      throw new Error(
+        `task '${family.name}' level ${level}: ${perLevel} distinct ${opts.split} problems requested, only ~${Math.floor(capacity)} exist`,
+      );
     }
   }
   const rng = Rng.derive(opts.seed, 'task', family.name, opts.split);
   const seen = new Set<string>();
   const items: TaskItem[] = [];
-  for (let i = 0; i < opts.count; i++) items.push(drawInSplit(family, levels[i % levels.length]!, opts.split, frac, rng, seen));
+  for (let i = 0; i < opts.count; i++)
+    items.push(drawInSplit(family, levels[i % levels.length]!, opts.split, frac, rng, seen));
   return items;
 }
 

@@ -18,9 +18,12 @@ export const DEFAULT_MIX: Readonly<MixProportions> = { worked: 0.4, boxed: 0.45,
 /** The completion text (without EOS; the trainer appends it) of an item in the given form. */
 export function completionFor(item: TaskItem, kind: CompletionKind): string {
   switch (kind) {
-    case 'worked': return item.solution;
-    case 'boxed': return `\\boxed{${item.answer}}`;
-    case 'plain': return item.answer;
+    case 'worked':
+      return item.solution;
+    case 'boxed':
+      return `\\boxed{${item.answer}}`;
+    case 'plain':
+      return item.answer;
   }
 }
 

@@ -13,10 +13,26 @@ export const TINY_SPECIAL_TOKENS = { pad: '<|pad|>', bos: '<|bos|>', eos: '<|eos
 
 /** Token strings in id order (id = index). */
 export const TINY_VOCAB: readonly string[] = [
-  TINY_SPECIAL_TOKENS.pad, TINY_SPECIAL_TOKENS.bos, TINY_SPECIAL_TOKENS.eos,
-  '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
-  '+', '=', '\n', '}',
-  '<think>', '</think>', '\\boxed{',
+  TINY_SPECIAL_TOKENS.pad,
+  TINY_SPECIAL_TOKENS.bos,
+  TINY_SPECIAL_TOKENS.eos,
+  '0',
+  '1',
+  '2',
+  '3',
+  '4',
+  '5',
+  '6',
+  '7',
+  '8',
+  '9',
+  '+',
+  '=',
+  '\n',
+  '}',
+  '<think>',
+  '</think>',
+  '\\boxed{',
 ];
 
 export const TINY_PAD_ID = 0;
@@ -32,7 +48,8 @@ export const TINY_CHAT_TEMPLATE = "{{ bos_token }}{% for message in messages %}{
  */
 export function tinyUnencodableChar(text: string): string | null {
   let rest = text;
-  for (const t of ['<think>', '</think>', '\\boxed{', ...Object.values(TINY_SPECIAL_TOKENS)]) rest = rest.split(t).join('');
+  for (const t of ['<think>', '</think>', '\\boxed{', ...Object.values(TINY_SPECIAL_TOKENS)])
+    rest = rest.split(t).join('');
   for (const ch of rest) if (!TINY_VOCAB.includes(ch)) return ch;
   return null;
 }
@@ -42,12 +59,20 @@ const MULTI_CHAR = new Set(['<think>', '</think>', '\\boxed{']);
 /** The tokenizer.json object. */
 export function tinyTokenizerJson(): Record<string, unknown> {
   const vocab: Record<string, number> = {};
-  TINY_VOCAB.forEach((tok, id) => { vocab[tok] = id; });
+  TINY_VOCAB.forEach((tok, id) => {
+    vocab[tok] = id;
+  });
   const special = new Set<string>(Object.values(TINY_SPECIAL_TOKENS));
   const added = TINY_VOCAB.map((content, id) => ({ content, id }))
     .filter(({ content }) => special.has(content) || MULTI_CHAR.has(content))
     .map(({ content, id }) => ({
-      id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: special.has(content),
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: special.has(content),
     }));
   return {
     version: '1.0',
@@ -59,8 +84,16 @@ export function tinyTokenizerJson(): Record<string, unknown> {
     post_processor: null,
     decoder: { type: 'Fuse' },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [],
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: [],
     },
   };
 }
@@ -68,8 +101,15 @@ export function tinyTokenizerJson(): Record<string, unknown> {
 /** The tokenizer_config.json object (transformers-style, with the chat template). */
 export function tinyTokenizerConfig(): Record<string, unknown> {
   const decoder: Record<string, unknown> = {};
-  for (const t of (tinyTokenizerJson().added_tokens as { id: number; content: string; special: boolean }[])) {
-    decoder[String(t.id)] = { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: t.special };
+  for (const t of tinyTokenizerJson().added_tokens as { id: number; content: string; special: boolean }[]) {
+    decoder[String(t.id)] = {
+      content: t.content,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: t.special,
+    };
   }
   return {
     added_tokens_decoder: decoder,

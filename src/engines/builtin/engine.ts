@@ -49,20 +49,27 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
   const lastStats = { tokens: 0, seconds: 0, prefillSeconds: 0, sequences: 0 };
 
   function cacheFor(seqs: number, len: number): KvCache<Float32Array> {
-    if (!cache || cache.maxSeqs < seqs || cache.maxLen < len) cache = createKvCache(model, Math.max(seqs, cache?.maxSeqs ?? 0), Math.max(len, cache?.maxLen ?? 0));
+    if (!cache || cache.maxSeqs < seqs || cache.maxLen < len)
+      cache = createKvCache(model, Math.max(seqs, cache?.maxSeqs ?? 0), Math.max(len, cache?.maxLen ?? 0));
     return cache;
   }
 
   function checkRequest(prompts: PromptInput[], n: number, s: SamplingParams): void {
     if (!Number.isInteger(n) || n < 1) throw new Error(`generate: n must be a positive integer, got ${n}`);
-    if (!Number.isInteger(s.max_tokens) || s.max_tokens < 1) throw new Error(`generate: sampling.max_tokens must be a positive integer, got ${s.max_tokens}`);
+    if (!Number.isInteger(s.max_tokens) || s.max_tokens < 1)
+      throw new Error(`generate: sampling.max_tokens must be a positive integer, got ${s.max_tokens}`);
     prompts.forEach((p, i) => {
       if (p.ids.length === 0) throw new Error(`generate: prompt ${i} is empty (no token ids)`);
       if (p.ids.length + s.max_tokens > maxContext) {
-        throw new Error(`generate: prompt ${i} has ${p.ids.length} tokens; with max_tokens ${s.max_tokens} it exceeds the context of ${maxContext}`);
+        throw new Error(
+          `generate: prompt ${i} has ${p.ids.length} tokens; with max_tokens ${s.max_tokens} it exceeds the context of ${maxContext}`,
+        );
       }
       for (const id of p.ids) {
-        if (!Number.isInteger(id) || id < 0 || id >= model.config.vocabSize) throw new Error(`generate: prompt ${i} has token id ${id} outside the vocabulary [0, ${model.config.vocabSize})`);
+        if (!Number.isInteger(id) || id < 0 || id >= model.config.vocabSize)
+          throw new Error(
+            `generate: prompt ${i} has token id ${id} outside the vocabulary [0, ${model.config.vocabSize})`,
+          );
       }
     });
   }
@@ -96,7 +103,14 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
       const raws: number[][] = chunk.map(() => []);
       const finish: (FinishReason | null)[] = chunk.map(() => null);
       const tp = performance.now();
-      let logits = prefill(model, ad, scale, kv, slots, chunk.map((j) => prompts[j.p]!.ids));
+      let logits = prefill(
+        model,
+        ad,
+        scale,
+        kv,
+        slots,
+        chunk.map((j) => prompts[j.p]!.ids),
+      );
       prefillMs += performance.now() - tp;
       let live = slots.slice();
       const V = model.config.vocabSize;
@@ -114,7 +128,10 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
           if (eos.has(token) && !sampling.ignore_eos) finish[i] = 'eos';
           else if (sampling.stop?.length && endsWithStop(decode(ids[i]!), sampling.stop)) finish[i] = 'stop';
           else if (ids[i]!.length >= sampling.max_tokens) finish[i] = 'length';
-          else { stillLive.push(i); next.push(token); }
+          else {
+            stillLive.push(i);
+            next.push(token);
+          }
         }
         live = stillLive;
         if (live.length === 0) break;
@@ -125,13 +142,23 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
       chunk.forEach((j, i) => {
         const tokenIds = Int32Array.from(ids[i]!);
         out.push({
-          promptIndex: j.p, sampleIndex: j.s, tokenIds, logprobs: Float32Array.from(lps[i]!), modelLogprobs: Float32Array.from(raws[i]!),
+          promptIndex: j.p,
+          sampleIndex: j.s,
+          tokenIds,
+          logprobs: Float32Array.from(lps[i]!),
+          modelLogprobs: Float32Array.from(raws[i]!),
           text: decode(finish[i] === 'eos' ? tokenIds.subarray(0, tokenIds.length - 1) : tokenIds),
-          finishReason: finish[i]!, policyVersion: ver,
+          finishReason: finish[i]!,
+          policyVersion: ver,
         });
       });
     }
-    Object.assign(lastStats, { tokens, seconds: (performance.now() - t0) / 1000, prefillSeconds: prefillMs / 1000, sequences: jobs.length });
+    Object.assign(lastStats, {
+      tokens,
+      seconds: (performance.now() - t0) / 1000,
+      prefillSeconds: prefillMs / 1000,
+      sequences: jobs.length,
+    });
     return out;
   }
 
@@ -139,17 +166,32 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions): BuiltinEngine {
     name: 'builtin',
     generate,
     async setAdapter(snapshot: AdapterSnapshot | null): Promise<void> {
-      if (!snapshot) { adapter = null; version = 0; return; }
-      if (snapshot.params.length !== snapshot.layout.size) throw new Error(`setAdapter: params has ${snapshot.params.length} values, layout needs ${snapshot.layout.size}`);
+      if (!snapshot) {
+        adapter = null;
+        version = 0;
+        return;
+      }
+      if (snapshot.params.length !== snapshot.layout.size)
+        throw new Error(
+          `setAdapter: params has ${snapshot.params.length} values, layout needs ${snapshot.layout.size}`,
+        );
       // Own copy (never reused): a generate() in flight keeps reading the version it started with.
       const params = Float32Array.from(snapshot.params);
       adapter = { settings: snapshot.settings, layout: snapshot.layout, params };
       version = snapshot.version;
     },
-    get policyVersion() { return version; },
-    get adapter() { return adapter; },
-    get lastStats() { return lastStats; },
-    async close() { cache = null; },
+    get policyVersion() {
+      return version;
+    },
+    get adapter() {
+      return adapter;
+    },
+    get lastStats() {
+      return lastStats;
+    },
+    async close() {
+      cache = null;
+    },
   };
 }
 

@@ -22,14 +22,22 @@ export function createSamplerScratch(vocab: number): SamplerScratch {
   return { probs: new Float64Array(vocab), order: [] };
 }
 
-export function sampleToken(logits: Float32Array, opts: SampleOptions, rng: Rng, scratch: SamplerScratch): { token: number; logprob: number } {
+export function sampleToken(
+  logits: Float32Array,
+  opts: SampleOptions,
+  rng: Rng,
+  scratch: SamplerScratch,
+): { token: number; logprob: number } {
   const V = logits.length;
   const T = opts.temperature > 0 ? opts.temperature : 1;
   let max = -Infinity;
   let argmax = 0;
   for (let i = 0; i < V; i++) {
     const v = logits[i]!;
-    if (v > max) { max = v; argmax = i; }
+    if (v > max) {
+      max = v;
+      argmax = i;
+    }
   }
   const probs = scratch.probs;
   let sum = 0;

@@ -46,7 +46,8 @@ export class AdapterVerificationError extends Error {
 }
 
 export function createAdapterSlots(ctx: GpuContext, residentVersions: number): AdapterSlots {
-  if (!(Number.isInteger(residentVersions) && residentVersions >= 1)) throw new Error(`webgpu engine: residentVersions must be a positive integer, got ${residentVersions}`);
+  if (!(Number.isInteger(residentVersions) && residentVersions >= 1))
+    throw new Error(`webgpu engine: residentVersions must be a positive integer, got ${residentVersions}`);
   return { ctx, capacity: residentVersions + 1, resident: [], serving: null, clock: 0, corruptNext: false };
 }
 
@@ -80,9 +81,13 @@ export async function applyVersion(s: AdapterSlots, snapshot: AdapterSnapshot | 
     s.serving = hit;
     return { version: hit.version, kind: 'flip', bytes: 0, ms: performance.now() - t0 };
   }
-  if (snapshot.params.length !== snapshot.layout.size) throw new Error(`setAdapter: params has ${snapshot.params.length} values, layout needs ${snapshot.layout.size}`);
+  if (snapshot.params.length !== snapshot.layout.size)
+    throw new Error(`setAdapter: params has ${snapshot.params.length} values, layout needs ${snapshot.layout.size}`);
   const bad = firstNonFinite(snapshot.params);
-  if (bad >= 0) throw new AdapterVerificationError(`adapter version ${snapshot.version}: element ${bad} is ${snapshot.params[bad]} (not finite)`);
+  if (bad >= 0)
+    throw new AdapterVerificationError(
+      `adapter version ${snapshot.version}: element ${bad} is ${snapshot.params[bad]} (not finite)`,
+    );
   const expected = checksumFloat32(snapshot.params);
   const params = takeSlot(s, snapshot.params.length);
   let ok = false;
@@ -90,12 +95,17 @@ export async function applyVersion(s: AdapterSlots, snapshot: AdapterSnapshot | 
     writeTensor(s.ctx, params, snapshot.params, `adapter version ${snapshot.version}`);
     if (s.corruptNext) {
       s.corruptNext = false;
-      const word = new Uint32Array([new Uint32Array(snapshot.params.buffer, snapshot.params.byteOffset, 1)[0]! ^ 0x00400000]);
+      const word = new Uint32Array([
+        new Uint32Array(snapshot.params.buffer, snapshot.params.byteOffset, 1)[0]! ^ 0x00400000,
+      ]);
       s.ctx.device.queue.writeBuffer(params.buffer, params.offset * 4, word);
     }
     const back = await readF32(s.ctx, params);
     const got = checksumFloat32(back);
-    if (got !== expected) throw new AdapterVerificationError(`adapter version ${snapshot.version}: GPU copy failed checksum verification (read back ${got.toString(16)}, expected ${expected.toString(16)})`);
+    if (got !== expected)
+      throw new AdapterVerificationError(
+        `adapter version ${snapshot.version}: GPU copy failed checksum verification (read back ${got.toString(16)}, expected ${expected.toString(16)})`,
+      );
     ok = true;
   } finally {
     if (!ok) releaseTensor(s.ctx, params);
@@ -111,7 +121,10 @@ export async function applyVersion(s: AdapterSlots, snapshot: AdapterSnapshot | 
 /** The serving version, pinned until `unpin` (a generation runs on it whatever syncs happen meanwhile). */
 export function pinServing(s: AdapterSlots): ResidentVersion | null {
   const v = s.serving;
-  if (v) { v.pins++; v.lastUsed = ++s.clock; }
+  if (v) {
+    v.pins++;
+    v.lastUsed = ++s.clock;
+  }
   return v;
 }
 

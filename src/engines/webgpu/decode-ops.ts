@@ -17,14 +17,27 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
   if (!(skinnyRows > 0)) return ops;
   return {
     ...ops,
-    matmulNT: (c, a, b, m, k, n, acc) => (m <= skinnyRows ? skinnyMatmulNT(ctx, c, a, b, m, k, n, { accumulate: acc ?? false }) : ops.matmulNT(c, a, b, m, k, n, acc)),
+    matmulNT: (c, a, b, m, k, n, acc) =>
+      m <= skinnyRows
+        ? skinnyMatmulNT(ctx, c, a, b, m, k, n, { accumulate: acc ?? false })
+        : ops.matmulNT(c, a, b, m, k, n, acc),
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => {
       const { rows, inF, outF } = shape;
-      if (rows > skinnyRows) { ops.loraLinearForward(y, x, w, bias, shape, lora, xLora, us); return; }
-      if (!lora || lora.scale === 0) { skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias }); return; }
+      if (rows > skinnyRows) {
+        ops.loraLinearForward(y, x, w, bias, shape, lora, xLora, us);
+        return;
+      }
+      if (!lora || lora.scale === 0) {
+        skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias });
+        return;
+      }
       // us = scale·xLora·Aᵀ, then y = x·Wᵀ + bias + us·Bᵀ in one pass (the B product in the epilogue).
       skinnyMatmulNT(ctx, us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale });
-      skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias, lowRank: { u: us, b: lora.b, r: lora.r } });
+      skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, {
+        accumulate: false,
+        bias,
+        lowRank: { u: us, b: lora.b, r: lora.r },
+      });
     },
   };
 }

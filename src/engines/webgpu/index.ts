@@ -1,2 +1,7 @@
-export { createWebGpuEngine, type WebGpuEngine, type WebGpuEngineOptions, type WebGpuGenerationStats } from './engine.js';
+export {
+  createWebGpuEngine,
+  type WebGpuEngine,
+  type WebGpuEngineOptions,
+  type WebGpuGenerationStats,
+} from './engine.js';
 export { AdapterVerificationError, type SyncReport } from './adapters.js';

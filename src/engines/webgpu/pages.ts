@@ -18,7 +18,14 @@ export interface PagePool {
 export function createPagePool(numPages: number, pageSize: number, slots: number, maxPagesPerSeq: number): PagePool {
   // Pages are handed out lowest first (a LIFO of descending ids).
   const free = Array.from({ length: numPages }, (_, i) => numPages - 1 - i);
-  return { pageSize, numPages, maxPagesPerSeq, free, table: new Int32Array(slots * maxPagesPerSeq).fill(-1), held: Array.from({ length: slots }, () => []) };
+  return {
+    pageSize,
+    numPages,
+    maxPagesPerSeq,
+    free,
+    table: new Int32Array(slots * maxPagesPerSeq).fill(-1),
+    held: Array.from({ length: slots }, () => []),
+  };
 }
 
 export function pagesFor(pool: PagePool, tokens: number): number {
@@ -28,7 +35,10 @@ export function pagesFor(pool: PagePool, tokens: number): number {
 /** Gives `slot` pages for `tokens` positions; false (nothing taken) when the pool has too few free. */
 export function reservePages(pool: PagePool, slot: number, tokens: number): boolean {
   const need = pagesFor(pool, tokens);
-  if (need > pool.maxPagesPerSeq) throw new Error(`webgpu engine: a sequence of ${tokens} tokens needs ${need} pages, the page table has ${pool.maxPagesPerSeq} per sequence`);
+  if (need > pool.maxPagesPerSeq)
+    throw new Error(
+      `webgpu engine: a sequence of ${tokens} tokens needs ${need} pages, the page table has ${pool.maxPagesPerSeq} per sequence`,
+    );
   if (pool.held[slot]!.length) throw new Error(`webgpu engine: slot ${slot} still holds pages`);
   if (pool.free.length < need) return false;
   const row = slot * pool.maxPagesPerSeq;

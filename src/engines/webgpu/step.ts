@@ -36,15 +36,32 @@ export interface StepAdapter {
 }
 
 /** Runs every layer over `rows` rows starting from x (overwritten: it is the layers' input buffer); returns the last output. */
-function layers(st: StepState, ad: StepAdapter, x: GpuTensor, rows: number, positions: Int32Array, attend: (buf: LayerBuffers<GpuTensor>, layer: number) => void): GpuTensor {
-  const c = st.model.config, ops = st.ops;
+function layers(
+  st: StepState,
+  ad: StepAdapter,
+  x: GpuTensor,
+  rows: number,
+  positions: Int32Array,
+  attend: (buf: LayerBuffers<GpuTensor>, layer: number) => void,
+): GpuTensor {
+  const c = st.model.config,
+    ops = st.ops;
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, false, x);
   const ctx: LayerContext<GpuTensor> = { config: c, ops, rope: st.rope, scale: ad.scale, dropout: null, layer: 0 };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
-    layerForward(ctx, st.model.weights.layers[l]!, ad.slots ? ad.slots[l]! : null, ad.adapter ? ad.adapter.params : null, buf, rows, positions, (b) => attend(b, l));
+    layerForward(
+      ctx,
+      st.model.weights.layers[l]!,
+      ad.slots ? ad.slots[l]! : null,
+      ad.adapter ? ad.adapter.params : null,
+      buf,
+      rows,
+      positions,
+      (b) => attend(b, l),
+    );
     if (l + 1 < c.numLayers) ops.copy(buf.x, buf.out, rows * c.hiddenSize);
   }
   return buf.out;
@@ -52,11 +69,18 @@ function layers(st: StepState, ad: StepAdapter, x: GpuTensor, rows: number, posi
 
 /** Final norm and LM head over rows `pick` of h: logits [pick.length, vocab]. */
 function head(st: StepState, h: GpuTensor, pick: Int32Array | null, n: number): GpuTensor {
-  const c = st.model.config, ops = st.ops, w = st.model.weights, D = c.hiddenSize;
+  const c = st.model.config,
+    ops = st.ops,
+    w = st.model.weights,
+    D = c.hiddenSize;
   const make = (k: number): GpuTensor => allocTensor(st.ctx, k, 'f32');
   let hin = h;
-  if (pick) { hin = make(n * D); ops.gatherRows(hin, h, pick, D); }
-  const hs = make(n * D), rstd = make(n);
+  if (pick) {
+    hin = make(n * D);
+    ops.gatherRows(hin, h, pick, D);
+  }
+  const hs = make(n * D),
+    rstd = make(n);
   ops.rmsnormForward(hs, rstd, hin, w.finalNorm, n, D, c.rmsNormEps);
   const logits = make(n * c.vocabSize);
   ops.matmulNT(logits, hs, w.lmHead, n, D, c.vocabSize, false);
@@ -73,12 +97,18 @@ export interface PrefillInput {
 
 /** Prefill: logits [prompts.length, vocab] of each prompt's last token. */
 export function prefillLogits(st: StepState, ad: StepAdapter, input: PrefillInput): GpuTensor {
-  const c = st.model.config, ops = st.ops, D = c.hiddenSize;
+  const c = st.model.config,
+    ops = st.ops,
+    D = c.hiddenSize;
   const P = input.prompts.length;
   const rowStart = new Int32Array(P + 1);
-  input.prompts.forEach((p, i) => { rowStart[i + 1] = rowStart[i]! + p.length; });
+  input.prompts.forEach((p, i) => {
+    rowStart[i + 1] = rowStart[i]! + p.length;
+  });
   const rows = rowStart[P]!;
-  const ids = new Int32Array(rows), positions = new Int32Array(rows), last = new Int32Array(P);
+  const ids = new Int32Array(rows),
+    positions = new Int32Array(rows),
+    last = new Int32Array(P);
   input.prompts.forEach((p, i) => {
     ids.set(p, rowStart[i]!);
     for (let j = 0; j < p.length; j++) positions[rowStart[i]! + j] = j;
@@ -112,7 +142,9 @@ export interface DecodeInput {
 
 /** One decode step: logits [n, vocab]. */
 export function decodeLogits(st: StepState, ad: StepAdapter, input: DecodeInput): GpuTensor {
-  const c = st.model.config, D = c.hiddenSize, n = input.n;
+  const c = st.model.config,
+    D = c.hiddenSize,
+    n = input.n;
   const x = allocTensor(st.ctx, n * D, 'f32');
   gatherTokenRows(st.ctx, x, st.model.weights.embed, input.tokens, input.rowSlots, n, D);
   const shape = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxPagesPerSeq: st.maxPagesPerSeq };

@@ -36,6 +36,10 @@ export async function serveMlcArtifacts(mlcDir: string, libFile: string): Promis
   return {
     modelUrl: `${base}/model/`,
     libUrl: `${base}/lib/${libName}`,
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }

@@ -9,7 +9,15 @@ import { matmulNT } from '../../ops/matmul.js';
 import { readSafetensors } from '../../model/safetensors.js';
 
 interface RefConfig {
-  d: number; I: number; L: number; H: number; KV: number; hd: number; V: number; eps: number; theta: number;
+  d: number;
+  I: number;
+  L: number;
+  H: number;
+  KV: number;
+  hd: number;
+  V: number;
+  eps: number;
+  theta: number;
 }
 
 export interface ReferenceModel {
@@ -20,9 +28,15 @@ export interface ReferenceModel {
 export function loadReferenceModel(hfDir: string): ReferenceModel {
   const c = JSON.parse(readFileSync(join(hfDir, 'config.json'), 'utf8')) as Record<string, number>;
   const cfg: RefConfig = {
-    d: c.hidden_size!, I: c.intermediate_size!, L: c.num_hidden_layers!, H: c.num_attention_heads!,
-    KV: c.num_key_value_heads ?? c.num_attention_heads!, hd: c.hidden_size! / c.num_attention_heads!, V: c.vocab_size!,
-    eps: c.rms_norm_eps ?? 1e-6, theta: c.rope_theta ?? 10000,
+    d: c.hidden_size!,
+    I: c.intermediate_size!,
+    L: c.num_hidden_layers!,
+    H: c.num_attention_heads!,
+    KV: c.num_key_value_heads ?? c.num_attention_heads!,
+    hd: c.hidden_size! / c.num_attention_heads!,
+    V: c.vocab_size!,
+    eps: c.rms_norm_eps ?? 1e-6,
+    theta: c.rope_theta ?? 10000,
   };
   const file = join(hfDir, 'model.safetensors');
   const w = new Map<string, Float32Array>();
@@ -32,7 +46,10 @@ export function loadReferenceModel(hfDir: string): ReferenceModel {
 }
 
 /** Log-softmax(logits / T) and argmax of the next token after each step; f64 reductions. */
-export interface RefStep { argmax: number; logprobs: Float64Array }
+export interface RefStep {
+  argmax: number;
+  logprobs: Float64Array;
+}
 
 export class ReferenceDecoder {
   private readonly k: Float32Array[];
@@ -40,7 +57,11 @@ export class ReferenceDecoder {
   private pos = 0;
   private readonly lora = new Map<string, { a: Float32Array; b: Float32Array; r: number; scale: number }>();
 
-  constructor(private readonly m: ReferenceModel, adapter: AdapterSnapshot | null, maxLen = 64) {
+  constructor(
+    private readonly m: ReferenceModel,
+    adapter: AdapterSnapshot | null,
+    maxLen = 64,
+  ) {
     const { L, KV, hd } = m.cfg;
     this.k = Array.from({ length: L }, () => new Float32Array(maxLen * KV * hd));
     this.v = Array.from({ length: L }, () => new Float32Array(maxLen * KV * hd));
@@ -53,7 +74,9 @@ export class ReferenceDecoder {
         const r = adapter.settings.r;
         this.lora.set(mod, {
           a: adapter.params.slice(t.offset, t.offset + t.shape[0]! * t.shape[1]!),
-          b: adapter.params.slice(bt.offset, bt.offset + bt.shape[0]! * bt.shape[1]!), r, scale: adapter.settings.alpha / r,
+          b: adapter.params.slice(bt.offset, bt.offset + bt.shape[0]! * bt.shape[1]!),
+          r,
+          scale: adapter.settings.alpha / r,
         });
       }
     }
@@ -129,7 +152,7 @@ export class ReferenceDecoder {
           mx = Math.max(mx, scores[j]!);
         }
         let z = 0;
-        for (let j = 0; j <= t; j++) z += (scores[j] = Math.exp(scores[j]! - mx));
+        for (let j = 0; j <= t; j++) z += scores[j] = Math.exp(scores[j]! - mx);
         for (let e = 0; e < hd; e++) {
           let acc = 0;
           for (let j = 0; j <= t; j++) acc += scores[j]! * this.v[l]![(j * KV + kvh) * hd + e]!;
@@ -152,7 +175,11 @@ export class ReferenceDecoder {
     const T = Math.max(temperature, 1e-6);
     let mx = -Infinity;
     let arg = 0;
-    for (let i = 0; i < V; i++) if (logits[i]! > mx) { mx = logits[i]!; arg = i; }
+    for (let i = 0; i < V; i++)
+      if (logits[i]! > mx) {
+        mx = logits[i]!;
+        arg = i;
+      }
     let z = 0;
     for (let i = 0; i < V; i++) z += Math.exp((logits[i]! - mx) / T);
     const lz = Math.log(z);
@@ -163,7 +190,13 @@ export class ReferenceDecoder {
 }
 
 /** Greedy decode of `steps` tokens after `prompt`; per token: id, its log-prob, and the top-1/top-2 margin. */
-export function referenceGreedy(m: ReferenceModel, adapter: AdapterSnapshot | null, prompt: ArrayLike<number>, steps: number, temperature = 1): { ids: number[]; logprobs: number[]; margins: number[] } {
+export function referenceGreedy(
+  m: ReferenceModel,
+  adapter: AdapterSnapshot | null,
+  prompt: ArrayLike<number>,
+  steps: number,
+  temperature = 1,
+): { ids: number[]; logprobs: number[]; margins: number[] } {
   const dec = new ReferenceDecoder(m, adapter, prompt.length + steps + 1);
   let st: RefStep | null = null;
   for (let i = 0; i < prompt.length; i++) st = dec.step(prompt[i]!, temperature);

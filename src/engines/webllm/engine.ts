@@ -13,7 +13,13 @@ import { serveMlcArtifacts, type ArtifactServer } from './artifact-server.js';
 import { loadMlcArtifacts, type MlcArtifacts } from './mlc-artifacts.js';
 import { clearArtifactCaches, importWebLlm } from './node-env.js';
 import {
-  checkWebLlmInternals, checkWebLlmModule, detokenize, lastOutputIds, stopTokenIds, tokenize, type Pipeline,
+  checkWebLlmInternals,
+  checkWebLlmModule,
+  detokenize,
+  lastOutputIds,
+  stopTokenIds,
+  tokenize,
+  type Pipeline,
 } from './private-access.js';
 import { applyAdapter, createWeightSync, type SyncStats, type WeightSyncState } from './weight-sync.js';
 
@@ -109,28 +115,48 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
   const promptText = (p: PromptInput, index: number, maxTokens: number): string => {
     if (p.ids.length === 0) throw new Error(`WebLLM engine: prompt ${index} is empty (no token ids)`);
     if (contextWindow > 0 && p.ids.length + maxTokens > contextWindow) {
-      throw new Error(`WebLLM engine: prompt ${index} has ${p.ids.length} tokens; with max_tokens ${maxTokens} it exceeds the context window of ${contextWindow}`);
+      throw new Error(
+        `WebLLM engine: prompt ${index} has ${p.ids.length} tokens; with max_tokens ${maxTokens} it exceeds the context window of ${contextWindow}`,
+      );
     }
     const text = p.text ?? detokenize(pipeline, p.ids);
     if (p.text === undefined && text.includes('\uFFFD')) {
-      throw new Error(`WebLLM engine: prompt ${index}: its token ids do not decode to valid UTF-8 (U+FFFD at character ${text.indexOf('\uFFFD')}); web-llm takes text, so this prompt cannot be sent as ids`);
+      throw new Error(
+        `WebLLM engine: prompt ${index}: its token ids do not decode to valid UTF-8 (U+FFFD at character ${text.indexOf('\uFFFD')}); web-llm takes text, so this prompt cannot be sent as ids`,
+      );
     }
     const ids = tokenize(pipeline, text);
     if (ids.length !== p.ids.length || ids.some((v, i) => v !== p.ids[i])) {
-      throw new Error(`WebLLM engine: prompt ${index}: text does not tokenize to the given ids (web-llm takes text; got ${ids.length} ids [${Array.from(ids.slice(0, 8))}...], expected ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...])`);
+      throw new Error(
+        `WebLLM engine: prompt ${index}: text does not tokenize to the given ids (web-llm takes text; got ${ids.length} ids [${Array.from(ids.slice(0, 8))}...], expected ${p.ids.length} [${Array.from(p.ids.slice(0, 8))}...])`,
+      );
     }
     return text;
   };
 
-  const generateOne = async (text: string, sampling: SamplingParams, seed: number, promptIndex: number, sampleIndex: number) => {
+  const generateOne = async (
+    text: string,
+    sampling: SamplingParams,
+    seed: number,
+    promptIndex: number,
+    sampleIndex: number,
+  ) => {
     // Greedy as the other engines define it: the argmax token, reported with its temperature-1
     // log-prob. web-llm at temperature 0 reports log-probs of 0, so greedy runs at temperature 1
     // with a nucleus so small that only the most likely token is kept (its reported log-prob is
     // log-softmax(logits) over the whole vocabulary: top_p does not change what it reports).
     const greedy = !(sampling.temperature > 0);
     const res = await mlc.completions.create({
-      prompt: text, max_tokens: sampling.max_tokens, temperature: greedy ? 1 : sampling.temperature, top_p: greedy ? 1e-9 : sampling.top_p,
-      stop: sampling.stop, logprobs: true, seed, frequency_penalty: 0, presence_penalty: 0, repetition_penalty: 1,
+      prompt: text,
+      max_tokens: sampling.max_tokens,
+      temperature: greedy ? 1 : sampling.temperature,
+      top_p: greedy ? 1e-9 : sampling.top_p,
+      stop: sampling.stop,
+      logprobs: true,
+      seed,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      repetition_penalty: 1,
     });
     const choice = res.choices[0]!;
     const ids = lastOutputIds(pipeline);
@@ -145,12 +171,21 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
       ids.push(id);
       finish = 'eos';
     } else if (lps.length !== ids.length) {
-      throw new Error(`WebLLM engine: ${lps.length} log-probs for ${ids.length} tokens (prompt ${promptIndex}, sample ${sampleIndex})`);
+      throw new Error(
+        `WebLLM engine: ${lps.length} log-probs for ${ids.length} tokens (prompt ${promptIndex}, sample ${sampleIndex})`,
+      );
     }
-    const extra = (res.usage as { extra?: { time_to_first_token_s?: number; decode_tokens_per_s?: number } } | undefined)?.extra;
+    const extra = (
+      res.usage as { extra?: { time_to_first_token_s?: number; decode_tokens_per_s?: number } } | undefined
+    )?.extra;
     const completion: Completion = {
-      promptIndex, sampleIndex, tokenIds: Int32Array.from(ids), logprobs: Float32Array.from(lps),
-      text: choice.text, finishReason: finish, policyVersion: version,
+      promptIndex,
+      sampleIndex,
+      tokenIds: Int32Array.from(ids),
+      logprobs: Float32Array.from(lps),
+      text: choice.text,
+      finishReason: finish,
+      policyVersion: version,
     };
     return { completion, ttft: extra?.time_to_first_token_s ?? 0 };
   };
@@ -170,7 +205,10 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
     },
     generate(prompts, n, sampling) {
       return exclusive(async () => {
-        if (sampling.top_k > 0) throw new Error(`WebLLM engine: top_k=${sampling.top_k} is not supported by web-llm 0.2.79 (use top_k 0 and top_p)`);
+        if (sampling.top_k > 0)
+          throw new Error(
+            `WebLLM engine: top_k=${sampling.top_k} is not supported by web-llm 0.2.79 (use top_k 0 and top_p)`,
+          );
         if (!(n >= 1)) throw new Error(`WebLLM engine: n must be ≥ 1, got ${n}`);
         const texts = prompts.map((p, pi) => promptText(p, pi, sampling.max_tokens));
         const out: Completion[] = [];
@@ -180,7 +218,13 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
         for (let pi = 0; pi < prompts.length; pi++) {
           const text = texts[pi]!;
           for (let si = 0; si < n; si++) {
-            const r = await generateOne(text, sampling, completionSeed(sampling.seed, prompts[pi]!.seedKey ?? pi, si), pi, si);
+            const r = await generateOne(
+              text,
+              sampling,
+              completionSeed(sampling.seed, prompts[pi]!.seedKey ?? pi, si),
+              pi,
+              si,
+            );
             out.push(r.completion);
             ttft += r.ttft;
             tokens += r.completion.tokenIds.length;
@@ -189,8 +233,11 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
         const wall = (performance.now() - t0) / 1000;
         const count = out.length;
         engine.lastGenerationStats = {
-          completions: count, completionTokens: tokens, meanTimeToFirstTokenS: ttft / Math.max(1, count),
-          decodeTokensPerS: (tokens - count) / Math.max(1e-9, wall - ttft), tokensPerS: tokens / Math.max(1e-9, wall),
+          completions: count,
+          completionTokens: tokens,
+          meanTimeToFirstTokenS: ttft / Math.max(1, count),
+          decodeTokensPerS: (tokens - count) / Math.max(1e-9, wall - ttft),
+          tokensPerS: tokens / Math.max(1e-9, wall),
         };
         return out;
       });

@@ -17,10 +17,13 @@ export interface FusedSlot {
 }
 
 export function mlcSlotFor(hfModule: string, c: MlcModelConfig): FusedSlot {
-  const m = /^model\.layers\.(\d+)\.(self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$/.exec(hfModule);
+  const m = /^model\.layers\.(\d+)\.(self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$/.exec(
+    hfModule,
+  );
   if (!m) throw new Error(`LoRA target ${hfModule} is not a Qwen2 linear module (model.layers.N.self_attn|mlp.<proj>)`);
   const layer = Number(m[1]);
-  if (layer >= c.num_hidden_layers) throw new Error(`LoRA target ${hfModule}: layer ${layer} ≥ num_hidden_layers ${c.num_hidden_layers}`);
+  if (layer >= c.num_hidden_layers)
+    throw new Error(`LoRA target ${hfModule}: layer ${layer} ≥ num_hidden_layers ${c.num_hidden_layers}`);
   const d = c.hidden_size;
   const hd = d / c.num_attention_heads;
   const q = c.num_attention_heads * hd;
@@ -28,13 +31,20 @@ export function mlcSlotFor(hfModule: string, c: MlcModelConfig): FusedSlot {
   const I = c.intermediate_size;
   const p = `model.layers.${layer}.`;
   switch (m[3]) {
-    case 'q_proj': return { mlcName: p + 'self_attn.c_attn.weight', rowOffset: 0, rows: q, cols: d };
-    case 'k_proj': return { mlcName: p + 'self_attn.c_attn.weight', rowOffset: q, rows: kv, cols: d };
-    case 'v_proj': return { mlcName: p + 'self_attn.c_attn.weight', rowOffset: q + kv, rows: kv, cols: d };
-    case 'o_proj': return { mlcName: p + 'self_attn.o_proj.weight', rowOffset: 0, rows: d, cols: q };
-    case 'gate_proj': return { mlcName: p + 'mlp.gate_up_proj.weight', rowOffset: 0, rows: I, cols: d };
-    case 'up_proj': return { mlcName: p + 'mlp.gate_up_proj.weight', rowOffset: I, rows: I, cols: d };
-    default: return { mlcName: p + 'mlp.down_proj.weight', rowOffset: 0, rows: d, cols: I };
+    case 'q_proj':
+      return { mlcName: p + 'self_attn.c_attn.weight', rowOffset: 0, rows: q, cols: d };
+    case 'k_proj':
+      return { mlcName: p + 'self_attn.c_attn.weight', rowOffset: q, rows: kv, cols: d };
+    case 'v_proj':
+      return { mlcName: p + 'self_attn.c_attn.weight', rowOffset: q + kv, rows: kv, cols: d };
+    case 'o_proj':
+      return { mlcName: p + 'self_attn.o_proj.weight', rowOffset: 0, rows: d, cols: q };
+    case 'gate_proj':
+      return { mlcName: p + 'mlp.gate_up_proj.weight', rowOffset: 0, rows: I, cols: d };
+    case 'up_proj':
+      return { mlcName: p + 'mlp.gate_up_proj.weight', rowOffset: I, rows: I, cols: d };
+    default:
+      return { mlcName: p + 'mlp.down_proj.weight', rowOffset: 0, rows: d, cols: I };
   }
 }
 
@@ -50,9 +60,11 @@ export interface LoraPair {
 /** Group an adapter's lora_A/lora_B tensors by MLC tensor, checking every shape. */
 export function planAdapter(snapshot: AdapterSnapshot, c: MlcModelConfig): Map<string, LoraPair[]> {
   const { layout, params } = snapshot;
-  if (params.length < layout.size) throw new Error(`adapter v${snapshot.version}: params has ${params.length} values, layout needs ${layout.size}`);
+  if (params.length < layout.size)
+    throw new Error(`adapter v${snapshot.version}: params has ${params.length} values, layout needs ${layout.size}`);
   const { r, alpha } = snapshot.settings;
-  if (!(r > 0) || !Number.isFinite(alpha)) throw new Error(`adapter v${snapshot.version}: settings r=${r} alpha=${alpha} invalid`);
+  if (!(r > 0) || !Number.isFinite(alpha))
+    throw new Error(`adapter v${snapshot.version}: settings r=${r} alpha=${alpha} invalid`);
   const halves = new Map<string, { a?: { off: number; shape: number[] }; b?: { off: number; shape: number[] } }>();
   for (const t of layout.tensors) {
     const m = /^(.*)\.lora_([AB])$/.exec(t.name);
@@ -68,14 +80,17 @@ export function planAdapter(snapshot: AdapterSnapshot, c: MlcModelConfig): Map<s
     const [ar, ain] = h.a.shape;
     const [bout, br] = h.b.shape;
     if (ar !== r || br !== r || ain !== slot.cols || bout !== slot.rows) {
-      throw new Error(`adapter v${snapshot.version}: ${module} lora_A [${h.a.shape}] / lora_B [${h.b.shape}] do not fit [${slot.rows}, ${slot.cols}] at r=${r}`);
+      throw new Error(
+        `adapter v${snapshot.version}: ${module} lora_A [${h.a.shape}] / lora_B [${h.b.shape}] do not fit [${slot.rows}, ${slot.cols}] at r=${r}`,
+      );
     }
     const list = plan.get(slot.mlcName) ?? [];
     list.push({ module, slot, r, aOffset: h.a.off, bOffset: h.b.off });
     plan.set(slot.mlcName, list);
   }
   for (let i = 0; i < layout.size; i++) {
-    if (!Number.isFinite(params[i]!)) throw new Error(`adapter v${snapshot.version}: non-finite value at flat index ${i}`);
+    if (!Number.isFinite(params[i]!))
+      throw new Error(`adapter v${snapshot.version}: non-finite value at flat index ${i}`);
   }
   return plan;
 }
@@ -84,7 +99,12 @@ export function planAdapter(snapshot: AdapterSnapshot, c: MlcModelConfig): Map<s
  * merged = base + (alpha/r)·B·A over each pair's rows. `base` is the frozen W0 (f32, [rows, cols] of
  * the whole fused tensor); `out` receives the result (may be a reused scratch buffer).
  */
-export function mergeInto(out: Float32Array, base: Float32Array, pairs: LoraPair[], snapshot: AdapterSnapshot): Float32Array {
+export function mergeInto(
+  out: Float32Array,
+  base: Float32Array,
+  pairs: LoraPair[],
+  snapshot: AdapterSnapshot,
+): Float32Array {
   out.set(base);
   const scale = snapshot.settings.alpha / snapshot.settings.r;
   for (const p of pairs) {

@@ -6,11 +6,31 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs
 import { join } from 'node:path';
 import { bf16ToF32, f16ToF32 } from './half-floats.js';
 
-export interface MlcParamMeta { name: string; shape: number[]; dtype: string }
-export interface MlcLibMetadata { model_type: string; quantization: string; params: MlcParamMeta[]; [k: string]: unknown }
+export interface MlcParamMeta {
+  name: string;
+  shape: number[];
+  dtype: string;
+}
+export interface MlcLibMetadata {
+  model_type: string;
+  quantization: string;
+  params: MlcParamMeta[];
+  [k: string]: unknown;
+}
 
-export interface MlcRecord { name: string; shape: number[]; dtype: string; format: string; nbytes: number; byteOffset: number }
-export interface MlcShard { dataPath: string; nbytes: number; records: MlcRecord[] }
+export interface MlcRecord {
+  name: string;
+  shape: number[];
+  dtype: string;
+  format: string;
+  nbytes: number;
+  byteOffset: number;
+}
+export interface MlcShard {
+  dataPath: string;
+  nbytes: number;
+  records: MlcRecord[];
+}
 
 export interface MlcModelConfig {
   hidden_size: number;
@@ -46,7 +66,11 @@ export function readMlcLibMetadata(libFile: string): MlcLibMetadata {
   const at = text.search(/"params":\s*\[/);
   if (at < 0) throw new Error(`MLC model library ${libFile}: no embedded "params" metadata (not an MLC LLM library?)`);
   // Walk back to each '{' before the key and take the first that parses as a complete JSON object.
-  for (let start = text.lastIndexOf('{', at); start >= 0 && at - start < 4096; start = text.lastIndexOf('{', start - 1)) {
+  for (
+    let start = text.lastIndexOf('{', at);
+    start >= 0 && at - start < 4096;
+    start = text.lastIndexOf('{', start - 1)
+  ) {
     let depth = 0;
     let inStr = false;
     for (let i = start; i < text.length; i++) {
@@ -62,7 +86,9 @@ export function readMlcLibMetadata(libFile: string): MlcLibMetadata {
           try {
             const obj = JSON.parse(text.slice(start, i + 1)) as MlcLibMetadata;
             if (Array.isArray(obj.params)) return obj;
-          } catch { /* not this brace */ }
+          } catch {
+            /* not this brace */
+          }
           break;
         }
       }
@@ -78,7 +104,9 @@ export function loadMlcArtifacts(mlcDir: string, libFile: string): MlcArtifacts 
   const cacheFile = join(mlcDir, 'ndarray-cache.json');
   const cache = readJson(cacheFile);
   const tokFiles = (chatConfig.tokenizer_files as string[] | undefined) ?? ['tokenizer.json'];
-  for (const t of tokFiles) if (!existsSync(join(mlcDir, t))) throw new Error(`MLC artifacts: missing tokenizer file ${join(mlcDir, t)} (listed in ${cfgFile})`);
+  for (const t of tokFiles)
+    if (!existsSync(join(mlcDir, t)))
+      throw new Error(`MLC artifacts: missing tokenizer file ${join(mlcDir, t)} (listed in ${cfgFile})`);
   const mc = (chatConfig.model_config ?? {}) as Record<string, unknown>;
   const num = (k: keyof MlcModelConfig): number => {
     const v = mc[k] ?? (k === 'num_key_value_heads' ? mc.num_attention_heads : undefined);
@@ -86,8 +114,12 @@ export function loadMlcArtifacts(mlcDir: string, libFile: string): MlcArtifacts 
     return v;
   };
   const modelConfig: MlcModelConfig = {
-    hidden_size: num('hidden_size'), intermediate_size: num('intermediate_size'), num_hidden_layers: num('num_hidden_layers'),
-    num_attention_heads: num('num_attention_heads'), num_key_value_heads: num('num_key_value_heads'), vocab_size: num('vocab_size'),
+    hidden_size: num('hidden_size'),
+    intermediate_size: num('intermediate_size'),
+    num_hidden_layers: num('num_hidden_layers'),
+    num_attention_heads: num('num_attention_heads'),
+    num_key_value_heads: num('num_key_value_heads'),
+    vocab_size: num('vocab_size'),
   };
   if (!Array.isArray(cache.records)) throw new Error(`MLC artifacts: ${cacheFile}: "records" must be an array`);
   const shards = cache.records as MlcShard[];
@@ -99,20 +131,29 @@ export function loadMlcArtifacts(mlcDir: string, libFile: string): MlcArtifacts 
   }
   const lib = readMlcLibMetadata(libFile);
   if (lib.model_type !== chatConfig.model_type) {
-    throw new Error(`MLC artifacts: ${cfgFile} model_type ${String(chatConfig.model_type)} ≠ library ${libFile} model_type ${lib.model_type}`);
+    throw new Error(
+      `MLC artifacts: ${cfgFile} model_type ${String(chatConfig.model_type)} ≠ library ${libFile} model_type ${lib.model_type}`,
+    );
   }
   for (const p of lib.params) {
     const r = records.get(p.name);
     if (!r) throw new Error(`MLC artifacts: ${cacheFile} has no parameter ${p.name} required by ${libFile}`);
     if (r.rec.shape.join(',') !== p.shape.join(',')) {
-      throw new Error(`MLC artifacts: ${cacheFile}: ${p.name} has shape [${r.rec.shape}], library ${libFile} expects [${p.shape}]`);
+      throw new Error(
+        `MLC artifacts: ${cacheFile}: ${p.name} has shape [${r.rec.shape}], library ${libFile} expects [${p.shape}]`,
+      );
     }
-    if (r.rec.dtype !== p.dtype) throw new Error(`MLC artifacts: ${cacheFile}: ${p.name} has dtype ${r.rec.dtype}, library expects ${p.dtype}`);
+    if (r.rec.dtype !== p.dtype)
+      throw new Error(`MLC artifacts: ${cacheFile}: ${p.name} has dtype ${r.rec.dtype}, library expects ${p.dtype}`);
   }
   // q4 libraries store the embedding as model.embed_tokens.q_weight / q_scale (rows = vocabulary).
-  const embed = lib.params.find((p) => p.name === 'model.embed_tokens.weight' || p.name === 'model.embed_tokens.q_weight');
+  const embed = lib.params.find(
+    (p) => p.name === 'model.embed_tokens.weight' || p.name === 'model.embed_tokens.q_weight',
+  );
   if (Number(chatConfig.vocab_size) !== embed?.shape[0]) {
-    throw new Error(`MLC artifacts: ${cfgFile} vocab_size ${String(chatConfig.vocab_size)} does not match the library's embedding rows`);
+    throw new Error(
+      `MLC artifacts: ${cfgFile} vocab_size ${String(chatConfig.vocab_size)} does not match the library's embedding rows`,
+    );
   }
   return { dir: mlcDir, chatConfig, modelConfig, shards, records, lib };
 }
@@ -125,7 +166,8 @@ export function readMlcParamBytes(a: MlcArtifacts, name: string): { rec: MlcReco
   const buf = new Uint8Array(rec.nbytes);
   const fd = openSync(join(a.dir, shard.dataPath), 'r');
   try {
-    if (readSync(fd, buf, 0, rec.nbytes, rec.byteOffset) !== rec.nbytes) throw new Error(`MLC artifacts: short read of ${name} in ${shard.dataPath}`);
+    if (readSync(fd, buf, 0, rec.nbytes, rec.byteOffset) !== rec.nbytes)
+      throw new Error(`MLC artifacts: short read of ${name} in ${shard.dataPath}`);
   } finally {
     closeSync(fd);
   }

@@ -36,7 +36,9 @@ export function checkMlcMatchesModel(mlcDir: string, model: Qwen2Config, hfConfi
     const raw = mc[key] ?? (key === 'num_key_value_heads' ? mc.num_attention_heads : undefined);
     const want = model[hfKey];
     if (raw !== want) {
-      throw new Error(`mismatched MLC artifact: ${file} says ${key} ${raw === undefined ? '(missing)' : JSON.stringify(raw)}, ${hfConfigFile} says ${hfJson} ${String(want)}`);
+      throw new Error(
+        `mismatched MLC artifact: ${file} says ${key} ${raw === undefined ? '(missing)' : JSON.stringify(raw)}, ${hfConfigFile} says ${hfJson} ${String(want)}`,
+      );
     }
   }
 }
@@ -47,12 +49,22 @@ export interface WebLlmRolloutPaths {
 }
 
 /** The model section's webllm fields, required and resolved; missing files are errors naming the field. */
-export function requireWebLlmPaths(section: { mlc_dir?: string; mlc_lib?: string }, resolvePath: (p: string) => string): WebLlmRolloutPaths {
-  if (!section.mlc_dir) throw new Error("config: model.mlc_dir is required with model.engine 'webllm' (the MLC artifacts folder written by tools/convert-to-mlc)");
-  if (!section.mlc_lib) throw new Error("config: model.mlc_lib is required with model.engine 'webllm' (the compiled WebLLM model library, *.wasm)");
+export function requireWebLlmPaths(
+  section: { mlc_dir?: string; mlc_lib?: string },
+  resolvePath: (p: string) => string,
+): WebLlmRolloutPaths {
+  if (!section.mlc_dir)
+    throw new Error(
+      "config: model.mlc_dir is required with model.engine 'webllm' (the MLC artifacts folder written by tools/convert-to-mlc)",
+    );
+  if (!section.mlc_lib)
+    throw new Error(
+      "config: model.mlc_lib is required with model.engine 'webllm' (the compiled WebLLM model library, *.wasm)",
+    );
   const mlcDir = resolvePath(section.mlc_dir);
   const libFile = resolvePath(section.mlc_lib);
-  if (!existsSync(join(mlcDir, 'mlc-chat-config.json'))) throw new Error(`config: model.mlc_dir ${mlcDir}: missing MLC artifact ${join(mlcDir, 'mlc-chat-config.json')}`);
+  if (!existsSync(join(mlcDir, 'mlc-chat-config.json')))
+    throw new Error(`config: model.mlc_dir ${mlcDir}: missing MLC artifact ${join(mlcDir, 'mlc-chat-config.json')}`);
   if (!existsSync(libFile)) throw new Error(`config: model.mlc_lib: model library not found: ${libFile}`);
   return { mlcDir, libFile };
 }
@@ -62,8 +74,14 @@ export function requireWebLlmPaths(section: { mlc_dir?: string; mlc_lib?: string
  * the sampling settings are ones web-llm can honour (it has no top-k: sampling with top_k > 0 would
  * silently differ from the distribution the learner's log-probs assume).
  */
-export function checkWebLlmRollout(paths: WebLlmRolloutPaths, opts: { model: Qwen2Config; modelDir: string; topK: number }): WebLlmRolloutPaths {
-  if (opts.topK > 0) throw new Error(`config: grpo.top_k ${opts.topK} is not supported with model.engine 'webllm' (web-llm 0.2.79 has no top-k sampling); set grpo.top_k to 0 or use the builtin engine`);
+export function checkWebLlmRollout(
+  paths: WebLlmRolloutPaths,
+  opts: { model: Qwen2Config; modelDir: string; topK: number },
+): WebLlmRolloutPaths {
+  if (opts.topK > 0)
+    throw new Error(
+      `config: grpo.top_k ${opts.topK} is not supported with model.engine 'webllm' (web-llm 0.2.79 has no top-k sampling); set grpo.top_k to 0 or use the builtin engine`,
+    );
   checkMlcMatchesModel(paths.mlcDir, opts.model, join(opts.modelDir, 'config.json'));
   loadMlcArtifacts(paths.mlcDir, paths.libFile); // shards, tokenizer, and every parameter the library needs
   return paths;

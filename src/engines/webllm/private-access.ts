@@ -16,8 +16,10 @@ type Any = any;
 
 export class WebLlmInternalsError extends Error {
   constructor(what: string) {
-    super(`web-llm internals check failed: ${what}. loractor's WebLLM engine is pinned to @mlc-ai/web-llm@${SUPPORTED_WEBLLM_VERSION}; ` +
-      'update src/engines/webllm/private-access.ts for the installed version.');
+    super(
+      `web-llm internals check failed: ${what}. loractor's WebLLM engine is pinned to @mlc-ai/web-llm@${SUPPORTED_WEBLLM_VERSION}; ` +
+        'update src/engines/webllm/private-access.ts for the installed version.',
+    );
     this.name = 'WebLlmInternalsError';
   }
 }
@@ -30,17 +32,24 @@ export function installedWebLlmVersion(): string {
 }
 
 /** Checks that need no loaded model: version, loader-hook patch count. */
-export function checkWebLlmModule(version = installedWebLlmVersion(), patchedSites = (globalThis as Any).__loractorWebllmPatchedSites): void {
-  if (version !== SUPPORTED_WEBLLM_VERSION) throw new WebLlmInternalsError(`installed version ${version} ≠ ${SUPPORTED_WEBLLM_VERSION}`);
+export function checkWebLlmModule(
+  version = installedWebLlmVersion(),
+  patchedSites = (globalThis as Any).__loractorWebllmPatchedSites,
+): void {
+  if (version !== SUPPORTED_WEBLLM_VERSION)
+    throw new WebLlmInternalsError(`installed version ${version} ≠ ${SUPPORTED_WEBLLM_VERSION}`);
   if (patchedSites !== EXPECTED_PATCHED_SITES) {
-    throw new WebLlmInternalsError(`loader hook patched ${String(patchedSites)} ENVIRONMENT_IS_NODE sites, expected ${EXPECTED_PATCHED_SITES}`);
+    throw new WebLlmInternalsError(
+      `loader hook patched ${String(patchedSites)} ENVIRONMENT_IS_NODE sites, expected ${EXPECTED_PATCHED_SITES}`,
+    );
   }
 }
 
 /** Checks on a loaded engine: every private member this module uses exists with the right kind. */
 export function checkWebLlmInternals(engine: unknown, modelId: string): Pipeline {
   const e = engine as Any;
-  if (!(e?.loadedModelIdToPipeline instanceof Map)) throw new WebLlmInternalsError('engine.loadedModelIdToPipeline is not a Map');
+  if (!(e?.loadedModelIdToPipeline instanceof Map))
+    throw new WebLlmInternalsError('engine.loadedModelIdToPipeline is not a Map');
   const p = e.loadedModelIdToPipeline.get(modelId);
   if (!p) throw new WebLlmInternalsError(`no pipeline for model ${modelId} in engine.loadedModelIdToPipeline`);
   const need: [string, unknown][] = [
@@ -49,12 +58,22 @@ export function checkWebLlmInternals(engine: unknown, modelId: string): Pipeline
     ['pipeline.params', p.params !== undefined],
     ['pipeline.tvm', typeof p.tvm === 'object'],
     ['pipeline.tvm.ndarrayCacheGet', typeof p.tvm?.ndarrayCacheGet === 'function'],
-    ['pipeline.tvm.beginScope/endScope', typeof p.tvm?.beginScope === 'function' && typeof p.tvm?.endScope === 'function'],
+    [
+      'pipeline.tvm.beginScope/endScope',
+      typeof p.tvm?.beginScope === 'function' && typeof p.tvm?.endScope === 'function',
+    ],
     ['pipeline.tvm.empty', typeof p.tvm?.empty === 'function'],
     ['pipeline.tvm.cpu', typeof p.tvm?.cpu === 'function'],
     ['pipeline.tvm.webgpu().sync', typeof p.tvm?.webgpu?.()?.sync === 'function'],
-    ['pipeline.tvm.lib.webGPUContext.device / gpuBufferFromPtr', typeof p.tvm?.lib?.webGPUContext?.gpuBufferFromPtr === 'function' && typeof p.tvm?.lib?.webGPUContext?.device === 'object'],
-    ['pipeline.tokenizer.encode/decode', typeof p.tokenizer?.encode === 'function' && typeof p.tokenizer?.decode === 'function'],
+    [
+      'pipeline.tvm.lib.webGPUContext.device / gpuBufferFromPtr',
+      typeof p.tvm?.lib?.webGPUContext?.gpuBufferFromPtr === 'function' &&
+        typeof p.tvm?.lib?.webGPUContext?.device === 'object',
+    ],
+    [
+      'pipeline.tokenizer.encode/decode',
+      typeof p.tokenizer?.encode === 'function' && typeof p.tokenizer?.decode === 'function',
+    ],
     ['pipeline.resetChat', typeof p.resetChat === 'function'],
     ['pipeline.getTokenLogprobArray', typeof p.getTokenLogprobArray === 'function'],
   ];
@@ -183,7 +202,8 @@ export function paramGpuBuffer(p: Pipeline, name: string): { buffer: GPUBuffer; 
   try {
     const nd = tvm.ndarrayCacheGet(name);
     if (!nd) throw new Error(`WebLLM model has no parameter ${name}`);
-    if (Number(nd.byteOffset ?? 0) !== 0) throw new WebLlmInternalsError(`parameter ${name} has byte offset ${String(nd.byteOffset)}`);
+    if (Number(nd.byteOffset ?? 0) !== 0)
+      throw new WebLlmInternalsError(`parameter ${name} has byte offset ${String(nd.byteOffset)}`);
     const buffer = tvm.lib.webGPUContext.gpuBufferFromPtr(nd.getDataPtr()) as GPUBuffer;
     return { buffer, shape: [...nd.shape], dtype: String(nd.dtype) };
   } finally {

@@ -13,7 +13,18 @@
 // scale/2 of the CPU's merged f32 weights. Any failure rewrites every touched tensor from the
 // previous version and rejects the sync, as the q0f32 path does.
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
-import { allocTensor, beginScope, endScope, fillTensor, finish, flush, readF32, readI32, uploadTensor, type GpuContext } from '../../ops/webgpu/context.js';
+import {
+  allocTensor,
+  beginScope,
+  endScope,
+  fillTensor,
+  finish,
+  flush,
+  readF32,
+  readI32,
+  uploadTensor,
+  type GpuContext,
+} from '../../ops/webgpu/context.js';
 import { groupQuantizeQ4 } from '../../ops/webgpu/group-quantize.js';
 import { matmulNN } from '../../ops/webgpu/matmul.js';
 import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
@@ -55,8 +66,22 @@ export interface Q4SyncTimes {
   rowsVerified: number;
 }
 
-export function createQ4Sync(ctx: GpuContext, destination: Q4SyncState['destination'], baseHost: Q4SyncState['baseHost'], opts: { baseDtype?: 'f16' | 'f32'; verifyRows?: number | 'all' } = {}): Q4SyncState {
-  return { ctx, destination, baseHost, baseDtype: opts.baseDtype ?? 'f32', base: new Map(), verifyRows: opts.verifyRows ?? 8, error: null, corruptNextWrite: null };
+export function createQ4Sync(
+  ctx: GpuContext,
+  destination: Q4SyncState['destination'],
+  baseHost: Q4SyncState['baseHost'],
+  opts: { baseDtype?: 'f16' | 'f32'; verifyRows?: number | 'all' } = {},
+): Q4SyncState {
+  return {
+    ctx,
+    destination,
+    baseHost,
+    baseDtype: opts.baseDtype ?? 'f32',
+    base: new Map(),
+    verifyRows: opts.verifyRows ?? 8,
+    error: null,
+    corruptNextWrite: null,
+  };
 }
 
 function gpuBase(s: Q4SyncState, name: string): GpuTensor {
@@ -64,7 +89,8 @@ function gpuBase(s: Q4SyncState, name: string): GpuTensor {
   if (!b) {
     const host = s.baseHost(name);
     const d = s.destination(name);
-    if (host.length !== d.rows * d.cols) throw new Error(`q4 sync: base ${name} has ${host.length} values, its destination is [${d.rows}, ${d.cols}]`);
+    if (host.length !== d.rows * d.cols)
+      throw new Error(`q4 sync: base ${name} has ${host.length} values, its destination is [${d.rows}, ${d.cols}]`);
     b = uploadTensor(s.ctx, host, s.baseDtype, name, true);
     s.base.set(name, b);
   }
@@ -77,9 +103,13 @@ function baseValues(s: Q4SyncState, name: string, rowStart: number, rows: number
   return s.baseDtype === 'f16' ? Float32Array.from(host, (v) => f16ToF32(f32ToF16Bits(v))) : host;
 }
 
-
 /** Enqueue delta (when pairs) and quantization of one tensor; returns the delta tensor (scoped) or null. */
-function quantizeTensor(s: Q4SyncState, name: string, pairs: LoraPair[] | undefined, snap: AdapterSnapshot | null): GpuTensor | null {
+function quantizeTensor(
+  s: Q4SyncState,
+  name: string,
+  pairs: LoraPair[] | undefined,
+  snap: AdapterSnapshot | null,
+): GpuTensor | null {
   const d = s.destination(name);
   const base = gpuBase(s, name);
   s.error ??= allocTensor(s.ctx, 1, 'i32', true, true);
@@ -92,26 +122,55 @@ function quantizeTensor(s: Q4SyncState, name: string, pairs: LoraPair[] | undefi
       const { rows, cols, rowOffset } = p.slot;
       const bScaled = Float32Array.from(snap.params.subarray(p.bOffset, p.bOffset + rows * p.r), (v) => v * scale);
       const b = uploadTensor(s.ctx, bScaled, 'f32', `${p.module}.lora_B`);
-      const a = uploadTensor(s.ctx, snap.params.subarray(p.aOffset, p.aOffset + p.r * cols), 'f32', `${p.module}.lora_A`);
+      const a = uploadTensor(
+        s.ctx,
+        snap.params.subarray(p.aOffset, p.aOffset + p.r * cols),
+        'f32',
+        `${p.module}.lora_A`,
+      );
       matmulNN(s.ctx, viewOf(delta, rowOffset * cols, rows * cols), b, a, rows, p.r, cols, false);
     }
   }
-  groupQuantizeQ4(s.ctx, { rows: d.rows, cols: d.cols, base, ...(delta ? { delta } : {}), words: d.words, scales: d.scales, error: s.error });
+  groupQuantizeQ4(s.ctx, {
+    rows: d.rows,
+    cols: d.cols,
+    base,
+    ...(delta ? { delta } : {}),
+    words: d.words,
+    scales: d.scales,
+    error: s.error,
+  });
   return delta;
 }
 
 /** Rows of a tensor to verify this version: each slot's first and last row plus a seeded draw. */
-function rowsToVerify(s: Q4SyncState, name: string, rows: number, pairs: LoraPair[] | undefined, version: number): number[] {
+function rowsToVerify(
+  s: Q4SyncState,
+  name: string,
+  rows: number,
+  pairs: LoraPair[] | undefined,
+  version: number,
+): number[] {
   if (s.verifyRows === 'all') return Array.from({ length: rows }, (_, i) => i);
   const set = new Set<number>([0, rows - 1]);
-  for (const p of pairs ?? []) { set.add(p.slot.rowOffset); set.add(p.slot.rowOffset + p.slot.rows - 1); }
+  for (const p of pairs ?? []) {
+    set.add(p.slot.rowOffset);
+    set.add(p.slot.rowOffset + p.slot.rows - 1);
+  }
   const rng = Rng.derive(version, 'q4-verify', name.length, rows);
   for (let i = 0; i < s.verifyRows; i++) set.add(Math.floor(rng.next() * rows));
   return [...set].sort((a, b) => a - b);
 }
 
 /** CPU merged rows (f32) of a tensor under the adapter: W0 + (alpha/r)·B·A, row by row. */
-function cpuMergedRow(s: Q4SyncState, name: string, row: number, cols: number, pairs: LoraPair[] | undefined, snap: AdapterSnapshot | null): { merged: Float32Array; delta: Float64Array; absSum: Float64Array; r: number } {
+function cpuMergedRow(
+  s: Q4SyncState,
+  name: string,
+  row: number,
+  cols: number,
+  pairs: LoraPair[] | undefined,
+  snap: AdapterSnapshot | null,
+): { merged: Float32Array; delta: Float64Array; absSum: Float64Array; r: number } {
   const delta = new Float64Array(cols);
   const absSum = new Float64Array(cols);
   const pair = pairs?.find((p) => row >= p.slot.rowOffset && row < p.slot.rowOffset + p.slot.rows);
@@ -133,7 +192,15 @@ function cpuMergedRow(s: Q4SyncState, name: string, row: number, cols: number, p
 }
 
 /** Verify one tensor's sampled rows; returns a reason when it fails. */
-async function verifyTensor(s: Q4SyncState, name: string, pairs: LoraPair[] | undefined, snap: AdapterSnapshot | null, delta: GpuTensor | null, version: number, t: Q4SyncTimes): Promise<string | null> {
+async function verifyTensor(
+  s: Q4SyncState,
+  name: string,
+  pairs: LoraPair[] | undefined,
+  snap: AdapterSnapshot | null,
+  delta: GpuTensor | null,
+  version: number,
+  t: Q4SyncTimes,
+): Promise<string | null> {
   const d = s.destination(name);
   const { rows, cols } = d;
   const W = q4WordsPerRow(cols);
@@ -141,10 +208,18 @@ async function verifyTensor(s: Q4SyncState, name: string, pairs: LoraPair[] | un
   for (const row of rowsToVerify(s, name, rows, pairs, version)) {
     const words = new Uint32Array((await readI32(s.ctx, viewOf(d.words, row * W, W))).buffer.slice(0));
     const scaleWordsAt = (d.scales.offset + row * G) >> 1;
-    const scaleView: GpuTensor = { buffer: d.scales.buffer, offset: scaleWordsAt, length: ((d.scales.offset + (row + 1) * G + 1) >> 1) - scaleWordsAt, dtype: 'i32' };
+    const scaleView: GpuTensor = {
+      buffer: d.scales.buffer,
+      offset: scaleWordsAt,
+      length: ((d.scales.offset + (row + 1) * G + 1) >> 1) - scaleWordsAt,
+      dtype: 'i32',
+    };
     const sw = new Uint32Array((await readI32(s.ctx, scaleView)).buffer.slice(0));
     const skip = (d.scales.offset + row * G) & 1;
-    const scales = Uint16Array.from({ length: G }, (_, g) => (sw[(skip + g) >> 1]! >>> (16 * ((skip + g) & 1))) & 0xffff);
+    const scales = Uint16Array.from(
+      { length: G },
+      (_, g) => (sw[(skip + g) >> 1]! >>> (16 * ((skip + g) & 1))) & 0xffff,
+    );
     const gpuDelta = delta ? await readF32(s.ctx, viewOf(delta, row * cols, cols)) : new Float32Array(cols);
     const cpu = cpuMergedRow(s, name, row, cols, pairs, snap);
     // The GPU's delta against the CPU's (f64) sum of the same r products: f32 summation in any
@@ -152,19 +227,25 @@ async function verifyTensor(s: Q4SyncState, name: string, pairs: LoraPair[] | un
     const derr = new Float64Array(cols);
     for (let j = 0; j < cols; j++) {
       derr[j] = Math.abs(gpuDelta[j]! - cpu.delta[j]!);
-      if (derr[j]! > (cpu.r + 2) * 2 ** -24 * cpu.absSum[j]! + 1e-30) return `row ${row}, column ${j}: GPU LoRA delta ${gpuDelta[j]} differs from the CPU's ${cpu.delta[j]}`;
+      if (derr[j]! > (cpu.r + 2) * 2 ** -24 * cpu.absSum[j]! + 1e-30)
+        return `row ${row}, column ${j}: GPU LoRA delta ${gpuDelta[j]} differs from the CPU's ${cpu.delta[j]}`;
     }
     // Bit for bit: the CPU reference quantization of the GPU's own f32 merged values.
     const base = baseValues(s, name, row, 1, cols);
     const merged = Float32Array.from(base, (v, j) => v + gpuDelta[j]!);
     const ref = quantizeQ4(merged, { rows: 1, cols });
-    for (let i = 0; i < W; i++) if (ref.words[i] !== words[i]) return `row ${row}: q_weight word ${i} is 0x${words[i]!.toString(16)}, the CPU reference 0x${ref.words[i]!.toString(16)}`;
-    for (let g = 0; g < G; g++) if (ref.scales[g] !== scales[g]) return `row ${row}: q_scale ${g} is 0x${scales[g]!.toString(16)}, the CPU reference 0x${ref.scales[g]!.toString(16)}`;
+    for (let i = 0; i < W; i++)
+      if (ref.words[i] !== words[i])
+        return `row ${row}: q_weight word ${i} is 0x${words[i]!.toString(16)}, the CPU reference 0x${ref.words[i]!.toString(16)}`;
+    for (let g = 0; g < G; g++)
+      if (ref.scales[g] !== scales[g])
+        return `row ${row}: q_scale ${g} is 0x${scales[g]!.toString(16)}, the CPU reference 0x${ref.scales[g]!.toString(16)}`;
     // Dequantized against the CPU's merged weights: within half a step (plus the delta's rounding).
     for (let j = 0; j < cols; j++) {
       const q = (words[j >>> 3]! >>> (4 * (j & 7))) & 0xf;
       const sc = f16ToF32(scales[j >>> 5]!);
-      if (Math.abs((q - 7) * sc - cpu.merged[j]!) > sc / 2 + derr[j]! + 2 ** -23 * Math.abs(cpu.merged[j]!)) return `row ${row}, column ${j}: dequantized ${(q - 7) * sc} is more than scale/2 from the merged weight ${cpu.merged[j]}`;
+      if (Math.abs((q - 7) * sc - cpu.merged[j]!) > sc / 2 + derr[j]! + 2 ** -23 * Math.abs(cpu.merged[j]!))
+        return `row ${row}, column ${j}: dequantized ${(q - 7) * sc} is more than scale/2 from the merged weight ${cpu.merged[j]}`;
     }
     t.rowsVerified++;
   }
@@ -175,7 +256,13 @@ async function verifyTensor(s: Q4SyncState, name: string, pairs: LoraPair[] | un
  * Quantize `names` under `snap` (null: the base weights) into their destinations and verify them.
  * Returns the names that failed verification, with reasons.
  */
-export async function writeQ4Verified(s: Q4SyncState, names: string[], plan: Map<string, LoraPair[]>, snap: AdapterSnapshot | null, t: Q4SyncTimes): Promise<{ name: string; reason: string }[]> {
+export async function writeQ4Verified(
+  s: Q4SyncState,
+  names: string[],
+  plan: Map<string, LoraPair[]>,
+  snap: AdapterSnapshot | null,
+  t: Q4SyncTimes,
+): Promise<{ name: string; reason: string }[]> {
   const bad: { name: string; reason: string }[] = [];
   const version = snap?.version ?? 0;
   for (const name of names) {

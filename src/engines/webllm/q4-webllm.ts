@@ -3,7 +3,7 @@
 // library's artifacts (their q4 records dequantized: exactly the weights web-llm serves before any
 // adapter, so syncing the base model rewrites the same words). Not exercised in CI: no q4 library
 // is obtainable on the test machines (docs/webllm.md); the kernel and the sync transaction are
-// tested on buffers of our own device (test/webllm-q4.test.ts).
+// tested on buffers of our own device (test/unit/webllm-q4.test.ts).
 import { contextForDevice } from '../../ops/webgpu/context.js';
 import type { GpuDeviceInfo } from '../../ops/webgpu/device.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
@@ -15,13 +15,19 @@ import { dequantizeQ4, q4Groups, q4ParamNames, q4WordsPerRow } from './q4f16.js'
 function deviceInfo(device: GPUDevice): GpuDeviceInfo {
   const l = device.limits;
   return {
-    adapter: 'web-llm device', features: [...device.features] as string[],
+    adapter: 'web-llm device',
+    features: [...device.features] as string[],
     limits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize, maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension, minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      minStorageBufferOffsetAlignment: l.minStorageBufferOffsetAlignment,
     },
-    subgroupMinSize: 0, subgroupMaxSize: 0,
+    subgroupMinSize: 0,
+    subgroupMaxSize: 0,
   };
 }
 
@@ -36,12 +42,16 @@ export function readMlcQ4ParamF32(a: MlcArtifacts, name: string): Float32Array {
   const w = readMlcParamBytes(a, qWeight);
   const s = readMlcParamBytes(a, qScale);
   if (w.rec.dtype !== 'uint32' || s.rec.dtype !== 'float16' || w.rec.format !== 'raw' || s.rec.format !== 'raw') {
-    throw new Error(`MLC artifacts: ${qWeight} (${w.rec.format}/${w.rec.dtype}) and ${qScale} (${s.rec.format}/${s.rec.dtype}) are not q4f16_1 (raw uint32 and float16)`);
+    throw new Error(
+      `MLC artifacts: ${qWeight} (${w.rec.format}/${w.rec.dtype}) and ${qScale} (${s.rec.format}/${s.rec.dtype}) are not q4f16_1 (raw uint32 and float16)`,
+    );
   }
   const rows = w.rec.shape[0]!;
   const cols = colsOf(name, a);
   if (w.rec.shape[1] !== q4WordsPerRow(cols) || s.rec.shape[0] !== rows || s.rec.shape[1] !== q4Groups(cols)) {
-    throw new Error(`MLC artifacts: ${qWeight} [${w.rec.shape}] / ${qScale} [${s.rec.shape}] do not hold a q4f16_1 [${rows}, ${cols}] matrix`);
+    throw new Error(
+      `MLC artifacts: ${qWeight} [${w.rec.shape}] / ${qScale} [${s.rec.shape}] do not hold a q4f16_1 [${rows}, ${cols}] matrix`,
+    );
   }
   const words = new Uint32Array(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength / 4);
   const scales = new Uint16Array(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength / 2);
@@ -60,8 +70,16 @@ export function createWebLlmQ4Sync(artifacts: MlcArtifacts, pipeline: Pipeline):
       const s = paramGpuBuffer(pipeline, qScale);
       const cols = colsOf(name, artifacts);
       const rows = w.shape[0]!;
-      if (w.dtype !== 'uint32' || s.dtype !== 'float16' || w.shape[1] !== q4WordsPerRow(cols) || s.shape[0] !== rows || s.shape[1] !== q4Groups(cols)) {
-        throw new Error(`WebLLM q4 sync: ${qWeight} ${w.dtype} [${w.shape}] / ${qScale} ${s.dtype} [${s.shape}] are not a q4f16_1 [${rows}, ${cols}] matrix`);
+      if (
+        w.dtype !== 'uint32' ||
+        s.dtype !== 'float16' ||
+        w.shape[1] !== q4WordsPerRow(cols) ||
+        s.shape[0] !== rows ||
+        s.shape[1] !== q4Groups(cols)
+      ) {
+        throw new Error(
+          `WebLLM q4 sync: ${qWeight} ${w.dtype} [${w.shape}] / ${qScale} ${s.dtype} [${s.shape}] are not a q4f16_1 [${rows}, ${cols}] matrix`,
+        );
       }
       const words: GpuTensor = { buffer: w.buffer, offset: 0, length: rows * q4WordsPerRow(cols), dtype: 'i32' };
       const scales: GpuTensor = { buffer: s.buffer, offset: 0, length: rows * q4Groups(cols), dtype: 'f16' };

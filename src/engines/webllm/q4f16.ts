@@ -54,10 +54,10 @@ export function q4ScaleBits(maxAbs: number): number {
   const c = f16ToF32(bits);
   const up = f16ToF32(bits + 1);
   const midUp = Math.fround((c + up) / 2);
-  if (bits < 0x7bff && (maxAbs > 7 * midUp || (maxAbs === 7 * midUp && (bits & 1)))) return bits + 1;
+  if (bits < 0x7bff && (maxAbs > 7 * midUp || (maxAbs === 7 * midUp && bits & 1))) return bits + 1;
   if (bits > 0) {
     const midDn = Math.fround((c + f16ToF32(bits - 1)) / 2);
-    if (maxAbs < 7 * midDn || (maxAbs === 7 * midDn && (bits & 1))) return bits - 1;
+    if (maxAbs < 7 * midDn || (maxAbs === 7 * midDn && bits & 1)) return bits - 1;
   }
   return bits;
 }
@@ -67,8 +67,8 @@ export function q4Code(w: number, s: number): number {
   let q = Math.min(14, Math.max(0, Math.round(w / s) + Q4_MAX_INT));
   const hi = (q - 6.5) * s; // upper boundary of q's interval, exact in f32
   const lo = (q - 7.5) * s;
-  if (q < 14 && (w > hi || (w === hi && (q & 1)))) q++;
-  else if (q > 0 && (w < lo || (w === lo && (q & 1)))) q--;
+  if (q < 14 && (w > hi || (w === hi && q & 1))) q++;
+  else if (q > 0 && (w < lo || (w === lo && q & 1))) q--;
   return q;
 }
 
@@ -116,7 +116,9 @@ export function dequantizeQ4(m: Q4Matrix, shape: Q4Shape): Float32Array {
   const G = q4Groups(cols);
   const W = q4WordsPerRow(cols);
   if (m.words.length < rows * W || m.scales.length < rows * G) {
-    throw new Error(`q4f16_1: ${m.words.length} words / ${m.scales.length} scales are too few for [${rows}, ${cols}] (${rows * W} / ${rows * G})`);
+    throw new Error(
+      `q4f16_1: ${m.words.length} words / ${m.scales.length} scales are too few for [${rows}, ${cols}] (${rows * W} / ${rows * G})`,
+    );
   }
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {

@@ -67,8 +67,14 @@ export function writeSyntheticQwen2Checkpoint(dir: string, seed: number, shape: 
   const vocab: Record<string, number> = {};
   for (let i = 0; i < shape.vocab_size; i++) vocab['t' + i] = i;
   const tokenizer = {
-    version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null,
-    pre_tokenizer: { type: 'WhitespaceSplit' }, post_processor: null, decoder: null,
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: { type: 'WhitespaceSplit' },
+    post_processor: null,
+    decoder: null,
     model: { type: 'WordLevel', vocab, unk_token: 't0' },
   };
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));

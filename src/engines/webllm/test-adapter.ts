@@ -15,12 +15,22 @@ export interface TestAdapterOptions {
   bScale?: number;
 }
 
-export function makeTestAdapter(c: MlcModelConfig, version: number, seed: number, o: TestAdapterOptions = {}): AdapterSnapshot {
+export function makeTestAdapter(
+  c: MlcModelConfig,
+  version: number,
+  seed: number,
+  o: TestAdapterOptions = {},
+): AdapterSnapshot {
   const r = o.r ?? 4;
   const alpha = o.alpha ?? 8;
   const mods = o.modules ?? [
-    ...Array.from({ length: c.num_hidden_layers }, (_, l) => [{ layer: l, module: 'self_attn.q_proj' }, { layer: l, module: 'self_attn.v_proj' }]).flat(),
-    { layer: 0, module: 'mlp.gate_proj' }, { layer: 0, module: 'mlp.up_proj' }, { layer: 0, module: 'mlp.down_proj' },
+    ...Array.from({ length: c.num_hidden_layers }, (_, l) => [
+      { layer: l, module: 'self_attn.q_proj' },
+      { layer: l, module: 'self_attn.v_proj' },
+    ]).flat(),
+    { layer: 0, module: 'mlp.gate_proj' },
+    { layer: 0, module: 'mlp.up_proj' },
+    { layer: 0, module: 'mlp.down_proj' },
   ];
   const layout: AdapterLayout = { tensors: [], size: 0 };
   for (const m of mods) {

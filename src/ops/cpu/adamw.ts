@@ -7,8 +7,16 @@
 // the decayed param), so results track torch's float32 arithmetic closely; no allocation.
 
 export function adamwStep(
-  param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
-  lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
+  param: Float32Array,
+  grad: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  step: number,
 ): void {
   const n = param.length;
   if (grad.length !== n || m.length !== n || v.length !== n) {

@@ -4,13 +4,22 @@
 import type { FloatArray } from '../matmul.js';
 import type { AttentionShape } from '../types.js';
 
-export function attentionForwardRows(o: FloatArray, lse: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, shape: AttentionShape, scratch: Float64Array): void {
+export function attentionForwardRows(
+  o: FloatArray,
+  lse: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  shape: AttentionShape,
+  scratch: Float64Array,
+): void {
   const { rows, firstPos, nHeads, nKvHeads, headDim } = shape;
   const qs = nHeads * headDim;
   const ks = nKvHeads * headDim;
   const group = nHeads / nKvHeads;
   const scale = 1 / Math.sqrt(headDim);
-  if (scratch.length < firstPos + rows) throw new Error(`attention: scratch ${scratch.length} < ${firstPos + rows} keys`);
+  if (scratch.length < firstPos + rows)
+    throw new Error(`attention: scratch ${scratch.length} < ${firstPos + rows} keys`);
   for (let i = 0; i < rows; i++) {
     const nk = firstPos + i + 1;
     for (let h = 0; h < nHeads; h++) {
@@ -26,7 +35,11 @@ export function attentionForwardRows(o: FloatArray, lse: FloatArray, q: FloatArr
         if (s > max) max = s;
       }
       let sum = 0;
-      for (let j = 0; j < nk; j++) { const e = Math.exp(scratch[j]! - max); scratch[j] = e; sum += e; }
+      for (let j = 0; j < nk; j++) {
+        const e = Math.exp(scratch[j]! - max);
+        scratch[j] = e;
+        sum += e;
+      }
       const inv = 1 / sum;
       for (let d = 0; d < headDim; d++) o[qo + d] = 0;
       for (let j = 0; j < nk; j++) {

@@ -24,14 +24,39 @@ export const ATTENTION_MATMUL_MIN_ROWS = 24;
 
 export type { AttentionShape };
 
-interface Scratch<F extends FloatArray> { qh: F; kh: F; vh: F; oh: F; s: F; dp: F; doh: F; dqh: F; dkh: F; dvh: F }
+interface Scratch<F extends FloatArray> {
+  qh: F;
+  kh: F;
+  vh: F;
+  oh: F;
+  s: F;
+  dp: F;
+  doh: F;
+  dqh: F;
+  dkh: F;
+  dvh: F;
+}
 const pools = new Map<unknown, Scratch<FloatArray>>();
 
 function scratchFor<F extends FloatArray>(like: F, rows: number, keys: number, hd: number): Scratch<F> {
   const Ctor = like.constructor as new (n: number) => F;
   let p = pools.get(Ctor) as Scratch<F> | undefined;
-  const need = { qh: rows * hd, kh: keys * hd, vh: keys * hd, oh: rows * hd, s: rows * keys, dp: rows * keys, doh: rows * hd, dqh: rows * hd, dkh: keys * hd, dvh: keys * hd };
-  if (!p) { p = {} as Scratch<F>; pools.set(Ctor, p as Scratch<FloatArray>); }
+  const need = {
+    qh: rows * hd,
+    kh: keys * hd,
+    vh: keys * hd,
+    oh: rows * hd,
+    s: rows * keys,
+    dp: rows * keys,
+    doh: rows * hd,
+    dqh: rows * hd,
+    dkh: keys * hd,
+    dvh: keys * hd,
+  };
+  if (!p) {
+    p = {} as Scratch<F>;
+    pools.set(Ctor, p as Scratch<FloatArray>);
+  }
   for (const k of Object.keys(need) as (keyof Scratch<F>)[]) {
     if (!p[k] || p[k].length < need[k]) p[k] = new Ctor(Math.max(need[k], p[k] ? p[k].length * 2 : 0));
   }
@@ -41,22 +66,46 @@ function scratchFor<F extends FloatArray>(like: F, rows: number, keys: number, h
 /** Copies head slice [n, hd] at column offset `col` of a [n, stride] matrix into dst (or back with dir −1). */
 function gather(dst: FloatArray, src: FloatArray, n: number, stride: number, col: number, hd: number): void {
   for (let i = 0; i < n; i++) {
-    const so = i * stride + col, d = i * hd;
+    const so = i * stride + col,
+      d = i * hd;
     for (let j = 0; j < hd; j++) dst[d + j] = src[so + j]!;
   }
 }
-function scatter(dst: FloatArray, src: FloatArray, n: number, stride: number, col: number, hd: number, accumulate: boolean): void {
+function scatter(
+  dst: FloatArray,
+  src: FloatArray,
+  n: number,
+  stride: number,
+  col: number,
+  hd: number,
+  accumulate: boolean,
+): void {
   for (let i = 0; i < n; i++) {
-    const so = i * stride + col, d = i * hd;
+    const so = i * stride + col,
+      d = i * hd;
     if (accumulate) for (let j = 0; j < hd; j++) dst[so + j]! += src[d + j]!;
     else for (let j = 0; j < hd; j++) dst[so + j] = src[d + j]!;
   }
 }
 
-export function attentionForward(o: FloatArray, lse: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, shape: AttentionShape, scratch: Float64Array): void {
-  if (shape.rows < ATTENTION_MATMUL_MIN_ROWS) { attentionForwardRows(o, lse, q, k, v, shape, scratch); return; }
+export function attentionForward(
+  o: FloatArray,
+  lse: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  shape: AttentionShape,
+  scratch: Float64Array,
+): void {
+  if (shape.rows < ATTENTION_MATMUL_MIN_ROWS) {
+    attentionForwardRows(o, lse, q, k, v, shape, scratch);
+    return;
+  }
   const { rows, firstPos, nHeads, nKvHeads, headDim: hd } = shape;
-  const qs = nHeads * hd, ks = nKvHeads * hd, group = nHeads / nKvHeads, nk = firstPos + rows;
+  const qs = nHeads * hd,
+    ks = nKvHeads * hd,
+    group = nHeads / nKvHeads,
+    nk = firstPos + rows;
   const scale = 1 / Math.sqrt(hd);
   const S = scratchFor(q, rows, nk, hd);
   for (let kvh = 0; kvh < nKvHeads; kvh++) {
@@ -67,11 +116,19 @@ export function attentionForward(o: FloatArray, lse: FloatArray, q: FloatArray, 
       matmulNT(S.s, S.qh, S.kh, rows, hd, nk, false);
       const s = S.s;
       for (let i = 0; i < rows; i++) {
-        const last = firstPos + i, ro = i * nk;
+        const last = firstPos + i,
+          ro = i * nk;
         let max = -Infinity;
-        for (let j = 0; j <= last; j++) { const z = s[ro + j]! * scale; if (z > max) max = z; }
+        for (let j = 0; j <= last; j++) {
+          const z = s[ro + j]! * scale;
+          if (z > max) max = z;
+        }
         let sum = 0;
-        for (let j = 0; j <= last; j++) { const e = Math.exp(s[ro + j]! * scale - max); s[ro + j] = e; sum += e; }
+        for (let j = 0; j <= last; j++) {
+          const e = Math.exp(s[ro + j]! * scale - max);
+          s[ro + j] = e;
+          sum += e;
+        }
         const inv = 1 / sum;
         for (let j = 0; j <= last; j++) s[ro + j]! *= inv;
         for (let j = last + 1; j < nk; j++) s[ro + j] = 0;
@@ -84,9 +141,23 @@ export function attentionForward(o: FloatArray, lse: FloatArray, q: FloatArray, 
 }
 
 /** Accumulates into dq [rows, ·], dk and dv [keys, ·]. */
-export function attentionBackward(dq: FloatArray, dk: FloatArray, dv: FloatArray, dO: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, o: FloatArray, lse: FloatArray, shape: AttentionShape): void {
+export function attentionBackward(
+  dq: FloatArray,
+  dk: FloatArray,
+  dv: FloatArray,
+  dO: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  o: FloatArray,
+  lse: FloatArray,
+  shape: AttentionShape,
+): void {
   const { rows, firstPos, nHeads, nKvHeads, headDim: hd } = shape;
-  const qs = nHeads * hd, ks = nKvHeads * hd, group = nHeads / nKvHeads, nk = firstPos + rows;
+  const qs = nHeads * hd,
+    ks = nKvHeads * hd,
+    group = nHeads / nKvHeads,
+    nk = firstPos + rows;
   const scale = 1 / Math.sqrt(hd);
   const S = scratchFor(q, rows, nk, hd);
   for (let kvh = 0; kvh < nKvHeads; kvh++) {
@@ -100,9 +171,12 @@ export function attentionBackward(dq: FloatArray, dk: FloatArray, dv: FloatArray
       gather(S.oh, o, rows, qs, h * hd, hd);
       matmulNT(S.s, S.qh, S.kh, rows, hd, nk, false); // scores
       matmulNT(S.dp, S.doh, S.vh, rows, hd, nk, false); // ∂L/∂P
-      const p = S.s, dp = S.dp;
+      const p = S.s,
+        dp = S.dp;
       for (let i = 0; i < rows; i++) {
-        const last = firstPos + i, ro = i * nk, l = lse[i * nHeads + h]!;
+        const last = firstPos + i,
+          ro = i * nk,
+          l = lse[i * nHeads + h]!;
         let dd = 0;
         for (let d = 0; d < hd; d++) dd += S.doh[i * hd + d]! * S.oh[i * hd + d]!;
         for (let j = 0; j <= last; j++) {
@@ -110,7 +184,10 @@ export function attentionBackward(dq: FloatArray, dk: FloatArray, dv: FloatArray
           p[ro + j] = pj;
           dp[ro + j] = pj * (dp[ro + j]! - dd) * scale; // ∂L/∂scores (pre-scale)
         }
-        for (let j = last + 1; j < nk; j++) { p[ro + j] = 0; dp[ro + j] = 0; }
+        for (let j = last + 1; j < nk; j++) {
+          p[ro + j] = 0;
+          dp[ro + j] = 0;
+        }
       }
       matmulNN(S.dqh, dp, S.kh, rows, nk, hd, false);
       scatter(dq, S.dqh, rows, qs, h * hd, hd, true);

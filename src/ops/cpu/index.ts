@@ -7,25 +7,64 @@ import { swigluBackward, swigluForward } from './swiglu.js';
 import { loraLinearBackward, loraLinearForward } from './lora-linear.js';
 import { adamwStep } from './adamw.js';
 import {
-  addInPlace, alloc, attentionBackward, attentionForward, copy, dropout, gatherRows, lmHeadBackward, lmHeadForward, read, scatterAddRows, upload, view,
+  addInPlace,
+  alloc,
+  attentionBackward,
+  attentionForward,
+  copy,
+  dropout,
+  gatherRows,
+  lmHeadBackward,
+  lmHeadForward,
+  read,
+  scatterAddRows,
+  upload,
+  view,
 } from './tensor-ops.js';
 
 const noop = (): void => {};
 
 export const cpuOps: Ops<FloatArray> = {
   name: 'cpu',
-  alloc, view, read, upload, beginScope: noop, endScope: noop,
-  copy, addInPlace, gatherRows, scatterAddRows,
-  matmulNN, matmulNT, matmulTN,
-  rmsnormForward, rmsnormBackward,
-  ropeTable, ropeApply,
-  attentionForward, attentionBackward,
-  swigluForward, swigluBackward,
+  alloc,
+  view,
+  read,
+  upload,
+  beginScope: noop,
+  endScope: noop,
+  copy,
+  addInPlace,
+  gatherRows,
+  scatterAddRows,
+  matmulNN,
+  matmulNT,
+  matmulTN,
+  rmsnormForward,
+  rmsnormBackward,
+  ropeTable,
+  ropeApply,
+  attentionForward,
+  attentionBackward,
+  swigluForward,
+  swigluBackward,
   dropout,
-  loraLinearForward, loraLinearBackward,
-  lmHeadForward, lmHeadBackward,
+  loraLinearForward,
+  loraLinearBackward,
+  lmHeadForward,
+  lmHeadBackward,
   adamwStep: (param, grad, m, v, lr, b1, b2, eps, wd, step, gradScale = 1) => {
     if (gradScale !== 1) for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! * gradScale;
-    adamwStep(param as Float32Array, grad as Float32Array, m as Float32Array, v as Float32Array, lr, b1, b2, eps, wd, step);
+    adamwStep(
+      param as Float32Array,
+      grad as Float32Array,
+      m as Float32Array,
+      v as Float32Array,
+      lr,
+      b1,
+      b2,
+      eps,
+      wd,
+      step,
+    );
   },
 };

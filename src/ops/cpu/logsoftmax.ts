@@ -3,11 +3,22 @@
 import type { FloatArray } from '../matmul.js';
 
 /** logp[r] = z[r, target[r]] − logsumexp(z[r]) with z = logits · invTemp; saves lse[r]. */
-export function logSoftmaxGatherForward(logp: FloatArray, lse: FloatArray, logits: FloatArray, targets: Int32Array, rows: number, vocab: number, invTemp: number): void {
+export function logSoftmaxGatherForward(
+  logp: FloatArray,
+  lse: FloatArray,
+  logits: FloatArray,
+  targets: Int32Array,
+  rows: number,
+  vocab: number,
+  invTemp: number,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
     let max = -Infinity;
-    for (let i = 0; i < vocab; i++) { const z = logits[o + i]! * invTemp; if (z > max) max = z; }
+    for (let i = 0; i < vocab; i++) {
+      const z = logits[o + i]! * invTemp;
+      if (z > max) max = z;
+    }
     let sum = 0;
     for (let i = 0; i < vocab; i++) sum += Math.exp(logits[o + i]! * invTemp - max);
     const l = max + Math.log(sum);
@@ -22,7 +33,15 @@ export function logSoftmaxGatherForward(logp: FloatArray, lse: FloatArray, logit
  * Overwrites logits in place with ∂L/∂logits = dlogp · invTemp · (onehot(target) − softmax(z)),
  * so the [rows, vocab] buffer is reused rather than a second one materialised.
  */
-export function logSoftmaxGatherBackward(logits: FloatArray, dlogp: FloatArray, lse: FloatArray, targets: Int32Array, rows: number, vocab: number, invTemp: number): void {
+export function logSoftmaxGatherBackward(
+  logits: FloatArray,
+  dlogp: FloatArray,
+  lse: FloatArray,
+  targets: Int32Array,
+  rows: number,
+  vocab: number,
+  invTemp: number,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
     const g = dlogp[r]! * invTemp;

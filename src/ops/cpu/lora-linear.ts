@@ -13,7 +13,16 @@ export type { LinearShape, LoraOperand, LinearGrads };
  * y [rows,out] = x·Wᵀ + bias (+ LoRA). xLora is the (dropped-out) input of the LoRA branch — x
  * itself without dropout. us [rows, r] receives scale·(xLora·Aᵀ), which the backward needs.
  */
-export function loraLinearForward(y: FloatArray, x: FloatArray, w: FloatArray, bias: FloatArray | null, shape: LinearShape, lora: LoraOperand | null, xLora: FloatArray, us: FloatArray): void {
+export function loraLinearForward(
+  y: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  bias: FloatArray | null,
+  shape: LinearShape,
+  lora: LoraOperand | null,
+  xLora: FloatArray,
+  us: FloatArray,
+): void {
   const { rows, inF, outF } = shape;
   matmulNT(y, x, w, rows, inF, outF, false);
   if (bias) {
@@ -34,7 +43,19 @@ export function loraLinearForward(y: FloatArray, x: FloatArray, w: FloatArray, b
  * Accumulates the gradients of loraLinearForward. keep: the dropout multipliers (null = no
  * dropout). scratchDz [rows, r]; scratchDx [rows, in] (used only with dropout).
  */
-export function loraLinearBackward(g: LinearGrads, dy: FloatArray, x: FloatArray, w: FloatArray, shape: LinearShape, lora: LoraOperand | null, xLora: FloatArray, us: FloatArray, keep: FloatArray | null, scratchDz: FloatArray, scratchDx: FloatArray): void {
+export function loraLinearBackward(
+  g: LinearGrads,
+  dy: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  shape: LinearShape,
+  lora: LoraOperand | null,
+  xLora: FloatArray,
+  us: FloatArray,
+  keep: FloatArray | null,
+  scratchDz: FloatArray,
+  scratchDx: FloatArray,
+): void {
   const { rows, inF, outF } = shape;
   if (g.dx) matmulNN(g.dx, dy, w, rows, outF, inF, true);
   if (g.dW) matmulTN(g.dW, dy, x, outF, rows, inF, true);

@@ -35,7 +35,15 @@ export function ropeTable(theta: number, headDim: number, minPositions: number):
  * direction +1 is the forward rotation, −1 its inverse (= the backward of the forward, since a
  * rotation's transpose is its inverse).
  */
-export function ropeApply(x: FloatArray, positions: Int32Array, rows: number, nHeads: number, headDim: number, table: RopeTable, direction: 1 | -1): void {
+export function ropeApply(
+  x: FloatArray,
+  positions: Int32Array,
+  rows: number,
+  nHeads: number,
+  headDim: number,
+  table: RopeTable,
+  direction: 1 | -1,
+): void {
   const half = headDim / 2;
   const stride = nHeads * headDim;
   for (let r = 0; r < rows; r++) {

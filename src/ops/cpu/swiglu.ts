@@ -9,7 +9,14 @@ export function swigluForward(a: FloatArray, g: FloatArray, u: FloatArray, n: nu
 }
 
 /** Overwrites dg and du from da (both are fresh per layer, so no accumulation is needed). */
-export function swigluBackward(dg: FloatArray, du: FloatArray, da: FloatArray, g: FloatArray, u: FloatArray, n: number): void {
+export function swigluBackward(
+  dg: FloatArray,
+  du: FloatArray,
+  da: FloatArray,
+  g: FloatArray,
+  u: FloatArray,
+  n: number,
+): void {
   for (let i = 0; i < n; i++) {
     const gv = g[i]!;
     const s = 1 / (1 + Math.exp(-gv));

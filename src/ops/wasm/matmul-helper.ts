@@ -6,7 +6,13 @@ import { JOB, readProduct, runChunks } from './matmul-pool.js';
 import type { WasmMemory, WasmModule } from './kernel-types.js';
 import { instantiateKernel } from './matmul-wasm.js';
 
-interface HelperData { memory: WasmMemory; module: WasmModule; job: Int32Array; ready: Int32Array; scratch: number }
+interface HelperData {
+  memory: WasmMemory;
+  module: WasmModule;
+  job: Int32Array;
+  ready: Int32Array;
+  scratch: number;
+}
 const { memory, module, job, ready, scratch } = workerData as HelperData;
 const kernel = instantiateKernel(module, memory);
 

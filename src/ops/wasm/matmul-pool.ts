@@ -15,22 +15,49 @@ import { Worker } from 'node:worker_threads';
 import type { KernelExports, WasmMemory, WasmModule } from './kernel-types.js';
 
 export const JOB = {
-  SEQ: 0, CLAIM: 1, CHUNKS_DONE: 2, N_CHUNKS: 3, CHUNK_ROWS: 4, ERR: 5, STOP: 6,
-  C: 7, A: 8, BP: 9, M: 10, K: 11, N: 12, TRANS_A: 13, ACC: 14,
+  SEQ: 0,
+  CLAIM: 1,
+  CHUNKS_DONE: 2,
+  N_CHUNKS: 3,
+  CHUNK_ROWS: 4,
+  ERR: 5,
+  STOP: 6,
+  C: 7,
+  A: 8,
+  BP: 9,
+  M: 10,
+  K: 11,
+  N: 12,
+  TRANS_A: 13,
+  ACC: 14,
 } as const;
 const JOB_INTS = 16;
 const MAX_CHUNKS = 0xffff;
 const HELPER_TIMEOUT_MS = 120_000;
 
-export interface Helper { worker: Worker; ready: Int32Array; failure: Error | null }
-export interface Pool { job: Int32Array; helpers: Helper[]; seq: number }
+export interface Helper {
+  worker: Worker;
+  ready: Int32Array;
+  failure: Error | null;
+}
+export interface Pool {
+  job: Int32Array;
+  helpers: Helper[];
+  seq: number;
+}
 
 export function createPool(): Pool {
   return { job: new Int32Array(new SharedArrayBuffer(JOB_INTS * 4)), helpers: [], seq: 0 };
 }
 
 /** Helper i uses scratch region i+1 (region 0 is the caller's). */
-export function spawnHelpers(pool: Pool, count: number, memory: WasmMemory, module: WasmModule, scratchOf: (thread: number) => number): void {
+export function spawnHelpers(
+  pool: Pool,
+  count: number,
+  memory: WasmMemory,
+  module: WasmModule,
+  scratchOf: (thread: number) => number,
+): void {
   while (pool.helpers.length < count) {
     const ready = new Int32Array(new SharedArrayBuffer(4));
     const worker = new Worker(new URL('./matmul-helper.js', import.meta.url), {
@@ -41,7 +68,9 @@ export function spawnHelpers(pool: Pool, count: number, memory: WasmMemory, modu
     worker.unref(); // never keeps the process alive; dies with the thread that created it
     const h: Helper = { worker, ready, failure: null };
     // a helper that fails to start never claims work: products run without it, warmUp reports why
-    worker.on('error', (err) => { h.failure = err; });
+    worker.on('error', (err) => {
+      h.failure = err;
+    });
     pool.helpers.push(h);
   }
 }
@@ -63,13 +92,30 @@ export async function waitReady(pool: Pool, timeoutMs: number): Promise<void> {
   }
 }
 
-export interface Product { c: number; a: number; bp: number; m: number; k: number; n: number; transA: number; acc: number }
+export interface Product {
+  c: number;
+  a: number;
+  bp: number;
+  m: number;
+  k: number;
+  n: number;
+  transA: number;
+  acc: number;
+}
 
 /**
  * Claim and compute chunks of the job tagged `tag` until none are left; returns how many this
  * thread computed. Shared by the caller and the helpers.
  */
-export function runChunks(job: Int32Array, kernel: KernelExports, tag: number, p: Product, nChunks: number, chunkRows: number, scratch: number): number {
+export function runChunks(
+  job: Int32Array,
+  kernel: KernelExports,
+  tag: number,
+  p: Product,
+  nChunks: number,
+  chunkRows: number,
+  scratch: number,
+): number {
   let done = 0;
   for (;;) {
     const v = Atomics.load(job, JOB.CLAIM);
@@ -92,9 +138,14 @@ export function runChunks(job: Int32Array, kernel: KernelExports, tag: number, p
 /** Read a published job's fields (Atomics: see the protocol note at the top). */
 export function readProduct(job: Int32Array): Product {
   return {
-    c: Atomics.load(job, JOB.C), a: Atomics.load(job, JOB.A), bp: Atomics.load(job, JOB.BP),
-    m: Atomics.load(job, JOB.M), k: Atomics.load(job, JOB.K), n: Atomics.load(job, JOB.N),
-    transA: Atomics.load(job, JOB.TRANS_A), acc: Atomics.load(job, JOB.ACC),
+    c: Atomics.load(job, JOB.C),
+    a: Atomics.load(job, JOB.A),
+    bp: Atomics.load(job, JOB.BP),
+    m: Atomics.load(job, JOB.M),
+    k: Atomics.load(job, JOB.K),
+    n: Atomics.load(job, JOB.N),
+    transA: Atomics.load(job, JOB.TRANS_A),
+    acc: Atomics.load(job, JOB.ACC),
   };
 }
 
@@ -110,11 +161,18 @@ export function runParallel(pool: Pool, kernel: KernelExports, p: Product, threa
   pool.seq = (pool.seq + 1) & 0x7fff;
   const tag = pool.seq;
   Atomics.store(job, JOB.CLAIM, tag << 16); // first: invalidates claims under the previous tag
-  Atomics.store(job, JOB.C, p.c); Atomics.store(job, JOB.A, p.a); Atomics.store(job, JOB.BP, p.bp);
-  Atomics.store(job, JOB.M, p.m); Atomics.store(job, JOB.K, p.k); Atomics.store(job, JOB.N, p.n);
-  Atomics.store(job, JOB.TRANS_A, p.transA); Atomics.store(job, JOB.ACC, p.acc);
-  Atomics.store(job, JOB.N_CHUNKS, nChunks); Atomics.store(job, JOB.CHUNK_ROWS, chunkRows);
-  Atomics.store(job, JOB.CHUNKS_DONE, 0); Atomics.store(job, JOB.ERR, 0);
+  Atomics.store(job, JOB.C, p.c);
+  Atomics.store(job, JOB.A, p.a);
+  Atomics.store(job, JOB.BP, p.bp);
+  Atomics.store(job, JOB.M, p.m);
+  Atomics.store(job, JOB.K, p.k);
+  Atomics.store(job, JOB.N, p.n);
+  Atomics.store(job, JOB.TRANS_A, p.transA);
+  Atomics.store(job, JOB.ACC, p.acc);
+  Atomics.store(job, JOB.N_CHUNKS, nChunks);
+  Atomics.store(job, JOB.CHUNK_ROWS, chunkRows);
+  Atomics.store(job, JOB.CHUNKS_DONE, 0);
+  Atomics.store(job, JOB.ERR, 0);
   Atomics.store(job, JOB.SEQ, tag);
   Atomics.notify(job, JOB.SEQ);
   const mine = runChunks(job, kernel, tag, p, nChunks, chunkRows, scratch);
@@ -124,8 +182,10 @@ export function runParallel(pool: Pool, kernel: KernelExports, p: Product, threa
     if (d === nChunks) break;
     if (spins < 1000) continue; // a helper's last chunk usually ends within microseconds of ours
     Atomics.wait(job, JOB.CHUNKS_DONE, d, 50);
-    if (Date.now() - t0 > HELPER_TIMEOUT_MS) throw new Error(`matmul: helper threads did not finish their rows within ${HELPER_TIMEOUT_MS} ms`);
+    if (Date.now() - t0 > HELPER_TIMEOUT_MS)
+      throw new Error(`matmul: helper threads did not finish their rows within ${HELPER_TIMEOUT_MS} ms`);
   }
-  if (Atomics.load(job, JOB.ERR) !== 0) throw new Error('matmul: the WASM kernel failed in a helper thread (see stderr)');
+  if (Atomics.load(job, JOB.ERR) !== 0)
+    throw new Error('matmul: the WASM kernel failed in a helper thread (see stderr)');
   return nChunks - mine;
 }

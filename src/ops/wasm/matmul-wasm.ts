@@ -68,7 +68,8 @@ export interface MatmulThreadOptions {
 /** Set the thread count / threshold for products issued from this thread. Changing threads retires current helpers. */
 export function configureMatmulThreads(opts: MatmulThreadOptions): void {
   if (opts.threads !== undefined) {
-    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new Error(`matmul threads must be an integer >= 1, got ${opts.threads}`);
+    if (!Number.isInteger(opts.threads) || opts.threads < 1)
+      throw new Error(`matmul threads must be an integer >= 1, got ${opts.threads}`);
     if (opts.threads !== threadCount && state) {
       void retirePool(state.pool);
       state.pool = createPool();
@@ -76,7 +77,8 @@ export function configureMatmulThreads(opts: MatmulThreadOptions): void {
     threadCount = opts.threads;
   }
   if (opts.parallelMinFlops !== undefined) {
-    if (!(opts.parallelMinFlops >= 0)) throw new Error(`matmul parallelMinFlops must be >= 0, got ${opts.parallelMinFlops}`);
+    if (!(opts.parallelMinFlops >= 0))
+      throw new Error(`matmul parallelMinFlops must be >= 0, got ${opts.parallelMinFlops}`);
     parallelMinFlops = opts.parallelMinFlops;
   }
 }
@@ -100,9 +102,18 @@ function load(): WasmState | null {
     const module = new WA.Module(readFileSync(kernelWasmUrl()));
     const memory = new WA.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
     const kernel = instantiateKernel(module, memory);
-    state = { memory, module, kernel, f32: new Float32Array(memory.buffer), scratchBytes: align(kernel.scratchFloats() * 4), pool: createPool() };
+    state = {
+      memory,
+      module,
+      kernel,
+      f32: new Float32Array(memory.buffer),
+      scratchBytes: align(kernel.scratchFloats() * 4),
+      pool: createPool(),
+    };
   } catch (err) {
-    loadError = new Error(`matmul: WASM-SIMD kernel unavailable (${kernelWasmUrl().pathname}): ${(err as Error).message}`);
+    loadError = new Error(
+      `matmul: WASM-SIMD kernel unavailable (${kernelWasmUrl().pathname}): ${(err as Error).message}`,
+    );
     // say it once: Float32 products still run (plain loops), about 20x slower
     console.warn(`loractor: ${loadError.message}; using plain loops (run npm run build)`);
   }
@@ -125,7 +136,10 @@ function ensureBytes(s: WasmState, bytes: number): boolean {
   if (bytes <= have) return true;
   const pages = Math.ceil((bytes - have) / WASM_PAGE);
   if (have / WASM_PAGE + pages > MAX_PAGES) {
-    if (!warnedTooBig) console.warn(`loractor: a matmul needs ${(bytes / 2 ** 20).toFixed(0)} MiB of kernel arena (limit ${MAX_PAGES / 16} MiB); such products use plain loops`);
+    if (!warnedTooBig)
+      console.warn(
+        `loractor: a matmul needs ${(bytes / 2 ** 20).toFixed(0)} MiB of kernel arena (limit ${MAX_PAGES / 16} MiB); such products use plain loops`,
+      );
     warnedTooBig = true;
     return false;
   }
@@ -160,11 +174,22 @@ export async function warmUpMatmulThreads(timeoutMs = 10_000): Promise<number> {
  * C[M,N] (+)= op(A)·op(B) in Float32 on the kernel. Returns false (nothing done) when the kernel is
  * unavailable or the product would not fit the arena ceiling, so the caller can use its plain path.
  */
-export function gemmF32(c: Float32Array, a: Float32Array, b: Float32Array, m: number, k: number, n: number, transA: boolean, transB: boolean, accumulate: boolean): boolean {
+export function gemmF32(
+  c: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  transA: boolean,
+  transB: boolean,
+  accumulate: boolean,
+): boolean {
   const s = load();
   if (!s) return false;
   const parallel = threadCount > 1 && m >= 32 && 2 * m * n * k >= parallelMinFlops;
-  if (parallel && s.pool.helpers.length < threadCount - 1) spawnHelpers(s.pool, threadCount - 1, s.memory, s.module, scratchOf(s));
+  if (parallel && s.pool.helpers.length < threadCount - 1)
+    spawnHelpers(s.pool, threadCount - 1, s.memory, s.module, scratchOf(s));
 
   // arena layout: [base][scratch × threads][A][B][C][packed B]
   const n8 = (n + 7) & ~7;

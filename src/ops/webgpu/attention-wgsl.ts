@@ -41,9 +41,19 @@ export interface AttentionVariant {
 }
 
 export interface Geometry {
-  hd: number; hd4: number; C: number; R: number; TM: number; TN: number; BK: number; BK4: number; BJ: number;
+  hd: number;
+  hd4: number;
+  C: number;
+  R: number;
+  TM: number;
+  TN: number;
+  BK: number;
+  BK4: number;
+  BJ: number;
   /** Tile rows and columns, threads per workgroup. */
-  M: number; N: number; NT: number;
+  M: number;
+  N: number;
+  NT: number;
   /** Row stride (vec4) of the nt staging (BK/4 + 1: the pad spreads rows over banks). */
   XS4: number;
   /** Row stride (f32) of ps. */
@@ -56,7 +66,12 @@ export interface Geometry {
 
 export function geometry(v: AttentionVariant): Geometry {
   const { C, R, TM, TN, BK, BJ } = v.tile;
-  const hd = v.headDim, hd4 = hd / 4, BK4 = BK / 4, XS4 = BK4 + 1, M = R * TM, N = C * TN;
+  const hd = v.headDim,
+    hd4 = hd / 4,
+    BK4 = BK / 4,
+    XS4 = BK4 + 1,
+    M = R * TM,
+    N = C * TN;
   const STAGE4 = Math.max((M + N) * XS4, BJ * hd4, Math.ceil((M * C) / 4));
   return { hd, hd4, C, R, TM, TN, BK, BK4, BJ, M, N, NT: R * C, XS4, PS: N + 1, STAGE4, TE: Math.ceil(hd4 / C) };
 }
@@ -68,7 +83,10 @@ export function sharedBytes(g: Geometry): number {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const each = (n: number, f: (i: number) => string): string => range(n).map(f).join('\n');
-const each2 = (n: number, m: number, f: (i: number, j: number) => string): string => range(n).flatMap((i) => range(m).map((j) => f(i, j))).join('\n');
+const each2 = (n: number, m: number, f: (i: number, j: number) => string): string =>
+  range(n)
+    .flatMap((i) => range(m).map((j) => f(i, j)))
+    .join('\n');
 
 // --- declarations ------------------------------------------------------------------------------------
 
@@ -81,14 +99,20 @@ function paramsStruct(fields: string[]): string {
 function floatBinding(i: number, name: string, write: boolean, vec4: boolean): string {
   const access = write ? 'read_write' : 'read';
   const lines = [`@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${vec4 ? 'vec4<f32>' : 'f32'}>;`];
-  lines.push(vec4
-    ? `fn ld_${name}(i: u32) -> vec4<f32> { return ${name}[i >> 2u]; }`
-    : `fn ld_${name}(i: u32) -> vec4<f32> { return vec4<f32>(${name}[i], ${name}[i + 1u], ${name}[i + 2u], ${name}[i + 3u]); }`);
-  lines.push(`fn ldz_ld_${name}(ok: bool, i: u32) -> vec4<f32> { if (ok) { return ld_${name}(i); } return vec4<f32>(0.0); }`);
+  lines.push(
+    vec4
+      ? `fn ld_${name}(i: u32) -> vec4<f32> { return ${name}[i >> 2u]; }`
+      : `fn ld_${name}(i: u32) -> vec4<f32> { return vec4<f32>(${name}[i], ${name}[i + 1u], ${name}[i + 2u], ${name}[i + 3u]); }`,
+  );
+  lines.push(
+    `fn ldz_ld_${name}(ok: bool, i: u32) -> vec4<f32> { if (ok) { return ld_${name}(i); } return vec4<f32>(0.0); }`,
+  );
   if (write) {
-    lines.push(vec4
-      ? `fn st_${name}(i: u32, x: vec4<f32>) { ${name}[i >> 2u] = x; }`
-      : `fn st_${name}(i: u32, x: vec4<f32>) { ${name}[i] = x.x; ${name}[i + 1u] = x.y; ${name}[i + 2u] = x.z; ${name}[i + 3u] = x.w; }`);
+    lines.push(
+      vec4
+        ? `fn st_${name}(i: u32, x: vec4<f32>) { ${name}[i >> 2u] = x; }`
+        : `fn st_${name}(i: u32, x: vec4<f32>) { ${name}[i] = x.x; ${name}[i + 1u] = x.y; ${name}[i + 2u] = x.z; ${name}[i + 3u] = x.w; }`,
+    );
   }
   return lines.join('\n');
 }
@@ -130,22 +154,46 @@ function colOk(g: Geometry, e: number): string {
 // --- building blocks ---------------------------------------------------------------------------------
 
 /** Rows of a [rows × stride] tensor: element index of (row r, col d) is base + r·stride + d. */
-export interface Src { ld: string; base: string; rows: string; stride: string }
+export interface Src {
+  ld: string;
+  base: string;
+  rows: string;
+  stride: string;
+}
 
 /**
  * Staging of `count` vec4 elements through registers: thread lid holds elements lid + i·NT. The
  * next block's global loads are issued into registers before the current block is computed on, so
  * their latency overlaps the arithmetic (software pipelining; two barriers per block either way).
  */
-interface Staged { decl: string; load: (at: string) => string; store: string }
+interface Staged {
+  decl: string;
+  load: (at: string) => string;
+  store: string;
+}
 
-function staged(g: Geometry, reg: string, count: number, load: (e: string, at: string) => string, slot: (e: string) => string): Staged {
+function staged(
+  g: Geometry,
+  reg: string,
+  count: number,
+  load: (e: string, at: string) => string,
+  slot: (e: string) => string,
+): Staged {
   const n = Math.ceil(count / g.NT);
   const partial = (i: number): boolean => (i + 1) * g.NT > count;
   return {
     decl: each(n, (i) => `    var ${reg}${i} = vec4<f32>(0.0);`),
-    load: (at) => each(n, (i) => `    { let e = lid + ${i * g.NT}u; ${reg}${i} = ${partial(i) ? `select(vec4<f32>(0.0), ${load('e', at)}, e < ${count}u)` : load('e', at)}; }`),
-    store: each(n, (i) => `    { let e = lid + ${i * g.NT}u; ${partial(i) ? `if (e < ${count}u) { ` : ''}stage[${slot('e')}] = ${reg}${i};${partial(i) ? ' }' : ''} }`),
+    load: (at) =>
+      each(
+        n,
+        (i) =>
+          `    { let e = lid + ${i * g.NT}u; ${reg}${i} = ${partial(i) ? `select(vec4<f32>(0.0), ${load('e', at)}, e < ${count}u)` : load('e', at)}; }`,
+      ),
+    store: each(
+      n,
+      (i) =>
+        `    { let e = lid + ${i * g.NT}u; ${partial(i) ? `if (e < ${count}u) { ` : ''}stage[${slot('e')}] = ${reg}${i};${partial(i) ? ' }' : ''} }`,
+    ),
   };
 }
 
@@ -157,10 +205,19 @@ function rowLoad(S: Src, row: string, col: string, extra = ''): string {
 /** acc_a_b += Σ_d X[row a, d] · Y[col b, d] over the whole head dim (staged in chunks of BK). */
 function ntProduct(g: Geometry, acc: string, X: Src, Y: Src): string {
   const guard = (d: string): string => (g.hd % g.BK !== 0 ? ` && ${d} < ${g.hd}u` : '');
-  const part = (S: Src, reg: string, rows: number, off: number): Staged => staged(g, reg, rows * g.BK4,
-    (e, at) => { const d = `${at} + (${e} % ${g.BK4}u) * 4u`; return rowLoad(S, `(${e} / ${g.BK4}u)`, `(${d})`, guard(`(${d})`)); },
-    (e) => `${off}u + (${e} / ${g.BK4}u) * ${g.XS4}u + ${e} % ${g.BK4}u`);
-  const xs = part(X, 'px', g.M, 0), ys = part(Y, 'py', g.N, g.M * g.XS4);
+  const part = (S: Src, reg: string, rows: number, off: number): Staged =>
+    staged(
+      g,
+      reg,
+      rows * g.BK4,
+      (e, at) => {
+        const d = `${at} + (${e} % ${g.BK4}u) * 4u`;
+        return rowLoad(S, `(${e} / ${g.BK4}u)`, `(${d})`, guard(`(${d})`));
+      },
+      (e) => `${off}u + (${e} / ${g.BK4}u) * ${g.XS4}u + ${e} % ${g.BK4}u`,
+    );
+  const xs = part(X, 'px', g.M, 0),
+    ys = part(Y, 'py', g.N, g.M * g.XS4);
   return `
   {
 ${xs.decl}
@@ -187,7 +244,13 @@ ${each2(g.TM, g.TN, (a, b) => `      ${acc}_${a}_${b} += dot(x${a}, y${b});`)}
 
 /** acc_a_e += Σ_j ps[row a, j] · Z[j, vec4 col e] for j < cols (Z rows staged BJ at a time). */
 function nnProduct(g: Geometry, acc: string, Z: Src, cols: string): string {
-  const zs = staged(g, 'pz', g.BJ * g.hd4, (e, at) => rowLoad(Z, `(${at} + ${e} / ${g.hd4}u)`, `(${e} % ${g.hd4}u) * 4u`), (e) => e);
+  const zs = staged(
+    g,
+    'pz',
+    g.BJ * g.hd4,
+    (e, at) => rowLoad(Z, `(${at} + ${e} / ${g.hd4}u)`, `(${e} % ${g.hd4}u) * 4u`),
+    (e) => e,
+  );
   return `
   {
 ${zs.decl}
@@ -214,21 +277,28 @@ function allReduce(g: Geometry, subgroups: boolean, name: string, op: 'max' | 'a
   const f = (x: string, y: string): string => (op === 'max' ? `max(${x}, ${y})` : `(${x} + ${y})`);
   if (subgroups) {
     const steps: string[] = [];
-    for (let o = 1; o < g.C; o *= 2) for (const a of range(g.TM)) steps.push(`  ${name}${a} = ${f(`${name}${a}`, `subgroupShuffleXor(${name}${a}, ${o}u)`)};`);
+    for (let o = 1; o < g.C; o *= 2)
+      for (const a of range(g.TM))
+        steps.push(`  ${name}${a} = ${f(`${name}${a}`, `subgroupShuffleXor(${name}${a}, ${o}u)`)};`);
     return steps.join('\n');
   }
   return `
   workgroupBarrier();
 ${each(g.TM, (a) => `  { let i = qrow${a} * ${g.C}u + c; stage[i >> 2u][i & 3u] = ${name}${a}; }`)}
   workgroupBarrier();
-${each(g.TM, (a) => `  { let i0 = qrow${a} * ${g.C}u; var r = stage[i0 >> 2u][i0 & 3u];
+${each(
+  g.TM,
+  (a) => `  { let i0 = qrow${a} * ${g.C}u; var r = stage[i0 >> 2u][i0 & 3u];
     for (var j = 1u; j < ${g.C}u; j++) { let i = i0 + j; r = ${f('r', 'stage[i >> 2u][i & 3u]')}; }
-    ${name}${a} = r; }`)}`;
+    ${name}${a} = r; }`,
+)}`;
 }
 
-const declScalars = (g: Geometry, name: string, init: string): string => each2(g.TM, g.TN, (a, b) => `    var ${name}_${a}_${b} = ${init};`);
+const declScalars = (g: Geometry, name: string, init: string): string =>
+  each2(g.TM, g.TN, (a, b) => `    var ${name}_${a}_${b} = ${init};`);
 const declRows = (g: Geometry, name: string, init: string): string => each(g.TM, (a) => `  var ${name}${a} = ${init};`);
-const declOut = (g: Geometry, name: string): string => each2(g.TM, g.TE, (a, e) => `  var ${name}_${a}_${e} = vec4<f32>(0.0);`);
+const declOut = (g: Geometry, name: string): string =>
+  each2(g.TM, g.TE, (a, e) => `  var ${name}_${a}_${e} = vec4<f32>(0.0);`);
 
 function header(v: AttentionVariant, params: string[], bindings: string[]): string {
   return `${v.subgroups ? 'enable subgroups;\n' : ''}${paramsStruct(params)}
@@ -245,7 +315,20 @@ export function variantKey(v: AttentionVariant): string {
 
 // --- forward -------------------------------------------------------------------------------------------
 
-export const FORWARD_PARAMS = ['qOff', 'kOff', 'vOff', 'oOff', 'lseOff', 'nHeads', 'qs', 'ks', 'group', 'gy', 'nTiles', 'scale'];
+export const FORWARD_PARAMS = [
+  'qOff',
+  'kOff',
+  'vOff',
+  'oOff',
+  'lseOff',
+  'nHeads',
+  'qs',
+  'ks',
+  'group',
+  'gy',
+  'nTiles',
+  'scale',
+];
 
 /**
  * One workgroup per (query tile, q head). Schedule words: first row, valid rows, sequence's first
@@ -254,8 +337,12 @@ export const FORWARD_PARAMS = ['qOff', 'kOff', 'vOff', 'oOff', 'lseOff', 'nHeads
 export function forwardKernel(v: AttentionVariant): KernelSpec {
   const g = geometry(v);
   const code = `${header(v, FORWARD_PARAMS, [
-    scalarBinding(1, 'tiles', 'u32', false), floatBinding(2, 'q', false, v.vec4), floatBinding(3, 'k', false, v.vec4),
-    floatBinding(4, 'v', false, v.vec4), floatBinding(5, 'o', true, v.vec4), scalarBinding(6, 'lse', 'f32', true),
+    scalarBinding(1, 'tiles', 'u32', false),
+    floatBinding(2, 'q', false, v.vec4),
+    floatBinding(3, 'k', false, v.vec4),
+    floatBinding(4, 'v', false, v.vec4),
+    floatBinding(5, 'o', true, v.vec4),
+    scalarBinding(6, 'lse', 'f32', true),
   ])}
 @compute @workgroup_size(${g.NT})
 fn main(${ENTRY}) {${prologue(g)}
@@ -272,22 +359,31 @@ ${declOut(g, 'o')}
     let nkv = min(${g.N}u, qpos0 + nq - k0);
 ${declScalars(g, 's', '0.0')}
 ${ntProduct(g, 's', { ld: 'ld_q', base: 'qBase', rows: 'nq', stride: 'p.qs' }, { ld: 'ld_k', base: 'p.kOff + kvBase + k0 * p.ks', rows: 'nkv', stride: 'p.ks' })}
-${each(g.TM, (a) => `    let rv${a} = qrow${a} < nq; let ip${a} = qpos0 + qrow${a};
+${each(
+  g.TM,
+  (a) => `    let rv${a} = qrow${a} < nq; let ip${a} = qpos0 + qrow${a};
 ${each(g.TN, (b) => `    let ok_${a}_${b} = rv${a} && k0 + pcol${b} <= ip${a};\n    s_${a}_${b} = select(-1e30, s_${a}_${b} * p.scale, ok_${a}_${b});`)}
-    var mx${a} = ${range(g.TN).reduce((acc, b) => (acc ? `max(${acc}, s_${a}_${b})` : `s_${a}_${b}`), '')};`)}
+    var mx${a} = ${range(g.TN).reduce((acc, b) => (acc ? `max(${acc}, s_${a}_${b})` : `s_${a}_${b}`), '')};`,
+)}
 ${allReduce(g, v.subgroups, 'mx', 'max')}
-${each(g.TM, (a) => `    let mn${a} = max(m${a}, mx${a}); let al${a} = exp(m${a} - mn${a}); m${a} = mn${a}; l${a} = l${a} * al${a};
+${each(
+  g.TM,
+  (a) => `    let mn${a} = max(m${a}, mx${a}); let al${a} = exp(m${a} - mn${a}); m${a} = mn${a}; l${a} = l${a} * al${a};
 ${each(g.TE, (e) => `    o_${a}_${e} = o_${a}_${e} * al${a};`)}
-${each(g.TN, (b) => `    { let pr = select(0.0, exp(s_${a}_${b} - mn${a}), ok_${a}_${b}); l${a} += pr; ps[prow${a} + pcol${b}] = pr; }`)}`)}
+${each(g.TN, (b) => `    { let pr = select(0.0, exp(s_${a}_${b} - mn${a}), ok_${a}_${b}); l${a} += pr; ps[prow${a} + pcol${b}] = pr; }`)}`,
+)}
 ${nnProduct(g, 'o', { ld: 'ld_v', base: 'p.vOff + kvBase + k0 * p.ks', rows: 'nkv', stride: 'p.ks' }, 'nkv')}
   }
 ${allReduce(g, v.subgroups, 'l', 'add')}
-${each(g.TM, (a) => `  if (qrow${a} < nq) {
+${each(
+  g.TM,
+  (a) => `  if (qrow${a} < nq) {
     let inv = 1.0 / l${a};
     let ob = p.oOff + (qr0 + qrow${a}) * p.qs + h * ${g.hd}u;
 ${each(g.TE, (e) => `    if (${colOk(g, e)}) { st_o(ob + ocol${e} * 4u, o_${a}_${e} * inv); }`)}
     if (c == 0u) { lse[p.lseOff + (qr0 + qrow${a}) * p.nHeads + h] = m${a} + log(l${a}); }
-  }`)}
+  }`,
+)}
 }`;
   return { key: `attn-fwd-${variantKey(v)}`, code, bindings: ['read', 'read', 'read', 'read', 'write', 'write'] };
 }
@@ -320,7 +416,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // --- backward: dQ ----------------------------------------------------------------------------------------
 
-export const DQ_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dqOff', 'nHeads', 'qs', 'ks', 'group', 'gy', 'nTiles', 'scale'];
+export const DQ_PARAMS = [
+  'qOff',
+  'kOff',
+  'vOff',
+  'doOff',
+  'dqOff',
+  'nHeads',
+  'qs',
+  'ks',
+  'group',
+  'gy',
+  'nTiles',
+  'scale',
+];
 
 /**
  * One workgroup per (query tile, q head), same schedule as the forward. Per key tile: S = Q·Kᵀ,
@@ -329,8 +438,12 @@ export const DQ_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dqOff', 'nHeads', 'q
 export function dqKernel(v: AttentionVariant): KernelSpec {
   const g = geometry(v);
   const code = `${header(v, DQ_PARAMS, [
-    scalarBinding(1, 'tiles', 'u32', false), floatBinding(2, 'q', false, v.vec4), floatBinding(3, 'k', false, v.vec4),
-    floatBinding(4, 'v', false, v.vec4), floatBinding(5, 'dout', false, v.vec4), scalarBinding(6, 'stats', 'f32', false),
+    scalarBinding(1, 'tiles', 'u32', false),
+    floatBinding(2, 'q', false, v.vec4),
+    floatBinding(3, 'k', false, v.vec4),
+    floatBinding(4, 'v', false, v.vec4),
+    floatBinding(5, 'dout', false, v.vec4),
+    scalarBinding(6, 'stats', 'f32', false),
     floatBinding(7, 'dq', true, v.vec4),
   ])}
 @compute @workgroup_size(${g.NT})
@@ -340,8 +453,11 @@ fn main(${ENTRY}) {${prologue(g)}
   let qpos0 = qr0 - seq0;
   let qBase = qr0 * p.qs + h * ${g.hd}u;
   let kvBase = seq0 * p.ks + kvh * ${g.hd}u;
-${each(g.TM, (a) => `  var ls${a} = 0.0; var dd${a} = 0.0;
-  if (qrow${a} < nq) { let si = 2u * ((qr0 + qrow${a}) * p.nHeads + h); ls${a} = stats[si]; dd${a} = stats[si + 1u]; }`)}
+${each(
+  g.TM,
+  (a) => `  var ls${a} = 0.0; var dd${a} = 0.0;
+  if (qrow${a} < nq) { let si = 2u * ((qr0 + qrow${a}) * p.nHeads + h); ls${a} = stats[si]; dd${a} = stats[si + 1u]; }`,
+)}
 ${declOut(g, 'dq')}
   for (var kt = 0u; kt < nkt; kt++) {
     let k0 = kt * ${g.N}u;
@@ -351,22 +467,48 @@ ${declScalars(g, 's', '0.0')}
 ${declScalars(g, 'dp', '0.0')}
 ${ntProduct(g, 's', { ld: 'ld_q', base: 'p.qOff + qBase', rows: 'nq', stride: 'p.qs' }, { ld: 'ld_k', base: 'p.kOff + kb', rows: 'nkv', stride: 'p.ks' })}
 ${ntProduct(g, 'dp', { ld: 'ld_dout', base: 'p.doOff + qBase', rows: 'nq', stride: 'p.qs' }, { ld: 'ld_v', base: 'p.vOff + kb', rows: 'nkv', stride: 'p.ks' })}
-${each2(g.TM, g.TN, (a, b) => `    { let ok = qrow${a} < nq && k0 + pcol${b} <= qpos0 + qrow${a};
+${each2(
+  g.TM,
+  g.TN,
+  (a, b) => `    { let ok = qrow${a} < nq && k0 + pcol${b} <= qpos0 + qrow${a};
       let pr = select(0.0, exp(s_${a}_${b} * p.scale - ls${a}), ok);
-      ps[prow${a} + pcol${b}] = pr * (dp_${a}_${b} - dd${a}) * p.scale; }`)}
+      ps[prow${a} + pcol${b}] = pr * (dp_${a}_${b} - dd${a}) * p.scale; }`,
+)}
 ${nnProduct(g, 'dq', { ld: 'ld_k', base: 'p.kOff + kb', rows: 'nkv', stride: 'p.ks' }, 'nkv')}
   }
-${each(g.TM, (a) => `  if (qrow${a} < nq) {
+${each(
+  g.TM,
+  (a) => `  if (qrow${a} < nq) {
     let ob = p.dqOff + qBase + qrow${a} * p.qs;
 ${each(g.TE, (e) => `    if (${colOk(g, e)}) { let i = ob + ocol${e} * 4u; st_dq(i, ld_dq(i) + dq_${a}_${e}); }`)}
-  }`)}
+  }`,
+)}
 }`;
   return { key: `attn-dq-${variantKey(v)}`, code, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'write'] };
 }
 
 // --- backward: dK, dV ------------------------------------------------------------------------------------
 
-export const DKV_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dkOff', 'dvOff', 'nHeads', 'qs', 'ks', 'group', 'hpw', 'splits', 'partStride', 'rowBase', 'accumulate', 'gy', 'nTiles', 'scale'];
+export const DKV_PARAMS = [
+  'qOff',
+  'kOff',
+  'vOff',
+  'doOff',
+  'dkOff',
+  'dvOff',
+  'nHeads',
+  'qs',
+  'ks',
+  'group',
+  'hpw',
+  'splits',
+  'partStride',
+  'rowBase',
+  'accumulate',
+  'gy',
+  'nTiles',
+  'scale',
+];
 
 /**
  * One workgroup per (key tile, kv head, split). Schedule words: first key row, valid keys,
@@ -378,9 +520,14 @@ export const DKV_PARAMS = ['qOff', 'kOff', 'vOff', 'doOff', 'dkOff', 'dvOff', 'n
 export function dkvKernel(v: AttentionVariant): KernelSpec {
   const g = geometry(v);
   const code = `${header(v, DKV_PARAMS, [
-    scalarBinding(1, 'tiles', 'u32', false), floatBinding(2, 'q', false, v.vec4), floatBinding(3, 'k', false, v.vec4),
-    floatBinding(4, 'v', false, v.vec4), floatBinding(5, 'dout', false, v.vec4), scalarBinding(6, 'stats', 'f32', false),
-    floatBinding(7, 'dk', true, v.vec4), floatBinding(8, 'dv', true, v.vec4),
+    scalarBinding(1, 'tiles', 'u32', false),
+    floatBinding(2, 'q', false, v.vec4),
+    floatBinding(3, 'k', false, v.vec4),
+    floatBinding(4, 'v', false, v.vec4),
+    floatBinding(5, 'dout', false, v.vec4),
+    scalarBinding(6, 'stats', 'f32', false),
+    floatBinding(7, 'dk', true, v.vec4),
+    floatBinding(8, 'dv', true, v.vec4),
   ])}
 @compute @workgroup_size(${g.NT})
 fn main(${ENTRY}) {${prologue(g)}
@@ -402,28 +549,45 @@ ${declScalars(g, 's', '0.0')}
 ${declScalars(g, 'dp', '0.0')}
 ${ntProduct(g, 's', { ld: 'ld_k', base: 'p.kOff + kBase', rows: 'nk', stride: 'p.ks' }, { ld: 'ld_q', base: 'p.qOff + qb', rows: 'nqv', stride: 'p.qs' })}
 ${ntProduct(g, 'dp', { ld: 'ld_v', base: 'p.vOff + kBase', rows: 'nk', stride: 'p.ks' }, { ld: 'ld_dout', base: 'p.doOff + qb', rows: 'nqv', stride: 'p.qs' })}
-${each(g.TN, (b) => `      var ls${b} = 0.0; var dd${b} = 0.0;
-      if (pcol${b} < nqv) { let si = 2u * ((seq0 + i0 + pcol${b}) * p.nHeads + h); ls${b} = stats[si]; dd${b} = stats[si + 1u]; }`)}
-${each2(g.TM, g.TN, (a, b) => `      let ok_${a}_${b} = qrow${a} < nk && pcol${b} < nqv && kpos0 + qrow${a} <= i0 + pcol${b};
+${each(
+  g.TN,
+  (b) => `      var ls${b} = 0.0; var dd${b} = 0.0;
+      if (pcol${b} < nqv) { let si = 2u * ((seq0 + i0 + pcol${b}) * p.nHeads + h); ls${b} = stats[si]; dd${b} = stats[si + 1u]; }`,
+)}
+${each2(
+  g.TM,
+  g.TN,
+  (a, b) => `      let ok_${a}_${b} = qrow${a} < nk && pcol${b} < nqv && kpos0 + qrow${a} <= i0 + pcol${b};
       let pr_${a}_${b} = select(0.0, exp(s_${a}_${b} * p.scale - ls${b}), ok_${a}_${b});
       let ds_${a}_${b} = pr_${a}_${b} * (dp_${a}_${b} - dd${b}) * p.scale;
-      ps[prow${a} + pcol${b}] = pr_${a}_${b};`)}
+      ps[prow${a} + pcol${b}] = pr_${a}_${b};`,
+)}
 ${nnProduct(g, 'dv', { ld: 'ld_dout', base: 'p.doOff + qb', rows: 'nqv', stride: 'p.qs' }, 'nqv')}
       workgroupBarrier();
 ${each2(g.TM, g.TN, (a, b) => `      ps[prow${a} + pcol${b}] = ds_${a}_${b};`)}
 ${nnProduct(g, 'dk', { ld: 'ld_q', base: 'p.qOff + qb', rows: 'nqv', stride: 'p.qs' }, 'nqv')}
     }
   }
-${each(g.TM, (a) => `  if (qrow${a} < nk) {
+${each(
+  g.TM,
+  (a) => `  if (qrow${a} < nk) {
     let rb = (kr0 + qrow${a} - p.rowBase) * p.ks + kvh * ${g.hd}u + split * p.partStride;
-${each(g.TE, (e) => `    if (${colOk(g, e)}) {
+${each(
+  g.TE,
+  (e) => `    if (${colOk(g, e)}) {
       let ik = p.dkOff + rb + ocol${e} * 4u; let iv = p.dvOff + rb + ocol${e} * 4u;
       if (p.accumulate != 0u) { st_dk(ik, ld_dk(ik) + dk_${a}_${e}); st_dv(iv, ld_dv(iv) + dv_${a}_${e}); }
       else { st_dk(ik, dk_${a}_${e}); st_dv(iv, dv_${a}_${e}); }
-    }`)}
-  }`)}
+    }`,
+)}
+  }`,
+)}
 }`;
-  return { key: `attn-dkv-${variantKey(v)}`, code, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'] };
+  return {
+    key: `attn-dkv-${variantKey(v)}`,
+    code,
+    bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
+  };
 }
 
 // --- split reduction: out[i] += Σ_z part[z·stride + i] ------------------------------------------------------

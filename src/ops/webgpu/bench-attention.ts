@@ -51,16 +51,29 @@ function pairs(lens: number[]): number {
 }
 
 /** Times `reps` forward and `reps` backward calls per shape (after one untimed call that compiles the kernels). */
-export async function benchAttention(ctx: GpuContext, shapes: AttentionBenchShape[], reps = 3, opts?: AttentionOptions): Promise<AttentionBenchRow[]> {
+export async function benchAttention(
+  ctx: GpuContext,
+  shapes: AttentionBenchShape[],
+  reps = 3,
+  opts?: AttentionOptions,
+): Promise<AttentionBenchRow[]> {
   const rows: AttentionBenchRow[] = [];
   for (const s of shapes) {
-    const T = s.lens.reduce((a, b) => a + b, 0), Q = s.nHeads * s.headDim, KV = s.nKvHeads * s.headDim;
+    const T = s.lens.reduce((a, b) => a + b, 0),
+      Q = s.nHeads * s.headDim,
+      KV = s.nKvHeads * s.headDim;
     const rowStart = Int32Array.from([0, ...s.lens.map((_, i) => s.lens.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
-    const fill = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
-    const q = uploadTensor(ctx, fill(T * Q, 1)), k = uploadTensor(ctx, fill(T * KV, 2)), v = uploadTensor(ctx, fill(T * KV, 3));
+    const fill = (n: number, seed: number): Float32Array =>
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed));
+    const q = uploadTensor(ctx, fill(T * Q, 1)),
+      k = uploadTensor(ctx, fill(T * KV, 2)),
+      v = uploadTensor(ctx, fill(T * KV, 3));
     const dO = uploadTensor(ctx, fill(T * Q, 4));
-    const o = allocTensor(ctx, T * Q), lse = allocTensor(ctx, T * s.nHeads);
-    const dq = allocTensor(ctx, T * Q, 'f32', true), dk = allocTensor(ctx, T * KV, 'f32', true), dv = allocTensor(ctx, T * KV, 'f32', true);
+    const o = allocTensor(ctx, T * Q),
+      lse = allocTensor(ctx, T * s.nHeads);
+    const dq = allocTensor(ctx, T * Q, 'f32', true),
+      dk = allocTensor(ctx, T * KV, 'f32', true),
+      dv = allocTensor(ctx, T * KV, 'f32', true);
     const fwd = (): void => attentionForward(ctx, o, lse, q, k, v, rowStart, s, opts);
     const bwd = (): void => attentionBackward(ctx, dq, dk, dv, dO, q, k, v, o, lse, rowStart, s, opts);
     const time = async (f: () => void): Promise<number> => {
@@ -71,11 +84,20 @@ export async function benchAttention(ctx: GpuContext, shapes: AttentionBenchShap
       await finish(ctx);
       return (performance.now() - t0) / reps;
     };
-    const fwdMs = await time(fwd), bwdMs = await time(bwd);
+    const fwdMs = await time(fwd),
+      bwdMs = await time(bwd);
     const unit = pairs(s.lens) * s.headDim * s.nHeads;
     rows.push({
-      name: s.name, tokens: T, nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim, fwdMs, bwdMs,
-      fwdGflops: (4 * unit) / fwdMs / 1e6, bwdGflops: (10 * unit) / bwdMs / 1e6, bwdExecGflops: (14 * unit) / bwdMs / 1e6,
+      name: s.name,
+      tokens: T,
+      nHeads: s.nHeads,
+      nKvHeads: s.nKvHeads,
+      headDim: s.headDim,
+      fwdMs,
+      bwdMs,
+      fwdGflops: (4 * unit) / fwdMs / 1e6,
+      bwdGflops: (10 * unit) / bwdMs / 1e6,
+      bwdExecGflops: (14 * unit) / bwdMs / 1e6,
     });
     for (const t of [q, k, v, dO, o, lse, dq, dk, dv]) releaseTensor(ctx, t);
   }
@@ -86,10 +108,18 @@ export async function benchAttention(ctx: GpuContext, shapes: AttentionBenchShap
 export function formatAttentionBench(rows: AttentionBenchRow[]): string {
   const head = ['shape', 'tokens', 'heads', 'hd', 'fwd ms', 'fwd GFLOP/s', 'bwd ms', 'bwd GFLOP/s', 'bwd exec GFLOP/s'];
   const body = rows.map((r) => [
-    r.name, String(r.tokens), `${r.nHeads}/${r.nKvHeads}`, String(r.headDim), r.fwdMs.toFixed(2), r.fwdGflops.toFixed(1),
-    r.bwdMs.toFixed(2), r.bwdGflops.toFixed(1), r.bwdExecGflops.toFixed(1),
+    r.name,
+    String(r.tokens),
+    `${r.nHeads}/${r.nKvHeads}`,
+    String(r.headDim),
+    r.fwdMs.toFixed(2),
+    r.fwdGflops.toFixed(1),
+    r.bwdMs.toFixed(2),
+    r.bwdGflops.toFixed(1),
+    r.bwdExecGflops.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }

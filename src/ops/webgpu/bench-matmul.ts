@@ -5,7 +5,13 @@ import type { GpuContext } from './context.js';
 import { MATMUL_VARIANTS, pickVariant, variantUnavailable, type MatmulOp, type MatmulVariant } from './gemm.js';
 import { prepareMatmul, selfCheckMatmul, timeProduct, type MatmulCheck, type MatmulTiming } from './matmul-check.js';
 
-export interface MatmulBenchShape { name: string; op: MatmulOp; m: number; k: number; n: number }
+export interface MatmulBenchShape {
+  name: string;
+  op: MatmulOp;
+  m: number;
+  k: number;
+  n: number;
+}
 
 /** The products of one DeepSeek-R1-Distill-Qwen-1.5B learner micro-batch of 256 rows. */
 export const MATMUL_SHAPES_1P5B: MatmulBenchShape[] = [
@@ -26,10 +32,17 @@ export const MATMUL_SHAPES_QUICK: MatmulBenchShape[] = [
 ];
 
 export interface MatmulBenchRow {
-  shape: string; op: MatmulOp; m: number; k: number; n: number;
-  variant: MatmulVariant; b: 'f32' | 'f16';
+  shape: string;
+  op: MatmulOp;
+  m: number;
+  k: number;
+  n: number;
+  variant: MatmulVariant;
+  b: 'f32' | 'f16';
   /** null when the variant is unavailable on this device (see note). */
-  ms: number | null; gflops: number | null; note?: string;
+  ms: number | null;
+  gflops: number | null;
+  note?: string;
 }
 
 export interface MatmulBenchOptions {
@@ -50,7 +63,10 @@ export async function benchMatmul(ctx: GpuContext, opts: MatmulBenchOptions = {}
       for (const b of opts.bTypes ?? ['f16', 'f32']) {
         const base = { shape: s.name, op: s.op, m: s.m, k: s.k, n: s.n, variant, b };
         const why = variantUnavailable(ctx, variant);
-        if (why) { rows.push({ ...base, ms: null, gflops: null, note: why }); continue; }
+        if (why) {
+          rows.push({ ...base, ms: null, gflops: null, note: why });
+          continue;
+        }
         try {
           const t = await timeProduct(ctx, variant, b, s.m, s.k, s.n, opts.reps ?? 5, s.op);
           rows.push({ ...base, ms: t.ms, gflops: t.gflops });
@@ -66,8 +82,17 @@ export async function benchMatmul(ctx: GpuContext, opts: MatmulBenchOptions = {}
 /** A plain-text table of the rows (one line per row). */
 export function formatMatmulTable(rows: MatmulBenchRow[]): string {
   const head = ['shape', 'op', 'M', 'K', 'N', 'variant', 'B', 'ms/call', 'GFLOP/s'];
-  const body = rows.map((r) => [r.shape, r.op, String(r.m), String(r.k), String(r.n), r.variant, r.b,
-    r.ms === null ? '-' : r.ms.toFixed(3), r.gflops === null ? (r.note ?? '-') : r.gflops.toFixed(r.gflops < 1 ? 4 : 1)]);
+  const body = rows.map((r) => [
+    r.shape,
+    r.op,
+    String(r.m),
+    String(r.k),
+    String(r.n),
+    r.variant,
+    r.b,
+    r.ms === null ? '-' : r.ms.toFixed(3),
+    r.gflops === null ? (r.note ?? '-') : r.gflops.toFixed(r.gflops < 1 ? 4 : 1),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (i === 8 ? 0 : b[i]!.length))));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 8 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(head), ...body.map(line)].join('\n');
@@ -97,8 +122,13 @@ export async function matmulDeviceReport(ctx: GpuContext, opts: MatmulBenchOptio
   const prepared = await prepareMatmul(ctx, { tune: true });
   const bench = await benchMatmul(ctx, opts);
   return {
-    adapter: ctx.info.adapter, features: ctx.info.features, subgroupMatrixConfigs: [...(info?.subgroupMatrixConfigs ?? [])],
-    checks, verified: prepared.verified, timings: prepared.timings,
-    auto: { f32: pickVariant(ctx, false), f16: pickVariant(ctx, true) }, bench,
+    adapter: ctx.info.adapter,
+    features: ctx.info.features,
+    subgroupMatrixConfigs: [...(info?.subgroupMatrixConfigs ?? [])],
+    checks,
+    verified: prepared.verified,
+    timings: prepared.timings,
+    auto: { f32: pickVariant(ctx, false), f16: pickVariant(ctx, true) },
+    bench,
   };
 }

@@ -31,7 +31,10 @@ const UNIFORM_SLOT = 256;
 const UNIFORM_ARENA = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
 
-interface Pipeline { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
+interface Pipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
 
 export interface GpuContext {
   readonly device: GPUDevice;
@@ -80,13 +83,35 @@ export async function createGpuContext(req: DeviceRequest = {}): Promise<GpuCont
 export function contextForDevice(device: GPUDevice, info: GpuDeviceInfo): GpuContext {
   const arena = new Uint32Array(UNIFORM_ARENA / 4);
   const state: ContextState = {
-    pipelines: new Map(), free: new Map(), scoped: [], scopes: [], encoder: null, pass: null, dispatches: 0,
-    arena, arenaF32: new Float32Array(arena.buffer), arenaUsed: 0,
-    uniform: device.createBuffer({ size: UNIFORM_ARENA, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params' }),
-    lastKernel: '(none)', error: null, bytesLive: 0, bytesPeak: 0, bytesInUse: 0, bytesInUsePeak: 0, dispatchCount: 0, onRelease: new Map(), profile: null,
+    pipelines: new Map(),
+    free: new Map(),
+    scoped: [],
+    scopes: [],
+    encoder: null,
+    pass: null,
+    dispatches: 0,
+    arena,
+    arenaF32: new Float32Array(arena.buffer),
+    arenaUsed: 0,
+    uniform: device.createBuffer({
+      size: UNIFORM_ARENA,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'params',
+    }),
+    lastKernel: '(none)',
+    error: null,
+    bytesLive: 0,
+    bytesPeak: 0,
+    bytesInUse: 0,
+    bytesInUsePeak: 0,
+    dispatchCount: 0,
+    onRelease: new Map(),
+    profile: null,
   };
   const ctx: GpuContext = {
-    device, info, state,
+    device,
+    info,
+    state,
     f16: info.features.includes('shader-f16'),
     subgroups: info.features.includes('subgroups'),
     subgroupMatrix: info.features.includes('chromium-experimental-subgroup-matrix'),
@@ -115,8 +140,14 @@ function takeBuffer(ctx: GpuContext, bytes: number): GPUBuffer {
   const list = s.free.get(size);
   let buf = list?.pop();
   if (!buf) {
-    if (size > ctx.info.limits.maxBufferSize) throw new Error(`webgpu: a buffer of ${size} bytes exceeds the device's maxBufferSize ${ctx.info.limits.maxBufferSize}`);
-    buf = ctx.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    if (size > ctx.info.limits.maxBufferSize)
+      throw new Error(
+        `webgpu: a buffer of ${size} bytes exceeds the device's maxBufferSize ${ctx.info.limits.maxBufferSize}`,
+      );
+    buf = ctx.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
     s.bytesLive += size;
     s.bytesPeak = Math.max(s.bytesPeak, s.bytesLive);
   }
@@ -130,7 +161,13 @@ function takeBuffer(ctx: GpuContext, bytes: number): GPUBuffer {
  * Inside a scope it is released by endScope (unless `persistent`); otherwise it lives until
  * releaseTensor().
  */
-export function allocTensor(ctx: GpuContext, n: number, dtype: GpuDType = 'f32', zero = false, persistent = false): GpuTensor {
+export function allocTensor(
+  ctx: GpuContext,
+  n: number,
+  dtype: GpuDType = 'f32',
+  zero = false,
+  persistent = false,
+): GpuTensor {
   if (!(Number.isInteger(n) && n >= 0)) throw new Error(`allocTensor: length must be a non-negative integer, got ${n}`);
   const t: GpuTensor = { buffer: takeBuffer(ctx, bytesFor(Math.max(n, 1), dtype)), offset: 0, length: n, dtype };
   if (ctx.state.scopes.length && !persistent) ctx.state.scoped.push(t);
@@ -144,7 +181,10 @@ export function releaseTensor(ctx: GpuContext, t: GpuTensor): void {
   for (const p of parts) {
     const size = p.buffer.size;
     const hook = ctx.state.onRelease.get(p.buffer);
-    if (hook) { ctx.state.onRelease.delete(p.buffer); hook(); }
+    if (hook) {
+      ctx.state.onRelease.delete(p.buffer);
+      hook();
+    }
     let list = ctx.state.free.get(size);
     if (!list) ctx.state.free.set(size, (list = []));
     list.push(p.buffer);
@@ -164,7 +204,10 @@ export function endScope(ctx: GpuContext, keep: GpuTensor[] = []): void {
   const kept = new Set(keep.map((t) => t.buffer));
   const mine = s.scoped.splice(mark);
   for (const t of mine) {
-    if (kept.has(t.buffer)) { if (s.scopes.length) s.scoped.push(t); continue; }
+    if (kept.has(t.buffer)) {
+      if (s.scopes.length) s.scoped.push(t);
+      continue;
+    }
     releaseTensor(ctx, t);
   }
 }
@@ -172,16 +215,31 @@ export function endScope(ctx: GpuContext, keep: GpuTensor[] = []): void {
 /** Frees every pooled buffer not in use (after a run, or to measure what is really held). */
 export function trimPool(ctx: GpuContext): void {
   for (const [size, list] of ctx.state.free) {
-    for (const b of list) { b.destroy(); ctx.state.bytesLive -= size; }
+    for (const b of list) {
+      b.destroy();
+      ctx.state.bytesLive -= size;
+    }
   }
   ctx.state.free.clear();
 }
 
-export interface GpuMemoryStats { liveBytes: number; peakBytes: number; inUseBytes: number; inUsePeakBytes: number; dispatches: number }
+export interface GpuMemoryStats {
+  liveBytes: number;
+  peakBytes: number;
+  inUseBytes: number;
+  inUsePeakBytes: number;
+  dispatches: number;
+}
 
 export function memoryStats(ctx: GpuContext): GpuMemoryStats {
   const s = ctx.state;
-  return { liveBytes: s.bytesLive, peakBytes: s.bytesPeak, inUseBytes: s.bytesInUse, inUsePeakBytes: s.bytesInUsePeak, dispatches: s.dispatchCount };
+  return {
+    liveBytes: s.bytesLive,
+    peakBytes: s.bytesPeak,
+    inUseBytes: s.bytesInUse,
+    inUsePeakBytes: s.bytesInUsePeak,
+    dispatches: s.dispatchCount,
+  };
 }
 
 export function resetPeaks(ctx: GpuContext): void {
@@ -196,14 +254,26 @@ export function resetPeaks(ctx: GpuContext): void {
  * submitted first: queue writes are ordered before commands not yet submitted, and a pooled buffer
  * may still be read by those.
  */
-export function uploadTensor(ctx: GpuContext, data: Float32Array | Int32Array | Float64Array, dtype: GpuDType = data instanceof Int32Array ? 'i32' : 'f32', what = 'tensor', persistent = false): GpuTensor {
+export function uploadTensor(
+  ctx: GpuContext,
+  data: Float32Array | Int32Array | Float64Array,
+  dtype: GpuDType = data instanceof Int32Array ? 'i32' : 'f32',
+  what = 'tensor',
+  persistent = false,
+): GpuTensor {
   const t = allocTensor(ctx, data.length, dtype, false, persistent);
   writeTensor(ctx, t, data, what);
   return t;
 }
 
-export function writeTensor(ctx: GpuContext, t: GpuTensor, data: Float32Array | Int32Array | Float64Array, what = 'tensor'): void {
-  if (data.length !== t.length) throw new Error(`writeTensor(${what}): ${data.length} values for a tensor of ${t.length}`);
+export function writeTensor(
+  ctx: GpuContext,
+  t: GpuTensor,
+  data: Float32Array | Int32Array | Float64Array,
+  what = 'tensor',
+): void {
+  if (data.length !== t.length)
+    throw new Error(`writeTensor(${what}): ${data.length} values for a tensor of ${t.length}`);
   flush(ctx);
   if (t.dtype === 'f16') {
     if (t.offset % 2 !== 0) throw new Error(`writeTensor(${what}): f16 views must start on an even element`);
@@ -212,8 +282,10 @@ export function writeTensor(ctx: GpuContext, t: GpuTensor, data: Float32Array | 
     return;
   }
   const src = data instanceof Float64Array ? Float32Array.from(data) : data;
-  if (t.dtype === 'i32' && !(src instanceof Int32Array)) throw new Error(`writeTensor(${what}): i32 tensor needs an Int32Array`);
-  if (t.dtype === 'f32' && src instanceof Int32Array) throw new Error(`writeTensor(${what}): f32 tensor needs float data`);
+  if (t.dtype === 'i32' && !(src instanceof Int32Array))
+    throw new Error(`writeTensor(${what}): i32 tensor needs an Int32Array`);
+  if (t.dtype === 'f32' && src instanceof Int32Array)
+    throw new Error(`writeTensor(${what}): f32 tensor needs float data`);
   writeWords(ctx, t.buffer, t.offset * 4, src);
 }
 
@@ -256,7 +328,10 @@ async function readWords(ctx: GpuContext, t: GpuTensor): Promise<{ data: Uint32A
     const parts = await Promise.all(t.split.parts.map((p) => readF32(ctx, p)));
     const out = new Float32Array(t.length);
     let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return { data: new Uint32Array(out.buffer), skip: 0 };
   }
   const firstWord = t.dtype === 'f16' ? t.offset >> 1 : t.offset;
@@ -283,7 +358,10 @@ export async function finish(ctx: GpuContext): Promise<void> {
 
 function throwIfError(ctx: GpuContext): void {
   const e = ctx.state.error;
-  if (e) { ctx.state.error = null; throw new Error(`webgpu: ${e}`); }
+  if (e) {
+    ctx.state.error = null;
+    throw new Error(`webgpu: ${e}`);
+  }
 }
 
 // --- dispatch ------------------------------------------------------------------------------------
@@ -292,13 +370,23 @@ function pipelineFor(ctx: GpuContext, spec: KernelSpec): Pipeline {
   let p = ctx.state.pipelines.get(spec.key);
   if (p) return p;
   const device = ctx.device;
-  const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }];
+  const entries: GPUBindGroupLayoutEntry[] = [
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+  ];
   spec.bindings.forEach((kind, i) => {
-    entries.push({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' } });
+    entries.push({
+      binding: i + 1,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' },
+    });
   });
   const layout = device.createBindGroupLayout({ entries, label: spec.key });
   const module = device.createShaderModule({ code: spec.code, label: spec.key });
-  const pipeline = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: spec.entryPoint ?? 'main' }, label: spec.key });
+  const pipeline = device.createComputePipeline({
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: spec.entryPoint ?? 'main' },
+    label: spec.key,
+  });
   p = { pipeline, layout };
   ctx.state.pipelines.set(spec.key, p);
   return p;
@@ -309,23 +397,37 @@ function encoder(ctx: GpuContext): GPUCommandEncoder {
 }
 
 function endPass(ctx: GpuContext): void {
-  if (ctx.state.pass) { ctx.state.pass.end(); ctx.state.pass = null; }
+  if (ctx.state.pass) {
+    ctx.state.pass.end();
+    ctx.state.pass = null;
+  }
 }
 
 /**
  * Enqueues one dispatch. `tensors` bind to bindings 1..n in spec order; `params` fill the uniform
  * block (u32 words, f32 as { f32 }). A buffer bound for writing must not also be bound for reading.
  */
-export function dispatch(ctx: GpuContext, spec: KernelSpec, tensors: GpuTensor[], params: ParamWord[], groups: [number, number?, number?]): void {
-  if (tensors.length !== spec.bindings.length) throw new Error(`${spec.key}: ${tensors.length} tensors for ${spec.bindings.length} bindings`);
+export function dispatch(
+  ctx: GpuContext,
+  spec: KernelSpec,
+  tensors: GpuTensor[],
+  params: ParamWord[],
+  groups: [number, number?, number?],
+): void {
+  if (tensors.length !== spec.bindings.length)
+    throw new Error(`${spec.key}: ${tensors.length} tensors for ${spec.bindings.length} bindings`);
   const [gx, gy = 1, gz = 1] = groups;
   if (gx === 0 || gy === 0 || gz === 0) return;
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
-  if (gx > lim || gy > lim || gz > lim) throw new Error(`${spec.key}: ${gx}×${gy}×${gz} workgroups exceed the device limit ${lim} per dimension`);
+  if (gx > lim || gy > lim || gz > lim)
+    throw new Error(`${spec.key}: ${gx}×${gy}×${gz} workgroups exceed the device limit ${lim} per dimension`);
   const writes = new Set<GPUBuffer>();
-  spec.bindings.forEach((k, i) => { if (k === 'write') writes.add(tensors[i]!.buffer); });
   spec.bindings.forEach((k, i) => {
-    if (k === 'read' && writes.has(tensors[i]!.buffer)) throw new Error(`${spec.key}: binding ${i + 1} reads a buffer another binding writes (pass distinct tensors)`);
+    if (k === 'write') writes.add(tensors[i]!.buffer);
+  });
+  spec.bindings.forEach((k, i) => {
+    if (k === 'read' && writes.has(tensors[i]!.buffer))
+      throw new Error(`${spec.key}: binding ${i + 1} reads a buffer another binding writes (pass distinct tensors)`);
   });
   const s = ctx.state;
   if (s.arenaUsed + UNIFORM_SLOT > UNIFORM_ARENA || s.dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush(ctx);
@@ -336,7 +438,12 @@ export function dispatch(ctx: GpuContext, spec: KernelSpec, tensors: GpuTensor[]
   });
   s.arenaUsed += UNIFORM_SLOT;
   const p = pipelineFor(ctx, spec);
-  const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: s.uniform, offset: slot, size: Math.max(16, Math.ceil(params.length / 4) * 16) } }];
+  const entries: GPUBindGroupEntry[] = [
+    {
+      binding: 0,
+      resource: { buffer: s.uniform, offset: slot, size: Math.max(16, Math.ceil(params.length / 4) * 16) },
+    },
+  ];
   tensors.forEach((t, i) => {
     entries.push({ binding: i + 1, resource: { buffer: t.buffer } });
   });
@@ -387,15 +494,21 @@ const bitsScratch = new Float32Array(1);
 
 /** Enqueues x[:] = value (f32/i32 tensors; for f16 only value 0). The value is written as raw bits. */
 export function fillTensor(ctx: GpuContext, t: GpuTensor, value: number): void {
-  if (t.split) { for (const part of t.split.parts) fillTensor(ctx, part, value); return; }
-  let offset = t.offset, n = t.length;
+  if (t.split) {
+    for (const part of t.split.parts) fillTensor(ctx, part, value);
+    return;
+  }
+  let offset = t.offset,
+    n = t.length;
   if (t.dtype === 'f16') {
     if (value !== 0) throw new Error('fillTensor: f16 tensors can only be zeroed');
     if (t.offset % 2 || t.length % 2) throw new Error('fillTensor: f16 views must cover whole words');
-    offset = t.offset / 2; n = t.length / 2;
+    offset = t.offset / 2;
+    n = t.length / 2;
   }
   const groups = Math.ceil(n / 256);
-  const gx = Math.min(groups, 32768), gy = Math.ceil(groups / gx);
+  const gx = Math.min(groups, 32768),
+    gy = Math.ceil(groups / gx);
   bitsScratch[0] = value;
   const word = t.dtype === 'i32' ? value | 0 : new Uint32Array(bitsScratch.buffer)[0]!;
   dispatch(ctx, FILL, [t], [offset, n, word, gx], [gx, gy]);

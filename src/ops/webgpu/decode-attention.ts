@@ -28,7 +28,13 @@ export interface DecodeAttentionOptions {
   maxLen?: number;
 }
 
-interface Variant { dtype: 'f16' | 'f32'; hd: number; G: number; WG: number; split: boolean }
+interface Variant {
+  dtype: 'f16' | 'f32';
+  hd: number;
+  G: number;
+  WG: number;
+  split: boolean;
+}
 
 /** Threads per workgroup: one per value-dim pair, at least 32 and at most 64 (also the key block). */
 export function decodeThreads(headDim: number): number {
@@ -40,30 +46,39 @@ function kernel(v: Variant): KernelSpec {
   const words = hd / 2; // value-dim pairs per head
   const WPT = Math.ceil(words / WG); // pairs per thread in P·V
   // K/V pool element e (f32) or pair of elements (f16 word) accessors.
-  const kvDecl = dtype === 'f16'
-    ? `fn pairK(e: u32) -> vec2<f32> { return unpack2x16float(kc[e >> 1u]); }
+  const kvDecl =
+    dtype === 'f16'
+      ? `fn pairK(e: u32) -> vec2<f32> { return unpack2x16float(kc[e >> 1u]); }
 fn pairV(e: u32) -> vec2<f32> { return unpack2x16float(vc[e >> 1u]); }`
-    : `fn pairK(e: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(kc[e]), bitcast<f32>(kc[e + 1u])); }
+      : `fn pairK(e: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(kc[e]), bitcast<f32>(kc[e + 1u])); }
 fn pairV(e: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(vc[e]), bitcast<f32>(vc[e + 1u])); }`;
   const accDecl = Array.from({ length: G * WPT }, (_, i) => `var acc${i} = vec2<f32>(0.0);`).join('\n  ');
   const scoreLines = Array.from({ length: G }, (_, h) => `var s${h} = 0.0;`).join(' ');
   const scoreAcc = Array.from({ length: G }, (_, h) => `s${h} += dot(qs[${h * words}u + w], kk);`).join(' ');
-  const scoreStore = Array.from({ length: G }, (_, h) => `sc[${h * WG}u + lid] = select(NEG, s${h}, valid);`).join('\n    ');
+  const scoreStore = Array.from({ length: G }, (_, h) => `sc[${h * WG}u + lid] = select(NEG, s${h}, valid);`).join(
+    '\n    ',
+  );
   const pvLines: string[] = [];
   for (let j = 0; j < WPT; j++) {
     pvLines.push(`{ let w = lid + ${j * WG}u; if (w < ${words}u) { let vv = pairV(vb + 2u * w);`);
     for (let h = 0; h < G; h++) pvLines.push(`  acc${h * WPT + j} += sc[${h * WG}u + t] * vv;`);
     pvLines.push('} }');
   }
-  const rescale = Array.from({ length: G }, (_, h) => Array.from({ length: WPT }, (_, j) => `acc${h * WPT + j} *= corr[${h}];`).join(' ')).join('\n    ');
+  const rescale = Array.from({ length: G }, (_, h) =>
+    Array.from({ length: WPT }, (_, j) => `acc${h * WPT + j} *= corr[${h}];`).join(' '),
+  ).join('\n    ');
   const outLines: string[] = [];
   for (let h = 0; h < G; h++) {
     for (let j = 0; j < WPT; j++) {
       const w = `lid + ${j * WG}u`;
       if (v.split) {
-        outLines.push(`{ let w = ${w}; if (w < ${words}u) { let at = (pbase + ${h}u * p.splits) * ${hd}u + 2u * w; part[at] = acc${h * WPT + j}.x; part[at + 1u] = acc${h * WPT + j}.y; } }`);
+        outLines.push(
+          `{ let w = ${w}; if (w < ${words}u) { let at = (pbase + ${h}u * p.splits) * ${hd}u + 2u * w; part[at] = acc${h * WPT + j}.x; part[at + 1u] = acc${h * WPT + j}.y; } }`,
+        );
       } else {
-        outLines.push(`{ let w = ${w}; if (w < ${words}u) { let at = p.oOff + qbase + ${h * hd}u + 2u * w; let r = acc${h * WPT + j} / l[${h}]; o[at] = r.x; o[at + 1u] = r.y; } }`);
+        outLines.push(
+          `{ let w = ${w}; if (w < ${words}u) { let at = p.oOff + qbase + ${h * hd}u + 2u * w; let r = acc${h * WPT + j} / l[${h}]; o[at] = r.x; o[at + 1u] = r.y; } }`,
+        );
       }
     }
   }
@@ -76,7 +91,9 @@ fn pairV(e: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(vc[e]), bitcast<f3
     : `@group(0) @binding(6) var<storage, read_write> o: array<f32>;`;
   return {
     key: `decodeAttention:${dtype}:${hd}:${G}:${WG}:${v.split}`,
-    bindings: v.split ? ['read', 'read', 'read', 'read', 'read', 'write', 'write'] : ['read', 'read', 'read', 'read', 'read', 'write'],
+    bindings: v.split
+      ? ['read', 'read', 'read', 'read', 'read', 'write', 'write']
+      : ['read', 'read', 'read', 'read', 'read', 'write'],
     code: /* wgsl */ `
 struct Params { qOff: u32, oOff: u32, nHeads: u32, kvWidth: u32, pageSize: u32, maxPages: u32, keysPerSplit: u32, splits: u32, scale: f32, tableOff: u32, seqOff: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -215,31 +232,60 @@ export function defaultSplits(n: number, nKvHeads: number, maxLen: number, wg: n
  * of the cache; `table` is the page table (i32 [rows, maxPagesPerSeq]), `seqs` an i32 tensor [2n]
  * of (page-table row, length) per query row. Lengths must be ≥ 1 (the new key is written first).
  */
-export function decodeAttention(ctx: GpuContext, o: GpuTensor, q: GpuTensor, cacheKv: PagedKvCache, layer: number, table: GpuTensor, seqs: GpuTensor, n: number, shape: DecodeAttentionShape, opts: DecodeAttentionOptions = {}): void {
+export function decodeAttention(
+  ctx: GpuContext,
+  o: GpuTensor,
+  q: GpuTensor,
+  cacheKv: PagedKvCache,
+  layer: number,
+  table: GpuTensor,
+  seqs: GpuTensor,
+  n: number,
+  shape: DecodeAttentionShape,
+  opts: DecodeAttentionOptions = {},
+): void {
   const where = 'decodeAttention';
   if (n === 0) return;
   const { nHeads, nKvHeads, headDim: hd } = shape;
   if (nHeads % nKvHeads) throw new Error(`${where}: ${nHeads} query heads are not a multiple of ${nKvHeads} KV heads`);
   if (hd % 2) throw new Error(`${where}: head dim must be even, got ${hd}`);
-  if (cacheKv.kvWidth !== nKvHeads * hd) throw new Error(`${where}: cache rows hold ${cacheKv.kvWidth} values, nKvHeads·headDim is ${nKvHeads * hd}`);
+  if (cacheKv.kvWidth !== nKvHeads * hd)
+    throw new Error(`${where}: cache rows hold ${cacheKv.kvWidth} values, nKvHeads·headDim is ${nKvHeads * hd}`);
   const L = cacheKv.layers[layer];
   if (!L) throw new Error(`${where}: layer ${layer} outside [0, ${cacheKv.layers.length})`);
-  for (const [t, what] of [[q, 'q'], [o, 'o']] as const) {
+  for (const [t, what] of [
+    [q, 'q'],
+    [o, 'o'],
+  ] as const) {
     if (t.dtype !== 'f32' || t.split) throw new Error(`${where}: ${what} must be a single-buffer f32 tensor`);
-    if (t.length < n * nHeads * hd) throw new Error(`${where}: ${what} has ${t.length} elements, needs ${n * nHeads * hd}`);
+    if (t.length < n * nHeads * hd)
+      throw new Error(`${where}: ${what} has ${t.length} elements, needs ${n * nHeads * hd}`);
   }
   if (q.offset % 2 || o.offset % 2) throw new Error(`${where}: q and o views must start on an even element`);
-  if (table.dtype !== 'i32' || seqs.dtype !== 'i32' || seqs.length < 2 * n) throw new Error(`${where}: table and seqs must be i32 tensors (seqs of 2·n entries)`);
+  if (table.dtype !== 'i32' || seqs.dtype !== 'i32' || seqs.length < 2 * n)
+    throw new Error(`${where}: table and seqs must be i32 tensors (seqs of 2·n entries)`);
   const G = nHeads / nKvHeads;
   const WG = decodeThreads(hd);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   if (n > lim) throw new Error(`${where}: ${n} rows exceed ${lim} workgroups per dimension; call in chunks`);
   const maxLen = opts.maxLen ?? shape.maxPagesPerSeq * cacheKv.pageSize;
-  if (!(Number.isInteger(maxLen) && maxLen >= 1)) throw new Error(`${where}: maxLen must be a positive integer, got ${maxLen}`);
+  if (!(Number.isInteger(maxLen) && maxLen >= 1))
+    throw new Error(`${where}: maxLen must be a positive integer, got ${maxLen}`);
   const splits = opts.splits ?? defaultSplits(n, nKvHeads, maxLen, WG);
-  if (!(Number.isInteger(splits) && splits >= 1 && splits <= lim)) throw new Error(`${where}: splits must be a positive integer, got ${splits}`);
+  if (!(Number.isInteger(splits) && splits >= 1 && splits <= lim))
+    throw new Error(`${where}: splits must be a positive integer, got ${splits}`);
   const keysPerSplit = Math.ceil(Math.ceil(maxLen / splits) / WG) * WG;
-  const common = [nHeads, cacheKv.kvWidth, cacheKv.pageSize, shape.maxPagesPerSeq, keysPerSplit, splits, { f32: 1 / Math.sqrt(hd) }, table.offset, seqs.offset] as const;
+  const common = [
+    nHeads,
+    cacheKv.kvWidth,
+    cacheKv.pageSize,
+    shape.maxPagesPerSeq,
+    keysPerSplit,
+    splits,
+    { f32: 1 / Math.sqrt(hd) },
+    table.offset,
+    seqs.offset,
+  ] as const;
   const v: Variant = { dtype: cacheKv.dtype, hd, G, WG, split: splits > 1 };
   const k = spec(`${v.dtype}:${hd}:${G}:${WG}:${v.split}`, () => kernel(v));
   if (splits === 1) {
@@ -249,8 +295,16 @@ export function decodeAttention(ctx: GpuContext, o: GpuTensor, q: GpuTensor, cac
   const part = allocTensor(ctx, n * nHeads * splits * hd, 'f32', false, true);
   const ml = allocTensor(ctx, n * nHeads * splits * 2, 'f32', false, true);
   dispatch(ctx, k, [q, L.k, L.v, table, seqs, part, ml], [q.offset, 0, ...common], [n, nKvHeads, splits]);
-  const rh = n * nHeads, gx = Math.min(rh, 32768), gy = Math.ceil(rh / gx);
-  dispatch(ctx, spec(`c:${hd}`, () => combineKernel(hd)), [part, ml, o], [o.offset, splits, rh], [gx, gy]);
+  const rh = n * nHeads,
+    gx = Math.min(rh, 32768),
+    gy = Math.ceil(rh / gx);
+  dispatch(
+    ctx,
+    spec(`c:${hd}`, () => combineKernel(hd)),
+    [part, ml, o],
+    [o.offset, splits, rh],
+    [gx, gy],
+  );
   releaseTensor(ctx, part);
   releaseTensor(ctx, ml);
 }

@@ -31,7 +31,12 @@ export interface AcquiredDevice {
 }
 
 /** Features the kernels use when present. `chromium-experimental-subgroup-matrix` is Dawn's name. */
-export const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;
+export const WANTED_FEATURES = [
+  'shader-f16',
+  'subgroups',
+  'chromium-experimental-subgroup-matrix',
+  'timestamp-query',
+] as const;
 
 export class NoGpuAdapterError extends Error {
   constructor(detail: string) {
@@ -55,7 +60,8 @@ export async function gpuEntryPoint(): Promise<GPU> {
   if (nav?.gpu) return (gpuKeepAlive = nav.gpu);
   if (!isNode()) throw new NoGpuAdapterError('this browser has no navigator.gpu');
   const dawn = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: object };
-  for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(dawn.globals))
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   // allow_unsafe_apis exposes Dawn's experimental features (subgroup-matrix) where the driver has them.
   // disable_workgroup_init skips WGSL's zero-fill of workgroup memory: on SwiftShader that fill
   // costs compile time quadratic in the array size (25 s for one 32 KiB kernel, 0.1 s without),
@@ -68,8 +74,10 @@ export async function gpuEntryPoint(): Promise<GPU> {
 function noAdapterHint(): string {
   if (!isNode()) return 'the browser offered none';
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
-  return 'Dawn found no Vulkan device. Without a GPU install Debian\'s chromium and libvulkan1 and set ' +
-    `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader); VK_ICD_FILENAMES is ${env.VK_ICD_FILENAMES ? `"${env.VK_ICD_FILENAMES}"` : 'unset'}`;
+  return (
+    "Dawn found no Vulkan device. Without a GPU install Debian's chromium and libvulkan1 and set " +
+    `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader); VK_ICD_FILENAMES is ${env.VK_ICD_FILENAMES ? `"${env.VK_ICD_FILENAMES}"` : 'unset'}`
+  );
 }
 
 export interface DeviceRequest {
@@ -112,6 +120,8 @@ export async function acquireGpuDevice(req: DeviceRequest = {}): Promise<Acquire
     subgroupMaxSize: sub.subgroupMaxSize ?? 0,
     wgslLanguageFeatures: [...(gpu.wgslLanguageFeatures ?? [])].map(String).sort(),
   };
-  device.lost.then((l) => { if (l.reason !== 'destroyed') console.error(`webgpu: device lost (${l.reason}): ${l.message}`); });
+  device.lost.then((l) => {
+    if (l.reason !== 'destroyed') console.error(`webgpu: device lost (${l.reason}): ${l.message}`);
+  });
   return { device, info };
 }

@@ -53,19 +53,39 @@ ${MAIN}
 };
 
 /** xl = x ⊙ keep, keep[i] ∈ {0, 1/(1−p)} from the counter hash of (seed, stream, i). */
-export function dropout(ctx: GpuContext, xl: GpuTensor, keep: GpuTensor, x: GpuTensor, n: number, p: number, source: DropoutSource): void {
+export function dropout(
+  ctx: GpuContext,
+  xl: GpuTensor,
+  keep: GpuTensor,
+  x: GpuTensor,
+  n: number,
+  p: number,
+  source: DropoutSource,
+): void {
   const where = 'dropout';
   if (source.kind !== 'counter') {
-    throw new Error(`webgpu dropout: the '${source.kind}' source is the cpu learner's generator stream and runs only on the cpu; use { kind: 'counter', seed, stream } on the GPU`);
+    throw new Error(
+      `webgpu dropout: the '${source.kind}' source is the cpu learner's generator stream and runs only on the cpu; use { kind: 'counter', seed, stream } on the GPU`,
+    );
   }
   const threshold = dropoutThreshold(p);
   if (n === 0) return;
-  needF32(xl, where, 'xl'); needF32(keep, where, 'keep'); needF32(x, where, 'x');
-  elementwise(ctx, DROPOUT, DROPOUT4, n, [
-    { name: 'xl', t: prefix(xl, n, where, 'xl'), access: 'write' },
-    { name: 'keep', t: prefix(keep, n, where, 'keep'), access: 'write' },
-    { name: 'x', t: prefix(x, n, where, 'x'), access: 'read' },
-  ], [source.seed >>> 0, source.stream >>> 0, threshold >>> 0, { f32: 1 / (1 - p) }], true);
+  needF32(xl, where, 'xl');
+  needF32(keep, where, 'keep');
+  needF32(x, where, 'x');
+  elementwise(
+    ctx,
+    DROPOUT,
+    DROPOUT4,
+    n,
+    [
+      { name: 'xl', t: prefix(xl, n, where, 'xl'), access: 'write' },
+      { name: 'keep', t: prefix(keep, n, where, 'keep'), access: 'write' },
+      { name: 'x', t: prefix(x, n, where, 'x'), access: 'read' },
+    ],
+    [source.seed >>> 0, source.stream >>> 0, threshold >>> 0, { f32: 1 / (1 - p) }],
+    true,
+  );
 }
 
 const HASHES: KernelDef = {
@@ -78,9 +98,21 @@ ${MAIN}
 };
 
 /** The raw 32-bit hashes of elements [base, base+n) of (seed, stream), computed on the GPU (tests). */
-export async function dropoutHashesGpu(ctx: GpuContext, seed: number, stream: number, n: number, base = 0): Promise<Uint32Array> {
+export async function dropoutHashesGpu(
+  ctx: GpuContext,
+  seed: number,
+  stream: number,
+  n: number,
+  base = 0,
+): Promise<Uint32Array> {
   const h = allocTensor(ctx, n, 'i32', false, true);
-  run(ctx, HASHES, [{ name: 'h', t: h, access: 'write' }], [n, seed >>> 0, stream >>> 0, base >>> 0], foldGroups(Math.ceil(n / 256)));
+  run(
+    ctx,
+    HASHES,
+    [{ name: 'h', t: h, access: 'write' }],
+    [n, seed >>> 0, stream >>> 0, base >>> 0],
+    foldGroups(Math.ceil(n / 256)),
+  );
   const out = new Uint32Array((await readI32(ctx, h)).slice().buffer);
   releaseTensor(ctx, h);
   return out;

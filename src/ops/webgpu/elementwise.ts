@@ -21,21 +21,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (i >= p.n) { return; }
   ${body}
 }`;
-  return [{ name, params: ['n'], code }, { name: `${name}4`, params: ['n'], code, vec4: true }];
+  return [
+    { name, params: ['n'], code },
+    { name: `${name}4`, params: ['n'], code, vec4: true },
+  ];
 }
 
 const ADD = pair('add', 'st_y(i, ld_y(i) + ld_x(i));');
 
 // exp(−g) is clamped below f32 overflow (WGSL leaves overflow to infinity undefined); silu(g) for
 // g < −87 is then ~1e-36 instead of the cpu's ~g·e^g, an absolute difference below 1e-35.
-const SWIGLU_FWD = pair('swiglu.fwd', `let g = ld_g(i);
-  st_a(i, g / (1.0 + exp(min(-g, V(87.0)))) * ld_u(i));`);
+const SWIGLU_FWD = pair(
+  'swiglu.fwd',
+  `let g = ld_g(i);
+  st_a(i, g / (1.0 + exp(min(-g, V(87.0)))) * ld_u(i));`,
+);
 
-const SWIGLU_BWD = pair('swiglu.bwd', `let g = ld_g(i);
+const SWIGLU_BWD = pair(
+  'swiglu.bwd',
+  `let g = ld_g(i);
   let s = 1.0 / (1.0 + exp(min(-g, V(87.0))));
   let d = ld_da(i);
   st_du(i, d * (g * s));
-  st_dg(i, d * ld_u(i) * s * (1.0 + g * (1.0 - s)));`);
+  st_dg(i, d * ld_u(i) * s * (1.0 + g * (1.0 - s)));`,
+);
 
 /** dst[0, n) = src[0, n). src may be f16 (read as f32); overlapping views copy as if through a temporary. */
 export function copyTensor(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n: number): void {
@@ -48,33 +57,72 @@ export function copyTensor(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n: n
 /** y += x over n elements. */
 export function addInPlace(ctx: GpuContext, y: GpuTensor, x: GpuTensor, n: number): void {
   const where = 'addInPlace';
-  needF32(y, where, 'y'); needF32(x, where, 'x');
-  elementwise(ctx, ADD[0], ADD[1], n, [
-    { name: 'y', t: prefix(y, n, where, 'y'), access: 'write' },
-    { name: 'x', t: prefix(x, n, where, 'x'), access: 'read' },
-  ], []);
+  needF32(y, where, 'y');
+  needF32(x, where, 'x');
+  elementwise(
+    ctx,
+    ADD[0],
+    ADD[1],
+    n,
+    [
+      { name: 'y', t: prefix(y, n, where, 'y'), access: 'write' },
+      { name: 'x', t: prefix(x, n, where, 'x'), access: 'read' },
+    ],
+    [],
+  );
 }
 
 /** a = silu(g) · u */
 export function swigluForward(ctx: GpuContext, a: GpuTensor, g: GpuTensor, u: GpuTensor, n: number): void {
   const where = 'swigluForward';
-  needF32(a, where, 'a'); needF32(g, where, 'g'); needF32(u, where, 'u');
-  elementwise(ctx, SWIGLU_FWD[0], SWIGLU_FWD[1], n, [
-    { name: 'a', t: prefix(a, n, where, 'a'), access: 'write' },
-    { name: 'g', t: prefix(g, n, where, 'g'), access: 'read' },
-    { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
-  ], []);
+  needF32(a, where, 'a');
+  needF32(g, where, 'g');
+  needF32(u, where, 'u');
+  elementwise(
+    ctx,
+    SWIGLU_FWD[0],
+    SWIGLU_FWD[1],
+    n,
+    [
+      { name: 'a', t: prefix(a, n, where, 'a'), access: 'write' },
+      { name: 'g', t: prefix(g, n, where, 'g'), access: 'read' },
+      { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
+    ],
+    [],
+  );
 }
 
 /** Overwrites dg and du from da (as the cpu op). */
-export function swigluBackward(ctx: GpuContext, dg: GpuTensor, du: GpuTensor, da: GpuTensor, g: GpuTensor, u: GpuTensor, n: number): void {
+export function swigluBackward(
+  ctx: GpuContext,
+  dg: GpuTensor,
+  du: GpuTensor,
+  da: GpuTensor,
+  g: GpuTensor,
+  u: GpuTensor,
+  n: number,
+): void {
   const where = 'swigluBackward';
-  for (const [t, what] of [[dg, 'dg'], [du, 'du'], [da, 'da'], [g, 'g'], [u, 'u']] as const) needF32(t, where, what);
-  elementwise(ctx, SWIGLU_BWD[0], SWIGLU_BWD[1], n, [
-    { name: 'dg', t: prefix(dg, n, where, 'dg'), access: 'write' },
-    { name: 'du', t: prefix(du, n, where, 'du'), access: 'write' },
-    { name: 'da', t: prefix(da, n, where, 'da'), access: 'read' },
-    { name: 'g', t: prefix(g, n, where, 'g'), access: 'read' },
-    { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
-  ], []);
+  for (const [t, what] of [
+    [dg, 'dg'],
+    [du, 'du'],
+    [da, 'da'],
+    [g, 'g'],
+    [u, 'u'],
+  ] as const)
+    needF32(t, where, what);
+  elementwise(
+    ctx,
+    SWIGLU_BWD[0],
+    SWIGLU_BWD[1],
+    n,
+    [
+      { name: 'dg', t: prefix(dg, n, where, 'dg'), access: 'write' },
+      { name: 'du', t: prefix(du, n, where, 'du'), access: 'write' },
+      { name: 'da', t: prefix(da, n, where, 'da'), access: 'read' },
+      { name: 'g', t: prefix(g, n, where, 'g'), access: 'read' },
+      { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
+    ],
+    [],
+  );
 }

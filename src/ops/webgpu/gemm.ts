@@ -16,7 +16,15 @@
 // weights the fastest variant the self-check admitted on this context (prepareMatmul in
 // matmul-check.ts); without it, the f32 choice.
 // Large K over few output tiles is split into K slices (split-K) summed by a second kernel.
-import { allocTensor, dispatch, fillTensor, groups1d, releaseTensor, type GpuContext, type KernelSpec } from './context.js';
+import {
+  allocTensor,
+  dispatch,
+  fillTensor,
+  groups1d,
+  releaseTensor,
+  type GpuContext,
+  type KernelSpec,
+} from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
 import { FLAG, MAXABS, REDUCE, TILES, gemmKernel, type GemmFamily, type TileName } from './matmul-kernels.js';
 import { directKernel, directTileSize } from './matmul-direct.js';
@@ -24,11 +32,19 @@ import { isCpuAdapter } from './cpu-adapter.js';
 import { sgmKernel, sgmThreads, sgmTile, subgroupMatrixConfig } from './matmul-sgmatrix.js';
 
 export type MatmulVariant = 'tiled' | 'subgroup' | 'f16' | 'f16-emulated' | 'subgroup-matrix' | 'direct';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'subgroup', 'f16', 'f16-emulated', 'subgroup-matrix', 'direct'];
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
+  'tiled',
+  'subgroup',
+  'f16',
+  'f16-emulated',
+  'subgroup-matrix',
+  'direct',
+];
 
 /** f32-weight variants (the ones tuning may make the f32 default). */
 export type F32Variant = 'tiled' | 'subgroup' | 'direct';
-export const isF32Variant = (v: MatmulVariant | undefined): v is F32Variant => v === 'tiled' || v === 'subgroup' || v === 'direct';
+export const isF32Variant = (v: MatmulVariant | undefined): v is F32Variant =>
+  v === 'tiled' || v === 'subgroup' || v === 'direct';
 
 export interface MatmulOptions {
   /** Force a variant ('auto': see above). Overrides the context setting. */
@@ -70,7 +86,17 @@ const settings = new WeakMap<GpuContext, MatmulSettings>();
 
 export function matmulSettings(ctx: GpuContext): MatmulSettings {
   let s = settings.get(ctx);
-  if (!s) settings.set(ctx, (s = { variant: 'auto', verified: new Set(), f32Variant: isCpuAdapter(ctx) ? 'direct' : 'tiled', f16Variant: null, splitKBytes: 64 << 20 }));
+  if (!s)
+    settings.set(
+      ctx,
+      (s = {
+        variant: 'auto',
+        verified: new Set(),
+        f32Variant: isCpuAdapter(ctx) ? 'direct' : 'tiled',
+        f16Variant: null,
+        splitKBytes: 64 << 20,
+      }),
+    );
   return s;
 }
 
@@ -95,9 +121,11 @@ export function variantUnavailable(ctx: GpuContext, v: MatmulVariant): string | 
     if (!ctx.subgroupMatrix) return 'the device has no `chromium-experimental-subgroup-matrix` feature';
     const cfg = subgroupMatrixConfig(ctx);
     if (!cfg) return 'the device lists no f16→f32 subgroup-matrix configuration (or lacks shader-f16)';
-    if ((ctx.info.subgroupMaxSize || 32) > ctx.info.limits.maxComputeInvocationsPerWorkgroup) return 'one subgroup exceeds the workgroup size limit';
+    if ((ctx.info.subgroupMaxSize || 32) > ctx.info.limits.maxComputeInvocationsPerWorkgroup)
+      return 'one subgroup exceeds the workgroup size limit';
     const need = 2 * 64 * sgmTile(cfg).bk * 2 + sgmThreads(ctx).subgroups * cfg.M * cfg.N * 4;
-    if (ctx.info.limits.maxComputeWorkgroupStorageSize < need) return `the kernel needs ${need} bytes of workgroup memory`;
+    if (ctx.info.limits.maxComputeWorkgroupStorageSize < need)
+      return `the kernel needs ${need} bytes of workgroup memory`;
   }
   if (!MATMUL_VARIANTS.includes(v)) return `unknown matmul variant "${v}" (one of ${MATMUL_VARIANTS.join(', ')})`;
   return null;
@@ -112,9 +140,13 @@ function requireVariant(ctx: GpuContext, v: MatmulVariant): void {
 export function pickVariant(ctx: GpuContext, bF16: boolean, opts: MatmulOptions = {}): MatmulVariant {
   const s = matmulSettings(ctx);
   const v = opts.matmulVariant ?? s.variant;
-  if (v !== 'auto') { requireVariant(ctx, v); return v; }
+  if (v !== 'auto') {
+    requireVariant(ctx, v);
+    return v;
+  }
   // The portable f32 variants need no admission.
-  const admitted = (x: MatmulVariant | null): x is MatmulVariant => !!x && (x === 'tiled' || x === 'direct' || s.verified.has(x));
+  const admitted = (x: MatmulVariant | null): x is MatmulVariant =>
+    !!x && (x === 'tiled' || x === 'direct' || s.verified.has(x));
   if (bF16) {
     if (admitted(s.f16Variant)) return s.f16Variant;
     if (admitted('subgroup-matrix')) return 'subgroup-matrix';
@@ -136,7 +168,16 @@ function pickTile(ctx: GpuContext, variant: MatmulVariant, m: number, n: number)
   return 'medium';
 }
 
-function check(op: MatmulOp, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, epi: GemmEpilogue): void {
+function check(
+  op: MatmulOp,
+  c: GpuTensor,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  epi: GemmEpilogue,
+): void {
   const name = `matmul${op}`;
   if (!(Number.isInteger(m) && Number.isInteger(k) && Number.isInteger(n) && m >= 0 && k >= 0 && n >= 0)) {
     throw new Error(`${name}: dimensions must be non-negative integers, got m=${m} k=${k} n=${n}`);
@@ -147,15 +188,25 @@ function check(op: MatmulOp, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number
   if (a.dtype !== 'f32') throw new Error(`${name}: a must be f32 (activations), got ${a.dtype}`);
   if (c.dtype !== 'f32') throw new Error(`${name}: c must be f32, got ${c.dtype}`);
   if (b.dtype !== 'f32' && b.dtype !== 'f16') throw new Error(`${name}: b must be f32 or f16, got ${b.dtype}`);
-  if (epi.bias && (epi.bias.dtype !== 'f32' || epi.bias.split || epi.bias.length < n)) throw new Error(`${name}: bias must be a single f32 tensor of at least n = ${n} elements`);
-  if (epi.mul && (epi.mul.dtype !== 'f32' || epi.mul.split || epi.mul.length < m * n)) throw new Error(`${name}: keep must be a single f32 tensor of at least m*n = ${m * n} elements`);
+  if (epi.bias && (epi.bias.dtype !== 'f32' || epi.bias.split || epi.bias.length < n))
+    throw new Error(`${name}: bias must be a single f32 tensor of at least n = ${n} elements`);
+  if (epi.mul && (epi.mul.dtype !== 'f32' || epi.mul.split || epi.mul.length < m * n))
+    throw new Error(`${name}: keep must be a single f32 tensor of at least m*n = ${m * n} elements`);
 }
 
 /** One operand of a sub-product: its buffer, element offset and leading dimension. */
-interface Operand { t: GpuTensor; off: number; ld: number }
+interface Operand {
+  t: GpuTensor;
+  off: number;
+  ld: number;
+}
 
 /** A block-row range of an operand: which part holds rows [start, start+rows). */
-interface Part { rowStart: number; rows: number; tensor: GpuTensor }
+interface Part {
+  rowStart: number;
+  rows: number;
+  tensor: GpuTensor;
+}
 
 function partsOf(t: GpuTensor, rowWidth: number, rows: number): Part[] {
   if (!t.split) return [{ rowStart: 0, rows, tensor: t }];
@@ -180,10 +231,22 @@ function locate(parts: Part[], row: number, what: string): Part {
  * C (+)= alpha·op(A)·op(B) ⊙ mul + bias, cut along the row blocks of split operands. Sub-products
  * after the first along K accumulate (bias only on the first).
  */
-export function gemm(ctx: GpuContext, op: MatmulOp, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, epi: GemmEpilogue, opts: MatmulOptions = {}): void {
+export function gemm(
+  ctx: GpuContext,
+  op: MatmulOp,
+  c: GpuTensor,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  epi: GemmEpilogue,
+  opts: MatmulOptions = {},
+): void {
   check(op, c, a, b, m, k, n, epi);
   if (m === 0 || n === 0) return;
-  const transA = op === 'TN', transB = op === 'NT';
+  const transA = op === 'TN',
+    transB = op === 'NT';
   const aParts = transA ? partsOf(a, m, k) : partsOf(a, k, m);
   const bParts = transB ? partsOf(b, k, n) : partsOf(b, n, k);
   const cParts = partsOf(c, n, m);
@@ -192,12 +255,17 @@ export function gemm(ctx: GpuContext, op: MatmulOp, c: GpuTensor, a: GpuTensor, 
   const kCuts = cuts(k, transA ? aParts : [], transB ? [] : bParts);
   const variant = pickVariant(ctx, b.dtype === 'f16', opts);
   for (let mi = 0; mi + 1 < mCuts.length; mi++) {
-    const m0 = mCuts[mi]!, m1 = mCuts[mi + 1]!;
+    const m0 = mCuts[mi]!,
+      m1 = mCuts[mi + 1]!;
     for (let ni = 0; ni + 1 < nCuts.length; ni++) {
-      const n0 = nCuts[ni]!, n1 = nCuts[ni + 1]!;
+      const n0 = nCuts[ni]!,
+        n1 = nCuts[ni + 1]!;
       for (let ki = 0; ki + 1 < kCuts.length; ki++) {
-        const k0 = kCuts[ki]!, k1 = kCuts[ki + 1]!;
-        const pa = locate(aParts, transA ? k0 : m0, 'a'), pb = locate(bParts, transB ? n0 : k0, 'b'), pc = locate(cParts, m0, 'c');
+        const k0 = kCuts[ki]!,
+          k1 = kCuts[ki + 1]!;
+        const pa = locate(aParts, transA ? k0 : m0, 'a'),
+          pb = locate(bParts, transB ? n0 : k0, 'b'),
+          pc = locate(cParts, m0, 'c');
         const A: Operand = transA
           ? { t: pa.tensor, off: pa.tensor.offset + (k0 - pa.rowStart) * m + m0, ld: m }
           : { t: pa.tensor, off: pa.tensor.offset + (m0 - pa.rowStart) * k + k0, ld: k };
@@ -207,20 +275,47 @@ export function gemm(ctx: GpuContext, op: MatmulOp, c: GpuTensor, a: GpuTensor, 
         const C: Operand = { t: pc.tensor, off: pc.tensor.offset + (m0 - pc.rowStart) * n + n0, ld: n };
         const bias = epi.bias && ki === 0 ? { t: epi.bias, off: epi.bias.offset + n0, ld: 0 } : null;
         const mul = epi.mul ? { t: epi.mul, off: epi.mul.offset + m0 * n + n0, ld: n } : null;
-        gemmBlock(ctx, variant, opts, { m: m1 - m0, n: n1 - n0, k: k1 - k0, transA, transB, A, B, C, alpha: epi.alpha ?? 1, accumulate: epi.accumulate || ki > 0, bias, mul });
+        gemmBlock(ctx, variant, opts, {
+          m: m1 - m0,
+          n: n1 - n0,
+          k: k1 - k0,
+          transA,
+          transB,
+          A,
+          B,
+          C,
+          alpha: epi.alpha ?? 1,
+          accumulate: epi.accumulate || ki > 0,
+          bias,
+          mul,
+        });
       }
     }
   }
 }
 
 interface Block {
-  m: number; n: number; k: number; transA: boolean; transB: boolean;
-  A: Operand; B: Operand; C: Operand; alpha: number; accumulate: boolean;
-  bias: Operand | null; mul: Operand | null;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  A: Operand;
+  B: Operand;
+  C: Operand;
+  alpha: number;
+  accumulate: boolean;
+  bias: Operand | null;
+  mul: Operand | null;
 }
 
 /** Tile of a variant: the register tile, or the subgroup-matrix kernel's fixed 64×64. */
-function tileOf(ctx: GpuContext, variant: MatmulVariant, blk: Block, opts: MatmulOptions): { name: TileName; bm: number; bn: number; bk: number } {
+function tileOf(
+  ctx: GpuContext,
+  variant: MatmulVariant,
+  blk: Block,
+  opts: MatmulOptions,
+): { name: TileName; bm: number; bn: number; bk: number } {
   if (variant === 'subgroup-matrix') return { name: 'medium', ...sgmTile(subgroupMatrixConfig(ctx)!) };
   const name = opts.tile ?? pickTile(ctx, variant, blk.m, blk.n);
   return { name, ...(variant === 'direct' ? directTileSize(name) : TILES[name]) };
@@ -229,7 +324,8 @@ function tileOf(ctx: GpuContext, variant: MatmulVariant, blk: Block, opts: Matmu
 /** K slices: enough workgroups for a large GPU when the output has few tiles and K is long. */
 function sliceCount(ctx: GpuContext, blk: Block, tiles: number, bk: number, opts: MatmulOptions): number {
   const budget = Math.min(matmulSettings(ctx).splitKBytes, ctx.maxBinding);
-  let s = opts.splitK ?? (tiles < 128 && blk.k >= 1024 ? Math.min(Math.ceil(256 / tiles), Math.floor(blk.k / 256), 32) : 1);
+  let s =
+    opts.splitK ?? (tiles < 128 && blk.k >= 1024 ? Math.min(Math.ceil(256 / tiles), Math.floor(blk.k / 256), 32) : 1);
   s = Math.max(1, Math.min(s, Math.ceil(blk.k / bk)));
   while (s > 1 && s * blk.m * blk.n * 4 > budget) s--;
   return s;
@@ -239,13 +335,17 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   const tile = tileOf(ctx, variant, blk, opts);
   // Grids beyond the per-dimension limit: cut M (and N) into dispatchable blocks.
-  const mMax = lim * tile.bm, nMax = lim * tile.bn;
+  const mMax = lim * tile.bm,
+    nMax = lim * tile.bn;
   if (blk.m > mMax || blk.n > nMax) {
     for (let m0 = 0; m0 < blk.m; m0 += mMax) {
       for (let n0 = 0; n0 < blk.n; n0 += nMax) {
-        const mm = Math.min(mMax, blk.m - m0), nn = Math.min(nMax, blk.n - n0);
+        const mm = Math.min(mMax, blk.m - m0),
+          nn = Math.min(nMax, blk.n - n0);
         gemmBlock(ctx, variant, opts, {
-          ...blk, m: mm, n: nn,
+          ...blk,
+          m: mm,
+          n: nn,
           A: { ...blk.A, off: blk.A.off + (blk.transA ? m0 : m0 * blk.A.ld) },
           B: { ...blk.B, off: blk.B.off + (blk.transB ? n0 * blk.B.ld : n0) },
           C: { ...blk.C, off: blk.C.off + m0 * blk.C.ld + n0 },
@@ -256,7 +356,8 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
     }
     return;
   }
-  const gx = Math.ceil(blk.n / tile.bn), gy = Math.ceil(blk.m / tile.bm);
+  const gx = Math.ceil(blk.n / tile.bn),
+    gy = Math.ceil(blk.m / tile.bm);
   const slices = sliceCount(ctx, blk, gx * gy, tile.bk, opts);
   const kChunk = slices > 1 ? Math.ceil(Math.ceil(blk.k / slices) / tile.bk) * tile.bk : Math.max(blk.k, 1);
   const z = slices > 1 ? Math.ceil(blk.k / kChunk) : 1;
@@ -266,22 +367,53 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
   const part = z > 1 ? allocTensor(ctx, z * blk.m * blk.n, 'f32', false, true) : null;
   if (part) scratch.push(part);
   const bF16 = blk.B.t.dtype === 'f16';
-  const spec = variant === 'subgroup-matrix'
-    ? cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}`, () => sgmKernel(ctx, subgroupMatrixConfig(ctx)!, { transA: blk.transA, transB: blk.transB }))
-    : variant === 'direct' ? cachedSpec(`direct:${tile.name}`, () => directKernel(tile.name))
-    : cachedSpec(`${variant}:${tile.name}`, () => gemmKernel(familyOf(variant), tile.name));
+  const spec =
+    variant === 'subgroup-matrix'
+      ? cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}`, () =>
+          sgmKernel(ctx, subgroupMatrixConfig(ctx)!, { transA: blk.transA, transB: blk.transB }),
+        )
+      : variant === 'direct'
+        ? cachedSpec(`direct:${tile.name}`, () => directKernel(tile.name))
+        : cachedSpec(`${variant}:${tile.name}`, () => gemmKernel(familyOf(variant), tile.name));
   const dummy = dummyTensor(ctx);
   const split = !!part;
-  const flags = (blk.accumulate ? FLAG.accumulate : 0) | (split ? FLAG.partial : 0) | (bF16 ? FLAG.bF16 : 0)
-    | (blk.bias && !split ? FLAG.bias : 0) | (blk.mul && !split ? FLAG.mul : 0)
-    | (blk.transA ? 0 : FLAG.aKContig) | (blk.transB ? FLAG.bKContig : 0);
-  const tensors = [blk.A.t, blk.B.t, scale ?? dummy, (!split && blk.bias?.t) || dummy, (!split && blk.mul?.t) || dummy, part ?? blk.C.t];
+  const flags =
+    (blk.accumulate ? FLAG.accumulate : 0) |
+    (split ? FLAG.partial : 0) |
+    (bF16 ? FLAG.bF16 : 0) |
+    (blk.bias && !split ? FLAG.bias : 0) |
+    (blk.mul && !split ? FLAG.mul : 0) |
+    (blk.transA ? 0 : FLAG.aKContig) |
+    (blk.transB ? FLAG.bKContig : 0);
+  const tensors = [
+    blk.A.t,
+    blk.B.t,
+    scale ?? dummy,
+    (!split && blk.bias?.t) || dummy,
+    (!split && blk.mul?.t) || dummy,
+    part ?? blk.C.t,
+  ];
   const params = [
-    blk.m, blk.n, blk.k, kChunk,
-    blk.A.off, blk.transA ? 1 : blk.A.ld, blk.transA ? blk.A.ld : 1, blk.B.off,
-    blk.transB ? 1 : blk.B.ld, blk.transB ? blk.B.ld : 1, split ? 0 : blk.C.off, split ? blk.n : blk.C.ld,
-    { f32: blk.alpha }, flags, blk.bias && !split ? blk.bias.off : 0, blk.mul && !split ? blk.mul.off : 0,
-    blk.mul && !split ? blk.mul.ld : 0, 0, 0, 0,
+    blk.m,
+    blk.n,
+    blk.k,
+    kChunk,
+    blk.A.off,
+    blk.transA ? 1 : blk.A.ld,
+    blk.transA ? blk.A.ld : 1,
+    blk.B.off,
+    blk.transB ? 1 : blk.B.ld,
+    blk.transB ? blk.B.ld : 1,
+    split ? 0 : blk.C.off,
+    split ? blk.n : blk.C.ld,
+    { f32: blk.alpha },
+    flags,
+    blk.bias && !split ? blk.bias.off : 0,
+    blk.mul && !split ? blk.mul.off : 0,
+    blk.mul && !split ? blk.mul.ld : 0,
+    0,
+    0,
+    0,
   ];
   dispatch(ctx, spec, tensors, params, [gx, gy, z]);
   if (part) reduceSlices(ctx, blk, part, z, dummy);
@@ -314,16 +446,22 @@ function aScale(ctx: GpuContext, blk: Block, scratch: GpuTensor[]): GpuTensor {
   const t = allocTensor(ctx, 1, 'f32', false, true);
   scratch.push(t);
   fillTensor(ctx, t, 0);
-  const rows = blk.transA ? blk.k : blk.m, cols = blk.transA ? blk.m : blk.k;
+  const rows = blk.transA ? blk.k : blk.m,
+    cols = blk.transA ? blk.m : blk.k;
   const total = rows * cols;
-  if (total > 0) dispatch(ctx, MAXABS, [blk.A.t, t], [rows, cols, blk.A.off, blk.A.ld], [Math.min(Math.ceil(total / 256), 1024)]);
+  if (total > 0)
+    dispatch(ctx, MAXABS, [blk.A.t, t], [rows, cols, blk.A.off, blk.A.ld], [Math.min(Math.ceil(total / 256), 1024)]);
   return t;
 }
 
 function reduceSlices(ctx: GpuContext, blk: Block, part: GpuTensor, slices: number, dummy: GpuTensor): void {
   const { gx, gy } = groups1d(blk.m * blk.n, 256);
   const flags = (blk.accumulate ? FLAG.accumulate : 0) | (blk.bias ? FLAG.bias : 0) | (blk.mul ? FLAG.mul : 0);
-  dispatch(ctx, REDUCE, [part, blk.bias?.t ?? dummy, blk.mul?.t ?? dummy, blk.C.t], [
-    blk.m, blk.n, slices, gx, blk.C.off, blk.C.ld, flags, blk.bias?.off ?? 0, blk.mul?.off ?? 0, blk.mul?.ld ?? 0,
-  ], [gx, gy]);
+  dispatch(
+    ctx,
+    REDUCE,
+    [part, blk.bias?.t ?? dummy, blk.mul?.t ?? dummy, blk.C.t],
+    [blk.m, blk.n, slices, gx, blk.C.off, blk.C.ld, flags, blk.bias?.off ?? 0, blk.mul?.off ?? 0, blk.mul?.ld ?? 0],
+    [gx, gy],
+  );
 }

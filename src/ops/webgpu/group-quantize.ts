@@ -68,14 +68,20 @@ function loads(baseF16: boolean, hasDelta: boolean): string {
     const base = baseF16
       ? `f16_to_f32(select(b${k}w & 0xffffu, b${k}w >> 16u, ((p.base_off + ${e}) & 1u) == 1u))`
       : `base[p.base_off + ${e}]`;
-    return (baseF16 ? `  let b${k}w = base[(p.base_off + ${e}) >> 1u];\n` : '') +
-      `  let v${k} = select(0.0, ${base}${hasDelta ? ` + delta[p.delta_off + ${e}]` : ''}, live && j0 + ${k}u < p.cols);\n`;
+    return (
+      (baseF16 ? `  let b${k}w = base[(p.base_off + ${e}) >> 1u];\n` : '') +
+      `  let v${k} = select(0.0, ${base}${hasDelta ? ` + delta[p.delta_off + ${e}]` : ''}, live && j0 + ${k}u < p.cols);\n`
+    );
   };
   return Array.from({ length: 8 }, (_, k) => one(k)).join('');
 }
 
 function codes(): string {
-  return Array.from({ length: 8 }, (_, k) => `    if (j0 + ${k}u < p.cols) { word = word | (select(7u, code(v${k}, s, inv), s > 0.0) << ${4 * k}u); }\n`).join('');
+  return Array.from(
+    { length: 8 },
+    (_, k) =>
+      `    if (j0 + ${k}u < p.cols) { word = word | (select(7u, code(v${k}, s, inv), s > 0.0) << ${4 * k}u); }\n`,
+  ).join('');
 }
 
 function spec(baseF16: boolean, hasDelta: boolean): KernelSpec {
@@ -156,10 +162,14 @@ struct Params { n_words: u32, cols: u32, wpr: u32, n_groups: u32, base_off: u32,
 @group(0) @binding(5) var<storage, read_write> err: array<atomic<u32>>;
 ${WORKGROUP_INDEX}
 ${HELPERS}
-${baseF16 ? `fn f16_at(i: u32) -> f32 {
+${
+  baseF16
+    ? `fn f16_at(i: u32) -> f32 {
   let w = base[i >> 1u];
   return f16_to_f32(select(w & 0xffffu, w >> 16u, (i & 1u) == 1u));
-}` : ''}
+}`
+    : ''
+}
 fn nonfinite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u; }
 
 // Quantizes group gi (row-major over [rows, groups_per_row]); returns its scale bits.
@@ -234,21 +244,41 @@ export function groupQuantizeQ4(ctx: GpuContext, a: GroupQuantizeArgs): void {
   const wpr = groups * 4;
   const n = rows * cols;
   const where = 'groupQuantizeQ4';
-  if (!(Number.isInteger(rows) && Number.isInteger(cols) && rows >= 0 && cols >= 0)) throw new Error(`${where}: bad shape [${rows}, ${cols}]`);
-  for (const [name, t] of [['base', a.base], ['delta', a.delta], ['words', a.words], ['scales', a.scales], ['error', a.error]] as const) {
+  if (!(Number.isInteger(rows) && Number.isInteger(cols) && rows >= 0 && cols >= 0))
+    throw new Error(`${where}: bad shape [${rows}, ${cols}]`);
+  for (const [name, t] of [
+    ['base', a.base],
+    ['delta', a.delta],
+    ['words', a.words],
+    ['scales', a.scales],
+    ['error', a.error],
+  ] as const) {
     if (t?.split) throw new Error(`${where}: ${name} is split across buffers; quantize its row blocks separately`);
   }
   if (a.base.length < n) throw new Error(`${where}: base has ${a.base.length} elements, [${rows}, ${cols}] needs ${n}`);
   if (a.base.dtype === 'i32') throw new Error(`${where}: base must be f32 or f16`);
-  if (a.delta && (a.delta.dtype !== 'f32' || a.delta.length < n)) throw new Error(`${where}: delta must be f32 with ${n} elements`);
-  if (a.words.dtype !== 'i32' || a.words.length < rows * wpr) throw new Error(`${where}: words must be a 32-bit (i32) tensor of ${rows * wpr} words`);
+  if (a.delta && (a.delta.dtype !== 'f32' || a.delta.length < n))
+    throw new Error(`${where}: delta must be f32 with ${n} elements`);
+  if (a.words.dtype !== 'i32' || a.words.length < rows * wpr)
+    throw new Error(`${where}: words must be a 32-bit (i32) tensor of ${rows * wpr} words`);
   if (a.scales.dtype !== 'f16' || a.scales.length < rows * groups || a.scales.offset % 2) {
     throw new Error(`${where}: scales must be an f16 tensor of ${rows * groups} halves at an even offset`);
   }
-  if (a.error.dtype !== 'i32' || a.error.length < 1) throw new Error(`${where}: error must be an i32 tensor of at least one word`);
+  if (a.error.dtype !== 'i32' || a.error.length < 1)
+    throw new Error(`${where}: error must be an i32 tensor of at least one word`);
   if (rows === 0 || cols === 0) return;
   const nWords = rows * wpr;
-  const params = [nWords, cols, wpr, rows * groups, a.base.offset, a.delta?.offset ?? 0, a.words.offset, a.scales.offset / 2, groups];
+  const params = [
+    nWords,
+    cols,
+    wpr,
+    rows * groups,
+    a.base.offset,
+    a.delta?.offset ?? 0,
+    a.words.offset,
+    a.scales.offset / 2,
+    groups,
+  ];
   const tensors = [a.base, a.delta ?? a.base, a.words, a.scales, a.error];
   const f16 = a.base.dtype === 'f16';
   if ((a.variant ?? defaultGroupQuantizeVariant(ctx)) === 'thread') {

@@ -22,14 +22,18 @@ let rowKernel: RowKernel = 'auto';
  * Sets the logits budget per chunk (bytes) and the row-statistics kernel; returns the previous
  * settings. Tests force tiny chunks and each row kernel.
  */
-export function configureLmHead(opts: { chunkBytes?: number; rowKernel?: RowKernel }): { chunkBytes: number; rowKernel: RowKernel } {
+export function configureLmHead(opts: { chunkBytes?: number; rowKernel?: RowKernel }): {
+  chunkBytes: number;
+  rowKernel: RowKernel;
+} {
   const prev = { chunkBytes, rowKernel };
   if (opts.chunkBytes !== undefined) {
     if (!(opts.chunkBytes > 0)) throw new Error(`lmHead chunkBytes must be > 0, got ${opts.chunkBytes}`);
     chunkBytes = opts.chunkBytes;
   }
   if (opts.rowKernel !== undefined) {
-    if (!['auto', 'workgroup', 'invocation'].includes(opts.rowKernel)) throw new Error(`lmHead rowKernel must be auto, workgroup or invocation, got ${String(opts.rowKernel)}`);
+    if (!['auto', 'workgroup', 'invocation'].includes(opts.rowKernel))
+      throw new Error(`lmHead rowKernel must be auto, workgroup or invocation, got ${String(opts.rowKernel)}`);
     rowKernel = opts.rowKernel;
   }
   return prev;
@@ -38,7 +42,10 @@ export function configureLmHead(opts: { chunkBytes?: number; rowKernel?: RowKern
 /** Rows per chunk: the budget's worth of logits rows, at least 1, within one binding and one grid row. */
 export function lmHeadChunkRows(ctx: GpuContext, vocab: number): number {
   const rowBytes = Math.max(vocab, 1) * 4;
-  if (rowBytes > ctx.maxBinding) throw new Error(`lmHead: one row of ${vocab} logits exceeds the device's largest storage binding (${ctx.maxBinding} bytes)`);
+  if (rowBytes > ctx.maxBinding)
+    throw new Error(
+      `lmHead: one row of ${vocab} logits exceeds the device's largest storage binding (${ctx.maxBinding} bytes)`,
+    );
   return Math.max(1, Math.min(32768, Math.floor(Math.min(chunkBytes, ctx.maxBinding) / rowBytes)));
 }
 
@@ -179,14 +186,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`,
 };
 
-function checkArgs(name: string, hs: GpuTensor, w: GpuTensor, targets: Int32Array, rows: number, dim: number, vocab: number, perRow: [string, GpuTensor | null][]): void {
-  if (!(Number.isInteger(rows) && rows >= 0 && Number.isInteger(dim) && dim >= 0 && Number.isInteger(vocab) && vocab >= 0)) {
+function checkArgs(
+  name: string,
+  hs: GpuTensor,
+  w: GpuTensor,
+  targets: Int32Array,
+  rows: number,
+  dim: number,
+  vocab: number,
+  perRow: [string, GpuTensor | null][],
+): void {
+  if (
+    !(Number.isInteger(rows) && rows >= 0 && Number.isInteger(dim) && dim >= 0 && Number.isInteger(vocab) && vocab >= 0)
+  ) {
     throw new Error(`${name}: rows, dim, vocab must be non-negative integers, got ${rows}, ${dim}, ${vocab}`);
   }
   if (hs.length < rows * dim) throw new Error(`${name}: hs has ${hs.length} elements, needs rows*dim = ${rows * dim}`);
   if (w.length < vocab * dim) throw new Error(`${name}: w has ${w.length} elements, needs vocab*dim = ${vocab * dim}`);
   if (targets.length < rows) throw new Error(`${name}: ${targets.length} targets for ${rows} rows`);
-  for (const [what, t] of perRow) if (t && t.length < rows) throw new Error(`${name}: ${what} has ${t.length} elements, needs rows = ${rows}`);
+  for (const [what, t] of perRow)
+    if (t && t.length < rows) throw new Error(`${name}: ${what} has ${t.length} elements, needs rows = ${rows}`);
   for (let r = 0; r < rows; r++) {
     const t = targets[r]!;
     if (t < 0 || t >= vocab) throw new Error(`logSoftmaxGather: target id ${t} outside vocabulary [0, ${vocab})`);
@@ -194,7 +213,14 @@ function checkArgs(name: string, hs: GpuTensor, w: GpuTensor, targets: Int32Arra
 }
 
 /** The rows [r0, r1) of the next chunk and the [r1−r0, vocab] tensor its logits go to. */
-function chunkTarget(logits: GpuTensor | null, scratch: () => GpuTensor, r0: number, rows: number, rc: number, vocab: number): { r1: number; z: GpuTensor } {
+function chunkTarget(
+  logits: GpuTensor | null,
+  scratch: () => GpuTensor,
+  r0: number,
+  rows: number,
+  rc: number,
+  vocab: number,
+): { r1: number; z: GpuTensor } {
   let r1 = Math.min(rows, r0 + rc);
   if (!logits) return { r1, z: viewOf(scratch(), 0, (r1 - r0) * vocab) };
   const part = rowParts(logits, vocab).find((p) => r0 >= p.rowStart && r0 < p.rowStart + p.rows);
@@ -207,21 +233,54 @@ function chunkTarget(logits: GpuTensor | null, scratch: () => GpuTensor, r0: num
  * logp[r] = z[r, targets[r]] − lse[r] with z = (hs·Wᵀ)·invTemp; lse saved; entropy (when given)
  * of softmax(z[r]); logits (when given, [rows, vocab]) receive the raw logits hs·Wᵀ.
  */
-export function lmHeadForward(ctx: GpuContext, logp: GpuTensor, lse: GpuTensor, entropy: GpuTensor | null, hs: GpuTensor, w: GpuTensor, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, logits: GpuTensor | null, opts: MatmulOptions = {}): void {
-  checkArgs('lmHeadForward', hs, w, targets, rows, dim, vocab, [['logp', logp], ['lse', lse], ['entropy', entropy]]);
-  if (logits && logits.length < rows * vocab) throw new Error(`lmHeadForward: logits has ${logits.length} elements, needs rows*vocab = ${rows * vocab}`);
+export function lmHeadForward(
+  ctx: GpuContext,
+  logp: GpuTensor,
+  lse: GpuTensor,
+  entropy: GpuTensor | null,
+  hs: GpuTensor,
+  w: GpuTensor,
+  targets: Int32Array,
+  rows: number,
+  dim: number,
+  vocab: number,
+  invTemp: number,
+  logits: GpuTensor | null,
+  opts: MatmulOptions = {},
+): void {
+  checkArgs('lmHeadForward', hs, w, targets, rows, dim, vocab, [
+    ['logp', logp],
+    ['lse', lse],
+    ['entropy', entropy],
+  ]);
+  if (logits && logits.length < rows * vocab)
+    throw new Error(`lmHeadForward: logits has ${logits.length} elements, needs rows*vocab = ${rows * vocab}`);
   if (rows === 0) return;
   const h = single(hs, 'lmHeadForward hs');
   const T = indexTensor(ctx, targets);
   const rc = lmHeadChunkRows(ctx, vocab);
   let buf: GpuTensor | null = null;
   const scratch = (): GpuTensor => (buf ??= allocTensor(ctx, Math.min(rc, rows) * vocab, 'f32', false, true));
-  const { bound, slots } = outputSlots(ctx, [single(logp, 'logp'), single(lse, 'lse'), entropy ? single(entropy, 'entropy') : null]);
+  const { bound, slots } = outputSlots(ctx, [
+    single(logp, 'logp'),
+    single(lse, 'lse'),
+    entropy ? single(entropy, 'entropy') : null,
+  ]);
   const cpu = rowKernel === 'auto' ? isCpuAdapter(ctx) : rowKernel === 'invocation';
-  for (let r0 = 0; r0 < rows;) {
+  for (let r0 = 0; r0 < rows; ) {
     const { r1, z } = chunkTarget(logits, scratch, r0, rows, rc, vocab);
     gemm(ctx, 'NT', z, viewOf(h, r0 * dim, (r1 - r0) * dim), w, r1 - r0, dim, vocab, { accumulate: false }, opts);
-    const params = [vocab, z.offset, r0, T.offset, logp.offset, lse.offset, entropy ? entropy.offset : 0, { f32: invTemp }, ...slots];
+    const params = [
+      vocab,
+      z.offset,
+      r0,
+      T.offset,
+      logp.offset,
+      lse.offset,
+      entropy ? entropy.offset : 0,
+      { f32: invTemp },
+      ...slots,
+    ];
     if (cpu) dispatch(ctx, ROW_STATS_CPU, [z, T, ...bound], [...params, r1 - r0], [Math.ceil((r1 - r0) / 64)]);
     else dispatch(ctx, ROW_STATS, [z, T, ...bound], params, [r1 - r0]);
     r0 = r1;
@@ -230,19 +289,46 @@ export function lmHeadForward(ctx: GpuContext, logp: GpuTensor, lse: GpuTensor, 
 }
 
 /** dhs += ∂L/∂hs from dlogp (logits recomputed chunk by chunk); dW += ∂L/∂W when given. */
-export function lmHeadBackward(ctx: GpuContext, dhs: GpuTensor, dW: GpuTensor | null, dlogp: GpuTensor, hs: GpuTensor, w: GpuTensor, lse: GpuTensor, targets: Int32Array, rows: number, dim: number, vocab: number, invTemp: number, opts: MatmulOptions = {}): void {
-  checkArgs('lmHeadBackward', hs, w, targets, rows, dim, vocab, [['dlogp', dlogp], ['lse', lse]]);
-  if (dhs.length < rows * dim) throw new Error(`lmHeadBackward: dhs has ${dhs.length} elements, needs rows*dim = ${rows * dim}`);
+export function lmHeadBackward(
+  ctx: GpuContext,
+  dhs: GpuTensor,
+  dW: GpuTensor | null,
+  dlogp: GpuTensor,
+  hs: GpuTensor,
+  w: GpuTensor,
+  lse: GpuTensor,
+  targets: Int32Array,
+  rows: number,
+  dim: number,
+  vocab: number,
+  invTemp: number,
+  opts: MatmulOptions = {},
+): void {
+  checkArgs('lmHeadBackward', hs, w, targets, rows, dim, vocab, [
+    ['dlogp', dlogp],
+    ['lse', lse],
+  ]);
+  if (dhs.length < rows * dim)
+    throw new Error(`lmHeadBackward: dhs has ${dhs.length} elements, needs rows*dim = ${rows * dim}`);
   if (rows === 0) return;
-  const h = single(hs, 'lmHeadBackward hs'), dh = single(dhs, 'lmHeadBackward dhs');
+  const h = single(hs, 'lmHeadBackward hs'),
+    dh = single(dhs, 'lmHeadBackward dhs');
   const T = indexTensor(ctx, targets);
   const rc = lmHeadChunkRows(ctx, vocab);
   const buf = allocTensor(ctx, Math.min(rc, rows) * vocab, 'f32', false, true);
   for (let r0 = 0; r0 < rows; r0 += rc) {
-    const r1 = Math.min(rows, r0 + rc), n = r1 - r0;
-    const z = viewOf(buf, 0, n * vocab), hc = viewOf(h, r0 * dim, n * dim);
+    const r1 = Math.min(rows, r0 + rc),
+      n = r1 - r0;
+    const z = viewOf(buf, 0, n * vocab),
+      hc = viewOf(h, r0 * dim, n * dim);
     gemm(ctx, 'NT', z, hc, w, n, dim, vocab, { accumulate: false }, opts);
-    dispatch(ctx, DLOGITS, [z, single(dlogp, 'dlogp'), single(lse, 'lse'), T], [vocab, z.offset, r0, dlogp.offset, lse.offset, T.offset, { f32: invTemp }], [n]);
+    dispatch(
+      ctx,
+      DLOGITS,
+      [z, single(dlogp, 'dlogp'), single(lse, 'lse'), T],
+      [vocab, z.offset, r0, dlogp.offset, lse.offset, T.offset, { f32: invTemp }],
+      [n],
+    );
     gemm(ctx, 'NN', viewOf(dh, r0 * dim, n * dim), z, w, n, vocab, dim, { accumulate: true }, opts);
     if (dW) gemm(ctx, 'TN', dW, z, hc, vocab, n, dim, { accumulate: true }, opts);
   }

@@ -13,7 +13,18 @@ import { gemm, type MatmulOptions } from './gemm.js';
  * y [rows,out] = x·Wᵀ + bias (+ LoRA). us [rows, r] receives scale·(xLora·Aᵀ) for the backward.
  * lora null or scale 0: the branch is off (y is the base layer, us untouched).
  */
-export function loraLinearForward(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w: GpuTensor, bias: GpuTensor | null, shape: LinearShape, lora: LoraOperand<GpuTensor> | null, xLora: GpuTensor, us: GpuTensor, opts: MatmulOptions = {}): void {
+export function loraLinearForward(
+  ctx: GpuContext,
+  y: GpuTensor,
+  x: GpuTensor,
+  w: GpuTensor,
+  bias: GpuTensor | null,
+  shape: LinearShape,
+  lora: LoraOperand<GpuTensor> | null,
+  xLora: GpuTensor,
+  us: GpuTensor,
+  opts: MatmulOptions = {},
+): void {
   const { rows, inF, outF } = shape;
   gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate: false, bias }, opts);
   if (!lora || lora.scale === 0) return;
@@ -27,7 +38,21 @@ export function loraLinearForward(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w
  * scratchDx is not used (the keep multiply is fused). With the branch off, dA and dB get nothing
  * (exactly zero gradient, as on the cpu).
  */
-export function loraLinearBackward(ctx: GpuContext, g: LinearGrads<GpuTensor>, dy: GpuTensor, x: GpuTensor, w: GpuTensor, shape: LinearShape, lora: LoraOperand<GpuTensor> | null, xLora: GpuTensor, us: GpuTensor, keep: GpuTensor | null, scratchDz: GpuTensor, scratchDx: GpuTensor, opts: MatmulOptions = {}): void {
+export function loraLinearBackward(
+  ctx: GpuContext,
+  g: LinearGrads<GpuTensor>,
+  dy: GpuTensor,
+  x: GpuTensor,
+  w: GpuTensor,
+  shape: LinearShape,
+  lora: LoraOperand<GpuTensor> | null,
+  xLora: GpuTensor,
+  us: GpuTensor,
+  keep: GpuTensor | null,
+  scratchDz: GpuTensor,
+  scratchDx: GpuTensor,
+  opts: MatmulOptions = {},
+): void {
   void scratchDx;
   const { rows, inF, outF } = shape;
   if (g.dx) gemm(ctx, 'NN', g.dx, dy, w, rows, outF, inF, { accumulate: true }, opts);

@@ -16,7 +16,12 @@ import type { KernelSpec } from './context.js';
 import { FLAG, GEMM_BINDINGS, GEMM_DECLS, GEMM_HELPERS, GEMM_PARAMS, type TileName } from './matmul-kernels.js';
 
 /** Register block TM×TN per invocation (TN a multiple of 4), WM×WN invocations per workgroup. */
-export interface DirectTile { tm: number; tn: number; wm: number; wn: number }
+export interface DirectTile {
+  tm: number;
+  tn: number;
+  wm: number;
+  wn: number;
+}
 
 /**
  * Tiles by the same names as the tiled family's (tests and benches force them alike). Every one is
@@ -49,7 +54,8 @@ function kLoop(t: DirectTile, ldb: (e: string) => string): string {
     const cols = range(4).map((j) => ldb(`cb${4 * q + j} + kb`));
     lines.push(`let b${q} = vec4<f32>(${cols.join(', ')});`);
   }
-  for (const i of range(t.tm)) for (const q of range(t.tn / 4)) lines.push(`acc${i}_${q} = fma(a${i}, b${q}, acc${i}_${q});`);
+  for (const i of range(t.tm))
+    for (const q of range(t.tn / 4)) lines.push(`acc${i}_${q} = fma(a${i}, b${q}, acc${i}_${q});`);
   return `for (var k = kStart; k < kEnd; k++) {\n      ${lines.join('\n      ')}\n    }`;
 }
 
@@ -66,7 +72,9 @@ export function directKernel(tile: TileName): KernelSpec {
   for (const i of range(t.tm)) {
     for (const j of range(t.tn)) {
       const comp = 'xyzw'[j % 4];
-      stores.push(`if (mBase + ${i * t.wm}u < p.M && nBase + ${j * t.wn}u < p.N) { store(acc${i}_${Math.floor(j / 4)}.${comp} * p.alpha, mBase + ${i * t.wm}u, nBase + ${j * t.wn}u, wid.z); }`);
+      stores.push(
+        `if (mBase + ${i * t.wm}u < p.M && nBase + ${j * t.wn}u < p.N) { store(acc${i}_${Math.floor(j / 4)}.${comp} * p.alpha, mBase + ${i * t.wm}u, nBase + ${j * t.wn}u, wid.z); }`,
+      );
     }
   }
   const code = /* wgsl */ `${GEMM_PARAMS}

@@ -17,7 +17,13 @@
 // that REDUCE sums and finishes.
 import type { KernelSpec } from './context.js';
 
-export interface TileShape { bm: number; bn: number; bk: number; tm: number; tn: number }
+export interface TileShape {
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
 
 /** The register-blocked tiles (16×16 threads each); keys are what tests and benches force. */
 export const TILES = {
@@ -108,7 +114,12 @@ export function gemmKernel(family: GemmFamily, tile: TileName): KernelSpec {
   const t = TILES[tile];
   const half = family === 'half' || family === 'emulate';
   const H = family === 'half' ? 'f16' : 'f32';
-  const toH = family === 'half' ? 'return f16(x);' : family === 'emulate' ? 'return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;' : 'return x;';
+  const toH =
+    family === 'half'
+      ? 'return f16(x);'
+      : family === 'emulate'
+        ? 'return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;'
+        : 'return x;';
   const stageA = family !== 'subgroup';
   const code = /* wgsl */ `${header(family)}
 ${GEMM_PARAMS}
@@ -123,24 +134,33 @@ fn toH(x: f32) -> H { ${toH} }
 ${GEMM_HELPERS}
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${family === 'subgroup'
-    ? ',\n  @builtin(subgroup_id) sgid: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgSize: u32, @builtin(num_subgroups) nsg: u32' : ''}) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${
+    family === 'subgroup'
+      ? ',\n  @builtin(subgroup_id) sgid: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sgSize: u32, @builtin(num_subgroups) nsg: u32'
+      : ''
+  }) {
   let m0 = wid.y * BM; let n0 = wid.x * BN;
   let kStart = wid.z * p.kChunk;
   let kEnd = min(p.K, kStart + p.kChunk);
   let aK = has(${FLAG.aKContig}u); let bK = has(${FLAG.bKContig}u);
-  ${family === 'subgroup'
-    ? `// Work index from the subgroup numbering, so lanes of one subgroup are known to share rows.
+  ${
+    family === 'subgroup'
+      ? `// Work index from the subgroup numbering, so lanes of one subgroup are known to share rows.
   let w = sgid * sgSize + lane;
   let bad = nsg * sgSize != 256u;
   let G = min(sgSize, min(16u, BK));
   let lead = lane - lane % G;
   var own: array<f32, TM>;`
-    : 'let w = li;'}
+      : 'let w = li;'
+  }
   let tx = w % 16u; let ty = w / 16u;
-  ${half ? `let e = scaleExp();
+  ${
+    half
+      ? `let e = scaleExp();
   let sA = ldexp(1.0, e);
-  let alpha = p.alpha * ldexp(1.0, -e);` : 'let alpha = p.alpha;'}
+  let alpha = p.alpha * ldexp(1.0, -e);`
+      : 'let alpha = p.alpha;'
+  }
   var acc: array<f32, TM * TN>;
   var ra: array<${half ? 'H' : 'f32'}, TM>;
   var rb: array<${half ? 'vec2<H>' : 'f32'}, ${half ? 'TN / 2u' : 'TN'}>;
@@ -148,10 +168,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k0 = kStart; k0 < kEnd; k0 += BK) {
     // Not unrolled on purpose (the tail step is shorter): SwiftShader compiles an unrolled body slowly.
     let kLen = min(BK, kEnd - k0);
-    ${stageA ? `for (var idx = li; idx < BM * BK; idx += 256u) {
+    ${
+      stageA
+        ? `for (var idx = li; idx < BM * BK; idx += 256u) {
       let mm = select(idx % BM, idx / BK, aK); let kk = select(idx / BM, idx % BK, aK);
       As[kk * SA + mm] = toH(ldA(m0 + mm, k0 + kk, kEnd)${half ? ' * sA' : ''});
-    }` : ''}
+    }`
+        : ''
+    }
     for (var idx = li; idx < BN * BK; idx += 256u) {
       let nn = select(idx % BN, idx / BK, bK); let kk = select(idx / BN, idx % BK, bK);
       Bs[kk * SB + nn] = toH(ldB(k0 + kk, n0 + nn, kEnd));

@@ -10,16 +10,32 @@
 import type { GpuContext, KernelSpec } from './context.js';
 import { GEMM_BINDINGS, GEMM_DECLS, GEMM_HELPERS, GEMM_PARAMS } from './matmul-kernels.js';
 
-export interface SubgroupMatrixConfig { M: number; N: number; K: number }
+export interface SubgroupMatrixConfig {
+  M: number;
+  N: number;
+  K: number;
+}
 
-interface RawConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+interface RawConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
 
 /** The f16→f32 configuration the kernel uses on this device (the largest), or null. */
 export function subgroupMatrixConfig(ctx: GpuContext): SubgroupMatrixConfig | null {
   if (!ctx.subgroupMatrix || !ctx.f16) return null;
   const info = (ctx.device as unknown as { adapterInfo?: { subgroupMatrixConfigs?: RawConfig[] } }).adapterInfo;
-  const ok = (info?.subgroupMatrixConfigs ?? []).filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32'
-    && [8, 16, 32].includes(c.M) && [8, 16, 32].includes(c.N) && [8, 16, 32].includes(c.K));
+  const ok = (info?.subgroupMatrixConfigs ?? []).filter(
+    (c) =>
+      c.componentType === 'f16' &&
+      c.resultComponentType === 'f32' &&
+      [8, 16, 32].includes(c.M) &&
+      [8, 16, 32].includes(c.N) &&
+      [8, 16, 32].includes(c.K),
+  );
   ok.sort((x, y) => y.M * y.N * y.K - x.M * x.N * x.K);
   return ok[0] ? { M: ok[0].M, N: ok[0].N, K: ok[0].K } : null;
 }
@@ -41,7 +57,10 @@ export function sgmTile(cfg: SubgroupMatrixConfig): { bm: number; bn: number; bk
 }
 
 /** The operand layouts are compile-time here: subgroupMatrixLoad's column-major flag must be constant. */
-export interface SgmKey { transA: boolean; transB: boolean }
+export interface SgmKey {
+  transA: boolean;
+  transB: boolean;
+}
 
 /** Kernel for one key on this device's configuration. Workgroups: (ceil(N/64), ceil(M/64), slices). */
 export function sgmKernel(ctx: GpuContext, cfg: SubgroupMatrixConfig, key: SgmKey): KernelSpec & { threads: number } {
@@ -49,8 +68,10 @@ export function sgmKernel(ctx: GpuContext, cfg: SubgroupMatrixConfig, key: SgmKe
   const { subgroups, threads } = sgmThreads(ctx);
   const { bm, bn, bk } = sgmTile(cfg);
   // Subgroups in a 2×2 (or 2×1, or 1×1) grid over the 64×64 tile; each owns RM×RN result matrices.
-  const sr = subgroups >= 2 ? 2 : 1, sc = subgroups / sr;
-  const rm = bm / sr / cfg.M, rn = bn / sc / cfg.N;
+  const sr = subgroups >= 2 ? 2 : 1,
+    sc = subgroups / sr;
+  const rm = bm / sr / cfg.M,
+    rn = bn / sc / cfg.N;
   // Shared-memory layouts follow global memory so staging stores are contiguous: A [BM][BK] (row
   // major) unless A is transposed in memory ([BK][BM], loaded column major); B [BK][BN] unless NT.
   const aOff = transA ? '(kk * BM + row)' : '(row * BK + kk)';

@@ -15,14 +15,44 @@ export type { MatmulOptions, MatmulVariant, MatmulSettings, MatmulOp, GemmEpilog
 export { loraLinearBackward, loraLinearForward } from './lora-linear.js';
 export { lmHeadBackward, lmHeadForward, configureLmHead } from './lm-head.js';
 
-export function matmulNN(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean, opts: MatmulOptions = {}): void {
+export function matmulNN(
+  ctx: GpuContext,
+  c: GpuTensor,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  accumulate: boolean,
+  opts: MatmulOptions = {},
+): void {
   gemm(ctx, 'NN', c, a, b, m, k, n, { accumulate }, opts);
 }
 
-export function matmulNT(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean, opts: MatmulOptions = {}): void {
+export function matmulNT(
+  ctx: GpuContext,
+  c: GpuTensor,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  accumulate: boolean,
+  opts: MatmulOptions = {},
+): void {
   gemm(ctx, 'NT', c, a, b, m, k, n, { accumulate }, opts);
 }
 
-export function matmulTN(ctx: GpuContext, c: GpuTensor, a: GpuTensor, b: GpuTensor, m: number, k: number, n: number, accumulate: boolean, opts: MatmulOptions = {}): void {
+export function matmulTN(
+  ctx: GpuContext,
+  c: GpuTensor,
+  a: GpuTensor,
+  b: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  accumulate: boolean,
+  opts: MatmulOptions = {},
+): void {
   gemm(ctx, 'TN', c, a, b, m, k, n, { accumulate }, opts);
 }

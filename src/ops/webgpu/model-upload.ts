@@ -20,9 +20,17 @@ export interface UploadReport {
 }
 
 /** A persistent tensor (outside every scope) holding `data` as dtype, split into row blocks if needed. */
-export function uploadMatrix(ctx: GpuContext, data: Float32Array, rowWidth: number, dtype: GpuDType, name: string, maxPartBytes = ctx.maxBinding): GpuTensor {
+export function uploadMatrix(
+  ctx: GpuContext,
+  data: Float32Array,
+  rowWidth: number,
+  dtype: GpuDType,
+  name: string,
+  maxPartBytes = ctx.maxBinding,
+): GpuTensor {
   const rows = data.length / rowWidth;
-  if (!Number.isInteger(rows)) throw new Error(`uploadMatrix(${name}): ${data.length} values are not whole rows of ${rowWidth}`);
+  if (!Number.isInteger(rows))
+    throw new Error(`uploadMatrix(${name}): ${data.length} values are not whole rows of ${rowWidth}`);
   const rowBytes = bytesFor(rowWidth, dtype);
   const rowsPerPart = Math.max(1, Math.floor(maxPartBytes / rowBytes));
   if (rowsPerPart >= rows) {
@@ -31,7 +39,8 @@ export function uploadMatrix(ctx: GpuContext, data: Float32Array, rowWidth: numb
     return t;
   }
   // Each part must hold whole u32 words: f16 rows of odd width cannot be split.
-  if (dtype === 'f16' && rowWidth % 2) throw new Error(`uploadMatrix(${name}): cannot split an f16 matrix with odd rows of ${rowWidth}`);
+  if (dtype === 'f16' && rowWidth % 2)
+    throw new Error(`uploadMatrix(${name}): cannot split an f16 matrix with odd rows of ${rowWidth}`);
   const parts: GpuTensor[] = [];
   for (let r = 0; r < rows; r += rowsPerPart) {
     const n = Math.min(rowsPerPart, rows - r) * rowWidth;
@@ -56,18 +65,29 @@ export interface UploadOptions {
   maxPartBytes?: number;
 }
 
-export function uploadModel(ctx: GpuContext, model: Model<Float32Array>, opts: UploadOptions): { model: Model<GpuTensor>; report: UploadReport } {
-  const c: Qwen2Config = model.config, w = model.weights;
+export function uploadModel(
+  ctx: GpuContext,
+  model: Model<Float32Array>,
+  opts: UploadOptions,
+): { model: Model<GpuTensor>; report: UploadReport } {
+  const c: Qwen2Config = model.config,
+    w = model.weights;
   const report: UploadReport = { bytes: 0, keptF32: [], split: {} };
   const matrix = (data: Float32Array, rowWidth: number, name: string): GpuTensor => {
     let dtype: GpuDType = opts.weightDtype;
-    if (dtype === 'f16' && !fitsF16(data)) { dtype = 'f32'; report.keptF32.push(name); }
+    if (dtype === 'f16' && !fitsF16(data)) {
+      dtype = 'f32';
+      report.keptF32.push(name);
+    }
     const t = uploadMatrix(ctx, data, rowWidth, dtype, name, opts.maxPartBytes);
     report.bytes += bytesFor(data.length, dtype);
     if (t.split) report.split[name] = t.split.parts.length;
     return t;
   };
-  const vector = (data: Float32Array, name: string): GpuTensor => { report.bytes += data.length * 4; return uploadVector(ctx, data, name); };
+  const vector = (data: Float32Array, name: string): GpuTensor => {
+    report.bytes += data.length * 4;
+    return uploadVector(ctx, data, name);
+  };
   const D = c.hiddenSize;
   const embed = matrix(w.embed, D, 'model.embed_tokens.weight');
   const layers = w.layers.map((lw, l): LayerWeights<GpuTensor> => {

@@ -51,36 +51,58 @@ function byteRange(t: GpuTensor): [number, number] {
 
 function overlaps(a: GpuTensor, b: GpuTensor): boolean {
   if (a.buffer !== b.buffer || a.length === 0 || b.length === 0) return false;
-  const [a0, a1] = byteRange(a), [b0, b1] = byteRange(b);
+  const [a0, a1] = byteRange(a),
+    [b0, b1] = byteRange(b);
   return a0 < b1 && b0 < a1;
 }
 
 function accessors(op: Operand, binding: number, vec4: boolean): string {
-  const b = `b${binding}`, o = `p.o_${op.name}`, n = op.name;
+  const b = `b${binding}`,
+    o = `p.o_${op.name}`,
+    n = op.name;
   if (vec4) {
     if (op.t.dtype !== 'f32') throw new Error(`${n}: vec4 kernels take f32 views only`);
-    return `fn ld_${n}(i: u32) -> vec4<f32> { return bitcast<vec4<f32>>(${b}[i + ${o}]); }\n` +
-      (op.access === 'write' ? `fn st_${n}(i: u32, v: vec4<f32>) { ${b}[i + ${o}] = bitcast<vec4<u32>>(v); }\n` : '');
+    return (
+      `fn ld_${n}(i: u32) -> vec4<f32> { return bitcast<vec4<f32>>(${b}[i + ${o}]); }\n` +
+      (op.access === 'write' ? `fn st_${n}(i: u32, v: vec4<f32>) { ${b}[i + ${o}] = bitcast<vec4<u32>>(v); }\n` : '')
+    );
   }
   if (op.t.dtype === 'f16') {
     if (op.access === 'write') throw new Error(`${n}: kernels do not write f16 tensors`);
     return `fn ld_${n}(i: u32) -> f32 { let j = i + ${o}; let h = unpack2x16float(${b}[j >> 1u]); return select(h.x, h.y, (j & 1u) == 1u); }\n`;
   }
   const ty = op.t.dtype === 'i32' ? 'i32' : 'f32';
-  return `fn ld_${n}(i: u32) -> ${ty} { return bitcast<${ty}>(${b}[i + ${o}]); }\n` +
-    (op.access === 'write' ? `fn st_${n}(i: u32, v: ${ty}) { ${b}[i + ${o}] = bitcast<u32>(v); }\n` : '');
+  return (
+    `fn ld_${n}(i: u32) -> ${ty} { return bitcast<${ty}>(${b}[i + ${o}]); }\n` +
+    (op.access === 'write' ? `fn st_${n}(i: u32, v: ${ty}) { ${b}[i + ${o}] = bitcast<u32>(v); }\n` : '')
+  );
 }
 
-function buildSpec(def: KernelDef, ops: Operand[], slots: number[], kinds: ('read' | 'write')[], key: string): KernelSpec {
+function buildSpec(
+  def: KernelDef,
+  ops: Operand[],
+  slots: number[],
+  kinds: ('read' | 'write')[],
+  key: string,
+): KernelSpec {
   const vec4 = def.vec4 === true;
   const elem = vec4 ? 'vec4<u32>' : 'u32';
-  const fields = [...def.params.map((p) => { const [n, ty] = p.split(':'); return `${n}: ${ty ?? 'u32'}`; }), ...ops.map((o) => `o_${o.name}: u32`)];
+  const fields = [
+    ...def.params.map((p) => {
+      const [n, ty] = p.split(':');
+      return `${n}: ${ty ?? 'u32'}`;
+    }),
+    ...ops.map((o) => `o_${o.name}: u32`),
+  ];
   const code = [
     def.header ?? '',
     `alias V = ${vec4 ? 'vec4<f32>' : 'f32'};`,
     `struct Params { ${fields.join(', ')} }`,
     '@group(0) @binding(0) var<uniform> p: Params;',
-    ...kinds.map((k, i) => `@group(0) @binding(${i + 1}) var<storage, ${k === 'write' ? 'read_write' : 'read'}> b${i + 1}: array<${elem}>;`),
+    ...kinds.map(
+      (k, i) =>
+        `@group(0) @binding(${i + 1}) var<storage, ${k === 'write' ? 'read_write' : 'read'}> b${i + 1}: array<${elem}>;`,
+    ),
     ...ops.map((o, i) => accessors(o, slots[i]! + 1, vec4)),
     def.code,
   ].join('\n');
@@ -111,13 +133,27 @@ function unaliased(ctx: GpuContext, name: string, operands: Operand[]): { ops: O
  * Enqueues one dispatch of `def` over `operands` with the kernel's parameters in `def.params` order.
  * Operands that alias a written range are read from scratch copies (see the file comment).
  */
-export function run(ctx: GpuContext, def: KernelDef, operands: Operand[], params: ParamWord[], groups: [number, number?, number?]): void {
-  if (params.length !== def.params.length) throw new Error(`${def.name}: ${params.length} parameters for ${def.params.length}`);
+export function run(
+  ctx: GpuContext,
+  def: KernelDef,
+  operands: Operand[],
+  params: ParamWord[],
+  groups: [number, number?, number?],
+): void {
+  if (params.length !== def.params.length)
+    throw new Error(`${def.name}: ${params.length} parameters for ${def.params.length}`);
   const { ops, scratch } = unaliased(ctx, def.name, operands);
-  const buffers: GPUBuffer[] = [], kinds: ('read' | 'write')[] = [], bound: GpuTensor[] = [];
+  const buffers: GPUBuffer[] = [],
+    kinds: ('read' | 'write')[] = [],
+    bound: GpuTensor[] = [];
   const slots = ops.map((op) => {
     let s = buffers.indexOf(op.t.buffer);
-    if (s < 0) { s = buffers.length; buffers.push(op.t.buffer); kinds.push('read'); bound.push(op.t); }
+    if (s < 0) {
+      s = buffers.length;
+      buffers.push(op.t.buffer);
+      kinds.push('read');
+      bound.push(op.t);
+    }
     if (op.access === 'write') kinds[s] = 'write';
     return s;
   });
@@ -136,7 +172,8 @@ export function foldGroups(count: number): [number, number] {
 }
 
 /** WGSL: the linear workgroup index of a folded grid (see foldGroups). */
-export const WORKGROUP_INDEX = 'fn workgroupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }';
+export const WORKGROUP_INDEX =
+  'fn workgroupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }';
 
 // --- the copy every op needs (also resolves aliasing above) -------------------------------------
 
@@ -158,7 +195,10 @@ const COPY_VEC4: KernelDef = { ...COPY_SCALAR, name: 'copy4', vec4: true };
  * Ops trim their operands to what they touch, so aliasing checks see the real ranges.
  */
 export function prefix(t: GpuTensor, n: number, where: string, what: string): GpuTensor {
-  if (t.split) throw new Error(`${where}: ${what} is split across buffers (larger than one storage binding); this op takes single-buffer tensors`);
+  if (t.split)
+    throw new Error(
+      `${where}: ${what} is split across buffers (larger than one storage binding); this op takes single-buffer tensors`,
+    );
   if (!(Number.isInteger(n) && n >= 0)) throw new Error(`${where}: size must be a non-negative integer, got ${n}`);
   if (t.length < n) throw new Error(`${where}: ${what} has ${t.length} elements, the op needs ${n}`);
   return t.length === n ? t : { buffer: t.buffer, offset: t.offset, length: n, dtype: t.dtype };
@@ -185,7 +225,17 @@ export function copyInto(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n = sr
     releaseTensor(ctx, tmp);
     return;
   }
-  elementwise(ctx, COPY_SCALAR, COPY_VEC4, n, [{ name: 'dst', t: dst, access: 'write' }, { name: 'src', t: src, access: 'read' }], []);
+  elementwise(
+    ctx,
+    COPY_SCALAR,
+    COPY_VEC4,
+    n,
+    [
+      { name: 'dst', t: dst, access: 'write' },
+      { name: 'src', t: src, access: 'read' },
+    ],
+    [],
+  );
 }
 
 /**
@@ -194,7 +244,15 @@ export function copyInto(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n = sr
  * parameter and `base` (the element index of their first element) as their last when they need it:
  * `withBase` appends it.
  */
-export function elementwise(ctx: GpuContext, scalar: KernelDef, vec4: KernelDef, n: number, operands: Operand[], params: ParamWord[], withBase = false): void {
+export function elementwise(
+  ctx: GpuContext,
+  scalar: KernelDef,
+  vec4: KernelDef,
+  n: number,
+  operands: Operand[],
+  params: ParamWord[],
+  withBase = false,
+): void {
   if (n === 0) return;
   // Aliasing is resolved over the whole range first: the tail must not read what the vec4 part wrote.
   const { ops, scratch } = unaliased(ctx, scalar.name, operands);
@@ -202,14 +260,25 @@ export function elementwise(ctx: GpuContext, scalar: KernelDef, vec4: KernelDef,
   for (const t of scratch) releaseTensor(ctx, t);
 }
 
-function runSplit(ctx: GpuContext, scalar: KernelDef, vec4: KernelDef, n: number, operands: Operand[], params: ParamWord[], withBase: boolean): void {
+function runSplit(
+  ctx: GpuContext,
+  scalar: KernelDef,
+  vec4: KernelDef,
+  n: number,
+  operands: Operand[],
+  params: ParamWord[],
+  withBase: boolean,
+): void {
   const main = vec4Aligned(operands.map((o) => o.t)) ? n - (n % 4) : 0;
   if (main > 0) {
     run(ctx, vec4, operands, [main / 4, ...params, ...(withBase ? [0] : [])], foldGroups(Math.ceil(main / 4 / 256)));
   }
   if (main < n) {
     const rest = n - main;
-    const views = operands.map((o) => ({ ...o, t: main ? { buffer: o.t.buffer, offset: o.t.offset + main, length: rest, dtype: o.t.dtype } : o.t }));
+    const views = operands.map((o) => ({
+      ...o,
+      t: main ? { buffer: o.t.buffer, offset: o.t.offset + main, length: rest, dtype: o.t.dtype } : o.t,
+    }));
     run(ctx, scalar, views, [rest, ...params, ...(withBase ? [main] : [])], foldGroups(Math.ceil(rest / 256)));
   }
 }

@@ -30,9 +30,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let denom = sqrt(v) / p.bc2Sqrt + p.eps;
   st_param(i, ld_param(i) * p.decay - p.stepSize * (m / denom));
 }`;
-  const params = ['n', 'beta1:f32', 'oneMinusB1:f32', 'beta2:f32', 'oneMinusB2:f32', 'bc2Sqrt:f32', 'eps:f32', 'decay:f32', 'stepSize:f32', 'gradScale:f32'];
+  const params = [
+    'n',
+    'beta1:f32',
+    'oneMinusB1:f32',
+    'beta2:f32',
+    'oneMinusB2:f32',
+    'bc2Sqrt:f32',
+    'eps:f32',
+    'decay:f32',
+    'stepSize:f32',
+    'gradScale:f32',
+  ];
   const name = `adamw${scaled ? '.scaled' : ''}`;
-  return [{ name, params, code }, { name: `${name}4`, params, code, vec4: true }];
+  return [
+    { name, params, code },
+    { name: `${name}4`, params, code, vec4: true },
+  ];
 }
 
 const ADAMW = adamwPair(false);
@@ -42,7 +56,20 @@ const ADAMW_SCALED = adamwPair(true);
  * One AdamW update of param with torch.optim.AdamW semantics (ops/cpu/adamw.ts). When gradScale
  * is not 1 the gradient is first multiplied by it in place, as the cpu op does.
  */
-export function adamwStep(ctx: GpuContext, param: GpuTensor, grad: GpuTensor, m: GpuTensor, v: GpuTensor, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, gradScale: number): void {
+export function adamwStep(
+  ctx: GpuContext,
+  param: GpuTensor,
+  grad: GpuTensor,
+  m: GpuTensor,
+  v: GpuTensor,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  step: number,
+  gradScale: number,
+): void {
   const where = 'adamwStep';
   const n = param.length;
   if (grad.length !== n || m.length !== n || v.length !== n) {
@@ -51,18 +78,38 @@ export function adamwStep(ctx: GpuContext, param: GpuTensor, grad: GpuTensor, m:
   if (!Number.isInteger(step) || step < 1) throw new Error(`${where}: step must be an integer ≥ 1, got ${step}`);
   if (!(beta1 >= 0 && beta1 < 1)) throw new Error(`${where}: beta1 must be in [0, 1), got ${beta1}`);
   if (!(beta2 >= 0 && beta2 < 1)) throw new Error(`${where}: beta2 must be in [0, 1), got ${beta2}`);
-  for (const [t, what] of [[param, 'param'], [grad, 'grad'], [m, 'm'], [v, 'v']] as const) needF32(t, where, what);
+  for (const [t, what] of [
+    [param, 'param'],
+    [grad, 'grad'],
+    [m, 'm'],
+    [v, 'v'],
+  ] as const)
+    needF32(t, where, what);
   if (n === 0) return;
   const [scalar, vec4] = gradScale === 1 ? ADAMW : ADAMW_SCALED;
-  elementwise(ctx, scalar, vec4, n, [
-    { name: 'param', t: prefix(param, n, where, 'param'), access: 'write' },
-    { name: 'grad', t: prefix(grad, n, where, 'grad'), access: gradScale === 1 ? 'read' : 'write' },
-    { name: 'm', t: prefix(m, n, where, 'm'), access: 'write' },
-    { name: 'v', t: prefix(v, n, where, 'v'), access: 'write' },
-  ], [
-    { f32: beta1 }, { f32: 1 - beta1 }, { f32: beta2 }, { f32: 1 - beta2 }, { f32: Math.sqrt(1 - Math.pow(beta2, step)) },
-    { f32: eps }, { f32: 1 - lr * weightDecay }, { f32: lr / (1 - Math.pow(beta1, step)) }, { f32: gradScale },
-  ]);
+  elementwise(
+    ctx,
+    scalar,
+    vec4,
+    n,
+    [
+      { name: 'param', t: prefix(param, n, where, 'param'), access: 'write' },
+      { name: 'grad', t: prefix(grad, n, where, 'grad'), access: gradScale === 1 ? 'read' : 'write' },
+      { name: 'm', t: prefix(m, n, where, 'm'), access: 'write' },
+      { name: 'v', t: prefix(v, n, where, 'v'), access: 'write' },
+    ],
+    [
+      { f32: beta1 },
+      { f32: 1 - beta1 },
+      { f32: beta2 },
+      { f32: 1 - beta2 },
+      { f32: Math.sqrt(1 - Math.pow(beta2, step)) },
+      { f32: eps },
+      { f32: 1 - lr * weightDecay },
+      { f32: lr / (1 - Math.pow(beta1, step)) },
+      { f32: gradScale },
+    ],
+  );
 }
 
 // --- sum of squares -------------------------------------------------------------------------------
@@ -84,7 +131,9 @@ function sumsqDef(r: Reduction): KernelDef {
     name: `sumsq.${r}`,
     params: ['units', 'unitsPerGroup', 'n', 'chunk'],
     header: reductionHeader(r),
-    code: unitKernel(r, `let base = u * p.chunk;
+    code: unitKernel(
+      r,
+      `let base = u * p.chunk;
     let end = min(base + p.chunk, p.n);
     var e = -127;
     var s = 0.0;
@@ -110,7 +159,8 @@ function sumsqDef(r: Reduction): KernelDef {
       st_out(4u * u + 1u, f32(top));
       st_out(4u * u + 2u, nans);
       st_out(4u * u + 3u, infs);
-    }`),
+    }`,
+    ),
   };
 }
 
@@ -124,28 +174,46 @@ export interface SumOfSquaresReport {
 }
 
 /** Σx² over one or more tensors (split tensors: every part), with the non-finite counts. One read-back. */
-export async function sumOfSquaresReport(ctx: GpuContext, tensors: GpuTensor | GpuTensor[]): Promise<SumOfSquaresReport> {
-  const parts = (Array.isArray(tensors) ? tensors : [tensors]).flatMap((t) => (t.split ? t.split.parts : [t])).filter((t) => t.length > 0);
+export async function sumOfSquaresReport(
+  ctx: GpuContext,
+  tensors: GpuTensor | GpuTensor[],
+): Promise<SumOfSquaresReport> {
+  const parts = (Array.isArray(tensors) ? tensors : [tensors])
+    .flatMap((t) => (t.split ? t.split.parts : [t]))
+    .filter((t) => t.length > 0);
   for (const t of parts) needF32(t, 'sumOfSquares', 'tensor');
   const chunk = sumOfSquaresChunk(ctx);
   const chunks = parts.map((t) => Math.ceil(t.length / chunk));
   const total = chunks.reduce((a, b) => a + b, 0);
   if (total === 0) return { sumSq: 0, nanCount: 0, infCount: 0 };
-  const r = reduction(ctx), per = unitsPerGroup(ctx, r);
+  const r = reduction(ctx),
+    per = unitsPerGroup(ctx, r);
   let def = sumsqDefs.get(r);
   if (!def) sumsqDefs.set(r, (def = sumsqDef(r)));
   const out = allocTensor(ctx, 4 * total, 'f32', false, true);
   let at = 0;
   parts.forEach((t, j) => {
-    run(ctx, def!, [
-      { name: 'out', t: { buffer: out.buffer, offset: 4 * at, length: 4 * chunks[j]!, dtype: 'f32' }, access: 'write' },
-      { name: 'x', t, access: 'read' },
-    ], [chunks[j]!, per, t.length, chunk], foldGroups(Math.ceil(chunks[j]! / per)));
+    run(
+      ctx,
+      def!,
+      [
+        {
+          name: 'out',
+          t: { buffer: out.buffer, offset: 4 * at, length: 4 * chunks[j]!, dtype: 'f32' },
+          access: 'write',
+        },
+        { name: 'x', t, access: 'read' },
+      ],
+      [chunks[j]!, per, t.length, chunk],
+      foldGroups(Math.ceil(chunks[j]! / per)),
+    );
     at += chunks[j]!;
   });
   const partials = await readF32(ctx, out);
   releaseTensor(ctx, out);
-  let sumSq = 0, nanCount = 0, infCount = 0;
+  let sumSq = 0,
+    nanCount = 0,
+    infCount = 0;
   for (let g = 0; g < total; g++) {
     sumSq += partials[4 * g]! * Math.pow(2, 2 * partials[4 * g + 1]!);
     nanCount += partials[4 * g + 2]!;

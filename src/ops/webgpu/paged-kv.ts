@@ -13,7 +13,10 @@ import type { GpuTensor } from './tensor.js';
 
 export type KvDType = 'f16' | 'f32';
 
-export interface PagedKvLayer { k: GpuTensor; v: GpuTensor }
+export interface PagedKvLayer {
+  k: GpuTensor;
+  v: GpuTensor;
+}
 
 export interface PagedKvCache {
   dtype: KvDType;
@@ -37,26 +40,39 @@ export interface PagedKvOptions {
 /** Allocates the pools (persistent: outside every scope). Contents are undefined until written. */
 export function createPagedKvCache(ctx: GpuContext, o: PagedKvOptions): PagedKvCache {
   for (const f of ['layers', 'numPages', 'pageSize', 'kvWidth'] as const) {
-    if (!(Number.isInteger(o[f]) && o[f] > 0)) throw new Error(`createPagedKvCache: ${f} must be a positive integer, got ${o[f]}`);
+    if (!(Number.isInteger(o[f]) && o[f] > 0))
+      throw new Error(`createPagedKvCache: ${f} must be a positive integer, got ${o[f]}`);
   }
-  if (o.dtype === 'f16' && o.kvWidth % 2) throw new Error(`createPagedKvCache: an f16 cache needs an even kvWidth (whole u32 words per row), got ${o.kvWidth}`);
+  if (o.dtype === 'f16' && o.kvWidth % 2)
+    throw new Error(
+      `createPagedKvCache: an f16 cache needs an even kvWidth (whole u32 words per row), got ${o.kvWidth}`,
+    );
   const n = o.numPages * o.pageSize * o.kvWidth;
   const bytesPer = o.dtype === 'f16' ? 2 : 4;
   if (n * bytesPer > ctx.maxBinding) {
-    throw new Error(`createPagedKvCache: one layer's pool (${o.numPages} pages × ${o.pageSize} × ${o.kvWidth} ${o.dtype}) is ${n * bytesPer} bytes, over the device's storage binding limit ${ctx.maxBinding}; use fewer pages`);
+    throw new Error(
+      `createPagedKvCache: one layer's pool (${o.numPages} pages × ${o.pageSize} × ${o.kvWidth} ${o.dtype}) is ${n * bytesPer} bytes, over the device's storage binding limit ${ctx.maxBinding}; use fewer pages`,
+    );
   }
   const layers: PagedKvLayer[] = [];
   try {
-    for (let l = 0; l < o.layers; l++) layers.push({ k: allocTensor(ctx, n, o.dtype, false, true), v: allocTensor(ctx, n, o.dtype, false, true) });
+    for (let l = 0; l < o.layers; l++)
+      layers.push({ k: allocTensor(ctx, n, o.dtype, false, true), v: allocTensor(ctx, n, o.dtype, false, true) });
   } catch (e) {
-    for (const p of layers) { releaseTensor(ctx, p.k); releaseTensor(ctx, p.v); }
+    for (const p of layers) {
+      releaseTensor(ctx, p.k);
+      releaseTensor(ctx, p.v);
+    }
     throw e;
   }
   return { ...o, layers: layers.slice(0, o.layers), bytes: 2 * o.layers * n * bytesPer };
 }
 
 export function releasePagedKvCache(ctx: GpuContext, cache: PagedKvCache): void {
-  for (const p of cache.layers) { releaseTensor(ctx, p.k); releaseTensor(ctx, p.v); }
+  for (const p of cache.layers) {
+    releaseTensor(ctx, p.k);
+    releaseTensor(ctx, p.v);
+  }
   cache.layers = [];
 }
 
@@ -68,9 +84,8 @@ export function kvBytesPerToken(layers: number, kvWidth: number, dtype: KvDType)
 function writeKernel(dtype: KvDType): KernelSpec {
   // One thread per destination u32 word (f16: two values, packed; f32: one value).
   const per = dtype === 'f16' ? 2 : 1;
-  const value = dtype === 'f16'
-    ? `pack2x16float(vec2<f32>(bitcast<f32>(SRC[s]), bitcast<f32>(SRC[s + 1u])))`
-    : `SRC[s]`;
+  const value =
+    dtype === 'f16' ? `pack2x16float(vec2<f32>(bitcast<f32>(SRC[s]), bitcast<f32>(SRC[s + 1u])))` : `SRC[s]`;
   return {
     key: `pagedKvWrite:${dtype}`,
     bindings: ['write', 'write', 'read', 'read', 'read'],
@@ -112,21 +127,39 @@ const specs = new Map<KvDType, KernelSpec>();
  * kvWidth] views at any offset). `map` is an i32 tensor [2·count] (source rows, then destination
  * rows), uploaded by the caller.
  */
-export function pagedKvWrite(ctx: GpuContext, cache: PagedKvCache, layer: number, k: GpuTensor, v: GpuTensor, map: GpuTensor, count: number): void {
+export function pagedKvWrite(
+  ctx: GpuContext,
+  cache: PagedKvCache,
+  layer: number,
+  k: GpuTensor,
+  v: GpuTensor,
+  map: GpuTensor,
+  count: number,
+): void {
   if (count === 0) return;
   const where = 'pagedKvWrite';
   const L = cache.layers[layer];
   if (!L) throw new Error(`${where}: layer ${layer} outside [0, ${cache.layers.length})`);
-  if (k.dtype !== 'f32' || v.dtype !== 'f32' || k.split || v.split) throw new Error(`${where}: k and v must be single-buffer f32 tensors`);
-  if (map.dtype !== 'i32' || map.length < 2 * count) throw new Error(`${where}: map must be an i32 tensor of at least 2·count = ${2 * count} entries`);
-  if (k.buffer === L.k.buffer || v.buffer === L.v.buffer || k.buffer === L.v.buffer || v.buffer === L.k.buffer) throw new Error(`${where}: sources alias the cache pools`);
+  if (k.dtype !== 'f32' || v.dtype !== 'f32' || k.split || v.split)
+    throw new Error(`${where}: k and v must be single-buffer f32 tensors`);
+  if (map.dtype !== 'i32' || map.length < 2 * count)
+    throw new Error(`${where}: map must be an i32 tensor of at least 2·count = ${2 * count} entries`);
+  if (k.buffer === L.k.buffer || v.buffer === L.v.buffer || k.buffer === L.v.buffer || v.buffer === L.k.buffer)
+    throw new Error(`${where}: sources alias the cache pools`);
   const per = cache.dtype === 'f16' ? 2 : 1;
   const wordsPerRow = cache.kvWidth / per;
   const threads = count * wordsPerRow;
   const groups = Math.ceil(threads / 256);
-  const gx = Math.min(groups, 32768), gy = Math.ceil(groups / gx);
+  const gx = Math.min(groups, 32768),
+    gy = Math.ceil(groups / gx);
   let spec = specs.get(cache.dtype);
   if (!spec) specs.set(cache.dtype, (spec = writeKernel(cache.dtype)));
   // Words of the f32 sources are addressed in elements (one f32 per u32).
-  dispatch(ctx, spec, [L.k, L.v, k, v, map], [count, wordsPerRow, cache.kvWidth, k.offset, v.offset, map.offset, gx], [gx, gy]);
+  dispatch(
+    ctx,
+    spec,
+    [L.k, L.v, k, v, map],
+    [count, wordsPerRow, cache.kvWidth, k.offset, v.offset, map.offset, gx],
+    [gx, gy],
+  );
 }

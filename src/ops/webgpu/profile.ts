@@ -9,7 +9,10 @@ interface ProfiledContext {
   state: { profile: KernelProfile | null };
 }
 
-export interface KernelTime { calls: number; ms: number }
+export interface KernelTime {
+  calls: number;
+  ms: number;
+}
 
 export interface KernelProfile {
   querySet: GPUQuerySet;
@@ -22,8 +25,15 @@ export interface KernelProfile {
 
 /** Attaches a profile to the context (needs the adapter's timestamp-query feature). */
 export function startProfile(ctx: ProfiledContext, capacity = 2048): KernelProfile {
-  if (!ctx.device.features.has('timestamp-query')) throw new Error('webgpu profile: the device has no timestamp-query feature');
-  const p: KernelProfile = { querySet: ctx.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }), capacity, keys: [], pending: [], totals: new Map() };
+  if (!ctx.device.features.has('timestamp-query'))
+    throw new Error('webgpu profile: the device has no timestamp-query feature');
+  const p: KernelProfile = {
+    querySet: ctx.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }),
+    capacity,
+    keys: [],
+    pending: [],
+    totals: new Map(),
+  };
   ctx.state.profile = p;
   return p;
 }
@@ -51,30 +61,39 @@ export function resolveStamps(ctx: ProfiledContext, p: KernelProfile, encoder: G
   const n = p.keys.length;
   if (!n) return null;
   const bytes = 16 * n;
-  const resolved = ctx.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const resolved = ctx.device.createBuffer({
+    size: bytes,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
   const read = ctx.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   encoder.resolveQuerySet(p.querySet, 0, 2 * n, resolved, 0);
   encoder.copyBufferToBuffer(resolved, 0, read, 0, bytes);
   const keys = p.keys;
   p.keys = [];
   return () => {
-    p.pending.push(read.mapAsync(GPUMapMode.READ).then(() => {
-      const t = new BigUint64Array(read.getMappedRange());
-      keys.forEach((k, i) => {
-        const e = p.totals.get(k) ?? { calls: 0, ms: 0 };
-        e.calls++;
-        e.ms += Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
-        p.totals.set(k, e);
-      });
-      read.unmap();
-      read.destroy();
-      resolved.destroy();
-    }));
+    p.pending.push(
+      read.mapAsync(GPUMapMode.READ).then(() => {
+        const t = new BigUint64Array(read.getMappedRange());
+        keys.forEach((k, i) => {
+          const e = p.totals.get(k) ?? { calls: 0, ms: 0 };
+          e.calls++;
+          e.ms += Number(t[2 * i + 1]! - t[2 * i]!) / 1e6;
+          p.totals.set(k, e);
+        });
+        read.unmap();
+        read.destroy();
+        resolved.destroy();
+      }),
+    );
   };
 }
 
 /** Kernel times as table rows, largest first. */
-export function profileRows(totals: Map<string, KernelTime>): { kernel: string; calls: number; ms: number; share: number }[] {
+export function profileRows(
+  totals: Map<string, KernelTime>,
+): { kernel: string; calls: number; ms: number; share: number }[] {
   const all = [...totals.values()].reduce((s, e) => s + e.ms, 0) || 1;
-  return [...totals.entries()].map(([kernel, e]) => ({ kernel, calls: e.calls, ms: e.ms, share: e.ms / all })).sort((a, b) => b.ms - a.ms);
+  return [...totals.entries()]
+    .map(([kernel, e]) => ({ kernel, calls: e.calls, ms: e.ms, share: e.ms / all }))
+    .sort((a, b) => b.ms - a.ms);
 }

@@ -20,7 +20,8 @@ export type Reduction = 'subgroup' | 'workgroup';
  * size range, and its WGSL has the `subgroup_id` builtin (a language feature newer than subgroups).
  */
 export function reduction(ctx: GpuContext): Reduction {
-  const ok = ctx.subgroups && ctx.info.subgroupMaxSize > 0 && (ctx.info.wgslLanguageFeatures ?? []).includes('subgroup_id');
+  const ok =
+    ctx.subgroups && ctx.info.subgroupMaxSize > 0 && (ctx.info.wgslLanguageFeatures ?? []).includes('subgroup_id');
   return ok && kernelVariants.subgroups ? 'subgroup' : 'workgroup';
 }
 
@@ -30,7 +31,8 @@ export function unitsPerGroup(ctx: GpuContext, r: Reduction): number {
 }
 
 /** The header directives a variant needs (go first in the module). */
-export const reductionHeader = (r: Reduction): string => (r === 'subgroup' ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '');
+export const reductionHeader = (r: Reduction): string =>
+  r === 'subgroup' ? 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);' : '';
 
 /**
  * The entry point's shell: `body` runs once per unit `u` (< p.units) with `first`/`stride` the lane's

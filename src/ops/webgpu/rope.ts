@@ -36,29 +36,53 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 function interleaved(table: RopeTable): Float32Array {
   const n = table.cos.length;
   const out = new Float32Array(2 * n);
-  for (let j = 0; j < n; j++) { out[2 * j] = table.cos[j]!; out[2 * j + 1] = table.sin[j]!; }
+  for (let j = 0; j < n; j++) {
+    out[2 * j] = table.cos[j]!;
+    out[2 * j + 1] = table.sin[j]!;
+  }
   return out;
 }
 
-export function ropeApply(ctx: GpuContext, x: GpuTensor, positions: Int32Array, rows: number, nHeads: number, headDim: number, table: RopeTable, direction: 1 | -1): void {
+export function ropeApply(
+  ctx: GpuContext,
+  x: GpuTensor,
+  positions: Int32Array,
+  rows: number,
+  nHeads: number,
+  headDim: number,
+  table: RopeTable,
+  direction: 1 | -1,
+): void {
   const where = 'ropeApply';
-  if (!(Number.isInteger(rows) && rows >= 0)) throw new Error(`${where}: rows must be a non-negative integer, got ${rows}`);
-  if (!(Number.isInteger(nHeads) && nHeads > 0)) throw new Error(`${where}: nHeads must be a positive integer, got ${nHeads}`);
-  if (!(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0)) throw new Error(`${where}: headDim must be a positive even integer, got ${headDim}`);
-  if (table.headDim !== headDim) throw new Error(`${where}: table is for headDim ${table.headDim}, called with ${headDim}`);
+  if (!(Number.isInteger(rows) && rows >= 0))
+    throw new Error(`${where}: rows must be a non-negative integer, got ${rows}`);
+  if (!(Number.isInteger(nHeads) && nHeads > 0))
+    throw new Error(`${where}: nHeads must be a positive integer, got ${nHeads}`);
+  if (!(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0))
+    throw new Error(`${where}: headDim must be a positive even integer, got ${headDim}`);
+  if (table.headDim !== headDim)
+    throw new Error(`${where}: table is for headDim ${table.headDim}, called with ${headDim}`);
   if (direction !== 1 && direction !== -1) throw new Error(`${where}: direction must be 1 or -1, got ${direction}`);
   if (rows === 0) return;
   if (positions.length < rows) throw new Error(`${where}: ${positions.length} positions for ${rows} rows`);
   // The whole array's range is cached per array; only when it fails is the used prefix checked.
   let { min, max } = indexRange(positions);
-  if ((max >= table.maxPos || min < 0) && positions.length > rows) ({ min, max } = indexRange(positions.subarray(0, rows)));
+  if ((max >= table.maxPos || min < 0) && positions.length > rows)
+    ({ min, max } = indexRange(positions.subarray(0, rows)));
   if (max >= table.maxPos) throw new Error(`rope: position ${max} beyond table (${table.maxPos})`);
   if (min < 0) throw new Error(`rope: negative position ${min}`);
   needF32(x, where, 'x');
-  const half = headDim / 2, total = rows * nHeads * half;
-  run(ctx, ROPE, [
-    { name: 'x', t: prefix(x, rows * nHeads * headDim, where, 'x'), access: 'write' },
-    { name: 'pos', t: indexTensor(ctx, positions), access: 'read' },
-    { name: 'tab', t: persistentTable(ctx, table, () => interleaved(table)), access: 'read' },
-  ], [total, half, nHeads, { f32: direction }], foldGroups(Math.ceil(total / 256)));
+  const half = headDim / 2,
+    total = rows * nHeads * half;
+  run(
+    ctx,
+    ROPE,
+    [
+      { name: 'x', t: prefix(x, rows * nHeads * headDim, where, 'x'), access: 'write' },
+      { name: 'pos', t: indexTensor(ctx, positions), access: 'read' },
+      { name: 'tab', t: persistentTable(ctx, table, () => interleaved(table)), access: 'read' },
+    ],
+    [total, half, nHeads, { f32: direction }],
+    foldGroups(Math.ceil(total / 256)),
+  );
 }

@@ -19,8 +19,13 @@ const ranges = new WeakMap<Int32Array, { min: number; max: number }>();
 export function indexRange(index: Int32Array): { min: number; max: number } {
   let r = ranges.get(index);
   if (!r) {
-    let min = Infinity, max = -Infinity;
-    for (let i = 0; i < index.length; i++) { const v = index[i]!; if (v < min) min = v; if (v > max) max = v; }
+    let min = Infinity,
+      max = -Infinity;
+    for (let i = 0; i < index.length; i++) {
+      const v = index[i]!;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
     ranges.set(index, (r = { min, max }));
   }
   return r;
@@ -28,11 +33,13 @@ export function indexRange(index: Int32Array): { min: number; max: number } {
 
 function checkIndex(where: string, index: Int32Array, rows: number): void {
   const { min, max } = indexRange(index);
-  if (min < 0 || max >= rows) throw new Error(`${where}: index values must be in [0, ${rows}), got ${min < 0 ? min : max}`);
+  if (min < 0 || max >= rows)
+    throw new Error(`${where}: index values must be in [0, ${rows}), got ${min < 0 ? min : max}`);
 }
 
 function checkWidth(where: string, width: number): void {
-  if (!(Number.isInteger(width) && width > 0)) throw new Error(`${where}: width must be a positive integer, got ${width}`);
+  if (!(Number.isInteger(width) && width > 0))
+    throw new Error(`${where}: width must be a positive integer, got ${width}`);
 }
 
 const GATHER: KernelDef = {
@@ -63,11 +70,17 @@ export function gatherRows(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, inde
   const idx = indexTensor(ctx, index);
   for (const part of rowParts(src, width)) {
     if (part.rows === 0) continue;
-    run(ctx, GATHER, [
-      { name: 'dst', t: d, access: 'write' },
-      { name: 'src', t: prefix(part.tensor, part.rows * width, where, 'src'), access: 'read' },
-      { name: 'idx', t: idx, access: 'read' },
-    ], [count, width, part.rowStart, part.rows], foldGroups(count));
+    run(
+      ctx,
+      GATHER,
+      [
+        { name: 'dst', t: d, access: 'write' },
+        { name: 'src', t: prefix(part.tensor, part.rows * width, where, 'src'), access: 'read' },
+        { name: 'idx', t: idx, access: 'read' },
+      ],
+      [count, width, part.rowStart, part.rows],
+      foldGroups(count),
+    );
   }
 }
 
@@ -77,7 +90,10 @@ export function gatherRows(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, inde
  * An index array grouped by target row, packed into one Int32Array for one upload:
  * [targets (K distinct, ascending) | start (K+1) | order (n source rows, by target then i)].
  */
-interface Grouping { packed: Int32Array; distinct: number }
+interface Grouping {
+  packed: Int32Array;
+  distinct: number;
+}
 
 const groupings = new WeakMap<Int32Array, Grouping>();
 
@@ -89,7 +105,8 @@ export function groupByTarget(index: Int32Array): Grouping {
   const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) keys[i] = index[i]! * n + i;
   keys.sort();
-  const order = new Int32Array(n), targetOf = new Int32Array(n);
+  const order = new Int32Array(n),
+    targetOf = new Int32Array(n);
   let distinct = 0;
   for (let j = 0; j < n; j++) {
     const i = keys[j]! % n; // exact on doubles, unlike a rounded division
@@ -101,7 +118,11 @@ export function groupByTarget(index: Int32Array): Grouping {
   const packed = new Int32Array(2 * distinct + 1 + n);
   let k = -1;
   for (let j = 0; j < n; j++) {
-    if (j === 0 || targetOf[j] !== targetOf[j - 1]) { k++; packed[k] = targetOf[j]!; packed[distinct + k] = j; }
+    if (j === 0 || targetOf[j] !== targetOf[j - 1]) {
+      k++;
+      packed[k] = targetOf[j]!;
+      packed[distinct + k] = j;
+    }
   }
   packed[2 * distinct] = n;
   packed.set(order, 2 * distinct + 1);
@@ -112,8 +133,13 @@ export function groupByTarget(index: Int32Array): Grouping {
 
 /** First k with targets[k] ≥ row (targets = packed[0, distinct)). */
 function lowerBound(g: Grouping, row: number): number {
-  let lo = 0, hi = g.distinct;
-  while (lo < hi) { const mid = (lo + hi) >> 1; if (g.packed[mid]! < row) lo = mid + 1; else hi = mid; }
+  let lo = 0,
+    hi = g.distinct;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (g.packed[mid]! < row) lo = mid + 1;
+    else hi = mid;
+  }
   return lo;
 }
 
@@ -137,24 +163,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`,
 };
 
-export function scatterAddRows(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, index: Int32Array, width: number): void {
+export function scatterAddRows(
+  ctx: GpuContext,
+  dst: GpuTensor,
+  src: GpuTensor,
+  index: Int32Array,
+  width: number,
+): void {
   const where = 'scatterAddRows';
   checkWidth(where, width);
   const count = index.length;
   if (count === 0) return;
   if (count >= 2 ** 21) throw new Error(`${where}: ${count} source rows; at most 2097151 per call`);
-  needF32(dst, where, 'dst'); needF32(src, where, 'src');
+  needF32(dst, where, 'dst');
+  needF32(src, where, 'src');
   checkIndex(where, index, Math.floor(dst.length / width));
   const s = prefix(src, count * width, where, 'src');
   const g = groupByTarget(index);
   const map = indexTensor(ctx, g.packed);
   for (const part of rowParts(dst, width)) {
-    const k0 = lowerBound(g, part.rowStart), k1 = lowerBound(g, part.rowStart + part.rows);
+    const k0 = lowerBound(g, part.rowStart),
+      k1 = lowerBound(g, part.rowStart + part.rows);
     if (k1 === k0) continue;
-    run(ctx, SCATTER_ADD, [
-      { name: 'dst', t: prefix(part.tensor, part.rows * width, where, 'dst'), access: 'write' },
-      { name: 'src', t: s, access: 'read' },
-      { name: 'map', t: map, access: 'read' },
-    ], [width, k0, k1 - k0, part.rowStart, g.distinct, 2 * g.distinct + 1], foldGroups(k1 - k0));
+    run(
+      ctx,
+      SCATTER_ADD,
+      [
+        { name: 'dst', t: prefix(part.tensor, part.rows * width, where, 'dst'), access: 'write' },
+        { name: 'src', t: s, access: 'read' },
+        { name: 'map', t: map, access: 'read' },
+      ],
+      [width, k0, k1 - k0, part.rowStart, g.distinct, 2 * g.distinct + 1],
+      foldGroups(k1 - k0),
+    );
   }
 }

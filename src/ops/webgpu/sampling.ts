@@ -300,7 +300,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 const specs = new Map<number, KernelSpec>();
 function spec(wg: number): KernelSpec {
   let k = specs.get(wg);
-  if (!k) specs.set(wg, (k = { key: `sampleTokens:${wg}`, bindings: ['read', 'read', 'write', 'write', 'write'], code: code(wg) }));
+  if (!k)
+    specs.set(
+      wg,
+      (k = { key: `sampleTokens:${wg}`, bindings: ['read', 'read', 'write', 'write', 'write'], code: code(wg) }),
+    );
   return k;
 }
 
@@ -321,17 +325,35 @@ export interface SampleTensors {
 export function sampleTokens(ctx: GpuContext, t: SampleTensors, n: number, vocab: number, s: SamplingConfig): void {
   const where = 'sampleTokens';
   if (n === 0) return;
-  if (t.logits.dtype !== 'f32' || t.logits.split) throw new Error(`${where}: logits must be a single-buffer f32 tensor`);
+  if (t.logits.dtype !== 'f32' || t.logits.split)
+    throw new Error(`${where}: logits must be a single-buffer f32 tensor`);
   const mode = samplingMode(s, vocab);
-  if (t.probs.dtype !== 'f32' || (mode !== 'greedy' && t.probs.length < n * vocab)) throw new Error(`${where}: probs must be f32 of at least n·vocab = ${n * vocab} elements (greedy: any f32 tensor)`);
-  if (t.meta.length < 3 * n || t.out.length < 3 * n) throw new Error(`${where}: meta and out need 3·n = ${3 * n} entries`);
+  if (t.probs.dtype !== 'f32' || (mode !== 'greedy' && t.probs.length < n * vocab))
+    throw new Error(`${where}: probs must be f32 of at least n·vocab = ${n * vocab} elements (greedy: any f32 tensor)`);
+  if (t.meta.length < 3 * n || t.out.length < 3 * n)
+    throw new Error(`${where}: meta and out need 3·n = ${3 * n} entries`);
   if (t.next.dtype !== 'i32') throw new Error(`${where}: next must be i32`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   if (n > lim) throw new Error(`${where}: ${n} sequences exceed ${lim} workgroups; call in chunks`);
   const wg = samplerThreads(vocab);
   const chunk = Math.ceil(vocab / wg);
-  dispatch(ctx, spec(wg), [t.logits, t.meta, t.probs, t.out, t.next], [
-    vocab, chunk, t.logits.offset, { f32: s.temperature > 0 ? 1 / s.temperature : 1 }, s.topK > 0 ? Math.min(s.topK, vocab) : 0,
-    { f32: s.topP }, mode === 'greedy' ? 0 : mode === 'full' ? 1 : 2, t.meta.offset, t.probs.offset, t.next.offset, t.out.offset,
-  ], [n]);
+  dispatch(
+    ctx,
+    spec(wg),
+    [t.logits, t.meta, t.probs, t.out, t.next],
+    [
+      vocab,
+      chunk,
+      t.logits.offset,
+      { f32: s.temperature > 0 ? 1 / s.temperature : 1 },
+      s.topK > 0 ? Math.min(s.topK, vocab) : 0,
+      { f32: s.topP },
+      mode === 'greedy' ? 0 : mode === 'full' ? 1 : 2,
+      t.meta.offset,
+      t.probs.offset,
+      t.next.offset,
+      t.out.offset,
+    ],
+    [n],
+  );
 }

@@ -21,7 +21,11 @@ import { rowParts, type GpuTensor } from './tensor.js';
  * per register: 8 × 16 × 16, a quarter of the workgroups with 8× the work each. Both keep the
  * partials in 8 KiB of workgroup memory.
  */
-export interface SkinnyGeometry { WG: number; MB: number; BN: number }
+export interface SkinnyGeometry {
+  WG: number;
+  MB: number;
+  BN: number;
+}
 export const GPU_SKINNY: SkinnyGeometry = { WG: 64, MB: 4, BN: 8 };
 export const CPU_SKINNY: SkinnyGeometry = { WG: 8, MB: 16, BN: 16 };
 
@@ -35,13 +39,19 @@ function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
     ? 'fn ldw(e: u32) -> f32 { let h = unpack2x16float(w[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }'
     : 'fn ldw(e: u32) -> f32 { return bitcast<f32>(w[e]); }';
   const lines: string[] = [];
-  for (let j = 0; j < BN; j++) lines.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
+  for (let j = 0; j < BN; j++)
+    lines.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
   for (let m = 0; m < SKINNY_MB; m++) {
     lines.push(`let x${m} = select(0.0, x[p.xOff + min(m0 + ${m}u, mLast) * p.K + k], m0 + ${m}u < p.M);`);
     for (let j = 0; j < BN; j++) lines.push(`a${m}_${j} += x${m} * w${j};`);
   }
-  const decl = Array.from({ length: SKINNY_MB * BN }, (_, i) => `var a${Math.floor(i / BN)}_${i % BN} = 0.0;`).join(' ');
-  const stash = Array.from({ length: SKINNY_MB * BN }, (_, i) => `part[${i}u * ${WG}u + lid] = a${Math.floor(i / BN)}_${i % BN};`).join(' ');
+  const decl = Array.from({ length: SKINNY_MB * BN }, (_, i) => `var a${Math.floor(i / BN)}_${i % BN} = 0.0;`).join(
+    ' ',
+  );
+  const stash = Array.from(
+    { length: SKINNY_MB * BN },
+    (_, i) => `part[${i}u * ${WG}u + lid] = a${Math.floor(i / BN)}_${i % BN};`,
+  ).join(' ');
   return {
     key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}`,
     bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
@@ -101,35 +111,76 @@ export interface SkinnyEpilogue {
  * y[M, N] (+)= alpha · x[M, K] · W[N, K]ᵀ (+ bias[N]). y's row stride is N. Any M (blocks of MB
  * rows along the grid's y), but meant for few rows (see the file comment).
  */
-export function skinnyMatmulNT(ctx: GpuContext, y: GpuTensor, x: GpuTensor, w: GpuTensor, m: number, k: number, n: number, epi: SkinnyEpilogue, geometry: SkinnyGeometry = skinnyGeometry(ctx)): void {
+export function skinnyMatmulNT(
+  ctx: GpuContext,
+  y: GpuTensor,
+  x: GpuTensor,
+  w: GpuTensor,
+  m: number,
+  k: number,
+  n: number,
+  epi: SkinnyEpilogue,
+  geometry: SkinnyGeometry = skinnyGeometry(ctx),
+): void {
   const { MB: SKINNY_MB, BN } = geometry;
   const where = 'skinnyMatmulNT';
   if (m === 0 || n === 0) return;
-  if (x.dtype !== 'f32' || y.dtype !== 'f32' || x.split || y.split) throw new Error(`${where}: x and y must be single-buffer f32 tensors`);
-  if (x.length < m * k || y.length < m * n || w.length < n * k) throw new Error(`${where}: operands too short for m=${m} k=${k} n=${n}`);
+  if (x.dtype !== 'f32' || y.dtype !== 'f32' || x.split || y.split)
+    throw new Error(`${where}: x and y must be single-buffer f32 tensors`);
+  if (x.length < m * k || y.length < m * n || w.length < n * k)
+    throw new Error(`${where}: operands too short for m=${m} k=${k} n=${n}`);
   if (w.dtype !== 'f32' && w.dtype !== 'f16') throw new Error(`${where}: W must be f32 or f16`);
   const bias = epi.bias ?? null;
-  if (bias && (bias.dtype !== 'f32' || bias.split || bias.length < n)) throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
+  if (bias && (bias.dtype !== 'f32' || bias.split || bias.length < n))
+    throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
   const lr = epi.lowRank ?? null;
-  if (lr && (lr.u.dtype !== 'f32' || lr.b.dtype !== 'f32' || lr.u.split || lr.b.split || lr.u.length < m * lr.r || lr.b.length < n * lr.r)) throw new Error(`${where}: lowRank u [m, r] and b [n, r] must be single f32 tensors`);
-  if (lr && (lr.u.buffer === y.buffer || lr.b.buffer === y.buffer)) throw new Error(`${where}: lowRank operands alias y`);
+  if (
+    lr &&
+    (lr.u.dtype !== 'f32' ||
+      lr.b.dtype !== 'f32' ||
+      lr.u.split ||
+      lr.b.split ||
+      lr.u.length < m * lr.r ||
+      lr.b.length < n * lr.r)
+  )
+    throw new Error(`${where}: lowRank u [m, r] and b [n, r] must be single f32 tensors`);
+  if (lr && (lr.u.buffer === y.buffer || lr.b.buffer === y.buffer))
+    throw new Error(`${where}: lowRank operands alias y`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   for (const part of rowParts(w, k)) {
-    const n0 = part.rowStart, nn = Math.min(part.rows, n - n0);
+    const n0 = part.rowStart,
+      nn = Math.min(part.rows, n - n0);
     if (nn <= 0) continue;
     const t = part.tensor;
     const key = `${t.dtype}:${geometry.WG}:${SKINNY_MB}:${BN}`;
     let spec = specs.get(key);
     if (!spec) specs.set(key, (spec = kernel(t.dtype === 'f16', geometry)));
-    const gx = Math.ceil(nn / BN), gyAll = Math.ceil(m / SKINNY_MB);
+    const gx = Math.ceil(nn / BN),
+      gyAll = Math.ceil(m / SKINNY_MB);
     if (gx > lim) throw new Error(`${where}: ${nn} columns exceed ${lim * BN} per call`);
     for (let r0 = 0; r0 < gyAll; r0 += lim) {
       const rows = Math.min(m - r0 * SKINNY_MB, lim * SKINNY_MB);
-      dispatch(ctx, spec, [x, t, bias ?? x, y, lr ? lr.u : x, lr ? lr.b : x], [
-        rows, nn, k, x.offset + r0 * SKINNY_MB * k, t.offset, y.offset + r0 * SKINNY_MB * n + n0, bias ? bias.offset + n0 : 0,
-        (epi.accumulate ? 1 : 0) | (bias ? 2 : 0), { f32: epi.alpha ?? 1 }, n,
-        lr ? lr.r : 0, lr ? lr.u.offset + r0 * SKINNY_MB * lr.r : 0, lr ? lr.b.offset + n0 * lr.r : 0,
-      ], [gx, Math.ceil(rows / SKINNY_MB)]);
+      dispatch(
+        ctx,
+        spec,
+        [x, t, bias ?? x, y, lr ? lr.u : x, lr ? lr.b : x],
+        [
+          rows,
+          nn,
+          k,
+          x.offset + r0 * SKINNY_MB * k,
+          t.offset,
+          y.offset + r0 * SKINNY_MB * n + n0,
+          bias ? bias.offset + n0 : 0,
+          (epi.accumulate ? 1 : 0) | (bias ? 2 : 0),
+          { f32: epi.alpha ?? 1 },
+          n,
+          lr ? lr.r : 0,
+          lr ? lr.u.offset + r0 * SKINNY_MB * lr.r : 0,
+          lr ? lr.b.offset + n0 * lr.r : 0,
+        ],
+        [gx, Math.ceil(rows / SKINNY_MB)],
+      );
     }
   }
 }

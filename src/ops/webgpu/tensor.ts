@@ -48,7 +48,10 @@ export function viewOf(t: GpuTensor, offset: number, length: number): GpuTensor 
 
 /** The single-buffer tensor of an op that cannot take split ones. */
 export function single(t: GpuTensor, where: string): GpuTensor {
-  if (t.split) throw new Error(`${where}: tensor of ${t.length} elements is split across buffers (larger than one storage binding); this op takes single-buffer tensors`);
+  if (t.split)
+    throw new Error(
+      `${where}: tensor of ${t.length} elements is split across buffers (larger than one storage binding); this op takes single-buffer tensors`,
+    );
   return t;
 }
 
@@ -56,7 +59,8 @@ export function single(t: GpuTensor, where: string): GpuTensor {
 export function rowParts(t: GpuTensor, rowWidth: number): { rowStart: number; rows: number; tensor: GpuTensor }[] {
   const totalRows = Math.floor(t.length / rowWidth);
   if (!t.split) return [{ rowStart: 0, rows: totalRows, tensor: t }];
-  if (t.split.rowWidth !== rowWidth) throw new Error(`rowParts: tensor is split in rows of ${t.split.rowWidth}, asked for rows of ${rowWidth}`);
+  if (t.split.rowWidth !== rowWidth)
+    throw new Error(`rowParts: tensor is split in rows of ${t.split.rowWidth}, asked for rows of ${rowWidth}`);
   return t.split.parts.map((p, i) => ({ rowStart: i * t.split!.rowsPerPart, rows: p.length / rowWidth, tensor: p }));
 }
 
@@ -98,6 +102,9 @@ export function unpackF16(words: Uint32Array, n: number, offset = 0): Float32Arr
 
 /** Whether every value of src fits the f16 range (so the tensor can be stored as f16). */
 export function fitsF16(src: ArrayLike<number>): boolean {
-  for (let i = 0; i < src.length; i++) { const v = Math.abs(src[i]!); if (v > F16_MAX && v !== Infinity) return false; }
+  for (let i = 0; i < src.length; i++) {
+    const v = Math.abs(src[i]!);
+    if (v > F16_MAX && v !== Infinity) return false;
+  }
   return true;
 }

@@ -36,18 +36,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 const specs = new Map<boolean, KernelSpec>();
 
 /** dst [n, width] (f32) ← rows tokens[slots[r]] of table (f32/f16, maybe split). Tokens must be in range (the sampler's own output). */
-export function gatherTokenRows(ctx: GpuContext, dst: GpuTensor, table: GpuTensor, tokens: GpuTensor, slots: GpuTensor, n: number, width: number): void {
+export function gatherTokenRows(
+  ctx: GpuContext,
+  dst: GpuTensor,
+  table: GpuTensor,
+  tokens: GpuTensor,
+  slots: GpuTensor,
+  n: number,
+  width: number,
+): void {
   const where = 'gatherTokenRows';
   if (n === 0) return;
-  if (dst.dtype !== 'f32' || dst.split || dst.length < n * width) throw new Error(`${where}: dst must be a single f32 tensor of at least n·width = ${n * width} elements`);
-  if (tokens.dtype !== 'i32' || slots.dtype !== 'i32' || slots.length < n) throw new Error(`${where}: tokens and slots must be i32 (slots of n entries)`);
+  if (dst.dtype !== 'f32' || dst.split || dst.length < n * width)
+    throw new Error(`${where}: dst must be a single f32 tensor of at least n·width = ${n * width} elements`);
+  if (tokens.dtype !== 'i32' || slots.dtype !== 'i32' || slots.length < n)
+    throw new Error(`${where}: tokens and slots must be i32 (slots of n entries)`);
   if (table.dtype !== 'f32' && table.dtype !== 'f16') throw new Error(`${where}: table must be f32 or f16`);
-  const gx = Math.min(n, 32768), gy = Math.ceil(n / gx);
+  const gx = Math.min(n, 32768),
+    gy = Math.ceil(n / gx);
   for (const part of rowParts(table, width)) {
     if (part.rows === 0) continue;
     const t = part.tensor;
     let spec = specs.get(t.dtype === 'f16');
     if (!spec) specs.set(t.dtype === 'f16', (spec = kernel(t.dtype === 'f16')));
-    dispatch(ctx, spec, [dst, t, tokens, slots], [n, width, dst.offset, t.offset, part.rowStart, part.rows, tokens.offset, slots.offset], [gx, gy]);
+    dispatch(
+      ctx,
+      spec,
+      [dst, t, tokens, slots],
+      [n, width, dst.offset, t.offset, part.rowStart, part.rows, tokens.offset, slots.offset],
+      [gx, gy],
+    );
   }
 }

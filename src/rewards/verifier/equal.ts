@@ -8,7 +8,17 @@
 import { Rng } from '../../util/rng.js';
 import { evaluateMatrix } from './matrix.js';
 import { getEngine } from './parse.js';
-import { elementAsEquation, intervalsEq, isAssignment, isEquation, lastRhs, relationEq, relationToSet, setAsIntervals, truncateAssignment } from './relations.js';
+import {
+  elementAsEquation,
+  intervalsEq,
+  isAssignment,
+  isEquation,
+  lastRhs,
+  relationEq,
+  relationToSet,
+  setAsIntervals,
+  truncateAssignment,
+} from './relations.js';
 import { isRelation } from './structure.js';
 import type { MathJson } from './types.js';
 
@@ -98,7 +108,17 @@ function eq(a: MathJson, b: MathJson, ctx: CompareContext): boolean {
   // relations: same kind with equal sides, flipped, or the same equation rearranged / scaled
   const ra = isRelation(a);
   const rb = isRelation(b);
-  if (ra || rb) return ra && rb && relationEq(a, b, (x, y) => eq(x, y, ctx), (x, y, positive) => proportional(x, y, positive, ctx));
+  if (ra || rb)
+    return (
+      ra &&
+      rb &&
+      relationEq(
+        a,
+        b,
+        (x, y) => eq(x, y, ctx),
+        (x, y, positive) => proportional(x, y, positive, ctx),
+      )
+    );
 
   // intervals (and open interval (a,b) == 2-tuple, [a,b] == closed interval)
   if (ha === 'Interval' || hb === 'Interval' || ha === 'Union' || hb === 'Union') {
@@ -141,7 +161,12 @@ function renameVariables(gold: MathJson, pred: MathJson): MathJson {
   const p = unknownsOf(pred);
   if (g.length !== p.length || g.length === 0) return pred;
   const map = new Map(p.map((v, i) => [v, g[i]]));
-  const rename = (j: MathJson): MathJson => (typeof j === 'string' && map.has(j) ? map.get(j)! : Array.isArray(j) ? (j.map((x, i) => (i === 0 && typeof x === 'string' ? x : rename(x as MathJson))) as MathJson) : j);
+  const rename = (j: MathJson): MathJson =>
+    typeof j === 'string' && map.has(j)
+      ? map.get(j)!
+      : Array.isArray(j)
+        ? (j.map((x, i) => (i === 0 && typeof x === 'string' ? x : rename(x as MathJson))) as MathJson)
+        : j;
   return rename(pred);
 }
 
@@ -278,7 +303,13 @@ function valueEq(a: MathJson, b: MathJson, ctx: CompareContext): boolean {
     if (ea.isSame(eb)) return true;
     if (Date.now() > ctx.budget.deadline) return false;
     // simplify expands powers: only for small expressions with small exponents
-    if (nodes(a) + nodes(b) <= MAX_SIMPLIFY_NODES && maxExponent(a) <= 12 && maxExponent(b) <= 12 && ea.simplify().isSame(eb.simplify())) return true;
+    if (
+      nodes(a) + nodes(b) <= MAX_SIMPLIFY_NODES &&
+      maxExponent(a) <= 12 &&
+      maxExponent(b) <= 12 &&
+      ea.simplify().isSame(eb.simplify())
+    )
+      return true;
   } catch {
     /* fall through to evaluation */
   }
@@ -307,13 +338,18 @@ function agreeAtRandomPoints(a: MathJson, b: MathJson, vars: string[], ctx: Comp
 }
 
 function hasIterated(j: MathJson): boolean {
-  return Array.isArray(j) && ((typeof j[0] === 'string' && ITERATED.has(j[0])) || j.some((x, i) => i > 0 && hasIterated(x as MathJson)));
+  return (
+    Array.isArray(j) &&
+    ((typeof j[0] === 'string' && ITERATED.has(j[0])) || j.some((x, i) => i > 0 && hasIterated(x as MathJson)))
+  );
 }
 
 /** Structural identity after canonical ordering (never evaluates). */
 function sameExpression(a: MathJson, b: MathJson): boolean {
   try {
-    return getEngine().box(a as never).isSame(getEngine().box(b as never));
+    return getEngine()
+      .box(a as never)
+      .isSame(getEngine().box(b as never));
   } catch {
     return false;
   }

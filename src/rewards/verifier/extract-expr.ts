@@ -17,8 +17,15 @@ const OPS = new Set('+-*×/^()÷');
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 const UNICODE_SPACE = /\s/;
 const isSpace = (c: string | undefined): boolean =>
-  c === ' ' || c === '\n' || c === '\t' || c === '\r' || c === '\f' || c === '\v' || (c !== undefined && c.charCodeAt(0) > 127 && UNICODE_SPACE.test(c));
-const isExprChar = (c: string | undefined): boolean => c !== undefined && (isDigit(c) || c === '.' || isSpace(c) || OPS.has(c));
+  c === ' ' ||
+  c === '\n' ||
+  c === '\t' ||
+  c === '\r' ||
+  c === '\f' ||
+  c === '\v' ||
+  (c !== undefined && c.charCodeAt(0) > 127 && UNICODE_SPACE.test(c));
+const isExprChar = (c: string | undefined): boolean =>
+  c !== undefined && (isDigit(c) || c === '.' || isSpace(c) || OPS.has(c));
 /** What may follow an expression: `(?:\*\*)?(?:\.|,|:|\s|\)|\$|$)`. */
 function suffixAt(text: string, k: number): boolean {
   if (text.startsWith('**', k)) k += 2;
@@ -67,11 +74,17 @@ function numberAt(text: string, b: number): { end: number; value: string; percen
     // thousands groups: 1-3 digits, then one or more [ ,]ddd
     let j = Math.min(digitsEnd(text, k), k + 3);
     let groups = 0;
-    while ((text[j] === ' ' || text[j] === ',') && digitsEnd(text, j + 1) >= j + 4) { j += 4; groups++; }
+    while ((text[j] === ' ' || text[j] === ',') && digitsEnd(text, j + 1) >= j + 4) {
+      j += 4;
+      groups++;
+    }
     if (groups > 0) {
       int = text.slice(k, j);
       end = j;
-      if (text[j] === '.' && isDigit(text[j + 1])) { end = digitsEnd(text, j + 1); frac = '.' + text.slice(j + 1, end); }
+      if (text[j] === '.' && isDigit(text[j + 1])) {
+        end = digitsEnd(text, j + 1);
+        frac = '.' + text.slice(j + 1, end);
+      }
     }
   }
   if (end < 0 && intEnd > k && (text[intEnd] === '.' || text[intEnd] === ',') && isDigit(text[intEnd + 1])) {
@@ -107,7 +120,8 @@ function exprAt(text: string, b: number): { end: number; value: string } | null 
   if (firstOp < 0 || firstOp <= firstDigit) return null;
   // the longest body ending where a suffix follows, with at least one character after the operator
   for (let e = runEnd; e >= firstOp + 2; e--) {
-    if (suffixAt(text, e)) return { end: Math.min(text.length, e + (text.startsWith('**', e) ? 3 : 1)), value: text.slice(b, e) };
+    if (suffixAt(text, e))
+      return { end: Math.min(text.length, e + (text.startsWith('**', e) ? 3 : 1)), value: text.slice(b, e) };
   }
   return null;
 }
@@ -130,8 +144,14 @@ function operatorAhead(text: string): (b: number) => boolean {
   let nextOp = -1;
   let nextStop = -1;
   return (b) => {
-    if (nextOp < b) { op.lastIndex = b; nextOp = op.exec(text)?.index ?? Infinity; }
-    if (nextStop < b) { stop.lastIndex = b; nextStop = stop.exec(text)?.index ?? Infinity; }
+    if (nextOp < b) {
+      op.lastIndex = b;
+      nextOp = op.exec(text)?.index ?? Infinity;
+    }
+    if (nextStop < b) {
+      stop.lastIndex = b;
+      nextStop = stop.exec(text)?.index ?? Infinity;
+    }
     return nextOp < nextStop && nextOp - b < MAX_EXPR;
   };
 }
@@ -237,10 +257,22 @@ const EXPR_ANCHORS: ExprAnchor[] = [
 ];
 
 /** Expression candidates of one config: anchored (priorities 0-200) and, if asked, anchorless (300). */
-export function exprCandidates(text: string, cfg: ExprExtractionConfig, ci: number, anchorHits: (re: RegExp) => number[]): Candidate[] {
+export function exprCandidates(
+  text: string,
+  cfg: ExprExtractionConfig,
+  ci: number,
+  anchorHits: (re: RegExp) => number[],
+): Candidate[] {
   const out: Candidate[] = [];
   const cand = (m: ExprMatch, priority: number, start = m.start): Candidate => ({
-    priority, start, end: m.end, kind: 'expr', parts: [m.value], percent: [m.percent], raw: m.value, config: ci,
+    priority,
+    start,
+    end: m.end,
+    kind: 'expr',
+    parts: [m.value],
+    percent: [m.percent],
+    raw: m.value,
+    config: ci,
   });
   for (const a of EXPR_ANCHORS) {
     const hits = anchorHits(a.re);

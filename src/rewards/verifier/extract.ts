@@ -96,7 +96,6 @@ export function lastBoxContents(text: string, boxes: readonly Box[]): string[] {
   return chosen.reverse();
 }
 
-
 /**
  * LaTeX math environments in left-to-right, non-overlapping order, as Math-Verify's patterns find
  * them: $$..$$ and \[..\] (may span lines); $..$ ($ not preceded by a backslash or a digit) and \(..\)
@@ -132,8 +131,10 @@ export function findLatexEnvs(text: string): LatexEnv[] {
     let inline = false;
     if (text[p] === '$') {
       if (text[p + 1] === '$') [open, close] = ['$$', '$$'];
-      else if (p > 0 && /[\\\d]/.test(text[p - 1])) { i = p + 1; continue; }
-      else [open, close, inline] = ['$', '$', true];
+      else if (p > 0 && /[\\\d]/.test(text[p - 1])) {
+        i = p + 1;
+        continue;
+      } else [open, close, inline] = ['$', '$', true];
     } else if (text[p + 1] === '[') [open, close] = ['\\[', '\\]'];
     else if (text[p + 1] === '(') [open, close, inline] = ['\\(', '\\)', true];
     else {
@@ -185,7 +186,12 @@ const BARE_FRAC = /\\frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}/y;
 const JOINER = /^\s*(?:,?and|,?or|,)\s*$/;
 
 /** Environments k, k+1, ... joined by and/or/, (at most MAX_JOINED), as one group. */
-function groupFrom(text: string, envs: LatexEnv[], k: number, accept: (e: LatexEnv) => boolean = () => true): LatexEnv[] {
+function groupFrom(
+  text: string,
+  envs: LatexEnv[],
+  k: number,
+  accept: (e: LatexEnv) => boolean = () => true,
+): LatexEnv[] {
   const group = [envs[k]];
   while (group.length < MAX_JOINED && k + group.length < envs.length) {
     const next = envs[k + group.length];
@@ -200,7 +206,10 @@ function groupFrom(text: string, envs: LatexEnv[], k: number, accept: (e: LatexE
 function groupAll(text: string, envs: LatexEnv[], accept: (e: LatexEnv) => boolean = () => true): LatexEnv[][] {
   const groups: LatexEnv[][] = [];
   for (let k = 0; k < envs.length; ) {
-    if (!accept(envs[k])) { k++; continue; }
+    if (!accept(envs[k])) {
+      k++;
+      continue;
+    }
     const g = groupFrom(text, envs, k, accept);
     groups.push(g);
     k += g.length;
@@ -265,7 +274,11 @@ export function extractCandidates(text: string, configs: ExtractionConfig[]): Ca
     if (cfg.tryExtractWithoutAnchor) {
       // only the right-most environments can become kept candidates: group just the tail
       const tail = getEnvs().slice(-(MAX_PER_SOURCE + 1) * MAX_JOINED);
-      keep(groupAll(text, tail).slice(-MAX_PER_SOURCE).map((g) => envCandidate(g, 300, ci, g[0].start)));
+      keep(
+        groupAll(text, tail)
+          .slice(-MAX_PER_SOURCE)
+          .map((g) => envCandidate(g, 300, ci, g[0].start)),
+      );
     }
   });
   // lower priority first; within a priority the right-most match first (end desc, start asc)
@@ -332,10 +345,21 @@ function envCandidate(group: LatexEnv[], priority: number, config: number, start
  * `\boxed{.+}` match from the first `\boxed{` to the last `}` of the text, whose boxes are chosen by
  * the "last" rule whatever the config says.
  */
-function addBoxCandidates(text: string, boxes: Box[], envs: LatexEnv[], cfg: LatexExtractionConfig, ci: number, keep: (c: Candidate[]) => void): void {
+function addBoxCandidates(
+  text: string,
+  boxes: Box[],
+  envs: LatexEnv[],
+  cfg: LatexExtractionConfig,
+  ci: number,
+  keep: (c: Candidate[]) => void,
+): void {
   if (boxes.length === 0) return;
   const hasBox = (e: LatexEnv): boolean => e.content.includes('\\boxed') || e.content.includes('\\fbox');
-  keep(groupAll(text, envs, hasBox).slice(-MAX_PER_SOURCE).map((g) => envCandidate(g, cfg.boxedMatchPriority, ci, g[0].start)));
+  keep(
+    groupAll(text, envs, hasBox)
+      .slice(-MAX_PER_SOURCE)
+      .map((g) => envCandidate(g, cfg.boxedMatchPriority, ci, g[0].start)),
+  );
   // (loractor also starts it at a bare \fbox{..}, which Math-Verify's pattern does not match)
   const firstBoxed = text.indexOf('\\boxed{');
   const firstFbox = text.indexOf('\\fbox{');
@@ -345,5 +369,16 @@ function addBoxCandidates(text: string, boxes: Box[], envs: LatexEnv[], cfg: Lat
   const inside = boxes.filter((b) => b.start >= first && b.end <= lastBrace + 1);
   const parts = lastBoxContents(text, inside);
   if (parts.length === 0) return;
-  keep([{ priority: cfg.boxedMatchPriority, start: first, end: lastBrace + 1, kind: 'latex', parts: [parts.join(',')], plainBoxed: true, raw: parts.join(','), config: ci }]);
+  keep([
+    {
+      priority: cfg.boxedMatchPriority,
+      start: first,
+      end: lastBrace + 1,
+      kind: 'latex',
+      parts: [parts.join(',')],
+      plainBoxed: true,
+      raw: parts.join(','),
+      config: ci,
+    },
+  ]);
 }

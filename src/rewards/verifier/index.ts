@@ -1,6 +1,6 @@
 // The math answer verifier: parse / verifyParsed / verify and the extraction presets Tina, open-r1
 // and lighteval use. A TypeScript counterpart of math_verify 0.5.2 (Tina's pin; tina-recipe.md §2.3), checked
-// against the test suite of Math-Verify 0.8 (test/verifier-math-verify.test.ts).
+// against the test suite of Math-Verify 0.8 (test/unit/verifier-math-verify.test.ts).
 import { mathEqual, newBudget } from './equal.js';
 import { exprConfig, latexConfig, parse } from './parse.js';
 import type { ParseOptions, ParsedAnswer, VerifyOptions } from './types.js';
@@ -61,7 +61,8 @@ export const LIGHTEVAL_PRED: Readonly<ParseOptions> = Object.freeze({
  * a string. The budget (default 1 s) bounds all pairs together; when spent the verdict is false.
  */
 export function verifyParsed(gold: ParsedAnswer[], answer: ParsedAnswer[], opts: VerifyOptions = {}): boolean {
-  if (!Array.isArray(gold) || !Array.isArray(answer)) throw new TypeError('verifier.verifyParsed: gold and answer must be arrays of ParsedAnswer');
+  if (!Array.isArray(gold) || !Array.isArray(answer))
+    throw new TypeError('verifier.verifyParsed: gold and answer must be arrays of ParsedAnswer');
   const precision = opts.precision ?? 6;
   const budget = newBudget(opts.budgetMs ?? 1000);
   for (const g of gold) {
@@ -71,7 +72,13 @@ export function verifyParsed(gold: ParsedAnswer[], answer: ParsedAnswer[], opts:
         if (x.length > 0 && x === a.text.trim()) return true;
       } else if (g.kind === 'math' && a.kind === 'math') {
         if (textAsLetters(g, a) || textAsLetters(a, g)) return true;
-        const ctx = { precision, hasFloat: g.hasFloat || a.hasFloat, budget, strict: opts.strict ?? true, allowSetRelationComp: opts.allowSetRelationComp ?? false };
+        const ctx = {
+          precision,
+          hasFloat: g.hasFloat || a.hasFloat,
+          budget,
+          strict: opts.strict ?? true,
+          allowSetRelationComp: opts.allowSetRelationComp ?? false,
+        };
         if (mathEqual(g.json, a.json, ctx)) return true;
       }
     }
@@ -83,7 +90,10 @@ export function verifyParsed(gold: ParsedAnswer[], answer: ParsedAnswer[], opts:
  * A text answer against the same word written as math: \text{odd} vs "odd", which the CAS reads as
  * the product o·d·d (Math-Verify compares the concatenated symbol names, ignoring case).
  */
-function textAsLetters(t: Extract<ParsedAnswer, { kind: 'math' }>, m: Extract<ParsedAnswer, { kind: 'math' }>): boolean {
+function textAsLetters(
+  t: Extract<ParsedAnswer, { kind: 'math' }>,
+  m: Extract<ParsedAnswer, { kind: 'math' }>,
+): boolean {
   if (typeof t.json !== 'string' || !t.json.startsWith("'")) return false;
   const word = t.json.slice(1, -1).trim();
   const letters = m.latex.replace(/\\mathrm\{e\}/g, 'e').replace(/\s+/g, '');
@@ -110,6 +120,7 @@ export function verify(
 ): VerifyResult {
   const g = parse(gold, opts.goldOptions ?? GOLD_DEFAULT);
   const a = parse(answer, opts.answerOptions ?? ANSWER_CFG);
-  const text = (p: ParsedAnswer[]): string | undefined => (p[0] ? (p[0].kind === 'math' ? p[0].latex : p[0].text) : undefined);
+  const text = (p: ParsedAnswer[]): string | undefined =>
+    p[0] ? (p[0].kind === 'math' ? p[0].latex : p[0].text) : undefined;
   return { correct: verifyParsed(g, a, opts), gold: g, answer: a, goldText: text(g), answerText: text(a) };
 }

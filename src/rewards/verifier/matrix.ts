@@ -48,9 +48,14 @@ function evaluate(j: MathJson, depth: number): Rows | MathJson | null {
     case 'Negate':
       return isRows(vals[0]) ? (vals[0] as Rows).map((row) => row.map((x) => ['Negate', x] as MathJson)) : null;
     case 'Multiply':
-      return (vals as (Rows | MathJson)[]).reduce<Rows | MathJson | null>((acc, v) => (acc === null ? null : multiply(acc, v)), 1);
+      return (vals as (Rows | MathJson)[]).reduce<Rows | MathJson | null>(
+        (acc, v) => (acc === null ? null : multiply(acc, v)),
+        1,
+      );
     case 'Divide':
-      return isRows(vals[0]) && !isRows(vals[1]) ? (vals[0] as Rows).map((row) => row.map((x) => ['Divide', x, vals[1] as MathJson] as MathJson)) : null;
+      return isRows(vals[0]) && !isRows(vals[1])
+        ? (vals[0] as Rows).map((row) => row.map((x) => ['Divide', x, vals[1] as MathJson] as MathJson))
+        : null;
     default:
       return null;
   }
@@ -66,7 +71,9 @@ function multiply(a: Rows | MathJson, b: Rows | MathJson): Rows | MathJson | nul
   }
   const [x, y] = [a as Rows, b as Rows];
   if (x[0].length !== y.length || x.length * y[0].length > MAX_CELLS) return null;
-  return x.map((row) => y[0].map((_, c) => ['Add', ...row.map((v, k) => ['Multiply', v, y[k][c]] as MathJson)] as MathJson));
+  return x.map((row) =>
+    y[0].map((_, c) => ['Add', ...row.map((v, k) => ['Multiply', v, y[k][c]] as MathJson)] as MathJson),
+  );
 }
 
 /** A matrix expression as one literal matrix (unchanged when it is not a matrix expression). */

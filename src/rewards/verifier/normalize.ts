@@ -18,19 +18,127 @@ const MAX_NORMALIZE_CHARS = 20_000;
 
 // Unit words removed after a number (latex2sympy2_extended's list, abridged to the common ones).
 const UNIT_WORDS = [
-  'degrees?', 'deg', 'radians?', 'rad', 'meters?', 'metres?', 'centimeters?', 'millimeters?', 'kilometers?',
-  'cm', 'mm', 'km', 'm', 'inch(?:es)?', 'in', 'feet', 'foot', 'ft', 'yards?', 'yd', 'miles?', 'mi', 'mph',
-  'kph', 'km/h', 'm/s', 'seconds?', 'secs?', 's', 'minutes?', 'mins?', 'hours?', 'hrs?', 'h', 'days?',
-  'weeks?', 'months?', 'years?', 'grams?', 'g', 'kilograms?', 'kg', 'mg', 'pounds?', 'lbs?', 'ounces?', 'oz',
-  'tons?', 'liters?', 'litres?', 'l', 'ml', 'gallons?', 'quarts?', 'pints?', 'cups?', 'dollars?', 'cents?',
-  'units?', 'square', 'sq', 'cubic', 'cu', 'points?', 'people', 'persons?', 'students?', 'ways?', 'times',
-  'sides?', 'edges?', 'faces?', 'vertices', 'marbles?', 'coins?', 'boxes', 'books?', 'pages?', 'apples?',
-  'eggs?', 'balls?', 'cars?', 'trees?', 'boys?', 'girls?', 'children', 'men', 'women',
-  'ergs?', 'joules?', 'j', 'watts?', 'w', 'volts?', 'v', 'amps?', 'ohms?', 'hz', 'kelvin', 'k', 'ev', 'kev',
-  'mev', 'gev', 'au', 'pc', 'kpc', 'mpc', 'ly', 'nm', 'angstroms?', 'newtons?', 'n', 'pa', 'atm',
+  'degrees?',
+  'deg',
+  'radians?',
+  'rad',
+  'meters?',
+  'metres?',
+  'centimeters?',
+  'millimeters?',
+  'kilometers?',
+  'cm',
+  'mm',
+  'km',
+  'm',
+  'inch(?:es)?',
+  'in',
+  'feet',
+  'foot',
+  'ft',
+  'yards?',
+  'yd',
+  'miles?',
+  'mi',
+  'mph',
+  'kph',
+  'km/h',
+  'm/s',
+  'seconds?',
+  'secs?',
+  's',
+  'minutes?',
+  'mins?',
+  'hours?',
+  'hrs?',
+  'h',
+  'days?',
+  'weeks?',
+  'months?',
+  'years?',
+  'grams?',
+  'g',
+  'kilograms?',
+  'kg',
+  'mg',
+  'pounds?',
+  'lbs?',
+  'ounces?',
+  'oz',
+  'tons?',
+  'liters?',
+  'litres?',
+  'l',
+  'ml',
+  'gallons?',
+  'quarts?',
+  'pints?',
+  'cups?',
+  'dollars?',
+  'cents?',
+  'units?',
+  'square',
+  'sq',
+  'cubic',
+  'cu',
+  'points?',
+  'people',
+  'persons?',
+  'students?',
+  'ways?',
+  'times',
+  'sides?',
+  'edges?',
+  'faces?',
+  'vertices',
+  'marbles?',
+  'coins?',
+  'boxes',
+  'books?',
+  'pages?',
+  'apples?',
+  'eggs?',
+  'balls?',
+  'cars?',
+  'trees?',
+  'boys?',
+  'girls?',
+  'children',
+  'men',
+  'women',
+  'ergs?',
+  'joules?',
+  'j',
+  'watts?',
+  'w',
+  'volts?',
+  'v',
+  'amps?',
+  'ohms?',
+  'hz',
+  'kelvin',
+  'k',
+  'ev',
+  'kev',
+  'mev',
+  'gev',
+  'au',
+  'pc',
+  'kpc',
+  'mpc',
+  'ly',
+  'nm',
+  'angstroms?',
+  'newtons?',
+  'n',
+  'pa',
+  'atm',
 ];
 const UNIT_ALT = UNIT_WORDS.join('|');
-const TEXT_UNIT_RE = new RegExp(String.raw`\\text\{\s*(?:${UNIT_ALT})(?:\s*/\s*(?:${UNIT_ALT}))?\s*\}(?:\^\{?\d\}?)?`, 'gi');
+const TEXT_UNIT_RE = new RegExp(
+  String.raw`\\text\{\s*(?:${UNIT_ALT})(?:\s*/\s*(?:${UNIT_ALT}))?\s*\}(?:\^\{?\d\}?)?`,
+  'gi',
+);
 const BARE_UNIT_RE = new RegExp(String.raw`([\d}])\s+(?:${UNIT_ALT})\b(?:\^\{?\d\}?)?(?=\s|$|[.,;])`, 'gi');
 
 /**
@@ -41,7 +149,10 @@ function stripBoxes(s: string, mode: 'all' | 'last'): string {
   const boxes = findBoxes(s);
   if (boxes.length === 0) return s;
   if (mode === 'last') return lastBoxContents(s, boxes).join(',');
-  return boxes.map((b) => b.content).filter((c, i, all) => i === 0 || c !== all[i - 1]).join(',');
+  return boxes
+    .map((b) => b.content)
+    .filter((c, i, all) => i === 0 || c !== all[i - 1])
+    .join(',');
 }
 
 /**
@@ -88,7 +199,10 @@ export function normalizeLatex(input: string, cfg: NormalizationConfig): string 
     s = s.replace(/\\displaystyle|\\textstyle/g, '');
     s = s.replace(/\\\$|\$/g, '');
     s = s.replace(/"/g, '');
-    s = s.replace(/\\(?:mathrm|mathit|mathbf|mathsf|textbf|textit|textrm|textnormal|textup|mbox|bf|rm|it)\s*\{/g, '\\text{');
+    s = s.replace(
+      /\\(?:mathrm|mathit|mathbf|mathsf|textbf|textit|textrm|textnormal|textup|mbox|bf|rm|it)\s*\{/g,
+      '\\text{',
+    );
     s = s.replace(/\\text\{\s*\}/g, '');
     // \mathrm{e} -> e, \mathbf{10} -> 10: a lone letter or number in text style is still math
     s = s.replace(/\\text\{\s*([a-zA-Z]|\d[\d.,]*)\s*\}/g, '$1');

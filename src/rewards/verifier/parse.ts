@@ -26,7 +26,11 @@ export function getEngine(): ComputeEngine {
 }
 
 export function latexConfig(
-  over: { tryExtractWithoutAnchor?: boolean; boxedMatchPriority?: number; normalization?: Partial<NormalizationConfig> } = {},
+  over: {
+    tryExtractWithoutAnchor?: boolean;
+    boxedMatchPriority?: number;
+    normalization?: Partial<NormalizationConfig>;
+  } = {},
 ): ExtractionConfig {
   return {
     kind: 'latex',
@@ -46,10 +50,13 @@ export function resolveConfigs(opts: ParseOptions): ExtractionConfig[] {
     if (c === 'latex') return latexConfig();
     if (c === 'expr') return exprConfig();
     if (typeof c === 'object' && c !== null && (c.kind === 'latex' || c.kind === 'expr')) return c;
-    throw new Error(`verifier: opts.extraction entries must be 'latex', 'expr' or a config object, got ${JSON.stringify(c)}`);
+    throw new Error(
+      `verifier: opts.extraction entries must be 'latex', 'expr' or a config object, got ${JSON.stringify(c)}`,
+    );
   });
   return base.map((c) => {
-    if (c.kind === 'expr') return { ...c, tryExtractWithoutAnchor: opts.tryExtractWithoutAnchor ?? c.tryExtractWithoutAnchor };
+    if (c.kind === 'expr')
+      return { ...c, tryExtractWithoutAnchor: opts.tryExtractWithoutAnchor ?? c.tryExtractWithoutAnchor };
     const normalization: NormalizationConfig = { ...c.normalization, ...(opts.normalization ?? {}) };
     if (opts.boxed !== undefined) normalization.boxed = opts.boxed;
     return {
@@ -79,7 +86,8 @@ export function parse(text: string, opts: ParseOptions = {}): ParsedAnswer[] {
     if (mode === 'first_match') break;
   }
   const fallback = candidates[0].raw.trim();
-  if ((opts.fallback ?? 'first_match') === 'first_match' && fallback.length > 0) out.push({ kind: 'string', text: fallback });
+  if ((opts.fallback ?? 'first_match') === 'first_match' && fallback.length > 0)
+    out.push({ kind: 'string', text: fallback });
   return out;
 }
 
@@ -88,9 +96,14 @@ function candidateToMath(c: Candidate, cfg: ExtractionConfig): ParsedAnswer | nu
   // boxed true/false (Tina's len/cosine answers) leaves a box in the string, which latex2sympy's
   // grammar reads as its content: the content is taken here, before normalising, so "10,080" in a
   // box still reads as one number.
-  const norm = cfg.kind !== 'latex' ? null
-    : c.plainBoxed ? { ...cfg.normalization, boxed: 'last' as const }
-    : typeof cfg.normalization.boxed === 'boolean' ? { ...cfg.normalization, boxed: 'all' as const } : cfg.normalization;
+  const norm =
+    cfg.kind !== 'latex'
+      ? null
+      : c.plainBoxed
+        ? { ...cfg.normalization, boxed: 'last' as const }
+        : typeof cfg.normalization.boxed === 'boolean'
+          ? { ...cfg.normalization, boxed: 'all' as const }
+          : cfg.normalization;
   const latexParts = c.parts.map((p, i) => {
     const latex = norm ? normalizeLatex(p, norm) : exprToLatex(p);
     return c.percent?.[i] && latex.length > 0 ? `\\frac{${latex}}{100}` : latex;
@@ -101,7 +114,8 @@ function candidateToMath(c: Candidate, cfg: ExtractionConfig): ParsedAnswer | nu
     const v = latexToMath(latex) ?? latexToMath(lastEquation(latex));
     if (!v) return null;
     // "1, 2 and 3": a part that is itself a set contributes its elements
-    if (Array.isArray(v.json) && v.json[0] === 'Set' && latexParts.length > 1) values.push(...(v.json.slice(1) as MathJson[]));
+    if (Array.isArray(v.json) && v.json[0] === 'Set' && latexParts.length > 1)
+      values.push(...(v.json.slice(1) as MathJson[]));
     else values.push(v.json);
     hasFloat ||= v.hasFloat;
   }
@@ -119,11 +133,23 @@ function lastEquation(latex: string): string {
 
 /** A plain-text arithmetic expression ("1,234.5", "3 * 4", "2^10", "2**(1/2)", "10%") as LaTeX. */
 export function exprToLatex(expr: string): string {
-  let s = expr.replace(/−/g, '-').replace(/\*\*/g, '^').replace(/×/g, '\\times ').replace(/÷/g, '\\div ').replace(/\*/g, '\\cdot ');
+  let s = expr
+    .replace(/−/g, '-')
+    .replace(/\*\*/g, '^')
+    .replace(/×/g, '\\times ')
+    .replace(/÷/g, '\\div ')
+    .replace(/\*/g, '\\cdot ');
   s = s.replace(/(\d),(?=\d{3}(?!\d))/g, '$1');
   s = s.replace(/\s*percent\b/g, '%');
   s = bracedExponents(s);
-  return normalizeLatex(s, { basicLatex: false, units: false, malformedOperators: true, nits: true, boxed: false, equations: false });
+  return normalizeLatex(s, {
+    basicLatex: false,
+    units: false,
+    malformedOperators: true,
+    nits: true,
+    boxed: false,
+    equations: false,
+  });
 }
 
 /** Plain-text exponents as LaTeX groups: 2^10 -> 2^{10}, 2^(1/2) -> 2^{(1/2)} (in LaTeX 2^10 is 2^1 0). */
@@ -139,7 +165,10 @@ function bracedExponents(s: string): string {
     if (s[j] === '(') {
       for (let depth = 0; end < s.length; end++) {
         if (s[end] === '(') depth++;
-        else if (s[end] === ')' && --depth === 0) { end++; break; }
+        else if (s[end] === ')' && --depth === 0) {
+          end++;
+          break;
+        }
       }
     } else {
       if (s[end] === '-') end++;
@@ -201,7 +230,8 @@ function intLiteral(j: MathJson): number | null {
     return v === null ? null : -v;
   }
   if (Array.isArray(j) && j[0] === 'Delimiter') return intLiteral(j[1]);
-  if (j && typeof j === 'object' && !Array.isArray(j) && typeof (j as { num?: unknown }).num === 'string') return Number((j as { num: string }).num);
+  if (j && typeof j === 'object' && !Array.isArray(j) && typeof (j as { num?: unknown }).num === 'string')
+    return Number((j as { num: string }).num);
   return null;
 }
 

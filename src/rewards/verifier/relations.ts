@@ -6,7 +6,14 @@ import { isOnlySymbols } from './structure.js';
 import type { MathJson } from './types.js';
 
 export const RELATIONS = new Set(['Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual']);
-const INVERSE: Record<string, string> = { Less: 'Greater', LessEqual: 'GreaterEqual', Greater: 'Less', GreaterEqual: 'LessEqual', Equal: 'Equal', NotEqual: 'NotEqual' };
+const INVERSE: Record<string, string> = {
+  Less: 'Greater',
+  LessEqual: 'GreaterEqual',
+  Greater: 'Less',
+  GreaterEqual: 'LessEqual',
+  Equal: 'Equal',
+  NotEqual: 'NotEqual',
+};
 
 const head = (j: MathJson): string | null => (Array.isArray(j) && typeof j[0] === 'string' ? j[0] : null);
 const args = (j: MathJson): MathJson[] => (Array.isArray(j) ? (j.slice(1) as MathJson[]) : []);
@@ -40,7 +47,11 @@ const POS_INF = 'PositiveInfinity';
  * shape handled here: v < c, c <= v, lo < v <= hi (one chain or an And of two), where v is any
  * expression with unknowns (a symbol, f(x)) or |u| (which gives two intervals).
  */
-export function relationToSet(j: MathJson, hasUnknowns: (x: MathJson) => boolean, numeric: (x: MathJson) => number | null): Interval[] | null {
+export function relationToSet(
+  j: MathJson,
+  hasUnknowns: (x: MathJson) => boolean,
+  numeric: (x: MathJson) => number | null,
+): Interval[] | null {
   const bounds = relationBounds(j, hasUnknowns);
   if (!bounds) return null;
   const { term, lo, hi, loOpen, hiOpen } = bounds;
@@ -49,12 +60,28 @@ export function relationToSet(j: MathJson, hasUnknowns: (x: MathJson) => boolean
   const l = lo === NEG_INF ? -Infinity : numeric(lo);
   if (l === null) return null;
   const neg = (x: MathJson): MathJson => (x === POS_INF ? NEG_INF : ['Negate', x]);
-  if (l < 0 || (l === 0 && !loOpen)) return hi === POS_INF ? [{ lo: NEG_INF, hi: POS_INF, loOpen: true, hiOpen: true }] : [{ lo: neg(hi), hi, loOpen: hiOpen, hiOpen }];
-  if (hi === POS_INF) return [{ lo: NEG_INF, hi: neg(lo), loOpen: true, hiOpen: loOpen }, { lo, hi: POS_INF, loOpen, hiOpen: true }];
-  return [{ lo: neg(hi), hi: neg(lo), loOpen: hiOpen, hiOpen: loOpen }, { lo, hi, loOpen, hiOpen }];
+  if (l < 0 || (l === 0 && !loOpen))
+    return hi === POS_INF
+      ? [{ lo: NEG_INF, hi: POS_INF, loOpen: true, hiOpen: true }]
+      : [{ lo: neg(hi), hi, loOpen: hiOpen, hiOpen }];
+  if (hi === POS_INF)
+    return [
+      { lo: NEG_INF, hi: neg(lo), loOpen: true, hiOpen: loOpen },
+      { lo, hi: POS_INF, loOpen, hiOpen: true },
+    ];
+  return [
+    { lo: neg(hi), hi: neg(lo), loOpen: hiOpen, hiOpen: loOpen },
+    { lo, hi, loOpen, hiOpen },
+  ];
 }
 
-interface Bounds { term: MathJson; lo: MathJson; hi: MathJson; loOpen: boolean; hiOpen: boolean }
+interface Bounds {
+  term: MathJson;
+  lo: MathJson;
+  hi: MathJson;
+  loOpen: boolean;
+  hiOpen: boolean;
+}
 
 function relationBounds(j: MathJson, hasUnknowns: (x: MathJson) => boolean): Bounds | null {
   const h = head(j);
@@ -91,7 +118,8 @@ export function setAsIntervals(j: MathJson): Interval[] | null {
     return [{ lo, hi, loOpen: loOpen || lo === NEG_INF, hiOpen: hiOpen || hi === POS_INF }];
   }
   // (a, b) is the open interval, [a, b] (a 2-element list) the closed one
-  if ((h === 'Tuple' || h === 'Delimiter' || h === 'List') && args(j).length === 2) return [{ lo: args(j)[0], hi: args(j)[1], loOpen: h !== 'List', hiOpen: h !== 'List' }];
+  if ((h === 'Tuple' || h === 'Delimiter' || h === 'List') && args(j).length === 2)
+    return [{ lo: args(j)[0], hi: args(j)[1], loOpen: h !== 'List', hiOpen: h !== 'List' }];
   if (j === 'RealNumbers') return [{ lo: NEG_INF, hi: POS_INF, loOpen: true, hiOpen: true }];
   if (h === 'Union') {
     const parts = args(j).map(setAsIntervals);
@@ -102,8 +130,11 @@ export function setAsIntervals(j: MathJson): Interval[] | null {
 
 /** Two unions of intervals are the same set: every interval has an equal partner (order-free). */
 export function intervalsEq(a: Interval[], b: Interval[], eq: (x: MathJson, y: MathJson) => boolean): boolean {
-  const same = (x: Interval, y: Interval): boolean => x.loOpen === y.loOpen && x.hiOpen === y.hiOpen && eq(x.lo, y.lo) && eq(x.hi, y.hi);
-  return a.length === b.length && a.every((x) => b.some((y) => same(x, y))) && b.every((y) => a.some((x) => same(x, y)));
+  const same = (x: Interval, y: Interval): boolean =>
+    x.loOpen === y.loOpen && x.hiOpen === y.hiOpen && eq(x.lo, y.lo) && eq(x.hi, y.hi);
+  return (
+    a.length === b.length && a.every((x) => b.some((y) => same(x, y))) && b.every((y) => a.some((x) => same(x, y)))
+  );
 }
 
 /**
@@ -120,7 +151,11 @@ export function relationEq(
   const ha = head(a)!;
   const hb = head(b)!;
   if (ha === 'And' || hb === 'And') {
-    return ha === hb && args(a).length === args(b).length && args(a).every((x, i) => relationEq(x, args(b)[i], eq, proportional));
+    return (
+      ha === hb &&
+      args(a).length === args(b).length &&
+      args(a).every((x, i) => relationEq(x, args(b)[i], eq, proportional))
+    );
   }
   const xa = args(a);
   const xb = args(b);

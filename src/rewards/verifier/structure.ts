@@ -3,7 +3,19 @@
 // stands for both signs. Also the "only symbols" test that decides what counts as an assignment.
 import type { MathJson } from './types.js';
 
-const CONSTANTS = new Set(['Pi', 'ExponentialE', 'ImaginaryUnit', 'PositiveInfinity', 'NegativeInfinity', 'ComplexInfinity', 'EmptySet', 'Nothing', 'True', 'False', 'RealNumbers']);
+const CONSTANTS = new Set([
+  'Pi',
+  'ExponentialE',
+  'ImaginaryUnit',
+  'PositiveInfinity',
+  'NegativeInfinity',
+  'ComplexInfinity',
+  'EmptySet',
+  'Nothing',
+  'True',
+  'False',
+  'RealNumbers',
+]);
 const RELATIONS = new Set(['Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual']);
 
 const head = (j: MathJson): string | null => (Array.isArray(j) && typeof j[0] === 'string' ? j[0] : null);
@@ -65,7 +77,12 @@ function plusMinusVariants(j: MathJson, depth = 0): MathJson[] | null {
   if (!Array.isArray(j) || depth > 40) return null;
   if (j[0] === 'Measurement' && j.length === 3) {
     const [a, b] = [j[1] as MathJson, j[2] as MathJson];
-    return a === 0 ? [['Negate', b], b] : [['Add', a, b], ['Subtract', a, b]];
+    return a === 0
+      ? [['Negate', b], b]
+      : [
+          ['Add', a, b],
+          ['Subtract', a, b],
+        ];
   }
   for (let i = 1; i < j.length; i++) {
     const inner = plusMinusVariants(j[i] as MathJson, depth + 1);
@@ -88,7 +105,14 @@ export function restructure(j: MathJson): MathJson {
     const items = (j as MathJson[]).slice(1).flatMap((x) => expandPlusMinus(x));
     const [first, ...rest] = items;
     // "a = 4, -8, -10": the assignment names the whole list (latex2sympy's set_elements_relation)
-    if (h === 'Set' && head(first) === 'Equal' && (first as MathJson[]).length === 3 && isOnlySymbols((first as MathJson[])[1]) && rest.length > 0 && !rest.some(isRelation)) {
+    if (
+      h === 'Set' &&
+      head(first) === 'Equal' &&
+      (first as MathJson[]).length === 3 &&
+      isOnlySymbols((first as MathJson[])[1]) &&
+      rest.length > 0 &&
+      !rest.some(isRelation)
+    ) {
       return ['Equal', (first as MathJson[])[1], ['Set', (first as MathJson[])[2], ...rest]];
     }
     return [h, ...items];

@@ -2,7 +2,14 @@
 // Everything here is plain data so parsed answers can cross thread boundaries and be logged as JSON.
 
 /** MathJSON as produced by @cortex-js/compute-engine (numbers, symbols, strings, nested arrays, {num}). */
-export type MathJson = number | string | { num: string } | { str: string } | { sym: string } | MathJsonArray | Record<string, unknown>;
+export type MathJson =
+  | number
+  | string
+  | { num: string }
+  | { str: string }
+  | { sym: string }
+  | MathJsonArray
+  | Record<string, unknown>;
 export interface MathJsonArray extends Array<MathJson> {}
 
 /**

@@ -28,10 +28,26 @@ export function adapterPublisher(os: ObjectStore, run: string, store: WeightStor
   const scratch = new Float32Array(store.size);
   const put = async (): Promise<AdapterObject> => {
     const snap = store.snapshot(scratch);
-    if (!WeightStore.verify(snap)) throw new Error(`adapter version ${snap.version}: the coordinator's copy fails its checksum; it is not published`);
-    const meta: AdapterObject = { version: snap.version, step: snap.step, checksum: snap.checksum, size: snap.params.length, dtype: 'f32' };
+    if (!WeightStore.verify(snap))
+      throw new Error(
+        `adapter version ${snap.version}: the coordinator's copy fails its checksum; it is not published`,
+      );
+    const meta: AdapterObject = {
+      version: snap.version,
+      step: snap.step,
+      checksum: snap.checksum,
+      size: snap.params.length,
+      dtype: 'f32',
+    };
     const bytes = new Uint8Array(snap.params.buffer, snap.params.byteOffset, snap.params.byteLength);
-    await os.putBlob({ name: NAMES.adapterObject(run, snap.version), description: JSON.stringify(meta), options: { max_chunk_size: ADAPTER_CHUNK_BYTES } }, bytes);
+    await os.putBlob(
+      {
+        name: NAMES.adapterObject(run, snap.version),
+        description: JSON.stringify(meta),
+        options: { max_chunk_size: ADAPTER_CHUNK_BYTES },
+      },
+      bytes,
+    );
     return meta;
   };
   return {
@@ -39,7 +55,10 @@ export function adapterPublisher(os: ObjectStore, run: string, store: WeightStor
     async publishLatest(minVersion: number, timeoutMs: number, force = false): Promise<AdapterObject> {
       if (store.version < minVersion) await store.waitForVersion(minVersion, timeoutMs);
       const v = store.version;
-      if (v < minVersion) throw new Error(`adapter version ${minVersion} was not published by the learner within ${timeoutMs} ms (latest ${v})`);
+      if (v < minVersion)
+        throw new Error(
+          `adapter version ${minVersion} was not published by the learner within ${timeoutMs} ms (latest ${v})`,
+        );
       let p = force ? undefined : published.get(v);
       if (!p) {
         p = put();
@@ -74,7 +93,10 @@ export function adapterFetcher(os: ObjectStore, run: string, store: WeightStore)
     // getBlob checks the object store's SHA-256 digest and rejects a corrupt transfer.
     const bytes = await os.getBlob(name);
     if (!bytes) throw new Error(`adapter version ${version}: object ${name} disappeared`);
-    if (bytes.byteLength !== meta.size * 4 || meta.size !== store.size) throw new Error(`adapter version ${version}: ${bytes.byteLength} bytes, expected ${meta.size * 4} (this worker's adapter holds ${store.size} values)`);
+    if (bytes.byteLength !== meta.size * 4 || meta.size !== store.size)
+      throw new Error(
+        `adapter version ${version}: ${bytes.byteLength} bytes, expected ${meta.size * 4} (this worker's adapter holds ${store.size} values)`,
+      );
     const current = store.version;
     if (current > meta.version) return { ms: performance.now() - t0, bytes: bytes.byteLength }; // a newer one is already applied
     const w = store.beginWrite();
@@ -87,7 +109,8 @@ export function adapterFetcher(os: ObjectStore, run: string, store: WeightStore)
     /** Make the local store hold at least `version`. */
     ensure(version: number): Promise<{ ms: number; bytes: number }> {
       // Version 0 is the base model (all zeros) in every store; a version already fetched needs nothing.
-      if ((version === 0 && store.version === 0) || (store.version >= version && fetched.has(store.version))) return Promise.resolve({ ms: 0, bytes: 0 });
+      if ((version === 0 && store.version === 0) || (store.version >= version && fetched.has(store.version)))
+        return Promise.resolve({ ms: 0, bytes: 0 });
       let p = fetched.get(version);
       if (!p) {
         p = fetchOne(version);

@@ -25,26 +25,51 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const canConnect = (port: number): Promise<boolean> => new Promise((resolve) => {
-  const c = connect(port, '127.0.0.1');
-  c.once('connect', () => { c.destroy(); resolve(true); });
-  c.once('error', () => resolve(false));
-});
+const canConnect = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 
 export async function startNatsServer(auth?: { user: string; pass: string }): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-nats-'));
   const port = await freePort();
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...(auth ? ['--user', auth.user, '--pass', auth.pass] : [])];
+  const args = [
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-js',
+    '-sd',
+    dir,
+    ...(auth ? ['--user', auth.user, '--pass', auth.pass] : []),
+  ];
   const bin = process.env.NATS_SERVER ?? 'nats-server';
   const p: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   p.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
   const failed = new Promise<never>((_, reject) => {
-    p.once('error', (err) => reject(new Error((err as NodeJS.ErrnoException).code === 'ENOENT'
-      ? `${bin} is not installed: the remote-role tests need Debian's nats-server (apt-get install -y nats-server; .ci/run installs it)`
-      : `cannot start ${bin}: ${err.message}`)));
-    p.once('exit', (code) => reject(new Error(`${bin} exited with code ${code} before accepting connections: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)));
+    p.once('error', (err) =>
+      reject(
+        new Error(
+          (err as NodeJS.ErrnoException).code === 'ENOENT'
+            ? `${bin} is not installed: the remote-role tests need Debian's nats-server (apt-get install -y nats-server; .ci/run installs it)`
+            : `cannot start ${bin}: ${err.message}`,
+        ),
+      ),
+    );
+    p.once('exit', (code) =>
+      reject(
+        new Error(
+          `${bin} exited with code ${code} before accepting connections: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+        ),
+      ),
+    );
   });
   const ready = (async () => {
     for (let i = 0; i < 200; i++) {

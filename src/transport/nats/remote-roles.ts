@@ -13,13 +13,25 @@
 import { randomBytes } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import type { Subscription } from '@nats-io/transport-node';
-import { DeliverPolicy, jetstream, type JetStreamClient, type JetStreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+  type ConsumerMessages,
+} from '@nats-io/jetstream';
 import type { WeightStore } from '../../runtime/weight-store.js';
 import { isSharedTensor, tensorView, type SharedTensor } from '../../../protocols/shared-tensor.js';
 import type { GenerateRequest, SyncReply } from '../../../protocols/training.js';
 import {
-  decodeWire, encodeWire, protocolTable, RemoteProtocols,
-  type RunAnnouncement, type WorkItem, type WorkResult, type WorkerHeartbeat,
+  decodeWire,
+  encodeWire,
+  protocolTable,
+  RemoteProtocols,
+  type RunAnnouncement,
+  type WorkItem,
+  type WorkResult,
+  type WorkerHeartbeat,
 } from '../../../protocols/remote.js';
 import { adapterPublisher, openAdapterBucket, type AdapterPublisher } from './adapters.js';
 import { connectNats, ensureStreams, ensureWorkConsumer, NAMES, type NatsOptions } from './connect.js';
@@ -54,7 +66,15 @@ export type RemoteEvent =
   | { type: 'worker-joined' | 'worker-lost'; role: RemoteRole; worker: string; host: string; time: number }
   | { type: 'worker-heartbeat'; role: RemoteRole; heartbeat: WorkerHeartbeat; time: number }
   | { type: 'worker-refused'; role: string; worker: string; host: string; reason: string; time: number }
-  | { type: 'redelivered'; role: RemoteRole; item: string; delivery: number; worker: string; host: string; time: number }
+  | {
+      type: 'redelivered';
+      role: RemoteRole;
+      item: string;
+      delivery: number;
+      worker: string;
+      host: string;
+      time: number;
+    }
   | { type: 'duplicate'; role: RemoteRole; item: string; worker: string; time: number }
   | { type: 'republished'; role: RemoteRole; version: number; worker: string; reason: string; time: number };
 
@@ -62,7 +82,12 @@ export interface RemoteRoles {
   readonly run: string;
   /** Whether `role` (rollout-N, reward) runs on workers. */
   isRemote(role: string): boolean;
-  ask<R = unknown>(role: string, handler: string, msg: unknown, opts?: { signal?: AbortSignal; onStart?: () => void }): Promise<R>;
+  ask<R = unknown>(
+    role: string,
+    handler: string,
+    msg: unknown,
+    opts?: { signal?: AbortSignal; onStart?: () => void },
+  ): Promise<R>;
   readonly events$: Observable<RemoteEvent>;
   /** The latest heartbeat of every worker that joined the run. */
   workers(): WorkerHeartbeat[];
@@ -81,8 +106,10 @@ interface PendingAsk {
   reject(e: Error): void;
 }
 
-const remoteRoleOf = (role: string): RemoteRole | null => (role === 'reward' ? 'reward' : /^rollout(-\d+)?$/.test(role) ? 'rollout' : null);
-const ids = (x: unknown): number[] => (isSharedTensor(x) ? Array.from(tensorView(x as SharedTensor & { dtype: 'i32' })) : Array.from(x as ArrayLike<number>));
+const remoteRoleOf = (role: string): RemoteRole | null =>
+  role === 'reward' ? 'reward' : /^rollout(-\d+)?$/.test(role) ? 'rollout' : null;
+const ids = (x: unknown): number[] =>
+  isSharedTensor(x) ? Array.from(tensorView(x as SharedTensor & { dtype: 'i32' })) : Array.from(x as ArrayLike<number>);
 
 export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRoles> {
   const run = `${o.runName.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 32) || 'run'}-${randomBytes(4).toString('hex')}`;
@@ -90,10 +117,13 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   const jsm = await ensureStreams(nc);
   const js = jetstream(nc);
   const roles = Object.keys(o.roles) as RemoteRole[];
-  for (const role of roles) await ensureWorkConsumer(jsm, run, role, o.roles[role]!.ackWaitMs, o.roles[role]!.maxDeliver);
+  for (const role of roles)
+    await ensureWorkConsumer(jsm, run, role, o.roles[role]!.ackWaitMs, o.roles[role]!.maxDeliver);
   const publisher = adapterPublisher(await openAdapterBucket(nc), run, o.store);
   const events = new Subject<RemoteEvent>();
-  const emit = (e: RemoteEvent): void => { if (!events.closed) events.next(e); };
+  const emit = (e: RemoteEvent): void => {
+    if (!events.closed) events.next(e);
+  };
   const pending = new Map<number, PendingAsk>();
   const bySeq = new Map<number, { ask: number; part: number }>();
   const hearts = new Map<string, WorkerHeartbeat>();
@@ -102,16 +132,25 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   let asks = 0;
 
   const fail = (role: RemoteRole, e: Error): void => {
-    for (const [k, p] of pending) if (p.role === role) { pending.delete(k); p.reject(e); }
+    for (const [k, p] of pending)
+      if (p.role === role) {
+        pending.delete(k);
+        p.reject(e);
+      }
   };
   const anyWorker = (role: RemoteRole): boolean => [...hearts.values()].some((h) => h.role === role);
   const refusalError = (role: RemoteRole): Error | null => {
     const mine = refusals.filter((r) => r.role === role);
-    return mine.length && !anyWorker(role) ? new Error(`no ${role} worker serves run ${run}: ${mine.map((r) => r.text).join('; ')}`) : null;
+    return mine.length && !anyWorker(role)
+      ? new Error(`no ${role} worker serves run ${run}: ${mine.map((r) => r.text).join('; ')}`)
+      : null;
   };
 
   const enqueue = async (item: WorkItem): Promise<void> => {
-    const ack = await js.publish(NAMES.workSubject(item.kind === 'generate' ? 'rollout' : 'reward', run), encodeWire(RemoteProtocols.WorkItem, item));
+    const ack = await js.publish(
+      NAMES.workSubject(item.kind === 'generate' ? 'rollout' : 'reward', run),
+      encodeWire(RemoteProtocols.WorkItem, item),
+    );
     bySeq.set(ack.seq, { ask: item.ask, part: item.part });
   };
 
@@ -123,14 +162,38 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       emit({ type: 'duplicate', role: p?.role ?? 'rollout', item: label, worker: r.worker, time: Date.now() });
       return;
     }
-    if (r.delivery > 1) emit({ type: 'redelivered', role: p.role, item: describeItem(item), delivery: r.delivery, worker: r.worker, host: r.host, time: Date.now() });
+    if (r.delivery > 1)
+      emit({
+        type: 'redelivered',
+        role: p.role,
+        item: describeItem(item),
+        delivery: r.delivery,
+        worker: r.worker,
+        host: r.host,
+        time: Date.now(),
+      });
     if (!r.ok && r.rejectedVersion !== undefined && item.kind === 'generate') {
       const n = (p.attempts.get(r.part) ?? 0) + 1;
       p.attempts.set(r.part, n);
-      if (n > o.syncRetries) return void (pending.delete(r.ask), p.reject(new Error(`weight sync: worker ${r.worker} on ${r.host} rejected adapter version ${r.rejectedVersion} ${n} times (${r.error}); aborting (run.sync_retries ${o.syncRetries})`)));
+      if (n > o.syncRetries) {
+        pending.delete(r.ask);
+        p.reject(
+          new Error(
+            `weight sync: worker ${r.worker} on ${r.host} rejected adapter version ${r.rejectedVersion} ${n} times (${r.error}); aborting (run.sync_retries ${o.syncRetries})`,
+          ),
+        );
+        return;
+      }
       try {
         const meta = await publisher.publishLatest(r.rejectedVersion, 1000, true);
-        emit({ type: 'republished', role: 'rollout', version: meta.version, worker: r.worker, reason: r.error ?? 'rejected', time: Date.now() });
+        emit({
+          type: 'republished',
+          role: 'rollout',
+          version: meta.version,
+          worker: r.worker,
+          reason: r.error ?? 'rejected',
+          time: Date.now(),
+        });
         await enqueue({ ...item, adapterVersion: meta.version });
       } catch (err) {
         pending.delete(r.ask);
@@ -155,63 +218,97 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   };
 
   // Results of this run, in order, from the results stream.
-  const resultsIter: ConsumerMessages = await (await js.consumers.get(NAMES.results, { filter_subjects: NAMES.resultSubject(run), deliver_policy: DeliverPolicy.All })).consume();
+  const resultsIter: ConsumerMessages = await (
+    await js.consumers.get(NAMES.results, {
+      filter_subjects: NAMES.resultSubject(run),
+      deliver_policy: DeliverPolicy.All,
+    })
+  ).consume();
   const reading = (async () => {
     for await (const m of resultsIter) {
       try {
         await onResult(decodeWire(RemoteProtocols.WorkResult, m.data));
       } catch (err) {
-        for (const [k, p] of pending) { pending.delete(k); p.reject(new Error(`remote result unreadable: ${(err as Error).message}`)); }
+        for (const [k, p] of pending) {
+          pending.delete(k);
+          p.reject(new Error(`remote result unreadable: ${(err as Error).message}`));
+        }
       }
     }
   })();
 
   const subs: Subscription[] = [];
-  subs.push(nc.subscribe(NAMES.heartbeatSubject(run), {
-    callback: (_e, m) => {
-      try {
-        const h = decodeWire(RemoteProtocols.WorkerHeartbeat, m.data);
-        if (!hearts.has(h.worker)) emit({ type: 'worker-joined', role: h.role, worker: h.worker, host: h.host, time: Date.now() });
-        hearts.set(h.worker, h);
-        lost.delete(h.worker);
-        emit({ type: 'worker-heartbeat', role: h.role, heartbeat: h, time: Date.now() });
-      } catch { /* a heartbeat from another build: ignored */ }
-    },
-  }));
-  subs.push(nc.subscribe(NAMES.startedSubject(run), {
-    callback: (_e, m) => {
-      try {
-        const s = decodeWire(RemoteProtocols.WorkStarted, m.data);
-        const p = pending.get(s.ask);
-        p?.onStarted?.();
-        if (p) delete p.onStarted;
-      } catch { /* unreadable: ignored */ }
-    },
-  }));
-  subs.push(nc.subscribe(NAMES.refusalSubject(run), {
-    callback: (_e, m) => {
-      try {
-        const r = decodeWire(RemoteProtocols.WorkerRefusal, m.data);
-        refusals.push({ role: r.role, text: `worker ${r.worker} on ${r.host} refused it: ${r.reason}` });
-        emit({ type: 'worker-refused', role: r.role, worker: r.worker, host: r.host, reason: r.reason, time: Date.now() });
-        const role = remoteRoleOf(r.role);
-        const err = role && refusalError(role);
-        if (role && err) fail(role, err);
-      } catch { /* unreadable: ignored */ }
-    },
-  }));
+  subs.push(
+    nc.subscribe(NAMES.heartbeatSubject(run), {
+      callback: (_e, m) => {
+        try {
+          const h = decodeWire(RemoteProtocols.WorkerHeartbeat, m.data);
+          if (!hearts.has(h.worker))
+            emit({ type: 'worker-joined', role: h.role, worker: h.worker, host: h.host, time: Date.now() });
+          hearts.set(h.worker, h);
+          lost.delete(h.worker);
+          emit({ type: 'worker-heartbeat', role: h.role, heartbeat: h, time: Date.now() });
+        } catch {
+          /* a heartbeat from another build: ignored */
+        }
+      },
+    }),
+  );
+  subs.push(
+    nc.subscribe(NAMES.startedSubject(run), {
+      callback: (_e, m) => {
+        try {
+          const s = decodeWire(RemoteProtocols.WorkStarted, m.data);
+          const p = pending.get(s.ask);
+          p?.onStarted?.();
+          if (p) delete p.onStarted;
+        } catch {
+          /* unreadable: ignored */
+        }
+      },
+    }),
+  );
+  subs.push(
+    nc.subscribe(NAMES.refusalSubject(run), {
+      callback: (_e, m) => {
+        try {
+          const r = decodeWire(RemoteProtocols.WorkerRefusal, m.data);
+          refusals.push({ role: r.role, text: `worker ${r.worker} on ${r.host} refused it: ${r.reason}` });
+          emit({
+            type: 'worker-refused',
+            role: r.role,
+            worker: r.worker,
+            host: r.host,
+            reason: r.reason,
+            time: Date.now(),
+          });
+          const role = remoteRoleOf(r.role);
+          const err = role && refusalError(role);
+          if (role && err) fail(role, err);
+        } catch {
+          /* unreadable: ignored */
+        }
+      },
+    }),
+  );
   // An item no worker acknowledged within max_deliver deliveries is dropped by the server: fail its ask.
   for (const role of roles) {
-    subs.push(nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${NAMES.work}.${NAMES.consumer(run, role)}`, {
-      callback: (_e, m) => {
-        const adv = m.json<{ stream_seq: number; deliveries: number }>();
-        const at = bySeq.get(adv.stream_seq);
-        const p = at && pending.get(at.ask);
-        if (!at || !p) return;
-        pending.delete(at.ask);
-        p.reject(new Error(`remote ${role}: ${describeItem(p.items[at.part]!)} was delivered ${adv.deliveries} times and never acknowledged (every worker that took it died or hung; roles.${role}.max_deliver ${o.roles[role]!.maxDeliver})`));
-      },
-    }));
+    subs.push(
+      nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${NAMES.work}.${NAMES.consumer(run, role)}`, {
+        callback: (_e, m) => {
+          const adv = m.json<{ stream_seq: number; deliveries: number }>();
+          const at = bySeq.get(adv.stream_seq);
+          const p = at && pending.get(at.ask);
+          if (!at || !p) return;
+          pending.delete(at.ask);
+          p.reject(
+            new Error(
+              `remote ${role}: ${describeItem(p.items[at.part]!)} was delivered ${adv.deliveries} times and never acknowledged (every worker that took it died or hung; roles.${role}.max_deliver ${o.roles[role]!.maxDeliver})`,
+            ),
+          );
+        },
+      }),
+    );
   }
   const beatMs = o.heartbeatMs ?? 2000;
   const watchdog = setInterval(() => {
@@ -224,21 +321,55 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   }, beatMs);
 
   const ann: RunAnnouncement = {
-    run, protocols: protocolTable(), package: o.packageVersion, roles, adapterBucket: NAMES.adapters,
-    ...(o.rollout && roles.includes('rollout') ? { rollout: o.rollout } : {}), ...(o.reward && roles.includes('reward') ? { reward: o.reward } : {}),
+    run,
+    protocols: protocolTable(),
+    package: o.packageVersion,
+    roles,
+    adapterBucket: NAMES.adapters,
+    ...(o.rollout && roles.includes('rollout') ? { rollout: o.rollout } : {}),
+    ...(o.reward && roles.includes('reward') ? { reward: o.reward } : {}),
   };
   await js.publish(NAMES.runSubject(run), encodeWire(RemoteProtocols.RunAnnouncement, ann));
 
-  const submit = (role: RemoteRole, items: WorkItem[], signal?: AbortSignal, onStarted?: () => void): Promise<WorkResult[]> => {
+  const submit = (
+    role: RemoteRole,
+    items: WorkItem[],
+    signal?: AbortSignal,
+    onStarted?: () => void,
+  ): Promise<WorkResult[]> => {
     const refused = refusalError(role);
     if (refused) return Promise.reject(refused);
     const ask = items[0]!.ask;
     return new Promise<WorkResult[]>((resolve, reject) => {
-      const onAbort = (): void => { pending.delete(ask); reject(Object.assign(new Error(`remote ${role} ask aborted: ${String(signal?.reason?.message ?? signal?.reason ?? '')}`), { name: 'AbortError' })); };
+      const onAbort = (): void => {
+        pending.delete(ask);
+        reject(
+          Object.assign(
+            new Error(`remote ${role} ask aborted: ${String(signal?.reason?.message ?? signal?.reason ?? '')}`),
+            { name: 'AbortError' },
+          ),
+        );
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const done = <T>(f: (x: T) => void) => (x: T): void => { signal?.removeEventListener('abort', onAbort); f(x); };
-      pending.set(ask, { role, items, results: new Map(), attempts: new Map(), resolve: done(resolve), reject: done(reject), ...(onStarted ? { onStarted } : {}) });
-      Promise.all(items.map(enqueue)).catch((err) => { pending.delete(ask); reject(err); });
+      const done =
+        <T>(f: (x: T) => void) =>
+        (x: T): void => {
+          signal?.removeEventListener('abort', onAbort);
+          f(x);
+        };
+      pending.set(ask, {
+        role,
+        items,
+        results: new Map(),
+        attempts: new Map(),
+        resolve: done(resolve),
+        reject: done(reject),
+        ...(onStarted ? { onStarted } : {}),
+      });
+      Promise.all(items.map(enqueue)).catch((err) => {
+        pending.delete(ask);
+        reject(err);
+      });
     });
   };
 
@@ -246,18 +377,46 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
     const adapter = await publisher.publishLatest(msg.minPolicyVersion, 30_000);
     const per = o.roles.rollout?.promptsPerItem || msg.prompts.length;
     const ask = asks++;
-    const prompts = msg.prompts.map((p) => ({ ids: ids(p.ids), promptIndex: p.promptIndex, ...(p.text !== undefined ? { text: p.text } : {}) }));
+    const prompts = msg.prompts.map((p) => ({
+      ids: ids(p.ids),
+      promptIndex: p.promptIndex,
+      ...(p.text !== undefined ? { text: p.text } : {}),
+    }));
     const items: WorkItem[] = [];
     for (let i = 0; i < prompts.length; i += per) {
-      items.push({ kind: 'generate', run, ask, part: items.length, adapterVersion: adapter.version, request: { step: msg.step, prompts: prompts.slice(i, i + per), n: msg.n, sampling: msg.sampling, minPolicyVersion: msg.minPolicyVersion } });
+      items.push({
+        kind: 'generate',
+        run,
+        ask,
+        part: items.length,
+        adapterVersion: adapter.version,
+        request: {
+          step: msg.step,
+          prompts: prompts.slice(i, i + per),
+          n: msg.n,
+          sampling: msg.sampling,
+          minPolicyVersion: msg.minPolicyVersion,
+        },
+      });
     }
-    return mergeGenerateReplies(msg, (await submit('rollout', items)).map((r) => r.reply as GenerateReply));
+    return mergeGenerateReplies(
+      msg,
+      (await submit('rollout', items)).map((r) => r.reply as GenerateReply),
+    );
   };
 
   return {
     run,
-    isRemote: (role) => { const r = remoteRoleOf(role); return r !== null && roles.includes(r); },
-    async ask<R>(role: string, handler: string, msg: unknown, opts: { signal?: AbortSignal; onStart?: () => void } = {}): Promise<R> {
+    isRemote: (role) => {
+      const r = remoteRoleOf(role);
+      return r !== null && roles.includes(r);
+    },
+    async ask<R>(
+      role: string,
+      handler: string,
+      msg: unknown,
+      opts: { signal?: AbortSignal; onStart?: () => void } = {},
+    ): Promise<R> {
       const r = remoteRoleOf(role);
       if (!r || !roles.includes(r)) throw new Error(`role '${role}' is not remote in this run`);
       if (r === 'rollout' && handler === 'generate') return (await generate(msg as GenerateRequest)) as R;
@@ -271,7 +430,12 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       if (r === 'reward' && handler === 'scoreItem') {
         // scoreBatch's start signal: called when a worker begins the item (its WorkStarted message).
         const request = msg as Record<string, unknown>;
-        const [res] = await submit('reward', [{ kind: 'score', run, ask: asks++, part: 0, request }], opts.signal, opts.onStart);
+        const [res] = await submit(
+          'reward',
+          [{ kind: 'score', run, ask: asks++, part: 0, request }],
+          opts.signal,
+          opts.onStart,
+        );
         return res!.reply as R;
       }
       throw new Error(`remote ${r}: no handler '${handler}' over NATS`);
@@ -282,7 +446,9 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       clearInterval(watchdog);
       fail('rollout', new Error('remote roles closed'));
       fail('reward', new Error('remote roles closed'));
-      await js.publish(NAMES.runSubject(run), encodeWire(RemoteProtocols.RunAnnouncement, { ...ann, ended: true })).catch(() => {});
+      await js
+        .publish(NAMES.runSubject(run), encodeWire(RemoteProtocols.RunAnnouncement, { ...ann, ended: true }))
+        .catch(() => {});
       for (const s of subs) s.unsubscribe();
       await resultsIter.close();
       await reading.catch(() => {});
@@ -293,22 +459,41 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
   };
 }
 
-type GenerateReply = { completions: { promptIndex: number; sampleIndex: number }[]; engine: string; policyVersion: number; seconds: number; syncLatencyMs: number; tokensPerSecond: number; timeToFirstTokenS: number; syncError?: string; rejectedVersion?: number; step: number };
+type GenerateReply = {
+  completions: { promptIndex: number; sampleIndex: number }[];
+  engine: string;
+  policyVersion: number;
+  seconds: number;
+  syncLatencyMs: number;
+  tokensPerSecond: number;
+  timeToFirstTokenS: number;
+  syncError?: string;
+  rejectedVersion?: number;
+  step: number;
+};
 
 /** One reply, as a local rollout actor gives it, from the parts' replies; each completion (prompt, sample) once. */
 export function mergeGenerateReplies(msg: GenerateRequest, parts: GenerateReply[]): Record<string, unknown> {
   const seen = new Set<string>();
-  const completions = parts.flatMap((p) => p.completions).filter((c) => {
-    const key = `${c.promptIndex}/${c.sampleIndex}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  }).sort((a, b) => a.promptIndex - b.promptIndex || a.sampleIndex - b.sampleIndex);
+  const completions = parts
+    .flatMap((p) => p.completions)
+    .filter((c) => {
+      const key = `${c.promptIndex}/${c.sampleIndex}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    })
+    .sort((a, b) => a.promptIndex - b.promptIndex || a.sampleIndex - b.sampleIndex);
   const expected = msg.prompts.length * msg.n;
-  if (completions.length !== expected) throw new Error(`remote rollout: step ${msg.step}: ${completions.length} distinct completions came back, ${expected} were asked for`);
+  if (completions.length !== expected)
+    throw new Error(
+      `remote rollout: step ${msg.step}: ${completions.length} distinct completions came back, ${expected} were asked for`,
+    );
   const rejected = parts.find((p) => p.syncError);
   return {
-    step: msg.step, engine: parts[0]!.engine, policyVersion: Math.min(...parts.map((p) => p.policyVersion)),
+    step: msg.step,
+    engine: parts[0]!.engine,
+    policyVersion: Math.min(...parts.map((p) => p.policyVersion)),
     syncLatencyMs: Math.max(...parts.map((p) => p.syncLatencyMs)),
     ...(rejected ? { syncError: rejected.syncError, rejectedVersion: rejected.rejectedVersion } : {}),
     tokensPerSecond: parts.reduce((a, p) => a + p.tokensPerSecond, 0),
@@ -324,7 +509,13 @@ function describeItem(item: WorkItem): string {
   return `rollout item step ${item.request.step} prompts ${ps[0]!.promptIndex}..${ps[ps.length - 1]!.promptIndex}`;
 }
 
-async function cleanUp(jsm: JetStreamManager, _js: JetStreamClient, publisher: AdapterPublisher, run: string, roles: RemoteRole[]): Promise<void> {
+async function cleanUp(
+  jsm: JetStreamManager,
+  _js: JetStreamClient,
+  publisher: AdapterPublisher,
+  run: string,
+  roles: RemoteRole[],
+): Promise<void> {
   for (const role of roles) {
     await jsm.consumers.delete(NAMES.work, NAMES.consumer(run, role)).catch(() => {});
     await jsm.streams.purge(NAMES.work, { filter: NAMES.workSubject(role, run) }).catch(() => {});
@@ -332,4 +523,3 @@ async function cleanUp(jsm: JetStreamManager, _js: JetStreamClient, publisher: A
   await jsm.streams.purge(NAMES.results, { filter: NAMES.resultSubject(run) }).catch(() => {});
   await publisher.removeAll();
 }
-

@@ -31,11 +31,15 @@ export interface RoleAsker {
 }
 
 /** Remote roles of a run: the union of --remote and roles.<name>.transport "nats". */
-export function remoteRolesOf(rawRoles: unknown, cli: RemoteCliOptions): { roles: RemoteRole[]; section: ReturnType<typeof rolesSectionSchema.parse> } {
+export function remoteRolesOf(
+  rawRoles: unknown,
+  cli: RemoteCliOptions,
+): { roles: RemoteRole[]; section: ReturnType<typeof rolesSectionSchema.parse> } {
   const section = rolesSectionSchema.parse(rawRoles ?? {});
   const roles = new Set<RemoteRole>(cli.remote ?? []);
   for (const r of ['rollout', 'reward'] as const) if (section[r]?.transport === 'nats') roles.add(r);
-  if (roles.size && !cli.nats) throw new Error(`roles ${[...roles].join(', ')} run over NATS: give the server with --nats URL`);
+  if (roles.size && !cli.nats)
+    throw new Error(`roles ${[...roles].join(', ')} run over NATS: give the server with --nats URL`);
   return { roles: [...roles], section };
 }
 
@@ -59,15 +63,30 @@ export interface StartRemoteOptions {
 export async function startRemoteRoles(o: StartRemoteOptions): Promise<RemoteRoles> {
   const settings = (r: RemoteRole) => {
     const s = o.section[r] ?? { ack_wait_s: 60, max_deliver: 5 };
-    return { ackWaitMs: s.ack_wait_s * 1000, maxDeliver: s.max_deliver, ...(r === 'rollout' ? { promptsPerItem: o.section.rollout?.prompts_per_item ?? 0 } : {}) };
+    return {
+      ackWaitMs: s.ack_wait_s * 1000,
+      maxDeliver: s.max_deliver,
+      ...(r === 'rollout' ? { promptsPerItem: o.section.rollout?.prompts_per_item ?? 0 } : {}),
+    };
   };
   return openRemoteRoles({
-    nats: o.cli.nats!, runName: o.runName, packageVersion: packageVersion(), store: o.store, syncRetries: o.syncRetries,
+    nats: o.cli.nats!,
+    runName: o.runName,
+    packageVersion: packageVersion(),
+    store: o.store,
+    syncRetries: o.syncRetries,
     roles: Object.fromEntries(o.roles.map((r) => [r, settings(r)])),
     rollout: {
-      modelDir: o.modelDir, modelConfigSha256: createHash('sha256').update(readFileSync(join(o.modelDir, 'config.json'))).digest('hex'),
-      lora: o.lora, adapterSize: o.store.size, engine: o.engine, maxBatch: o.maxBatch,
-      ...(o.webgpu ? { webgpu: o.webgpu } : {}), ...(o.webllm ? { webllm: o.webllm } : {}),
+      modelDir: o.modelDir,
+      modelConfigSha256: createHash('sha256')
+        .update(readFileSync(join(o.modelDir, 'config.json')))
+        .digest('hex'),
+      lora: o.lora,
+      adapterSize: o.store.size,
+      engine: o.engine,
+      maxBatch: o.maxBatch,
+      ...(o.webgpu ? { webgpu: o.webgpu } : {}),
+      ...(o.webllm ? { webllm: o.webllm } : {}),
     },
     reward: {
       funcs: o.rewardsCfg.reward_funcs.map((s) => absolutizeSpec(s as RewardFuncSpec, o.baseDir)),
@@ -82,7 +101,9 @@ export function routeRoles(local: RoleAsker, remote: RemoteRoles | null): RoleAs
   if (!remote) return local;
   return {
     ask: <R>(role: string, handler: string, msg: unknown, opts?: CallOptions): Promise<R> =>
-      remote.isRemote(role) ? remote.ask<R>(role, handler, msg, opts?.signal ? { signal: opts.signal } : {}) : local.ask<R>(role, handler, msg, opts),
+      remote.isRemote(role)
+        ? remote.ask<R>(role, handler, msg, opts?.signal ? { signal: opts.signal } : {})
+        : local.ask<R>(role, handler, msg, opts),
   };
 }
 
@@ -94,14 +115,23 @@ export function routeRoles(local: RoleAsker, remote: RemoteRoles | null): RoleAs
  */
 export function remoteRewardRunner(remote: RemoteRoles, graceMs = 5000): RewardTaskRunner {
   return {
-    run: (task, o) => new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | null = null;
-      const onStart = (): void => {
-        o.onStart();
-        timer = setTimeout(() => reject(new ActorTimeoutError(`deadline ${o.deadlineMs} ms exceeded`, 'reward', o.name)), o.deadlineMs + graceMs);
-      };
-      remote.ask('reward', o.name, task, { signal: o.signal, onStart }).then(resolve, reject).finally(() => { if (timer) clearTimeout(timer); });
-    }),
+    run: (task, o) =>
+      new Promise((resolve, reject) => {
+        let timer: NodeJS.Timeout | null = null;
+        const onStart = (): void => {
+          o.onStart();
+          timer = setTimeout(
+            () => reject(new ActorTimeoutError(`deadline ${o.deadlineMs} ms exceeded`, 'reward', o.name)),
+            o.deadlineMs + graceMs,
+          );
+        };
+        remote
+          .ask('reward', o.name, task, { signal: o.signal, onStart })
+          .then(resolve, reject)
+          .finally(() => {
+            if (timer) clearTimeout(timer);
+          });
+      }),
   };
 }
 
@@ -109,19 +139,31 @@ export function remoteRewardRunner(remote: RemoteRoles, graceMs = 5000): RewardT
 export function logRemoteEvents(remote: RemoteRoles, log: (line: string) => void): Subscription {
   return remote.events$.subscribe((e) => {
     if (e.type === 'worker-joined') log(`remote ${e.role}: worker ${e.worker} on ${e.host} joined run ${remote.run}`);
-    else if (e.type === 'worker-lost') log(`remote ${e.role}: worker ${e.worker} on ${e.host} sent no heartbeat for a while (its unacknowledged items are redelivered after the ack deadline)`);
-    else if (e.type === 'worker-refused') log(`remote ${e.role}: worker ${e.worker} on ${e.host} refused run ${remote.run}: ${e.reason}`);
-    else if (e.type === 'redelivered') log(`remote ${e.role}: ${e.item} redelivered (delivery ${e.delivery}) and done by ${e.worker} on ${e.host}`);
-    else if (e.type === 'republished') log(`weight sync: version ${e.version} put again in the object store (worker ${e.worker}: ${e.reason})`);
+    else if (e.type === 'worker-lost')
+      log(
+        `remote ${e.role}: worker ${e.worker} on ${e.host} sent no heartbeat for a while (its unacknowledged items are redelivered after the ack deadline)`,
+      );
+    else if (e.type === 'worker-refused')
+      log(`remote ${e.role}: worker ${e.worker} on ${e.host} refused run ${remote.run}: ${e.reason}`);
+    else if (e.type === 'redelivered')
+      log(`remote ${e.role}: ${e.item} redelivered (delivery ${e.delivery}) and done by ${e.worker} on ${e.host}`);
+    else if (e.type === 'republished')
+      log(`weight sync: version ${e.version} put again in the object store (worker ${e.worker}: ${e.reason})`);
   });
 }
 
 /** Dashboard rows: one per remote worker, from its latest heartbeat. */
 export function remoteActorRows(remote: RemoteRoles): ActorRow[] {
   return remote.workers().map((h) => ({
-    role: `${h.role}@${h.host}:${h.pid}`, threads: h.threads, workers: Date.now() - h.time < 10_000 ? h.threads : 0,
-    inFlight: h.inFlight + h.queueDepth, queued: h.queueDepth, restarts: 0,
+    role: `${h.role}@${h.host}:${h.pid}`,
+    threads: h.threads,
+    workers: Date.now() - h.time < 10_000 ? h.threads : 0,
+    inFlight: h.inFlight + h.queueDepth,
+    queued: h.queueDepth,
+    restarts: 0,
     ...(h.versionApplied >= 0 ? { policyVersion: h.versionApplied } : {}),
-    lastEvents: [`${new Date(h.time).toISOString().slice(11, 19)} heartbeat: served ${h.served}, ack pending ${h.ackPending}`],
+    lastEvents: [
+      `${new Date(h.time).toISOString().slice(11, 19)} heartbeat: served ${h.served}, ack pending ${h.ackPending}`,
+    ],
   }));
 }

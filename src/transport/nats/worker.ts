@@ -20,8 +20,14 @@ import { createLoraLayout } from '../../model/lora.js';
 import { TrainingProtocols, type GenerateReply } from '../../../protocols/training.js';
 import { float32View, int32View } from '../../../protocols/shared-tensor.js';
 import {
-  decodeWire, encodeWire, protocolDifferences, protocolTable, RemoteProtocols,
-  type RunAnnouncement, type WorkItem, type WorkResult,
+  decodeWire,
+  encodeWire,
+  protocolDifferences,
+  protocolTable,
+  RemoteProtocols,
+  type RunAnnouncement,
+  type WorkItem,
+  type WorkResult,
 } from '../../../protocols/remote.js';
 import { adapterFetcher, openAdapterBucket } from './adapters.js';
 import { connectNats, ensureStreams, NAMES, type NatsOptions } from './connect.js';
@@ -63,8 +69,16 @@ interface JoinedRun {
  * Run the reward actor's warmup on every thread (one call each, concurrently: each thread takes one),
  * so no item's deadline is charged for a thread loading the verifier and the run's functions.
  */
-async function warmRewardThreads(system: ActorSystem, threads: number, rw: NonNullable<RunAnnouncement['reward']>): Promise<void> {
-  await Promise.all(Array.from({ length: threads }, () => system.ask('reward', 'warmup', { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) })));
+async function warmRewardThreads(
+  system: ActorSystem,
+  threads: number,
+  rw: NonNullable<RunAnnouncement['reward']>,
+): Promise<void> {
+  await Promise.all(
+    Array.from({ length: threads }, () =>
+      system.ask('reward', 'warmup', { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) }),
+    ),
+  );
 }
 
 export interface RunningWorker {
@@ -92,7 +106,10 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
 
   const refuse = (run: string, reason: string): void => {
     o.log(`refusing run ${run}: ${reason}`);
-    nc.publish(NAMES.refusalSubject(run), encodeWire(RemoteProtocols.WorkerRefusal, { run, worker: id, host, role: o.role, reason }));
+    nc.publish(
+      NAMES.refusalSubject(run),
+      encodeWire(RemoteProtocols.WorkerRefusal, { run, worker: id, host, role: o.role, reason }),
+    );
   };
 
   const join_ = async (ann: RunAnnouncement): Promise<void> => {
@@ -102,14 +119,28 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       const system = await hostRole(ann);
       const consumer = await js.consumers.get(NAMES.work, NAMES.consumer(ann.run, o.role));
       const ackWaitMs = ((await consumer.info(true)).config.ack_wait ?? 30e9) / 1e6;
-      const r: JoinedRun = { ann, system: system.system, consumer, ackWaitMs, ...(system.fetcher ? { fetcher: system.fetcher } : {}), versionApplied: -1, inFlight: 0, served: 0, ...(system.engine ? { engine: system.engine } : {}), leaving: false, loop: Promise.resolve() };
+      const r: JoinedRun = {
+        ann,
+        system: system.system,
+        consumer,
+        ackWaitMs,
+        ...(system.fetcher ? { fetcher: system.fetcher } : {}),
+        versionApplied: -1,
+        inFlight: 0,
+        served: 0,
+        ...(system.engine ? { engine: system.engine } : {}),
+        leaving: false,
+        loop: Promise.resolve(),
+      };
       runs.set(ann.run, r);
       r.loop = serve(r).catch((err) => {
         // The coordinator deletes the run's consumer when the run ends.
         if (/consumer (deleted|not found)/i.test((err as Error).message)) void leave(ann.run, 'the run ended');
         else o.log(`run ${ann.run}: serving stopped: ${(err as Error).message}`);
       });
-      o.log(`joined run ${ann.run} as ${o.role} (${threads} thread${threads > 1 ? 's' : ''}${r.engine ? `, engine ${r.engine}` : ''}, ack deadline ${ackWaitMs / 1000} s)`);
+      o.log(
+        `joined run ${ann.run} as ${o.role} (${threads} thread${threads > 1 ? 's' : ''}${r.engine ? `, engine ${r.engine}` : ''}, ack deadline ${ackWaitMs / 1000} s)`,
+      );
       heartbeat(r);
     } catch (err) {
       refuse(ann.run, (err as Error).message);
@@ -117,14 +148,27 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   };
 
   /** The role's actor module in its own ActorSystem, configured from the run announcement. */
-  const hostRole = async (ann: RunAnnouncement): Promise<{ system: ActorSystem; fetcher?: ReturnType<typeof adapterFetcher>; engine?: string }> => {
+  const hostRole = async (
+    ann: RunAnnouncement,
+  ): Promise<{ system: ActorSystem; fetcher?: ReturnType<typeof adapterFetcher>; engine?: string }> => {
     if (o.role === 'reward') {
       const rw = ann.reward;
       if (!rw) throw new Error('the run announces no reward settings');
       // A custom module is code: run it only when the worker's operator said so.
       const custom = rw.funcs.filter((f) => typeof f !== 'string');
-      if (custom.length && !o.allowRewardModules) throw new Error(`the run names custom reward modules (${custom.map((f) => JSON.stringify(f)).join(', ')}); this worker runs only built-in reward functions unless started with --allow-reward-modules`);
-      const system = await ActorSystem.start({ reward: { module: packageActor('reward'), threads, retries: 0, deadlineMs: rw.timeoutMs, config: { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) } } });
+      if (custom.length && !o.allowRewardModules)
+        throw new Error(
+          `the run names custom reward modules (${custom.map((f) => JSON.stringify(f)).join(', ')}); this worker runs only built-in reward functions unless started with --allow-reward-modules`,
+        );
+      const system = await ActorSystem.start({
+        reward: {
+          module: packageActor('reward'),
+          threads,
+          retries: 0,
+          deadlineMs: rw.timeoutMs,
+          config: { funcs: rw.funcs, ...(rw.kwargs ? { kwargs: rw.kwargs } : {}) },
+        },
+      });
       await warmRewardThreads(system, threads, rw);
       return { system };
     }
@@ -137,18 +181,33 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     } catch (err) {
       throw new Error(`model ${modelDir}: ${(err as Error).message} (give this host's copy with --model DIR)`);
     }
-    if (sha !== ro.modelConfigSha256) throw new Error(`model ${modelDir}: config.json differs from the run's model (sha256 ${sha.slice(0, 12)}… vs ${ro.modelConfigSha256.slice(0, 12)}…)`);
+    if (sha !== ro.modelConfigSha256)
+      throw new Error(
+        `model ${modelDir}: config.json differs from the run's model (sha256 ${sha.slice(0, 12)}… vs ${ro.modelConfigSha256.slice(0, 12)}…)`,
+      );
     let model = models.get(modelDir);
     if (!model) models.set(modelDir, (model = loadModel(modelDir)));
     const layout = createLoraLayout(model.config, ro.lora);
-    if (layout.size !== ro.adapterSize) throw new Error(`adapter layout: ${layout.size} values here, ${ro.adapterSize} in the run`);
+    if (layout.size !== ro.adapterSize)
+      throw new Error(`adapter layout: ${layout.size} values here, ${ro.adapterSize} in the run`);
     const store = WeightStore.create(layout.size);
     const engine = o.engine ?? ro.engine;
     const config = {
-      model: describeModel(model), tokenizerDir: modelDir, store: store.describe(), lora: ro.lora, readerName: id, maxBatch: ro.maxBatch,
-      ...(engine === 'webllm' ? { engine, webllm: ro.webllm } : engine === 'webgpu' ? { engine, webgpu: ro.webgpu ?? {} } : { engine: 'builtin' }),
+      model: describeModel(model),
+      tokenizerDir: modelDir,
+      store: store.describe(),
+      lora: ro.lora,
+      readerName: id,
+      maxBatch: ro.maxBatch,
+      ...(engine === 'webllm'
+        ? { engine, webllm: ro.webllm }
+        : engine === 'webgpu'
+          ? { engine, webgpu: ro.webgpu ?? {} }
+          : { engine: 'builtin' }),
     };
-    const system = await ActorSystem.start({ rollout: { module: packageActor('rollout'), threads, retries: 1, config } });
+    const system = await ActorSystem.start({
+      rollout: { module: packageActor('rollout'), threads, retries: 1, config },
+    });
     return { system, fetcher: adapterFetcher(os, ann.run, store), engine };
   };
 
@@ -192,10 +251,23 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       item = decodeWire(RemoteProtocols.WorkItem, m.data);
       if (item.kind === 'generate') {
         const ps = item.request.prompts;
-        o.log(`run ${r.ann.run}: took rollout item ${item.ask}.${item.part} (step ${item.request.step}, prompts ${ps[0]!.promptIndex}..${ps[ps.length - 1]!.promptIndex}, delivery ${m.info.deliveryCount})`);
+        o.log(
+          `run ${r.ann.run}: took rollout item ${item.ask}.${item.part} (step ${item.request.step}, prompts ${ps[0]!.promptIndex}..${ps[ps.length - 1]!.promptIndex}, delivery ${m.info.deliveryCount})`,
+        );
       }
       const result = await perform(r, item);
-      await js.publish(NAMES.resultSubject(r.ann.run), encodeWire(RemoteProtocols.WorkResult, { ...result, run: r.ann.run, ask: item.ask, part: item.part, worker: id, host, delivery: m.info.deliveryCount }));
+      await js.publish(
+        NAMES.resultSubject(r.ann.run),
+        encodeWire(RemoteProtocols.WorkResult, {
+          ...result,
+          run: r.ann.run,
+          ask: item.ask,
+          part: item.part,
+          worker: id,
+          host,
+          delivery: m.info.deliveryCount,
+        }),
+      );
       m.ack();
       r.served++;
     } catch (err) {
@@ -215,21 +287,31 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       // A thread replaced after a timeout loads its functions before it takes the next item.
       await r.rewarm;
       // The coordinator's deadline for this item starts now (its own start signal, as a local pool thread gives).
-      nc.publish(NAMES.startedSubject(r.ann.run), encodeWire(RemoteProtocols.WorkStarted, { run: r.ann.run, ask: item.ask, part: item.part, worker: id }));
+      nc.publish(
+        NAMES.startedSubject(r.ann.run),
+        encodeWire(RemoteProtocols.WorkStarted, { run: r.ann.run, ask: item.ask, part: item.part, worker: id }),
+      );
       try {
         return { ok: true, reply: await r.system.ask('reward', 'scoreItem', item.request) };
       } catch (err) {
-        if (err instanceof ActorTimeoutError) r.rewarm = warmRewardThreads(r.system, threads, r.ann.reward!).catch(() => {});
+        if (err instanceof ActorTimeoutError)
+          r.rewarm = warmRewardThreads(r.system, threads, r.ann.reward!).catch(() => {});
         return { ok: false, error: (err as Error).message };
       }
     }
     try {
       await r.fetcher!.ensure(item.adapterVersion);
     } catch (err) {
-      return { ok: false, error: `adapter version ${item.adapterVersion}: ${(err as Error).message}`, rejectedVersion: item.adapterVersion };
+      return {
+        ok: false,
+        error: `adapter version ${item.adapterVersion}: ${(err as Error).message}`,
+        rejectedVersion: item.adapterVersion,
+      };
     }
     try {
-      const reply = (await r.system.ask('rollout', 'generate', item.request, { protocol: TrainingProtocols.GenerateRequest })) as GenerateReply;
+      const reply = (await r.system.ask('rollout', 'generate', item.request, {
+        protocol: TrainingProtocols.GenerateRequest,
+      })) as GenerateReply;
       r.versionApplied = Math.max(r.versionApplied, reply.policyVersion);
       if (reply.syncError && reply.rejectedVersion !== undefined) r.fetcher!.forget(reply.rejectedVersion);
       return { ok: true, reply: offHost(reply) };
@@ -245,18 +327,41 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   };
 
   const heartbeat = (r: JoinedRun): void => {
-    void r.consumer.info(false).then((info) => {
-      nc.publish(NAMES.heartbeatSubject(r.ann.run), encodeWire(RemoteProtocols.WorkerHeartbeat, {
-        run: r.ann.run, worker: id, host, pid: process.pid, role: o.role, versionApplied: r.versionApplied,
-        queueDepth: info.num_pending, ackPending: info.num_ack_pending, inFlight: r.inFlight, served: r.served, threads,
-        ...(r.engine ? { engine: r.engine } : {}), time: Date.now(),
-      }));
-    }).catch(() => {});
+    void r.consumer
+      .info(false)
+      .then((info) => {
+        nc.publish(
+          NAMES.heartbeatSubject(r.ann.run),
+          encodeWire(RemoteProtocols.WorkerHeartbeat, {
+            run: r.ann.run,
+            worker: id,
+            host,
+            pid: process.pid,
+            role: o.role,
+            versionApplied: r.versionApplied,
+            queueDepth: info.num_pending,
+            ackPending: info.num_ack_pending,
+            inFlight: r.inFlight,
+            served: r.served,
+            threads,
+            ...(r.engine ? { engine: r.engine } : {}),
+            time: Date.now(),
+          }),
+        );
+      })
+      .catch(() => {});
   };
-  const beat = setInterval(() => { for (const r of runs.values()) if (!r.leaving) heartbeat(r); }, o.heartbeatMs ?? 2000);
+  const beat = setInterval(() => {
+    for (const r of runs.values()) if (!r.leaving) heartbeat(r);
+  }, o.heartbeatMs ?? 2000);
 
   // Run discovery: the last announcement of every run, then each new one.
-  const announcements = await (await js.consumers.get(NAMES.runs, { filter_subjects: 'loractor.runs.*', deliver_policy: DeliverPolicy.LastPerSubject })).consume();
+  const announcements = await (
+    await js.consumers.get(NAMES.runs, {
+      filter_subjects: 'loractor.runs.*',
+      deliver_policy: DeliverPolicy.LastPerSubject,
+    })
+  ).consume();
   const watching = (async () => {
     for await (const m of announcements) {
       let ann: RunAnnouncement;
@@ -285,7 +390,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     })();
     return stopped;
   };
-  const done = new Promise<void>((res) => { void nc.closed().then(() => res()); });
+  const done = new Promise<void>((res) => {
+    void nc.closed().then(() => res());
+  });
   return { id, stop, done };
 }
 

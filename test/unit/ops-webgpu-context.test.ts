@@ -1,0 +1,93 @@
+// The GPU context: device acquisition, uploads and reads in every dtype, f16 packing with range
+// checks, the fill kernel, buffer pooling and scopes, and errors that name the failing kernel.
+import t from 'tap';
+import {
+  allocTensor,
+  beginScope,
+  endScope,
+  fillTensor,
+  memoryStats,
+  readF32,
+  readI32,
+  uploadTensor,
+} from '../../src/ops/webgpu/context.js';
+import { f16BitsToF32, f32ToF16Bits, packF16, unpackF16, viewOf } from '../../src/ops/webgpu/tensor.js';
+import { testGpu } from '../helpers/gpu-helpers.js';
+
+t.test('f16 packing matches IEEE half rounding', async (t) => {
+  const cases: [number, number][] = [
+    [0, 0],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [1 / 3, 0x3555],
+    [6.103515625e-5, 0x0400],
+    [6.1e-5, 0x03ff],
+    [5.96e-8, 0x0001],
+    [1e-9, 0],
+  ];
+  for (const [x, bits] of cases) t.equal(f32ToF16Bits(x), bits, `f16(${x})`);
+  t.equal(f16BitsToF32(0x3555), 0.333251953125);
+  const words = packF16([1, -2, 0.5], 'w');
+  t.same([...unpackF16(words, 3)], [1, -2, 0.5]);
+  t.throws(
+    () => packF16([1, 70000], 'model.layers.0.mlp.up_proj.weight'),
+    /up_proj\.weight: element 1 = 70000 is outside the f16 range/,
+  );
+});
+
+t.test('a WebGPU adapter is present (SwiftShader in CI)', async (t) => {
+  const ctx = await testGpu();
+  t.ok(ctx.info.adapter.length > 0, `adapter: ${ctx.info.adapter}`);
+  t.ok(
+    ctx.info.limits.maxStorageBufferBindingSize >= 128 * 1024 * 1024,
+    `max binding ${ctx.info.limits.maxStorageBufferBindingSize}`,
+  );
+  t.comment(`features: ${ctx.info.features.join(', ')}`);
+});
+
+t.test('upload, fill and read back in f32, f16 and i32, through views', async (t) => {
+  const ctx = await testGpu();
+  const a = uploadTensor(ctx, Float32Array.of(1.5, -2, 3.25, 4, 5));
+  t.same([...(await readF32(ctx, a))], [1.5, -2, 3.25, 4, 5]);
+  t.same([...(await readF32(ctx, viewOf(a, 1, 3)))], [-2, 3.25, 4]);
+  const h = uploadTensor(ctx, Float32Array.of(0.1, 0.2, 0.3, 1e4, -7), 'f16', 'h');
+  const back = await readF32(ctx, viewOf(h, 1, 3));
+  t.ok(Math.abs(back[0]! - 0.2) < 1e-3 && back[2] === 1e4, `f16 view read ${[...back]}`);
+  const i = uploadTensor(ctx, Int32Array.of(-1, 7, 2 ** 30));
+  t.same([...(await readI32(ctx, i))], [-1, 7, 2 ** 30]);
+  fillTensor(ctx, viewOf(a, 2, 2), 9);
+  t.same([...(await readF32(ctx, a))], [1.5, -2, 9, 9, 5]);
+  const z = allocTensor(ctx, 1000, 'f32', true);
+  const zr = await readF32(ctx, z);
+  t.equal(
+    zr.reduce((s, x) => s + Math.abs(x), 0),
+    0,
+    'alloc(zero) gives zeros',
+  );
+  t.throws(
+    () => uploadTensor(ctx, Float32Array.of(1e6), 'f16', 'lm_head.weight'),
+    /lm_head\.weight: element 0 = 1000000 is outside the f16 range/,
+  );
+});
+
+t.test('scopes release their tensors to the pool, which hands them out again', async (t) => {
+  const ctx = await testGpu();
+  const before = memoryStats(ctx);
+  beginScope(ctx);
+  const x = allocTensor(ctx, 4096);
+  const keep = allocTensor(ctx, 4096);
+  endScope(ctx, [keep]);
+  const mid = memoryStats(ctx);
+  t.equal(mid.inUseBytes - before.inUseBytes, keep.buffer.size, 'only the kept tensor stays in use');
+  const again = allocTensor(ctx, 4000);
+  t.equal(again.buffer, x.buffer, 'the released buffer is reused (same size class)');
+});
+
+t.test('kernel errors surface at the next read, naming the kernel', async (t) => {
+  const ctx = await testGpu();
+  const a = uploadTensor(ctx, Float32Array.of(1, 2));
+  ctx.device.createShaderModule({ code: 'this is not wgsl' });
+  await t.rejects(readF32(ctx, a), /webgpu: .*(error|Error)/);
+  t.same([...(await readF32(ctx, a))], [1, 2], 'the context keeps working after reporting');
+});

@@ -1,0 +1,187 @@
+// The WebGPU LoRA linear layer against the cpu op (src/ops/cpu/lora-linear.ts): bias, LoRA scale,
+// dropout (xLora and the keep multiplier on the LoRA branch's dx), the dz scratch, accumulation into
+// every gradient, null-able gradient outputs, the branch switched off (null or scale 0: exactly zero
+// LoRA gradient), f16 and split base weights, and LoRA A/B as views at odd offsets of one flat block.
+import t, { type Test } from 'tap';
+import { allocTensor, readF32, uploadTensor, type GpuContext } from '../../src/ops/webgpu/context.js';
+import { viewOf, type GpuTensor } from '../../src/ops/webgpu/tensor.js';
+import { loraLinearBackward, loraLinearForward } from '../../src/ops/webgpu/matmul.js';
+import { loraLinearBackward as cpuBackward, loraLinearForward as cpuForward } from '../../src/ops/cpu/lora-linear.js';
+import type { LinearGrads, LoraOperand } from '../../src/ops/types.js';
+import { Rng, randomArray, relError, testGpu } from '../helpers/gpu-helpers.js';
+import { f16Round, placed, splitMatrix } from '../helpers/webgpu-matmul-helpers.js';
+
+interface Case {
+  rows: number;
+  inF: number;
+  outF: number;
+  r: number;
+  scale: number | null;
+  bias: boolean;
+  dropout: boolean;
+  w: 'f32' | 'f16' | 'split';
+}
+
+/** Host data of one case, and its GPU twin (LoRA A and B at odd offsets of one flat block). */
+function setUp(ctx: GpuContext, c: Case, rng: Rng) {
+  const { rows, inF, outF, r } = c;
+  const x = randomArray(rng, rows * inF);
+  const keep = new Float32Array(rows * inF).map(() => (rng.next() < 0.25 ? 0 : 1 / 0.75));
+  const xl = c.dropout ? x.map((v, i) => v * keep[i]!) : x;
+  let w = randomArray(rng, outF * inF, 0.5);
+  if (c.w === 'f16') w = f16Round(w);
+  const bias = randomArray(rng, outF);
+  const flat = randomArray(rng, 3 + r * inF + outF * r + 2, 0.5);
+  const gA = { a: flat.subarray(3, 3 + r * inF), b: flat.subarray(3 + r * inF, 3 + r * inF + outF * r) };
+  const cpuLora: LoraOperand | null = c.scale === null ? null : { ...gA, r, scale: c.scale };
+  const flatT = uploadTensor(ctx, flat);
+  const gpuLora: LoraOperand<GpuTensor> | null =
+    c.scale === null
+      ? null
+      : { a: viewOf(flatT, 3, r * inF), b: viewOf(flatT, 3 + r * inF, outF * r), r, scale: c.scale };
+  const W = c.w === 'split' ? splitMatrix(ctx, w, inF, Math.ceil(outF / 3)) : placed(ctx, w, 5, c.w);
+  const X = placed(ctx, x, 1);
+  return {
+    x,
+    xl,
+    keep,
+    w,
+    bias,
+    cpuLora,
+    gpuLora,
+    W,
+    X,
+    XL: c.dropout ? placed(ctx, xl, 2) : X,
+    KEEP: placed(ctx, keep, 3),
+    BIAS: c.bias ? placed(ctx, bias, 4) : null,
+  };
+}
+
+const worst = { forward: 0, backward: 0 };
+
+async function forwardCase(t: Test, c: Case, rng: Rng): Promise<void> {
+  const ctx = await testGpu();
+  const s = setUp(ctx, c, rng);
+  const { rows, outF, r } = c;
+  const y = new Float32Array(rows * outF),
+    us = new Float32Array(rows * r);
+  cpuForward(y, s.x, s.w, c.bias ? s.bias : null, c, s.cpuLora, s.xl, us);
+  const Y = allocTensor(ctx, rows * outF),
+    US = placed(ctx, new Float32Array(rows * r).fill(7), 1);
+  loraLinearForward(ctx, Y, s.X, s.W, s.BIAS, c, s.gpuLora, s.XL, US);
+  const ey = relError(await readF32(ctx, Y), y);
+  worst.forward = Math.max(worst.forward, ey);
+  t.ok(ey < 2e-6, `${JSON.stringify(c)}: y rel error ${ey.toExponential(2)}`);
+  if (s.cpuLora && s.cpuLora.scale !== 0) {
+    const eu = relError(await readF32(ctx, US), us);
+    t.ok(eu < 2e-6, `us rel error ${eu.toExponential(2)}`);
+  } else {
+    t.same([...(await readF32(ctx, US))], new Array(rows * r).fill(7), 'branch off: us untouched');
+  }
+}
+
+type GradName = keyof LinearGrads;
+
+async function backwardCase(t: Test, c: Case, present: GradName[], rng: Rng): Promise<void> {
+  const ctx = await testGpu();
+  const s = setUp(ctx, c, rng);
+  const { rows, inF, outF, r } = c;
+  const dy = randomArray(rng, rows * outF);
+  const us = randomArray(rng, rows * r);
+  const sizes: Record<GradName, number> = { dx: rows * inF, dW: outF * inF, dBias: outF, dA: r * inF, dB: outF * r };
+  const init = Object.fromEntries(Object.entries(sizes).map(([k, n]) => [k, randomArray(rng, n)])) as Record<
+    GradName,
+    Float32Array
+  >;
+  const cpuG = Object.fromEntries(
+    (Object.keys(sizes) as GradName[]).map((k) => [k, present.includes(k) ? Float32Array.from(init[k]) : null]),
+  ) as unknown as LinearGrads;
+  cpuBackward(
+    cpuG,
+    dy,
+    s.x,
+    s.w,
+    c,
+    s.cpuLora,
+    s.xl,
+    us,
+    c.dropout ? s.keep : null,
+    new Float32Array(rows * r),
+    new Float32Array(rows * inF),
+  );
+  // dA and dB: views of one gradient block, as in the model.
+  const gradFlat = uploadTensor(ctx, Float32Array.of(0, ...init.dA, 0, ...init.dB));
+  const gpuG: LinearGrads<GpuTensor> = {
+    dx: present.includes('dx') ? placed(ctx, init.dx, 1) : null,
+    dW: present.includes('dW') ? (c.w === 'split' ? splitMatrix(ctx, init.dW, inF, 4) : placed(ctx, init.dW, 2)) : null,
+    dBias: present.includes('dBias') ? placed(ctx, init.dBias, 3) : null,
+    dA: present.includes('dA') ? viewOf(gradFlat, 1, r * inF) : null,
+    dB: present.includes('dB') ? viewOf(gradFlat, 2 + r * inF, outF * r) : null,
+  };
+  const dz = allocTensor(ctx, rows * r),
+    dxScratch = allocTensor(ctx, rows * inF);
+  loraLinearBackward(
+    ctx,
+    gpuG,
+    placed(ctx, dy, 4),
+    s.X,
+    s.W,
+    c,
+    s.gpuLora,
+    s.XL,
+    placed(ctx, us, 5),
+    c.dropout ? s.KEEP : null,
+    dz,
+    dxScratch,
+  );
+  const off = !c.scale;
+  for (const k of present) {
+    const got = await readF32(ctx, gpuG[k]!);
+    if (off && (k === 'dA' || k === 'dB')) {
+      t.same([...got], [...init[k]], `${k}: branch off, gradient exactly unchanged`);
+      continue;
+    }
+    const e = relError(got, cpuG[k]!);
+    worst.backward = Math.max(worst.backward, e);
+    t.ok(e < 5e-6, `${JSON.stringify(c)} [${present.join(',')}] ${k}: rel error ${e.toExponential(2)}`);
+  }
+}
+
+const BASE: Case = { rows: 7, inF: 37, outF: 19, r: 4, scale: 2.5, bias: true, dropout: true, w: 'f32' };
+
+t.test('forward equals the cpu op: bias, scale, dropout, branch off, f16 and split weights', async (t) => {
+  const rng = new Rng(11);
+  for (const w of ['f32', 'f16', 'split'] as const) {
+    for (const scale of [2.5, 0, null]) {
+      for (const bias of [true, false])
+        await forwardCase(t, { ...BASE, w, scale, bias, dropout: scale !== null && bias }, rng);
+    }
+  }
+  await forwardCase(t, { rows: 70, inF: 96, outF: 130, r: 8, scale: 0.5, bias: true, dropout: false, w: 'f16' }, rng);
+});
+
+t.test('backward equals the cpu op: accumulation, keep multiplier, null-able outputs, branch off', async (t) => {
+  const rng = new Rng(12);
+  const all: GradName[] = ['dx', 'dW', 'dBias', 'dA', 'dB'];
+  for (const dropout of [true, false]) await backwardCase(t, { ...BASE, dropout }, all, rng);
+  await backwardCase(t, { ...BASE, w: 'f16' }, all, rng);
+  await backwardCase(t, { ...BASE, w: 'split' }, all, rng);
+  await backwardCase(t, BASE, ['dx', 'dA', 'dB'], rng); // LoRA only, as in training
+  await backwardCase(t, BASE, ['dA'], rng); // no dx: dz still formed for dA
+  await backwardCase(t, BASE, ['dx', 'dB'], rng);
+  await backwardCase(t, BASE, ['dW', 'dBias'], rng);
+  for (const scale of [0, null]) await backwardCase(t, { ...BASE, scale }, all, rng);
+  // Long K (rows) over few output tiles: dB, dA and dBias take the split-K path.
+  await backwardCase(
+    t,
+    { rows: 1100, inF: 12, outF: 10, r: 2, scale: 1.5, bias: true, dropout: true, w: 'f32' },
+    all,
+    rng,
+  );
+});
+
+t.teardown(() =>
+  console.log(
+    `# worst rel error: forward ${worst.forward.toExponential(2)}, backward ${worst.backward.toExponential(2)}`,
+  ),
+);
