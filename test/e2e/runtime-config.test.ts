@@ -55,13 +55,14 @@ for (const [name, text, re] of cases) {
   });
 }
 
-t.test('valid config passes validation (training itself needs the coordinator)', async (t) => {
+t.test('valid sections pass validation; training then names the one thing missing, model.path', async (t) => {
   const file = cfgFile(
     'ok.json',
     JSON.stringify({ actors: { learner: { threads: 1, deadline_ms: 1000 } }, run: { seed: 3 }, grpo: { beta: 0.04 } }),
   );
   const r = cli(`--actors=${file}`, '--max-steps', '2');
-  t.not(r.code, 2, 'not a config error: ' + r.stderr);
+  t.equal(r.code, 2, 'a config error (exit 2)');
+  t.match(r.stderr.trim(), /^loractor: config: model\.path: Invalid input: expected string, received undefined$/, 'only model.path: ' + r.stderr);
   const cfg = loadConfig(file);
   t.equal(cfg.actors.learner!.max_queue, 64, 'defaults filled');
   t.equal(cfg.run.checkpoint_every, 50);
