@@ -62,7 +62,11 @@ t.test('valid sections pass validation; training then names the one thing missin
   );
   const r = cli(`--actors=${file}`, '--max-steps', '2');
   t.equal(r.code, 2, 'a config error (exit 2)');
-  t.match(r.stderr.trim(), /^loractor: config: model\.path: Invalid input: expected string, received undefined$/, 'only model.path: ' + r.stderr);
+  t.match(
+    r.stderr.trim(),
+    /^loractor: config: model\.path: Invalid input: expected string, received undefined$/,
+    'only model.path: ' + r.stderr,
+  );
   const cfg = loadConfig(file);
   t.equal(cfg.actors.learner!.max_queue, 64, 'defaults filled');
   t.equal(cfg.run.checkpoint_every, 50);
