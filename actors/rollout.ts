@@ -20,6 +20,7 @@ import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js
 import { createBuiltinEngine } from '../src/engines/builtin/index.js';
 import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
 import { WeightStore, type WeightSnapshot } from '../src/runtime/weight-store.js';
+import { WeightChecksumError } from '../src/runtime/errors.js';
 
 export type { RolloutInit, WebGpuRolloutSettings, WebLlmRolloutSettings } from '../protocols/role-config.js';
 
@@ -276,7 +277,7 @@ export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
   // when the request accepts it (async GRPO's staleness bound), and the reply says so (syncError) so
   // the coordinator has the version republished; otherwise the request fails rather than run stale.
   if (!synced.verified && s.engine.policyVersion < msg.minPolicyVersion)
-    throw new Error(`${synced.error ?? 'sync not verified'}; refusing to generate for step ${msg.step}`);
+    throw new WeightChecksumError(`${synced.error ?? 'sync not verified'}; refusing to generate for step ${msg.step}`);
   const fail = (e: unknown): never => {
     const m = (e as Error).message;
     const at = /prompt (\d+)/.exec(m);

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeliverPolicy, jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { ActorSystem } from '../../runtime/actor-system.js';
-import { ActorTimeoutError } from '../../runtime/errors.js';
+import { ActorTimeoutError, WeightChecksumError, isOrCausedBy } from '../../runtime/errors.js';
 import { packageActor } from '../../runtime/modules.js';
 import { WeightStore } from '../../runtime/weight-store.js';
 import { loadModel } from '../../model/load.js';
@@ -318,7 +318,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     } catch (err) {
       const msg = (err as Error).message;
       // The fetched bytes failed the actor's verification: fetch them again once the coordinator republished.
-      if (/checksum|not applied|refusing to generate/.test(msg)) {
+      if (isOrCausedBy(err, WeightChecksumError)) {
         r.fetcher!.forget(item.adapterVersion);
         return { ok: false, error: msg, rejectedVersion: item.adapterVersion };
       }
