@@ -3,7 +3,9 @@
 // twice in the logs' current view (records are only appended: the redone steps' records supersede the
 // interrupted attempt's, which stay in the file); a corrupted checkpoint is refused with a message and
 // the previous one is used. Each staleness kills one run twice (early, then the resumed run late), so
-// the final comparison also covers resuming a run that was itself resumed, with one run fewer.
+// the final comparison also covers resuming a run that was itself resumed, with one run fewer. The
+// async run (max_staleness 1) is also held up and slowed in every attempt, so the same comparison
+// shows that timing cannot change an async run either (no run of its own for that).
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -107,33 +109,77 @@ function cleanRun(staleness: number) {
   return c;
 }
 
+/**
+ * The configs of the attempts of the killed run: the clean config for max_staleness 0; for
+ * max_staleness 1, variants that hold up the rollouts and slow the learner (fault drills of mode
+ * 'delay'). The coordinator names the exact policy version of every rollout, so timing cannot change
+ * the run: the requests made ahead (rollout calls 2 and 3 of the first attempt: step 2 asked during
+ * step 1, step 3 during step 2; the first call of each resumed attempt, which is made ahead too) are
+ * held up 3 s each, long enough for the learner to publish the next version first, and a learner step
+ * is slowed (the rollouts then run ahead of it). An engine that took the newest version at the start of
+ * a request would generate those steps from other versions, and the comparison with the clean run fails.
+ */
+function attemptConfigs(dir: string, config: string, staleness: number): [string, string] {
+  if (staleness === 0) return [config, config];
+  const cfg = JSON.parse(readFileSync(config, 'utf8'));
+  const delay = (role: string, handler: string, at: number, ms: number) => ({
+    role,
+    handler,
+    mode: 'delay',
+    at,
+    delay_ms: ms,
+  });
+  const first = join(dir, 'delayed-1.json');
+  writeFileSync(
+    first,
+    JSON.stringify({
+      ...cfg,
+      faults: [
+        delay('rollout', 'generate', 2, 3000),
+        delay('rollout', 'generate', 3, 3000),
+        delay('learner', 'trainStep', 4, 1500),
+      ],
+    }),
+  );
+  const resumed = join(dir, 'delayed-2.json');
+  writeFileSync(
+    resumed,
+    JSON.stringify({ ...cfg, faults: [delay('rollout', 'generate', 1, 3000), delay('learner', 'trainStep', 2, 1500)] }),
+  );
+  return [first, resumed];
+}
+
 for (const staleness of [0, 1]) {
-  t.test(`kill -9 mid-run and resume equals the uninterrupted run (max_staleness ${staleness})`, async (t) => {
+  const what = staleness ? ', rollouts held up and the learner slowed in every attempt' : '';
+  t.test(`kill -9 mid-run and resume equals the uninterrupted run (max_staleness ${staleness}${what})`, async (t) => {
     const { dir, config, clean, status, stderr } = cleanRun(staleness);
     t.equal(status, 0, `clean run exits 0 ${stderr.slice(-400)}`);
     const cleanMetrics = deterministicMetrics(clean);
     t.equal(cleanMetrics.length, STEPS);
     t.equal(trajectories(clean).length, STEPS * 16, 'one trajectory record per completion');
+    const [firstConfig, resumeConfig] = attemptConfigs(dir, config, staleness);
     // Kill points drawn at random (seeded, so a failure reproduces): one early, one late.
     const rng = new Rng(1000 + staleness);
     const killPoints = [2 + rng.int(2), 4 + rng.int(2)]; // the first checkpoint is at step 2
     t.comment(`killing after steps ${killPoints.join(' and ')}`);
     const out = join(dir, 'killed');
-    await runAndKill([`--actors=${config}`, '--out', out], out, killPoints[0]!, 2);
+    await runAndKill([`--actors=${firstConfig}`, '--out', out], out, killPoints[0]!, 2);
     for (const [i, killAt] of killPoints.entries()) {
       const before = Object.fromEntries(
         ['metrics.jsonl', 'rollouts.jsonl', 'eval-summary.jsonl'].map((f) => [f, readFileSync(join(out, f))]),
       );
-      const resumeArgs = [`--actors=${config}`, `--resume=${out}`];
+      const resumeArgs = [`--actors=${resumeConfig}`, `--resume=${out}`];
       // The first resume is itself killed late (after checkpoint-4); the second runs to the end.
       const last = i + 1 === killPoints.length;
       const r = last
         ? run(resumeArgs)
         : { status: 0, stderr: await runAndKill(resumeArgs, out, killPoints[i + 1]!, 4) };
       if (last) t.equal(r.status, 0, `resume after kill at step ${killAt} exits 0 ${r.stderr.slice(-400)}`);
+      // Killed after step 2 (its checkpoint sealed), the run resumes from exactly there.
+      const resumedAt = killAt === 2 ? 'checkpoint-2 at step 3' : 'checkpoint-\\d+ at step \\d+';
       t.match(
         r.stderr,
-        /resume: continuing from .*checkpoint-\d+ at step \d+/,
+        new RegExp(`resume: continuing from .*${resumedAt}`),
         `says where it resumed after the kill at step ${killAt}`,
       );
       for (const [f, bytes] of Object.entries(before)) {
@@ -152,83 +198,28 @@ for (const staleness of [0, 1]) {
     const a = readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
     const b = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
     t.ok(a.equals(b), `final adapter identical byte for byte (killed after ${killPoints.join(' and ')} steps)`);
-    t.same(deterministicMetrics(out), cleanMetrics, 'metrics equal, each step exactly once');
+    t.same(
+      deterministicMetrics(out),
+      cleanMetrics,
+      'metrics equal, each step exactly once (rewards, losses, policy versions, version lags)',
+    );
     t.same(
       trajectories(out),
       trajectories(clean),
-      'every trajectory exactly once, same provenance, rewards and advantages',
+      'every trajectory exactly once, same provenance (policy version), rewards and advantages',
     );
     const evalVersions = (d: string) =>
       readLatestRecords(join(d, 'eval-summary.jsonl'), recordKeys.evalSummary).map((l) => l.version);
     t.same(evalVersions(out), evalVersions(clean), 'evaluations neither lost nor repeated');
+    if (staleness > 0)
+      t.ok(
+        deterministicMetrics(out)
+          .slice(1)
+          .every((m) => m.version_lag === 1),
+        'the rollouts still overlapped training (lag 1 from step 2 on)',
+      );
   });
 }
-
-t.test(
-  'async: rollouts held up, the learner slowed, kill -9 and resume: the same run as the undisturbed one',
-  async (t) => {
-    // The coordinator names the exact policy version of every rollout, so timing cannot change the run:
-    // here the requests made ahead (rollout calls 2 and 3: step 2 asked during step 1, step 3 during
-    // step 2) are held up 3 s each, long enough for the learner to publish the next version first, and a
-    // learner step is slowed (the rollouts then run ahead of it). The run is killed after checkpoint-2
-    // and resumed, held up again (the resumed run's first request is made ahead too). An engine that
-    // took the newest version at the start of a request would generate those steps from other versions.
-    const { dir, config, clean, status, stderr } = cleanRun(1);
-    t.equal(status, 0, `clean run exits 0 ${stderr.slice(-400)}`);
-    const cfg = JSON.parse(readFileSync(config, 'utf8'));
-    const delay = (role: string, handler: string, at: number, ms: number) => ({
-      role,
-      handler,
-      mode: 'delay',
-      at,
-      delay_ms: ms,
-    });
-    const first = join(dir, 'delayed-1.json');
-    writeFileSync(
-      first,
-      JSON.stringify({
-        ...cfg,
-        faults: [
-          delay('rollout', 'generate', 2, 3000),
-          delay('rollout', 'generate', 3, 3000),
-          delay('learner', 'trainStep', 4, 1500),
-        ],
-      }),
-    );
-    const second = join(dir, 'delayed-2.json');
-    writeFileSync(
-      second,
-      JSON.stringify({
-        ...cfg,
-        faults: [delay('rollout', 'generate', 1, 3000), delay('learner', 'trainStep', 2, 1500)],
-      }),
-    );
-    const out = join(dir, 'delayed');
-    await runAndKill([`--actors=${first}`, '--out', out], out, 3, 2);
-    const r = run([`--actors=${second}`, `--resume=${out}`]);
-    t.equal(r.status, 0, `resumed delayed run exits 0 ${r.stderr.slice(-400)}`);
-    t.match(r.stderr, /resume: continuing from .*checkpoint-2 at step 3/, 'resumed from checkpoint-2');
-    const a = readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
-    const b = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors'));
-    t.ok(a.equals(b), 'final adapter identical byte for byte');
-    t.same(
-      deterministicMetrics(out),
-      deterministicMetrics(clean),
-      'metrics equal (rewards, losses, policy versions, version lags)',
-    );
-    t.same(
-      trajectories(out),
-      trajectories(clean),
-      'every trajectory from the same policy version as in the undisturbed run',
-    );
-    t.ok(
-      deterministicMetrics(out)
-        .slice(1)
-        .every((m) => m.version_lag === 1),
-      'the rollouts still overlapped training (lag 1 from step 2 on)',
-    );
-  },
-);
 
 t.test('a corrupted or truncated checkpoint is refused and the previous one used', async (t) => {
   // A copy of the clean run (checkpoints 2, 4, 6): no run of its own is needed to get checkpoints.
