@@ -90,10 +90,12 @@ t.test(
     // throws after committing (its reply lost: replayed), step 3's worker exits before the handler, the
     // retry hangs past the deadline, the next retry throws after publishing (state half-updated: rolled
     // back in the same worker), the last retry succeeds. Step 1's final publish is corrupted in shared
-    // memory; rollout-0 never answers the sync of version 2.
+    // memory; rollout-0 never answers the sync of version 2. The hang and the late reader each cost
+    // their whole deadline in wall time: 10 s for a learner step (a normal one takes about 1 s on a
+    // loaded 2-core machine) and 5 s for a sync (normally tens of ms).
     const learner = runWith(dir, 'learner', {
-      run: { ...base.run, max_steps: 3, checkpoint_every: 0, sync_timeout_s: 10 },
-      actors: { learner: { deadline_ms: 20000, retries: 3 } },
+      run: { ...base.run, max_steps: 3, checkpoint_every: 0, sync_timeout_s: 5 },
+      actors: { learner: { deadline_ms: 10000, retries: 3 } },
       faults: [
         { role: 'learner', handler: 'afterPublish', mode: 'exit', at: 1 },
         { role: 'learner', handler: 'afterCommit', mode: 'throw', at: 2 },
@@ -129,7 +131,7 @@ t.test(
     t.match(learner.stderr, /weight sync: version 1 republished by the learner/, 'and republished');
     t.match(
       learner.stderr,
-      /weight sync: rollout-0 did not acknowledge version 2 within 10000 ms \(last acknowledged v1\)/,
+      /weight sync: rollout-0 did not acknowledge version 2 within 5000 ms \(last acknowledged v1\)/,
       'the late reader is named',
     );
     const rejected = learner.metrics.map((m) => m.sync_rejected);
