@@ -94,10 +94,14 @@ t.test('every command and tool: --help, -h, --version on stdout, exit 0, no file
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const cwd = mkdtempSync(join(tmpdir(), 'loractor-help-'));
   const before = fingerprint(root);
-  // -h is the same code path as --help (standardFlag, tested above): checked on one command of each kind.
-  const shortHelp = new Set(['loractor', 'loractor eval', 'tools/stress.js']);
+  // -h and --version take the same code path as --help (standardFlag, tested above, then
+  // answerStandardFlags, called by the dispatcher for every subcommand and by scriptArgs for every
+  // tool): each is checked on one command of each kind. What --version prints that differs per tool,
+  // its name (scriptArgs' spec.name), is checked on every tool by the bad-option test below, whose
+  // one-line report starts with the same name.
+  const sampled = new Set(['loractor', 'loractor eval', 'tools/stress.js']);
   const jobs = commands.flatMap((c) =>
-    ['--help', '--version', ...(shortHelp.has(c.name) ? ['-h'] : [])].map((flag) => ({ c, flag })),
+    ['--help', ...(sampled.has(c.name) ? ['--version', '-h'] : [])].map((flag) => ({ c, flag })),
   );
   const results = await inBatches(jobs, 3, ({ c, flag }) => run([...c.argv, flag], cwd));
   jobs.forEach(({ c, flag }, i) => {
@@ -127,6 +131,9 @@ t.test('a bad option is one line on stderr with a nonzero exit, never a stack tr
     t.not(r.code, 0, `${c.name}: nonzero exit`);
     t.notMatch(r.stderr, /^\s+at /m, `${c.name}: no stack trace`);
     t.match(r.stderr, /no-such-option-xyz|unknown|Unknown/, `${c.name}: names the bad option`);
+    // A tool reports under its scriptArgs name (the name its --version prints after 'loractor ').
+    if (c.name.startsWith('tools/'))
+      t.ok(r.stderr.startsWith(`${c.name.slice(6, -3)}: `), `${c.name}: the report starts with the tool's name`);
   });
   t.same(readdirSync(cwd), [], 'nothing written');
   rmSync(cwd, { recursive: true, force: true });
