@@ -70,7 +70,7 @@ for (const staleness of [0, 1]) {
 t.test("training prompts from a JSONL dataset with Tina's column mapping", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loractor-dataset-'));
   const { writeFileSync } = await import('node:fs');
-  const rows = Array.from({ length: 12 }, (_, i) =>
+  const rows = Array.from({ length: 8 }, (_, i) =>
     JSON.stringify({ question: `${10 + i}+${20 + 3 * i}=`, answer: String(30 + 4 * i) }),
   );
   writeFileSync(join(dir, 'train.jsonl'), rows.join('\n') + '\n');
@@ -87,7 +87,7 @@ t.test("training prompts from a JSONL dataset with Tina's column mapping", async
   };
   const out = join(dir, 'run');
   const r = await runTraining({ ...cfg, run: { ...cfg.run, max_steps: undefined } }, { outDir: out, quiet: true });
-  t.equal(r.steps, 3, '12 rows / 4 prompts per step = 3 steps (schedule horizon from the dataset size)');
+  t.equal(r.steps, 2, '8 rows / 4 prompts per step = 2 steps (schedule horizon from the dataset size)');
   t.ok(
     r.metrics.every((m) => typeof m['rewards/accuracy/mean'] === 'number'),
     'accuracy scored against $answer$ gold',
