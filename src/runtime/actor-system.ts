@@ -113,14 +113,18 @@ export class ActorSystem {
   /** One record per settled message. */
   readonly metrics$: Observable<ActorMetric> = this.metricsSubject.asObservable();
 
-  /** Spawn every role; resolves once each role's actor module has loaded and run init in its first worker. */
+  /**
+   * Spawn every role; resolves once each role's actor module has loaded and run init in its workers.
+   * The roles start side by side, so a job's start-up costs its slowest role rather than the sum of
+   * them. When one fails, every role is stopped and the first failure (in the order given) is thrown.
+   */
   static async start(roles: Record<string, RoleSpec>): Promise<ActorSystem> {
     const sys = new ActorSystem();
-    try {
-      for (const [name, spec] of Object.entries(roles)) await sys.spawn(name, spec);
-    } catch (err) {
+    const started = await Promise.allSettled(Object.entries(roles).map(([name, spec]) => sys.spawn(name, spec)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
       await sys.shutdown({ drain: false });
-      throw err;
+      throw failed.reason;
     }
     return sys;
   }
