@@ -6,7 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 export interface TaskEnvelope {
   /** Handler (exported function) name in the actor module. */
   h: string;
-  /** 'msgpack': p is msgpackr bytes (as a latin1 string, or a Uint8Array); 'clone': p is the message itself (structured clone). */
+  /** 'msgpack': p is msgpackr bytes (a Uint8Array; a latin1 string is also read); 'clone': p is the message itself (structured clone). */
   t: 'msgpack' | 'clone';
   p: unknown;
   /** SharedArrayBuffers referenced by the payload (msgpack transport). */
@@ -54,7 +54,9 @@ export interface ActorWorkerData {
  * DELIVERY_SLOTS entries per message — sequence number (unique per worker, the reply carries it
  * back), flags (DELIVERY_ANNOUNCE | DELIVERY_EXCLUSIVE), then the envelope's h, t, p, s (or null)
  * and v (or null) — because V8 clones a flat array of primitives about 3× faster than an array of
- * objects (measured here: 0.22 vs 0.77 µs per message).
+ * objects (measured here: 0.22 vs 0.77 µs per message). The msgpack payloads of a batch travel in
+ * one transferred ArrayBuffer at its end, each p replaced by the end offset of its bytes
+ * (src/runtime/lane-bytes.ts).
  */
 export type LaneBatch = unknown[];
 export const DELIVERY_SLOTS = 7;
@@ -68,8 +70,9 @@ export const DELIVERY_EXCLUSIVE = 2;
  * REPLY_STARTED; REPLY_EMPTY (the handler returned nothing); REPLY_MSGPACK (a: p, b: s or null);
  * REPLY_CLONE (a: p); REPLY_FAILED (a: the WorkerReply kind, b: RemoteError); REPLY_DIED (the
  * worker is going down under this message: a: its exit code, or b: the uncaught error — sent from
- * the worker's exit hooks, so the runtime knows before the thread's teardown ends). Or one of the
- * two lifecycle messages.
+ * the worker's exit hooks, so the runtime knows before the thread's teardown ends). The REPLY_MSGPACK
+ * bytes of a batch travel in one buffer at its end, as in deliveries. Or one of the two lifecycle
+ * messages.
  */
 export type LaneOutbound = unknown[] | { ready: 1 } | { initError: RemoteError };
 export const REPLY_SLOTS = 4;

@@ -2,10 +2,11 @@
 //   node dist/tools/stress.js [--out FILE] [--quick] [--payload-mb 16] [--messages N]
 // Measures: actor round-trip latency (ActorSystem.ask, both atomics modes, msgpack vs clone), small
 // messages/s through a 5-stage synthetic pipeline (rollout → reward → advantage → learner →
-// publish) via ask chains and via the lean PortPipeline — interleaved rounds, medians and the ratio
-// of the two in the same run, so a busy machine slows both alike —, payload transports (structured clone,
-// msgpackr, SharedArrayBuffer descriptor) at 1 KB..16 MB, and WeightStore publish latency for
-// Tina's adapter and the tiny model's adapter with 1, 4 and 16 readers attached.
+// publish) via ask chains and via the lean PortPipeline (each started once and warmed up, then
+// interleaved rounds: medians, and the ratio of the two in the same run, so a busy machine slows
+// both alike), payload transports (structured clone, msgpackr, SharedArrayBuffer descriptor) at
+// 1 KB..16 MB, and WeightStore publish latency for Tina's adapter and the tiny model's adapter with
+// 1, 4 and 16 readers attached.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -147,14 +148,19 @@ async function cpuPerMessage<T>(
   };
 }
 
-async function askPipeline(
-  n: number,
+/** A pipeline kept up across rounds: started once, warmed up, then timed round after round. */
+interface Contender {
+  run(n: number): Promise<PipeRun>;
+  close(): Promise<void>;
+}
+
+async function askChain(
   work: number,
   concurrency: number,
   atomics: 'sync' | 'async',
   deadlineMs = 0,
   transport: Transport = 'msgpack',
-): Promise<PipeRun> {
+): Promise<Contender> {
   // deadlineMs > 0: every ask carries a deadline, so each message runs alone on its worker (the
   // supervisor can then terminate the worker for it without touching others): no pipelining.
   const sys = await ActorSystem.start(
@@ -162,31 +168,33 @@ async function askPipeline(
       STAGES.map((s) => [s, { module: SYNTH, atomics, maxQueue: concurrency * 2, deadlineMs, transport }]),
     ),
   );
-  const lat: number[] = [];
-  let next = 0;
-  const one = async (id: number): Promise<void> => {
+  const run = async (n: number): Promise<PipeRun> => {
+    const lat: number[] = [];
+    let next = 0;
+    const one = async (id: number): Promise<void> => {
+      const t0 = performance.now();
+      let m: { id: number; h: number; t: number } = { id, h: 0, t: 0 };
+      for (const s of STAGES) m = await sys.ask(s, 'stage', { id: m.id, work });
+      lat.push(performance.now() - t0);
+    };
     const t0 = performance.now();
-    let m: { id: number; h: number; t: number } = { id, h: 0, t: 0 };
-    for (const s of STAGES) m = await sys.ask(s, 'stage', { id: m.id, work });
-    lat.push(performance.now() - t0);
+    const cpu = await cpuPerMessage(n, () =>
+      Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < n) await one(next++);
+        }),
+      ),
+    );
+    const secs = (performance.now() - t0) / 1000;
+    return {
+      msgs_per_s: Math.round(n / secs),
+      p50_ms: Math.round(pct(lat, 50) * 1000) / 1000,
+      p99_ms: Math.round(pct(lat, 99) * 1000) / 1000,
+      main_cpu_us: cpu.main_cpu_us,
+      all_cpu_us: cpu.all_cpu_us,
+    };
   };
-  const t0 = performance.now();
-  const cpu = await cpuPerMessage(n, () =>
-    Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < n) await one(next++);
-      }),
-    ),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  await sys.shutdown();
-  return {
-    msgs_per_s: Math.round(n / secs),
-    p50_ms: Math.round(pct(lat, 50) * 1000) / 1000,
-    p99_ms: Math.round(pct(lat, 99) * 1000) / 1000,
-    main_cpu_us: cpu.main_cpu_us,
-    all_cpu_us: cpu.all_cpu_us,
-  };
+  return { run, close: () => sys.shutdown() };
 }
 
 type PipeRun = {
@@ -197,26 +205,25 @@ type PipeRun = {
   all_cpu_us: number;
 };
 
-async function portPipeline(n: number, work: number, batch: number): Promise<PipeRun> {
+async function portChain(work: number, batch: number): Promise<Contender> {
   const p = await PortPipeline.start(STAGES.map(() => ({ module: SYNTH, handler: 'stage' })));
-  const mk = (b: number): unknown[][] =>
-    Array.from({ length: Math.ceil(n / b) }, (_, k) =>
-      Array.from({ length: Math.min(b, n - k * b) }, (_, i) => ({ id: k * b + i, work })),
+  const run = async (n: number): Promise<PipeRun> => {
+    const batches = Array.from({ length: Math.ceil(n / batch) }, (_, k) =>
+      Array.from({ length: Math.min(batch, n - k * batch) }, (_, i) => ({ id: k * batch + i, work })),
     );
-  await p.stream(mk(batch).slice(0, 20));
-  const batches = mk(batch);
-  const t0 = performance.now();
-  const cpu = await cpuPerMessage(n, () => p.stream(batches, 8));
-  const secs = (performance.now() - t0) / 1000;
-  await p.close();
-  if (cpu.result !== n) throw new Error(`port pipeline lost messages: ${cpu.result} of ${n}`);
-  return {
-    msgs_per_s: Math.round(n / secs),
-    p50_ms: '-',
-    p99_ms: '-',
-    main_cpu_us: cpu.main_cpu_us,
-    all_cpu_us: cpu.all_cpu_us,
+    const t0 = performance.now();
+    const cpu = await cpuPerMessage(n, () => p.stream(batches, 8));
+    const secs = (performance.now() - t0) / 1000;
+    if (cpu.result !== n) throw new Error(`port pipeline lost messages: ${cpu.result} of ${n}`);
+    return {
+      msgs_per_s: Math.round(n / secs),
+      p50_ms: '-',
+      p99_ms: '-',
+      main_cpu_us: cpu.main_cpu_us,
+      all_cpu_us: cpu.all_cpu_us,
+    };
   };
+  return { run, close: () => p.close() };
 }
 
 async function transports(sizes: number[], reps: number): Promise<Record<string, unknown>[]> {
@@ -370,20 +377,26 @@ console.log('actor round trip (small message)\n' + table(rt) + '\n');
 
 // The ask chain and PortPipeline run in interleaved rounds; each row reports the median round and
 // the ratio to PortPipeline (batch 1) is taken per round, so load from other processes hits both.
-const rounds = quick ? 2 : 3;
-const contenders: [string, number, () => Promise<PipeRun>][] = [
-  ['ask chain, 5 roles, atomics=async', n, () => askPipeline(n, 200, 64, 'async')],
-  ['ask chain, 5 roles, atomics=sync', n, () => askPipeline(n, 200, 64, 'sync')],
-  ['ask chain, 5 roles, transport=clone', n, () => askPipeline(n, 200, 64, 'async', 0, 'clone')],
-  [
-    'ask chain, 5 roles, deadline on every ask',
-    Math.ceil(n / 4),
-    () => askPipeline(Math.ceil(n / 4), 200, 64, 'async', 60_000),
-  ],
-  ['PortPipeline, batch 1', n, () => portPipeline(n, 200, 1)],
+// Every contender is started once and warmed up (its workers' code optimised by the JIT) before the
+// timed rounds, as a long-lived system would be.
+const rounds = quick ? 2 : 5;
+const specs: [string, number, () => Promise<Contender>][] = [
+  ['ask chain, 5 roles, atomics=async', n, () => askChain(200, 64, 'async')],
+  ['ask chain, 5 roles, atomics=sync', n, () => askChain(200, 64, 'sync')],
+  ['ask chain, 5 roles, transport=clone', n, () => askChain(200, 64, 'async', 0, 'clone')],
+  ['ask chain, 5 roles, deadline on every ask', Math.ceil(n / 4), () => askChain(200, 64, 'async', 60_000)],
+  ['PortPipeline, batch 1', n, () => portChain(200, 1)],
 ];
+const contenders: [string, number, Contender][] = [];
+for (const [name, messages, start] of specs) {
+  const c = await start();
+  for (let w = 0; w < 2; w++) await c.run(messages);
+  contenders.push([name, messages, c]);
+}
 const runs = new Map<string, PipeRun[]>(contenders.map(([name]) => [name, []]));
-for (let k = 0; k < rounds; k++) for (const [name, , fn] of contenders) runs.get(name)!.push(await fn());
+for (let k = 0; k < rounds; k++)
+  for (const [name, messages, c] of contenders) runs.get(name)!.push(await c.run(messages));
+for (const [, , c] of contenders) await c.close();
 const baseline = runs.get('PortPipeline, batch 1')!;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pipe: Record<string, unknown>[] = contenders.map(([name, messages]) => {
@@ -398,7 +411,10 @@ const pipe: Record<string, unknown>[] = contenders.map(([name, messages]) => {
   };
 });
 for (const batch of [64, 256]) {
-  const r = await portPipeline(n * 5, 200, batch);
+  const c = await portChain(200, batch);
+  await c.run(n);
+  const r = await c.run(n * 5);
+  await c.close();
   pipe.push({
     path: `PortPipeline, batch ${batch}`,
     messages: n * 5,

@@ -3,6 +3,7 @@
 // is an error naming it.
 import { z } from 'zod';
 import { LORA_MODULES } from '../model/lora.js';
+import { ConfigFieldError } from '../config/field-error.js';
 
 export const modelSectionSchema = z
   .object({
@@ -217,8 +218,9 @@ export function checkDataForRewards(data: DataSection, rewardFuncs: readonly unk
       (f === 'length_l1_exact' || f === 'length_l1_max') &&
       (data.source !== 'dataset' || data.l1_target_length === null)
     ) {
-      throw new Error(
+      throw new ConfigFieldError(
         `config: rewards.reward_funcs.${i}: '${f}' needs a target length per prompt: set data.l1_target_length (Tina: {"min": 100, "max": 4000}) on a dataset source`,
+        `rewards.reward_funcs.${i}`,
       );
     }
   });
@@ -230,7 +232,7 @@ export function parseSection<T>(schema: z.ZodType<T>, raw: unknown, section: str
   if (r.success) return r.data;
   const iss = r.error.issues[0]!;
   const path = [section, ...iss.path.map(String)].join('.');
-  throw new Error(`config: ${path}: ${iss.message}`);
+  throw new ConfigFieldError(`config: ${path}: ${iss.message}`, path);
 }
 
 export const faultsSectionSchema = z

@@ -6,6 +6,7 @@
 // Used by the CLI (before training starts), runTraining (a library caller's raw config) and `check`.
 import type { z } from 'zod';
 import { ConfigError, validateConfig } from '../config/load.js';
+import { ConfigFieldError } from '../config/field-error.js';
 import { rootConfigSchema, type LoractorConfig } from '../config/schema.js';
 import type { runSchema } from '../config/sections.js';
 import { actorSpecsFromConfig } from '../config/actors.js';
@@ -177,9 +178,7 @@ export function asConfigError<T>(source: string, f: () => T): T {
         source,
         `grpo.${err.issues[0]?.field ?? ''}`,
       );
-    const m = /^config: ([\w.[\]-]+): /.exec((err as Error).message);
-    if (m || (err as Error).message.startsWith('config'))
-      throw new ConfigError((err as Error).message, source, m?.[1] ?? '');
+    if (err instanceof ConfigFieldError) throw new ConfigError(err.message, source, err.field);
     throw err;
   }
 }

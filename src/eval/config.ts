@@ -1,6 +1,7 @@
 // Evaluation knobs. Names follow lighteval / TRL where one exists; defaults are Tina's eval
 // settings (tina-recipe.md §0.7): temperature 0.6, top_p 0.95, one sample, seed 42.
 import { z } from 'zod';
+import { ConfigFieldError } from '../config/field-error.js';
 
 export const evalConfigSchema = z
   .object({
@@ -99,9 +100,14 @@ export const evalConfigSchema = z
 export type EvalConfig = z.infer<typeof evalConfigSchema>;
 export type EvalConfigInput = z.input<typeof evalConfigSchema>;
 
-export function parseEvalConfig(raw: unknown, where = 'eval config'): EvalConfig {
+/** `where` opens the error message; `section` is the config section the fields sit in (for ConfigFieldError.field). */
+export function parseEvalConfig(raw: unknown, where = 'eval config', section = 'eval'): EvalConfig {
   const r = evalConfigSchema.safeParse(raw);
   if (r.success) return r.data;
   const iss = r.error.issues[0]!;
-  throw new Error(`${where}: ${iss.path.map(String).join('.') || '(root)'}: ${iss.message}`);
+  const field = iss.path.map(String).join('.');
+  throw new ConfigFieldError(
+    `${where}: ${field || '(root)'}: ${iss.message}`,
+    [section, field].filter(Boolean).join('.'),
+  );
 }

@@ -3,6 +3,7 @@ import { isAbsolute, normalize } from 'node:path';
 import { z } from 'zod';
 import { BUILTIN_REWARD_NAMES, rewardFuncName, type RewardFuncSpec } from './registry.js';
 import type { RewardKwargs } from './types.js';
+import { ConfigFieldError } from '../config/field-error.js';
 
 const customRewardSpecSchema = z
   .object({
@@ -154,7 +155,7 @@ export function parseRewardsConfig(input: unknown): RewardsConfig {
   const r = rewardsConfigSchema.safeParse(input ?? {});
   if (!r.success) {
     const msg = r.error.issues.map((iss) => `${iss.path.join('.') || '(root)'}: ${iss.message}`).join('; ');
-    throw new Error(`rewards config: ${msg}`);
+    throw new ConfigFieldError(`rewards config: ${msg}`, ['rewards', ...r.error.issues[0]!.path.map(String)].join('.'));
   }
   return r.data;
 }

@@ -37,6 +37,7 @@ import {
   type WorkerReply,
 } from '../../protocols/envelope.js';
 import { WorkerCrashError, fromRemoteError, toRemoteError } from './errors.js';
+import { gatherPayloads, scatterPayloads } from './lane-bytes.js';
 
 /** Messages in flight on one worker at once (non-exclusive ones). */
 const PIPELINE_DEPTH = 64;
@@ -189,6 +190,7 @@ export class WorkerLanes {
 
   private onMessage(lane: Lane, m: LaneOutbound): void {
     if (Array.isArray(m)) {
+      scatterPayloads(m, REPLY_SLOTS, 1, REPLY_MSGPACK, 2);
       for (let k = 0; k < m.length; k += REPLY_SLOTS) {
         const seq = m[k] as number;
         const code = m[k + 1] as number;
@@ -363,11 +365,15 @@ export class WorkerLanes {
       const transfer = lane.transfer;
       lane.outbox = [];
       lane.transfer = [];
+      const bytes = gatherPayloads(batch, DELIVERY_SLOTS, 3, 'msgpack', 4);
+      if (bytes) transfer.push(bytes);
       try {
         lane.port.postMessage(batch, transfer);
       } catch {
         // Something in the batch cannot be cloned: post one by one, and reject only what fails.
-        for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) this.postOne(lane, batch.slice(k, k + DELIVERY_SLOTS));
+        const entries = bytes ? batch.length - 1 : batch.length;
+        for (let k = 0; k < entries; k += DELIVERY_SLOTS)
+          this.postOne(lane, batch[k] as number, batch[k + 1] as number);
       }
       if (lane.sync) {
         Atomics.add(lane.control, 1, 1);
@@ -377,12 +383,15 @@ export class WorkerLanes {
     this.dirty.clear();
   };
 
-  private postOne(lane: Lane, one: LaneBatch): void {
-    const seq = one[0] as number;
+  /** Post one message alone, rebuilt from its attempt (the batch's payload slots hold offsets by now). */
+  private postOne(lane: Lane, seq: number, flags: number): void {
     const a = lane.inflight.get(seq);
     if (!a) return;
+    const e = a.env;
+    // An exact copy of msgpack bytes: the envelope's are a view into the encoder's larger buffer.
+    const p = e.t === 'msgpack' && e.p instanceof Uint8Array ? new Uint8Array(e.p) : e.p;
     try {
-      lane.port.postMessage(one, a.transfer ? [...a.transfer] : []);
+      lane.port.postMessage([seq, flags, e.h, e.t, p, e.s ?? null, e.v ?? null], a.transfer ? [...a.transfer] : []);
     } catch (err) {
       this.unplace(lane, seq, a);
       a.settle({ reply: { ok: false, kind: 'protocol', error: { ...toRemoteError(err), field: '(message)' } } });

@@ -4,8 +4,8 @@
 // posts on that channel (batches of deliveries) until the thread ends. For each one it decodes the envelope, validates the message against the protocol the
 // module declares for that handler (`export const accepts = { handler: Protocols.X }`), calls the
 // handler and queues the reply. Messages run one at a time, in order (an actor instance is
-// single-threaded). Replies go back in batches: when the queue runs dry, when
-// the oldest unsent reply is 1 ms old, or before a message that is supervised alone. Handler and
+// single-threaded). Replies go back in batches: when the queue runs dry, when MAX_REPLY_BATCH
+// are waiting, when the oldest unsent reply is 1 ms old, or before a message that is supervised alone. Handler and
 // validation errors come back as values so the worker stays alive (and keeps its state); only a real
 // crash (process.exit, uncaught exception, a hang the runtime terminates) takes the worker down,
 // and the runtime's supervisor deals with that.
@@ -21,6 +21,7 @@ import {
   REPLY_EMPTY,
   REPLY_FAILED,
   REPLY_MSGPACK,
+  REPLY_SLOTS,
   REPLY_STARTED,
   type ActorWorkerData,
   type LaneBatch,
@@ -29,6 +30,7 @@ import {
 } from '../../protocols/envelope.js';
 import { validateMessage, type ProtocolDef } from '../../protocols/messages.js';
 import { toRemoteError } from './errors.js';
+import { gatherPayloads, scatterPayloads } from './lane-bytes.js';
 import { fireFaultDrill, type FaultDrill } from './fault-drill.js';
 import type { ActorContext } from './context.js';
 
@@ -41,6 +43,12 @@ let control: Int32Array;
 let ctx: ActorContext;
 /** Replies older than this go out even while more messages wait (a slow queue must not hold them). */
 const MAX_REPLY_DELAY_MS = 1;
+/**
+ * Replies per batch at most. A worker handed a long batch of quick messages sends its replies in
+ * chunks of this many, so the runtime forwards the first ones (to the next role of a chain) while
+ * this worker goes on with the rest: the threads overlap instead of taking turns with one big batch.
+ */
+const MAX_REPLY_BATCH = 8;
 
 let mod: ActorModule | null = null;
 let initError: RemoteError | null = null;
@@ -59,7 +67,8 @@ let running = 0;
 
 function flush(): void {
   if (outbox.length === 0 || !port) return;
-  port.postMessage(outbox);
+  const bytes = gatherPayloads(outbox, REPLY_SLOTS, 1, REPLY_MSGPACK, 2);
+  port.postMessage(outbox, bytes ? [bytes] : []);
   outbox = [];
 }
 // A handler that calls process.exit, or an uncaught exception: the replies of the messages finished
@@ -76,6 +85,7 @@ process.on('uncaughtExceptionMonitor', (err) => {
 });
 
 function take(batch: LaneBatch): void {
+  scatterPayloads(batch, DELIVERY_SLOTS, 3, 'msgpack', 4);
   for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) {
     const env: TaskEnvelope = { h: batch[k + 2] as string, t: batch[k + 3] as TaskEnvelope['t'], p: batch[k + 4] };
     if (batch[k + 5] !== null) env.s = batch[k + 5] as SharedArrayBuffer[];
@@ -110,7 +120,13 @@ async function drain(): Promise<void> {
       running = 0;
       if (outbox.length === 0) oldestUnsent = performance.now();
       pushReply(d.seq, r);
-      if (exclusive || queue.length === 0 || performance.now() - oldestUnsent > MAX_REPLY_DELAY_MS) flush();
+      if (
+        exclusive ||
+        queue.length === 0 ||
+        outbox.length >= MAX_REPLY_BATCH * REPLY_SLOTS ||
+        performance.now() - oldestUnsent > MAX_REPLY_DELAY_MS
+      )
+        flush();
     }
     if (data.atomics !== 'sync') break;
     parkUntilPosted();

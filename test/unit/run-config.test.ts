@@ -67,6 +67,22 @@ t.test('config problems are ConfigErrors naming the field', async (t) => {
   }
 });
 
+t.test(
+  'section parsers name the field by class, not by message text (ConfigFieldError → ConfigError.path)',
+  async (t) => {
+    const path = (config: Record<string, unknown>): string | null => {
+      try {
+        resolveRunConfig(config);
+      } catch (e) {
+        return e instanceof ConfigError ? e.path : `not a ConfigError: ${String(e)}`;
+      }
+      return null;
+    };
+    t.equal(path({ ...minimal(), lora: { lora_r: 0 } }), 'lora.lora_r');
+    t.equal(path({ ...minimal(), rewards: { reward_funcs: ['length_l1_exact'] } }), 'rewards.reward_funcs.0');
+  },
+);
+
 t.test('check refuses what training refuses (it resolves the same way)', async (t) => {
   for (const [name, config, message] of [
     ['seed', { ...minimal(), run: { seed: 1 }, grpo: { seed: 2 } }, /grpo\.seed 2 differs from run\.seed 1/],

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { MessageChannel } from 'node:worker_threads';
 import { ActorSystem, ActorTimeoutError, type ActorEvent } from '../../src/runtime/index.js';
-import { allocSharedTensor } from '../../protocols/index.js';
+import { allocSharedTensor, tensorView } from '../../protocols/index.js';
 
 const MODULE = 'test/runtime-actors/faulty.ts';
 
@@ -88,4 +88,32 @@ t.test("deadlines from the start signal do not count the wait for a busy worker;
     fromSend[2]!.status === 'rejected' && fromSend[2]!.reason instanceof ActorTimeoutError,
     'the third waited 800 ms before starting: timed out',
   );
+});
+
+t.test('msgpack payloads of one batch share one transferred buffer; each message keeps its own bytes', async (t) => {
+  const sys = await ActorSystem.start({ f: { module: MODULE } });
+  t.teardown(() => sys.shutdown());
+  const shared = allocSharedTensor('f32', [3]);
+  const msg = { n: 1, xs: new Float32Array([1.5, 2.5]), shared, s: 'é→✓' };
+  // All sent in one turn, so they travel in one batch: msgpack and clone messages mixed, and one that
+  // cannot be cloned (a function), which must fail alone.
+  const asks = [
+    sys.ask('f', 'echo', msg),
+    sys.ask('f', 'echo', { n: 2 }, { transport: 'clone' }),
+    sys.ask('f', 'echo', { n: 3, f: () => 0 }, { transport: 'clone' }).catch((e: Error) => e),
+    sys.ask('f', 'echo', 'four'),
+    sys.ask('f', 'echo', [5, { six: 6 }]),
+  ];
+  msg.n = 99; // msgpack captures the message when ask is called
+  const [one, two, three, four, five] = await Promise.all(asks);
+  const back = one as typeof msg;
+  t.equal(back.n, 1, 'the bytes are the message as it was when asked');
+  t.same(Array.from(back.xs), [1.5, 2.5], 'typed array intact');
+  t.equal(back.s, 'é→✓');
+  tensorView(back.shared)[1] = 42;
+  t.equal(tensorView(shared)[1], 42, 'a shared buffer travels as itself (same memory)');
+  t.same(two, { n: 2 });
+  t.match(three, { name: 'MessageRejectedError' }, 'the uncloneable message is rejected');
+  t.equal(four, 'four');
+  t.same(five, [5, { six: 6 }]);
 });

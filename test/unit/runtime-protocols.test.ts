@@ -32,6 +32,13 @@ import { WeightVersionProtocol } from '../runtime-actors/faulty.js';
 
 const sampling = { temperature: 0.7, top_p: 1, top_k: 0, max_tokens: 64, seed: 5 };
 
+t.test('encodeMessage returns bytes that own exactly their memory (not a view into the encoder buffer)', (t) => {
+  const bytes = encodeMessage({ id: 1, work: 200 }, []);
+  t.equal(bytes.buffer.byteLength, bytes.byteLength);
+  t.same(decodeMessage(bytes), { id: 1, work: 200 });
+  t.end();
+});
+
 t.test('generate request with SharedTensor prompt ids round-trips and shares memory', async (t) => {
   const ids = toSharedTensor(new Int32Array([151644, 872, 198]));
   const req: GenerateRequest = { step: 3, prompts: [{ ids, promptIndex: 0 }], n: 4, sampling, minPolicyVersion: 2 };
