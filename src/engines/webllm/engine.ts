@@ -81,7 +81,10 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
     });
   } catch (e) {
     await server.close();
-    throw new Error(`WebLLM failed to load ${opts.mlcDir} with ${opts.libFile}: ${(e as Error).message}`);
+    // undici reports every transport failure as "fetch failed"; the reason is in its cause.
+    const cause = (e as Error).cause as Error | undefined;
+    const why = cause?.message ? `${(e as Error).message} (${cause.message})` : (e as Error).message;
+    throw new Error(`WebLLM failed to load ${opts.mlcDir} with ${opts.libFile}: ${why}`, { cause: e });
   }
   await server.close();
   clearArtifactCaches(); // the weights are on the GPU now; drop the CPU copies of the shards
