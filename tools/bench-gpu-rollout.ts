@@ -204,8 +204,17 @@ async function main(): Promise<void> {
     });
     table(
       `WebLLM (Qwen2-0.5B q0f32, synthetic weights): aggregate tokens/s against rollout actors (${a['webllm-sequences']} sequences × ${a['webllm-tokens']} tokens)`,
-      ['actors', 'tokens/s', 'speedup', 'wall s', 'start s', 'error'],
-      webllm.map((r) => [String(r.actors), r.tokensPerS, r.speedup, r.wallS, r.startS, r.error ?? '']),
+      ['actors', 'tokens/s', 'speedup', 'wall s', 'start s', 'peak RSS MiB', 'RSS/actor MiB', 'error'],
+      webllm.map((r) => [
+        String(r.actors),
+        r.tokensPerS,
+        r.speedup,
+        r.wallS,
+        r.startS,
+        r.rssMiB,
+        r.rssPerActorMiB,
+        r.error ?? '',
+      ]),
     );
   } else {
     console.log(

@@ -4,21 +4,26 @@
 // biases likewise), gate,up fused into mlp.gate_up_proj (rows gate|up), tied embeddings kept as
 // model.embed_tokens.weight only. One checkpoint then feeds both the learner and WebLLM.
 //
-//   node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32]
+//   node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32|q4f16_1]
 //        [--conv-template chatml|raw] [--context-window 4096] [--prefill-chunk 1024]
+//
+// --dtype q4f16_1 writes what MLC's q4f16_1 libraries load: every linear weight and the embedding
+// as <name>.q_weight / <name>.q_scale (src/engines/webllm/q4f16.ts), biases and norms as f16.
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { f32ToBf16, f32ToF16, writeAll } from '../src/engines/webllm/half-floats.js';
 import type { MlcModelConfig } from '../src/engines/webllm/mlc-artifacts.js';
+import { q4Groups, q4ParamNames, q4WordsPerRow, quantizeQ4 } from '../src/engines/webllm/q4f16.js';
 import { readSafetensorsHeader, readTensorInto } from '../src/model/safetensors.js';
 import { isMainScript, scriptArgs, UsageError } from '../src/cli/standard-flags.js';
 
-export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32';
+export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32' | 'q4f16_1';
+const STORAGE_DTYPES: MlcStorageDtype[] = ['f32-to-bf16', 'f16', 'f32', 'q4f16_1'];
 
 export interface ConvertOptions {
   model: string;
   out: string;
-  /** How weights are stored: f32-to-bf16 (for q0f32 libs; default), f16 (q0f16 libs), f32 (raw; large embeddings overflow the lib's 2 GiB heap). */
+  /** How weights are stored: f32-to-bf16 (for q0f32 libs; default), f16 (q0f16 libs), f32 (raw; large embeddings overflow the lib's 2 GiB heap), q4f16_1 (q4f16_1 libs). */
   dtype?: MlcStorageDtype;
   /** chatml (Qwen2 chat) or raw (plain completion, no roles). */
   convTemplate?: string;
@@ -181,10 +186,44 @@ export function hfQwen2Shape(name: string, c: Qwen2HfConfig): number[] {
   return m[2] === 'bias' ? [shape[0]!] : shape;
 }
 
+interface EncodedParam {
+  name: string;
+  shape: number[];
+  dtype: string;
+  format: string;
+  bytes: Uint8Array;
+}
+
+/** Linear weights (and the embedding / lm_head) that a q4f16_1 library holds quantized. */
+function isQ4Quantized(name: string): boolean {
+  return /(\.(c_attn|o_proj|gate_up_proj|down_proj)|^model\.embed_tokens|^lm_head)\.weight$/.test(name);
+}
+
+/** One MLC parameter's stored record(s): one for q0 storage, q_weight + q_scale for a q4 linear. */
+function encodeParam(name: string, shape: number[], f32: Float32Array, dtype: MlcStorageDtype): EncodedParam[] {
+  if (dtype === 'q4f16_1') {
+    if (!isQ4Quantized(name)) return [{ name, shape, dtype: 'float16', format: 'raw', bytes: u8(f32ToF16(f32)) }];
+    const [rows, cols] = shape as [number, number];
+    const q = quantizeQ4(f32, { rows, cols });
+    const { qWeight, qScale } = q4ParamNames(name);
+    return [
+      { name: qWeight, shape: [rows, q4WordsPerRow(cols)], dtype: 'uint32', format: 'raw', bytes: u8(q.words) },
+      { name: qScale, shape: [rows, q4Groups(cols)], dtype: 'float16', format: 'raw', bytes: u8(q.scales) },
+    ];
+  }
+  const bytes = dtype === 'f32' ? u8(f32) : u8(dtype === 'f16' ? f32ToF16(f32) : f32ToBf16(f32));
+  const recDtype = dtype === 'f16' ? 'float16' : 'float32';
+  return [{ name, shape, dtype: recDtype, format: dtype === 'f32-to-bf16' ? 'f32-to-bf16' : 'raw', bytes }];
+}
+
+function u8(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
 export function convertToMlc(opts: ConvertOptions): ConvertResult {
   const dtype = opts.dtype ?? 'f32-to-bf16';
-  if (!['f32-to-bf16', 'f16', 'f32'].includes(dtype))
-    throw new Error(`convert-to-mlc: --dtype ${dtype} is not one of f32-to-bf16, f16, f32`);
+  if (!STORAGE_DTYPES.includes(dtype))
+    throw new Error(`convert-to-mlc: --dtype ${dtype} is not one of ${STORAGE_DTYPES.join(', ')}`);
   const cfg = readHfConfig(join(opts.model, 'config.json'));
   const stFile = join(opts.model, 'model.safetensors');
   if (!existsSync(stFile)) throw new Error(`convert-to-mlc: missing ${stFile}`);
@@ -194,9 +233,6 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   const params = mlcQwen2Params(cfg);
   mkdirSync(opts.out, { recursive: true });
   const shardBytes = opts.shardBytes ?? 32 * 1024 * 1024;
-  const bytesPerEl = dtype === 'f32' ? 4 : 2;
-  const recDtype = dtype === 'f16' ? 'float16' : 'float32';
-  const recFormat = dtype === 'f32-to-bf16' ? 'f32-to-bf16' : 'raw';
 
   interface Shard {
     dataPath: string;
@@ -208,6 +244,7 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   let cur: Shard | null = null;
   let fd = -1;
   let totalBytes = 0;
+  const written: ConvertResult['params'] = [];
   const openShard = (): Shard => {
     if (fd >= 0) closeSync(fd);
     const s: Shard = { dataPath: `params_shard_${shards.length}.bin`, format: 'raw-shard', nbytes: 0, records: [] };
@@ -218,7 +255,6 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   try {
     for (const p of params) {
       const count = p.shape.reduce((a, b) => a * b, 1);
-      const nbytes = count * bytesPerEl;
       const f32 = new Float32Array(count);
       let rowOff = 0;
       const sources = hfSourcesFor(p.name);
@@ -241,22 +277,22 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
         throw new Error(
           `convert-to-mlc: ${stFile}: sources of ${p.name} give ${rowOff} values, expected ${count} ([${p.shape}])`,
         );
-      const bytes =
-        dtype === 'f32'
-          ? new Uint8Array(f32.buffer)
-          : new Uint8Array((dtype === 'f16' ? f32ToF16(f32) : f32ToBf16(f32)).buffer);
-      if (!cur || (cur.nbytes > 0 && cur.nbytes + nbytes > shardBytes)) cur = openShard();
-      cur.records.push({
-        name: p.name,
-        shape: p.shape,
-        dtype: recDtype,
-        format: recFormat,
-        nbytes,
-        byteOffset: cur.nbytes,
-      });
-      writeAll(fd, bytes);
-      cur.nbytes += nbytes;
-      totalBytes += nbytes;
+      for (const e of encodeParam(p.name, p.shape, f32, dtype)) {
+        const nbytes = e.bytes.byteLength;
+        if (!cur || (cur.nbytes > 0 && cur.nbytes + nbytes > shardBytes)) cur = openShard();
+        cur.records.push({
+          name: e.name,
+          shape: e.shape,
+          dtype: e.dtype,
+          format: e.format,
+          nbytes,
+          byteOffset: cur.nbytes,
+        });
+        writeAll(fd, e.bytes);
+        cur.nbytes += nbytes;
+        totalBytes += nbytes;
+        written.push({ name: e.name, shape: e.shape, dtype: e.dtype });
+      }
     }
   } finally {
     if (fd >= 0) closeSync(fd);
@@ -266,7 +302,7 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
     join(opts.out, 'ndarray-cache.json'),
     JSON.stringify(
       {
-        metadata: { ParamSize: params.length, ParamBytes: totalBytes, BitsPerParam: (8 * totalBytes) / paramCount },
+        metadata: { ParamSize: written.length, ParamBytes: totalBytes, BitsPerParam: (8 * totalBytes) / paramCount },
         records: shards,
       },
       null,
@@ -279,7 +315,7 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   const hd = cfg.hidden_size / cfg.num_attention_heads;
   const chatConfig = {
     model_type: 'qwen2',
-    quantization: dtype === 'f16' ? 'q0f16' : 'q0f32',
+    quantization: dtype === 'q4f16_1' ? 'q4f16_1' : dtype === 'f16' ? 'q0f16' : 'q0f32',
     model_config: {
       ...cfg,
       head_dim: hd,
@@ -312,10 +348,10 @@ export function convertToMlc(opts: ConvertOptions): ConvertResult {
   };
   writeFileSync(join(opts.out, 'mlc-chat-config.json'), JSON.stringify(chatConfig, null, 2));
   copyFileSync(tokFile, join(opts.out, 'tokenizer.json'));
-  return { out: opts.out, params: params.map((p) => ({ ...p, dtype: recDtype })), totalBytes };
+  return { out: opts.out, params: written, totalBytes };
 }
 
-const USAGE = `usage: node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32] [--conv-template chatml|raw]
+const USAGE = `usage: node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32|q4f16_1] [--conv-template chatml|raw]
        [--context-window N] [--prefill-chunk N]
 
 Converts a Hugging Face Qwen2 checkpoint into WebLLM's MLC layout (ndarray-cache shards,

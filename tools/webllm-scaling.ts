@@ -29,6 +29,10 @@ export interface WebLlmScalingRow {
   tokensPerS: number;
   /** Aggregate ÷ one actor's. */
   speedup: number;
+  /** Peak resident memory of the whole process (every worker, Dawn's allocations) while N actors ran, MiB. */
+  rssMiB: number;
+  /** (peak − resident memory before the actors started) ÷ N, MiB: one actor's engine, weights and device. */
+  rssPerActorMiB: number;
   error?: string;
 }
 
@@ -60,6 +64,7 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
   const rows: WebLlmScalingRow[] = [];
   for (const n of o.actors) {
     const store = WeightStore.create(layout.size);
+    const rss = sampleRss();
     const t0 = performance.now();
     const names = Array.from({ length: n }, (_, i) => `rollout-${i}`);
     let system: ActorSystem | null = null;
@@ -128,9 +133,10 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
         wallS,
         tokensPerS,
         speedup: rows.length ? tokensPerS / rows[0]!.tokensPerS : 1,
+        ...rss.stop(n),
       });
       o.log?.(
-        `webllm ${n} actor(s): ${tokensPerS.toFixed(1)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s)`,
+        `webllm ${n} actor(s): ${tokensPerS.toFixed(3)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s; peak RSS ${rows.at(-1)!.rssMiB.toFixed(0)} MiB)`,
       );
     } catch (e) {
       rows.push({
@@ -141,6 +147,7 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
         wallS: 0,
         tokensPerS: 0,
         speedup: 0,
+        ...rss.stop(n),
         error: (e as Error).message,
       });
       o.log?.(`webllm ${n} actor(s): ${(e as Error).message}`);
@@ -149,6 +156,39 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
     }
   }
   return rows;
+}
+
+/** Peak process RSS from now until stop(), sampled every 500 ms, against the RSS at the start. */
+function sampleRss(): { stop(actors: number): { rssMiB: number; rssPerActorMiB: number } } {
+  const before = process.memoryUsage.rss();
+  let peak = before;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 500);
+  timer.unref();
+  return {
+    stop(actors) {
+      clearInterval(timer);
+      peak = Math.max(peak, process.memoryUsage.rss());
+      return { rssMiB: peak / 2 ** 20, rssPerActorMiB: (peak - before) / 2 ** 20 / actors };
+    },
+  };
+}
+
+/** The rows as a Markdown table (absolute figures are the adapter's: SwiftShader's say nothing of a GPU). */
+export function formatWebLlmScaling(rows: WebLlmScalingRow[]): string {
+  const lines = [
+    '| actors | sequences | tokens | start s | wall s | tokens/s | speedup | peak RSS MiB | RSS/actor MiB |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      r.error
+        ? `| ${r.actors} | ${r.sequences} | failed: ${r.error} | | | | | ${r.rssMiB.toFixed(0)} | |`
+        : `| ${r.actors} | ${r.sequences} | ${r.tokens} | ${r.startS.toFixed(1)} | ${r.wallS.toFixed(1)} | ${r.tokensPerS.toFixed(4)} | ${r.speedup.toFixed(2)} | ${r.rssMiB.toFixed(0)} | ${r.rssPerActorMiB.toFixed(0)} |`,
+    );
+  }
+  return lines.join('\n');
 }
 
 const USAGE = `usage: node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences N] [--tokens N] [--cache DIR]
@@ -182,5 +222,6 @@ if (isMainScript(import.meta.url)) {
     tokens: positive(v.tokens!, '--tokens'),
     log: (l) => console.error(l),
   });
+  console.error(formatWebLlmScaling(rows));
   console.log(JSON.stringify(rows, null, 2));
 }

@@ -32,6 +32,10 @@ import {
   WebLlmInternalsError,
 } from '../../src/engines/webllm/private-access.js';
 import { parseGenerateArgs, readPromptFile } from '../../src/cli/generate.js';
+import { dequantizeQ4, q4Groups, q4WordsPerRow, quantizeQ4 } from '../../src/engines/webllm/q4f16.js';
+import { readMlcQ4ParamF32 } from '../../src/engines/webllm/q4-webllm.js';
+import { q4ReferenceModel } from '../../src/engines/webllm/q4-reference.js';
+import { loadReferenceModel } from '../../src/engines/webllm/cpu-reference.js';
 
 const tiny: Qwen2Shape = {
   hidden_size: 32,
@@ -123,6 +127,90 @@ t.test('convert-to-mlc fuses q|k|v and gate|up, keeps tied embeddings, stores bf
     worst = Math.max(worst, Math.abs(v - cattn[i]!) / Math.max(Math.abs(cattn[i]!), 6.1e-5));
   });
   t.ok(worst <= 2 ** -11, `f16 storage rounds to nearest (worst rel ${worst.toExponential(2)})`);
+});
+
+t.test(
+  'convert-to-mlc --dtype q4f16_1 writes q_weight/q_scale for linears and the embedding, f16 elsewhere',
+  async (t) => {
+    const out = join(work, 'mlc-q4');
+    const r = convertToMlc({ model: hf, out, convTemplate: 'raw', dtype: 'q4f16_1', shardBytes: 4096 });
+    const cache = JSON.parse(readFileSync(join(out, 'ndarray-cache.json'), 'utf8'));
+    const recs = new Map<string, { shape: number[]; dtype: string; format: string }>();
+    for (const s of cache.records) for (const x of s.records) recs.set(x.name, x);
+    const d = tiny.hidden_size;
+    const qkvRows = d + 2 * (d / tiny.num_attention_heads) * tiny.num_key_value_heads;
+    const want: [string, number[], string][] = [
+      ['model.embed_tokens.q_weight', [tiny.vocab_size, q4WordsPerRow(d)], 'uint32'],
+      ['model.embed_tokens.q_scale', [tiny.vocab_size, q4Groups(d)], 'float16'],
+      ['model.layers.1.self_attn.c_attn.q_weight', [qkvRows, q4WordsPerRow(d)], 'uint32'],
+      ['model.layers.1.self_attn.c_attn.bias', [qkvRows], 'float16'],
+      ['model.layers.1.mlp.down_proj.q_scale', [d, q4Groups(tiny.intermediate_size)], 'float16'],
+      ['model.layers.1.input_layernorm.weight', [d], 'float16'],
+      ['model.norm.weight', [d], 'float16'],
+    ];
+    for (const [name, shape, dtype] of want) {
+      t.same(recs.get(name) && { shape: recs.get(name)!.shape, dtype: recs.get(name)!.dtype }, { shape, dtype }, name);
+    }
+    t.notOk(recs.has('model.layers.1.self_attn.c_attn.weight'), 'no full-precision linear weights');
+    t.equal(recs.size, r.params.length, 'every record is listed in the result');
+    t.equal(JSON.parse(readFileSync(join(out, 'mlc-chat-config.json'), 'utf8')).quantization, 'q4f16_1');
+    // The fused tensor quantized as a whole equals its sources quantized one by one (groups run along a
+    // row), so a CPU model on per-source dequantized weights holds exactly what the library holds.
+    const a = { ...fakeArtifacts(out), lib: { model_type: 'qwen2', quantization: 'q4f16_1', params: [] } };
+    const cattn = readMlcQ4ParamF32(a, 'model.layers.1.self_attn.c_attn.weight');
+    const perSource = ['q', 'k', 'v'].flatMap((x) => {
+      const w = hfTensor(`model.layers.1.self_attn.${x}_proj.weight`);
+      return Array.from(dequantizeQ4(quantizeQ4(w, { rows: w.length / d, cols: d }), { rows: w.length / d, cols: d }));
+    });
+    t.same(Array.from(cattn), perSource, 'c_attn dequantized = q|k|v each quantized and dequantized');
+    const down = readMlcQ4ParamF32(a, 'model.layers.0.mlp.down_proj.weight');
+    const hfDown = hfTensor('model.layers.0.mlp.down_proj.weight');
+    let worst = 0;
+    down.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - hfDown[i]!));
+    });
+    const maxAbs = hfDown.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    t.ok(
+      worst <= maxAbs / 14 + 1e-7,
+      `down_proj (48 columns: a padded group) within scale/2 (worst ${worst.toExponential(2)})`,
+    );
+  },
+);
+
+t.test('q4 reference model holds what the q4f16_1 artifacts and the q4 sync hold', async (t) => {
+  const out = join(work, 'mlc-q4');
+  const a = { ...fakeArtifacts(out), lib: { model_type: 'qwen2', quantization: 'q4f16_1', params: [] } };
+  const full = loadReferenceModel(hf);
+  const ad = makeTestAdapter(tinyCfg, 1, 5, { r: 2, alpha: 6, bScale: 0.5 });
+  const base = q4ReferenceModel(full, null);
+  const synced = q4ReferenceModel(full, ad);
+  const cattn = 'model.layers.1.self_attn.c_attn.weight';
+  const fused = (m: typeof base) =>
+    ['q', 'k', 'v'].flatMap((x) => Array.from(m.w.get(`model.layers.1.self_attn.${x}_proj.weight`)!));
+  const stored = readMlcQ4ParamF32(a, cattn);
+  t.same(fused(base), Array.from(stored), 'base: q|k|v rows are the stored c_attn dequantized');
+  t.same(
+    Array.from(base.w.get('lm_head.weight')!),
+    Array.from(readMlcQ4ParamF32(a, 'model.embed_tokens.weight')),
+    'tied head = the stored q4 embedding',
+  );
+  t.equal(base.w.get('model.norm.weight')![0], f16ToF32(f32ToF16(full.w.get('model.norm.weight')!.subarray(0, 1)))[0]);
+  // With the adapter: the q4 sync's result, Q(W0 + delta) from the stored W0, via the fused merge of the q0 path.
+  const merged = mergeInto(new Float32Array(stored.length), stored, planAdapter(ad, tinyCfg).get(cattn)!, ad);
+  const rows = stored.length / tiny.hidden_size;
+  const want = dequantizeQ4(quantizeQ4(merged, { rows, cols: tiny.hidden_size }), { rows, cols: tiny.hidden_size });
+  const got = fused(synced);
+  const differ = got.filter((v, i) => v !== want[i]).length;
+  t.ok(
+    differ <= 2,
+    `synced c_attn = Q(stored W0 + delta) (${differ} of ${got.length} values one code apart: f32 summation order)`,
+  );
+  t.not(fused(synced).join(), fused(base).join(), 'the adapter changes the quantized weights');
+  t.same(
+    Array.from(synced.w.get('model.layers.1.self_attn.o_proj.weight')!),
+    Array.from(base.w.get('model.layers.1.self_attn.o_proj.weight')!),
+    'modules without LoRA keep the stored words',
+  );
 });
 
 t.test('bf16/f16 conversions round to nearest even', async (t) => {

@@ -23,10 +23,18 @@ export async function serveMlcArtifacts(mlcDir: string, libFile: string): Promis
       if (!rel.startsWith('..') && !rel.includes('\0')) file = join(mlcDir, rel);
     }
     if (!file || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${p}`);
+      res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' }).end(`not found: ${p}`);
       return;
     }
-    res.writeHead(200, { 'content-length': statSync(file).size, 'content-type': 'application/octet-stream' });
+    // No keep-alive: web-llm downloads shards on 4 parallel fetches, and when this thread is busy
+    // (decoding shards, SwiftShader) undici could reuse a socket the server's 5 s keep-alive timer had
+    // just closed, failing the load with "fetch failed (read ECONNRESET)". A connection per file costs
+    // nothing on loopback.
+    res.writeHead(200, {
+      'content-length': statSync(file).size,
+      'content-type': 'application/octet-stream',
+      connection: 'close',
+    });
     createReadStream(file).pipe(res);
   });
   await new Promise<void>((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', () => ok()));

@@ -214,3 +214,24 @@ export function referenceGreedy(
   }
   return { ids, logprobs, margins };
 }
+
+/** Teacher-forced scoring of `ids` after `prompt`: each token's log-prob and the reference's own argmax there. */
+export function referenceScore(
+  m: ReferenceModel,
+  adapter: AdapterSnapshot | null,
+  prompt: ArrayLike<number>,
+  ids: ArrayLike<number>,
+  temperature = 1,
+): { logprobs: number[]; argmax: number[] } {
+  const dec = new ReferenceDecoder(m, adapter, prompt.length + ids.length + 1);
+  let st: RefStep | null = null;
+  for (let i = 0; i < prompt.length; i++) st = dec.step(prompt[i]!, temperature);
+  const logprobs: number[] = [];
+  const argmax: number[] = [];
+  for (let s = 0; s < ids.length; s++) {
+    logprobs.push(st!.logprobs[ids[s]!]!);
+    argmax.push(st!.argmax);
+    if (s + 1 < ids.length) st = dec.step(ids[s]!, temperature);
+  }
+  return { logprobs, argmax };
+}

@@ -11,7 +11,7 @@ import { Rng } from '../../util/rng.js';
 import type { Completion, FinishReason, GenerationEngine, PromptInput, SamplingParams } from '../types.js';
 import { serveMlcArtifacts, type ArtifactServer } from './artifact-server.js';
 import { loadMlcArtifacts, type MlcArtifacts } from './mlc-artifacts.js';
-import { clearArtifactCaches, importWebLlm } from './node-env.js';
+import { clearArtifactCaches, importWebLlm, missingShaderF16 } from './node-env.js';
 import {
   checkWebLlmInternals,
   checkWebLlmModule,
@@ -70,6 +70,14 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
   const artifacts = loadMlcArtifacts(opts.mlcDir, opts.libFile); // clear errors before any GPU work
   const webllm = await importWebLlm();
   checkWebLlmModule();
+  if (/f16/.test(artifacts.lib.quantization)) {
+    const why = await missingShaderF16();
+    if (why) {
+      throw new Error(
+        `WebLLM: ${opts.libFile} is a ${artifacts.lib.quantization} library, whose kernels compute in f16, but ${why}; use a q0f32 library or a GPU whose adapter offers shader-f16`,
+      );
+    }
+  }
   const server: ArtifactServer = await serveMlcArtifacts(opts.mlcDir, opts.libFile);
   const t0 = performance.now();
   let mlc: Awaited<ReturnType<typeof webllm.CreateMLCEngine>>;
@@ -81,7 +89,10 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
     });
   } catch (e) {
     await server.close();
-    throw new Error(`WebLLM failed to load ${opts.mlcDir} with ${opts.libFile}: ${(e as Error).message}`);
+    // undici reports every transport failure as "fetch failed"; the reason is in its cause.
+    const cause = (e as Error).cause as Error | undefined;
+    const why = cause?.message ? `${(e as Error).message} (${cause.message})` : (e as Error).message;
+    throw new Error(`WebLLM failed to load ${opts.mlcDir} with ${opts.libFile}: ${why}`, { cause: e });
   }
   await server.close();
   clearArtifactCaches(); // the weights are on the GPU now; drop the CPU copies of the shards

@@ -85,6 +85,20 @@ export function gpuInstalled(): boolean {
   return gpuKeepAlive !== null;
 }
 
+/**
+ * Why this thread's WebGPU adapter cannot run a library whose kernels use f16 (q0f16, q4f16_1: WGSL
+ * `enable f16`), or null when it can. Dawn's SwiftShader adapter has no shader-f16; without this
+ * check web-llm fails deep in the load with "extension 'f16' is not allowed in the current environment".
+ */
+export async function missingShaderF16(): Promise<string | null> {
+  await installWebLlmNodeEnv();
+  const adapter = await (gpuKeepAlive as GPU).requestAdapter();
+  if (!adapter) return 'no WebGPU adapter (is a Vulkan driver installed? VK_ICD_FILENAMES)';
+  if (adapter.features.has('shader-f16')) return null;
+  const info = adapter.info;
+  return `the WebGPU adapter (${[info.vendor, info.description].filter(Boolean).join(' ') || 'unknown'}) has no shader-f16 feature`;
+}
+
 /** Import web-llm after the environment (and the loader hook) is in place. */
 export async function importWebLlm(): Promise<typeof import('@mlc-ai/web-llm')> {
   await installWebLlmNodeEnv();
