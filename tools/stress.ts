@@ -422,7 +422,7 @@ const rounds = quick ? 2 : 5;
 const contenders = PIPELINE_SPECS.map(([name, messages]) => [name, messages] as const);
 const runs = new Map<string, PipeRun[]>(contenders.map(([name]) => [name, []]));
 for (let k = 0; k < rounds; k++)
-  PIPELINE_SPECS.forEach(([name], i) => runs.get(name)!.push(pipelineRoundInChild(i, n)));
+  for (const [i, [name]] of PIPELINE_SPECS.entries()) runs.get(name)!.push(pipelineRoundInChild(i, n));
 const baseline = runs.get('PortPipeline, batch 1')!;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pipe: Record<string, unknown>[] = contenders.map(([name, messages]) => {
