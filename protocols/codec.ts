@@ -113,7 +113,6 @@ export function makeEnvelope(h: string, msg: unknown, transport: Transport, vers
 /** Decode the message an envelope carries. */
 export function openEnvelope(env: TaskEnvelope): unknown {
   if (env.t === 'clone') return env.p;
-  if (typeof env.p === 'string') return decodeMessage(Buffer.from(env.p, 'latin1'), env.s);
   if (env.p instanceof Uint8Array) return decodeMessage(env.p, env.s);
-  throw new Error('envelope: p: expected msgpack bytes (latin1 string or Uint8Array)');
+  throw new Error('envelope: p: expected msgpack bytes (a Uint8Array)');
 }

@@ -6,7 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 export interface TaskEnvelope {
   /** Handler (exported function) name in the actor module. */
   h: string;
-  /** 'msgpack': p is msgpackr bytes (a Uint8Array; a latin1 string is also read); 'clone': p is the message itself (structured clone). */
+  /** 'msgpack': p is msgpackr bytes (a Uint8Array); 'clone': p is the message itself (structured clone). */
   t: 'msgpack' | 'clone';
   p: unknown;
   /** SharedArrayBuffers referenced by the payload (msgpack transport). */

@@ -164,72 +164,17 @@ export class ActorSystem {
   }
 
   /** Send a message and wait for the handler's result. */
-  ask<R = unknown>(role: string, handler: string, msg: unknown, opts: CallOptions = {}): Promise<R> {
-    let r: Role;
-    try {
-      r = this.role(role, handler);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async ask<R = unknown>(role: string, handler: string, msg: unknown, opts: CallOptions = {}): Promise<R> {
+    const r = this.role(role, handler);
     const deadlineMs = opts.deadlineMs ?? r.spec.deadlineMs;
     const t0 = performance.now();
-    if (r.pending < r.capacity && deadlineMs <= 0 && !opts.signal && !opts.onStart) {
-      r.pending++;
-      return this.askDirect(r, handler, msg, opts, t0) as Promise<R>;
-    }
-    return this.askAdmitted(r, handler, msg, opts, deadlineMs, t0) as Promise<R>;
-  }
-
-  private async askAdmitted(
-    r: Role,
-    handler: string,
-    msg: unknown,
-    opts: CallOptions,
-    deadlineMs: number,
-    t0: number,
-  ): Promise<unknown> {
     if (r.pending >= r.capacity) await this.admit(r, handler, opts.signal);
     else r.pending++;
     try {
-      return await this.deliver(r, handler, msg, opts, deadlineMs, t0);
+      return (await this.deliver(r, handler, msg, opts, deadlineMs, t0)) as R;
     } finally {
       this.release(r);
     }
-  }
-
-  /**
-   * The common ask in one promise (the stress pipeline's hot path): with room in the mailbox and
-   * nothing that could withdraw the message (no deadline, abort or start signal), it goes straight to
-   * the lanes, and a first attempt that succeeds settles the call right there. Any other outcome (a
-   * crash, a handler error, a rejection) continues under deliver()'s supervision as attempt 1.
-   */
-  private askDirect(r: Role, handler: string, msg: unknown, opts: CallOptions, t0: number): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      let env: TaskEnvelope;
-      try {
-        env = this.envelope(r, handler, msg, opts);
-      } catch (err) {
-        this.release(r);
-        reject(err);
-        return;
-      }
-      const settle = (o: AttemptOutcome): void => {
-        if (!('reply' in o) || !o.reply.ok) {
-          this.deliver(r, handler, msg, opts, 0, t0, env, o)
-            .finally(() => this.release(r))
-            .then(resolve, reject);
-          return;
-        }
-        this.release(r);
-        this.metric(r.name, handler, true, 1, t0);
-        try {
-          resolve(o.reply.r ? openEnvelope(o.reply.r) : undefined);
-        } catch (err) {
-          reject(err);
-        }
-      };
-      r.lanes.submit({ env, transfer: opts.transfer, exclusive: false, announce: false, settle, seq: 0, lane: null });
-    });
   }
 
   /** Send without waiting for the result: resolves once the message is accepted into the mailbox
@@ -363,16 +308,18 @@ export class ActorSystem {
     opts: CallOptions,
     deadlineMs: number,
     t0: number,
-    env: TaskEnvelope = this.envelope(r, handler, msg, opts),
-    first?: AttemptOutcome,
   ): Promise<unknown> {
+    const env = makeEnvelope(
+      handler,
+      msg,
+      opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport),
+      opts.protocol?.version,
+    );
     let attempt = 0;
     for (;;) {
       attempt++;
       let lastError: Error;
-      // `first`: attempt 1 already ran on askDirect's path.
-      const out = first ?? (await this.attempt(r, env, opts, deadlineMs, attempt));
-      first = undefined;
+      const out = await this.attempt(r, env, opts, deadlineMs, attempt);
       if ('reply' in out) {
         const reply = out.reply;
         if (reply.ok) {
@@ -426,15 +373,6 @@ export class ActorSystem {
       if (attempt > r.spec.retries) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
       this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
     }
-  }
-
-  private envelope(r: Role, handler: string, msg: unknown, opts: CallOptions): TaskEnvelope {
-    return makeEnvelope(
-      handler,
-      msg,
-      opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport),
-      opts.protocol?.version,
-    );
   }
 
   private deadLetter(r: Role, handler: string, msg: unknown, attempts: number, error: Error, t0: number): never {

@@ -29,10 +29,10 @@ t.test('msgpack payloads out into one buffer and back, others untouched', (t) =>
 });
 
 t.test('a batch without msgpack bytes is left as it is', (t) => {
-  const batch: unknown[] = ['c', 1, 'x', 'm', 'latin1 text', 'y'];
+  const batch: unknown[] = ['c', 1, 'x', 'm', 'not bytes', 'y'];
   t.equal(gatherPayloads(batch, STRIDE, 0, 'm', 1), null);
-  t.same(batch, ['c', 1, 'x', 'm', 'latin1 text', 'y']);
+  t.same(batch, ['c', 1, 'x', 'm', 'not bytes', 'y']);
   scatterPayloads(batch, STRIDE, 0, 'm', 1);
-  t.same(batch, ['c', 1, 'x', 'm', 'latin1 text', 'y'], 'nothing to scatter');
+  t.same(batch, ['c', 1, 'x', 'm', 'not bytes', 'y'], 'nothing to scatter');
   t.end();
 });
