@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 
 const MAX_FAILURES = 30;
-const MAX_DIAGNOSTIC_LINES = 14;
+const MAX_DIAGNOSTIC_LINES = 24;
 
 const text = readFileSync(process.argv[2], 'utf8');
 const m = [
@@ -17,7 +17,7 @@ if (!m) {
 }
 const failures = failedPoints(text.split('\n'));
 if (failures.length > 0) {
-  console.log(`failed test points (${failures.length}, innermost first within each file):`);
+  console.log(`failed test points (${failures.length}; assertions first, then the subtests and files holding them):`);
   for (const f of failures.slice(0, MAX_FAILURES)) console.log(f);
   if (failures.length > MAX_FAILURES) console.log(`… and ${failures.length - MAX_FAILURES} more`);
 }
@@ -33,12 +33,19 @@ function failedPoints(lines) {
     const indent = point[1].length;
     const diagnostic = [];
     if (lines[i + 1]?.trim() === '---') {
+      let skipDeeperThan = -1; // inside the source excerpt, which repeats the test's code
       for (let j = i + 2; j < lines.length && diagnostic.length < MAX_DIAGNOSTIC_LINES; j++) {
-        if (lines[j].trim() === '...') break;
-        diagnostic.push(`    ${lines[j].slice(indent)}`);
+        const line = lines[j];
+        if (line.trim() === '...') break;
+        const depth = line.length - line.trimStart().length;
+        if (skipDeeperThan >= 0 && depth > skipDeeperThan) continue;
+        skipDeeperThan = line.trimStart().startsWith('source:') ? depth : -1;
+        if (skipDeeperThan < 0) diagnostic.push(`    ${line.slice(indent)}`);
       }
     }
-    out.push([`  ${'  '.repeat(indent / 4)}not ok - ${point[2]}`, ...diagnostic].join('\n'));
+    // A subtest or file ends in "# time=": one line is enough, its failed assertions come with details.
+    const holder = / # time=[\d.]+m?s$/.test(point[2]);
+    out.push([`  ${'  '.repeat(indent / 4)}not ok - ${point[2]}`, ...(holder ? [] : diagnostic)].join('\n'));
   }
   return out;
 }

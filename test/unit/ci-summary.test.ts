@@ -26,10 +26,17 @@ const FAILING = `# Subtest: dist/test/unit/a.test.js
         not ok 2 - never stalled
           ---
           found: 5
+          source: >
+            t.equal(stalls, 0, 'never stalled');
+            --^
           wanted: 0
           ...
         1..2
     not ok 1 - the pool # time=3ms
+      ---
+      at:
+        fileName: test/unit/a.test.ts
+      ...
     1..1
 not ok 1 - dist/test/unit/a.test.js # time=5ms
 ok 2 - dist/test/unit/b.test.js # time=1ms
@@ -43,7 +50,8 @@ t.test('failed points and their diagnostics come right before the count line', a
   t.equal(lines.at(-1), '1 passed, 1 failed, 1 skipped');
   t.match(out, /failed test points \(3/);
   t.match(out, /not ok - never stalled\n\s+found: 5\n\s+wanted: 0\n/);
-  t.match(out, /not ok - the pool/);
+  t.notMatch(out, /t\.equal\(stalls/, 'the source excerpt is left out');
+  t.match(out, /not ok - the pool # time=3ms\n\s+not ok - dist/, 'a subtest holding failures gets one line');
   t.match(out, /not ok - dist\/test\/unit\/a\.test\.js/);
   t.notMatch(out, /b\.test\.js/, 'passing files are not listed');
 });
