@@ -4,11 +4,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WeightStore, type WeightStoreDescription } from '../../src/runtime/weight-store.js';
 
-const { desc, durationMs, name, unsafe } = workerData as {
+const {
+  desc,
+  durationMs,
+  name,
+  unsafe,
+  minVersions = 0,
+} = workerData as {
   desc: WeightStoreDescription;
   durationMs: number;
   name: string;
   unsafe: boolean;
+  /** Keep reading past durationMs (up to 30 s) until this many versions have been seen. */
+  minVersions?: number;
 };
 const store = WeightStore.attach(desc);
 const slot = store.registerReader(name);
@@ -21,8 +29,16 @@ let snapshots = 0,
   versionsSeen = 0,
   backwards = 0;
 parentPort!.postMessage({ ready: true });
+// Read for durationMs, and on past it (up to 30 s) until minVersions versions have arrived: on a loaded
+// machine the writer may get little CPU time during the reader's window, and a reader that saw no new
+// version proves nothing. A writer that never reaches the readers still fails the hammer test.
 const end = performance.now() + durationMs;
-while (performance.now() < end) {
+const hardEnd = performance.now() + Math.max(durationMs, 30_000);
+const reading = (): boolean => {
+  const now = performance.now();
+  return now < end || (versionsSeen < minVersions && now < hardEnd);
+};
+while (reading()) {
   let version: number;
   if (unsafe) {
     // Deliberately wrong: read the active half without the seqlock (shows the hammer can catch tears).

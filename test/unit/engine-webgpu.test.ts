@@ -108,7 +108,9 @@ t.test('tiny model: greedy ids and log-probs equal the builtin engine, base and 
     );
   }
   t.equal(gpu.lastSync!.kind, 'flip', 'switching back to a resident version is a pointer flip');
-  t.ok(gpu.lastSync!.ms < 5, `flip took ${gpu.lastSync!.ms.toFixed(3)} ms`);
+  // A flip moves no weights (~0.01 ms); an upload of the adapter takes far longer. The 5 ms target is
+  // measured by bench:gpu-rollout; here the bound leaves room for a preempted thread on a loaded machine.
+  t.ok(gpu.lastSync!.ms < 50, `flip took ${gpu.lastSync!.ms.toFixed(3)} ms`);
   t.same(gpu.residentVersions, [1, 2], 'versions 1 and 2 resident');
 
   // A sync while a generation runs: the running one keeps its version, the next call takes the new one.

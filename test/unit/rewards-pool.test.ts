@@ -60,8 +60,9 @@ t.test('adversarial completions are scored or quarantined within the deadline; t
   tt.comment(
     `adversarial batch: ${wall.toFixed(0)} ms, failures: ${JSON.stringify(res.failures.map((f) => [f.index, f.reason, Math.round(f.elapsedMs)]))}`,
   );
-  // 6 items over 2 lanes: at most 3 deadlines in a row per lane, plus worker restarts and I/O.
-  tt.ok(wall < 3 * 3000 + 4000, `batch finished in ${wall.toFixed(0)} ms`);
+  // 6 items over 2 lanes: at most 3 deadlines in a row per lane, plus worker restarts and I/O (about
+  // 13 s); the bound is generous for a loaded CI machine: what it guards against is a batch that waits forever.
+  tt.ok(wall < 40_000, `batch finished in ${wall.toFixed(0)} ms`);
   for (const f of res.failures)
     tt.ok(
       f.elapsedMs < 3000 + 1500,
@@ -152,8 +153,9 @@ t.test('custom modules that hang or call process.exit are killed at the deadline
       [5, 'crash'],
     ],
   );
+  // From the item's start: not from queueing (< 1 s), nor a second deadline late (≥ 2 s, with room for timer lateness under load).
   for (const f of res.failures.filter((x) => x.reason === 'timeout'))
-    tt.ok(f.elapsedMs >= 990 && f.elapsedMs < 2500, `timeout ${f.index} at ${f.elapsedMs.toFixed(0)} ms`);
+    tt.ok(f.elapsedMs >= 990 && f.elapsedMs < 3000, `timeout ${f.index} at ${f.elapsedMs.toFixed(0)} ms`);
   tt.same(res.names, ['format', 'hang', 'parity']);
   tt.same(res.rewards['hang'], [0.25, null, null, null, 0.25, null, 0.25]);
   tt.same(res.rewards['parity'], [0, null, null, null, 0, null, 1]);
@@ -170,9 +172,9 @@ t.test('custom modules that hang or call process.exit are killed at the deadline
     [5, 'crash', 'EXIT again'],
   ]);
   // Two deadlines (1 s) per worker lane plus four replacement workers, each of which loads and warms the
-  // verifier's CAS before it takes an item (about 1-2 s on a loaded 2-core machine): a stall would wait
-  // for a whole batch deadline or forever, far beyond this bound.
-  tt.ok(wall < 2 * 1000 + 4 * 2000 + 4000, `never stalled: ${wall.toFixed(0)} ms`);
+  // verifier's CAS before it takes an item (1-2 s on a 2-core machine, measured up to 4 s when the machine
+  // is loaded): about 10-19 s. A stall waits forever, or 10 s per item for the start timeout.
+  tt.ok(wall < 45_000, `never stalled: ${wall.toFixed(0)} ms`);
   // The runtime supervised all of it, on events$: each hang a timeout (not retried), each exit a crash
   // retried once on a fresh worker and then dead-lettered, every killed worker replaced.
   const of = (type: ActorEvent['type']) => events.filter((e) => e.type === type && 'role' in e && e.role === 'reward');

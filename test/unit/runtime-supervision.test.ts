@@ -61,10 +61,10 @@ for (const mode of ['throw', 'exit', 'uncaught'] as const) {
 t.test('deadline expiry: timeout error, worker replaced, actor keeps serving', async (t) => {
   events.length = 0;
   const t0 = performance.now();
-  const err = await sys.ask('f', 'spin', { ms: 10_000 }, { deadlineMs: 150 }).catch((e: unknown) => e);
+  const err = await sys.ask('f', 'spin', { ms: 60_000 }, { deadlineMs: 150 }).catch((e: unknown) => e);
   t.type(err, ActorTimeoutError);
   t.match((err as Error).message, /timed out after 150 ms/);
-  t.ok(performance.now() - t0 < 3000, 'did not wait for the hung handler');
+  t.ok(performance.now() - t0 < 20_000, 'did not wait for the hung handler (60 s)');
   t.ok(events.some((e) => e.type === 'timeout'));
   t.notOk(
     events.some((e) => e.type === 'retry'),
