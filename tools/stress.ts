@@ -2,23 +2,23 @@
 //   node dist/tools/stress.js [--out FILE] [--quick] [--payload-mb 16] [--messages N]
 // Measures: actor round-trip latency (ActorSystem.ask, both atomics modes, msgpack vs clone), small
 // messages/s through a 5-stage synthetic pipeline (rollout → reward → advantage → learner →
-// publish) via ask chains and via the lean PortPipeline (each round in a process of its own, warmed
-// up; interleaved rounds: medians, and the ratio of the two in the same run, so a busy machine slows
-// both alike), payload transports (structured clone, msgpackr, SharedArrayBuffer descriptor) at
+// publish) via ask chains, a main-thread relay without the runtime, and the lean PortPipeline
+// (tools/stress/pipelines.ts; each round in a process of its own, warmed up; interleaved rounds:
+// medians, and each one's ratio to PortPipeline in the same run, so a busy machine slows all alike), payload transports (structured clone, msgpackr, SharedArrayBuffer descriptor) at
 // 1 KB..16 MB, and WeightStore publish latency for Tina's adapter and the tiny model's adapter with
 // 1, 4 and 16 readers attached.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ActorSystem } from '../src/runtime/actor-system.js';
-import { PortPipeline } from '../src/runtime/port-pipeline.js';
 import { WeightStore } from '../src/runtime/weight-store.js';
 import { checksumFloat32 } from '../src/runtime/checksum.js';
 import { allocSharedTensor, tensorView } from '../protocols/shared-tensor.js';
 import type { Transport } from '../protocols/codec.js';
 import { repoRoot } from '../src/util/paths.js';
+import { askChain, portChain, relayChain, type Contender, type PipeRun } from './stress/pipelines.js';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 
 const USAGE = `usage: node dist/tools/stress.js [--out FILE] [--quick] [--payload-mb 16] [--messages N]   (npm run stress)
@@ -119,115 +119,6 @@ async function roundTrip(
   }
   await sys.shutdown();
   return { p50_us: us(pct(lat, 50)), p99_us: us(pct(lat, 99)) };
-}
-
-const STAGES = ['rollout', 'reward', 'advantage', 'learner', 'publish'];
-
-/** CPU time of the main thread so far, µs (Linux: /proc; elsewhere null). Clock ticks are 10 ms: use over seconds. */
-function mainThreadCpuUs(): number | null {
-  const f = `/proc/self/task/${process.pid}/stat`;
-  if (!existsSync(f)) return null;
-  const fields = readFileSync(f, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-/**
- * CPU per message, which load from other processes changes far less than throughput: the main
- * thread's (every ask hop's supervision runs there, so 1e6 / main µs bounds the ask chain on one
- * free core) and all threads'.
- */
-async function cpuPerMessage<T>(
-  n: number,
-  fn: () => Promise<T>,
-): Promise<{ result: T; main_cpu_us: number | string; all_cpu_us: number }> {
-  const m0 = mainThreadCpuUs();
-  const c0 = process.cpuUsage();
-  const result = await fn();
-  const c = process.cpuUsage(c0);
-  const m1 = mainThreadCpuUs();
-  return {
-    result,
-    main_cpu_us: m0 === null || m1 === null ? '-' : Math.round(((m1 - m0) / n) * 10) / 10,
-    all_cpu_us: Math.round(((c.user + c.system) / n) * 10) / 10,
-  };
-}
-
-/** A pipeline kept up across rounds: started once, warmed up, then timed round after round. */
-interface Contender {
-  run(n: number): Promise<PipeRun>;
-  close(): Promise<void>;
-}
-
-async function askChain(
-  work: number,
-  concurrency: number,
-  atomics: 'sync' | 'async',
-  deadlineMs = 0,
-  transport: Transport = 'msgpack',
-): Promise<Contender> {
-  // deadlineMs > 0: every ask carries a deadline, so each message runs alone on its worker (the
-  // supervisor can then terminate the worker for it without touching others): no pipelining.
-  const sys = await ActorSystem.start(
-    Object.fromEntries(
-      STAGES.map((s) => [s, { module: SYNTH, atomics, maxQueue: concurrency * 2, deadlineMs, transport }]),
-    ),
-  );
-  const run = async (n: number): Promise<PipeRun> => {
-    const lat: number[] = [];
-    let next = 0;
-    const one = async (id: number): Promise<void> => {
-      const t0 = performance.now();
-      let m: { id: number; h: number; t: number } = { id, h: 0, t: 0 };
-      for (const s of STAGES) m = await sys.ask(s, 'stage', { id: m.id, work });
-      lat.push(performance.now() - t0);
-    };
-    const t0 = performance.now();
-    const cpu = await cpuPerMessage(n, () =>
-      Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < n) await one(next++);
-        }),
-      ),
-    );
-    const secs = (performance.now() - t0) / 1000;
-    return {
-      msgs_per_s: Math.round(n / secs),
-      p50_ms: Math.round(pct(lat, 50) * 1000) / 1000,
-      p99_ms: Math.round(pct(lat, 99) * 1000) / 1000,
-      main_cpu_us: cpu.main_cpu_us,
-      all_cpu_us: cpu.all_cpu_us,
-    };
-  };
-  return { run, close: () => sys.shutdown() };
-}
-
-type PipeRun = {
-  msgs_per_s: number;
-  p50_ms: number | string;
-  p99_ms: number | string;
-  main_cpu_us: number | string;
-  all_cpu_us: number;
-};
-
-async function portChain(work: number, batch: number): Promise<Contender> {
-  const p = await PortPipeline.start(STAGES.map(() => ({ module: SYNTH, handler: 'stage' })));
-  const run = async (n: number): Promise<PipeRun> => {
-    const batches = Array.from({ length: Math.ceil(n / batch) }, (_, k) =>
-      Array.from({ length: Math.min(batch, n - k * batch) }, (_, i) => ({ id: k * batch + i, work })),
-    );
-    const t0 = performance.now();
-    const cpu = await cpuPerMessage(n, () => p.stream(batches, 8));
-    const secs = (performance.now() - t0) / 1000;
-    if (cpu.result !== n) throw new Error(`port pipeline lost messages: ${cpu.result} of ${n}`);
-    return {
-      msgs_per_s: Math.round(n / secs),
-      p50_ms: '-',
-      p99_ms: '-',
-      main_cpu_us: cpu.main_cpu_us,
-      all_cpu_us: cpu.all_cpu_us,
-    };
-  };
-  return { run, close: () => p.close() };
 }
 
 async function transports(sizes: number[], reps: number): Promise<Record<string, unknown>[]> {
@@ -365,6 +256,7 @@ const PIPELINE_SPECS: [string, number, () => Promise<Contender>][] = [
   ['ask chain, 5 roles, atomics=sync', n, () => askChain(200, 64, 'sync')],
   ['ask chain, 5 roles, transport=clone', n, () => askChain(200, 64, 'async', 0, 'clone')],
   ['ask chain, 5 roles, deadline on every ask', Math.ceil(n / 4), () => askChain(200, 64, 'async', 60_000)],
+  ['main-thread relay (no runtime), 5 stages', n, () => relayChain(200, 64)],
   ['PortPipeline, batch 1', n, () => portChain(200, 1)],
 ];
 
