@@ -4,7 +4,8 @@
 // messages/s through a 5-stage synthetic pipeline (rollout → reward → advantage → learner →
 // publish) via ask chains, a main-thread relay without the runtime, and the lean PortPipeline
 // (tools/stress/pipelines.ts; each round in a process of its own, warmed up; interleaved rounds:
-// medians, and each one's ratio to PortPipeline in the same run, so a busy machine slows all alike), payload transports (structured clone, msgpackr, SharedArrayBuffer descriptor) at
+// medians, and each one's ratio to PortPipeline in the same run, so a busy machine slows all
+// alike), payload transports (structured clone, msgpackr, SharedArrayBuffer descriptor) at
 // 1 KB..16 MB, and WeightStore publish latency for Tina's adapter and the tiny model's adapter with
 // 1, 4 and 16 readers attached.
 import { mkdirSync, writeFileSync } from 'node:fs';

@@ -104,7 +104,8 @@ t.test('format scanners stay linear on backtracking bait where a regex port woul
     matchesOpenR1Format(s);
     matchesOpenR1StrictFormat(s);
     const ms = performance.now() - t0;
-    // A backtracking regex takes hours on these; a linear scan takes ~10 ms (the bound leaves room for a loaded CI machine).
+    // A backtracking regex takes hours on these; a linear scan takes ~10 ms (the bound leaves room
+    // for a loaded CI machine).
     tt.ok(ms < 2000, `bait ${i} (${s.length} chars) scanned in ${ms.toFixed(1)} ms`);
   }
   // Sanity that bait 1 really is bait: a lazy regex on a 20× smaller slice is already much slower.

@@ -155,7 +155,8 @@ t.test('custom modules that hang or call process.exit are killed at the deadline
       [5, 'crash'],
     ],
   );
-  // From the item's start: not from queueing (< 1 s), nor a second deadline late (≥ 2 s, with room for timer lateness under load).
+  // From the item's start: not from queueing (< 1 s), nor a second deadline late (≥ 2 s, with room
+  // for timer lateness under load).
   for (const f of res.failures.filter((x) => x.reason === 'timeout'))
     tt.ok(f.elapsedMs >= 990 && f.elapsedMs < 3000, `timeout ${f.index} at ${f.elapsedMs.toFixed(0)} ms`);
   tt.same(res.names, ['format', 'hang', 'parity']);
