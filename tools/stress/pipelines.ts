@@ -130,7 +130,10 @@ async function startRelayStage(): Promise<RelayStage> {
   };
   const entry = fileURLToPath(new URL('../../src/runtime/port-stage-entry.js', import.meta.url));
   const worker = new Worker(entry, { workerData: data, transferList: [data.input, data.output] });
-  const ready = await new Promise<{ ready?: boolean; error?: string }>((res) => worker.once('message', res));
+  const ready = await new Promise<{ ready?: boolean; error?: string }>((res, rej) => {
+    worker.once('message', res);
+    worker.once('error', rej);
+  });
   if (!ready.ready) throw new Error(`relay stage: ${ready.error}`);
   const stage: RelayStage = { worker, input: inbound.port1, outbox: [], waiting: [] };
   // Replies come back in order, one batch per batch sent.
