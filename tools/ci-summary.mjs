@@ -1,10 +1,11 @@
 // Turns tap's closing "# { total: N, pass: P, fail: F, skip: S }" line into "P passed, F failed[, S skipped]".
-// Before that line it lists every failed test point with the start of its diagnostic block, because CI keeps
-// only the tail of the log and a failure deep in a 20,000-line log would otherwise never be seen.
+// Before that line it prints each failed assertion's diagnostic, then one line per failed test point, because CI
+// keeps only the tail of the log and a failure deep in a 20,000-line log would otherwise never be seen.
 import { readFileSync } from 'node:fs';
 
-const MAX_FAILURES = 30;
-const MAX_DIAGNOSTIC_LINES = 24;
+const MAX_DETAILED = 20;
+const MAX_LISTED = 40;
+const MAX_DIAGNOSTIC_LINES = 16;
 
 const text = readFileSync(process.argv[2], 'utf8');
 const m = [
@@ -16,15 +17,23 @@ if (!m) {
   process.exit(1);
 }
 const failures = failedPoints(text.split('\n'));
+const assertions = failures.filter((f) => !f.holder);
+if (assertions.length > 0) {
+  console.log(`failed assertions, with their diagnostics (${assertions.length}):`);
+  for (const f of assertions.slice(0, MAX_DETAILED)) console.log([`  not ok - ${f.name}`, ...f.diagnostic].join('\n'));
+  if (assertions.length > MAX_DETAILED) console.log(`  … and ${assertions.length - MAX_DETAILED} more`);
+}
+// The one-line list comes last, right above the count, so the shortest tail still shows every failure.
 if (failures.length > 0) {
-  console.log(`failed test points (${failures.length}; assertions first, then the subtests and files holding them):`);
-  for (const f of failures.slice(0, MAX_FAILURES)) console.log(f);
-  if (failures.length > MAX_FAILURES) console.log(`… and ${failures.length - MAX_FAILURES} more`);
+  console.log(`failed test points (${failures.length}; each file's innermost first):`);
+  for (const f of failures.slice(0, MAX_LISTED))
+    console.log(`  ${'  '.repeat(f.depth)}not ok - ${f.name}${f.where ? ` (${f.where})` : ''}`);
+  if (failures.length > MAX_LISTED) console.log(`  … and ${failures.length - MAX_LISTED} more`);
 }
 const [, , pass = '0', fail = '0', skip = '0'] = m;
 console.log(`${pass} passed, ${fail} failed` + (Number(skip) ? `, ${skip} skipped` : ''));
 
-/** Every "not ok" line (any depth) with the first lines of the YAML block that follows it. */
+/** Every "not ok" line (any depth): its name, depth, whether it is a subtest or file, and its diagnostic. */
 function failedPoints(lines) {
   const out = [];
   for (let i = 0; i < lines.length; i++) {
@@ -43,9 +52,16 @@ function failedPoints(lines) {
         if (skipDeeperThan < 0) diagnostic.push(`    ${line.slice(indent)}`);
       }
     }
-    // A subtest or file ends in "# time=": one line is enough, its failed assertions come with details.
-    const holder = / # time=[\d.]+m?s$/.test(point[2]);
-    out.push([`  ${'  '.repeat(indent / 4)}not ok - ${point[2]}`, ...(holder ? [] : diagnostic)].join('\n'));
+    const file = diagnostic.find((l) => /^\s+fileName: /.test(l))?.split('fileName: ')[1];
+    const line = diagnostic.find((l) => /^\s+lineNumber: /.test(l))?.split('lineNumber: ')[1];
+    out.push({
+      name: point[2],
+      depth: indent / 4,
+      // A subtest or file ends in "# time=": it holds failed assertions, which carry the details.
+      holder: / # time=[\d.]+m?s$/.test(point[2]),
+      diagnostic,
+      where: file ? `${file}${line ? `:${line}` : ''}` : null,
+    });
   }
   return out;
 }

@@ -43,16 +43,26 @@ ok 2 - dist/test/unit/b.test.js # time=1ms
 # { total: 3, pass: 1, fail: 1, skip: 1 }
 `;
 
-t.test('failed points and their diagnostics come right before the count line', async (t) => {
+t.test('failed assertions with diagnostics, then one line per failed point right above the count line', async (t) => {
   const { status, out } = summarize(FAILING);
   t.equal(status, 0);
   const lines = out.trimEnd().split('\n');
   t.equal(lines.at(-1), '1 passed, 1 failed, 1 skipped');
-  t.match(out, /failed test points \(3/);
-  t.match(out, /not ok - never stalled\n\s+found: 5\n\s+wanted: 0\n/);
+  t.match(
+    out,
+    /failed assertions, with their diagnostics \(1\):\n\s+not ok - never stalled\n\s+found: 5\n\s+wanted: 0\n/,
+  );
   t.notMatch(out, /t\.equal\(stalls/, 'the source excerpt is left out');
-  t.match(out, /not ok - the pool # time=3ms\n\s+not ok - dist/, 'a subtest holding failures gets one line');
-  t.match(out, /not ok - dist\/test\/unit\/a\.test\.js/);
+  // The last lines: every failed point, innermost first, each on one line, with its file and line where known.
+  t.same(
+    lines.slice(-5, -1).map((l) => l.trim()),
+    [
+      "failed test points (3; each file's innermost first):",
+      'not ok - never stalled',
+      'not ok - the pool # time=3ms (test/unit/a.test.ts)',
+      'not ok - dist/test/unit/a.test.js # time=5ms',
+    ],
+  );
   t.notMatch(out, /b\.test\.js/, 'passing files are not listed');
 });
 
