@@ -19,7 +19,7 @@ import { checksumFloat32 } from '../src/runtime/checksum.js';
 import { allocSharedTensor, tensorView } from '../protocols/shared-tensor.js';
 import type { Transport } from '../protocols/codec.js';
 import { repoRoot } from '../src/util/paths.js';
-import { askChain, portChain, relayChain, type Contender, type PipeRun } from './stress/pipelines.js';
+import { SYNTH, askChain, pct, portChain, relayChain, type Contender, type PipeRun } from './stress/pipelines.js';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 
 const USAGE = `usage: node dist/tools/stress.js [--out FILE] [--quick] [--payload-mb 16] [--messages N]   (npm run stress)
@@ -45,7 +45,6 @@ const { values } = scriptOptions({
   },
 });
 const quick = values.quick;
-const SYNTH = join(repoRoot(), 'examples/actors/synthetic.ts');
 
 /** Element count of a LoRA adapter (A: r×in, B: out×r) over the given projections of every layer. */
 export function adapterElements(m: {
@@ -99,10 +98,6 @@ const TINY = adapterElements({
   targets: ALL7,
 });
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 const us = (ms: number): number => Math.round(ms * 1000 * 10) / 10;
 
 async function roundTrip(

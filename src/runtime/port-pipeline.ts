@@ -56,6 +56,18 @@ export class PortPipeline {
     return new PortPipeline(workers, channels[0]!.port1, channels[stages.length]!.port2);
   }
 
+  /**
+   * Push a batch in without waiting. The last stage's results come out batch by batch, in the order
+   * sent, to the listeners given to onResults (callers doing their own pipelining or matching).
+   */
+  send(batch: unknown[]): void {
+    this.head.postMessage(batch);
+  }
+
+  onResults(listener: (results: unknown[]) => void): void {
+    this.tail.on('message', listener);
+  }
+
   /** Push a batch through every stage; resolves with the last stage's results (in order). */
   run<R = unknown>(batch: unknown[]): Promise<R[]> {
     return new Promise<R[]>((res) => {

@@ -21,3 +21,18 @@ t.test('3-stage port pipeline delivers every message in order', async (t) => {
     /no handler 'nope'/,
   );
 });
+
+t.test('send without waiting: every batch reaches the results listener, in the order sent', async (t) => {
+  const p = await PortPipeline.start([0, 1].map(() => ({ module: 'examples/actors/synthetic.ts', handler: 'stage' })));
+  t.teardown(() => p.close());
+  const seen: number[][] = [];
+  const all = new Promise<void>((resolve) =>
+    p.onResults((results) => {
+      seen.push(results.map((r) => (r as { id: number }).id));
+      if (seen.length === 3) resolve();
+    }),
+  );
+  for (const ids of [[1, 2], [3], [4, 5, 6]]) p.send(ids.map((id) => ({ id, work: 10 })));
+  await all;
+  t.same(seen, [[1, 2], [3], [4, 5, 6]]);
+});

@@ -6,18 +6,16 @@
 // runtime itself. Each contender is started once, warmed up and timed round after round.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
 import { PortPipeline } from '../../src/runtime/port-pipeline.js';
-import { resolveActorModule } from '../../src/runtime/modules.js';
-import type { PortStageData } from '../../protocols/envelope.js';
 import type { Transport } from '../../protocols/codec.js';
 import { repoRoot } from '../../src/util/paths.js';
 
-const SYNTH = (): string => join(repoRoot(), 'examples/actors/synthetic.ts');
+/** The synthetic stage actor every contender runs. */
+export const SYNTH = join(repoRoot(), 'examples/actors/synthetic.ts');
 
-function pct(xs: number[], p: number): number {
+/** The p-th percentile of xs (nearest rank). */
+export function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
@@ -70,7 +68,7 @@ export async function askChain(
   // supervisor can then terminate the worker for it without touching others): no pipelining.
   const sys = await ActorSystem.start(
     Object.fromEntries(
-      STAGES.map((s) => [s, { module: SYNTH(), atomics, maxQueue: concurrency * 2, deadlineMs, transport }]),
+      STAGES.map((s) => [s, { module: SYNTH, atomics, maxQueue: concurrency * 2, deadlineMs, transport }]),
     ),
   );
   const run = (n: number): Promise<PipeRun> =>
@@ -90,7 +88,7 @@ export type PipeRun = {
 };
 
 export async function portChain(work: number, batch: number): Promise<Contender> {
-  const p = await PortPipeline.start(STAGES.map(() => ({ module: SYNTH(), handler: 'stage' })));
+  const p = await PortPipeline.start(STAGES.map(() => ({ module: SYNTH, handler: 'stage' })));
   const run = async (n: number): Promise<PipeRun> => {
     const batches = Array.from({ length: Math.ceil(n / batch) }, (_, k) =>
       Array.from({ length: Math.min(batch, n - k * batch) }, (_, i) => ({ id: k * batch + i, work })),
@@ -110,34 +108,21 @@ export async function portChain(work: number, batch: number): Promise<Contender>
   return { run, close: () => p.close() };
 }
 
-/** One stage worker of the relay: a PortPipeline stage whose input and output ports both end on the main thread. */
+/** One stage of the relay: a one-stage PortPipeline, so both its ends are on the main thread. */
 interface RelayStage {
-  worker: Worker;
-  input: MessagePort;
+  pipe: PortPipeline;
   outbox: unknown[];
   waiting: ((r: unknown) => void)[];
 }
 
 async function startRelayStage(): Promise<RelayStage> {
-  const inbound = new MessageChannel();
-  const outbound = new MessageChannel();
-  const data: PortStageData = {
-    module: resolveActorModule('relay', SYNTH()),
-    handler: 'stage',
-    config: {},
-    input: inbound.port2,
-    output: outbound.port1,
+  const stage: RelayStage = {
+    pipe: await PortPipeline.start([{ module: SYNTH, handler: 'stage' }]),
+    outbox: [],
+    waiting: [],
   };
-  const entry = fileURLToPath(new URL('../../src/runtime/port-stage-entry.js', import.meta.url));
-  const worker = new Worker(entry, { workerData: data, transferList: [data.input, data.output] });
-  const ready = await new Promise<{ ready?: boolean; error?: string }>((res, rej) => {
-    worker.once('message', res);
-    worker.once('error', rej);
-  });
-  if (!ready.ready) throw new Error(`relay stage: ${ready.error}`);
-  const stage: RelayStage = { worker, input: inbound.port1, outbox: [], waiting: [] };
   // Replies come back in order, one batch per batch sent.
-  outbound.port2.on('message', (results: unknown[]) => {
+  stage.pipe.onResults((results) => {
     const waiting = stage.waiting.splice(0, results.length);
     for (let i = 0; i < results.length; i++) waiting[i]!(results[i]);
   });
@@ -159,7 +144,7 @@ export async function relayChain(work: number, concurrency: number): Promise<Con
     for (const s of dirty) {
       const batch = s.outbox;
       s.outbox = [];
-      s.input.postMessage(batch);
+      s.pipe.send(batch);
     }
     dirty.clear();
   };
@@ -179,13 +164,7 @@ export async function relayChain(work: number, concurrency: number): Promise<Con
       let m: { id: number } = { id };
       for (let k = 0; k < stages.length; k++) m = await hop<{ id: number }>(k, { id: m.id, work });
     });
-  const close = async (): Promise<void> => {
-    for (const s of stages) {
-      s.input.close();
-      await s.worker.terminate();
-    }
-  };
-  return { run, close };
+  return { run, close: async () => void (await Promise.all(stages.map((s) => s.pipe.close()))) };
 }
 
 /** n messages through a chain, `concurrency` at a time: throughput, latency percentiles and CPU per message. */
