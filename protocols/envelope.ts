@@ -51,37 +51,44 @@ export interface ActorWorkerData {
 /**
  * A worker's channel (runtime → worker) carries batches: one postMessage per worker per event-loop
  * turn, holding every message sent to it in that turn. A batch is a flat array with
- * DELIVERY_SLOTS entries per message — sequence number (unique per worker, the reply carries it
- * back), flags (DELIVERY_ANNOUNCE | DELIVERY_EXCLUSIVE), then the envelope's h, t, p, s (or null)
- * and v (or null) — because V8 clones a flat array of primitives about 3× faster than an array of
- * objects (measured here: 0.22 vs 0.77 µs per message). The msgpack payloads of a batch travel in
- * one transferred ArrayBuffer at its end, each p replaced by the end offset of its bytes
- * (src/runtime/lane-bytes.ts).
+ * DELIVERY_SLOTS entries per message: sequence number (unique per worker, the reply carries it
+ * back), a code (DELIVERY_* bits), the handler name and the payload. V8 clones a flat array of
+ * primitives about 3× faster than an array of objects (measured here: 0.22 vs 0.77 µs per
+ * message), and every slot costs: 4 slots instead of 7 (h, t, p, s, v) cut the clone by a third.
+ * The payload is the message itself (structured clone) or, with DELIVERY_MSGPACK, its msgpack bytes;
+ * with DELIVERY_EXTRAS it is [payload, shared buffers or null, protocol version or null]. The msgpack
+ * payloads of a batch (those without extras) travel in one transferred ArrayBuffer at its end, each
+ * replaced by the end offset of its bytes (src/runtime/lane-bytes.ts).
  */
 export type LaneBatch = unknown[];
-export const DELIVERY_SLOTS = 7;
+export const DELIVERY_SLOTS = 4;
 /** Post a start signal at once when the handler begins. */
 export const DELIVERY_ANNOUNCE = 1;
 /** Supervised alone (deadline or abort): the replies before it go out first. */
 export const DELIVERY_EXCLUSIVE = 2;
+/** The payload is msgpack bytes (TaskEnvelope t 'msgpack'); otherwise the message itself ('clone'). */
+export const DELIVERY_MSGPACK = 4;
+/** The payload slot holds [payload, s or null, v or null] (the envelope has shared buffers or a version). */
+export const DELIVERY_EXTRAS = 8;
 
 /**
- * Worker → runtime: flat batches with REPLY_SLOTS entries per item — sequence number, code, a, b:
- * REPLY_STARTED; REPLY_EMPTY (the handler returned nothing); REPLY_MSGPACK (a: p, b: s or null);
- * REPLY_CLONE (a: p); REPLY_FAILED (a: the WorkerReply kind, b: RemoteError); REPLY_DIED (the
- * worker is going down under this message: a: its exit code, or b: the uncaught error — sent from
- * the worker's exit hooks, so the runtime knows before the thread's teardown ends). The REPLY_MSGPACK
- * bytes of a batch travel in one buffer at its end, as in deliveries. Or one of the two lifecycle
- * messages.
+ * Worker → runtime: flat batches with REPLY_SLOTS entries per item: sequence number, code, value.
+ * REPLY_STARTED (value null); REPLY_EMPTY (the handler returned nothing); REPLY_MSGPACK (the result's
+ * msgpack bytes; those of a batch travel in one buffer at its end, as in deliveries);
+ * REPLY_MSGPACK_SHARED ([bytes, shared buffers]); REPLY_CLONE (the result itself); REPLY_FAILED
+ * ([WorkerReply kind, RemoteError]); REPLY_DIED ([exit code or null, uncaught RemoteError or null]:
+ * the worker is going down under this message, sent from its exit hooks so the runtime knows before
+ * the thread's teardown ends). Or one of the two lifecycle messages.
  */
 export type LaneOutbound = unknown[] | { ready: 1 } | { initError: RemoteError };
-export const REPLY_SLOTS = 4;
+export const REPLY_SLOTS = 3;
 export const REPLY_STARTED = 0;
 export const REPLY_EMPTY = 1;
 export const REPLY_MSGPACK = 2;
 export const REPLY_CLONE = 3;
 export const REPLY_FAILED = 4;
 export const REPLY_DIED = 5;
+export const REPLY_MSGPACK_SHARED = 6;
 
 /** workerData of a PortPipeline stage: its actor module and handler, and the ports to the neighbours.
  * Batches on the ports are arrays of the handler's messages / results (structured clone). */

@@ -90,6 +90,8 @@ export interface ActorMetric {
   totalMs: number;
 }
 
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
 interface Role {
   name: string;
   spec: Required<Omit<RoleSpec, 'config' | 'module'>> & { module: string };
@@ -164,9 +166,26 @@ export class ActorSystem {
   }
 
   /** Send a message and wait for the handler's result. */
-  async ask<R = unknown>(role: string, handler: string, msg: unknown, opts: CallOptions = {}): Promise<R> {
-    const r = this.role(role, handler);
+  ask<R = unknown>(role: string, handler: string, msg: unknown, opts: CallOptions = NO_OPTIONS): Promise<R> {
+    let r: Role;
+    try {
+      r = this.role(role, handler);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const deadlineMs = opts.deadlineMs ?? r.spec.deadlineMs;
+    if (r.pending < r.capacity && deadlineMs <= 0 && !opts.signal && !opts.onStart)
+      return this.askDirect<R>(r, handler, msg, opts);
+    return this.askSupervised<R>(r, handler, msg, opts, deadlineMs);
+  }
+
+  private async askSupervised<R>(
+    r: Role,
+    handler: string,
+    msg: unknown,
+    opts: CallOptions,
+    deadlineMs: number,
+  ): Promise<R> {
     const t0 = performance.now();
     if (r.pending >= r.capacity) await this.admit(r, handler, opts.signal);
     else r.pending++;
@@ -175,6 +194,42 @@ export class ActorSystem {
     } finally {
       this.release(r);
     }
+  }
+
+  /**
+   * The common case (mailbox room, no deadline, abort signal or start signal), and the hot path of
+   * ask chains: one promise per call, settled straight from the worker's reply. Only an attempt that
+   * did not succeed goes on under the supervisor (deliver: retries, dead letters, events), which then
+   * counts it as attempt 1. The supervisor's async layers cost ~1 KB of garbage per call on the main
+   * thread, which an ask chain pays at every hop.
+   */
+  private askDirect<R>(r: Role, handler: string, msg: unknown, opts: CallOptions): Promise<R> {
+    const t0 = performance.now();
+    let env: TaskEnvelope;
+    try {
+      env = this.envelope(r, handler, msg, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    r.pending++;
+    return new Promise<R>((resolve, reject) => {
+      const settle = (o: AttemptOutcome): void => {
+        if ('reply' in o && o.reply.ok) {
+          this.metric(r.name, handler, true, 1, t0);
+          this.release(r);
+          try {
+            resolve((o.reply.r ? openEnvelope(o.reply.r) : undefined) as R);
+          } catch (err) {
+            reject(err);
+          }
+          return;
+        }
+        this.deliver(r, handler, msg, opts, 0, t0, env, o)
+          .then(resolve as (v: unknown) => void, reject)
+          .finally(() => this.release(r));
+      };
+      r.lanes.submit({ env, transfer: opts.transfer, exclusive: false, announce: false, settle, seq: 0, lane: null });
+    });
   }
 
   /** Send without waiting for the result: resolves once the message is accepted into the mailbox
@@ -308,18 +363,15 @@ export class ActorSystem {
     opts: CallOptions,
     deadlineMs: number,
     t0: number,
+    env = this.envelope(r, handler, msg, opts),
+    /** The outcome of attempt 1 when askDirect made it. */
+    first?: AttemptOutcome,
   ): Promise<unknown> {
-    const env = makeEnvelope(
-      handler,
-      msg,
-      opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport),
-      opts.protocol?.version,
-    );
     let attempt = 0;
     for (;;) {
       attempt++;
       let lastError: Error;
-      const out = await this.attempt(r, env, opts, deadlineMs, attempt);
+      const out = attempt === 1 && first ? first : await this.attempt(r, env, opts, deadlineMs, attempt);
       if ('reply' in out) {
         const reply = out.reply;
         if (reply.ok) {
@@ -373,6 +425,11 @@ export class ActorSystem {
       if (attempt > r.spec.retries) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
       this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
     }
+  }
+
+  private envelope(r: Role, handler: string, msg: unknown, opts: CallOptions): TaskEnvelope {
+    const transport = opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport);
+    return makeEnvelope(handler, msg, transport, opts.protocol?.version);
   }
 
   private deadLetter(r: Role, handler: string, msg: unknown, attempts: number, error: Error, t0: number): never {

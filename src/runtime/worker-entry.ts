@@ -15,12 +15,15 @@ import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/c
 import {
   DELIVERY_ANNOUNCE,
   DELIVERY_EXCLUSIVE,
+  DELIVERY_EXTRAS,
+  DELIVERY_MSGPACK,
   DELIVERY_SLOTS,
   REPLY_CLONE,
   REPLY_DIED,
   REPLY_EMPTY,
   REPLY_FAILED,
   REPLY_MSGPACK,
+  REPLY_MSGPACK_SHARED,
   REPLY_SLOTS,
   REPLY_STARTED,
   type ActorWorkerData,
@@ -30,7 +33,7 @@ import {
 } from '../../protocols/envelope.js';
 import { validateMessage, type ProtocolDef } from '../../protocols/messages.js';
 import { toRemoteError } from './errors.js';
-import { gatherPayloads, scatterPayloads } from './lane-bytes.js';
+import { DELIVERY_BYTES, REPLY_BYTES, gatherPayloads, scatterPayloads } from './lane-bytes.js';
 import { fireFaultDrill, type FaultDrill } from './fault-drill.js';
 import type { ActorContext } from './context.js';
 
@@ -67,7 +70,7 @@ let running = 0;
 
 function flush(): void {
   if (outbox.length === 0 || !port) return;
-  const bytes = gatherPayloads(outbox, REPLY_SLOTS, 1, REPLY_MSGPACK, 2);
+  const bytes = gatherPayloads(outbox, REPLY_BYTES);
   port.postMessage(outbox, bytes ? [bytes] : []);
   outbox = [];
 }
@@ -76,21 +79,27 @@ function flush(): void {
 // that message and start a replacement without waiting for this thread's teardown.
 process.on('exit', (code) => {
   flush();
-  if (running) port?.postMessage([running, REPLY_DIED, code, null]);
+  if (running) port?.postMessage([running, REPLY_DIED, [code, null]]);
 });
 process.on('uncaughtExceptionMonitor', (err) => {
   flush();
-  if (running) port?.postMessage([running, REPLY_DIED, null, toRemoteError(err)]);
+  if (running) port?.postMessage([running, REPLY_DIED, [null, toRemoteError(err)]]);
   running = 0;
 });
 
 function take(batch: LaneBatch): void {
-  scatterPayloads(batch, DELIVERY_SLOTS, 3, 'msgpack', 4);
+  scatterPayloads(batch, DELIVERY_BYTES);
   for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) {
-    const env: TaskEnvelope = { h: batch[k + 2] as string, t: batch[k + 3] as TaskEnvelope['t'], p: batch[k + 4] };
-    if (batch[k + 5] !== null) env.s = batch[k + 5] as SharedArrayBuffer[];
-    if (batch[k + 6] !== null) env.v = batch[k + 6] as number;
-    queue.push({ seq: batch[k] as number, flags: batch[k + 1] as number, env });
+    const code = batch[k + 1] as number;
+    const t = code & DELIVERY_MSGPACK ? 'msgpack' : 'clone';
+    let env: TaskEnvelope;
+    if (code & DELIVERY_EXTRAS) {
+      const [p, s, v] = batch[k + 3] as [unknown, SharedArrayBuffer[] | null, number | null];
+      env = { h: batch[k + 2] as string, t, p };
+      if (s !== null) env.s = s;
+      if (v !== null) env.v = v;
+    } else env = { h: batch[k + 2] as string, t, p: batch[k + 3] };
+    queue.push({ seq: batch[k] as number, flags: code, env });
   }
 }
 
@@ -100,10 +109,11 @@ function enqueue(batch: LaneBatch): void {
 }
 
 function pushReply(seq: number, r: WorkerReply): void {
-  if (!r.ok) outbox.push(seq, REPLY_FAILED, r.kind, r.error);
-  else if (r.r === null) outbox.push(seq, REPLY_EMPTY, null, null);
-  else if (r.r.t === 'msgpack') outbox.push(seq, REPLY_MSGPACK, r.r.p, r.r.s ?? null);
-  else outbox.push(seq, REPLY_CLONE, r.r.p, null);
+  if (!r.ok) outbox.push(seq, REPLY_FAILED, [r.kind, r.error]);
+  else if (r.r === null) outbox.push(seq, REPLY_EMPTY, null);
+  else if (r.r.t === 'clone') outbox.push(seq, REPLY_CLONE, r.r.p);
+  else if (r.r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array(r.r.p as Uint8Array), r.r.s]);
+  else outbox.push(seq, REPLY_MSGPACK, r.r.p);
 }
 
 async function drain(): Promise<void> {
@@ -114,7 +124,7 @@ async function drain(): Promise<void> {
       const exclusive = (d.flags & DELIVERY_EXCLUSIVE) !== 0;
       if (exclusive) flush();
       Atomics.store(control, 0, d.seq);
-      if (d.flags & DELIVERY_ANNOUNCE) port!.postMessage([d.seq, REPLY_STARTED, null, null]);
+      if (d.flags & DELIVERY_ANNOUNCE) port!.postMessage([d.seq, REPLY_STARTED, null]);
       running = d.seq;
       const r = await dispatch(d.env);
       running = 0;
