@@ -108,12 +108,20 @@ function enqueue(batch: LaneBatch): void {
   if (!draining) void drain();
 }
 
-function pushReply(seq: number, r: WorkerReply): void {
-  if (!r.ok) outbox.push(seq, REPLY_FAILED, [r.kind, r.error]);
-  else if (r.r === null) outbox.push(seq, REPLY_EMPTY, null);
-  else if (r.r.t === 'clone') outbox.push(seq, REPLY_CLONE, r.r.p);
-  else if (r.r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array(r.r.p as Uint8Array), r.r.s]);
-  else outbox.push(seq, REPLY_MSGPACK, r.r.p);
+type Handler = (m: unknown, c: ActorContext) => unknown;
+type FailedReply = Exclude<WorkerReply, { ok: true }>;
+
+/** Queue the handler's result as a reply, encoded with the message's own transport. */
+function pushResult(seq: number, result: unknown, t: TaskEnvelope['t']): void {
+  if (result === undefined) {
+    outbox.push(seq, REPLY_EMPTY, null);
+    return;
+  }
+  const r = makeEnvelope('', result, t);
+  if (r.t === 'clone') outbox.push(seq, REPLY_CLONE, r.p);
+  // An exact copy: the bytes are a view into the encoder's larger buffer, which a clone would copy whole.
+  else if (r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array(r.p as Uint8Array), r.s]);
+  else outbox.push(seq, REPLY_MSGPACK, r.p);
 }
 
 async function drain(): Promise<void> {
@@ -126,10 +134,25 @@ async function drain(): Promise<void> {
       Atomics.store(control, 0, d.seq);
       if (d.flags & DELIVERY_ANNOUNCE) port!.postMessage([d.seq, REPLY_STARTED, null]);
       running = d.seq;
-      const r = await dispatch(d.env);
-      running = 0;
       if (outbox.length === 0) oldestUnsent = performance.now();
-      pushReply(d.seq, r);
+      const failed = prepare(d.env);
+      if (failed) outbox.push(d.seq, REPLY_FAILED, [failed.kind, failed.error]);
+      else {
+        const fn = callFn!;
+        const msg = callMsg;
+        callFn = null;
+        callMsg = null;
+        try {
+          injectFault(d.env.h);
+          let result = fn(msg, ctx);
+          // Awaited only when it is a promise: one microtask hop per async handler, none for a sync one.
+          if (result instanceof Promise) result = await result;
+          pushResult(d.seq, result, d.env.t);
+        } catch (err) {
+          outbox.push(d.seq, REPLY_FAILED, ['handler', toRemoteError(err)]);
+        }
+      }
+      running = 0;
       if (
         exclusive ||
         queue.length === 0 ||
@@ -157,7 +180,12 @@ function parkUntilPosted(): void {
   }
 }
 
-async function dispatch(env: TaskEnvelope): Promise<WorkerReply> {
+/** The handler and decoded message prepare() found (module slots rather than an object per message). */
+let callFn: Handler | null = null;
+let callMsg: unknown = null;
+
+/** Find the handler and decode and validate the message (into callFn / callMsg), or say why not. */
+function prepare(env: TaskEnvelope): FailedReply | null {
   if (!mod)
     return {
       ok: false,
@@ -184,13 +212,9 @@ async function dispatch(env: TaskEnvelope): Promise<WorkerReply> {
   } catch (err) {
     return { ok: false, kind: 'protocol', error: toRemoteError(err) };
   }
-  try {
-    injectFault(env.h);
-    const result = await (handler as (m: unknown, c: ActorContext) => unknown)(msg, ctx);
-    return { ok: true, r: result === undefined ? null : makeEnvelope('', result, env.t) };
-  } catch (err) {
-    return { ok: false, kind: 'handler', error: toRemoteError(err) };
-  }
+  callFn = handler as Handler;
+  callMsg = msg;
+  return null;
 }
 
 /** Fault drills (config `faults`, see fault-drill.ts) travel in the role config as `__faults`. */
