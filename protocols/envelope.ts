@@ -9,6 +9,13 @@ export interface TaskEnvelope {
   /** 'msgpack': p is msgpackr bytes (a Uint8Array); 'clone': p is the message itself (structured clone). */
   t: 'msgpack' | 'clone';
   p: unknown;
+  /**
+   * msgpack: where the message's bytes start (o) and end (e) in p, when p holds more than them (the
+   * encoder's output buffer, or a lane batch's buffer): a view per message would cost an object (and
+   * msgpackr a DataView for it) at every hop. Absent: all of p.
+   */
+  o?: number;
+  e?: number;
   /** SharedArrayBuffers referenced by the payload (msgpack transport). */
   s?: SharedArrayBuffer[];
   /** Protocol version of the message kind the sender used (checked against the receiver's declaration). */

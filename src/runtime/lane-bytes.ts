@@ -3,13 +3,15 @@
 // one Uint8Array each, and the receiver allocates one buffer per batch, not one per message.
 // In the batch, each such payload's slot holds the end offset of its bytes, and the buffer is the
 // batch's last element (so a batch carrying one has a length of one more than a multiple of the
-// slot count). See protocols/envelope.ts for the two batch layouts.
+// slot count). Payloads are addressed by offsets on both sides (TaskEnvelope o, e), never by a
+// view per message. See protocols/envelope.ts for the two batch layouts.
 import {
   DELIVERY_EXTRAS,
   DELIVERY_MSGPACK,
   DELIVERY_SLOTS,
   REPLY_MSGPACK,
   REPLY_SLOTS,
+  type TaskEnvelope,
 } from '../../protocols/envelope.js';
 
 /** Which entries of a flat batch carry gathered bytes: those whose code (a number) has `(code & mask) === want`. */
@@ -27,32 +29,42 @@ function selected(batch: unknown[], k: number, s: PayloadSlots): boolean {
 }
 
 /**
- * Move the msgpack payloads of a flat batch (the selected entries' Uint8Arrays at `payloadAt`) into
- * one buffer appended to the batch. Returns the buffer to transfer, or null when the batch holds no
+ * Move the msgpack payloads of a flat batch into one buffer appended to the batch. A selected entry's
+ * slot at `payloadAt` holds its msgpack envelope (bytes [o, e) of p) and is replaced by the end
+ * offset of its bytes in the buffer. Returns the buffer to transfer, or null when the batch holds no
  * msgpack bytes.
  */
 export function gatherPayloads(batch: unknown[], s: PayloadSlots): ArrayBuffer | null {
   const { stride, payloadAt } = s;
   let total = 0;
   for (let k = 0; k < batch.length; k += stride) {
-    const p = batch[k + payloadAt];
-    if (selected(batch, k, s) && p instanceof Uint8Array) total += p.byteLength;
+    const env = batch[k + payloadAt] as TaskEnvelope;
+    if (selected(batch, k, s) && env.p instanceof Uint8Array) total += end(env) - (env.o ?? 0);
   }
   if (total === 0) return null;
   const out = new Uint8Array(total);
-  let end = 0;
+  let at = 0;
   for (let k = 0; k < batch.length; k += stride) {
-    const p = batch[k + payloadAt];
-    if (!selected(batch, k, s) || !(p instanceof Uint8Array)) continue;
-    out.set(p, end);
-    end += p.byteLength;
-    batch[k + payloadAt] = end;
+    const env = batch[k + payloadAt] as TaskEnvelope;
+    if (!selected(batch, k, s) || !(env.p instanceof Uint8Array)) continue;
+    // Buffer#copy takes offsets: no view per message (the source need not be a Buffer).
+    at += copy.call(env.p, out, at, env.o ?? 0, end(env));
+    batch[k + payloadAt] = at;
   }
   batch.push(out.buffer);
   return out.buffer;
 }
 
-/** The receiving side of gatherPayloads: removes the buffer and puts each payload's bytes (a view) back in its slot. */
+const copy = Buffer.prototype.copy as (this: Uint8Array, t: Uint8Array, at: number, from: number, to: number) => number;
+
+function end(env: TaskEnvelope): number {
+  return env.e ?? (env.p as Uint8Array).byteLength;
+}
+
+/**
+ * The receiving side of gatherPayloads: removes the buffer, and puts in each selected slot a msgpack
+ * envelope of its bytes in that buffer (h empty, for the receiver to fill in).
+ */
 export function scatterPayloads(batch: unknown[], s: PayloadSlots): void {
   const { stride, payloadAt } = s;
   if (batch.length % stride !== 1) return;
@@ -61,7 +73,8 @@ export function scatterPayloads(batch: unknown[], s: PayloadSlots): void {
   for (let k = 0; k < batch.length; k += stride) {
     const end = batch[k + payloadAt];
     if (!selected(batch, k, s) || typeof end !== 'number') continue;
-    batch[k + payloadAt] = bytes.subarray(start, end);
+    const env: TaskEnvelope = { h: '', t: 'msgpack', p: bytes, o: start, e: end };
+    batch[k + payloadAt] = env;
     start = end;
   }
 }

@@ -358,7 +358,9 @@ export class WorkerLanes {
       (a.exclusive ? DELIVERY_EXCLUSIVE : 0) |
       (e.t === 'msgpack' ? DELIVERY_MSGPACK : 0) |
       (extras ? DELIVERY_EXTRAS : 0);
-    lane.outbox.push(seq, code, e.h, extras ? [exactBytes(e), e.s ?? null, e.v ?? null] : e.p);
+    // A msgpack payload goes in as its envelope, for gatherPayloads to copy its bytes at flush.
+    const payload = extras ? [exactBytes(e), e.s ?? null, e.v ?? null] : e.t === 'msgpack' ? e : e.p;
+    lane.outbox.push(seq, code, e.h, payload);
     if (a.transfer) lane.transfer.push(...a.transfer);
     this.dirty.add(lane);
     if (!this.flushScheduled) {
@@ -434,12 +436,13 @@ function indexOfSeq(batch: LaneBatch, seq: number): number {
  * as the envelope's are a view into the encoder's larger buffer, which a clone would copy whole.
  */
 function exactBytes(e: TaskEnvelope): unknown {
-  return e.t === 'msgpack' && e.p instanceof Uint8Array ? new Uint8Array(e.p) : e.p;
+  if (e.t !== 'msgpack' || !(e.p instanceof Uint8Array)) return e.p;
+  return new Uint8Array(e.p.subarray(e.o ?? 0, e.e ?? e.p.byteLength));
 }
 
 function replyOf(code: number, value: unknown): WorkerReply {
   if (code === REPLY_EMPTY) return { ok: true, r: null };
-  if (code === REPLY_MSGPACK) return { ok: true, r: { h: '', t: 'msgpack', p: value } };
+  if (code === REPLY_MSGPACK) return { ok: true, r: value as TaskEnvelope };
   if (code === REPLY_MSGPACK_SHARED) {
     const [p, s] = value as [Uint8Array, SharedArrayBuffer[]];
     return { ok: true, r: { h: '', t: 'msgpack', p, s } };

@@ -98,6 +98,9 @@ function take(batch: LaneBatch): void {
       env = { h: batch[k + 2] as string, t, p };
       if (s !== null) env.s = s;
       if (v !== null) env.v = v;
+    } else if (t === 'msgpack') {
+      env = batch[k + 3] as TaskEnvelope; // made by scatterPayloads: its bytes in the batch's buffer
+      env.h = batch[k + 2] as string;
     } else env = { h: batch[k + 2] as string, t, p: batch[k + 3] };
     queue.push({ seq: batch[k] as number, flags: code, env });
   }
@@ -120,8 +123,8 @@ function pushResult(seq: number, result: unknown, t: TaskEnvelope['t']): void {
   const r = makeEnvelope('', result, t);
   if (r.t === 'clone') outbox.push(seq, REPLY_CLONE, r.p);
   // An exact copy: the bytes are a view into the encoder's larger buffer, which a clone would copy whole.
-  else if (r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array(r.p as Uint8Array), r.s]);
-  else outbox.push(seq, REPLY_MSGPACK, r.p);
+  else if (r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array((r.p as Uint8Array).subarray(r.o, r.e)), r.s]);
+  else outbox.push(seq, REPLY_MSGPACK, r); // its bytes are gathered at flush (lane-bytes.ts)
 }
 
 async function drain(): Promise<void> {

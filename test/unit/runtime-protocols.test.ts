@@ -285,6 +285,62 @@ t.test('envelopes: clone and msgpack carry the same message', async (t) => {
   );
 });
 
+t.test(
+  'msgpack: plain data as msgpack maps (tagged), a message holding a Map as records; both come back as sent',
+  async (t) => {
+    class Point {
+      constructor(
+        public x: number,
+        public y: number,
+      ) {}
+    }
+    const plain = [
+      { id: 1, work: 200 },
+      [1, 'two', { three: [3] }],
+      { when: new Date(0), ids: new Int32Array([1, 2]), nothing: null, missing: undefined },
+      'text',
+      7,
+    ];
+    for (const msg of plain) {
+      const env = makeEnvelope('h', msg, 'msgpack');
+      const bytes = env.p as Uint8Array;
+      t.equal(bytes[env.o!], 0xc1, `${JSON.stringify(msg)}: plain encoding, tagged with a byte msgpack never uses`);
+      t.same(openEnvelope(env), msg);
+      t.same(decodeMessage(encodeMessage(msg, [])), msg, 'encodeMessage / decodeMessage too');
+    }
+    const deep = { deep: [{ in: { side: new Map([['x', 1]]) } }] };
+    const withMap = [
+      {
+        m: new Map<unknown, unknown>([
+          [1, 'one'],
+          ['k', { v: 2 }],
+        ]),
+      },
+      deep,
+      { s: new Set([1, 2]), p: new Point(1, 2) },
+    ];
+    for (const msg of withMap) {
+      const env = makeEnvelope('h', msg, 'msgpack');
+      t.not((env.p as Uint8Array)[env.o!], 0xc1, 'records');
+      t.same(openEnvelope(env), msg, 'Maps come back as Maps, every object as an object');
+    }
+    const m = openEnvelope(makeEnvelope('h', deep, 'msgpack')) as typeof deep;
+    t.ok(m.deep[0]!.in.side instanceof Map, 'a nested Map is a Map');
+    t.equal(m.deep[0]!.in.side.get('x'), 1);
+    let nested: unknown = { leaf: 1 };
+    for (let i = 0; i < 40; i++) nested = { next: nested };
+    t.same(openEnvelope(makeEnvelope('h', nested, 'msgpack')), nested, 'past the scan depth: records, still exact');
+  },
+);
+
+t.test('msgpack envelopes address their bytes in the encoder buffer; later packs leave them intact', async (t) => {
+  const first = makeEnvelope('h', { id: 1, text: 'a'.repeat(100) }, 'msgpack');
+  const bytes = (first.p as Uint8Array).slice(first.o, first.e);
+  for (let i = 0; i < 2000; i++) makeEnvelope('h', { id: i, text: 'b'.repeat(100) }, 'msgpack');
+  t.same((first.p as Uint8Array).slice(first.o, first.e), bytes, 'not overwritten by 2000 later packs (~250 KB)');
+  t.same(openEnvelope(first), { id: 1, text: 'a'.repeat(100) });
+});
+
 t.test('packSharedRows: one buffer, one descriptor per row; describeShared reuses shared memory', async (t) => {
   const rows = packSharedRows('i32', [[1, 2, 3], [], [4]]);
   t.equal(new Set(rows.map((r) => r.buffer)).size, 1, 'one buffer');
