@@ -5,6 +5,7 @@
 // main thread (as an ask chain must: each ask returns to its caller); ask vs relay is the cost of the
 // runtime itself. Each contender is started once, warmed up and timed round after round.
 import { existsSync, readFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { ActorSystem } from '../../src/runtime/actor-system.js';
 import { PortPipeline } from '../../src/runtime/port-pipeline.js';
@@ -33,21 +34,30 @@ function mainThreadCpuUs(): number | null {
 /**
  * CPU per message, which load from other processes changes far less than throughput: the main
  * thread's (every ask hop's supervision runs there, so 1e6 / main µs bounds the ask chain on one
- * free core) and all threads'.
+ * free core) and all threads'. Also the main thread's GC pauses per message: a chain that leaves
+ * young objects reachable from old garbage (as a Map of in-flight attempts once did) shows here first.
  */
 async function cpuPerMessage<T>(
   n: number,
   fn: () => Promise<T>,
-): Promise<{ result: T; main_cpu_us: number | string; all_cpu_us: number }> {
+): Promise<{ result: T; main_cpu_us: number | string; all_cpu_us: number; main_gc_us: number }> {
+  let gcMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  gc.observe({ entryTypes: ['gc'] });
   const m0 = mainThreadCpuUs();
   const c0 = process.cpuUsage();
   const result = await fn();
   const c = process.cpuUsage(c0);
   const m1 = mainThreadCpuUs();
+  for (const e of gc.takeRecords()) gcMs += e.duration;
+  gc.disconnect();
   return {
     result,
     main_cpu_us: m0 === null || m1 === null ? '-' : Math.round(((m1 - m0) / n) * 10) / 10,
     all_cpu_us: Math.round(((c.user + c.system) / n) * 10) / 10,
+    main_gc_us: Math.round(((gcMs * 1000) / n) * 100) / 100,
   };
 }
 
@@ -85,6 +95,8 @@ export type PipeRun = {
   p99_ms: number | string;
   main_cpu_us: number | string;
   all_cpu_us: number;
+  /** Main-thread GC pauses per message, µs. */
+  main_gc_us: number;
 };
 
 export async function portChain(work: number, batch: number): Promise<Contender> {
@@ -103,6 +115,7 @@ export async function portChain(work: number, batch: number): Promise<Contender>
       p99_ms: '-',
       main_cpu_us: cpu.main_cpu_us,
       all_cpu_us: cpu.all_cpu_us,
+      main_gc_us: cpu.main_gc_us,
     };
   };
   return { run, close: () => p.close() };
@@ -190,5 +203,6 @@ async function timedChain(n: number, concurrency: number, one: (id: number) => P
     p99_ms: Math.round(pct(lat, 99) * 1000) / 1000,
     main_cpu_us: cpu.main_cpu_us,
     all_cpu_us: cpu.all_cpu_us,
+    main_gc_us: cpu.main_gc_us,
   };
 }
