@@ -127,6 +127,8 @@ function unpack(bytes: Uint8Array, start: number, end: number): unknown {
   return recordPackr.unpack(bytes, { start, end });
 }
 
+const NO_SHARED = Object.freeze([]) as unknown as SharedArrayBuffer[];
+
 /** Encode a message; SharedArrayBuffers inside it are appended to `shared` (returned bytes own their memory). */
 export function encodeMessage(msg: unknown, shared: SharedArrayBuffer[]): Uint8Array {
   currentShared = shared;
@@ -142,7 +144,7 @@ export function encodeMessage(msg: unknown, shared: SharedArrayBuffer[]): Uint8A
 
 export function decodeMessage(
   bytes: Uint8Array,
-  shared: SharedArrayBuffer[] = [],
+  shared: SharedArrayBuffer[] = NO_SHARED,
   start = 0,
   end = bytes.length,
 ): unknown {

@@ -47,15 +47,25 @@ export function gatherPayloads(batch: unknown[], s: PayloadSlots): ArrayBuffer |
   for (let k = 0; k < batch.length; k += stride) {
     const env = batch[k + payloadAt] as TaskEnvelope;
     if (!selected(batch, k, s) || !(env.p instanceof Uint8Array)) continue;
-    // Buffer#copy takes offsets: no view per message (the source need not be a Buffer).
-    at += copy.call(env.p, out, at, env.o ?? 0, end(env));
+    at = copyBytes(env.p, env.o ?? 0, end(env), out, at);
     batch[k + payloadAt] = at;
   }
   batch.push(out.buffer);
   return out.buffer;
 }
 
-const copy = Buffer.prototype.copy as (this: Uint8Array, t: Uint8Array, at: number, from: number, to: number) => number;
+/** Below this many bytes a loop beats a native copy (whose call and checks cost more than the bytes). */
+const SMALL_COPY = 64;
+
+/** Copy src[from, to) into out at `at`, without a view of src for small payloads; returns the new end. */
+function copyBytes(src: Uint8Array, from: number, to: number, out: Uint8Array, at: number): number {
+  if (to - from < SMALL_COPY) {
+    for (let i = from; i < to; i++) out[at++] = src[i]!;
+    return at;
+  }
+  out.set(src.subarray(from, to), at);
+  return at + (to - from);
+}
 
 function end(env: TaskEnvelope): number {
   return env.e ?? (env.p as Uint8Array).byteLength;

@@ -48,3 +48,16 @@ t.test('a batch without msgpack bytes is left as it is', (t) => {
   t.same(batch, [0, 1, 'x', 1, { h: 'x', t: 'clone', p: 'not bytes' }, 'y'], 'nothing to scatter');
   t.end();
 });
+
+t.test('large payloads (native copy) and small ones (byte loop) land in order', (t) => {
+  const big = new Uint8Array(5000).map((_, i) => i % 251);
+  const batch: unknown[] = [1, msgpack(big, 1000, 4000), 'x', 1, msgpack(new Uint8Array([4, 5])), 'y'];
+  const bytes = gatherPayloads(batch, SLOTS)!;
+  t.equal(bytes.byteLength, 3002);
+  scatterPayloads(batch, SLOTS);
+  const a = batch[1] as TaskEnvelope;
+  const b = batch[4] as TaskEnvelope;
+  t.same(Array.from((a.p as Uint8Array).subarray(a.o, a.e)), Array.from(big.subarray(1000, 4000)));
+  t.same(Array.from((b.p as Uint8Array).subarray(b.o, b.e)), [4, 5]);
+  t.end();
+});
