@@ -4,8 +4,9 @@
 // posts on that channel (batches of deliveries) until the thread ends. For each one it decodes the envelope, validates the message against the protocol the
 // module declares for that handler (`export const accepts = { handler: Protocols.X }`), calls the
 // handler and queues the reply. Messages run one at a time, in order (an actor instance is
-// single-threaded). Replies go back in batches: when the queue runs dry, when MAX_REPLY_BATCH
-// are waiting, when the oldest unsent reply is 1 ms old, or before a message that is supervised alone. Handler and
+// single-threaded). Replies go back in batches: when the queue runs dry, when the batch is full (8
+// replies, then twice as many each time while the queue stays busy), when the oldest unsent reply is
+// 1 ms old, or before a message that is supervised alone. Handler and
 // validation errors come back as values so the worker stays alive (and keeps its state); only a real
 // crash (process.exit, uncaught exception, a hang the runtime terminates) takes the worker down,
 // and the runtime's supervisor deals with that.
@@ -47,11 +48,17 @@ let ctx: ActorContext;
 /** Replies older than this go out even while more messages wait (a slow queue must not hold them). */
 const MAX_REPLY_DELAY_MS = 1;
 /**
- * Replies per batch at most. A worker handed a long batch of quick messages sends its replies in
- * chunks of this many, so the runtime forwards the first ones (to the next role of a chain) while
- * this worker goes on with the rest: the threads overlap instead of taking turns with one big batch.
+ * Replies in the first batch after the queue was empty. A worker handed a long batch of quick messages
+ * sends its first replies early, so the runtime forwards them (to the next role of a chain) while this
+ * worker goes on with the rest: the threads overlap instead of taking turns with one big batch. Each
+ * further batch while the queue stays non-empty may be twice as long (8, 16, 32, …), which keeps the
+ * overlap with fewer posts: measured on the 5-stage ask chain, 8 always gave 44,800 msg/s (median of
+ * 5, 28.8 µs CPU per message), doubling 49,400 (27.5 µs), 64 always ~40,500.
  */
-const MAX_REPLY_BATCH = 8;
+const FIRST_REPLY_BATCH = 8;
+const MAX_REPLY_BATCH = 64;
+/** Replies the current batch may hold (grows while the queue stays non-empty). */
+let replyBatch = FIRST_REPLY_BATCH;
 
 let mod: ActorModule | null = null;
 let initError: RemoteError | null = null;
@@ -159,10 +166,12 @@ async function drain(): Promise<void> {
       if (
         exclusive ||
         queue.length === 0 ||
-        outbox.length >= MAX_REPLY_BATCH * REPLY_SLOTS ||
+        outbox.length >= replyBatch * REPLY_SLOTS ||
         performance.now() - oldestUnsent > MAX_REPLY_DELAY_MS
-      )
+      ) {
         flush();
+        replyBatch = queue.length === 0 ? FIRST_REPLY_BATCH : Math.min(replyBatch * 2, MAX_REPLY_BATCH);
+      }
     }
     if (data.atomics !== 'sync') break;
     parkUntilPosted();
