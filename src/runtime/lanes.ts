@@ -353,14 +353,9 @@ export class WorkerLanes {
     if (a.exclusive) lane.exclusive = true;
     const e = a.env;
     const extras = e.s !== undefined || e.v !== undefined;
-    const code =
-      (a.announce ? DELIVERY_ANNOUNCE : 0) |
-      (a.exclusive ? DELIVERY_EXCLUSIVE : 0) |
-      (e.t === 'msgpack' ? DELIVERY_MSGPACK : 0) |
-      (extras ? DELIVERY_EXTRAS : 0);
     // A msgpack payload goes in as its envelope, for gatherPayloads to copy its bytes at flush.
-    const payload = extras ? [exactBytes(e), e.s ?? null, e.v ?? null] : e.t === 'msgpack' ? e : e.p;
-    lane.outbox.push(seq, code, e.h, payload);
+    const payload = extras ? withExtras(e) : e.t === 'msgpack' ? e : e.p;
+    lane.outbox.push(seq, deliveryCode(a, extras), e.h, payload);
     if (a.transfer) lane.transfer.push(...a.transfer);
     this.dirty.add(lane);
     if (!this.flushScheduled) {
@@ -398,15 +393,10 @@ export class WorkerLanes {
   private postOne(lane: Lane, seq: number): void {
     const a = lane.inflight[indexOfAttempt(lane.inflight, seq)];
     if (!a) return;
-    const e = a.env;
-    const code =
-      (a.announce ? DELIVERY_ANNOUNCE : 0) |
-      (a.exclusive ? DELIVERY_EXCLUSIVE : 0) |
-      (e.t === 'msgpack' ? DELIVERY_MSGPACK : 0) |
-      DELIVERY_EXTRAS;
     try {
+      // With extras: the payload travels on its own (there is no batch buffer to gather it into).
       lane.port.postMessage(
-        [seq, code, e.h, [exactBytes(e), e.s ?? null, e.v ?? null]],
+        [seq, deliveryCode(a, true), a.env.h, withExtras(a.env)],
         a.transfer ? [...a.transfer] : [],
       );
     } catch (err) {
@@ -431,13 +421,27 @@ function indexOfSeq(batch: LaneBatch, seq: number): number {
   return -1;
 }
 
+/** A delivery's code (protocols/envelope.ts): its flags, its transport, and whether its payload has extras. */
+function deliveryCode(a: Attempt, extras: boolean): number {
+  return (
+    (a.announce ? DELIVERY_ANNOUNCE : 0) |
+    (a.exclusive ? DELIVERY_EXCLUSIVE : 0) |
+    (a.env.t === 'msgpack' ? DELIVERY_MSGPACK : 0) |
+    (extras ? DELIVERY_EXTRAS : 0)
+  );
+}
+
 /**
- * The envelope's payload as it may travel on its own (not gathered): msgpack bytes copied exactly,
- * as the envelope's are a view into the encoder's larger buffer, which a clone would copy whole.
+ * The payload slot with extras, [payload, s, v], which travels as it is (not gathered): msgpack bytes
+ * are copied exactly, as the envelope's are a range of the encoder's larger buffer, which a clone
+ * would copy whole.
  */
-function exactBytes(e: TaskEnvelope): unknown {
-  if (e.t !== 'msgpack' || !(e.p instanceof Uint8Array)) return e.p;
-  return new Uint8Array(e.p.subarray(e.o ?? 0, e.e ?? e.p.byteLength));
+function withExtras(e: TaskEnvelope): [unknown, SharedArrayBuffer[] | null, number | null] {
+  const p =
+    e.t === 'msgpack' && e.p instanceof Uint8Array
+      ? new Uint8Array(e.p.subarray(e.o ?? 0, e.e ?? e.p.byteLength))
+      : e.p;
+  return [p, e.s ?? null, e.v ?? null];
 }
 
 function replyOf(code: number, value: unknown): WorkerReply {
