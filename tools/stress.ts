@@ -340,7 +340,8 @@ for (const batch of [64, 256]) {
 result.pipeline = pipe;
 console.log(
   `5-stage pipeline (rollout → reward → advantage → learner → publish), 200 hash iterations per stage; median of ${rounds} interleaved rounds,
-vs_port_batch1 = median per-round ratio; CPU µs per message: main thread (main_cpu_us, 10 ms ticks) and all threads (all_cpu_us); main-thread GC pauses (main_gc_us)\n` +
+vs_port_batch1 = median per-round ratio; CPU µs per message: main thread (main_cpu_us, 10 ms ticks) and all threads (all_cpu_us);
+main-thread GC pauses per message, µs (main_gc_us)\n` +
     table(pipe) +
     '\n',
 );

@@ -5,7 +5,10 @@ import type { Transport } from '../../protocols/codec.js';
 import type { ProtocolDef } from '../../protocols/messages.js';
 
 export interface RoleSpec {
-  /** Actor module: path, absolute or relative to the current directory (.ts maps to the compiled .js; see modules.ts). Default: loractor's actors/<role>.ts. */
+  /**
+   * Actor module: path, absolute or relative to the current directory (.ts maps to the compiled .js; see modules.ts).
+   * Default: loractor's actors/<role>.ts.
+   */
   module?: string;
   /** Worker threads. Stateful roles use 1 (the default). */
   threads?: number;
@@ -13,7 +16,10 @@ export interface RoleSpec {
   maxQueue?: number;
   /** Retries of a message whose handler threw or whose worker crashed, before dead-lettering. Default 2. */
   retries?: number;
-  /** Retry a message whose handler threw (false: only crashes are retried; a thrown error is the message's verdict). Default true. */
+  /**
+   * Retry a message whose handler threw (false: only crashes are retried; a thrown error is the message's verdict).
+   * Default true.
+   */
   retryErrors?: boolean;
   /** Default per-call deadline in ms (0 = none). Default 0. */
   deadlineMs?: number;
@@ -21,7 +27,10 @@ export interface RoleSpec {
   onFull?: 'wait' | 'reject';
   /** Default transport for messages to this role. Default 'msgpack'. */
   transport?: Transport;
-  /** Idle-worker wait: 'async' (default; the worker's event loop keeps running) or 'sync' (parked in Atomics.wait, woken by a doorbell: lower latency, worker frozen while idle). */
+  /**
+   * Idle-worker wait: 'async' (default; the worker's event loop keeps running) or 'sync' (parked in Atomics.wait,
+   * woken by a doorbell: lower latency, worker frozen while idle).
+   */
   atomics?: 'async' | 'sync';
   /** Passed to the actor's init(config) in every worker (may hold SharedArrayBuffers). */
   config?: unknown;
@@ -36,9 +45,15 @@ export interface CallOptions {
   transport?: Transport;
   /** Protocol the message follows: its version travels with the message and the receiver checks it. */
   protocol?: ProtocolDef;
-  /** Objects to transfer, not copy (MessagePorts, ArrayBuffers); the message travels by structured clone. A transferred object cannot travel again, so a retry of such a message fails. */
+  /**
+   * Objects to transfer, not copy (MessagePorts, ArrayBuffers); the message travels by structured clone. A transferred
+   * object cannot travel again, so a retry of such a message fails.
+   */
   transfer?: readonly TransferListItem[];
-  /** When the deadline starts: 'send' (default; queueing counts) or 'start' (when a worker begins the handler, so waiting for a busy or replacement worker does not count). */
+  /**
+   * When the deadline starts: 'send' (default; queueing counts) or 'start' (when a worker begins the handler, so
+   * waiting for a busy or replacement worker does not count).
+   */
   deadlineFrom?: 'send' | 'start';
   /** Start signal: called when a worker begins the handler, once per attempt (1, 2, … with retries). */
   onStart?: (attempt: number) => void;

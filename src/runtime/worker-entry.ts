@@ -121,6 +121,10 @@ function enqueue(batch: LaneBatch): void {
 type Handler = (m: unknown, c: ActorContext) => unknown;
 type FailedReply = Exclude<WorkerReply, { ok: true }>;
 
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v instanceof Promise || (v !== null && typeof (v as { then?: unknown } | undefined)?.then === 'function');
+}
+
 /** Queue the handler's result as a reply, encoded with the message's own transport. */
 function pushResult(seq: number, result: unknown, t: TaskEnvelope['t']): void {
   if (result === undefined) {
@@ -129,7 +133,7 @@ function pushResult(seq: number, result: unknown, t: TaskEnvelope['t']): void {
   }
   const r = makeEnvelope('', result, t);
   if (r.t === 'clone') outbox.push(seq, REPLY_CLONE, r.p);
-  // An exact copy: the bytes are a view into the encoder's larger buffer, which a clone would copy whole.
+  // An exact copy: the bytes are a range of the encoder's larger buffer, which a clone would copy whole.
   else if (r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array((r.p as Uint8Array).subarray(r.o, r.e)), r.s]);
   else outbox.push(seq, REPLY_MSGPACK, r); // its bytes are gathered at flush (lane-bytes.ts)
 }
@@ -155,8 +159,8 @@ async function drain(): Promise<void> {
         try {
           injectFault(d.env.h);
           let result = fn(msg, ctx);
-          // Awaited only when it is a promise: one microtask hop per async handler, none for a sync one.
-          if (result instanceof Promise) result = await result;
+          // Awaited only when it is a promise (or thenable): one microtask hop per async handler, none for a sync one.
+          if (isThenable(result)) result = await result;
           pushResult(d.seq, result, d.env.t);
         } catch (err) {
           outbox.push(d.seq, REPLY_FAILED, ['handler', toRemoteError(err)]);
