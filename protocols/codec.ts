@@ -178,6 +178,15 @@ export function makeEnvelope(h: string, msg: unknown, transport: Transport, vers
   return env;
 }
 
+/**
+ * The msgpack bytes of an envelope as a buffer of their own (a copy): to post them alone, as a clone
+ * of p would copy the whole encoder or batch buffer they are a range of.
+ */
+export function ownBytes(env: TaskEnvelope): Uint8Array {
+  const p = env.p as Uint8Array;
+  return new Uint8Array(p.subarray(env.o ?? 0, env.e ?? p.byteLength));
+}
+
 /** Decode the message an envelope carries. */
 export function openEnvelope(env: TaskEnvelope): unknown {
   if (env.t === 'clone') return env.p;

@@ -39,6 +39,7 @@ import {
   type TaskEnvelope,
   type WorkerReply,
 } from '../../protocols/envelope.js';
+import { ownBytes } from '../../protocols/codec.js';
 import { WorkerCrashError, fromRemoteError, toRemoteError } from './errors.js';
 import { DELIVERY_BYTES, REPLY_BYTES, gatherPayloads, scatterPayloads } from './lane-bytes.js';
 
@@ -437,11 +438,7 @@ function deliveryCode(a: Attempt, extras: boolean): number {
  * would copy whole.
  */
 function withExtras(e: TaskEnvelope): [unknown, SharedArrayBuffer[] | null, number | null] {
-  const p =
-    e.t === 'msgpack' && e.p instanceof Uint8Array
-      ? new Uint8Array(e.p.subarray(e.o ?? 0, e.e ?? e.p.byteLength))
-      : e.p;
-  return [p, e.s ?? null, e.v ?? null];
+  return [e.t === 'msgpack' && e.p instanceof Uint8Array ? ownBytes(e) : e.p, e.s ?? null, e.v ?? null];
 }
 
 function replyOf(code: number, value: unknown): WorkerReply {

@@ -12,7 +12,7 @@
 // and the runtime's supervisor deals with that.
 import { receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { makeEnvelope, openEnvelope, type TaskEnvelope } from '../../protocols/codec.js';
+import { makeEnvelope, openEnvelope, ownBytes, type TaskEnvelope } from '../../protocols/codec.js';
 import {
   DELIVERY_ANNOUNCE,
   DELIVERY_EXCLUSIVE,
@@ -133,8 +133,8 @@ function pushResult(seq: number, result: unknown, t: TaskEnvelope['t']): void {
   }
   const r = makeEnvelope('', result, t);
   if (r.t === 'clone') outbox.push(seq, REPLY_CLONE, r.p);
-  // An exact copy: the bytes are a range of the encoder's larger buffer, which a clone would copy whole.
-  else if (r.s) outbox.push(seq, REPLY_MSGPACK_SHARED, [new Uint8Array((r.p as Uint8Array).subarray(r.o, r.e)), r.s]);
+  else if (r.s)
+    outbox.push(seq, REPLY_MSGPACK_SHARED, [ownBytes(r), r.s]); // posted alone: its own bytes
   else outbox.push(seq, REPLY_MSGPACK, r); // its bytes are gathered at flush (lane-bytes.ts)
 }
 
