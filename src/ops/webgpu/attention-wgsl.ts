@@ -1,4 +1,6 @@
-// WGSL of the flash-attention kernels (attention.ts drives them). Every kernel is generated for one
+// WGSL of the flash-attention kernels (attention.ts drives them): the shared generator helpers and the
+// tile geometry. The kernels live in attention-wgsl-forward.ts (forward, stats pre-pass) and
+// attention-wgsl-backward.ts (dQ, dK/dV, split reduction). Every kernel is generated for one
 // head dim and one tile geometry, so loop bounds are constants and the per-thread accumulators are
 // plain scalar / vec4 variables (registers), unrolled here rather than left to the shader compiler.
 //
@@ -14,7 +16,6 @@
 //   nt: acc[row, col] += Σ_d X[row, d] · Y[col, d]   (scores Q·Kᵀ, dO·Vᵀ; staged in d-chunks of BK)
 //   nn: acc[row, d]   += Σ_j ps[row, j] · Z[j, d]     (P·V, dS·K, Pᵀ·dO, dSᵀ·Q; Z staged BJ rows at a time)
 // where ps is a [M × N] workgroup tile of probabilities (or their gradients) written by the threads.
-import type { KernelSpec } from './context.js';
 
 export interface AttentionTile {
   /** Threads per row group (a power of two); they split the tile's columns and the head dim. */
@@ -81,22 +82,22 @@ export function sharedBytes(g: Geometry): number {
   return g.STAGE4 * 16 + g.M * g.PS * 4 + 16;
 }
 
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-const each = (n: number, f: (i: number) => string): string => range(n).map(f).join('\n');
-const each2 = (n: number, m: number, f: (i: number, j: number) => string): string =>
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+export const each = (n: number, f: (i: number) => string): string => range(n).map(f).join('\n');
+export const each2 = (n: number, m: number, f: (i: number, j: number) => string): string =>
   range(n)
     .flatMap((i) => range(m).map((j) => f(i, j)))
     .join('\n');
 
 // --- declarations ------------------------------------------------------------------------------------
 
-function paramsStruct(fields: string[]): string {
+export function paramsStruct(fields: string[]): string {
   return `struct Params { ${fields.map((f) => (f === 'scale' ? 'scale: f32' : `${f}: u32`)).join(', ')} }
 @group(0) @binding(0) var<uniform> p: Params;`;
 }
 
 /** A float tensor binding with ld_<name> (and st_<name>) helpers taking element indices (multiples of 4). */
-function floatBinding(i: number, name: string, write: boolean, vec4: boolean): string {
+export function floatBinding(i: number, name: string, write: boolean, vec4: boolean): string {
   const access = write ? 'read_write' : 'read';
   const lines = [`@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${vec4 ? 'vec4<f32>' : 'f32'}>;`];
   lines.push(
@@ -117,7 +118,7 @@ function floatBinding(i: number, name: string, write: boolean, vec4: boolean): s
   return lines.join('\n');
 }
 
-function scalarBinding(i: number, name: string, type: 'f32' | 'u32', write: boolean): string {
+export function scalarBinding(i: number, name: string, type: 'f32' | 'u32', write: boolean): string {
   return `@group(0) @binding(${i}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
 }
 
@@ -131,7 +132,7 @@ var<workgroup> info: vec4<u32>;`;
  * Entry point prologue: the tile's 4 schedule words (made workgroup-uniform so loops bounded by
  * them may hold barriers) and the thread's row/column coordinates.
  */
-function prologue(g: Geometry): string {
+export function prologue(g: Geometry): string {
   const colGuard = g.hd4 % g.C !== 0;
   return `
   let tile = wid.y + wid.z * p.gy;
@@ -147,7 +148,7 @@ ${each(g.TE, (e) => `  let ocol${e} = c + ${g.C * e}u;\n  let zcol${e} = ${colGu
 }
 
 /** Whether output vec4 column e of this thread exists (only the last may not, when C ∤ hd/4). */
-function colOk(g: Geometry, e: number): string {
+export function colOk(g: Geometry, e: number): string {
   return g.hd4 % g.C !== 0 && (e + 1) * g.C > g.hd4 ? `ocol${e} < ${g.hd4}u` : 'true';
 }
 
@@ -203,7 +204,7 @@ function rowLoad(S: Src, row: string, col: string, extra = ''): string {
 }
 
 /** acc_a_b += Σ_d X[row a, d] · Y[col b, d] over the whole head dim (staged in chunks of BK). */
-function ntProduct(g: Geometry, acc: string, X: Src, Y: Src): string {
+export function ntProduct(g: Geometry, acc: string, X: Src, Y: Src): string {
   const guard = (d: string): string => (g.hd % g.BK !== 0 ? ` && ${d} < ${g.hd}u` : '');
   const part = (S: Src, reg: string, rows: number, off: number): Staged =>
     staged(
@@ -243,7 +244,7 @@ ${each2(g.TM, g.TN, (a, b) => `      ${acc}_${a}_${b} += dot(x${a}, y${b});`)}
 }
 
 /** acc_a_e += Σ_j ps[row a, j] · Z[j, vec4 col e] for j < cols (Z rows staged BJ at a time). */
-function nnProduct(g: Geometry, acc: string, Z: Src, cols: string): string {
+export function nnProduct(g: Geometry, acc: string, Z: Src, cols: string): string {
   const zs = staged(
     g,
     'pz',
@@ -272,7 +273,7 @@ ${each2(g.TM, g.TE, (a, e) => `      ${acc}_${a}_${e} += w${a} * z${e};`)}
 }
 
 /** name_a ← op over the C threads of the row group, for every row a of the thread. */
-function allReduce(g: Geometry, subgroups: boolean, name: string, op: 'max' | 'add'): string {
+export function allReduce(g: Geometry, subgroups: boolean, name: string, op: 'max' | 'add'): string {
   if (g.C === 1) return '';
   const f = (x: string, y: string): string => (op === 'max' ? `max(${x}, ${y})` : `(${x} + ${y})`);
   if (subgroups) {
@@ -294,317 +295,22 @@ ${each(
 )}`;
 }
 
-const declScalars = (g: Geometry, name: string, init: string): string =>
+export const declScalars = (g: Geometry, name: string, init: string): string =>
   each2(g.TM, g.TN, (a, b) => `    var ${name}_${a}_${b} = ${init};`);
-const declRows = (g: Geometry, name: string, init: string): string => each(g.TM, (a) => `  var ${name}${a} = ${init};`);
-const declOut = (g: Geometry, name: string): string =>
+export const declRows = (g: Geometry, name: string, init: string): string =>
+  each(g.TM, (a) => `  var ${name}${a} = ${init};`);
+export const declOut = (g: Geometry, name: string): string =>
   each2(g.TM, g.TE, (a, e) => `  var ${name}_${a}_${e} = vec4<f32>(0.0);`);
 
-function header(v: AttentionVariant, params: string[], bindings: string[]): string {
+export function header(v: AttentionVariant, params: string[], bindings: string[]): string {
   return `${v.subgroups ? 'enable subgroups;\n' : ''}${paramsStruct(params)}
 ${bindings.join('\n')}
 ${workgroupDecls(geometry(v))}`;
 }
 
-const ENTRY = `@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
+export const ENTRY = `@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32`;
 
 export function variantKey(v: AttentionVariant): string {
   const t = v.tile;
   return `hd${v.headDim}-C${t.C}R${t.R}TM${t.TM}TN${t.TN}BK${t.BK}BJ${t.BJ}${v.subgroups ? '-sg' : ''}${v.vec4 ? '-v4' : ''}`;
-}
-
-// --- forward -------------------------------------------------------------------------------------------
-
-export const FORWARD_PARAMS = [
-  'qOff',
-  'kOff',
-  'vOff',
-  'oOff',
-  'lseOff',
-  'nHeads',
-  'qs',
-  'ks',
-  'group',
-  'gy',
-  'nTiles',
-  'scale',
-];
-
-/**
- * One workgroup per (query tile, q head). Schedule words: first row, valid rows, sequence's first
- * row, key tiles to visit. Online softmax over the key tiles; o = acc / l, lse = m + log l.
- */
-export function forwardKernel(v: AttentionVariant): KernelSpec {
-  const g = geometry(v);
-  const code = `${header(v, FORWARD_PARAMS, [
-    scalarBinding(1, 'tiles', 'u32', false),
-    floatBinding(2, 'q', false, v.vec4),
-    floatBinding(3, 'k', false, v.vec4),
-    floatBinding(4, 'v', false, v.vec4),
-    floatBinding(5, 'o', true, v.vec4),
-    scalarBinding(6, 'lse', 'f32', true),
-  ])}
-@compute @workgroup_size(${g.NT})
-fn main(${ENTRY}) {${prologue(g)}
-  let qr0 = ti.x; let nq = ti.y; let seq0 = ti.z; let nkt = ti.w;
-  let h = wid.x; let kvh = h / p.group;
-  let qpos0 = qr0 - seq0;
-  let qBase = p.qOff + qr0 * p.qs + h * ${g.hd}u;
-  let kvBase = seq0 * p.ks + kvh * ${g.hd}u;
-${declRows(g, 'm', '-1e30')}
-${declRows(g, 'l', '0.0')}
-${declOut(g, 'o')}
-  for (var kt = 0u; kt < nkt; kt++) {
-    let k0 = kt * ${g.N}u;
-    let nkv = min(${g.N}u, qpos0 + nq - k0);
-${declScalars(g, 's', '0.0')}
-${ntProduct(g, 's', { ld: 'ld_q', base: 'qBase', rows: 'nq', stride: 'p.qs' }, { ld: 'ld_k', base: 'p.kOff + kvBase + k0 * p.ks', rows: 'nkv', stride: 'p.ks' })}
-${each(
-  g.TM,
-  (a) => `    let rv${a} = qrow${a} < nq; let ip${a} = qpos0 + qrow${a};
-${each(g.TN, (b) => `    let ok_${a}_${b} = rv${a} && k0 + pcol${b} <= ip${a};\n    s_${a}_${b} = select(-1e30, s_${a}_${b} * p.scale, ok_${a}_${b});`)}
-    var mx${a} = ${range(g.TN).reduce((acc, b) => (acc ? `max(${acc}, s_${a}_${b})` : `s_${a}_${b}`), '')};`,
-)}
-${allReduce(g, v.subgroups, 'mx', 'max')}
-${each(
-  g.TM,
-  (a) => `    let mn${a} = max(m${a}, mx${a}); let al${a} = exp(m${a} - mn${a}); m${a} = mn${a}; l${a} = l${a} * al${a};
-${each(g.TE, (e) => `    o_${a}_${e} = o_${a}_${e} * al${a};`)}
-${each(g.TN, (b) => `    { let pr = select(0.0, exp(s_${a}_${b} - mn${a}), ok_${a}_${b}); l${a} += pr; ps[prow${a} + pcol${b}] = pr; }`)}`,
-)}
-${nnProduct(g, 'o', { ld: 'ld_v', base: 'p.vOff + kvBase + k0 * p.ks', rows: 'nkv', stride: 'p.ks' }, 'nkv')}
-  }
-${allReduce(g, v.subgroups, 'l', 'add')}
-${each(
-  g.TM,
-  (a) => `  if (qrow${a} < nq) {
-    let inv = 1.0 / l${a};
-    let ob = p.oOff + (qr0 + qrow${a}) * p.qs + h * ${g.hd}u;
-${each(g.TE, (e) => `    if (${colOk(g, e)}) { st_o(ob + ocol${e} * 4u, o_${a}_${e} * inv); }`)}
-    if (c == 0u) { lse[p.lseOff + (qr0 + qrow${a}) * p.nHeads + h] = m${a} + log(l${a}); }
-  }`,
-)}
-}`;
-  return { key: `attn-fwd-${variantKey(v)}`, code, bindings: ['read', 'read', 'read', 'read', 'write', 'write'] };
-}
-
-// --- backward pre-pass: stats = (lse, D = rowsum(dO ⊙ O)) --------------------------------------------
-
-export const STATS_PARAMS = ['doOff', 'oOff', 'lseOff', 'rowBase', 'pairs', 'nHeads', 'qs', 'gx'];
-
-/** One thread per (row, head) pair: stats[2·(row·nHeads + h)] = (lse, Σ_d dO·O). */
-export function statsKernel(headDim: number, vec4: boolean): KernelSpec {
-  const code = `${paramsStruct(STATS_PARAMS)}
-${floatBinding(1, 'dout', false, vec4)}
-${floatBinding(2, 'o', false, vec4)}
-${scalarBinding(3, 'lse', 'f32', false)}
-${scalarBinding(4, 'stats', 'f32', true)}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * p.gx * 64u;
-  if (i >= p.pairs) { return; }
-  let pair = p.rowBase * p.nHeads + i;
-  let row = pair / p.nHeads; let h = pair % p.nHeads;
-  let b = row * p.qs + h * ${headDim}u;
-  var acc = vec4<f32>(0.0);
-  for (var d = 0u; d < ${headDim}u; d += 4u) { acc += ld_dout(p.doOff + b + d) * ld_o(p.oOff + b + d); }
-  stats[2u * pair] = lse[p.lseOff + pair];
-  stats[2u * pair + 1u] = acc.x + acc.y + acc.z + acc.w;
-}`;
-  return { key: `attn-stats-hd${headDim}${vec4 ? '-v4' : ''}`, code, bindings: ['read', 'read', 'read', 'write'] };
-}
-
-// --- backward: dQ ----------------------------------------------------------------------------------------
-
-export const DQ_PARAMS = [
-  'qOff',
-  'kOff',
-  'vOff',
-  'doOff',
-  'dqOff',
-  'nHeads',
-  'qs',
-  'ks',
-  'group',
-  'gy',
-  'nTiles',
-  'scale',
-];
-
-/**
- * One workgroup per (query tile, q head), same schedule as the forward. Per key tile: S = Q·Kᵀ,
- * dP = dO·Vᵀ, P = exp(S·scale − lse), dS = P ⊙ (dP − D)·scale, dQ += dS·K. dq accumulates.
- */
-export function dqKernel(v: AttentionVariant): KernelSpec {
-  const g = geometry(v);
-  const code = `${header(v, DQ_PARAMS, [
-    scalarBinding(1, 'tiles', 'u32', false),
-    floatBinding(2, 'q', false, v.vec4),
-    floatBinding(3, 'k', false, v.vec4),
-    floatBinding(4, 'v', false, v.vec4),
-    floatBinding(5, 'dout', false, v.vec4),
-    scalarBinding(6, 'stats', 'f32', false),
-    floatBinding(7, 'dq', true, v.vec4),
-  ])}
-@compute @workgroup_size(${g.NT})
-fn main(${ENTRY}) {${prologue(g)}
-  let qr0 = ti.x; let nq = ti.y; let seq0 = ti.z; let nkt = ti.w;
-  let h = wid.x; let kvh = h / p.group;
-  let qpos0 = qr0 - seq0;
-  let qBase = qr0 * p.qs + h * ${g.hd}u;
-  let kvBase = seq0 * p.ks + kvh * ${g.hd}u;
-${each(
-  g.TM,
-  (a) => `  var ls${a} = 0.0; var dd${a} = 0.0;
-  if (qrow${a} < nq) { let si = 2u * ((qr0 + qrow${a}) * p.nHeads + h); ls${a} = stats[si]; dd${a} = stats[si + 1u]; }`,
-)}
-${declOut(g, 'dq')}
-  for (var kt = 0u; kt < nkt; kt++) {
-    let k0 = kt * ${g.N}u;
-    let nkv = min(${g.N}u, qpos0 + nq - k0);
-    let kb = kvBase + k0 * p.ks;
-${declScalars(g, 's', '0.0')}
-${declScalars(g, 'dp', '0.0')}
-${ntProduct(g, 's', { ld: 'ld_q', base: 'p.qOff + qBase', rows: 'nq', stride: 'p.qs' }, { ld: 'ld_k', base: 'p.kOff + kb', rows: 'nkv', stride: 'p.ks' })}
-${ntProduct(g, 'dp', { ld: 'ld_dout', base: 'p.doOff + qBase', rows: 'nq', stride: 'p.qs' }, { ld: 'ld_v', base: 'p.vOff + kb', rows: 'nkv', stride: 'p.ks' })}
-${each2(
-  g.TM,
-  g.TN,
-  (a, b) => `    { let ok = qrow${a} < nq && k0 + pcol${b} <= qpos0 + qrow${a};
-      let pr = select(0.0, exp(s_${a}_${b} * p.scale - ls${a}), ok);
-      ps[prow${a} + pcol${b}] = pr * (dp_${a}_${b} - dd${a}) * p.scale; }`,
-)}
-${nnProduct(g, 'dq', { ld: 'ld_k', base: 'p.kOff + kb', rows: 'nkv', stride: 'p.ks' }, 'nkv')}
-  }
-${each(
-  g.TM,
-  (a) => `  if (qrow${a} < nq) {
-    let ob = p.dqOff + qBase + qrow${a} * p.qs;
-${each(g.TE, (e) => `    if (${colOk(g, e)}) { let i = ob + ocol${e} * 4u; st_dq(i, ld_dq(i) + dq_${a}_${e}); }`)}
-  }`,
-)}
-}`;
-  return { key: `attn-dq-${variantKey(v)}`, code, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'write'] };
-}
-
-// --- backward: dK, dV ------------------------------------------------------------------------------------
-
-export const DKV_PARAMS = [
-  'qOff',
-  'kOff',
-  'vOff',
-  'doOff',
-  'dkOff',
-  'dvOff',
-  'nHeads',
-  'qs',
-  'ks',
-  'group',
-  'hpw',
-  'splits',
-  'partStride',
-  'rowBase',
-  'accumulate',
-  'gy',
-  'nTiles',
-  'scale',
-];
-
-/**
- * One workgroup per (key tile, kv head, split). Schedule words: first key row, valid keys,
- * sequence's first row, sequence length. Rows of the tile are keys, columns queries: for each of
- * the split's `hpw` q heads and each query tile from the key tile's diagonal to the sequence end,
- * Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, Pᵀ = exp(Sᵀ·scale − lse), dSᵀ = Pᵀ ⊙ (dPᵀ − D)·scale, dV += Pᵀ·dO,
- * dK += dSᵀ·Q. Output: dk/dv += (accumulate) or the split's slice of a partial-sum buffer.
- */
-export function dkvKernel(v: AttentionVariant): KernelSpec {
-  const g = geometry(v);
-  const code = `${header(v, DKV_PARAMS, [
-    scalarBinding(1, 'tiles', 'u32', false),
-    floatBinding(2, 'q', false, v.vec4),
-    floatBinding(3, 'k', false, v.vec4),
-    floatBinding(4, 'v', false, v.vec4),
-    floatBinding(5, 'dout', false, v.vec4),
-    scalarBinding(6, 'stats', 'f32', false),
-    floatBinding(7, 'dk', true, v.vec4),
-    floatBinding(8, 'dv', true, v.vec4),
-  ])}
-@compute @workgroup_size(${g.NT})
-fn main(${ENTRY}) {${prologue(g)}
-  let kr0 = ti.x; let nk = ti.y; let seq0 = ti.z; let seqLen = ti.w;
-  let kvh = wid.x / p.splits; let split = wid.x % p.splits;
-  let kpos0 = kr0 - seq0;
-  let kBase = kr0 * p.ks + kvh * ${g.hd}u;
-  let qt0 = kpos0 / ${g.N}u;
-  let nqt = (seqLen + ${g.N - 1}u) / ${g.N}u;
-${declOut(g, 'dk')}
-${declOut(g, 'dv')}
-  for (var hh = 0u; hh < p.hpw; hh++) {
-    let h = kvh * p.group + split * p.hpw + hh;
-    for (var qt = qt0; qt < nqt; qt++) {
-      let i0 = qt * ${g.N}u;
-      let nqv = min(${g.N}u, seqLen - i0);
-      let qb = (seq0 + i0) * p.qs + h * ${g.hd}u;
-${declScalars(g, 's', '0.0')}
-${declScalars(g, 'dp', '0.0')}
-${ntProduct(g, 's', { ld: 'ld_k', base: 'p.kOff + kBase', rows: 'nk', stride: 'p.ks' }, { ld: 'ld_q', base: 'p.qOff + qb', rows: 'nqv', stride: 'p.qs' })}
-${ntProduct(g, 'dp', { ld: 'ld_v', base: 'p.vOff + kBase', rows: 'nk', stride: 'p.ks' }, { ld: 'ld_dout', base: 'p.doOff + qb', rows: 'nqv', stride: 'p.qs' })}
-${each(
-  g.TN,
-  (b) => `      var ls${b} = 0.0; var dd${b} = 0.0;
-      if (pcol${b} < nqv) { let si = 2u * ((seq0 + i0 + pcol${b}) * p.nHeads + h); ls${b} = stats[si]; dd${b} = stats[si + 1u]; }`,
-)}
-${each2(
-  g.TM,
-  g.TN,
-  (a, b) => `      let ok_${a}_${b} = qrow${a} < nk && pcol${b} < nqv && kpos0 + qrow${a} <= i0 + pcol${b};
-      let pr_${a}_${b} = select(0.0, exp(s_${a}_${b} * p.scale - ls${b}), ok_${a}_${b});
-      let ds_${a}_${b} = pr_${a}_${b} * (dp_${a}_${b} - dd${b}) * p.scale;
-      ps[prow${a} + pcol${b}] = pr_${a}_${b};`,
-)}
-${nnProduct(g, 'dv', { ld: 'ld_dout', base: 'p.doOff + qb', rows: 'nqv', stride: 'p.qs' }, 'nqv')}
-      workgroupBarrier();
-${each2(g.TM, g.TN, (a, b) => `      ps[prow${a} + pcol${b}] = ds_${a}_${b};`)}
-${nnProduct(g, 'dk', { ld: 'ld_q', base: 'p.qOff + qb', rows: 'nqv', stride: 'p.qs' }, 'nqv')}
-    }
-  }
-${each(
-  g.TM,
-  (a) => `  if (qrow${a} < nk) {
-    let rb = (kr0 + qrow${a} - p.rowBase) * p.ks + kvh * ${g.hd}u + split * p.partStride;
-${each(
-  g.TE,
-  (e) => `    if (${colOk(g, e)}) {
-      let ik = p.dkOff + rb + ocol${e} * 4u; let iv = p.dvOff + rb + ocol${e} * 4u;
-      if (p.accumulate != 0u) { st_dk(ik, ld_dk(ik) + dk_${a}_${e}); st_dv(iv, ld_dv(iv) + dv_${a}_${e}); }
-      else { st_dk(ik, dk_${a}_${e}); st_dv(iv, dv_${a}_${e}); }
-    }`,
-)}
-  }`,
-)}
-}`;
-  return {
-    key: `attn-dkv-${variantKey(v)}`,
-    code,
-    bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
-  };
-}
-
-// --- split reduction: out[i] += Σ_z part[z·stride + i] ------------------------------------------------------
-
-export const REDUCE_PARAMS = ['outOff', 'n', 'splits', 'stride', 'gx'];
-
-export function splitReduceKernel(): KernelSpec {
-  const code = `${paramsStruct(REDUCE_PARAMS)}
-${scalarBinding(1, 'part', 'f32', false)}
-${scalarBinding(2, 'out', 'f32', true)}
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * p.gx * 256u;
-  if (i >= p.n) { return; }
-  var acc = out[p.outOff + i];
-  for (var z = 0u; z < p.splits; z++) { acc += part[z * p.stride + i]; }
-  out[p.outOff + i] = acc;
-}`;
-  return { key: 'attn-split-reduce', code, bindings: ['read', 'write'] };
 }

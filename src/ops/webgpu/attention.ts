@@ -13,7 +13,8 @@
 //      when there are few key tiles) each split writes a partial sum and a small kernel adds them.
 // The tile schedule (which query/key tiles exist, in which sequence, how much work each has) is
 // built on the host from rowStart, heaviest tiles first, and uploaded once per rowStart array.
-// Kernels: attention-wgsl.ts.
+// Kernels: attention-wgsl-forward.ts (forward, stats pre-pass), attention-wgsl-backward.ts (dQ, dK/dV,
+// split reduction), on the shared generator helpers of attention-wgsl.ts.
 import {
   allocTensor,
   beginScope,
@@ -26,23 +27,16 @@ import {
 import { indexTensor } from './indices.js';
 import type { GpuTensor } from './tensor.js';
 import type { HeadShape } from '../types.js';
+import { geometry, sharedBytes, variantKey, type AttentionTile, type AttentionVariant } from './attention-wgsl.js';
+import { FORWARD_PARAMS, STATS_PARAMS, forwardKernel, statsKernel } from './attention-wgsl-forward.js';
 import {
   DKV_PARAMS,
   DQ_PARAMS,
-  FORWARD_PARAMS,
   REDUCE_PARAMS,
-  STATS_PARAMS,
   dkvKernel,
   dqKernel,
-  forwardKernel,
-  geometry,
-  sharedBytes,
   splitReduceKernel,
-  statsKernel,
-  variantKey,
-  type AttentionTile,
-  type AttentionVariant,
-} from './attention-wgsl.js';
+} from './attention-wgsl-backward.js';
 
 export type { AttentionTile, AttentionVariant };
 
