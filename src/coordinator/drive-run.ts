@@ -1,0 +1,204 @@
+// driveRun: the third part of a run. It runs the GRPO loop (grpo-loop.ts) over the spawned roles and
+// does what a run needs around it: progress lines, the run's streams (run-streams.ts), the record
+// files, checkpoints (save-checkpoint.ts), resuming from one, actor events in the log, and SIGINT /
+// SIGTERM, which finish the current step, save it and stop.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Subscription } from 'rxjs';
+import type { ActorSystem } from '../runtime/actor-system.js';
+import type { WeightStore } from '../runtime/weight-store.js';
+import type { EvalSummary, StepMetrics } from '../report/index.js';
+import { createProgress } from '../report/progress.js';
+import { LearnerProtocol } from '../../protocols/handlers.js';
+import { askRole } from '../runtime/ask-role.js';
+import { bindRoles } from './roles.js';
+import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
+import { reviveCarry } from './generation.js';
+import { logRemoteEvents, remoteRewardRunner, routeRoles } from '../transport/nats/run-remote.js';
+import type { OpenedRun } from './open-run.js';
+import type { SpawnedRoles } from './spawn-roles.js';
+import { openRunStreams } from './run-streams.js';
+import { checkpointSaver } from './save-checkpoint.js';
+import type { TrainingOptions } from './training-types.js';
+
+/** What a driven run leaves for its report. */
+export interface TrainedRun {
+  metrics: StepMetrics[];
+  evals: EvalSummary[];
+  /** SIGINT/SIGTERM stopped it after this step. */
+  interrupted?: { signal: NodeJS.Signals; step: number };
+  log(line: string): void;
+}
+
+/** Drive the GRPO loop over the spawned roles: progress, the run's streams and logs, checkpoints, resume, signals. */
+export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: TrainingOptions): Promise<TrainedRun> {
+  const { folder, plan, resumeFrom } = opened;
+  const { run, seed, lora, schedule, evalCfg, rewardsCfg, modelDir, model, grpo, lastStep } = plan;
+  const { system, rolloutRoles, remote, store, baseModelName } = actors;
+  const g = grpo.config;
+  const outDir = folder.dir;
+  const prompts = plan.prompts.source(seed, resumeFrom?.state.prompt_sampler);
+  const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
+  const log = (line: string): void => {
+    if (!opts.quiet) progress.log(line);
+  };
+  const metrics: StepMetrics[] = [...opened.resumedMetrics];
+  const evals: EvalSummary[] = resumeFrom ? [...resumeFrom.state.evals] : [];
+  const streams = await openRunStreams({
+    outDir,
+    ...(resumeFrom ? { resumeStep: resumeFrom.state.step + 1 } : {}),
+    lastStep,
+    metrics,
+    evals,
+    system,
+    store,
+    remote,
+    opts,
+    log,
+  });
+  const remoteLog = remote ? logRemoteEvents(remote, log) : null;
+  let stopRequested: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    stopRequested = sig;
+    log(`${sig}: finishing the current step, then saving and stopping`);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let loopEnd = { lastStep: 0, version: 0 };
+  const sub = logActorEvents(system, store, log);
+  try {
+    for (const note of plan.notes) log(note);
+    if (folder.movedAside) log(`--overwrite: the previous run in ${outDir} was moved to ${folder.movedAside}`);
+    if (folder.staleLock)
+      log(
+        `run folder: took over the lock of pid ${folder.staleLock.pid} (started ${folder.staleLock.started}), which is no longer running`,
+      );
+    for (const t of folder.removedTemps)
+      log(`run folder: removed the stale checkpoint temp folder ${t} (left by an interrupted save)`);
+    // Config warnings (also printed by `check`): allowed, but probably not what was meant.
+    for (const w of grpo.warnings) log(`config warning: grpo.${w.field}: ${w.message}`);
+    log(
+      `loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${actors.adapterSize} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`,
+    );
+    const checkpoint = checkpointSaver({ outDir, system, plan, baseModelName, prompts, evals, metrics });
+    const roles = bindRoles({
+      system: routeRoles(system, remote),
+      rolloutRoles,
+      ...(remote?.isRemote('reward')
+        ? { rewardRunner: remoteRewardRunner(remote), rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) }
+        : {}),
+      rewardsCfg,
+      grpo,
+      evalCfg,
+      outDir,
+      checkpoint,
+      store,
+      syncTimeoutMs: Math.round(1000 * run.sync_timeout_s),
+      syncRetries: run.sync_retries,
+      report: log,
+    });
+    let firstStep = 1;
+    if (resumeFrom) {
+      const st = resumeFrom.state;
+      for (const s of resumeFrom.skipped) log(`resume: skipped ${s.dir}: ${s.why}`);
+      await askRole(system, 'learner', LearnerProtocol.restoreCheckpoint, {
+        dir: resumeFrom.dir,
+        step: st.step,
+        dropoutRng: st.learner_dropout_rng,
+      });
+      await roles.sync(st.policy_version);
+      firstStep = st.step + 1;
+      log(
+        `resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${carryNote(st.pending_rollout as PendingRollout | undefined)})`,
+      );
+    }
+    loopEnd = await runGrpoLoop(roles, {
+      firstStep,
+      ...(resumeFrom?.state.pending_rollout ? { pending: reviveCarry(resumeFrom.state.pending_rollout) } : {}),
+      lastStep,
+      promptsPerGeneration: grpo.promptsPerGeneration,
+      groupSize: g.num_generations,
+      plan: grpo.plan,
+      seed,
+      onLog: log,
+      nextPrompts: (n) => prompts.next(n),
+      evalEvery: schedule.eval_steps,
+      checkpointEvery: run.checkpoint_every,
+      evalBefore: schedule.eval_before_training && !resumeFrom,
+      maxStaleness: g.max_staleness,
+      shouldStop: () => stopRequested !== null,
+      abort: {
+        maxRewardFailureRate: run.max_reward_failure_rate,
+        maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates,
+      },
+      onTrajectories: (records) => {
+        appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+        streams.trajectories$.next(records);
+      },
+      onStep: (m) => {
+        metrics.push(m);
+        appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+        streams.metrics$.next(m);
+        if (!opts.quiet) progress.update(m);
+        if (m.skipped_update)
+          log(
+            `step ${m.step}: update skipped (non-finite loss or gradients, or an update that would overflow); the adapter keeps its previous values`,
+          );
+      },
+      onEval: (e) => {
+        evals.push(e);
+        streams.evals$.next(e);
+        log(
+          `eval @ step ${e.step} (version ${e.policy_version}): ${Object.entries(e.pass_at_1)
+            .map(([b, v]) => `${b} pass@1 ${(100 * v).toFixed(1)}%`)
+            .join(', ')}`,
+        );
+      },
+    });
+  } finally {
+    progress.done();
+    sub.unsubscribe();
+    await streams.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    remoteLog?.unsubscribe();
+  }
+  return {
+    metrics,
+    evals,
+    log,
+    ...(stopRequested !== null ? { interrupted: { signal: stopRequested, step: loopEnd.lastStep } } : {}),
+  };
+}
+
+/** What a checkpoint's carry holds, for the resume line. */
+function carryNote(c: PendingRollout | undefined): string {
+  const parts = [
+    ...(c?.rollout ? ['its pending rollout'] : []),
+    ...(c?.buffer?.length ? [`${c.buffer.length} generation batch(es) in use`] : []),
+  ];
+  return parts.length ? `, with ${parts.join(' and ')}` : '';
+}
+
+/** Actor events worth a log line: crashes, handler errors, dead letters, timeouts, retries, late syncs. */
+function logActorEvents(system: ActorSystem, store: WeightStore, log: (line: string) => void): Subscription {
+  return system.events$.subscribe((e) => {
+    if (
+      e.type === 'crash' ||
+      e.type === 'handler-error' ||
+      e.type === 'dead-letter' ||
+      e.type === 'timeout' ||
+      e.type === 'retry'
+    )
+      log(
+        `actor event: ${e.type} in ${e.role}${'handler' in e ? '.' + e.handler : ''}${'error' in e ? ': ' + e.error.message : ''}`,
+      );
+    // A rollout actor that never acknowledged the version: name it and what it last applied.
+    if (e.type === 'timeout' && e.handler === 'sync') {
+      for (const r of store.lateReaders(store.version).filter((x) => x.name === e.role))
+        log(
+          `weight sync: ${r.name} did not acknowledge version ${store.version} within ${e.deadlineMs} ms (last acknowledged v${r.acked}); its worker is replaced`,
+        );
+    }
+  });
+}
