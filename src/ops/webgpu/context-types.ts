@@ -1,0 +1,66 @@
+// The shapes the GPU context's parts share (context.ts is the entry; see its header): the kernel
+// description dispatch takes, and the context with its mutable state. Kept apart so the parts
+// (context-buffers.ts, context-dispatch.ts, context-transfer.ts) can name them without importing
+// the entry that imports them.
+import type { GpuDeviceInfo } from './device.js';
+import type { KernelProfile } from './profile.js';
+import type { GpuTensor } from './tensor.js';
+
+/** How a kernel binds its storage buffers (binding i+1; binding 0 is the parameter block). */
+export type BindingKind = 'read' | 'write';
+
+export interface KernelSpec {
+  /** Cache key: the kernel and its variant (block sizes, dtypes, features). */
+  key: string;
+  /** WGSL source. Parameters: `@group(0) @binding(0) var<uniform> p: Params;`. */
+  code: string;
+  bindings: BindingKind[];
+  entryPoint?: string;
+}
+
+/** A parameter word: a u32/i32 as a number, an f32 wrapped as { f32 }. */
+export type ParamWord = number | { f32: number };
+
+export interface Pipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly info: GpuDeviceInfo;
+  /** shader-f16 is enabled: kernels may use f16 arithmetic. */
+  readonly f16: boolean;
+  readonly subgroups: boolean;
+  readonly subgroupMatrix: boolean;
+  /** Largest single storage binding in bytes. */
+  readonly maxBinding: number;
+  /** @internal */ state: ContextState;
+}
+
+export interface ContextState {
+  pipelines: Map<string, Pipeline>;
+  free: Map<number, GPUBuffer[]>;
+  /** Tensors allocated inside scopes (released together by endScope). */
+  scoped: GpuTensor[];
+  scopes: number[];
+  encoder: GPUCommandEncoder | null;
+  pass: GPUComputePassEncoder | null;
+  dispatches: number;
+  arena: Uint32Array;
+  arenaF32: Float32Array;
+  arenaUsed: number;
+  uniform: GPUBuffer;
+  lastKernel: string;
+  error: string | null;
+  /** Bytes held in live buffers (pooled or in use), and the peak. */
+  bytesLive: number;
+  bytesPeak: number;
+  bytesInUse: number;
+  bytesInUsePeak: number;
+  dispatchCount: number;
+  /** Called when a buffer goes back to the pool (caches of uploads forget it). */
+  onRelease: Map<GPUBuffer, () => void>;
+  /** Per-kernel timing (profile.ts), when attached. */
+  profile: KernelProfile | null;
+}
