@@ -1,0 +1,119 @@
+// The shapes the webgpu engine's parts share (engine.ts is the entry; see its header): the options,
+// statistics and engine interfaces it exports, one running sequence, and the engine state the parts
+// (engine-schedule.ts, engine-iteration.ts, engine-kv-cache.ts) take instead of the closure they
+// were once part of.
+import type { Qwen2Config } from '../../model/config.js';
+import type { Model } from '../../model/weights.js';
+import type { LayerLoraSlots } from '../../model/lora.js';
+import type { AdapterLayout } from '../../model/adapter-layout.js';
+import type { Ops } from '../../ops/types.js';
+import type { GpuContext } from '../../ops/webgpu/context.js';
+import type { WeightDType } from '../../ops/webgpu/model-upload.js';
+import type { KvDType, PagedKvCache } from '../../ops/webgpu/paged-kv.js';
+import type { GpuTensor } from '../../ops/webgpu/tensor.js';
+import type { Rng } from '../../util/rng.js';
+import type { TextDecoder } from '../builtin/engine.js';
+import type { FinishReason, GenerationEngine } from '../types.js';
+import type { AdapterSlots, SyncReport } from './adapters.js';
+
+export interface WebGpuEngineOptions {
+  /** The model on the host (config, and the weights to upload unless gpuModel is given). */
+  model: Model<Float32Array>;
+  tokenizer: TextDecoder;
+  /** An existing context and the base weights already on it (shared with a GPU learner). */
+  shared?: { ctx: GpuContext; model: Model<GpuTensor> };
+  /** Storage of the uploaded base matrices when not shared (default f16). */
+  weightDtype?: WeightDType;
+  /** KV cache dtype (default: f16 when the base matrices are f16, else f32). */
+  kvDtype?: KvDType;
+  /** Most sequences decoded together (default 64). */
+  maxBatch?: number;
+  /** Context length: prompt + completion must fit (default: the model's max_position_embeddings). */
+  maxContext?: number;
+  /** Adapter versions kept on the GPU (max_staleness + 1; default 2). One more slot takes syncs. */
+  residentVersions?: number;
+  /** Tokens per KV page (default 16). */
+  pageSize?: number;
+  /** Most prompt tokens per prefill pass (default 4096). */
+  maxPrefillTokens?: number;
+  /** Cap on KV cache bytes (default: what maxBatch sequences of a call's longest length need). */
+  maxKvBytes?: number;
+  /** Adapter features to leave out (tests of portable paths). */
+  disableFeatures?: string[];
+  /** Passes of at most this many rows use the few-row product (decode-ops.ts). Default: 8, every pass on CPU adapters. */
+  skinnyRows?: number;
+}
+
+export interface WebGpuGenerationStats {
+  tokens: number;
+  seconds: number;
+  /** Time to the first sampled tokens (the first prefill and its read-back). */
+  prefillSeconds: number;
+  sequences: number;
+  /** Engine iterations (prefill and/or decode step + read-back). */
+  iterations: number;
+  /** Most sequences running at once. */
+  peakBatch: number;
+  /** Host time spent enqueuing GPU work (encoding, uploads): a step cannot be faster than this. */
+  encodeSeconds: number;
+  /** GPU dispatches enqueued. */
+  dispatches: number;
+}
+
+export interface WebGpuEngine extends GenerationEngine {
+  readonly description: string;
+  readonly ctx: GpuContext;
+  readonly kvDtype: KvDType;
+  readonly lastStats: WebGpuGenerationStats;
+  /** The last setAdapter: a pointer flip or a verified upload, and how long it took. */
+  readonly lastSync: SyncReport | null;
+  /** Versions resident on the GPU, oldest first. */
+  readonly residentVersions: number[];
+  /** Fault drill: corrupt the next adapter upload on the GPU (the sync must reject it). */
+  injectWriteFault(): void;
+}
+
+export interface Seq {
+  job: number;
+  prompt: number;
+  sample: number;
+  slot: number;
+  rng: Rng;
+  ids: number[];
+  lps: number[];
+  raws: number[];
+  /** Tokens whose keys/values are in the cache. */
+  cached: number;
+  done: FinishReason | null;
+}
+
+/**
+ * What the engine's parts share, built once by createWebGpuEngine: the setup fixed at creation, the
+ * KV cache (grown between calls) and the adapter version setAdapter last installed.
+ */
+export interface EngineState {
+  opts: WebGpuEngineOptions;
+  config: Qwen2Config;
+  ctx: GpuContext;
+  /** The webgpu ops, few-row passes routed to the skinny kernel (decode-ops.ts). */
+  ops: Ops<GpuTensor>;
+  /** The base weights on the GPU (uploaded, or shared with a learner). */
+  model: Model<GpuTensor>;
+  kvDtype: KvDType;
+  maxBatch: number;
+  maxContext: number;
+  pageSize: number;
+  maxPrefillTokens: number;
+  maxPagesPerSeq: number;
+  eos: Set<number>;
+  decodeText: (ids: ArrayLike<number>) => string;
+  adapters: AdapterSlots;
+  /** Persistent per-engine buffers: page table, token per slot, sampler output. */
+  table: GpuTensor;
+  tokens: GpuTensor;
+  out: GpuTensor;
+  kv: PagedKvCache | null;
+  version: number;
+  lastStats: WebGpuGenerationStats;
+  slotsCache: WeakMap<AdapterLayout, LayerLoraSlots[]>;
+}
