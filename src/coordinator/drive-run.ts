@@ -12,12 +12,13 @@ import { createProgress } from '../report/progress.js';
 import { LearnerProtocol } from '../../protocols/handlers.js';
 import { askRole } from '../runtime/ask-role.js';
 import { bindRoles } from './roles.js';
-import { runGrpoLoop, type PendingRollout } from './grpo-loop.js';
+import { runGrpoLoop, type GrpoLoopOptions, type GrpoRoles, type PendingRollout } from './grpo-loop.js';
 import { reviveCarry } from './generation.js';
 import { logRemoteEvents, remoteRewardRunner, routeRoles } from '../transport/nats/run-remote.js';
 import type { OpenedRun } from './open-run.js';
+import type { ResumePoint } from './checkpoint.js';
 import type { SpawnedRoles } from './spawn-roles.js';
-import { openRunStreams } from './run-streams.js';
+import { openRunStreams, type OpenedStreams } from './run-streams.js';
 import { checkpointSaver } from './save-checkpoint.js';
 import type { TrainingOptions } from './training-types.js';
 
@@ -33,7 +34,7 @@ export interface TrainedRun {
 /** Drive the GRPO loop over the spawned roles: progress, the run's streams and logs, checkpoints, resume, signals. */
 export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: TrainingOptions): Promise<TrainedRun> {
   const { folder, plan, resumeFrom } = opened;
-  const { run, seed, lora, schedule, evalCfg, rewardsCfg, modelDir, model, grpo, lastStep } = plan;
+  const { run, seed, schedule, evalCfg, rewardsCfg, grpo, lastStep } = plan;
   const { system, rolloutRoles, remote, store, baseModelName } = actors;
   const g = grpo.config;
   const outDir = folder.dir;
@@ -67,19 +68,7 @@ export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: Tr
   let loopEnd = { lastStep: 0, version: 0 };
   const sub = logActorEvents(system, store, log);
   try {
-    for (const note of plan.notes) log(note);
-    if (folder.movedAside) log(`--overwrite: the previous run in ${outDir} was moved to ${folder.movedAside}`);
-    if (folder.staleLock)
-      log(
-        `run folder: took over the lock of pid ${folder.staleLock.pid} (started ${folder.staleLock.started}), which is no longer running`,
-      );
-    for (const t of folder.removedTemps)
-      log(`run folder: removed the stale checkpoint temp folder ${t} (left by an interrupted save)`);
-    // Config warnings (also printed by `check`): allowed, but probably not what was meant.
-    for (const w of grpo.warnings) log(`config warning: grpo.${w.field}: ${w.message}`);
-    log(
-      `loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${actors.adapterSize} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`,
-    );
+    logRunStart(opened, actors, log);
     const checkpoint = checkpointSaver({ outDir, system, plan, baseModelName, prompts, evals, metrics });
     const roles = bindRoles({
       system: routeRoles(system, remote),
@@ -97,21 +86,7 @@ export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: Tr
       syncRetries: run.sync_retries,
       report: log,
     });
-    let firstStep = 1;
-    if (resumeFrom) {
-      const st = resumeFrom.state;
-      for (const s of resumeFrom.skipped) log(`resume: skipped ${s.dir}: ${s.why}`);
-      await askRole(system, 'learner', LearnerProtocol.restoreCheckpoint, {
-        dir: resumeFrom.dir,
-        step: st.step,
-        dropoutRng: st.learner_dropout_rng,
-      });
-      await roles.sync(st.policy_version);
-      firstStep = st.step + 1;
-      log(
-        `resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${carryNote(st.pending_rollout as PendingRollout | undefined)})`,
-      );
-    }
+    const firstStep = resumeFrom ? await resumeRoles(resumeFrom, system, roles, log) : 1;
     loopEnd = await runGrpoLoop(roles, {
       firstStep,
       ...(resumeFrom?.state.pending_rollout ? { pending: reviveCarry(resumeFrom.state.pending_rollout) } : {}),
@@ -131,29 +106,7 @@ export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: Tr
         maxRewardFailureRate: run.max_reward_failure_rate,
         maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates,
       },
-      onTrajectories: (records) => {
-        appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
-        streams.trajectories$.next(records);
-      },
-      onStep: (m) => {
-        metrics.push(m);
-        appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
-        streams.metrics$.next(m);
-        if (!opts.quiet) progress.update(m);
-        if (m.skipped_update)
-          log(
-            `step ${m.step}: update skipped (non-finite loss or gradients, or an update that would overflow); the adapter keeps its previous values`,
-          );
-      },
-      onEval: (e) => {
-        evals.push(e);
-        streams.evals$.next(e);
-        log(
-          `eval @ step ${e.step} (version ${e.policy_version}): ${Object.entries(e.pass_at_1)
-            .map(([b, v]) => `${b} pass@1 ${(100 * v).toFixed(1)}%`)
-            .join(', ')}`,
-        );
-      },
+      ...stepRecorder({ outDir, streams, metrics, evals, log, progress: opts.quiet ? null : progress }),
     });
   } finally {
     progress.done();
@@ -201,4 +154,85 @@ function logActorEvents(system: ActorSystem, store: WeightStore, log: (line: str
         );
     }
   });
+}
+
+/** The run's opening lines: the plan's notes, what happened to the run folder, config warnings, the run. */
+function logRunStart(opened: OpenedRun, actors: SpawnedRoles, log: (line: string) => void): void {
+  const { folder, plan } = opened;
+  const { lora, modelDir, model, grpo, lastStep } = plan;
+  const g = grpo.config;
+  const outDir = folder.dir;
+  for (const note of plan.notes) log(note);
+  if (folder.movedAside) log(`--overwrite: the previous run in ${outDir} was moved to ${folder.movedAside}`);
+  if (folder.staleLock)
+    log(
+      `run folder: took over the lock of pid ${folder.staleLock.pid} (started ${folder.staleLock.started}), which is no longer running`,
+    );
+  for (const t of folder.removedTemps)
+    log(`run folder: removed the stale checkpoint temp folder ${t} (left by an interrupted save)`);
+  // Config warnings (also printed by `check`): allowed, but probably not what was meant.
+  for (const w of grpo.warnings) log(`config warning: grpo.${w.field}: ${w.message}`);
+  log(
+    `loractor: ${lastStep} GRPO steps on ${modelDir} (${model.config.numLayers} layers, d ${model.config.hiddenSize}), LoRA r ${lora.r} on ${lora.targetModules.length} modules (${actors.adapterSize} params), ${grpo.promptsPerStep} prompts × G ${g.num_generations}; out ${outDir}`,
+  );
+}
+
+/** Restores the learner from the checkpoint and syncs its version; returns the first step to run. */
+async function resumeRoles(
+  resumeFrom: ResumePoint,
+  system: ActorSystem,
+  roles: GrpoRoles,
+  log: (line: string) => void,
+): Promise<number> {
+  const st = resumeFrom.state;
+  for (const s of resumeFrom.skipped) log(`resume: skipped ${s.dir}: ${s.why}`);
+  await askRole(system, 'learner', LearnerProtocol.restoreCheckpoint, {
+    dir: resumeFrom.dir,
+    step: st.step,
+    dropoutRng: st.learner_dropout_rng,
+  });
+  await roles.sync(st.policy_version);
+  const firstStep = st.step + 1;
+  log(
+    `resume: continuing from ${resumeFrom.dir} at step ${firstStep} (policy version ${st.policy_version}${carryNote(st.pending_rollout as PendingRollout | undefined)})`,
+  );
+  return firstStep;
+}
+
+/** Where each finished step, batch of trajectories and evaluation goes: the record files, the streams, the log. */
+function stepRecorder(r: {
+  outDir: string;
+  streams: OpenedStreams;
+  metrics: StepMetrics[];
+  evals: EvalSummary[];
+  log: (line: string) => void;
+  /** null with --quiet. */
+  progress: Pick<ReturnType<typeof createProgress>, 'update'> | null;
+}): Pick<GrpoLoopOptions, 'onTrajectories' | 'onStep' | 'onEval'> {
+  const { outDir, streams, metrics, evals, log, progress } = r;
+  return {
+    onTrajectories: (records) => {
+      appendFileSync(join(outDir, 'rollouts.jsonl'), records.map((r) => JSON.stringify(r) + '\n').join(''));
+      streams.trajectories$.next(records);
+    },
+    onStep: (m) => {
+      metrics.push(m);
+      appendFileSync(join(outDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+      streams.metrics$.next(m);
+      progress?.update(m);
+      if (m.skipped_update)
+        log(
+          `step ${m.step}: update skipped (non-finite loss or gradients, or an update that would overflow); the adapter keeps its previous values`,
+        );
+    },
+    onEval: (e) => {
+      evals.push(e);
+      streams.evals$.next(e);
+      log(
+        `eval @ step ${e.step} (version ${e.policy_version}): ${Object.entries(e.pass_at_1)
+          .map(([b, v]) => `${b} pass@1 ${(100 * v).toFixed(1)}%`)
+          .join(', ')}`,
+      );
+    },
+  };
 }
