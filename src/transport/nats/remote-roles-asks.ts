@@ -138,7 +138,7 @@ export function trackAsks(state: RemoteRun): RemoteAsks {
     }
     const reply = r.reply as { syncError?: string; rejectedVersion?: number } | undefined;
     // Generated on its previous version because the newest failed verification: the coordinator has the
-    // learner rewrite it (roles.ts), and the next publish puts the fresh bytes in the object store.
+    // learner rewrite it (roles-sync.ts: republish), and the next publish puts the fresh bytes in the object store.
     if (reply?.syncError && reply.rejectedVersion !== undefined) publisher.invalidate(reply.rejectedVersion);
     p.results.set(r.part, r);
     if (p.results.size === p.items.length) {
