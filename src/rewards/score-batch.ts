@@ -112,6 +112,18 @@ function classify(err: unknown, deadlineMs: number): { reason: RewardFailureReas
   return { reason: cause instanceof WorkerCrashError ? 'crash' : 'error', message };
 }
 
+/** What every item of one batch shares: the resolved functions, the runner and the deadlines. */
+interface BatchContext {
+  runner: RewardTaskRunner;
+  items: readonly RewardItem[];
+  cfg: RewardsConfig;
+  funcs: RewardFuncSpec[];
+  names: string[];
+  kwargs: ReturnType<typeof rewardKwargsOf>;
+  deadlineMs: number;
+  startTimeoutMs: number;
+}
+
 /** Score a batch. Never rejects because of an item: each failure becomes a quarantined failure value. */
 export async function scoreBatch(
   runner: RewardTaskRunner,
@@ -128,10 +140,34 @@ export async function scoreBatch(
   const deadlineMs = cfg.reward_timeout_s * 1000;
   const results: (ScoreItemResult | null)[] = new Array(items.length).fill(null);
   const failures: RewardItemFailure[] = [];
-  const quarantinePath = resolve(baseDir, cfg.reward_quarantine_path);
-  let quarantineChain: Promise<void> = Promise.resolve();
+  const quarantine = createQuarantine(items, cfg, names, deadlineMs, resolve(baseDir, cfg.reward_quarantine_path));
+  const startTimeoutMs = opts.startTimeoutMs ?? Math.max(10_000, 3 * deadlineMs);
+  const record = (f: RewardItemFailure | null): void => {
+    if (!f) return;
+    failures.push(f);
+    quarantine.write(f.index, f);
+  };
+  const ctx: BatchContext = { runner, items, cfg, funcs, names, kwargs, deadlineMs, startTimeoutMs };
+  await runLanes(items.length, opts.concurrency, (index) => scoreOne(ctx, index, results), record);
 
-  const quarantine = (index: number, f: RewardItemFailure): void => {
+  const rewards = collectRewards(ctx, results);
+  const total = items.map((_, i) => weightedTotalOf(names, weights, rewards, i));
+  failNonFinite(ctx, weights, rewards, total, record);
+  failures.sort((a, b) => a.index - b.index);
+  await quarantine.flushed();
+  return { names, weights, rewards, total, failures, wallMs: performance.now() - t0 };
+}
+
+/** The quarantine log: one JSON line per failed item, appended in order, never failing the batch. */
+function createQuarantine(
+  items: readonly RewardItem[],
+  cfg: RewardsConfig,
+  names: string[],
+  deadlineMs: number,
+  quarantinePath: string,
+): { write(index: number, f: RewardItemFailure): void; flushed(): Promise<void> } {
+  let quarantineChain: Promise<void> = Promise.resolve();
+  const write = (index: number, f: RewardItemFailure): void => {
     const item = items[index]!;
     const text = typeof item.completion === 'string' ? item.completion : String(item.completion);
     const record = {
@@ -156,58 +192,83 @@ export async function scoreBatch(
         process.emitWarning(`reward quarantine: cannot write ${quarantinePath}: ${(err as Error).message}`);
       });
   };
+  return { write, flushed: () => quarantineChain };
+}
 
-  const startTimeoutMs = opts.startTimeoutMs ?? Math.max(10_000, 3 * deadlineMs);
-  const record = (f: RewardItemFailure | null): void => {
-    if (!f) return;
-    failures.push(f);
-    quarantine(f.index, f);
+/** The message that scores item `index`: its text, the functions and their keyword arguments. */
+function scoreMessageOf(ctx: BatchContext, index: number): ScoreItemMessage {
+  const item = ctx.items[index]!;
+  const msg: ScoreItemMessage = {
+    completion: item.completion,
+    solution: item.solution,
+    funcs: ctx.funcs,
+    kwargs: ctx.kwargs,
   };
+  if (item.prompt !== undefined) msg.prompt = item.prompt;
+  if (item.columns) msg.columns = item.columns;
+  return msg;
+}
 
-  /** Score item `index`; its failure, or null when it scored. */
-  const scoreOne = async (index: number): Promise<RewardItemFailure | null> => {
-    const item = items[index]!;
-    const msg: ScoreItemMessage = { completion: item.completion, solution: item.solution, funcs, kwargs };
-    if (item.prompt !== undefined) msg.prompt = item.prompt;
-    if (item.columns) msg.columns = item.columns;
-    const ac = new AbortController();
-    let started = performance.now();
-    let begun = false;
-    let abortReason: string | null = null;
-    // A safety net: an item no worker begins (every worker stuck starting) fails instead of stalling the batch.
-    const startTimer = setTimeout(() => {
-      if (begun) return;
-      abortReason = `not started by a worker within ${startTimeoutMs} ms`;
-      ac.abort(new Error(abortReason));
-    }, startTimeoutMs);
-    const onStart = (): void => {
-      begun = true;
-      started = performance.now();
-    };
-    try {
-      results[index] = (await runner.run(msg, {
-        name: 'scoreItem',
-        deadlineMs,
-        signal: ac.signal,
-        onStart,
-      })) as ScoreItemResult;
-      return null;
-    } catch (err) {
-      const { reason, message } =
-        abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err, deadlineMs);
-      return { index, reason, message, elapsedMs: performance.now() - started };
-    } finally {
-      clearTimeout(startTimer);
-    }
+/** Score item `index` into `results`; its failure, or null when it scored. */
+async function scoreOne(
+  ctx: BatchContext,
+  index: number,
+  results: (ScoreItemResult | null)[],
+): Promise<RewardItemFailure | null> {
+  const { deadlineMs, startTimeoutMs } = ctx;
+  const msg = scoreMessageOf(ctx, index);
+  const ac = new AbortController();
+  let started = performance.now();
+  let begun = false;
+  let abortReason: string | null = null;
+  // A safety net: an item no worker begins (every worker stuck starting) fails instead of stalling the batch.
+  const startTimer = setTimeout(() => {
+    if (begun) return;
+    abortReason = `not started by a worker within ${startTimeoutMs} ms`;
+    ac.abort(new Error(abortReason));
+  }, startTimeoutMs);
+  const onStart = (): void => {
+    begun = true;
+    started = performance.now();
   };
+  try {
+    results[index] = (await ctx.runner.run(msg, {
+      name: 'scoreItem',
+      deadlineMs,
+      signal: ac.signal,
+      onStart,
+    })) as ScoreItemResult;
+    return null;
+  } catch (err) {
+    const { reason, message } =
+      abortReason !== null ? { reason: 'timeout' as const, message: abortReason } : classify(err, deadlineMs);
+    return { index, reason, message, elapsedMs: performance.now() - started };
+  } finally {
+    clearTimeout(startTimer);
+  }
+}
 
+/** Run `work` on indices 0..count-1 in order, at most `concurrency` at once, passing each outcome to `done`. */
+async function runLanes<T>(
+  count: number,
+  concurrency: number,
+  work: (index: number) => Promise<T>,
+  done: (outcome: T) => void,
+): Promise<void> {
   // A fixed number of lanes pull the next index: at most `concurrency` tasks are ever in flight.
   let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(opts.concurrency, items.length)) }, async () => {
-    while (next < items.length) record(await scoreOne(next++));
+  const lanes = Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, async () => {
+    while (next < count) done(await work(next++));
   });
   await Promise.all(lanes);
+}
 
+/** rewards[name][i] from the items that scored (the failure value otherwise), then the group-scoped lengths. */
+function collectRewards(
+  ctx: BatchContext,
+  results: readonly (ScoreItemResult | null)[],
+): Record<string, (number | null)[]> {
+  const { items, names, funcs, cfg } = ctx;
   const rewards: Record<string, (number | null)[]> = {};
   for (const name of names) rewards[name] = items.map(() => cfg.reward_failure_value);
   for (let i = 0; i < items.length; i++) {
@@ -218,13 +279,31 @@ export async function scoreBatch(
   for (const name of ['length', 'length_l1_exact', 'length_l1_max'] as const) {
     if (funcs.includes(name)) applyGroupLength(name, items, results, rewards[name]!);
   }
+  return rewards;
+}
 
-  const total = items.map((_, i) =>
-    nansumWeighted(
-      names.map((n) => rewards[n]![i]!),
-      weights,
-    ),
+/** nansum of weight · score for item `i`. */
+function weightedTotalOf(
+  names: readonly string[],
+  weights: number[],
+  rewards: Record<string, (number | null)[]>,
+  i: number,
+): number {
+  return nansumWeighted(
+    names.map((n) => rewards[n]![i]!),
+    weights,
   );
+}
+
+/** Fail the items whose weighted total is not finite, in place: failure value, recomputed total, quarantined. */
+function failNonFinite(
+  ctx: BatchContext,
+  weights: number[],
+  rewards: Record<string, (number | null)[]>,
+  total: number[],
+  record: (f: RewardItemFailure) => void,
+): void {
+  const { names, cfg } = ctx;
   // A weighted total that is not finite (a function returned ±Infinity) would turn its whole group's
   // advantages into NaN: the item fails like a crashed one, scores the failure value, is quarantined.
   total.forEach((v, i) => {
@@ -236,14 +315,8 @@ export async function scoreBatch(
       elapsedMs: 0,
     });
     for (const n of names) rewards[n]![i] = cfg.reward_failure_value;
-    total[i] = nansumWeighted(
-      names.map((n) => rewards[n]![i]!),
-      weights,
-    );
+    total[i] = weightedTotalOf(names, weights, rewards, i);
   });
-  failures.sort((a, b) => a.index - b.index);
-  await quarantineChain;
-  return { names, weights, rewards, total, failures, wallMs: performance.now() - t0 };
 }
 
 /** A group-scoped length reward per group over the items that scored; failed items keep the failure value. */
