@@ -5,15 +5,16 @@
 // old log-probs the trajectories carry, the behaviour correction against the engine's) and its
 // gradient w.r.t. log-probs, backward into the LoRA block only, global grad-norm clipping, AdamW,
 // publish. `oldLogprobs` scores a generation batch before its first step (num_iterations > 1 or a
-// batch spread over steps); it changes no state. The model runs in two places only:
-// scoreMicroBatch (forward; with top-p/top-k the truncated log-probs) and backwardMicroBatch.
+// batch spread over steps); it changes no state. The step's phases, and the two places the model
+// runs (scoreMicroBatch and backwardMicroBatch), are in src/rl/learner-step.ts; the state they share
+// is src/rl/learner-state.ts's LearnerState.
 //
 // Crash recovery (src/rl/learner-recovery.ts): after each step the learner commits its whole state
 // and reply to a coordinator-owned shared-memory store. A replacement worker (after a crash,
 // process.exit or a hang past the deadline) restores it in init(); a retry in the same worker after
 // a throw mid-step restores it too (the attempt may have half-updated the state). The retried step
 // then computes exactly what the lost attempt would have (same state, inputs and RNG).
-import { tensorView, isSharedTensor, packSharedRows } from '../protocols/shared-tensor.js';
+import { packSharedRows } from '../protocols/shared-tensor.js';
 import { readFileSync } from 'node:fs';
 import { writeFileNamed } from '../src/util/fs-write.js';
 import { join } from 'node:path';
@@ -30,59 +31,32 @@ import type {
   RestoreRequest,
   SaveAdapterReply,
   SaveAdapterRequest,
-  Trajectory,
 } from '../protocols/training.js';
-import type { Floats, Ids } from '../protocols/messages.js';
 import { acceptsOf, LearnerProtocol } from '../protocols/handlers.js';
 import type { LearnerInit } from '../protocols/role-config.js';
 import { attachModel, type Model } from '../src/model/weights.js';
-import { initLoraAdapter, loraScale, type LoraAdapter } from '../src/model/lora.js';
+import { initLoraAdapter, type LoraAdapter } from '../src/model/lora.js';
 import { loadAdapterPeft, saveAdapterPeft } from '../src/model/peft.js';
-import {
-  policyLoss,
-  mergePolicyLossSums,
-  policyLossMetrics,
-  completionMask,
-  type PolicyLossSums,
-} from '../src/rl/loss.js';
-import { truncationActive } from '../src/rl/token-distribution.js';
-import { createCpuLearnerDevice, type LearnerDevice, type PolicyForward } from '../src/rl/learner-device.js';
+import { policyLossMetrics, mergePolicyLossSums } from '../src/rl/loss.js';
+import { createCpuLearnerDevice, type LearnerDevice } from '../src/rl/learner-device.js';
 import type { LearnerDeviceConfig } from '../src/rl/learner-config.js';
-import {
-  buildBatch,
-  gatherCompletions,
-  microBatchBounds,
-  scatterCompletions,
-  stackCompletions,
-  type BuiltBatch,
-} from '../src/rl/learner-batch.js';
-import { createAdamWState, serializeAdamWState, deserializeAdamWState, type AdamWState } from '../src/rl/optimizer.js';
-import { learningRateAt } from '../src/rl/schedule.js';
+import { buildBatch, microBatchBounds } from '../src/rl/learner-batch.js';
+import { createAdamWState, serializeAdamWState, deserializeAdamWState } from '../src/rl/optimizer.js';
 import { WeightStore } from '../src/runtime/weight-store.js';
 import { Rng, type RngState } from '../src/util/rng.js';
 import { drillDue, fireFaultDrill } from '../src/runtime/fault-drill.js';
 import { commitLearnerState, learnerRecoverySize, restoreLearnerState } from '../src/rl/learner-recovery.js';
+import { arrays, type LearnerState } from '../src/rl/learner-state.js';
+import {
+  checkStepRequest,
+  forwardBackward,
+  optimizerStepOrSkip,
+  scoreMicroBatch,
+  stepBatch,
+  stepReply,
+} from '../src/rl/learner-step.js';
 
 export type { LearnerInit };
-
-interface LearnerState {
-  cfg: LearnerInit;
-  model: Model<Float32Array>;
-  adapter: LoraAdapter<Float32Array>;
-  device: LearnerDevice;
-  opt: AdamWState;
-  store: WeightStore;
-  dropoutRng: Rng;
-  /** Optimizer steps taken (the published version equals it). */
-  step: number;
-  recovery: WeightStore | null;
-  /** Packing buffer for recovery commits. */
-  packed: Float32Array;
-  /** A step is under way (set at its start, cleared at its commit): a retry must restore first. */
-  dirty: boolean;
-  /** The reply of the last committed step (for a retry whose reply was lost). */
-  lastReply: LearnerStepReply | null;
-}
 
 let S: LearnerState | null = null;
 
@@ -181,64 +155,6 @@ function state(): LearnerState {
   return S;
 }
 
-// Views of the shared memory the descriptors point at (the protocol checked their dtypes); arrays as they are.
-const ints = (x: Ids): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x) : x);
-const floats = (x: Floats): ArrayLike<number> => (isSharedTensor(x) ? tensorView(x) : x);
-/** A trajectory's prompt (sent once per prompt, in the request's `prompts`) and completion ids. */
-const arrays = (prompts: readonly Ids[], t: Trajectory) => ({
-  promptIds: ints(prompts[t.promptIndex]!),
-  completionIds: ints(t.completionIds),
-});
-
-/** Log-probs of one micro-batch's completion tokens ([B, Tc]), and for the policy pass what the backward needs. */
-interface Scored {
-  logp: Float32Array;
-  /** Per-token entropy of the sampling distribution ([B, Tc]); policy pass only. */
-  entropy?: Float32Array;
-  /** The device's forward, holding the activations backwardMicroBatch consumes; policy pass only. */
-  fwd?: PolicyForward;
-  /** Flat [B·T] index of each scored token (the device's order). */
-  scoredFlat: Int32Array;
-  /** Sampled tokens outside the learner's top-p/top-k set (see token-distribution.ts). */
-  outside: number;
-}
-
-/**
- * The one place the learner runs the model forward: the policy (LoRA on, dropout, activations kept),
- * the reference (LoRA scale 0) or the old policy (LoRA on, no dropout). With top-p/top-k the
- * log-probs are those of the truncated, renormalised distribution the engine sampled from.
- */
-async function scoreMicroBatch(s: LearnerState, b: BuiltBatch, pass: 'policy' | 'reference' | 'old'): Promise<Scored> {
-  const { cfg, adapter } = s;
-  const o = { temperature: cfg.logprobTemperature, entropy: pass === 'policy', truncation: cfg.truncation };
-  const scale = pass === 'reference' ? 0 : loraScale(adapter.settings);
-  const toCompletions = (v: Float32Array, flat: Int32Array): Float32Array => {
-    const full = new Float32Array(b.batch.ids.length);
-    for (let k = 0; k < flat.length; k++) full[flat[k]!] = v[k]!;
-    return gatherCompletions(full, b);
-  };
-  if (pass !== 'policy') {
-    const r = await s.device.logprobs(b.batch, scale, o);
-    return { logp: toCompletions(r.lp, r.scoredFlat), scoredFlat: r.scoredFlat, outside: r.outside ?? 0 };
-  }
-  const fwd = await s.device.forward(b.batch, scale, o, adapter.settings.dropout > 0 ? s.dropoutRng : null);
-  return {
-    logp: toCompletions(fwd.lp, fwd.scoredFlat),
-    entropy: toCompletions(fwd.entropy!, fwd.scoredFlat),
-    fwd,
-    scoredFlat: fwd.scoredFlat,
-    outside: fwd.outside ?? 0,
-  };
-}
-
-/** The one place the learner runs the model backward: dLoss/dlogp ([B, Tc]) into the device's LoRA gradient. */
-async function backwardMicroBatch(scored: Scored, b: BuiltBatch, dLogp: ArrayLike<number>): Promise<void> {
-  const full = scatterCompletions(dLogp, b);
-  const dlp = new Float32Array(scored.scoredFlat.length);
-  for (let k = 0; k < dlp.length; k++) dlp[k] = full[scored.scoredFlat[k]!]!;
-  await scored.fwd!.backward(dlp);
-}
-
 export async function trainStep(msg: LearnerStepRequest): Promise<LearnerStepReply> {
   const s = state();
   const { cfg } = s;
@@ -248,160 +164,22 @@ export async function trainStep(msg: LearnerStepRequest): Promise<LearnerStepRep
     if (msg.step === s.step && s.lastReply) return s.lastReply;
     s.dirty = true;
   }
-  if (msg.step !== s.step + 1)
-    throw new Error(`learner: step ${msg.step} received, expected ${s.step + 1} (steps must arrive in order)`);
-  // Provenance check: the current policy is version step−1; older rollouts must be within the bound
-  // (max_staleness, plus the steps a generation batch is reused over: num_iterations, steps_per_generation).
-  msg.trajectories.forEach((t, i) => {
-    const lag = msg.step - 1 - t.policyVersion;
-    if (lag > cfg.maxStaleness || lag < 0)
-      throw new Error(
-        `learner: trajectory ${i} comes from policy version ${t.policyVersion}, ${lag} versions behind step ${msg.step}'s policy (allowed ${cfg.maxStaleness}: max_staleness plus generation-batch reuse): refused`,
-      );
-  });
+  checkStepRequest(s, msg);
   const t0 = performance.now();
-  const N = msg.trajectories.length;
-  const advantages = floats(msg.advantages);
-  const bounds = microBatchBounds(N, cfg.gradientAccumulationSteps, msg.microBatchSizes);
-  const M = bounds.length - 1;
-  // Global sizes first, so every micro-batch's loss uses the whole optimizer batch's normalisers.
-  const masks = msg.trajectories.map((t) => {
-    const c = ints(t.completionIds);
-    return completionMask(
-      c,
-      1,
-      Math.max(1, c.length),
-      cfg.eosTokenIds,
-      undefined,
-      undefined,
-      cfg.maskTruncatedCompletions,
-    );
-  });
-  const globalTokens = masks.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
+  const batch = stepBatch(cfg, msg);
   s.device.zeroGrad();
-  const sums: PolicyLossSums[] = [];
-  let loss = 0;
-  let tokens = 0;
-  let entropySum = 0,
-    outside = 0;
-  const time = { reference: 0, policy: 0, backward: 0 };
-  for (let m = 0; m < M; m++) {
-    const lo = bounds[m]!,
-      hi = bounds[m + 1]!;
-    const trajs = msg.trajectories.slice(lo, hi);
-    const built = buildBatch(
-      trajs.map((t) => arrays(msg.prompts, t)),
-      cfg.maxPromptLength,
-    );
-    const mask = new Uint8Array(trajs.length * built.Tc);
-    trajs.forEach((_, i) => {
-      mask.set(masks[lo + i]!, i * built.Tc);
-    });
-    let ta = performance.now();
-    const ref = cfg.objective.beta !== 0 ? (await scoreMicroBatch(s, built, 'reference')).logp : undefined;
-    time.reference += performance.now() - ta;
-    ta = performance.now();
-    const pol = await scoreMicroBatch(s, built, 'policy');
-    time.policy += performance.now() - ta;
-    for (let k = 0; k < mask.length; k++) if (mask[k]) entropySum += pol.entropy![k]!;
-    outside += pol.outside;
-    const behaviour = cfg.correction
-      ? stackCompletions(
-          trajs.map((t) => floats(t.behaviourLogprobs)),
-          built,
-        )
-      : undefined;
-    const old =
-      trajs[0]!.oldLogprobs !== undefined
-        ? stackCompletions(
-            trajs.map((t, i) => floats(t.oldLogprobs ?? missingOld(lo + i))),
-            built,
-          )
-        : undefined;
-    let r: ReturnType<typeof policyLoss>;
-    try {
-      r = policyLoss(
-        {
-          numSequences: trajs.length,
-          seqLen: built.Tc,
-          logp: pol.logp,
-          mask,
-          advantages: Array.prototype.slice.call(advantages, lo, hi) as number[],
-          refLogp: ref,
-          oldLogp: old,
-          behaviourLogp: behaviour,
-        },
-        {
-          ...cfg.objective,
-          correction: cfg.correction,
-          maxCompletionLength: cfg.maxCompletionLength,
-          global: { sequences: N, tokens: globalTokens, microBatches: M },
-        },
-      );
-    } catch (err) {
-      pol.fwd!.discard();
-      throw err;
-    }
-    loss += r.loss;
-    sums.push(r.sums);
-    ta = performance.now();
-    await backwardMicroBatch(pol, built, r.dLogp);
-    time.backward += performance.now() - ta;
-    for (let i = 0; i < trajs.length; i++) tokens += built.batch.lengths[i]!;
-  }
-  const metrics = policyLossMetrics(mergePolicyLossSums(sums), cfg.correction, cfg.objective.lossType);
-  const lr = learningRateAt(cfg.schedule, s.step);
-  let gradNorm = 0;
-  let skipped = '';
-  if (N > 0) {
-    try {
-      gradNorm = (await s.device.optimizerStep(s.opt, cfg.adamw, lr)).gradNorm;
-    } catch (err) {
-      // NaN/Inf gradients: keep the previous adapter, report, publish the same weights again.
-      gradNorm = NaN;
-      skipped = (err as Error).message;
-    }
-    if (!Number.isFinite(loss) && !skipped) skipped = `loss is ${loss}`;
-  }
+  const totals = await forwardBackward(s, batch);
+  const metrics = policyLossMetrics(mergePolicyLossSums(totals.sums), cfg.correction, cfg.objective.lossType);
+  const update = await optimizerStepOrSkip(s, batch.N, totals.loss);
   s.step = msg.step;
   const tp = performance.now();
   const version = publishAdapter(s);
   if (drillDue(cfg.__faults, 'publish')?.drill.mode === 'corrupt') s.store.corruptActiveForDrill();
   fireFaultDrill(cfg.__faults, 'learner', 'afterPublish'); // drill: die with version published, state not committed
-  const seconds = (performance.now() - t0) / 1000;
-  const { kl, kl_token_mean: _k, ...lossMetrics } = metrics;
-  const reply: LearnerStepReply = {
-    step: s.step,
-    version,
-    loss,
-    kl,
-    grad_norm: gradNorm,
-    // Logged as the HF Trainer does: the learning rate after the scheduler's step (the next update's).
-    learning_rate: learningRateAt(cfg.schedule, s.step),
-    tokens_per_s: tokens / seconds,
-    metrics: {
-      ...lossMetrics,
-      ...(globalTokens > 0 ? { entropy: entropySum / globalTokens } : {}),
-      ...(truncationActive(cfg.truncation, s.model.config.vocabSize)
-        ? { 'sampling/outside_truncation_frac': outside / Math.max(1, globalTokens) }
-        : {}),
-    },
-    timings: {
-      'time/reference_s': time.reference / 1000,
-      'time/policy_s': time.policy / 1000,
-      'time/backward_s': time.backward / 1000,
-      'time/publish_s': (performance.now() - tp) / 1000,
-    },
-    skipped,
-    ...(N === 0 ? { empty: true as const } : {}),
-  };
+  const reply = stepReply(s, { batch, totals, metrics, update, version, t0, tp });
   if (s.recovery) commitState(s, reply);
   fireFaultDrill(cfg.__faults, 'learner', 'afterCommit'); // drill: the step is committed, its reply lost
   return reply;
-}
-
-function missingOld(i: number): never {
-  throw new Error(`learner: trajectory ${i} has no oldLogprobs while others in its micro-batch do`);
 }
 
 /**
