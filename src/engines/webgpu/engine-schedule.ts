@@ -9,11 +9,34 @@ import { viewOf } from '../../ops/webgpu/tensor.js';
 import { Rng } from '../../util/rng.js';
 import type { Completion, PromptInput, SamplingParams } from '../types.js';
 import { pinServing, unpin } from './adapters.js';
-import { releasePages, reservePages } from './pages.js';
+import { releasePages, reservePages, type PagePool } from './pages.js';
 import type { StepAdapter, StepState } from './step.js';
 import type { EngineState, Seq, WebGpuGenerationStats } from './engine-types.js';
 import { cacheFor } from './engine-kv-cache.js';
 import { iteration } from './engine-iteration.js';
+
+/** One generate call's batching state: what it was asked, its queue of jobs, its slots and running sequences. */
+interface GenerateCall {
+  e: EngineState;
+  prompts: PromptInput[];
+  sampling: SamplingParams;
+  /** Every prompt × n sequence, in order; `next` is the first not admitted yet. */
+  jobs: { p: number; s: number }[];
+  next: number;
+  pool: PagePool;
+  st: StepState;
+  ad: StepAdapter;
+  cfg: SamplingConfig;
+  greedy: boolean;
+  /** Slots no sequence holds, the next one to take last. */
+  freeSlots: number[];
+  live: Seq[];
+  results: Completion[];
+  stats: WebGpuGenerationStats;
+  t0: number;
+  /** The adapter version the call pinned at its start (every completion's policyVersion). */
+  version: number;
+}
 
 /** One generate call (engine.ts runs them one at a time): every prompt × n sequence, batched. */
 export async function generateNow(
@@ -22,118 +45,172 @@ export async function generateNow(
   n: number,
   sampling: SamplingParams,
 ): Promise<Completion[]> {
-  const {
-    ctx,
-    ops,
-    model: gmodel,
-    adapters,
-    table,
-    maxPagesPerSeq,
-    maxBatch,
-    pageSize,
-    eos,
-    decodeText,
-    lastStats,
-  } = e;
-  const c = e.config;
   checkRequest(e, prompts, n, sampling);
   const t0 = performance.now();
-  const pinned = pinServing(adapters);
+  const pinned = pinServing(e.adapters);
   const ver = e.version;
   try {
-    const ad = stepAdapter(e, pinned);
-    const jobs: { p: number; s: number }[] = [];
-    for (let p = 0; p < prompts.length; p++) for (let s = 0; s < n; s++) jobs.push({ p, s });
-    const longest = Math.max(...prompts.map((p) => p.ids.length)) + sampling.max_tokens;
-    const { kv: cache, pool } = cacheFor(e, jobs.length, longest);
-    const st: StepState = {
-      ctx,
-      ops,
-      model: gmodel,
-      kv: cache,
-      table,
-      maxPagesPerSeq,
-      rope: ops.ropeTable(c.ropeTheta, c.headDim, longest),
-    };
-    const cfg: SamplingConfig = { temperature: sampling.temperature, topK: sampling.top_k, topP: sampling.top_p };
-    const greedy = !(sampling.temperature > 0);
-    const results: Completion[] = new Array(jobs.length);
-    const freeSlots = Array.from({ length: maxBatch }, (_, i) => maxBatch - 1 - i);
-    let next = 0;
-    let live: Seq[] = [];
-    const stats: WebGpuGenerationStats = {
-      tokens: 0,
-      seconds: 0,
-      prefillSeconds: 0,
-      sequences: jobs.length,
-      iterations: 0,
-      peakBatch: 0,
-      encodeSeconds: 0,
-      dispatches: 0,
-    };
-    const dispatches0 = memoryStats(ctx).dispatches;
-    while (next < jobs.length || live.length) {
-      // Admission: free slots and pages for the whole worst case of each new sequence.
-      const admitted: Seq[] = [];
-      while (next < jobs.length && freeSlots.length) {
-        const j = jobs[next]!;
-        const slot = freeSlots[freeSlots.length - 1]!;
-        if (!reservePages(pool, slot, prompts[j.p]!.ids.length + sampling.max_tokens)) break;
-        freeSlots.pop();
-        admitted.push({
-          job: next,
-          prompt: j.p,
-          sample: j.s,
-          slot,
-          rng: Rng.derive(sampling.seed, prompts[j.p]!.seedKey ?? j.p, j.s),
-          ids: [],
-          lps: [],
-          raws: [],
-          cached: 0,
-          done: null,
-        });
-        writeTensor(
-          ctx,
-          viewOf(table, slot * maxPagesPerSeq, maxPagesPerSeq),
-          pool.table.subarray(slot * maxPagesPerSeq, (slot + 1) * maxPagesPerSeq),
-          'page table',
-        );
-        next++;
-      }
-      if (!admitted.length && !live.length)
-        throw new Error(`webgpu engine: no sequence fits the KV cache (${pool.numPages} pages of ${pageSize})`);
-      const order = await iteration(e, st, pool, ad, prompts, admitted, live, cfg, greedy, stats);
-      stats.iterations++;
-      if (stats.iterations === 1) stats.prefillSeconds = (performance.now() - t0) / 1000;
-      const running = live.concat(admitted);
-      stats.peakBatch = Math.max(stats.peakBatch, running.length);
-      for (const [seq, token, lp, raw] of order) {
-        seq.ids.push(token);
-        seq.lps.push(lp);
-        seq.raws.push(raw);
-        stats.tokens++;
-        if (eos.has(token) && !sampling.ignore_eos) seq.done = 'eos';
-        else if (sampling.stop?.length && endsWithStop(decodeText(seq.ids), sampling.stop)) seq.done = 'stop';
-        else if (seq.ids.length >= sampling.max_tokens) seq.done = 'length';
-      }
-      live = [];
-      for (const seq of running) {
-        if (!seq.done) {
-          live.push(seq);
-          continue;
-        }
-        releasePages(pool, seq.slot);
-        freeSlots.push(seq.slot);
-        results[seq.job] = completionOf(seq, ver, eos, decodeText);
-      }
-    }
+    const call = startCall(e, prompts, n, sampling, stepAdapter(e, pinned), t0, ver);
+    const dispatches0 = memoryStats(e.ctx).dispatches;
+    while (call.next < call.jobs.length || call.live.length) await runIteration(call);
+    const { stats } = call;
     stats.seconds = (performance.now() - t0) / 1000;
-    stats.dispatches = memoryStats(ctx).dispatches - dispatches0;
-    Object.assign(lastStats, stats);
-    return results;
+    stats.dispatches = memoryStats(e.ctx).dispatches - dispatches0;
+    Object.assign(e.lastStats, stats);
+    return call.results;
   } finally {
     unpin(pinned);
   }
+}
+
+/** A call's state before its first iteration: its jobs queued, a KV cache for its longest sequence, every slot free. */
+function startCall(
+  e: EngineState,
+  prompts: PromptInput[],
+  n: number,
+  sampling: SamplingParams,
+  ad: StepAdapter,
+  t0: number,
+  version: number,
+): GenerateCall {
+  const { ctx, ops, model, table, maxPagesPerSeq, maxBatch } = e;
+  const c = e.config;
+  const jobs: { p: number; s: number }[] = [];
+  for (let p = 0; p < prompts.length; p++) for (let s = 0; s < n; s++) jobs.push({ p, s });
+  const longest = Math.max(...prompts.map((p) => p.ids.length)) + sampling.max_tokens;
+  const { kv, pool } = cacheFor(e, jobs.length, longest);
+  const st: StepState = {
+    ctx,
+    ops,
+    model,
+    kv,
+    table,
+    maxPagesPerSeq,
+    rope: ops.ropeTable(c.ropeTheta, c.headDim, longest),
+  };
+  return {
+    e,
+    prompts,
+    sampling,
+    jobs,
+    next: 0,
+    pool,
+    st,
+    ad,
+    cfg: { temperature: sampling.temperature, topK: sampling.top_k, topP: sampling.top_p },
+    greedy: !(sampling.temperature > 0),
+    freeSlots: Array.from({ length: maxBatch }, (_, i) => maxBatch - 1 - i),
+    live: [],
+    results: new Array(jobs.length),
+    stats: zeroStats(jobs.length),
+    t0,
+    version,
+  };
+}
+
+/** Statistics with nothing counted yet (an engine's before its first call, a call's before its first iteration). */
+export function zeroStats(sequences: number): WebGpuGenerationStats {
+  return {
+    tokens: 0,
+    seconds: 0,
+    prefillSeconds: 0,
+    sequences,
+    iterations: 0,
+    peakBatch: 0,
+    encodeSeconds: 0,
+    dispatches: 0,
+  };
+}
+
+/** One pass of the loop: admit what fits, run the iteration, take its tokens, retire the finished sequences. */
+async function runIteration(call: GenerateCall): Promise<void> {
+  const { e, pool, stats } = call;
+  const admitted = admit(call);
+  if (!admitted.length && !call.live.length)
+    throw new Error(`webgpu engine: no sequence fits the KV cache (${pool.numPages} pages of ${e.pageSize})`);
+  const { st, ad, prompts, live, cfg, greedy } = call;
+  const order = await iteration(e, st, pool, ad, prompts, admitted, live, cfg, greedy, stats);
+  stats.iterations++;
+  if (stats.iterations === 1) stats.prefillSeconds = (performance.now() - call.t0) / 1000;
+  const running = live.concat(admitted);
+  stats.peakBatch = Math.max(stats.peakBatch, running.length);
+  takeTokens(call, order);
+  call.live = retireFinished(call, running);
+}
+
+// Admission: free slots and pages for the whole worst case of each new sequence.
+function admit(call: GenerateCall): Seq[] {
+  const { jobs, prompts, sampling, pool, freeSlots } = call;
+  const admitted: Seq[] = [];
+  while (call.next < jobs.length && freeSlots.length) {
+    const j = jobs[call.next]!;
+    const slot = freeSlots[freeSlots.length - 1]!;
+    if (!reservePages(pool, slot, prompts[j.p]!.ids.length + sampling.max_tokens)) break;
+    freeSlots.pop();
+    admitted.push(queuedSeq(call, slot));
+    writePageTable(call.e, pool, slot);
+    call.next++;
+  }
+  return admitted;
+}
+
+/** The sequence of the next queued job, in `slot`, drawing its uniforms from its own (seed, prompt, sample) stream. */
+function queuedSeq(call: GenerateCall, slot: number): Seq {
+  const j = call.jobs[call.next]!;
+  return {
+    job: call.next,
+    prompt: j.p,
+    sample: j.s,
+    slot,
+    rng: Rng.derive(call.sampling.seed, call.prompts[j.p]!.seedKey ?? j.p, j.s),
+    ids: [],
+    lps: [],
+    raws: [],
+    cached: 0,
+    done: null,
+  };
+}
+
+/** The slot's row of the page pool's table, copied into the GPU page table. */
+function writePageTable(e: EngineState, pool: PagePool, slot: number): void {
+  const { ctx, table, maxPagesPerSeq } = e;
+  writeTensor(
+    ctx,
+    viewOf(table, slot * maxPagesPerSeq, maxPagesPerSeq),
+    pool.table.subarray(slot * maxPagesPerSeq, (slot + 1) * maxPagesPerSeq),
+    'page table',
+  );
+}
+
+/** Each sampled token appended to its sequence, which is done at eos, a stop string or max_tokens. */
+function takeTokens(call: GenerateCall, order: [Seq, number, number, number][]): void {
+  const { stats, sampling } = call;
+  const { eos, decodeText } = call.e;
+  for (const [seq, token, lp, raw] of order) {
+    seq.ids.push(token);
+    seq.lps.push(lp);
+    seq.raws.push(raw);
+    stats.tokens++;
+    if (eos.has(token) && !sampling.ignore_eos) seq.done = 'eos';
+    else if (sampling.stop?.length && endsWithStop(decodeText(seq.ids), sampling.stop)) seq.done = 'stop';
+    else if (seq.ids.length >= sampling.max_tokens) seq.done = 'length';
+  }
+}
+
+/** The sequences still running; each finished one gives back its slot and pages and becomes its job's completion. */
+function retireFinished(call: GenerateCall, running: Seq[]): Seq[] {
+  const { eos, decodeText } = call.e;
+  const live: Seq[] = [];
+  for (const seq of running) {
+    if (!seq.done) {
+      live.push(seq);
+      continue;
+    }
+    releasePages(call.pool, seq.slot);
+    call.freeSlots.push(seq.slot);
+    call.results[seq.job] = completionOf(seq, call.version, eos, decodeText);
+  }
+  return live;
 }
 
 function checkRequest(e: EngineState, prompts: PromptInput[], n: number, s: SamplingParams): void {
@@ -144,10 +221,10 @@ function checkRequest(e: EngineState, prompts: PromptInput[], n: number, s: Samp
     throw new Error(`generate: sampling.max_tokens must be a positive integer, got ${s.max_tokens}`);
   prompts.forEach((p, i) => {
     if (p.ids.length === 0) throw new Error(`generate: prompt ${i} is empty (no token ids)`);
-    if (p.ids.length + s.max_tokens > maxContext)
-      throw new Error(
-        `generate: prompt ${i} has ${p.ids.length} tokens; with max_tokens ${s.max_tokens} it exceeds the context of ${maxContext}`,
-      );
+    if (p.ids.length + s.max_tokens > maxContext) {
+      const tooLong = `prompt ${i} has ${p.ids.length} tokens; with max_tokens ${s.max_tokens}`;
+      throw new Error(`generate: ${tooLong} it exceeds the context of ${maxContext}`);
+    }
     for (const id of p.ids)
       if (!Number.isInteger(id) || id < 0 || id >= V)
         throw new Error(`generate: prompt ${i} has token id ${id} outside the vocabulary [0, ${V})`);

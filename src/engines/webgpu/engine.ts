@@ -21,29 +21,57 @@
 // versions (adapters.ts) and few-row ops (decode-ops.ts) were separate already.
 import type { AdapterLayout, AdapterSnapshot } from '../../model/adapter-layout.js';
 import type { LayerLoraSlots } from '../../model/lora.js';
-import { allocTensor, createGpuContext, releaseTensor } from '../../ops/webgpu/context.js';
+import type { Model } from '../../model/weights.js';
+import type { Ops } from '../../ops/types.js';
+import { allocTensor, createGpuContext, releaseTensor, type GpuContext } from '../../ops/webgpu/context.js';
 import { webgpuOps } from '../../ops/webgpu/index.js';
 import { uploadModel } from '../../ops/webgpu/model-upload.js';
 import { releasePagedKvCache, type KvDType } from '../../ops/webgpu/paged-kv.js';
+import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import type { Completion, PromptInput, SamplingParams } from '../types.js';
 import { applyVersion, createAdapterSlots, releaseAdapterSlots, type SyncReport } from './adapters.js';
 import { pagesFor } from './pages.js';
 import { decodeOps, defaultSkinnyRows } from './decode-ops.js';
-import { createSerialQueue } from '../../util/serial.js';
-import type { EngineState, WebGpuEngine, WebGpuEngineOptions, WebGpuGenerationStats } from './engine-types.js';
-import { generateNow } from './engine-schedule.js';
+import { createSerialQueue, type SerialQueue } from '../../util/serial.js';
+import type { EngineState, WebGpuEngine, WebGpuEngineOptions } from './engine-types.js';
+import { generateNow, zeroStats } from './engine-schedule.js';
 
 export type { WebGpuEngine, WebGpuEngineOptions, WebGpuGenerationStats } from './engine-types.js';
 
+/** What the engine object keeps beside the shared state: its call and sync queues and the last sync's report. */
+interface Serving {
+  /** Whether the engine made its context (and destroys its device on close) or was given a shared one. */
+  owned: boolean;
+  calls: SerialQueue;
+  syncs: Promise<unknown>;
+  lastSync: SyncReport | null;
+}
+
 export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<WebGpuEngine> {
-  const c = opts.model.config;
   const ctx = opts.shared?.ctx ?? (await createGpuContext({ disableFeatures: opts.disableFeatures }));
   const owned = !opts.shared;
+  const e = engineState(opts, ctx);
+  return engineObject(e, { owned, calls: createSerialQueue(), syncs: Promise.resolve(), lastSync: null });
+}
+
+/** The base weights on the GPU (uploaded unless shared), the ops over them, and the KV cache dtype that suits them. */
+function baseOnGpu(
+  opts: WebGpuEngineOptions,
+  ctx: GpuContext,
+): { model: Model<GpuTensor>; ops: Ops<GpuTensor>; kvDtype: KvDType } {
+  const c = opts.model.config;
   const gmodel = opts.shared?.model ?? uploadModel(ctx, opts.model, { weightDtype: opts.weightDtype ?? 'f16' }).model;
   const ops = decodeOps(ctx, webgpuOps(ctx), opts.skinnyRows ?? defaultSkinnyRows(ctx));
   const kvDtype: KvDType = opts.kvDtype ?? (gmodel.weights.layers[0]?.q.dtype === 'f16' ? 'f16' : 'f32');
   if (kvDtype === 'f16' && (c.numKvHeads * c.headDim) % 2)
     throw new Error('webgpu engine: an f16 KV cache needs an even nKvHeads·headDim');
+  return { model: gmodel, ops, kvDtype };
+}
+
+/** The state the engine's parts share: the sizes, the adapter slots and the persistent buffers; no KV cache yet. */
+function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
+  const c = opts.model.config;
+  const { model, ops, kvDtype } = baseOnGpu(opts, ctx);
   const maxBatch = opts.maxBatch ?? 64;
   const maxContext = opts.maxContext ?? c.maxPositionEmbeddings;
   const pageSize = opts.pageSize ?? 16;
@@ -52,28 +80,12 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
   const eos = new Set(opts.tokenizer.eosTokenIds);
   const decodeText = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : opts.tokenizer.decode(ids));
   const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2);
-  // Persistent per-engine buffers: page table, token per slot, sampler output.
-  const table = allocTensor(ctx, maxBatch * maxPagesPerSeq, 'i32', false, true);
-  const tokens = allocTensor(ctx, maxBatch, 'i32', true, true);
-  const out = allocTensor(ctx, 3 * maxBatch, 'i32', false, true);
-  let lastSync: SyncReport | null = null;
-  const lastStats: WebGpuGenerationStats = {
-    tokens: 0,
-    seconds: 0,
-    prefillSeconds: 0,
-    sequences: 0,
-    iterations: 0,
-    peakBatch: 0,
-    encodeSeconds: 0,
-    dispatches: 0,
-  };
-  const slotsCache = new WeakMap<AdapterLayout, LayerLoraSlots[]>();
-  const e: EngineState = {
+  return {
     opts,
     config: c,
     ctx,
     ops,
-    model: gmodel,
+    model,
     kvDtype,
     maxBatch,
     maxContext,
@@ -83,38 +95,48 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     eos,
     decodeText,
     adapters,
-    table,
-    tokens,
-    out,
+    ...engineBuffers(ctx, maxBatch, maxPagesPerSeq),
     kv: null,
     version: 0,
-    lastStats,
-    slotsCache,
+    lastStats: zeroStats(0),
+    slotsCache: new WeakMap<AdapterLayout, LayerLoraSlots[]>(),
   };
+}
 
-  const calls = createSerialQueue();
-  let syncs: Promise<unknown> = Promise.resolve();
+// Persistent per-engine buffers: page table, token per slot, sampler output.
+function engineBuffers(
+  ctx: GpuContext,
+  maxBatch: number,
+  maxPagesPerSeq: number,
+): { table: GpuTensor; tokens: GpuTensor; out: GpuTensor } {
+  const table = allocTensor(ctx, maxBatch * maxPagesPerSeq, 'i32', false, true);
+  const tokens = allocTensor(ctx, maxBatch, 'i32', true, true);
+  const out = allocTensor(ctx, 3 * maxBatch, 'i32', false, true);
+  return { table, tokens, out };
+}
+
+function describeEngine(e: EngineState): string {
+  const { ctx, model: gmodel, opts, kvDtype, pageSize, maxBatch } = e;
+  const shared = opts.shared ? ', on a shared context (one copy)' : '';
+  const weights = `weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${shared}`;
+  const features = `features ${ctx.info.features.join(' ') || 'none'}`;
+  const cache = `KV cache ${kvDtype}, pages of ${pageSize}`;
+  return `webgpu (${ctx.info.adapter}; ${weights}; ${cache}; batch ≤ ${maxBatch}; ${features})`;
+}
+
+/** The engine as callers see it: generate calls one at a time, adapter syncs, its state, close. */
+function engineObject(e: EngineState, serving: Serving): WebGpuEngine {
+  const { ctx, kvDtype, adapters, lastStats } = e;
   function generate(prompts: PromptInput[], n: number, sampling: SamplingParams): Promise<Completion[]> {
-    return calls.run(() => generateNow(e, prompts, n, sampling));
+    return serving.calls.run(() => generateNow(e, prompts, n, sampling));
   }
-
-  const description = `webgpu (${ctx.info.adapter}; weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${opts.shared ? ', on a shared context (one copy)' : ''}; KV cache ${kvDtype}, pages of ${pageSize}; batch ≤ ${maxBatch}; features ${ctx.info.features.join(' ') || 'none'})`;
-
   return {
     name: 'webgpu',
-    description,
+    description: describeEngine(e),
     ctx,
     kvDtype,
     generate,
-    setAdapter(snapshot: AdapterSnapshot | null): Promise<void> {
-      // Syncs are serialised among themselves; a generation running meanwhile keeps the version it pinned.
-      const run = syncs.then(async () => {
-        lastSync = await applyVersion(adapters, snapshot);
-        e.version = snapshot ? snapshot.version : 0;
-      });
-      syncs = run.catch(() => undefined);
-      return run;
-    },
+    setAdapter: (snapshot: AdapterSnapshot | null) => syncAdapter(e, serving, snapshot),
     get policyVersion() {
       return e.version;
     },
@@ -122,7 +144,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
       return lastStats;
     },
     get lastSync() {
-      return lastSync;
+      return serving.lastSync;
     },
     get residentVersions() {
       return adapters.resident.map((r) => r.version);
@@ -130,16 +152,29 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     injectWriteFault() {
       adapters.corruptNext = true;
     },
-    async close() {
-      await calls.idle();
-      await syncs;
-      releaseAdapterSlots(adapters);
-      if (e.kv) releasePagedKvCache(ctx, e.kv);
-      e.kv = null;
-      for (const t of [table, tokens, out]) releaseTensor(ctx, t);
-      if (owned) ctx.device.destroy();
-    },
+    close: () => closeEngine(e, serving),
   };
+}
+
+function syncAdapter(e: EngineState, serving: Serving, snapshot: AdapterSnapshot | null): Promise<void> {
+  // Syncs are serialised among themselves; a generation running meanwhile keeps the version it pinned.
+  const run = serving.syncs.then(async () => {
+    serving.lastSync = await applyVersion(e.adapters, snapshot);
+    e.version = snapshot ? snapshot.version : 0;
+  });
+  serving.syncs = run.catch(() => undefined);
+  return run;
+}
+
+async function closeEngine(e: EngineState, serving: Serving): Promise<void> {
+  const { ctx, table, tokens, out } = e;
+  await serving.calls.idle();
+  await serving.syncs;
+  releaseAdapterSlots(e.adapters);
+  if (e.kv) releasePagedKvCache(ctx, e.kv);
+  e.kv = null;
+  for (const t of [table, tokens, out]) releaseTensor(ctx, t);
+  if (serving.owned) ctx.device.destroy();
 }
 
 export { pagesFor };

@@ -60,136 +60,169 @@ export interface RemoteAsks {
 }
 
 export function trackAsks(state: RemoteRun): RemoteAsks {
-  const { run, o, js, publisher, emit, pending, bySeq, hearts, refusals } = state;
-  const fail = (role: RemoteRole, e: Error): void => {
-    for (const [k, p] of pending)
-      if (p.role === role) {
-        pending.delete(k);
-        p.reject(e);
-      }
+  return {
+    fail: (role, e) => failAsks(state, role, e),
+    refusalError: (role) => refusalOf(state, role),
+    onResult: (r) => takeResult(state, r),
+    submit: (role, items, signal, onStarted) => submitAsk(state, role, items, signal, onStarted),
   };
-  const anyWorker = (role: RemoteRole): boolean => [...hearts.values()].some((h) => h.role === role);
-  const refusalError = (role: RemoteRole): Error | null => {
-    const mine = refusals.filter((r) => r.role === role);
-    return mine.length && !anyWorker(role)
-      ? new Error(`no ${role} worker serves run ${run}: ${mine.map((r) => r.text).join('; ')}`)
-      : null;
-  };
+}
 
-  const enqueue = async (item: WorkItem): Promise<void> => {
-    const ack = await js.publish(
-      NAMES.workSubject(item.kind === 'generate' ? 'rollout' : 'reward', run),
-      encodeWire(RemoteProtocols.WorkItem, item),
-    );
-    bySeq.set(ack.seq, { ask: item.ask, part: item.part });
-  };
+/** Rejects every ask of `role` with `e`. */
+function failAsks(state: RemoteRun, role: RemoteRole, e: Error): void {
+  const { pending } = state;
+  for (const [k, p] of pending)
+    if (p.role === role) {
+      pending.delete(k);
+      p.reject(e);
+    }
+}
 
-  const onResult = async (r: WorkResult): Promise<void> => {
-    const p = pending.get(r.ask);
-    const item = p?.items[r.part];
-    const label = `${r.ask}.${r.part}`;
-    if (!p || !item || p.results.has(r.part)) {
-      emit({ type: 'duplicate', role: p?.role ?? 'rollout', item: label, worker: r.worker, time: Date.now() });
-      return;
-    }
-    if (r.delivery > 1)
-      emit({
-        type: 'redelivered',
-        role: p.role,
-        item: describeItem(item),
-        delivery: r.delivery,
-        worker: r.worker,
-        host: r.host,
-        time: Date.now(),
-      });
-    if (!r.ok && r.rejectedVersion !== undefined && item.kind === 'generate') {
-      const n = (p.attempts.get(r.part) ?? 0) + 1;
-      p.attempts.set(r.part, n);
-      if (n > o.syncRetries) {
-        pending.delete(r.ask);
-        p.reject(
-          new Error(
-            `weight sync: worker ${r.worker} on ${r.host} rejected adapter version ${r.rejectedVersion} ${n} times (${r.error}); aborting (run.sync_retries ${o.syncRetries})`,
-          ),
-        );
-        return;
-      }
-      try {
-        const meta = await publisher.publishLatest(r.rejectedVersion, 1000, true);
-        emit({
-          type: 'republished',
-          role: 'rollout',
-          version: meta.version,
-          worker: r.worker,
-          reason: r.error ?? 'rejected',
-          time: Date.now(),
-        });
-        await enqueue({ ...item, adapterVersion: meta.version });
-      } catch (err) {
-        pending.delete(r.ask);
-        p.reject(err as Error);
-      }
-      return;
-    }
-    if (!r.ok) {
-      pending.delete(r.ask);
-      p.reject(new Error(`remote ${p.role} worker ${r.worker} on ${r.host}: ${describeItem(item)}: ${r.error}`));
-      return;
-    }
-    const reply = r.reply as { syncError?: string; rejectedVersion?: number } | undefined;
-    // Generated on its previous version because the newest failed verification: the coordinator has the
-    // learner rewrite it (roles-sync.ts: republish), and the next publish puts the fresh bytes in the object store.
-    if (reply?.syncError && reply.rejectedVersion !== undefined) publisher.invalidate(reply.rejectedVersion);
-    p.results.set(r.part, r);
-    if (p.results.size === p.items.length) {
-      pending.delete(r.ask);
-      p.resolve(p.items.map((_, i) => p.results.get(i)!));
-    }
-  };
+function anyWorker(state: RemoteRun, role: RemoteRole): boolean {
+  return [...state.hearts.values()].some((h) => h.role === role);
+}
 
-  const submit = (
-    role: RemoteRole,
-    items: WorkItem[],
-    signal?: AbortSignal,
-    onStarted?: () => void,
-  ): Promise<WorkResult[]> => {
-    const refused = refusalError(role);
-    if (refused) return Promise.reject(refused);
-    const ask = items[0]!.ask;
-    return new Promise<WorkResult[]>((resolve, reject) => {
-      const onAbort = (): void => {
-        pending.delete(ask);
-        reject(
-          Object.assign(
-            new Error(`remote ${role} ask aborted: ${String(signal?.reason?.message ?? signal?.reason ?? '')}`),
-            { name: 'AbortError' },
-          ),
-        );
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done =
-        <T>(f: (x: T) => void) =>
-        (x: T): void => {
-          signal?.removeEventListener('abort', onAbort);
-          f(x);
-        };
-      pending.set(ask, {
-        role,
-        items,
-        results: new Map(),
-        attempts: new Map(),
-        resolve: done(resolve),
-        reject: done(reject),
-        ...(onStarted ? { onStarted } : {}),
-      });
-      Promise.all(items.map(enqueue)).catch((err) => {
-        pending.delete(ask);
-        reject(err);
-      });
+/** Why no worker serves `role` (every one refused the run), or null while one may. */
+function refusalOf(state: RemoteRun, role: RemoteRole): Error | null {
+  const mine = state.refusals.filter((r) => r.role === role);
+  return mine.length && !anyWorker(state, role)
+    ? new Error(`no ${role} worker serves run ${state.run}: ${mine.map((r) => r.text).join('; ')}`)
+    : null;
+}
+
+/** Puts the item on its role's work queue, noting which (ask, part) its stream sequence is. */
+async function enqueue(state: RemoteRun, item: WorkItem): Promise<void> {
+  const { run, js, bySeq } = state;
+  const ack = await js.publish(
+    NAMES.workSubject(item.kind === 'generate' ? 'rollout' : 'reward', run),
+    encodeWire(RemoteProtocols.WorkItem, item),
+  );
+  bySeq.set(ack.seq, { ask: item.ask, part: item.part });
+}
+
+/** One result from the results stream: a late duplicate dropped, a rejected version retried, else its ask's part. */
+async function takeResult(state: RemoteRun, r: WorkResult): Promise<void> {
+  const { emit, pending, publisher } = state;
+  const p = pending.get(r.ask);
+  const item = p?.items[r.part];
+  const label = `${r.ask}.${r.part}`;
+  if (!p || !item || p.results.has(r.part)) {
+    emit({ type: 'duplicate', role: p?.role ?? 'rollout', item: label, worker: r.worker, time: Date.now() });
+    return;
+  }
+  if (r.delivery > 1)
+    emit({
+      type: 'redelivered',
+      role: p.role,
+      item: describeItem(item),
+      delivery: r.delivery,
+      worker: r.worker,
+      host: r.host,
+      time: Date.now(),
     });
-  };
+  if (!r.ok && r.rejectedVersion !== undefined && item.kind === 'generate') {
+    await retryRejected(state, p, item, r);
+    return;
+  }
+  if (!r.ok) {
+    pending.delete(r.ask);
+    p.reject(new Error(`remote ${p.role} worker ${r.worker} on ${r.host}: ${describeItem(item)}: ${r.error}`));
+    return;
+  }
+  const reply = r.reply as { syncError?: string; rejectedVersion?: number } | undefined;
+  // Generated on its previous version because the newest failed verification: the coordinator has the
+  // learner rewrite it (roles-sync.ts: republish), and the next publish puts the fresh bytes in the object store.
+  if (reply?.syncError && reply.rejectedVersion !== undefined) publisher.invalidate(reply.rejectedVersion);
+  p.results.set(r.part, r);
+  if (p.results.size === p.items.length) {
+    pending.delete(r.ask);
+    p.resolve(p.items.map((_, i) => p.results.get(i)!));
+  }
+}
 
-  return { fail, refusalError, onResult, submit };
+/**
+ * A worker rejected the item's adapter version: republish it and queue the item again, or fail the ask
+ * once it has been rejected more than run.sync_retries times.
+ */
+async function retryRejected(
+  state: RemoteRun,
+  p: PendingAsk,
+  item: Extract<WorkItem, { kind: 'generate' }>,
+  r: WorkResult,
+): Promise<void> {
+  const { o, publisher, emit, pending } = state;
+  const n = (p.attempts.get(r.part) ?? 0) + 1;
+  p.attempts.set(r.part, n);
+  if (n > o.syncRetries) {
+    pending.delete(r.ask);
+    const rejected = `worker ${r.worker} on ${r.host} rejected adapter version ${r.rejectedVersion}`;
+    p.reject(
+      new Error(`weight sync: ${rejected} ${n} times (${r.error}); aborting (run.sync_retries ${o.syncRetries})`),
+    );
+    return;
+  }
+  try {
+    const meta = await publisher.publishLatest(r.rejectedVersion!, 1000, true);
+    emit({
+      type: 'republished',
+      role: 'rollout',
+      version: meta.version,
+      worker: r.worker,
+      reason: r.error ?? 'rejected',
+      time: Date.now(),
+    });
+    await enqueue(state, { ...item, adapterVersion: meta.version });
+  } catch (err) {
+    pending.delete(r.ask);
+    p.reject(err as Error);
+  }
+}
+
+/** Queues the items as one ask of `role`; settles with their results in part order, or the first failure. */
+function submitAsk(
+  state: RemoteRun,
+  role: RemoteRole,
+  items: WorkItem[],
+  signal?: AbortSignal,
+  onStarted?: () => void,
+): Promise<WorkResult[]> {
+  const { pending } = state;
+  const refused = refusalOf(state, role);
+  if (refused) return Promise.reject(refused);
+  const ask = items[0]!.ask;
+  return new Promise<WorkResult[]>((resolve, reject) => {
+    const onAbort = (): void => {
+      pending.delete(ask);
+      reject(abortError(role, signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const done =
+      <T>(f: (x: T) => void) =>
+      (x: T): void => {
+        signal?.removeEventListener('abort', onAbort);
+        f(x);
+      };
+    pending.set(ask, {
+      role,
+      items,
+      results: new Map(),
+      attempts: new Map(),
+      resolve: done(resolve),
+      reject: done(reject),
+      ...(onStarted ? { onStarted } : {}),
+    });
+    Promise.all(items.map((item) => enqueue(state, item))).catch((err) => {
+      pending.delete(ask);
+      reject(err);
+    });
+  });
+}
+
+function abortError(role: RemoteRole, signal: AbortSignal | undefined): Error {
+  return Object.assign(
+    new Error(`remote ${role} ask aborted: ${String(signal?.reason?.message ?? signal?.reason ?? '')}`),
+    { name: 'AbortError' },
+  );
 }
 
 /** Start reading the run's results into `onResult`; `reading` settles once `resultsIter` is closed. */
