@@ -6,8 +6,8 @@
 // the config file's folder (src/config/paths.ts).
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { isSubcommand, runSubcommand, SUBCOMMANDS } from './cli/dispatch.js';
-import { ConfigError, loadConfig, type LoractorConfig } from './config/index.js';
+import { isSubcommand, runSubcommand, SUBCOMMANDS, type SubcommandName } from './cli/dispatch.js';
+import { ConfigError, loadConfig } from './config/index.js';
 import { answerStandardFlags, describeError } from './cli/standard-flags.js';
 import { CliPathError, resolveCliPath } from './config/paths.js';
 import { natsOptionsFrom } from './cli/worker.js';
@@ -76,107 +76,148 @@ export async function runCli(argv: string[]): Promise<number> {
 }
 
 async function runCliInner(argv: string[]): Promise<number> {
-  if (isSubcommand(argv[0])) {
-    try {
-      return await runSubcommand(argv[0], argv.slice(1));
-    } catch (err) {
-      console.error(`loractor ${argv[0]}: ${describeError(err)}`);
-      return 1;
-    }
-  }
+  if (isSubcommand(argv[0])) return runSubcommandReporting(argv[0], argv.slice(1));
   if (answerStandardFlags(argv, 'loractor', USAGE)) return 0;
-  let opts: TrainingOptions;
-  let config: LoractorConfig;
-  let runConfig: RunConfig;
+  let setup: TrainingSetup;
   try {
-    const { values, positionals } = parseArgs({
-      // A bare --dashboard (no =PORT) means the default port.
-      args: argv.map((a) => (a === '--dashboard' ? `--dashboard=${DEFAULT_DASHBOARD_PORT}` : a)),
-      options: {
-        actors: { type: 'string' },
-        out: { type: 'string' },
-        'max-steps': { type: 'string' },
-        seed: { type: 'string' },
-        resume: { type: 'string' },
-        overwrite: { type: 'boolean' },
-        dashboard: { type: 'string' },
-        'dashboard-host': { type: 'string' },
-        nats: { type: 'string' },
-        'nats-creds': { type: 'string' },
-        'nats-ca': { type: 'string' },
-        remote: { type: 'string' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (positionals.length)
-      throw new UsageError(
-        `unknown subcommand '${positionals[0]}' (subcommands: ${Object.keys(SUBCOMMANDS).join(', ')})`,
-      );
-    if (!values.actors) throw new UsageError('missing --actors=<config.json> (see --help)');
-    const configPath = resolveCliPath(values.actors, '--actors');
-    config = loadConfig(configPath);
-    const maxSteps = intArg('max-steps', values['max-steps'], 1, STEPS_MAX) ?? config.run.max_steps;
-    const seed = intArg('seed', values.seed, 0, SEED_MAX) ?? config.run.seed;
-    const out = values.out !== undefined ? resolveCliPath(values.out, '--out') : undefined;
-    const resume = values.resume !== undefined ? resolveCliPath(values.resume, '--resume') : undefined;
-    if (resume !== undefined && !existsSync(resume)) throw new UsageError(`--resume: no such directory: ${resume}`);
-    if (resume !== undefined && values.overwrite && out === undefined)
-      throw new UsageError(
-        '--overwrite with --resume: resuming continues the run in its own folder; give --out DIR to continue it in another folder (which --overwrite then clears)',
-      );
-    config.run = { ...config.run, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
-    // The config resolved once (every default, path and section check): training starts from it.
-    runConfig = resolveRunConfig(config, { configPath, seed, ...(maxSteps !== undefined ? { maxSteps } : {}) });
-    // Resuming continues in the resumed run's folder unless --out names another.
-    const dashboardPort = intArg('dashboard', values.dashboard, 0, 65535);
-    if (values['dashboard-host'] !== undefined && dashboardPort === undefined)
-      throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
-    const dashboard =
-      dashboardPort !== undefined
-        ? {
-            dashboard: {
-              port: dashboardPort,
-              ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}),
-            },
-          }
-        : {};
-    const nats = natsOptionsFrom(values);
-    const remoteRoles =
-      values.remote === undefined
-        ? []
-        : values.remote
-            .split(',')
-            .map((r) => r.trim())
-            .filter(Boolean);
-    for (const r of remoteRoles)
-      if (r !== 'rollout' && r !== 'reward') throw new UsageError(`--remote: roles are rollout and reward, got '${r}'`);
-    if (remoteRoles.length && !nats) throw new UsageError('--remote needs --nats URL');
-    const remote = nats ? { remote: { nats, remote: remoteRoles as ('rollout' | 'reward')[] } } : {};
-    opts = {
-      ...dashboard,
-      ...remote,
-      configPath,
-      ...(out !== undefined ? { outDir: out } : {}),
-      seed,
-      ...(maxSteps !== undefined ? { maxSteps } : {}),
-      ...(resume !== undefined ? { resume } : {}),
-      ...(values.overwrite ? { overwrite: true } : {}),
-    };
+    setup = trainingSetup(argv);
   } catch (err) {
-    if (
-      err instanceof ConfigError ||
-      err instanceof UsageError ||
-      (err as Error).name === 'UsageError' ||
-      err instanceof CliPathError ||
-      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      console.error(`loractor: ${(err as Error).message}`);
-      return 2;
-    }
-    console.error(`loractor: ${describeError(err)}`);
+    return setupErrorCode(err);
+  }
+  return trainToExitCode(setup.runConfig, setup.opts);
+}
+
+/** A subcommand's exit code; an exception from it is reported under its name (exit 1). */
+async function runSubcommandReporting(name: SubcommandName, args: string[]): Promise<number> {
+  try {
+    return await runSubcommand(name, args);
+  } catch (err) {
+    console.error(`loractor ${name}: ${describeError(err)}`);
     return 1;
   }
+}
+
+const TRAINING_FLAGS = {
+  actors: { type: 'string' },
+  out: { type: 'string' },
+  'max-steps': { type: 'string' },
+  seed: { type: 'string' },
+  resume: { type: 'string' },
+  overwrite: { type: 'boolean' },
+  dashboard: { type: 'string' },
+  'dashboard-host': { type: 'string' },
+  nats: { type: 'string' },
+  'nats-creds': { type: 'string' },
+  'nats-ca': { type: 'string' },
+  remote: { type: 'string' },
+} as const;
+
+type TrainingFlags = ReturnType<typeof parseTrainingFlags>;
+
+/** The training command line's flags; a positional argument is an unknown subcommand. */
+function parseTrainingFlags(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    // A bare --dashboard (no =PORT) means the default port.
+    args: argv.map((a) => (a === '--dashboard' ? `--dashboard=${DEFAULT_DASHBOARD_PORT}` : a)),
+    options: TRAINING_FLAGS,
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length)
+    throw new UsageError(
+      `unknown subcommand '${positionals[0]}' (subcommands: ${Object.keys(SUBCOMMANDS).join(', ')})`,
+    );
+  return values;
+}
+
+interface TrainingSetup {
+  opts: TrainingOptions;
+  runConfig: RunConfig;
+}
+
+/** The training options and the resolved run config of a training command line (throws on any usage or config error). */
+function trainingSetup(argv: string[]): TrainingSetup {
+  const values = parseTrainingFlags(argv);
+  if (!values.actors) throw new UsageError('missing --actors=<config.json> (see --help)');
+  const configPath = resolveCliPath(values.actors, '--actors');
+  const config = loadConfig(configPath);
+  const maxSteps = intArg('max-steps', values['max-steps'], 1, STEPS_MAX) ?? config.run.max_steps;
+  const seed = intArg('seed', values.seed, 0, SEED_MAX) ?? config.run.seed;
+  const out = values.out !== undefined ? resolveCliPath(values.out, '--out') : undefined;
+  const resume = values.resume !== undefined ? resolveCliPath(values.resume, '--resume') : undefined;
+  if (resume !== undefined && !existsSync(resume)) throw new UsageError(`--resume: no such directory: ${resume}`);
+  if (resume !== undefined && values.overwrite && out === undefined)
+    throw new UsageError(
+      '--overwrite with --resume: resuming continues the run in its own folder; give --out DIR to continue it in another folder (which --overwrite then clears)',
+    );
+  config.run = { ...config.run, seed, ...(maxSteps !== undefined ? { max_steps: maxSteps } : {}) };
+  // The config resolved once (every default, path and section check): training starts from it.
+  const runConfig = resolveRunConfig(config, { configPath, seed, ...(maxSteps !== undefined ? { maxSteps } : {}) });
+  const dashboard = dashboardOption(values);
+  const remote = remoteOption(values);
+  const opts: TrainingOptions = {
+    ...dashboard,
+    ...remote,
+    configPath,
+    // Resuming continues in the resumed run's folder unless --out names another.
+    ...(out !== undefined ? { outDir: out } : {}),
+    seed,
+    ...(maxSteps !== undefined ? { maxSteps } : {}),
+    ...(resume !== undefined ? { resume } : {}),
+    ...(values.overwrite ? { overwrite: true } : {}),
+  };
+  return { opts, runConfig };
+}
+
+/** `dashboard` of the training options when --dashboard is given ({} otherwise). */
+function dashboardOption(values: TrainingFlags): Pick<TrainingOptions, 'dashboard'> {
+  const dashboardPort = intArg('dashboard', values.dashboard, 0, 65535);
+  if (values['dashboard-host'] !== undefined && dashboardPort === undefined)
+    throw new UsageError('--dashboard-host needs --dashboard[=PORT]');
+  return dashboardPort !== undefined
+    ? {
+        dashboard: {
+          port: dashboardPort,
+          ...(values['dashboard-host'] !== undefined ? { host: values['dashboard-host'] } : {}),
+        },
+      }
+    : {};
+}
+
+/** `remote` of the training options when --nats is given ({} otherwise); --remote names its roles. */
+function remoteOption(values: TrainingFlags): Pick<TrainingOptions, 'remote'> {
+  const nats = natsOptionsFrom(values);
+  const remoteRoles =
+    values.remote === undefined
+      ? []
+      : values.remote
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean);
+  for (const r of remoteRoles)
+    if (r !== 'rollout' && r !== 'reward') throw new UsageError(`--remote: roles are rollout and reward, got '${r}'`);
+  if (remoteRoles.length && !nats) throw new UsageError('--remote needs --nats URL');
+  return nats ? { remote: { nats, remote: remoteRoles as ('rollout' | 'reward')[] } } : {};
+}
+
+/** Exit code of an error found before training: 2 for usage and config errors, else 1. */
+function setupErrorCode(err: unknown): number {
+  if (
+    err instanceof ConfigError ||
+    err instanceof UsageError ||
+    (err as Error).name === 'UsageError' ||
+    err instanceof CliPathError ||
+    (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+  ) {
+    console.error(`loractor: ${(err as Error).message}`);
+    return 2;
+  }
+  console.error(`loractor: ${describeError(err)}`);
+  return 1;
+}
+
+/** Runs the training; its exit code (0, 128 + signal when interrupted, or an error's code). */
+async function trainToExitCode(runConfig: RunConfig, opts: TrainingOptions): Promise<number> {
   try {
     // The coordinator (the training job) is loaded only when training.
     const { runTraining } = await import('./coordinator/index.js');

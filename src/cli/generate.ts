@@ -16,6 +16,8 @@ import type { AdapterSnapshot } from '../model/adapter-layout.js';
 import type { GenerationEngine, PromptInput, SamplingParams } from '../engines/types.js';
 import { totalmem } from 'node:os';
 import { describeLost, lostCharacters, type UnencodablePolicy } from '../model/encodable.js';
+import type { Qwen2Config } from '../model/config.js';
+import type { ModelTokenizer } from '../model/tokenizer.js';
 
 export interface GenerateArgs {
   engine: 'builtin' | 'webllm';
@@ -50,12 +52,6 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     chat: false,
     unencodable: 'error',
   };
-  const numArg = (flag: string, v: string, int: boolean): number => {
-    const x = Number(v);
-    if (!Number.isFinite(x) || (int && !Number.isInteger(x)))
-      throw new Error(`generate: ${flag} must be ${int ? 'an integer' : 'a number'}, got "${v}"`);
-    return x;
-  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--chat') {
@@ -64,52 +60,70 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
     }
     const v = argv[++i];
     if (v === undefined) throw new Error(`generate: ${flag} needs a value\n${USAGE}`);
-    switch (flag) {
-      case '--engine':
-        a.engine = v as GenerateArgs['engine'];
-        break;
-      case '--model':
-        a.model = v;
-        break;
-      case '--adapter':
-        a.adapter = v;
-        break;
-      case '--mlc':
-        a.mlc = v;
-        break;
-      case '--mlc-lib':
-        a.mlcLib = v;
-        break;
-      case '--prompt':
-        a.prompt = v;
-        break;
-      case '--in':
-        a.in = v;
-        break;
-      case '--n':
-        a.n = numArg(flag, v, true);
-        break;
-      case '--max-tokens':
-        a.maxTokens = numArg(flag, v, true);
-        break;
-      case '--temperature':
-        a.temperature = numArg(flag, v, false);
-        break;
-      case '--top-p':
-        a.topP = numArg(flag, v, false);
-        break;
-      case '--seed':
-        a.seed = numArg(flag, v, true);
-        break;
-      case '--unencodable-text':
-        if (v !== 'error' && v !== 'warn')
-          throw new Error(`generate: --unencodable-text must be error or warn, got "${v}"`);
-        a.unencodable = v;
-        break;
-      default:
-        throw new Error(`generate: unknown argument ${flag}\n${USAGE}`);
-    }
+    setFlag(a, flag, v);
   }
+  checkGenerateArgs(a);
+  return a as GenerateArgs;
+}
+
+function numArg(flag: string, v: string, int: boolean): number {
+  const x = Number(v);
+  if (!Number.isFinite(x) || (int && !Number.isInteger(x)))
+    throw new Error(`generate: ${flag} must be ${int ? 'an integer' : 'a number'}, got "${v}"`);
+  return x;
+}
+
+/** Sets the argument a flag with a value names; an unknown flag is an error. */
+function setFlag(a: Partial<GenerateArgs>, flag: string, v: string): void {
+  switch (flag) {
+    case '--engine':
+      a.engine = v as GenerateArgs['engine'];
+      break;
+    case '--model':
+      a.model = v;
+      break;
+    case '--adapter':
+      a.adapter = v;
+      break;
+    case '--mlc':
+      a.mlc = v;
+      break;
+    case '--mlc-lib':
+      a.mlcLib = v;
+      break;
+    case '--prompt':
+      a.prompt = v;
+      break;
+    case '--in':
+      a.in = v;
+      break;
+    case '--n':
+      a.n = numArg(flag, v, true);
+      break;
+    case '--max-tokens':
+      a.maxTokens = numArg(flag, v, true);
+      break;
+    case '--temperature':
+      a.temperature = numArg(flag, v, false);
+      break;
+    case '--top-p':
+      a.topP = numArg(flag, v, false);
+      break;
+    case '--seed':
+      a.seed = numArg(flag, v, true);
+      break;
+    case '--unencodable-text':
+      if (v !== 'error' && v !== 'warn')
+        throw new Error(`generate: --unencodable-text must be error or warn, got "${v}"`);
+      a.unencodable = v;
+      break;
+    default:
+      throw new Error(`generate: unknown argument ${flag}\n${USAGE}`);
+  }
+}
+
+/** The checks on the whole command line, once every flag is read. */
+function checkGenerateArgs(a: Partial<GenerateArgs>): void {
   if (a.engine !== 'builtin' && a.engine !== 'webllm')
     throw new Error(`generate: --engine must be builtin or webllm (got ${String(a.engine)})\n${USAGE}`);
   if (!a.model) throw new Error(`generate: --model DIR is required\n${USAGE}`);
@@ -122,7 +136,6 @@ export function parseGenerateArgs(argv: string[]): GenerateArgs {
   if (a.n! < 1 || a.maxTokens! < 1) throw new Error('generate: --n and --max-tokens must be ≥ 1');
   if (a.seed! < 0 || a.seed! > SEED_MAX)
     throw new Error(`generate: --seed must be an integer in 0..${SEED_MAX}, got ${a.seed}`);
-  return a as GenerateArgs;
 }
 
 interface PromptLine {
@@ -219,73 +232,17 @@ export async function run(argv: string[]): Promise<number> {
     const tokenizer = loadTokenizer(args.model, config);
     const lines: PromptLine[] = args.prompt !== undefined ? [{ text: args.prompt }] : readPromptFile(args.in!);
     const where = (i: number): string => (args.in !== undefined ? `${args.in} prompt ${i + 1}` : '--prompt');
-    let lossy = 0;
-    const prompts: PromptInput[] = lines.map((l, i) => {
-      const text = l.messages
-        ? tokenizer.applyChatTemplate(l.messages, { addGenerationPrompt: true })
-        : args.chat && l.text !== undefined
-          ? tokenizer.applyChatTemplate([{ role: 'user', content: l.text }], { addGenerationPrompt: true })
-          : l.text;
-      const ids = l.ids ? Int32Array.from(l.ids) : Int32Array.from(tokenizer.encode(text!, false));
-      const lost = text !== undefined ? lostCharacters(tokenizer, text, ids) : null;
-      if (lost && args.unencodable === 'error')
-        throw new Error(
-          `${where(i)}: this model's tokenizer cannot encode the prompt (${describeLost(lost)}); pass --unencodable-text warn to generate from the lossy tokenization`,
-        );
-      if (lost) lossy++;
-      return text !== undefined ? { ids, text } : { ids };
-    });
-    if (lossy)
-      console.error(
-        `generate: warning: ${lossy} prompt(s) hold characters this model's tokenizer cannot encode; they are generated from without them (--unencodable-text warn)`,
-      );
+    const prompts = encodePrompts(lines, args, tokenizer, where);
     const limit = checkLimits(prompts, args, config.maxPositionEmbeddings, where);
     if (limit) {
       console.error(`generate: ${limit}`);
       return 2;
     }
-    let adapter: AdapterSnapshot | null = null;
-    if (args.adapter) {
-      const { loadAdapterPeft } = await import('../model/peft.js');
-      const a = loadAdapterPeft(args.adapter, config);
-      adapter = { version: 1, settings: a.settings, layout: a.layout, params: a.params };
-    }
-    const eos = tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [];
-    let engine: GenerationEngine;
-    if (args.engine === 'webllm') {
-      const { createWebLlmEngine } = await import('../engines/webllm/engine.js');
-      engine = await createWebLlmEngine({ mlcDir: args.mlc!, libFile: args.mlcLib! });
-    } else {
-      const { createBuiltinEngine } = await import('../engines/builtin/index.js');
-      const { loadModel } = await import('../model/load.js');
-      engine = createBuiltinEngine({
-        model: loadModel(args.model),
-        tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos },
-      });
-    }
+    const adapter = await loadAdapterSnapshot(args, config);
+    const engine = await createEngine(args, tokenizer);
     try {
       if (adapter) await engine.setAdapter(adapter);
-      const sampling: SamplingParams = {
-        temperature: args.temperature,
-        top_p: args.topP,
-        top_k: 0,
-        max_tokens: args.maxTokens,
-        seed: args.seed,
-      };
-      const out = await engine.generate(prompts, args.n, sampling);
-      for (const c of out) {
-        process.stdout.write(
-          JSON.stringify({
-            prompt_index: c.promptIndex,
-            sample_index: c.sampleIndex,
-            token_ids: Array.from(c.tokenIds),
-            text: c.text,
-            logprobs: Array.from(c.logprobs),
-            finish_reason: c.finishReason,
-            policy_version: c.policyVersion,
-          }) + '\n',
-        );
-      }
+      await generateAndPrint(engine, prompts, args);
     } finally {
       await engine.close();
     }
@@ -293,6 +250,87 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     console.error(`generate: ${(e as Error).message}`);
     return 1;
+  }
+}
+
+/**
+ * The engine's inputs: each line's ids (from its text, chat-rendered with --chat or messages). A text
+ * the tokenizer cannot encode is an error, or under --unencodable-text warn counted in one warning.
+ */
+function encodePrompts(
+  lines: PromptLine[],
+  args: GenerateArgs,
+  tokenizer: ModelTokenizer,
+  where: (i: number) => string,
+): PromptInput[] {
+  let lossy = 0;
+  const prompts: PromptInput[] = lines.map((l, i) => {
+    const text = l.messages
+      ? tokenizer.applyChatTemplate(l.messages, { addGenerationPrompt: true })
+      : args.chat && l.text !== undefined
+        ? tokenizer.applyChatTemplate([{ role: 'user', content: l.text }], { addGenerationPrompt: true })
+        : l.text;
+    const ids = l.ids ? Int32Array.from(l.ids) : Int32Array.from(tokenizer.encode(text!, false));
+    const lost = text !== undefined ? lostCharacters(tokenizer, text, ids) : null;
+    if (lost && args.unencodable === 'error')
+      throw new Error(
+        `${where(i)}: this model's tokenizer cannot encode the prompt (${describeLost(lost)}); pass --unencodable-text warn to generate from the lossy tokenization`,
+      );
+    if (lost) lossy++;
+    return text !== undefined ? { ids, text } : { ids };
+  });
+  if (lossy)
+    console.error(
+      `generate: warning: ${lossy} prompt(s) hold characters this model's tokenizer cannot encode; they are generated from without them (--unencodable-text warn)`,
+    );
+  return prompts;
+}
+
+/** The --adapter (a PEFT folder) as the engine takes it, or null. */
+async function loadAdapterSnapshot(args: GenerateArgs, config: Qwen2Config): Promise<AdapterSnapshot | null> {
+  if (!args.adapter) return null;
+  const { loadAdapterPeft } = await import('../model/peft.js');
+  const a = loadAdapterPeft(args.adapter, config);
+  return { version: 1, settings: a.settings, layout: a.layout, params: a.params };
+}
+
+/** The --engine, loaded lazily (the builtin engine never pulls in WebGPU and vice versa). */
+async function createEngine(args: GenerateArgs, tokenizer: ModelTokenizer): Promise<GenerationEngine> {
+  const eos = tokenizer.eosTokenId !== null ? [tokenizer.eosTokenId] : [];
+  if (args.engine === 'webllm') {
+    const { createWebLlmEngine } = await import('../engines/webllm/engine.js');
+    return createWebLlmEngine({ mlcDir: args.mlc!, libFile: args.mlcLib! });
+  }
+  const { createBuiltinEngine } = await import('../engines/builtin/index.js');
+  const { loadModel } = await import('../model/load.js');
+  return createBuiltinEngine({
+    model: loadModel(args.model),
+    tokenizer: { decode: (ids) => tokenizer.decode(ids), eosTokenIds: eos },
+  });
+}
+
+/** Generates --n completions per prompt and prints one JSON line per completion. */
+async function generateAndPrint(engine: GenerationEngine, prompts: PromptInput[], args: GenerateArgs): Promise<void> {
+  const sampling: SamplingParams = {
+    temperature: args.temperature,
+    top_p: args.topP,
+    top_k: 0,
+    max_tokens: args.maxTokens,
+    seed: args.seed,
+  };
+  const out = await engine.generate(prompts, args.n, sampling);
+  for (const c of out) {
+    process.stdout.write(
+      JSON.stringify({
+        prompt_index: c.promptIndex,
+        sample_index: c.sampleIndex,
+        token_ids: Array.from(c.tokenIds),
+        text: c.text,
+        logprobs: Array.from(c.logprobs),
+        finish_reason: c.finishReason,
+        policy_version: c.policyVersion,
+      }) + '\n',
+    );
   }
 }
 

@@ -72,6 +72,33 @@ export function parseLogprobsInput(
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const s = logprobsSettings(argv);
+  if (typeof s === 'number') return s;
+  try {
+    const outText = await logprobsText(s);
+    if (s.out) writeFileSync(s.out, outText);
+    else process.stdout.write(outText);
+    return 0;
+  } catch (err) {
+    console.error(`loractor logprobs: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+interface LogprobsSettings {
+  model: string;
+  adapter: string | undefined;
+  in: string;
+  out: string | undefined;
+  reference: boolean;
+  temperature: number;
+  batchSize: number;
+  device: 'cpu' | 'webgpu';
+  weightDtype: 'f32' | 'f16';
+}
+
+/** The settings of a logprobs command line, or the exit code (2) after printing its usage error. */
+function logprobsSettings(argv: string[]): LogprobsSettings | number {
   let values;
   try {
     ({ values } = parseArgs({
@@ -117,42 +144,55 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`loractor logprobs: --weight-dtype must be f32 or f16, got ${weightDtype}`);
     return 2;
   }
+  return {
+    model: values.model,
+    adapter: values.adapter,
+    in: values.in,
+    out: values.out,
+    reference: values.reference,
+    temperature,
+    batchSize,
+    device,
+    weightDtype,
+  };
+}
+
+/** The output JSONL: one line per input line with its completion's log-probs and their sum. */
+async function logprobsText(s: LogprobsSettings): Promise<string> {
+  const model = loadModel(s.model);
+  const adapter = s.adapter ? loadAdapterPeft(s.adapter, model.config) : null;
+  const rows = readLogprobsInput(s.in, model);
+  const useAdapter = adapter && !s.reference ? adapter : null;
+  const scale = useAdapter ? loraScale(useAdapter.settings) : 0;
+  const items = rows.map((r) => r.item);
+  const { temperature, batchSize, weightDtype } = s;
+  const lps =
+    s.device === 'webgpu'
+      ? await onWebGpu(model, useAdapter, scale, items, { temperature, batchSize, weightDtype })
+      : completionLogprobs(model, useAdapter, scale, items, { temperature, batchSize });
+  const lines = rows.map((r, i) => {
+    const lp = Array.from(lps[i]!);
+    return JSON.stringify({ line: r.line, logprobs: lp, sum: lp.reduce((a, b) => a + b, 0) });
+  });
+  return lines.join('\n') + (lines.length ? '\n' : '');
+}
+
+/** The --in file's lines, decoded strictly and checked against the model's vocabulary and context. */
+function readLogprobsInput(file: string, model: Model<Float32Array>): { line: number; item: PromptCompletion }[] {
+  let input;
   try {
-    const model = loadModel(values.model);
-    const adapter = values.adapter ? loadAdapterPeft(values.adapter, model.config) : null;
-    let input;
-    try {
-      input = readUtf8Lines(values.in);
-    } catch (err) {
-      throw new Error(`${values.in}: cannot read (${(err as Error).message})`);
-    }
-    const bad = input.find((l) => l.text === null);
-    if (bad) throw new Error(`${values.in}:${bad.line}: not valid UTF-8 (the file must be UTF-8 encoded)`);
-    const rows = parseLogprobsInput(
-      input.map((l) => l.text).join('\n'),
-      values.in,
-      model.config.vocabSize,
-      model.config.maxPositionEmbeddings,
-    );
-    const useAdapter = adapter && !values.reference ? adapter : null;
-    const scale = useAdapter ? loraScale(useAdapter.settings) : 0;
-    const items = rows.map((r) => r.item);
-    const lps =
-      device === 'webgpu'
-        ? await onWebGpu(model, useAdapter, scale, items, { temperature, batchSize, weightDtype })
-        : completionLogprobs(model, useAdapter, scale, items, { temperature, batchSize });
-    const lines = rows.map((r, i) => {
-      const lp = Array.from(lps[i]!);
-      return JSON.stringify({ line: r.line, logprobs: lp, sum: lp.reduce((a, b) => a + b, 0) });
-    });
-    const outText = lines.join('\n') + (lines.length ? '\n' : '');
-    if (values.out) writeFileSync(values.out, outText);
-    else process.stdout.write(outText);
-    return 0;
+    input = readUtf8Lines(file);
   } catch (err) {
-    console.error(`loractor logprobs: ${(err as Error).message}`);
-    return 1;
+    throw new Error(`${file}: cannot read (${(err as Error).message})`);
   }
+  const bad = input.find((l) => l.text === null);
+  if (bad) throw new Error(`${file}:${bad.line}: not valid UTF-8 (the file must be UTF-8 encoded)`);
+  return parseLogprobsInput(
+    input.map((l) => l.text).join('\n'),
+    file,
+    model.config.vocabSize,
+    model.config.maxPositionEmbeddings,
+  );
 }
 
 /** The same batches on the WebGPU kernels (Dawn is loaded only here). */

@@ -35,6 +35,54 @@ function describe(p: ParsedAnswer[]): unknown[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const settings = verifySettings(argv);
+  if (typeof settings === 'number') return settings;
+
+  // Decoded strictly, line by line: invalid UTF-8 is a malformed line, not text with U+FFFD in it.
+  let input: Utf8Line[];
+  try {
+    input = readUtf8Lines(settings.in);
+  } catch (err) {
+    console.error(`loractor verify: cannot read --in ${settings.in}: ${(err as Error).message}`);
+    return 1;
+  }
+  const out = settings.out ? createWriteStream(settings.out, 'utf8') : null;
+  const write = (obj: unknown): void => {
+    const s = JSON.stringify(obj) + '\n';
+    if (out) out.write(s);
+    else process.stdout.write(s);
+  };
+
+  const tally: VerifyTally = { malformed: 0, correct: 0, total: 0 };
+  let lineNo = 0;
+  for (const { text: line } of input) {
+    lineNo++;
+    verifyLine(settings, tally, write, line, lineNo);
+  }
+  if (out)
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  const { malformed, correct, total } = tally;
+  console.error(`loractor verify: ${correct}/${total} correct${malformed ? `, ${malformed} malformed line(s)` : ''}`);
+  return malformed > 0 ? 1 : 0;
+}
+
+interface VerifySettings {
+  in: string;
+  out: string | undefined;
+  goldOpts: ParseOptions;
+  answerOpts: ParseOptions;
+  precision: number;
+}
+
+/** What the input lines came to so far. */
+interface VerifyTally {
+  malformed: number;
+  correct: number;
+  total: number;
+}
+
+/** The settings of a verify command line, or the exit code (2) after printing its usage error. */
+function verifySettings(argv: string[]): VerifySettings | number {
   let values;
   try {
     ({ values } = parseArgs({
@@ -68,71 +116,56 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`loractor verify: ${usage}\n${USAGE}`);
     return 2;
   }
+  return { in: values.in!, out: values.out, goldOpts: goldOpts!, answerOpts: answerOpts!, precision };
+}
 
-  // Decoded strictly, line by line: invalid UTF-8 is a malformed line, not text with U+FFFD in it.
-  let input: Utf8Line[];
+/** Verifies one input line (null: not UTF-8) and writes its output line; a malformed one is reported on stderr too. */
+function verifyLine(
+  settings: VerifySettings,
+  tally: VerifyTally,
+  write: (obj: unknown) => void,
+  line: string | null,
+  lineNo: number,
+): void {
+  if (line !== null && line.trim() === '') return;
+  const rec = parseVerifyRecord(settings.in, line, lineNo);
+  if (typeof rec === 'string') {
+    tally.malformed++;
+    console.error(`loractor verify: ${rec}`);
+    write({ line: lineNo, error: rec });
+    return;
+  }
+  const gold = parse(String(rec.gold), settings.goldOpts);
+  const answer = parse(rec.answer, settings.answerOpts);
+  const ok = verifyParsed(gold, answer, { precision: settings.precision });
+  tally.total++;
+  if (ok) tally.correct++;
+  write({ line: lineNo, correct: ok, gold_parsed: describe(gold), answer_parsed: describe(answer) });
+}
+
+/** A line's {gold, answer}, or the error naming what makes it malformed. */
+function parseVerifyRecord(
+  file: string,
+  line: string | null,
+  lineNo: number,
+): { gold: string | number; answer: string } | string {
+  if (line === null) return `${file}:${lineNo}: not valid UTF-8 (the file must be UTF-8 encoded)`;
+  let rec: unknown;
   try {
-    input = readUtf8Lines(values.in!);
+    rec = JSON.parse(line);
   } catch (err) {
-    console.error(`loractor verify: cannot read --in ${values.in}: ${(err as Error).message}`);
-    return 1;
+    return `${file}:${lineNo}: not valid JSON (${(err as Error).message})`;
   }
-  const out = values.out ? createWriteStream(values.out, 'utf8') : null;
-  const write = (obj: unknown): void => {
-    const s = JSON.stringify(obj) + '\n';
-    if (out) out.write(s);
-    else process.stdout.write(s);
-  };
-
-  let lineNo = 0;
-  let malformed = 0;
-  let correct = 0;
-  let total = 0;
-  for (const { text: line } of input) {
-    lineNo++;
-    if (line === null) {
-      malformed++;
-      const error = `${values.in}:${lineNo}: not valid UTF-8 (the file must be UTF-8 encoded)`;
-      console.error(`loractor verify: ${error}`);
-      write({ line: lineNo, error });
-      continue;
-    }
-    if (line.trim() === '') continue;
-    let rec: unknown;
-    try {
-      rec = JSON.parse(line);
-    } catch (err) {
-      malformed++;
-      const error = `${values.in}:${lineNo}: not valid JSON (${(err as Error).message})`;
-      console.error(`loractor verify: ${error}`);
-      write({ line: lineNo, error });
-      continue;
-    }
-    const r = rec as { gold?: unknown; answer?: unknown };
-    const field =
-      typeof rec !== 'object' || rec === null
-        ? 'line'
-        : typeof r.gold !== 'string' && typeof r.gold !== 'number'
-          ? 'gold'
-          : typeof r.answer !== 'string'
-            ? 'answer'
-            : null;
-    if (field) {
-      malformed++;
-      const error = `${values.in}:${lineNo}: field '${field}' must be ${field === 'line' ? 'a JSON object' : field === 'gold' ? 'a string or number' : 'a string'}`;
-      console.error(`loractor verify: ${error}`);
-      write({ line: lineNo, error });
-      continue;
-    }
-    const gold = parse(String(r.gold), goldOpts);
-    const answer = parse(r.answer as string, answerOpts);
-    const ok = verifyParsed(gold, answer, { precision });
-    total++;
-    if (ok) correct++;
-    write({ line: lineNo, correct: ok, gold_parsed: describe(gold), answer_parsed: describe(answer) });
-  }
-  if (out)
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  console.error(`loractor verify: ${correct}/${total} correct${malformed ? `, ${malformed} malformed line(s)` : ''}`);
-  return malformed > 0 ? 1 : 0;
+  const r = rec as { gold?: unknown; answer?: unknown };
+  const field =
+    typeof rec !== 'object' || rec === null
+      ? 'line'
+      : typeof r.gold !== 'string' && typeof r.gold !== 'number'
+        ? 'gold'
+        : typeof r.answer !== 'string'
+          ? 'answer'
+          : null;
+  if (field)
+    return `${file}:${lineNo}: field '${field}' must be ${field === 'line' ? 'a JSON object' : field === 'gold' ? 'a string or number' : 'a string'}`;
+  return r as { gold: string | number; answer: string };
 }

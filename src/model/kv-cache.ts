@@ -103,15 +103,30 @@ export function appendTokens<F extends FloatArray>(
   opts: AppendOptions = {},
 ): F {
   const c = model.config,
-    w = model.weights,
-    ops = opts.ops ?? cpuOps,
-    ws = cache.ws;
+    ops = opts.ops ?? cpuOps;
   const n = slots.length;
   if (tokens.length !== n) throw new Error(`appendTokens: ${n} slots but ${tokens.length} token lists`);
-  const D = c.hiddenSize,
-    V = c.vocabSize,
-    Q = c.numHeads * c.headDim,
-    KV = c.numKvHeads * c.headDim;
+  const rows = layoutRows(cache, slots, tokens);
+  const lslots: LayerLoraSlots[] | null = adapter ? loraSlots(c, adapter.settings, adapter.layout) : null;
+  const buf = ensureLayerWorkspace(c, cache, adapter, lslots, rows);
+  embedTokens(model, cache, slots, tokens, buf);
+  const ctx: LayerContext<F> = {
+    config: c,
+    ops: ops as unknown as Ops<F>,
+    rope: ops.ropeTable(c.ropeTheta, c.headDim, cache.maxLen),
+    scale: loraScale,
+    dropout: null,
+    layer: 0,
+  };
+  runLayers(model, adapter, lslots, ctx, buf, rows, cache.ws.positions, cachedAttention(cache, slots, ctx));
+  for (let i = 0; i < n; i++) cache.lengths[slots[i]!]! += tokens[i]!.length;
+  return finalLogits(model, cache, ops, buf, rows, n, opts.allLogits === true);
+}
+
+/** Checks every slot and list, fills ws.rowStart (slot i's rows start there); the total row count. */
+function layoutRows(cache: KvCache<FloatArray>, slots: ArrayLike<number>, tokens: ArrayLike<number>[]): number {
+  const ws = cache.ws,
+    n = slots.length;
   let rows = 0;
   ws.rowStart[0] = 0;
   for (let i = 0; i < n; i++) {
@@ -128,19 +143,44 @@ export function appendTokens<F extends FloatArray>(
     rows += len;
     ws.rowStart[i + 1] = rows;
   }
-  const lslots: LayerLoraSlots[] | null = adapter ? loraSlots(c, adapter.settings, adapter.layout) : null;
+  return rows;
+}
+
+/** The layer buffers for `rows` rows, reallocated only when they grow or the LoRA shapes change. */
+function ensureLayerWorkspace<F extends FloatArray>(
+  c: Qwen2Config,
+  cache: KvCache<F>,
+  adapter: LoraAdapter<F> | null,
+  lslots: LayerLoraSlots[] | null,
+  rows: number,
+): LayerBuffers<F> {
+  const ws = cache.ws;
   const key = adapter ? `${adapter.settings.r}:${adapter.settings.targetModules.join(',')}` : '';
   if (!ws.buf || ws.rows < rows || ws.slotsKey !== key) {
     const cap = Math.max(rows, ws.rows);
     ws.buf = allocLayerBuffers(c, cap, lslots ? lslots[0]! : null, cache.make, false);
-    ws.x = cache.make(cap * D);
+    ws.x = cache.make(cap * c.hiddenSize);
     ws.positions = new Int32Array(cap);
     ws.rows = cap;
     ws.slotsKey = key;
   }
-  const buf = ws.buf,
+  return ws.buf;
+}
+
+/** Embeds each slot's new tokens into buf.x and records their positions (after the slot's cached ones). */
+function embedTokens<F extends FloatArray>(
+  model: Model<F>,
+  cache: KvCache<F>,
+  slots: ArrayLike<number>,
+  tokens: ArrayLike<number>[],
+  buf: LayerBuffers<F>,
+): void {
+  const ws = cache.ws,
+    embed = model.weights.embed,
     positions = ws.positions;
-  for (let i = 0; i < n; i++) {
+  const D = model.config.hiddenSize,
+    V = model.config.vocabSize;
+  for (let i = 0; i < slots.length; i++) {
     const s = slots[i]!,
       toks = tokens[i]!,
       r0 = ws.rowStart[i]!;
@@ -149,22 +189,30 @@ export function appendTokens<F extends FloatArray>(
       if (!Number.isInteger(id) || id < 0 || id >= V)
         throw new Error(`appendTokens: token id ${id} (slot ${s}) outside vocabulary [0, ${V})`);
       positions[r0 + j] = cache.lengths[s]! + j;
-      buf.x.set(w.embed.subarray(id * D, (id + 1) * D), (r0 + j) * D);
+      buf.x.set(embed.subarray(id * D, (id + 1) * D), (r0 + j) * D);
     }
   }
-  const ctx: LayerContext<F> = {
-    config: c,
-    ops: ops as unknown as Ops<F>,
-    rope: ops.ropeTable(c.ropeTheta, c.headDim, cache.maxLen),
-    scale: loraScale,
-    dropout: null,
-    layer: 0,
-  };
-  let layer = 0;
+}
+
+/**
+ * The attention step of layerForward against the cache: stores each slot's new K/V rows after its
+ * cached ones, then attends over the slot's whole prefix. The layer is ctx.layer (set by runLayers
+ * before each layerForward), so the closure needs no state of its own.
+ */
+function cachedAttention<F extends FloatArray>(
+  cache: KvCache<F>,
+  slots: ArrayLike<number>,
+  ctx: LayerContext<F>,
+): (b: LayerBuffers<F>) => void {
+  const c = ctx.config,
+    ws = cache.ws,
+    n = slots.length;
+  const Q = c.numHeads * c.headDim,
+    KV = c.numKvHeads * c.headDim;
   const stride = cache.maxLen * KV;
-  const attend = (b: LayerBuffers<F>): void => {
-    const kc = cache.k[layer]!,
-      vc = cache.v[layer]!;
+  return (b: LayerBuffers<F>): void => {
+    const kc = cache.k[ctx.layer]!,
+      vc = cache.v[ctx.layer]!;
     for (let i = 0; i < n; i++) {
       const s = slots[i]!,
         r0 = ws.rowStart[i]!,
@@ -185,7 +233,22 @@ export function appendTokens<F extends FloatArray>(
       );
     }
   };
-  for (layer = 0; layer < c.numLayers; layer++) {
+}
+
+/** Every decoder layer in turn on buf.x (each layer's output copied back as the next one's input). */
+function runLayers<F extends FloatArray>(
+  model: Model<F>,
+  adapter: LoraAdapter<F> | null,
+  lslots: LayerLoraSlots[] | null,
+  ctx: LayerContext<F>,
+  buf: LayerBuffers<F>,
+  rows: number,
+  positions: Int32Array,
+  attend: (b: LayerBuffers<F>) => void,
+): void {
+  const c = model.config,
+    w = model.weights;
+  for (let layer = 0; layer < c.numLayers; layer++) {
     ctx.layer = layer;
     layerForward(
       ctx,
@@ -197,11 +260,27 @@ export function appendTokens<F extends FloatArray>(
       positions,
       attend,
     );
-    buf.x.set(buf.out.subarray(0, rows * D));
+    buf.x.set(buf.out.subarray(0, rows * c.hiddenSize));
   }
-  for (let i = 0; i < n; i++) cache.lengths[slots[i]!]! += tokens[i]!.length;
+}
+
+/** Final norm + LM head on the last row of each slot (every row with allLogits); a view of ws.logits. */
+function finalLogits<F extends FloatArray>(
+  model: Model<F>,
+  cache: KvCache<F>,
+  ops: Ops<FloatArray>,
+  buf: LayerBuffers<F>,
+  rows: number,
+  n: number,
+  allLogits: boolean,
+): F {
+  const c = model.config,
+    w = model.weights,
+    ws = cache.ws;
+  const D = c.hiddenSize,
+    V = c.vocabSize;
   // Final norm + LM head on the rows whose logits are wanted.
-  const outRows = opts.allLogits ? rows : n;
+  const outRows = allLogits ? rows : n;
   if (!ws.hidden || ws.hidden.length < outRows * D) {
     ws.hidden = cache.make(outRows * D);
     ws.rstd = cache.make(outRows);
@@ -209,7 +288,7 @@ export function appendTokens<F extends FloatArray>(
   }
   const hin = ws.x!;
   for (let i = 0; i < outRows; i++) {
-    const r = opts.allLogits ? i : ws.rowStart[i + 1]! - 1;
+    const r = allLogits ? i : ws.rowStart[i + 1]! - 1;
     hin.set(buf.x.subarray(r * D, (r + 1) * D), i * D);
   }
   ops.rmsnormForward(ws.hidden, ws.rstd!, hin, w.finalNorm, outRows, D, c.rmsNormEps);

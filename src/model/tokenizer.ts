@@ -69,6 +69,36 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   const tcPath = join(dir, 'tokenizer_config.json');
   const tj = readJson(tjPath);
   const tc = existsSync(tcPath) ? readJson(tcPath) : {};
+  checkTokenizerJson(tj, tjPath);
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(tj, tc);
+  } catch (err) {
+    throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`);
+  }
+  const { size, maxTokenChars } = vocabularyExtent(tok);
+  if (config && size > config.vocabSize) {
+    throw new Error(
+      `${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`,
+    );
+  }
+  const special = specialTokens(tok, tc, { tjPath, tcPath }, config);
+  const chatTemplate = chatTemplateOf(tc, dir, tcPath);
+  const template = compileChatTemplate(chatTemplate, tcPath);
+  return {
+    size,
+    maxTokenChars,
+    ...special,
+    chatTemplate,
+    encode: (text, add = false) => tok.encode(text, { add_special_tokens: add }).ids,
+    decode: (ids, skip = false) => tok.decode(Array.from(ids), { skip_special_tokens: skip }),
+    tokenId: (s) => tok.token_to_id(s),
+    applyChatTemplate: (messages, opts = {}) => renderChatTemplate(template, special, tcPath, messages, opts),
+  };
+}
+
+/** The tokenizer.json fields the tokenizers library relies on without checking them. */
+function checkTokenizerJson(tj: Record<string, unknown>, tjPath: string): void {
   // The tokenizers library reads these without checking them; a missing one surfaces as a bare
   // "Cannot read properties of undefined" from deep inside, so name the field here.
   const model = tj.model as Record<string, unknown> | undefined;
@@ -84,12 +114,10 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
   }
   if (tj.added_tokens !== undefined && !Array.isArray(tj.added_tokens))
     throw new Error(`${tjPath}: field "added_tokens" must be an array`);
-  let tok: Tokenizer;
-  try {
-    tok = new Tokenizer(tj, tc);
-  } catch (err) {
-    throw new Error(`${tjPath}: cannot build tokenizer (${(err as Error).message})`);
-  }
+}
+
+/** Largest id + 1 and the characters of the longest piece, over the vocabulary with its added tokens. */
+function vocabularyExtent(tok: Tokenizer): { size: number; maxTokenChars: number } {
   let size = 0;
   let maxTokenChars = 1;
   for (const [piece, id] of tok.get_vocab(true)) {
@@ -97,29 +125,50 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
     // (A vocabulary with gaps in its ids has no piece for them.)
     if (typeof piece === 'string') maxTokenChars = Math.max(maxTokenChars, piece.length);
   }
-  if (config && size > config.vocabSize) {
-    throw new Error(
-      `${tjPath}: tokenizer has ids up to ${size - 1} but the model's config field "vocab_size" is ${config.vocabSize}: tokenizer does not match the model`,
-    );
-  }
+  return { size, maxTokenChars };
+}
+
+type SpecialTokens = Pick<ModelTokenizer, 'bosToken' | 'eosToken' | 'padToken' | 'eosTokenId' | 'padTokenId'>;
+
+/** The special tokens of tokenizer_config.json, each checked to be in the vocabulary (eos: the model's too). */
+function specialTokens(
+  tok: Tokenizer,
+  tc: Record<string, unknown>,
+  paths: { tjPath: string; tcPath: string },
+  config?: Qwen2Config,
+): SpecialTokens {
   const bosToken = tokenString(tc.bos_token),
     eosToken = tokenString(tc.eos_token),
     padToken = tokenString(tc.pad_token);
-  const idOf = (field: string, s: string | null): number | null => {
-    if (s === null) return null;
-    const id = tok.token_to_id(s);
-    if (id === undefined)
-      throw new Error(`${tcPath}: field "${field}" is ${JSON.stringify(s)}, which is not in ${tjPath}'s vocabulary`);
-    return id;
-  };
-  const eosTokenId = idOf('eos_token', eosToken);
-  const padTokenId = idOf('pad_token', padToken);
-  idOf('bos_token', bosToken);
+  const eosTokenId = specialTokenId(tok, paths, 'eos_token', eosToken);
+  const padTokenId = specialTokenId(tok, paths, 'pad_token', padToken);
+  specialTokenId(tok, paths, 'bos_token', bosToken);
   if (config && eosTokenId !== null && config.eosTokenIds.length > 0 && !config.eosTokenIds.includes(eosTokenId)) {
     throw new Error(
-      `${tcPath}: field "eos_token" ${JSON.stringify(eosToken)} is id ${eosTokenId}, but the model config's eos_token_id is ${JSON.stringify(config.eosTokenIds)}`,
+      `${paths.tcPath}: field "eos_token" ${JSON.stringify(eosToken)} is id ${eosTokenId}, but the model config's eos_token_id is ${JSON.stringify(config.eosTokenIds)}`,
     );
   }
+  return { bosToken, eosToken, padToken, eosTokenId, padTokenId };
+}
+
+/** The id of a special token named by tokenizer_config.json (null when unnamed); one not in the vocabulary is an error. */
+function specialTokenId(
+  tok: Tokenizer,
+  paths: { tjPath: string; tcPath: string },
+  field: string,
+  s: string | null,
+): number | null {
+  if (s === null) return null;
+  const id = tok.token_to_id(s);
+  if (id === undefined)
+    throw new Error(
+      `${paths.tcPath}: field "${field}" is ${JSON.stringify(s)}, which is not in ${paths.tjPath}'s vocabulary`,
+    );
+  return id;
+}
+
+/** tokenizer_config.json's chat_template (a string, or the "default" of a list), else chat_template.jinja, else null. */
+function chatTemplateOf(tc: Record<string, unknown>, dir: string, tcPath: string): string | null {
   let chatTemplate: string | null = null;
   const ct = tc.chat_template;
   if (typeof ct === 'string') chatTemplate = ct;
@@ -132,6 +181,10 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
     );
   else if (existsSync(join(dir, 'chat_template.jinja')))
     chatTemplate = readFileSync(join(dir, 'chat_template.jinja'), 'utf8');
+  return chatTemplate;
+}
+
+function compileChatTemplate(chatTemplate: string | null, tcPath: string): Template | null {
   let template: Template | null = null;
   if (chatTemplate !== null) {
     try {
@@ -140,32 +193,28 @@ export function loadTokenizer(dir: string, config?: Qwen2Config): ModelTokenizer
       throw new Error(`${tcPath}: field "chat_template" does not parse (${(err as Error).message})`);
     }
   }
-  return {
-    size,
-    maxTokenChars,
-    bosToken,
-    eosToken,
-    padToken,
-    eosTokenId,
-    padTokenId,
-    chatTemplate,
-    encode: (text, add = false) => tok.encode(text, { add_special_tokens: add }).ids,
-    decode: (ids, skip = false) => tok.decode(Array.from(ids), { skip_special_tokens: skip }),
-    tokenId: (s) => tok.token_to_id(s),
-    applyChatTemplate(messages, opts = {}) {
-      if (!template) throw new Error(`${tcPath}: no chat_template`);
-      try {
-        return template.render({
-          messages,
-          add_generation_prompt: opts.addGenerationPrompt ?? true,
-          bos_token: bosToken ?? '',
-          eos_token: eosToken ?? '',
-          pad_token: padToken ?? '',
-          ...(opts.extra ?? {}),
-        });
-      } catch (err) {
-        throw new Error(`${tcPath}: field "chat_template" fails to render (${(err as Error).message})`);
-      }
-    },
-  };
+  return template;
+}
+
+/** ModelTokenizer.applyChatTemplate on a compiled template. */
+function renderChatTemplate(
+  template: Template | null,
+  special: SpecialTokens,
+  tcPath: string,
+  messages: ChatMessage[],
+  opts: { addGenerationPrompt?: boolean; extra?: Record<string, unknown> },
+): string {
+  if (!template) throw new Error(`${tcPath}: no chat_template`);
+  try {
+    return template.render({
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt ?? true,
+      bos_token: special.bosToken ?? '',
+      eos_token: special.eosToken ?? '',
+      pad_token: special.padToken ?? '',
+      ...(opts.extra ?? {}),
+    });
+  } catch (err) {
+    throw new Error(`${tcPath}: field "chat_template" fails to render (${(err as Error).message})`);
+  }
 }

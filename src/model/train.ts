@@ -17,17 +17,9 @@ import { allocLayerBuffers, layerForward, type LayerBuffers, type LayerContext, 
 import { layerBackward } from './layer-backward.js';
 import { loraSlots, type LayerLoraSlots, type LoraAdapter } from './lora.js';
 import type { Model, ModelWeights } from './weights.js';
+import { floatMaker, packRows, scoredRows, validateBatch, type PackedRows, type TrainBatch } from './train-batch.js';
 
-export interface TrainBatch {
-  /** Token ids [B, T], right-padded (pad values are ignored). */
-  ids: Int32Array;
-  /** Real length of each sequence (1..T). */
-  lengths: Int32Array;
-  /** T: the row stride of ids and of the log-prob arrays. */
-  seqLen: number;
-  /** First position whose token is scored (≥ 1), per sequence; usually the prompt length. */
-  scoreFrom: Int32Array;
-}
+export { floatMaker, packRows, validateBatch, type TrainBatch } from './train-batch.js';
 
 export interface ForwardOptions<T = FloatArray> {
   /** Log-probs under logits / temperature (TRL convention). Default 1. */
@@ -86,80 +78,6 @@ export interface ScoredForward<T> {
   saved: SavedForward<T> | null;
 }
 
-export function validateBatch(batch: TrainBatch, vocab: number): void {
-  const B = batch.lengths.length,
-    T = batch.seqLen;
-  if (batch.ids.length !== B * T)
-    throw new Error(`batch: ids has ${batch.ids.length} entries, expected B·T = ${B}·${T}`);
-  if (batch.scoreFrom.length !== B)
-    throw new Error(`batch: scoreFrom has ${batch.scoreFrom.length} entries, expected B = ${B}`);
-  for (let b = 0; b < B; b++) {
-    const len = batch.lengths[b]!;
-    if (len < 1 || len > T) throw new Error(`batch: lengths[${b}] = ${len} outside [1, ${T}]`);
-    if (batch.scoreFrom[b]! < 1)
-      throw new Error(`batch: scoreFrom[${b}] = ${batch.scoreFrom[b]} must be ≥ 1 (position 0 has no prefix)`);
-    for (let t = 0; t < len; t++) {
-      const id = batch.ids[b * T + t]!;
-      if (id < 0 || id >= vocab) throw new Error(`batch: ids[${b}, ${t}] = ${id} outside vocabulary [0, ${vocab})`);
-    }
-  }
-}
-
-export function floatMaker<F extends FloatArray>(like: F): (n: number) => F {
-  const Ctor = like.constructor as new (n: number) => F;
-  return (n: number) => new Ctor(n);
-}
-
-/** Row layout of a packed batch: where each sequence starts, each row's position and token id. */
-export function packRows(batch: TrainBatch): {
-  rowStart: Int32Array;
-  positions: Int32Array;
-  rowIds: Int32Array;
-  rows: number;
-  maxLen: number;
-} {
-  const B = batch.lengths.length,
-    T = batch.seqLen;
-  const rowStart = new Int32Array(B + 1);
-  for (let b = 0; b < B; b++) rowStart[b + 1] = rowStart[b]! + batch.lengths[b]!;
-  const rows = rowStart[B]!;
-  const positions = new Int32Array(rows),
-    rowIds = new Int32Array(rows);
-  let maxLen = 0;
-  for (let b = 0; b < B; b++) {
-    const len = batch.lengths[b]!;
-    maxLen = Math.max(maxLen, len);
-    for (let t = 0; t < len; t++) {
-      positions[rowStart[b]! + t] = t;
-      rowIds[rowStart[b]! + t] = batch.ids[b * T + t]!;
-    }
-  }
-  return { rowStart, positions, rowIds, rows, maxLen };
-}
-
-/** Scored rows: the hidden state at t−1 predicts the token at t. */
-function scoredRows(
-  batch: TrainBatch,
-  rowStart: Int32Array,
-): { scoredRow: Int32Array; scoredTarget: Int32Array; scoredFlat: Int32Array } {
-  const B = batch.lengths.length,
-    T = batch.seqLen;
-  let M = 0;
-  for (let b = 0; b < B; b++) M += Math.max(0, batch.lengths[b]! - batch.scoreFrom[b]!);
-  const scoredRow = new Int32Array(M),
-    scoredTarget = new Int32Array(M),
-    scoredFlat = new Int32Array(M);
-  let m = 0;
-  for (let b = 0; b < B; b++) {
-    for (let t = batch.scoreFrom[b]!; t < batch.lengths[b]!; t++, m++) {
-      scoredRow[m] = rowStart[b]! + t - 1;
-      scoredTarget[m] = batch.ids[b * T + t]!;
-      scoredFlat[m] = b * T + t;
-    }
-  }
-  return { scoredRow, scoredTarget, scoredFlat };
-}
-
 function layerDropout<T>(
   adapter: LoraAdapter<T> | null,
   loraScale: number,
@@ -188,9 +106,7 @@ export function forwardScored<T>(
   const c = model.config,
     w = model.weights;
   validateBatch(batch, c.vocabSize);
-  const D = c.hiddenSize,
-    V = c.vocabSize;
-  const { rowStart, positions, rowIds, rows, maxLen } = packRows(batch);
+  const packed = packRows(batch);
   const like = w.finalNorm;
   const make = (n: number): T => ops.alloc(n, like);
   const slots = adapter ? loraSlots(c, adapter.settings, adapter.layout) : null;
@@ -198,21 +114,76 @@ export function forwardScored<T>(
   const ctx: LayerContext<T> = {
     config: c,
     ops,
-    rope: ops.ropeTable(c.ropeTheta, c.headDim, maxLen),
+    rope: ops.ropeTable(c.ropeTheta, c.headDim, packed.maxLen),
     scale: loraScale,
     dropout,
     layer: 0,
   };
-  const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
-  const attend = (buf: LayerBuffers<T>): void =>
-    ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, rowStart, heads);
   const save = opts.saveForBackward === true;
   const recompute = save && opts.recompute === true;
+  const pass = forwardLayers(model, adapter, slots, ctx, packed, make, save, recompute);
+  const { scoredRow, scoredTarget, scoredFlat } = scoredRows(batch, packed.rowStart);
+  const head = scoredHead(model, ops, make, pass.x, scoredRow, scoredTarget, opts);
+  const saved: SavedForward<T> | null = save
+    ? {
+        model,
+        adapter,
+        slots,
+        ctx,
+        batch,
+        rows: packed.rows,
+        rowStart: packed.rowStart,
+        positions: packed.positions,
+        rowIds: packed.rowIds,
+        layers: pass.layers,
+        inputs: pass.inputs,
+        scoredRow,
+        scoredTarget,
+        scoredFlat,
+        hsIn: head.hsIn,
+        hs: head.hs,
+        rstdF: head.rstdF,
+        lse: head.lse,
+        invTemp: head.invTemp,
+      }
+    : null;
+  return { lp: head.lp, entropy: head.entropy, logits: head.logits, scoredFlat, saved };
+}
+
+/** What the decoder layers leave: the last layer's output and what the backward keeps of them. */
+interface LayersPass<T> {
+  /** [rows, D]: the last layer's output. */
+  x: T;
+  /** Every layer's intermediates (save without recompute). */
+  layers: LayerBuffers<T>[];
+  /** Every layer's input (recompute). */
+  inputs: T[];
+}
+
+/** Embeds the packed rows and runs every decoder layer, keeping for the backward what save/recompute ask. */
+function forwardLayers<T>(
+  model: Model<T>,
+  adapter: LoraAdapter<T> | null,
+  slots: LayerLoraSlots[] | null,
+  ctx: LayerContext<T>,
+  packed: PackedRows,
+  make: (n: number) => T,
+  save: boolean,
+  recompute: boolean,
+): LayersPass<T> {
+  const c = model.config,
+    w = model.weights,
+    ops = ctx.ops,
+    rows = packed.rows;
+  const D = c.hiddenSize;
+  const heads = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim };
+  const attend = (buf: LayerBuffers<T>): void =>
+    ops.attentionForward(buf.attn, buf.lse, buf.q, buf.k, buf.v, packed.rowStart, heads);
   const layers: LayerBuffers<T>[] = [];
   const inputs: T[] = [];
   let reuse: LayerBuffers<T> | null = null;
   let x = make(rows * D);
-  ops.gatherRows(x, w.embed, rowIds, D);
+  ops.gatherRows(x, w.embed, packed.rowIds, D);
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
     const slot = slots ? slots[l]! : null;
@@ -220,20 +191,36 @@ export function forwardScored<T>(
     if (recompute) {
       inputs.push(x);
       ops.beginScope();
-      buf = allocLayerBuffers(c, rows, slot, make, !!dropout, x);
+      buf = allocLayerBuffers(c, rows, slot, make, !!ctx.dropout, x);
     } else if (save) {
-      buf = allocLayerBuffers(c, rows, slot, make, !!dropout, x);
+      buf = allocLayerBuffers(c, rows, slot, make, !!ctx.dropout, x);
       layers.push(buf);
     } else {
       // Without saving, one buffer set serves every layer (all layers have the same LoRA shapes).
-      buf = reuse ??= allocLayerBuffers(c, rows, slot, make, !!dropout);
+      buf = reuse ??= allocLayerBuffers(c, rows, slot, make, !!ctx.dropout);
       ops.copy(buf.x, x, rows * D);
     }
-    layerForward(ctx, w.layers[l]!, slot, adapter ? adapter.params : null, buf, rows, positions, attend);
+    layerForward(ctx, w.layers[l]!, slot, adapter ? adapter.params : null, buf, rows, packed.positions, attend);
     if (recompute) ops.endScope([buf.out]);
     x = buf.out;
   }
-  const { scoredRow, scoredTarget, scoredFlat } = scoredRows(batch, rowStart);
+  return { x, layers, inputs };
+}
+
+/** The final norm and LM head on the scored rows: log-probs (and entropies, logits) under 1/temperature. */
+function scoredHead<T>(
+  model: Model<T>,
+  ops: Ops<T>,
+  make: (n: number) => T,
+  x: T,
+  scoredRow: Int32Array,
+  scoredTarget: Int32Array,
+  opts: ForwardOptions<T>,
+): { lp: T; entropy: T | null; logits: T | null; hsIn: T; hs: T; rstdF: T; lse: T; invTemp: number } {
+  const c = model.config,
+    w = model.weights;
+  const D = c.hiddenSize,
+    V = c.vocabSize;
   const M = scoredRow.length;
   const hsIn = make(M * D),
     hs = make(M * D),
@@ -248,30 +235,7 @@ export function forwardScored<T>(
     entropy = opts.entropy ? make(M) : null;
   const logits = opts.keepLogits ? make(M * V) : null;
   ops.lmHeadForward(lp, lse, entropy, hs, w.lmHead, scoredTarget, M, D, V, invTemp, logits);
-  const saved: SavedForward<T> | null = save
-    ? {
-        model,
-        adapter,
-        slots,
-        ctx,
-        batch,
-        rows,
-        rowStart,
-        positions,
-        rowIds,
-        layers,
-        inputs,
-        scoredRow,
-        scoredTarget,
-        scoredFlat,
-        hsIn,
-        hs,
-        rstdF,
-        lse,
-        invTemp,
-      }
-    : null;
-  return { lp, entropy, logits, scoredFlat, saved };
+  return { lp, entropy, logits, hsIn, hs, rstdF, lse, invTemp };
 }
 
 export interface TrainGrads<T> {

@@ -4,7 +4,7 @@
 // Server-sent events carry the run's streams (metrics$, evals, trajectories) to the page; the page
 // draws with charts.ts, the same module report.html is rendered with. Read-only: GET and HEAD only,
 // nothing on the page changes the run. Binds 127.0.0.1 unless told otherwise.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -62,98 +62,139 @@ export interface Dashboard {
 
 const CHART_MODULES = new Set(['charts.js', 'svg-chart.js', 'metrics.js']);
 
+/** What the server and the returned Dashboard share: the run's records so far and the open event streams. */
+interface DashboardState {
+  o: DashboardOptions;
+  metrics: StepMetrics[];
+  evals: EvalSummary[];
+  recent: CompletionRow[];
+  keep: number;
+  clients: Set<ServerResponse>;
+  startedAt: number;
+}
+
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
-  const metrics: StepMetrics[] = [...(o.metrics ?? [])];
-  const evals: EvalSummary[] = [...(o.evals ?? [])];
-  const recent: CompletionRow[] = [];
-  const keep = o.keepCompletions ?? 64;
-  const clients = new Set<ServerResponse>();
-  const startedAt = Date.now();
-  const snapshot = () => ({
-    title: o.title,
-    totalSteps: o.totalSteps,
-    startedAt,
-    metrics,
-    evals,
-    completions: recent,
-    actors: o.actors(),
-  });
-  const send = (event: string, data: unknown): void => {
-    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const c of clients) c.write(frame);
+  const st: DashboardState = {
+    o,
+    metrics: [...(o.metrics ?? [])],
+    evals: [...(o.evals ?? [])],
+    recent: [],
+    keep: o.keepCompletions ?? 64,
+    clients: new Set<ServerResponse>(),
+    startedAt: Date.now(),
   };
-  const server = createServer((req, res) => handle(req, res));
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('read-only dashboard\n');
-      return;
-    }
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/') {
-      res
-        .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
-        .end(req.method === 'HEAD' ? undefined : PAGE);
-    } else if (path === '/state.json') {
-      res
-        .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-        .end(JSON.stringify(snapshot()));
-    } else if (path.startsWith('/report/') && CHART_MODULES.has(path.slice(8))) {
-      // The compiled chart modules, next to this file: the browser runs the code report.html was drawn with.
-      const js = readFileSync(fileURLToPath(new URL(`./${path.slice(8)}`, import.meta.url)), 'utf8');
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' }).end(js);
-    } else if (path === '/favicon.ico') {
-      res.writeHead(204).end(); // no icon; a 404 would be a console error on every load
-    } else if (path === '/events') {
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-      });
-      res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);
-      clients.add(res);
-      req.on('close', () => clients.delete(res));
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    }
-  };
+  const server = createServer((req, res) => handleRequest(st, req, res));
   const timer = setInterval(() => {
-    if (clients.size) send('actors', o.actors());
+    if (st.clients.size) send(st, 'actors', o.actors());
   }, 1000);
   timer.unref();
-  await new Promise<void>((resolve, reject) => {
+  await listen(server, o);
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}/`,
+    step: (m) => onStep(st, m),
+    evaluated: (e) => onEval(st, e),
+    completions: (records) => onCompletions(st, records),
+    close: () => closeDashboard(st, server, timer),
+  };
+}
+
+function snapshot(st: DashboardState) {
+  return {
+    title: st.o.title,
+    totalSteps: st.o.totalSteps,
+    startedAt: st.startedAt,
+    metrics: st.metrics,
+    evals: st.evals,
+    completions: st.recent,
+    actors: st.o.actors(),
+  };
+}
+
+/** One server-sent event to every open page. */
+function send(st: DashboardState, event: string, data: unknown): void {
+  const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  for (const c of st.clients) c.write(frame);
+}
+
+function handleRequest(st: DashboardState, req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('read-only dashboard\n');
+    return;
+  }
+  const path = new URL(req.url ?? '/', 'http://x').pathname;
+  if (path === '/') {
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      .end(req.method === 'HEAD' ? undefined : PAGE);
+  } else if (path === '/state.json') {
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      .end(JSON.stringify(snapshot(st)));
+  } else if (path.startsWith('/report/') && CHART_MODULES.has(path.slice(8))) {
+    // The compiled chart modules, next to this file: the browser runs the code report.html was drawn with.
+    const js = readFileSync(fileURLToPath(new URL(`./${path.slice(8)}`, import.meta.url)), 'utf8');
+    res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' }).end(js);
+  } else if (path === '/favicon.ico') {
+    res.writeHead(204).end(); // no icon; a 404 would be a console error on every load
+  } else if (path === '/events') {
+    openEventStream(st, req, res);
+  } else {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  }
+}
+
+/** /events: the snapshot first, then every event until the page goes away. */
+function openEventStream(st: DashboardState, req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+  });
+  res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot(st))}\n\n`);
+  st.clients.add(res);
+  req.on('close', () => st.clients.delete(res));
+}
+
+function listen(server: Server, o: DashboardOptions): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new Error(`dashboard: cannot listen on ${o.host ?? '127.0.0.1'}:${o.port} (${err.code ?? err.message})`)),
     );
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
   });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return {
-    url: `http://${host}:${addr.port}/`,
-    step(m) {
-      metrics.push(m);
-      send('step', m);
-      send('actors', o.actors());
-    },
-    evaluated(e) {
-      evals.push(e);
-      send('eval', e);
-    },
-    completions(records) {
-      recent.push(...records);
-      recent.splice(0, Math.max(0, recent.length - keep));
-      send('completions', records.slice(-keep));
-    },
-    async close() {
-      clearInterval(timer);
-      send('done', { steps: metrics.length });
-      for (const c of clients) c.end();
-      clients.clear();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections(); // keep-alive sockets would hold close() open
-      await closed;
-    },
-  };
+}
+
+function onStep(st: DashboardState, m: StepMetrics): void {
+  st.metrics.push(m);
+  send(st, 'step', m);
+  send(st, 'actors', st.o.actors());
+}
+
+function onEval(st: DashboardState, e: EvalSummary): void {
+  st.evals.push(e);
+  send(st, 'eval', e);
+}
+
+function onCompletions(st: DashboardState, records: readonly CompletionRow[]): void {
+  st.recent.push(...records);
+  st.recent.splice(0, Math.max(0, st.recent.length - st.keep));
+  send(st, 'completions', records.slice(-st.keep));
+}
+
+async function closeDashboard(
+  st: DashboardState,
+  server: Server,
+  timer: ReturnType<typeof setInterval>,
+): Promise<void> {
+  clearInterval(timer);
+  send(st, 'done', { steps: st.metrics.length });
+  for (const c of st.clients) c.end();
+  st.clients.clear();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections(); // keep-alive sockets would hold close() open
+  await closed;
 }
 
 // The page. Tables are built with DOM nodes and textContent (completion text is model output).
