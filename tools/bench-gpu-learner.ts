@@ -96,6 +96,133 @@ interface Row {
   peakGiB: number;
 }
 
+type LearnerDevice = Awaited<ReturnType<typeof createWebGpuLearnerDevice>>;
+
+/** Milliseconds per phase of one step. */
+interface PhaseMs {
+  reference: number;
+  policy: number;
+  backward: number;
+  optimizer: number;
+}
+
+const totalMs = (t: PhaseMs): number => t.reference + t.policy + t.backward + t.optimizer;
+
+/** What one learner step runs over: the device, its micro-batches, LoRA scale, optimizer state, dropout rng. */
+interface StepInputs {
+  dev: LearnerDevice;
+  micro: TrainBatch[];
+  scale: number;
+  opt: ReturnType<typeof createAdamWState>;
+  dropRng: Rng;
+}
+
+async function timeStep({ dev, micro, scale, opt, dropRng }: StepInputs): Promise<PhaseMs> {
+  const t = { reference: 0, policy: 0, backward: 0, optimizer: 0 };
+  dev.zeroGrad();
+  for (const batch of micro) {
+    let s = performance.now();
+    await dev.logprobs(batch, 0, { temperature: 0.7 });
+    t.reference += performance.now() - s;
+    s = performance.now();
+    const fwd = await dev.forward(batch, scale, { temperature: 0.7 }, dropRng);
+    t.policy += performance.now() - s;
+    s = performance.now();
+    const dlp = new Float32Array(fwd.lp.length).map((_, i) => (i % 7 === 0 ? 1e-3 : -1e-4));
+    await fwd.backward(dlp);
+    t.backward += performance.now() - s;
+  }
+  const s = performance.now();
+  await dev.optimizerStep(opt, DEFAULT_ADAMW, 1e-6);
+  t.optimizer = performance.now() - s;
+  return t;
+}
+
+/** The fastest of reps steps (after a warm-up one) and the peak GPU memory over them. */
+async function bestStep(inputs: StepInputs): Promise<{ best: PhaseMs; peak: number }> {
+  await timeStep(inputs); // warm-up: pipelines compiled, pool filled
+  inputs.dev.takePeakBytes();
+  let best: PhaseMs | null = null;
+  for (let r = 0; r < reps; r++) {
+    const t = await timeStep(inputs);
+    if (!best || totalMs(t) < totalMs(best)) best = t;
+  }
+  return { best: best!, peak: inputs.dev.takePeakBytes() ?? 0 };
+}
+
+/** --profile: GPU time per kernel over one more step, the top 25. */
+async function printKernelProfile(inputs: StepInputs, name: string, recompute: boolean): Promise<void> {
+  const p = inputs.dev.profileKernels!();
+  await timeStep(inputs);
+  const rows = await p.stop();
+  console.log(`\n${name} recompute ${recompute}: GPU time per kernel over one step (passes serialised)`);
+  for (const r of rows.slice(0, 25))
+    console.log(
+      `${r.kernel.padEnd(48)} ${String(r.calls).padStart(6)} calls ${r.ms.toFixed(1).padStart(10)} ms ${(r.ms / r.calls).toFixed(3).padStart(9)} ms/call ${(100 * r.share).toFixed(1).padStart(5)}%`,
+    );
+}
+
+/** The table row of one shape and recompute mode: seconds per phase, throughput against analytic FLOPs. */
+function stepRow(name: string, c: Qwen2Config, recompute: boolean, best: PhaseMs, peak: number): Row {
+  const stepS = totalMs(best) / 1e3;
+  const shape: StepShape = {
+    config: c,
+    sequences,
+    promptLength: promptLen,
+    completionLength: completionLen,
+    microBatchSequences: microBatch,
+    loraR: 32,
+    loraModules: LORA_MODULES,
+    weightBytes: weightDtype === 'f16' ? 2 : 4,
+    reference: true,
+    recompute,
+  };
+  const flops = learnerStepCosts(shape).reduce((s, k) => s + k.flops * k.callsPerStep, 0);
+  const tokens = sequences * (promptLen + completionLen);
+  return {
+    shape: name,
+    weights: weightDtype,
+    recompute,
+    stepS,
+    referenceS: best.reference / 1e3,
+    policyS: best.policy / 1e3,
+    backwardS: best.backward / 1e3,
+    optimizerS: best.optimizer / 1e3,
+    tokensPerS: tokens / stepS,
+    tflops: flops / stepS / 1e12,
+    peakGiB: peak / 2 ** 30,
+  };
+}
+
+/** One recompute mode of a shape: upload, time the step, profile it (--profile), release the device. */
+async function benchMode(
+  name: string,
+  c: Qwen2Config,
+  weights: { model: ReturnType<typeof randomModel>; adapter: ReturnType<typeof randomAdapter> },
+  recompute: boolean,
+): Promise<Row> {
+  const { model, adapter } = weights;
+  const t1 = performance.now();
+  const dev = await createWebGpuLearnerDevice(model, adapter, { weightDtype, recompute });
+  console.error(`${name}: ${dev.description}, uploaded in ${((performance.now() - t1) / 1e3).toFixed(1)} s`);
+  const rng = new Rng(3);
+  const inputs: StepInputs = {
+    dev,
+    micro: Array.from({ length: Math.ceil(sequences / microBatch) }, (_, i) =>
+      randomBatch(c, Math.min(microBatch, sequences - i * microBatch), rng),
+    ),
+    scale: loraScale(adapter.settings),
+    opt: createAdamWState(adapter.params.length),
+    dropRng: new Rng(4),
+  };
+  const { best, peak } = await bestStep(inputs);
+  if (a.profile && dev.profileKernels) await printKernelProfile(inputs, name, recompute);
+  dev.dispose();
+  const row = stepRow(name, c, recompute, best, peak);
+  console.error(`${name} recompute ${recompute}: ${row.stepS.toFixed(2)} s/step`);
+  return row;
+}
+
 async function benchShape(name: string): Promise<Row[]> {
   const c = shapeConfig(name);
   const t0 = performance.now();
@@ -103,87 +230,7 @@ async function benchShape(name: string): Promise<Row[]> {
   const adapter = randomAdapter(c, 2);
   console.error(`${name}: random weights in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   const rows: Row[] = [];
-  for (const recompute of recomputeModes) {
-    const t1 = performance.now();
-    const dev = await createWebGpuLearnerDevice(model, adapter, { weightDtype, recompute });
-    console.error(`${name}: ${dev.description}, uploaded in ${((performance.now() - t1) / 1e3).toFixed(1)} s`);
-    const opt = createAdamWState(adapter.params.length);
-    const scale = loraScale(adapter.settings);
-    const rng = new Rng(3),
-      dropRng = new Rng(4);
-    const micro = Array.from({ length: Math.ceil(sequences / microBatch) }, (_, i) =>
-      randomBatch(c, Math.min(microBatch, sequences - i * microBatch), rng),
-    );
-    const step = async () => {
-      const t = { reference: 0, policy: 0, backward: 0, optimizer: 0 };
-      dev.zeroGrad();
-      for (const batch of micro) {
-        let s = performance.now();
-        await dev.logprobs(batch, 0, { temperature: 0.7 });
-        t.reference += performance.now() - s;
-        s = performance.now();
-        const fwd = await dev.forward(batch, scale, { temperature: 0.7 }, dropRng);
-        t.policy += performance.now() - s;
-        s = performance.now();
-        const dlp = new Float32Array(fwd.lp.length).map((_, i) => (i % 7 === 0 ? 1e-3 : -1e-4));
-        await fwd.backward(dlp);
-        t.backward += performance.now() - s;
-      }
-      const s = performance.now();
-      await dev.optimizerStep(opt, DEFAULT_ADAMW, 1e-6);
-      t.optimizer = performance.now() - s;
-      return t;
-    };
-    await step(); // warm-up: pipelines compiled, pool filled
-    dev.takePeakBytes();
-    let best: Awaited<ReturnType<typeof step>> | null = null;
-    for (let r = 0; r < reps; r++) {
-      const t = await step();
-      const total = t.reference + t.policy + t.backward + t.optimizer;
-      if (!best || total < best.reference + best.policy + best.backward + best.optimizer) best = t;
-    }
-    const peak = dev.takePeakBytes() ?? 0;
-    if (a.profile && dev.profileKernels) {
-      const p = dev.profileKernels();
-      await step();
-      const rows = await p.stop();
-      console.log(`\n${name} recompute ${recompute}: GPU time per kernel over one step (passes serialised)`);
-      for (const r of rows.slice(0, 25))
-        console.log(
-          `${r.kernel.padEnd(48)} ${String(r.calls).padStart(6)} calls ${r.ms.toFixed(1).padStart(10)} ms ${(r.ms / r.calls).toFixed(3).padStart(9)} ms/call ${(100 * r.share).toFixed(1).padStart(5)}%`,
-        );
-    }
-    dev.dispose();
-    const stepS = (best!.reference + best!.policy + best!.backward + best!.optimizer) / 1e3;
-    const shape: StepShape = {
-      config: c,
-      sequences,
-      promptLength: promptLen,
-      completionLength: completionLen,
-      microBatchSequences: microBatch,
-      loraR: 32,
-      loraModules: LORA_MODULES,
-      weightBytes: weightDtype === 'f16' ? 2 : 4,
-      reference: true,
-      recompute,
-    };
-    const flops = learnerStepCosts(shape).reduce((s, k) => s + k.flops * k.callsPerStep, 0);
-    const tokens = sequences * (promptLen + completionLen);
-    rows.push({
-      shape: name,
-      weights: weightDtype,
-      recompute,
-      stepS,
-      referenceS: best!.reference / 1e3,
-      policyS: best!.policy / 1e3,
-      backwardS: best!.backward / 1e3,
-      optimizerS: best!.optimizer / 1e3,
-      tokensPerS: tokens / stepS,
-      tflops: flops / stepS / 1e12,
-      peakGiB: peak / 2 ** 30,
-    });
-    console.error(`${name} recompute ${recompute}: ${stepS.toFixed(2)} s/step`);
-  }
+  for (const recompute of recomputeModes) rows.push(await benchMode(name, c, { model, adapter }, recompute));
   return rows;
 }
 
@@ -219,30 +266,35 @@ async function benchKernels(): Promise<Record<string, unknown>> {
   };
 }
 
-async function main(): Promise<void> {
-  const rows: Row[] = [];
-  for (const s of shapes) rows.push(...(await benchShape(s)));
-  const cols: (keyof Row)[] = [
-    'shape',
-    'weights',
-    'recompute',
-    'stepS',
-    'referenceS',
-    'policyS',
-    'backwardS',
-    'optimizerS',
-    'tokensPerS',
-    'tflops',
-    'peakGiB',
-  ];
+const COLUMNS: (keyof Row)[] = [
+  'shape',
+  'weights',
+  'recompute',
+  'stepS',
+  'referenceS',
+  'policyS',
+  'backwardS',
+  'optimizerS',
+  'tokensPerS',
+  'tflops',
+  'peakGiB',
+];
+
+function printRows(rows: Row[]): void {
   const fmt = (v: unknown): string =>
     typeof v === 'number' ? (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : String(v);
-  const table = [cols.map(String), ...rows.map((r) => cols.map((k) => fmt(r[k])))];
-  const w = cols.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  const table = [COLUMNS.map(String), ...rows.map((r) => COLUMNS.map((k) => fmt(r[k])))];
+  const w = COLUMNS.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   console.log(
     `\nLearner step on WebGPU: ${sequences} sequences × (${promptLen} + ${completionLen}) tokens, micro-batches of ${microBatch}, LoRA r 32 / alpha 128 on 7 modules`,
   );
   for (const r of table) console.log(r.map((s, i) => s.padStart(w[i]!)).join('  '));
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  for (const s of shapes) rows.push(...(await benchShape(s)));
+  printRows(rows);
   const kernels = a.kernels ? await benchKernels() : undefined;
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(

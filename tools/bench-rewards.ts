@@ -53,24 +53,19 @@ async function buildItems(n: number): Promise<RewardItem[]> {
   return items;
 }
 
-async function main(): Promise<void> {
+/** --n and --threads as numbers, checked. */
+function parseCounts(): { n: number; threadCounts: number[] } {
   const n = Number(opts.n);
   const threadCounts = opts.threads.split(',').map(Number);
   if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`--n must be a positive integer, got '${opts.n}'`);
   if (!threadCounts.every((k) => Number.isInteger(k) && k > 0))
     throw new UsageError(`--threads must be a comma-separated list of positive integers, got '${opts.threads}'`);
-  const items = await buildItems(n);
-  const meanChars = items.reduce((s, it) => s + it.completion.length, 0) / n;
-  const report: Record<string, unknown> = {
-    n,
-    meanChars: Math.round(meanChars),
-    node: process.version,
-    perFunction: {},
-    pool: [],
-  };
+  return { n, threadCounts };
+}
 
-  // 1. Each function on the main thread (batch-level call per group of 8, as GRPO groups).
-  console.log(`completions: ${n}, mean ${meanChars.toFixed(0)} chars\n`);
+/** Completions/s of each builtin reward function, called in-process on groups of 8. */
+async function benchFunctions(items: RewardItem[], n: number): Promise<Record<string, number>> {
+  const perFunction: Record<string, number> = {};
   console.log('function              completions/s (1 thread, in-process)');
   for (const name of BUILTIN_REWARD_NAMES) {
     const f = await resolveRewardFunc(name, { cosine_max_len: 3584 });
@@ -89,46 +84,68 @@ async function main(): Promise<void> {
       );
     }
     const rate = n / ((performance.now() - t0) / 1000);
-    (report.perFunction as Record<string, number>)[name] = Math.round(rate);
+    perFunction[name] = Math.round(rate);
     console.log(`${name.padEnd(22)}${rate.toFixed(0).padStart(10)}`);
   }
+  return perFunction;
+}
 
+/** Tina's open_r1 recipe: all seven functions. */
+const POOL_FUNCS = [
+  'accuracy',
+  'format',
+  'tag_count',
+  'length',
+  'reasoning_steps',
+  'cosine',
+  'repetition_penalty',
+] as const;
+
+/** The reward role on a pool of `threads` workers: completions/s over all items, after a warm-up batch. */
+async function benchPoolSize(items: RewardItem[], threads: number) {
+  const cfg = parseRewardsConfig({
+    reward_funcs: [...POOL_FUNCS],
+    cosine_max_len: 3584,
+    reward_num_workers: threads,
+    reward_quarantine_path: 'bench-quarantine.jsonl',
+  });
+  const system = await ActorSystem.start({ reward: rewardRoleSpec(cfg) });
+  const pool = rewardRunnerOnActorSystem(system);
+  await scoreBatch(pool, items.slice(0, 16), cfg, { concurrency: threads }); // warm every worker
+  const t0 = performance.now();
+  const res = await scoreBatch(pool, items, cfg, { concurrency: threads });
+  const rate = items.length / ((performance.now() - t0) / 1000);
+  await system.shutdown();
+  console.log(
+    `${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`,
+  );
+  return {
+    threads,
+    completionsPerSec: Math.round(rate * 10) / 10,
+    perThread: Math.round((rate / threads) * 10) / 10,
+    failures: res.failures.length,
+  };
+}
+
+async function benchPool(items: RewardItem[], threadCounts: number[]): Promise<unknown[]> {
   // 2. The reward role (ActorSystem) with Tina's open_r1 recipe (all seven functions), per-item messages with deadlines.
-  const funcs = [
-    'accuracy',
-    'format',
-    'tag_count',
-    'length',
-    'reasoning_steps',
-    'cosine',
-    'repetition_penalty',
-  ] as const;
-  console.log(`\npool, funcs = ${funcs.join(',')}`);
+  console.log(`\npool, funcs = ${POOL_FUNCS.join(',')}`);
   console.log('threads   completions/s   per thread   failures');
-  for (const threads of threadCounts) {
-    const cfg = parseRewardsConfig({
-      reward_funcs: [...funcs],
-      cosine_max_len: 3584,
-      reward_num_workers: threads,
-      reward_quarantine_path: 'bench-quarantine.jsonl',
-    });
-    const system = await ActorSystem.start({ reward: rewardRoleSpec(cfg) });
-    const pool = rewardRunnerOnActorSystem(system);
-    await scoreBatch(pool, items.slice(0, 16), cfg, { concurrency: threads }); // warm every worker
-    const t0 = performance.now();
-    const res = await scoreBatch(pool, items, cfg, { concurrency: threads });
-    const rate = n / ((performance.now() - t0) / 1000);
-    await system.shutdown();
-    (report.pool as unknown[]).push({
-      threads,
-      completionsPerSec: Math.round(rate * 10) / 10,
-      perThread: Math.round((rate / threads) * 10) / 10,
-      failures: res.failures.length,
-    });
-    console.log(
-      `${String(threads).padStart(7)}${rate.toFixed(1).padStart(16)}${(rate / threads).toFixed(1).padStart(13)}${String(res.failures.length).padStart(11)}`,
-    );
-  }
+  const rows: unknown[] = [];
+  for (const threads of threadCounts) rows.push(await benchPoolSize(items, threads));
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const { n, threadCounts } = parseCounts();
+  const items = await buildItems(n);
+  const meanChars = items.reduce((s, it) => s + it.completion.length, 0) / n;
+
+  // 1. Each function on the main thread (batch-level call per group of 8, as GRPO groups).
+  console.log(`completions: ${n}, mean ${meanChars.toFixed(0)} chars\n`);
+  const perFunction = await benchFunctions(items, n);
+  const pool = await benchPool(items, threadCounts);
+  const report = { n, meanChars: Math.round(meanChars), node: process.version, perFunction, pool };
   const json = JSON.stringify(report, null, 2);
   const out = opts.json;
   if (out) writeFileSync(out, json + '\n');

@@ -32,33 +32,41 @@ import { randomAdapter, randomModel } from '../src/model/random-weights.js';
 const HELP = `usage: node dist/tools/bench-tina-step.js [--quick] [--shape 1.5b] [--prompts 8] [--g 6] [--prompt 256] [--completion 3584] [--micro-batch 4] [--weights f16|f32] [--out FILE]
   One whole GRPO step at open_rs3 shapes on one GPU (webgpu engine and GPU learner sharing one copy of the
   base weights): seconds per phase (generate, score, reference, policy+bwd, optimizer, sync). Table + JSON.`;
-const { values: a } = scriptOptions({
-  name: 'bench-tina-step',
-  help: HELP,
-  options: {
-    quick: { type: 'boolean', default: false },
-    shape: { type: 'string' },
-    prompts: { type: 'string' },
-    g: { type: 'string' },
-    prompt: { type: 'string' },
-    completion: { type: 'string' },
-    'micro-batch': { type: 'string' },
-    weights: { type: 'string', default: 'f16' },
-    out: { type: 'string' },
-  },
-});
-const quick = a.quick!;
-const shapeName = a.shape ?? (quick ? 'quick' : '1.5b');
-const P = +(a.prompts ?? (quick ? 2 : 8)),
-  G = +(a.g ?? (quick ? 2 : 6));
-const promptLen = +(a.prompt ?? (quick ? 8 : 256)),
-  completionLen = +(a.completion ?? (quick ? 16 : 3584));
-const micro = +(a['micro-batch'] ?? (quick ? 2 : 4));
-const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
-const out = resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-tina-step-quick.json' : 'bench-tina-step.json'));
+
+/** The step's shapes from the flags; --quick gives SwiftShader-sized defaults. */
+function parseOptions() {
+  const { values: a } = scriptOptions({
+    name: 'bench-tina-step',
+    help: HELP,
+    options: {
+      quick: { type: 'boolean', default: false },
+      shape: { type: 'string' },
+      prompts: { type: 'string' },
+      g: { type: 'string' },
+      prompt: { type: 'string' },
+      completion: { type: 'string' },
+      'micro-batch': { type: 'string' },
+      weights: { type: 'string', default: 'f16' },
+      out: { type: 'string' },
+    },
+  });
+  const quick = a.quick!;
+  return {
+    shapeName: a.shape ?? (quick ? 'quick' : '1.5b'),
+    P: +(a.prompts ?? (quick ? 2 : 8)),
+    G: +(a.g ?? (quick ? 2 : 6)),
+    promptLen: +(a.prompt ?? (quick ? 8 : 256)),
+    completionLen: +(a.completion ?? (quick ? 16 : 3584)),
+    micro: +(a['micro-batch'] ?? (quick ? 2 : 4)),
+    weightDtype: a.weights === 'f32' ? ('f32' as const) : ('f16' as const),
+    out: resolve(a.out ?? join(repoRoot(), 'runs', quick ? 'bench-tina-step-quick.json' : 'bench-tina-step.json')),
+  };
+}
+const { shapeName, P, G, promptLen, completionLen, micro, weightDtype, out } = parseOptions();
 const TEMPERATURE = 0.7;
 
-async function main(): Promise<void> {
+/** The engine and the GPU learner on one context, sharing ONE upload of the base weights. */
+async function setUp() {
   const c = shapeConfig(shapeName);
   const t0 = performance.now();
   const host = randomModel(c, 1);
@@ -80,37 +88,47 @@ async function main(): Promise<void> {
   console.error(
     `setup ${setupS.toFixed(1)} s: weights ${(report.bytes / 2 ** 30).toFixed(2)} GiB once; learner ${learner.description}; engine ${engine.description}`,
   );
-  const snapshot = (version: number) => ({
+  return { c, adapter, ctx, report, learner, engine, setupS };
+}
+
+type Setup = Awaited<ReturnType<typeof setUp>>;
+
+/** The adapter as version `version` for the engine (a copy: the learner keeps training its own). */
+function snapshot(s: Setup, version: number) {
+  return {
     version,
-    settings: adapter.settings,
-    layout: adapter.layout,
-    params: Float32Array.from(adapter.params),
-  });
-  await engine.setAdapter(snapshot(1));
-  const rng = new Rng(7);
-  const prompts: PromptInput[] = Array.from({ length: P }, (_, i) => ({
-    ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)),
-    seedKey: i,
-  }));
-  const sampling = { temperature: TEMPERATURE, top_p: 1, top_k: 0, seed: 11, ignore_eos: true };
+    settings: s.adapter.settings,
+    layout: s.adapter.layout,
+    params: Float32Array.from(s.adapter.params),
+  };
+}
+
+const SAMPLING = { temperature: TEMPERATURE, top_p: 1, top_k: 0, seed: 11, ignore_eos: true };
+
+/** Seconds of the warm-up; the peak memory counters restart after it. */
+async function warmUp(s: Setup, prompts: PromptInput[]): Promise<number> {
   // Warm-up: pipelines of every pass compiled before the clock runs (a real run pays this once).
   const tw = performance.now();
-  const warm = await engine.generate(prompts.slice(0, 1), 2, { ...sampling, max_tokens: 2 });
-  await learnerPhases(learner, batchesOf(prompts, warm.slice(0, 1)), loraScale(adapter.settings), true);
+  const warm = await s.engine.generate(prompts.slice(0, 1), 2, { ...SAMPLING, max_tokens: 2 });
+  await learnerPhases(s.learner, batchesOf(prompts, warm.slice(0, 1)), loraScale(s.adapter.settings), true);
   const warmS = (performance.now() - tw) / 1000;
-  resetPeaks(ctx);
+  resetPeaks(s.ctx);
+  return warmS;
+}
 
+/** One step, phase by phase, in the order a step runs them; seconds per phase. */
+async function measureStep(s: Setup, prompts: PromptInput[], rng: Rng) {
   const phases: Record<string, number> = {};
   const time = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
-    const s = performance.now();
+    const t0 = performance.now();
     const r = await f();
-    phases[name] = (performance.now() - s) / 1000;
+    phases[name] = (performance.now() - t0) / 1000;
     return r;
   };
   const completions = await time('generate', () =>
-    engine.generate(prompts, G, { ...sampling, max_tokens: completionLen }),
+    s.engine.generate(prompts, G, { ...SAMPLING, max_tokens: completionLen }),
   );
-  const gen = { ...engine.lastStats };
+  const gen = { ...s.engine.lastStats };
   await time('score', () =>
     computeGroupAdvantages(
       completions.map(() => rng.next()),
@@ -118,34 +136,47 @@ async function main(): Promise<void> {
     ),
   );
   const batches = batchesOf(prompts, completions);
-  const lt = await learnerPhases(learner, batches, loraScale(adapter.settings), false);
+  const lt = await learnerPhases(s.learner, batches, loraScale(s.adapter.settings), false);
   phases.reference = lt.reference;
   phases['policy+bwd'] = lt.policy;
-  const opt = createAdamWState(adapter.params.length);
-  await time('optimizer', () => learner.optimizerStep(opt, DEFAULT_ADAMW, 1e-6));
-  await time('sync', () => engine.setAdapter(snapshot(2)));
-  const syncKind = engine.lastSync!.kind;
-  const total = Object.values(phases).reduce((s, x) => s + x, 0);
-  const generated = completions.reduce((s, x) => s + x.tokenIds.length, 0);
-  const learnerTokens = batches.reduce((s, b) => s + b.lengths.reduce((x, y) => x + y, 0), 0);
-  const peakGiB = memoryStats(ctx).peakBytes / 2 ** 30;
+  const opt = createAdamWState(s.adapter.params.length);
+  await time('optimizer', () => s.learner.optimizerStep(opt, DEFAULT_ADAMW, 1e-6));
+  await time('sync', () => s.engine.setAdapter(snapshot(s, 2)));
+  return {
+    phases,
+    gen,
+    syncKind: s.engine.lastSync!.kind,
+    totalS: Object.values(phases).reduce((sum, x) => sum + x, 0),
+    generatedTokens: completions.reduce((sum, x) => sum + x.tokenIds.length, 0),
+    learnerTokens: batches.reduce((sum, b) => sum + b.lengths.reduce((x, y) => x + y, 0), 0),
+    peakGiB: memoryStats(s.ctx).peakBytes / 2 ** 30,
+  };
+}
+
+type StepMeasurement = Awaited<ReturnType<typeof measureStep>>;
+
+function printStepTable(s: Setup, m: StepMeasurement, warmS: number): void {
+  const { phases, gen } = m;
   console.log(
-    `\nTina-shaped GRPO step (${shapeName}, ${P} prompts × G ${G}, prompt ${promptLen} + completion ${completionLen} tokens, weights ${weightDtype} shared by engine and learner, micro-batches of ${micro}); ${ctx.info.adapter}`,
+    `\nTina-shaped GRPO step (${shapeName}, ${P} prompts × G ${G}, prompt ${promptLen} + completion ${completionLen} tokens, weights ${weightDtype} shared by engine and learner, micro-batches of ${micro}); ${s.ctx.info.adapter}`,
   );
   const w = Math.max(...Object.keys(phases).map((k) => k.length), 5);
   for (const [k, v] of Object.entries(phases)) console.log(`${k.padEnd(w)}  ${v.toFixed(2).padStart(9)} s`);
-  console.log(`${'total'.padEnd(w)}  ${total.toFixed(2).padStart(9)} s`);
+  console.log(`${'total'.padEnd(w)}  ${m.totalS.toFixed(2).padStart(9)} s`);
   console.log(
-    `generate: ${generated} tokens, ${(generated / phases.generate!).toFixed(0)} tokens/s overall, ${gen.iterations} iterations, time to first tokens ${gen.prefillSeconds.toFixed(2)} s; learner: ${learnerTokens} tokens; sync: ${syncKind}; peak GPU memory ${peakGiB.toFixed(2)} GiB; setup ${setupS.toFixed(1)} s, warm-up ${warmS.toFixed(1)} s`,
+    `generate: ${m.generatedTokens} tokens, ${(m.generatedTokens / phases.generate!).toFixed(0)} tokens/s overall, ${gen.iterations} iterations, time to first tokens ${gen.prefillSeconds.toFixed(2)} s; learner: ${m.learnerTokens} tokens; sync: ${m.syncKind}; peak GPU memory ${m.peakGiB.toFixed(2)} GiB; setup ${s.setupS.toFixed(1)} s, warm-up ${warmS.toFixed(1)} s`,
   );
+}
+
+function writeStepJson(s: Setup, m: StepMeasurement, warmS: number): void {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
     out,
     JSON.stringify(
       {
         time: new Date().toISOString(),
-        device: ctx.info.adapter,
-        features: ctx.info.features,
+        device: s.ctx.info.adapter,
+        features: s.ctx.info.features,
         shape: shapeName,
         prompts: P,
         g: G,
@@ -153,24 +184,38 @@ async function main(): Promise<void> {
         completionLen,
         microBatch: micro,
         weights: weightDtype,
-        phases,
-        totalS: total,
-        generatedTokens: generated,
-        learnerTokens,
-        generation: gen,
-        peakGiB,
-        setupS,
+        phases: m.phases,
+        totalS: m.totalS,
+        generatedTokens: m.generatedTokens,
+        learnerTokens: m.learnerTokens,
+        generation: m.gen,
+        peakGiB: m.peakGiB,
+        setupS: s.setupS,
         warmS,
-        weightsGiB: report.bytes / 2 ** 30,
+        weightsGiB: s.report.bytes / 2 ** 30,
       },
       null,
       2,
     ) + '\n',
   );
   console.log(`wrote ${out}`);
-  await engine.close();
-  learner.dispose();
-  ctx.device.destroy();
+}
+
+async function main(): Promise<void> {
+  const s = await setUp();
+  await s.engine.setAdapter(snapshot(s, 1));
+  const rng = new Rng(7);
+  const prompts: PromptInput[] = Array.from({ length: P }, (_, i) => ({
+    ids: Int32Array.from({ length: promptLen }, () => rng.int(s.c.vocabSize - 1)),
+    seedKey: i,
+  }));
+  const warmS = await warmUp(s, prompts);
+  const m = await measureStep(s, prompts, rng);
+  printStepTable(s, m, warmS);
+  writeStepJson(s, m, warmS);
+  await s.engine.close();
+  s.learner.dispose();
+  s.ctx.device.destroy();
 }
 
 /** Learner micro-batches: prompt + completion of each sequence, scored from the prompt's end. */

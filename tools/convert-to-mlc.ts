@@ -9,13 +9,13 @@
 //
 // --dtype q4f16_1 writes what MLC's q4f16_1 libraries load: every linear weight and the embedding
 // as <name>.q_weight / <name>.q_scale (src/engines/webllm/q4f16.ts), biases and norms as f16.
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { f32ToBf16, f32ToF16, writeAll } from '../src/engines/webllm/half-floats.js';
-import type { MlcModelConfig } from '../src/engines/webllm/mlc-artifacts.js';
 import { q4Groups, q4ParamNames, q4WordsPerRow, quantizeQ4 } from '../src/engines/webllm/q4f16.js';
-import { readSafetensorsHeader, readTensorInto } from '../src/model/safetensors.js';
+import { readSafetensorsHeader, readTensorInto, type SafetensorsHeader } from '../src/model/safetensors.js';
 import { isMainScript, scriptArgs, UsageError } from '../src/cli/standard-flags.js';
+import { mlcChatConfig, type Qwen2HfConfig, readHfConfig } from './convert-to-mlc/config-files.js';
 
 export type MlcStorageDtype = 'f32-to-bf16' | 'f16' | 'f32' | 'q4f16_1';
 const STORAGE_DTYPES: MlcStorageDtype[] = ['f32-to-bf16', 'f16', 'f32', 'q4f16_1'];
@@ -37,84 +37,6 @@ export interface ConvertResult {
   out: string;
   params: { name: string; shape: number[]; dtype: string }[];
   totalBytes: number;
-}
-
-interface Qwen2HfConfig extends MlcModelConfig {
-  rms_norm_eps: number;
-  rope_theta: number;
-  tie_word_embeddings: boolean;
-  eos_token_id: number | number[];
-  bos_token_id?: number;
-}
-
-function readHfConfig(file: string): Qwen2HfConfig {
-  if (!existsSync(file)) throw new Error(`convert-to-mlc: missing ${file}`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`convert-to-mlc: ${file} is not valid JSON (${(e as Error).message})`);
-  }
-  if (raw.model_type !== undefined && raw.model_type !== 'qwen2')
-    throw new Error(`convert-to-mlc: ${file}: model_type "${String(raw.model_type)}" is not supported (qwen2)`);
-  const num = (k: string, def?: number): number => {
-    const v = raw[k] ?? def;
-    if (typeof v !== 'number' || !Number.isFinite(v))
-      throw new Error(`convert-to-mlc: ${file}: field ${k} must be a number (got ${JSON.stringify(raw[k])})`);
-    return v;
-  };
-  return {
-    hidden_size: num('hidden_size'),
-    intermediate_size: num('intermediate_size'),
-    num_hidden_layers: num('num_hidden_layers'),
-    num_attention_heads: num('num_attention_heads'),
-    num_key_value_heads: num('num_key_value_heads', num('num_attention_heads')),
-    vocab_size: num('vocab_size'),
-    rms_norm_eps: num('rms_norm_eps', 1e-6),
-    rope_theta: num('rope_theta', 10000),
-    tie_word_embeddings: raw.tie_word_embeddings === true,
-    eos_token_id: (raw.eos_token_id as number | number[] | undefined) ?? 151643,
-    bos_token_id: raw.bos_token_id as number | undefined,
-  };
-}
-
-/** Conversation templates web-llm understands (fields of its ConvTemplateConfig). */
-function convTemplate(name: string, stopIds: number[]): Record<string, unknown> {
-  if (name === 'chatml' || name === 'qwen2') {
-    return {
-      name: 'chatml',
-      system_template: '<|im_start|>system\n{system_message}<|im_end|>\n',
-      system_message: 'You are a helpful assistant.',
-      roles: { user: '<|im_start|>user', assistant: '<|im_start|>assistant' },
-      role_templates: { user: '{user_message}', assistant: '{assistant_message}', tool: '{tool_message}' },
-      messages: [],
-      seps: ['<|im_end|>\n'],
-      role_content_sep: '\n',
-      role_empty_sep: '\n',
-      stop_str: ['<|im_end|>'],
-      system_prefix_token_ids: null,
-      stop_token_ids: stopIds,
-      add_role_after_system_message: true,
-    };
-  }
-  if (name === 'raw') {
-    return {
-      name: 'raw',
-      system_template: '{system_message}',
-      system_message: '',
-      roles: { user: '', assistant: '' },
-      role_templates: { user: '{user_message}', assistant: '{assistant_message}', tool: '{tool_message}' },
-      messages: [],
-      seps: [''],
-      role_content_sep: '',
-      role_empty_sep: '',
-      stop_str: [],
-      system_prefix_token_ids: null,
-      stop_token_ids: stopIds,
-      add_role_after_system_message: true,
-    };
-  }
-  throw new Error(`convert-to-mlc: --conv-template ${name} is not known (chatml, raw)`);
 }
 
 /** The MLC parameter list (name, shape) for a Qwen2 config, in the compiled libraries' order. */
@@ -220,135 +142,152 @@ function u8(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function convertToMlc(opts: ConvertOptions): ConvertResult {
-  const dtype = opts.dtype ?? 'f32-to-bf16';
+/** The checkpoint's parts, checked to exist: config.json read, model.safetensors' header, tokenizer.json. */
+interface SourceCheckpoint {
+  cfg: Qwen2HfConfig;
+  stFile: string;
+  tokFile: string;
+  header: SafetensorsHeader;
+}
+
+function checkedDtype(dtype: MlcStorageDtype): MlcStorageDtype {
   if (!STORAGE_DTYPES.includes(dtype))
     throw new Error(`convert-to-mlc: --dtype ${dtype} is not one of ${STORAGE_DTYPES.join(', ')}`);
-  const cfg = readHfConfig(join(opts.model, 'config.json'));
-  const stFile = join(opts.model, 'model.safetensors');
-  if (!existsSync(stFile)) throw new Error(`convert-to-mlc: missing ${stFile}`);
-  const tokFile = join(opts.model, 'tokenizer.json');
-  if (!existsSync(tokFile)) throw new Error(`convert-to-mlc: missing ${tokFile}`);
-  const header = readSafetensorsHeader(stFile);
-  const params = mlcQwen2Params(cfg);
-  mkdirSync(opts.out, { recursive: true });
-  const shardBytes = opts.shardBytes ?? 32 * 1024 * 1024;
+  return dtype;
+}
 
-  interface Shard {
-    dataPath: string;
-    format: 'raw-shard';
-    nbytes: number;
-    records: Record<string, unknown>[];
+function readCheckpoint(model: string): SourceCheckpoint {
+  const cfg = readHfConfig(join(model, 'config.json'));
+  const stFile = join(model, 'model.safetensors');
+  if (!existsSync(stFile)) throw new Error(`convert-to-mlc: missing ${stFile}`);
+  const tokFile = join(model, 'tokenizer.json');
+  if (!existsSync(tokFile)) throw new Error(`convert-to-mlc: missing ${tokFile}`);
+  return { cfg, stFile, tokFile, header: readSafetensorsHeader(stFile) };
+}
+
+/** One HF source tensor as f32, its shape checked against what config.json implies. */
+function readSourceTensor(src: SourceCheckpoint, name: string, mlcName: string): Float32Array {
+  const info = src.header.entries.get(name);
+  if (!info) throw new Error(`convert-to-mlc: ${src.stFile}: missing tensor ${name} (needed for ${mlcName})`);
+  const want = hfQwen2Shape(name, src.cfg);
+  if (info.shape.join(',') !== want.join(','))
+    throw new Error(
+      `convert-to-mlc: ${src.stFile}: tensor ${name} has shape [${info.shape}], config.json implies [${want}]`,
+    );
+  const data = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
+  readTensorInto(src.header, name, data);
+  return data;
+}
+
+/** One MLC parameter's values: its HF sources concatenated along rows, which must fill it exactly. */
+function gatherParam(src: SourceCheckpoint, p: { name: string; shape: number[] }): Float32Array {
+  const count = p.shape.reduce((a, b) => a * b, 1);
+  const f32 = new Float32Array(count);
+  let rowOff = 0;
+  for (const name of hfSourcesFor(p.name)) {
+    const data = readSourceTensor(src, name, p.name);
+    if (rowOff + data.length > count)
+      throw new Error(`convert-to-mlc: ${src.stFile}: tensor ${name} overflows ${p.name} [${p.shape}]`);
+    f32.set(data, rowOff);
+    rowOff += data.length;
   }
-  const shards: Shard[] = [];
-  let cur: Shard | null = null;
-  let fd = -1;
-  let totalBytes = 0;
-  const written: ConvertResult['params'] = [];
-  const openShard = (): Shard => {
-    if (fd >= 0) closeSync(fd);
-    const s: Shard = { dataPath: `params_shard_${shards.length}.bin`, format: 'raw-shard', nbytes: 0, records: [] };
-    shards.push(s);
-    fd = openSync(join(opts.out, s.dataPath), 'w');
-    return s;
-  };
+  if (rowOff !== count)
+    throw new Error(
+      `convert-to-mlc: ${src.stFile}: sources of ${p.name} give ${rowOff} values, expected ${count} ([${p.shape}])`,
+    );
+  return f32;
+}
+
+interface Shard {
+  dataPath: string;
+  format: 'raw-shard';
+  nbytes: number;
+  records: Record<string, unknown>[];
+}
+
+/** The shards written so far and the open one (cur, its file fd): records append to it until it is full. */
+interface ShardSink {
+  dir: string;
+  shardBytes: number;
+  shards: Shard[];
+  cur: Shard | null;
+  fd: number;
+  totalBytes: number;
+  written: ConvertResult['params'];
+}
+
+function openShard(sink: ShardSink): Shard {
+  if (sink.fd >= 0) closeSync(sink.fd);
+  const s: Shard = { dataPath: `params_shard_${sink.shards.length}.bin`, format: 'raw-shard', nbytes: 0, records: [] };
+  sink.shards.push(s);
+  sink.fd = openSync(join(sink.dir, s.dataPath), 'w');
+  return s;
+}
+
+/** Appends one stored record; a record larger than shardBytes gets a shard of its own. */
+function appendRecord(sink: ShardSink, e: EncodedParam): void {
+  const nbytes = e.bytes.byteLength;
+  if (!sink.cur || (sink.cur.nbytes > 0 && sink.cur.nbytes + nbytes > sink.shardBytes)) sink.cur = openShard(sink);
+  sink.cur.records.push({
+    name: e.name,
+    shape: e.shape,
+    dtype: e.dtype,
+    format: e.format,
+    nbytes,
+    byteOffset: sink.cur.nbytes,
+  });
+  writeAll(sink.fd, e.bytes);
+  sink.cur.nbytes += nbytes;
+  sink.totalBytes += nbytes;
+  sink.written.push({ name: e.name, shape: e.shape, dtype: e.dtype });
+}
+
+/** Every parameter, in the libraries' order, encoded and written to params_shard_*.bin in dir. */
+function writeParamShards(
+  dir: string,
+  params: { name: string; shape: number[] }[],
+  src: SourceCheckpoint,
+  dtype: MlcStorageDtype,
+  shardBytes: number,
+): ShardSink {
+  const sink: ShardSink = { dir, shardBytes, shards: [], cur: null, fd: -1, totalBytes: 0, written: [] };
   try {
     for (const p of params) {
-      const count = p.shape.reduce((a, b) => a * b, 1);
-      const f32 = new Float32Array(count);
-      let rowOff = 0;
-      const sources = hfSourcesFor(p.name);
-      for (const src of sources) {
-        const info = header.entries.get(src);
-        if (!info) throw new Error(`convert-to-mlc: ${stFile}: missing tensor ${src} (needed for ${p.name})`);
-        const want = hfQwen2Shape(src, cfg);
-        if (info.shape.join(',') !== want.join(','))
-          throw new Error(
-            `convert-to-mlc: ${stFile}: tensor ${src} has shape [${info.shape}], config.json implies [${want}]`,
-          );
-        const data = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
-        readTensorInto(header, src, data);
-        if (rowOff + data.length > count)
-          throw new Error(`convert-to-mlc: ${stFile}: tensor ${src} overflows ${p.name} [${p.shape}]`);
-        f32.set(data, rowOff);
-        rowOff += data.length;
-      }
-      if (rowOff !== count)
-        throw new Error(
-          `convert-to-mlc: ${stFile}: sources of ${p.name} give ${rowOff} values, expected ${count} ([${p.shape}])`,
-        );
-      for (const e of encodeParam(p.name, p.shape, f32, dtype)) {
-        const nbytes = e.bytes.byteLength;
-        if (!cur || (cur.nbytes > 0 && cur.nbytes + nbytes > shardBytes)) cur = openShard();
-        cur.records.push({
-          name: e.name,
-          shape: e.shape,
-          dtype: e.dtype,
-          format: e.format,
-          nbytes,
-          byteOffset: cur.nbytes,
-        });
-        writeAll(fd, e.bytes);
-        cur.nbytes += nbytes;
-        totalBytes += nbytes;
-        written.push({ name: e.name, shape: e.shape, dtype: e.dtype });
-      }
+      const f32 = gatherParam(src, p);
+      for (const e of encodeParam(p.name, p.shape, f32, dtype)) appendRecord(sink, e);
     }
   } finally {
-    if (fd >= 0) closeSync(fd);
+    if (sink.fd >= 0) closeSync(sink.fd);
   }
+  return sink;
+}
+
+function writeNdarrayCache(dir: string, sink: ShardSink, params: { shape: number[] }[]): void {
   const paramCount = params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  const { written, totalBytes } = sink;
   writeFileSync(
-    join(opts.out, 'ndarray-cache.json'),
+    join(dir, 'ndarray-cache.json'),
     JSON.stringify(
       {
         metadata: { ParamSize: written.length, ParamBytes: totalBytes, BitsPerParam: (8 * totalBytes) / paramCount },
-        records: shards,
+        records: sink.shards,
       },
       null,
       1,
     ),
   );
-  const eos = Array.isArray(cfg.eos_token_id) ? cfg.eos_token_id : [cfg.eos_token_id];
-  const ctx = opts.contextWindow ?? 4096;
-  const prefill = opts.prefillChunk ?? 1024;
-  const hd = cfg.hidden_size / cfg.num_attention_heads;
-  const chatConfig = {
-    model_type: 'qwen2',
-    quantization: dtype === 'q4f16_1' ? 'q4f16_1' : dtype === 'f16' ? 'q0f16' : 'q0f32',
-    model_config: {
-      ...cfg,
-      head_dim: hd,
-      context_window_size: ctx,
-      prefill_chunk_size: prefill,
-      tensor_parallel_shards: 1,
-    },
-    vocab_size: cfg.vocab_size,
-    context_window_size: ctx,
-    sliding_window_size: -1,
-    prefill_chunk_size: prefill,
-    attention_sink_size: -1,
-    tensor_parallel_shards: 1,
-    temperature: 1.0,
-    presence_penalty: 0.0,
-    frequency_penalty: 0.0,
-    repetition_penalty: 1.0,
-    top_p: 1.0,
-    tokenizer_files: ['tokenizer.json'],
-    tokenizer_info: {
-      token_postproc_method: 'byte_level',
-      prepend_space_in_encode: false,
-      strip_space_in_decode: false,
-    },
-    conv_template: convTemplate(opts.convTemplate ?? 'chatml', eos),
-    pad_token_id: 0,
-    bos_token_id: cfg.bos_token_id ?? eos[0],
-    eos_token_id: eos,
-    loractor: { source: resolve(opts.model), storage: dtype },
-  };
-  writeFileSync(join(opts.out, 'mlc-chat-config.json'), JSON.stringify(chatConfig, null, 2));
-  copyFileSync(tokFile, join(opts.out, 'tokenizer.json'));
-  return { out: opts.out, params: written, totalBytes };
+}
+
+export function convertToMlc(opts: ConvertOptions): ConvertResult {
+  const dtype = checkedDtype(opts.dtype ?? 'f32-to-bf16');
+  const src = readCheckpoint(opts.model);
+  const params = mlcQwen2Params(src.cfg);
+  mkdirSync(opts.out, { recursive: true });
+  const sink = writeParamShards(opts.out, params, src, dtype, opts.shardBytes ?? 32 * 1024 * 1024);
+  writeNdarrayCache(opts.out, sink, params);
+  writeFileSync(join(opts.out, 'mlc-chat-config.json'), JSON.stringify(mlcChatConfig(opts, src.cfg, dtype), null, 2));
+  copyFileSync(src.tokFile, join(opts.out, 'tokenizer.json'));
+  return { out: opts.out, params: sink.written, totalBytes: sink.totalBytes };
 }
 
 const USAGE = `usage: node dist/tools/convert-to-mlc.js --model HF_DIR --out MLC_DIR [--dtype f32-to-bf16|f16|f32|q4f16_1] [--conv-template chatml|raw]

@@ -6,13 +6,13 @@
 // of the same config, and the same per-step metrics. It prints the number of faults survived and
 // writes the figures to runs/soak-<time>.json. Exit 0 when every run matched, 1 otherwise.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 import { repoRoot } from '../src/util/paths.js';
-import { Rng } from '../src/util/rng.js';
 import { readStepMetrics } from '../src/report/records.js';
+import { printSummary, removeWorkUnlessKept, soakResult, writeSoakResult } from './soak/report.js';
+import { newSoakState, type SoakOptions, type SoakState, sampleLoad, say } from './soak/state.js';
 
 const root = repoRoot();
 const main = join(root, 'dist', 'main.js');
@@ -107,7 +107,7 @@ const deterministic = (dir: string) =>
     JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.test(k) && k !== 'sync_rejected'))),
   );
 
-async function main_(): Promise<number> {
+function parseSoakOptions(): SoakOptions {
   const { values } = scriptOptions({
     name: 'soak',
     help: `usage: node dist/tools/soak.js [--minutes 30] [--seed 1] [--staleness 0,1] [--out FILE]   (npm run soak)
@@ -126,175 +126,172 @@ async function main_(): Promise<number> {
     throw new Error(`--staleness: expected comma-separated non-negative integers, got '${values.staleness}'`);
   const minutes = Number(values.minutes);
   if (!(minutes > 0)) throw new Error(`--minutes: expected a positive number, got '${values.minutes}'`);
-  const rng = new Rng(Number(values.seed));
-  const work = mkdtempSync(join(tmpdir(), 'loractor-soak-'));
-  const t0 = Date.now();
-  const load: number[] = [];
-  const loadTimer = setInterval(() => load.push(loadavg()[0]!), 10_000);
-  const tally = {
-    rounds: 0,
-    matched: 0,
-    mismatched: 0,
-    failed: 0,
-    kills: 0,
-    terms: 0,
-    drillFaults: 0,
-    delays: 0,
-    resumes: 0,
-    segments: 0,
-  };
-  const failures: string[] = [];
-  /** Rounds whose run folder is kept for diagnosis (mismatched ones): the rest are removed as they finish. */
-  const kept = new Set<number>();
-  const reference = new Map<number, { adapter: Buffer; metrics: string[] }>();
-  const say = (s: string): void => {
-    process.stderr.write(`[soak ${((Date.now() - t0) / 60000).toFixed(1)} min] ${s}\n`);
-  };
+  return { minutes, seed: Number(values.seed), stalenessValues, out: values.out };
+}
 
-  const compare = (round: number, staleness: number, segments: number, kills: number): void => {
-    const out = join(work, `chaos-${round}`);
-    const ref = reference.get(staleness)!;
-    const same = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors')).equals(ref.adapter);
-    const sameMetrics = JSON.stringify(deterministic(out)) === JSON.stringify(ref.metrics);
-    if (same && sameMetrics) tally.matched++;
-    else {
-      tally.mismatched++;
-      kept.add(round);
-      failures.push(
-        `round ${round}: ${same ? '' : 'adapter differs from the clean run; '}${sameMetrics ? '' : 'metrics differ from the clean run'}`,
-      );
-    }
-    say(
-      `round ${round} (max_staleness ${staleness}): ${segments} launch(es), ${kills} interruption(s): final adapter ${same ? 'byte-identical' : 'DIFFERENT'}, metrics ${sameMetrics ? 'equal' : 'DIFFERENT'}`,
+function compare(s: SoakState, round: number, staleness: number, segments: number, kills: number): void {
+  const out = join(s.work, `chaos-${round}`);
+  const ref = s.reference.get(staleness)!;
+  const same = readFileSync(join(out, `checkpoint-${STEPS}`, 'adapter_model.safetensors')).equals(ref.adapter);
+  const sameMetrics = JSON.stringify(deterministic(out)) === JSON.stringify(ref.metrics);
+  if (same && sameMetrics) s.tally.matched++;
+  else {
+    s.tally.mismatched++;
+    s.kept.add(round);
+    s.failures.push(
+      `round ${round}: ${same ? '' : 'adapter differs from the clean run; '}${sameMetrics ? '' : 'metrics differ from the clean run'}`,
     );
-  };
-  // The clean reference runs first (one per max_staleness); the chaos time starts after them. A round
-  // under way when the time is up runs to its end, so every round is compared.
+  }
+  say(
+    s,
+    `round ${round} (max_staleness ${staleness}): ${segments} launch(es), ${kills} interruption(s): final adapter ${same ? 'byte-identical' : 'DIFFERENT'}, metrics ${sameMetrics ? 'equal' : 'DIFFERENT'}`,
+  );
+}
+
+async function runCleanReferences(s: SoakState, stalenessValues: number[]): Promise<void> {
   for (const staleness of stalenessValues) {
-    const cfgPath = join(work, `config-${staleness}.json`);
+    const cfgPath = join(s.work, `config-${staleness}.json`);
     writeFileSync(cfgPath, JSON.stringify(config(staleness), null, 2));
-    const clean = join(work, `clean-${staleness}`);
+    const clean = join(s.work, `clean-${staleness}`);
     const r = await launch([`--actors=${cfgPath}`, '--out', clean], null);
     if (r.code !== 0)
       throw new Error(`the clean reference run (max_staleness ${staleness}) failed: ${r.stderr.slice(-800)}`);
-    reference.set(staleness, {
+    s.reference.set(staleness, {
       adapter: readFileSync(join(clean, `checkpoint-${STEPS}`, 'adapter_model.safetensors')),
       metrics: deterministic(clean),
     });
-    say(`clean reference run, max_staleness ${staleness}: done`);
+    say(s, `clean reference run, max_staleness ${staleness}: done`);
   }
-  const deadline = Date.now() + minutes * 60_000;
+}
+
+/** One launch of a chaos round: the round, its run folder, which launch this is, interruptions so far. */
+interface SegmentPlace {
+  round: number;
+  staleness: number;
+  out: string;
+  seg: number;
+  kills: number;
+}
+
+/** This launch's drills (0 to 2, each at a random step), written with the config it runs; the config's path. */
+function writeSegmentConfig(s: SoakState, p: SegmentPlace): string {
+  // (In async mode a corrupted version that the learner has already replaced by the next one cannot be
+  // republished, and a rollout that needs it stops the run: the corrupt drill runs in sync mode only.)
+  const pool = p.staleness > 0 ? DRILLS.filter((d) => d.mode !== 'corrupt') : DRILLS;
+  const drills = Array.from({ length: s.rng.int(3) }, () => {
+    const d: Json = { ...pool[s.rng.int(pool.length)]!, at: 1 + s.rng.int(4) };
+    if (d.mode === 'delay') d.delay_ms = 500 + s.rng.int(3500);
+    return d;
+  });
+  // Delays leave no trace on stderr: counted as configured (each fires when its call is reached).
+  s.tally.delays += drills.filter((d) => d.mode === 'delay').length;
+  const segCfg = join(s.work, `config-${p.staleness}-r${p.round}s${p.seg}.json`);
+  writeFileSync(segCfg, JSON.stringify({ ...config(p.staleness), faults: drills }, null, 2));
+  return segCfg;
+}
+
+/** Stops the run with sig extraMs after a checkpoint newer than `from` is sealed in out. */
+function killAfterCheckpoint(out: string, from: number, sig: NodeJS.Signals, extraMs: number) {
+  return (stop: (sig: NodeJS.Signals) => void): void => {
+    const poll = setInterval(() => {
+      if (newestCheckpoint(out) > from) {
+        clearInterval(poll);
+        setTimeout(() => stop(sig), extraMs);
+      }
+    }, 50);
+    poll.unref();
+  };
+}
+
+type SegmentOutcome = 'interrupted' | 'failed' | 'finished';
+
+/** How a launch ended, counted in the tally: killed or stopped (to resume), failed, or finished. */
+function segmentOutcome(s: SoakState, p: SegmentPlace, r: Segment, sig: NodeJS.Signals): SegmentOutcome {
+  if (r.signal === 'SIGKILL' || r.signal === 'SIGTERM') {
+    sig === 'SIGKILL' ? s.tally.kills++ : s.tally.terms++;
+    return 'interrupted';
+  }
+  if (r.code === 143) {
+    s.tally.terms++;
+    if (!/interrupted at step \d+ by SIGTERM; --resume/.test(r.stderr))
+      s.failures.push(`round ${p.round}: SIGTERM exit without the resume hint`);
+    return 'interrupted';
+  }
+  if (r.code !== 0) {
+    s.tally.failed++;
+    s.failures.push(`round ${p.round} segment ${p.seg}: exit ${r.code}: ${r.stderr.slice(-600)}`);
+    say(s, `round ${p.round}: FAILED (exit ${r.code}) — ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    return 'failed';
+  }
+  return 'finished';
+}
+
+/** One launch of the round's run (fresh or --resume) with random drills and perhaps an interruption. */
+async function runSegment(s: SoakState, p: SegmentPlace): Promise<SegmentOutcome> {
+  const resume = p.seg > 0 ? ['--resume', p.out] : ['--out', p.out];
+  const segCfg = writeSegmentConfig(s, p);
+  // Up to four interruptions a round, each once a checkpoint newer than the resume point is sealed.
+  const interrupt = p.kills < 4 && s.rng.next() < 0.8;
+  const from = newestCheckpoint(p.out);
+  const sig: NodeJS.Signals = s.rng.next() < 0.75 ? 'SIGKILL' : 'SIGTERM';
+  const extraMs = s.rng.int(6000);
+  const r = await launch(
+    [`--actors=${segCfg}`, ...resume],
+    interrupt ? killAfterCheckpoint(p.out, from, sig, extraMs) : null,
+  );
+  // The segment's stderr beside its config: a mismatched round keeps both for diagnosis.
+  writeFileSync(segCfg.replace(/\.json$/, '.stderr.log'), r.stderr);
+  s.tally.segments++;
+  if (p.seg > 0) s.tally.resumes++;
+  s.tally.drillFaults += (r.stderr.match(FAULT_LINE) ?? []).length;
+  return segmentOutcome(s, p, r, sig);
+}
+
+/** Launches and resumes one run until it finishes (then compared with the clean run) or fails. */
+async function runChaosRound(s: SoakState, round: number, staleness: number): Promise<void> {
+  const p: SegmentPlace = { round, staleness, out: join(s.work, `chaos-${round}`), seg: 0, kills: 0 };
+  for (; ; p.seg++) {
+    // Killed after sealing its last checkpoint (while writing the report): the run is complete.
+    if (p.seg > 0 && newestCheckpoint(p.out) >= STEPS) {
+      compare(s, round, staleness, p.seg, p.kills);
+      return;
+    }
+    const outcome = await runSegment(s, p);
+    if (outcome === 'interrupted') {
+      p.kills++;
+      continue;
+    }
+    if (outcome === 'finished') compare(s, round, staleness, p.seg + 1, p.kills);
+    return;
+  }
+}
+
+/** Chaos rounds until the deadline, alternating over the staleness values; returns when the chaos began. */
+async function runChaosRounds(s: SoakState, o: SoakOptions): Promise<number> {
+  const deadline = Date.now() + o.minutes * 60_000;
   const tChaos = Date.now();
   for (let round = 0; Date.now() < deadline; round++) {
-    const staleness = stalenessValues[round % stalenessValues.length]!;
-    const out = join(work, `chaos-${round}`);
-    let kills = 0;
-    let finished = false;
-    for (let seg = 0; !finished; seg++) {
-      // Killed after sealing its last checkpoint (while writing the report): the run is complete.
-      if (seg > 0 && newestCheckpoint(out) >= STEPS) {
-        finished = true;
-        compare(round, staleness, seg, kills);
-        break;
-      }
-      const resume = seg > 0 ? ['--resume', out] : ['--out', out];
-      // (In async mode a corrupted version that the learner has already replaced by the next one cannot be
-      // republished, and a rollout that needs it stops the run: the corrupt drill runs in sync mode only.)
-      const pool = staleness > 0 ? DRILLS.filter((d) => d.mode !== 'corrupt') : DRILLS;
-      const drills = Array.from({ length: rng.int(3) }, () => {
-        const d: Json = { ...pool[rng.int(pool.length)]!, at: 1 + rng.int(4) };
-        if (d.mode === 'delay') d.delay_ms = 500 + rng.int(3500);
-        return d;
-      });
-      // Delays leave no trace on stderr: counted as configured (each fires when its call is reached).
-      tally.delays += drills.filter((d) => d.mode === 'delay').length;
-      const segCfg = join(work, `config-${staleness}-r${round}s${seg}.json`);
-      writeFileSync(segCfg, JSON.stringify({ ...config(staleness), faults: drills }, null, 2));
-      // Up to four interruptions a round, each once a checkpoint newer than the resume point is sealed.
-      const interrupt = kills < 4 && rng.next() < 0.8;
-      const from = newestCheckpoint(out);
-      const sig: NodeJS.Signals = rng.next() < 0.75 ? 'SIGKILL' : 'SIGTERM';
-      const extraMs = rng.int(6000);
-      const r = await launch(
-        [`--actors=${segCfg}`, ...resume],
-        interrupt
-          ? (stop) => {
-              const poll = setInterval(() => {
-                if (newestCheckpoint(out) > from) {
-                  clearInterval(poll);
-                  setTimeout(() => stop(sig), extraMs);
-                }
-              }, 50);
-              poll.unref();
-            }
-          : null,
-      );
-      // The segment's stderr beside its config: a mismatched round keeps both for diagnosis.
-      writeFileSync(segCfg.replace(/\.json$/, '.stderr.log'), r.stderr);
-      tally.segments++;
-      if (seg > 0) tally.resumes++;
-      tally.drillFaults += (r.stderr.match(FAULT_LINE) ?? []).length;
-      if (r.signal === 'SIGKILL' || r.signal === 'SIGTERM') {
-        kills++;
-        sig === 'SIGKILL' ? tally.kills++ : tally.terms++;
-        continue;
-      }
-      if (r.code === 143) {
-        kills++;
-        tally.terms++;
-        if (!/interrupted at step \d+ by SIGTERM; --resume/.test(r.stderr))
-          failures.push(`round ${round}: SIGTERM exit without the resume hint`);
-        continue;
-      }
-      if (r.code !== 0) {
-        tally.failed++;
-        failures.push(`round ${round} segment ${seg}: exit ${r.code}: ${r.stderr.slice(-600)}`);
-        say(`round ${round}: FAILED (exit ${r.code}) — ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`);
-        break;
-      }
-      finished = true;
-      compare(round, staleness, seg + 1, kills);
-    }
-    tally.rounds++;
-    if (!kept.has(round)) rmSync(out, { recursive: true, force: true });
+    await runChaosRound(s, round, o.stalenessValues[round % o.stalenessValues.length]!);
+    s.tally.rounds++;
+    if (!s.kept.has(round)) rmSync(join(s.work, `chaos-${round}`), { recursive: true, force: true });
   }
-  clearInterval(loadTimer);
-  const faults = tally.kills + tally.terms + tally.drillFaults;
-  const result = {
-    minutes,
-    seed: Number(values.seed),
-    steps_per_run: STEPS,
-    wall_s: (Date.now() - t0) / 1000,
-    chaos_s: (Date.now() - tChaos) / 1000,
-    ...tally,
-    faults_survived: faults,
-    load_average_1min: {
-      mean: load.reduce((a, b) => a + b, 0) / Math.max(1, load.length),
-      max: Math.max(0, ...load),
-      samples: load.length,
-    },
-    failures,
-  };
-  const file =
-    values.out ?? join(root, 'runs', `soak-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  // A mismatch is kept with the segment configs that produced it (chaos-N and config-*-rN*.json).
-  if (kept.size === 0) rmSync(work, { recursive: true, force: true });
-  else
-    console.log(
-      `soak: kept the run folders of the ${kept.size} mismatched round(s) in ${work} (chaos-N, with their config-*-rN*.json and each launch's stderr in config-*-rN*.stderr.log)`,
-    );
-  console.log(
-    `soak: ${minutes} min, ${tally.rounds} chaos run(s) finished: ${tally.matched} byte-identical to the clean run, ${tally.mismatched} different, ${tally.failed} failed`,
-  );
-  console.log(
-    `      faults survived: ${faults} (${tally.kills} kill -9, ${tally.terms} SIGTERM, ${tally.drillFaults} injected actor faults) over ${tally.segments} launches (${tally.resumes} resumes); ${tally.delays} delay drills configured`,
-  );
-  console.log(
-    `      load average (1 min): mean ${result.load_average_1min.mean.toFixed(1)}, max ${result.load_average_1min.max.toFixed(1)}; wrote ${file}`,
-  );
-  return failures.length === 0 && tally.matched > 0 ? 0 : 1;
+  return tChaos;
+}
+
+async function main_(): Promise<number> {
+  const o = parseSoakOptions();
+  const s = newSoakState(o.seed);
+  const load = sampleLoad();
+  // The clean reference runs first (one per max_staleness); the chaos time starts after them. A round
+  // under way when the time is up runs to its end, so every round is compared.
+  await runCleanReferences(s, o.stalenessValues);
+  const tChaos = await runChaosRounds(s, o);
+  load.stop();
+  const result = soakResult(s, o, STEPS, tChaos, load.samples);
+  const file = writeSoakResult(o.out, result);
+  removeWorkUnlessKept(s);
+  printSummary(result, file);
+  return s.failures.length === 0 && s.tally.matched > 0 ? 0 : 1;
 }
 
 main_().then(

@@ -48,7 +48,16 @@ export interface WebLlmScalingOptions {
 
 type Reply = GenerateReply;
 
-export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLlmScalingRow[]> {
+/** What every measurement runs on: the checkpoint (HF and MLC forms), its model and the adapter's LoRA settings. */
+interface ScalingModel {
+  hf: string;
+  mlcDir: string;
+  model: ReturnType<typeof loadModel>;
+  lora: { r: number; alpha: number; dropout: number; targetModules: string[] };
+  layoutSize: number;
+}
+
+function prepareModel(o: WebLlmScalingOptions): ScalingModel {
   mkdirSync(o.cache, { recursive: true });
   const hf = writeSyntheticQwen2Checkpoint(join(o.cache, 'hf-qwen2-0.5b-s1'), 1);
   const mlcDir = join(o.cache, 'mlc-qwen2-0.5b-s1');
@@ -60,101 +69,146 @@ export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLl
     dropout: 0,
     targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   };
-  const layout = createLoraLayout(model.config, lora);
-  const rows: WebLlmScalingRow[] = [];
-  for (const n of o.actors) {
-    const store = WeightStore.create(layout.size);
-    const rss = sampleRss();
-    const t0 = performance.now();
-    const names = Array.from({ length: n }, (_, i) => `rollout-${i}`);
-    let system: ActorSystem | null = null;
-    try {
-      system = await ActorSystem.start(
-        Object.fromEntries(
-          names.map((name) => [
-            name,
-            {
-              module: packageActor('rollout'),
-              retries: 0,
-              config: {
-                model: describeModel(model),
-                tokenizerDir: hf,
-                store: store.describe(),
-                lora,
-                readerName: name,
-                engine: 'webllm',
-                webllm: { mlcDir, libFile: o.lib, contextWindow: 64 + o.tokens },
-              },
-            },
-          ]),
-        ),
-      );
-      const prompts = Array.from({ length: o.sequences }, (_, i) => {
-        const ids = [1 + (i % 50), 2 + (i % 50), 3, 4];
-        return { ids, text: syntheticText(Int32Array.from(ids)), promptIndex: i };
-      });
-      const ask = (name: string, part: typeof prompts, maxTokens: number) =>
-        system!.ask<Reply>(
-          name,
-          'generate',
-          {
-            step: 1,
-            prompts: part,
-            n: 1,
-            sampling: { temperature: 1, top_p: 1, top_k: 0, max_tokens: maxTokens, seed: 7 },
-            minPolicyVersion: 0,
+  return { hf, mlcDir, model, lora, layoutSize: createLoraLayout(model.config, lora).size };
+}
+
+/** N rollout actors with engine webllm, each its own worker thread, reading adapters from store. */
+function startRolloutActors(
+  m: ScalingModel,
+  o: WebLlmScalingOptions,
+  names: string[],
+  store: WeightStore,
+): Promise<ActorSystem> {
+  return ActorSystem.start(
+    Object.fromEntries(
+      names.map((name) => [
+        name,
+        {
+          module: packageActor('rollout'),
+          retries: 0,
+          config: {
+            model: describeModel(m.model),
+            tokenizerDir: m.hf,
+            store: store.describe(),
+            lora: m.lora,
+            readerName: name,
+            engine: 'webllm',
+            webllm: { mlcDir: m.mlcDir, libFile: o.lib, contextWindow: 64 + o.tokens },
           },
-          { protocol: TrainingProtocols.GenerateRequest },
-        );
-      // Warm-up: every worker loads its engine and compiles its shaders.
-      await Promise.all(names.map((name) => ask(name, prompts.slice(0, 1), 1)));
-      const startS = (performance.now() - t0) / 1000;
-      const g0 = performance.now();
-      const replies = await Promise.all(
-        names.map((name, a) =>
-          ask(
-            name,
-            prompts.filter((_, i) => i % n === a),
-            o.tokens,
-          ),
-        ),
-      );
-      const wallS = (performance.now() - g0) / 1000;
-      const tokens = replies.reduce(
-        (s, r) => s + r.completions.reduce((x, c) => x + int32View(c.tokenIds).length, 0),
-        0,
-      );
-      const tokensPerS = tokens / wallS;
-      rows.push({
-        actors: n,
-        sequences: o.sequences,
-        tokens,
-        startS,
-        wallS,
-        tokensPerS,
-        speedup: rows.length ? tokensPerS / rows[0]!.tokensPerS : 1,
-        ...rss.stop(n),
-      });
-      o.log?.(
-        `webllm ${n} actor(s): ${tokensPerS.toFixed(3)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s; peak RSS ${rows.at(-1)!.rssMiB.toFixed(0)} MiB)`,
-      );
-    } catch (e) {
-      rows.push({
-        actors: n,
-        sequences: o.sequences,
-        tokens: 0,
-        startS: 0,
-        wallS: 0,
-        tokensPerS: 0,
-        speedup: 0,
-        ...rss.stop(n),
-        error: (e as Error).message,
-      });
-      o.log?.(`webllm ${n} actor(s): ${(e as Error).message}`);
-    } finally {
-      await system?.shutdown({ drain: false });
-    }
+        },
+      ]),
+    ),
+  );
+}
+
+type ScalingPrompt = { ids: number[]; text: string; promptIndex: number };
+
+function scalingPrompts(sequences: number): ScalingPrompt[] {
+  return Array.from({ length: sequences }, (_, i) => {
+    const ids = [1 + (i % 50), 2 + (i % 50), 3, 4];
+    return { ids, text: syntheticText(Int32Array.from(ids)), promptIndex: i };
+  });
+}
+
+function askGenerate(system: ActorSystem, name: string, part: ScalingPrompt[], maxTokens: number): Promise<Reply> {
+  return system.ask<Reply>(
+    name,
+    'generate',
+    {
+      step: 1,
+      prompts: part,
+      n: 1,
+      sampling: { temperature: 1, top_p: 1, top_k: 0, max_tokens: maxTokens, seed: 7 },
+      minPolicyVersion: 0,
+    },
+    { protocol: TrainingProtocols.GenerateRequest },
+  );
+}
+
+/** The row fields of one measurement with n actors on a started system: start time, tokens, wall time. */
+async function measureActors(system: ActorSystem, names: string[], o: WebLlmScalingOptions, t0: number) {
+  const n = names.length;
+  const prompts = scalingPrompts(o.sequences);
+  // Warm-up: every worker loads its engine and compiles its shaders.
+  await Promise.all(names.map((name) => askGenerate(system, name, prompts.slice(0, 1), 1)));
+  const startS = (performance.now() - t0) / 1000;
+  const g0 = performance.now();
+  const replies = await Promise.all(
+    names.map((name, a) =>
+      askGenerate(
+        system,
+        name,
+        prompts.filter((_, i) => i % n === a),
+        o.tokens,
+      ),
+    ),
+  );
+  const wallS = (performance.now() - g0) / 1000;
+  const tokens = replies.reduce((s, r) => s + r.completions.reduce((x, c) => x + int32View(c.tokenIds).length, 0), 0);
+  return { tokens, startS, wallS, tokensPerS: tokens / wallS };
+}
+
+/** One row: n actors started, warmed up and timed on one request split across them (an error is a row too). */
+async function benchActorCount(
+  m: ScalingModel,
+  o: WebLlmScalingOptions,
+  n: number,
+  first: WebLlmScalingRow | undefined,
+): Promise<WebLlmScalingRow> {
+  const store = WeightStore.create(m.layoutSize);
+  const rss = sampleRss();
+  const t0 = performance.now();
+  const names = Array.from({ length: n }, (_, i) => `rollout-${i}`);
+  let system: ActorSystem | null = null;
+  try {
+    system = await startRolloutActors(m, o, names, store);
+    const { tokens, startS, wallS, tokensPerS } = await measureActors(system, names, o, t0);
+    const row: WebLlmScalingRow = {
+      actors: n,
+      sequences: o.sequences,
+      tokens,
+      startS,
+      wallS,
+      tokensPerS,
+      speedup: first ? tokensPerS / first.tokensPerS : 1,
+      ...rss.stop(n),
+    };
+    o.log?.(
+      `webllm ${n} actor(s): ${tokensPerS.toFixed(3)} tokens/s (${tokens} tokens in ${wallS.toFixed(1)} s; start ${startS.toFixed(1)} s; peak RSS ${row.rssMiB.toFixed(0)} MiB)`,
+    );
+    return row;
+  } catch (e) {
+    const row = failedRow(n, o.sequences, rss.stop(n), e as Error);
+    o.log?.(`webllm ${n} actor(s): ${(e as Error).message}`);
+    return row;
+  } finally {
+    await system?.shutdown({ drain: false });
   }
+}
+
+function failedRow(
+  actors: number,
+  sequences: number,
+  rss: { rssMiB: number; rssPerActorMiB: number },
+  e: Error,
+): WebLlmScalingRow {
+  return {
+    actors,
+    sequences,
+    tokens: 0,
+    startS: 0,
+    wallS: 0,
+    tokensPerS: 0,
+    speedup: 0,
+    ...rss,
+    error: e.message,
+  };
+}
+
+export async function benchWebLlmScaling(o: WebLlmScalingOptions): Promise<WebLlmScalingRow[]> {
+  const m = prepareModel(o);
+  const rows: WebLlmScalingRow[] = [];
+  for (const n of o.actors) rows.push(await benchActorCount(m, o, n, rows[0]));
   return rows;
 }
 
