@@ -179,10 +179,12 @@ function unbiasedStd(values: ArrayLike<number>, idx: Int32Array): { mean: number
   return { mean, std: Math.sqrt(ss / (n - 1)) };
 }
 
-/** Advantages for one step's rewards (totals, grouped consecutively by groupSize). */
-export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: AdvantageOptions): AdvantageResult {
-  const G = opts.groupSize;
-  const stats = groupStatistics(rewards, G);
+/** The estimator and dynamic-sampling mode checked, and the std scaling the estimator applies. */
+function resolveAdvantageOptions(opts: AdvantageOptions): {
+  estimator: AdvantageEstimator;
+  dynamic: DynamicSampling;
+  appliedScale: ScaleRewards;
+} {
   const estimator = opts.estimator ?? 'grpo';
   if (!ADVANTAGE_ESTIMATORS.includes(estimator)) {
     throw new Error(
@@ -197,20 +199,38 @@ export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: Advanta
   }
   const requestedScale = normaliseScaleRewards(opts.scaleRewards ?? 'group');
   const appliedScale: ScaleRewards = estimator === 'grpo' ? requestedScale : 'none';
+  return { estimator, dynamic, appliedScale };
+}
 
+/** Zero-variance groups, the ones dynamic sampling drops from this step, and the completions kept. */
+function selectKeptCompletions(
+  stats: GroupStatistics,
+  numCompletions: number,
+  dynamic: DynamicSampling,
+): { zeroVarianceGroups: number[]; droppedGroups: number[]; keptCompletions: Int32Array } {
+  const G = stats.groupSize;
   const zeroVarianceGroups: number[] = [];
   for (let g = 0; g < stats.numGroups; g++) if (stats.allEqual[g]) zeroVarianceGroups.push(g);
   const droppedGroups = dynamic === 'off' ? [] : zeroVarianceGroups.slice();
   const dropped = new Uint8Array(stats.numGroups);
   for (const g of droppedGroups) dropped[g] = 1;
   const kept: number[] = [];
-  for (let i = 0; i < rewards.length; i++) if (!dropped[Math.floor(i / G)]) kept.push(i);
-  const keptCompletions = Int32Array.from(kept);
+  for (let i = 0; i < numCompletions; i++) if (!dropped[Math.floor(i / G)]) kept.push(i);
+  return { zeroVarianceGroups, droppedGroups, keptCompletions: Int32Array.from(kept) };
+}
 
-  const advantages = new Float64Array(rewards.length);
+/** First stage of every estimator, into `advantages`: r − r̄_g, or RLOO's r − leave-one-out mean. */
+function centreRewards(
+  rewards: ArrayLike<number>,
+  stats: GroupStatistics,
+  kept: Int32Array,
+  estimator: AdvantageEstimator,
+  advantages: Float64Array,
+): void {
+  const G = stats.groupSize;
   // Centre on the group mean (every estimator but RLOO uses r − r̄_g as its first stage).
-  for (let k = 0; k < keptCompletions.length; k++) {
-    const i = keptCompletions[k]!;
+  for (let k = 0; k < kept.length; k++) {
+    const i = kept[k]!;
     const g = Math.floor(i / G);
     const r = rewards[i]!;
     if (estimator === 'rloo') {
@@ -220,37 +240,90 @@ export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: Advanta
       advantages[i] = r - stats.mean[g]!;
     }
   }
-  if (estimator === 'grpo' && appliedScale === 'group') {
-    for (let k = 0; k < keptCompletions.length; k++) {
-      const i = keptCompletions[k]!;
-      advantages[i] = advantages[i]! / (stats.std[Math.floor(i / G)]! + GRPO_STD_EPS);
-    }
-  } else if (estimator === 'grpo' && appliedScale === 'batch') {
-    // Std of the raw rewards over the kept batch (TRL: rewards.std() over the whole batch).
-    const { std } = unbiasedStd(rewards, keptCompletions);
-    const denom = (Number.isNaN(std) ? 0 : std) + GRPO_STD_EPS;
-    for (let k = 0; k < keptCompletions.length; k++) {
-      const i = keptCompletions[k]!;
-      advantages[i] = advantages[i]! / denom;
-    }
-  } else if (estimator === 'reinforce_pp_baseline') {
-    const { mean, std } = unbiasedStd(advantages, keptCompletions);
-    const variance = Number.isNaN(std) ? 0 : std * std;
-    const invStd = 1 / Math.sqrt(variance + WHITEN_EPS);
-    for (let k = 0; k < keptCompletions.length; k++) {
-      const i = keptCompletions[k]!;
-      advantages[i] = (advantages[i]! - mean) * invStd;
-    }
-  }
+}
 
+/** grpo, scale_rewards 'group': divide by the group's std + GRPO_STD_EPS. */
+function divideByGroupStd(advantages: Float64Array, stats: GroupStatistics, kept: Int32Array): void {
+  const G = stats.groupSize;
+  for (let k = 0; k < kept.length; k++) {
+    const i = kept[k]!;
+    advantages[i] = advantages[i]! / (stats.std[Math.floor(i / G)]! + GRPO_STD_EPS);
+  }
+}
+
+/** grpo, scale_rewards 'batch': divide by the kept batch's reward std + GRPO_STD_EPS. */
+function divideByBatchStd(advantages: Float64Array, rewards: ArrayLike<number>, kept: Int32Array): void {
+  // Std of the raw rewards over the kept batch (TRL: rewards.std() over the whole batch).
+  const { std } = unbiasedStd(rewards, kept);
+  const denom = (Number.isNaN(std) ? 0 : std) + GRPO_STD_EPS;
+  for (let k = 0; k < kept.length; k++) {
+    const i = kept[k]!;
+    advantages[i] = advantages[i]! / denom;
+  }
+}
+
+/** reinforce_pp_baseline: whiten the centred advantages over the kept batch (verl masked_whiten). */
+function whitenOverBatch(advantages: Float64Array, kept: Int32Array): void {
+  const { mean, std } = unbiasedStd(advantages, kept);
+  const variance = Number.isNaN(std) ? 0 : std * std;
+  const invStd = 1 / Math.sqrt(variance + WHITEN_EPS);
+  for (let k = 0; k < kept.length; k++) {
+    const i = kept[k]!;
+    advantages[i] = (advantages[i]! - mean) * invStd;
+  }
+}
+
+/** Second stage: the std scaling (grpo) or batch whitening (reinforce_pp_baseline); none for the others. */
+function scaleAdvantages(
+  advantages: Float64Array,
+  rewards: ArrayLike<number>,
+  stats: GroupStatistics,
+  kept: Int32Array,
+  estimator: AdvantageEstimator,
+  appliedScale: ScaleRewards,
+): void {
+  if (estimator === 'grpo' && appliedScale === 'group') divideByGroupStd(advantages, stats, kept);
+  else if (estimator === 'grpo' && appliedScale === 'batch') divideByBatchStd(advantages, rewards, kept);
+  else if (estimator === 'reinforce_pp_baseline') whitenOverBatch(advantages, kept);
+}
+
+/** TRL-named metrics: reward mean, mean group std, zero-std share, advantage statistics over the kept ones. */
+function advantageMetrics(
+  rewards: ArrayLike<number>,
+  stats: GroupStatistics,
+  advantages: Float64Array,
+  kept: Int32Array,
+  zeroVarianceCount: number,
+  droppedCount: number,
+  refillGroups: number,
+): AdvantageMetrics {
   let rewardSum = 0;
   for (let i = 0; i < rewards.length; i++) rewardSum += rewards[i]!;
   let stdSum = 0;
   for (let g = 0; g < stats.numGroups; g++) stdSum += stats.std[g]!;
-  const adv = unbiasedStd(advantages, keptCompletions);
+  const adv = unbiasedStd(advantages, kept);
   let absMax = 0;
-  for (let k = 0; k < keptCompletions.length; k++)
-    absMax = Math.max(absMax, Math.abs(advantages[keptCompletions[k]!]!));
+  for (let k = 0; k < kept.length; k++) absMax = Math.max(absMax, Math.abs(advantages[kept[k]!]!));
+  return {
+    reward: rewardSum / rewards.length,
+    reward_std: stdSum / stats.numGroups,
+    frac_reward_zero_std: zeroVarianceCount / stats.numGroups,
+    'advantage/mean': adv.mean,
+    'advantage/std': Number.isNaN(adv.std) ? 0 : adv.std,
+    'advantage/abs_max': absMax,
+    dropped_groups: droppedCount,
+    refill_groups: refillGroups,
+  };
+}
+
+/** Advantages for one step's rewards (totals, grouped consecutively by groupSize). */
+export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: AdvantageOptions): AdvantageResult {
+  const stats = groupStatistics(rewards, opts.groupSize);
+  const { estimator, dynamic, appliedScale } = resolveAdvantageOptions(opts);
+  const { zeroVarianceGroups, droppedGroups, keptCompletions } = selectKeptCompletions(stats, rewards.length, dynamic);
+  const advantages = new Float64Array(rewards.length);
+  centreRewards(rewards, stats, keptCompletions, estimator, advantages);
+  scaleAdvantages(advantages, rewards, stats, keptCompletions, estimator, appliedScale);
   const refillGroups = dynamic === 'refill' ? droppedGroups.length : 0;
   return {
     advantages,
@@ -260,15 +333,14 @@ export function computeGroupAdvantages(rewards: ArrayLike<number>, opts: Advanta
     keptCompletions,
     refillGroups,
     appliedScale,
-    metrics: {
-      reward: rewardSum / rewards.length,
-      reward_std: stdSum / stats.numGroups,
-      frac_reward_zero_std: zeroVarianceGroups.length / stats.numGroups,
-      'advantage/mean': adv.mean,
-      'advantage/std': Number.isNaN(adv.std) ? 0 : adv.std,
-      'advantage/abs_max': absMax,
-      dropped_groups: droppedGroups.length,
-      refill_groups: refillGroups,
-    },
+    metrics: advantageMetrics(
+      rewards,
+      stats,
+      advantages,
+      keptCompletions,
+      zeroVarianceGroups.length,
+      droppedGroups.length,
+      refillGroups,
+    ),
   };
 }

@@ -31,20 +31,43 @@
 // sum of micro-batch losses equals the full-batch loss exactly for grpo, dr_grpo, dapo, cispo, sapo.
 // bnpo is TRL's local definition: it equals the full-batch token mean only when every micro-batch
 // holds the same number of tokens (that gap is why DAPO's global token normaliser exists).
+import { behaviourWeightsRow } from './behaviour-correction.js';
 import {
-  behaviourWeightsRow,
-  emptyBehaviourSums,
-  mergeBehaviourSums,
-  behaviourMetrics,
-  validateBehaviourCorrection,
-  type BehaviourCorrection,
-  type BehaviourSums,
-} from './behaviour-correction.js';
+  addKlTerm,
+  coefficient,
+  policyTerm,
+  resolveLossOptions,
+  weightedPolicyTerm,
+  type GlobalBatchSize,
+  type PolicyLossOptions,
+  type PolicyUnit,
+  type ResolvedLossOptions,
+  type TokenTerm,
+} from './loss-terms.js';
+import {
+  countClips,
+  policyLossMetrics,
+  zeroPolicyLossSums,
+  type PolicyLossMetrics,
+  type PolicyLossSums,
+} from './loss-metrics.js';
 
-export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo' | 'cispo' | 'sapo';
-export const LOSS_TYPES: readonly LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo'];
-export type ImportanceSamplingLevel = 'token' | 'sequence';
-export const IMPORTANCE_SAMPLING_LEVELS: readonly ImportanceSamplingLevel[] = ['token', 'sequence'];
+// The option types live with the terms they parameterise (loss-terms.ts), the sums and metrics in
+// loss-metrics.ts; importers read them all from here as before.
+export {
+  IMPORTANCE_SAMPLING_LEVELS,
+  LOSS_TYPES,
+  type GlobalBatchSize,
+  type ImportanceSamplingLevel,
+  type LossType,
+  type PolicyLossOptions,
+} from './loss-terms.js';
+export {
+  mergePolicyLossSums,
+  policyLossMetrics,
+  type PolicyLossMetrics,
+  type PolicyLossSums,
+} from './loss-metrics.js';
 export type LogpArray = Float32Array | Float64Array;
 
 export interface PolicyLossBatch {
@@ -60,70 +83,13 @@ export interface PolicyLossBatch {
   advantages: ArrayLike<number>;
   /** Reference policy (adapter off) log-probs, [N, T]; required when beta ≠ 0. */
   refLogp?: LogpArray;
-  /** Policy log-probs when the generation batch was first trained on (num_iterations > 1, or a batch spread over steps); absent ⇒ logp (ρ ≡ 1). */
+  /**
+   * Policy log-probs when the generation batch was first trained on (num_iterations > 1, or a batch
+   * spread over steps); absent ⇒ logp (ρ ≡ 1).
+   */
   oldLogp?: LogpArray;
   /** Log-probs reported by the rollout engine; with `correction` they give the behaviour importance weights. */
   behaviourLogp?: LogpArray;
-}
-
-export interface GlobalBatchSize {
-  /** Completions in the whole optimizer batch (sum over micro-batches). */
-  sequences: number;
-  /** Mask tokens in the whole optimizer batch. */
-  tokens: number;
-  /** Number of micro-batches the optimizer batch is split into (gradient_accumulation_steps). */
-  microBatches: number;
-}
-
-export interface PolicyLossOptions {
-  lossType: LossType;
-  beta: number;
-  epsilon: number;
-  /** Upper clip (DAPO clip-higher); the ratio cap for cispo. Defaults to epsilon. */
-  epsilonHigh?: number;
-  /** Two-sided clipping cap of the unclipped branch (TRL delta); null/undefined = off. */
-  delta?: number | null;
-  /** 'token' (default) or 'sequence' (GSPO). */
-  importanceSamplingLevel?: ImportanceSamplingLevel;
-  /** SAPO gate temperatures (TRL defaults 1.0 / 1.05). */
-  sapoTemperaturePos?: number;
-  sapoTemperatureNeg?: number;
-  /** Behaviour-policy correction (TIS / MIS); applied when the batch has behaviourLogp. null = off. */
-  correction?: BehaviourCorrection | null;
-  /** dr_grpo's constant; defaults to seqLen. */
-  maxCompletionLength?: number;
-  /** The whole optimizer batch when this call sees one micro-batch; defaults to this batch alone. */
-  global?: GlobalBatchSize;
-}
-
-/** Raw sums, so that metrics of several micro-batches can be merged exactly. */
-export interface PolicyLossSums {
-  sequences: number;
-  tokens: number;
-  klSeqMeanSum: number;
-  klTokenSum: number;
-  /** Clip counts over units: tokens (token level) or completions (sequence level), as TRL. */
-  clipUnits: number;
-  clipLow: number;
-  clipHigh: number;
-  /** cispo: units whose ratio exceeded epsilon_high with A > 0 (TRL cispo_clip_ratio). */
-  cispoClip: number;
-  behaviour: BehaviourSums;
-}
-
-export interface PolicyLossMetrics {
-  /** TRL 0.15.2 / Tina: mean over sequences of the per-sequence masked token mean of k3 KL. */
-  kl: number;
-  /** Token-level masked mean of k3 KL (TRL ≥ 0.17's kl). */
-  kl_token_mean: number;
-  /** Clip-family loss types: share of units clipped low / high / either (TRL clip_ratio/*). */
-  'clip_ratio/low_mean'?: number;
-  'clip_ratio/high_mean'?: number;
-  'clip_ratio/region_mean'?: number;
-  /** cispo: share of units whose ratio was capped with A > 0. */
-  cispo_clip_ratio?: number;
-  /** sampling/* behaviour-correction metrics (behaviour-correction.ts), when a correction ran. */
-  [key: string]: number | undefined;
 }
 
 export interface PolicyLossResult {
@@ -138,117 +104,8 @@ function checkLen(name: string, a: ArrayLike<number> | undefined, n: number): vo
   if (a !== undefined && a.length !== n) throw new Error(`${name}: length ${a.length}, expected ${n}`);
 }
 
-interface Resolved {
-  lossType: LossType;
-  beta: number;
-  lo: number;
-  hi: number;
-  epsHigh: number;
-  delta: number;
-  sequence: boolean;
-  tauPos: number;
-  tauNeg: number;
-  correction: BehaviourCorrection | null;
-  L: number;
-}
-
-function resolveOptions(opts: PolicyLossOptions, T: number): Resolved {
-  if (!LOSS_TYPES.includes(opts.lossType))
-    throw new Error(`loss_type: expected one of ${LOSS_TYPES.join(' | ')}, got ${JSON.stringify(opts.lossType)}`);
-  const level = opts.importanceSamplingLevel ?? 'token';
-  if (!IMPORTANCE_SAMPLING_LEVELS.includes(level))
-    throw new Error(`importance_sampling_level: expected token | sequence, got ${JSON.stringify(level)}`);
-  const beta = opts.beta;
-  if (!(beta >= 0)) throw new Error(`beta: must be ≥ 0, got ${beta}`);
-  const epsLow = opts.epsilon;
-  const epsHigh = opts.epsilonHigh ?? opts.epsilon;
-  if (!(epsLow >= 0)) throw new Error(`epsilon: must be ≥ 0, got ${epsLow}`);
-  if (!(epsHigh >= 0)) throw new Error(`epsilon_high: must be ≥ 0, got ${epsHigh}`);
-  const delta = opts.delta ?? Infinity;
-  if (!(delta > 0)) throw new Error(`delta: must be > 0 or null, got ${opts.delta}`);
-  const tauPos = opts.sapoTemperaturePos ?? 1,
-    tauNeg = opts.sapoTemperatureNeg ?? 1.05;
-  if (!(tauPos > 0) || !(tauNeg > 0))
-    throw new Error(`sapo_temperature_pos / _neg: must be > 0, got ${tauPos} / ${tauNeg}`);
-  const correction = opts.correction ?? null;
-  if (correction) validateBehaviourCorrection(correction);
-  const L = opts.maxCompletionLength ?? T;
-  if (!(L >= 1)) throw new Error(`max_completion_length: must be ≥ 1, got ${L}`);
-  return {
-    lossType: opts.lossType,
-    beta,
-    lo: 1 - epsLow,
-    hi: 1 + epsHigh,
-    epsHigh,
-    delta,
-    sequence: level === 'sequence',
-    tauPos,
-    tauNeg,
-    correction,
-    L,
-  };
-}
-
-/** Per-unit policy term: value f(ρ), derivative df/dρ (clip family, sapo) and clip flags. */
-interface Unit {
-  f: number;
-  dfdr: number;
-  low: boolean;
-  high: boolean;
-  cispo: boolean;
-}
-
-function policyTerm(o: Resolved, ratio: number, A: number, out: Unit): void {
-  out.low = false;
-  out.high = false;
-  out.cispo = false;
-  if (o.lossType === 'sapo') {
-    const tau = A > 0 ? o.tauPos : o.tauNeg;
-    const sg = 1 / (1 + Math.exp(-tau * (ratio - 1)));
-    out.f = -sg * (4 / tau) * A;
-    out.dfdr = -4 * A * sg * (1 - sg);
-    return;
-  }
-  if (o.lossType === 'cispo') {
-    // The caller multiplies by logp; here f is the detached weight −min(ρ, ε_hi)·A.
-    const capped = ratio > o.epsHigh ? o.epsHigh : ratio;
-    out.f = -capped * A;
-    out.dfdr = 0;
-    out.cispo = ratio > o.epsHigh && A > 0;
-    return;
-  }
-  const coef1 = ratio > o.delta ? o.delta : ratio;
-  const clipped = ratio < o.lo ? o.lo : ratio > o.hi ? o.hi : ratio;
-  const unclippedTerm = coef1 * A;
-  const clippedTerm = clipped * A;
-  // min(ρA, clip(ρ)A): the gradient flows only through the unclipped branch when it is the min.
-  const useUnclipped = unclippedTerm <= clippedTerm;
-  out.f = -(useUnclipped ? unclippedTerm : clippedTerm);
-  out.dfdr = useUnclipped && ratio <= o.delta ? -A : 0;
-  out.low = coef1 < o.lo && A < 0;
-  out.high = coef1 > o.hi && A > 0;
-}
-
-function coefficient(o: Resolved, seqTokens: number, localTokens: number, g: GlobalBatchSize): number {
-  switch (o.lossType) {
-    case 'grpo':
-    case 'sapo':
-      return 1 / (Math.max(1, seqTokens) * g.sequences);
-    case 'bnpo':
-      return 1 / (Math.max(1, localTokens) * g.microBatches);
-    case 'dr_grpo':
-      return 1 / (g.sequences * o.L);
-    case 'dapo':
-    case 'cispo':
-      return 1 / Math.max(1, g.tokens);
-  }
-}
-
-/**
- * Loss value, dLoss/dlogp and metrics for one (micro-)batch. `out`, when given, receives dLogp
- * (length N·T) so the learner's step loop allocates nothing.
- */
-export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?: LogpArray): PolicyLossResult {
+/** Validates the batch's shape and the length of every array against it; returns N·T. */
+function checkBatchShapes(batch: PolicyLossBatch, out: LogpArray | undefined): number {
   const N = batch.numSequences;
   const T = batch.seqLen;
   if (!Number.isInteger(N) || N < 1) throw new Error(`numSequences: must be a positive integer, got ${N}`);
@@ -261,63 +118,142 @@ export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?
   checkLen('oldLogp', batch.oldLogp, NT);
   checkLen('behaviourLogp', batch.behaviourLogp, NT);
   checkLen('out', out, NT);
-  const o = resolveOptions(opts, T);
-  const { beta } = o;
-  if (beta !== 0 && !batch.refLogp)
-    throw new Error('refLogp: required when beta ≠ 0 (the KL term needs the reference policy)');
+  return NT;
+}
 
-  const { logp, mask, advantages, refLogp, oldLogp, behaviourLogp } = batch;
-  let localTokens = 0;
-  for (let k = 0; k < NT; k++) localTokens += mask[k]!;
-  const global = opts.global ?? { sequences: N, tokens: localTokens, microBatches: 1 };
-  if (!(global.sequences >= N))
-    throw new Error(`global.sequences: ${global.sequences} is less than this batch's ${N} sequences`);
-  if (!(global.tokens >= 0)) throw new Error(`global.tokens: must be ≥ 0, got ${global.tokens}`);
-  if (!Number.isInteger(global.microBatches) || global.microBatches < 1)
-    throw new Error(`global.microBatches: must be a positive integer, got ${global.microBatches}`);
+/** The optimizer batch the normalisers divide by: `global` checked, or this batch alone. */
+function resolveGlobal(global: GlobalBatchSize | undefined, N: number, localTokens: number): GlobalBatchSize {
+  const g = global ?? { sequences: N, tokens: localTokens, microBatches: 1 };
+  if (!(g.sequences >= N)) throw new Error(`global.sequences: ${g.sequences} is less than this batch's ${N} sequences`);
+  if (!(g.tokens >= 0)) throw new Error(`global.tokens: must be ≥ 0, got ${g.tokens}`);
+  if (!Number.isInteger(g.microBatches) || g.microBatches < 1)
+    throw new Error(`global.microBatches: must be a positive integer, got ${g.microBatches}`);
+  return g;
+}
 
-  const grad = out ?? new Float64Array(NT);
-  const correct = o.correction !== null && behaviourLogp !== undefined;
-  const w = correct ? new Float64Array(NT) : null;
-  const behaviour = emptyBehaviourSums();
-  const unit: Unit = { f: 0, dfdr: 0, low: false, high: false, cispo: false };
+/** Σ mask over [start, start + count), in index order. */
+function maskSum(mask: ArrayLike<number>, start: number, count: number): number {
+  let sum = 0;
+  for (let k = start; k < start + count; k++) sum += mask[k]!;
+  return sum;
+}
+
+/** Per-row values the token loop reads, written by startRow into a scratch reused for every row. */
+interface RowTerms {
+  /** Σ_t m_t of the row. */
+  seqTokens: number;
+  /** The loss-type normaliser c_i. */
+  c: number;
+  /** GSPO's ratio of the row (1 at token level). */
+  seqRatio: number;
+  /** The row's sequence-level gradient, per unit of mask (0 at token level and for cispo). */
+  seqGrad: number;
+}
+
+/**
+ * One policyLoss call: what it reads, the scratch it reuses for every row and unit (so the loops
+ * allocate nothing), and the sums it adds to in row-major token order.
+ */
+interface LossPass {
+  batch: PolicyLossBatch;
+  o: ResolvedLossOptions;
+  localTokens: number;
+  global: GlobalBatchSize;
+  /** dLoss/dlogp being written, [N, T]. */
+  grad: LogpArray;
+  /** Behaviour importance weights w_t, [N, T]; null when no correction runs. */
+  w: Float64Array | null;
+  unit: PolicyUnit;
+  term: TokenTerm;
+  row: RowTerms;
+  sums: PolicyLossSums;
+}
+
+/** The pass for one call: dLogp into `out` when given, and the weights array only when a correction runs. */
+function startPass(
+  batch: PolicyLossBatch,
+  o: ResolvedLossOptions,
+  localTokens: number,
+  global: GlobalBatchSize,
+  out: LogpArray | undefined,
+): LossPass {
+  const NT = batch.numSequences * batch.seqLen;
+  const correct = o.correction !== null && batch.behaviourLogp !== undefined;
+  return {
+    batch,
+    o,
+    localTokens,
+    global,
+    grad: out ?? new Float64Array(NT),
+    w: correct ? new Float64Array(NT) : null,
+    unit: { f: 0, dfdr: 0, low: false, high: false, cispo: false },
+    term: { l: 0, d: 0 },
+    row: { seqTokens: 0, c: 0, seqRatio: 1, seqGrad: 0 },
+    sums: zeroPolicyLossSums(batch.numSequences, localTokens),
+  };
+}
+
+/** GSPO's ratio of a row: exp of the masked mean of logp − old over its tokens. */
+function sequenceRatio(batch: PolicyLossBatch, row: number, T: number, seqTokens: number): number {
+  const { logp, mask, oldLogp } = batch;
+  let lr = 0;
+  for (let t = 0; t < T; t++) if (mask[row + t]) lr += logp[row + t]! - (oldLogp ? oldLogp[row + t]! : logp[row + t]!);
+  return Math.exp(lr / Math.max(1, seqTokens));
+}
+
+/** Σ_t m_t w_t of a row (w ≡ 1 without a correction): the weight of its sequence-level gradient. */
+function sequenceWeight(mask: ArrayLike<number>, w: Float64Array | null, row: number, T: number): number {
+  let seqWeight = 0;
+  for (let t = 0; t < T; t++) if (mask[row + t]) seqWeight += w ? w[row + t]! : 1;
+  return seqWeight;
+}
+
+/** Row i's values before its tokens: its normaliser, behaviour weights and (GSPO) sequence term. */
+function startRow(p: LossPass, i: number): void {
+  const { batch, o, unit, w, sums, row: r } = p;
+  const { mask, logp, oldLogp } = batch;
+  const T = batch.seqLen;
+  const A = batch.advantages[i]!;
+  const row = i * T;
+  const seqTokens = maskSum(mask, row, T);
+  const c = coefficient(o, seqTokens, p.localTokens, p.global);
+  if (w) behaviourWeightsRow(oldLogp ?? logp, batch.behaviourLogp!, mask, i, T, o.correction!, w, sums.behaviour);
+  // GSPO: one ratio and one policy term per row; Σ_t m_t w_t weighs its gradient.
+  let seqRatio = 1,
+    seqWeight = 0;
+  if (o.sequence) {
+    seqRatio = sequenceRatio(batch, row, T, seqTokens);
+    policyTerm(o, seqRatio, A, unit);
+    seqWeight = sequenceWeight(mask, w, row, T);
+    if (seqTokens > 0) countClips(sums, unit, 1);
+  }
+  r.seqTokens = seqTokens;
+  r.c = c;
+  r.seqRatio = seqRatio;
+  r.seqGrad =
+    o.sequence && o.lossType !== 'cispo' ? (c * seqWeight * unit.dfdr * seqRatio) / Math.max(1, seqTokens) : 0;
+}
+
+/**
+ * Every row (startRow), then each of its tokens: the ratio and policy term (token level; at sequence
+ * level the row's), the KL term, c·m·ℓ into the loss and c·m·dℓ plus the row's sequence-level share
+ * into the gradient; returns the loss. Both loops are one function, the sums stored inside them, so
+ * that V8 compiles it as one unit inlining the per-token terms (a number passed to a call left out of
+ * line is boxed: an allocation per token) and nothing after the loops lacks the first call's feedback.
+ */
+function accumulateRows(p: LossPass): number {
   let loss = 0;
-  let klSeqMeanSum = 0,
-    klTokenSum = 0,
-    clipUnits = 0,
-    clipLow = 0,
-    clipHigh = 0,
-    cispoClip = 0;
-
-  for (let i = 0; i < N; i++) {
-    const A = advantages[i]!;
-    const row = i * T;
-    let seqTokens = 0;
-    for (let t = 0; t < T; t++) seqTokens += mask[row + t]!;
-    const c = coefficient(o, seqTokens, localTokens, global);
-    if (w) behaviourWeightsRow(oldLogp ?? logp, behaviourLogp!, mask, i, T, o.correction!, w, behaviour);
-    // GSPO: one ratio and one policy term per row; Σ_t m_t w_t weighs its gradient.
-    let seqRatio = 1,
-      seqWeight = 0;
-    if (o.sequence) {
-      let lr = 0;
-      for (let t = 0; t < T; t++)
-        if (mask[row + t]) lr += logp[row + t]! - (oldLogp ? oldLogp[row + t]! : logp[row + t]!);
-      seqRatio = Math.exp(lr / Math.max(1, seqTokens));
-      policyTerm(o, seqRatio, A, unit);
-      for (let t = 0; t < T; t++) if (mask[row + t]) seqWeight += w ? w[row + t]! : 1;
-      if (seqTokens > 0) {
-        clipUnits++;
-        if (unit.low) clipLow++;
-        if (unit.high) clipHigh++;
-        if (unit.cispo) cispoClip++;
-      }
-    }
-    const seqGrad =
-      o.sequence && o.lossType !== 'cispo' ? (c * seqWeight * unit.dfdr * seqRatio) / Math.max(1, seqTokens) : 0;
+  for (let i = 0; i < p.batch.numSequences; i++) {
+    startRow(p, i);
+    // Read per row rather than once before the loop: V8 gives this function its feedback vector
+    // during the first call, and code compiled without feedback for its entry deopts at once.
+    const { batch, o, unit, term, grad, w, sums, row: r } = p;
+    const { mask, logp, oldLogp, refLogp } = batch;
+    const T = batch.seqLen;
+    const A = batch.advantages[i]!;
+    const { c, seqRatio, seqGrad } = r;
     let seqKl = 0;
-    for (let t = 0; t < T; t++) {
-      const k = row + t;
+    for (let k = i * T; k < i * T + T; k++) {
       const m = mask[k]!;
       if (m === 0) {
         grad[k] = 0;
@@ -329,103 +265,37 @@ export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?
       if (!o.sequence) {
         ratio = oldLogp ? Math.exp(lp - oldLogp[k]!) : 1;
         policyTerm(o, ratio, A, unit);
-        clipUnits += m;
-        if (unit.low) clipLow += m;
-        if (unit.high) clipHigh += m;
-        if (unit.cispo) cispoClip += m;
+        countClips(sums, unit, m);
       }
-      let l: number, d: number;
-      if (o.lossType === 'cispo') {
-        l = wk * unit.f * lp;
-        d = wk * unit.f;
-      } else {
-        l = -wk * -unit.f;
-        d = o.sequence ? 0 : -wk * -unit.dfdr * ratio;
-      }
+      weightedPolicyTerm(o, unit, wk, lp, ratio, term);
       if (refLogp) {
-        const diff = refLogp[k]! - lp;
-        const e = Math.exp(diff);
-        const kl = e - diff - 1;
+        const kl = addKlTerm(o.beta, refLogp[k]!, lp, term);
         seqKl += kl * m;
-        klTokenSum += kl * m;
-        if (beta !== 0) {
-          l += beta * kl;
-          d += beta * (1 - e);
-        }
+        sums.klTokenSum += kl * m;
       }
-      loss += c * m * l;
-      grad[k] = c * m * d + m * seqGrad;
+      loss += c * m * term.l;
+      grad[k] = c * m * term.d + m * seqGrad;
     }
-    klSeqMeanSum += seqKl / Math.max(1, seqTokens);
+    sums.klSeqMeanSum += seqKl / Math.max(1, r.seqTokens);
   }
-
-  const sums: PolicyLossSums = {
-    sequences: N,
-    tokens: localTokens,
-    klSeqMeanSum,
-    klTokenSum,
-    clipUnits,
-    clipLow,
-    clipHigh,
-    cispoClip,
-    behaviour,
-  };
-  return { loss, dLogp: grad, metrics: policyLossMetrics(sums, o.correction, o.lossType), sums };
-}
-
-/** Merge the sums of several micro-batches (then call policyLossMetrics for the step's metrics). */
-export function mergePolicyLossSums(parts: readonly PolicyLossSums[]): PolicyLossSums {
-  const acc: PolicyLossSums = {
-    sequences: 0,
-    tokens: 0,
-    klSeqMeanSum: 0,
-    klTokenSum: 0,
-    clipUnits: 0,
-    clipLow: 0,
-    clipHigh: 0,
-    cispoClip: 0,
-    behaviour: emptyBehaviourSums(),
-  };
-  for (const p of parts) {
-    acc.sequences += p.sequences;
-    acc.tokens += p.tokens;
-    acc.klSeqMeanSum += p.klSeqMeanSum;
-    acc.klTokenSum += p.klTokenSum;
-    acc.clipUnits += p.clipUnits;
-    acc.clipLow += p.clipLow;
-    acc.clipHigh += p.clipHigh;
-    acc.cispoClip += p.cispoClip;
-    mergeBehaviourSums(acc.behaviour, p.behaviour);
-  }
-  return acc;
+  return loss;
 }
 
 /**
- * Metrics (TRL names) from sums: clip_ratio/* for the clip family, cispo_clip_ratio for cispo, none
- * for sapo (as TRL); the sampling/* ones only when a behaviour correction ran.
+ * Loss value, dLoss/dlogp and metrics for one (micro-)batch. `out`, when given, receives dLogp
+ * (length N·T) so the learner's step loop allocates nothing.
  */
-export function policyLossMetrics(
-  s: PolicyLossSums,
-  correction: BehaviourCorrection | null = null,
-  lossType: LossType = 'grpo',
-): PolicyLossMetrics {
-  const units = Math.max(1, s.clipUnits);
-  const clip =
-    lossType === 'cispo'
-      ? { cispo_clip_ratio: s.cispoClip / units }
-      : lossType === 'sapo'
-        ? {}
-        : {
-            'clip_ratio/low_mean': s.clipLow / units,
-            'clip_ratio/high_mean': s.clipHigh / units,
-            'clip_ratio/region_mean': (s.clipLow + s.clipHigh) / units,
-          };
-  return {
-    kl: s.sequences > 0 ? s.klSeqMeanSum / s.sequences : 0,
-    kl_token_mean: s.klTokenSum / Math.max(1, s.tokens),
-    ...clip,
-    ...behaviourMetrics(s.behaviour, correction),
-  };
+export function policyLoss(batch: PolicyLossBatch, opts: PolicyLossOptions, out?: LogpArray): PolicyLossResult {
+  const NT = checkBatchShapes(batch, out);
+  const o = resolveLossOptions(opts, batch.seqLen);
+  if (o.beta !== 0 && !batch.refLogp)
+    throw new Error('refLogp: required when beta ≠ 0 (the KL term needs the reference policy)');
+  const localTokens = maskSum(batch.mask, 0, NT);
+  const global = resolveGlobal(opts.global, batch.numSequences, localTokens);
+  const pass = startPass(batch, o, localTokens, global, out);
+  const loss = accumulateRows(pass);
+  const { sums } = pass;
+  return { loss, dLogp: pass.grad, metrics: policyLossMetrics(sums, o.correction, o.lossType), sums };
 }
 
 /**
