@@ -17,19 +17,12 @@ import { attachModel } from '../src/model/weights.js';
 import { loadTokenizer, type ModelTokenizer } from '../src/model/tokenizer.js';
 import { createLoraLayout } from '../src/model/lora.js';
 import type { AdapterLayout, LoraSettings } from '../src/model/adapter-layout.js';
-import { createBuiltinEngine } from '../src/engines/builtin/index.js';
-import type { GenerationEngine, PromptInput } from '../src/engines/types.js';
+import { createRolloutEngine, type GenerationTimings } from '../src/engines/rollout-engine.js';
+import type { Completion, GenerationEngine, PromptInput } from '../src/engines/types.js';
 import { WeightStore, type WeightSnapshot } from '../src/runtime/weight-store.js';
 import { WeightChecksumError } from '../src/runtime/errors.js';
 
 export type { RolloutInit, WebGpuRolloutSettings, WebLlmRolloutSettings } from '../protocols/role-config.js';
-
-/** Engine-specific timings of the last generate call. */
-interface GenerationTimings {
-  /** Time to first token, seconds (builtin: the batched prefill; WebLLM: mean per completion). */
-  timeToFirstTokenS: number;
-  tokensPerSecond: number;
-}
 
 interface RolloutState {
   name: string;
@@ -59,82 +52,7 @@ export async function init(cfg: RolloutInit): Promise<void> {
   const layout = createLoraLayout(model.config, cfg.lora);
   if (layout.size !== store.size)
     throw new Error(`rollout: WeightStore holds ${store.size} values, the adapter layout needs ${layout.size}`);
-  let engine: GenerationEngine;
-  let timings: () => GenerationTimings;
-  let unusable: () => string | null = () => null;
-  if (cfg.engine === 'webllm') {
-    const w = cfg.webllm;
-    if (!w) throw new Error("rollout: engine 'webllm' needs webllm: { mlcDir, libFile }");
-    // Loaded lazily: a builtin rollout worker never pulls in WebGPU. Everything below runs on this
-    // worker thread: Dawn (the `webgpu` package), the web-llm bundle and its loader hook.
-    const { checkMlcMatchesModel } = await import('../src/engines/webllm/model-match.js');
-    checkMlcMatchesModel(w.mlcDir, model.config, `${cfg.tokenizerDir}/config.json`); // before any GPU work
-    const { createWebLlmEngine } = await import('../src/engines/webllm/engine.js');
-    const e = await createWebLlmEngine({
-      mlcDir: w.mlcDir,
-      libFile: w.libFile,
-      contextWindow: w.contextWindow,
-      warn: (m) => console.warn(`${cfg.readerName}: ${m}`),
-    });
-    if (w.injectWriteFault) e.injectWriteFault(w.injectWriteFault);
-    engine = e;
-    unusable = () => e.unusable;
-    timings = () => ({
-      timeToFirstTokenS: e.lastGenerationStats?.meanTimeToFirstTokenS ?? 0,
-      tokensPerSecond: e.lastGenerationStats?.tokensPerS ?? 0,
-    });
-  } else if (cfg.engine === 'webgpu') {
-    const eos = model.config.eosTokenIds.length
-      ? model.config.eosTokenIds
-      : tok.eosTokenId !== null
-        ? [tok.eosTokenId]
-        : [];
-    if (eos.length === 0)
-      throw new Error(
-        'rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)',
-      );
-    // Loaded lazily (Dawn only in webgpu workers); the device and the uploaded weights belong to this thread.
-    const { createWebGpuEngine } = await import('../src/engines/webgpu/engine.js');
-    const w = cfg.webgpu ?? {};
-    const e = await createWebGpuEngine({
-      model,
-      tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos },
-      weightDtype: w.weightDtype ?? 'f16',
-      ...(cfg.maxBatch ? { maxBatch: cfg.maxBatch } : {}),
-      residentVersions: w.residentVersions ?? 2,
-    });
-    if (w.injectWriteFault) e.injectWriteFault();
-    console.warn(`${cfg.readerName}: engine ${e.description}`);
-    engine = e;
-    timings = () => ({
-      timeToFirstTokenS: e.lastStats.prefillSeconds,
-      tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds),
-    });
-  } else if (cfg.engine === 'builtin') {
-    const eos = model.config.eosTokenIds.length
-      ? model.config.eosTokenIds
-      : tok.eosTokenId !== null
-        ? [tok.eosTokenId]
-        : [];
-    if (eos.length === 0)
-      throw new Error(
-        'rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)',
-      );
-    const e = createBuiltinEngine({
-      model,
-      tokenizer: { decode: (ids) => tok.decode(ids, true), eosTokenIds: eos },
-      maxBatch: cfg.maxBatch,
-    });
-    engine = e;
-    timings = () => ({
-      timeToFirstTokenS: e.lastStats.prefillSeconds,
-      tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds),
-    });
-  } else {
-    throw new Error(
-      `rollout: engine must be 'builtin', 'webgpu' or 'webllm' (got ${JSON.stringify((cfg as { engine: unknown }).engine)})`,
-    );
-  }
+  const { engine, timings, unusable } = await createRolloutEngine(cfg, model, tok);
   S = {
     name: cfg.readerName,
     engine,
@@ -258,52 +176,73 @@ export async function generate(msg: GenerateRequest): Promise<GenerateReply> {
   const synced = exact !== undefined ? await applyExact(exact, 30000) : await applyLatest(msg.minPolicyVersion, 30000);
   // The exact version failed verification: no completions (another version would change the run);
   // the reply asks the coordinator to have it republished and to ask again.
-  if (exact !== undefined && !synced.verified) {
-    return {
-      step: msg.step,
-      engine: s.engine.name,
-      policyVersion: s.engine.policyVersion,
-      syncLatencyMs: s.appliedSyncMs,
-      syncError: synced.error ?? 'sync not verified',
-      rejectedVersion: exact,
-      retry: true,
-      tokensPerSecond: 0,
-      timeToFirstTokenS: 0,
-      seconds: 0,
-      completions: [],
-    };
-  }
+  if (exact !== undefined && !synced.verified) return retryReply(s, msg, synced, exact);
   // The newest version failed verification: generating from the one still serving is allowed only
   // when the request accepts it (async GRPO's staleness bound), and the reply says so (syncError) so
   // the coordinator has the version republished; otherwise the request fails rather than run stale.
   if (!synced.verified && s.engine.policyVersion < msg.minPolicyVersion)
     throw new WeightChecksumError(`${synced.error ?? 'sync not verified'}; refusing to generate for step ${msg.step}`);
-  const fail = (e: unknown): never => {
-    const m = (e as Error).message;
-    const at = /prompt (\d+)/.exec(m);
-    const which =
-      at && msg.prompts[Number(at[1])]
-        ? ` [prompt ${at[1]} of this request is promptIndex ${msg.prompts[Number(at[1])]!.promptIndex}]`
-        : '';
-    throw new Error(`rollout ${s.name}: generate step ${msg.step}: ${m}${which}`);
-  };
   let prompts: PromptInput[];
   try {
-    prompts = msg.prompts.map((p, i) => {
-      const input: PromptInput = {
-        ids: ints(p.ids),
-        seedKey: p.promptIndex,
-        ...(p.text !== undefined ? { text: p.text } : {}),
-      };
-      checkPromptText(s.tok, input, i, p.promptIndex);
-      return input;
-    });
+    prompts = promptInputs(s, msg);
   } catch (e) {
-    return fail(e);
+    return failGenerate(s, msg, e);
   }
   const t0 = performance.now();
-  const out = await s.engine.generate(prompts, msg.n, msg.sampling).catch(fail);
+  const out = await s.engine.generate(prompts, msg.n, msg.sampling).catch((e: unknown) => failGenerate(s, msg, e));
   const seconds = (performance.now() - t0) / 1000;
+  return completionsReply(s, msg, synced, out, seconds);
+}
+
+/** The reply to a request whose exact version failed verification: no completions, ask again. */
+function retryReply(s: RolloutState, msg: GenerateRequest, synced: SyncReply, exact: number): GenerateReply {
+  return {
+    step: msg.step,
+    engine: s.engine.name,
+    policyVersion: s.engine.policyVersion,
+    syncLatencyMs: s.appliedSyncMs,
+    syncError: synced.error ?? 'sync not verified',
+    rejectedVersion: exact,
+    retry: true,
+    tokensPerSecond: 0,
+    timeToFirstTokenS: 0,
+    seconds: 0,
+    completions: [],
+  };
+}
+
+/** Rethrows a failed request's error under this actor and step, naming the promptIndex of a "prompt N" it names. */
+function failGenerate(s: RolloutState, msg: GenerateRequest, e: unknown): never {
+  const m = (e as Error).message;
+  const at = /prompt (\d+)/.exec(m);
+  const which =
+    at && msg.prompts[Number(at[1])]
+      ? ` [prompt ${at[1]} of this request is promptIndex ${msg.prompts[Number(at[1])]!.promptIndex}]`
+      : '';
+  throw new Error(`rollout ${s.name}: generate step ${msg.step}: ${m}${which}`);
+}
+
+/** The request's prompts as the engine takes them, each text checked against its ids. */
+function promptInputs(s: RolloutState, msg: GenerateRequest): PromptInput[] {
+  return msg.prompts.map((p, i) => {
+    const input: PromptInput = {
+      ids: ints(p.ids),
+      seedKey: p.promptIndex,
+      ...(p.text !== undefined ? { text: p.text } : {}),
+    };
+    checkPromptText(s.tok, input, i, p.promptIndex);
+    return input;
+  });
+}
+
+/** The reply carrying the completions (and the serving version's provenance and timings). */
+function completionsReply(
+  s: RolloutState,
+  msg: GenerateRequest,
+  synced: SyncReply,
+  out: Completion[],
+  seconds: number,
+): GenerateReply {
   const tm = s.timings();
   // Bulk data goes back in shared memory: every completion's ids in one i32 buffer, its log-probs in
   // one f32 buffer (the engine's raw model log-probs in another); completions carry descriptors.
