@@ -1,7 +1,7 @@
 // File writes whose errors name the file. Node's own message for a failed write on an open file has
 // no path ("ENOSPC: no space left on device, write"), which on a full disk leaves a user guessing
 // which of a checkpoint's files, on which mount, ran out of room.
-import { writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 const REASONS: Record<string, string> = {
   ENOSPC: 'no space left on device',
@@ -31,4 +31,26 @@ export function writingFile<T>(path: string, write: () => T): T {
 
 export function writeFileNamed(path: string, data: string | Uint8Array): void {
   writingFile(path, () => writeFileSync(path, data));
+}
+
+/**
+ * A folder built at most once however many processes want it at the same time (test fixtures and
+ * caches shared by parallel test files): `build` fills a private temp folder next to `dir`, which is
+ * then renamed into place in one step. A reader never sees a half-written folder; when two builders
+ * race, the first rename wins and the other's copy is removed. Returns `dir`.
+ */
+export function buildFolderOnce(dir: string, build: (tmp: string) => void): string {
+  if (existsSync(dir)) return dir;
+  const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    build(tmp);
+    renameSync(tmp, dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // Another process renamed its copy in first: use that one.
+    if (!((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(dir))) throw err;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
 }

@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildFolderOnce } from '../../src/util/fs-write.js';
 
 export const mlcLib = process.env.LORACTOR_MLC_LIB;
 
@@ -27,7 +28,9 @@ export async function syntheticMlcModel(): Promise<{ hf: string; mlcDir: string 
   mkdirSync(cache, { recursive: true });
   const hf = writeSyntheticQwen2Checkpoint(join(cache, 'hf-qwen2-0.5b-s1'), 1);
   const mlcDir = join(cache, 'mlc-qwen2-0.5b-s1');
-  if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw' });
+  // Converted into a temp folder and renamed into place (so a folder that exists is whole): the WebLLM
+  // test files run in parallel.
+  buildFolderOnce(mlcDir, (tmp) => convertToMlc({ model: hf, out: tmp, convTemplate: 'raw' }));
   return { hf, mlcDir };
 }
 
@@ -74,7 +77,6 @@ export async function syntheticMlcModelQ4(libFile: string): Promise<{ hf: string
   mkdirSync(cache, { recursive: true });
   const hf = writeSyntheticQwen2Checkpoint(join(cache, `hf-qwen2-${tag}-s1`), 1, shape);
   const mlcDir = join(cache, `mlc-qwen2-${tag}-s1-q4f16_1`);
-  if (!existsSync(join(mlcDir, 'ndarray-cache.json')))
-    convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw', dtype: 'q4f16_1' });
+  buildFolderOnce(mlcDir, (tmp) => convertToMlc({ model: hf, out: tmp, convTemplate: 'raw', dtype: 'q4f16_1' }));
   return { hf, mlcDir, tag };
 }

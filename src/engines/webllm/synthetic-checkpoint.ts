@@ -3,9 +3,10 @@
 // BF16 so the MLC load (which passes f32 through bf16) is exact; the tokenizer is a WordLevel
 // tokenizer "t0 t1 ..." with exactly vocab_size entries, so text ↔ ids round-trips exactly and the
 // compiled MLC library (which fixes vocab_size) accepts it.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../../util/rng.js';
+import { buildFolderOnce } from '../../util/fs-write.js';
 import { bf16ToF32, f32ToBf16 } from './half-floats.js';
 import { writeSafetensors, type TensorToWrite } from '../../model/safetensors.js';
 import type { MlcModelConfig } from './mlc-artifacts.js';
@@ -38,7 +39,12 @@ export function syntheticText(ids: ArrayLike<number>): string {
 
 /** Write config.json, generation_config.json, tokenizer.json, model.safetensors into dir (skips if present). */
 export function writeSyntheticQwen2Checkpoint(dir: string, seed: number, shape: Qwen2Shape = QWEN2_0_5B): string {
-  if (existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'tokenizer.json'))) return dir;
+  // Built in a temp folder and renamed into place (so a folder that exists is whole): parallel test
+  // files share this cache.
+  return buildFolderOnce(dir, (tmp) => writeCheckpoint(tmp, seed, shape));
+}
+
+function writeCheckpoint(dir: string, seed: number, shape: Qwen2Shape): void {
   mkdirSync(dir, { recursive: true });
   const eos = syntheticEos(shape);
   const d = shape.hidden_size;
@@ -109,5 +115,4 @@ export function writeSyntheticQwen2Checkpoint(dir: string, seed: number, shape: 
   }
   add('model.norm.weight', [d], 0.2, 1);
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  return dir;
 }
