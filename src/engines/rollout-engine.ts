@@ -83,10 +83,7 @@ async function webGpuRolloutEngine(
   return {
     engine: e,
     unusable: servesAlways,
-    timings: () => ({
-      timeToFirstTokenS: e.lastStats.prefillSeconds,
-      tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds),
-    }),
+    timings: () => statsTimings(e.lastStats),
   };
 }
 
@@ -100,10 +97,7 @@ function builtinRolloutEngine(cfg: RolloutInit, model: Model<Float32Array>, tok:
   return {
     engine: e,
     unusable: servesAlways,
-    timings: () => ({
-      timeToFirstTokenS: e.lastStats.prefillSeconds,
-      tokensPerSecond: e.lastStats.tokens / Math.max(1e-9, e.lastStats.seconds),
-    }),
+    timings: () => statsTimings(e.lastStats),
   };
 }
 
@@ -119,4 +113,9 @@ function eosTokenIds(model: Model<Float32Array>, tok: ModelTokenizer): number[] 
       'rollout: the model has no EOS token id (config.json eos_token_id or tokenizer_config.json eos_token)',
     );
   return eos;
+}
+
+/** The builtin and webgpu engines' last-call stats as the actor reports them. */
+function statsTimings(last: { tokens: number; seconds: number; prefillSeconds: number }): GenerationTimings {
+  return { timeToFirstTokenS: last.prefillSeconds, tokensPerSecond: last.tokens / Math.max(1e-9, last.seconds) };
 }
