@@ -14,7 +14,7 @@ import { remoteRolesOf } from '../transport/nats/run-remote.js';
 import type { TrainingOptions } from './training-types.js';
 
 /** The run folder a --resume location belongs to (the location itself, or the parent of a checkpoint folder). */
-export function resumeRunDir(location: string): string {
+function resumeRunDir(location: string): string {
   return existsSync(join(location, 'manifest.json')) || /checkpoint-\d+$/.test(location) ? dirname(location) : location;
 }
 

@@ -3,6 +3,7 @@
 // together (one decodeStep per token position for every live sequence); each sequence samples from
 // its own seeded stream Rng.derive(seed, prompt seedKey ?? index, sampleIndex), so a batched call produces the
 // same completions as one-at-a-time calls, and the same seed gives the same completions.
+import { checkGenerateRequest } from '../check-request.js';
 import { createKvCache, decodeStep, prefill, type KvCache } from '../../model/kv-cache.js';
 import { loraScale, type LoraAdapter } from '../../model/lora.js';
 import type { Model } from '../../model/weights.js';
@@ -117,27 +118,6 @@ function cacheFor(e: BuiltinState, seqs: number, len: number): KvCache<Float32Ar
   return e.cache!;
 }
 
-function checkRequest(e: BuiltinState, prompts: PromptInput[], n: number, s: SamplingParams): void {
-  const { maxContext, model } = e;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`generate: n must be a positive integer, got ${n}`);
-  if (!Number.isInteger(s.max_tokens) || s.max_tokens < 1)
-    throw new Error(`generate: sampling.max_tokens must be a positive integer, got ${s.max_tokens}`);
-  prompts.forEach((p, i) => {
-    if (p.ids.length === 0) throw new Error(`generate: prompt ${i} is empty (no token ids)`);
-    if (p.ids.length + s.max_tokens > maxContext) {
-      throw new Error(
-        `generate: prompt ${i} has ${p.ids.length} tokens; with max_tokens ${s.max_tokens} it exceeds the context of ${maxContext}`,
-      );
-    }
-    for (const id of p.ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= model.config.vocabSize)
-        throw new Error(
-          `generate: prompt ${i} has token id ${id} outside the vocabulary [0, ${model.config.vocabSize})`,
-        );
-    }
-  });
-}
-
 /** The adapter a generate call runs with, fixed at its start. */
 interface PinnedAdapter {
   ad: LoraAdapter<Float32Array> | null;
@@ -157,7 +137,7 @@ async function generateNow(
   n: number,
   sampling: SamplingParams,
 ): Promise<Completion[]> {
-  checkRequest(e, prompts, n, sampling);
+  checkGenerateRequest(prompts, n, sampling, { maxContext: e.maxContext, vocabSize: e.model.config.vocabSize });
   const t0 = performance.now();
   const jobs: Job[] = [];
   for (let p = 0; p < prompts.length; p++) for (let s = 0; s < n; s++) jobs.push({ p, s });

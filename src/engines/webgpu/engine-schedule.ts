@@ -2,6 +2,7 @@
 // request checks, the adapter version it pins, admission of queued sequences into free slots (with
 // pages for their worst case), the iteration loop (engine-iteration.ts), and the finished
 // sequences turned into completions as their slots and pages go back.
+import { checkGenerateRequest } from '../check-request.js';
 import { loraScale, loraSlots } from '../../model/lora.js';
 import { memoryStats, writeTensor } from '../../ops/webgpu/context.js';
 import type { SamplingConfig } from '../../ops/webgpu/sampling.js';
@@ -45,7 +46,7 @@ export async function generateNow(
   n: number,
   sampling: SamplingParams,
 ): Promise<Completion[]> {
-  checkRequest(e, prompts, n, sampling);
+  checkGenerateRequest(prompts, n, sampling, { maxContext: e.maxContext, vocabSize: e.config.vocabSize });
   const t0 = performance.now();
   const pinned = pinServing(e.adapters);
   const ver = e.version;
@@ -211,24 +212,6 @@ function retireFinished(call: GenerateCall, running: Seq[]): Seq[] {
     call.results[seq.job] = completionOf(seq, call.version, eos, decodeText);
   }
   return live;
-}
-
-function checkRequest(e: EngineState, prompts: PromptInput[], n: number, s: SamplingParams): void {
-  const { maxContext } = e;
-  const V = e.config.vocabSize;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`generate: n must be a positive integer, got ${n}`);
-  if (!Number.isInteger(s.max_tokens) || s.max_tokens < 1)
-    throw new Error(`generate: sampling.max_tokens must be a positive integer, got ${s.max_tokens}`);
-  prompts.forEach((p, i) => {
-    if (p.ids.length === 0) throw new Error(`generate: prompt ${i} is empty (no token ids)`);
-    if (p.ids.length + s.max_tokens > maxContext) {
-      const tooLong = `prompt ${i} has ${p.ids.length} tokens; with max_tokens ${s.max_tokens}`;
-      throw new Error(`generate: ${tooLong} it exceeds the context of ${maxContext}`);
-    }
-    for (const id of p.ids)
-      if (!Number.isInteger(id) || id < 0 || id >= V)
-        throw new Error(`generate: prompt ${i} has token id ${id} outside the vocabulary [0, ${V})`);
-  });
 }
 
 function stepAdapter(e: EngineState, pinned: ReturnType<typeof pinServing>): StepAdapter {

@@ -22,6 +22,7 @@ import {
   type Pipeline,
 } from './private-access.js';
 import { applyAdapter, createWeightSync, type SyncStats, type WeightSyncState } from './weight-sync.js';
+import { createSerialQueue, type SerialQueue } from '../../util/serial.js';
 
 export interface WebLlmEngineOptions {
   /** Folder with mlc-chat-config.json, ndarray-cache.json, params_shard_*.bin, tokenizer.json. */
@@ -93,8 +94,8 @@ interface WebLlmState {
   contextWindow: number;
   version: number;
   closed: boolean;
-  /** The last call queued (settled or not; never rejects). */
-  queue: Promise<unknown>;
+  /** generate and setAdapter calls, one at a time. */
+  calls: SerialQueue;
 }
 
 export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<WebLlmEngine> {
@@ -108,7 +109,7 @@ export async function createWebLlmEngine(opts: WebLlmEngineOptions): Promise<Web
     contextWindow: opts.contextWindow ?? Number(artifacts.chatConfig.context_window_size ?? 0),
     version: 0,
     closed: false,
-    queue: Promise.resolve(),
+    calls: createSerialQueue(),
   };
   const engine: WebLlmEngine = {
     name: 'webllm',
@@ -199,18 +200,16 @@ async function createMlcEngine(
 
 // generate() and setAdapter() run one at a time: a completion never straddles a weight change.
 function exclusive<T>(st: WebLlmState, fn: () => Promise<T>): Promise<T> {
-  const run = st.queue.then(() => {
+  return st.calls.run(() => {
     if (st.closed) throw new Error('WebLLM engine is closed');
     if (st.sync.broken) throw new Error(`WebLLM engine unusable: ${st.sync.broken}`);
     return fn();
   });
-  st.queue = run.catch(() => undefined);
-  return run;
 }
 
 async function closeEngine(st: WebLlmState): Promise<void> {
   if (st.closed) return;
-  await st.queue;
+  await st.calls.idle();
   st.closed = true;
   await st.mlc.unload();
 }
