@@ -2,10 +2,12 @@
 // length N, N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?},
 // then the data block. Every header problem is an error naming the file (and tensor).
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
-import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+/** Whether this machine's typed arrays are little-endian, as safetensors' data is. */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 export interface SafetensorsEntry {
   name: string;
@@ -179,11 +181,24 @@ export function readSafetensors(path: string): {
 
 /** Decodes into `out`; returns the index of the first non-finite value, or -1. */
 function decodeInto(out: Float32Array, bytes: Buffer, dtype: SafetensorsDtype): number {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = out.length;
-  if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
-  else if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
-  else for (let i = 0; i < n; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
+  if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
+    // The file's little-endian words read as typed arrays directly: a bf16 is the top half of its f32.
+    if (dtype === 'F32') out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+    else {
+      const h = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+      if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f16ToF32(h[i]!);
+      else {
+        const o = new Uint32Array(out.buffer, out.byteOffset, n);
+        for (let i = 0; i < n; i++) o[i] = h[i]! << 16;
+      }
+    }
+  } else {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (dtype === 'F32') for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+    else if (dtype === 'F16') for (let i = 0; i < n; i++) out[i] = f16ToF32(dv.getUint16(i * 2, true));
+    else for (let i = 0; i < n; i++) out[i] = bf16ToF32(dv.getUint16(i * 2, true));
+  }
   // x - x is 0 for finite x and NaN for NaN/±Inf: one branch-free pass, then a search only on failure.
   let acc = 0;
   for (let i = 0; i < n; i++) acc += out[i]! - out[i]!;
@@ -197,40 +212,86 @@ export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 };
 export interface TensorToWrite {
   name: string;
   shape: number[];
-  data: ArrayLike<number>;
+  /**
+   * The values, or a function that makes them when this tensor's turn to be written comes (tensors
+   * are made and written one at a time, in order, so a writer of a large model need not hold it whole).
+   */
+  data: ArrayLike<number> | (() => ArrayLike<number>);
   dtype?: SafetensorsDtype;
 }
 
-/** Writes tensors in the given order; the header is padded with spaces to 8-byte alignment. */
+/** Values encoded per write: 1 Mi values (4 MiB of F32), one buffer reused for every tensor. */
+const CHUNK_VALUES = 1 << 20;
+
+/**
+ * Writes tensors in the given order; the header is padded with spaces to 8-byte alignment. Each
+ * tensor is encoded and written in chunks, so the file may exceed what one Buffer or one write can
+ * hold (a 1.5B-parameter model in BF16 is 3.1 GB).
+ */
 export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata: Record<string, string> = {}): void {
+  for (const t of tensors) if (typeof t.data !== 'function') checkCount(path, t, t.data);
+  const head = headerBytes(tensors, metadata);
+  const chunk = Buffer.alloc(CHUNK_VALUES * 4);
+  const fd = openSync(path, 'w');
+  let whole = false;
+  try {
+    writeAll(fd, head, head.length);
+    for (const t of tensors) {
+      const data = typeof t.data === 'function' ? t.data() : t.data;
+      checkCount(path, t, data);
+      writeTensor(fd, chunk, data, t.dtype ?? 'F32');
+    }
+    whole = true;
+  } finally {
+    closeSync(fd);
+    // No half-written file: a reader would take it for a truncated one.
+    if (!whole) rmSync(path, { force: true });
+  }
+}
+
+function checkCount(path: string, t: TensorToWrite, data: ArrayLike<number>): void {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length)
+    throw new Error(
+      `writeSafetensors ${path}: tensor "${t.name}" has ${data.length} values, shape ${JSON.stringify(t.shape)} needs ${count}`,
+    );
+}
+
+/** u64 header length, then the JSON header (data offsets from the shapes) padded to 8 bytes. */
+function headerBytes(tensors: TensorToWrite[], metadata: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let off = 0;
   for (const t of tensors) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length)
-      throw new Error(
-        `writeSafetensors ${path}: tensor "${t.name}" has ${t.data.length} values, shape ${JSON.stringify(t.shape)} needs ${count}`,
-      );
     const dtype = t.dtype ?? 'F32';
-    const size = count * BYTES[dtype];
+    const size = t.shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
     header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + size] };
     off += size;
   }
   let json = JSON.stringify(header);
   while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
   const hlen = Buffer.byteLength(json);
-  const buf = Buffer.alloc(8 + hlen + off);
+  const buf = Buffer.alloc(8 + hlen);
   buf.writeBigUInt64LE(BigInt(hlen), 0);
   buf.write(json, 8, 'utf8');
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let p = 8 + hlen;
-  for (const t of tensors) {
-    const dtype = t.dtype ?? 'F32';
-    const n = t.data.length;
-    if (dtype === 'F32') for (let i = 0; i < n; i++, p += 4) dv.setFloat32(p, t.data[i]!, true);
-    else if (dtype === 'F16') for (let i = 0; i < n; i++, p += 2) dv.setUint16(p, f32ToF16(t.data[i]!), true);
-    else for (let i = 0; i < n; i++, p += 2) dv.setUint16(p, f32ToBf16(t.data[i]!), true);
+  return buf;
+}
+
+/** One tensor's values, encoded as dtype (little-endian) a chunk at a time. */
+function writeTensor(fd: number, chunk: Buffer, data: ArrayLike<number>, dtype: SafetensorsDtype): void {
+  const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  const n = data.length;
+  for (let i0 = 0; i0 < n; i0 += CHUNK_VALUES) {
+    const i1 = Math.min(n, i0 + CHUNK_VALUES);
+    let p = 0;
+    if (dtype === 'F32') for (let i = i0; i < i1; i++, p += 4) dv.setFloat32(p, data[i]!, true);
+    else if (dtype === 'F16') for (let i = i0; i < i1; i++, p += 2) dv.setUint16(p, f32ToF16(data[i]!), true);
+    else for (let i = i0; i < i1; i++, p += 2) dv.setUint16(p, f32ToBf16(data[i]!), true);
+    writeAll(fd, chunk, p);
   }
-  writeFileSync(path, buf);
+}
+
+/** writeSync until all `length` bytes are written (a write may be short). */
+function writeAll(fd: number, buf: Buffer, length: number): void {
+  for (let done = 0; done < length; ) done += writeSync(fd, buf, done, length - done);
 }

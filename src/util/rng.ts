@@ -61,6 +61,32 @@ export class Rng {
     return result;
   }
 
+  /**
+   * Fills `out` with the next out.length uint32s: the same values as that many nextU32() calls, from
+   * state held in locals (several times faster for millions of values).
+   */
+  fillU32(out: Uint32Array): void {
+    let s0 = this.s0 | 0,
+      s1 = this.s1 | 0,
+      s2 = this.s2 | 0,
+      s3 = this.s3 | 0;
+    for (let i = 0; i < out.length; i++) {
+      const m = Math.imul(s1, 5);
+      out[i] = Math.imul((m << 7) | (m >>> 25), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+    }
+    this.s0 = s0 >>> 0;
+    this.s1 = s1 >>> 0;
+    this.s2 = s2 >>> 0;
+    this.s3 = s3 >>> 0;
+  }
+
   /** Uniform float in [0, 1) with 53 random bits. */
   next(): number {
     const hi = this.nextU32() >>> 5; // 27 bits

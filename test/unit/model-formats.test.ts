@@ -1,7 +1,8 @@
 // Formats: config.json validation, safetensors (f32/f16/bf16, corrupt input), model save/load,
-// shared-memory attach in a real worker, PEFT adapter round trip, tokenizer + chat template.
+// shared-memory attach in a real worker, PEFT adapter round trip, tokenizer + chat template, and
+// Rng.fillU32 (the bulk draw the synthetic checkpoints use).
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -164,6 +165,65 @@ t.test('safetensors: write/read keeps names, shapes, order, metadata', async (t)
   t.same(tensors.get('a')!.shape, [1]);
   t.equal(tensors.get('a')!.dtype, 'BF16');
   t.equal(header.dataStart % 8, 0, 'data block is 8-byte aligned');
+});
+
+t.test('safetensors: lazy tensors are made one at a time, in order, and written across chunks', async (t) => {
+  const dir = tmp();
+  const f = join(dir, 'big.safetensors');
+  const n = (1 << 20) + 37; // more than one write chunk of values (all exact in bf16: ≤ 8 significant bits)
+  const made: string[] = [];
+  const big = (seed: number) => (): Float32Array => {
+    made.push(`big${seed}`);
+    return Float32Array.from({ length: n }, (_, i) => ((i * 7 + seed) % 256) / 8);
+  };
+  writeSafetensors(f, [
+    { name: 'big1', shape: [n], data: big(1), dtype: 'F16' },
+    { name: 'small', shape: [2], data: [3, -4] },
+    { name: 'big2', shape: [n], data: big(2), dtype: 'BF16' },
+  ]);
+  t.same(made, ['big1', 'big2'], 'each lazy tensor made once, in file order');
+  const { tensors } = readSafetensors(f);
+  t.same(Array.from(tensors.get('small')!.data), [3, -4]);
+  for (const [name, seed] of [
+    ['big1', 1],
+    ['big2', 2],
+  ] as const) {
+    const got = tensors.get(name)!.data;
+    let bad = -1;
+    for (let i = 0; i < n && bad < 0; i++) if (got[i] !== ((i * 7 + seed) % 256) / 8) bad = i;
+    t.equal(bad, -1, `${name}: every value back (first mismatch at ${bad})`);
+  }
+});
+
+t.test('safetensors: a tensor of the wrong size is refused by name and leaves no file', async (t) => {
+  const dir = tmp();
+  const f = join(dir, 'bad.safetensors');
+  t.throws(
+    () => writeSafetensors(f, [{ name: 'w', shape: [2, 2], data: [1, 2, 3] }]),
+    /tensor "w" has 3 values, shape \[2,2\] needs 4/,
+  );
+  t.notOk(existsSync(f), 'checked before the file is opened');
+  t.throws(
+    () =>
+      writeSafetensors(f, [
+        { name: 'ok', shape: [2], data: [1, 2] },
+        { name: 'late', shape: [3], data: () => new Float32Array(5) },
+      ]),
+    /tensor "late" has 5 values, shape \[3\] needs 3/,
+  );
+  t.notOk(existsSync(f), 'a lazy tensor found wrong mid-write: the partial file is removed');
+});
+
+t.test('Rng.fillU32 gives the values of as many nextU32 calls, and the same state after', async (t) => {
+  const a = new Rng(1234567);
+  const b = new Rng(1234567);
+  const out = new Uint32Array(1000);
+  a.fillU32(out.subarray(0, 0));
+  a.fillU32(out);
+  const want = Uint32Array.from({ length: 1000 }, () => b.nextU32());
+  t.same(Array.from(out), Array.from(want));
+  t.same(a.state(), b.state());
+  t.equal(a.nextU32(), b.nextU32());
 });
 
 t.test('describe/attach: a real worker maps the weights zero-copy', async (t) => {

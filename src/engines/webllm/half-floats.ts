@@ -2,6 +2,7 @@
 // ("f32-to-bf16") or f16, and synced tensors go to f16 GPU buffers on q0f16 libraries. Checkpoint
 // files themselves are read and written by src/model/safetensors.ts.
 import { writeSync } from 'node:fs';
+import { f16ToF32 as f16Value } from '../../util/half.js';
 
 export function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
@@ -32,13 +33,7 @@ export function bf16ToF32(src: Uint16Array, dst = new Float32Array(src.length)):
 }
 
 export function f16ToF32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i]!;
-    const s = h & 0x8000 ? -1 : 1;
-    const e = (h >>> 10) & 0x1f;
-    const m = h & 0x3ff;
-    dst[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-  }
+  for (let i = 0; i < src.length; i++) dst[i] = f16Value(src[i]!);
   return dst;
 }
 

@@ -86,15 +86,25 @@ function writeCheckpoint(dir: string, seed: number, shape: Qwen2Shape): void {
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
 
   const rng = Rng.derive(seed, 'synthetic-qwen2');
+  const u = new Uint32Array(1 << 16);
   const tensors: TensorToWrite[] = [];
   // Uniform(-a, a) has std a/√3; scales chosen so 24 random layers keep activations O(1) and the
   // tied head gives logits with clear (not tie-prone) maxima.
+  // Each tensor is drawn when the writer reaches it (in this order, so the draws are the same), so the
+  // 1.5B shape (6 GB as f32) is never held whole.
   const add = (name: string, shapeArr: number[], a: number, center = 0): void => {
-    const n = shapeArr.reduce((x, y) => x * y, 1);
-    const f = new Float32Array(n);
-    for (let i = 0; i < n; i++) f[i] = center + a * (2 * (rng.nextU32() / 4294967296) - 1);
-    // Rounded to bf16 here, so the file (BF16) and MLC's f32-to-bf16 load hold exactly these values.
-    tensors.push({ name, dtype: 'BF16', shape: shapeArr, data: bf16ToF32(f32ToBf16(f)) });
+    const draw = (): Float32Array => {
+      const n = shapeArr.reduce((x, y) => x * y, 1);
+      const f = new Float32Array(n);
+      for (let i0 = 0; i0 < n; i0 += u.length) {
+        const m = Math.min(u.length, n - i0);
+        rng.fillU32(u.subarray(0, m));
+        for (let i = 0; i < m; i++) f[i0 + i] = center + a * (2 * (u[i]! / 4294967296) - 1);
+      }
+      // Rounded to bf16 here, so the file (BF16) and MLC's f32-to-bf16 load hold exactly these values.
+      return bf16ToF32(f32ToBf16(f));
+    };
+    tensors.push({ name, dtype: 'BF16', shape: shapeArr, data: draw });
   };
   add('model.embed_tokens.weight', [shape.vocab_size, d], 0.1);
   const w = Math.sqrt(3) * 0.02;
