@@ -1,29 +1,31 @@
 // npm run bench:webllm — WebLLM on this machine's WebGPU adapter (a real GPU through Dawn's
 // Vulkan/Metal/D3D12 backend, or SwiftShader on a CPU): load time, sampled generation throughput
 // (time to first token, decode tokens/s, all tokens/s) and verified LoRA weight-sync latency per MiB
-// for a small adapter and a Tina-sized one (r 32 on all seven modules of all 24 layers).
+// for a small adapter and a Tina-sized one (r 32 on all seven modules of every layer).
 //
-// Weights: a Qwen2-0.5B-shaped checkpoint we generate (seeded), converted by tools/convert-to-mlc,
-// so the bench needs only the compiled model library (never committed):
+// Weights: a checkpoint we generate (seeded) in the shape the library was compiled for, converted by
+// tools/convert-to-mlc to the storage it loads (tools/convert-to-mlc/synthetic.ts), so the bench needs
+// only the compiled model library (never committed): Qwen2-0.5B q0f32 or q0f16, or Qwen2-0.5B/1.5B
+// q4f16_1 (whose sync merges and re-quantizes on the GPU; f16 libraries need shader-f16):
 //   LORACTOR_MLC_LIB=/path/Qwen2-0.5B-Instruct-q0f32-ctx4k_cs1k-webgpu.wasm npm run bench:webllm -- [options]
 //     --prompts P (4) --n K (2) --tokens T (64) --cache DIR (tmp) --out FILE (runs/bench-webllm.json)
 // On SwiftShader use --prompts 1 --n 1 --tokens 2 (tens of seconds per token for 0.5B).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { writeSyntheticQwen2Checkpoint, syntheticText } from '../src/engines/webllm/synthetic-checkpoint.js';
+import { syntheticText } from '../src/engines/webllm/synthetic-checkpoint.js';
 import { createWebLlmEngine } from '../src/engines/webllm/engine.js';
 import { makeTestAdapter } from '../src/engines/webllm/test-adapter.js';
 import type { SyncStats } from '../src/engines/webllm/weight-sync.js';
 import { repoRoot } from '../src/util/paths.js';
-import { convertToMlc } from './convert-to-mlc.js';
+import { syntheticMlcModelFor } from './convert-to-mlc/synthetic.js';
 import { scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 
 const USAGE = `usage: LORACTOR_MLC_LIB=LIB.wasm node dist/tools/bench-webllm.js [--prompts P] [--n K] [--tokens T] [--lib FILE] [--cache DIR] [--out FILE]
        (npm run bench:webllm)
 
 WebLLM on this machine's WebGPU adapter: load time, time to first token, decode tokens/s, and verified
-LoRA weight-sync latency per MiB, on a generated Qwen2-0.5B-shaped checkpoint.
+LoRA weight-sync latency per MiB, on a generated checkpoint in the library's shape (q0f32, q0f16, q4f16_1).
   --prompts P   prompts per batch (default 4)      --n K       completions per prompt (default 2)
   --tokens T    tokens per completion (default 64) --lib FILE  compiled model library (or LORACTOR_MLC_LIB)
   --cache DIR   checkpoint/MLC cache (default: a folder in the system temp dir)
@@ -58,12 +60,9 @@ if (!lib || !existsSync(lib)) {
 }
 const out = resolve(values.out ?? join(repoRoot(), 'runs', 'bench-webllm.json'));
 const cache = values.cache ?? join(tmpdir(), 'loractor-webllm-cache');
-mkdirSync(cache, { recursive: true });
 
 const t0 = performance.now();
-const hf = writeSyntheticQwen2Checkpoint(join(cache, 'hf-qwen2-0.5b-s1'), 1);
-const mlcDir = join(cache, 'mlc-qwen2-0.5b-s1');
-if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw' });
+const { mlcDir, tag, quantization } = syntheticMlcModelFor(lib, cache);
 const prepareS = (performance.now() - t0) / 1000;
 
 const engine = await createWebLlmEngine({ mlcDir, libFile: lib, contextWindow: Math.max(256, 64 + T) });
@@ -113,8 +112,8 @@ const attnQV = Array.from({ length: mc.num_hidden_layers }, (_, layer) =>
 const syncs: { adapter: string; stats: SyncStats; msPerMiB: number }[] = [];
 let version = 0;
 for (const [name, o] of [
-  ['r 16, q+v, 24 layers', { r: 16, alpha: 64, modules: attnQV }],
-  ['Tina: r 32, 7 modules, 24 layers', { r: 32, alpha: 128, modules: all }],
+  [`r 16, q+v, ${mc.num_hidden_layers} layers`, { r: 16, alpha: 64, modules: attnQV }],
+  [`Tina: r 32, 7 modules, ${mc.num_hidden_layers} layers`, { r: 32, alpha: 128, modules: all }],
 ] as const) {
   for (let rep = 0; rep < 2; rep++) {
     // the first touch of a tensor also reads its W0 from the shards
@@ -127,7 +126,7 @@ await engine.close();
 
 const row = (cells: (string | number)[]) => console.log(cells.map((c) => String(c).padEnd(16)).join(''));
 console.log(
-  `\nWebLLM bench — ${device}; ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; prepare ${prepareS.toFixed(1)} s, engine load ${engine.loadSeconds.toFixed(1)} s`,
+  `\nWebLLM bench — Qwen2 ${tag} ${quantization} (synthetic weights); ${device}; ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; prepare ${prepareS.toFixed(1)} s, engine load ${engine.loadSeconds.toFixed(1)} s`,
 );
 row(['generation', 'completions', 'tokens', 'TTFT s', 'decode tok/s', 'all tok/s']);
 row([
@@ -157,6 +156,7 @@ writeFileSync(
     {
       time: new Date().toISOString(),
       device,
+      model: { shape: tag, quantization, lib },
       loadSeconds: engine.loadSeconds,
       prepareSeconds: prepareS,
       generation: { prompts: P, n: N, maxTokens: T, ...gen },

@@ -1,11 +1,12 @@
 // WebLLM scaled out: N rollout actors (model.rollout_actors with engine webllm), each its own worker
 // thread with its own WebLLM engine and Dawn device on the same GPU, generating one request split
 // across them the way the coordinator splits a step's prompts. Aggregate tokens/s against N.
-// Weights: the Qwen2-0.5B-shaped synthetic checkpoint of the WebLLM tests, converted to MLC; needs the
-// compiled q0f32 library (LORACTOR_MLC_LIB, docs/webllm.md). bench-gpu-rollout runs it; it also runs alone:
-//   node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences 16] [--tokens 64] [--cache DIR]
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// Weights: the synthetic checkpoint of the WebLLM tests in the shape the library was compiled for,
+// converted to its storage (tools/convert-to-mlc/synthetic.ts); needs a compiled library (q0f32, q0f16
+// or q4f16_1; LORACTOR_MLC_LIB, docs/webllm.md). bench-gpu-rollout runs it; it also runs alone:
+//   node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences 16] [--tokens 64] [--cache DIR] [--out FILE]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ActorSystem } from '../src/runtime/actor-system.js';
 import { WeightStore } from '../src/runtime/weight-store.js';
@@ -14,8 +15,8 @@ import { describeModel } from '../src/model/weights.js';
 import { createLoraLayout } from '../src/model/lora.js';
 import { TrainingProtocols, type GenerateReply } from '../protocols/training.js';
 import { int32View } from '../protocols/shared-tensor.js';
-import { syntheticText, writeSyntheticQwen2Checkpoint } from '../src/engines/webllm/synthetic-checkpoint.js';
-import { convertToMlc } from './convert-to-mlc.js';
+import { syntheticText } from '../src/engines/webllm/synthetic-checkpoint.js';
+import { syntheticMlcModelFor } from './convert-to-mlc/synthetic.js';
 import { packageActor } from '../src/runtime/modules.js';
 import { isMainScript, scriptOptions, UsageError } from '../src/cli/standard-flags.js';
 
@@ -58,10 +59,7 @@ interface ScalingModel {
 }
 
 function prepareModel(o: WebLlmScalingOptions): ScalingModel {
-  mkdirSync(o.cache, { recursive: true });
-  const hf = writeSyntheticQwen2Checkpoint(join(o.cache, 'hf-qwen2-0.5b-s1'), 1);
-  const mlcDir = join(o.cache, 'mlc-qwen2-0.5b-s1');
-  if (!existsSync(join(mlcDir, 'ndarray-cache.json'))) convertToMlc({ model: hf, out: mlcDir, convTemplate: 'raw' });
+  const { hf, mlcDir } = syntheticMlcModelFor(o.lib, o.cache);
   const model = loadModel(hf);
   const lora = {
     r: 32,
@@ -245,9 +243,10 @@ export function formatWebLlmScaling(rows: WebLlmScalingRow[]): string {
   return lines.join('\n');
 }
 
-const USAGE = `usage: node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences N] [--tokens N] [--cache DIR]
+const USAGE = `usage: node dist/tools/webllm-scaling.js --lib FILE.wasm [--actors 1,2,4,8] [--sequences N] [--tokens N] [--cache DIR] [--out FILE]
   WebLLM's aggregate tokens/s against the number of rollout actors (each its own thread, engine and device),
-  on the synthetic Qwen2-0.5B-shaped checkpoint (q0f32 library: --lib or LORACTOR_MLC_LIB).`;
+  on a synthetic checkpoint in the library's shape (a q0f32, q0f16 or q4f16_1 library: --lib or
+  LORACTOR_MLC_LIB). The table goes to stderr; the rows as JSON to stdout, and to --out FILE when given.`;
 
 if (isMainScript(import.meta.url)) {
   const { values: v } = scriptOptions({
@@ -259,6 +258,7 @@ if (isMainScript(import.meta.url)) {
       sequences: { type: 'string', default: '16' },
       tokens: { type: 'string', default: '64' },
       cache: { type: 'string' },
+      out: { type: 'string' },
     },
   });
   const lib = v.lib ?? process.env.LORACTOR_MLC_LIB;
@@ -270,12 +270,19 @@ if (isMainScript(import.meta.url)) {
   };
   const rows = await benchWebLlmScaling({
     lib,
-    cache: v.cache ?? join(tmpdir(), 'loractor-webllm-scaling'),
+    cache: v.cache ?? join(tmpdir(), 'loractor-webllm-cache'),
     actors: v.actors!.split(',').map((x) => positive(x, '--actors')),
     sequences: positive(v.sequences!, '--sequences'),
     tokens: positive(v.tokens!, '--tokens'),
     log: (l) => console.error(l),
   });
   console.error(formatWebLlmScaling(rows));
-  console.log(JSON.stringify(rows, null, 2));
+  const json = JSON.stringify({ time: new Date().toISOString(), lib, rows }, null, 2) + '\n';
+  if (v.out) {
+    const out = resolve(v.out);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, json);
+    console.error(`wrote ${out}`);
+  }
+  console.log(json.trimEnd());
 }

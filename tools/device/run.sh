@@ -2,14 +2,18 @@
 # The GPU-machine script: unpack Node + project + Vulkan loader, report the adapter, check the GPU
 # kernels against the cpu ops, then run the benches beside their PyTorch/transformers anchors on the
 # same shapes and write the comparisons. Results go to $OUT (the folder whose files come back).
-#   tools/device/run.sh [--quick] [all|learner|rollout]
+#   tools/device/run.sh [--quick] [all|learner|rollout|webllm]
 #     --quick: SwiftShader-sized shapes, for a rehearsal here
 #     learner: self-check + bench:gpu-learner + PyTorch eager/PEFT anchor
 #     rollout: bench:gpu-rollout + transformers generate anchor + bench:tina-step + bench:q4-sync
+#     webllm:  WebLLM against its number of actors (the pack's q0f32 or q0f16 library) and WebLLM's
+#              single stream at the 1.5B shape (its 1536x28-q4f16_1 library); pack.sh LIB.wasm ... packs them
 # Budget: every phase has its own timeout; 'learner' worst case 810 s (120+150+300+240), 'rollout'
-# 330 s (80+60+150+40): run them as separate calls to stay inside a 10-minute call limit.
+# 330 s (80+60+150+40), 'webllm' 420 s (240+180): run them as separate calls to stay inside a
+# 10-minute call limit, rollout first (the open GPU issue's targets).
 # At most 8 files come back from a device call: the phases write into a scratch folder; $OUT gets
-# the comparisons, the three loractor JSONs and results.tar.gz (every log and JSON).
+# the comparisons, the loractor JSONs of the phases that ran (at most 5) and results.tar.gz (every
+# log and JSON).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -19,8 +23,8 @@ quick=""; what=all
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=--quick ;;
-    all|learner|rollout) what=$arg ;;
-    *) echo "run.sh: unknown argument '$arg' (use [--quick] [all|learner|rollout])" >&2; exit 2 ;;
+    all|learner|rollout|webllm) what=$arg ;;
+    *) echo "run.sh: unknown argument '$arg' (use [--quick] [all|learner|rollout|webllm])" >&2; exit 2 ;;
   esac
 done
 work=$(mktemp -d)
@@ -46,7 +50,8 @@ run() { # name timeout command...
 }
 torch_ok=0
 if python3 -c 'import torch, peft, transformers' 2>/dev/null; then torch_ok=1; fi
-if [ "$what" != rollout ]; then
+phase() { [ "$what" = all ] || [ "$what" = "$1" ]; }
+if phase learner; then
   if [ -n "$quick" ]; then
     shapes=quick; args=(--sequences 4 --prompt 16 --completion 48 --micro-batch 2 --reps 1)
   else
@@ -62,7 +67,7 @@ if [ "$what" != rollout ]; then
   fi
   "$node" "$proj/dist/tools/device-compare.js" "$out/loractor-learner.json" "$out/pytorch-learner.json" | tee "$out/comparison.txt"
 fi
-if [ "$what" != learner ]; then
+if phase rollout; then
   if [ -n "$quick" ]; then
     rshapes=quick; rargs=(--batches 1,2,4 --prompt 8 --tokens 6)
   else
@@ -77,10 +82,36 @@ if [ "$what" != learner ]; then
   run tina 150 "$node" "$proj/dist/tools/bench-tina-step.js" $quick --out "$out/loractor-tina-step.json"
   # The per-step sync into a q4f16_1 WebLLM library (merge + quantize on the GPU), 1.5B shape, 28 layers.
   run q4sync 40 "$node" "$proj/dist/tools/bench-q4-sync.js" $quick --out "$out/loractor-q4-sync.json"
-  "$node" "$proj/dist/tools/device-compare-rollout.js" "$out/loractor-rollout.json" "$out/transformers-rollout.json" "$out/loractor-tina-step.json" | tee "$out/comparison-rollout.txt"
 fi
-for f in comparison.txt comparison-rollout.txt loractor-kernels.json loractor-learner.json loractor-rollout.json loractor-tina-step.json loractor-q4-sync.json; do
-  [ -f "$out/$f" ] && cp "$out/$f" "$final/"
+if phase webllm; then
+  # The synthetic checkpoints are made here (the 1.5B one: about 80 s on one core) into this cache.
+  wcache="$work/webllm-cache"
+  q0=$(ls "$work"/mlc/*-q0f32.wasm "$work"/mlc/*-q0f16.wasm 2>/dev/null | head -n 1)
+  q4=$(ls "$work"/mlc/1536x28-q4f16_1.wasm 2>/dev/null | head -n 1)
+  # SwiftShader takes minutes per WebLLM token at 0.5B: the rehearsal runs one actor for one token.
+  if [ -n "$quick" ]; then wargs=(--actors 1 --sequences 1 --tokens 1); wsecs=1800; else wargs=(--actors 1,2,4,8 --sequences 16 --tokens 128); wsecs=240; fi
+  if [ -n "$q0" ]; then
+    run webllm-scaling $wsecs "$node" "$proj/dist/tools/webllm-scaling.js" --lib "$q0" --cache "$wcache" "${wargs[@]}" --out "$out/loractor-webllm-scaling.json"
+  else
+    echo "== webllm-scaling: no q0f32/q0f16 library in the pack (tools/device/pack.sh LIB.wasm ...)" | tee "$out/webllm-scaling.log"
+  fi
+  if [ -n "$q4" ] && [ -z "$quick" ]; then
+    run webllm-single 180 "$node" "$proj/dist/tools/bench-webllm.js" --lib "$q4" --cache "$wcache" --prompts 1 --n 1 --tokens 256 --out "$out/loractor-webllm-single.json"
+  elif [ -n "$quick" ] && [ -n "$q0" ]; then
+    # SwiftShader has no shader-f16, so a q4f16_1 library cannot run here: rehearse the step on q0f32.
+    run webllm-single $wsecs "$node" "$proj/dist/tools/bench-webllm.js" --lib "$q0" --cache "$wcache" --prompts 1 --n 1 --tokens 2 --out "$out/loractor-webllm-single.json"
+  else
+    echo "== webllm-single: no 1536x28-q4f16_1 library in the pack (tools/device/pack.sh LIB.wasm ...)" | tee "$out/webllm-single.log"
+  fi
+fi
+if phase rollout || phase webllm; then
+  "$node" "$proj/dist/tools/device-compare-rollout.js" "$out/loractor-rollout.json" "$out/transformers-rollout.json" "$out/loractor-tina-step.json" \
+    --webllm-scaling "$out/loractor-webllm-scaling.json" --webllm-single "$out/loractor-webllm-single.json" | tee "$out/comparison-rollout.txt"
+fi
+n=0
+for f in comparison.txt comparison-rollout.txt loractor-rollout.json loractor-tina-step.json loractor-webllm-scaling.json \
+  loractor-webllm-single.json loractor-learner.json loractor-kernels.json loractor-q4-sync.json; do
+  if [ -f "$out/$f" ] && [ $n -lt 7 ]; then cp "$out/$f" "$final/"; n=$((n + 1)); fi
 done
 tar -C "$out" -czf "$final/results.tar.gz" .
 echo "results in $final: $(ls "$final" | tr '\n' ' ')"
