@@ -37,10 +37,10 @@ export {
   estimateRunMemory,
   judgeMemory,
   estimateStepTime,
-  contextLimits,
   type BudgetKnobs,
   type BudgetItem,
 } from './config/budget.js';
+export { contextLimits } from './config/context-limits.js';
 export { runCli } from './main.js';
 export type { TrainingOptions } from './main.js';
 // Qwen2 model + LoRA + formats (src/model/), operation interface and cpu kernels (src/ops/).

@@ -4,7 +4,6 @@
 // check). Each part adds to the one CheckReport.
 import { totalmem } from 'node:os';
 import {
-  contextLimits,
   estimateRunMemory,
   estimateStepTime,
   formatBytes,
@@ -12,8 +11,8 @@ import {
   judgeMemory,
   type BudgetItem,
   type BudgetKnobs,
-  type ContextVerdict,
 } from '../config/budget.js';
+import { contextLimits, type ContextVerdict } from '../config/context-limits.js';
 import { measureFlops } from '../config/throughput.js';
 import type { DataSection, LoraSection, ModelSection } from '../coordinator/config.js';
 import { preparePrompts } from '../coordinator/prompts.js';

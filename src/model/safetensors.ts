@@ -220,7 +220,7 @@ export interface TensorToWrite {
   dtype?: SafetensorsDtype;
 }
 
-/** Values encoded per write: 1 Mi values (4 MiB of F32), one buffer reused for every tensor. */
+/** Values encoded per write: at most 1 Mi values (4 MiB of F32), one buffer reused for every tensor. */
 const CHUNK_VALUES = 1 << 20;
 
 /**
@@ -231,7 +231,8 @@ const CHUNK_VALUES = 1 << 20;
 export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata: Record<string, string> = {}): void {
   for (const t of tensors) if (typeof t.data !== 'function') checkCount(path, t, t.data);
   const head = headerBytes(tensors, metadata);
-  const chunk = Buffer.alloc(CHUNK_VALUES * 4);
+  const largest = Math.max(0, ...tensors.map((t) => t.shape.reduce((a, b) => a * b, 1)));
+  const chunk = Buffer.alloc(Math.min(largest, CHUNK_VALUES) * 4);
   const fd = openSync(path, 'w');
   let whole = false;
   try {

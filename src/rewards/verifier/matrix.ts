@@ -2,11 +2,9 @@
 // "I I") compares with the matrix it equals. Entries stay symbolic (["Add", a, b], ...): the
 // element-wise comparison evaluates them.
 import type { MathJson } from './types.js';
+import { args, head } from './mathjson.js';
 
 type Rows = MathJson[][];
-
-const head = (j: MathJson): string | null => (Array.isArray(j) && typeof j[0] === 'string' ? j[0] : null);
-const args = (j: MathJson): MathJson[] => (Array.isArray(j) ? (j.slice(1) as MathJson[]) : []);
 
 const MAX_CELLS = 400;
 

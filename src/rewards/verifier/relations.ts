@@ -4,6 +4,7 @@
 // "y = -x/2 + 3/4").
 import { isOnlySymbols } from './structure.js';
 import type { MathJson } from './types.js';
+import { args, head } from './mathjson.js';
 
 export const RELATIONS = new Set(['Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual']);
 const INVERSE: Record<string, string> = {
@@ -14,9 +15,6 @@ const INVERSE: Record<string, string> = {
   Equal: 'Equal',
   NotEqual: 'NotEqual',
 };
-
-const head = (j: MathJson): string | null => (Array.isArray(j) && typeof j[0] === 'string' ? j[0] : null);
-const args = (j: MathJson): MathJson[] => (Array.isArray(j) ? (j.slice(1) as MathJson[]) : []);
 
 export const isRelationHead = (h: string | null): boolean => h !== null && RELATIONS.has(h);
 export const isEquation = (j: MathJson): boolean => head(j) === 'Equal' && args(j).length >= 2;

@@ -2,6 +2,7 @@
 // split by ";" are tuples ("p=5,q=2; p=7,q=2"), "a = 4, -8, -10" names the whole set, and ±
 // stands for both signs. Also the "only symbols" test that decides what counts as an assignment.
 import type { MathJson } from './types.js';
+import { head } from './mathjson.js';
 
 const CONSTANTS = new Set([
   'Pi',
@@ -17,8 +18,6 @@ const CONSTANTS = new Set([
   'RealNumbers',
 ]);
 const RELATIONS = new Set(['Equal', 'NotEqual', 'Less', 'LessEqual', 'Greater', 'GreaterEqual']);
-
-const head = (j: MathJson): string | null => (Array.isArray(j) && typeof j[0] === 'string' ? j[0] : null);
 
 /**
  * latex2sympy's is_expr_of_only_symbols: a symbol, or something built only from symbols (AB, A/B,
