@@ -1,11 +1,12 @@
 // node dist/tools/device-compare-rollout.js ROLLOUT.json TORCH_ROLLOUT.json TINA.json
-//   [--webllm-scaling SCALING.json] [--webllm-single WEBLLM.json] — the rollout side of a device run
-// (tools/device/run.sh) in one table: the webgpu engine's aggregate decode tokens/s against
-// transformers' batched generate (bf16) on the same shapes and batch sizes, the decode roofline,
-// WebLLM against its number of actors (webllm-scaling), WebLLM's single stream (bench-webllm), the
-// Tina-shaped step per phase, and the issue's targets (≥ 5,000 tokens/s for 48 sequences of the 1.5B
-// model, ≥ 10× WebLLM's single stream, a step ≤ 60 s, a version switch ≤ 5 ms). Any file may be
-// missing (a phase that did not run); what it would show is left out.
+//   [--webllm-scaling SCALING.json] [--webllm-single WEBLLM.json] [--webllm-q4-check CHECK.json]
+// The rollout side of a device run (tools/device/run.sh) in one table: the webgpu engine's aggregate
+// decode tokens/s against transformers' batched generate (bf16) on the same shapes and batch sizes,
+// the decode roofline, WebLLM against its number of actors (webllm-scaling), WebLLM's single stream
+// (bench-webllm), the q4 end-to-end check's tally (webllm-q4-check), the Tina-shaped step per phase,
+// and the issue's targets (≥ 5,000 tokens/s for 48 sequences of the 1.5B model, ≥ 10× WebLLM's
+// single stream, a step ≤ 60 s, a version switch ≤ 5 ms). Any file may be missing (a phase that did
+// not run); what it would show is left out.
 import { existsSync, readFileSync } from 'node:fs';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 
@@ -31,6 +32,8 @@ type Tina = {
   peakGiB: number;
   device: string;
 };
+/** tools/webllm-q4-check.ts --out. */
+type Q4Check = { error?: string; assertions: { ok: boolean; message: string }[] };
 /** tools/webllm-scaling.ts --out. */
 type Scaling = { lib: string; rows: ScalingRow[] };
 /** tools/bench-webllm.ts --out (one prompt, one completion: WebLLM's single stream). */
@@ -46,15 +49,20 @@ const read = <T>(p: string | undefined): T | null =>
   p && existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as T) : null;
 const { positionals, values } = scriptOptions({
   name: 'device-compare-rollout',
-  options: { 'webllm-scaling': { type: 'string' }, 'webllm-single': { type: 'string' } },
+  options: {
+    'webllm-scaling': { type: 'string' },
+    'webllm-single': { type: 'string' },
+    'webllm-q4-check': { type: 'string' },
+  },
   allowPositionals: true,
-  help: 'usage: node dist/tools/device-compare-rollout.js ROLLOUT.json TORCH_ROLLOUT.json TINA.json [--webllm-scaling FILE] [--webllm-single FILE]\n  The rollout side of a device run in one table, beside the transformers anchor, WebLLM and the targets',
+  help: 'usage: node dist/tools/device-compare-rollout.js ROLLOUT.json TORCH_ROLLOUT.json TINA.json [--webllm-scaling FILE] [--webllm-single FILE] [--webllm-q4-check FILE]\n  The rollout side of a device run in one table, beside the transformers anchor, WebLLM and the targets',
 });
 const ours = read<Rollout>(positionals[0]),
   torch = read<Torch>(positionals[1]),
   tina = read<Tina>(positionals[2]),
   scaling = read<Scaling>(values['webllm-scaling']),
-  single = read<WebLlmBench>(values['webllm-single']);
+  single = read<WebLlmBench>(values['webllm-single']),
+  q4check = read<Q4Check>(values['webllm-q4-check']);
 const f = (x: number | undefined, d = 1): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
 const print = (lines: string[][]): void => {
   const w = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
@@ -104,6 +112,13 @@ if (ours) {
   console.log(`device-compare-rollout: no rollout results (${positionals[0] || 'no file given'})`);
 }
 printWebLlm(scaling?.rows ?? ours?.webllm ?? null, scaling?.lib, single);
+if (q4check) {
+  const failed = q4check.assertions.filter((a) => !a.ok);
+  console.log(
+    `\nWebLLM q4f16_1 end-to-end check (tokens against the CPU on the same q4 weights, before and after a q4 sync): ${q4check.assertions.length - failed.length} passed, ${failed.length} failed${q4check.error ? `; stopped: ${q4check.error}` : ''}`,
+  );
+  for (const a of failed) console.log(`  not ok: ${a.message}`);
+}
 if (tina) {
   console.log(`\nTina-shaped GRPO step (${tina.shape}; ${tina.device}): seconds per phase`);
   print([

@@ -87,6 +87,19 @@ t.test('a WebLLM phase alone (no rollout results) still reports WebLLM; no targe
   t.notMatch(out, /Target/);
 });
 
+t.test('the q4 end-to-end check is tallied, naming what failed and why it stopped', async (t) => {
+  const check = write('q4check.json', {
+    error: 'lost the device',
+    assertions: [
+      { ok: true, message: 'the library is q4f16_1' },
+      { ok: false, message: 'base: token 0 equals the CPU greedy token on the same q4 weights' },
+    ],
+  });
+  const out = compare(['', '', '', '--webllm-q4-check', check]);
+  t.match(out, /WebLLM q4f16_1 end-to-end check .*: 1 passed, 1 failed; stopped: lost the device/);
+  t.match(out, /not ok: base: token 0 equals the CPU greedy token/);
+});
+
 const param = (name: string, shape: number[], dtype: string) => ({ name, shape, dtype });
 const kv = { num_hidden_layers: 28, num_attention_heads: 12, num_key_value_heads: 2, head_dim: 128 };
 const shape15 = {

@@ -6,10 +6,12 @@
 #     --quick: SwiftShader-sized shapes, for a rehearsal here
 #     learner: self-check + bench:gpu-learner + PyTorch eager/PEFT anchor
 #     rollout: bench:gpu-rollout + transformers generate anchor + bench:tina-step + bench:q4-sync
-#     webllm:  WebLLM against its number of actors (the pack's q0f32 or q0f16 library) and WebLLM's
-#              single stream at the 1.5B shape (its 1536x28-q4f16_1 library); pack.sh LIB.wasm ... packs them
+#     webllm:  WebLLM against its number of actors (the pack's q0f32 or q0f16 library), WebLLM's single
+#              stream at the 1.5B shape and the q4 end-to-end check (webllm-q4-check: tokens against the
+#              CPU on the same q4 weights, before and after a q4 sync; its 1536x28-q4f16_1 library);
+#              pack.sh LIB.wasm ... packs them
 # Budget: every phase has its own timeout; 'learner' worst case 810 s (120+150+300+240), 'rollout'
-# 330 s (80+60+150+40), 'webllm' 420 s (240+180): run them as separate calls to stay inside a
+# 330 s (80+60+150+40), 'webllm' 550 s (200+150+200): run them as separate calls to stay inside a
 # 10-minute call limit, rollout first (the open GPU issue's targets).
 # At most 8 files come back from a device call: the phases write into a scratch folder; $OUT gets
 # the comparisons, the loractor JSONs of the phases that ran (at most 5) and results.tar.gz (every
@@ -89,28 +91,33 @@ if phase webllm; then
   q0=$(ls "$work"/mlc/*-q0f32.wasm "$work"/mlc/*-q0f16.wasm 2>/dev/null | head -n 1)
   q4=$(ls "$work"/mlc/1536x28-q4f16_1.wasm 2>/dev/null | head -n 1)
   # SwiftShader takes minutes per WebLLM token at 0.5B: the rehearsal runs one actor for one token.
-  if [ -n "$quick" ]; then wargs=(--actors 1 --sequences 1 --tokens 1); wsecs=1800; else wargs=(--actors 1,2,4,8 --sequences 16 --tokens 128); wsecs=240; fi
+  if [ -n "$quick" ]; then wargs=(--actors 1 --sequences 1 --tokens 1); wsecs=1800; else wargs=(--actors 1,2,4,8 --sequences 16 --tokens 128); wsecs=200; fi
   if [ -n "$q0" ]; then
     run webllm-scaling $wsecs "$node" "$proj/dist/tools/webllm-scaling.js" --lib "$q0" --cache "$wcache" "${wargs[@]}" --out "$out/loractor-webllm-scaling.json"
   else
     echo "== webllm-scaling: no q0f32/q0f16 library in the pack (tools/device/pack.sh LIB.wasm ...)" | tee "$out/webllm-scaling.log"
   fi
   if [ -n "$q4" ] && [ -z "$quick" ]; then
-    run webllm-single 180 "$node" "$proj/dist/tools/bench-webllm.js" --lib "$q4" --cache "$wcache" --prompts 1 --n 1 --tokens 256 --out "$out/loractor-webllm-single.json"
+    run webllm-single 150 "$node" "$proj/dist/tools/bench-webllm.js" --lib "$q4" --cache "$wcache" --prompts 1 --n 1 --tokens 256 --out "$out/loractor-webllm-single.json"
   elif [ -n "$quick" ] && [ -n "$q0" ]; then
     # SwiftShader has no shader-f16, so a q4f16_1 library cannot run here: rehearse the step on q0f32.
     run webllm-single $wsecs "$node" "$proj/dist/tools/bench-webllm.js" --lib "$q0" --cache "$wcache" --prompts 1 --n 1 --tokens 2 --out "$out/loractor-webllm-single.json"
   else
     echo "== webllm-single: no 1536x28-q4f16_1 library in the pack (tools/device/pack.sh LIB.wasm ...)" | tee "$out/webllm-single.log"
   fi
+  # On SwiftShader this rehearses the plumbing and ends in the library's refusal (no shader-f16).
+  if [ -n "$q4" ]; then
+    run webllm-q4-check $wsecs "$node" "$proj/dist/tools/webllm-q4-check.js" --lib "$q4" --cache "$wcache" --out "$out/loractor-webllm-q4-check.json"
+  fi
 fi
 if phase rollout || phase webllm; then
   "$node" "$proj/dist/tools/device-compare-rollout.js" "$out/loractor-rollout.json" "$out/transformers-rollout.json" "$out/loractor-tina-step.json" \
-    --webllm-scaling "$out/loractor-webllm-scaling.json" --webllm-single "$out/loractor-webllm-single.json" | tee "$out/comparison-rollout.txt"
+    --webllm-scaling "$out/loractor-webllm-scaling.json" --webllm-single "$out/loractor-webllm-single.json" \
+    --webllm-q4-check "$out/loractor-webllm-q4-check.json" | tee "$out/comparison-rollout.txt"
 fi
 n=0
 for f in comparison.txt comparison-rollout.txt loractor-rollout.json loractor-tina-step.json loractor-webllm-scaling.json \
-  loractor-webllm-single.json loractor-learner.json loractor-kernels.json loractor-q4-sync.json; do
+  loractor-webllm-single.json loractor-webllm-q4-check.json loractor-learner.json loractor-kernels.json loractor-q4-sync.json; do
   if [ -f "$out/$f" ] && [ $n -lt 7 ]; then cp "$out/$f" "$final/"; n=$((n + 1)); fi
 done
 tar -C "$out" -czf "$final/results.tar.gz" .
