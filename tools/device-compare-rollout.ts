@@ -8,6 +8,7 @@
 // single stream, a step ≤ 60 s, a version switch ≤ 5 ms). Any file may be missing (a phase that did
 // not run); what it would show is left out.
 import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { scriptOptions } from '../src/cli/standard-flags.js';
 
 type RolloutRow = {
@@ -63,7 +64,9 @@ const ours = read<Rollout>(positionals[0]),
   scaling = read<Scaling>(values['webllm-scaling']),
   single = read<WebLlmBench>(values['webllm-single']),
   q4check = read<Q4Check>(values['webllm-q4-check']);
-const f = (x: number | undefined, d = 1): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
+/** d decimals; values below 1 (SwiftShader's tokens/s) keep 3 significant digits instead of reading as 0. */
+const f = (x: number | undefined, d = 1): string =>
+  x === undefined || !Number.isFinite(x) ? '—' : x !== 0 && Math.abs(x) < 1 ? x.toPrecision(3) : x.toFixed(d);
 const print = (lines: string[][]): void => {
   const w = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   for (const l of lines) console.log(l.map((s, i) => s.padStart(w[i]!)).join('  '));
@@ -134,7 +137,9 @@ if (tina) {
 /** WebLLM's aggregate tokens/s against its actors, and its single stream with the sync it paid. */
 function printWebLlm(rows: ScalingRow[] | null, lib: string | undefined, one: WebLlmBench | null): void {
   if (rows) {
-    console.log(`\nWebLLM aggregate tokens/s against rollout actors (${lib ?? 'Qwen2-0.5B q0f32'}, synthetic weights)`);
+    console.log(
+      `\nWebLLM aggregate tokens/s against rollout actors (${lib ? basename(lib) : 'Qwen2-0.5B q0f32'}, synthetic weights)`,
+    );
     print([
       ['actors', 'tokens/s', 'speedup'],
       ...rows.map((w) => [
