@@ -37,113 +37,154 @@ export interface KernelCost {
 
 const F32 = 4;
 
+/** The counts every kernel's cost is built from. */
+interface StepCounts {
+  s: StepShape;
+  /** Tokens per micro-batch, and the scored (completion) ones among them. */
+  rows: number;
+  scored: number;
+  /** Micro-batches per step. */
+  micro: number;
+  /** Tokens per sequence. */
+  T: number;
+  L: number;
+  /** Forward passes per step that run the layers: reference (adapter off) + policy + recomputation. */
+  layerForwards: number;
+}
+
 /** Every kernel of one optimizer step, with its per-call cost and call count. */
 export function learnerStepCosts(s: StepShape): KernelCost[] {
-  const c = s.config,
-    D = c.hiddenSize,
-    H = c.numHeads,
-    hd = c.headDim,
-    I = c.intermediateSize,
-    V = c.vocabSize;
   const T = s.promptLength + s.completionLength;
-  const rows = s.microBatchSequences * T; // tokens per micro-batch
-  const scored = s.microBatchSequences * s.completionLength;
-  const micro = Math.ceil(s.sequences / s.microBatchSequences);
-  const L = c.numLayers,
-    r = s.loraR;
-  // Forward passes per step that run the layers: reference (adapter off) + policy + recomputation.
-  const layerForwards = (s.reference ? 1 : 0) + 1 + (s.recompute ? 1 : 0);
-  const out: KernelCost[] = [];
-  for (const m of LORA_MODULES) {
-    const [o, i] = moduleDims(c, m);
-    const weight = o * i * s.weightBytes;
-    out.push({
+  const n: StepCounts = {
+    s,
+    rows: s.microBatchSequences * T,
+    scored: s.microBatchSequences * s.completionLength,
+    micro: Math.ceil(s.sequences / s.microBatchSequences),
+    T,
+    L: s.config.numLayers,
+    layerForwards: (s.reference ? 1 : 0) + 1 + (s.recompute ? 1 : 0),
+  };
+  const optimizer = loraParams(s);
+  return [
+    ...LORA_MODULES.flatMap((m) => projectionCosts(n, m)),
+    ...attentionCosts(n),
+    ...elementwiseCosts(n),
+    ...lmHeadCosts(n),
+    { kernel: 'grad norm + AdamW', flops: 16 * optimizer, bytes: 7 * optimizer * F32, callsPerStep: 1, matrix: false },
+  ];
+}
+
+/** One projection's base product forward and backward, and its LoRA side path where it has one. */
+function projectionCosts({ s, rows, micro, L, layerForwards }: StepCounts, m: LoraModule): KernelCost[] {
+  const [o, i] = moduleDims(s.config, m);
+  const r = s.loraR;
+  const weight = o * i * s.weightBytes;
+  const out: KernelCost[] = [
+    {
       kernel: `${m} forward (x·Wᵀ)`,
       flops: 2 * rows * o * i,
       bytes: weight + rows * (i + o) * F32,
       callsPerStep: L * micro * layerForwards,
       matrix: true,
-    });
-    out.push({
+    },
+    {
       kernel: `${m} backward (dy·W)`,
       flops: 2 * rows * o * i,
       bytes: weight + rows * (i + o) * F32,
       callsPerStep: L * micro,
       matrix: true,
-    });
-    if (s.loraModules.includes(m)) {
-      const loraForwards = 1 + (s.recompute ? 1 : 0);
-      // forward: x·Aᵀ [rows,r], then (·)·Bᵀ; backward: dB = dyᵀ·us, dz = dy·B, dA = dzᵀ·x, dx += dz·A
-      out.push({
-        kernel: `${m} LoRA forward`,
-        flops: 2 * rows * r * (i + o),
-        bytes: rows * (i + o + 2 * r) * F32 + r * (i + o) * F32,
-        callsPerStep: L * micro * loraForwards,
-        matrix: true,
-      });
-      out.push({
-        kernel: `${m} LoRA backward`,
-        flops: 4 * rows * r * (i + o),
-        bytes: rows * (2 * i + 2 * o + 4 * r) * F32 + 2 * r * (i + o) * F32,
-        callsPerStep: L * micro,
-        matrix: true,
-      });
-    }
-  }
-  // Causal attention: QKᵀ and P·V over on average (T+1)/2 keys per query, per q head.
-  const avgKeys = (T + 1) / 2;
-  const attnFlops = 4 * rows * H * hd * avgKeys;
-  const qkvBytes = rows * (2 * H + 2 * c.numKvHeads) * hd * F32;
-  out.push({
-    kernel: 'attention forward (flash)',
-    flops: attnFlops,
-    bytes: qkvBytes + rows * H * F32,
-    callsPerStep: L * micro * layerForwards,
-    matrix: true,
-  });
-  // Backward: recompute S = QKᵀ, dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q.
-  out.push({
-    kernel: 'attention backward (flash)',
-    flops: 2.5 * attnFlops,
-    bytes: 2 * qkvBytes + rows * 2 * H * hd * F32,
-    callsPerStep: L * micro,
-    matrix: true,
-  });
-  const elem = (kernel: string, floatsPerRow: number, flopsPerRow: number, calls: number): void => {
-    out.push({
-      kernel,
-      flops: rows * flopsPerRow,
-      bytes: rows * floatsPerRow * F32,
-      callsPerStep: calls,
-      matrix: false,
-    });
-  };
-  elem('rmsnorm forward', 2 * D + 1, 4 * D, 2 * L * micro * layerForwards);
-  elem('rmsnorm backward', 4 * D + 1, 8 * D, 2 * L * micro);
-  elem('RoPE (q and k)', 2 * (H + c.numKvHeads) * hd, 3 * (H + c.numKvHeads) * hd, L * micro * (layerForwards + 1));
-  elem('SwiGLU forward', 3 * I, 6 * I, L * micro * layerForwards);
-  elem('SwiGLU backward', 5 * I, 12 * I, L * micro);
-  elem('residual adds', 6 * D, 2 * D, L * micro * (layerForwards + 1));
-  // LM head on the scored rows only, recomputed chunk by chunk in the backward.
-  const headWeight = V * D * s.weightBytes;
-  const headForwards = (s.reference ? 1 : 0) + 1;
-  out.push({
-    kernel: 'LM head + log-softmax forward',
-    flops: 2 * scored * D * V + 4 * scored * V,
-    bytes: headWeight + scored * (D + 2) * F32,
-    callsPerStep: micro * headForwards,
-    matrix: true,
-  });
-  out.push({
-    kernel: 'LM head backward (recompute + dlogits·W)',
-    flops: 4 * scored * D * V + 6 * scored * V,
-    bytes: 2 * headWeight + 2 * scored * D * F32,
-    callsPerStep: micro,
-    matrix: true,
-  });
-  const n = loraParams(s);
-  out.push({ kernel: 'grad norm + AdamW', flops: 16 * n, bytes: 7 * n * F32, callsPerStep: 1, matrix: false });
+    },
+  ];
+  if (!s.loraModules.includes(m)) return out;
+  const loraForwards = 1 + (s.recompute ? 1 : 0);
+  // forward: x·Aᵀ [rows,r], then (·)·Bᵀ; backward: dB = dyᵀ·us, dz = dy·B, dA = dzᵀ·x, dx += dz·A
+  out.push(
+    {
+      kernel: `${m} LoRA forward`,
+      flops: 2 * rows * r * (i + o),
+      bytes: rows * (i + o + 2 * r) * F32 + r * (i + o) * F32,
+      callsPerStep: L * micro * loraForwards,
+      matrix: true,
+    },
+    {
+      kernel: `${m} LoRA backward`,
+      flops: 4 * rows * r * (i + o),
+      bytes: rows * (2 * i + 2 * o + 4 * r) * F32 + 2 * r * (i + o) * F32,
+      callsPerStep: L * micro,
+      matrix: true,
+    },
+  );
   return out;
+}
+
+/** Causal attention: QKᵀ and P·V over on average (T+1)/2 keys per query, per q head. */
+function attentionCosts({ s, rows, micro, T, L, layerForwards }: StepCounts): KernelCost[] {
+  const c = s.config;
+  const attnFlops = 4 * rows * c.numHeads * c.headDim * ((T + 1) / 2);
+  const qkvBytes = rows * (2 * c.numHeads + 2 * c.numKvHeads) * c.headDim * F32;
+  return [
+    {
+      kernel: 'attention forward (flash)',
+      flops: attnFlops,
+      bytes: qkvBytes + rows * c.numHeads * F32,
+      callsPerStep: L * micro * layerForwards,
+      matrix: true,
+    },
+    // Backward: recompute S = QKᵀ, dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q.
+    {
+      kernel: 'attention backward (flash)',
+      flops: 2.5 * attnFlops,
+      bytes: 2 * qkvBytes + rows * 2 * c.numHeads * c.headDim * F32,
+      callsPerStep: L * micro,
+      matrix: true,
+    },
+  ];
+}
+
+/** The row-wise kernels: norms, RoPE, SwiGLU, residual adds. */
+function elementwiseCosts({ s, rows, micro, L, layerForwards }: StepCounts): KernelCost[] {
+  const c = s.config,
+    D = c.hiddenSize,
+    I = c.intermediateSize,
+    qk = (c.numHeads + c.numKvHeads) * c.headDim;
+  const elem = (kernel: string, floatsPerRow: number, flopsPerRow: number, calls: number): KernelCost => ({
+    kernel,
+    flops: rows * flopsPerRow,
+    bytes: rows * floatsPerRow * F32,
+    callsPerStep: calls,
+    matrix: false,
+  });
+  return [
+    elem('rmsnorm forward', 2 * D + 1, 4 * D, 2 * L * micro * layerForwards),
+    elem('rmsnorm backward', 4 * D + 1, 8 * D, 2 * L * micro),
+    elem('RoPE (q and k)', 2 * qk, 3 * qk, L * micro * (layerForwards + 1)),
+    elem('SwiGLU forward', 3 * I, 6 * I, L * micro * layerForwards),
+    elem('SwiGLU backward', 5 * I, 12 * I, L * micro),
+    elem('residual adds', 6 * D, 2 * D, L * micro * (layerForwards + 1)),
+  ];
+}
+
+/** The LM head on the scored rows only, recomputed chunk by chunk in the backward. */
+function lmHeadCosts({ s, scored, micro }: StepCounts): KernelCost[] {
+  const D = s.config.hiddenSize,
+    V = s.config.vocabSize;
+  const headWeight = V * D * s.weightBytes;
+  return [
+    {
+      kernel: 'LM head + log-softmax forward',
+      flops: 2 * scored * D * V + 4 * scored * V,
+      bytes: headWeight + scored * (D + 2) * F32,
+      callsPerStep: micro * ((s.reference ? 1 : 0) + 1),
+      matrix: true,
+    },
+    {
+      kernel: 'LM head backward (recompute + dlogits·W)',
+      flops: 4 * scored * D * V + 6 * scored * V,
+      bytes: 2 * headWeight + 2 * scored * D * F32,
+      callsPerStep: micro,
+      matrix: true,
+    },
+  ];
 }
 
 export function loraParams(s: Pick<StepShape, 'config' | 'loraR' | 'loraModules'>): number {
