@@ -22,7 +22,7 @@ import { encodeWire, protocolTable, RemoteProtocols, type RunAnnouncement } from
 import { adapterPublisher, openAdapterBucket, type AdapterPublisher } from './adapters.js';
 import { connectNats, ensureStreams, ensureWorkConsumer, NAMES } from './connect.js';
 import type { RemoteRole } from './worker.js';
-import { readResults, trackAsks, type RemoteRun } from './remote-roles-asks.js';
+import { readResults, trackAsks, type RemoteAsks, type RemoteRun } from './remote-roles-asks.js';
 import { remoteGenerate } from './remote-roles-rollout.js';
 import { remoteRoleOf, type RemoteEvent, type RemoteRoles, type RemoteRolesOptions } from './remote-roles-types.js';
 import { watchWorkers } from './remote-roles-workers.js';
@@ -57,66 +57,24 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
     refusals: [],
     nextAsk: 0,
   };
-  const { hearts } = state;
   const asks = trackAsks(state);
-  const { fail, submit } = asks;
   const { resultsIter, reading } = await readResults(state, asks.onResult);
   const { subs, watchdog } = watchWorkers(nc, state, roles, asks);
-
-  const ann: RunAnnouncement = {
-    run,
-    protocols: protocolTable(),
-    package: o.packageVersion,
-    roles,
-    adapterBucket: NAMES.adapters,
-    ...(o.rollout && roles.includes('rollout') ? { rollout: o.rollout } : {}),
-    ...(o.reward && roles.includes('reward') ? { reward: o.reward } : {}),
-  };
+  const ann = announcement(run, o, roles);
   await js.publish(NAMES.runSubject(run), encodeWire(RemoteProtocols.RunAnnouncement, ann));
-
-  const generate = remoteGenerate(state, submit);
-
   return {
     run,
     isRemote: (role) => {
       const r = remoteRoleOf(role);
       return r !== null && roles.includes(r);
     },
-    async ask<R>(
-      role: string,
-      handler: string,
-      msg: unknown,
-      opts: { signal?: AbortSignal; onStart?: () => void } = {},
-    ): Promise<R> {
-      const r = remoteRoleOf(role);
-      if (!r || !roles.includes(r)) throw new Error(`role '${role}' is not remote in this run`);
-      if (r === 'rollout' && handler === 'generate') return (await generate(msg as GenerateRequest)) as R;
-      if (r === 'rollout' && handler === 'sync') {
-        const t0 = performance.now();
-        const m = msg as { minVersion: number; timeoutMs?: number };
-        const meta = await publisher.publishLatest(m.minVersion, m.timeoutMs ?? 30_000);
-        return { version: meta.version, latencyMs: performance.now() - t0, verified: true } satisfies SyncReply as R;
-      }
-      if (r === 'reward' && handler === 'warmup') return { names: [], threadId: 0 } as R;
-      if (r === 'reward' && handler === 'scoreItem') {
-        // scoreBatch's start signal: called when a worker begins the item (its WorkStarted message).
-        const request = msg as Record<string, unknown>;
-        const [res] = await submit(
-          'reward',
-          [{ kind: 'score', run, ask: state.nextAsk++, part: 0, request }],
-          opts.signal,
-          opts.onStart,
-        );
-        return res!.reply as R;
-      }
-      throw new Error(`remote ${r}: no handler '${handler}' over NATS`);
-    },
+    ask: askRemote(state, roles, asks),
     events$: events.asObservable(),
-    workers: () => [...hearts.values()],
+    workers: () => [...state.hearts.values()],
     async close() {
       clearInterval(watchdog);
-      fail('rollout', new Error('remote roles closed'));
-      fail('reward', new Error('remote roles closed'));
+      asks.fail('rollout', new Error('remote roles closed'));
+      asks.fail('reward', new Error('remote roles closed'));
       await js
         .publish(NAMES.runSubject(run), encodeWire(RemoteProtocols.RunAnnouncement, { ...ann, ended: true }))
         .catch(() => {});
@@ -127,6 +85,49 @@ export async function openRemoteRoles(o: RemoteRolesOptions): Promise<RemoteRole
       events.complete();
       await nc.drain().catch(() => {});
     },
+  };
+}
+
+/** What workers read to join the run: its roles, protocols, package and the roles' settings. */
+function announcement(run: string, o: RemoteRolesOptions, roles: RemoteRole[]): RunAnnouncement {
+  return {
+    run,
+    protocols: protocolTable(),
+    package: o.packageVersion,
+    roles,
+    adapterBucket: NAMES.adapters,
+    ...(o.rollout && roles.includes('rollout') ? { rollout: o.rollout } : {}),
+    ...(o.reward && roles.includes('reward') ? { reward: o.reward } : {}),
+  };
+}
+
+/** The ask of RemoteRoles: each (role, handler) a local actor serves, answered over NATS. */
+function askRemote(state: RemoteRun, roles: RemoteRole[], asks: RemoteAsks): RemoteRoles['ask'] {
+  const generate = remoteGenerate(state, asks.submit);
+  return async <R>(
+    role: string,
+    handler: string,
+    msg: unknown,
+    opts: { signal?: AbortSignal; onStart?: () => void } = {},
+  ): Promise<R> => {
+    const r = remoteRoleOf(role);
+    if (!r || !roles.includes(r)) throw new Error(`role '${role}' is not remote in this run`);
+    if (r === 'rollout' && handler === 'generate') return (await generate(msg as GenerateRequest)) as R;
+    if (r === 'rollout' && handler === 'sync') {
+      const t0 = performance.now();
+      const m = msg as { minVersion: number; timeoutMs?: number };
+      const meta = await state.publisher.publishLatest(m.minVersion, m.timeoutMs ?? 30_000);
+      return { version: meta.version, latencyMs: performance.now() - t0, verified: true } satisfies SyncReply as R;
+    }
+    if (r === 'reward' && handler === 'warmup') return { names: [], threadId: 0 } as R;
+    if (r === 'reward' && handler === 'scoreItem') {
+      // scoreBatch's start signal: called when a worker begins the item (its WorkStarted message).
+      const request = msg as Record<string, unknown>;
+      const item = { kind: 'score' as const, run: state.run, ask: state.nextAsk++, part: 0 as const, request };
+      const [res] = await asks.submit('reward', [item], opts.signal, opts.onStart);
+      return res!.reply as R;
+    }
+    throw new Error(`remote ${r}: no handler '${handler}' over NATS`);
   };
 }
 
