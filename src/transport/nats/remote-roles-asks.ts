@@ -78,11 +78,12 @@ function failAsks(state: RemoteRun, role: RemoteRole, e: Error): void {
     }
 }
 
+/** Whether a worker of `role` is alive: it sent a heartbeat and has not gone silent since. */
 function anyWorker(state: RemoteRun, role: RemoteRole): boolean {
-  return [...state.hearts.values()].some((h) => h.role === role);
+  return [...state.hearts.values()].some((h) => h.role === role && !state.lost.has(h.worker));
 }
 
-/** Why no worker serves `role` (every one refused the run), or null while one may. */
+/** Why no worker serves `role` (every live one refused the run), or null while one may. */
 function refusalOf(state: RemoteRun, role: RemoteRole): Error | null {
   const mine = state.refusals.filter((r) => r.role === role);
   return mine.length && !anyWorker(state, role)

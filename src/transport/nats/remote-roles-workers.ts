@@ -39,7 +39,7 @@ export function watchWorkers(
       }),
     ),
   ];
-  return { subs, watchdog: startWatchdog(state) };
+  return { subs, watchdog: startWatchdog(state, asks) };
 }
 
 /** A heartbeat: the worker joined (first one) or is alive again; its latest state is kept. */
@@ -87,14 +87,20 @@ function takeMaxDeliveries(
   );
 }
 
-/** Every heartbeat period: a worker silent for three periods (and a second) is reported lost, once. */
-function startWatchdog({ o, emit, hearts, lost }: RemoteRun): ReturnType<typeof setInterval> {
+/**
+ * Every heartbeat period: a worker silent for three periods (and a second) is reported lost, once. If
+ * the workers left of its role have all refused the run, its asks fail now rather than wait for none.
+ */
+function startWatchdog(state: RemoteRun, asks: RemoteAsks): ReturnType<typeof setInterval> {
+  const { o, emit, hearts, lost } = state;
   const beatMs = o.heartbeatMs ?? 2000;
   return setInterval(() => {
     for (const h of hearts.values()) {
       if (Date.now() - h.time > 3 * beatMs + 1000 && !lost.has(h.worker)) {
         lost.add(h.worker);
         emit({ type: 'worker-lost', role: h.role, worker: h.worker, host: h.host, time: Date.now() });
+        const err = asks.refusalError(h.role);
+        if (err) asks.fail(h.role, err);
       }
     }
   }, beatMs);
