@@ -34,9 +34,8 @@ export interface TrainedRun {
 /** Drive the GRPO loop over the spawned roles: progress, the run's streams and logs, checkpoints, resume, signals. */
 export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: TrainingOptions): Promise<TrainedRun> {
   const { folder, plan, resumeFrom } = opened;
-  const { run, seed, schedule, evalCfg, rewardsCfg, grpo, lastStep } = plan;
-  const { system, rolloutRoles, remote, store, baseModelName } = actors;
-  const g = grpo.config;
+  const { seed, lastStep } = plan;
+  const { system, remote, store, baseModelName } = actors;
   const outDir = folder.dir;
   const prompts = plan.prompts.source(seed, resumeFrom?.state.prompt_sampler);
   const progress = createProgress({ totalSteps: lastStep, plain: opts.plainProgress });
@@ -58,69 +57,105 @@ export async function driveRun(opened: OpenedRun, actors: SpawnedRoles, opts: Tr
     log,
   });
   const remoteLog = remote ? logRemoteEvents(remote, log) : null;
-  let stopRequested: NodeJS.Signals | null = null;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    stopRequested = sig;
-    log(`${sig}: finishing the current step, then saving and stopping`);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = stopOnSignals(log);
   let loopEnd = { lastStep: 0, version: 0 };
   const sub = logActorEvents(system, store, log);
   try {
     logRunStart(opened, actors, log);
     const checkpoint = checkpointSaver({ outDir, system, plan, baseModelName, prompts, evals, metrics });
-    const roles = bindRoles({
-      system: routeRoles(system, remote),
-      rolloutRoles,
-      ...(remote?.isRemote('reward')
-        ? { rewardRunner: remoteRewardRunner(remote), rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) }
-        : {}),
-      rewardsCfg,
-      grpo,
-      evalCfg,
-      outDir,
-      checkpoint,
-      store,
-      syncTimeoutMs: Math.round(1000 * run.sync_timeout_s),
-      syncRetries: run.sync_retries,
-      report: log,
-    });
+    const roles = bindRunRoles(opened, actors, checkpoint, log);
     const firstStep = resumeFrom ? await resumeRoles(resumeFrom, system, roles, log) : 1;
     loopEnd = await runGrpoLoop(roles, {
-      firstStep,
-      ...(resumeFrom?.state.pending_rollout ? { pending: reviveCarry(resumeFrom.state.pending_rollout) } : {}),
-      lastStep,
-      promptsPerGeneration: grpo.promptsPerGeneration,
-      groupSize: g.num_generations,
-      plan: grpo.plan,
-      seed,
-      onLog: log,
+      ...loopSettings(opened, firstStep, stop.requested),
       nextPrompts: (n) => prompts.next(n),
-      evalEvery: schedule.eval_steps,
-      checkpointEvery: run.checkpoint_every,
-      evalBefore: schedule.eval_before_training && !resumeFrom,
-      maxStaleness: g.max_staleness,
-      shouldStop: () => stopRequested !== null,
-      abort: {
-        maxRewardFailureRate: run.max_reward_failure_rate,
-        maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates,
-      },
+      onLog: log,
       ...stepRecorder({ outDir, streams, metrics, evals, log, progress: opts.quiet ? null : progress }),
     });
   } finally {
     progress.done();
     sub.unsubscribe();
     await streams.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.off();
     remoteLog?.unsubscribe();
   }
+  const signal = stop.requested();
   return {
     metrics,
     evals,
     log,
-    ...(stopRequested !== null ? { interrupted: { signal: stopRequested, step: loopEnd.lastStep } } : {}),
+    ...(signal !== null ? { interrupted: { signal, step: loopEnd.lastStep } } : {}),
+  };
+}
+
+/** SIGINT / SIGTERM ask the loop to stop after the current step (it saves it); off() stops listening. */
+function stopOnSignals(log: (line: string) => void): { requested(): NodeJS.Signals | null; off(): void } {
+  let requested: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    requested = sig;
+    log(`${sig}: finishing the current step, then saving and stopping`);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    requested: () => requested,
+    off: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** The roles the loop calls, bound to this run: local actors or remote workers, rewards, sync, checkpoints. */
+function bindRunRoles(
+  { folder, plan }: OpenedRun,
+  { system, rolloutRoles, remote, store }: SpawnedRoles,
+  checkpoint: ReturnType<typeof checkpointSaver>,
+  log: (line: string) => void,
+): GrpoRoles {
+  const { run, evalCfg, rewardsCfg, grpo } = plan;
+  return bindRoles({
+    system: routeRoles(system, remote),
+    rolloutRoles,
+    ...(remote?.isRemote('reward')
+      ? { rewardRunner: remoteRewardRunner(remote), rewardConcurrency: Math.max(16, rewardsCfg.reward_num_workers) }
+      : {}),
+    rewardsCfg,
+    grpo,
+    evalCfg,
+    outDir: folder.dir,
+    checkpoint,
+    store,
+    syncTimeoutMs: Math.round(1000 * run.sync_timeout_s),
+    syncRetries: run.sync_retries,
+    report: log,
+  });
+}
+
+/** The loop's schedule from the run's plan: steps, generation shape, eval and checkpoint cadence, limits. */
+function loopSettings(
+  { plan, resumeFrom }: OpenedRun,
+  firstStep: number,
+  stopRequested: () => NodeJS.Signals | null,
+): Omit<GrpoLoopOptions, 'nextPrompts' | 'onLog' | keyof ReturnType<typeof stepRecorder>> {
+  const { run, seed, schedule, grpo, lastStep } = plan;
+  const g = grpo.config;
+  return {
+    firstStep,
+    ...(resumeFrom?.state.pending_rollout ? { pending: reviveCarry(resumeFrom.state.pending_rollout) } : {}),
+    lastStep,
+    promptsPerGeneration: grpo.promptsPerGeneration,
+    groupSize: g.num_generations,
+    plan: grpo.plan,
+    seed,
+    evalEvery: schedule.eval_steps,
+    checkpointEvery: run.checkpoint_every,
+    evalBefore: schedule.eval_before_training && !resumeFrom,
+    maxStaleness: g.max_staleness,
+    shouldStop: () => stopRequested() !== null,
+    abort: {
+      maxRewardFailureRate: run.max_reward_failure_rate,
+      maxConsecutiveSkippedUpdates: run.max_consecutive_skipped_updates,
+    },
   };
 }
 
