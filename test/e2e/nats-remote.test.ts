@@ -279,84 +279,97 @@ t.test('a result that comes twice (a redelivered item finished by two workers) c
   await remote.close();
 });
 
-t.test('the worker watch: joined and lost by heartbeats; max deliveries and a refusal fail the asks', async (t) => {
-  const server = await startNatsServer();
-  t.teardown(() => server.stop());
-  const remote = await openRemoteRoles({
-    nats: { url: server.url },
-    runName: 'watch',
-    // One delivery with a 1 s ack deadline: an item a worker takes and never acknowledges is given up fast.
-    roles: { reward: { ackWaitMs: 1000, maxDeliver: 1 } },
-    packageVersion: '0.1.0',
-    store: WeightStore.create(4),
-    syncRetries: 1,
-    reward: { funcs: ['format'], timeoutMs: 1000 },
-    heartbeatMs: 100,
-  });
-  const events: RemoteEvent[] = [];
-  remote.events$.subscribe((e) => events.push(e));
-  const until = async (what: string, ok: () => boolean): Promise<void> => {
-    for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 100));
-    t.ok(ok(), what);
-  };
-  // This test plays the workers, on the wire.
-  const nc = await connectNats({ url: server.url });
-  const js = jetstream(nc);
-  const beat = {
-    run: remote.run,
-    worker: 'w1',
-    host: 'h1',
-    pid: 1,
-    role: 'reward' as const,
-    versionApplied: -1,
-    queueDepth: 0,
-    ackPending: 0,
-    inFlight: 0,
-    served: 0,
-    threads: 1,
-    time: Date.now(),
-  };
-  nc.publish(NAMES.heartbeatSubject(remote.run), encodeWire(RemoteProtocols.WorkerHeartbeat, beat));
-  await until('a first heartbeat: worker joined', () => events.some((e) => e.type === 'worker-joined'));
-  t.same(
-    remote.workers().map((h) => h.worker),
-    ['w1'],
-    'its heartbeat is the worker list',
-  );
-  await until('silent for three periods: worker lost', () =>
-    events.some((e) => e.type === 'worker-lost' && e.worker === 'w1'),
-  );
+t.test(
+  'the worker watch: joined and lost by heartbeats (by arrival time); max deliveries and a refusal fail the asks',
+  async (t) => {
+    const server = await startNatsServer();
+    t.teardown(() => server.stop());
+    const remote = await openRemoteRoles({
+      nats: { url: server.url },
+      runName: 'watch',
+      // One delivery with a 1 s ack deadline: an item a worker takes and never acknowledges is given up fast.
+      roles: { reward: { ackWaitMs: 1000, maxDeliver: 1 } },
+      packageVersion: '0.1.0',
+      store: WeightStore.create(4),
+      syncRetries: 1,
+      reward: { funcs: ['format'], timeoutMs: 1000 },
+      heartbeatMs: 100,
+    });
+    const events: RemoteEvent[] = [];
+    remote.events$.subscribe((e) => events.push(e));
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 100));
+      t.ok(ok(), what);
+    };
+    // This test plays the workers, on the wire.
+    const nc = await connectNats({ url: server.url });
+    const js = jetstream(nc);
+    const beat = {
+      run: remote.run,
+      worker: 'w1',
+      host: 'h1',
+      pid: 1,
+      role: 'reward' as const,
+      versionApplied: -1,
+      queueDepth: 0,
+      ackPending: 0,
+      inFlight: 0,
+      served: 0,
+      threads: 1,
+      time: Date.now(),
+    };
+    nc.publish(NAMES.heartbeatSubject(remote.run), encodeWire(RemoteProtocols.WorkerHeartbeat, beat));
+    await until('a first heartbeat: worker joined', () => events.some((e) => e.type === 'worker-joined'));
+    t.same(
+      remote.workers().map((h) => h.worker),
+      ['w1'],
+      'its heartbeat is the worker list',
+    );
+    await until('silent for three periods: worker lost', () =>
+      events.some((e) => e.type === 'worker-lost' && e.worker === 'w1'),
+    );
 
-  // An item taken and never acknowledged: the server's max-deliveries advisory fails the ask, naming it.
-  const given = t.rejects(
-    remote.ask('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] }),
-    /remote reward: reward item 0 was delivered 1 times and never acknowledged .*roles\.reward\.max_deliver 1/,
-  );
-  const consumer = await js.consumers.get(NAMES.work, NAMES.consumer(remote.run, 'reward'));
-  t.ok(await consumer.next({ expires: 5000 }), 'the item was queued and taken');
-  // A worker still pulling is what makes the server find the item out of deliveries (and say so).
-  t.equal(await consumer.next({ expires: 4000 }), null, 'never delivered again');
-  await given;
+    // An item taken and never acknowledged: the server's max-deliveries advisory fails the ask, naming it.
+    const given = t.rejects(
+      remote.ask('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] }),
+      /remote reward: reward item 0 was delivered 1 times and never acknowledged .*roles\.reward\.max_deliver 1/,
+    );
+    const consumer = await js.consumers.get(NAMES.work, NAMES.consumer(remote.run, 'reward'));
+    t.ok(await consumer.next({ expires: 5000 }), 'the item was queued and taken');
+    // A worker still pulling is what makes the server find the item out of deliveries (and say so).
+    t.equal(await consumer.next({ expires: 4000 }), null, 'never delivered again');
+    await given;
 
-  // A refusal while no worker of the role is alive: the role's next ask fails with the worker's reason.
-  const refusal = { run: remote.run, worker: 'w2', host: 'h2', role: 'reward', reason: 'protocol versions differ' };
-  nc.publish(NAMES.refusalSubject(remote.run), encodeWire(RemoteProtocols.WorkerRefusal, refusal));
-  await until('the refusal is reported', () => events.some((e) => e.type === 'worker-refused' && e.worker === 'w2'));
-  await t.rejects(
-    remote.ask('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] }),
-    /worker w2 on h2 refused it: protocol versions differ/,
-  );
-  // w1 beats again: asks wait for it. When it goes silent, the only worker left refused: they fail.
-  nc.publish(
-    NAMES.heartbeatSubject(remote.run),
-    encodeWire(RemoteProtocols.WorkerHeartbeat, { ...beat, time: Date.now() }),
-  );
-  await until('w1 is back', () => remote.workers().some((h) => h.worker === 'w1' && h.time > beat.time));
-  await t.rejects(
-    remote.ask('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] }),
-    /no reward worker serves run .*: worker w2 on h2 refused it/,
-    'an ask waiting on a worker that is then lost fails with the refusal',
-  );
-  await nc.close();
-  await remote.close();
-});
+    // A refusal while no worker of the role is alive: the role's next ask fails with the worker's reason.
+    const refusal = { run: remote.run, worker: 'w2', host: 'h2', role: 'reward', reason: 'protocol versions differ' };
+    nc.publish(NAMES.refusalSubject(remote.run), encodeWire(RemoteProtocols.WorkerRefusal, refusal));
+    await until('the refusal is reported', () => events.some((e) => e.type === 'worker-refused' && e.worker === 'w2'));
+    await t.rejects(
+      remote.ask('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] }),
+      /worker w2 on h2 refused it: protocol versions differ/,
+    );
+    // w1 beats again: asks wait for it. When it goes silent, the only worker left refused: they fail.
+    nc.publish(
+      NAMES.heartbeatSubject(remote.run),
+      encodeWire(RemoteProtocols.WorkerHeartbeat, { ...beat, time: Date.now() }),
+    );
+    await until('w1 is back', () => remote.workers().some((h) => h.worker === 'w1' && h.time > beat.time));
+    await t.rejects(
+      remote.ask('reward', 'scoreItem', { completion: 'x', solution: 'y', funcs: ['format'] }),
+      /no reward worker serves run .*: worker w2 on h2 refused it/,
+      'an ask waiting on a worker that is then lost fails with the refusal',
+    );
+    // A worker whose clock is a minute behind is alive while it beats: arrival time counts, not its clock.
+    const skewed = { ...beat, worker: 'w3', time: Date.now() - 60_000 };
+    for (let i = 0; i < 6; i++) {
+      nc.publish(NAMES.heartbeatSubject(remote.run), encodeWire(RemoteProtocols.WorkerHeartbeat, skewed));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.notOk(
+      events.some((e) => e.type === 'worker-lost' && e.worker === 'w3'),
+      'a beating worker with a skewed clock is not lost',
+    );
+    await nc.close();
+    await remote.close();
+  },
+);

@@ -42,9 +42,12 @@ export function watchWorkers(
   return { subs, watchdog: startWatchdog(state, asks) };
 }
 
-/** A heartbeat: the worker joined (first one) or is alive again; its latest state is kept. */
+/**
+ * A heartbeat: the worker joined (first one) or is alive again; its latest state is kept, with `time`
+ * the moment it arrived by this clock (a worker's clock may be minutes off: it would read as lost).
+ */
 function takeHeartbeat({ emit, hearts, lost }: RemoteRun, data: Uint8Array): void {
-  const h = decodeWire(RemoteProtocols.WorkerHeartbeat, data);
+  const h = { ...decodeWire(RemoteProtocols.WorkerHeartbeat, data), time: Date.now() };
   if (!hearts.has(h.worker))
     emit({ type: 'worker-joined', role: h.role, worker: h.worker, host: h.host, time: Date.now() });
   hearts.set(h.worker, h);
