@@ -96,32 +96,31 @@ export function completionsPerStep(k: BudgetKnobs): number {
   return k.promptsPerStep * k.numGenerations;
 }
 
-/** Every large host buffer of a run, with the knobs that size it. */
+/** Every large buffer of a run (host, and the GPU's where a role runs there), with the knobs that size it. */
 export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
-  const m = k.model;
-  const P = loraParams(m, k.lora);
+  const P = loraParams(k.model, k.lora);
   const T = k.promptTokens + k.maxCompletionLength;
-  const completions = completionsPerStep(k);
-  const kvPerToken = m.numLayers * 2 * m.numKvHeads * m.headDim * F32;
-  const rolloutSeqs = Math.min(k.rolloutMaxBatch, Math.ceil(completions / k.rolloutActors));
+  const rolloutSeqs = Math.min(k.rolloutMaxBatch, Math.ceil(completionsPerStep(k) / k.rolloutActors));
+  return [
+    ...adapterStateItems(k, P),
+    ...rolloutItems(k, rolloutSeqs, T),
+    ...(k.gpuLearner ? [] : [learnerActivationsItem(k, T)]),
+    ...(k.engine === 'webgpu' ? webgpuEngineItems(k, P, rolloutSeqs, T) : []),
+    ...(k.gpuLearner ? gpuLearnerItems(k, k.gpuLearner) : []),
+    ...(k.eval ? [evaluatorItem(k, k.eval)] : []),
+  ];
+}
+
+/** KV cache bytes per token (every layer's k and v, f32). */
+const kvBytesPerToken = (m: ModelDims): number => m.numLayers * 2 * m.numKvHeads * m.headDim * F32;
+
+/** The base weights, the learner's LoRA state and every copy of the adapter the run holds. */
+function adapterStateItems(k: BudgetKnobs, P: number): BudgetItem[] {
   const copies = 2 + k.rolloutActors + (k.eval ? 1 : 0) + (k.learnerRecovery ? 9 : 0) + 3;
-  // Saved per token and layer for the backward: the residual stream, norms, q/k/v/o, the MLP's three
-  // intermediate vectors, attention log-sum-exps and the LoRA inputs/intermediates; plus a [tokens,
-  // vocab] logits block for the scored (completion) tokens and the backward's scratch.
-  const microSeqs = k.perDeviceTrainBatchSize;
-  const perTokenLayer =
-    10 * m.hiddenSize + 3 * m.intermediateSize + m.numHeads + 2 * m.numKvHeads * m.headDim + 7 * k.lora.r;
-  const activations =
-    microSeqs *
-    (T * m.numLayers * perTokenLayer +
-      k.maxCompletionLength * m.vocabSize * 2 +
-      4 * T * Math.max(m.hiddenSize, m.intermediateSize)) *
-    F32;
-  const lengthFields = ['grpo.max_completion_length', 'grpo.max_prompt_length'];
-  const items: BudgetItem[] = [
+  return [
     {
       item: 'base weights (f32, shared by all threads)',
-      bytes: baseParams(m) * F32,
+      bytes: baseParams(k.model) * F32,
       fields: ['model.path'],
       device: 'cpu',
     },
@@ -137,13 +136,23 @@ export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
       fields: ['lora.lora_r', ...(k.learnerRecovery ? ['run.learner_recovery'] : [])],
       device: 'cpu',
     },
+  ];
+}
+
+const LENGTH_FIELDS = ['grpo.max_completion_length', 'grpo.max_prompt_length'];
+
+/** The host KV caches of CPU rollout engines (the webgpu engine's are on the GPU) and a step's rollouts. */
+function rolloutItems(k: BudgetKnobs, rolloutSeqs: number, T: number): BudgetItem[] {
+  const m = k.model;
+  const completions = completionsPerStep(k);
+  return [
     ...(k.engine === 'webgpu'
       ? []
       : [
           {
             item: `rollout KV caches (${k.rolloutActors} × ${rolloutSeqs} sequences × ${T} tokens)`,
-            bytes: k.rolloutActors * rolloutSeqs * (T * kvPerToken + m.vocabSize * F32 * 2),
-            fields: ['model.rollout_max_batch', ...lengthFields],
+            bytes: k.rolloutActors * rolloutSeqs * (T * kvBytesPerToken(m) + m.vocabSize * F32 * 2),
+            fields: ['model.rollout_max_batch', ...LENGTH_FIELDS],
             device: 'cpu' as const,
           },
         ]),
@@ -158,34 +167,47 @@ export function estimateRunMemory(k: BudgetKnobs): BudgetItem[] {
       ],
       device: 'cpu',
     },
-    ...(k.gpuLearner
-      ? []
-      : [
-          {
-            item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`,
-            bytes: activations,
-            fields: [
-              'grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)',
-              ...lengthFields,
-              'lora.lora_r',
-            ],
-            device: 'cpu' as const,
-          },
-        ]),
-    ...(k.engine === 'webgpu' ? webgpuEngineItems(k, P, rolloutSeqs, T) : []),
-    ...(k.gpuLearner ? gpuLearnerItems(k, k.gpuLearner) : []),
   ];
-  if (k.eval) {
-    const seqs = Math.min(EVAL_ENGINE_BATCH, k.eval.batchSize * k.eval.numSamples);
-    const len = Math.min(m.maxPositionEmbeddings, k.promptTokens + k.eval.maxNewTokens);
-    items.push({
-      item: `evaluator KV cache (${seqs} sequences × ${len} tokens)`,
-      bytes: seqs * len * kvPerToken,
-      fields: ['eval.max_new_tokens', 'eval.batch_size'],
-      device: 'cpu',
-    });
-  }
-  return items;
+}
+
+/**
+ * The CPU learner's saved activations for one micro-batch. Saved per token and layer for the backward:
+ * the residual stream, norms, q/k/v/o, the MLP's three intermediate vectors, attention log-sum-exps and
+ * the LoRA inputs/intermediates; plus a [tokens, vocab] logits block for the scored (completion) tokens
+ * and the backward's scratch.
+ */
+function learnerActivationsItem(k: BudgetKnobs, T: number): BudgetItem {
+  const m = k.model;
+  const microSeqs = k.perDeviceTrainBatchSize;
+  const perTokenLayer =
+    10 * m.hiddenSize + 3 * m.intermediateSize + m.numHeads + 2 * m.numKvHeads * m.headDim + 7 * k.lora.r;
+  return {
+    item: `learner activations (${microSeqs} sequences × ${T} tokens per micro-batch)`,
+    bytes:
+      microSeqs *
+      (T * m.numLayers * perTokenLayer +
+        k.maxCompletionLength * m.vocabSize * 2 +
+        4 * T * Math.max(m.hiddenSize, m.intermediateSize)) *
+      F32,
+    fields: [
+      'grpo.per_device_train_batch_size (raise grpo.gradient_accumulation_steps to keep the batch)',
+      ...LENGTH_FIELDS,
+      'lora.lora_r',
+    ],
+    device: 'cpu',
+  };
+}
+
+/** The evaluator's KV cache: its engine batch at the eval's longest length. */
+function evaluatorItem(k: BudgetKnobs, e: NonNullable<BudgetKnobs['eval']>): BudgetItem {
+  const seqs = Math.min(EVAL_ENGINE_BATCH, e.batchSize * e.numSamples);
+  const len = Math.min(k.model.maxPositionEmbeddings, k.promptTokens + e.maxNewTokens);
+  return {
+    item: `evaluator KV cache (${seqs} sequences × ${len} tokens)`,
+    bytes: seqs * len * kvBytesPerToken(k.model),
+    fields: ['eval.max_new_tokens', 'eval.batch_size'],
+    device: 'cpu',
+  };
 }
 
 /** GPU memory of the webgpu engine, per rollout actor (each has its own device and weights copy). */
