@@ -8,7 +8,7 @@
 //   --webllm-actors 1,2,4,8  --webllm-sequences 16  --webllm-tokens 64  --out FILE  --quick
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createWebGpuEngine } from '../src/engines/webgpu/engine.js';
 import type { PromptInput } from '../src/engines/types.js';
 import { uploadModel } from '../src/ops/webgpu/model-upload.js';
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
       log: (l) => console.error(l),
     });
     table(
-      `WebLLM (Qwen2-0.5B q0f32, synthetic weights): aggregate tokens/s against rollout actors (${a['webllm-sequences']} sequences × ${a['webllm-tokens']} tokens)`,
+      `WebLLM (${basename(lib)}, synthetic weights in its shape): aggregate tokens/s against rollout actors (${a['webllm-sequences']} sequences × ${a['webllm-tokens']} tokens)`,
       ['actors', 'tokens/s', 'speedup', 'wall s', 'start s', 'peak RSS MiB', 'RSS/actor MiB', 'error'],
       webllm.map((r) => [
         String(r.actors),
