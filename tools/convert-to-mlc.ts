@@ -11,7 +11,8 @@
 // as <name>.q_weight / <name>.q_scale (src/engines/webllm/q4f16.ts), biases and norms as f16.
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { f32ToBf16, f32ToF16, writeAll } from '../src/engines/webllm/half-floats.js';
+import { f32ToBf16, f32ToF16 } from '../src/engines/webllm/half-floats.js';
+import { writeAll } from '../src/util/fs-write.js';
 import { q4Groups, q4ParamNames, q4WordsPerRow, quantizeQ4 } from '../src/engines/webllm/q4f16.js';
 import { readSafetensorsHeader, readTensorInto, type SafetensorsHeader } from '../src/model/safetensors.js';
 import { isMainScript, scriptArgs, UsageError } from '../src/cli/standard-flags.js';

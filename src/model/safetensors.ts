@@ -2,7 +2,8 @@
 // length N, N bytes of JSON {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?},
 // then the data block. Every header problem is an error naming the file (and tensor).
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../util/half.js';
-import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
+import { writeAll } from '../util/fs-write.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -236,10 +237,11 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
   const fd = openSync(path, 'w');
   let whole = false;
   try {
-    writeAll(fd, head, head.length);
+    writeAll(fd, head);
     for (const t of tensors) {
+      const lazy = typeof t.data === 'function';
       const data = typeof t.data === 'function' ? t.data() : t.data;
-      checkCount(path, t, data);
+      if (lazy) checkCount(path, t, data); // the others were checked before the file was opened
       writeTensor(fd, chunk, data, t.dtype ?? 'F32');
     }
     whole = true;
@@ -288,11 +290,6 @@ function writeTensor(fd: number, chunk: Buffer, data: ArrayLike<number>, dtype: 
     if (dtype === 'F32') for (let i = i0; i < i1; i++, p += 4) dv.setFloat32(p, data[i]!, true);
     else if (dtype === 'F16') for (let i = i0; i < i1; i++, p += 2) dv.setUint16(p, f32ToF16(data[i]!), true);
     else for (let i = i0; i < i1; i++, p += 2) dv.setUint16(p, f32ToBf16(data[i]!), true);
-    writeAll(fd, chunk, p);
+    writeAll(fd, chunk.subarray(0, p));
   }
-}
-
-/** writeSync until all `length` bytes are written (a write may be short). */
-function writeAll(fd: number, buf: Buffer, length: number): void {
-  for (let done = 0; done < length; ) done += writeSync(fd, buf, done, length - done);
 }

@@ -1,7 +1,7 @@
 // File writes whose errors name the file. Node's own message for a failed write on an open file has
 // no path ("ENOSPC: no space left on device, write"), which on a full disk leaves a user guessing
 // which of a checkpoint's files, on which mount, ran out of room.
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 
 const REASONS: Record<string, string> = {
   ENOSPC: 'no space left on device',
@@ -53,4 +53,10 @@ export function buildFolderOnce(dir: string, build: (tmp: string) => void): stri
     rmSync(tmp, { recursive: true, force: true });
   }
   return dir;
+}
+
+/** Writes all of `bytes` to an open file, in writes of at most 256 MiB (a write may be short; one over 2 GiB is refused). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 28));
 }

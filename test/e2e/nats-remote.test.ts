@@ -22,7 +22,7 @@ import {
   type RunAnnouncement,
   type WorkerRefusal,
 } from '../../protocols/remote.js';
-import { openRemoteRoles, type RemoteEvent } from '../../src/transport/nats/remote-roles.js';
+import { openRemoteRoles, type RemoteEvent, type RemoteRoleSettings } from '../../src/transport/nats/remote-roles.js';
 import { WeightStore } from '../../src/runtime/weight-store.js';
 
 interface Proc {
@@ -223,18 +223,24 @@ t.test('NATS URLs: credentials, TLS and several servers', async (t) => {
   t.equal(redactUrl('nats://u:secret@h:1,nats://v:x@k'), 'nats://u:***@h:1,nats://v:***@k');
 });
 
-t.test('a result that comes twice (a redelivered item finished by two workers) counts once', async (t) => {
-  const server = await startNatsServer();
-  t.teardown(() => server.stop());
-  const remote = await openRemoteRoles({
-    nats: { url: server.url },
-    runName: 'dedup',
-    roles: { reward: { ackWaitMs: 60_000, maxDeliver: 5 } },
+/** A coordinator's remote roles with only reward remote (this file's tests play its workers on the wire). */
+function openRewardRun(url: string, runName: string, reward: RemoteRoleSettings, heartbeatMs?: number) {
+  return openRemoteRoles({
+    nats: { url },
+    runName,
+    roles: { reward },
     packageVersion: '0.1.0',
     store: WeightStore.create(4),
     syncRetries: 1,
     reward: { funcs: ['format'], timeoutMs: 1000 },
+    ...(heartbeatMs ? { heartbeatMs } : {}),
   });
+}
+
+t.test('a result that comes twice (a redelivered item finished by two workers) counts once', async (t) => {
+  const server = await startNatsServer();
+  t.teardown(() => server.stop());
+  const remote = await openRewardRun(server.url, 'dedup', { ackWaitMs: 60_000, maxDeliver: 5 });
   const events: RemoteEvent[] = [];
   remote.events$.subscribe((e) => events.push(e));
   const answer = remote.ask<{ scores: Record<string, number> }>('reward', 'scoreItem', {
@@ -284,17 +290,8 @@ t.test(
   async (t) => {
     const server = await startNatsServer();
     t.teardown(() => server.stop());
-    const remote = await openRemoteRoles({
-      nats: { url: server.url },
-      runName: 'watch',
-      // One delivery with a 1 s ack deadline: an item a worker takes and never acknowledges is given up fast.
-      roles: { reward: { ackWaitMs: 1000, maxDeliver: 1 } },
-      packageVersion: '0.1.0',
-      store: WeightStore.create(4),
-      syncRetries: 1,
-      reward: { funcs: ['format'], timeoutMs: 1000 },
-      heartbeatMs: 100,
-    });
+    // One delivery with a 1 s ack deadline: an item a worker takes and never acknowledges is given up fast.
+    const remote = await openRewardRun(server.url, 'watch', { ackWaitMs: 1000, maxDeliver: 1 }, 100);
     const events: RemoteEvent[] = [];
     remote.events$.subscribe((e) => events.push(e));
     const until = async (what: string, ok: () => boolean): Promise<void> => {

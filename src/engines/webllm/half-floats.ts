@@ -1,13 +1,7 @@
 // Half-precision array codecs for the WebLLM path: MLC shard records store f32 weights as bf16
 // ("f32-to-bf16") or f16, and synced tensors go to f16 GPU buffers on q0f16 libraries. Checkpoint
 // files themselves are read and written by src/model/safetensors.ts.
-import { writeSync } from 'node:fs';
 import { f16ToF32 as f16Value } from '../../util/half.js';
-
-export function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 28));
-}
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
