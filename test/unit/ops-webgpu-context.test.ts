@@ -1,14 +1,19 @@
 // The GPU context: device acquisition, uploads and reads in every dtype, f16 packing with range
-// checks, the fill kernel, buffer pooling and scopes, and errors that name the failing kernel.
+// checks, the fill kernel, buffer pooling and scopes, the bind-group cache, and errors that name the
+// failing kernel.
 import t from 'tap';
 import {
   allocTensor,
   beginScope,
+  dispatch,
   endScope,
   fillTensor,
+  type KernelSpec,
   memoryStats,
   readF32,
   readI32,
+  releaseTensor,
+  trimPool,
   uploadTensor,
 } from '../../src/ops/webgpu/context.js';
 import { f16BitsToF32, f32ToF16Bits, packF16, unpackF16, viewOf } from '../../src/ops/webgpu/tensor.js';
@@ -82,6 +87,71 @@ t.test('scopes release their tensors to the pool, which hands them out again', a
   t.equal(mid.inUseBytes - before.inUseBytes, keep.buffer.size, 'only the kept tensor stays in use');
   const again = allocTensor(ctx, 4000);
   t.equal(again.buffer, x.buffer, 'the released buffer is reused (same size class)');
+});
+
+t.test('a scope repeated with the same allocations gets the same buffers, in the same order', async (t) => {
+  const ctx = await testGpu();
+  const sizes = [4096, 4096, 100, 4096, 100];
+  const round = (): GPUBuffer[] => {
+    beginScope(ctx);
+    const bufs = sizes.map((n) => allocTensor(ctx, n).buffer);
+    endScope(ctx);
+    return bufs;
+  };
+  const first = round();
+  t.same(round(), first, 'second round');
+  t.same(round(), first, 'third round');
+});
+
+// z = x + y + p.add, over n elements.
+const ADD: KernelSpec = {
+  key: 'test.add',
+  bindings: ['read', 'read', 'write'],
+  code: /* wgsl */ `
+struct Params { n: u32, add: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> z: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < p.n) { z[g.x] = x[g.x] + y[g.x] + p.add; } }`,
+};
+
+t.test('bind groups are cached per pipeline and buffers; parameters still change per dispatch', async (t) => {
+  const ctx = await testGpu();
+  const x = uploadTensor(ctx, Float32Array.of(1, 2, 3)),
+    y = uploadTensor(ctx, Float32Array.of(10, 20, 30));
+  const outs = [0, 1, 2].map(() => allocTensor(ctx, 3));
+  const groups0 = ctx.state.bindGroups.size;
+  for (let round = 0; round < 3; round++)
+    outs.forEach((z, i) => dispatch(ctx, ADD, [x, y, z], [3, { f32: 100 * round + i }], [1]));
+  t.equal(ctx.state.bindGroups.size - groups0, 3, 'one bind group per distinct set of buffers');
+  for (const [i, z] of outs.entries())
+    t.same([...(await readF32(ctx, z))], [211 + i, 222 + i, 233 + i], `output ${i}: the last round's parameter`);
+  dispatch(ctx, ADD, [y, x, outs[0]!], [3, { f32: 0 }], [1]);
+  t.equal(ctx.state.bindGroups.size - groups0, 4, 'the same buffers bound in another order are another group');
+  t.same([...(await readF32(ctx, outs[0]!))], [11, 22, 33]);
+  // A destroyed buffer's groups are never hit again: its replacement is a new buffer with a new id.
+  const old = outs[1]!;
+  releaseTensor(ctx, old);
+  trimPool(ctx);
+  t.equal(ctx.state.bindGroups.size, 0, 'trimPool drops the cache with the buffers it destroys');
+  const fresh = allocTensor(ctx, 3);
+  t.not(fresh.buffer, old.buffer);
+  dispatch(ctx, ADD, [x, y, fresh], [3, { f32: 5 }], [1]);
+  t.same([...(await readF32(ctx, fresh))], [16, 27, 38]);
+  t.throws(
+    () =>
+      dispatch(
+        ctx,
+        ADD,
+        [x, y, fresh],
+        Array.from({ length: 65 }, () => 0),
+        [1],
+      ),
+    /test\.add: 65 parameter words \(at most 64\)/,
+  );
+  t.throws(() => dispatch(ctx, ADD, [x, fresh, fresh], [3, 0], [1]), /binding 2 reads a buffer another binding writes/);
 });
 
 t.test('kernel errors surface at the next read, naming the kernel', async (t) => {

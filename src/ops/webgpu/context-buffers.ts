@@ -83,13 +83,14 @@ export function endScope(ctx: GpuContext, keep: GpuTensor[] = []): void {
   if (mark === undefined) throw new Error('endScope without beginScope');
   const kept = new Set(keep.map((t) => t.buffer));
   const mine = s.scoped.splice(mark);
-  for (const t of mine) {
-    if (kept.has(t.buffer)) {
-      if (s.scopes.length) s.scoped.push(t);
-      continue;
-    }
+  // Released last-allocated first, so the pool hands the same buffers out in the same order when
+  // the same allocations repeat (a decode step): the dispatches then find their bind groups cached.
+  for (let i = mine.length - 1; i >= 0; i--) {
+    const t = mine[i]!;
+    if (kept.has(t.buffer)) continue;
     releaseTensor(ctx, t);
   }
+  if (s.scopes.length) for (const t of mine) if (kept.has(t.buffer)) s.scoped.push(t);
 }
 
 /** Frees every pooled buffer not in use (after a run, or to measure what is really held). */
@@ -101,6 +102,8 @@ export function trimPool(ctx: GpuContext): void {
     }
   }
   ctx.state.free.clear();
+  // Cached bind groups would keep the destroyed buffers' objects alive (they are never hit again).
+  ctx.state.bindGroups.clear();
 }
 
 export interface GpuMemoryStats {

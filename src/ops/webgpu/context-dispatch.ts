@@ -5,9 +5,12 @@ import { resolveStamps, stampNext } from './profile.js';
 import type { GpuTensor } from './tensor.js';
 import type { GpuContext, KernelSpec, ParamWord, Pipeline } from './context-types.js';
 
+/** Bytes of one dispatch's parameter block: the uniform offset alignment, and room for 64 words. */
 const UNIFORM_SLOT = 256;
 export const UNIFORM_ARENA = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
+/** Cached bind groups before the cache starts over (a decode step of the 1.5B model uses ~700). */
+const MAX_BIND_GROUPS = 16384;
 
 // --- dispatch ------------------------------------------------------------------------------------
 
@@ -16,7 +19,7 @@ function pipelineFor(ctx: GpuContext, spec: KernelSpec): Pipeline {
   if (p) return p;
   const device = ctx.device;
   const entries: GPUBindGroupLayoutEntry[] = [
-    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
   ];
   spec.bindings.forEach((kind, i) => {
     entries.push({
@@ -32,7 +35,7 @@ function pipelineFor(ctx: GpuContext, spec: KernelSpec): Pipeline {
     compute: { module, entryPoint: spec.entryPoint ?? 'main' },
     label: spec.key,
   });
-  p = { pipeline, layout };
+  p = { pipeline, layout, id: ctx.state.pipelines.size };
   ctx.state.pipelines.set(spec.key, p);
   return p;
 }
@@ -50,7 +53,8 @@ export function endPass(ctx: GpuContext): void {
 
 /**
  * Enqueues one dispatch. `tensors` bind to bindings 1..n in spec order; `params` fill the uniform
- * block (u32 words, f32 as { f32 }). A buffer bound for writing must not also be bound for reading.
+ * block (u32 words, f32 as { f32 }; at most 64). A buffer bound for writing must not also be bound
+ * for reading.
  */
 export function dispatch(
   ctx: GpuContext,
@@ -61,48 +65,73 @@ export function dispatch(
 ): void {
   if (tensors.length !== spec.bindings.length)
     throw new Error(`${spec.key}: ${tensors.length} tensors for ${spec.bindings.length} bindings`);
+  if (params.length > UNIFORM_SLOT / 4)
+    throw new Error(`${spec.key}: ${params.length} parameter words (at most ${UNIFORM_SLOT / 4})`);
   const [gx, gy = 1, gz = 1] = groups;
   if (gx === 0 || gy === 0 || gz === 0) return;
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
   if (gx > lim || gy > lim || gz > lim)
     throw new Error(`${spec.key}: ${gx}×${gy}×${gz} workgroups exceed the device limit ${lim} per dimension`);
-  const writes = new Set<GPUBuffer>();
-  spec.bindings.forEach((k, i) => {
-    if (k === 'write') writes.add(tensors[i]!.buffer);
-  });
-  spec.bindings.forEach((k, i) => {
-    if (k === 'read' && writes.has(tensors[i]!.buffer))
-      throw new Error(`${spec.key}: binding ${i + 1} reads a buffer another binding writes (pass distinct tensors)`);
-  });
+  checkNoReadOfWritten(spec, tensors);
   const s = ctx.state;
   if (s.arenaUsed + UNIFORM_SLOT > UNIFORM_ARENA || s.dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush(ctx);
   const slot = s.arenaUsed;
-  params.forEach((w, i) => {
+  for (let i = 0; i < params.length; i++) {
+    const w = params[i]!;
     if (typeof w === 'number') s.arena[slot / 4 + i] = w >>> 0;
     else s.arenaF32[slot / 4 + i] = w.f32;
-  });
+  }
   s.arenaUsed += UNIFORM_SLOT;
   const p = pipelineFor(ctx, spec);
-  const entries: GPUBindGroupEntry[] = [
-    {
-      binding: 0,
-      resource: { buffer: s.uniform, offset: slot, size: Math.max(16, Math.ceil(params.length / 4) * 16) },
-    },
-  ];
-  tensors.forEach((t, i) => {
-    entries.push({ binding: i + 1, resource: { buffer: t.buffer } });
-  });
-  const group = ctx.device.createBindGroup({ layout: p.layout, entries });
+  const group = bindGroupFor(ctx, p, tensors);
   const stamps = s.profile ? stampNext(s.profile, spec.key) : undefined;
   if (stamps) endPass(ctx);
   if (!s.pass) s.pass = encoder(ctx).beginComputePass(stamps ? { timestampWrites: stamps } : undefined);
   s.pass.setPipeline(p.pipeline);
-  s.pass.setBindGroup(0, group);
+  dynamicOffset[0] = slot;
+  s.pass.setBindGroup(0, group, dynamicOffset, 0, 1);
   s.pass.dispatchWorkgroups(gx, gy, gz);
   if (stamps) endPass(ctx);
   s.dispatches++;
   s.dispatchCount++;
   s.lastKernel = spec.key;
+}
+
+const dynamicOffset = new Uint32Array(1);
+
+/** WebGPU forbids one buffer bound both read-only and writable in a dispatch (a usage conflict). */
+function checkNoReadOfWritten(spec: KernelSpec, tensors: GpuTensor[]): void {
+  const kinds = spec.bindings;
+  for (let i = 0; i < kinds.length; i++) {
+    if (kinds[i] !== 'read') continue;
+    for (let j = 0; j < kinds.length; j++)
+      if (kinds[j] === 'write' && tensors[j]!.buffer === tensors[i]!.buffer)
+        throw new Error(`${spec.key}: binding ${i + 1} reads a buffer another binding writes (pass distinct tensors)`);
+  }
+}
+
+/** The bind group of these buffers under this pipeline's layout, from the cache (see ContextState.bindGroups). */
+function bindGroupFor(ctx: GpuContext, p: Pipeline, tensors: GpuTensor[]): GPUBindGroup {
+  const s = ctx.state;
+  let key = `${p.id}`;
+  for (const t of tensors) key += `,${bufferId(ctx, t.buffer)}`;
+  let group = s.bindGroups.get(key);
+  if (group) return group;
+  const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: s.uniform, offset: 0, size: UNIFORM_SLOT } }];
+  tensors.forEach((t, i) => {
+    entries.push({ binding: i + 1, resource: { buffer: t.buffer } });
+  });
+  group = ctx.device.createBindGroup({ layout: p.layout, entries });
+  if (s.bindGroups.size >= MAX_BIND_GROUPS) s.bindGroups.clear();
+  s.bindGroups.set(key, group);
+  return group;
+}
+
+function bufferId(ctx: GpuContext, b: GPUBuffer): number {
+  const s = ctx.state;
+  let id = s.bufferIds.get(b);
+  if (id === undefined) s.bufferIds.set(b, (id = s.nextBufferId++));
+  return id;
 }
 
 /** Submits everything enqueued so far (parameters first). */
