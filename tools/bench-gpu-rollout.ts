@@ -6,10 +6,13 @@
 // Prints tables and writes JSON.
 //   --shapes 1.5b,0.5b  --batches 1,2,4,8,16,32,48,64  --prompt 512  --tokens 64  --weights f16|f32
 //   --webllm-actors 1,2,4,8  --webllm-sequences 16  --webllm-tokens 64  --out FILE  --quick
+//   --serial-batch 48: that batch again with overlap off (each iteration read back before the next is
+//   encoded), to show what encoding while the GPU works gains (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createWebGpuEngine } from '../src/engines/webgpu/engine.js';
+import { createWebGpuEngine, type WebGpuEngine } from '../src/engines/webgpu/engine.js';
+import type { Qwen2Config } from '../src/model/config.js';
 import type { PromptInput } from '../src/engines/types.js';
 import { uploadModel } from '../src/ops/webgpu/model-upload.js';
 import { createGpuContext, memoryStats } from '../src/ops/webgpu/context.js';
@@ -22,7 +25,7 @@ import { scriptOptions } from '../src/cli/standard-flags.js';
 import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32]
-                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--out FILE]
+                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--serial-batch N] [--out FILE]
   Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
   Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
 const { values: a } = scriptOptions({
@@ -38,6 +41,7 @@ const { values: a } = scriptOptions({
     'webllm-actors': { type: 'string', default: '1,2,4,8' },
     'webllm-sequences': { type: 'string', default: '16' },
     'webllm-tokens': { type: 'string', default: '64' },
+    'serial-batch': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -53,6 +57,7 @@ const batches = list(a.batches ?? (quick ? '1,2,4' : '1,2,4,8,16,32,48,64'));
 const promptLen = +(a.prompt ?? (quick ? 8 : 512));
 const tokens = +(a.tokens ?? (quick ? 6 : 64));
 const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
+const serialBatch = +(a['serial-batch'] ?? (quick ? 4 : 48));
 const out = resolve(
   a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'),
 );
@@ -62,8 +67,12 @@ interface Row {
   weights: string;
   batch: number;
   decodeTokensPerS: number;
+  /** Encoding overlapped with the GPU's work (the engine's default), or each iteration read back first. */
+  overlap: boolean;
   msPerStep: number;
   hostMsPerStep: number;
+  /** Host time waiting for read-backs: the GPU time encoding did not hide. */
+  waitMsPerStep: number;
   dispatchesPerStep: number;
   prefillS: number;
   rooflineTokensPerS: number;
@@ -71,9 +80,15 @@ interface Row {
   iterations: number;
 }
 
-async function benchShape(
-  name: string,
-): Promise<{ rows: Row[]; device: string; syncMs: { upload: number; flip: number } }> {
+interface ShapeResult {
+  rows: Row[];
+  /** serialBatch with overlap off, beside its overlapped row (null when that batch is not measured). */
+  serial: Row | null;
+  device: string;
+  syncMs: { upload: number; flip: number };
+}
+
+async function benchShape(name: string): Promise<ShapeResult> {
   const c = shapeConfig(name);
   const t0 = performance.now();
   const model = randomModel(c, 1);
@@ -81,13 +96,16 @@ async function benchShape(
   const ctx = await createGpuContext();
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
-  const engine = await createWebGpuEngine({
-    model,
-    tokenizer,
-    shared: { ctx, model: gmodel },
-    maxBatch: Math.max(...batches),
-    maxContext: promptLen + tokens + 8,
-  });
+  const engineWith = (overlap: boolean, maxBatch: number) =>
+    createWebGpuEngine({
+      model,
+      tokenizer,
+      shared: { ctx, model: gmodel },
+      maxBatch,
+      maxContext: promptLen + tokens + 8,
+      overlap,
+    });
+  const engine = await engineWith(true, Math.max(...batches));
   console.error(`${name}: ${engine.description}; ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   const snap = (version: number) => ({
     version,
@@ -100,51 +118,65 @@ async function benchShape(
   await engine.setAdapter(snap(2));
   await engine.setAdapter(snap(1));
   const flip = engine.lastSync!.ms;
-  const rng = new Rng(5);
   const rows: Row[] = [];
-  for (const B of batches) {
-    const prompts: PromptInput[] = Array.from({ length: B }, () => ({
-      ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)),
-    }));
-    const sampling = { temperature: 1, top_p: 1, top_k: 0, seed: 3, ignore_eos: true };
-    await engine.generate(prompts, 1, { ...sampling, max_tokens: 2 }); // pipelines for this batch size
-    await engine.generate(prompts, 1, { ...sampling, max_tokens: tokens });
-    const s = engine.lastStats;
-    const decodeTokens = s.tokens - B,
-      decodeS = s.seconds - s.prefillSeconds;
-    const tps = decodeTokens / decodeS;
-    const roof = decodeRoofline(
-      c,
-      {
-        batch: B,
-        context: promptLen + tokens / 2,
-        weightBytes: weightDtype === 'f16' ? 2 : 4,
-        kvBytes: engine.kvDtype === 'f16' ? 2 : 4,
-        loraR: 32,
-      },
-      H200,
-    );
-    rows.push({
-      shape: name,
-      weights: weightDtype,
-      batch: B,
-      decodeTokensPerS: tps,
-      msPerStep: (1000 * decodeS) / (s.iterations - 1),
-      hostMsPerStep: (1000 * s.encodeSeconds) / s.iterations,
-      dispatchesPerStep: s.dispatches / s.iterations,
-      prefillS: s.prefillSeconds,
-      rooflineTokensPerS: roof.tokensPerS,
-      ofRoofline: tps / roof.tokensPerS,
-      iterations: s.iterations,
-    });
-    console.error(
-      `${name} batch ${B}: ${tps.toFixed(1)} decode tokens/s (${((1000 * decodeS) / (s.iterations - 1)).toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
-    );
+  for (const B of batches) rows.push(await measure(name, c, engine, B));
+  let serial: Row | null = null;
+  if (batches.includes(serialBatch)) {
+    const one = await engineWith(false, serialBatch);
+    await one.setAdapter(snap(1));
+    serial = await measure(name, c, one, serialBatch);
+    await one.close();
   }
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
   ctx.device.destroy();
-  return { rows, device, syncMs: { upload, flip } };
+  return { rows, serial, device, syncMs: { upload, flip } };
+}
+
+/** Decode tokens/s of B sequences (random prompts, EOS ignored) after a call that builds the pipelines. */
+async function measure(name: string, c: Qwen2Config, engine: WebGpuEngine, B: number): Promise<Row> {
+  const rng = new Rng(5);
+  const prompts: PromptInput[] = Array.from({ length: B }, () => ({
+    ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)),
+  }));
+  const sampling = { temperature: 1, top_p: 1, top_k: 0, seed: 3, ignore_eos: true };
+  await engine.generate(prompts, 1, { ...sampling, max_tokens: 2 }); // pipelines for this batch size
+  await engine.generate(prompts, 1, { ...sampling, max_tokens: tokens });
+  const s = engine.lastStats;
+  const decodeTokens = s.tokens - B,
+    decodeS = s.seconds - s.prefillSeconds;
+  const tps = decodeTokens / decodeS;
+  const roof = decodeRoofline(
+    c,
+    {
+      batch: B,
+      context: promptLen + tokens / 2,
+      weightBytes: weightDtype === 'f16' ? 2 : 4,
+      kvBytes: engine.kvDtype === 'f16' ? 2 : 4,
+      loraR: 32,
+    },
+    H200,
+  );
+  const overlap = engine.overlap;
+  const msPerStep = (1000 * decodeS) / (s.iterations - 1);
+  console.error(
+    `${name} batch ${B}${overlap ? '' : ' (overlap off)'}: ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
+  );
+  return {
+    shape: name,
+    weights: weightDtype,
+    batch: B,
+    decodeTokensPerS: tps,
+    overlap,
+    msPerStep,
+    hostMsPerStep: (1000 * s.encodeSeconds) / s.iterations,
+    waitMsPerStep: (1000 * s.waitSeconds) / s.iterations,
+    dispatchesPerStep: s.dispatches / s.iterations,
+    prefillS: s.prefillSeconds,
+    rooflineTokensPerS: roof.tokensPerS,
+    ofRoofline: tps / roof.tokensPerS,
+    iterations: s.iterations,
+  };
 }
 
 function table(title: string, cols: string[], rows: (string | number)[][]): void {
@@ -157,18 +189,20 @@ function table(title: string, cols: string[], rows: (string | number)[][]): void
 }
 
 async function main(): Promise<void> {
-  const results: { shape: string; device: string; syncMs: { upload: number; flip: number }; rows: Row[] }[] = [];
+  const results: ({ shape: string } & ShapeResult)[] = [];
   for (const s of shapes) results.push({ shape: s, ...(await benchShape(s)) });
-  const rows = results.flatMap((r) => r.rows);
+  const rows = results.flatMap((r) => (r.serial ? [...r.rows, r.serial] : r.rows));
   table(
     `webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
     [
       'shape',
       'weights',
       'batch',
+      'overlap',
       'decode tok/s',
       'ms/step',
       'host ms/step',
+      'wait ms/step',
       'dispatches/step',
       'prefill s',
       'roofline tok/s',
@@ -178,15 +212,24 @@ async function main(): Promise<void> {
       r.shape,
       r.weights,
       String(r.batch),
+      r.overlap ? 'on' : 'off',
       r.decodeTokensPerS,
       r.msPerStep,
       r.hostMsPerStep,
+      r.waitMsPerStep,
       r.dispatchesPerStep,
       r.prefillS,
       r.rooflineTokensPerS,
       r.ofRoofline,
     ]),
   );
+  for (const r of results) {
+    const on = r.rows.find((x) => x.batch === r.serial?.batch);
+    if (r.serial && on)
+      console.log(
+        `${r.shape} batch ${on.batch}: overlap on ${on.decodeTokensPerS.toPrecision(4)} tok/s, off ${r.serial.decodeTokensPerS.toPrecision(4)} tok/s (×${(on.decodeTokensPerS / r.serial.decodeTokensPerS).toFixed(2)})`,
+      );
+  }
   for (const r of results)
     console.log(
       `${r.shape}: ${r.device}; adapter sync (r 32, 7 modules): upload + verify ${r.syncMs.upload.toFixed(1)} ms, switch to a resident version ${r.syncMs.flip.toFixed(3)} ms`,

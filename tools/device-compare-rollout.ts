@@ -16,12 +16,21 @@ type RolloutRow = {
   batch: number;
   decodeTokensPerS: number;
   msPerStep: number;
+  hostMsPerStep?: number;
+  waitMsPerStep?: number;
   rooflineTokensPerS?: number;
   error?: string;
 };
 type ScalingRow = { actors: number; tokensPerS: number; speedup: number; error?: string };
 type Rollout = {
-  results: { shape: string; device: string; syncMs: { upload: number; flip: number }; rows: RolloutRow[] }[];
+  results: {
+    shape: string;
+    device: string;
+    syncMs: { upload: number; flip: number };
+    rows: RolloutRow[];
+    /** One batch again with overlap off (absent in results made before overlap). */
+    serial?: RolloutRow | null;
+  }[];
   webllm: ScalingRow[] | null;
 };
 type Torch = { info: Record<string, unknown>; rows: RolloutRow[] };
@@ -101,6 +110,7 @@ if (ours) {
   }
   print(lines);
   if (!torch) console.log('(no transformers anchor in this run)');
+  for (const x of ours.results) printOverlap(x.shape, x.rows, x.serial);
   for (const x of ours.results)
     console.log(
       `${x.shape}: adapter upload + verify ${f(x.syncMs.upload)} ms, switch to a resident version ${f(x.syncMs.flip, 3)} ms (target ≤ 5 ms)`,
@@ -135,6 +145,17 @@ if (tina) {
 }
 
 /** WebLLM's aggregate tokens/s against its actors, and its single stream with the sync it paid. */
+/** The overlapped row beside the same batch run one iteration at a time: what hiding the host's encoding gains. */
+function printOverlap(shape: string, rows: RolloutRow[], serial: RolloutRow | null | undefined): void {
+  const on = serial && rows.find((r) => r.batch === serial.batch);
+  if (!serial || !on) return;
+  const ms = (r: RolloutRow) =>
+    `${f(r.msPerStep, 2)} ms/step (host ${f(r.hostMsPerStep, 2)}, wait ${f(r.waitMsPerStep, 2)})`;
+  console.log(
+    `${shape} batch ${on.batch}: overlap on ${f(on.decodeTokensPerS)} tok/s, ${ms(on)}; off ${f(serial.decodeTokensPerS)} tok/s, ${ms(serial)}: ×${f(on.decodeTokensPerS / serial.decodeTokensPerS, 2)}`,
+  );
+}
+
 function printWebLlm(rows: ScalingRow[] | null, lib: string | undefined, one: WebLlmBench | null): void {
   if (rows) {
     console.log(

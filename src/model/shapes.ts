@@ -55,6 +55,21 @@ const SHAPES: Record<string, Record<string, unknown>> = {
     tie_word_embeddings: false,
     max_position_embeddings: 4096,
   },
+  // The 1.5B's structure (28 layers, 12 heads, GQA 6:1, untied) at 1/8 width: a decode step enqueues
+  // the 1.5B's dispatches (675) while the GPU's work stays small, so on any adapter, SwiftShader
+  // included, bench:gpu-rollout's host ms/step is the 1.5B's cost of encoding a step.
+  '1.5b-narrow': {
+    hidden_size: 192,
+    num_hidden_layers: 28,
+    num_attention_heads: 12,
+    num_key_value_heads: 2,
+    intermediate_size: 1120,
+    vocab_size: 1000,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+    max_position_embeddings: 4096,
+  },
 };
 
 export const SHAPE_NAMES = Object.keys(SHAPES);

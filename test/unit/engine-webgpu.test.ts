@@ -4,7 +4,8 @@
 // switched between and during calls give the builtin engine's outputs under the same version; a
 // version corrupted on its way to the GPU is rejected while the previous one keeps serving;
 // seeded sampling reproduces, does not depend on the batch size, and reports behaviour and raw
-// log-probs equal to the learner's forward under the sampling rule.
+// log-probs equal to the learner's forward under the sampling rule; overlapped iterations give the
+// completions of iterations run one at a time.
 import t, { type Test } from 'tap';
 import { createBuiltinEngine } from '../../src/engines/builtin/index.js';
 import { createWebGpuEngine } from '../../src/engines/webgpu/index.js';
@@ -275,6 +276,45 @@ t.test('seeded sampling: reproducible, independent of the batch size, log-probs 
   }
   await wide.close();
   await narrow.close();
+});
+
+t.test('overlap: the completions of one iteration at a time, with EOS mid-batch and refilled slots', async (t) => {
+  const model = loadModel(tinyDir);
+  const tok = loadTokenizer(tinyDir, model.config);
+  const tokenizer = {
+    decode: (ids: ArrayLike<number>) => tok.decode(ids, true),
+    eosTokenIds: model.config.eosTokenIds,
+  };
+  const prompts: PromptInput[] = ['12+34=', '7+8=', '505+77=', '9+9='].map((s) => ({
+    ids: Int32Array.from(tok.encode(s, false)),
+  }));
+  const adapter = randomAdapter(model, 9, 1);
+  // maxBatch 3 for 12 sequences: slots freed by EOS are refilled while the ended sequence's
+  // dropped row is still in flight.
+  const opts = { model, tokenizer, weightDtype: 'f32' as const, maxBatch: 3 };
+  const overlapped = await createWebGpuEngine(opts);
+  const serial = await createWebGpuEngine({ ...opts, overlap: false });
+  for (const e of [overlapped, serial]) await e.setAdapter(adapter);
+  const s: SamplingParams = { temperature: 1, top_p: 1, top_k: 0, max_tokens: 12, seed: 11 };
+  const a = await overlapped.generate(prompts, 3, s);
+  const b = await serial.generate(prompts, 3, s);
+  const ends = a.filter((c) => c.finishReason === 'eos').length;
+  t.ok(ends >= 3 && ends < a.length, `${ends} of ${a.length} sequences end on EOS before max_tokens`);
+  t.same(
+    a.map((c) => [c.finishReason, ...c.tokenIds]),
+    b.map((c) => [c.finishReason, ...c.tokenIds]),
+    'same finish reasons and ids',
+  );
+  t.same(
+    a.map((c) => [...c.logprobs, ...c.modelLogprobs!]),
+    b.map((c) => [...c.logprobs, ...c.modelLogprobs!]),
+    'same behaviour and raw log-probs, bit for bit',
+  );
+  t.equal(serial.lastStats.discardedTokens, 0, 'one iteration at a time drops nothing');
+  t.equal(overlapped.lastStats.discardedTokens, ends, 'overlap drops one token per sequence ended on EOS');
+  t.equal(overlapped.lastStats.tokens, serial.lastStats.tokens, 'tokens counted are the kept ones');
+  await overlapped.close();
+  await serial.close();
 });
 
 t.test(

@@ -124,7 +124,7 @@ t.test('bind groups are cached per pipeline and buffers; parameters still change
   const outs = [0, 1, 2].map(() => allocTensor(ctx, 3));
   const groups0 = ctx.state.bindGroups.size;
   for (let round = 0; round < 3; round++)
-    outs.forEach((z, i) => dispatch(ctx, ADD, [x, y, z], [3, { f32: 100 * round + i }], [1]));
+    for (const [i, z] of outs.entries()) dispatch(ctx, ADD, [x, y, z], [3, { f32: 100 * round + i }], [1]);
   t.equal(ctx.state.bindGroups.size - groups0, 3, 'one bind group per distinct set of buffers');
   for (const [i, z] of outs.entries())
     t.same([...(await readF32(ctx, z))], [211 + i, 222 + i, 233 + i], `output ${i}: the last round's parameter`);

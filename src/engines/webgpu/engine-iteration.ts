@@ -1,7 +1,8 @@
 // One iteration of the webgpu engine (engine.ts is the entry; see its header): the prefill of the
 // newly admitted sequences (each distinct prompt once, in chunks of at most maxPrefillTokens rows),
 // one decode step of the running ones, the GPU sampler over both, and the one read-back of
-// (token, behaviour log-prob, raw log-prob) per sequence.
+// (token, behaviour log-prob, raw log-prob) per sequence, which is submitted with the iteration and
+// awaited by the caller (engine-schedule.ts overlaps it with encoding the next iteration).
 import { allocTensor, beginScope, endScope, readI32, uploadTensor } from '../../ops/webgpu/context.js';
 import { sampleTokens, type SamplingConfig } from '../../ops/webgpu/sampling.js';
 import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
@@ -27,10 +28,12 @@ interface IterationRun {
 }
 
 /**
- * One iteration: prefill + first token of the admitted sequences, one decode step + next token of
- * the running ones; returns (sequence, token, behaviour log-prob, raw log-prob) in sample order.
+ * Encodes and submits one iteration: prefill + first token of the admitted sequences, one decode
+ * step + next token of the running ones, and the copy of the sampler's output. Returns at once; the
+ * promise gives (sequence, token, behaviour log-prob, raw log-prob) in sample order when the GPU is
+ * done. The next iteration may be encoded meanwhile: it is queued after this one.
  */
-export async function iteration(
+export function launchIteration(
   e: EngineState,
   st: StepState,
   pool: PagePool,
@@ -50,10 +53,12 @@ export async function iteration(
   try {
     prefillAdmitted(it, admitted);
     if (live.length) decodeStep(it, live);
-    stats.encodeSeconds += (performance.now() - tEnc) / 1000;
-    return await readBack(it);
+    return readBack(it);
   } finally {
+    // Everything is submitted (readBack submits before it waits), so the pool may hand these
+    // buffers out again now: whatever uses them next is queued after this iteration.
     endScope(ctx);
+    stats.encodeSeconds += (performance.now() - tEnc) / 1000;
   }
 }
 
@@ -89,6 +94,7 @@ function sampleRows(it: IterationRun, logits: GpuTensor, seqs: Seq[], rowOf: (i:
     it.cfg,
   );
   it.order.push(...seqs);
+  for (const s of seqs) s.scheduled++;
 }
 
 // Prefill: distinct prompts of the admitted sequences, in chunks of at most maxPrefillTokens rows.
@@ -187,7 +193,11 @@ function decodeStep(it: IterationRun, live: Seq[]): void {
   sampleRows(it, logits, live, (i) => i);
 }
 
-/** The one read-back: (sequence, token, behaviour log-prob, raw log-prob) per sampled row, in sample order. */
+/**
+ * The one read-back: (sequence, token, behaviour log-prob, raw log-prob) per sampled row, in sample
+ * order. The copy and the iteration's work are submitted before this returns (readI32 submits
+ * before its first wait).
+ */
 async function readBack(it: IterationRun): Promise<[Seq, number, number, number][]> {
   const res = await readI32(it.e.ctx, viewOf(it.e.out, 0, 3 * it.order.length));
   const bits = new Float32Array(res.buffer, res.byteOffset, res.length);

@@ -2,6 +2,14 @@
 // request checks, the adapter version it pins, admission of queued sequences into free slots (with
 // pages for their worst case), the iteration loop (engine-iteration.ts), and the finished
 // sequences turned into completions as their slots and pages go back.
+//
+// Overlap (on by default): iteration t+1 is encoded and submitted before iteration t's tokens are
+// read back, so the host's encoding runs while the GPU works instead of after it (vLLM's async
+// scheduling). It is planned from what the host knows then: every running sequence that has not
+// reached max_tokens decodes one more token. A sequence that ends at t on EOS or a stop string has
+// already been given a row in t+1: that row's token is dropped (stats.discardedTokens), and the
+// sequence's slot and pages are reused only by work queued after it. Completions are the same as
+// without overlap: each sequence's tokens depend only on its own uniform stream and cache.
 import { checkGenerateRequest } from '../check-request.js';
 import { loraScale, loraSlots } from '../../model/lora.js';
 import { memoryStats, writeTensor } from '../../ops/webgpu/context.js';
@@ -14,7 +22,7 @@ import { releasePages, reservePages, type PagePool } from './pages.js';
 import type { StepAdapter, StepState } from './step.js';
 import type { EngineState, Seq, WebGpuGenerationStats } from './engine-types.js';
 import { cacheFor } from './engine-kv-cache.js';
-import { iteration } from './engine-iteration.js';
+import { launchIteration } from './engine-iteration.js';
 
 /** One generate call's batching state: what it was asked, its queue of jobs, its slots and running sequences. */
 interface GenerateCall {
@@ -31,7 +39,10 @@ interface GenerateCall {
   greedy: boolean;
   /** Slots no sequence holds, the next one to take last. */
   freeSlots: number[];
-  live: Seq[];
+  /** Sequences holding a slot: admitted, not yet retired (some may have iterations in flight). */
+  running: Seq[];
+  /** Encode the next iteration before reading back the previous one (WebGpuEngineOptions.overlap). */
+  overlap: boolean;
   results: Completion[];
   stats: WebGpuGenerationStats;
   t0: number;
@@ -53,7 +64,7 @@ export async function generateNow(
   try {
     const call = startCall(e, prompts, n, sampling, stepAdapter(e, pinned), t0, ver);
     const dispatches0 = memoryStats(e.ctx).dispatches;
-    while (call.next < call.jobs.length || call.live.length) await runIteration(call);
+    await runIterations(call);
     const { stats } = call;
     stats.seconds = (performance.now() - t0) / 1000;
     stats.dispatches = memoryStats(e.ctx).dispatches - dispatches0;
@@ -101,7 +112,8 @@ function startCall(
     cfg: { temperature: sampling.temperature, topK: sampling.top_k, topP: sampling.top_p },
     greedy: !(sampling.temperature > 0),
     freeSlots: Array.from({ length: maxBatch }, (_, i) => maxBatch - 1 - i),
-    live: [],
+    running: [],
+    overlap: e.opts.overlap ?? true,
     results: new Array(jobs.length),
     stats: zeroStats(jobs.length),
     t0,
@@ -119,24 +131,65 @@ export function zeroStats(sequences: number): WebGpuGenerationStats {
     iterations: 0,
     peakBatch: 0,
     encodeSeconds: 0,
+    waitSeconds: 0,
+    discardedTokens: 0,
     dispatches: 0,
   };
 }
 
-/** One pass of the loop: admit what fits, run the iteration, take its tokens, retire the finished sequences. */
-async function runIteration(call: GenerateCall): Promise<void> {
-  const { e, pool, stats } = call;
+/**
+ * The iteration loop: launch one, and (with overlap) the next before landing the first; without
+ * overlap each is landed before the next is planned. Ends when nothing is left to launch.
+ */
+async function runIterations(call: GenerateCall): Promise<void> {
+  let inFlight = launch(call);
+  while (inFlight) {
+    const next = call.overlap ? launch(call) : null;
+    try {
+      await land(call, inFlight);
+    } catch (err) {
+      next?.catch(() => undefined); // its failure, if any, is the same device's: report the first
+      throw err;
+    }
+    inFlight = next ?? launch(call);
+  }
+  if (call.next < call.jobs.length || call.running.length)
+    throw new Error('webgpu engine: the batching loop stopped with sequences unfinished');
+}
+
+type Sampled = [Seq, number, number, number][];
+
+/**
+ * Admits what fits and launches one iteration over the admitted sequences and every running one
+ * that still needs a token; null when there is none (all running ones are waiting on their last
+ * tokens, or none is left).
+ */
+function launch(call: GenerateCall): Promise<Sampled> | null {
+  const { e, pool, stats, sampling } = call;
   const admitted = admit(call);
-  if (!admitted.length && !call.live.length)
-    throw new Error(`webgpu engine: no sequence fits the KV cache (${pool.numPages} pages of ${e.pageSize})`);
-  const { st, ad, prompts, live, cfg, greedy } = call;
-  const order = await iteration(e, st, pool, ad, prompts, admitted, live, cfg, greedy, stats);
+  const decoding = call.running.filter((s) => !s.done && s.scheduled < sampling.max_tokens);
+  if (!admitted.length && !decoding.length) {
+    if (call.next < call.jobs.length && !call.running.length)
+      throw new Error(`webgpu engine: no sequence fits the KV cache (${pool.numPages} pages of ${e.pageSize})`);
+    return null;
+  }
+  const { st, ad, prompts, cfg, greedy } = call;
+  const sampled = launchIteration(e, st, pool, ad, prompts, admitted, decoding, cfg, greedy, stats);
+  call.running.push(...admitted);
+  stats.peakBatch = Math.max(stats.peakBatch, decoding.length + admitted.length);
+  return sampled;
+}
+
+/** Waits for an iteration's tokens, takes them, and retires the sequences they finished. */
+async function land(call: GenerateCall, sampled: Promise<Sampled>): Promise<void> {
+  const { stats } = call;
+  const tWait = performance.now();
+  const order = await sampled;
+  stats.waitSeconds += (performance.now() - tWait) / 1000;
   stats.iterations++;
   if (stats.iterations === 1) stats.prefillSeconds = (performance.now() - call.t0) / 1000;
-  const running = live.concat(admitted);
-  stats.peakBatch = Math.max(stats.peakBatch, running.length);
   takeTokens(call, order);
-  call.live = retireFinished(call, running);
+  call.running = retireFinished(call, call.running);
 }
 
 // Admission: free slots and pages for the whole worst case of each new sequence.
@@ -168,6 +221,7 @@ function queuedSeq(call: GenerateCall, slot: number): Seq {
     lps: [],
     raws: [],
     cached: 0,
+    scheduled: 0,
     done: null,
   };
 }
@@ -188,6 +242,10 @@ function takeTokens(call: GenerateCall, order: [Seq, number, number, number][]):
   const { stats, sampling } = call;
   const { eos, decodeText } = call.e;
   for (const [seq, token, lp, raw] of order) {
+    if (seq.done) {
+      stats.discardedTokens++; // launched (overlap) before the token that ended it was read
+      continue;
+    }
     seq.ids.push(token);
     seq.lps.push(lp);
     seq.raws.push(raw);

@@ -42,6 +42,12 @@ export interface WebGpuEngineOptions {
   disableFeatures?: string[];
   /** Passes of at most this many rows use the few-row product (decode-ops.ts). Default: 8, every pass on CPU adapters. */
   skinnyRows?: number;
+  /**
+   * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides
+   * behind the GPU's work, at the cost of one dropped token per sequence that ends on EOS or a stop
+   * string. false runs each iteration to its read-back before planning the next.
+   */
+  overlap?: boolean;
 }
 
 export interface WebGpuGenerationStats {
@@ -56,6 +62,10 @@ export interface WebGpuGenerationStats {
   peakBatch: number;
   /** Host time spent enqueuing GPU work (encoding, uploads): a step cannot be faster than this. */
   encodeSeconds: number;
+  /** Host time spent waiting for read-backs: the GPU's work that encoding did not hide. */
+  waitSeconds: number;
+  /** Tokens sampled for sequences that had ended in the iteration before (overlap; dropped). */
+  discardedTokens: number;
   /** GPU dispatches enqueued. */
   dispatches: number;
 }
@@ -64,6 +74,8 @@ export interface WebGpuEngine extends GenerationEngine {
   readonly description: string;
   readonly ctx: GpuContext;
   readonly kvDtype: KvDType;
+  /** Whether iterations overlap (WebGpuEngineOptions.overlap). */
+  readonly overlap: boolean;
   readonly lastStats: WebGpuGenerationStats;
   /** The last setAdapter: a pointer flip or a verified upload, and how long it took. */
   readonly lastSync: SyncReport | null;
@@ -82,8 +94,10 @@ export interface Seq {
   ids: number[];
   lps: number[];
   raws: number[];
-  /** Tokens whose keys/values are in the cache. */
+  /** Tokens whose keys/values are in the cache (or will be, once the launched iterations run). */
   cached: number;
+  /** Tokens sampled, read back or in flight. */
+  scheduled: number;
   done: FinishReason | null;
 }
 

@@ -5,7 +5,8 @@
 // at once and the next queued sequence is admitted in the next iteration. One iteration = a prefill
 // of the newly admitted sequences (each distinct prompt once, its keys/values written into the pages
 // of every sequence that starts from it) and one decode step of the running ones, then the sampler,
-// then one read-back of (token, behaviour log-prob, raw log-prob) per sequence.
+// then one read-back of (token, behaviour log-prob, raw log-prob) per sequence. The next iteration
+// is encoded while the GPU runs this one (`overlap`, engine-schedule.ts).
 //
 // Sampling is on the GPU (ops/webgpu/sampling.ts): the same kept-set rule as the builtin engine and
 // the learner (src/rl/token-distribution.ts), greedy at temperature 0; each sequence draws its
@@ -135,6 +136,7 @@ function engineObject(e: EngineState, serving: Serving): WebGpuEngine {
     description: describeEngine(e),
     ctx,
     kvDtype,
+    overlap: e.opts.overlap ?? true,
     generate,
     setAdapter: (snapshot: AdapterSnapshot | null) => syncAdapter(e, serving, snapshot),
     get policyVersion() {

@@ -68,7 +68,10 @@ function writeWords(ctx: GpuContext, dst: GPUBuffer, byteOffset: number, src: Fl
   }
 }
 
-/** Reads a tensor back as f32 (f16 unpacked). Submits pending work and waits for it. */
+/**
+ * Reads a tensor back as f32 (f16 unpacked). Pending work and the copy are submitted before the
+ * promise is returned, so work encoded meanwhile is queued after them (readI32 the same).
+ */
 export async function readF32(ctx: GpuContext, t: GpuTensor): Promise<Float32Array> {
   const words = await readWords(ctx, t);
   if (t.dtype === 'f16') return unpackF16(words.data, t.length, words.skip);
@@ -76,6 +79,7 @@ export async function readF32(ctx: GpuContext, t: GpuTensor): Promise<Float32Arr
   return new Float32Array(words.data.buffer, words.data.byteOffset, t.length);
 }
 
+/** Reads an i32 tensor back; submits like readF32. */
 export async function readI32(ctx: GpuContext, t: GpuTensor): Promise<Int32Array> {
   if (t.dtype !== 'i32') throw new Error(`readI32: tensor is ${t.dtype}`);
   const words = await readWords(ctx, t);
