@@ -144,11 +144,20 @@ export function zeroStats(sequences: number): WebGpuGenerationStats {
 async function runIterations(call: GenerateCall): Promise<void> {
   let inFlight = launch(call);
   while (inFlight) {
-    const next = call.overlap ? launch(call) : null;
+    // Whichever fails first is reported; the other iteration's promise is still settled quietly
+    // (the same device's failure), so nothing is left to reject unhandled.
+    const current = inFlight;
+    let next: Promise<Sampled> | null;
     try {
-      await land(call, inFlight);
+      next = call.overlap ? launch(call) : null;
     } catch (err) {
-      next?.catch(() => undefined); // its failure, if any, is the same device's: report the first
+      current.catch(() => undefined);
+      throw err;
+    }
+    try {
+      await land(call, current);
+    } catch (err) {
+      next?.catch(() => undefined);
       throw err;
     }
     inFlight = next ?? launch(call);

@@ -35,7 +35,10 @@ export interface StepAdapter {
   scale: number;
 }
 
-/** Runs every layer over `rows` rows starting from x (overwritten: it is the layers' input buffer); returns the last output. */
+/**
+ * Runs every layer over `rows` rows starting from x (overwritten: it serves as the layers' input and
+ * output buffer in turn); returns the last output.
+ */
 function layers(
   st: StepState,
   ad: StepAdapter,
@@ -62,7 +65,9 @@ function layers(
       positions,
       (b) => attend(b, l),
     );
-    if (l + 1 < c.numLayers) ops.copy(buf.x, buf.out, rows * c.hiddenSize);
+    // This layer's output is the next one's input: swap the two buffers instead of copying (one
+    // dispatch fewer per layer; both are rows × hidden).
+    if (l + 1 < c.numLayers) [buf.x, buf.out] = [buf.out, buf.x];
   }
   return buf.out;
 }
