@@ -70,8 +70,9 @@ interface Row {
   /** Encoding overlapped with the GPU's work (the engine's default), or each iteration read back first. */
   overlap: boolean;
   msPerStep: number;
+  /** Host time encoding one decode step (iterations with a prefill left out). */
   hostMsPerStep: number;
-  /** Host time waiting for read-backs: the GPU time encoding did not hide. */
+  /** Host time waiting for one decode step's read-back: the GPU time encoding did not hide. */
   waitMsPerStep: number;
   dispatchesPerStep: number;
   prefillS: number;
@@ -169,8 +170,8 @@ async function measure(name: string, c: Qwen2Config, engine: WebGpuEngine, B: nu
     decodeTokensPerS: tps,
     overlap,
     msPerStep,
-    hostMsPerStep: (1000 * s.encodeSeconds) / s.iterations,
-    waitMsPerStep: (1000 * s.waitSeconds) / s.iterations,
+    hostMsPerStep: (1000 * s.decodeEncodeSeconds) / s.decodeSteps,
+    waitMsPerStep: (1000 * s.decodeWaitSeconds) / s.decodeSteps,
     dispatchesPerStep: s.dispatches / s.iterations,
     prefillS: s.prefillSeconds,
     rooflineTokensPerS: roof.tokensPerS,

@@ -313,6 +313,17 @@ t.test('overlap: the completions of one iteration at a time, with EOS mid-batch 
   t.equal(serial.lastStats.discardedTokens, 0, 'one iteration at a time drops nothing');
   t.equal(overlapped.lastStats.discardedTokens, ends, 'overlap drops one token per sequence ended on EOS');
   t.equal(overlapped.lastStats.tokens, serial.lastStats.tokens, 'tokens counted are the kept ones');
+  for (const [name, st] of [
+    ['overlapped', overlapped.lastStats],
+    ['serial', serial.lastStats],
+  ] as const)
+    t.ok(
+      st.decodeSteps > 0 &&
+        st.decodeSteps < st.iterations &&
+        st.decodeEncodeSeconds <= st.encodeSeconds &&
+        st.decodeWaitSeconds <= st.waitSeconds,
+      `${name}: decode steps (${st.decodeSteps} of ${st.iterations} iterations) and their share of the host times`,
+    );
   await overlapped.close();
   await serial.close();
 });

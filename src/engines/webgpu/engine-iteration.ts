@@ -9,7 +9,7 @@ import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
 import type { PromptInput } from '../types.js';
 import { poolRow, type PagePool } from './pages.js';
 import { decodeLogits, prefillLogits, type StepAdapter, type StepState } from './step.js';
-import type { EngineState, Seq, WebGpuGenerationStats } from './engine-types.js';
+import type { EngineState, Seq } from './engine-types.js';
 
 /** What the passes of one iteration share: its inputs, and the sequences sampled so far. */
 interface IterationRun {
@@ -43,10 +43,8 @@ export function launchIteration(
   live: Seq[],
   cfg: SamplingConfig,
   greedy: boolean,
-  stats: WebGpuGenerationStats,
 ): Promise<[Seq, number, number, number][]> {
   const { ctx } = e;
-  const tEnc = performance.now();
   const u32 = new Uint32Array(1);
   const it: IterationRun = { e, st, pool, ad, prompts, cfg, greedy, order: [], u32, f32: new Float32Array(u32.buffer) };
   beginScope(ctx);
@@ -58,7 +56,6 @@ export function launchIteration(
     // Everything is submitted (readBack submits before it waits), so the pool may hand these
     // buffers out again now: whatever uses them next is queued after this iteration.
     endScope(ctx);
-    stats.encodeSeconds += (performance.now() - tEnc) / 1000;
   }
 }
 

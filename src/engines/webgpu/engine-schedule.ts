@@ -132,6 +132,9 @@ export function zeroStats(sequences: number): WebGpuGenerationStats {
     peakBatch: 0,
     encodeSeconds: 0,
     waitSeconds: 0,
+    decodeSteps: 0,
+    decodeEncodeSeconds: 0,
+    decodeWaitSeconds: 0,
     discardedTokens: 0,
     dispatches: 0,
   };
@@ -147,17 +150,17 @@ async function runIterations(call: GenerateCall): Promise<void> {
     // Whichever fails first is reported; the other iteration's promise is still settled quietly
     // (the same device's failure), so nothing is left to reject unhandled.
     const current = inFlight;
-    let next: Promise<Sampled> | null;
+    let next: Launched | null;
     try {
       next = call.overlap ? launch(call) : null;
     } catch (err) {
-      current.catch(() => undefined);
+      current.sampled.catch(() => undefined);
       throw err;
     }
     try {
       await land(call, current);
     } catch (err) {
-      next?.catch(() => undefined);
+      next?.sampled.catch(() => undefined);
       throw err;
     }
     inFlight = next ?? launch(call);
@@ -168,13 +171,20 @@ async function runIterations(call: GenerateCall): Promise<void> {
 
 type Sampled = [Seq, number, number, number][];
 
+/** An iteration on its way: its tokens when they land, and whether it is a pure decode step (no prefill). */
+interface Launched {
+  sampled: Promise<Sampled>;
+  decodeOnly: boolean;
+}
+
 /**
  * Admits what fits and launches one iteration over the admitted sequences and every running one
  * that still needs a token; null when there is none (all running ones are waiting on their last
  * tokens, or none is left).
  */
-function launch(call: GenerateCall): Promise<Sampled> | null {
+function launch(call: GenerateCall): Launched | null {
   const { e, pool, stats, sampling } = call;
+  const t0 = performance.now();
   const admitted = admit(call);
   const decoding = call.running.filter((s) => !s.done && s.scheduled < sampling.max_tokens);
   if (!admitted.length && !decoding.length) {
@@ -183,18 +193,27 @@ function launch(call: GenerateCall): Promise<Sampled> | null {
     return null;
   }
   const { st, ad, prompts, cfg, greedy } = call;
-  const sampled = launchIteration(e, st, pool, ad, prompts, admitted, decoding, cfg, greedy, stats);
+  const sampled = launchIteration(e, st, pool, ad, prompts, admitted, decoding, cfg, greedy);
   call.running.push(...admitted);
   stats.peakBatch = Math.max(stats.peakBatch, decoding.length + admitted.length);
-  return sampled;
+  const decodeOnly = admitted.length === 0;
+  const seconds = (performance.now() - t0) / 1000;
+  stats.encodeSeconds += seconds;
+  if (decodeOnly) stats.decodeEncodeSeconds += seconds;
+  return { sampled, decodeOnly };
 }
 
 /** Waits for an iteration's tokens, takes them, and retires the sequences they finished. */
-async function land(call: GenerateCall, sampled: Promise<Sampled>): Promise<void> {
+async function land(call: GenerateCall, it: Launched): Promise<void> {
   const { stats } = call;
   const tWait = performance.now();
-  const order = await sampled;
-  stats.waitSeconds += (performance.now() - tWait) / 1000;
+  const order = await it.sampled;
+  const waited = (performance.now() - tWait) / 1000;
+  stats.waitSeconds += waited;
+  if (it.decodeOnly) {
+    stats.decodeSteps++;
+    stats.decodeWaitSeconds += waited;
+  }
   stats.iterations++;
   if (stats.iterations === 1) stats.prefillSeconds = (performance.now() - call.t0) / 1000;
   takeTokens(call, order);

@@ -60,10 +60,14 @@ export interface WebGpuGenerationStats {
   iterations: number;
   /** Most sequences running at once. */
   peakBatch: number;
-  /** Host time spent enqueuing GPU work (encoding, uploads): a step cannot be faster than this. */
+  /** Host time spent planning and enqueuing GPU work (admission, encoding, uploads, submits). */
   encodeSeconds: number;
   /** Host time spent waiting for read-backs: the GPU's work that encoding did not hide. */
   waitSeconds: number;
+  /** Iterations without a prefill, and their share of the two times above (per-step figures). */
+  decodeSteps: number;
+  decodeEncodeSeconds: number;
+  decodeWaitSeconds: number;
   /** Tokens sampled for sequences that had ended in the iteration before (overlap; dropped). */
   discardedTokens: number;
   /** GPU dispatches enqueued. */
