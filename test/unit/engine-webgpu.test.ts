@@ -64,14 +64,20 @@ function compare(t: Test, what: string, gpu: Completion[], cpu: Completion[], lp
 
 const tinyDir = join(repoRoot(), 'models', 'tiny');
 
-t.test('tiny model: greedy ids and log-probs equal the builtin engine, base and adapters', async (t) => {
-  await testGpu(); // SwiftShader when no driver is configured
+/** The shipped tiny model, its tokenizer, and the decoder the engines take. */
+function tinyModel() {
   const model = loadModel(tinyDir);
   const tok = loadTokenizer(tinyDir, model.config);
   const tokenizer = {
     decode: (ids: ArrayLike<number>) => tok.decode(ids, true),
     eosTokenIds: model.config.eosTokenIds,
   };
+  return { model, tok, tokenizer };
+}
+
+t.test('tiny model: greedy ids and log-probs equal the builtin engine, base and adapters', async (t) => {
+  await testGpu(); // SwiftShader when no driver is configured
+  const { model, tok, tokenizer } = tinyModel();
   const prompts: PromptInput[] = ['12+34=', '7+8=', '505+77=', '9999+1='].map((s, i) => ({
     ids: Int32Array.from(tok.encode(s, false)),
     seedKey: 10 + i,
@@ -223,12 +229,7 @@ function learnerLogprobs(
 }
 
 t.test('seeded sampling: reproducible, independent of the batch size, log-probs of the rule', async (t) => {
-  const model = loadModel(tinyDir);
-  const tok = loadTokenizer(tinyDir, model.config);
-  const tokenizer = {
-    decode: (ids: ArrayLike<number>) => tok.decode(ids, true),
-    eosTokenIds: model.config.eosTokenIds,
-  };
+  const { model, tok, tokenizer } = tinyModel();
   const prompts: PromptInput[] = ['12+34=', '7+8=', '505+77='].map((s) => ({
     ids: Int32Array.from(tok.encode(s, false)),
   }));
@@ -279,12 +280,7 @@ t.test('seeded sampling: reproducible, independent of the batch size, log-probs 
 });
 
 t.test('overlap: the completions of one iteration at a time, with EOS mid-batch and refilled slots', async (t) => {
-  const model = loadModel(tinyDir);
-  const tok = loadTokenizer(tinyDir, model.config);
-  const tokenizer = {
-    decode: (ids: ArrayLike<number>) => tok.decode(ids, true),
-    eosTokenIds: model.config.eosTokenIds,
-  };
+  const { model, tok, tokenizer } = tinyModel();
   const prompts: PromptInput[] = ['12+34=', '7+8=', '505+77=', '9+9='].map((s) => ({
     ids: Int32Array.from(tok.encode(s, false)),
   }));
