@@ -41,8 +41,6 @@ interface GenerateCall {
   freeSlots: number[];
   /** Sequences holding a slot: admitted, not yet retired (some may have iterations in flight). */
   running: Seq[];
-  /** Encode the next iteration before reading back the previous one (WebGpuEngineOptions.overlap). */
-  overlap: boolean;
   results: Completion[];
   stats: WebGpuGenerationStats;
   t0: number;
@@ -113,7 +111,6 @@ function startCall(
     greedy: !(sampling.temperature > 0),
     freeSlots: Array.from({ length: maxBatch }, (_, i) => maxBatch - 1 - i),
     running: [],
-    overlap: e.opts.overlap ?? true,
     results: new Array(jobs.length),
     stats: zeroStats(jobs.length),
     t0,
@@ -152,7 +149,7 @@ async function runIterations(call: GenerateCall): Promise<void> {
     const current = inFlight;
     let next: Launched | null;
     try {
-      next = call.overlap ? launch(call) : null;
+      next = call.e.overlap ? launch(call) : null;
     } catch (err) {
       current.sampled.catch(() => undefined);
       throw err;

@@ -123,6 +123,8 @@ export interface EngineState {
   pageSize: number;
   maxPrefillTokens: number;
   maxPagesPerSeq: number;
+  /** Encode the next iteration before reading back the previous one (WebGpuEngineOptions.overlap, resolved). */
+  overlap: boolean;
   eos: Set<number>;
   decodeText: (ids: ArrayLike<number>) => string;
   adapters: AdapterSlots;

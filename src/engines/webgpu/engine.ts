@@ -93,6 +93,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
     pageSize,
     maxPrefillTokens,
     maxPagesPerSeq,
+    overlap: opts.overlap ?? true,
     eos,
     decodeText,
     adapters,
@@ -136,7 +137,7 @@ function engineObject(e: EngineState, serving: Serving): WebGpuEngine {
     description: describeEngine(e),
     ctx,
     kvDtype,
-    overlap: e.opts.overlap ?? true,
+    overlap: e.overlap,
     generate,
     setAdapter: (snapshot: AdapterSnapshot | null) => syncAdapter(e, serving, snapshot),
     get policyVersion() {
