@@ -1,7 +1,8 @@
 // WebGPU matrix products against the cpu op (src/ops/matmul.ts): every variant SwiftShader can run
-// (tiled, subgroup, the f16 kernel emulated in f32, the barrier-free direct one), every register tile, shapes that are not tile
-// multiples (and empty ones), views at odd offsets, f16 weights, accumulate on and off, split-K, the
-// fused epilogue (alpha, bias, keep multiplier), weights split across buffers, and the self-check.
+// (tiled, subgroup, the f16 kernel emulated in f32, the barrier-free direct one), every register
+// tile, shapes that are not tile multiples (and empty ones), views at odd offsets, f16 weights,
+// accumulate on and off, split-K, the fused epilogue (alpha, bias, keep multiplier, the LoRA
+// low-rank term), weights split across buffers, and the self-check.
 import t, { type Test } from 'tap';
 import { allocTensor, readF32, uploadTensor } from '../../src/ops/webgpu/context.js';
 import {
@@ -150,44 +151,73 @@ t.test('empty sizes: M or N zero leave C alone, K zero gives C = 0 (or C unchang
   }
 });
 
-t.test('fused epilogue: alpha, bias and keep multiplier, with and without split-K', async (t) => {
+t.test('fused epilogue: alpha, bias, keep multiplier and low-rank term, with and without split-K', async (t) => {
   const ctx = await testGpu();
   const rng = new Rng(4);
   const m = 21,
     k = 50,
-    n = 35;
+    n = 35,
+    r = 3;
   const a = randomArray(rng, m * k),
     b = randomArray(rng, n * k),
     bias = randomArray(rng, n),
     keep = randomArray(rng, m * n),
-    c0 = randomArray(rng, m * n);
-  const prod = new Float32Array(m * n);
+    c0 = randomArray(rng, m * n),
+    u = randomArray(rng, m * r),
+    lb = randomArray(rng, n * r);
+  const prod = new Float32Array(m * n),
+    low = new Float32Array(m * n);
   matmulNTPlain(prod, a, b, m, k, n, false);
-  for (const matmulVariant of ['tiled', 'direct'] as const) {
+  matmulNTPlain(low, u, lb, m, r, n, false);
+  for (const matmulVariant of ['tiled', 'direct', 'subgroup', 'f16-emulated'] as const) {
+    if (variantUnavailable(ctx, matmulVariant)) continue;
+    const tol = TOL[matmulVariant];
     for (const splitK of [1, 3]) {
       for (const accumulate of [false, true]) {
-        const C = placed(ctx, c0, 1);
-        gemm(
-          ctx,
-          'NT',
-          C,
-          placed(ctx, a, 2),
-          placed(ctx, b, 3),
-          m,
-          k,
-          n,
-          { accumulate, alpha: 0.75, bias: placed(ctx, bias, 5), mul: placed(ctx, keep, 6) },
-          { splitK, matmulVariant },
-        );
-        const ref = new Float32Array(m * n);
-        for (let i = 0; i < m; i++)
-          for (let j = 0; j < n; j++)
-            ref[i * n + j] = 0.75 * prod[i * n + j]! * keep[i * n + j]! + bias[j]! + (accumulate ? c0[i * n + j]! : 0);
-        const e = relError(await readF32(ctx, C), ref);
-        t.ok(e < 2e-6, `${matmulVariant} splitK ${splitK} accumulate ${accumulate}: rel error ${e.toExponential(2)}`);
+        for (const withLow of [false, true]) {
+          // C split along M (row blocks of 8) in one case: the low-rank rows follow the cuts.
+          const splitC = withLow && splitK === 3 && accumulate;
+          const C = splitC ? splitMatrix(ctx, c0, n, 8) : placed(ctx, c0, 1);
+          const lowRank = withLow ? { u: placed(ctx, u, 7), b: placed(ctx, lb, 8), r } : null;
+          gemm(
+            ctx,
+            'NT',
+            C,
+            placed(ctx, a, 2),
+            placed(ctx, b, 3),
+            m,
+            k,
+            n,
+            { accumulate, alpha: 0.75, bias: placed(ctx, bias, 5), mul: placed(ctx, keep, 6), lowRank },
+            { splitK, matmulVariant },
+          );
+          const ref = new Float32Array(m * n);
+          for (let i = 0; i < m * n; i++)
+            ref[i] = 0.75 * prod[i]! * keep[i]! + bias[i % n]! + (withLow ? low[i]! : 0) + (accumulate ? c0[i]! : 0);
+          const e = relError(await readF32(ctx, C), ref);
+          t.ok(
+            e < tol,
+            `${matmulVariant} splitK ${splitK} accumulate ${accumulate} low rank ${withLow}${splitC ? ' (C split along M)' : ''}: rel error ${e.toExponential(2)}`,
+          );
+        }
       }
     }
   }
+  const C = allocTensor(ctx, m * n);
+  const A = placed(ctx, a, 2),
+    B = placed(ctx, b, 3);
+  t.throws(
+    () => gemm(ctx, 'NT', C, A, B, m, k, n, { accumulate: false, lowRank: { u: C, b: placed(ctx, lb, 1), r } }),
+    /matmulNT: lowRank u \[m, r\] lies in c's buffer/,
+  );
+  t.throws(
+    () =>
+      gemm(ctx, 'NT', C, A, B, m, k, n, {
+        accumulate: false,
+        lowRank: { u: placed(ctx, u, 1), b: placed(ctx, lb, 1), r: 4 },
+      }),
+    /matmulNT: lowRank u \[m, r\] must be a single f32 tensor of at least 84 elements/,
+  );
 });
 
 t.test(
@@ -293,8 +323,10 @@ t.test(
     // (those are the self-check's job on a GPU machine).
     const { device, adapter } = await nullBackendDevice();
     for (const tile of Object.keys(TILES) as TileName[]) {
-      const err = await compileError(device, gemmKernel('half', tile).code);
-      t.equal(err, null, `f16-arithmetic kernel, tile ${tile}`);
+      for (const lowRank of [false, true]) {
+        const err = await compileError(device, gemmKernel('half', tile, lowRank).code);
+        t.equal(err, null, `f16-arithmetic kernel, tile ${tile}${lowRank ? ', low-rank epilogue' : ''}`);
+      }
     }
     const info = {
       adapter: 'null',
@@ -310,8 +342,10 @@ t.test(
     ]) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          const spec = sgmKernel(ctx, cfg, { transA, transB });
-          t.equal(await compileError(device, spec.code), null, `${spec.key} (${spec.threads} threads)`);
+          for (const lowRank of [false, true]) {
+            const spec = sgmKernel(ctx, cfg, { transA, transB, lowRank });
+            t.equal(await compileError(device, spec.code), null, `${spec.key} (${spec.threads} threads)`);
+          }
         }
       }
     }

@@ -26,7 +26,17 @@ import {
   type KernelSpec,
 } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
-import { FLAG, MAXABS, REDUCE, TILES, gemmKernel, type GemmFamily, type TileName } from './matmul-kernels.js';
+import {
+  FLAG,
+  MAXABS,
+  MAX_SCALE_PARTS,
+  REDUCE,
+  SCALE_PARTS_SHIFT,
+  TILES,
+  gemmKernel,
+  type GemmFamily,
+  type TileName,
+} from './matmul-kernels.js';
 import { directKernel, directTileSize } from './matmul-direct.js';
 import { isCpuAdapter } from './cpu-adapter.js';
 import { sgmKernel, sgmThreads, sgmTile, subgroupMatrixConfig } from './matmul-sgmatrix.js';
@@ -47,7 +57,7 @@ export {
 
 export type MatmulOp = 'NN' | 'NT' | 'TN';
 
-/** Extra epilogue terms: C = alpha·(A·B) ⊙ mul + bias (+ C when accumulating). */
+/** Extra epilogue terms: C = alpha·(A·B) ⊙ mul + bias + u·bᵀ (+ C when accumulating). */
 export interface GemmEpilogue {
   accumulate: boolean;
   alpha?: number;
@@ -55,6 +65,17 @@ export interface GemmEpilogue {
   bias?: GpuTensor | null;
   /** [M, N] elementwise multiplier of the product (f32; the dropout keep mask). */
   mul?: GpuTensor | null;
+  /**
+   * + u[M, r]·b[N, r]ᵀ (f32, single buffers, neither in C's buffer): a LoRA branch's B product fused
+   * into the base product's epilogue (one dispatch fewer per adapted layer).
+   */
+  lowRank?: LowRank | null;
+}
+
+export interface LowRank {
+  u: GpuTensor;
+  b: GpuTensor;
+  r: number;
 }
 
 /**
@@ -94,6 +115,18 @@ function check(
     throw new Error(`${name}: bias must be a single f32 tensor of at least n = ${n} elements`);
   if (epi.mul && (epi.mul.dtype !== 'f32' || epi.mul.split || epi.mul.length < m * n))
     throw new Error(`${name}: keep must be a single f32 tensor of at least m*n = ${m * n} elements`);
+  const lr = epi.lowRank;
+  if (lr) {
+    if (!(Number.isInteger(lr.r) && lr.r > 0)) throw new Error(`${name}: lowRank r must be a positive integer`);
+    for (const [t, rows, what] of [
+      [lr.u, m, 'u [m, r]'],
+      [lr.b, n, 'b [n, r]'],
+    ] as const) {
+      if (t.dtype !== 'f32' || t.split || t.length < rows * lr.r)
+        throw new Error(`${name}: lowRank ${what} must be a single f32 tensor of at least ${rows * lr.r} elements`);
+      if (t.buffer === c.buffer) throw new Error(`${name}: lowRank ${what} lies in c's buffer`);
+    }
+  }
 }
 
 /** One operand of a sub-product: its buffer, element offset and leading dimension. */
@@ -177,6 +210,13 @@ export function gemm(
         const C: Operand = { t: pc.tensor, off: pc.tensor.offset + (m0 - pc.rowStart) * n + n0, ld: n };
         const bias = epi.bias && ki === 0 ? { t: epi.bias, off: epi.bias.offset + n0, ld: 0 } : null;
         const mul = epi.mul ? { t: epi.mul, off: epi.mul.offset + m0 * n + n0, ld: n } : null;
+        const lr = epi.lowRank && ki === 0 ? epi.lowRank : null;
+        const lowRank = lr
+          ? {
+              u: { t: lr.u, off: lr.u.offset + m0 * lr.r, ld: lr.r },
+              b: { t: lr.b, off: lr.b.offset + n0 * lr.r, ld: lr.r },
+            }
+          : null;
         gemmBlock(ctx, variant, opts, {
           m: m1 - m0,
           n: n1 - n0,
@@ -190,6 +230,7 @@ export function gemm(
           accumulate: epi.accumulate || ki > 0,
           bias,
           mul,
+          lowRank,
         });
       }
     }
@@ -209,6 +250,8 @@ interface Block {
   accumulate: boolean;
   bias: Operand | null;
   mul: Operand | null;
+  /** u [M, R] and b [N, R] at row strides ld = R (sub-products after the first along K: null). */
+  lowRank: { u: Operand; b: Operand } | null;
 }
 
 /** Tile of a variant: the register tile, or the subgroup-matrix kernel's fixed 64×64. */
@@ -253,6 +296,12 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
           C: { ...blk.C, off: blk.C.off + m0 * blk.C.ld + n0 },
           bias: blk.bias ? { ...blk.bias, off: blk.bias.off + n0 } : null,
           mul: blk.mul ? { ...blk.mul, off: blk.mul.off + m0 * blk.mul.ld + n0 } : null,
+          lowRank: blk.lowRank
+            ? {
+                u: { ...blk.lowRank.u, off: blk.lowRank.u.off + m0 * blk.lowRank.u.ld },
+                b: { ...blk.lowRank.b, off: blk.lowRank.b.off + n0 * blk.lowRank.b.ld },
+              }
+            : null,
         });
       }
     }
@@ -266,27 +315,25 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
   const half = variant === 'f16' || variant === 'f16-emulated' || variant === 'subgroup-matrix';
   const scratch: GpuTensor[] = [];
   const scale = half ? aScale(ctx, blk, scratch) : null;
+  const scaleParts = scale ? scale.length : 0;
   const part = z > 1 ? allocTensor(ctx, z * blk.m * blk.n, 'f32', false, true) : null;
   if (part) scratch.push(part);
   const bF16 = blk.B.t.dtype === 'f16';
-  const spec =
-    variant === 'subgroup-matrix'
-      ? cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}`, () =>
-          sgmKernel(ctx, subgroupMatrixConfig(ctx)!, { transA: blk.transA, transB: blk.transB }),
-        )
-      : variant === 'direct'
-        ? cachedSpec(`direct:${tile.name}`, () => directKernel(tile.name))
-        : cachedSpec(`${variant}:${tile.name}`, () => gemmKernel(familyOf(variant), tile.name));
-  const dummy = dummyTensor(ctx);
   const split = !!part;
+  // The low-rank term is applied by the main kernel, or by the reduce after split-K slices.
+  const lr = !split ? blk.lowRank : null;
+  const spec = kernelSpec(ctx, variant, tile.name, blk, lr !== null);
+  const dummy = dummyTensor(ctx);
   const flags =
     (blk.accumulate ? FLAG.accumulate : 0) |
     (split ? FLAG.partial : 0) |
     (bF16 ? FLAG.bF16 : 0) |
     (blk.bias && !split ? FLAG.bias : 0) |
     (blk.mul && !split ? FLAG.mul : 0) |
+    (blk.lowRank && !split ? FLAG.lowRank : 0) |
     (blk.transA ? 0 : FLAG.aKContig) |
-    (blk.transB ? FLAG.bKContig : 0);
+    (blk.transB ? FLAG.bKContig : 0) |
+    (scaleParts << SCALE_PARTS_SHIFT);
   const tensors = [
     blk.A.t,
     blk.B.t,
@@ -294,6 +341,8 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
     (!split && blk.bias?.t) || dummy,
     (!split && blk.mul?.t) || dummy,
     part ?? blk.C.t,
+    (!split && blk.lowRank?.u.t) || dummy,
+    (!split && blk.lowRank?.b.t) || dummy,
   ];
   const params = [
     blk.m,
@@ -313,9 +362,9 @@ function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulOptions,
     blk.bias && !split ? blk.bias.off : 0,
     blk.mul && !split ? blk.mul.off : 0,
     blk.mul && !split ? blk.mul.ld : 0,
-    0,
-    0,
-    0,
+    lr ? lr.u.ld : 0,
+    lr ? lr.u.off : 0,
+    lr ? lr.b.off : 0,
   ];
   dispatch(ctx, spec, tensors, params, [gx, gy, z]);
   if (part) reduceSlices(ctx, blk, part, z, dummy);
@@ -331,6 +380,18 @@ function dummyTensor(ctx: GpuContext): GpuTensor {
   return t;
 }
 
+function kernelSpec(ctx: GpuContext, variant: MatmulVariant, tile: TileName, blk: Block, lowRank: boolean): KernelSpec {
+  const lr = lowRank ? ':lr' : '';
+  if (variant === 'subgroup-matrix') {
+    const key = { transA: blk.transA, transB: blk.transB, lowRank };
+    return cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}${lr}`, () =>
+      sgmKernel(ctx, subgroupMatrixConfig(ctx)!, key),
+    );
+  }
+  if (variant === 'direct') return cachedSpec(`direct:${tile}${lr}`, () => directKernel(tile, lowRank));
+  return cachedSpec(`${variant}:${tile}${lr}`, () => gemmKernel(familyOf(variant), tile, lowRank));
+}
+
 // Kernel sources are generated once per key (dispatch looks pipelines up by spec.key).
 const specs = new Map<string, KernelSpec>();
 function cachedSpec(key: string, make: () => KernelSpec): KernelSpec {
@@ -343,27 +404,49 @@ function familyOf(v: MatmulVariant): GemmFamily {
   return v === 'subgroup' ? 'subgroup' : v === 'f16' ? 'half' : v === 'f16-emulated' ? 'emulate' : 'tiled';
 }
 
-/** max|A| over the block's A, as f32 bits in a one-word tensor (the half kernels derive their scale). */
+/**
+ * max|A| over the block's A as partial maxima (f32 bits, one per MAXABS workgroup; the tensor's length
+ * is their count): the half kernels take the largest and derive their scale from it.
+ */
 function aScale(ctx: GpuContext, blk: Block, scratch: GpuTensor[]): GpuTensor {
-  const t = allocTensor(ctx, 1, 'f32', false, true);
-  scratch.push(t);
-  fillTensor(ctx, t, 0);
   const rows = blk.transA ? blk.k : blk.m,
     cols = blk.transA ? blk.m : blk.k;
   const total = rows * cols;
-  if (total > 0)
-    dispatch(ctx, MAXABS, [blk.A.t, t], [rows, cols, blk.A.off, blk.A.ld], [Math.min(Math.ceil(total / 256), 1024)]);
+  const parts = Math.max(1, Math.min(Math.ceil(total / 1024), MAX_SCALE_PARTS));
+  const t = allocTensor(ctx, parts, 'f32', false, true);
+  scratch.push(t);
+  if (total > 0) dispatch(ctx, MAXABS, [blk.A.t, t], [rows, cols, blk.A.off, blk.A.ld], [parts]);
+  else fillTensor(ctx, t, 0);
   return t;
 }
 
 function reduceSlices(ctx: GpuContext, blk: Block, part: GpuTensor, slices: number, dummy: GpuTensor): void {
   const { gx, gy } = groups1d(blk.m * blk.n, 256);
-  const flags = (blk.accumulate ? FLAG.accumulate : 0) | (blk.bias ? FLAG.bias : 0) | (blk.mul ? FLAG.mul : 0);
+  const lr = blk.lowRank;
+  const flags =
+    (blk.accumulate ? FLAG.accumulate : 0) |
+    (blk.bias ? FLAG.bias : 0) |
+    (blk.mul ? FLAG.mul : 0) |
+    (lr ? FLAG.lowRank : 0);
   dispatch(
     ctx,
     REDUCE,
-    [part, blk.bias?.t ?? dummy, blk.mul?.t ?? dummy, blk.C.t],
-    [blk.m, blk.n, slices, gx, blk.C.off, blk.C.ld, flags, blk.bias?.off ?? 0, blk.mul?.off ?? 0, blk.mul?.ld ?? 0],
+    [part, blk.bias?.t ?? dummy, blk.mul?.t ?? dummy, blk.C.t, lr?.u.t ?? dummy, lr?.b.t ?? dummy],
+    [
+      blk.m,
+      blk.n,
+      slices,
+      gx,
+      blk.C.off,
+      blk.C.ld,
+      flags,
+      blk.bias?.off ?? 0,
+      blk.mul?.off ?? 0,
+      blk.mul?.ld ?? 0,
+      lr?.u.ld ?? 0,
+      lr?.u.off ?? 0,
+      lr?.b.off ?? 0,
+    ],
     [gx, gy],
   );
 }

@@ -9,11 +9,11 @@
 // array indexed in a loop becomes memory traffic per lane.
 //
 // Same parameter block, bindings and epilogue as the tiled family (GEMM_PARAMS, GEMM_DECLS,
-// GEMM_HELPERS' `store`), so gemm.ts dispatches it like the others, split-K included. Rows and
+// gemmHelpers' `store`), so gemm.ts dispatches it like the others, split-K included. Rows and
 // columns past the edge are clamped into the matrix for the loads (no per-element bounds checks in
 // the k loop) and their results are not stored.
 import type { KernelSpec } from './context.js';
-import { FLAG, GEMM_BINDINGS, GEMM_DECLS, GEMM_HELPERS, GEMM_PARAMS, type TileName } from './matmul-kernels.js';
+import { FLAG, GEMM_BINDINGS, GEMM_DECLS, GEMM_PARAMS, gemmHelpers, type TileName } from './matmul-kernels.js';
 
 /** Register block TM×TN per invocation (TN a multiple of 4), WM×WN invocations per workgroup. */
 export interface DirectTile {
@@ -59,8 +59,32 @@ function kLoop(t: DirectTile, ldb: (e: string) => string): string {
   return `for (var k = kStart; k < kEnd; k++) {\n      ${lines.join('\n      ')}\n    }`;
 }
 
+/**
+ * The low-rank term of the whole register block, u[m, :]·lb[n, :] into vec4 registers lo{i}_{q}, in
+ * one loop over the rank: store's per-element loop, unrolled TM×TN times here, compiles several times
+ * slower on SwiftShader.
+ */
+function lowRankLoop(t: DirectTile): string {
+  const lines: string[] = [];
+  for (const i of range(t.tm)) lines.push(`let u${i} = vec4<f32>(lu[ru${i} + j]);`);
+  for (const q of range(t.tn / 4)) {
+    const cols = range(4).map((jj) => `lb[cl${4 * q + jj} + j]`);
+    lines.push(`let l${q} = vec4<f32>(${cols.join(', ')});`);
+  }
+  for (const i of range(t.tm))
+    for (const q of range(t.tn / 4)) lines.push(`lo${i}_${q} = fma(u${i}, l${q}, lo${i}_${q});`);
+  const decl: string[] = [];
+  for (const i of range(t.tm)) decl.push(`let ru${i} = p.offU + min(mBase + ${i * t.wm}u, p.M - 1u) * p.R;`);
+  for (const j of range(t.tn)) decl.push(`let cl${j} = p.offLb + min(nBase + ${j * t.wn}u, p.N - 1u) * p.R;`);
+  for (const i of range(t.tm)) for (const q of range(t.tn / 4)) decl.push(`var lo${i}_${q} = vec4<f32>(0.0);`);
+  return `${decl.join('\n  ')}
+  for (var j = 0u; j < p.R; j++) {
+    ${lines.join('\n    ')}
+  }`;
+}
+
 /** The direct kernel of one tile. Workgroups: (ceil(N/BN), ceil(M/BM), splitK slices). */
-export function directKernel(tile: TileName): KernelSpec {
+export function directKernel(tile: TileName, lowRank = false): KernelSpec {
   const t = DIRECT_TILES[tile];
   if (t.tn % 4 !== 0) throw new Error(`direct matmul tile ${tile}: TN must be a multiple of 4`);
   const { bm, bn } = directTileSize(tile);
@@ -71,16 +95,18 @@ export function directKernel(tile: TileName): KernelSpec {
   const stores: string[] = [];
   for (const i of range(t.tm)) {
     for (const j of range(t.tn)) {
-      const comp = 'xyzw'[j % 4];
+      const comp = 'xyzw'[j % 4],
+        q = Math.floor(j / 4);
+      const low = lowRank ? `lo${i}_${q}.${comp}` : '0.0';
       stores.push(
-        `if (mBase + ${i * t.wm}u < p.M && nBase + ${j * t.wn}u < p.N) { store(acc${i}_${Math.floor(j / 4)}.${comp} * p.alpha, mBase + ${i * t.wm}u, nBase + ${j * t.wn}u, wid.z); }`,
+        `if (mBase + ${i * t.wm}u < p.M && nBase + ${j * t.wn}u < p.N) { storeWith(acc${i}_${q}.${comp} * p.alpha, mBase + ${i * t.wm}u, nBase + ${j * t.wn}u, wid.z, ${low}); }`,
       );
     }
   }
   const code = /* wgsl */ `${GEMM_PARAMS}
 @group(0) @binding(0) var<uniform> p: Params;
 ${GEMM_DECLS}
-${GEMM_HELPERS}
+${gemmHelpers(lowRank)}
 fn bF32(e: u32) -> f32 { return bitcast<f32>(b[e]); }
 fn bF16(e: u32) -> f32 {
   let w = unpack2x16float(b[e >> 1u]);
@@ -101,7 +127,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   } else {
     ${kLoop(t, (e) => `bF32(${e})`)}
   }
+  ${lowRank ? lowRankLoop(t) : ''}
   ${stores.join('\n  ')}
 }`;
-  return { key: `gemm:direct:${tile}`, code, bindings: GEMM_BINDINGS };
+  return { key: `gemm:direct:${tile}${lowRank ? ':lr' : ''}`, code, bindings: GEMM_BINDINGS };
 }

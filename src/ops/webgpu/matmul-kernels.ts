@@ -39,7 +39,23 @@ export type TileName = keyof typeof TILES;
 export type GemmFamily = 'tiled' | 'subgroup' | 'half' | 'emulate';
 
 /** Bits of Params.flags. */
-export const FLAG = { accumulate: 1, partial: 2, bF16: 4, bias: 8, mul: 16, aKContig: 32, bKContig: 64 } as const;
+export const FLAG = {
+  accumulate: 1,
+  partial: 2,
+  bF16: 4,
+  bias: 8,
+  mul: 16,
+  aKContig: 32,
+  bKContig: 64,
+  lowRank: 128,
+} as const;
+
+/**
+ * Params.flags bits 8..15: how many partial maxima MAXABS left in `sc` (one per workgroup); the half
+ * kernels take their max, so no zeroed accumulator (one fill dispatch per product) is needed.
+ */
+export const SCALE_PARTS_SHIFT = 8;
+export const MAX_SCALE_PARTS = 128;
 
 /**
  * The uniform block of every GEMM kernel. op(A)[m,k] = a[offA + m·sAm + k·sAk] and op(B)[k,n] =
@@ -51,21 +67,44 @@ export const GEMM_PARAMS = `struct Params {
   offA: u32, sAm: u32, sAk: u32, offB: u32,
   sBk: u32, sBn: u32, offC: u32, ldc: u32,
   alpha: f32, flags: u32, offBias: u32, offMul: u32,
-  ldMul: u32, pad0: u32, pad1: u32, pad2: u32,
+  ldMul: u32, R: u32, offU: u32, offLb: u32,
 }`;
 
-/** Bindings after the parameter block: a, b (u32 words: f32 bits or two f16), sc, bias, mul, c. */
-export const GEMM_BINDINGS: KernelSpec['bindings'] = ['read', 'read', 'read', 'read', 'read', 'write'];
+/**
+ * Bindings after the parameter block: a, b (u32 words: f32 bits or two f16), sc, bias, mul, c, and the
+ * low-rank term's u [M, R] and lb [N, R] (the LoRA branch: u = scale·x·Aᵀ, lb = B).
+ */
+export const GEMM_BINDINGS: KernelSpec['bindings'] = ['read', 'read', 'read', 'read', 'read', 'write', 'read', 'read'];
 
 export const GEMM_DECLS = `@group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<u32>;
 @group(0) @binding(3) var<storage, read> sc: array<u32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> mulT: array<f32>;
-@group(0) @binding(6) var<storage, read_write> c: array<f32>;`;
+@group(0) @binding(6) var<storage, read_write> c: array<f32>;
+@group(0) @binding(7) var<storage, read> lu: array<f32>;
+@group(0) @binding(8) var<storage, read> lb: array<f32>;`;
 
-/** Bounds-checked element loads of op(A)[m,k] and op(B)[k,n] (zero outside), scale and epilogue. */
-export const GEMM_HELPERS = /* wgsl */ `
+/**
+ * u[m, :]·lb[n, :] over the rank R: the LoRA branch's B product (y += (scale·x·Aᵀ)·Bᵀ), fused into the
+ * base product's epilogue so an adapted linear layer is one product after us = scale·x·Aᵀ.
+ */
+const LOW_RANK = /* wgsl */ `fn lowRank(m: u32, n: u32) -> f32 {
+  var s = 0.0;
+  let ui = p.offU + m * p.R;
+  let bi = p.offLb + n * p.R;
+  for (var j = 0u; j < p.R; j++) { s = fma(lu[ui + j], lb[bi + j], s); }
+  return s;
+}`;
+
+/**
+ * Bounds-checked element loads of op(A)[m,k] and op(B)[k,n] (zero outside), scale and epilogue. The
+ * low-rank term is compiled in only where it is used (`lowRank`): `store` is inlined once per
+ * register-tile element, and a loop in each copy makes every pipeline several times slower to compile
+ * on SwiftShader.
+ */
+export function gemmHelpers(lowRank: boolean): string {
+  return /* wgsl */ `
 fn has(f: u32) -> bool { return (p.flags & f) != 0u; }
 fn ldA(m: u32, k: u32, kEnd: u32) -> f32 {
   if (m >= p.M || k >= kEnd) { return 0.0; }
@@ -80,25 +119,35 @@ fn ldB(k: u32, n: u32, kEnd: u32) -> f32 {
   }
   return bitcast<f32>(b[e]);
 }
-// Exponent of the scale that brings max|A| (f32 bits in sc[0]) to 2^4; applied as an exact ldexp.
+// Exponent of the scale that brings max|A| (the largest of the partial maxima in sc, f32 bits) to
+// 2^4; applied as an exact ldexp.
 fn scaleExp() -> i32 {
-  let mx = bitcast<f32>(sc[0]);
+  var mx = 0.0;
+  let parts = max((p.flags >> ${SCALE_PARTS_SHIFT}u) & 255u, 1u);
+  for (var i = 0u; i < parts; i++) { mx = max(mx, bitcast<f32>(sc[i])); }
   if (!(mx > 0.0) || mx > 3.0e38) { return 0; }
   return clamp(4 - i32(ceil(log2(mx))), -100, 100);
 }
 // A quiet NaN that is not a constant expression (those must be finite): marks refused results.
 fn nanValue() -> f32 { return bitcast<f32>(0x7fc00000u | (p.M & 0u)); }
-// v: alpha·acc of element (m, n). Split-K slices store it raw; otherwise keep-multiplier, bias and
-// the old value of C (accumulate) are applied here, in the cpu op's order.
-fn store(v0: f32, m: u32, n: u32, z: u32) {
+${lowRank ? LOW_RANK : ''}
+// v: alpha·acc of element (m, n). Split-K slices store it raw; otherwise keep-multiplier, bias, the
+// low-rank term (low: computed by the caller, or by store) and the old value of C (accumulate) are
+// applied here, in the cpu op's order.
+fn storeWith(v0: f32, m: u32, n: u32, z: u32, low: f32) {
   if (has(${FLAG.partial}u)) { c[p.offC + (z * p.M + m) * p.ldc + n] = v0; return; }
   let ci = p.offC + m * p.ldc + n;
   var v = v0;
   if (has(${FLAG.mul}u)) { v = v * mulT[p.offMul + m * p.ldMul + n]; }
   if (has(${FLAG.bias}u)) { v = v + bias[p.offBias + n]; }
+  ${lowRank ? `if (has(${FLAG.lowRank}u)) { v = v + low; }` : ''}
   if (has(${FLAG.accumulate}u)) { v = v + c[ci]; }
   c[ci] = v;
+}
+fn store(v0: f32, m: u32, n: u32, z: u32) {
+  storeWith(v0, m, n, z, ${lowRank ? `select(0.0, lowRank(m, n), has(${FLAG.lowRank}u))` : '0.0'});
 }`;
+}
 
 function header(family: GemmFamily): string {
   if (family === 'half') return 'enable f16;\n';
@@ -108,9 +157,10 @@ function header(family: GemmFamily): string {
 
 /**
  * The kernel of one family and tile (operand layout, B's storage type and the epilogue are runtime
- * flags: few pipelines to compile). Workgroups: (ceil(N/BN), ceil(M/BM), splitK slices).
+ * flags: few pipelines to compile; the low-rank term is compiled in with `lowRank`). Workgroups:
+ * (ceil(N/BN), ceil(M/BM), splitK slices).
  */
-export function gemmKernel(family: GemmFamily, tile: TileName): KernelSpec {
+export function gemmKernel(family: GemmFamily, tile: TileName, lowRank = false): KernelSpec {
   const t = TILES[tile];
   const half = family === 'half' || family === 'emulate';
   const H = family === 'half' ? 'f16' : 'f32';
@@ -131,7 +181,7 @@ alias H = ${H};
 ${stageA ? 'var<workgroup> As: array<H, BK * SA>;' : ''}
 var<workgroup> Bs: array<H, BK * SB>;
 fn toH(x: f32) -> H { ${toH} }
-${GEMM_HELPERS}
+${gemmHelpers(lowRank)}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${
@@ -195,7 +245,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 }`;
-  return { key: `gemm:${family}:${tile}`, code, bindings: GEMM_BINDINGS };
+  return { key: `gemm:${family}:${tile}${lowRank ? ':lr' : ''}`, code, bindings: GEMM_BINDINGS };
 }
 
 function tiledInner(): string {
@@ -245,17 +295,20 @@ function subgroupInner(): string {
     }`;
 }
 
-/** Sums the split-K slices [S, M, N] and finishes into C (keep-multiplier, bias, accumulate). */
+/** Sums the split-K slices [S, M, N] and finishes into C (keep-multiplier, bias, low rank, accumulate). */
 export const REDUCE: KernelSpec = {
   key: 'gemm-reduce',
-  bindings: ['read', 'read', 'read', 'write'],
+  bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
   code: /* wgsl */ `
-struct Params { M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32 }
+struct Params { M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32, R: u32, offU: u32, offLb: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> mulT: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> lu: array<f32>;
+@group(0) @binding(6) var<storage, read> lb: array<f32>;
+${LOW_RANK}
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * p.gx * 256u;
@@ -265,6 +318,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var z = 0u; z < p.S; z++) { v += part[z * p.M * p.N + i]; }
   if ((p.flags & ${FLAG.mul}u) != 0u) { v = v * mulT[p.offMul + m * p.ldMul + n]; }
   if ((p.flags & ${FLAG.bias}u) != 0u) { v = v + bias[p.offBias + n]; }
+  if ((p.flags & ${FLAG.lowRank}u) != 0u) { v = v + lowRank(m, n); }
   let ci = p.offC + m * p.ldc + n;
   if ((p.flags & ${FLAG.accumulate}u) != 0u) { v = v + c[ci]; }
   c[ci] = v;
@@ -272,8 +326,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 };
 
 /**
- * max |x| over a rows×cols region (x[off + r·ld + c]) into out[0] as f32 bits (atomicMax on the
- * bits orders non-negative floats); out[0] must be zeroed first. Feeds the half family's A scale.
+ * max |x| over a rows×cols region (x[off + r·ld + c]): workgroup g writes the max of its share to
+ * out[g] as f32 bits (plain stores, so nothing needs zeroing first). Feeds the half family's A scale,
+ * which takes the max of the partials.
  */
 export const MAXABS: KernelSpec = {
   key: 'gemm-maxabs',
@@ -282,7 +337,7 @@ export const MAXABS: KernelSpec = {
 struct Params { rows: u32, cols: u32, off: u32, ld: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
 var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) ng: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -298,6 +353,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) ng: vec3
     if (li < s) { red[li] = max(red[li], red[li + s]); }
     workgroupBarrier();
   }
-  if (li == 0u) { atomicMax(&out[0], bitcast<u32>(red[0])); }
+  if (li == 0u) { out[wid.x] = bitcast<u32>(red[0]); }
 }`,
 };

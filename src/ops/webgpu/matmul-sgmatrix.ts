@@ -8,7 +8,7 @@
 // it, and the kernel refuses (writes NaN) when the device does not run it as the planned number of subgroups;
 // the matmul self-check (matmul-check.ts) is what admits it to automatic selection.
 import type { GpuContext, KernelSpec } from './context.js';
-import { GEMM_BINDINGS, GEMM_DECLS, GEMM_HELPERS, GEMM_PARAMS } from './matmul-kernels.js';
+import { GEMM_BINDINGS, GEMM_DECLS, GEMM_PARAMS, gemmHelpers } from './matmul-kernels.js';
 
 export interface SubgroupMatrixConfig {
   M: number;
@@ -60,6 +60,8 @@ export function sgmTile(cfg: SubgroupMatrixConfig): { bm: number; bn: number; bk
 export interface SgmKey {
   transA: boolean;
   transB: boolean;
+  /** The fused low-rank term in the epilogue (gemmHelpers). */
+  lowRank?: boolean;
 }
 
 /** Kernel for one key on this device's configuration. Workgroups: (ceil(N/64), ceil(M/64), slices). */
@@ -94,7 +96,7 @@ var<workgroup> As: array<f16, BM * BK>;
 var<workgroup> Bs: array<f16, BK * BN>;
 // One result matrix per subgroup at a time passes through here to the epilogue (12 KiB in all).
 var<workgroup> Cs: array<f32, ${subgroups} * CM * CN>;
-${GEMM_HELPERS}
+${gemmHelpers(key.lowRank === true)}
 
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
@@ -150,6 +152,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 }`;
-  const k = `gemm:sgmatrix${cfg.M}x${cfg.N}x${cfg.K}w${threads}:${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`;
+  const k = `gemm:sgmatrix${cfg.M}x${cfg.N}x${cfg.K}w${threads}:${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${key.lowRank ? ':lr' : ''}`;
   return { key: k, code, bindings: GEMM_BINDINGS, threads };
 }
