@@ -41,6 +41,11 @@ export interface LinearShape {
   rows: number;
   inF: number;
   outF: number;
+  /**
+   * Forward only: add the layer's output to y instead of overwriting it (y += x·Wᵀ + bias + LoRA),
+   * so inference adds o_proj and down_proj straight into the residual stream.
+   */
+  accumulate?: boolean;
 }
 
 /** One LoRA branch: views of the flat adapter block. */

@@ -1,6 +1,18 @@
-// Fixtures for the engine tests (not a test file itself).
+// Fixtures for the engine tests (not a test file itself): random models and adapters, the shipped tiny
+// model with its decoder, and the comparison of two engines' completions.
+import type { Test } from 'tap';
+import { join } from 'node:path';
 import type { Qwen2Config } from '../../src/model/config.js';
 import { allocSharedWeights, weightEntries, type Model } from '../../src/model/weights.js';
+import type { Completion, SamplingParams } from '../../src/engines/types.js';
+import { loadModel } from '../../src/model/load.js';
+import { loadTokenizer } from '../../src/model/tokenizer.js';
+import { defaultLoraSettings, initLoraAdapter } from '../../src/model/lora.js';
+import type { AdapterSnapshot } from '../../src/model/adapter-layout.js';
+import { repoRoot } from '../../src/util/paths.js';
+import { Rng } from './gpu-helpers.js';
+
+export const greedy: SamplingParams = { temperature: 0, top_p: 1, top_k: 0, max_tokens: 10, seed: 0 };
 
 /**
  * A random model of a large shape, fast: uniform values of standard deviation `std` from a 32-bit
@@ -24,4 +36,54 @@ export function fastRandomModel(c: Qwen2Config, seed: number, std: number): Mode
     }
   }
   return { config: c, weights };
+}
+
+export function randomAdapter(model: Model<Float32Array>, seed: number, version: number, r = 4): AdapterSnapshot {
+  const settings = defaultLoraSettings({ r, alpha: 2 * r });
+  const a = initLoraAdapter(model.config, settings, new Rng(seed));
+  const rng = new Rng(seed + 1);
+  for (const s of a.layout.tensors)
+    if (s.name.endsWith('lora_B'))
+      for (let i = 0; i < s.shape[0]! * s.shape[1]!; i++) a.params[s.offset + i] = 0.3 * rng.normal();
+  return { version, settings: a.settings, layout: a.layout, params: a.params };
+}
+
+export function compare(t: Test, what: string, gpu: Completion[], cpu: Completion[], lpTol = 1e-3): void {
+  t.equal(gpu.length, cpu.length, `${what}: as many completions`);
+  let worst = 0;
+  for (let i = 0; i < cpu.length; i++) {
+    const g = gpu[i]!,
+      c = cpu[i]!;
+    t.same(
+      [g.promptIndex, g.sampleIndex, g.finishReason, g.policyVersion],
+      [c.promptIndex, c.sampleIndex, c.finishReason, c.policyVersion],
+      `${what}: completion ${i} identity, finish reason, version`,
+    );
+    t.same(Array.from(g.tokenIds), Array.from(c.tokenIds), `${what}: completion ${i} ids`);
+    t.equal(g.text, c.text, `${what}: completion ${i} text`);
+    for (let k = 0; k < Math.min(g.logprobs.length, c.logprobs.length); k++)
+      worst = Math.max(worst, Math.abs(g.logprobs[k]! - c.logprobs[k]!));
+    t.same(
+      Array.from(g.modelLogprobs!),
+      Array.from(g.logprobs),
+      `${what}: completion ${i} greedy: raw log-probs are the behaviour log-probs`,
+    );
+  }
+  t.ok(
+    worst <= lpTol,
+    `${what}: log-probs within ${lpTol} of the builtin engine's (max diff ${worst.toExponential(2)})`,
+  );
+}
+
+const tinyDir = join(repoRoot(), 'models', 'tiny');
+
+/** The shipped tiny model, its tokenizer, and the decoder the engines take. */
+export function tinyModel() {
+  const model = loadModel(tinyDir);
+  const tok = loadTokenizer(tinyDir, model.config);
+  const tokenizer = {
+    decode: (ids: ArrayLike<number>) => tok.decode(ids, true),
+    eosTokenIds: model.config.eosTokenIds,
+  };
+  return { model, tok, tokenizer };
 }

@@ -5,75 +5,18 @@
 // version corrupted on its way to the GPU is rejected while the previous one keeps serving;
 // seeded sampling reproduces, does not depend on the batch size, and reports behaviour and raw
 // log-probs equal to the learner's forward under the sampling rule; overlapped iterations give the
-// completions of iterations run one at a time.
-import t, { type Test } from 'tap';
+// completions of iterations run one at a time; the GEMM route GPUs take above 8 rows gives the same.
+import t from 'tap';
 import { createBuiltinEngine } from '../../src/engines/builtin/index.js';
 import { createWebGpuEngine } from '../../src/engines/webgpu/index.js';
 import type { Completion, PromptInput, SamplingParams } from '../../src/engines/types.js';
-import { loadModel } from '../../src/model/load.js';
-import { loadTokenizer } from '../../src/model/tokenizer.js';
 import { parseQwen2Config } from '../../src/model/config.js';
 import type { Model } from '../../src/model/weights.js';
-import { fastRandomModel } from '../helpers/engine-helpers.js';
-import { defaultLoraSettings, initLoraAdapter, loraScale, type LoraAdapter } from '../../src/model/lora.js';
+import { compare, fastRandomModel, greedy, randomAdapter, tinyModel } from '../helpers/engine-helpers.js';
+import { loraScale, type LoraAdapter } from '../../src/model/lora.js';
 import { forwardTrain } from '../../src/model/train.js';
-import type { AdapterSnapshot } from '../../src/model/adapter-layout.js';
-import { repoRoot } from '../../src/util/paths.js';
-import { join } from 'node:path';
 import { keptPrefix } from '../../src/rl/token-distribution.js';
 import { Rng, testGpu } from '../helpers/gpu-helpers.js';
-
-const greedy: SamplingParams = { temperature: 0, top_p: 1, top_k: 0, max_tokens: 10, seed: 0 };
-
-function randomAdapter(model: Model<Float32Array>, seed: number, version: number, r = 4): AdapterSnapshot {
-  const settings = defaultLoraSettings({ r, alpha: 2 * r });
-  const a = initLoraAdapter(model.config, settings, new Rng(seed));
-  const rng = new Rng(seed + 1);
-  for (const s of a.layout.tensors)
-    if (s.name.endsWith('lora_B'))
-      for (let i = 0; i < s.shape[0]! * s.shape[1]!; i++) a.params[s.offset + i] = 0.3 * rng.normal();
-  return { version, settings: a.settings, layout: a.layout, params: a.params };
-}
-
-function compare(t: Test, what: string, gpu: Completion[], cpu: Completion[], lpTol = 1e-3): void {
-  t.equal(gpu.length, cpu.length, `${what}: as many completions`);
-  let worst = 0;
-  for (let i = 0; i < cpu.length; i++) {
-    const g = gpu[i]!,
-      c = cpu[i]!;
-    t.same(
-      [g.promptIndex, g.sampleIndex, g.finishReason, g.policyVersion],
-      [c.promptIndex, c.sampleIndex, c.finishReason, c.policyVersion],
-      `${what}: completion ${i} identity, finish reason, version`,
-    );
-    t.same(Array.from(g.tokenIds), Array.from(c.tokenIds), `${what}: completion ${i} ids`);
-    t.equal(g.text, c.text, `${what}: completion ${i} text`);
-    for (let k = 0; k < Math.min(g.logprobs.length, c.logprobs.length); k++)
-      worst = Math.max(worst, Math.abs(g.logprobs[k]! - c.logprobs[k]!));
-    t.same(
-      Array.from(g.modelLogprobs!),
-      Array.from(g.logprobs),
-      `${what}: completion ${i} greedy: raw log-probs are the behaviour log-probs`,
-    );
-  }
-  t.ok(
-    worst <= lpTol,
-    `${what}: log-probs within ${lpTol} of the builtin engine's (max diff ${worst.toExponential(2)})`,
-  );
-}
-
-const tinyDir = join(repoRoot(), 'models', 'tiny');
-
-/** The shipped tiny model, its tokenizer, and the decoder the engines take. */
-function tinyModel() {
-  const model = loadModel(tinyDir);
-  const tok = loadTokenizer(tinyDir, model.config);
-  const tokenizer = {
-    decode: (ids: ArrayLike<number>) => tok.decode(ids, true),
-    eosTokenIds: model.config.eosTokenIds,
-  };
-  return { model, tok, tokenizer };
-}
 
 t.test('tiny model: greedy ids and log-probs equal the builtin engine, base and adapters', async (t) => {
   await testGpu(); // SwiftShader when no driver is configured
@@ -227,6 +170,23 @@ function learnerLogprobs(
   }
   return { lp, raw };
 }
+
+t.test('the GEMM route (skinnyRows 0, how GPUs decode batches over 8 rows) equals the builtin engine', async (t) => {
+  const { model, tok, tokenizer } = tinyModel();
+  const prompts: PromptInput[] = ['12+34=', '7+8=', '505+77='].map((s) => ({
+    ids: Int32Array.from(tok.encode(s, false)),
+  }));
+  const cpu = createBuiltinEngine({ model, tokenizer });
+  const gpu = await createWebGpuEngine({ model, tokenizer, weightDtype: 'f32', skinnyRows: 0 });
+  compare(t, 'GEMM route, base model', await gpu.generate(prompts, 2, greedy), await cpu.generate(prompts, 2, greedy));
+  // The adapted layers run as two products each: us = scale·x·Aᵀ, then x·Wᵀ + bias + us·Bᵀ (+ the
+  // residual for o_proj and down_proj) in one.
+  const v = randomAdapter(model, 4, 1);
+  await cpu.setAdapter(v);
+  await gpu.setAdapter(v);
+  compare(t, 'GEMM route, adapter', await gpu.generate(prompts, 2, greedy), await cpu.generate(prompts, 2, greedy));
+  await gpu.close();
+});
 
 t.test('seeded sampling: reproducible, independent of the batch size, log-probs of the rule', async (t) => {
   const { model, tok, tokenizer } = tinyModel();

@@ -1,4 +1,5 @@
-// The WebGPU LoRA linear layer against the cpu op (src/ops/cpu/lora-linear.ts): bias, LoRA scale,
+// The WebGPU LoRA linear layer against the cpu op (src/ops/cpu/lora-linear.ts): bias, LoRA scale (the
+// B product fused into the base product's epilogue, split-K included), accumulation into y,
 // dropout (xLora and the keep multiplier on the LoRA branch's dx), the dz scratch, accumulation into
 // every gradient, null-able gradient outputs, the branch switched off (null or scale 0: exactly zero
 // LoRA gradient), f16 and split base weights, and LoRA A/B as views at odd offsets of one flat block.
@@ -20,6 +21,8 @@ interface Case {
   bias: boolean;
   dropout: boolean;
   w: 'f32' | 'f16' | 'split';
+  /** Forward: y += the layer's output (LinearShape.accumulate). */
+  accumulate?: boolean;
 }
 
 /** Host data of one case, and its GPU twin (LoRA A and B at odd offsets of one flat block). */
@@ -63,10 +66,11 @@ async function forwardCase(t: Test, c: Case, rng: Rng): Promise<void> {
   const ctx = await testGpu();
   const s = setUp(ctx, c, rng);
   const { rows, outF, r } = c;
-  const y = new Float32Array(rows * outF),
+  const y0 = c.accumulate ? randomArray(rng, rows * outF) : new Float32Array(rows * outF);
+  const y = Float32Array.from(y0),
     us = new Float32Array(rows * r);
   cpuForward(y, s.x, s.w, c.bias ? s.bias : null, c, s.cpuLora, s.xl, us);
-  const Y = allocTensor(ctx, rows * outF),
+  const Y = placed(ctx, y0, 2),
     US = placed(ctx, new Float32Array(rows * r).fill(7), 1);
   loraLinearForward(ctx, Y, s.X, s.W, s.BIAS, c, s.gpuLora, s.XL, US);
   const ey = relError(await readF32(ctx, Y), y);
@@ -158,6 +162,12 @@ t.test('forward equals the cpu op: bias, scale, dropout, branch off, f16 and spl
     }
   }
   await forwardCase(t, { rows: 70, inF: 96, outF: 130, r: 8, scale: 0.5, bias: true, dropout: false, w: 'f16' }, rng);
+  // y += the layer (inference's residual adds), with and without the branch and split weights.
+  for (const w of ['f32', 'split'] as const)
+    for (const scale of [2.5, null]) await forwardCase(t, { ...BASE, w, scale, dropout: false, accumulate: true }, rng);
+  // Long K over few output tiles: the fused B product and the bias are applied by the split-K reduce.
+  const longK: Case = { rows: 9, inF: 1100, outF: 40, r: 8, scale: 0.5, bias: true, dropout: false, w: 'f32' };
+  for (const accumulate of [false, true]) await forwardCase(t, { ...longK, accumulate }, rng);
 });
 
 t.test('backward equals the cpu op: accumulation, keep multiplier, null-able outputs, branch off', async (t) => {

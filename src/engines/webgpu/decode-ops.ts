@@ -1,20 +1,29 @@
 // The operation interface as the engine's passes use it: the webgpu ops, with linear layers (base
 // product, bias, LoRA branch) and the LM head routed to the few-row kernel (skinny-matmul.ts) when
 // a pass has at most `skinnyRows` rows — a decode step at small batch, where the tiled GEMM mostly
-// computes padding. Same semantics as ops.loraLinearForward / matmulNT (LoRA unmerged:
-// y = x·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ, us = scale·x·Aᵀ kept as the interface defines it).
+// computes padding. Above that (the GEMM route), a decode step's LoRA A products still take the
+// few-row kernel, and each base product carries its B product in the GEMM's epilogue. Same semantics
+// as ops.loraLinearForward / matmulNT (LoRA unmerged: y (+)= x·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ,
+// us = scale·x·Aᵀ kept as the interface defines it).
 import type { Ops } from '../../ops/types.js';
 import type { GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { skinnyMatmulNT } from '../../ops/webgpu/skinny-matmul.js';
+import { gemm } from '../../ops/webgpu/gemm.js';
 
 /** Rows up to which the few-row kernel is used: always on CPU adapters (SwiftShader), else 8. */
 export function defaultSkinnyRows(ctx: GpuContext): number {
   return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter) ? Infinity : 8;
 }
 
+/**
+ * Rows up to which the LoRA A product (us = scale·x·Aᵀ, N = r outputs) runs on the skinny kernel even
+ * when the base product takes the tiled GEMM: there the tiled GEMM has one output tile, split over K
+ * with a reduce after it, where the skinny kernel is one dispatch of r/8 × rows/4 workgroups.
+ */
+export const LORA_A_SKINNY_ROWS = 64;
+
 export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: number): Ops<GpuTensor> {
-  if (!(skinnyRows > 0)) return ops;
   return {
     ...ops,
     matmulNT: (c, a, b, m, k, n, acc) =>
@@ -23,21 +32,21 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
         : ops.matmulNT(c, a, b, m, k, n, acc),
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => {
       const { rows, inF, outF } = shape;
-      if (rows > skinnyRows) {
+      const accumulate = shape.accumulate === true;
+      const branch = lora && lora.scale !== 0 ? lora : null;
+      if (rows > skinnyRows && (!branch || rows > LORA_A_SKINNY_ROWS)) {
         ops.loraLinearForward(y, x, w, bias, shape, lora, xLora, us);
         return;
       }
-      if (!lora || lora.scale === 0) {
-        skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate: false, bias });
+      if (!branch) {
+        skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias });
         return;
       }
-      // us = scale·xLora·Aᵀ, then y = x·Wᵀ + bias + us·Bᵀ in one pass (the B product in the epilogue).
-      skinnyMatmulNT(ctx, us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale });
-      skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, {
-        accumulate: false,
-        bias,
-        lowRank: { u: us, b: lora.b, r: lora.r },
-      });
+      // us = scale·xLora·Aᵀ, then y (+)= x·Wᵀ + bias + us·Bᵀ in one product (the B product in its epilogue).
+      skinnyMatmulNT(ctx, us, xLora, branch.a, rows, inF, branch.r, { accumulate: false, alpha: branch.scale });
+      const lowRank = { u: us, b: branch.b, r: branch.r };
+      if (rows <= skinnyRows) skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
+      else gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
     },
   };
 }

@@ -40,7 +40,10 @@ export interface WebGpuEngineOptions {
   maxKvBytes?: number;
   /** Adapter features to leave out (tests of portable paths). */
   disableFeatures?: string[];
-  /** Passes of at most this many rows use the few-row product (decode-ops.ts). Default: 8, every pass on CPU adapters. */
+  /**
+   * Passes of at most this many rows use the few-row product for every linear layer (decode-ops.ts);
+   * larger ones take the tiled GEMM (the GEMM route; 0: always). Default: 8, every pass on CPU adapters.
+   */
   skinnyRows?: number;
   /**
    * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides

@@ -36,8 +36,8 @@ export interface StepAdapter {
 }
 
 /**
- * Runs every layer over `rows` rows starting from x (overwritten: it serves as the layers' input and
- * output buffer in turn); returns the last output.
+ * Runs every layer over `rows` rows on the residual stream x (updated in place: each layer adds its
+ * attention and MLP outputs into it, LayerContext.residualInPlace); returns x.
  */
 function layers(
   st: StepState,
@@ -52,7 +52,15 @@ function layers(
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, false, x);
-  const ctx: LayerContext<GpuTensor> = { config: c, ops, rope: st.rope, scale: ad.scale, dropout: null, layer: 0 };
+  const ctx: LayerContext<GpuTensor> = {
+    config: c,
+    ops,
+    rope: st.rope,
+    scale: ad.scale,
+    dropout: null,
+    layer: 0,
+    residualInPlace: true,
+  };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
     layerForward(
@@ -65,11 +73,8 @@ function layers(
       positions,
       (b) => attend(b, l),
     );
-    // This layer's output is the next one's input: swap the two buffers instead of copying (one
-    // dispatch fewer per layer; both are rows × hidden).
-    if (l + 1 < c.numLayers) [buf.x, buf.out] = [buf.out, buf.x];
   }
-  return buf.out;
+  return buf.x;
 }
 
 /** Final norm and LM head over rows `pick` of h: logits [pick.length, vocab]. */

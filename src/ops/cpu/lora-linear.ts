@@ -24,7 +24,7 @@ export function loraLinearForward(
   us: FloatArray,
 ): void {
   const { rows, inF, outF } = shape;
-  matmulNT(y, x, w, rows, inF, outF, false);
+  matmulNT(y, x, w, rows, inF, outF, shape.accumulate === true);
   if (bias) {
     for (let i = 0; i < rows; i++) {
       const o = i * outF;

@@ -1,8 +1,9 @@
 // Linear layer with an optional LoRA branch on the GPU, the semantics of src/ops/cpu/lora-linear.ts:
-//   y = x·Wᵀ + bias + scale · (xLora·Aᵀ)·Bᵀ       W [out,in], A [r,in], B [out,r]
-// xLora is x with dropout applied (or x itself). Fused into the products' epilogues: the bias add
-// (into y = x·Wᵀ), the LoRA scale (us = scale·xLora·Aᵀ, dz = scale·dy·B) and the dropout keep
-// multiplier of the LoRA branch's dx (dx += (dz·A) ⊙ keep, so scratchDx is not needed on the GPU).
+//   y (+)= x·Wᵀ + bias + scale · (xLora·Aᵀ)·Bᵀ       W [out,in], A [r,in], B [out,r]
+// xLora is x with dropout applied (or x itself). Fused into the products' epilogues: the bias add and
+// the LoRA branch's B product (into y = x·Wᵀ: the forward is two products, us first), the LoRA scale
+// (us = scale·xLora·Aᵀ, dz = scale·dy·B) and the dropout keep multiplier of the LoRA branch's dx
+// (dx += (dz·A) ⊙ keep, so scratchDx is not needed on the GPU).
 // dBias is the column sum of dy, computed as onesᵀ·dy on the same (split-K) product.
 import { allocTensor, fillTensor, releaseTensor, type GpuContext } from './context.js';
 import type { GpuTensor } from './tensor.js';
@@ -10,8 +11,9 @@ import type { LinearGrads, LinearShape, LoraOperand } from '../types.js';
 import { gemm, type MatmulOptions } from './gemm.js';
 
 /**
- * y [rows,out] = x·Wᵀ + bias (+ LoRA). us [rows, r] receives scale·(xLora·Aᵀ) for the backward.
- * lora null or scale 0: the branch is off (y is the base layer, us untouched).
+ * y [rows,out] = x·Wᵀ + bias (+ LoRA), or y += that with shape.accumulate. us [rows, r] receives
+ * scale·(xLora·Aᵀ) for the backward. lora null or scale 0: the branch is off (y is the base layer, us
+ * untouched).
  */
 export function loraLinearForward(
   ctx: GpuContext,
@@ -26,10 +28,13 @@ export function loraLinearForward(
   opts: MatmulOptions = {},
 ): void {
   const { rows, inF, outF } = shape;
-  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate: false, bias }, opts);
-  if (!lora || lora.scale === 0) return;
+  const accumulate = shape.accumulate === true;
+  if (!lora || lora.scale === 0) {
+    gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias }, opts);
+    return;
+  }
   gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale }, opts);
-  gemm(ctx, 'NT', y, us, lora.b, rows, lora.r, outF, { accumulate: true }, opts);
+  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank: { u: us, b: lora.b, r: lora.r } }, opts);
 }
 
 /**
