@@ -8,6 +8,9 @@
 //   --webllm-actors 1,2,4,8  --webllm-sequences 16  --webllm-tokens 64  --out FILE  --quick
 //   --serial-batch 48: that batch again with overlap off (each iteration read back before the next is
 //   encoded), to show what encoding while the GPU works gains (0: skip)
+//   --route-batch 48: that batch again on the other decode route (few-row kernels for every layer, or
+//   the tiled GEMM with the LoRA B product in its epilogue; engine option skinnyRows), to show which
+//   suits this GPU (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -22,10 +25,11 @@ import { repoRoot } from '../src/util/paths.js';
 import { shapeConfig, H200 } from '../src/model/shapes.js';
 import { randomAdapter, randomModel } from '../src/model/random-weights.js';
 import { scriptOptions } from '../src/cli/standard-flags.js';
+import { defaultSkinnyRows } from '../src/engines/webgpu/decode-ops.js';
 import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32]
-                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--serial-batch N] [--out FILE]
+                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--serial-batch N] [--route-batch N] [--out FILE]
   Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
   Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
 const { values: a } = scriptOptions({
@@ -42,6 +46,7 @@ const { values: a } = scriptOptions({
     'webllm-sequences': { type: 'string', default: '16' },
     'webllm-tokens': { type: 'string', default: '64' },
     'serial-batch': { type: 'string' },
+    'route-batch': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -58,9 +63,12 @@ const promptLen = +(a.prompt ?? (quick ? 8 : 512));
 const tokens = +(a.tokens ?? (quick ? 6 : 64));
 const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
 const serialBatch = +(a['serial-batch'] ?? (quick ? 4 : 48));
+const routeBatch = +(a['route-batch'] ?? (quick ? 4 : 48));
 const out = resolve(
   a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'),
 );
+
+type DecodeRoute = 'skinny' | 'gemm';
 
 interface Row {
   shape: string;
@@ -69,6 +77,8 @@ interface Row {
   decodeTokensPerS: number;
   /** Encoding overlapped with the GPU's work (the engine's default), or each iteration read back first. */
   overlap: boolean;
+  /** 'skinny': every linear layer on the few-row kernel; 'gemm': the tiled GEMM (decode-ops.ts). */
+  route: DecodeRoute;
   msPerStep: number;
   /** Host time encoding one decode step (iterations with a prefill left out). */
   hostMsPerStep: number;
@@ -85,6 +95,8 @@ interface ShapeResult {
   rows: Row[];
   /** serialBatch with overlap off, beside its overlapped row (null when that batch is not measured). */
   serial: Row | null;
+  /** routeBatch on the route the default did not take, beside its default row (null when not measured). */
+  otherRoute: Row | null;
   device: string;
   syncMs: { upload: number; flip: number };
 }
@@ -97,7 +109,8 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const ctx = await createGpuContext();
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
-  const engineWith = (overlap: boolean, maxBatch: number) =>
+  const skinnyRows = defaultSkinnyRows(ctx);
+  const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows) =>
     createWebGpuEngine({
       model,
       tokenizer,
@@ -105,7 +118,9 @@ async function benchShape(name: string): Promise<ShapeResult> {
       maxBatch,
       maxContext: promptLen + tokens + 8,
       overlap,
+      skinnyRows: skinny,
     });
+  const routeOf = (B: number, skinny: number): DecodeRoute => (B <= skinny ? 'skinny' : 'gemm');
   const engine = await engineWith(true, Math.max(...batches));
   console.error(`${name}: ${engine.description}; ready in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   const snap = (version: number) => ({
@@ -120,22 +135,31 @@ async function benchShape(name: string): Promise<ShapeResult> {
   await engine.setAdapter(snap(1));
   const flip = engine.lastSync!.ms;
   const rows: Row[] = [];
-  for (const B of batches) rows.push(await measure(name, c, engine, B));
-  let serial: Row | null = null;
-  if (batches.includes(serialBatch)) {
-    const one = await engineWith(false, serialBatch);
+  for (const B of batches) rows.push(await measure(name, c, engine, B, routeOf(B, skinnyRows)));
+  const once = async (B: number, overlap: boolean, skinny: number): Promise<Row> => {
+    const one = await engineWith(overlap, B, skinny);
     await one.setAdapter(snap(1));
-    serial = await measure(name, c, one, serialBatch);
+    const row = await measure(name, c, one, B, routeOf(B, skinny));
     await one.close();
-  }
+    return row;
+  };
+  const serial = batches.includes(serialBatch) ? await once(serialBatch, false, skinnyRows) : null;
+  const other = routeOf(routeBatch, skinnyRows) === 'skinny' ? 0 : Infinity;
+  const otherRoute = batches.includes(routeBatch) ? await once(routeBatch, true, other) : null;
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
   ctx.device.destroy();
-  return { rows, serial, device, syncMs: { upload, flip } };
+  return { rows, serial, otherRoute, device, syncMs: { upload, flip } };
 }
 
 /** Decode tokens/s of B sequences (random prompts, EOS ignored) after a call that builds the pipelines. */
-async function measure(name: string, c: Qwen2Config, engine: WebGpuEngine, B: number): Promise<Row> {
+async function measure(
+  name: string,
+  c: Qwen2Config,
+  engine: WebGpuEngine,
+  B: number,
+  route: DecodeRoute,
+): Promise<Row> {
   const rng = new Rng(5);
   const prompts: PromptInput[] = Array.from({ length: B }, () => ({
     ids: Int32Array.from({ length: promptLen }, () => rng.int(c.vocabSize - 1)),
@@ -161,7 +185,7 @@ async function measure(name: string, c: Qwen2Config, engine: WebGpuEngine, B: nu
   const overlap = engine.overlap;
   const msPerStep = (1000 * decodeS) / (s.iterations - 1);
   console.error(
-    `${name} batch ${B}${overlap ? '' : ' (overlap off)'}: ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
+    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
   );
   return {
     shape: name,
@@ -169,6 +193,7 @@ async function measure(name: string, c: Qwen2Config, engine: WebGpuEngine, B: nu
     batch: B,
     decodeTokensPerS: tps,
     overlap,
+    route,
     msPerStep,
     hostMsPerStep: (1000 * s.decodeEncodeSeconds) / s.decodeSteps,
     waitMsPerStep: (1000 * s.decodeWaitSeconds) / s.decodeSteps,
@@ -192,7 +217,11 @@ function table(title: string, cols: string[], rows: (string | number)[][]): void
 async function main(): Promise<void> {
   const results: ({ shape: string } & ShapeResult)[] = [];
   for (const s of shapes) results.push({ shape: s, ...(await benchShape(s)) });
-  const rows = results.flatMap((r) => (r.serial ? [...r.rows, r.serial] : r.rows));
+  const rows = results.flatMap((r) => [
+    ...r.rows,
+    ...(r.serial ? [r.serial] : []),
+    ...(r.otherRoute ? [r.otherRoute] : []),
+  ]);
   table(
     `webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
     [
@@ -200,6 +229,7 @@ async function main(): Promise<void> {
       'weights',
       'batch',
       'overlap',
+      'route',
       'decode tok/s',
       'ms/step',
       'host ms/step',
@@ -214,6 +244,7 @@ async function main(): Promise<void> {
       r.weights,
       String(r.batch),
       r.overlap ? 'on' : 'off',
+      r.route,
       r.decodeTokensPerS,
       r.msPerStep,
       r.hostMsPerStep,
@@ -229,6 +260,11 @@ async function main(): Promise<void> {
     if (r.serial && on)
       console.log(
         `${r.shape} batch ${on.batch}: overlap on ${on.decodeTokensPerS.toPrecision(4)} tok/s, off ${r.serial.decodeTokensPerS.toPrecision(4)} tok/s (×${(on.decodeTokensPerS / r.serial.decodeTokensPerS).toFixed(2)})`,
+      );
+    const dflt = r.rows.find((x) => x.batch === r.otherRoute?.batch);
+    if (r.otherRoute && dflt)
+      console.log(
+        `${r.shape} batch ${dflt.batch}: ${dflt.route} route (default) ${dflt.decodeTokensPerS.toPrecision(4)} tok/s, ${dflt.dispatchesPerStep.toFixed(0)} dispatches/step; ${r.otherRoute.route} route ${r.otherRoute.decodeTokensPerS.toPrecision(4)} tok/s, ${r.otherRoute.dispatchesPerStep.toFixed(0)} dispatches/step`,
       );
   }
   for (const r of results)

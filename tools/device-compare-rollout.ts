@@ -18,6 +18,9 @@ type RolloutRow = {
   msPerStep: number;
   hostMsPerStep?: number;
   waitMsPerStep?: number;
+  /** 'skinny' or 'gemm' (absent before the routes were compared). */
+  route?: string;
+  dispatchesPerStep?: number;
   rooflineTokensPerS?: number;
   error?: string;
 };
@@ -30,6 +33,8 @@ type Rollout = {
     rows: RolloutRow[];
     /** One batch again with overlap off (absent in results made before overlap). */
     serial?: RolloutRow | null;
+    /** One batch again on the other decode route (absent in results made before the routes were compared). */
+    otherRoute?: RolloutRow | null;
   }[];
   webllm: ScalingRow[] | null;
 };
@@ -111,6 +116,7 @@ if (ours) {
   print(lines);
   if (!torch) console.log('(no transformers anchor in this run)');
   for (const x of ours.results) printOverlap(x.shape, x.rows, x.serial);
+  for (const x of ours.results) printRoutes(x.shape, x.rows, x.otherRoute);
   for (const x of ours.results)
     console.log(
       `${x.shape}: adapter upload + verify ${f(x.syncMs.upload)} ms, switch to a resident version ${f(x.syncMs.flip, 3)} ms (target ≤ 5 ms)`,
@@ -144,7 +150,6 @@ if (tina) {
   );
 }
 
-/** WebLLM's aggregate tokens/s against its actors, and its single stream with the sync it paid. */
 /** The overlapped row beside the same batch run one iteration at a time: what hiding the host's encoding gains. */
 function printOverlap(shape: string, rows: RolloutRow[], serial: RolloutRow | null | undefined): void {
   const on = serial && rows.find((r) => r.batch === serial.batch);
@@ -156,6 +161,18 @@ function printOverlap(shape: string, rows: RolloutRow[], serial: RolloutRow | nu
   );
 }
 
+/** The default decode route beside the other one at the same batch: whether the skinnyRows default suits this GPU. */
+function printRoutes(shape: string, rows: RolloutRow[], other: RolloutRow | null | undefined): void {
+  const dflt = other && rows.find((r) => r.batch === other.batch);
+  if (!other || !dflt) return;
+  const at = (r: RolloutRow) =>
+    `${r.route} route ${f(r.decodeTokensPerS)} tok/s, ${f(r.msPerStep, 2)} ms/step, ${f(r.dispatchesPerStep, 0)} dispatches/step`;
+  console.log(
+    `${shape} batch ${dflt.batch}: ${at(dflt)} (default); ${at(other)}: ×${f(other.decodeTokensPerS / dflt.decodeTokensPerS, 2)}`,
+  );
+}
+
+/** WebLLM's aggregate tokens/s against its actors, and its single stream with the sync it paid. */
 function printWebLlm(rows: ScalingRow[] | null, lib: string | undefined, one: WebLlmBench | null): void {
   if (rows) {
     console.log(

@@ -33,8 +33,12 @@ const rollout = write('rollout.json', {
       shape: '1.5b',
       device: 'gpu',
       syncMs: { upload: 3, flip: 0.01 },
-      rows: [row('1.5b', 1, 150), { ...row('1.5b', 48, 6000), hostMsPerStep: 6, waitMsPerStep: 2 }],
+      rows: [
+        row('1.5b', 1, 150),
+        { ...row('1.5b', 48, 6000), hostMsPerStep: 6, waitMsPerStep: 2, route: 'gemm', dispatchesPerStep: 760 },
+      ],
       serial: { ...row('1.5b', 48, 4000), msPerStep: 12, hostMsPerStep: 6, waitMsPerStep: 6 },
+      otherRoute: { ...row('1.5b', 48, 4500), msPerStep: 2, route: 'skinny', dispatchesPerStep: 592 },
     },
     { shape: '0.5b', device: 'gpu', syncMs: { upload: 1, flip: 0.01 }, rows: [row('0.5b', 48, 9000)] },
   ],
@@ -74,6 +78,12 @@ t.test('the 10× target is taken at 1.5B against the 1.5B q4 single stream when 
     'the overlapped batch beside the same batch run one iteration at a time',
   );
   t.notMatch(out, /0\.5b batch 48: overlap/, 'no line where no serial run was made');
+  t.match(
+    out,
+    /1\.5b batch 48: gemm route 6000\.0 tok\/s, 1\.00 ms\/step, 760 dispatches\/step \(default\); skinny route 4500\.0 tok\/s, 2\.00 ms\/step, 592 dispatches\/step: ×0\.75/,
+    'the default decode route beside the other one at the same batch',
+  );
+  t.notMatch(out, /0\.5b batch 48: \w+ route/, 'no route line where the other route was not run');
   t.match(out, /1\.5b webgpu engine at 48 sequences 6000\.0 vs WebLLM q4f16_1 single stream 400\.0 = 15\.0× \(met\)/);
   t.match(out, /WebLLM single stream \(1536x28 q4f16_1; gpu\): 400\.0 decode tokens\/s over 256 tokens/);
   t.match(out, /sync Tina: r 32, 7 modules, 28 layers: 900\.0 ms for 300\.0 MiB/);
