@@ -158,7 +158,7 @@ function ensureLayerWorkspace<F extends FloatArray>(
   const key = adapter ? `${adapter.settings.r}:${adapter.settings.targetModules.join(',')}` : '';
   if (!ws.buf || ws.rows < rows || ws.slotsKey !== key) {
     const cap = Math.max(rows, ws.rows);
-    ws.buf = allocLayerBuffers(c, cap, lslots ? lslots[0]! : null, cache.make, false);
+    ws.buf = allocLayerBuffers(c, cap, lslots ? lslots[0]! : null, cache.make);
     ws.x = cache.make(cap * c.hiddenSize);
     ws.positions = new Int32Array(cap);
     ws.rows = cap;

@@ -46,14 +46,23 @@ export interface LayerBuffers<T> {
   lora: Record<LoraModule, LoraBuffers<T> | null>;
 }
 
-/** make(n) gives a zeroed tensor; `x` is left null-initialised when the caller supplies it (aliasX). */
+/** What allocLayerBuffers allocates beyond the layer's fixed intermediates. */
+export interface LayerBufferOptions<T> {
+  /** LoRA dropout buffers (xl, keep) per adapted module (training with dropout). */
+  dropout?: boolean;
+  /** The layer input, supplied by the caller (else allocated). */
+  x?: T;
+  /** h2 and out alias x (LayerContext.residualInPlace never writes them): two buffers fewer. */
+  residualInPlace?: boolean;
+}
+
+/** make(n) gives a tensor of n elements (zeroed or not, as the caller's passes need). */
 export function allocLayerBuffers<T>(
   c: Qwen2Config,
   rows: number,
   slots: LayerLoraSlots | null,
   make: (n: number) => T,
-  withDropout: boolean,
-  aliasX?: T,
+  opts: LayerBufferOptions<T> = {},
 ): LayerBuffers<T> {
   const D = c.hiddenSize,
     Q = c.numHeads * c.headDim,
@@ -65,13 +74,15 @@ export function allocLayerBuffers<T>(
     lora[m] = s
       ? {
           us: make(rows * s.r),
-          xl: withDropout ? make(rows * s.inF) : null,
-          keep: withDropout ? make(rows * s.inF) : null,
+          xl: opts.dropout ? make(rows * s.inF) : null,
+          keep: opts.dropout ? make(rows * s.inF) : null,
         }
       : null;
   }
+  const x = opts.x ?? make(rows * D);
+  const inPlace = opts.residualInPlace === true;
   return {
-    x: aliasX ?? make(rows * D),
+    x,
     rstd1: make(rows),
     xn1: make(rows * D),
     q: make(rows * Q),
@@ -79,13 +90,13 @@ export function allocLayerBuffers<T>(
     v: make(rows * KV),
     lse: make(rows * c.numHeads),
     attn: make(rows * Q),
-    h2: make(rows * D),
+    h2: inPlace ? x : make(rows * D),
     rstd2: make(rows),
     xn2: make(rows * D),
     g: make(rows * I),
     u: make(rows * I),
     a: make(rows * I),
-    out: make(rows * D),
+    out: inPlace ? x : make(rows * D),
     lora,
   };
 }

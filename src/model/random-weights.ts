@@ -2,6 +2,7 @@
 // even at 1.5B, and the same in every bench so figures are comparable.
 import { buildWeights, type Model } from './weights.js';
 import { defaultLoraSettings, initLoraAdapter, LORA_MODULES, type LoraAdapter } from './lora.js';
+import type { LoraSettings } from './adapter-layout.js';
 import type { Qwen2Config } from './config.js';
 import { Rng } from '../util/rng.js';
 
@@ -27,13 +28,28 @@ export function randomModel(c: Qwen2Config, seed: number): Model<Float32Array> {
   return { config: c, weights };
 }
 
-/** Tina's adapter shape (r 32 / alpha 128 / dropout 0.05 on all seven modules) with small non-zero B. */
-export function randomAdapter(c: Qwen2Config, seed: number): LoraAdapter<Float32Array> {
-  const settings = defaultLoraSettings({ r: 32, alpha: 128, dropout: 0.05, targetModules: [...LORA_MODULES] });
+/**
+ * Tina's adapter shape (r 32 / alpha 128 / dropout 0.05 on all seven modules, or `over` it) with
+ * non-zero B of standard deviation bStd (small by default: the benches' adapted model stays close to
+ * the base).
+ */
+export function randomAdapter(
+  c: Qwen2Config,
+  seed: number,
+  over: Partial<LoraSettings> = {},
+  bStd = 1e-3,
+): LoraAdapter<Float32Array> {
+  const settings = defaultLoraSettings({
+    r: 32,
+    alpha: 128,
+    dropout: 0.05,
+    targetModules: [...LORA_MODULES],
+    ...over,
+  });
   const ad = initLoraAdapter(c, settings, new Rng(seed));
   const rng = new Rng(seed + 1);
   for (const t of ad.layout.tensors)
     if (t.name.endsWith('lora_B'))
-      for (let i = 0; i < t.shape[0]! * t.shape[1]!; i++) ad.params[t.offset + i] = 1e-3 * rng.normal();
+      for (let i = 0; i < t.shape[0]! * t.shape[1]!; i++) ad.params[t.offset + i] = bStd * rng.normal();
   return ad;
 }

@@ -191,13 +191,13 @@ function forwardLayers<T>(
     if (recompute) {
       inputs.push(x);
       ops.beginScope();
-      buf = allocLayerBuffers(c, rows, slot, make, !!ctx.dropout, x);
+      buf = allocLayerBuffers(c, rows, slot, make, { dropout: !!ctx.dropout, x });
     } else if (save) {
-      buf = allocLayerBuffers(c, rows, slot, make, !!ctx.dropout, x);
+      buf = allocLayerBuffers(c, rows, slot, make, { dropout: !!ctx.dropout, x });
       layers.push(buf);
     } else {
       // Without saving, one buffer set serves every layer (all layers have the same LoRA shapes).
-      buf = reuse ??= allocLayerBuffers(c, rows, slot, make, !!ctx.dropout);
+      buf = reuse ??= allocLayerBuffers(c, rows, slot, make, { dropout: !!ctx.dropout });
       ops.copy(buf.x, x, rows * D);
     }
     layerForward(ctx, w.layers[l]!, slot, adapter ? adapter.params : null, buf, rows, packed.positions, attend);
@@ -285,7 +285,7 @@ export function backwardScored<T>(saved: SavedForward<T>, dlp: T, grads: TrainGr
     const ctxL: LayerContext<T> = { ...ctx, layer: l };
     let S: LayerBuffers<T>;
     if (saved.inputs.length) {
-      S = allocLayerBuffers(c, rows, slot, make, !!ctx.dropout, saved.inputs[l]!);
+      S = allocLayerBuffers(c, rows, slot, make, { dropout: !!ctx.dropout, x: saved.inputs[l]! });
       layerForward(ctxL, w.layers[l]!, slot, params, S, rows, saved.positions, attend);
     } else {
       S = saved.layers[l]!;

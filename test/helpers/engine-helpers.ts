@@ -7,10 +7,9 @@ import { allocSharedWeights, weightEntries, type Model } from '../../src/model/w
 import type { Completion, SamplingParams } from '../../src/engines/types.js';
 import { loadModel } from '../../src/model/load.js';
 import { loadTokenizer } from '../../src/model/tokenizer.js';
-import { defaultLoraSettings, initLoraAdapter } from '../../src/model/lora.js';
+import { randomAdapter as randomLoraAdapter } from '../../src/model/random-weights.js';
 import type { AdapterSnapshot } from '../../src/model/adapter-layout.js';
 import { repoRoot } from '../../src/util/paths.js';
-import { Rng } from './gpu-helpers.js';
 
 export const greedy: SamplingParams = { temperature: 0, top_p: 1, top_k: 0, max_tokens: 10, seed: 0 };
 
@@ -39,12 +38,7 @@ export function fastRandomModel(c: Qwen2Config, seed: number, std: number): Mode
 }
 
 export function randomAdapter(model: Model<Float32Array>, seed: number, version: number, r = 4): AdapterSnapshot {
-  const settings = defaultLoraSettings({ r, alpha: 2 * r });
-  const a = initLoraAdapter(model.config, settings, new Rng(seed));
-  const rng = new Rng(seed + 1);
-  for (const s of a.layout.tensors)
-    if (s.name.endsWith('lora_B'))
-      for (let i = 0; i < s.shape[0]! * s.shape[1]!; i++) a.params[s.offset + i] = 0.3 * rng.normal();
+  const a = randomLoraAdapter(model.config, seed, { r, alpha: 2 * r, dropout: 0 }, 0.3);
   return { version, settings: a.settings, layout: a.layout, params: a.params };
 }
 

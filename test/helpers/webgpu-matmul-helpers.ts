@@ -4,6 +4,17 @@
 import { uploadTensor, type GpuContext } from '../../src/ops/webgpu/context.js';
 import { packF16, unpackF16, viewOf, type GpuTensor } from '../../src/ops/webgpu/tensor.js';
 import { useSwiftShaderIfNoDriver } from './gpu-helpers.js';
+import type { MatmulVariant } from '../../src/ops/webgpu/gemm.js';
+
+/** Relative error bound per variant. f32 kernels: rounding only; the f16 kernel rounds A (scaled) and B to f16. */
+export const TOL: Record<MatmulVariant, number> = {
+  tiled: 2e-6,
+  subgroup: 2e-6,
+  direct: 2e-6,
+  'f16-emulated': 3e-3,
+  f16: 1e-2,
+  'subgroup-matrix': 1e-2,
+};
 
 /** data as elements [offset, offset+n) of a tensor with junk around it. */
 export function placed(ctx: GpuContext, data: Float32Array, offset: number, dtype: 'f32' | 'f16' = 'f32'): GpuTensor {

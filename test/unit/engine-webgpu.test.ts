@@ -186,6 +186,7 @@ t.test('the GEMM route (skinnyRows 0, how GPUs decode batches over 8 rows) equal
   await gpu.setAdapter(v);
   compare(t, 'GEMM route, adapter', await gpu.generate(prompts, 2, greedy), await cpu.generate(prompts, 2, greedy));
   await gpu.close();
+  await t.rejects(createWebGpuEngine({ model, tokenizer, skinnyRows: -1 }), /skinnyRows must be a number ≥ 0.*got -1/);
 });
 
 t.test('seeded sampling: reproducible, independent of the batch size, log-probs of the rule', async (t) => {

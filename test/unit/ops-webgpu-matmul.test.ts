@@ -1,12 +1,11 @@
 // WebGPU matrix products against the cpu op (src/ops/matmul.ts): every variant SwiftShader can run
 // (tiled, subgroup, the f16 kernel emulated in f32, the barrier-free direct one), every register
 // tile, shapes that are not tile multiples (and empty ones), views at odd offsets, f16 weights,
-// accumulate on and off, split-K, the fused epilogue (alpha, bias, keep multiplier, the LoRA
-// low-rank term), weights split across buffers, and the self-check.
+// accumulate on and off, split-K, weights split across buffers, and the self-check. The fused
+// epilogue: ops-webgpu-gemm-epilogue.test.ts.
 import t, { type Test } from 'tap';
 import { allocTensor, readF32, uploadTensor } from '../../src/ops/webgpu/context.js';
 import {
-  gemm,
   matmulNN,
   matmulNT,
   matmulTN,
@@ -22,7 +21,14 @@ import { contextForDevice } from '../../src/ops/webgpu/context.js';
 import { prepareMatmul, selfCheckMatmul } from '../../src/ops/webgpu/matmul-check.js';
 import { matmulNNPlain, matmulNTPlain, matmulTNPlain, type FloatArray } from '../../src/ops/matmul.js';
 import { Rng, randomArray, relError, testGpu } from '../helpers/gpu-helpers.js';
-import { compileError, f16Round, nullBackendDevice, placed, splitMatrix } from '../helpers/webgpu-matmul-helpers.js';
+import {
+  TOL,
+  compileError,
+  f16Round,
+  nullBackendDevice,
+  placed,
+  splitMatrix,
+} from '../helpers/webgpu-matmul-helpers.js';
 
 type Plain = (c: FloatArray, a: FloatArray, b: FloatArray, m: number, k: number, n: number, acc?: boolean) => void;
 const OPS = [
@@ -30,16 +36,6 @@ const OPS = [
   ['NT', matmulNT, matmulNTPlain],
   ['TN', matmulTN, matmulTNPlain],
 ] as const;
-
-/** f32 kernels: rounding only; the f16 kernel rounds A (scaled) and B to f16. */
-const TOL: Record<MatmulVariant, number> = {
-  tiled: 2e-6,
-  subgroup: 2e-6,
-  direct: 2e-6,
-  'f16-emulated': 3e-3,
-  f16: 1e-2,
-  'subgroup-matrix': 1e-2,
-};
 
 const worst: Record<string, number> = {};
 function note(key: string, e: number): void {
@@ -149,75 +145,6 @@ t.test('empty sizes: M or N zero leave C alone, K zero gives C = 0 (or C unchang
     gpu(ctx, C, A, B, 2, 0, 3, false);
     t.same([...(await readF32(ctx, C))], [0, 0, 0, 0, 0, 0], `${name}: k=0 overwriting gives zeros`);
   }
-});
-
-t.test('fused epilogue: alpha, bias, keep multiplier and low-rank term, with and without split-K', async (t) => {
-  const ctx = await testGpu();
-  const rng = new Rng(4);
-  const m = 21,
-    k = 50,
-    n = 35,
-    r = 3;
-  const a = randomArray(rng, m * k),
-    b = randomArray(rng, n * k),
-    bias = randomArray(rng, n),
-    keep = randomArray(rng, m * n),
-    c0 = randomArray(rng, m * n),
-    u = randomArray(rng, m * r),
-    lb = randomArray(rng, n * r);
-  const prod = new Float32Array(m * n),
-    low = new Float32Array(m * n);
-  matmulNTPlain(prod, a, b, m, k, n, false);
-  matmulNTPlain(low, u, lb, m, r, n, false);
-  for (const matmulVariant of ['tiled', 'direct', 'subgroup', 'f16-emulated'] as const) {
-    if (variantUnavailable(ctx, matmulVariant)) continue;
-    const tol = TOL[matmulVariant];
-    for (const splitK of [1, 3]) {
-      for (const accumulate of [false, true]) {
-        for (const withLow of [false, true]) {
-          // C split along M (row blocks of 8) in one case: the low-rank rows follow the cuts.
-          const splitC = withLow && splitK === 3 && accumulate;
-          const C = splitC ? splitMatrix(ctx, c0, n, 8) : placed(ctx, c0, 1);
-          const lowRank = withLow ? { u: placed(ctx, u, 7), b: placed(ctx, lb, 8), r } : null;
-          gemm(
-            ctx,
-            'NT',
-            C,
-            placed(ctx, a, 2),
-            placed(ctx, b, 3),
-            m,
-            k,
-            n,
-            { accumulate, alpha: 0.75, bias: placed(ctx, bias, 5), mul: placed(ctx, keep, 6), lowRank },
-            { splitK, matmulVariant },
-          );
-          const ref = new Float32Array(m * n);
-          for (let i = 0; i < m * n; i++)
-            ref[i] = 0.75 * prod[i]! * keep[i]! + bias[i % n]! + (withLow ? low[i]! : 0) + (accumulate ? c0[i]! : 0);
-          const e = relError(await readF32(ctx, C), ref);
-          t.ok(
-            e < tol,
-            `${matmulVariant} splitK ${splitK} accumulate ${accumulate} low rank ${withLow}${splitC ? ' (C split along M)' : ''}: rel error ${e.toExponential(2)}`,
-          );
-        }
-      }
-    }
-  }
-  const C = allocTensor(ctx, m * n);
-  const A = placed(ctx, a, 2),
-    B = placed(ctx, b, 3);
-  t.throws(
-    () => gemm(ctx, 'NT', C, A, B, m, k, n, { accumulate: false, lowRank: { u: C, b: placed(ctx, lb, 1), r } }),
-    /matmulNT: lowRank u \[m, r\] lies in c's buffer/,
-  );
-  t.throws(
-    () =>
-      gemm(ctx, 'NT', C, A, B, m, k, n, {
-        accumulate: false,
-        lowRank: { u: placed(ctx, u, 1), b: placed(ctx, lb, 1), r: 4 },
-      }),
-    /matmulNT: lowRank u \[m, r\] must be a single f32 tensor of at least 84 elements/,
-  );
 });
 
 t.test(

@@ -42,7 +42,9 @@ export interface WebGpuEngineOptions {
   disableFeatures?: string[];
   /**
    * Passes of at most this many rows use the few-row product for every linear layer (decode-ops.ts);
-   * larger ones take the tiled GEMM (the GEMM route; 0: always). Default: 8, every pass on CPU adapters.
+   * larger ones take the tiled GEMM for the base products (the GEMM route; 0: every pass), while LoRA
+   * A products of up to 64 rows stay on the few-row kernel. A number ≥ 0 (Infinity: never the GEMM
+   * route). Default: 8, Infinity on CPU adapters.
    */
   skinnyRows?: number;
   /**

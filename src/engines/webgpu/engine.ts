@@ -49,6 +49,11 @@ interface Serving {
 }
 
 export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<WebGpuEngine> {
+  const rows = opts.skinnyRows;
+  if (rows !== undefined && (typeof rows !== 'number' || !(rows >= 0)))
+    throw new Error(
+      `webgpu engine: skinnyRows must be a number ≥ 0 (Infinity: always the few-row kernel), got ${rows}`,
+    );
   const ctx = opts.shared?.ctx ?? (await createGpuContext({ disableFeatures: opts.disableFeatures }));
   const owned = !opts.shared;
   const e = engineState(opts, ctx);

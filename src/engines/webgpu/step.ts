@@ -51,7 +51,7 @@ function layers(
     ops = st.ops;
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
-  const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, false, x);
+  const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, { x, residualInPlace: true });
   const ctx: LayerContext<GpuTensor> = {
     config: c,
     ops,

@@ -55,7 +55,7 @@ export const FLAG = {
  * kernels take their max, so no zeroed accumulator (one fill dispatch per product) is needed.
  */
 export const SCALE_PARTS_SHIFT = 8;
-export const MAX_SCALE_PARTS = 128;
+export const MAX_SCALE_PARTS = 255;
 
 /**
  * The uniform block of every GEMM kernel. op(A)[m,k] = a[offA + m·sAm + k·sAk] and op(B)[k,n] =

@@ -14,6 +14,7 @@
 // operation interface's, up to f32 summation order.
 import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
+import type { LowRank } from './gemm.js';
 
 /**
  * Threads (splitting K), rows per workgroup pass and output columns per workgroup. GPUs: 64 × 4 × 8
@@ -104,7 +105,7 @@ export interface SkinnyEpilogue {
   alpha?: number;
   bias?: GpuTensor | null;
   /** + u[M, r] · b[N, r]ᵀ (f32): a LoRA branch's second product fused into the base product. */
-  lowRank?: { u: GpuTensor; b: GpuTensor; r: number } | null;
+  lowRank?: LowRank | null;
 }
 
 /**
