@@ -7,8 +7,8 @@
 //   xn1 = rmsnorm(x)             q,k,v = LoRA-linear(xn1) (+bias), RoPE on q,k
 //   attn = attend(q,k,v)         h2 = x + LoRA-linear_o(attn)
 //   xn2 = rmsnorm(h2)            a = silu(gate(xn2)) · up(xn2)        out = h2 + down(a)
-// Inference may keep the residual stream in x instead (LayerContext.residualInPlace): o_proj and
-// down_proj add into it, h2 and out are never written, and x holds the layer output.
+// Inference may keep the residual stream in x instead (buffers allocated with residualInPlace: h2 and
+// out are x): o_proj and down_proj add into it, and x holds the layer output.
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
 import { LORA_MODULES, operandOf, type LayerLoraSlots, type LoraModule } from './lora.js';
@@ -52,7 +52,11 @@ export interface LayerBufferOptions<T> {
   dropout?: boolean;
   /** The layer input, supplied by the caller (else allocated). */
   x?: T;
-  /** h2 and out alias x (LayerContext.residualInPlace never writes them): two buffers fewer. */
+  /**
+   * Inference only: h2 and out are x itself, so layerForward adds o_proj's and down_proj's outputs
+   * straight into the residual stream (two residual adds and two buffers fewer per layer). The
+   * training forward keeps h2 for the backward and leaves this off.
+   */
   residualInPlace?: boolean;
 }
 
@@ -117,12 +121,6 @@ export interface LayerContext<T> {
   dropout: LayerDropout | null;
   /** The layer being run (names the counter-dropout streams). */
   layer: number;
-  /**
-   * Inference only: add o_proj's and down_proj's outputs straight into buf.x (two residual adds fewer
-   * per layer), which then holds the layer output; buf.h2 and buf.out are left unwritten. The
-   * training forward keeps h2 for the backward and leaves this off.
-   */
-  residualInPlace?: boolean;
 }
 
 export type AttendFn<T> = (buf: LayerBuffers<T>, rows: number) => void;
@@ -156,7 +154,7 @@ function projForward<T>(
   ctx.ops.loraLinearForward(y, x, w, bias, { rows, inF, outF, accumulate }, op, xl, lb ? lb.us : y);
 }
 
-/** Runs the layer on buf.x (rows × D, filled by the caller) into buf.out (into buf.x: residualInPlace). */
+/** Runs the layer on buf.x (rows × D, filled by the caller) into buf.out (x itself: residualInPlace). */
 export function layerForward<T>(
   ctx: LayerContext<T>,
   lw: LayerWeights<T>,
@@ -182,18 +180,29 @@ export function layerForward<T>(
   ops.ropeApply(buf.q, positions, rows, c.numHeads, c.headDim, ctx.rope, 1);
   ops.ropeApply(buf.k, positions, rows, c.numKvHeads, c.headDim, ctx.rope, 1);
   attend(buf, rows);
-  const inPlace = ctx.residualInPlace === true;
-  // h2 = x + o_proj(attn); in place, x itself becomes h2.
-  const h2 = inPlace ? buf.x : buf.h2;
-  projForward(ctx, 'o_proj', h2, buf.attn, lw.o, null, rows, Q, D, op('o_proj'), buf.lora.o_proj, inPlace);
+  // h2 = x + o_proj(attn), out = h2 + down_proj(a): added into the residual stream when h2 and out are
+  // x itself (allocated with residualInPlace).
+  const inPlace = buf.h2 === buf.x;
+  projForward(ctx, 'o_proj', buf.h2, buf.attn, lw.o, null, rows, Q, D, op('o_proj'), buf.lora.o_proj, inPlace);
   const nD = rows * D;
-  if (!inPlace) ops.addInPlace(h2, buf.x, nD);
-  ops.rmsnormForward(buf.xn2, buf.rstd2, h2, lw.postNorm, rows, D, c.rmsNormEps);
+  if (!inPlace) ops.addInPlace(buf.h2, buf.x, nD);
+  ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
   projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), buf.lora.gate_proj);
   projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), buf.lora.up_proj);
   ops.swigluForward(buf.a, buf.g, buf.u, rows * I);
-  // out = h2 + down_proj(a); in place, into h2 (= x).
-  const out = inPlace ? h2 : buf.out;
-  projForward(ctx, 'down_proj', out, buf.a, lw.down, null, rows, I, D, op('down_proj'), buf.lora.down_proj, inPlace);
-  if (!inPlace) ops.addInPlace(out, h2, nD);
+  projForward(
+    ctx,
+    'down_proj',
+    buf.out,
+    buf.a,
+    lw.down,
+    null,
+    rows,
+    I,
+    D,
+    op('down_proj'),
+    buf.lora.down_proj,
+    inPlace,
+  );
+  if (!inPlace) ops.addInPlace(buf.out, buf.h2, nD);
 }

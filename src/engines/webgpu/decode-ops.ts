@@ -21,7 +21,7 @@ export function defaultSkinnyRows(ctx: GpuContext): number {
  * when the base product takes the tiled GEMM: there the tiled GEMM has one output tile, split over K
  * with a reduce after it, where the skinny kernel is one dispatch of r/8 × rows/4 workgroups.
  */
-export const LORA_A_SKINNY_ROWS = 64;
+const LORA_A_SKINNY_ROWS = 64;
 
 export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: number): Ops<GpuTensor> {
   return {

@@ -37,7 +37,7 @@ export interface StepAdapter {
 
 /**
  * Runs every layer over `rows` rows on the residual stream x (updated in place: each layer adds its
- * attention and MLP outputs into it, LayerContext.residualInPlace); returns x.
+ * attention and MLP outputs into it: buffers allocated with residualInPlace); returns x.
  */
 function layers(
   st: StepState,
@@ -52,15 +52,7 @@ function layers(
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, { x, residualInPlace: true });
-  const ctx: LayerContext<GpuTensor> = {
-    config: c,
-    ops,
-    rope: st.rope,
-    scale: ad.scale,
-    dropout: null,
-    layer: 0,
-    residualInPlace: true,
-  };
+  const ctx: LayerContext<GpuTensor> = { config: c, ops, rope: st.rope, scale: ad.scale, dropout: null, layer: 0 };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
     layerForward(
