@@ -8,7 +8,9 @@
 //   attn = attend(q,k,v)         h2 = x + LoRA-linear_o(attn)
 //   xn2 = rmsnorm(h2)            a = silu(gate(xn2)) · up(xn2)        out = h2 + down(a)
 // Inference may keep the residual stream in x instead (buffers allocated with residualInPlace: h2 and
-// out are x): o_proj and down_proj add into it, and x holds the layer output.
+// out are x): o_proj and down_proj add into it, and x holds the layer output. It may also run the LoRA
+// A products of q,k,v (and of gate,up), which read one input, as one product over their stacked A
+// matrices (LayerContext.stackedA, buffers allocated with stackedLora).
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
 import { LORA_MODULES, operandOf, type LayerLoraSlots, type LoraModule } from './lora.js';
@@ -44,6 +46,21 @@ export interface LayerBuffers<T> {
   a: T;
   out: T;
   lora: Record<LoraModule, LoraBuffers<T> | null>;
+  /** scale·x·Aᵀ of the stacked branches: [rows, 3r] (q,k,v) and [rows, 2r] (gate,up); see StackedLoraA. */
+  usStack: { qkv: T; gateUp: T } | null;
+}
+
+/**
+ * Inference: one layer's LoRA A matrices of the branches that read one input, stacked and multiplied
+ * by the LoRA scale: scale·[A_q; A_k; A_v] [3r, D] and scale·[A_gate; A_up] [2r, D]. Each group's A
+ * products then run as one product (ops.matmulNT), and every branch reads its r columns of the result
+ * (LinearShape.usGiven): two dispatches per layer instead of five. null: the group is not adapted in full.
+ */
+export interface StackedLoraA<T> {
+  /** The scale folded in: the stacks serve only a LayerContext of this scale. */
+  scale: number;
+  qkv: T | null;
+  gateUp: T | null;
 }
 
 /** What allocLayerBuffers allocates beyond the layer's fixed intermediates. */
@@ -58,6 +75,8 @@ export interface LayerBufferOptions<T> {
    * training forward keeps h2 for the backward and leaves this off.
    */
   residualInPlace?: boolean;
+  /** Inference only: the stacked A products' outputs (usStack), for a LayerContext with stackedA. */
+  stackedLora?: boolean;
 }
 
 /** make(n) gives a tensor of n elements (zeroed or not, as the caller's passes need). */
@@ -85,6 +104,8 @@ export function allocLayerBuffers<T>(
   }
   const x = opts.x ?? make(rows * D);
   const inPlace = opts.residualInPlace === true;
+  const r = slots?.q_proj?.r ?? slots?.gate_proj?.r ?? 0;
+  const usStack = opts.stackedLora && r > 0 ? { qkv: make(rows * 3 * r), gateUp: make(rows * 2 * r) } : null;
   return {
     x,
     rstd1: make(rows),
@@ -102,6 +123,7 @@ export function allocLayerBuffers<T>(
     a: make(rows * I),
     out: inPlace ? x : make(rows * D),
     lora,
+    usStack,
   };
 }
 
@@ -121,6 +143,8 @@ export interface LayerContext<T> {
   dropout: LayerDropout | null;
   /** The layer being run (names the counter-dropout streams). */
   layer: number;
+  /** Inference: this layer's stacked LoRA A matrices (see StackedLoraA), or null. */
+  stackedA?: StackedLoraA<T> | null;
 }
 
 export type AttendFn<T> = (buf: LayerBuffers<T>, rows: number) => void;
@@ -145,13 +169,47 @@ function projForward<T>(
   op: LoraOperand<T> | null,
   lb: LoraBuffers<T> | null,
   accumulate = false,
+  given: GivenUs<T> | null = null,
 ): void {
+  if (given && op) {
+    const shape = { rows, inF, outF, accumulate, usGiven: { ld: given.ld } };
+    ctx.ops.loraLinearForward(y, x, w, bias, shape, op, x, given.us);
+    return;
+  }
   let xl: T = x;
   if (op && lb && ctx.dropout && lb.keep && op.scale !== 0) {
     ctx.ops.dropout(lb.xl!, lb.keep, x, rows * inF, ctx.dropout.p, dropoutSource(ctx, m));
     xl = lb.xl!;
   }
   ctx.ops.loraLinearForward(y, x, w, bias, { rows, inF, outF, accumulate }, op, xl, lb ? lb.us : y);
+}
+
+/** A branch's r columns of a stacked A product (row stride ld). */
+interface GivenUs<T> {
+  us: T;
+  ld: number;
+}
+
+/**
+ * The stacked A product of a group of `n` branches over input x (one product of n·r columns), and a
+ * function giving branch i's columns; null when the group runs branch by branch (no stack for it, no
+ * buffer, dropout on, or stacks made for another scale).
+ */
+function stackedGroup<T>(
+  ctx: LayerContext<T>,
+  stack: T | null | undefined,
+  out: T | undefined,
+  x: T,
+  rows: number,
+  inF: number,
+  r: number,
+  n: number,
+): ((i: number) => GivenUs<T>) | null {
+  const st = ctx.stackedA;
+  if (!st || !stack || !out || ctx.dropout || st.scale !== ctx.scale || r === 0 || rows === 0) return null;
+  const ld = n * r;
+  ctx.ops.matmulNT(out, x, stack, rows, inF, ld, false);
+  return (i) => ({ us: ctx.ops.view(out, i * r, (rows - 1) * ld + r), ld });
 }
 
 /** Runs the layer on buf.x (rows × D, filled by the caller) into buf.out (x itself: residualInPlace). */
@@ -173,10 +231,13 @@ export function layerForward<T>(
     I = c.intermediateSize;
   const op = (m: LoraModule): LoraOperand<T> | null =>
     slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
+  const r = slots?.q_proj?.r ?? slots?.gate_proj?.r ?? 0;
   ops.rmsnormForward(buf.xn1, buf.rstd1, buf.x, lw.inputNorm, rows, D, c.rmsNormEps);
-  projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), buf.lora.q_proj);
-  projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), buf.lora.k_proj);
-  projForward(ctx, 'v_proj', buf.v, buf.xn1, lw.v, lw.vBias, rows, D, KV, op('v_proj'), buf.lora.v_proj);
+  const qkv = stackedGroup(ctx, ctx.stackedA?.qkv, buf.usStack?.qkv, buf.xn1, rows, D, r, 3);
+  const [lq, lk, lv] = [buf.lora.q_proj, buf.lora.k_proj, buf.lora.v_proj];
+  projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), lq, false, qkv?.(0));
+  projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), lk, false, qkv?.(1));
+  projForward(ctx, 'v_proj', buf.v, buf.xn1, lw.v, lw.vBias, rows, D, KV, op('v_proj'), lv, false, qkv?.(2));
   ops.ropeApply(buf.q, positions, rows, c.numHeads, c.headDim, ctx.rope, 1);
   ops.ropeApply(buf.k, positions, rows, c.numKvHeads, c.headDim, ctx.rope, 1);
   attend(buf, rows);
@@ -187,8 +248,10 @@ export function layerForward<T>(
   const nD = rows * D;
   if (!inPlace) ops.addInPlace(buf.h2, buf.x, nD);
   ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
-  projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), buf.lora.gate_proj);
-  projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), buf.lora.up_proj);
+  const gu = stackedGroup(ctx, ctx.stackedA?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
+  const [lg, lu] = [buf.lora.gate_proj, buf.lora.up_proj];
+  projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), lg, false, gu?.(0));
+  projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), lu, false, gu?.(1));
   ops.swigluForward(buf.a, buf.g, buf.u, rows * I);
   projForward(
     ctx,

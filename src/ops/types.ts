@@ -46,6 +46,13 @@ export interface LinearShape {
    * so inference adds o_proj and down_proj straight into the residual stream.
    */
   accumulate?: boolean;
+  /**
+   * Forward only (inference): us already holds scale·xLora·Aᵀ, as r columns of a wider matrix with
+   * row stride `ld` (layer.ts runs the A products of the branches that read one input as one product
+   * over their stacked A matrices); only the base product and the B product run, and us is read, not
+   * written.
+   */
+  usGiven?: { ld: number };
 }
 
 /** One LoRA branch: views of the flat adapter block. */

@@ -1,11 +1,13 @@
 // The tiled GEMM's fused epilogue against the cpu reference: alpha, bias, keep multiplier and the
 // LoRA low-rank term (u·bᵀ), with and without split-K, with C split across buffers, on grids cut to
-// the per-dimension workgroup limit; and the half kernels' A scale (MAXABS partial maxima) over more
-// elements than its workgroups.
+// the per-dimension workgroup limit, with u as columns of a wider matrix (ldu; also on the skinny
+// kernel); and the half kernels' A scale (MAXABS partial maxima) over more elements than its workgroups.
 import t from 'tap';
 import { allocTensor, readF32 } from '../../src/ops/webgpu/context.js';
 import { gemm, matmulNT, variantUnavailable } from '../../src/ops/webgpu/matmul.js';
 import { matmulNTPlain } from '../../src/ops/matmul.js';
+import { skinnyMatmulNT } from '../../src/ops/webgpu/skinny-matmul.js';
+import { viewOf } from '../../src/ops/webgpu/tensor.js';
 import { Rng, randomArray, relError, testGpu } from '../helpers/gpu-helpers.js';
 import { TOL, f16Round, placed, splitMatrix } from '../helpers/webgpu-matmul-helpers.js';
 
@@ -137,4 +139,51 @@ t.test('the f16 kernels scale A by its max over more elements than the scale pas
   t.ok(got.every(Number.isFinite), 'every output finite');
   const e = relError(got, ref);
   t.ok(e < TOL['f16-emulated'], `rel error ${e.toExponential(2)}`);
+});
+
+t.test('the low-rank u as r columns of a wider matrix (ldu: a stacked LoRA A product)', async (t) => {
+  const ctx = await testGpu();
+  const rng = new Rng(11);
+  // u is columns [2, 5) of a [m, 7] matrix: what layer.ts passes for the second of three stacked
+  // branches. 70 rows: the skinny kernel's row blocks and the GEMM's tiles both cut inside it.
+  const m = 70,
+    k = 40,
+    n = 30,
+    r = 3,
+    ldu = 7,
+    col = 2;
+  const { a, b, bias, keep, c0, u, lb, expected } = epilogueCase(rng, m, k, n, r);
+  const wide = randomArray(rng, m * ldu);
+  for (let i = 0; i < m; i++) wide.set(u.subarray(i * r, (i + 1) * r), i * ldu + col);
+  const U = viewOf(placed(ctx, wide, 4), col, (m - 1) * ldu + r);
+  const lowRank = { u: U, b: placed(ctx, lb, 8), r, ldu };
+  const ref = expected(1, true, true);
+  for (const matmulVariant of ['tiled', 'direct', 'f16-emulated'] as const) {
+    for (const splitK of [1, 3]) {
+      const C = placed(ctx, c0, 1);
+      const epi = { accumulate: true, bias: placed(ctx, bias, 5), mul: placed(ctx, keep, 6), lowRank };
+      gemm(ctx, 'NT', C, placed(ctx, a, 2), placed(ctx, b, 3), m, k, n, epi, { matmulVariant, splitK });
+      const e = relError(await readF32(ctx, C), ref);
+      t.ok(e < TOL[matmulVariant], `${matmulVariant} splitK ${splitK}: rel error ${e.toExponential(2)}`);
+    }
+  }
+  const noKeep = new Float32Array(m * n);
+  matmulNTPlain(noKeep, a, b, m, k, n, false);
+  const low = new Float32Array(m * n);
+  matmulNTPlain(low, u, lb, m, r, n, false);
+  const C = placed(ctx, c0, 1);
+  skinnyMatmulNT(ctx, C, placed(ctx, a, 2), placed(ctx, b, 3), m, k, n, { accumulate: true, lowRank });
+  const skinnyRef = Float32Array.from(noKeep, (p, i) => p + low[i]! + c0[i]!);
+  const e = relError(await readF32(ctx, C), skinnyRef);
+  t.ok(e < TOL.tiled, `skinny kernel: rel error ${e.toExponential(2)}`);
+  const A = placed(ctx, a, 2),
+    B = placed(ctx, b, 3);
+  t.throws(
+    () => gemm(ctx, 'NT', C, A, B, m, k, n, { accumulate: false, lowRank: { ...lowRank, ldu: 2 } }),
+    /matmulNT: lowRank ldu must be an integer ≥ r = 3, got 2/,
+  );
+  t.throws(
+    () => skinnyMatmulNT(ctx, C, A, B, m, k, n, { accumulate: false, lowRank: { ...lowRank, ldu: 8 } }),
+    /skinnyMatmulNT: lowRank u \[m, r\] \(row stride 8\)/,
+  );
 });

@@ -2,7 +2,8 @@
 // B product fused into the base product's epilogue, split-K included), accumulation into y,
 // dropout (xLora and the keep multiplier on the LoRA branch's dx), the dz scratch, accumulation into
 // every gradient, null-able gradient outputs, the branch switched off (null or scale 0: exactly zero
-// LoRA gradient), f16 and split base weights, and LoRA A/B as views at odd offsets of one flat block.
+// LoRA gradient), f16 and split base weights, LoRA A/B as views at odd offsets of one flat block, and
+// us given as columns of a wider matrix (LinearShape.usGiven, the stacked A products of inference).
 import t, { type Test } from 'tap';
 import { allocTensor, readF32, uploadTensor, type GpuContext } from '../../src/ops/webgpu/context.js';
 import { viewOf, type GpuTensor } from '../../src/ops/webgpu/tensor.js';
@@ -168,6 +169,35 @@ t.test('forward equals the cpu op: bias, scale, dropout, branch off, f16 and spl
   // Long K over few output tiles: the fused B product and the bias are applied by the split-K reduce.
   const longK: Case = { rows: 9, inF: 1100, outF: 40, r: 8, scale: 0.5, bias: true, dropout: false, w: 'f32' };
   for (const accumulate of [false, true]) await forwardCase(t, { ...longK, accumulate }, rng);
+});
+
+t.test('forward with us given (columns of a stacked A product): y as when us is computed', async (t) => {
+  const ctx = await testGpu();
+  const rng = new Rng(13);
+  const c: Case = { ...BASE, dropout: false, accumulate: true, rows: 70 };
+  const s = setUp(ctx, c, rng);
+  const { rows, outF, r } = c;
+  const y0 = randomArray(rng, rows * outF);
+  const y = Float32Array.from(y0),
+    us = new Float32Array(rows * r);
+  cpuForward(y, s.x, s.w, s.bias, c, s.cpuLora, s.x, us);
+  // us as the middle r columns of a [rows, 3r] matrix, as layer.ts passes k_proj's.
+  const ld = 3 * r;
+  const wide = randomArray(rng, rows * ld);
+  for (let i = 0; i < rows; i++) wide.set(us.subarray(i * r, (i + 1) * r), i * ld + r);
+  const shape = { ...c, usGiven: { ld } };
+  const yCpu = Float32Array.from(y0);
+  cpuForward(yCpu, s.x, s.w, s.bias, shape, s.cpuLora, s.x, wide.subarray(r));
+  t.ok(relError(yCpu, y) < 1e-6, `cpu: rel error ${relError(yCpu, y).toExponential(2)}`);
+  const WIDE = placed(ctx, wide, 3);
+  for (const w of ['f32', 'split'] as const) {
+    const W = w === 'split' ? splitMatrix(ctx, s.w, c.inF, 9) : s.W;
+    const Y = placed(ctx, y0, 2);
+    loraLinearForward(ctx, Y, s.X, W, s.BIAS, shape, s.gpuLora, s.X, viewOf(WIDE, r, (rows - 1) * ld + r));
+    const e = relError(await readF32(ctx, Y), y);
+    t.ok(e < 2e-6, `gpu, ${w} weights: rel error ${e.toExponential(2)}`);
+  }
+  t.same([...(await readF32(ctx, WIDE))], [...wide], 'us read, not written');
 });
 
 t.test('backward equals the cpu op: accumulation, keep multiplier, null-able outputs, branch off', async (t) => {

@@ -17,24 +17,32 @@ export function defaultSkinnyRows(ctx: GpuContext): number {
 }
 
 /**
- * Rows up to which the LoRA A product (us = scale·x·Aᵀ, N = r outputs) runs on the skinny kernel even
- * when the base product takes the tiled GEMM: there the tiled GEMM has one output tile, split over K
- * with a reduce after it, where the skinny kernel is one dispatch of r/8 × rows/4 workgroups.
+ * Rows up to which the LoRA A products (us = scale·x·Aᵀ: N = r outputs, or n·r for the stacked A of
+ * layer.ts) run on the skinny kernel even when the base product takes the tiled GEMM: there the tiled
+ * GEMM has one or two output tiles, split over K with a reduce after them, where the skinny kernel is
+ * one dispatch of N/8 × rows/4 workgroups.
  */
 const LORA_A_SKINNY_ROWS = 64;
+/** Columns up to which a product counts as a LoRA A product (3r for r ≤ 64, Tina's r is 32). */
+const LORA_A_MAX_COLS = 192;
+
+/** Whether an m×n product takes the few-row kernel. */
+function skinnyProduct(m: number, n: number, skinnyRows: number): boolean {
+  return m <= skinnyRows || (m <= LORA_A_SKINNY_ROWS && n <= LORA_A_MAX_COLS);
+}
 
 export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: number): Ops<GpuTensor> {
   return {
     ...ops,
     matmulNT: (c, a, b, m, k, n, acc) =>
-      m <= skinnyRows
+      skinnyProduct(m, n, skinnyRows)
         ? skinnyMatmulNT(ctx, c, a, b, m, k, n, { accumulate: acc ?? false })
         : ops.matmulNT(c, a, b, m, k, n, acc),
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => {
       const { rows, inF, outF } = shape;
       const accumulate = shape.accumulate === true;
       const branch = lora && lora.scale !== 0 ? lora : null;
-      if (rows > skinnyRows && (!branch || rows > LORA_A_SKINNY_ROWS)) {
+      if (rows > skinnyRows && (!branch || shape.usGiven || !skinnyProduct(rows, branch.r, skinnyRows))) {
         ops.loraLinearForward(y, x, w, bias, shape, lora, xLora, us);
         return;
       }
@@ -42,9 +50,11 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
         skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias });
         return;
       }
-      // us = scale·xLora·Aᵀ, then y (+)= x·Wᵀ + bias + us·Bᵀ in one product (the B product in its epilogue).
-      skinnyMatmulNT(ctx, us, xLora, branch.a, rows, inF, branch.r, { accumulate: false, alpha: branch.scale });
-      const lowRank = { u: us, b: branch.b, r: branch.r };
+      // us = scale·xLora·Aᵀ (unless given), then y (+)= x·Wᵀ + bias + us·Bᵀ in one product (the B product
+      // in its epilogue).
+      if (!shape.usGiven)
+        skinnyMatmulNT(ctx, us, xLora, branch.a, rows, inF, branch.r, { accumulate: false, alpha: branch.scale });
+      const lowRank = { u: us, b: branch.b, r: branch.r, ldu: shape.usGiven?.ld };
       if (rows <= skinnyRows) skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
       else gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
     },

@@ -299,11 +299,12 @@ function retireFinished(call: GenerateCall, running: Seq[]): Seq[] {
 
 function stepAdapter(e: EngineState, pinned: ReturnType<typeof pinServing>): StepAdapter {
   const { config: c, slotsCache } = e;
-  if (!pinned) return { adapter: null, slots: null, scale: 0 };
+  if (!pinned) return { adapter: null, slots: null, scale: 0, stacked: null };
   const { settings, layout } = pinned.snapshot;
   let slots = slotsCache.get(layout);
   if (!slots) slotsCache.set(layout, (slots = loraSlots(c, settings, layout)));
-  return { adapter: { settings, layout, params: pinned.params }, slots, scale: loraScale(settings) };
+  const stacked = pinned.stacks?.layers ?? null;
+  return { adapter: { settings, layout, params: pinned.params }, slots, scale: loraScale(settings), stacked };
 }
 
 function completionOf(

@@ -48,6 +48,12 @@ export interface WebGpuEngineOptions {
    */
   skinnyRows?: number;
   /**
+   * Run the LoRA A products of q,k,v, and of gate,up, as one product each over the version's stacked A
+   * matrices (stacked-lora.ts; uploaded and verified with each version): 3 dispatches fewer per layer.
+   * Default true; false runs one A product per branch.
+   */
+  stackLoraA?: boolean;
+  /**
    * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides
    * behind the GPU's work, at the cost of one dropped token per sequence that ends on EOS or a stop
    * string. false runs each iteration to its read-back before planning the next.

@@ -85,7 +85,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const maxPagesPerSeq = Math.ceil(maxContext / pageSize);
   const eos = new Set(opts.tokenizer.eosTokenIds);
   const decodeText = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : opts.tokenizer.decode(ids));
-  const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2);
+  const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, opts.stackLoraA === false ? null : c);
   return {
     opts,
     config: c,

@@ -13,7 +13,13 @@ import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { pagedKvWrite, type PagedKvCache } from '../../ops/webgpu/paged-kv.js';
 import { decodeAttention } from '../../ops/webgpu/decode-attention.js';
 import { gatherTokenRows } from '../../ops/webgpu/token-rows.js';
-import { allocLayerBuffers, layerForward, type LayerBuffers, type LayerContext } from '../../model/layer.js';
+import {
+  allocLayerBuffers,
+  layerForward,
+  type LayerBuffers,
+  type LayerContext,
+  type StackedLoraA,
+} from '../../model/layer.js';
 import type { LayerLoraSlots, LoraAdapter } from '../../model/lora.js';
 import type { Model } from '../../model/weights.js';
 
@@ -33,6 +39,8 @@ export interface StepAdapter {
   adapter: LoraAdapter<GpuTensor> | null;
   slots: LayerLoraSlots[] | null;
   scale: number;
+  /** Per layer, the version's stacked LoRA A matrices (stacked-lora.ts), or null: one A product per branch. */
+  stacked: StackedLoraA<GpuTensor>[] | null;
 }
 
 /**
@@ -51,10 +59,12 @@ function layers(
     ops = st.ops;
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
-  const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, { x, residualInPlace: true });
+  const bufOpts = { x, residualInPlace: true, stackedLora: ad.stacked !== null };
+  const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, bufOpts);
   const ctx: LayerContext<GpuTensor> = { config: c, ops, rope: st.rope, scale: ad.scale, dropout: null, layer: 0 };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
+    ctx.stackedA = ad.stacked ? ad.stacked[l]! : null;
     layerForward(
       ctx,
       st.model.weights.layers[l]!,

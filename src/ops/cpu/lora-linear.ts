@@ -32,10 +32,35 @@ export function loraLinearForward(
     }
   }
   if (lora && lora.scale !== 0) {
+    if (shape.usGiven) {
+      addStridedLowRank(y, us, shape.usGiven.ld, lora.b, rows, lora.r, outF);
+      return;
+    }
     const n = rows * lora.r;
     matmulNT(us, xLora, lora.a, rows, inF, lora.r, false);
     for (let i = 0; i < n; i++) us[i]! *= lora.scale;
     matmulNT(y, us, lora.b, rows, lora.r, outF, true);
+  }
+}
+
+/** y[i, o] += Σ_j us[i·ld + j]·b[o·r + j]: the B product over us given as r columns of a wider matrix. */
+function addStridedLowRank(
+  y: FloatArray,
+  us: FloatArray,
+  ld: number,
+  b: FloatArray,
+  rows: number,
+  r: number,
+  outF: number,
+): void {
+  if (!(Number.isInteger(ld) && ld >= r))
+    throw new Error(`loraLinearForward: usGiven.ld must be an integer ≥ r = ${r}`);
+  for (let i = 0; i < rows; i++) {
+    for (let o = 0; o < outF; o++) {
+      let s = 0;
+      for (let j = 0; j < r; j++) s += us[i * ld + j]! * b[o * r + j]!;
+      y[i * outF + o]! += s;
+    }
   }
 }
 

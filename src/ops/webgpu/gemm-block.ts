@@ -66,8 +66,8 @@ export interface Block {
   accumulate: boolean;
   bias: Operand | null;
   mul: Operand | null;
-  /** u [M, R] and b [N, R] at row strides ld = R (sub-products after the first along K: null). */
-  lowRank: { u: Operand; b: Operand } | null;
+  /** u [M, r] (row stride u.ld) and b [N, r] (row stride r); sub-products after the first along K: null. */
+  lowRank: { u: Operand; b: Operand; r: number } | null;
 }
 
 /** Tile of a variant: the register tile, or the subgroup-matrix kernel's fixed 64×64. */
@@ -104,7 +104,7 @@ function subBlock(blk: Block, m0: number, n0: number, m: number, n: number): Blo
     C: operandAt(blk.C, m0, n0),
     bias: blk.bias && operandAt(blk.bias, 0, n0),
     mul: blk.mul && operandAt(blk.mul, m0, n0),
-    lowRank: lr && { u: operandAt(lr.u, m0, 0), b: operandAt(lr.b, n0, 0) },
+    lowRank: lr && { u: operandAt(lr.u, m0, 0), b: operandAt(lr.b, n0, 0), r: lr.r },
   };
 }
 
@@ -178,9 +178,10 @@ export function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulO
     blk.bias && !split ? blk.bias.off : 0,
     blk.mul && !split ? blk.mul.off : 0,
     blk.mul && !split ? blk.mul.ld : 0,
-    lr ? lr.u.ld : 0,
+    lr ? lr.r : 0,
     lr ? lr.u.off : 0,
     lr ? lr.b.off : 0,
+    lr ? lr.u.ld : 0,
   ];
   dispatch(ctx, spec, tensors, params, [gx, gy, z]);
   if (part) reduceSlices(ctx, blk, part, z, dummy);
@@ -260,9 +261,10 @@ function reduceSlices(ctx: GpuContext, blk: Block, part: GpuTensor, slices: numb
       blk.bias?.off ?? 0,
       blk.mul?.off ?? 0,
       blk.mul?.ld ?? 0,
-      lr?.u.ld ?? 0,
+      lr?.r ?? 0,
       lr?.u.off ?? 0,
       lr?.b.off ?? 0,
+      lr?.u.ld ?? 0,
     ],
     [gx, gy],
   );

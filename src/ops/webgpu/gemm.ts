@@ -57,6 +57,24 @@ export interface LowRank {
   u: GpuTensor;
   b: GpuTensor;
   r: number;
+  /**
+   * u's row stride (default r): u may be r columns of a wider matrix, e.g. the stacked LoRA A product
+   * of the branches that read one input (layer.ts).
+   */
+  ldu?: number;
+}
+
+/** The elements a low-rank operand must hold: rows rows of r values at row stride ld. */
+export function lowRankSpan(rows: number, r: number, ld: number): number {
+  return rows === 0 ? 0 : (rows - 1) * ld + r;
+}
+
+/** The refusal of a bad lowRank r or ldu, or null. */
+export function lowRankShapeError(lr: LowRank): string | null {
+  if (!(Number.isInteger(lr.r) && lr.r > 0)) return `lowRank r must be a positive integer, got ${lr.r}`;
+  if (lr.ldu !== undefined && !(Number.isInteger(lr.ldu) && lr.ldu >= lr.r))
+    return `lowRank ldu must be an integer ≥ r = ${lr.r}, got ${lr.ldu}`;
+  return null;
 }
 
 function check(
@@ -85,13 +103,15 @@ function check(
     throw new Error(`${name}: keep must be a single f32 tensor of at least m*n = ${m * n} elements`);
   const lr = epi.lowRank;
   if (lr) {
-    if (!(Number.isInteger(lr.r) && lr.r > 0)) throw new Error(`${name}: lowRank r must be a positive integer`);
-    for (const [t, rows, what] of [
-      [lr.u, m, 'u [m, r]'],
-      [lr.b, n, 'b [n, r]'],
+    const bad = lowRankShapeError(lr);
+    if (bad) throw new Error(`${name}: ${bad}`);
+    for (const [t, rows, ld, what] of [
+      [lr.u, m, lr.ldu ?? lr.r, 'u [m, r]'],
+      [lr.b, n, lr.r, 'b [n, r]'],
     ] as const) {
-      if (t.dtype !== 'f32' || t.split || t.length < rows * lr.r)
-        throw new Error(`${name}: lowRank ${what} must be a single f32 tensor of at least ${rows * lr.r} elements`);
+      const span = lowRankSpan(rows, lr.r, ld);
+      if (t.dtype !== 'f32' || t.split || t.length < span)
+        throw new Error(`${name}: lowRank ${what} must be a single f32 tensor of at least ${span} elements`);
       if (partsOf(c, n, m).some((p) => p.tensor.buffer === t.buffer))
         throw new Error(`${name}: lowRank ${what} lies in c's buffer`);
     }
@@ -180,7 +200,11 @@ export function gemm(
         const bias = epi.bias && ki === 0 ? operandAt(whole(epi.bias, 0), 0, n0) : null;
         const mul = epi.mul ? operandAt(whole(epi.mul, n), m0, n0) : null;
         const lr = epi.lowRank && ki === 0 ? epi.lowRank : null;
-        const lowRank = lr && { u: operandAt(whole(lr.u, lr.r), m0, 0), b: operandAt(whole(lr.b, lr.r), n0, 0) };
+        const lowRank = lr && {
+          u: operandAt(whole(lr.u, lr.ldu ?? lr.r), m0, 0),
+          b: operandAt(whole(lr.b, lr.r), n0, 0),
+          r: lr.r,
+        };
         gemmBlock(ctx, variant, opts, {
           m: m1 - m0,
           n: n1 - n0,

@@ -12,8 +12,8 @@ import { gemm, type MatmulOptions } from './gemm.js';
 
 /**
  * y [rows,out] = x·Wᵀ + bias (+ LoRA), or y += that with shape.accumulate. us [rows, r] receives
- * scale·(xLora·Aᵀ) for the backward. lora null or scale 0: the branch is off (y is the base layer, us
- * untouched).
+ * scale·(xLora·Aᵀ) for the backward (with shape.usGiven it holds that already, at row stride
+ * usGiven.ld). lora null or scale 0: the branch is off (y is the base layer, us untouched).
  */
 export function loraLinearForward(
   ctx: GpuContext,
@@ -33,8 +33,10 @@ export function loraLinearForward(
     gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias }, opts);
     return;
   }
-  gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale }, opts);
-  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank: { u: us, b: lora.b, r: lora.r } }, opts);
+  if (!shape.usGiven)
+    gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale }, opts);
+  const lowRank = { u: us, b: lora.b, r: lora.r, ldu: shape.usGiven?.ld };
+  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank }, opts);
 }
 
 /**

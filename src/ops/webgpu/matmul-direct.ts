@@ -74,7 +74,7 @@ function lowRankLoop(t: DirectTile): string {
   for (const i of range(t.tm))
     for (const q of range(t.tn / 4)) lines.push(`lo${i}_${q} = fma(u${i}, l${q}, lo${i}_${q});`);
   const decl: string[] = [];
-  for (const i of range(t.tm)) decl.push(`let ru${i} = p.offU + min(mBase + ${i * t.wm}u, p.M - 1u) * p.R;`);
+  for (const i of range(t.tm)) decl.push(`let ru${i} = p.offU + min(mBase + ${i * t.wm}u, p.M - 1u) * p.ldU;`);
   for (const j of range(t.tn)) decl.push(`let cl${j} = p.offLb + min(nBase + ${j * t.wn}u, p.N - 1u) * p.R;`);
   for (const i of range(t.tm)) for (const q of range(t.tn / 4)) decl.push(`var lo${i}_${q} = vec4<f32>(0.0);`);
   return `${decl.join('\n  ')}

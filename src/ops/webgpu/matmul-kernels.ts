@@ -68,11 +68,12 @@ export const GEMM_PARAMS = `struct Params {
   sBk: u32, sBn: u32, offC: u32, ldc: u32,
   alpha: f32, flags: u32, offBias: u32, offMul: u32,
   ldMul: u32, R: u32, offU: u32, offLb: u32,
+  ldU: u32,
 }`;
 
 /**
  * Bindings after the parameter block: a, b (u32 words: f32 bits or two f16), sc, bias, mul, c, and the
- * low-rank term's u [M, R] and lb [N, R] (the LoRA branch: u = scale·x·Aᵀ, lb = B).
+ * low-rank term's u [M, R] (row stride ldU) and lb [N, R] (the LoRA branch: u = scale·x·Aᵀ, lb = B).
  */
 export const GEMM_BINDINGS: KernelSpec['bindings'] = ['read', 'read', 'read', 'read', 'read', 'write', 'read', 'read'];
 
@@ -91,7 +92,7 @@ export const GEMM_DECLS = `@group(0) @binding(1) var<storage, read> a: array<f32
  */
 const LOW_RANK = /* wgsl */ `fn lowRank(m: u32, n: u32) -> f32 {
   var s = 0.0;
-  let ui = p.offU + m * p.R;
+  let ui = p.offU + m * p.ldU;
   let bi = p.offLb + n * p.R;
   for (var j = 0u; j < p.R; j++) { s = fma(lu[ui + j], lb[bi + j], s); }
   return s;
@@ -300,7 +301,7 @@ export const REDUCE: KernelSpec = {
   key: 'gemm-reduce',
   bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
   code: /* wgsl */ `
-struct Params { M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32, R: u32, offU: u32, offLb: u32 }
+struct Params { M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32, R: u32, offU: u32, offLb: u32, ldU: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;

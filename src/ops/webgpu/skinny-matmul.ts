@@ -14,7 +14,7 @@
 // operation interface's, up to f32 summation order.
 import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
-import type { LowRank } from './gemm.js';
+import { lowRankShapeError, lowRankSpan, type LowRank } from './gemm.js';
 
 /**
  * Threads (splitting K), rows per workgroup pass and output columns per workgroup. GPUs: 64 × 4 × 8
@@ -57,13 +57,14 @@ function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
     key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}`,
     bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
     code: /* wgsl */ `
-struct Params { M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32, R: u32, uOff: u32, bOff: u32 }
+struct Params { M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32, R: u32, uOff: u32, bOff: u32, ldU: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-// The low-rank term: u [M, R] (f32) · lb [N, R]ᵀ (f32), added to every output (the LoRA branch's B product).
+// The low-rank term: u [M, R] (f32, row stride ldU) · lb [N, R]ᵀ (f32), added to every output
+// (the LoRA branch's B product).
 @group(0) @binding(5) var<storage, read> u: array<f32>;
 @group(0) @binding(6) var<storage, read> lb: array<f32>;
 var<workgroup> part: array<f32, ${SKINNY_MB * BN * WG}>;
@@ -89,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let at = p.yOff + m * p.colOff + n;
       var v = p.alpha * s;
       if ((p.flags & 2u) != 0u) { v += bias[p.biasOff + n]; }
-      for (var j = 0u; j < p.R; j++) { v += u[p.uOff + m * p.R + j] * lb[p.bOff + n * p.R + j]; }
+      for (var j = 0u; j < p.R; j++) { v += u[p.uOff + m * p.ldU + j] * lb[p.bOff + n * p.R + j]; }
       if ((p.flags & 1u) != 0u) { v += y[at]; }
       y[at] = v;
     }
@@ -135,16 +136,19 @@ export function skinnyMatmulNT(
   if (bias && (bias.dtype !== 'f32' || bias.split || bias.length < n))
     throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
   const lr = epi.lowRank ?? null;
+  const ldu = lr ? (lr.ldu ?? lr.r) : 0;
+  const bad = lr && lowRankShapeError(lr);
+  if (bad) throw new Error(`${where}: ${bad}`);
   if (
     lr &&
     (lr.u.dtype !== 'f32' ||
       lr.b.dtype !== 'f32' ||
       lr.u.split ||
       lr.b.split ||
-      lr.u.length < m * lr.r ||
+      lr.u.length < lowRankSpan(m, lr.r, ldu) ||
       lr.b.length < n * lr.r)
   )
-    throw new Error(`${where}: lowRank u [m, r] and b [n, r] must be single f32 tensors`);
+    throw new Error(`${where}: lowRank u [m, r] (row stride ${ldu}) and b [n, r] must be single f32 tensors`);
   if (lr && (lr.u.buffer === y.buffer || lr.b.buffer === y.buffer))
     throw new Error(`${where}: lowRank operands alias y`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
@@ -177,8 +181,9 @@ export function skinnyMatmulNT(
           { f32: epi.alpha ?? 1 },
           n,
           lr ? lr.r : 0,
-          lr ? lr.u.offset + r0 * SKINNY_MB * lr.r : 0,
+          lr ? lr.u.offset + r0 * SKINNY_MB * ldu : 0,
           lr ? lr.b.offset + n0 * lr.r : 0,
+          ldu,
         ],
         [gx, Math.ceil(rows / SKINNY_MB)],
       );

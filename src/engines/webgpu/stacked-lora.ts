@@ -1,0 +1,72 @@
+// The stacked LoRA A matrices of an adapter version (layer.ts StackedLoraA): per layer,
+// scale·[A_q; A_k; A_v] [3r, D] and scale·[A_gate; A_up] [2r, D], back to back in one block that the
+// engine uploads and verifies with the version (adapters.ts). The branches of a group read the same
+// input, so their A products become one product per group: a decode step of the 1.5B model is then
+// 3 dispatches per layer fewer (84 per step). A group with a branch left out of target_modules stays
+// unstacked.
+import type { Qwen2Config } from '../../model/config.js';
+import type { StackedLoraA } from '../../model/layer.js';
+import { loraScale, loraSlots, type LayerLoraSlots, type LoraModule } from '../../model/lora.js';
+import type { AdapterSnapshot } from '../../model/adapter-layout.js';
+import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
+
+const GROUPS = { qkv: ['q_proj', 'k_proj', 'v_proj'], gateUp: ['gate_proj', 'up_proj'] } as const satisfies Record<
+  string,
+  readonly LoraModule[]
+>;
+type Group = keyof typeof GROUPS;
+
+/** Where each layer's stacks start in the block (null: the group is not adapted in full). */
+export interface StackPlan {
+  scale: number;
+  size: number;
+  layers: Record<Group, { offset: number; length: number } | null>[];
+}
+
+/** The plan of an adapter's stacks; null when no group of any layer is adapted in full. */
+export function stackPlan(c: Qwen2Config, snapshot: Omit<AdapterSnapshot, 'params'>): StackPlan | null {
+  const slots = loraSlots(c, snapshot.settings, snapshot.layout);
+  let size = 0;
+  const layers = slots.map((s) => {
+    const at = {} as StackPlan['layers'][number];
+    for (const g of Object.keys(GROUPS) as Group[]) {
+      const members = GROUPS[g].map((m) => s[m]);
+      if (members.some((m) => m === null)) {
+        at[g] = null;
+        continue;
+      }
+      const length = members.reduce((n, m) => n + m!.r * m!.inF, 0);
+      at[g] = { offset: size, length };
+      size += length;
+    }
+    return at;
+  });
+  return size === 0 ? null : { scale: loraScale(snapshot.settings), size, layers };
+}
+
+/** The block of plan `p` from the version's flat parameters (A matrices copied, times the scale). */
+export function stackBlock(c: Qwen2Config, snapshot: AdapterSnapshot, p: StackPlan): Float32Array {
+  const slots: LayerLoraSlots[] = loraSlots(c, snapshot.settings, snapshot.layout);
+  const out = new Float32Array(p.size);
+  p.layers.forEach((at, l) => {
+    for (const g of Object.keys(GROUPS) as Group[]) {
+      const place = at[g];
+      if (!place) continue;
+      let o = place.offset;
+      for (const m of GROUPS[g]) {
+        const s = slots[l]![m]!;
+        const n = s.r * s.inF;
+        for (let i = 0; i < n; i++) out[o + i] = p.scale * snapshot.params[s.aOffset + i]!;
+        o += n;
+      }
+    }
+  });
+  return out;
+}
+
+/** Per-layer views of an uploaded block (what LayerContext.stackedA takes). */
+export function stackViews(p: StackPlan, block: GpuTensor): StackedLoraA<GpuTensor>[] {
+  const view = (place: { offset: number; length: number } | null): GpuTensor | null =>
+    place ? viewOf(block, place.offset, place.length) : null;
+  return p.layers.map((at) => ({ scale: p.scale, qkv: view(at.qkv), gateUp: view(at.gateUp) }));
+}
