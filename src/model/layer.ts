@@ -104,7 +104,7 @@ export function allocLayerBuffers<T>(
   }
   const x = opts.x ?? make(rows * D);
   const inPlace = opts.residualInPlace === true;
-  const r = slots?.q_proj?.r ?? slots?.gate_proj?.r ?? 0;
+  const r = stackRank(slots);
   const usStack = opts.stackedLora && r > 0 ? { qkv: make(rows * 3 * r), gateUp: make(rows * 2 * r) } : null;
   return {
     x,
@@ -184,6 +184,11 @@ function projForward<T>(
   ctx.ops.loraLinearForward(y, x, w, bias, { rows, inF, outF, accumulate }, op, xl, lb ? lb.us : y);
 }
 
+/** The LoRA rank of the stackable groups (q_proj's, else gate_proj's; 0: neither adapted). */
+function stackRank(slots: LayerLoraSlots | null): number {
+  return slots?.q_proj?.r ?? slots?.gate_proj?.r ?? 0;
+}
+
 /** A branch's r columns of a stacked A product (row stride ld). */
 interface GivenUs<T> {
   us: T;
@@ -231,7 +236,7 @@ export function layerForward<T>(
     I = c.intermediateSize;
   const op = (m: LoraModule): LoraOperand<T> | null =>
     slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
-  const r = slots?.q_proj?.r ?? slots?.gate_proj?.r ?? 0;
+  const r = stackRank(slots);
   ops.rmsnormForward(buf.xn1, buf.rstd1, buf.x, lw.inputNorm, rows, D, c.rmsNormEps);
   const qkv = stackedGroup(ctx, ctx.stackedA?.qkv, buf.usStack?.qkv, buf.xn1, rows, D, r, 3);
   const [lq, lk, lv] = [buf.lora.q_proj, buf.lora.k_proj, buf.lora.v_proj];

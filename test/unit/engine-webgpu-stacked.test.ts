@@ -34,7 +34,7 @@ async function dispatchesPerStep(e: WebGpuEngine, prompt: PromptInput): Promise<
 t.test('the stacked block: scale·A of each fully adapted group, back to back', async (t) => {
   const full = adapter(1, [...LORA_MODULES]);
   const plan = stackPlan(c, full)!;
-  const block = stackBlock(c, full, plan);
+  const block = stackBlock(full.params, plan);
   const slots = loraSlots(c, full.settings, full.layout);
   const D = c.hiddenSize,
     r = 4;

@@ -105,7 +105,7 @@ export async function applyVersion(s: AdapterSlots, snapshot: AdapterSnapshot | 
   const { params: _host, ...meta } = snapshot;
   void _host;
   const plan = s.stackFor ? stackPlan(s.stackFor, meta) : null;
-  const stackHost = plan ? stackBlock(s.stackFor!, snapshot, plan) : null;
+  const stackHost = plan ? stackBlock(snapshot.params, plan) : null;
   const params = takeSlot(s, snapshot.params.length);
   let block: GpuTensor | null = null;
   try {

@@ -6,7 +6,7 @@
 // unstacked.
 import type { Qwen2Config } from '../../model/config.js';
 import type { StackedLoraA } from '../../model/layer.js';
-import { loraScale, loraSlots, type LayerLoraSlots, type LoraModule } from '../../model/lora.js';
+import { loraScale, loraSlots, type LoraModule } from '../../model/lora.js';
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
 import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
 
@@ -16,11 +16,18 @@ const GROUPS = { qkv: ['q_proj', 'k_proj', 'v_proj'], gateUp: ['gate_proj', 'up_
 >;
 type Group = keyof typeof GROUPS;
 
-/** Where each layer's stacks start in the block (null: the group is not adapted in full). */
+/** One group's stack: where it starts in the block, its length, and its members' A offsets in params. */
+interface StackPlace {
+  offset: number;
+  length: number;
+  sources: { aOffset: number; n: number }[];
+}
+
+/** Where each layer's stacks lie in the block (null: the group is not adapted in full). */
 export interface StackPlan {
   scale: number;
   size: number;
-  layers: Record<Group, { offset: number; length: number } | null>[];
+  layers: Record<Group, StackPlace | null>[];
 }
 
 /** The plan of an adapter's stacks; null when no group of any layer is adapted in full. */
@@ -35,8 +42,9 @@ export function stackPlan(c: Qwen2Config, snapshot: Omit<AdapterSnapshot, 'param
         at[g] = null;
         continue;
       }
-      const length = members.reduce((n, m) => n + m!.r * m!.inF, 0);
-      at[g] = { offset: size, length };
+      const sources = members.map((m) => ({ aOffset: m!.aOffset, n: m!.r * m!.inF }));
+      const length = sources.reduce((n, src) => n + src.n, 0);
+      at[g] = { offset: size, length, sources };
       size += length;
     }
     return at;
@@ -44,29 +52,24 @@ export function stackPlan(c: Qwen2Config, snapshot: Omit<AdapterSnapshot, 'param
   return size === 0 ? null : { scale: loraScale(snapshot.settings), size, layers };
 }
 
-/** The block of plan `p` from the version's flat parameters (A matrices copied, times the scale). */
-export function stackBlock(c: Qwen2Config, snapshot: AdapterSnapshot, p: StackPlan): Float32Array {
-  const slots: LayerLoraSlots[] = loraSlots(c, snapshot.settings, snapshot.layout);
+/** The block of plan `p` from a version's flat parameters (A matrices copied, times the scale). */
+export function stackBlock(params: Float32Array, p: StackPlan): Float32Array {
   const out = new Float32Array(p.size);
-  p.layers.forEach((at, l) => {
-    for (const g of Object.keys(GROUPS) as Group[]) {
-      const place = at[g];
-      if (!place) continue;
-      let o = place.offset;
-      for (const m of GROUPS[g]) {
-        const s = slots[l]![m]!;
-        const n = s.r * s.inF;
-        for (let i = 0; i < n; i++) out[o + i] = p.scale * snapshot.params[s.aOffset + i]!;
+  for (const at of p.layers) {
+    for (const place of [at.qkv, at.gateUp]) {
+      let o = place?.offset ?? 0;
+      for (const { aOffset, n } of place?.sources ?? []) {
+        for (let i = 0; i < n; i++) out[o + i] = p.scale * params[aOffset + i]!;
         o += n;
       }
     }
-  });
+  }
   return out;
 }
 
 /** Per-layer views of an uploaded block (what LayerContext.stackedA takes). */
 export function stackViews(p: StackPlan, block: GpuTensor): StackedLoraA<GpuTensor>[] {
-  const view = (place: { offset: number; length: number } | null): GpuTensor | null =>
+  const view = (place: StackPlace | null): GpuTensor | null =>
     place ? viewOf(block, place.offset, place.length) : null;
   return p.layers.map((at) => ({ scale: p.scale, qkv: view(at.qkv), gateUp: view(at.gateUp) }));
 }
