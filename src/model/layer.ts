@@ -4,7 +4,7 @@
 // between them, so it is passed in as `attend`. Written against the operation interface: the same
 // code runs on the cpu and on WebGPU.
 //
-//   xn1 = rmsnorm(x)             q,k,v = LoRA-linear(xn1) (+bias), RoPE on q,k
+//   xn1 = rmsnorm(x)             q,k,v = LoRA-linear(xn1) (+bias), RoPE on q,k (or in attend)
 //   attn = attend(q,k,v)         h2 = x + LoRA-linear_o(attn)
 //   xn2 = rmsnorm(h2)            a = silu(gate(xn2)) · up(xn2)        out = h2 + down(a)
 // Inference may keep the residual stream in x instead (buffers allocated with residualInPlace: h2 and
@@ -145,6 +145,11 @@ export interface LayerContext<T> {
   layer: number;
   /** Inference: this layer's stacked LoRA A matrices (see StackedLoraA), or null. */
   stackedA?: StackedLoraA<T> | null;
+  /**
+   * Inference: `attend` applies RoPE to q and k itself (the webgpu engine's decode step rotates them
+   * in the dispatch that writes the KV cache), so layerForward leaves them unrotated.
+   */
+  ropeInAttend?: boolean;
 }
 
 export type AttendFn<T> = (buf: LayerBuffers<T>, rows: number) => void;
@@ -243,8 +248,10 @@ export function layerForward<T>(
   projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), lq, false, qkv?.(0));
   projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), lk, false, qkv?.(1));
   projForward(ctx, 'v_proj', buf.v, buf.xn1, lw.v, lw.vBias, rows, D, KV, op('v_proj'), lv, false, qkv?.(2));
-  ops.ropeApply(buf.q, positions, rows, c.numHeads, c.headDim, ctx.rope, 1);
-  ops.ropeApply(buf.k, positions, rows, c.numKvHeads, c.headDim, ctx.rope, 1);
+  if (!ctx.ropeInAttend) {
+    ops.ropeApply(buf.q, positions, rows, c.numHeads, c.headDim, ctx.rope, 1);
+    ops.ropeApply(buf.k, positions, rows, c.numKvHeads, c.headDim, ctx.rope, 1);
+  }
   attend(buf, rows);
   // h2 = x + o_proj(attn), out = h2 + down_proj(a): added into the residual stream when h2 and out are
   // x itself (allocated with residualInPlace).

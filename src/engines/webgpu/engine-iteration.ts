@@ -166,15 +166,14 @@ function decodeStep(it: IterationRun, live: Seq[]): void {
   const slots = new Int32Array(n),
     positions = new Int32Array(n),
     seqInfo = new Int32Array(2 * n),
-    map = new Int32Array(2 * n);
+    dest = new Int32Array(n);
   let maxLen = 0;
   live.forEach((s, r) => {
     slots[r] = s.slot;
     positions[r] = s.cached;
     seqInfo[2 * r] = s.slot;
     seqInfo[2 * r + 1] = s.cached + 1;
-    map[r] = r;
-    map[n + r] = poolRow(pool, s.slot, s.cached);
+    dest[r] = poolRow(pool, s.slot, s.cached);
     s.cached++;
     maxLen = Math.max(maxLen, s.cached);
   });
@@ -184,7 +183,7 @@ function decodeStep(it: IterationRun, live: Seq[]): void {
     tokens,
     positions,
     seqs: uploadTensor(ctx, seqInfo),
-    writeMap: uploadTensor(ctx, map),
+    dest: uploadTensor(ctx, dest),
     maxLen,
   });
   sampleRows(it, logits, live, (i) => i);

@@ -2,8 +2,9 @@
 //   prefill: packed prompts (positions from 0) through every layer; attention is the training flash
 //            attention over the packed prompt rows, and each layer's keys and values (after RoPE)
 //            are written into the pages of every sequence that starts from that prompt;
-//   decode:  one new token per sequence (read from the GPU token buffer by slot); each layer writes
-//            its key and value into the sequence's page and runs paged decode attention.
+//   decode:  one new token per sequence (read from the GPU token buffer by slot); each layer rotates
+//            q and k and writes k and v into the sequence's page in one dispatch (rope-kv-write.ts),
+//            and runs paged decode attention.
 // Both end in the final norm and the LM head over the rows that are sampled from (each prompt's last
 // row; every decode row), giving logits [rows, vocab]. LoRA is the unmerged side path of
 // ops.loraLinearForward (x·Aᵀ·Bᵀ·scale) over the adapter version the call pinned.
@@ -12,6 +13,7 @@ import { allocTensor, type GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { pagedKvWrite, type PagedKvCache } from '../../ops/webgpu/paged-kv.js';
 import { decodeAttention } from '../../ops/webgpu/decode-attention.js';
+import { ropeKvWrite } from '../../ops/webgpu/rope-kv-write.js';
 import { gatherTokenRows } from '../../ops/webgpu/token-rows.js';
 import {
   allocLayerBuffers,
@@ -54,6 +56,7 @@ function layers(
   rows: number,
   positions: Int32Array,
   attend: (buf: LayerBuffers<GpuTensor>, layer: number) => void,
+  ropeInAttend = false,
 ): GpuTensor {
   const c = st.model.config,
     ops = st.ops;
@@ -61,7 +64,15 @@ function layers(
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
   const bufOpts = { x, residualInPlace: true, stackedLora: ad.stacked !== null };
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, bufOpts);
-  const ctx: LayerContext<GpuTensor> = { config: c, ops, rope: st.rope, scale: ad.scale, dropout: null, layer: 0 };
+  const ctx: LayerContext<GpuTensor> = {
+    config: c,
+    ops,
+    rope: st.rope,
+    scale: ad.scale,
+    dropout: null,
+    layer: 0,
+    ropeInAttend,
+  };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
     ctx.stackedA = ad.stacked ? ad.stacked[l]! : null;
@@ -146,8 +157,8 @@ export interface DecodeInput {
   positions: Int32Array;
   /** i32 [2n]: (page-table row, keys after this step) per row. */
   seqs: GpuTensor;
-  /** i32 [2n]: (row, destination pool row) per row. */
-  writeMap: GpuTensor;
+  /** i32 [n]: each row's destination pool row (where its key and value are cached). */
+  dest: GpuTensor;
   /** Longest sequence after this step (keys). */
   maxLen: number;
 }
@@ -160,9 +171,10 @@ export function decodeLogits(st: StepState, ad: StepAdapter, input: DecodeInput)
   const x = allocTensor(st.ctx, n * D, 'f32');
   gatherTokenRows(st.ctx, x, st.model.weights.embed, input.tokens, input.rowSlots, n, D);
   const shape = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxPagesPerSeq: st.maxPagesPerSeq };
-  const h = layers(st, ad, x, n, input.positions, (b, l) => {
-    pagedKvWrite(st.ctx, st.kv, l, b.k, b.v, input.writeMap, n);
+  const attend = (b: LayerBuffers<GpuTensor>, l: number): void => {
+    ropeKvWrite(st.ctx, st.kv, l, b.q, b.k, b.v, input.dest, input.positions, n, shape, st.rope);
     decodeAttention(st.ctx, b.attn, b.q, st.kv, l, st.table, input.seqs, n, shape, { maxLen: input.maxLen });
-  });
+  };
+  const h = layers(st, ad, x, n, input.positions, attend, true);
   return head(st, h, null, n);
 }

@@ -43,6 +43,38 @@ function interleaved(table: RopeTable): Float32Array {
   return out;
 }
 
+/** The table's cos/sin on the GPU, uploaded once per table for the life of the context. */
+export function ropeTableTensor(ctx: GpuContext, table: RopeTable): GpuTensor {
+  return persistentTable(ctx, table, () => interleaved(table));
+}
+
+/** Refuses bad shapes and positions outside the table (the first `rows` positions are used). */
+export function checkRopeArgs(
+  where: string,
+  positions: Int32Array,
+  rows: number,
+  nHeads: number,
+  headDim: number,
+  table: RopeTable,
+): void {
+  if (!(Number.isInteger(rows) && rows >= 0))
+    throw new Error(`${where}: rows must be a non-negative integer, got ${rows}`);
+  if (!(Number.isInteger(nHeads) && nHeads > 0))
+    throw new Error(`${where}: nHeads must be a positive integer, got ${nHeads}`);
+  if (!(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0))
+    throw new Error(`${where}: headDim must be a positive even integer, got ${headDim}`);
+  if (table.headDim !== headDim)
+    throw new Error(`${where}: table is for headDim ${table.headDim}, called with ${headDim}`);
+  if (rows === 0) return;
+  if (positions.length < rows) throw new Error(`${where}: ${positions.length} positions for ${rows} rows`);
+  // The whole array's range is cached per array; only when it fails is the used prefix checked.
+  let { min, max } = indexRange(positions);
+  if ((max >= table.maxPos || min < 0) && positions.length > rows)
+    ({ min, max } = indexRange(positions.subarray(0, rows)));
+  if (max >= table.maxPos) throw new Error(`rope: position ${max} beyond table (${table.maxPos})`);
+  if (min < 0) throw new Error(`rope: negative position ${min}`);
+}
+
 export function ropeApply(
   ctx: GpuContext,
   x: GpuTensor,
@@ -54,23 +86,9 @@ export function ropeApply(
   direction: 1 | -1,
 ): void {
   const where = 'ropeApply';
-  if (!(Number.isInteger(rows) && rows >= 0))
-    throw new Error(`${where}: rows must be a non-negative integer, got ${rows}`);
-  if (!(Number.isInteger(nHeads) && nHeads > 0))
-    throw new Error(`${where}: nHeads must be a positive integer, got ${nHeads}`);
-  if (!(Number.isInteger(headDim) && headDim > 0 && headDim % 2 === 0))
-    throw new Error(`${where}: headDim must be a positive even integer, got ${headDim}`);
-  if (table.headDim !== headDim)
-    throw new Error(`${where}: table is for headDim ${table.headDim}, called with ${headDim}`);
+  checkRopeArgs(where, positions, rows, nHeads, headDim, table);
   if (direction !== 1 && direction !== -1) throw new Error(`${where}: direction must be 1 or -1, got ${direction}`);
   if (rows === 0) return;
-  if (positions.length < rows) throw new Error(`${where}: ${positions.length} positions for ${rows} rows`);
-  // The whole array's range is cached per array; only when it fails is the used prefix checked.
-  let { min, max } = indexRange(positions);
-  if ((max >= table.maxPos || min < 0) && positions.length > rows)
-    ({ min, max } = indexRange(positions.subarray(0, rows)));
-  if (max >= table.maxPos) throw new Error(`rope: position ${max} beyond table (${table.maxPos})`);
-  if (min < 0) throw new Error(`rope: negative position ${min}`);
   needF32(x, where, 'x');
   const half = headDim / 2,
     total = rows * nHeads * half;
@@ -80,7 +98,7 @@ export function ropeApply(
     [
       { name: 'x', t: prefix(x, rows * nHeads * headDim, where, 'x'), access: 'write' },
       { name: 'pos', t: indexTensor(ctx, positions), access: 'read' },
-      { name: 'tab', t: persistentTable(ctx, table, () => interleaved(table)), access: 'read' },
+      { name: 'tab', t: ropeTableTensor(ctx, table), access: 'read' },
     ],
     [total, half, nHeads, { f32: direction }],
     foldGroups(Math.ceil(total / 256)),
