@@ -1,36 +1,20 @@
 // The ActorSystem: worker threads per actor role on persistent channels (lanes.ts: batched
 // messages, no pool task per hop), typed ask/tell with deadlines, bounded mailboxes, supervision
-// (retry, then dead-letter; crashed and hung workers replaced), graceful drain on shutdown, and rxjs
-// streams of lifecycle events and per-message metrics.
+// (supervision.ts: retry, then dead-letter; crashed and hung workers replaced), graceful drain on
+// shutdown, and rxjs streams of lifecycle events and per-message metrics.
 import { Subject, type Observable } from 'rxjs';
 import { existsSync } from 'node:fs';
-import { makeEnvelope, openEnvelope } from '../../protocols/codec.js';
+import { openEnvelope } from '../../protocols/codec.js';
 import type { TaskEnvelope } from '../../protocols/envelope.js';
-import {
-  ActorError,
-  ActorTimeoutError,
-  DeadLetterError,
-  MailboxFullError,
-  MessageRejectedError,
-  ShuttingDownError,
-  fromRemoteError,
-} from './errors.js';
-import { WorkerLanes, type Attempt, type AttemptOutcome } from './lanes.js';
+import { ActorError, MailboxFullError, ShuttingDownError } from './errors.js';
+import { WorkerLanes, type AttemptOutcome } from './lanes.js';
 import { resolveActorModule } from './modules.js';
+import { type DeliveryReport, type Role, deliver, envelope } from './supervision.js';
 import type { ActorEvent, ActorMetric, CallOptions, RoleSpec } from './actor-types.js';
 
 export type { ActorEvent, ActorMetric, CallOptions, RoleSpec } from './actor-types.js';
 
 const NO_OPTIONS: CallOptions = Object.freeze({});
-
-interface Role {
-  name: string;
-  spec: Required<Omit<RoleSpec, 'config' | 'module'>> & { module: string };
-  lanes: WorkerLanes;
-  pending: number;
-  capacity: number;
-  waiters: (() => void)[];
-}
 
 export class ActorSystem {
   private readonly roles = new Map<string, Role>();
@@ -40,6 +24,11 @@ export class ActorSystem {
   private closed: Promise<void> | null = null;
   private readonly idleWaiters: (() => void)[] = [];
   private signalCleanup: (() => void) | null = null;
+  /** deliver's (supervision.ts) way back to events$ and metrics$, without making emit/metric public. */
+  private readonly report: DeliveryReport = {
+    emit: (e) => this.emit(e),
+    metric: (role, handler, ok, attempts, t0) => this.metric(role, handler, ok, attempts, t0),
+  };
 
   /** Lifecycle and error events (crashes, retries, dead letters, timeouts, rejections, shutdown). */
   readonly events$: Observable<ActorEvent> = this.eventsSubject.asObservable();
@@ -121,7 +110,7 @@ export class ActorSystem {
     if (r.pending >= r.capacity) await this.admit(r, handler, opts.signal);
     else r.pending++;
     try {
-      return (await this.deliver(r, handler, msg, opts, deadlineMs, t0)) as R;
+      return (await deliver(this.report, r, handler, msg, opts, deadlineMs, t0)) as R;
     } finally {
       this.release(r);
     }
@@ -138,7 +127,7 @@ export class ActorSystem {
     const t0 = performance.now();
     let env: TaskEnvelope;
     try {
-      env = this.envelope(r, handler, msg, opts);
+      env = envelope(r, handler, msg, opts);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -155,7 +144,7 @@ export class ActorSystem {
           }
           return;
         }
-        this.deliver(r, handler, msg, opts, 0, t0, env, o)
+        deliver(this.report, r, handler, msg, opts, 0, t0, env, o)
           .then(resolve as (v: unknown) => void, reject)
           .finally(() => this.release(r));
       };
@@ -172,7 +161,7 @@ export class ActorSystem {
     const t0 = performance.now();
     if (r.pending >= r.capacity) await this.admit(r, handler, opts.signal);
     else r.pending++;
-    this.deliver(r, handler, msg, opts, deadlineMs, t0)
+    deliver(this.report, r, handler, msg, opts, deadlineMs, t0)
       .catch((err: Error) => this.emit({ type: 'tell-failed', role, handler, error: err, time: Date.now() }))
       .finally(() => this.release(r));
   }
@@ -185,7 +174,8 @@ export class ActorSystem {
     return n;
   }
 
-  /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight), and those waiting for a worker (queue depth). */
+  /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight),
+   * and those waiting for a worker (queue depth). */
   roleStats(): { role: string; threads: number; workers: number; inFlight: number; queued: number }[] {
     return [...this.roles.values()].map((r) => ({
       role: r.name,
@@ -200,7 +190,8 @@ export class ActorSystem {
     return [...this.roles.keys()];
   }
 
-  /** Stop accepting messages; with drain (default) wait until every accepted message has settled, then stop the workers. */
+  /** Stop accepting messages; with drain (default) wait until every accepted message has settled,
+   * then stop the workers. */
   shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed ??= (async () => {
       this.closing = true;
@@ -284,162 +275,6 @@ export class ActorSystem {
     r.pending--;
     r.waiters.shift()?.();
     if (this.idleWaiters.length && this.pending() === 0) for (const w of this.idleWaiters.splice(0)) w();
-  }
-
-  /** Run one accepted message to completion under supervision: retry crashes and handler errors, dead-letter after the limit. */
-  private async deliver(
-    r: Role,
-    handler: string,
-    msg: unknown,
-    opts: CallOptions,
-    deadlineMs: number,
-    t0: number,
-    env = this.envelope(r, handler, msg, opts),
-    /** The outcome of attempt 1 when askDirect made it. */
-    first?: AttemptOutcome,
-  ): Promise<unknown> {
-    let attempt = 0;
-    for (;;) {
-      attempt++;
-      let lastError: Error;
-      const out = attempt === 1 && first ? first : await this.attempt(r, env, opts, deadlineMs, attempt);
-      if ('reply' in out) {
-        const reply = out.reply;
-        if (reply.ok) {
-          this.metric(r.name, handler, true, attempt, t0);
-          return reply.r ? openEnvelope(reply.r) : undefined;
-        }
-        const remote = fromRemoteError(reply.error);
-        if (reply.kind !== 'handler') {
-          this.emit({
-            type: 'rejected',
-            role: r.name,
-            handler,
-            field: reply.error.field ?? '(handler)',
-            error: remote,
-            time: Date.now(),
-          });
-          this.metric(r.name, handler, false, attempt, t0);
-          throw new MessageRejectedError(
-            `'${r.name}.${handler}' rejected: ${reply.error.message}`,
-            r.name,
-            handler,
-            reply.error.field ?? '(handler)',
-          );
-        }
-        lastError = remote;
-        this.emit({ type: 'handler-error', role: r.name, handler, attempt, error: remote, time: Date.now() });
-        if (!r.spec.retryErrors) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
-      } else if ('timeout' in out) {
-        this.emit({ type: 'timeout', role: r.name, handler, deadlineMs, time: Date.now() });
-        const timeoutError = new ActorTimeoutError(
-          `'${r.name}.${handler}' timed out after ${deadlineMs} ms (worker replaced)`,
-          r.name,
-          handler,
-        );
-        // Idempotent roles may retry a message whose worker hung; others fail the call at once.
-        if (!r.spec.retryTimeouts || attempt > r.spec.retries) {
-          this.metric(r.name, handler, false, attempt, t0);
-          throw timeoutError;
-        }
-        this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
-        continue;
-      } else if ('aborted' in out) {
-        this.metric(r.name, handler, false, attempt, t0);
-        throw new ActorError(`'${r.name}.${handler}' aborted by caller`, r.name, handler, {
-          cause: opts.signal?.reason,
-        });
-      } else {
-        lastError = out.crash;
-        this.emit({ type: 'crash', role: r.name, handler, attempt, error: lastError, time: Date.now() });
-      }
-      if (attempt > r.spec.retries) return this.deadLetter(r, handler, msg, attempt, lastError, t0);
-      this.emit({ type: 'retry', role: r.name, handler, attempt: attempt + 1, time: Date.now() });
-    }
-  }
-
-  private envelope(r: Role, handler: string, msg: unknown, opts: CallOptions): TaskEnvelope {
-    const transport = opts.transfer ? 'clone' : (opts.transport ?? r.spec.transport);
-    return makeEnvelope(handler, msg, transport, opts.protocol?.version);
-  }
-
-  private deadLetter(r: Role, handler: string, msg: unknown, attempts: number, error: Error, t0: number): never {
-    this.emit({ type: 'dead-letter', role: r.name, handler, attempts, message: msg, error, time: Date.now() });
-    this.metric(r.name, handler, false, attempts, t0);
-    throw new DeadLetterError(
-      `'${r.name}.${handler}' dead-lettered after ${attempts} attempts: ${error.message}`,
-      r.name,
-      handler,
-      attempts,
-      error,
-    );
-  }
-
-  /**
-   * One attempt on a worker. A deadline or an abort withdraws the attempt: dropped if still queued,
-   * its worker terminated (and replaced) if it was sent. Messages with either run alone on their
-   * worker (lanes.ts), so nothing else is lost with it.
-   */
-  private attempt(
-    r: Role,
-    env: TaskEnvelope,
-    opts: CallOptions,
-    deadlineMs: number,
-    n: number,
-  ): Promise<AttemptOutcome | { timeout: true } | { aborted: true }> {
-    const signal = opts.signal;
-    if (signal?.aborted) return Promise.resolve({ aborted: true });
-    const fromStart = opts.deadlineFrom === 'start';
-    if (deadlineMs <= 0 && !signal && !opts.onStart) {
-      // The common case, kept allocation-light: nothing can withdraw the attempt.
-      return new Promise((resolve) =>
-        r.lanes.submit({
-          env,
-          transfer: opts.transfer,
-          exclusive: false,
-          announce: false,
-          settle: resolve,
-          seq: 0,
-          lane: null,
-        }),
-      );
-    }
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      let done = false;
-      const finish = (o: AttemptOutcome | { timeout: true } | { aborted: true }): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        resolve(o);
-      };
-      const withdraw = (o: { timeout: true } | { aborted: true }): void => {
-        if (done) return;
-        r.lanes.cancel(a);
-        finish(o);
-      };
-      const arm = (): void => {
-        if (deadlineMs > 0) timer = setTimeout(() => withdraw({ timeout: true }), deadlineMs);
-      };
-      const onAbort = (): void => withdraw({ aborted: true });
-      const a: Attempt = {
-        env,
-        transfer: opts.transfer,
-        exclusive: deadlineMs > 0 || signal !== undefined,
-        announce: fromStart || opts.onStart !== undefined,
-        onStart: () => {
-          if (fromStart) arm();
-          opts.onStart?.(n);
-        },
-        settle: finish,
-        seq: 0,
-        lane: null,
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (!fromStart) arm();
-      r.lanes.submit(a);
-    });
   }
 
   private metric(role: string, handler: string, ok: boolean, attempts: number, t0: number): void {

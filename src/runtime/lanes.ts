@@ -15,79 +15,28 @@
 // first reads every reply it sent (the channel is drained when the serve task settles); of the messages
 // left, the one the worker had started (its sequence number is in shared memory) crashed, and the
 // others never started: they go back to the head of the queue without costing an attempt.
-import { MessageChannel, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import {
-  DELIVERY_ANNOUNCE,
-  DELIVERY_EXCLUSIVE,
-  DELIVERY_EXTRAS,
-  DELIVERY_MSGPACK,
   DELIVERY_SLOTS,
-  REPLY_CLONE,
   REPLY_DIED,
-  REPLY_EMPTY,
-  REPLY_FAILED,
-  REPLY_MSGPACK,
-  REPLY_MSGPACK_SHARED,
   REPLY_SLOTS,
   REPLY_STARTED,
   type ActorWorkerData,
-  type LaneBatch,
   type LaneOutbound,
   type RemoteError,
-  type TaskEnvelope,
-  type WorkerReply,
 } from '../../protocols/envelope.js';
-import { ownBytes } from '../../protocols/codec.js';
 import { WorkerCrashError, fromRemoteError, toRemoteError } from './errors.js';
 import { DELIVERY_BYTES, REPLY_BYTES, gatherPayloads, scatterPayloads } from './lane-bytes.js';
+import { deliveryCode, replyOf, withExtras } from './lane-codes.js';
+import { type Attempt, type Lane, indexOfAttempt, indexOfSeq, removeAt } from './lane-records.js';
+
+export type { Attempt, AttemptOutcome } from './lane-records.js';
 
 /** Messages in flight on one worker at once (non-exclusive ones). */
 const PIPELINE_DEPTH = 64;
 const ENTRY = fileURLToPath(new URL('./worker-entry.js', import.meta.url));
-
-export type AttemptOutcome = { reply: WorkerReply } | { crash: Error };
-
-/** One delivery attempt of a message, as the supervisor hands it to the lanes. */
-export interface Attempt {
-  env: TaskEnvelope;
-  transfer?: readonly TransferListItem[] | undefined;
-  /** Runs alone on its worker (deadline / abort): see the header. */
-  exclusive: boolean;
-  /** Ask the worker for a start signal (calls onStart when the handler begins). */
-  announce: boolean;
-  onStart?: (() => void) | undefined;
-  settle(o: AttemptOutcome): void;
-  /** Set by the lanes while the attempt is on a worker (sequence 0: queued). */
-  seq: number;
-  lane: object | null;
-}
-
-interface Lane {
-  /** The single-thread pool hosting this lane's worker (piscina: thread creation, limits, termination). */
-  pool: Piscina;
-  /** The runtime's end of the worker's channel. */
-  port: MessagePort;
-  control: Int32Array;
-  sync: boolean;
-  /**
-   * The attempts on the worker, in sending order (replies come back in that order, so the one a reply
-   * is for is almost always the first). An array, not a Map keyed by sequence number: a Map's table
-   * in the old generation is reallocated there as it churns, and its discarded tables still point at
-   * young attempts, which then survive every scavenge until a full GC (measured: ~2 MB promoted per
-   * scavenge, the ask chain ~25% slower).
-   */
-  inflight: Attempt[];
-  /** The batch being gathered this turn (flat, DELIVERY_SLOTS per message). */
-  outbox: LaneBatch;
-  transfer: TransferListItem[];
-  exclusive: boolean;
-  ready: boolean;
-  killed: boolean;
-  /** The crash the worker announced before dying (REPLY_DIED). */
-  died: WorkerCrashError | null;
-}
 
 export interface LanesOptions {
   role: string;
@@ -294,12 +243,10 @@ export class WorkerLanes {
     // piscina rejects with "worker exited with code: N" on an exit, with the error on an uncaught
     // exception, and with "Terminating worker thread" when the runtime destroyed the pool.
     const exited = /^worker exited with code: (-?\d+)$/.exec(err.message);
-    if (!lane.ready)
-      this.firstReady?.reject(
-        new Error(
-          `actor role '${this.o.role}': worker exited during init${exited ? ` (code ${exited[1]})` : `: ${err.message}`}`,
-        ),
-      );
+    if (!lane.ready) {
+      const how = exited ? ` (code ${exited[1]})` : `: ${err.message}`;
+      this.firstReady?.reject(new Error(`actor role '${this.o.role}': worker exited during init${how}`));
+    }
     const crash =
       lane.died ?? (exited ? new WorkerCrashError(err.message) : new WorkerCrashError(err.message, { cause: err }));
     // Every reply the worker sent has been read (above). Of the messages left, those it had started
@@ -405,53 +352,4 @@ export class WorkerLanes {
       a.settle({ reply: { ok: false, kind: 'protocol', error: { ...toRemoteError(err), field: '(message)' } } });
     }
   }
-}
-
-function indexOfAttempt(inflight: Attempt[], seq: number): number {
-  for (let i = 0; i < inflight.length; i++) if (inflight[i]!.seq === seq) return i;
-  return -1;
-}
-
-function removeAt(inflight: Attempt[], i: number): void {
-  if (i === 0) inflight.shift();
-  else if (i > 0) inflight.splice(i, 1);
-}
-
-function indexOfSeq(batch: LaneBatch, seq: number): number {
-  for (let k = 0; k < batch.length; k += DELIVERY_SLOTS) if (batch[k] === seq) return k;
-  return -1;
-}
-
-/** A delivery's code (protocols/envelope.ts): its flags, its transport, and whether its payload has extras. */
-function deliveryCode(a: Attempt, extras: boolean): number {
-  return (
-    (a.announce ? DELIVERY_ANNOUNCE : 0) |
-    (a.exclusive ? DELIVERY_EXCLUSIVE : 0) |
-    (a.env.t === 'msgpack' ? DELIVERY_MSGPACK : 0) |
-    (extras ? DELIVERY_EXTRAS : 0)
-  );
-}
-
-/**
- * The payload slot with extras, [payload, s, v], which travels as it is (not gathered): msgpack bytes
- * are copied exactly, as the envelope's are a range of the encoder's larger buffer, which a clone
- * would copy whole.
- */
-function withExtras(e: TaskEnvelope): [unknown, SharedArrayBuffer[] | null, number | null] {
-  return [e.t === 'msgpack' && e.p instanceof Uint8Array ? ownBytes(e) : e.p, e.s ?? null, e.v ?? null];
-}
-
-function replyOf(code: number, value: unknown): WorkerReply {
-  if (code === REPLY_EMPTY) return { ok: true, r: null };
-  if (code === REPLY_MSGPACK) return { ok: true, r: value as TaskEnvelope };
-  if (code === REPLY_MSGPACK_SHARED) {
-    const [p, s] = value as [Uint8Array, SharedArrayBuffer[]];
-    return { ok: true, r: { h: '', t: 'msgpack', p, s } };
-  }
-  if (code === REPLY_CLONE) return { ok: true, r: { h: '', t: 'clone', p: value } };
-  if (code === REPLY_FAILED) {
-    const [kind, error] = value as [Exclude<WorkerReply, { ok: true }>['kind'], RemoteError];
-    return { ok: false, kind, error };
-  }
-  throw new Error(`actor runtime: unknown reply code ${code}`);
 }

@@ -9,47 +9,41 @@
 // the newest (`snapshot`) or an exact older one (`snapshotVersion`: async GRPO generates from the
 // version the coordinator chose, which the learner may already have moved past). Every version
 // carries an FNV-1a checksum of its bytes, and each reader has a slot where it acknowledges the
-// version it applied, so the learner can wait for all readers with a deadline and learn which one is late.
+// version it applied, so the learner can wait for all readers with a deadline and learn which one is late
+// (reader-acks.ts). The control block's word layout is in weight-store-layout.ts.
 import { checksumFloat32 } from './checksum.js';
+import {
+  ackVersion,
+  lateReaders,
+  readerName,
+  registerReader,
+  unregisterReader,
+  waitForAcks,
+  type AckReport,
+  type ReaderTable,
+} from './reader-acks.js';
+import {
+  C_ACKS,
+  C_ACTIVE,
+  C_MAGIC,
+  C_MAX_READERS,
+  C_SIZE,
+  C_SLOTS,
+  C_STAMP,
+  C_VERSION,
+  C_WRITING,
+  MAGIC,
+  NAME_BYTES,
+  S_CHECKSUM,
+  S_FIELDS,
+  S_SEQ,
+  S_STAMP,
+  S_STEP,
+  S_VERSION,
+  waitAsync,
+} from './weight-store-layout.js';
 
-const MAGIC = 0x4c524157; // "LRAW"
-const C_MAGIC = 0,
-  C_VERSION = 1,
-  C_ACTIVE = 2,
-  C_MAX_READERS = 3,
-  C_READERS = 4,
-  C_SIZE = 5;
-const C_WRITING = 6; // 1 while a publish is in progress (single-writer guard)
-const C_ACK_SEQ = 7; // bumped on every ack (waiters sleep on it)
-const C_SLOTS = 8; // number of version slots
-const C_STAMP = 9; // write counter: each committed slot gets the next stamp (newest copy of a version wins)
-const C_ACKS = 16; // maxReaders slots
-// Per version slot, after the acks: sequence, version, checksum, step, stamp.
-const S_SEQ = 0,
-  S_VERSION = 1,
-  S_CHECKSUM = 2,
-  S_STEP = 3,
-  S_STAMP = 4,
-  S_FIELDS = 5;
-const NAME_BYTES = 48;
-
-// Atomics.waitAsync is in Node 16+ but only in TypeScript's ES2024 lib; the project targets ES2023.
-type WaitAsyncResult = { async: false; value: string } | { async: true; value: Promise<string> };
-const rawWaitAsync = (
-  Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }
-).waitAsync;
-
-/** Atomics.waitAsync that keeps the event loop alive while waiting (a pending waitAsync alone does not). */
-async function waitAsync(a: Int32Array, i: number, v: number, timeoutMs: number): Promise<void> {
-  const w = rawWaitAsync(a, i, v, timeoutMs);
-  if (!w.async) return;
-  const keepAlive = setTimeout(() => {}, timeoutMs + 5);
-  try {
-    await w.value;
-  } finally {
-    clearTimeout(keepAlive);
-  }
-}
+export type { AckReport };
 
 /** Everything needed to attach to a store from another thread (structured-clone friendly). */
 export interface WeightStoreDescription {
@@ -71,19 +65,12 @@ export interface WeightSnapshot {
   retries: number;
 }
 
-export interface AckReport {
-  ok: boolean;
-  version: number;
-  /** Readers that had not acknowledged `version` by the deadline. */
-  late: { slot: number; name: string; acked: number }[];
-  waitedMs: number;
-}
-
 export class WeightStore {
   private readonly ctl: Int32Array;
   /** The version slots' bytes. */
   private readonly halves: Float32Array[];
-  private readonly nameBytes: Uint8Array;
+  /** The reader slots (reader-acks.ts). */
+  private readonly readers: ReaderTable;
   /** Index in `ctl` of the first version slot's fields. */
   private readonly slotBase: number;
 
@@ -99,7 +86,7 @@ export class WeightStore {
         `WeightStore.attach: data holds ${desc.data.byteLength} bytes, ${slots} slots of ${desc.size} values need ${slots * desc.size * 4}`,
       );
     this.halves = Array.from({ length: slots }, (_, h) => new Float32Array(desc.data, h * desc.size * 4, desc.size));
-    this.nameBytes = new Uint8Array(desc.names);
+    this.readers = { ctl: this.ctl, names: new Uint8Array(desc.names), maxReaders: desc.maxReaders };
     this.slotBase = C_ACKS + this.ctl[C_MAX_READERS]!;
   }
 
@@ -380,78 +367,28 @@ export class WeightStore {
     }
   }
 
-  /**
-   * Take a reader slot (name shows up in late-reader reports). Returns the slot id. A name that
-   * already holds a slot gets it back: a reader's replacement (after a worker crash) takes over its
-   * predecessor's slot instead of leaving a dead reader that would be reported late forever.
-   */
+  // Reader slots and acknowledgements: reader-acks.ts says what each one does.
   registerReader(name: string): number {
-    for (let slot = 0; slot < this.desc.maxReaders; slot++) {
-      if (Atomics.load(this.ctl, C_ACKS + slot) !== -1 && this.readerName(slot) === name) return slot;
-    }
-    for (let slot = 0; slot < this.desc.maxReaders; slot++) {
-      if (Atomics.compareExchange(this.ctl, C_ACKS + slot, -1, 0) === -1) {
-        const bytes = new TextEncoder().encode(name).subarray(0, NAME_BYTES - 1);
-        this.nameBytes.fill(0, slot * NAME_BYTES, (slot + 1) * NAME_BYTES);
-        this.nameBytes.set(bytes, slot * NAME_BYTES);
-        Atomics.add(this.ctl, C_READERS, 1);
-        return slot;
-      }
-    }
-    throw new Error(`WeightStore.registerReader: all ${this.desc.maxReaders} reader slots taken`);
+    return registerReader(this.readers, name);
   }
 
   unregisterReader(slot: number): void {
-    this.checkSlot(slot);
-    Atomics.store(this.ctl, C_ACKS + slot, -1);
-    Atomics.sub(this.ctl, C_READERS, 1);
-    this.bumpAcks();
+    unregisterReader(this.readers, slot);
   }
 
-  /** Record that reader `slot` applied `version`. */
   ack(slot: number, version: number): void {
-    this.checkSlot(slot);
-    Atomics.store(this.ctl, C_ACKS + slot, version);
-    this.bumpAcks();
+    ackVersion(this.readers, slot, version);
   }
 
   readerName(slot: number): string {
-    const b = this.nameBytes.subarray(slot * NAME_BYTES, (slot + 1) * NAME_BYTES);
-    const end = b.indexOf(0);
-    return new TextDecoder().decode(b.slice(0, end < 0 ? NAME_BYTES : end));
+    return readerName(this.readers, slot);
   }
 
-  /** The registered readers that have not acknowledged `version` yet. */
   lateReaders(version: number): AckReport['late'] {
-    const late: AckReport['late'] = [];
-    for (let slot = 0; slot < this.desc.maxReaders; slot++) {
-      const acked = Atomics.load(this.ctl, C_ACKS + slot);
-      if (acked !== -1 && acked < version) late.push({ slot, name: this.readerName(slot), acked });
-    }
-    return late;
+    return lateReaders(this.readers, version);
   }
 
-  /** Wait until every registered reader acknowledged `version`, or the deadline; reports who is late. */
-  async waitForAcks(version: number, timeoutMs: number): Promise<AckReport> {
-    const t0 = performance.now();
-    for (;;) {
-      const seq = Atomics.load(this.ctl, C_ACK_SEQ);
-      const late = this.lateReaders(version);
-      const waitedMs = performance.now() - t0;
-      if (late.length === 0) return { ok: true, version, late, waitedMs };
-      const left = timeoutMs - waitedMs;
-      if (left <= 0) return { ok: false, version, late, waitedMs };
-      await waitAsync(this.ctl, C_ACK_SEQ, seq, left);
-    }
-  }
-
-  private bumpAcks(): void {
-    Atomics.add(this.ctl, C_ACK_SEQ, 1);
-    Atomics.notify(this.ctl, C_ACK_SEQ);
-  }
-
-  private checkSlot(slot: number): void {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.desc.maxReaders)
-      throw new Error(`WeightStore: reader slot ${slot} out of range 0..${this.desc.maxReaders - 1}`);
+  waitForAcks(version: number, timeoutMs: number): Promise<AckReport> {
+    return waitForAcks(this.readers, version, timeoutMs);
   }
 }
