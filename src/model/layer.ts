@@ -10,7 +10,9 @@
 // Inference may keep the residual stream in x instead (buffers allocated with residualInPlace: h2 and
 // out are x): o_proj and down_proj add into it, and x holds the layer output. It may also run the LoRA
 // A products of q,k,v (and of gate,up), which read one input, as one product over their stacked A
-// matrices (LayerContext.stackedA, buffers allocated with stackedLora).
+// matrices (LayerContext.stacked, buffers allocated with stackedLora), and q,k,v as one projection
+// (buffers allocated with fusedQkv: LayerContext.fusedQkv, the LoRA side path over the block-diagonal
+// B of the stack; its output feeds an attend that applies RoPE itself).
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
 import { LORA_MODULES, operandOf, type LayerLoraSlots, type LoraModule } from './lora.js';
@@ -46,21 +48,27 @@ export interface LayerBuffers<T> {
   a: T;
   out: T;
   lora: Record<LoraModule, LoraBuffers<T> | null>;
-  /** scale·x·Aᵀ of the stacked branches: [rows, 3r] (q,k,v) and [rows, 2r] (gate,up); see StackedLoraA. */
+  /** scale·x·Aᵀ of the stacked branches: [rows, 3r] (q,k,v) and [rows, 2r] (gate,up); see StackedLora. */
   usStack: { qkv: T; gateUp: T } | null;
+  /** The fused q,k,v projection's output [rows, Q + 2·KV] (each row q | k | v), or null (q, k, v apart). */
+  qkv: T | null;
 }
 
 /**
  * Inference: one layer's LoRA A matrices of the branches that read one input, stacked and multiplied
  * by the LoRA scale: scale·[A_q; A_k; A_v] [3r, D] and scale·[A_gate; A_up] [2r, D]. Each group's A
  * products then run as one product (ops.matmulNT), and every branch reads its r columns of the result
- * (LinearShape.usGiven): two dispatches per layer instead of five. null: the group is not adapted in full.
+ * (LinearShape.usGiven): two dispatches per layer instead of five. With the q,k,v B matrices as one
+ * block-diagonal matrix, the fused q,k,v projection's LoRA side path is one low-rank term over the
+ * stacked A product. null: the group is not adapted in full.
  */
-export interface StackedLoraA<T> {
+export interface StackedLora<T> {
   /** The scale folded in: the stacks serve only a LayerContext of this scale. */
   scale: number;
   qkv: T | null;
   gateUp: T | null;
+  /** B_q ⊕ B_k ⊕ B_v [Q + 2·KV, 3r], block-diagonal: the fused q,k,v projection's B (with qkv). */
+  qkvB: T | null;
 }
 
 /** What allocLayerBuffers allocates beyond the layer's fixed intermediates. */
@@ -75,8 +83,13 @@ export interface LayerBufferOptions<T> {
    * training forward keeps h2 for the backward and leaves this off.
    */
   residualInPlace?: boolean;
-  /** Inference only: the stacked A products' outputs (usStack), for a LayerContext with stackedA. */
+  /** Inference only: the stacked A products' outputs (usStack), for a LayerContext with stacked. */
   stackedLora?: boolean;
+  /**
+   * Inference only: q,k,v as one projection into LayerBuffers.qkv (q, k, v not written), for a
+   * LayerContext with fusedQkv and ropeInAttend whose every adapted layer has its q,k,v stack.
+   */
+  fusedQkv?: boolean;
 }
 
 /** make(n) gives a tensor of n elements (zeroed or not, as the caller's passes need). */
@@ -124,6 +137,7 @@ export function allocLayerBuffers<T>(
     out: inPlace ? x : make(rows * D),
     lora,
     usStack,
+    qkv: opts.fusedQkv ? make(rows * (Q + 2 * KV)) : null,
   };
 }
 
@@ -143,13 +157,15 @@ export interface LayerContext<T> {
   dropout: LayerDropout | null;
   /** The layer being run (names the counter-dropout streams). */
   layer: number;
-  /** Inference: this layer's stacked LoRA A matrices (see StackedLoraA), or null. */
-  stackedA?: StackedLoraA<T> | null;
+  /** Inference: this layer's stacked LoRA matrices (see StackedLora), or null. */
+  stacked?: StackedLora<T> | null;
   /**
    * Inference: `attend` applies RoPE to q and k itself (the webgpu engine's decode step rotates them
    * in the dispatch that writes the KV cache), so layerForward leaves them unrotated.
    */
   ropeInAttend?: boolean;
+  /** Inference: this layer's q,k,v weights [Q + 2·KV, D] and biases as one matrix and vector (fusedQkv). */
+  fusedQkv?: { w: T; bias: T } | null;
 }
 
 export type AttendFn<T> = (buf: LayerBuffers<T>, rows: number) => void;
@@ -215,11 +231,38 @@ function stackedGroup<T>(
   r: number,
   n: number,
 ): ((i: number) => GivenUs<T>) | null {
-  const st = ctx.stackedA;
+  const st = ctx.stacked;
   if (!st || !stack || !out || ctx.dropout || st.scale !== ctx.scale || r === 0 || rows === 0) return null;
   const ld = n * r;
   ctx.ops.matmulNT(out, x, stack, rows, inF, ld, false);
   return (i) => ({ us: ctx.ops.view(out, i * r, (rows - 1) * ld + r), ld });
+}
+
+/**
+ * q,k,v as one projection of xn1 into out [rows, Q + 2·KV]: the fused weights and biases, and the LoRA
+ * side path over the stacked A product `us` [rows, 3r] and the block-diagonal B (null us: no adapter).
+ */
+function fusedQkvForward<T>(
+  ctx: LayerContext<T>,
+  buf: LayerBuffers<T>,
+  out: T,
+  slots: LayerLoraSlots | null,
+  us: T | null,
+  rows: number,
+  r: number,
+): void {
+  const c = ctx.config,
+    f = ctx.fusedQkv,
+    stack = ctx.stacked;
+  const outF = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  const adapted = slots !== null && (slots.q_proj || slots.k_proj || slots.v_proj) !== null;
+  if (!f || !ctx.ropeInAttend || (adapted && !(us && stack?.qkv && stack.qkvB)))
+    throw new Error(
+      'layerForward: fused q,k,v needs LayerContext.fusedQkv, ropeInAttend and (adapted) the q,k,v stack',
+    );
+  const lora = adapted ? { a: stack!.qkv!, b: stack!.qkvB!, r: 3 * r, scale: ctx.scale } : null;
+  const shape = { rows, inF: c.hiddenSize, outF, usGiven: { ld: 3 * r } };
+  ctx.ops.loraLinearForward(out, buf.xn1, f.w, f.bias, shape, lora, buf.xn1, us ?? out);
 }
 
 /** Runs the layer on buf.x (rows × D, filled by the caller) into buf.out (x itself: residualInPlace). */
@@ -243,11 +286,14 @@ export function layerForward<T>(
     slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
   const r = stackRank(slots);
   ops.rmsnormForward(buf.xn1, buf.rstd1, buf.x, lw.inputNorm, rows, D, c.rmsNormEps);
-  const qkv = stackedGroup(ctx, ctx.stackedA?.qkv, buf.usStack?.qkv, buf.xn1, rows, D, r, 3);
+  const qkv = stackedGroup(ctx, ctx.stacked?.qkv, buf.usStack?.qkv, buf.xn1, rows, D, r, 3);
   const [lq, lk, lv] = [buf.lora.q_proj, buf.lora.k_proj, buf.lora.v_proj];
-  projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), lq, false, qkv?.(0));
-  projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), lk, false, qkv?.(1));
-  projForward(ctx, 'v_proj', buf.v, buf.xn1, lw.v, lw.vBias, rows, D, KV, op('v_proj'), lv, false, qkv?.(2));
+  if (buf.qkv) fusedQkvForward(ctx, buf, buf.qkv, slots, qkv ? buf.usStack!.qkv : null, rows, r);
+  else {
+    projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), lq, false, qkv?.(0));
+    projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), lk, false, qkv?.(1));
+    projForward(ctx, 'v_proj', buf.v, buf.xn1, lw.v, lw.vBias, rows, D, KV, op('v_proj'), lv, false, qkv?.(2));
+  }
   if (!ctx.ropeInAttend) {
     ops.ropeApply(buf.q, positions, rows, c.numHeads, c.headDim, ctx.rope, 1);
     ops.ropeApply(buf.k, positions, rows, c.numKvHeads, c.headDim, ctx.rope, 1);
@@ -260,7 +306,7 @@ export function layerForward<T>(
   const nD = rows * D;
   if (!inPlace) ops.addInPlace(buf.h2, buf.x, nD);
   ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
-  const gu = stackedGroup(ctx, ctx.stackedA?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
+  const gu = stackedGroup(ctx, ctx.stacked?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
   const [lg, lu] = [buf.lora.gate_proj, buf.lora.up_proj];
   projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), lg, false, gu?.(0));
   projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), lu, false, gu?.(1));

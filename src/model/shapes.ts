@@ -56,7 +56,7 @@ const SHAPES: Record<string, Record<string, unknown>> = {
     max_position_embeddings: 4096,
   },
   // The 1.5B's structure (28 layers, 12 heads, GQA 6:1, untied) at 1/8 width: a decode step enqueues
-  // the 1.5B's dispatches (452 on the few-row route) while the GPU's work stays small, so on any adapter, SwiftShader
+  // the 1.5B's dispatches (396 on the few-row route) while the GPU's work stays small, so on any adapter, SwiftShader
   // included, bench:gpu-rollout's host ms/step is the 1.5B's cost of encoding a step.
   '1.5b-narrow': {
     hidden_size: 192,

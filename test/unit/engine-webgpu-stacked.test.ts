@@ -1,9 +1,11 @@
-// The webgpu engine's stacked LoRA A products (src/engines/webgpu/stacked-lora.ts): the A products of
-// q,k,v, and of gate,up, run as one product per group over the version's stacked A matrices. On both
-// decode routes (SwiftShader's few-row route, and the GEMM route GPUs take above 8 rows), completions
-// equal the builtin engine's and the unstacked engine's ids; a decode step has exactly 3 dispatches
-// fewer per layer (1 when k_proj is not adapted: only gate,up stack); the block holds scale·A of each
-// group back to back.
+// The webgpu engine's stacked LoRA matrices (src/engines/webgpu/stacked-lora.ts) and fused q,k,v
+// projection (fused-qkv.ts): the A products of q,k,v, and of gate,up, run as one product per group over
+// the version's stacked A matrices, and decode runs q,k,v as one projection whose LoRA side path is the
+// block-diagonal B. On both decode routes (SwiftShader's few-row route, and the GEMM route GPUs take
+// above 8 rows), completions equal the builtin engine's, and the unstacked and unfused engines' ids; a
+// decode step has exactly 3 dispatches fewer per layer from stacking (1 when k_proj is not adapted: only
+// gate,up stack) and 2 (few-row route; at least 2 on the GEMM route) from fusing, which needs the q,k,v
+// stack; the block holds scale·A of each group and the block-diagonal B back to back.
 import t from 'tap';
 import { createBuiltinEngine } from '../../src/engines/builtin/index.js';
 import { createWebGpuEngine, type WebGpuEngine } from '../../src/engines/webgpu/index.js';
@@ -38,17 +40,27 @@ t.test('the stacked block: scale·A of each fully adapted group, back to back', 
   const slots = loraSlots(c, full.settings, full.layout);
   const D = c.hiddenSize,
     r = 4;
-  t.equal(block.length, c.numLayers * 5 * r * D, 'q,k,v and gate,up of every layer');
+  const QKV = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  t.equal(block.length, c.numLayers * (5 * r * D + QKV * 3 * r), 'A of q,k,v and gate,up, and the q,k,v B, per layer');
   const l = c.numLayers - 1;
   const at = plan.layers[l]!;
   const kA = slots[l]!.k_proj!.aOffset;
   t.equal(block[at.qkv!.offset + r * D + 7], 2 * full.params[kA + 7]!, 'k_proj A, times scale 2, after q_proj A');
   const upA = slots[l]!.up_proj!.aOffset;
   t.equal(block[at.gateUp!.offset + r * D + 5], 2 * full.params[upA + 5]!, 'up_proj A after gate_proj A');
+  // Row n of k's B block: row Q + n of the block-diagonal B, its columns r..2r (no scale: it is in A).
+  const Q = c.numHeads * c.headDim,
+    kB = slots[l]!.k_proj!.bOffset,
+    diag = at.qkvB!.offset;
+  t.same(
+    Array.from(block.subarray(diag + (Q + 3) * 3 * r, diag + (Q + 4) * 3 * r)),
+    [0, 0, 0, 0, ...full.params.subarray(kB + 3 * r, kB + 4 * r), 0, 0, 0, 0],
+    'k_proj B row 3 in the middle block of its row, zeros around it',
+  );
   const noK = stackPlan(c, adapter(2, ['q_proj', 'v_proj', 'gate_proj', 'up_proj']))!;
   t.ok(
-    noK.layers.every((p) => p.qkv === null && p.gateUp !== null),
-    'without k_proj only gate,up stack',
+    noK.layers.every((p) => p.qkv === null && p.qkvB === null && p.gateUp !== null),
+    'without k_proj only gate,up stack (and no q,k,v B)',
   );
   t.equal(stackPlan(c, adapter(3, ['q_proj', 'down_proj'])), null, 'no group in full: no block');
 });
@@ -60,28 +72,39 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
   }));
   const cpu = createBuiltinEngine({ model, tokenizer });
   const cases = [
-    { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3 },
-    { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1 },
+    { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3, fused: true },
+    { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1, fused: false },
   ];
   for (const skinnyRows of [undefined, 0]) {
     const route = skinnyRows === 0 ? 'GEMM route' : 'few-row route';
-    const stacked = await createWebGpuEngine({ model, tokenizer, weightDtype: 'f32', skinnyRows });
-    const perBranch = await createWebGpuEngine({ model, tokenizer, weightDtype: 'f32', skinnyRows, stackLoraA: false });
+    const base = { model, tokenizer, weightDtype: 'f32' as const, skinnyRows };
+    const fused = await createWebGpuEngine(base);
+    const stacked = await createWebGpuEngine({ ...base, fuseQkv: false });
+    const perBranch = await createWebGpuEngine({ ...base, stackLoraA: false, fuseQkv: false });
     for (const [i, k] of cases.entries()) {
       const v = adapter(10 + i, k.modules);
-      for (const e of [cpu, stacked, perBranch]) await e.setAdapter(v);
-      const got = await stacked.generate(prompts, 2, greedy);
+      for (const e of [cpu, fused, stacked, perBranch]) await e.setAdapter(v);
+      const got = await fused.generate(prompts, 2, greedy);
       compare(t, `${route}, ${k.what}`, got, await cpu.generate(prompts, 2, greedy));
-      const alone = await perBranch.generate(prompts, 2, greedy);
-      t.same(
-        got.map((x) => Array.from(x.tokenIds)),
-        alone.map((x) => Array.from(x.tokenIds)),
-        `${route}, ${k.what}: the ids of one A product per branch`,
+      const ids = (cs: typeof got): number[][] => cs.map((x) => Array.from(x.tokenIds));
+      for (const [other, what] of [
+        [stacked, 'unfused'],
+        [perBranch, 'one A product per branch'],
+      ] as const)
+        t.same(ids(got), ids(await other.generate(prompts, 2, greedy)), `${route}, ${k.what}: the ids ${what}`);
+      const nBranch = await dispatchesPerStep(perBranch, prompts[0]!);
+      const nStacked = await dispatchesPerStep(stacked, prompts[0]!);
+      const nFused = await dispatchesPerStep(fused, prompts[0]!);
+      const saved = nBranch - nStacked;
+      t.equal(saved, k.fewer * c.numLayers, `${route}, ${k.what}: ${k.fewer} dispatch(es) fewer per layer stacked`);
+      const byFusing = nStacked - nFused;
+      const want = k.fused ? 2 * c.numLayers : 0;
+      const ok = skinnyRows === 0 && k.fused ? byFusing >= want : byFusing === want;
+      t.ok(
+        ok,
+        `${route}, ${k.what}: ${byFusing / c.numLayers} dispatch(es) fewer per layer fused (want ${want / c.numLayers})`,
       );
-      const saved = (await dispatchesPerStep(perBranch, prompts[0]!)) - (await dispatchesPerStep(stacked, prompts[0]!));
-      t.equal(saved, k.fewer * c.numLayers, `${route}, ${k.what}: ${k.fewer} dispatch(es) fewer per layer`);
     }
-    await stacked.close();
-    await perBranch.close();
+    for (const e of [fused, stacked, perBranch]) await e.close();
   }
 });

@@ -1,7 +1,8 @@
 // The webgpu engine's cache kernels against the cpu: paged KV writes (f32 and f16 pools, one source
 // row to several destinations, views at odd offsets) and decode attention over scattered pages
 // (GQA, lengths that are not multiples of the page or key block, one split and several), compared
-// with the cpu attention of the same query over the sequence's contiguous keys.
+// with the cpu attention of the same query over the sequence's contiguous keys; q also read at a row
+// stride wider than its heads (the q columns of the fused q,k,v rows).
 import t from 'tap';
 import { attentionForward } from '../../src/ops/cpu/attention.js';
 import { allocTensor, readF32, uploadTensor } from '../../src/ops/webgpu/context.js';
@@ -20,6 +21,8 @@ interface Case {
   lens: number[];
   dtype: KvDType;
   splits?: number;
+  /** q's row stride (q as the first columns of wider rows, like the fused q,k,v projection's). */
+  ldq?: number;
 }
 
 async function runCase(c: Case, seed: number): Promise<{ err: number; writeErr: number }> {
@@ -69,7 +72,11 @@ async function runCase(c: Case, seed: number): Promise<{ err: number; writeErr: 
   }
   // Decode attention of one query per sequence at its last position.
   const q = randomArray(rng, n * QW);
-  const qT = viewOf(uploadTensor(ctx, Float32Array.from([0, 0, ...q])), 2, n * QW);
+  const ldq = c.ldq ?? QW;
+  // Rows of ldq values: q's, then values attention must not read.
+  const wide = randomArray(rng, n * ldq, 100);
+  for (let s = 0; s < n; s++) wide.set(q.subarray(s * QW, (s + 1) * QW), s * ldq);
+  const qT = viewOf(uploadTensor(ctx, Float32Array.from([0, 0, ...wide])), 2, n * ldq);
   const oBuf = allocTensor(ctx, n * QW + 6, 'f32', true);
   const oT = viewOf(oBuf, 6, n * QW);
   const seqs = new Int32Array(2 * n);
@@ -87,7 +94,7 @@ async function runCase(c: Case, seed: number): Promise<{ err: number; writeErr: 
     uploadTensor(ctx, seqs),
     n,
     { nHeads, nKvHeads, headDim: hd, maxPagesPerSeq: maxPages },
-    { maxLen: Math.max(...lens), ...(c.splits ? { splits: c.splits } : {}) },
+    { maxLen: Math.max(...lens), ldq, ...(c.splits ? { splits: c.splits } : {}) },
   );
   const got = await readF32(ctx, oT);
   const want = new Float32Array(n * QW);
@@ -115,13 +122,15 @@ t.test('paged KV write and decode attention equal the cpu attention (f32 cache)'
     { nHeads: 6, nKvHeads: 2, headDim: 64, pageSize: 16, lens: [130, 3, 65], dtype: 'f32' },
     { nHeads: 6, nKvHeads: 2, headDim: 64, pageSize: 16, lens: [130, 3, 65], dtype: 'f32', splits: 3 },
     { nHeads: 7, nKvHeads: 1, headDim: 32, pageSize: 8, lens: [200, 1], dtype: 'f32', splits: 4 },
+    { nHeads: 4, nKvHeads: 2, headDim: 16, pageSize: 4, lens: [9, 3, 20], dtype: 'f32', ldq: 128 },
+    { nHeads: 6, nKvHeads: 2, headDim: 64, pageSize: 16, lens: [130, 3, 65], dtype: 'f32', splits: 3, ldq: 640 },
   ];
   for (const [i, c] of cases.entries()) {
     const { err, writeErr } = await runCase(c, 100 + i);
     t.equal(writeErr, 0, `case ${i}: pool rows equal the source rows exactly`);
     t.ok(
       err < 1e-5,
-      `case ${i} (${c.nHeads}/${c.nKvHeads} heads × ${c.headDim}, lens ${c.lens}, splits ${c.splits ?? 'auto'}): rel error ${err.toExponential(2)}`,
+      `case ${i} (${c.nHeads}/${c.nKvHeads} heads × ${c.headDim}, lens ${c.lens}, splits ${c.splits ?? 'auto'}, ldq ${c.ldq ?? 'dense'}): rel error ${err.toExponential(2)}`,
     );
   }
 });

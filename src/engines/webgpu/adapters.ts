@@ -5,21 +5,21 @@
 // only the flat LoRA block, reads it back and compares its checksum with the host block's (FNV-1a,
 // as the WeightStore and the WebLLM sync do); a mismatch or a non-finite value rejects the version
 // and frees its slot, and the version that served keeps serving. With it goes the version's block of
-// stacked LoRA A matrices (stacked-lora.ts), verified the same way.
+// stacked LoRA matrices (stacked-lora.ts: A stacks, q,k,v block-diagonal B), verified the same way.
 import { allocTensor, readF32, releaseTensor, writeTensor, type GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { checksumFloat32 } from '../../runtime/checksum.js';
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
 import type { Qwen2Config } from '../../model/config.js';
-import type { StackedLoraA } from '../../model/layer.js';
+import type { StackedLora } from '../../model/layer.js';
 import { stackBlock, stackPlan, stackViews } from './stacked-lora.js';
 
 export interface ResidentVersion {
   version: number;
   snapshot: Omit<AdapterSnapshot, 'params'>;
   params: GpuTensor;
-  /** The stacked LoRA A block and its per-layer views (null: stacking off, or no group adapted in full). */
-  stacks: { block: GpuTensor; layers: StackedLoraA<GpuTensor>[] } | null;
+  /** The stacked LoRA block and its per-layer views (null: stacking off, or no group adapted in full). */
+  stacks: { block: GpuTensor; layers: StackedLora<GpuTensor>[] } | null;
   /** Generations running on this version (it is not overwritten while pinned). */
   pins: number;
   lastUsed: number;
@@ -34,7 +34,7 @@ export interface AdapterSlots {
   clock: number;
   /** Fault drill: corrupt the next upload on the GPU after writing it (a bad transfer). */
   corruptNext: boolean;
-  /** The model's config when versions carry stacked LoRA A blocks; null: they do not. */
+  /** The model's config when versions carry stacked LoRA blocks; null: they do not. */
   stackFor: Qwen2Config | null;
 }
 
@@ -42,7 +42,7 @@ export interface SyncReport {
   version: number;
   /** 'flip': the version was resident; 'upload': written, read back and verified. */
   kind: 'flip' | 'upload' | 'base';
-  /** Bytes uploaded: the flat LoRA block and the stacked A block (stacked-lora.ts). */
+  /** Bytes uploaded: the flat LoRA block and the stacked block (stacked-lora.ts). */
   bytes: number;
   ms: number;
 }

@@ -97,6 +97,7 @@ function startCall(
     table,
     maxPagesPerSeq,
     rope: ops.ropeTable(c.ropeTheta, c.headDim, longest),
+    fusedQkv: e.fusedQkv,
   };
   return {
     e,

@@ -2,6 +2,7 @@
 // statistics and engine interfaces it exports, one running sequence, and the engine state the parts
 // (engine-schedule.ts, engine-iteration.ts, engine-kv-cache.ts) take instead of the closure they
 // were once part of.
+import type { FusedQkv } from './fused-qkv.js';
 import type { Qwen2Config } from '../../model/config.js';
 import type { Model } from '../../model/weights.js';
 import type { LayerLoraSlots } from '../../model/lora.js';
@@ -53,6 +54,12 @@ export interface WebGpuEngineOptions {
    * Default true; false runs one A product per branch.
    */
   stackLoraA?: boolean;
+  /**
+   * Decode q,k,v as one projection (fused-qkv.ts): 2 dispatches fewer per layer on the few-row route,
+   * 4 on the GEMM route. Default true. Adapted versions need stackLoraA (their block-diagonal B); without
+   * it, or with q,k,v weights not back to back in one buffer (uploadModel puts them so), they run apart.
+   */
+  fuseQkv?: boolean;
   /**
    * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides
    * behind the GPU's work, at the cost of one dropped token per sequence that ends on EOS or a stop
@@ -144,6 +151,8 @@ export interface EngineState {
   tokens: GpuTensor;
   out: GpuTensor;
   kv: PagedKvCache | null;
+  /** Each layer's q,k,v weights as one matrix (fuseQkv), or null: decode runs them apart. */
+  fusedQkv: FusedQkv[] | null;
   version: number;
   lastStats: WebGpuGenerationStats;
   slotsCache: WeakMap<AdapterLayout, LayerLoraSlots[]>;

@@ -34,6 +34,7 @@ import { applyVersion, createAdapterSlots, releaseAdapterSlots, type SyncReport 
 import { pagesFor } from './pages.js';
 import { decodeOps, defaultSkinnyRows } from './decode-ops.js';
 import { createSerialQueue, type SerialQueue } from '../../util/serial.js';
+import { fusedQkvWeights } from './fused-qkv.js';
 import type { EngineState, WebGpuEngine, WebGpuEngineOptions } from './engine-types.js';
 import { generateNow, zeroStats } from './engine-schedule.js';
 
@@ -86,7 +87,9 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const eos = new Set(opts.tokenizer.eosTokenIds);
   const decodeText = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : opts.tokenizer.decode(ids));
   const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, opts.stackLoraA === false ? null : c);
+  const fusedQkv = opts.fuseQkv === false ? null : fusedQkvWeights(model);
   return {
+    fusedQkv,
     opts,
     config: c,
     ctx,

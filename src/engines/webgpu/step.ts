@@ -14,13 +14,14 @@ import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { pagedKvWrite, type PagedKvCache } from '../../ops/webgpu/paged-kv.js';
 import { decodeAttention } from '../../ops/webgpu/decode-attention.js';
 import { ropeKvWrite } from '../../ops/webgpu/rope-kv-write.js';
+import { stacksCoverQkv, type FusedQkv } from './fused-qkv.js';
 import { gatherTokenRows } from '../../ops/webgpu/token-rows.js';
 import {
   allocLayerBuffers,
   layerForward,
   type LayerBuffers,
   type LayerContext,
-  type StackedLoraA,
+  type StackedLora,
 } from '../../model/layer.js';
 import type { LayerLoraSlots, LoraAdapter } from '../../model/lora.js';
 import type { Model } from '../../model/weights.js';
@@ -34,6 +35,8 @@ export interface StepState {
   table: GpuTensor;
   maxPagesPerSeq: number;
   rope: RopeTable;
+  /** Each layer's q,k,v weights as one matrix (fused-qkv.ts), or null: q,k,v run apart. */
+  fusedQkv: FusedQkv[] | null;
 }
 
 /** The adapter version a call runs on (null: the base model). */
@@ -41,8 +44,8 @@ export interface StepAdapter {
   adapter: LoraAdapter<GpuTensor> | null;
   slots: LayerLoraSlots[] | null;
   scale: number;
-  /** Per layer, the version's stacked LoRA A matrices (stacked-lora.ts), or null: one A product per branch. */
-  stacked: StackedLoraA<GpuTensor>[] | null;
+  /** Per layer, the version's stacked LoRA matrices (stacked-lora.ts), or null: one A product per branch. */
+  stacked: StackedLora<GpuTensor>[] | null;
 }
 
 /**
@@ -58,11 +61,14 @@ function layers(
   attend: (buf: LayerBuffers<GpuTensor>, layer: number) => void,
   ropeInAttend = false,
 ): GpuTensor {
+  // q,k,v as one projection: decode only (its attend rotates them), and only where every adapted
+  // layer has its q,k,v stack (the block-diagonal B).
+  const fused = ropeInAttend && stacksCoverQkv(ad.slots, ad.stacked) ? st.fusedQkv : null;
   const c = st.model.config,
     ops = st.ops;
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
-  const bufOpts = { x, residualInPlace: true, stackedLora: ad.stacked !== null };
+  const bufOpts = { x, residualInPlace: true, stackedLora: ad.stacked !== null, fusedQkv: fused !== null };
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, bufOpts);
   const ctx: LayerContext<GpuTensor> = {
     config: c,
@@ -75,7 +81,8 @@ function layers(
   };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
-    ctx.stackedA = ad.stacked ? ad.stacked[l]! : null;
+    ctx.stacked = ad.stacked ? ad.stacked[l]! : null;
+    ctx.fusedQkv = fused ? fused[l]! : null;
     layerForward(
       ctx,
       st.model.weights.layers[l]!,
@@ -172,8 +179,11 @@ export function decodeLogits(st: StepState, ad: StepAdapter, input: DecodeInput)
   gatherTokenRows(st.ctx, x, st.model.weights.embed, input.tokens, input.rowSlots, n, D);
   const shape = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxPagesPerSeq: st.maxPagesPerSeq };
   const attend = (b: LayerBuffers<GpuTensor>, l: number): void => {
-    ropeKvWrite(st.ctx, st.kv, l, b.q, b.k, b.v, input.dest, input.positions, n, shape, st.rope);
-    decodeAttention(st.ctx, b.attn, b.q, st.kv, l, st.table, input.seqs, n, shape, { maxLen: input.maxLen });
+    const src = b.qkv ? { qkv: b.qkv } : { q: b.q, k: b.k, v: b.v };
+    ropeKvWrite(st.ctx, st.kv, l, src, input.dest, input.positions, n, shape, st.rope);
+    // Fused: q is the first Q columns of each q | k | v row.
+    const opts = { maxLen: input.maxLen, ldq: b.qkv ? (c.numHeads + 2 * c.numKvHeads) * c.headDim : undefined };
+    decodeAttention(st.ctx, b.attn, b.qkv ?? b.q, st.kv, l, st.table, input.seqs, n, shape, opts);
   };
   const h = layers(st, ad, x, n, input.positions, attend, true);
   return head(st, h, null, n);

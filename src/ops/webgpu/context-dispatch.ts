@@ -11,7 +11,7 @@ export const UNIFORM_ARENA = 1 << 20;
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
 /**
  * Cached bind groups before the cache starts over (a 1.5B decode step needs at most one per dispatch:
- * 591 on the GEMM route).
+ * 451 on the GEMM route).
  */
 const MAX_BIND_GROUPS = 16384;
 

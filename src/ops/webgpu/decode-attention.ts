@@ -26,6 +26,8 @@ export interface DecodeAttentionOptions {
   splits?: number;
   /** Longest sequence of the call (keys), to size the splits. Default: a full page-table row. */
   maxLen?: number;
+  /** Row stride of q (even; default nHeads·headDim): q may be the q columns of the fused q,k,v rows. */
+  ldq?: number;
 }
 
 interface Variant {
@@ -77,7 +79,7 @@ fn pairV(e: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(vc[e]), bitcast<f3
         );
       } else {
         outLines.push(
-          `{ let w = ${w}; if (w < ${words}u) { let at = p.oOff + qbase + ${h * hd}u + 2u * w; let r = acc${h * WPT + j} / l[${h}]; o[at] = r.x; o[at + 1u] = r.y; } }`,
+          `{ let w = ${w}; if (w < ${words}u) { let at = p.oOff + obase + ${h * hd}u + 2u * w; let r = acc${h * WPT + j} / l[${h}]; o[at] = r.x; o[at + 1u] = r.y; } }`,
         );
       }
     }
@@ -95,7 +97,7 @@ fn pairV(e: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(vc[e]), bitcast<f3
       ? ['read', 'read', 'read', 'read', 'read', 'write', 'write']
       : ['read', 'read', 'read', 'read', 'read', 'write'],
     code: /* wgsl */ `
-struct Params { qOff: u32, oOff: u32, nHeads: u32, kvWidth: u32, pageSize: u32, maxPages: u32, keysPerSplit: u32, splits: u32, scale: f32, tableOff: u32, seqOff: u32 }
+struct Params { qOff: u32, oOff: u32, nHeads: u32, kvWidth: u32, pageSize: u32, maxPages: u32, keysPerSplit: u32, splits: u32, scale: f32, tableOff: u32, seqOff: u32, ldq: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kc: array<u32>;
@@ -118,7 +120,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let len = u32(seqs[p.seqOff + 2u * i + 1u]);
   let k0 = split * p.keysPerSplit;
   let k1 = min(len, k0 + p.keysPerSplit);
-  let qbase = i * p.nHeads * ${hd}u + g * ${G * hd}u;
+  let qbase = i * p.ldq + g * ${G * hd}u;
+  let obase = i * p.nHeads * ${hd}u + g * ${G * hd}u;
   for (var e = lid; e < ${G * words}u; e += ${WG}u) {
     let at = p.qOff + qbase + 2u * e;
     qs[e] = vec2<f32>(q[at], q[at + 1u]) * p.scale;
@@ -253,13 +256,15 @@ export function decodeAttention(
     throw new Error(`${where}: cache rows hold ${cacheKv.kvWidth} values, nKvHeads·headDim is ${nKvHeads * hd}`);
   const L = cacheKv.layers[layer];
   if (!L) throw new Error(`${where}: layer ${layer} outside [0, ${cacheKv.layers.length})`);
-  for (const [t, what] of [
-    [q, 'q'],
-    [o, 'o'],
+  const ldq = opts.ldq ?? nHeads * hd;
+  if (!(Number.isInteger(ldq) && ldq >= nHeads * hd && ldq % 2 === 0))
+    throw new Error(`${where}: ldq must be an even integer ≥ nHeads·headDim = ${nHeads * hd}, got ${ldq}`);
+  for (const [t, what, need] of [
+    [q, 'q', (n - 1) * ldq + nHeads * hd],
+    [o, 'o', n * nHeads * hd],
   ] as const) {
     if (t.dtype !== 'f32' || t.split) throw new Error(`${where}: ${what} must be a single-buffer f32 tensor`);
-    if (t.length < n * nHeads * hd)
-      throw new Error(`${where}: ${what} has ${t.length} elements, needs ${n * nHeads * hd}`);
+    if (t.length < need) throw new Error(`${where}: ${what} has ${t.length} elements, needs ${need}`);
   }
   if (q.offset % 2 || o.offset % 2) throw new Error(`${where}: q and o views must start on an even element`);
   if (table.dtype !== 'i32' || seqs.dtype !== 'i32' || seqs.length < 2 * n)
@@ -285,6 +290,7 @@ export function decodeAttention(
     { f32: 1 / Math.sqrt(hd) },
     table.offset,
     seqs.offset,
+    ldq,
   ] as const;
   const v: Variant = { dtype: cacheKv.dtype, hd, G, WG, split: splits > 1 };
   const k = spec(`${v.dtype}:${hd}:${G}:${WG}:${v.split}`, () => kernel(v));

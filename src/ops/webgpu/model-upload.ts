@@ -3,10 +3,13 @@
 // stay f32. A matrix with a finite value outside the f16 range stays f32 and is reported by name.
 // A matrix larger than one storage binding (the 1.5B vocabulary matrix in f32: 934 MB) is split
 // into row blocks. Tied embeddings are uploaded once and shared by the embedding and the LM head.
+// Each layer's q, k and v matrices (and their biases) are uploaded back to back in one buffer, as
+// views, so the rollout engine can run the three projections as one product (fusedQkv); the learner
+// reads the views like any other tensor.
 import type { Qwen2Config } from '../../model/config.js';
 import type { LayerWeights, Model, ModelWeights } from '../../model/weights.js';
 import { allocTensor, writeTensor, type GpuContext } from './context.js';
-import { bytesFor, fitsF16, type GpuDType, type GpuTensor } from './tensor.js';
+import { bytesFor, fitsF16, viewOf, type GpuDType, type GpuTensor } from './tensor.js';
 
 export type WeightDType = 'f16' | 'f32';
 
@@ -57,7 +60,34 @@ function uploadVector(ctx: GpuContext, data: Float32Array, name: string): GpuTen
   return t;
 }
 
-const MATRIX_KEYS: (keyof LayerWeights)[] = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+const MATRIX_KEYS: (keyof LayerWeights)[] = ['o', 'gate', 'up', 'down'];
+
+/**
+ * Matrices (or vectors) with rows of rowWidth, uploaded back to back as one tensor and returned as
+ * views of it, in order; one upload each when together they could be split across buffers (counted
+ * at 4 bytes a value: an f16 matrix may stay f32) or an f16 view would not start on a whole u32 word.
+ */
+function adjacent(
+  parts: Float32Array[],
+  rowWidth: number,
+  names: string[],
+  maxPartBytes: number,
+  upload: (data: Float32Array, rowWidth: number, name: string) => GpuTensor,
+): GpuTensor[] {
+  const starts: number[] = [];
+  let total = 0;
+  for (const p of parts) {
+    starts.push(total);
+    total += p.length;
+  }
+  if (4 * total > maxPartBytes || starts.some((s) => s % 2)) return parts.map((p, i) => upload(p, rowWidth, names[i]!));
+  const whole = new Float32Array(total);
+  parts.forEach((p, i) => {
+    whole.set(p, starts[i]!);
+  });
+  const t = upload(whole, rowWidth, names.join(' + '));
+  return parts.map((p, i) => viewOf(t, starts[i]!, p.length));
+}
 
 export interface UploadOptions {
   weightDtype: WeightDType;
@@ -84,28 +114,43 @@ export function uploadModel(
     if (t.split) report.split[name] = t.split.parts.length;
     return t;
   };
-  const vector = (data: Float32Array, name: string): GpuTensor => {
+  const vector = (data: Float32Array, _rowWidth: number, name: string): GpuTensor => {
     report.bytes += data.length * 4;
     return uploadVector(ctx, data, name);
   };
   const D = c.hiddenSize;
+  const limit = opts.maxPartBytes ?? ctx.maxBinding;
   const embed = matrix(w.embed, D, 'model.embed_tokens.weight');
   const layers = w.layers.map((lw, l): LayerWeights<GpuTensor> => {
     const p = `model.layers.${l}.`;
     const out = {} as LayerWeights<GpuTensor>;
+    const attn = (m: string): string => `${p}self_attn.${m}`;
+    const qkv = ['q_proj', 'k_proj', 'v_proj'].map(attn);
+    [out.q, out.k, out.v] = adjacent(
+      [lw.q, lw.k, lw.v],
+      D,
+      qkv.map((m) => `${m}.weight`),
+      limit,
+      matrix,
+    );
+    const biases = [lw.qBias, lw.kBias, lw.vBias];
+    [out.qBias, out.kBias, out.vBias] = adjacent(
+      biases,
+      1,
+      qkv.map((m) => `${m}.bias`),
+      limit,
+      vector,
+    );
     for (const key of MATRIX_KEYS) {
       const src = lw[key];
       const rowWidth = key === 'o' ? c.numHeads * c.headDim : key === 'down' ? c.intermediateSize : D;
       out[key] = matrix(src, rowWidth, `${p}${key}`);
     }
-    out.inputNorm = vector(lw.inputNorm, `${p}input_layernorm.weight`);
-    out.postNorm = vector(lw.postNorm, `${p}post_attention_layernorm.weight`);
-    out.qBias = vector(lw.qBias, `${p}self_attn.q_proj.bias`);
-    out.kBias = vector(lw.kBias, `${p}self_attn.k_proj.bias`);
-    out.vBias = vector(lw.vBias, `${p}self_attn.v_proj.bias`);
+    out.inputNorm = vector(lw.inputNorm, 1, `${p}input_layernorm.weight`);
+    out.postNorm = vector(lw.postNorm, 1, `${p}post_attention_layernorm.weight`);
     return out;
   });
-  const finalNorm = vector(w.finalNorm, 'model.norm.weight');
+  const finalNorm = vector(w.finalNorm, 1, 'model.norm.weight');
   const lmHead = c.tieWordEmbeddings ? embed : matrix(w.lmHead, D, 'lm_head.weight');
   const weights: ModelWeights<GpuTensor> = { embed, layers, finalNorm, lmHead };
   return { model: { config: c, weights }, report };
