@@ -86,7 +86,7 @@ export interface LayerBufferOptions<T> {
   /** Inference only: the stacked A products' outputs (usStack), for a LayerContext with stacked. */
   stackedLora?: boolean;
   /**
-   * Inference only: q,k,v as one projection into LayerBuffers.qkv (q, k, v not written), for a
+   * Inference only: q,k,v as one projection into LayerBuffers.qkv (q, k, v allocated but not written), for a
    * LayerContext with fusedQkv and ropeInAttend whose every adapted layer has its q,k,v stack.
    */
   fusedQkv?: boolean;
@@ -256,10 +256,10 @@ function fusedQkvForward<T>(
     stack = ctx.stacked;
   const outF = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
   const adapted = slots !== null && (slots.q_proj || slots.k_proj || slots.v_proj) !== null;
-  if (!f || !ctx.ropeInAttend || (adapted && !(us && stack?.qkv && stack.qkvB)))
-    throw new Error(
-      'layerForward: fused q,k,v needs LayerContext.fusedQkv, ropeInAttend and (adapted) the q,k,v stack',
-    );
+  const where = `layerForward (layer ${ctx.layer}): buffers with fused q,k,v`;
+  if (!f || !ctx.ropeInAttend) throw new Error(`${where} need LayerContext.fusedQkv and ropeInAttend`);
+  if (adapted && !(us && stack?.qkv && stack.qkvB))
+    throw new Error(`${where} need this layer's q,k,v stack (stacked A and block-diagonal B) for its adapter`);
   const lora = adapted ? { a: stack!.qkv!, b: stack!.qkvB!, r: 3 * r, scale: ctx.scale } : null;
   const shape = { rows, inF: c.hiddenSize, outF, usGiven: { ld: 3 * r } };
   ctx.ops.loraLinearForward(out, buf.xn1, f.w, f.bias, shape, lora, buf.xn1, us ?? out);

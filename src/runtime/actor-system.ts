@@ -174,8 +174,10 @@ export class ActorSystem {
     return n;
   }
 
-  /** Per role, now: configured threads, live workers, messages accepted and not settled (in flight),
-   * and those waiting for a worker (queue depth). */
+  /**
+   * Per role, now: configured threads, live workers, messages accepted and not settled (in flight),
+   * and those waiting for a worker (queue depth).
+   */
   roleStats(): { role: string; threads: number; workers: number; inFlight: number; queued: number }[] {
     return [...this.roles.values()].map((r) => ({
       role: r.name,
@@ -190,8 +192,10 @@ export class ActorSystem {
     return [...this.roles.keys()];
   }
 
-  /** Stop accepting messages; with drain (default) wait until every accepted message has settled,
-   * then stop the workers. */
+  /**
+   * Stop accepting messages; with drain (default) wait until every accepted message has settled,
+   * then stop the workers.
+   */
   shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed ??= (async () => {
       this.closing = true;

@@ -1,7 +1,7 @@
 // The records of the delivery layer (lanes.ts): an Attempt, one delivery of a message as the supervisor
 // hands it over, and a Lane, one worker's channel and the attempts placed on it, with the small
 // lookups over a lane's in-flight list and outgoing batch. Kept apart from WorkerLanes so that lanes.ts
-// holds the scheduling alone; the records are plain data, with no methods.
+// holds the scheduling alone; the records are plain objects (no classes).
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { DELIVERY_SLOTS, type LaneBatch, type TaskEnvelope, type WorkerReply } from '../../protocols/envelope.js';

@@ -35,7 +35,7 @@ async function dispatchesPerStep(e: WebGpuEngine, prompt: PromptInput): Promise<
 
 t.test('the stacked block: scale·A of each fully adapted group, back to back', async (t) => {
   const full = adapter(1, [...LORA_MODULES]);
-  const plan = stackPlan(c, full)!;
+  const plan = stackPlan({ config: c, qkvB: true }, full)!;
   const block = stackBlock(full.params, plan);
   const slots = loraSlots(c, full.settings, full.layout);
   const D = c.hiddenSize,
@@ -57,12 +57,21 @@ t.test('the stacked block: scale·A of each fully adapted group, back to back', 
     [0, 0, 0, 0, ...full.params.subarray(kB + 3 * r, kB + 4 * r), 0, 0, 0, 0],
     'k_proj B row 3 in the middle block of its row, zeros around it',
   );
-  const noK = stackPlan(c, adapter(2, ['q_proj', 'v_proj', 'gate_proj', 'up_proj']))!;
+  const noK = stackPlan({ config: c, qkvB: true }, adapter(2, ['q_proj', 'v_proj', 'gate_proj', 'up_proj']))!;
   t.ok(
     noK.layers.every((p) => p.qkv === null && p.qkvB === null && p.gateUp !== null),
     'without k_proj only gate,up stack (and no q,k,v B)',
   );
-  t.equal(stackPlan(c, adapter(3, ['q_proj', 'down_proj'])), null, 'no group in full: no block');
+  t.equal(
+    stackPlan({ config: c, qkvB: true }, adapter(3, ['q_proj', 'down_proj'])),
+    null,
+    'no group in full: no block',
+  );
+  const unfused = stackPlan({ config: c, qkvB: false }, full)!;
+  t.ok(
+    unfused.size === c.numLayers * 5 * r * D && unfused.layers.every((p) => p.qkvB === null),
+    'an engine that does not fuse q,k,v gets no block-diagonal B (no sync bytes for it)',
+  );
 });
 
 t.test('stacked A products equal one per branch and the builtin engine, on both decode routes', async (t) => {
@@ -74,6 +83,8 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
   const cases = [
     { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3, fused: true },
     { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1, fused: false },
+    // q,k,v fused with no LoRA term, gate,up stacked.
+    { what: 'no q,k,v adapted', modules: ['o_proj', 'gate_proj', 'up_proj', 'down_proj'], fewer: 1, fused: true },
   ];
   for (const skinnyRows of [undefined, 0]) {
     const route = skinnyRows === 0 ? 'GEMM route' : 'few-row route';
@@ -81,9 +92,11 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
     const fused = await createWebGpuEngine(base);
     const stacked = await createWebGpuEngine({ ...base, fuseQkv: false });
     const perBranch = await createWebGpuEngine({ ...base, stackLoraA: false, fuseQkv: false });
+    // fuseQkv on but no stacks: an adapter on q,k,v runs them apart.
+    const noStacks = await createWebGpuEngine({ ...base, stackLoraA: false });
     for (const [i, k] of cases.entries()) {
       const v = adapter(10 + i, k.modules);
-      for (const e of [cpu, fused, stacked, perBranch]) await e.setAdapter(v);
+      for (const e of [cpu, fused, stacked, perBranch, noStacks]) await e.setAdapter(v);
       const got = await fused.generate(prompts, 2, greedy);
       compare(t, `${route}, ${k.what}`, got, await cpu.generate(prompts, 2, greedy));
       const ids = (cs: typeof got): number[][] => cs.map((x) => Array.from(x.tokenIds));
@@ -99,12 +112,18 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
       t.equal(saved, k.fewer * c.numLayers, `${route}, ${k.what}: ${k.fewer} dispatch(es) fewer per layer stacked`);
       const byFusing = nStacked - nFused;
       const want = k.fused ? 2 * c.numLayers : 0;
+      // The GEMM route saves the split-K reduces too where a product was split (the tiny model's are not).
       const ok = skinnyRows === 0 && k.fused ? byFusing >= want : byFusing === want;
       t.ok(
         ok,
         `${route}, ${k.what}: ${byFusing / c.numLayers} dispatch(es) fewer per layer fused (want ${want / c.numLayers})`,
       );
+      if (k.what === 'all seven modules') {
+        const alone = await noStacks.generate(prompts, 2, greedy);
+        t.same(ids(alone), ids(got), `${route}: without stacks, the fused engine runs q,k,v apart (same ids)`);
+        t.equal(await dispatchesPerStep(noStacks, prompts[0]!), nBranch, `${route}: … and the per-branch dispatches`);
+      }
     }
-    for (const e of [fused, stacked, perBranch]) await e.close();
+    for (const e of [fused, stacked, perBranch, noStacks]) await e.close();
   }
 });

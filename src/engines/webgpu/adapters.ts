@@ -10,9 +10,8 @@ import { allocTensor, readF32, releaseTensor, writeTensor, type GpuContext } fro
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { checksumFloat32 } from '../../runtime/checksum.js';
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
-import type { Qwen2Config } from '../../model/config.js';
 import type { StackedLora } from '../../model/layer.js';
-import { stackBlock, stackPlan, stackViews } from './stacked-lora.js';
+import { stackBlock, stackPlan, stackViews, type StackOptions } from './stacked-lora.js';
 
 export interface ResidentVersion {
   version: number;
@@ -34,8 +33,8 @@ export interface AdapterSlots {
   clock: number;
   /** Fault drill: corrupt the next upload on the GPU after writing it (a bad transfer). */
   corruptNext: boolean;
-  /** The model's config when versions carry stacked LoRA blocks; null: they do not. */
-  stackFor: Qwen2Config | null;
+  /** What versions' stacked LoRA blocks hold (stacked-lora.ts StackOptions); null: versions carry none. */
+  stackFor: StackOptions | null;
 }
 
 export interface SyncReport {
@@ -57,7 +56,7 @@ export class AdapterVerificationError extends Error {
 export function createAdapterSlots(
   ctx: GpuContext,
   residentVersions: number,
-  stackFor: Qwen2Config | null = null,
+  stackFor: StackOptions | null = null,
 ): AdapterSlots {
   if (!(Number.isInteger(residentVersions) && residentVersions >= 1))
     throw new Error(`webgpu engine: residentVersions must be a positive integer, got ${residentVersions}`);
@@ -112,7 +111,7 @@ export async function applyVersion(s: AdapterSlots, snapshot: AdapterSnapshot | 
     await uploadVerified(s, params, snapshot.params, `adapter version ${snapshot.version}`);
     if (stackHost) {
       block = allocTensor(s.ctx, stackHost.length, 'f32', false, true);
-      await uploadVerified(s, block, stackHost, `adapter version ${snapshot.version} (stacked A)`);
+      await uploadVerified(s, block, stackHost, `adapter version ${snapshot.version} (stacked LoRA)`);
     }
   } catch (err) {
     releaseTensor(s.ctx, params);

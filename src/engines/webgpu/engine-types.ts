@@ -56,8 +56,10 @@ export interface WebGpuEngineOptions {
   stackLoraA?: boolean;
   /**
    * Decode q,k,v as one projection (fused-qkv.ts): 2 dispatches fewer per layer on the few-row route,
-   * 4 on the GEMM route. Default true. Adapted versions need stackLoraA (their block-diagonal B); without
-   * it, or with q,k,v weights not back to back in one buffer (uploadModel puts them so), they run apart.
+   * up to 5 on the GEMM route (5 at the 1.5B's widths: three split-K products and their reduces become
+   * one product wide enough to need no split). Default true. Adapted versions need stackLoraA (their
+   * block-diagonal B); without it, or with q,k,v weights not back to back in one buffer (uploadModel
+   * puts them so), they run apart.
    */
   fuseQkv?: boolean;
   /**

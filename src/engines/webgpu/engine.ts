@@ -86,8 +86,9 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const maxPagesPerSeq = Math.ceil(maxContext / pageSize);
   const eos = new Set(opts.tokenizer.eosTokenIds);
   const decodeText = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : opts.tokenizer.decode(ids));
-  const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, opts.stackLoraA === false ? null : c);
   const fusedQkv = opts.fuseQkv === false ? null : fusedQkvWeights(model);
+  const stackFor = opts.stackLoraA === false ? null : { config: c, qkvB: fusedQkv !== null };
+  const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, stackFor);
   return {
     fusedQkv,
     opts,

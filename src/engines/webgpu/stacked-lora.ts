@@ -40,9 +40,16 @@ export interface StackPlan {
   layers: (Record<Group, StackPlace | null> & { qkvB: DiagPlace | null })[];
 }
 
+/** What an engine's stacked blocks hold. */
+export interface StackOptions {
+  config: Qwen2Config;
+  /** The block-diagonal q,k,v B too: only when the engine fuses q,k,v (it is sync bytes for nothing else). */
+  qkvB: boolean;
+}
+
 /** The plan of an adapter's stacks; null when no group of any layer is adapted in full. */
-export function stackPlan(c: Qwen2Config, snapshot: Omit<AdapterSnapshot, 'params'>): StackPlan | null {
-  const slots = loraSlots(c, snapshot.settings, snapshot.layout);
+export function stackPlan(o: StackOptions, snapshot: Omit<AdapterSnapshot, 'params'>): StackPlan | null {
+  const slots = loraSlots(o.config, snapshot.settings, snapshot.layout);
   let size = 0;
   const layers = slots.map((s) => {
     const at = {} as StackPlan['layers'][number];
@@ -58,7 +65,7 @@ export function stackPlan(c: Qwen2Config, snapshot: Omit<AdapterSnapshot, 'param
       size += length;
     }
     at.qkvB = null;
-    if (at.qkv) {
+    if (at.qkv && o.qkvB) {
       const members = GROUPS.qkv.map((m) => s[m]!);
       const r = members[0]!.r;
       const rows = members.reduce((n, m) => n + m.outF, 0);

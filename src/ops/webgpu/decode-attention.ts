@@ -231,9 +231,9 @@ export function defaultSplits(n: number, nKvHeads: number, maxLen: number, wg: n
 }
 
 /**
- * o [n, nHeads·hd] = decode attention of q [n, nHeads·hd] (views at any offset) over layer `layer`
- * of the cache; `table` is the page table (i32 [rows, maxPagesPerSeq]), `seqs` an i32 tensor [2n]
- * of (page-table row, length) per query row. Lengths must be ≥ 1 (the new key is written first).
+ * o [n, nHeads·hd] = decode attention of q [n, nHeads·hd] (rows at stride opts.ldq; q and o views at
+ * even offsets) over layer `layer` of the cache; `table` is the page table (i32 [rows,
+ * maxPagesPerSeq]), `seqs` an i32 tensor [2n] of (page-table row, length) per query row. Lengths must be ≥ 1 (the new key is written first).
  */
 export function decodeAttention(
   ctx: GpuContext,

@@ -4,8 +4,9 @@
 // A matrix larger than one storage binding (the 1.5B vocabulary matrix in f32: 934 MB) is split
 // into row blocks. Tied embeddings are uploaded once and shared by the embedding and the LM head.
 // Each layer's q, k and v matrices (and their biases) are uploaded back to back in one buffer, as
-// views, so the rollout engine can run the three projections as one product (fusedQkv); the learner
-// reads the views like any other tensor.
+// views, so the rollout engine can run the three projections as one product (fused-qkv.ts); the
+// learner reads the views like any other tensor. The three share a dtype: a value of one outside the
+// f16 range keeps all three in f32 (reported as one name).
 import type { Qwen2Config } from '../../model/config.js';
 import type { LayerWeights, Model, ModelWeights } from '../../model/weights.js';
 import { allocTensor, writeTensor, type GpuContext } from './context.js';
@@ -64,13 +65,14 @@ const MATRIX_KEYS: (keyof LayerWeights)[] = ['o', 'gate', 'up', 'down'];
 
 /**
  * Matrices (or vectors) with rows of rowWidth, uploaded back to back as one tensor and returned as
- * views of it, in order; one upload each when together they could be split across buffers (counted
- * at 4 bytes a value: an f16 matrix may stay f32) or an f16 view would not start on a whole u32 word.
+ * views of it, in order; one upload each when together, at bytesPerValue, they would be split across
+ * buffers, or an f16 view would not start on a whole u32 word.
  */
 function adjacent(
   parts: Float32Array[],
   rowWidth: number,
   names: string[],
+  bytesPerValue: number,
   maxPartBytes: number,
   upload: (data: Float32Array, rowWidth: number, name: string) => GpuTensor,
 ): GpuTensor[] {
@@ -80,7 +82,8 @@ function adjacent(
     starts.push(total);
     total += p.length;
   }
-  if (4 * total > maxPartBytes || starts.some((s) => s % 2)) return parts.map((p, i) => upload(p, rowWidth, names[i]!));
+  if (bytesPerValue * total > maxPartBytes || starts.some((s) => s % 2))
+    return parts.map((p, i) => upload(p, rowWidth, names[i]!));
   const whole = new Float32Array(total);
   parts.forEach((p, i) => {
     whole.set(p, starts[i]!);
@@ -114,7 +117,7 @@ export function uploadModel(
     if (t.split) report.split[name] = t.split.parts.length;
     return t;
   };
-  const vector = (data: Float32Array, _rowWidth: number, name: string): GpuTensor => {
+  const vector = (data: Float32Array, name: string): GpuTensor => {
     report.bytes += data.length * 4;
     return uploadVector(ctx, data, name);
   };
@@ -126,31 +129,36 @@ export function uploadModel(
     const out = {} as LayerWeights<GpuTensor>;
     const attn = (m: string): string => `${p}self_attn.${m}`;
     const qkv = ['q_proj', 'k_proj', 'v_proj'].map(attn);
+    const mats = [lw.q, lw.k, lw.v];
+    const size = opts.weightDtype === 'f16' && mats.every(fitsF16) ? 2 : 4;
     [out.q, out.k, out.v] = adjacent(
-      [lw.q, lw.k, lw.v],
+      mats,
       D,
       qkv.map((m) => `${m}.weight`),
+      size,
       limit,
       matrix,
     );
     const biases = [lw.qBias, lw.kBias, lw.vBias];
+    const asVector = (d: Float32Array, _rowWidth: number, name: string): GpuTensor => vector(d, name);
     [out.qBias, out.kBias, out.vBias] = adjacent(
       biases,
       1,
       qkv.map((m) => `${m}.bias`),
+      4,
       limit,
-      vector,
+      asVector,
     );
     for (const key of MATRIX_KEYS) {
       const src = lw[key];
       const rowWidth = key === 'o' ? c.numHeads * c.headDim : key === 'down' ? c.intermediateSize : D;
       out[key] = matrix(src, rowWidth, `${p}${key}`);
     }
-    out.inputNorm = vector(lw.inputNorm, 1, `${p}input_layernorm.weight`);
-    out.postNorm = vector(lw.postNorm, 1, `${p}post_attention_layernorm.weight`);
+    out.inputNorm = vector(lw.inputNorm, `${p}input_layernorm.weight`);
+    out.postNorm = vector(lw.postNorm, `${p}post_attention_layernorm.weight`);
     return out;
   });
-  const finalNorm = vector(w.finalNorm, 1, 'model.norm.weight');
+  const finalNorm = vector(w.finalNorm, 'model.norm.weight');
   const lmHead = c.tieWordEmbeddings ? embed : matrix(w.lmHead, D, 'lm_head.weight');
   const weights: ModelWeights<GpuTensor> = { embed, layers, finalNorm, lmHead };
   return { model: { config: c, weights }, report };

@@ -4,10 +4,11 @@
 // (its row of the page table, an i32 tensor [maxSeqs, maxPagesPerSeq] that the host keeps); token
 // position j of the sequence lives in row pageTable[seq, j / pageSize]·pageSize + j % pageSize.
 //
-// Writes go through a "slot mapping" (vLLM's name): for each of `count` writes, the source row of
-// k/v (the new tokens' keys and values, after RoPE) and the destination pool row. The host computes
-// both from its page tables; one source row may be written to several destinations (a prompt
-// prefilled once for G sequences).
+// Prefill's writes go through a "slot mapping" (vLLM's name): for each of `count` writes, the source
+// row of k/v (the new tokens' keys and values, after RoPE) and the destination pool row. The host
+// computes both from its page tables; one source row may be written to several destinations (a prompt
+// prefilled once for G sequences). A decode step writes its rows in the dispatch that rotates them
+// (rope-kv-write.ts).
 import { allocTensor, dispatch, releaseTensor, type GpuContext, type KernelSpec } from './context.js';
 import type { GpuTensor } from './tensor.js';
 
