@@ -11,6 +11,8 @@
 //   --route-batch 48: that batch again on the other decode route (few-row kernels for every layer, or
 //   the tiled GEMM with the LoRA B product in its epilogue; engine option skinnyRows), to show which
 //   suits this GPU (0: skip)
+//   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections (engine options
+//   fuseQkv, fuseGateUp off), to show what the fused projections gain on this GPU (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -29,7 +31,8 @@ import { defaultSkinnyRows } from '../src/engines/webgpu/decode-ops.js';
 import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32]
-                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--serial-batch N] [--route-batch N] [--out FILE]
+                   [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--serial-batch N] [--route-batch N]
+                   [--unfused-batch N] [--out FILE]
   Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
   Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
 const { values: a } = scriptOptions({
@@ -47,6 +50,7 @@ const { values: a } = scriptOptions({
     'webllm-tokens': { type: 'string', default: '64' },
     'serial-batch': { type: 'string' },
     'route-batch': { type: 'string' },
+    'unfused-batch': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -64,6 +68,7 @@ const tokens = +(a.tokens ?? (quick ? 6 : 64));
 const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
 const serialBatch = +(a['serial-batch'] ?? (quick ? 4 : 48));
 const routeBatch = +(a['route-batch'] ?? (quick ? 4 : 48));
+const unfusedBatch = +(a['unfused-batch'] ?? (quick ? 4 : 48));
 const out = resolve(
   a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'),
 );
@@ -79,6 +84,8 @@ interface Row {
   overlap: boolean;
   /** 'skinny': every linear layer on the few-row kernel; 'gemm': the tiled GEMM (decode-ops.ts). */
   route: DecodeRoute;
+  /** q,k,v and gate,up each as one projection (the engine's default), or apart. */
+  fused: boolean;
   msPerStep: number;
   /** Host time encoding one decode step (iterations with a prefill left out). */
   hostMsPerStep: number;
@@ -97,6 +104,8 @@ interface ShapeResult {
   serial: Row | null;
   /** routeBatch on the route the default did not take, beside its default row (null when not measured). */
   otherRoute: Row | null;
+  /** unfusedBatch with the projections apart, beside its fused row (null when not measured). */
+  unfused: Row | null;
   device: string;
   syncMs: { upload: number; flip: number };
 }
@@ -110,7 +119,7 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
   const skinnyRows = defaultSkinnyRows(ctx);
-  const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows) =>
+  const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows, fuse = true) =>
     createWebGpuEngine({
       model,
       tokenizer,
@@ -119,6 +128,8 @@ async function benchShape(name: string): Promise<ShapeResult> {
       maxContext: promptLen + tokens + 8,
       overlap,
       skinnyRows: skinny,
+      fuseQkv: fuse,
+      fuseGateUp: fuse,
     });
   const routeOf = (B: number, skinny: number): DecodeRoute => (B <= skinny ? 'skinny' : 'gemm');
   const engine = await engineWith(true, Math.max(...batches));
@@ -136,8 +147,8 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const flip = engine.lastSync!.ms;
   const rows: Row[] = [];
   for (const B of batches) rows.push(await measure(name, c, engine, B, routeOf(B, skinnyRows)));
-  const once = async (B: number, overlap: boolean, skinny: number): Promise<Row> => {
-    const one = await engineWith(overlap, B, skinny);
+  const once = async (B: number, overlap: boolean, skinny: number, fuse = true): Promise<Row> => {
+    const one = await engineWith(overlap, B, skinny, fuse);
     await one.setAdapter(snap(1));
     const row = await measure(name, c, one, B, routeOf(B, skinny));
     await one.close();
@@ -146,10 +157,11 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const serial = batches.includes(serialBatch) ? await once(serialBatch, false, skinnyRows) : null;
   const other = routeOf(routeBatch, skinnyRows) === 'skinny' ? 0 : Infinity;
   const otherRoute = batches.includes(routeBatch) ? await once(routeBatch, true, other) : null;
+  const unfused = batches.includes(unfusedBatch) ? await once(unfusedBatch, true, skinnyRows, false) : null;
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
   ctx.device.destroy();
-  return { rows, serial, otherRoute, device, syncMs: { upload, flip } };
+  return { rows, serial, otherRoute, unfused, device, syncMs: { upload, flip } };
 }
 
 /** Decode tokens/s of B sequences (random prompts, EOS ignored) after a call that builds the pipelines. */
@@ -185,7 +197,7 @@ async function measure(
   const overlap = engine.overlap;
   const msPerStep = (1000 * decodeS) / (s.iterations - 1);
   console.error(
-    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
+    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}${fusedEngine(engine) ? '' : ', unfused'}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
   );
   return {
     shape: name,
@@ -194,6 +206,7 @@ async function measure(
     decodeTokensPerS: tps,
     overlap,
     route,
+    fused: fusedEngine(engine),
     msPerStep,
     hostMsPerStep: (1000 * s.decodeEncodeSeconds) / s.decodeSteps,
     waitMsPerStep: (1000 * s.decodeWaitSeconds) / s.decodeSteps,
@@ -203,6 +216,11 @@ async function measure(
     ofRoofline: tps / roof.tokensPerS,
     iterations: s.iterations,
   };
+}
+
+/** Both groups fused (the default where the upload allows). */
+function fusedEngine(e: WebGpuEngine): boolean {
+  return e.fused.qkv && e.fused.gateUp;
 }
 
 function table(title: string, cols: string[], rows: (string | number)[][]): void {
@@ -221,6 +239,7 @@ async function main(): Promise<void> {
     ...r.rows,
     ...(r.serial ? [r.serial] : []),
     ...(r.otherRoute ? [r.otherRoute] : []),
+    ...(r.unfused ? [r.unfused] : []),
   ]);
   table(
     `webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
@@ -230,6 +249,7 @@ async function main(): Promise<void> {
       'batch',
       'overlap',
       'route',
+      'fused',
       'decode tok/s',
       'ms/step',
       'host ms/step',
@@ -245,6 +265,7 @@ async function main(): Promise<void> {
       String(r.batch),
       r.overlap ? 'on' : 'off',
       r.route,
+      r.fused ? 'yes' : 'no',
       r.decodeTokensPerS,
       r.msPerStep,
       r.hostMsPerStep,
@@ -266,6 +287,15 @@ async function main(): Promise<void> {
       console.log(
         `${r.shape} batch ${dflt.batch}: ${dflt.route} route (default) ${dflt.decodeTokensPerS.toPrecision(4)} tok/s, ${dflt.dispatchesPerStep.toFixed(0)} dispatches/step; ${r.otherRoute.route} route ${r.otherRoute.decodeTokensPerS.toPrecision(4)} tok/s, ${r.otherRoute.dispatchesPerStep.toFixed(0)} dispatches/step`,
       );
+  }
+  for (const r of results) {
+    const f = r.rows.find((x) => x.batch === r.unfused?.batch);
+    if (!r.unfused || !f) continue;
+    const per = (x: Row): string =>
+      `${x.decodeTokensPerS.toPrecision(4)} tok/s, host ${x.hostMsPerStep.toFixed(2)} ms/step, ${x.dispatchesPerStep.toFixed(0)} dispatches/step`;
+    console.log(
+      `${r.shape} batch ${f.batch}: fused ${per(f)}; unfused ${per(r.unfused)} (×${(f.decodeTokensPerS / r.unfused.decodeTokensPerS).toFixed(2)})`,
+    );
   }
   for (const r of results)
     console.log(

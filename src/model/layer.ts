@@ -10,12 +10,14 @@
 // Inference may keep the residual stream in x instead (buffers allocated with residualInPlace: h2 and
 // out are x): o_proj and down_proj add into it, and x holds the layer output. It may also run the LoRA
 // A products of q,k,v (and of gate,up), which read one input, as one product over their stacked A
-// matrices (LayerContext.stacked, buffers allocated with stackedLora), and q,k,v as one projection
-// (buffers allocated with fusedQkv: LayerContext.fusedQkv, the LoRA side path over the block-diagonal
-// B of the stack; its output feeds an attend that applies RoPE itself).
+// matrices (LayerContext.stacked, buffers allocated with stackedLora), and q,k,v (and gate,up) as one
+// projection (buffers allocated with fusedQkv, fusedGateUp: LayerContext.fusedQkv, fusedGateUp), the
+// LoRA side path one low-rank term over the stacked A product with each member's B on its own columns
+// (LoraOperand.segments). Fused q,k,v feed an attend that applies RoPE itself; fused gate,up feed the
+// SwiGLU over their packed rows.
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
-import { LORA_MODULES, operandOf, type LayerLoraSlots, type LoraModule } from './lora.js';
+import { LORA_MODULES, moduleDims, operandOf, type LayerLoraSlots, type LoraModule } from './lora.js';
 import type { LoraOperand } from '../ops/types.js';
 import type { LayerWeights } from './weights.js';
 import type { Rng } from '../util/rng.js';
@@ -52,23 +54,22 @@ export interface LayerBuffers<T> {
   usStack: { qkv: T; gateUp: T } | null;
   /** The fused q,k,v projection's output [rows, Q + 2·KV] (each row q | k | v), or null (q, k, v apart). */
   qkv: T | null;
+  /** The fused gate,up projection's output [rows, 2·I] (each row gate | up), or null (g and u apart). */
+  gu: T | null;
 }
 
 /**
  * Inference: one layer's LoRA A matrices of the branches that read one input, stacked and multiplied
  * by the LoRA scale: scale·[A_q; A_k; A_v] [3r, D] and scale·[A_gate; A_up] [2r, D]. Each group's A
  * products then run as one product (ops.matmulNT), and every branch reads its r columns of the result
- * (LinearShape.usGiven): two dispatches per layer instead of five. With the q,k,v B matrices as one
- * block-diagonal matrix, the fused q,k,v projection's LoRA side path is one low-rank term over the
- * stacked A product. null: the group is not adapted in full.
+ * (LinearShape.usGiven): two dispatches per layer instead of five; a fused projection reads all of
+ * them in one low-rank term. null: the group is not adapted in full.
  */
 export interface StackedLora<T> {
   /** The scale folded in: the stacks serve only a LayerContext of this scale. */
   scale: number;
   qkv: T | null;
   gateUp: T | null;
-  /** B_q ⊕ B_k ⊕ B_v [Q + 2·KV, 3r], block-diagonal: the fused q,k,v projection's B (with qkv). */
-  qkvB: T | null;
 }
 
 /** What allocLayerBuffers allocates beyond the layer's fixed intermediates. */
@@ -86,10 +87,12 @@ export interface LayerBufferOptions<T> {
   /** Inference only: the stacked A products' outputs (usStack), for a LayerContext with stacked. */
   stackedLora?: boolean;
   /**
-   * Inference only: q,k,v as one projection into LayerBuffers.qkv (q, k, v allocated but not written), for a
-   * LayerContext with fusedQkv and ropeInAttend whose every adapted layer has its q,k,v stack.
+   * Inference only: q,k,v as one projection into LayerBuffers.qkv (q, k, v empty), for a LayerContext with
+   * fusedQkv and ropeInAttend whose every adapted layer has its q,k,v stack.
    */
   fusedQkv?: boolean;
+  /** Inference only: gate,up as one projection into LayerBuffers.gu (g, u empty), for a fusedGateUp context. */
+  fusedGateUp?: boolean;
 }
 
 /** make(n) gives a tensor of n elements (zeroed or not, as the caller's passes need). */
@@ -118,26 +121,30 @@ export function allocLayerBuffers<T>(
   const x = opts.x ?? make(rows * D);
   const inPlace = opts.residualInPlace === true;
   const r = stackRank(slots);
+  const fq = opts.fusedQkv === true,
+    fgu = opts.fusedGateUp === true;
   const usStack = opts.stackedLora && r > 0 ? { qkv: make(rows * 3 * r), gateUp: make(rows * 2 * r) } : null;
   return {
     x,
     rstd1: make(rows),
     xn1: make(rows * D),
-    q: make(rows * Q),
-    k: make(rows * KV),
-    v: make(rows * KV),
+    // Fused groups write their packed buffer instead: their members' buffers are empty (length 0).
+    q: make(fq ? 0 : rows * Q),
+    k: make(fq ? 0 : rows * KV),
+    v: make(fq ? 0 : rows * KV),
     lse: make(rows * c.numHeads),
     attn: make(rows * Q),
     h2: inPlace ? x : make(rows * D),
     rstd2: make(rows),
     xn2: make(rows * D),
-    g: make(rows * I),
-    u: make(rows * I),
+    g: make(fgu ? 0 : rows * I),
+    u: make(fgu ? 0 : rows * I),
     a: make(rows * I),
     out: inPlace ? x : make(rows * D),
     lora,
     usStack,
-    qkv: opts.fusedQkv ? make(rows * (Q + 2 * KV)) : null,
+    qkv: fq ? make(rows * (Q + 2 * KV)) : null,
+    gu: fgu ? make(rows * 2 * I) : null,
   };
 }
 
@@ -166,6 +173,8 @@ export interface LayerContext<T> {
   ropeInAttend?: boolean;
   /** Inference: this layer's q,k,v weights [Q + 2·KV, D] and biases as one matrix and vector (fusedQkv). */
   fusedQkv?: { w: T; bias: T } | null;
+  /** Inference: this layer's gate and up weights as one [2·I, D] matrix (fusedGateUp). */
+  fusedGateUp?: T | null;
 }
 
 export type AttendFn<T> = (buf: LayerBuffers<T>, rows: number) => void;
@@ -238,31 +247,51 @@ function stackedGroup<T>(
   return (i) => ({ us: ctx.ops.view(out, i * r, (rows - 1) * ld + r), ld });
 }
 
+/** The members of each fused projection, in their column order. */
+const FUSED_MEMBERS = {
+  qkv: ['q_proj', 'k_proj', 'v_proj'],
+  gateUp: ['gate_proj', 'up_proj'],
+} as const satisfies Record<string, readonly LoraModule[]>;
+
+/** A fused projection's weights, input, output and stacked A product (null us: no adapter). */
+interface FusedCall<T> {
+  group: keyof typeof FUSED_MEMBERS;
+  out: T;
+  x: T;
+  w: T;
+  bias: T | null;
+  us: T | null;
+}
+
 /**
- * q,k,v as one projection of xn1 into out [rows, Q + 2·KV]: the fused weights and biases, and the LoRA
- * side path over the stacked A product `us` [rows, 3r] and the block-diagonal B (null us: no adapter).
+ * A group of projections as one, out [rows, Σ members' widths] = x·Wᵀ (+ bias), with the LoRA side
+ * path as one low-rank term over the stacked A product: each member's columns read its own B (a view
+ * of the flat adapter block) and its r columns of us (LoraOperand.segments).
  */
-function fusedQkvForward<T>(
+function fusedForward<T>(
   ctx: LayerContext<T>,
-  buf: LayerBuffers<T>,
-  out: T,
+  f: FusedCall<T>,
   slots: LayerLoraSlots | null,
-  us: T | null,
+  loraFlat: T | null,
   rows: number,
   r: number,
 ): void {
-  const c = ctx.config,
-    f = ctx.fusedQkv,
-    stack = ctx.stacked;
-  const outF = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
-  const adapted = slots !== null && (slots.q_proj || slots.k_proj || slots.v_proj) !== null;
-  const where = `layerForward (layer ${ctx.layer}): buffers with fused q,k,v`;
-  if (!f || !ctx.ropeInAttend) throw new Error(`${where} need LayerContext.fusedQkv and ropeInAttend`);
-  if (adapted && !(us && stack?.qkv && stack.qkvB))
-    throw new Error(`${where} need this layer's q,k,v stack (stacked A and block-diagonal B) for its adapter`);
-  const lora = adapted ? { a: stack!.qkv!, b: stack!.qkvB!, r: 3 * r, scale: ctx.scale } : null;
-  const shape = { rows, inF: c.hiddenSize, outF, usGiven: { ld: 3 * r } };
-  ctx.ops.loraLinearForward(out, buf.xn1, f.w, f.bias, shape, lora, buf.xn1, us ?? out);
+  const members = FUSED_MEMBERS[f.group];
+  const widths = members.map((m) => moduleDims(ctx.config, m)[0]);
+  const adapted = slots !== null && loraFlat !== null && members.some((m) => slots[m] !== null);
+  if (adapted && !(f.us && ctx.stacked?.[f.group]))
+    throw new Error(
+      `layerForward (layer ${ctx.layer}): fused ${members.join(',')} need the layer's stacked A for its adapter`,
+    );
+  let lora: LoraOperand<T> | null = null;
+  if (adapted) {
+    const bs = members.map((m) => operandOf(slots[m], loraFlat, ctx.scale, ctx.ops.view)!.b);
+    const segments = bs.slice(1).map((b, i) => ({ start: widths.slice(0, i + 1).reduce((a, w) => a + w, 0), b }));
+    lora = { a: ctx.stacked![f.group]!, b: bs[0]!, r, scale: ctx.scale, segments };
+  }
+  const outF = widths.reduce((a, w) => a + w, 0);
+  const shape = { rows, inF: ctx.config.hiddenSize, outF, usGiven: { ld: members.length * r } };
+  ctx.ops.loraLinearForward(f.out, f.x, f.w, f.bias, shape, lora, f.x, f.us ?? f.out);
 }
 
 /** Runs the layer on buf.x (rows × D, filled by the caller) into buf.out (x itself: residualInPlace). */
@@ -288,8 +317,13 @@ export function layerForward<T>(
   ops.rmsnormForward(buf.xn1, buf.rstd1, buf.x, lw.inputNorm, rows, D, c.rmsNormEps);
   const qkv = stackedGroup(ctx, ctx.stacked?.qkv, buf.usStack?.qkv, buf.xn1, rows, D, r, 3);
   const [lq, lk, lv] = [buf.lora.q_proj, buf.lora.k_proj, buf.lora.v_proj];
-  if (buf.qkv) fusedQkvForward(ctx, buf, buf.qkv, slots, qkv ? buf.usStack!.qkv : null, rows, r);
-  else {
+  if (buf.qkv) {
+    const f = ctx.fusedQkv;
+    if (!f || !ctx.ropeInAttend)
+      throw new Error(`layerForward (layer ${ctx.layer}): fused q,k,v need LayerContext.fusedQkv and ropeInAttend`);
+    const us = qkv ? buf.usStack!.qkv : null;
+    fusedForward(ctx, { group: 'qkv', out: buf.qkv, x: buf.xn1, w: f.w, bias: f.bias, us }, slots, loraFlat, rows, r);
+  } else {
     projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), lq, false, qkv?.(0));
     projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), lk, false, qkv?.(1));
     projForward(ctx, 'v_proj', buf.v, buf.xn1, lw.v, lw.vBias, rows, D, KV, op('v_proj'), lv, false, qkv?.(2));
@@ -308,9 +342,17 @@ export function layerForward<T>(
   ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
   const gu = stackedGroup(ctx, ctx.stacked?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
   const [lg, lu] = [buf.lora.gate_proj, buf.lora.up_proj];
-  projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), lg, false, gu?.(0));
-  projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), lu, false, gu?.(1));
-  ops.swigluForward(buf.a, buf.g, buf.u, rows * I);
+  if (buf.gu) {
+    const w = ctx.fusedGateUp;
+    if (!w) throw new Error(`layerForward (layer ${ctx.layer}): fused gate,up need LayerContext.fusedGateUp`);
+    const us = gu ? buf.usStack!.gateUp : null;
+    fusedForward(ctx, { group: 'gateUp', out: buf.gu, x: buf.xn2, w, bias: null, us }, slots, loraFlat, rows, r);
+    ops.swigluPackedForward(buf.a, buf.gu, rows, I);
+  } else {
+    projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), lg, false, gu?.(0));
+    projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), lu, false, gu?.(1));
+    ops.swigluForward(buf.a, buf.g, buf.u, rows * I);
+  }
   projForward(
     ctx,
     'down_proj',

@@ -53,6 +53,12 @@ export interface LinearShape {
    * written.
    */
   usGiven?: { ld: number };
+  /**
+   * Forward only (inference): x (and xLora, which must be x) are packed gate | up rows [rows, 2·inF],
+   * and the layer's input is silu(gate)·up [rows, inF], formed as the products load it (down_proj after
+   * gate,up as one projection: the SwiGLU folded into its loads, layer.ts).
+   */
+  gatedX?: boolean;
 }
 
 /** One LoRA branch: views of the flat adapter block. */
@@ -63,6 +69,19 @@ export interface LoraOperand<T = FloatArray> {
   b: T;
   r: number;
   scale: number;
+  /**
+   * Forward only (inference, with LinearShape.usGiven): the output columns of several projections
+   * that read one input, run as one product (layer.ts: q,k,v and gate,up as one projection). Columns
+   * [0, segments[0].start) take `b` and us's columns [0, r); segment i's columns [start, next start or
+   * outF) take its own B (its rows from 0) and us's columns [(i+1)·r, (i+2)·r). At most 2 segments.
+   */
+  segments?: readonly LoraSegment<T>[];
+}
+
+/** A further column segment of a LoraOperand: its first output column and its lora_B [columns, r]. */
+export interface LoraSegment<T = FloatArray> {
+  start: number;
+  b: T;
 }
 
 export interface LinearGrads<T = FloatArray> {
@@ -145,6 +164,11 @@ export interface Ops<T = FloatArray> {
   ): void;
 
   swigluForward(a: T, g: T, u: T, n: number): void;
+  /**
+   * Inference: a [rows, width] = silu(gate) · up over packed rows gu [rows, 2·width], each row gate | up
+   * (the output of gate and up as one projection, layer.ts).
+   */
+  swigluPackedForward(a: T, gu: T, rows: number, width: number): void;
   /** Overwrites dg, du. */
   swigluBackward(dg: T, du: T, da: T, g: T, u: T, n: number): void;
 

@@ -19,6 +19,7 @@ import {
   scatterAddRows,
   swigluBackward,
   swigluForward,
+  swigluPackedForward,
 } from '../../src/ops/webgpu/elementwise.js';
 import { dropoutHashesGpu } from '../../src/ops/webgpu/dropout.js';
 import { checkElementwise, formatElementwiseChecks } from '../../src/ops/webgpu/check-elementwise.js';
@@ -493,6 +494,45 @@ t.test('rope: both directions against the cpu, inverse round trip, position chec
   );
 });
 
+t.test('swiglu over packed gate | up rows (gate and up as one projection)', async (t) => {
+  const ctx = await testGpu();
+  await forEachVariant(async (variant) => {
+    for (const [rows, width] of [
+      [1, 1],
+      [5, 3],
+      [3, 4],
+      [7, 8],
+      [2, 13],
+      [33, 64],
+    ] as const)
+      for (const off of [0, 3, 4]) {
+        const gu = randomArray(rng, rows * 2 * width, 6);
+        gu[0] = -100;
+        // The cpu op on packed rows equals the plain op on the gate and up halves.
+        const g = new Float32Array(rows * width),
+          u = new Float32Array(rows * width);
+        for (let r = 0; r < rows; r++) {
+          g.set(gu.subarray(2 * r * width, (2 * r + 1) * width), r * width);
+          u.set(gu.subarray((2 * r + 1) * width, (2 * r + 2) * width), r * width);
+        }
+        const want = new Float32Array(rows * width),
+          plain = new Float32Array(rows * width);
+        cpuOps.swigluPackedForward(want, gu, rows, width);
+        cpuOps.swigluForward(plain, g, u, rows * width);
+        t.same([...want], [...plain], `cpu: packed rows equal the plain op (${rows}×${width})`);
+        const a = place(ctx, new Float32Array(rows * width), off);
+        swigluPackedForward(ctx, a, place(ctx, gu, off === 3 ? 4 : off), rows, width);
+        const e = note('swigluPackedForward', relError(await readF32(ctx, a), want), `${rows}×${width}`);
+        t.ok(e < 1e-6, `${variant} ${rows}×${width} off=${off}: rel error ${e.toExponential(2)}`);
+      }
+  });
+  t.throws(
+    () => swigluPackedForward(ctx, place(ctx, new Float32Array(8), 0), place(ctx, new Float32Array(15), 0), 2, 4),
+    /gu/,
+    'gu shorter than rows × 2·width',
+  );
+});
+
 t.test('the device self-check (checkElementwise) passes here too', async (t) => {
   const ctx = await testGpu();
   const rows = await checkElementwise(ctx, 96, 200, 9);
@@ -513,6 +553,8 @@ t.test('every kernel variant ran (pipelines built)', async (t) => {
     'swiglu.fwd4',
     'swiglu.bwd',
     'swiglu.bwd4',
+    'swiglu.packed',
+    'swiglu.packed4',
     'dropout',
     'dropout4',
     'dropoutHashes',

@@ -11,7 +11,7 @@
 #              CPU on the same q4 weights, before and after a q4 sync; its 1536x28-q4f16_1 library);
 #              pack.sh LIB.wasm ... packs them
 # Budget: every phase has its own timeout; 'learner' worst case 810 s (120+150+300+240), 'rollout'
-# 370 s (120+60+150+40), 'webllm' 550 s (200+150+200): run them as separate calls to stay inside a
+# 400 s (150+60+150+40), 'webllm' 550 s (200+150+200): run them as separate calls to stay inside a
 # 10-minute call limit, rollout first (the open GPU issue's targets).
 # At most 8 files come back from a device call: the phases write into a scratch folder; $OUT gets
 # the comparisons, the loractor JSONs of the phases that ran (at most 5) and results.tar.gz (every
@@ -76,8 +76,9 @@ if phase rollout; then
     rshapes=1.5b,0.5b; rargs=(--batches 1,2,4,8,16,32,48,64 --prompt 512 --tokens 48); serial=48
   fi
   # --serial-batch: that batch again with overlap off (what encoding while the GPU works gains);
-  # --route-batch: that batch again on the other decode route (whether skinnyRows' default suits the GPU).
-  run rollout 120 "$node" "$proj/dist/tools/bench-gpu-rollout.js" --shapes "$rshapes" "${rargs[@]}" --serial-batch $serial --route-batch $serial --out "$out/loractor-rollout.json"
+  # --route-batch: that batch again on the other decode route (whether skinnyRows' default suits the GPU);
+  # --unfused-batch: that batch again with q,k,v and gate,up apart (what the fused projections gain).
+  run rollout 150 "$node" "$proj/dist/tools/bench-gpu-rollout.js" --shapes "$rshapes" "${rargs[@]}" --serial-batch $serial --route-batch $serial --unfused-batch $serial --out "$out/loractor-rollout.json"
   if [ $torch_ok = 1 ]; then
     run transformers 60 python3 "$repo/tools/device/torch_rollout.py" --shapes "$rshapes" "${rargs[@]}" --out "$out/transformers-rollout.json"
   else

@@ -5,7 +5,7 @@
 // only the flat LoRA block, reads it back and compares its checksum with the host block's (FNV-1a,
 // as the WeightStore and the WebLLM sync do); a mismatch or a non-finite value rejects the version
 // and frees its slot, and the version that served keeps serving. With it goes the version's block of
-// stacked LoRA matrices (stacked-lora.ts: A stacks, q,k,v block-diagonal B), verified the same way.
+// stacked LoRA matrices (stacked-lora.ts: the A stacks of q,k,v and gate,up), verified the same way.
 import { allocTensor, readF32, releaseTensor, writeTensor, type GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { checksumFloat32 } from '../../runtime/checksum.js';

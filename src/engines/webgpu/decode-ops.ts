@@ -10,6 +10,7 @@ import type { GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { skinnyMatmulNT } from '../../ops/webgpu/skinny-matmul.js';
 import { gemm } from '../../ops/webgpu/gemm.js';
+import { segmentsNeedUs } from '../../ops/webgpu/lora-linear.js';
 
 /** Rows up to which the few-row kernel is used: always on CPU adapters (SwiftShader), else 8. */
 export function defaultSkinnyRows(ctx: GpuContext): number {
@@ -52,9 +53,10 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
       }
       // us = scale·xLora·Aᵀ (unless given), then y (+)= x·Wᵀ + bias + us·Bᵀ in one product (the B product
       // in its epilogue).
+      if (branch.segments?.length && !shape.usGiven) throw new Error(segmentsNeedUs('loraLinearForward'));
       if (!shape.usGiven)
         skinnyMatmulNT(ctx, us, xLora, branch.a, rows, inF, branch.r, { accumulate: false, alpha: branch.scale });
-      const lowRank = { u: us, b: branch.b, r: branch.r, ldu: shape.usGiven?.ld };
+      const lowRank = { u: us, b: branch.b, r: branch.r, ldu: shape.usGiven?.ld, segments: branch.segments };
       if (rows <= skinnyRows) skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
       else gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
     },

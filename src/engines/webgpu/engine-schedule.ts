@@ -22,6 +22,7 @@ import { releasePages, reservePages, type PagePool } from './pages.js';
 import type { StepAdapter, StepState } from './step.js';
 import type { EngineState, Seq, WebGpuGenerationStats } from './engine-types.js';
 import { cacheFor } from './engine-kv-cache.js';
+import { stacksCover } from './fused-projections.js';
 import { launchIteration } from './engine-iteration.js';
 
 /** One generate call's batching state: what it was asked, its queue of jobs, its slots and running sequences. */
@@ -97,7 +98,7 @@ function startCall(
     table,
     maxPagesPerSeq,
     rope: ops.ropeTable(c.ropeTheta, c.headDim, longest),
-    fusedQkv: e.fusedQkv,
+    fused: e.fused,
   };
   return {
     e,
@@ -300,12 +301,13 @@ function retireFinished(call: GenerateCall, running: Seq[]): Seq[] {
 
 function stepAdapter(e: EngineState, pinned: ReturnType<typeof pinServing>): StepAdapter {
   const { config: c, slotsCache } = e;
-  if (!pinned) return { adapter: null, slots: null, scale: 0, stacked: null };
+  if (!pinned) return { adapter: null, slots: null, scale: 0, stacked: null, covers: { qkv: true, gateUp: true } };
   const { settings, layout } = pinned.snapshot;
   let slots = slotsCache.get(layout);
   if (!slots) slotsCache.set(layout, (slots = loraSlots(c, settings, layout)));
   const stacked = pinned.stacks?.layers ?? null;
-  return { adapter: { settings, layout, params: pinned.params }, slots, scale: loraScale(settings), stacked };
+  const covers = { qkv: stacksCover(slots, stacked, 'qkv'), gateUp: stacksCover(slots, stacked, 'gateUp') };
+  return { adapter: { settings, layout, params: pinned.params }, slots, scale: loraScale(settings), stacked, covers };
 }
 
 function completionOf(

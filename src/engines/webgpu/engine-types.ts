@@ -2,7 +2,7 @@
 // statistics and engine interfaces it exports, one running sequence, and the engine state the parts
 // (engine-schedule.ts, engine-iteration.ts, engine-kv-cache.ts) take instead of the closure they
 // were once part of.
-import type { FusedQkv } from './fused-qkv.js';
+import type { FusedWeights } from './fused-projections.js';
 import type { Qwen2Config } from '../../model/config.js';
 import type { Model } from '../../model/weights.js';
 import type { LayerLoraSlots } from '../../model/lora.js';
@@ -55,13 +55,18 @@ export interface WebGpuEngineOptions {
    */
   stackLoraA?: boolean;
   /**
-   * Decode q,k,v as one projection (fused-qkv.ts): 2 dispatches fewer per layer on the few-row route,
-   * up to 5 on the GEMM route (5 at the 1.5B's widths: three split-K products and their reduces become
-   * one product wide enough to need no split). Default true. Adapted versions need stackLoraA (their
-   * block-diagonal B); without it, or with q,k,v weights not back to back in one buffer (uploadModel
-   * puts them so), they run apart.
+   * Decode q,k,v as one projection (fused-projections.ts): 2 dispatches fewer per layer on the few-row
+   * route, up to 5 on the GEMM route (5 at the 1.5B's widths: three split-K products and their reduces
+   * become one product wide enough to need no split). Default true. Adapted versions need stackLoraA
+   * (the stacked A product their low-rank term reads); without it, or with q,k,v weights not back to
+   * back in one buffer (uploadModel puts them so), they run apart.
    */
   fuseQkv?: boolean;
+  /**
+   * Run gate,up as one projection in prefill and decode (fused-projections.ts), the SwiGLU reading its
+   * packed rows: 1 dispatch fewer per layer. Default true; the same conditions as fuseQkv.
+   */
+  fuseGateUp?: boolean;
   /**
    * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides
    * behind the GPU's work, at the cost of one dropped token per sequence that ends on EOS or a stop
@@ -100,6 +105,11 @@ export interface WebGpuEngine extends GenerationEngine {
   readonly kvDtype: KvDType;
   /** Whether iterations overlap (WebGpuEngineOptions.overlap). */
   readonly overlap: boolean;
+  /**
+   * Whether q,k,v and gate,up can run as one projection each (fuseQkv, fuseGateUp, resolved against the
+   * upload: the group's weights back to back); a call fuses a group where its adapter version allows.
+   */
+  readonly fused: { qkv: boolean; gateUp: boolean };
   readonly lastStats: WebGpuGenerationStats;
   /** The last setAdapter: a pointer flip or a verified upload, and how long it took. */
   readonly lastSync: SyncReport | null;
@@ -153,8 +163,8 @@ export interface EngineState {
   tokens: GpuTensor;
   out: GpuTensor;
   kv: PagedKvCache | null;
-  /** Each layer's q,k,v weights as one matrix (fuseQkv), or null: decode runs them apart. */
-  fusedQkv: FusedQkv[] | null;
+  /** Each layer's q,k,v and gate,up weights as one matrix each (fuseQkv, fuseGateUp), or null: apart. */
+  fused: FusedWeights;
   version: number;
   lastStats: WebGpuGenerationStats;
   slotsCache: WeakMap<AdapterLayout, LayerLoraSlots[]>;

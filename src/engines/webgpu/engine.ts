@@ -34,7 +34,7 @@ import { applyVersion, createAdapterSlots, releaseAdapterSlots, type SyncReport 
 import { pagesFor } from './pages.js';
 import { decodeOps, defaultSkinnyRows } from './decode-ops.js';
 import { createSerialQueue, type SerialQueue } from '../../util/serial.js';
-import { fusedQkvWeights } from './fused-qkv.js';
+import { fusedWeights } from './fused-projections.js';
 import type { EngineState, WebGpuEngine, WebGpuEngineOptions } from './engine-types.js';
 import { generateNow, zeroStats } from './engine-schedule.js';
 
@@ -86,11 +86,11 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const maxPagesPerSeq = Math.ceil(maxContext / pageSize);
   const eos = new Set(opts.tokenizer.eosTokenIds);
   const decodeText = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : opts.tokenizer.decode(ids));
-  const fusedQkv = opts.fuseQkv === false ? null : fusedQkvWeights(model);
-  const stackFor = opts.stackLoraA === false ? null : { config: c, qkvB: fusedQkv !== null };
+  const fused = fusedWeights(model, { qkv: opts.fuseQkv !== false, gateUp: opts.fuseGateUp !== false });
+  const stackFor = opts.stackLoraA === false ? null : { config: c };
   const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, stackFor);
   return {
-    fusedQkv,
+    fused,
     opts,
     config: c,
     ctx,
@@ -132,7 +132,9 @@ function describeEngine(e: EngineState): string {
   const weights = `weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${shared}`;
   const features = `features ${ctx.info.features.join(' ') || 'none'}`;
   const cache = `KV cache ${kvDtype}, pages of ${pageSize}`;
-  return `webgpu (${ctx.info.adapter}; ${weights}; ${cache}; batch ≤ ${maxBatch}; ${features})`;
+  const groups = [e.fused.qkv && 'q,k,v', e.fused.gateUp && 'gate,up'].filter(Boolean);
+  const fused = `fused ${groups.join(' and ') || 'none'}`;
+  return `webgpu (${ctx.info.adapter}; ${weights}; ${cache}; batch ≤ ${maxBatch}; ${fused}; ${features})`;
 }
 
 /** The engine as callers see it: generate calls one at a time, adapter syncs, its state, close. */
@@ -147,6 +149,7 @@ function engineObject(e: EngineState, serving: Serving): WebGpuEngine {
     ctx,
     kvDtype,
     overlap: e.overlap,
+    fused: { qkv: e.fused.qkv !== null, gateUp: e.fused.gateUp !== null },
     generate,
     setAdapter: (snapshot: AdapterSnapshot | null) => syncAdapter(e, serving, snapshot),
     get policyVersion() {

@@ -14,7 +14,7 @@ import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { pagedKvWrite, type PagedKvCache } from '../../ops/webgpu/paged-kv.js';
 import { decodeAttention } from '../../ops/webgpu/decode-attention.js';
 import { ropeKvWrite } from '../../ops/webgpu/rope-kv-write.js';
-import { stacksCoverQkv, type FusedQkv } from './fused-qkv.js';
+import type { FusedWeights } from './fused-projections.js';
 import { gatherTokenRows } from '../../ops/webgpu/token-rows.js';
 import {
   allocLayerBuffers,
@@ -35,8 +35,8 @@ export interface StepState {
   table: GpuTensor;
   maxPagesPerSeq: number;
   rope: RopeTable;
-  /** Each layer's q,k,v weights as one matrix (fused-qkv.ts), or null: q,k,v run apart. */
-  fusedQkv: FusedQkv[] | null;
+  /** Each layer's q,k,v and gate,up weights as one matrix each (fused-projections.ts), or null: apart. */
+  fused: FusedWeights;
 }
 
 /** The adapter version a call runs on (null: the base model). */
@@ -46,6 +46,8 @@ export interface StepAdapter {
   scale: number;
   /** Per layer, the version's stacked LoRA matrices (stacked-lora.ts), or null: one A product per branch. */
   stacked: StackedLora<GpuTensor>[] | null;
+  /** Whether the version's stacks allow each fused projection (fused-projections.ts stacksCover). */
+  covers: { qkv: boolean; gateUp: boolean };
 }
 
 /**
@@ -61,14 +63,21 @@ function layers(
   attend: (buf: LayerBuffers<GpuTensor>, layer: number) => void,
   ropeInAttend = false,
 ): GpuTensor {
-  // q,k,v as one projection: decode only (its attend rotates them), and only where every adapted
-  // layer has its q,k,v stack (the block-diagonal B).
-  const fused = ropeInAttend && stacksCoverQkv(ad.slots, ad.stacked) ? st.fusedQkv : null;
+  // q,k,v as one projection: decode only (its attend rotates them); q,k,v and gate,up only where every
+  // adapted layer has the group's stacked A.
+  const fusedQkv = ropeInAttend && ad.covers.qkv ? st.fused.qkv : null;
+  const fusedGateUp = ad.covers.gateUp ? st.fused.gateUp : null;
   const c = st.model.config,
     ops = st.ops;
   // Not zeroed: every layer buffer is written in full before it is read (saves a fill per buffer).
   const make = (n: number): GpuTensor => allocTensor(st.ctx, n, 'f32');
-  const bufOpts = { x, residualInPlace: true, stackedLora: ad.stacked !== null, fusedQkv: fused !== null };
+  const bufOpts = {
+    x,
+    residualInPlace: true,
+    stackedLora: ad.stacked !== null,
+    fusedQkv: fusedQkv !== null,
+    fusedGateUp: fusedGateUp !== null,
+  };
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, bufOpts);
   const ctx: LayerContext<GpuTensor> = {
     config: c,
@@ -82,7 +91,8 @@ function layers(
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
     ctx.stacked = ad.stacked ? ad.stacked[l]! : null;
-    ctx.fusedQkv = fused ? fused[l]! : null;
+    ctx.fusedQkv = fusedQkv ? fusedQkv[l]! : null;
+    ctx.fusedGateUp = fusedGateUp ? fusedGateUp[l]! : null;
     layerForward(
       ctx,
       st.model.weights.layers[l]!,

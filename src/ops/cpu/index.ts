@@ -3,7 +3,7 @@ import { matmulNN, matmulNT, matmulTN, type FloatArray } from '../matmul.js';
 import type { Ops } from '../types.js';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm.js';
 import { ropeApply, ropeTable } from './rope.js';
-import { swigluBackward, swigluForward } from './swiglu.js';
+import { swigluBackward, swigluForward, swigluPackedForward } from './swiglu.js';
 import { loraLinearBackward, loraLinearForward } from './lora-linear.js';
 import { adamwStep } from './adamw.js';
 import {
@@ -46,6 +46,7 @@ export const cpuOps: Ops<FloatArray> = {
   attentionForward,
   attentionBackward,
   swigluForward,
+  swigluPackedForward,
   swigluBackward,
   dropout,
   loraLinearForward,

@@ -8,6 +8,18 @@ export function swigluForward(a: FloatArray, g: FloatArray, u: FloatArray, n: nu
   }
 }
 
+/** a [rows, width] = silu(gate) · up over packed rows gu [rows, 2·width] (gate | up per row). */
+export function swigluPackedForward(a: FloatArray, gu: FloatArray, rows: number, width: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * width,
+      g0 = 2 * o;
+    for (let j = 0; j < width; j++) {
+      const gv = gu[g0 + j]!;
+      a[o + j] = (gv / (1 + Math.exp(-gv))) * gu[g0 + width + j]!;
+    }
+  }
+}
+
 /** Overwrites dg and du from da (both are fresh per layer, so no accumulation is needed). */
 export function swigluBackward(
   dg: FloatArray,

@@ -4,8 +4,18 @@
 // Each elementwise kernel has a scalar and a vec4 variant (operands.ts `elementwise`): vec4 runs
 // when every view is 16-byte aligned, the scalar variant takes the tail and unaligned views.
 import type { GpuContext } from './context.js';
-import type { GpuTensor } from './tensor.js';
-import { copyInto, elementwise, needF32, prefix, WORKGROUP_INDEX, type KernelDef } from './operands.js';
+import { viewOf, type GpuTensor } from './tensor.js';
+import {
+  copyInto,
+  elementwise,
+  foldGroups,
+  needF32,
+  prefix,
+  run,
+  vec4Aligned,
+  WORKGROUP_INDEX,
+  type KernelDef,
+} from './operands.js';
 
 export { rmsnormBackward, rmsnormForward } from './norms.js';
 export { ropeApply } from './rope.js';
@@ -13,7 +23,7 @@ export { gatherRows, scatterAddRows } from './rows.js';
 export { dropout } from './dropout.js';
 
 /** A scalar and a vec4 kernel from one body: accessors move V = f32 or vec4<f32>, `i` indexes either. */
-function pair(name: string, body: string): [KernelDef, KernelDef] {
+function pair(name: string, body: string, extra: string[] = []): [KernelDef, KernelDef] {
   const code = `${WORKGROUP_INDEX}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -22,8 +32,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   ${body}
 }`;
   return [
-    { name, params: ['n'], code },
-    { name: `${name}4`, params: ['n'], code, vec4: true },
+    { name, params: ['n', ...extra], code },
+    { name: `${name}4`, params: ['n', ...extra], code, vec4: true },
   ];
 }
 
@@ -45,6 +55,14 @@ const SWIGLU_BWD = pair(
   st_du(i, d * (g * s));
   st_dg(i, d * ld_u(i) * s * (1.0 + g * (1.0 - s)));`,
 );
+
+// Packed rows gu [rows, 2·width] (gate | up): element i of a reads gate and up of its row at row stride
+// ld = 2·width (in vec4s in the vec4 variant, where width and ld are counted in vec4s too).
+const SWIGLU_PACKED_BODY = `let r = i / p.width;
+  let j = r * p.ld + (i - r * p.width);
+  let g = ld_g(j);
+  st_a(i, g / (1.0 + exp(min(-g, V(87.0)))) * ld_u(j));`;
+const SWIGLU_PACKED = pair('swiglu.packed', SWIGLU_PACKED_BODY, ['width', 'ld']);
 
 /** dst[0, n) = src[0, n). src may be f16 (read as f32); overlapping views copy as if through a temporary. */
 export function copyTensor(ctx: GpuContext, dst: GpuTensor, src: GpuTensor, n: number): void {
@@ -89,6 +107,34 @@ export function swigluForward(ctx: GpuContext, a: GpuTensor, g: GpuTensor, u: Gp
       { name: 'u', t: prefix(u, n, where, 'u'), access: 'read' },
     ],
     [],
+  );
+}
+
+/** a [rows, width] = silu(gate) · up over packed rows gu [rows, 2·width] (gate | up per row); one dispatch. */
+export function swigluPackedForward(ctx: GpuContext, a: GpuTensor, gu: GpuTensor, rows: number, width: number): void {
+  const where = 'swigluPackedForward';
+  needF32(a, where, 'a');
+  needF32(gu, where, 'gu');
+  if (!(Number.isInteger(rows) && Number.isInteger(width) && rows >= 0 && width >= 0))
+    throw new Error(`${where}: rows and width must be non-negative integers, got ${rows} and ${width}`);
+  const n = rows * width;
+  if (n === 0) return;
+  const out = prefix(a, n, where, 'a'),
+    packed = prefix(gu, 2 * n, where, 'gu');
+  const g = viewOf(packed, 0, 2 * n - width),
+    u = viewOf(packed, width, 2 * n - width);
+  const operands = [
+    { name: 'a', t: out, access: 'write' as const },
+    { name: 'g', t: g, access: 'read' as const },
+    { name: 'u', t: u, access: 'read' as const },
+  ];
+  const v4 = width % 4 === 0 && vec4Aligned([out, g, u]) ? 4 : 1;
+  run(
+    ctx,
+    SWIGLU_PACKED[v4 === 4 ? 1 : 0],
+    operands,
+    [n / v4, width / v4, (2 * width) / v4],
+    foldGroups(Math.ceil(n / v4 / 256)),
   );
 }
 

@@ -1,7 +1,8 @@
 // One sub-product of gemm.ts over single buffers: cut to the grid's per-dimension limit, split
 // along K into slices summed by a reduce when the output has few tiles, the half kernels' A scale
 // (MAXABS partial maxima), and the kernel picked per variant and tile (pipelines keyed ':lr' carry
-// the low-rank epilogue term; the others compile without it).
+// the low-rank epilogue term, ':lrs' the direct kernel's column-segmented one; the others compile
+// without it).
 import {
   allocTensor,
   dispatch,
@@ -66,8 +67,46 @@ export interface Block {
   accumulate: boolean;
   bias: Operand | null;
   mul: Operand | null;
-  /** u [M, r] (row stride u.ld) and b [N, r] (row stride r); sub-products after the first along K: null. */
-  lowRank: { u: Operand; b: Operand; r: number } | null;
+  /** The fused low-rank term; sub-products after the first along K: null. */
+  lowRank: BlockLowRank | null;
+}
+
+/**
+ * u [M, r·(segs + 1)] (row stride u.ld) times b [N, r] (row stride r), or with column segments:
+ * columns from segs[i].start on read u's columns [(i+1)·r, (i+2)·r) and the element base + n·r of b's
+ * buffer (gemm.ts LowRank.segments).
+ */
+export interface BlockLowRank {
+  u: Operand;
+  b: Operand;
+  r: number;
+  segs: readonly BlockSegment[];
+}
+
+/**
+ * A column segment after the first, relative to its block: its first column (0 when it began
+ * before the block) and the base of its B, (element offset of its row 0) − start·r, so that
+ * base + n·r addresses column n's row in every block (negative bases wrap mod 2^32 in the kernels).
+ */
+export interface BlockSegment {
+  start: number;
+  base: number;
+}
+
+/** Segment absent (the kernels' comparison n ≥ start never holds). */
+const NO_SEGMENT = 0xffffffff;
+
+/** The segments of a block n0 columns further along. */
+export function shiftSegments(segs: readonly BlockSegment[], n0: number, r: number): readonly BlockSegment[] {
+  if (n0 === 0 || segs.length === 0) return segs;
+  return segs.map((s) => ({ start: Math.max(s.start - n0, 0), base: s.base + n0 * r }));
+}
+
+/** The 4 segment words of a kernel's parameter block: seg1, seg2, offLb1, offLb2 (bases mod 2^32). */
+export function segmentWords(segs: readonly BlockSegment[] | undefined): [number, number, number, number] {
+  const s1 = segs?.[0],
+    s2 = segs?.[1];
+  return [s1 ? s1.start : NO_SEGMENT, s2 ? s2.start : NO_SEGMENT, s1 ? s1.base >>> 0 : 0, s2 ? s2.base >>> 0 : 0];
 }
 
 /** Tile of a variant: the register tile, or the subgroup-matrix kernel's fixed 64×64. */
@@ -104,7 +143,12 @@ function subBlock(blk: Block, m0: number, n0: number, m: number, n: number): Blo
     C: operandAt(blk.C, m0, n0),
     bias: blk.bias && operandAt(blk.bias, 0, n0),
     mul: blk.mul && operandAt(blk.mul, m0, n0),
-    lowRank: lr && { u: operandAt(lr.u, m0, 0), b: operandAt(lr.b, n0, 0), r: lr.r },
+    lowRank: lr && {
+      u: operandAt(lr.u, m0, 0),
+      b: operandAt(lr.b, n0, 0),
+      r: lr.r,
+      segs: shiftSegments(lr.segs, n0, lr.r),
+    },
   };
 }
 
@@ -138,7 +182,7 @@ export function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulO
   const split = !!part;
   // The low-rank term is applied by the main kernel, or by the reduce after split-K slices.
   const lr = !split ? blk.lowRank : null;
-  const spec = kernelSpec(ctx, variant, tile.name, blk, lr !== null);
+  const spec = kernelSpec(ctx, variant, tile.name, blk, lr === null ? 'none' : lr.segs.length ? 'segmented' : 'plain');
   const dummy = dummyTensor(ctx);
   const flags =
     (blk.accumulate ? FLAG.accumulate : 0) |
@@ -182,6 +226,7 @@ export function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulO
     lr ? lr.u.off : 0,
     lr ? lr.b.off : 0,
     lr ? lr.u.ld : 0,
+    ...segmentWords(lr?.segs),
   ];
   dispatch(ctx, spec, tensors, params, [gx, gy, z]);
   if (part) reduceSlices(ctx, blk, part, z, dummy);
@@ -197,7 +242,13 @@ function dummyTensor(ctx: GpuContext): GpuTensor {
   return t;
 }
 
-function kernelSpec(ctx: GpuContext, variant: MatmulVariant, tile: TileName, blk: Block, lowRank: boolean): KernelSpec {
+/**
+ * The pipeline of a variant and tile. The low-rank term: 'none' compiles without it; the direct kernel
+ * has a variant of its own for segmented terms (its per-thread u registers assume one segment), the
+ * others compute the segment per output in either case.
+ */
+function kernelSpec(ctx: GpuContext, variant: MatmulVariant, tile: TileName, blk: Block, low: LowRankKind): KernelSpec {
+  const lowRank = low !== 'none';
   const lr = lowRank ? ':lr' : '';
   if (variant === 'subgroup-matrix') {
     const key = { transA: blk.transA, transB: blk.transB, lowRank };
@@ -205,9 +256,14 @@ function kernelSpec(ctx: GpuContext, variant: MatmulVariant, tile: TileName, blk
       sgmKernel(ctx, subgroupMatrixConfig(ctx)!, key),
     );
   }
-  if (variant === 'direct') return cachedSpec(`direct:${tile}${lr}`, () => directKernel(tile, lowRank));
+  if (variant === 'direct') {
+    const seg = low === 'segmented';
+    return cachedSpec(`direct:${tile}${lr}${seg ? 's' : ''}`, () => directKernel(tile, lowRank, seg));
+  }
   return cachedSpec(`${variant}:${tile}${lr}`, () => gemmKernel(familyOf(variant), tile, lowRank));
 }
+
+type LowRankKind = 'none' | 'plain' | 'segmented';
 
 // Kernel sources are generated once per key (dispatch looks pipelines up by spec.key).
 const specs = new Map<string, KernelSpec>();
@@ -265,6 +321,7 @@ function reduceSlices(ctx: GpuContext, blk: Block, part: GpuTensor, slices: numb
       lr?.u.off ?? 0,
       lr?.b.off ?? 0,
       lr?.u.ld ?? 0,
+      ...segmentWords(lr?.segs),
     ],
     [gx, gy],
   );

@@ -4,7 +4,8 @@
 // A and C are f32; B is f32 or f16 (packed). Any operand may be a view at any element offset; a
 // matrix split across buffers in row blocks (tensor.ts `split`) is cut into sub-products along the
 // block boundaries (M, N or K), each addressing its block with offsets and leading dimensions, and
-// dispatched by gemm-block.ts. u·bᵀ (u [M,r], b [N,r]) is a LoRA branch's B product fused in.
+// dispatched by gemm-block.ts. u·bᵀ (u [M,r], b [N,r]) is a LoRA branch's B product fused in, or
+// with column segments those of up to three branches that read one input (LowRank.segments).
 //
 // Variants (kernels in matmul-kernels.ts, matmul-sgmatrix.ts), chosen per call (gemm-variants.ts):
 //   'tiled'            portable f32, workgroup-memory tiles + register blocks (always available)
@@ -20,7 +21,7 @@
 // (gemm-block.ts).
 import type { GpuContext } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
-import { gemmBlock, operandAt, type Operand } from './gemm-block.js';
+import { gemmBlock, operandAt, shiftSegments, type BlockSegment, type Operand } from './gemm-block.js';
 import { pickVariant, type MatmulOptions } from './gemm-variants.js';
 
 export {
@@ -58,10 +59,39 @@ export interface LowRank {
   b: GpuTensor;
   r: number;
   /**
-   * u's row stride (default r): u may be r columns of a wider matrix, e.g. the stacked LoRA A product
-   * of the branches that read one input (layer.ts).
+   * u's row stride (default: the columns it reads, r per segment): u may be columns of a wider matrix,
+   * e.g. the stacked LoRA A product of the branches that read one input (layer.ts).
    */
   ldu?: number;
+  /**
+   * Column segments after the first (at most 2, starts strictly ascending inside (0, n)): several
+   * projections that read one input run as one product (q,k,v; gate,up) without a zero-padded
+   * block-diagonal B. Output column n of segment s (s = how many starts are ≤ n) takes u's columns
+   * [s·r, (s+1)·r) and row n − start_s of its own B: `b` for segment 0 (then [segments[0].start, r]),
+   * segments[s−1].b (in b's buffer: one binding) for the others. ldu ≥ (segments + 1)·r.
+   */
+  segments?: readonly LowRankSegment[];
+}
+
+/** A further column segment of a LowRank: its first output column and its B [columns, r]. */
+export interface LowRankSegment {
+  start: number;
+  b: GpuTensor;
+}
+
+/** Columns of u a low-rank term reads per row: r per segment. */
+export function lowRankWidth(lr: LowRank): number {
+  return ((lr.segments?.length ?? 0) + 1) * lr.r;
+}
+
+/** u's row stride. */
+export function lowRankLd(lr: LowRank): number {
+  return lr.ldu ?? lowRankWidth(lr);
+}
+
+/** The output columns that take lr.b: segment 0, all n without segments. */
+export function firstSegmentColumns(lr: LowRank, n: number): number {
+  return lr.segments?.[0]?.start ?? n;
 }
 
 /** The elements a low-rank operand must hold: rows rows of r values at row stride ld. */
@@ -69,11 +99,41 @@ export function lowRankSpan(rows: number, r: number, ld: number): number {
   return rows === 0 ? 0 : (rows - 1) * ld + r;
 }
 
-/** The refusal of a bad lowRank r or ldu, or null. */
+/** The refusal of a bad lowRank r, ldu or segment list (count, starts), or null. */
 export function lowRankShapeError(lr: LowRank): string | null {
   if (!(Number.isInteger(lr.r) && lr.r > 0)) return `lowRank r must be a positive integer, got ${lr.r}`;
-  if (lr.ldu !== undefined && !(Number.isInteger(lr.ldu) && lr.ldu >= lr.r))
-    return `lowRank ldu must be an integer ≥ r = ${lr.r}, got ${lr.ldu}`;
+  const segs = lr.segments ?? [];
+  if (segs.length > 2) return `lowRank segments: at most 2, got ${segs.length}`;
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i]!.start,
+      prev = i > 0 ? segs[i - 1]!.start : 0;
+    if (!(Number.isInteger(s) && s > prev))
+      return `lowRank segments[${i}].start must be an integer > ${prev} (ascending), got ${s}`;
+  }
+  const width = lowRankWidth(lr);
+  if (lr.ldu !== undefined && !(Number.isInteger(lr.ldu) && lr.ldu >= width))
+    return segs.length
+      ? `lowRank ldu must be an integer ≥ (segments + 1)·r = ${width}, got ${lr.ldu}`
+      : `lowRank ldu must be an integer ≥ r = ${lr.r}, got ${lr.ldu}`;
+  return null;
+}
+
+/**
+ * The refusal of a segment list that does not fit n output columns (a start at or past n: an empty
+ * segment is refused, not skipped) or whose B views are not f32 views of lr.b's buffer (one binding)
+ * long enough for their columns; or null. Shape checks first: lowRankShapeError.
+ */
+export function lowRankSegmentsError(lr: LowRank, n: number): string | null {
+  const segs = lr.segments ?? [];
+  for (let i = 0; i < segs.length; i++)
+    if (segs[i]!.start >= n) return `lowRank segments[${i}].start = ${segs[i]!.start} must be < n = ${n}`;
+  for (let i = 0; i < segs.length; i++) {
+    const { start, b } = segs[i]!;
+    const cols = (segs[i + 1]?.start ?? n) - start;
+    if (b.dtype !== 'f32' || b.split || b.length < cols * lr.r)
+      return `lowRank segments[${i}].b [${cols}, r] must be a single f32 tensor of at least ${cols * lr.r} elements`;
+    if (b.buffer !== lr.b.buffer) return `lowRank segments[${i}].b must lie in lowRank b's buffer (one binding)`;
+  }
   return null;
 }
 
@@ -103,13 +163,14 @@ function check(
     throw new Error(`${name}: keep must be a single f32 tensor of at least m*n = ${m * n} elements`);
   const lr = epi.lowRank;
   if (lr) {
-    const bad = lowRankShapeError(lr);
+    const bad = lowRankShapeError(lr) ?? lowRankSegmentsError(lr, n);
     if (bad) throw new Error(`${name}: ${bad}`);
-    for (const [t, rows, ld, what] of [
-      [lr.u, m, lr.ldu ?? lr.r, 'u [m, r]'],
-      [lr.b, n, lr.r, 'b [n, r]'],
+    const segs = lr.segments?.length ?? 0;
+    for (const [t, rows, width, ld, what] of [
+      [lr.u, m, lowRankWidth(lr), lowRankLd(lr), segs ? `u [m, ${segs + 1}·r]` : 'u [m, r]'],
+      [lr.b, firstSegmentColumns(lr, n), lr.r, lr.r, segs ? 'b [segments[0].start, r]' : 'b [n, r]'],
     ] as const) {
-      const span = lowRankSpan(rows, lr.r, ld);
+      const span = lowRankSpan(rows, width, ld);
       if (t.dtype !== 'f32' || t.split || t.length < span)
         throw new Error(`${name}: lowRank ${what} must be a single f32 tensor of at least ${span} elements`);
       if (partsOf(c, n, m).some((p) => p.tensor.buffer === t.buffer))
@@ -154,6 +215,11 @@ function inPart(p: Part, ld: number, row: number, col: number): Operand {
   return operandAt(whole(p.tensor, ld), row - p.rowStart, col);
 }
 
+/** The segments of a low-rank term as the kernels take them: start and B base (offset − start·r). */
+export function lowRankSegments(lr: LowRank): BlockSegment[] {
+  return (lr.segments ?? []).map((s) => ({ start: s.start, base: s.b.offset - s.start * lr.r }));
+}
+
 /**
  * C (+)= alpha·op(A)·op(B) ⊙ mul + bias + u·bᵀ, cut along the row blocks of split operands.
  * Sub-products after the first along K accumulate (bias and the low-rank term only on the first).
@@ -181,6 +247,7 @@ export function gemm(
   const nCuts = cuts(n, transB ? bParts : []);
   const kCuts = cuts(k, transA ? aParts : [], transB ? [] : bParts);
   const variant = pickVariant(ctx, b.dtype === 'f16', opts);
+  const segs = epi.lowRank ? lowRankSegments(epi.lowRank) : [];
   for (let mi = 0; mi + 1 < mCuts.length; mi++) {
     const m0 = mCuts[mi]!,
       m1 = mCuts[mi + 1]!;
@@ -201,9 +268,10 @@ export function gemm(
         const mul = epi.mul ? operandAt(whole(epi.mul, n), m0, n0) : null;
         const lr = epi.lowRank && ki === 0 ? epi.lowRank : null;
         const lowRank = lr && {
-          u: operandAt(whole(lr.u, lr.ldu ?? lr.r), m0, 0),
+          u: operandAt(whole(lr.u, lowRankLd(lr)), m0, 0),
           b: operandAt(whole(lr.b, lr.r), n0, 0),
           r: lr.r,
+          segs: shiftSegments(segs, n0, lr.r),
         };
         gemmBlock(ctx, variant, opts, {
           m: m1 - m0,

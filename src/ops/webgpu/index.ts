@@ -27,6 +27,7 @@ import {
   scatterAddRows,
   swigluBackward,
   swigluForward,
+  swigluPackedForward,
 } from './elementwise.js';
 import { adamwStep } from './optimizer.js';
 import { ropeTable } from '../cpu/rope.js';
@@ -59,6 +60,7 @@ export function webgpuOps(ctx: GpuContext): Ops<GpuTensor> {
     attentionBackward: (dq, dk, dv, dO, q, k, v, o, lse, rowStart, shape) =>
       attentionBackward(ctx, dq, dk, dv, dO, q, k, v, o, lse, rowStart, shape),
     swigluForward: (a, g, u, n) => swigluForward(ctx, a, g, u, n),
+    swigluPackedForward: (a, gu, rows, width) => swigluPackedForward(ctx, a, gu, rows, width),
     swigluBackward: (dg, du, da, g, u, n) => swigluBackward(ctx, dg, du, da, g, u, n),
     dropout: (xl, keep, x, n, p, source) => dropout(ctx, xl, keep, x, n, p, source),
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) =>

@@ -33,10 +33,19 @@ export function loraLinearForward(
     gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias }, opts);
     return;
   }
+  if (lora.segments?.length && !shape.usGiven) throw new Error(segmentsNeedUs('loraLinearForward'));
   if (!shape.usGiven)
     gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale }, opts);
-  const lowRank = { u: us, b: lora.b, r: lora.r, ldu: shape.usGiven?.ld };
+  const lowRank = { u: us, b: lora.b, r: lora.r, ldu: shape.usGiven?.ld, segments: lora.segments };
   gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank }, opts);
+}
+
+/**
+ * The refusal of lora.segments without shape.usGiven: each segment would need its own A product into
+ * its own columns of us, which is the caller's stacked A product (layer.ts).
+ */
+export function segmentsNeedUs(where: string): string {
+  return `${where}: lora.segments needs shape.usGiven (us computed by the caller, r columns per segment)`;
 }
 
 /**
@@ -61,6 +70,8 @@ export function loraLinearBackward(
   opts: MatmulOptions = {},
 ): void {
   void scratchDx;
+  // Segments are an inference layout (several projections as one product over a given us).
+  if (lora?.segments?.length) throw new Error('loraLinearBackward: lora.segments is forward-only (inference)');
   const { rows, inF, outF } = shape;
   if (g.dx) gemm(ctx, 'NN', g.dx, dy, w, rows, outF, inF, { accumulate: true }, opts);
   if (g.dW) gemm(ctx, 'TN', g.dW, dy, x, outF, rows, inF, { accumulate: true }, opts);

@@ -62,29 +62,56 @@ function kLoop(t: DirectTile, ldb: (e: string) => string): string {
 /**
  * The low-rank term of the whole register block, u[m, :]·lb[n, :] into vec4 registers lo{i}_{q}, in
  * one loop over the rank: store's per-element loop, unrolled TM×TN times here, compiles several times
- * slower on SwiftShader.
+ * slower on SwiftShader. Each u element is broadcast over the thread's columns, which holds while
+ * they share one segment; the segmented variant (column segments, gemm.ts LowRank.segments) runs the
+ * loop once per segment among the thread's columns (mostly one), with the B values of columns in
+ * other segments masked to zero.
  */
-function lowRankLoop(t: DirectTile): string {
+function lowRankLoop(t: DirectTile, segmented: boolean): string {
+  const uAt = segmented ? ' + us' : '';
   const lines: string[] = [];
-  for (const i of range(t.tm)) lines.push(`let u${i} = vec4<f32>(lu[ru${i} + j]);`);
+  for (const i of range(t.tm)) lines.push(`let u${i} = vec4<f32>(lu[ru${i}${uAt} + j]);`);
   for (const q of range(t.tn / 4)) {
-    const cols = range(4).map((jj) => `lb[cl${4 * q + jj} + j]`);
-    lines.push(`let l${q} = vec4<f32>(${cols.join(', ')});`);
+    const cols = `vec4<f32>(${range(4)
+      .map((jj) => `lb[cl${4 * q + jj} + j]`)
+      .join(', ')})`;
+    lines.push(`let l${q} = ${segmented ? `select(vec4<f32>(0.0), ${cols}, mk${q})` : cols};`);
   }
   for (const i of range(t.tm))
     for (const q of range(t.tn / 4)) lines.push(`lo${i}_${q} = fma(u${i}, l${q}, lo${i}_${q});`);
   const decl: string[] = [];
   for (const i of range(t.tm)) decl.push(`let ru${i} = p.offU + min(mBase + ${i * t.wm}u, p.M - 1u) * p.ldU;`);
-  for (const j of range(t.tn)) decl.push(`let cl${j} = p.offLb + min(nBase + ${j * t.wn}u, p.N - 1u) * p.R;`);
+  if (segmented) {
+    for (const j of range(t.tn)) {
+      decl.push(`let nc${j} = min(nBase + ${j * t.wn}u, p.N - 1u); let sg${j} = lowRankSegment(nc${j});`);
+      decl.push(`let cl${j} = lowRankBase(sg${j}) + nc${j} * p.R;`);
+    }
+    for (const q of range(t.tn / 4))
+      decl.push(
+        `let sq${q} = vec4<u32>(${range(4)
+          .map((jj) => `sg${4 * q + jj}`)
+          .join(', ')});`,
+      );
+  } else {
+    for (const j of range(t.tn)) decl.push(`let cl${j} = p.offLb + min(nBase + ${j * t.wn}u, p.N - 1u) * p.R;`);
+  }
   for (const i of range(t.tm)) for (const q of range(t.tn / 4)) decl.push(`var lo${i}_${q} = vec4<f32>(0.0);`);
-  return `${decl.join('\n  ')}
-  for (var j = 0u; j < p.R; j++) {
+  const rankLoop = `for (var j = 0u; j < p.R; j++) {
     ${lines.join('\n    ')}
+  }`;
+  if (!segmented) return `${decl.join('\n  ')}\n  ${rankLoop}`;
+  // Columns ascend with j, and segments with columns: the thread's segments are sg0..sg{TN-1}.
+  const masks = range(t.tn / 4).map((q) => `let mk${q} = sq${q} == vec4<u32>(s);`);
+  return `${decl.join('\n  ')}
+  for (var s = sg0; s <= sg${t.tn - 1}; s++) {
+  ${masks.join(' ')}
+  let us = s * p.R;
+  ${rankLoop}
   }`;
 }
 
 /** The direct kernel of one tile. Workgroups: (ceil(N/BN), ceil(M/BM), splitK slices). */
-export function directKernel(tile: TileName, lowRank = false): KernelSpec {
+export function directKernel(tile: TileName, lowRank = false, segmented = false): KernelSpec {
   const t = DIRECT_TILES[tile];
   if (t.tn % 4 !== 0) throw new Error(`direct matmul tile ${tile}: TN must be a multiple of 4`);
   const { bm, bn } = directTileSize(tile);
@@ -127,8 +154,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   } else {
     ${kLoop(t, (e) => `bF32(${e})`)}
   }
-  ${lowRank ? lowRankLoop(t) : ''}
+  ${lowRank ? lowRankLoop(t, segmented) : ''}
   ${stores.join('\n  ')}
 }`;
-  return { key: `gemm:direct:${tile}${lowRank ? ':lr' : ''}`, code, bindings: GEMM_BINDINGS };
+  const lr = lowRank ? (segmented ? ':lrs' : ':lr') : '';
+  return { key: `gemm:direct:${tile}${lr}`, code, bindings: GEMM_BINDINGS };
 }

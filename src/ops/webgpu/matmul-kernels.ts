@@ -68,7 +68,8 @@ export const GEMM_PARAMS = `struct Params {
   sBk: u32, sBn: u32, offC: u32, ldc: u32,
   alpha: f32, flags: u32, offBias: u32, offMul: u32,
   ldMul: u32, R: u32, offU: u32, offLb: u32,
-  ldU: u32,
+  ldU: u32, seg1: u32, seg2: u32, offLb1: u32,
+  offLb2: u32,
 }`;
 
 /**
@@ -88,14 +89,20 @@ export const GEMM_DECLS = `@group(0) @binding(1) var<storage, read> a: array<f32
 
 /**
  * u[m, :]·lb[n, :] over the rank R: the LoRA branch's B product (y += (scale·x·Aᵀ)·Bᵀ), fused into the
- * base product's epilogue so an adapted linear layer is one product after us = scale·x·Aᵀ.
+ * base product's epilogue so an adapted linear layer is one product after us = scale·x·Aᵀ. Column
+ * segments (gemm.ts LowRank.segments): column n from seg1 (seg2) on reads u's next R columns and the
+ * B whose base (offset − start·R, wrapping mod 2^32) is offLb1 (offLb2); absent segments start at
+ * 0xFFFFFFFF, so the plain term costs two compares per output.
  */
-const LOW_RANK = /* wgsl */ `fn lowRank(m: u32, n: u32) -> f32 {
-  var s = 0.0;
-  let ui = p.offU + m * p.ldU;
-  let bi = p.offLb + n * p.R;
-  for (var j = 0u; j < p.R; j++) { s = fma(lu[ui + j], lb[bi + j], s); }
-  return s;
+const LOW_RANK = /* wgsl */ `fn lowRankSegment(n: u32) -> u32 { return u32(n >= p.seg1) + u32(n >= p.seg2); }
+fn lowRankBase(s: u32) -> u32 { return select(select(p.offLb, p.offLb1, s >= 1u), p.offLb2, s >= 2u); }
+fn lowRank(m: u32, n: u32) -> f32 {
+  var acc = 0.0;
+  let s = lowRankSegment(n);
+  let ui = p.offU + m * p.ldU + s * p.R;
+  let bi = lowRankBase(s) + n * p.R;
+  for (var j = 0u; j < p.R; j++) { acc = fma(lu[ui + j], lb[bi + j], acc); }
+  return acc;
 }`;
 
 /**
@@ -301,7 +308,10 @@ export const REDUCE: KernelSpec = {
   key: 'gemm-reduce',
   bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
   code: /* wgsl */ `
-struct Params { M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32, R: u32, offU: u32, offLb: u32, ldU: u32 }
+struct Params {
+  M: u32, N: u32, S: u32, gx: u32, offC: u32, ldc: u32, flags: u32, offBias: u32, offMul: u32, ldMul: u32,
+  R: u32, offU: u32, offLb: u32, ldU: u32, seg1: u32, seg2: u32, offLb1: u32, offLb2: u32,
+}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;

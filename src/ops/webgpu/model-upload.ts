@@ -3,10 +3,10 @@
 // stay f32. A matrix with a finite value outside the f16 range stays f32 and is reported by name.
 // A matrix larger than one storage binding (the 1.5B vocabulary matrix in f32: 934 MB) is split
 // into row blocks. Tied embeddings are uploaded once and shared by the embedding and the LM head.
-// Each layer's q, k and v matrices (and their biases) are uploaded back to back in one buffer, as
-// views, so the rollout engine can run the three projections as one product (fused-qkv.ts); the
-// learner reads the views like any other tensor. The three share a dtype: a value of one outside the
-// f16 range keeps all three in f32 (reported as one name).
+// Each layer's q, k and v matrices (and their biases), and its gate and up matrices, are uploaded back
+// to back in one buffer each, as views, so the rollout engine can run each group as one product
+// (fused-projections.ts); the learner reads the views like any other tensor. A group shares a dtype: a
+// value of one outside the f16 range keeps the whole group in f32 (reported as one name).
 import type { Qwen2Config } from '../../model/config.js';
 import type { LayerWeights, Model, ModelWeights } from '../../model/weights.js';
 import { allocTensor, writeTensor, type GpuContext } from './context.js';
@@ -61,7 +61,7 @@ function uploadVector(ctx: GpuContext, data: Float32Array, name: string): GpuTen
   return t;
 }
 
-const MATRIX_KEYS: (keyof LayerWeights)[] = ['o', 'gate', 'up', 'down'];
+const MATRIX_KEYS = ['o', 'down'] as const;
 
 /**
  * Matrices (or vectors) with rows of rowWidth, uploaded back to back as one tensor and returned as
@@ -106,9 +106,10 @@ export function uploadModel(
   const c: Qwen2Config = model.config,
     w = model.weights;
   const report: UploadReport = { bytes: 0, keptF32: [], split: {} };
-  const matrix = (data: Float32Array, rowWidth: number, name: string): GpuTensor => {
+  // fits: whether the values fit f16 (given for a group, which was scanned once as a whole).
+  const matrix = (data: Float32Array, rowWidth: number, name: string, fits?: boolean): GpuTensor => {
     let dtype: GpuDType = opts.weightDtype;
-    if (dtype === 'f16' && !fitsF16(data)) {
+    if (dtype === 'f16' && !(fits ?? fitsF16(data))) {
       dtype = 'f32';
       report.keptF32.push(name);
     }
@@ -123,24 +124,25 @@ export function uploadModel(
   };
   const D = c.hiddenSize;
   const limit = opts.maxPartBytes ?? ctx.maxBinding;
+  // Matrices read as one (a fused projection): back to back when they fit one binding, one dtype.
+  const group = (mats: Float32Array[], rowWidth: number, names: string[]): GpuTensor[] => {
+    const fits = opts.weightDtype === 'f16' && mats.every(fitsF16);
+    const upload = (d: Float32Array, w: number, name: string): GpuTensor => matrix(d, w, name, fits);
+    return adjacent(mats, rowWidth, names, fits ? 2 : 4, limit, upload);
+  };
   const embed = matrix(w.embed, D, 'model.embed_tokens.weight');
   const layers = w.layers.map((lw, l): LayerWeights<GpuTensor> => {
     const p = `model.layers.${l}.`;
     const out = {} as LayerWeights<GpuTensor>;
     const attn = (m: string): string => `${p}self_attn.${m}`;
     const qkv = ['q_proj', 'k_proj', 'v_proj'].map(attn);
-    const mats = [lw.q, lw.k, lw.v];
-    const size = opts.weightDtype === 'f16' && mats.every(fitsF16) ? 2 : 4;
-    [out.q, out.k, out.v] = adjacent(
-      mats,
+    [out.q, out.k, out.v] = group(
+      [lw.q, lw.k, lw.v],
       D,
       qkv.map((m) => `${m}.weight`),
-      size,
-      limit,
-      matrix,
     );
-    const biases = [lw.qBias, lw.kBias, lw.vBias];
     const asVector = (d: Float32Array, _rowWidth: number, name: string): GpuTensor => vector(d, name);
+    const biases = [lw.qBias, lw.kBias, lw.vBias];
     [out.qBias, out.kBias, out.vBias] = adjacent(
       biases,
       1,
@@ -149,9 +151,10 @@ export function uploadModel(
       limit,
       asVector,
     );
+    [out.gate, out.up] = group([lw.gate, lw.up], D, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]);
     for (const key of MATRIX_KEYS) {
       const src = lw[key];
-      const rowWidth = key === 'o' ? c.numHeads * c.headDim : key === 'down' ? c.intermediateSize : D;
+      const rowWidth = key === 'o' ? c.numHeads * c.headDim : c.intermediateSize;
       out[key] = matrix(src, rowWidth, `${p}${key}`);
     }
     out.inputNorm = vector(lw.inputNorm, `${p}input_layernorm.weight`);

@@ -5,7 +5,7 @@
 // and a decode step is short enough for the host's encoding to matter (docs/gpu.md).
 //
 // The rows come as q, k, v apart, or packed as the fused q,k,v projection writes them (each row
-// q | k | v, one buffer bound once for reading and writing: fused-qkv.ts).
+// q | k | v, one buffer bound once for reading and writing: fused-projections.ts).
 //
 // Threads: first one per (row, query head, rotation pair), rotating q in place (both halves of a pair
 // in one thread, so no thread reads what another writes); then one per u32 word of a row's pooled K

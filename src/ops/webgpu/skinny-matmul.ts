@@ -14,7 +14,17 @@
 // operation interface's, up to f32 summation order.
 import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
-import { lowRankShapeError, lowRankSpan, type LowRank } from './gemm.js';
+import {
+  firstSegmentColumns,
+  lowRankLd,
+  lowRankSegmentsError,
+  lowRankShapeError,
+  lowRankSpan,
+  lowRankSegments,
+  lowRankWidth,
+  type LowRank,
+} from './gemm.js';
+import { segmentWords, shiftSegments } from './gemm-block.js';
 
 /**
  * Threads (splitting K), rows per workgroup pass and output columns per workgroup. GPUs: 64 × 4 × 8
@@ -57,14 +67,18 @@ function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
     key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}`,
     bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
     code: /* wgsl */ `
-struct Params { M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32, R: u32, uOff: u32, bOff: u32, ldU: u32 }
+struct Params {
+  M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32,
+  R: u32, uOff: u32, bOff: u32, ldU: u32, seg1: u32, seg2: u32, bOff1: u32, bOff2: u32,
+}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 // The low-rank term: u [M, R] (f32, row stride ldU) · lb [N, R]ᵀ (f32), added to every output
-// (the LoRA branch's B product).
+// (the LoRA branch's B product). Column segments (gemm.ts LowRank.segments): columns from seg1
+// (seg2; 0xFFFFFFFF: none) on read u's next R columns and the B at base bOff1 (bOff2) + n·R.
 @group(0) @binding(5) var<storage, read> u: array<f32>;
 @group(0) @binding(6) var<storage, read> lb: array<f32>;
 var<workgroup> part: array<f32, ${SKINNY_MB * BN * WG}>;
@@ -90,7 +104,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let at = p.yOff + m * p.colOff + n;
       var v = p.alpha * s;
       if ((p.flags & 2u) != 0u) { v += bias[p.biasOff + n]; }
-      for (var j = 0u; j < p.R; j++) { v += u[p.uOff + m * p.ldU + j] * lb[p.bOff + n * p.R + j]; }
+      let sg = u32(n >= p.seg1) + u32(n >= p.seg2);
+      let ui = p.uOff + m * p.ldU + sg * p.R;
+      let bi = select(select(p.bOff, p.bOff1, sg >= 1u), p.bOff2, sg >= 2u) + n * p.R;
+      for (var j = 0u; j < p.R; j++) { v += u[ui + j] * lb[bi + j]; }
       if ((p.flags & 1u) != 0u) { v += y[at]; }
       y[at] = v;
     }
@@ -136,8 +153,8 @@ export function skinnyMatmulNT(
   if (bias && (bias.dtype !== 'f32' || bias.split || bias.length < n))
     throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
   const lr = epi.lowRank ?? null;
-  const ldu = lr ? (lr.ldu ?? lr.r) : 0;
-  const bad = lr && lowRankShapeError(lr);
+  const ldu = lr ? lowRankLd(lr) : 0;
+  const bad = lr && (lowRankShapeError(lr) ?? lowRankSegmentsError(lr, n));
   if (bad) throw new Error(`${where}: ${bad}`);
   if (
     lr &&
@@ -145,13 +162,17 @@ export function skinnyMatmulNT(
       lr.b.dtype !== 'f32' ||
       lr.u.split ||
       lr.b.split ||
-      lr.u.length < lowRankSpan(m, lr.r, ldu) ||
-      lr.b.length < n * lr.r)
+      lr.u.length < lowRankSpan(m, lowRankWidth(lr), ldu) ||
+      lr.b.length < firstSegmentColumns(lr, n) * lr.r)
   )
-    throw new Error(`${where}: lowRank u [m, r] (row stride ${ldu}) and b [n, r] must be single f32 tensors`);
+    throw new Error(
+      `${where}: lowRank u [m, ${lr.segments?.length ? `${lr.segments.length + 1}·r` : 'r'}] (row stride ${ldu}) ` +
+        `and b [${lr.segments?.length ? 'segments[0].start' : 'n'}, r] must be single f32 tensors`,
+    );
   if (lr && (lr.u.buffer === y.buffer || lr.b.buffer === y.buffer))
     throw new Error(`${where}: lowRank operands alias y`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
+  const segs = lr ? lowRankSegments(lr) : [];
   for (const part of rowParts(w, k)) {
     const n0 = part.rowStart,
       nn = Math.min(part.rows, n - n0);
@@ -184,6 +205,7 @@ export function skinnyMatmulNT(
           lr ? lr.u.offset + r0 * SKINNY_MB * ldu : 0,
           lr ? lr.b.offset + n0 * lr.r : 0,
           ldu,
+          ...segmentWords(shiftSegments(segs, n0, lr ? lr.r : 0)),
         ],
         [gx, Math.ceil(rows / SKINNY_MB)],
       );
