@@ -11,8 +11,8 @@
 //   --route-batch 48: that batch again on the other decode route (few-row kernels for every layer, or
 //   the tiled GEMM with the LoRA B product in its epilogue; engine option skinnyRows), to show which
 //   suits this GPU (0: skip)
-//   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections (engine options
-//   fuseQkv, fuseGateUp off), to show what the fused projections gain on this GPU (0: skip)
+//   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections and the SwiGLU
+//   apart (engine options fuseQkv, fuseGateUp off), to show what the fusions gain on this GPU (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -218,9 +218,9 @@ async function measure(
   };
 }
 
-/** Both groups fused (the default where the upload allows). */
+/** Both groups fused and the SwiGLU folded into down_proj (the default where the upload allows). */
 function fusedEngine(e: WebGpuEngine): boolean {
-  return e.fused.qkv && e.fused.gateUp;
+  return e.fused.qkv && e.fused.gateUp && e.fused.swiglu;
 }
 
 function table(title: string, cols: string[], rows: (string | number)[][]): void {

@@ -56,6 +56,8 @@ export interface LayerBuffers<T> {
   qkv: T | null;
   /** The fused gate,up projection's output [rows, 2·I] (each row gate | up), or null (g and u apart). */
   gu: T | null;
+  /** down_proj reads gu, the SwiGLU formed as its products load it (LinearShape.gatedX); a is empty. */
+  swigluInDown: boolean;
 }
 
 /**
@@ -93,6 +95,8 @@ export interface LayerBufferOptions<T> {
   fusedQkv?: boolean;
   /** Inference only: gate,up as one projection into LayerBuffers.gu (g, u empty), for a fusedGateUp context. */
   fusedGateUp?: boolean;
+  /** Inference only, with fusedGateUp: down_proj reads gu through the SwiGLU folded into its loads (a empty). */
+  swigluInDown?: boolean;
 }
 
 /** make(n) gives a tensor of n elements (zeroed or not, as the caller's passes need). */
@@ -122,7 +126,8 @@ export function allocLayerBuffers<T>(
   const inPlace = opts.residualInPlace === true;
   const r = stackRank(slots);
   const fq = opts.fusedQkv === true,
-    fgu = opts.fusedGateUp === true;
+    fgu = opts.fusedGateUp === true,
+    folded = fgu && opts.swigluInDown === true;
   const usStack = opts.stackedLora && r > 0 ? { qkv: make(rows * 3 * r), gateUp: make(rows * 2 * r) } : null;
   return {
     x,
@@ -139,12 +144,13 @@ export function allocLayerBuffers<T>(
     xn2: make(rows * D),
     g: make(fgu ? 0 : rows * I),
     u: make(fgu ? 0 : rows * I),
-    a: make(rows * I),
+    a: make(folded ? 0 : rows * I),
     out: inPlace ? x : make(rows * D),
     lora,
     usStack,
     qkv: fq ? make(rows * (Q + 2 * KV)) : null,
     gu: fgu ? make(rows * 2 * I) : null,
+    swigluInDown: folded,
   };
 }
 
@@ -309,8 +315,7 @@ export function layerForward<T>(
     ops = ctx.ops;
   const D = c.hiddenSize,
     Q = c.numHeads * c.headDim,
-    KV = c.numKvHeads * c.headDim,
-    I = c.intermediateSize;
+    KV = c.numKvHeads * c.headDim;
   const op = (m: LoraModule): LoraOperand<T> | null =>
     slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
   const r = stackRank(slots);
@@ -337,35 +342,51 @@ export function layerForward<T>(
   // x itself (allocated with residualInPlace).
   const inPlace = buf.h2 === buf.x;
   projForward(ctx, 'o_proj', buf.h2, buf.attn, lw.o, null, rows, Q, D, op('o_proj'), buf.lora.o_proj, inPlace);
-  const nD = rows * D;
-  if (!inPlace) ops.addInPlace(buf.h2, buf.x, nD);
+  if (!inPlace) ops.addInPlace(buf.h2, buf.x, rows * D);
+  mlpForward(ctx, lw, slots, loraFlat, buf, rows, inPlace);
+}
+
+/**
+ * The MLP half of the layer on h2: xn2 = rmsnorm(h2), a = silu(gate(xn2))·up(xn2), out (+)= down(a)
+ * (gate,up as one projection with fused buffers; the SwiGLU folded into down_proj's loads with
+ * swigluInDown).
+ */
+function mlpForward<T>(
+  ctx: LayerContext<T>,
+  lw: LayerWeights<T>,
+  slots: LayerLoraSlots | null,
+  loraFlat: T | null,
+  buf: LayerBuffers<T>,
+  rows: number,
+  inPlace: boolean,
+): void {
+  const c = ctx.config,
+    ops = ctx.ops;
+  const D = c.hiddenSize,
+    I = c.intermediateSize;
+  const op = (m: LoraModule): LoraOperand<T> | null =>
+    slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
+  const r = stackRank(slots);
   ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
   const gu = stackedGroup(ctx, ctx.stacked?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
-  const [lg, lu] = [buf.lora.gate_proj, buf.lora.up_proj];
+  const [lg, lu, ld] = [buf.lora.gate_proj, buf.lora.up_proj, buf.lora.down_proj];
   if (buf.gu) {
     const w = ctx.fusedGateUp;
     if (!w) throw new Error(`layerForward (layer ${ctx.layer}): fused gate,up need LayerContext.fusedGateUp`);
     const us = gu ? buf.usStack!.gateUp : null;
     fusedForward(ctx, { group: 'gateUp', out: buf.gu, x: buf.xn2, w, bias: null, us }, slots, loraFlat, rows, r);
-    ops.swigluPackedForward(buf.a, buf.gu, rows, I);
+    if (!buf.swigluInDown) ops.swigluPackedForward(buf.a, buf.gu, rows, I);
   } else {
     projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), lg, false, gu?.(0));
     projForward(ctx, 'up_proj', buf.u, buf.xn2, lw.up, null, rows, D, I, op('up_proj'), lu, false, gu?.(1));
     ops.swigluForward(buf.a, buf.g, buf.u, rows * I);
   }
-  projForward(
-    ctx,
-    'down_proj',
-    buf.out,
-    buf.a,
-    lw.down,
-    null,
-    rows,
-    I,
-    D,
-    op('down_proj'),
-    buf.lora.down_proj,
-    inPlace,
-  );
-  if (!inPlace) ops.addInPlace(buf.out, buf.h2, nD);
+  if (buf.swigluInDown) {
+    // The packed gate | up rows straight into down_proj's products (no `a`, one dispatch fewer).
+    if (!buf.gu || ctx.dropout)
+      throw new Error(`layerForward (layer ${ctx.layer}): swigluInDown needs fused gate,up and no dropout`);
+    const shape = { rows, inF: I, outF: D, accumulate: inPlace, gatedX: true };
+    ops.loraLinearForward(buf.out, buf.gu, lw.down, null, shape, op('down_proj'), buf.gu, ld ? ld.us : buf.out);
+  } else projForward(ctx, 'down_proj', buf.out, buf.a, lw.down, null, rows, I, D, op('down_proj'), ld, inPlace);
+  if (!inPlace) ops.addInPlace(buf.out, buf.h2, rows * D);
 }

@@ -4,9 +4,10 @@
 // projection each, whose LoRA side path reads every member's B on its own columns. On both decode
 // routes (SwiftShader's few-row route, and the GEMM route GPUs take above 8 rows), completions equal
 // the builtin engine's, and the unstacked and unfused engines' ids; a decode step has exactly 3
-// dispatches fewer per layer from stacking (1 or 2 when a group is not adapted in full) and 3 from
-// fusing (few-row route; at least that on the GEMM route): 2 for q,k,v, 1 for gate,up, each only where
-// its group is stacked or not adapted; the block holds scale·A of each group back to back.
+// dispatches fewer per layer from stacking (1 or 2 when a group is not adapted in full) and 4 from
+// fusing (few-row route; at least that on the GEMM route): 2 for q,k,v, 1 for gate,up and 1 for the
+// SwiGLU folded into down_proj's loads, each only where its group is stacked or not adapted; the block
+// holds scale·A of each group back to back.
 import t from 'tap';
 import { createBuiltinEngine } from '../../src/engines/builtin/index.js';
 import { createWebGpuEngine, type WebGpuEngine } from '../../src/engines/webgpu/index.js';
@@ -62,13 +63,14 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
     ids: Int32Array.from(tok.encode(s, false)),
   }));
   const cpu = createBuiltinEngine({ model, tokenizer });
-  // fewer: dispatches per layer saved by stacking; fused: by fusing (q,k,v 2, gate,up 1, few-row route).
+  // fewer: dispatches per layer saved by stacking; fused: by fusing (few-row route): q,k,v 2, gate,up 1
+  // and the SwiGLU folded into down_proj 1 (where gate,up fuse).
   const cases = [
-    { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3, fused: 3 },
-    { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1, fused: 1 },
+    { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3, fused: 4 },
+    { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1, fused: 2 },
     { what: 'gate_proj left out', modules: LORA_MODULES.filter((m) => m !== 'gate_proj'), fewer: 2, fused: 2 },
     // q,k,v fused with no LoRA term, gate,up stacked.
-    { what: 'no q,k,v adapted', modules: ['o_proj', 'gate_proj', 'up_proj', 'down_proj'], fewer: 1, fused: 3 },
+    { what: 'no q,k,v adapted', modules: ['o_proj', 'gate_proj', 'up_proj', 'down_proj'], fewer: 1, fused: 4 },
   ];
   for (const skinnyRows of [undefined, 0]) {
     const route = skinnyRows === 0 ? 'GEMM route' : 'few-row route';
@@ -77,11 +79,12 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
     const unfused = { fuseQkv: false, fuseGateUp: false };
     const stacked = await createWebGpuEngine({ ...base, ...unfused });
     const perBranch = await createWebGpuEngine({ ...base, stackLoraA: false, ...unfused });
+    const noFold = await createWebGpuEngine({ ...base, foldSwiglu: false });
     // Fusing on but no stacks: an adapter on q,k,v and gate,up runs them apart.
     const noStacks = await createWebGpuEngine({ ...base, stackLoraA: false });
     for (const [i, k] of cases.entries()) {
       const v = adapter(10 + i, k.modules);
-      for (const e of [cpu, fused, stacked, perBranch, noStacks]) await e.setAdapter(v);
+      for (const e of [cpu, fused, stacked, perBranch, noStacks, noFold]) await e.setAdapter(v);
       const got = await fused.generate(prompts, 2, greedy);
       compare(t, `${route}, ${k.what}`, got, await cpu.generate(prompts, 2, greedy));
       const ids = (cs: typeof got): number[][] => cs.map((x) => Array.from(x.tokenIds));
@@ -111,8 +114,12 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
           `${route}: without stacks, the fused engine runs q,k,v and gate,up apart (same ids)`,
         );
         t.equal(await dispatchesPerStep(noStacks, prompts[0]!), nBranch, `${route}: … and the per-branch dispatches`);
+        const apart = await noFold.generate(prompts, 2, greedy);
+        t.same(ids(apart), ids(got), `${route}: the SwiGLU apart from down_proj (foldSwiglu off): same ids`);
+        const nNoFold = await dispatchesPerStep(noFold, prompts[0]!);
+        t.equal(nNoFold, nFused + c.numLayers, `${route}: … and one dispatch more per layer`);
       }
     }
-    for (const e of [fused, stacked, perBranch, noStacks]) await e.close();
+    for (const e of [fused, stacked, perBranch, noStacks, noFold]) await e.close();
   }
 });

@@ -4,13 +4,14 @@
 // computes padding. Above that (the GEMM route), a decode step's LoRA A products still take the
 // few-row kernel, and each base product carries its B product in the GEMM's epilogue. Same semantics
 // as ops.loraLinearForward / matmulNT (LoRA unmerged: y (+)= x·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ,
-// us = scale·x·Aᵀ kept as the interface defines it).
+// us = scale·x·Aᵀ kept as the interface defines it). A gated input (LinearShape.gatedX: packed
+// gate | up rows) is passed to whichever kernel takes each product (skinny gatedX, gemm gatedA).
 import type { Ops } from '../../ops/types.js';
 import type { GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { skinnyMatmulNT } from '../../ops/webgpu/skinny-matmul.js';
 import { gemm } from '../../ops/webgpu/gemm.js';
-import { segmentsNeedUs } from '../../ops/webgpu/lora-linear.js';
+import { gatedInput, segmentsNeedUs } from '../../ops/webgpu/lora-linear.js';
 
 /** Rows up to which the few-row kernel is used: always on CPU adapters (SwiftShader), else 8. */
 export function defaultSkinnyRows(ctx: GpuContext): number {
@@ -47,18 +48,22 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
         ops.loraLinearForward(y, x, w, bias, shape, lora, xLora, us);
         return;
       }
+      const gated = gatedInput('loraLinearForward', shape, x, xLora);
       if (!branch) {
-        skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias });
+        skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias, gatedX: gated });
         return;
       }
       // us = scale·xLora·Aᵀ (unless given), then y (+)= x·Wᵀ + bias + us·Bᵀ in one product (the B product
       // in its epilogue).
       if (branch.segments?.length && !shape.usGiven) throw new Error(segmentsNeedUs('loraLinearForward'));
-      if (!shape.usGiven)
-        skinnyMatmulNT(ctx, us, xLora, branch.a, rows, inF, branch.r, { accumulate: false, alpha: branch.scale });
+      if (!shape.usGiven) {
+        const epi = { accumulate: false, alpha: branch.scale, gatedX: gated };
+        skinnyMatmulNT(ctx, us, xLora, branch.a, rows, inF, branch.r, epi);
+      }
       const lowRank = { u: us, b: branch.b, r: branch.r, ldu: shape.usGiven?.ld, segments: branch.segments };
-      if (rows <= skinnyRows) skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
-      else gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank });
+      if (rows <= skinnyRows)
+        skinnyMatmulNT(ctx, y, x, w, rows, inF, outF, { accumulate, bias, lowRank, gatedX: gated });
+      else gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank, gatedA: gated });
     },
   };
 }

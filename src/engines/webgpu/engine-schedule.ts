@@ -99,6 +99,7 @@ function startCall(
     maxPagesPerSeq,
     rope: ops.ropeTable(c.ropeTheta, c.headDim, longest),
     fused: e.fused,
+    foldSwiglu: e.foldSwiglu,
   };
   return {
     e,

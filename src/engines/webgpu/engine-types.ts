@@ -68,6 +68,11 @@ export interface WebGpuEngineOptions {
    */
   fuseGateUp?: boolean;
   /**
+   * With gate,up fused: down_proj reads their packed rows, the SwiGLU formed as its products load them
+   * (LinearShape.gatedX): 1 dispatch fewer per layer and no SwiGLU output buffer. Default true.
+   */
+  foldSwiglu?: boolean;
+  /**
    * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides
    * behind the GPU's work, at the cost of one dropped token per sequence that ends on EOS or a stop
    * string. false runs each iteration to its read-back before planning the next.
@@ -109,7 +114,7 @@ export interface WebGpuEngine extends GenerationEngine {
    * Whether q,k,v and gate,up can run as one projection each (fuseQkv, fuseGateUp, resolved against the
    * upload: the group's weights back to back); a call fuses a group where its adapter version allows.
    */
-  readonly fused: { qkv: boolean; gateUp: boolean };
+  readonly fused: { qkv: boolean; gateUp: boolean; swiglu: boolean };
   readonly lastStats: WebGpuGenerationStats;
   /** The last setAdapter: a pointer flip or a verified upload, and how long it took. */
   readonly lastSync: SyncReport | null;
@@ -165,6 +170,8 @@ export interface EngineState {
   kv: PagedKvCache | null;
   /** Each layer's q,k,v and gate,up weights as one matrix each (fuseQkv, fuseGateUp), or null: apart. */
   fused: FusedWeights;
+  /** down_proj reads gate,up's packed rows through the folded SwiGLU (foldSwiglu, where gate,up fuse). */
+  foldSwiglu: boolean;
   version: number;
   lastStats: WebGpuGenerationStats;
   slotsCache: WeakMap<AdapterLayout, LayerLoraSlots[]>;

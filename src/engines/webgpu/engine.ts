@@ -91,6 +91,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, stackFor);
   return {
     fused,
+    foldSwiglu: fused.gateUp !== null && opts.foldSwiglu !== false,
     opts,
     config: c,
     ctx,
@@ -132,8 +133,9 @@ function describeEngine(e: EngineState): string {
   const weights = `weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${shared}`;
   const features = `features ${ctx.info.features.join(' ') || 'none'}`;
   const cache = `KV cache ${kvDtype}, pages of ${pageSize}`;
-  const groups = [e.fused.qkv && 'q,k,v', e.fused.gateUp && 'gate,up'].filter(Boolean);
-  const fused = `fused ${groups.join(' and ') || 'none'}`;
+  const groups = [e.fused.qkv && 'q,k,v', e.fused.gateUp && 'gate,up', e.foldSwiglu && 'SwiGLU into down_proj'];
+  const fusedList = groups.filter(Boolean);
+  const fused = `fused ${fusedList.join(', ') || 'none'}`;
   return `webgpu (${ctx.info.adapter}; ${weights}; ${cache}; batch ≤ ${maxBatch}; ${fused}; ${features})`;
 }
 
@@ -149,7 +151,7 @@ function engineObject(e: EngineState, serving: Serving): WebGpuEngine {
     ctx,
     kvDtype,
     overlap: e.overlap,
-    fused: { qkv: e.fused.qkv !== null, gateUp: e.fused.gateUp !== null },
+    fused: { qkv: e.fused.qkv !== null, gateUp: e.fused.gateUp !== null, swiglu: e.foldSwiglu },
     generate,
     setAdapter: (snapshot: AdapterSnapshot | null) => syncAdapter(e, serving, snapshot),
     get policyVersion() {

@@ -37,6 +37,8 @@ export interface StepState {
   rope: RopeTable;
   /** Each layer's q,k,v and gate,up weights as one matrix each (fused-projections.ts), or null: apart. */
   fused: FusedWeights;
+  /** down_proj reads fused gate,up's packed rows through the folded SwiGLU (LayerBufferOptions.swigluInDown). */
+  foldSwiglu: boolean;
 }
 
 /** The adapter version a call runs on (null: the base model). */
@@ -77,6 +79,7 @@ function layers(
     stackedLora: ad.stacked !== null,
     fusedQkv: fusedQkv !== null,
     fusedGateUp: fusedGateUp !== null,
+    swigluInDown: fusedGateUp !== null && st.foldSwiglu,
   };
   const buf = allocLayerBuffers(c, rows, ad.slots ? ad.slots[0]! : null, make, bufOpts);
   const ctx: LayerContext<GpuTensor> = {

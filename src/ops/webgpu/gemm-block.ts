@@ -2,7 +2,7 @@
 // along K into slices summed by a reduce when the output has few tiles, the half kernels' A scale
 // (MAXABS partial maxima), and the kernel picked per variant and tile (pipelines keyed ':lr' carry
 // the low-rank epilogue term, ':lrs' the direct kernel's column-segmented one; the others compile
-// without it).
+// without it; ':g' ones load a gated A, gemm.ts gatedA).
 import {
   allocTensor,
   dispatch,
@@ -16,6 +16,7 @@ import type { GpuTensor } from './tensor.js';
 import {
   FLAG,
   MAXABS,
+  MAXABS_GATED,
   MAX_SCALE_PARTS,
   REDUCE,
   SCALE_PARTS_SHIFT,
@@ -69,6 +70,11 @@ export interface Block {
   mul: Operand | null;
   /** The fused low-rank term; sub-products after the first along K: null. */
   lowRank: BlockLowRank | null;
+  /**
+   * 0: plain A. Otherwise A is gated (gemm.ts gatedA): op(A)[m, k] = silu(a)·(the element gateK
+   * further along), gateK the whole product's K (sub-products along K keep it), A's row stride 2·gateK.
+   */
+  gateK: number;
 }
 
 /**
@@ -182,7 +188,8 @@ export function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulO
   const split = !!part;
   // The low-rank term is applied by the main kernel, or by the reduce after split-K slices.
   const lr = !split ? blk.lowRank : null;
-  const spec = kernelSpec(ctx, variant, tile.name, blk, lr === null ? 'none' : lr.segs.length ? 'segmented' : 'plain');
+  const low: LowRankKind = lr === null ? 'none' : lr.segs.length ? 'segmented' : 'plain';
+  const spec = kernelSpec(ctx, variant, tile.name, blk, low);
   const dummy = dummyTensor(ctx);
   const flags =
     (blk.accumulate ? FLAG.accumulate : 0) |
@@ -227,6 +234,7 @@ export function gemmBlock(ctx: GpuContext, variant: MatmulVariant, opts: MatmulO
     lr ? lr.b.off : 0,
     lr ? lr.u.ld : 0,
     ...segmentWords(lr?.segs),
+    blk.gateK,
   ];
   dispatch(ctx, spec, tensors, params, [gx, gy, z]);
   if (part) reduceSlices(ctx, blk, part, z, dummy);
@@ -248,19 +256,21 @@ function dummyTensor(ctx: GpuContext): GpuTensor {
  * others compute the segment per output in either case.
  */
 function kernelSpec(ctx: GpuContext, variant: MatmulVariant, tile: TileName, blk: Block, low: LowRankKind): KernelSpec {
-  const lowRank = low !== 'none';
-  const lr = lowRank ? ':lr' : '';
+  const lowRank = low !== 'none',
+    gated = blk.gateK > 0;
+  const lr = lowRank ? ':lr' : '',
+    g = gated ? ':g' : '';
   if (variant === 'subgroup-matrix') {
-    const key = { transA: blk.transA, transB: blk.transB, lowRank };
-    return cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}${lr}`, () =>
+    const key = { transA: blk.transA, transB: blk.transB, lowRank, gated };
+    return cachedSpec(`sgm:${blk.transA}:${blk.transB}:${sgmThreads(ctx).threads}${lr}${g}`, () =>
       sgmKernel(ctx, subgroupMatrixConfig(ctx)!, key),
     );
   }
   if (variant === 'direct') {
     const seg = low === 'segmented';
-    return cachedSpec(`direct:${tile}${lr}${seg ? 's' : ''}`, () => directKernel(tile, lowRank, seg));
+    return cachedSpec(`direct:${tile}${lr}${seg ? 's' : ''}${g}`, () => directKernel(tile, lowRank, seg, gated));
   }
-  return cachedSpec(`${variant}:${tile}${lr}`, () => gemmKernel(familyOf(variant), tile, lowRank));
+  return cachedSpec(`${variant}:${tile}${lr}${g}`, () => gemmKernel(familyOf(variant), tile, lowRank, gated));
 }
 
 type LowRankKind = 'none' | 'plain' | 'segmented';
@@ -279,7 +289,8 @@ function familyOf(v: MatmulVariant): GemmFamily {
 
 /**
  * max|A| over the block's A as partial maxima (f32 bits, one per MAXABS workgroup; the tensor's length
- * is their count): the half kernels take the largest and derive their scale from it.
+ * is their count): the half kernels take the largest and derive their scale from it. A gated A: the
+ * max over the gated values (what the kernels scale), not over the packed gate and up.
  */
 function aScale(ctx: GpuContext, blk: Block, scratch: GpuTensor[]): GpuTensor {
   const rows = blk.transA ? blk.k : blk.m,
@@ -289,7 +300,8 @@ function aScale(ctx: GpuContext, blk: Block, scratch: GpuTensor[]): GpuTensor {
   const parts = Math.max(1, Math.min(Math.ceil(total / 1024), MAX_SCALE_PARTS, lim));
   const t = allocTensor(ctx, parts, 'f32', false, true);
   scratch.push(t);
-  if (total > 0) dispatch(ctx, MAXABS, [blk.A.t, t], [rows, cols, blk.A.off, blk.A.ld], [parts]);
+  const spec = blk.gateK > 0 ? MAXABS_GATED : MAXABS;
+  if (total > 0) dispatch(ctx, spec, [blk.A.t, t], [rows, cols, blk.A.off, blk.A.ld, blk.gateK], [parts]);
   else fillTensor(ctx, t, 0);
   return t;
 }

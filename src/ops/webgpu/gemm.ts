@@ -5,7 +5,8 @@
 // matrix split across buffers in row blocks (tensor.ts `split`) is cut into sub-products along the
 // block boundaries (M, N or K), each addressing its block with offsets and leading dimensions, and
 // dispatched by gemm-block.ts. u·bᵀ (u [M,r], b [N,r]) is a LoRA branch's B product fused in, or
-// with column segments those of up to three branches that read one input (LowRank.segments).
+// with column segments those of up to three branches that read one input (LowRank.segments). A may be
+// gated (GemmEpilogue.gatedA): silu(gate)·up formed as it is loaded, in every variant.
 //
 // Variants (kernels in matmul-kernels.ts, matmul-sgmatrix.ts), chosen per call (gemm-variants.ts):
 //   'tiled'            portable f32, workgroup-memory tiles + register blocks (always available)
@@ -52,6 +53,13 @@ export interface GemmEpilogue {
    * into the base product's epilogue (one dispatch fewer per adapted layer).
    */
   lowRank?: LowRank | null;
+  /**
+   * op(A) = silu(gate)·up over packed rows of a [m, 2k] (gate | up per row, row stride 2k): the SwiGLU
+   * folded into the loads of the product that reads its output (down_proj, and its LoRA A product),
+   * so no [m, k] activation is written. silu as the SwiGLU kernel computes it (elementwise.ts). Only
+   * for 'NT' and 'NN' (A not transposed), with a single (not split) a of at least m·2k elements.
+   */
+  gatedA?: boolean;
 }
 
 export interface LowRank {
@@ -151,6 +159,12 @@ function check(
   if (!(Number.isInteger(m) && Number.isInteger(k) && Number.isInteger(n) && m >= 0 && k >= 0 && n >= 0)) {
     throw new Error(`${name}: dimensions must be non-negative integers, got m=${m} k=${k} n=${n}`);
   }
+  if (epi.gatedA) {
+    if (op === 'TN') throw new Error(`${name}: gatedA needs A untransposed (op 'NT' or 'NN'), got 'TN'`);
+    if (a.split) throw new Error(`${name}: gatedA needs a single (not split) a`);
+    if (a.length < 2 * m * k)
+      throw new Error(`${name}: gatedA: a has ${a.length} elements, needs m*2k = ${m}*${2 * k} = ${2 * m * k}`);
+  }
   if (a.length < m * k) throw new Error(`${name}: a has ${a.length} elements, needs m*k = ${m}*${k} = ${m * k}`);
   if (b.length < k * n) throw new Error(`${name}: b has ${b.length} elements, needs k*n = ${k}*${n} = ${k * n}`);
   if (c.length < m * n) throw new Error(`${name}: c has ${c.length} elements, needs m*n = ${m}*${n} = ${m * n}`);
@@ -240,6 +254,9 @@ export function gemm(
   if (m === 0 || n === 0) return;
   const transA = op === 'TN',
     transB = op === 'NT';
+  // A gated: packed gate | up rows, so A's row stride is 2k and up lies k past its gate.
+  const gateK = epi.gatedA ? k : 0,
+    lda = epi.gatedA ? 2 * k : k;
   const aParts = transA ? partsOf(a, m, k) : partsOf(a, k, m);
   const bParts = transB ? partsOf(b, k, n) : partsOf(b, n, k);
   const cParts = partsOf(c, n, m);
@@ -260,7 +277,7 @@ export function gemm(
         const pa = locate(aParts, transA ? k0 : m0, 'a'),
           pb = locate(bParts, transB ? n0 : k0, 'b'),
           pc = locate(cParts, m0, 'c');
-        const A = transA ? inPart(pa, m, k0, m0) : inPart(pa, k, m0, k0);
+        const A = transA ? inPart(pa, m, k0, m0) : inPart(pa, lda, m0, k0);
         const B = transB ? inPart(pb, k, n0, k0) : inPart(pb, n, k0, n0);
         const C = inPart(pc, n, m0, n0);
         // Bias and the low-rank term once, on the first sub-product along K.
@@ -287,6 +304,7 @@ export function gemm(
           bias,
           mul,
           lowRank,
+          gateK,
         });
       }
     }

@@ -5,6 +5,8 @@
 // (us = scale·xLora·Aᵀ, dz = scale·dy·B) and the dropout keep multiplier of the LoRA branch's dx
 // (dx += (dz·A) ⊙ keep, so scratchDx is not needed on the GPU).
 // dBias is the column sum of dy, computed as onesᵀ·dy on the same (split-K) product.
+// shape.gatedX (inference): x is packed gate | up rows and both products (us, y) load silu(gate)·up
+// (gemm.ts gatedA), so down_proj runs without the SwiGLU's own dispatch and [rows, inF] activation.
 import { allocTensor, fillTensor, releaseTensor, type GpuContext } from './context.js';
 import type { GpuTensor } from './tensor.js';
 import type { LinearGrads, LinearShape, LoraOperand } from '../types.js';
@@ -29,15 +31,27 @@ export function loraLinearForward(
 ): void {
   const { rows, inF, outF } = shape;
   const accumulate = shape.accumulate === true;
+  const gatedA = gatedInput('loraLinearForward', shape, x, xLora);
   if (!lora || lora.scale === 0) {
-    gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias }, opts);
+    gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, gatedA }, opts);
     return;
   }
   if (lora.segments?.length && !shape.usGiven) throw new Error(segmentsNeedUs('loraLinearForward'));
   if (!shape.usGiven)
-    gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale }, opts);
+    gemm(ctx, 'NT', us, xLora, lora.a, rows, inF, lora.r, { accumulate: false, alpha: lora.scale, gatedA }, opts);
   const lowRank = { u: us, b: lora.b, r: lora.r, ldu: shape.usGiven?.ld, segments: lora.segments };
-  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank }, opts);
+  gemm(ctx, 'NT', y, x, w, rows, inF, outF, { accumulate, bias, lowRank, gatedA }, opts);
+}
+
+/**
+ * Whether the layer's input is gated (shape.gatedX); refuses an xLora that is not x (dropout has no
+ * gated form, and gatedX is for inference, where there is none).
+ */
+export function gatedInput(where: string, shape: LinearShape, x: GpuTensor, xLora: GpuTensor): boolean {
+  if (!shape.gatedX) return false;
+  const same = xLora === x || (xLora.buffer === x.buffer && xLora.offset === x.offset && !xLora.split && !x.split);
+  if (!same) throw new Error(`${where}: gatedX needs xLora to be x (no dropout in inference)`);
+  return true;
 }
 
 /**
@@ -72,6 +86,7 @@ export function loraLinearBackward(
   void scratchDx;
   // Segments are an inference layout (several projections as one product over a given us).
   if (lora?.segments?.length) throw new Error('loraLinearBackward: lora.segments is forward-only (inference)');
+  if (shape.gatedX) throw new Error('loraLinearBackward: gatedX is forward-only (inference)');
   const { rows, inF, outF } = shape;
   if (g.dx) gemm(ctx, 'NN', g.dx, dy, w, rows, outF, inF, { accumulate: true }, opts);
   if (g.dW) gemm(ctx, 'TN', g.dW, dy, x, outF, rows, inF, { accumulate: true }, opts);

@@ -46,10 +46,14 @@ export function directTileSize(name: TileName): { bm: number; bn: number; bk: nu
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-/** The unrolled k loop for one storage type of B (`ldb(e)` reads element e of b as f32). */
-function kLoop(t: DirectTile, ldb: (e: string) => string): string {
+/**
+ * The unrolled k loop for one storage type of B (`ldb(e)` reads element e of b as f32); `gated`: A's
+ * elements are gated (gemmHelpers' ldGated).
+ */
+function kLoop(t: DirectTile, ldb: (e: string) => string, gated: boolean): string {
   const lines: string[] = ['let ka = k * p.sAk; let kb = k * p.sBk;'];
-  for (const i of range(t.tm)) lines.push(`let a${i} = vec4<f32>(a[ra${i} + ka]);`);
+  for (const i of range(t.tm))
+    lines.push(`let a${i} = vec4<f32>(${gated ? `ldGated(ra${i} + ka)` : `a[ra${i} + ka]`});`);
   for (const q of range(t.tn / 4)) {
     const cols = range(4).map((j) => ldb(`cb${4 * q + j} + kb`));
     lines.push(`let b${q} = vec4<f32>(${cols.join(', ')});`);
@@ -110,8 +114,11 @@ function lowRankLoop(t: DirectTile, segmented: boolean): string {
   }`;
 }
 
-/** The direct kernel of one tile. Workgroups: (ceil(N/BN), ceil(M/BM), splitK slices). */
-export function directKernel(tile: TileName, lowRank = false, segmented = false): KernelSpec {
+/**
+ * The direct kernel of one tile; `gated`: A packed gate | up (gemm.ts gatedA). Workgroups:
+ * (ceil(N/BN), ceil(M/BM), splitK slices).
+ */
+export function directKernel(tile: TileName, lowRank = false, segmented = false, gated = false): KernelSpec {
   const t = DIRECT_TILES[tile];
   if (t.tn % 4 !== 0) throw new Error(`direct matmul tile ${tile}: TN must be a multiple of 4`);
   const { bm, bn } = directTileSize(tile);
@@ -133,7 +140,7 @@ export function directKernel(tile: TileName, lowRank = false, segmented = false)
   const code = /* wgsl */ `${GEMM_PARAMS}
 @group(0) @binding(0) var<uniform> p: Params;
 ${GEMM_DECLS}
-${gemmHelpers(lowRank)}
+${gemmHelpers(lowRank, gated)}
 fn bF32(e: u32) -> f32 { return bitcast<f32>(b[e]); }
 fn bF16(e: u32) -> f32 {
   let w = unpack2x16float(b[e >> 1u]);
@@ -150,13 +157,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kEnd = min(p.K, kStart + p.kChunk);
   ${decl.join('\n  ')}
   if (has(${FLAG.bF16}u)) {
-    ${kLoop(t, (e) => `bF16(${e})`)}
+    ${kLoop(t, (e) => `bF16(${e})`, gated)}
   } else {
-    ${kLoop(t, (e) => `bF32(${e})`)}
+    ${kLoop(t, (e) => `bF32(${e})`, gated)}
   }
   ${lowRank ? lowRankLoop(t, segmented) : ''}
   ${stores.join('\n  ')}
 }`;
   const lr = lowRank ? (segmented ? ':lrs' : ':lr') : '';
-  return { key: `gemm:direct:${tile}${lr}`, code, bindings: GEMM_BINDINGS };
+  return { key: `gemm:direct:${tile}${lr}${gated ? ':g' : ''}`, code, bindings: GEMM_BINDINGS };
 }

@@ -60,7 +60,8 @@ export const MAX_SCALE_PARTS = 255;
 /**
  * The uniform block of every GEMM kernel. op(A)[m,k] = a[offA + m·sAm + k·sAk] and op(B)[k,n] =
  * b[offB + k·sBk + n·sBn]: one kernel serves NN, NT and TN (the transposition only changes
- * strides, and which index consecutive threads stage, so loads stay coalesced).
+ * strides, and which index consecutive threads stage, so loads stay coalesced). gateK: the gated
+ * kernels' distance from a gate element to its up element (the whole product's K; gemm.ts gatedA).
  */
 export const GEMM_PARAMS = `struct Params {
   M: u32, N: u32, K: u32, kChunk: u32,
@@ -69,7 +70,7 @@ export const GEMM_PARAMS = `struct Params {
   alpha: f32, flags: u32, offBias: u32, offMul: u32,
   ldMul: u32, R: u32, offU: u32, offLb: u32,
   ldU: u32, seg1: u32, seg2: u32, offLb1: u32,
-  offLb2: u32,
+  offLb2: u32, gateK: u32,
 }`;
 
 /**
@@ -106,17 +107,32 @@ fn lowRank(m: u32, n: u32) -> f32 {
 }`;
 
 /**
+ * silu(g) as the SwiGLU kernel computes it (elementwise.ts: the exponent clamped so exp stays finite),
+ * so a gated load equals the element swigluPackedForward would have written.
+ */
+export const SILU = /* wgsl */ `fn silu(g: f32) -> f32 { return g / (1.0 + exp(min(-g, 87.0))); }`;
+
+/**
+ * Gated A (gemm.ts gatedA): element i of a is a gate and i + gateK its up, op(A) = silu(gate)·up. A
+ * compile-time variant: the plain loads stay one read.
+ */
+const GATED = /* wgsl */ `${SILU}
+fn ldGated(i: u32) -> f32 { return silu(a[i]) * a[i + p.gateK]; }`;
+
+/**
  * Bounds-checked element loads of op(A)[m,k] and op(B)[k,n] (zero outside), scale and epilogue. The
  * low-rank term is compiled in only where it is used (`lowRank`): `store` is inlined once per
  * register-tile element, and a loop in each copy makes every pipeline several times slower to compile
- * on SwiftShader.
+ * on SwiftShader. `gated`: A is packed gate | up rows (GATED).
  */
-export function gemmHelpers(lowRank: boolean): string {
+export function gemmHelpers(lowRank: boolean, gated = false): string {
+  const at = 'p.offA + m * p.sAm + k * p.sAk';
   return /* wgsl */ `
 fn has(f: u32) -> bool { return (p.flags & f) != 0u; }
+${gated ? GATED : ''}
 fn ldA(m: u32, k: u32, kEnd: u32) -> f32 {
   if (m >= p.M || k >= kEnd) { return 0.0; }
-  return a[p.offA + m * p.sAm + k * p.sAk];
+  return ${gated ? `ldGated(${at})` : `a[${at}]`};
 }
 fn ldB(k: u32, n: u32, kEnd: u32) -> f32 {
   if (n >= p.N || k >= kEnd) { return 0.0; }
@@ -165,10 +181,10 @@ function header(family: GemmFamily): string {
 
 /**
  * The kernel of one family and tile (operand layout, B's storage type and the epilogue are runtime
- * flags: few pipelines to compile; the low-rank term is compiled in with `lowRank`). Workgroups:
- * (ceil(N/BN), ceil(M/BM), splitK slices).
+ * flags: few pipelines to compile; the low-rank term is compiled in with `lowRank`, gated A loads with
+ * `gated`). Workgroups: (ceil(N/BN), ceil(M/BM), splitK slices).
  */
-export function gemmKernel(family: GemmFamily, tile: TileName, lowRank = false): KernelSpec {
+export function gemmKernel(family: GemmFamily, tile: TileName, lowRank = false, gated = false): KernelSpec {
   const t = TILES[tile];
   const half = family === 'half' || family === 'emulate';
   const H = family === 'half' ? 'f16' : 'f32';
@@ -189,7 +205,7 @@ alias H = ${H};
 ${stageA ? 'var<workgroup> As: array<H, BK * SA>;' : ''}
 var<workgroup> Bs: array<H, BK * SB>;
 fn toH(x: f32) -> H { ${toH} }
-${gemmHelpers(lowRank)}
+${gemmHelpers(lowRank, gated)}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32${
@@ -253,7 +269,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 }`;
-  return { key: `gemm:${family}:${tile}${lowRank ? ':lr' : ''}`, code, bindings: GEMM_BINDINGS };
+  return { key: `gemm:${family}:${tile}${lowRank ? ':lr' : ''}${gated ? ':g' : ''}`, code, bindings: GEMM_BINDINGS };
 }
 
 function tiledInner(): string {
@@ -339,23 +355,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 /**
  * max |x| over a rows×cols region (x[off + r·ld + c]): workgroup g writes the max of its share to
  * out[g] as f32 bits (plain stores, so nothing needs zeroing first). Feeds the half family's A scale,
- * which takes the max of the partials.
+ * which takes the max of the partials. `gated`: the max over silu(x[e])·x[e + gateK] (gated A), the
+ * values the half kernels then scale.
  */
-export const MAXABS: KernelSpec = {
-  key: 'gemm-maxabs',
-  bindings: ['read', 'write'],
-  code: /* wgsl */ `
-struct Params { rows: u32, cols: u32, off: u32, ld: u32 }
+function maxAbsKernel(gated: boolean): KernelSpec {
+  return {
+    key: `gemm-maxabs${gated ? ':g' : ''}`,
+    bindings: ['read', 'write'],
+    code: /* wgsl */ `
+struct Params { rows: u32, cols: u32, off: u32, ld: u32, gateK: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 var<workgroup> red: array<f32, 256>;
+${gated ? SILU : ''}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) ng: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let total = p.rows * p.cols;
   var mx = 0.0;
   for (var i = wid.x * 256u + li; i < total; i += ng.x * 256u) {
-    let v = abs(x[p.off + (i / p.cols) * p.ld + i % p.cols]);
+    let e = p.off + (i / p.cols) * p.ld + i % p.cols;
+    let v = abs(${gated ? 'silu(x[e]) * x[e + p.gateK]' : 'x[e]'});
     if (v > mx) { mx = v; }
   }
   red[li] = mx;
@@ -366,4 +386,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) ng: vec3
   }
   if (li == 0u) { out[wid.x] = bitcast<u32>(red[0]); }
 }`,
-};
+  };
+}
+
+/** MAXABS over plain and over gated A. Params: rows, cols, off, ld, gateK (0 when plain). */
+export const MAXABS = maxAbsKernel(false);
+export const MAXABS_GATED = maxAbsKernel(true);

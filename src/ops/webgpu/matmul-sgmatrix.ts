@@ -62,6 +62,8 @@ export interface SgmKey {
   transB: boolean;
   /** The fused low-rank term in the epilogue (gemmHelpers). */
   lowRank?: boolean;
+  /** Gated A loads (gemm.ts gatedA; gemmHelpers' ldA). */
+  gated?: boolean;
 }
 
 /** Kernel for one key on this device's configuration. Workgroups: (ceil(N/64), ceil(M/64), slices). */
@@ -96,7 +98,7 @@ var<workgroup> As: array<f16, BM * BK>;
 var<workgroup> Bs: array<f16, BK * BN>;
 // One result matrix per subgroup at a time passes through here to the epilogue (12 KiB in all).
 var<workgroup> Cs: array<f32, ${subgroups} * CM * CN>;
-${gemmHelpers(key.lowRank === true)}
+${gemmHelpers(key.lowRank === true, key.gated === true)}
 
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
@@ -152,6 +154,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 }`;
-  const k = `gemm:sgmatrix${cfg.M}x${cfg.N}x${cfg.K}w${threads}:${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${key.lowRank ? ':lr' : ''}`;
+  const k = `gemm:sgmatrix${cfg.M}x${cfg.N}x${cfg.K}w${threads}:${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}${key.lowRank ? ':lr' : ''}${key.gated ? ':g' : ''}`;
   return { key: k, code, bindings: GEMM_BINDINGS, threads };
 }

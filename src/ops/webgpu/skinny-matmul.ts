@@ -8,7 +8,8 @@
 // at any offset, or split into row blocks across buffers; x and y are f32 views.
 //
 // An optional low-rank term u·bᵀ is added in the epilogue (the LoRA branch's B product, fused: one
-// dispatch fewer per adapted projection).
+// dispatch fewer per adapted projection). x may be gated (SkinnyEpilogue.gatedX: packed gate | up rows,
+// silu(gate)·up formed as it is loaded; a compile-time variant, so plain loads stay one read).
 // Semantics are exactly gemm's NT with { accumulate, alpha, bias }, so the engine can route a
 // decode step's linear layers and LoRA branches here (decodeOps) with the same results as the
 // operation interface's, up to f32 summation order.
@@ -25,6 +26,7 @@ import {
   type LowRank,
 } from './gemm.js';
 import { segmentWords, shiftSegments } from './gemm-block.js';
+import { SILU } from './matmul-kernels.js';
 
 /**
  * Threads (splitting K), rows per workgroup pass and output columns per workgroup. GPUs: 64 × 4 × 8
@@ -44,8 +46,10 @@ export function skinnyGeometry(ctx: GpuContext): SkinnyGeometry {
   return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter) ? CPU_SKINNY : GPU_SKINNY;
 }
 
-function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
+function kernel(f16: boolean, g: SkinnyGeometry, gated: boolean): KernelSpec {
   const { WG, MB: SKINNY_MB, BN } = g;
+  // Gated rows are 2K long: gate at k, up at K + k.
+  const ldx = gated ? '2u * p.K' : 'p.K';
   const ldw = f16
     ? 'fn ldw(e: u32) -> f32 { let h = unpack2x16float(w[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }'
     : 'fn ldw(e: u32) -> f32 { return bitcast<f32>(w[e]); }';
@@ -53,7 +57,9 @@ function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
   for (let j = 0; j < BN; j++)
     lines.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
   for (let m = 0; m < SKINNY_MB; m++) {
-    lines.push(`let x${m} = select(0.0, x[p.xOff + min(m0 + ${m}u, mLast) * p.K + k], m0 + ${m}u < p.M);`);
+    const at = `p.xOff + min(m0 + ${m}u, mLast) * ${ldx} + k`;
+    const load = gated ? `ldGated(${at})` : `x[${at}]`;
+    lines.push(`let x${m} = select(0.0, ${load}, m0 + ${m}u < p.M);`);
     for (let j = 0; j < BN; j++) lines.push(`a${m}_${j} += x${m} * w${j};`);
   }
   const decl = Array.from({ length: SKINNY_MB * BN }, (_, i) => `var a${Math.floor(i / BN)}_${i % BN} = 0.0;`).join(
@@ -64,7 +70,7 @@ function kernel(f16: boolean, g: SkinnyGeometry): KernelSpec {
     (_, i) => `part[${i}u * ${WG}u + lid] = a${Math.floor(i / BN)}_${i % BN};`,
   ).join(' ');
   return {
-    key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}`,
+    key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}${gated ? ':g' : ''}`,
     bindings: ['read', 'read', 'read', 'write', 'read', 'read'],
     code: /* wgsl */ `
 struct Params {
@@ -83,6 +89,12 @@ struct Params {
 @group(0) @binding(6) var<storage, read> lb: array<f32>;
 var<workgroup> part: array<f32, ${SKINNY_MB * BN * WG}>;
 ${ldw}
+${
+  gated
+    ? `${SILU}
+fn ldGated(i: u32) -> f32 { return silu(x[i]) * x[i + p.K]; }`
+    : ''
+}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n0 = wid.x * ${BN}u;
@@ -124,6 +136,11 @@ export interface SkinnyEpilogue {
   bias?: GpuTensor | null;
   /** + u[M, r] · b[N, r]ᵀ (f32): a LoRA branch's second product fused into the base product. */
   lowRank?: LowRank | null;
+  /**
+   * x is packed gate | up rows [M, 2K] and the product's input is silu(gate)·up [M, K] (gemm.ts
+   * GemmEpilogue.gatedA, same semantics).
+   */
+  gatedX?: boolean;
 }
 
 /**
@@ -146,6 +163,10 @@ export function skinnyMatmulNT(
   if (m === 0 || n === 0) return;
   if (x.dtype !== 'f32' || y.dtype !== 'f32' || x.split || y.split)
     throw new Error(`${where}: x and y must be single-buffer f32 tensors`);
+  const gated = epi.gatedX === true,
+    ldx = gated ? 2 * k : k;
+  if (gated && x.length < m * ldx)
+    throw new Error(`${where}: gatedX: x has ${x.length} elements, needs m*2k = ${m}*${ldx} = ${m * ldx}`);
   if (x.length < m * k || y.length < m * n || w.length < n * k)
     throw new Error(`${where}: operands too short for m=${m} k=${k} n=${n}`);
   if (w.dtype !== 'f32' && w.dtype !== 'f16') throw new Error(`${where}: W must be f32 or f16`);
@@ -178,9 +199,9 @@ export function skinnyMatmulNT(
       nn = Math.min(part.rows, n - n0);
     if (nn <= 0) continue;
     const t = part.tensor;
-    const key = `${t.dtype}:${geometry.WG}:${SKINNY_MB}:${BN}`;
+    const key = `${t.dtype}:${geometry.WG}:${SKINNY_MB}:${BN}${gated ? ':g' : ''}`;
     let spec = specs.get(key);
-    if (!spec) specs.set(key, (spec = kernel(t.dtype === 'f16', geometry)));
+    if (!spec) specs.set(key, (spec = kernel(t.dtype === 'f16', geometry, gated)));
     const gx = Math.ceil(nn / BN),
       gyAll = Math.ceil(m / SKINNY_MB);
     if (gx > lim) throw new Error(`${where}: ${nn} columns exceed ${lim * BN} per call`);
@@ -194,7 +215,7 @@ export function skinnyMatmulNT(
           rows,
           nn,
           k,
-          x.offset + r0 * SKINNY_MB * k,
+          x.offset + r0 * SKINNY_MB * ldx,
           t.offset,
           y.offset + r0 * SKINNY_MB * n + n0,
           bias ? bias.offset + n0 : 0,
