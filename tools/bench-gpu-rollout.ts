@@ -12,11 +12,12 @@
 //   the tiled GEMM with the LoRA B product in its epilogue; engine option skinnyRows), to show which
 //   suits this GPU (0: skip)
 //   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections and the SwiGLU
-//   apart (engine options fuseQkv, fuseGateUp off), to show what the fusions gain on this GPU (0: skip)
+//   apart (engine options fuseQkv, fuseGateUp off), and with only the SwiGLU fold switched (foldSwiglu:
+//   its default is on GPUs, off on CPU adapters), to show what each gains on this GPU (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createWebGpuEngine, type WebGpuEngine } from '../src/engines/webgpu/engine.js';
+import { createWebGpuEngine, type WebGpuEngine, type WebGpuEngineOptions } from '../src/engines/webgpu/engine.js';
 import type { Qwen2Config } from '../src/model/config.js';
 import type { PromptInput } from '../src/engines/types.js';
 import { uploadModel } from '../src/ops/webgpu/model-upload.js';
@@ -85,7 +86,8 @@ interface Row {
   /** 'skinny': every linear layer on the few-row kernel; 'gemm': the tiled GEMM (decode-ops.ts). */
   route: DecodeRoute;
   /** q,k,v and gate,up each as one projection (the engine's default), or apart. */
-  fused: boolean;
+  /** The fusions the engine ran (fusionsOf): 'all', 'no SwiGLU fold', 'none'. */
+  fused: string;
   msPerStep: number;
   /** Host time encoding one decode step (iterations with a prefill left out). */
   hostMsPerStep: number;
@@ -106,6 +108,8 @@ interface ShapeResult {
   otherRoute: Row | null;
   /** unfusedBatch with the projections apart, beside its fused row (null when not measured). */
   unfused: Row | null;
+  /** unfusedBatch with the SwiGLU fold switched from its default (null when not measured). */
+  otherFold: Row | null;
   device: string;
   syncMs: { upload: number; flip: number };
 }
@@ -119,7 +123,8 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
   const skinnyRows = defaultSkinnyRows(ctx);
-  const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows, fuse = true) =>
+  type Fusions = Pick<WebGpuEngineOptions, 'fuseQkv' | 'fuseGateUp' | 'foldSwiglu'>;
+  const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows, fusions: Fusions = {}) =>
     createWebGpuEngine({
       model,
       tokenizer,
@@ -128,8 +133,7 @@ async function benchShape(name: string): Promise<ShapeResult> {
       maxContext: promptLen + tokens + 8,
       overlap,
       skinnyRows: skinny,
-      fuseQkv: fuse,
-      fuseGateUp: fuse,
+      ...fusions,
     });
   const routeOf = (B: number, skinny: number): DecodeRoute => (B <= skinny ? 'skinny' : 'gemm');
   const engine = await engineWith(true, Math.max(...batches));
@@ -147,8 +151,8 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const flip = engine.lastSync!.ms;
   const rows: Row[] = [];
   for (const B of batches) rows.push(await measure(name, c, engine, B, routeOf(B, skinnyRows)));
-  const once = async (B: number, overlap: boolean, skinny: number, fuse = true): Promise<Row> => {
-    const one = await engineWith(overlap, B, skinny, fuse);
+  const once = async (B: number, overlap: boolean, skinny: number, fusions: Fusions = {}): Promise<Row> => {
+    const one = await engineWith(overlap, B, skinny, fusions);
     await one.setAdapter(snap(1));
     const row = await measure(name, c, one, B, routeOf(B, skinny));
     await one.close();
@@ -157,11 +161,14 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const serial = batches.includes(serialBatch) ? await once(serialBatch, false, skinnyRows) : null;
   const other = routeOf(routeBatch, skinnyRows) === 'skinny' ? 0 : Infinity;
   const otherRoute = batches.includes(routeBatch) ? await once(routeBatch, true, other) : null;
-  const unfused = batches.includes(unfusedBatch) ? await once(unfusedBatch, true, skinnyRows, false) : null;
+  const fusionRuns = batches.includes(unfusedBatch);
+  const unfused = fusionRuns ? await once(unfusedBatch, true, skinnyRows, { fuseQkv: false, fuseGateUp: false }) : null;
+  const foldOther = { foldSwiglu: !engine.fused.swiglu };
+  const otherFold = fusionRuns ? await once(unfusedBatch, true, skinnyRows, foldOther) : null;
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
   ctx.device.destroy();
-  return { rows, serial, otherRoute, unfused, device, syncMs: { upload, flip } };
+  return { rows, serial, otherRoute, unfused, otherFold, device, syncMs: { upload, flip } };
 }
 
 /** Decode tokens/s of B sequences (random prompts, EOS ignored) after a call that builds the pipelines. */
@@ -197,7 +204,7 @@ async function measure(
   const overlap = engine.overlap;
   const msPerStep = (1000 * decodeS) / (s.iterations - 1);
   console.error(
-    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}${fusedEngine(engine) ? '' : ', unfused'}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
+    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}${fusionsOf(engine) === 'all' ? '' : `, fused: ${fusionsOf(engine)}`}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
   );
   return {
     shape: name,
@@ -206,7 +213,7 @@ async function measure(
     decodeTokensPerS: tps,
     overlap,
     route,
-    fused: fusedEngine(engine),
+    fused: fusionsOf(engine),
     msPerStep,
     hostMsPerStep: (1000 * s.decodeEncodeSeconds) / s.decodeSteps,
     waitMsPerStep: (1000 * s.decodeWaitSeconds) / s.decodeSteps,
@@ -218,9 +225,13 @@ async function measure(
   };
 }
 
-/** Both groups fused and the SwiGLU folded into down_proj (the default where the upload allows). */
-function fusedEngine(e: WebGpuEngine): boolean {
-  return e.fused.qkv && e.fused.gateUp && e.fused.swiglu;
+/** Which fusions an engine runs: q,k,v and gate,up as one projection each, the SwiGLU in down_proj. */
+function fusionsOf(e: WebGpuEngine): string {
+  const { qkv, gateUp, swiglu } = e.fused;
+  if (qkv && gateUp) return swiglu ? 'all' : 'no SwiGLU fold';
+  return qkv || gateUp || swiglu
+    ? `${qkv ? 'q,k,v' : ''}${gateUp ? ' gate,up' : ''}${swiglu ? ' SwiGLU' : ''}`
+    : 'none';
 }
 
 function table(title: string, cols: string[], rows: (string | number)[][]): void {
@@ -240,6 +251,7 @@ async function main(): Promise<void> {
     ...(r.serial ? [r.serial] : []),
     ...(r.otherRoute ? [r.otherRoute] : []),
     ...(r.unfused ? [r.unfused] : []),
+    ...(r.otherFold ? [r.otherFold] : []),
   ]);
   table(
     `webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
@@ -265,7 +277,7 @@ async function main(): Promise<void> {
       String(r.batch),
       r.overlap ? 'on' : 'off',
       r.route,
-      r.fused ? 'yes' : 'no',
+      r.fused,
       r.decodeTokensPerS,
       r.msPerStep,
       r.hostMsPerStep,
@@ -290,11 +302,11 @@ async function main(): Promise<void> {
   }
   for (const r of results) {
     const f = r.rows.find((x) => x.batch === r.unfused?.batch);
-    if (!r.unfused || !f) continue;
+    if (!r.unfused || !r.otherFold || !f) continue;
     const per = (x: Row): string =>
       `${x.decodeTokensPerS.toPrecision(4)} tok/s, host ${x.hostMsPerStep.toFixed(2)} ms/step, ${x.dispatchesPerStep.toFixed(0)} dispatches/step`;
     console.log(
-      `${r.shape} batch ${f.batch}: fused ${per(f)}; unfused ${per(r.unfused)} (×${(f.decodeTokensPerS / r.unfused.decodeTokensPerS).toFixed(2)})`,
+      `${r.shape} batch ${f.batch}: fused (${f.fused}) ${per(f)}; unfused ${per(r.unfused)} (×${(f.decodeTokensPerS / r.unfused.decodeTokensPerS).toFixed(2)}); ${r.otherFold.fused} ${per(r.otherFold)} (×${(f.decodeTokensPerS / r.otherFold.decodeTokensPerS).toFixed(2)})`,
     );
   }
   for (const r of results)

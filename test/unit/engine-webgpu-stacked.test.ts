@@ -75,7 +75,8 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
   for (const skinnyRows of [undefined, 0]) {
     const route = skinnyRows === 0 ? 'GEMM route' : 'few-row route';
     const base = { model, tokenizer, weightDtype: 'f32' as const, skinnyRows };
-    const fused = await createWebGpuEngine(base);
+    // The fold is off by default on CPU adapters (decode-ops.ts defaultFoldSwiglu): asked for here.
+    const fused = await createWebGpuEngine({ ...base, foldSwiglu: true });
     const unfused = { fuseQkv: false, fuseGateUp: false };
     const stacked = await createWebGpuEngine({ ...base, ...unfused });
     const perBranch = await createWebGpuEngine({ ...base, stackLoraA: false, ...unfused });
@@ -114,6 +115,11 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
           `${route}: without stacks, the fused engine runs q,k,v and gate,up apart (same ids)`,
         );
         t.equal(await dispatchesPerStep(noStacks, prompts[0]!), nBranch, `${route}: … and the per-branch dispatches`);
+        t.same(
+          noStacks.fused,
+          { qkv: true, gateUp: true, swiglu: false },
+          `${route}: SwiGLU not folded by default here`,
+        );
         const apart = await noFold.generate(prompts, 2, greedy);
         t.same(ids(apart), ids(got), `${route}: the SwiGLU apart from down_proj (foldSwiglu off): same ids`);
         const nNoFold = await dispatchesPerStep(noFold, prompts[0]!);

@@ -13,9 +13,25 @@ import { skinnyMatmulNT } from '../../ops/webgpu/skinny-matmul.js';
 import { gemm } from '../../ops/webgpu/gemm.js';
 import { gatedInput, segmentsNeedUs } from '../../ops/webgpu/lora-linear.js';
 
+/** Whether the adapter runs its kernels on the CPU (SwiftShader, llvmpipe, lavapipe). */
+function cpuAdapter(ctx: GpuContext): boolean {
+  return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter);
+}
+
 /** Rows up to which the few-row kernel is used: always on CPU adapters (SwiftShader), else 8. */
 export function defaultSkinnyRows(ctx: GpuContext): number {
-  return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter) ? Infinity : 8;
+  return cpuAdapter(ctx) ? Infinity : 8;
+}
+
+/**
+ * Whether down_proj forms the SwiGLU as it loads (WebGpuEngineOptions.foldSwiglu): on GPUs, not on CPU
+ * adapters. Each of a product's workgroups along N recomputes silu over its rows: on a GPU that is
+ * expected to cost less than the dispatch it saves (not yet measured: bench:gpu-rollout's unfolded row
+ * shows it), on a CPU adapter it is real time (SwiftShader, the 1.5B's structure at 1/8 width, batch
+ * 48: 12–15% slower per decode step folded, one session, 2026-12-03).
+ */
+export function defaultFoldSwiglu(ctx: GpuContext): boolean {
+  return !cpuAdapter(ctx);
 }
 
 /**

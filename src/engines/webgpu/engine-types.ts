@@ -69,7 +69,8 @@ export interface WebGpuEngineOptions {
   fuseGateUp?: boolean;
   /**
    * With gate,up fused: down_proj reads their packed rows, the SwiGLU formed as its products load them
-   * (LinearShape.gatedX): 1 dispatch fewer per layer and no SwiGLU output buffer. Default true.
+   * (LinearShape.gatedX): 1 dispatch fewer per layer and no SwiGLU output buffer. Default: on GPUs, off
+   * on CPU adapters (decode-ops.ts defaultFoldSwiglu: there the recomputed silu costs more than it saves).
    */
   foldSwiglu?: boolean;
   /**

@@ -32,7 +32,7 @@ import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import type { Completion, PromptInput, SamplingParams } from '../types.js';
 import { applyVersion, createAdapterSlots, releaseAdapterSlots, type SyncReport } from './adapters.js';
 import { pagesFor } from './pages.js';
-import { decodeOps, defaultSkinnyRows } from './decode-ops.js';
+import { decodeOps, defaultFoldSwiglu, defaultSkinnyRows } from './decode-ops.js';
 import { createSerialQueue, type SerialQueue } from '../../util/serial.js';
 import { fusedWeights } from './fused-projections.js';
 import type { EngineState, WebGpuEngine, WebGpuEngineOptions } from './engine-types.js';
@@ -91,7 +91,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, stackFor);
   return {
     fused,
-    foldSwiglu: fused.gateUp !== null && opts.foldSwiglu !== false,
+    foldSwiglu: fused.gateUp !== null && (opts.foldSwiglu ?? defaultFoldSwiglu(ctx)),
     opts,
     config: c,
     ctx,
