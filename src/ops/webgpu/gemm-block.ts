@@ -15,16 +15,14 @@ import {
 import type { GpuTensor } from './tensor.js';
 import {
   FLAG,
-  MAXABS,
-  MAXABS_GATED,
   MAX_SCALE_PARTS,
-  REDUCE,
   SCALE_PARTS_SHIFT,
   TILES,
   gemmKernel,
   type GemmFamily,
   type TileName,
 } from './matmul-kernels.js';
+import { MAXABS, MAXABS_GATED, REDUCE } from './gemm-passes.js';
 import { directKernel, directTileSize } from './matmul-direct.js';
 import { isCpuAdapter } from './cpu-adapter.js';
 import { sgmKernel, sgmThreads, sgmTile, subgroupMatrixConfig } from './matmul-sgmatrix.js';
