@@ -17,8 +17,16 @@
 // SwiGLU over their packed rows.
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
-import { LORA_MODULES, moduleDims, operandOf, type LayerLoraSlots, type LoraModule } from './lora.js';
-import type { LoraOperand } from '../ops/types.js';
+import {
+  LORA_GROUPS,
+  LORA_MODULES,
+  moduleDims,
+  operandOf,
+  type LayerLoraSlots,
+  type LoraGroup,
+  type LoraModule,
+} from './lora.js';
+import type { LoraOperand, LoraSegment } from '../ops/types.js';
 import type { LayerWeights } from './weights.js';
 import type { Rng } from '../util/rng.js';
 import { dropoutStream } from '../ops/dropout-hash.js';
@@ -253,15 +261,12 @@ function stackedGroup<T>(
   return (i) => ({ us: ctx.ops.view(out, i * r, (rows - 1) * ld + r), ld });
 }
 
-/** The members of each fused projection, in their column order. */
-const FUSED_MEMBERS = {
-  qkv: ['q_proj', 'k_proj', 'v_proj'],
-  gateUp: ['gate_proj', 'up_proj'],
-} as const satisfies Record<string, readonly LoraModule[]>;
+/** Each module's LoRA operand in this layer (views of the flat block), or null when not adapted. */
+type Operands<T> = (m: LoraModule) => LoraOperand<T> | null;
 
 /** A fused projection's weights, input, output and stacked A product (null us: no adapter). */
 interface FusedCall<T> {
-  group: keyof typeof FUSED_MEMBERS;
+  group: LoraGroup;
   out: T;
   x: T;
   w: T;
@@ -274,28 +279,22 @@ interface FusedCall<T> {
  * path as one low-rank term over the stacked A product: each member's columns read its own B (a view
  * of the flat adapter block) and its r columns of us (LoraOperand.segments).
  */
-function fusedForward<T>(
-  ctx: LayerContext<T>,
-  f: FusedCall<T>,
-  slots: LayerLoraSlots | null,
-  loraFlat: T | null,
-  rows: number,
-  r: number,
-): void {
-  const members = FUSED_MEMBERS[f.group];
-  const widths = members.map((m) => moduleDims(ctx.config, m)[0]);
-  const adapted = slots !== null && loraFlat !== null && members.some((m) => slots[m] !== null);
+function fusedForward<T>(ctx: LayerContext<T>, f: FusedCall<T>, op: Operands<T>, rows: number, r: number): void {
+  const members = LORA_GROUPS[f.group];
+  const branches = members.map(op);
+  const adapted = branches.some((o) => o !== null);
   if (adapted && !(f.us && ctx.stacked?.[f.group]))
     throw new Error(
       `layerForward (layer ${ctx.layer}): fused ${members.join(',')} need the layer's stacked A for its adapter`,
     );
-  let lora: LoraOperand<T> | null = null;
-  if (adapted) {
-    const bs = members.map((m) => operandOf(slots[m], loraFlat, ctx.scale, ctx.ops.view)!.b);
-    const segments = bs.slice(1).map((b, i) => ({ start: widths.slice(0, i + 1).reduce((a, w) => a + w, 0), b }));
-    lora = { a: ctx.stacked![f.group]!, b: bs[0]!, r, scale: ctx.scale, segments };
-  }
-  const outF = widths.reduce((a, w) => a + w, 0);
+  // Each member after the first is a segment starting where the columns before it end.
+  const segments: LoraSegment<T>[] = [];
+  let outF = 0;
+  members.forEach((m, i) => {
+    if (adapted && i > 0) segments.push({ start: outF, b: branches[i]!.b });
+    outF += moduleDims(ctx.config, m)[0];
+  });
+  const lora = adapted ? { a: ctx.stacked![f.group]!, b: branches[0]!.b, r, scale: ctx.scale, segments } : null;
   const shape = { rows, inF: ctx.config.hiddenSize, outF, usGiven: { ld: members.length * r } };
   ctx.ops.loraLinearForward(f.out, f.x, f.w, f.bias, shape, lora, f.x, f.us ?? f.out);
 }
@@ -327,7 +326,7 @@ export function layerForward<T>(
     if (!f || !ctx.ropeInAttend)
       throw new Error(`layerForward (layer ${ctx.layer}): fused q,k,v need LayerContext.fusedQkv and ropeInAttend`);
     const us = qkv ? buf.usStack!.qkv : null;
-    fusedForward(ctx, { group: 'qkv', out: buf.qkv, x: buf.xn1, w: f.w, bias: f.bias, us }, slots, loraFlat, rows, r);
+    fusedForward(ctx, { group: 'qkv', out: buf.qkv, x: buf.xn1, w: f.w, bias: f.bias, us }, op, rows, r);
   } else {
     projForward(ctx, 'q_proj', buf.q, buf.xn1, lw.q, lw.qBias, rows, D, Q, op('q_proj'), lq, false, qkv?.(0));
     projForward(ctx, 'k_proj', buf.k, buf.xn1, lw.k, lw.kBias, rows, D, KV, op('k_proj'), lk, false, qkv?.(1));
@@ -343,7 +342,7 @@ export function layerForward<T>(
   const inPlace = buf.h2 === buf.x;
   projForward(ctx, 'o_proj', buf.h2, buf.attn, lw.o, null, rows, Q, D, op('o_proj'), buf.lora.o_proj, inPlace);
   if (!inPlace) ops.addInPlace(buf.h2, buf.x, rows * D);
-  mlpForward(ctx, lw, slots, loraFlat, buf, rows, inPlace);
+  mlpForward(ctx, lw, buf, op, r, rows, inPlace);
 }
 
 /**
@@ -354,9 +353,9 @@ export function layerForward<T>(
 function mlpForward<T>(
   ctx: LayerContext<T>,
   lw: LayerWeights<T>,
-  slots: LayerLoraSlots | null,
-  loraFlat: T | null,
   buf: LayerBuffers<T>,
+  op: Operands<T>,
+  r: number,
   rows: number,
   inPlace: boolean,
 ): void {
@@ -364,9 +363,6 @@ function mlpForward<T>(
     ops = ctx.ops;
   const D = c.hiddenSize,
     I = c.intermediateSize;
-  const op = (m: LoraModule): LoraOperand<T> | null =>
-    slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
-  const r = stackRank(slots);
   ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
   const gu = stackedGroup(ctx, ctx.stacked?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
   const [lg, lu, ld] = [buf.lora.gate_proj, buf.lora.up_proj, buf.lora.down_proj];
@@ -374,7 +370,7 @@ function mlpForward<T>(
     const w = ctx.fusedGateUp;
     if (!w) throw new Error(`layerForward (layer ${ctx.layer}): fused gate,up need LayerContext.fusedGateUp`);
     const us = gu ? buf.usStack!.gateUp : null;
-    fusedForward(ctx, { group: 'gateUp', out: buf.gu, x: buf.xn2, w, bias: null, us }, slots, loraFlat, rows, r);
+    fusedForward(ctx, { group: 'gateUp', out: buf.gu, x: buf.xn2, w, bias: null, us }, op, rows, r);
     if (!buf.swigluInDown) ops.swigluPackedForward(buf.a, buf.gu, rows, I);
   } else {
     projForward(ctx, 'gate_proj', buf.g, buf.xn2, lw.gate, null, rows, D, I, op('gate_proj'), lg, false, gu?.(0));

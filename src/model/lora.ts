@@ -10,6 +10,17 @@ import type { Qwen2Config } from './config.js';
 export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LoraModule = (typeof LORA_MODULES)[number];
 
+/**
+ * The projections that read one input, in their output-column order: their LoRA A matrices stack into
+ * one product (the webgpu engine's stacked-lora.ts) and their weights run as one projection
+ * (layer.ts fused projections).
+ */
+export const LORA_GROUPS = {
+  qkv: ['q_proj', 'k_proj', 'v_proj'],
+  gateUp: ['gate_proj', 'up_proj'],
+} as const satisfies Record<string, readonly LoraModule[]>;
+export type LoraGroup = keyof typeof LORA_GROUPS;
+
 export interface LoraAdapter<F = Float32Array> {
   settings: LoraSettings;
   layout: AdapterLayout;

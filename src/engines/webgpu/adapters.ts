@@ -11,7 +11,8 @@ import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { checksumFloat32 } from '../../runtime/checksum.js';
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
 import type { StackedLora } from '../../model/layer.js';
-import { stackBlock, stackPlan, stackViews, type StackOptions } from './stacked-lora.js';
+import type { Qwen2Config } from '../../model/config.js';
+import { stackBlock, stackPlan, stackViews } from './stacked-lora.js';
 
 export interface ResidentVersion {
   version: number;
@@ -33,8 +34,8 @@ export interface AdapterSlots {
   clock: number;
   /** Fault drill: corrupt the next upload on the GPU after writing it (a bad transfer). */
   corruptNext: boolean;
-  /** What versions' stacked LoRA blocks hold (stacked-lora.ts StackOptions); null: versions carry none. */
-  stackFor: StackOptions | null;
+  /** The model's config when versions carry stacked LoRA blocks (stacked-lora.ts); null: they do not. */
+  stackFor: Qwen2Config | null;
 }
 
 export interface SyncReport {
@@ -56,7 +57,7 @@ export class AdapterVerificationError extends Error {
 export function createAdapterSlots(
   ctx: GpuContext,
   residentVersions: number,
-  stackFor: StackOptions | null = null,
+  stackFor: Qwen2Config | null = null,
 ): AdapterSlots {
   if (!(Number.isInteger(residentVersions) && residentVersions >= 1))
     throw new Error(`webgpu engine: residentVersions must be a positive integer, got ${residentVersions}`);

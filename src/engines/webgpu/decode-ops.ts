@@ -11,16 +11,12 @@ import type { GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { skinnyMatmulNT } from '../../ops/webgpu/skinny-matmul.js';
 import { gemm } from '../../ops/webgpu/gemm.js';
+import { isCpuAdapter } from '../../ops/webgpu/cpu-adapter.js';
 import { gatedInput, segmentsNeedUs } from '../../ops/webgpu/lora-linear.js';
-
-/** Whether the adapter runs its kernels on the CPU (SwiftShader, llvmpipe, lavapipe). */
-function cpuAdapter(ctx: GpuContext): boolean {
-  return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter);
-}
 
 /** Rows up to which the few-row kernel is used: always on CPU adapters (SwiftShader), else 8. */
 export function defaultSkinnyRows(ctx: GpuContext): number {
-  return cpuAdapter(ctx) ? Infinity : 8;
+  return isCpuAdapter(ctx) ? Infinity : 8;
 }
 
 /**
@@ -31,7 +27,7 @@ export function defaultSkinnyRows(ctx: GpuContext): number {
  * 48: 12–15% slower per decode step folded, one session, 2026-12-03).
  */
 export function defaultFoldSwiglu(ctx: GpuContext): boolean {
-  return !cpuAdapter(ctx);
+  return !isCpuAdapter(ctx);
 }
 
 /**

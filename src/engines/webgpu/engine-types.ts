@@ -113,7 +113,8 @@ export interface WebGpuEngine extends GenerationEngine {
   readonly overlap: boolean;
   /**
    * Whether q,k,v and gate,up can run as one projection each (fuseQkv, fuseGateUp, resolved against the
-   * upload: the group's weights back to back); a call fuses a group where its adapter version allows.
+   * upload: the group's weights back to back; a call fuses a group where its adapter version allows),
+   * and whether down_proj takes the SwiGLU into its loads (foldSwiglu, resolved).
    */
   readonly fused: { qkv: boolean; gateUp: boolean; swiglu: boolean };
   readonly lastStats: WebGpuGenerationStats;

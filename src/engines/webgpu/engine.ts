@@ -87,7 +87,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   const eos = new Set(opts.tokenizer.eosTokenIds);
   const decodeText = (ids: ArrayLike<number>): string => (ids.length === 0 ? '' : opts.tokenizer.decode(ids));
   const fused = fusedWeights(model, { qkv: opts.fuseQkv !== false, gateUp: opts.fuseGateUp !== false });
-  const stackFor = opts.stackLoraA === false ? null : { config: c };
+  const stackFor = opts.stackLoraA === false ? null : c;
   const adapters = createAdapterSlots(ctx, opts.residentVersions ?? 2, stackFor);
   return {
     fused,

@@ -7,7 +7,7 @@
 // A product (stacked-lora.ts), each member's column segment reading its own B from the flat adapter
 // block and its own r columns of that product (LoraOperand.segments).
 import type { StackedLora } from '../../model/layer.js';
-import type { LayerLoraSlots } from '../../model/lora.js';
+import { LORA_GROUPS, type LayerLoraSlots, type LoraGroup } from '../../model/lora.js';
 import type { Model } from '../../model/weights.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 
@@ -74,9 +74,8 @@ export function fusedWeights(model: Model<GpuTensor>, fuse: FuseOptions): FusedW
 export function stacksCover(
   slots: LayerLoraSlots[] | null,
   stacked: StackedLora<GpuTensor>[] | null,
-  group: 'qkv' | 'gateUp',
+  group: LoraGroup,
 ): boolean {
   if (!slots) return true;
-  const members = group === 'qkv' ? (['q_proj', 'k_proj', 'v_proj'] as const) : (['gate_proj', 'up_proj'] as const);
-  return slots.every((s, l) => members.every((m) => s[m] === null) || !!stacked?.[l]?.[group]);
+  return slots.every((s, l) => LORA_GROUPS[group].every((m) => s[m] === null) || !!stacked?.[l]?.[group]);
 }

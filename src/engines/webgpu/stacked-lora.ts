@@ -7,15 +7,9 @@
 // stays unstacked.
 import type { Qwen2Config } from '../../model/config.js';
 import type { StackedLora } from '../../model/layer.js';
-import { loraScale, loraSlots, type LoraModule } from '../../model/lora.js';
+import { LORA_GROUPS, loraScale, loraSlots, type LoraGroup } from '../../model/lora.js';
 import type { AdapterSnapshot } from '../../model/adapter-layout.js';
 import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
-
-const GROUPS = { qkv: ['q_proj', 'k_proj', 'v_proj'], gateUp: ['gate_proj', 'up_proj'] } as const satisfies Record<
-  string,
-  readonly LoraModule[]
->;
-type Group = keyof typeof GROUPS;
 
 /** One group's stack: where it starts in the block, its length, and its members' A offsets in params. */
 interface StackPlace {
@@ -28,22 +22,17 @@ interface StackPlace {
 export interface StackPlan {
   scale: number;
   size: number;
-  layers: Record<Group, StackPlace | null>[];
-}
-
-/** What an engine's stacked blocks hold. */
-export interface StackOptions {
-  config: Qwen2Config;
+  layers: Record<LoraGroup, StackPlace | null>[];
 }
 
 /** The plan of an adapter's stacks; null when no group of any layer is adapted in full. */
-export function stackPlan(o: StackOptions, snapshot: Omit<AdapterSnapshot, 'params'>): StackPlan | null {
-  const slots = loraSlots(o.config, snapshot.settings, snapshot.layout);
+export function stackPlan(c: Qwen2Config, snapshot: Omit<AdapterSnapshot, 'params'>): StackPlan | null {
+  const slots = loraSlots(c, snapshot.settings, snapshot.layout);
   let size = 0;
   const layers = slots.map((s) => {
     const at = { qkv: null, gateUp: null } as StackPlan['layers'][number];
-    for (const g of Object.keys(GROUPS) as Group[]) {
-      const members = GROUPS[g].map((m) => s[m]);
+    for (const g of Object.keys(LORA_GROUPS) as LoraGroup[]) {
+      const members = LORA_GROUPS[g].map((m) => s[m]);
       if (members.some((m) => m === null)) {
         at[g] = null;
         continue;

@@ -39,12 +39,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 const ADD = pair('add', 'st_y(i, ld_y(i) + ld_x(i));');
 
-// exp(−g) is clamped below f32 overflow (WGSL leaves overflow to infinity undefined); silu(g) for
-// g < −87 is then ~1e-36 instead of the cpu's ~g·e^g, an absolute difference below 1e-35.
+// silu(g), g of type V: exp(−g) is clamped below f32 overflow (WGSL leaves overflow to infinity
+// undefined); silu(g) for g < −87 is then ~1e-36 instead of the cpu's ~g·e^g, an absolute difference
+// below 1e-35. The GEMM's gated loads compute the same (matmul-kernels.ts SILU).
+const SILU_G = 'g / (1.0 + exp(min(-g, V(87.0))))';
+
 const SWIGLU_FWD = pair(
   'swiglu.fwd',
   `let g = ld_g(i);
-  st_a(i, g / (1.0 + exp(min(-g, V(87.0)))) * ld_u(i));`,
+  st_a(i, ${SILU_G} * ld_u(i));`,
 );
 
 const SWIGLU_BWD = pair(
@@ -61,7 +64,7 @@ const SWIGLU_BWD = pair(
 const SWIGLU_PACKED_BODY = `let r = i / p.width;
   let j = r * p.ld + (i - r * p.width);
   let g = ld_g(j);
-  st_a(i, g / (1.0 + exp(min(-g, V(87.0)))) * ld_u(j));`;
+  st_a(i, ${SILU_G} * ld_u(j));`;
 const SWIGLU_PACKED = pair('swiglu.packed', SWIGLU_PACKED_BODY, ['width', 'ld']);
 
 /** dst[0, n) = src[0, n). src may be f16 (read as f32); overlapping views copy as if through a temporary. */

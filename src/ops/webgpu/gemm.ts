@@ -88,7 +88,7 @@ export interface LowRankSegment {
 }
 
 /** Columns of u a low-rank term reads per row: r per segment. */
-export function lowRankWidth(lr: LowRank): number {
+function lowRankWidth(lr: LowRank): number {
   return ((lr.segments?.length ?? 0) + 1) * lr.r;
 }
 
@@ -98,17 +98,36 @@ export function lowRankLd(lr: LowRank): number {
 }
 
 /** The output columns that take lr.b: segment 0, all n without segments. */
-export function firstSegmentColumns(lr: LowRank, n: number): number {
+function firstSegmentColumns(lr: LowRank, n: number): number {
   return lr.segments?.[0]?.start ?? n;
 }
 
 /** The elements a low-rank operand must hold: rows rows of r values at row stride ld. */
-export function lowRankSpan(rows: number, r: number, ld: number): number {
+function lowRankSpan(rows: number, r: number, ld: number): number {
   return rows === 0 ? 0 : (rows - 1) * ld + r;
 }
 
+/**
+ * The refusal of a low-rank term that does not fit an m×n product (r, ldu, segments, and u and b as
+ * single f32 tensors long enough), or null: gemm's and the few-row kernel's check.
+ */
+export function lowRankError(lr: LowRank, m: number, n: number): string | null {
+  const bad = lowRankShapeError(lr) ?? lowRankSegmentsError(lr, n);
+  if (bad) return bad;
+  const segs = lr.segments?.length ?? 0;
+  for (const [t, rows, width, ld, what] of [
+    [lr.u, m, lowRankWidth(lr), lowRankLd(lr), segs ? `u [m, ${segs + 1}·r]` : 'u [m, r]'],
+    [lr.b, firstSegmentColumns(lr, n), lr.r, lr.r, segs ? 'b [segments[0].start, r]' : 'b [n, r]'],
+  ] as const) {
+    const span = lowRankSpan(rows, width, ld);
+    if (t.dtype !== 'f32' || t.split || t.length < span)
+      return `lowRank ${what} must be a single f32 tensor of at least ${span} elements`;
+  }
+  return null;
+}
+
 /** The refusal of a bad lowRank r, ldu or segment list (count, starts), or null. */
-export function lowRankShapeError(lr: LowRank): string | null {
+function lowRankShapeError(lr: LowRank): string | null {
   if (!(Number.isInteger(lr.r) && lr.r > 0)) return `lowRank r must be a positive integer, got ${lr.r}`;
   const segs = lr.segments ?? [];
   if (segs.length > 2) return `lowRank segments: at most 2, got ${segs.length}`;
@@ -131,7 +150,7 @@ export function lowRankShapeError(lr: LowRank): string | null {
  * segment is refused, not skipped) or whose B views are not f32 views of lr.b's buffer (one binding)
  * long enough for their columns; or null. Shape checks first: lowRankShapeError.
  */
-export function lowRankSegmentsError(lr: LowRank, n: number): string | null {
+function lowRankSegmentsError(lr: LowRank, n: number): string | null {
   const segs = lr.segments ?? [];
   for (let i = 0; i < segs.length; i++)
     if (segs[i]!.start >= n) return `lowRank segments[${i}].start = ${segs[i]!.start} must be < n = ${n}`;
@@ -177,19 +196,14 @@ function check(
     throw new Error(`${name}: keep must be a single f32 tensor of at least m*n = ${m * n} elements`);
   const lr = epi.lowRank;
   if (lr) {
-    const bad = lowRankShapeError(lr) ?? lowRankSegmentsError(lr, n);
+    const bad = lowRankError(lr, m, n);
     if (bad) throw new Error(`${name}: ${bad}`);
-    const segs = lr.segments?.length ?? 0;
-    for (const [t, rows, width, ld, what] of [
-      [lr.u, m, lowRankWidth(lr), lowRankLd(lr), segs ? `u [m, ${segs + 1}·r]` : 'u [m, r]'],
-      [lr.b, firstSegmentColumns(lr, n), lr.r, lr.r, segs ? 'b [segments[0].start, r]' : 'b [n, r]'],
-    ] as const) {
-      const span = lowRankSpan(rows, width, ld);
-      if (t.dtype !== 'f32' || t.split || t.length < span)
-        throw new Error(`${name}: lowRank ${what} must be a single f32 tensor of at least ${span} elements`);
+    for (const [t, what] of [
+      [lr.u, 'u'],
+      [lr.b, 'b'],
+    ] as const)
       if (partsOf(c, n, m).some((p) => p.tensor.buffer === t.buffer))
         throw new Error(`${name}: lowRank ${what} lies in c's buffer`);
-    }
   }
 }
 

@@ -63,35 +63,6 @@ function uploadVector(ctx: GpuContext, data: Float32Array, name: string): GpuTen
 
 const MATRIX_KEYS = ['o', 'down'] as const;
 
-/**
- * Matrices (or vectors) with rows of rowWidth, uploaded back to back as one tensor and returned as
- * views of it, in order; one upload each when together, at bytesPerValue, they would be split across
- * buffers, or an f16 view would not start on a whole u32 word.
- */
-function adjacent(
-  parts: Float32Array[],
-  rowWidth: number,
-  names: string[],
-  bytesPerValue: number,
-  maxPartBytes: number,
-  upload: (data: Float32Array, rowWidth: number, name: string) => GpuTensor,
-): GpuTensor[] {
-  const starts: number[] = [];
-  let total = 0;
-  for (const p of parts) {
-    starts.push(total);
-    total += p.length;
-  }
-  if (bytesPerValue * total > maxPartBytes || starts.some((s) => s % 2))
-    return parts.map((p, i) => upload(p, rowWidth, names[i]!));
-  const whole = new Float32Array(total);
-  parts.forEach((p, i) => {
-    whole.set(p, starts[i]!);
-  });
-  const t = upload(whole, rowWidth, names.join(' + '));
-  return parts.map((p, i) => viewOf(t, starts[i]!, p.length));
-}
-
 export interface UploadOptions {
   weightDtype: WeightDType;
   /** Split matrices above this many bytes (default: the device's storage binding limit). */
@@ -124,11 +95,28 @@ export function uploadModel(
   };
   const D = c.hiddenSize;
   const limit = opts.maxPartBytes ?? ctx.maxBinding;
-  // Matrices read as one (a fused projection): back to back when they fit one binding, one dtype.
-  const group = (mats: Float32Array[], rowWidth: number, names: string[]): GpuTensor[] => {
-    const fits = opts.weightDtype === 'f16' && mats.every(fitsF16);
-    const upload = (d: Float32Array, w: number, name: string): GpuTensor => matrix(d, w, name, fits);
-    return adjacent(mats, rowWidth, names, fits ? 2 : 4, limit, upload);
+  // Matrices (or vectors) read as one (a fused projection): one buffer, each written into its view, in
+  // one dtype; uploaded apart when together they would exceed one binding or an f16 view would start
+  // mid-word.
+  const group = (parts: Float32Array[], rowWidth: number, names: string[], vectors = false): GpuTensor[] => {
+    const fits = !vectors && opts.weightDtype === 'f16' && parts.every(fitsF16);
+    const dtype: GpuDType = fits ? 'f16' : 'f32';
+    const starts: number[] = [];
+    let total = 0;
+    for (const part of parts) {
+      starts.push(total);
+      total += part.length;
+    }
+    if (bytesFor(total, dtype) > limit || (fits && starts.some((at) => at % 2)))
+      return parts.map((d, i) => (vectors ? vector(d, names[i]!) : matrix(d, rowWidth, names[i]!, fits)));
+    if (!vectors && opts.weightDtype === 'f16' && !fits) report.keptF32.push(names.join(' + '));
+    const t = allocTensor(ctx, total, dtype, false, true);
+    report.bytes += bytesFor(total, dtype);
+    return parts.map((d, i) => {
+      const view = viewOf(t, starts[i]!, d.length);
+      writeTensor(ctx, view, d, names[i]);
+      return view;
+    });
   };
   const embed = matrix(w.embed, D, 'model.embed_tokens.weight');
   const layers = w.layers.map((lw, l): LayerWeights<GpuTensor> => {
@@ -141,15 +129,12 @@ export function uploadModel(
       D,
       qkv.map((m) => `${m}.weight`),
     );
-    const asVector = (d: Float32Array, _rowWidth: number, name: string): GpuTensor => vector(d, name);
     const biases = [lw.qBias, lw.kBias, lw.vBias];
-    [out.qBias, out.kBias, out.vBias] = adjacent(
+    [out.qBias, out.kBias, out.vBias] = group(
       biases,
       1,
       qkv.map((m) => `${m}.bias`),
-      4,
-      limit,
-      asVector,
+      true,
     );
     [out.gate, out.up] = group([lw.gate, lw.up], D, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]);
     for (const key of MATRIX_KEYS) {

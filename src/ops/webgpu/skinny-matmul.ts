@@ -15,18 +15,10 @@
 // operation interface's, up to f32 summation order.
 import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
-import {
-  firstSegmentColumns,
-  lowRankLd,
-  lowRankSegmentsError,
-  lowRankShapeError,
-  lowRankSpan,
-  lowRankSegments,
-  lowRankWidth,
-  type LowRank,
-} from './gemm.js';
+import { lowRankError, lowRankLd, lowRankSegments, type LowRank } from './gemm.js';
 import { segmentWords, shiftSegments } from './gemm-block.js';
 import { SILU } from './matmul-kernels.js';
+import { isCpuAdapter } from './cpu-adapter.js';
 
 /**
  * Threads (splitting K), rows per workgroup pass and output columns per workgroup. GPUs: 64 × 4 × 8
@@ -43,7 +35,7 @@ export const GPU_SKINNY: SkinnyGeometry = { WG: 64, MB: 4, BN: 8 };
 export const CPU_SKINNY: SkinnyGeometry = { WG: 8, MB: 16, BN: 16 };
 
 export function skinnyGeometry(ctx: GpuContext): SkinnyGeometry {
-  return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter) ? CPU_SKINNY : GPU_SKINNY;
+  return isCpuAdapter(ctx) ? CPU_SKINNY : GPU_SKINNY;
 }
 
 function kernel(f16: boolean, g: SkinnyGeometry, gated: boolean): KernelSpec {
@@ -175,21 +167,8 @@ export function skinnyMatmulNT(
     throw new Error(`${where}: bias must be a single f32 tensor of n = ${n} elements`);
   const lr = epi.lowRank ?? null;
   const ldu = lr ? lowRankLd(lr) : 0;
-  const bad = lr && (lowRankShapeError(lr) ?? lowRankSegmentsError(lr, n));
+  const bad = lr && lowRankError(lr, m, n);
   if (bad) throw new Error(`${where}: ${bad}`);
-  if (
-    lr &&
-    (lr.u.dtype !== 'f32' ||
-      lr.b.dtype !== 'f32' ||
-      lr.u.split ||
-      lr.b.split ||
-      lr.u.length < lowRankSpan(m, lowRankWidth(lr), ldu) ||
-      lr.b.length < firstSegmentColumns(lr, n) * lr.r)
-  )
-    throw new Error(
-      `${where}: lowRank u [m, ${lr.segments?.length ? `${lr.segments.length + 1}·r` : 'r'}] (row stride ${ldu}) ` +
-        `and b [${lr.segments?.length ? 'segments[0].start' : 'n'}, r] must be single f32 tensors`,
-    );
   if (lr && (lr.u.buffer === y.buffer || lr.b.buffer === y.buffer))
     throw new Error(`${where}: lowRank operands alias y`);
   const lim = ctx.info.limits.maxComputeWorkgroupsPerDimension;
