@@ -3,6 +3,8 @@
 // Storage, `location`, and the loader hook that patches the bundle's Node detection. Everything is
 // installed on the current thread (main or a worker_threads worker: each has its own globals).
 import { register } from 'node:module';
+import { isCpuAdapterName } from '../../ops/webgpu/cpu-adapter.js';
+import { CPU_ADAPTER_PACING, GPU_PACING, paceDawnPolling } from '../../ops/webgpu/dawn-pacing.js';
 
 /** The GPU object is held here for the life of the thread: Dawn crashes if it is collected. */
 type CacheKey = string | URL | Request;
@@ -49,14 +51,26 @@ export interface WebGpuNodeEnv {
   adapterInfo: string;
 }
 
+/**
+ * Dawn's polling paced for the adapter WebLLM will get (dawn-pacing.ts): N actors would otherwise
+ * keep N cores spinning through every wait, and on a CPU adapter those cores do the GPU's work.
+ */
+async function paceForAdapter(gpu: GPU): Promise<void> {
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const i = adapter?.info;
+  const name = i ? [i.vendor, i.architecture, i.device, i.description].join(' / ') : '';
+  paceDawnPolling(isCpuAdapterName(name) ? CPU_ADAPTER_PACING : GPU_PACING);
+}
+
 /** Install the WebGPU/Cache/location globals and the loader hook; idempotent per thread. */
 export async function installWebLlmNodeEnv(): Promise<void> {
   if (installed) return;
   register(new URL('./loader-hook.js', import.meta.url));
   const webgpu = (await import('webgpu')) as { create: (o: string[]) => unknown; globals: object };
   Object.assign(globalThis, webgpu.globals);
-  const gpu = webgpu.create([]);
+  const gpu = webgpu.create([]) as GPU;
   gpuKeepAlive = gpu;
+  await paceForAdapter(gpu);
   const g = globalThis as Record<string, unknown>;
   // Node 20 has no navigator; Node ≥ 21 has one without gpu (its property is a getter: redefine).
   if (typeof g.navigator === 'object' && g.navigator !== null) {

@@ -3,7 +3,10 @@
 // as coroutines on a few cores, so barriers and large workgroups cost far more than on a GPU,
 // and every pipeline costs real time to compile.
 import type { GpuContext } from './context.js';
+import { isCpuAdapterName } from './device.js';
+
+export { isCpuAdapterName };
 
 export function isCpuAdapter(ctx: GpuContext): boolean {
-  return /swiftshader|llvmpipe|lavapipe/i.test(ctx.info.adapter);
+  return isCpuAdapterName(ctx.info.adapter);
 }

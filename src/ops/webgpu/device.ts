@@ -6,6 +6,8 @@
 // subgroup-matrix) and for the adapter's own limits (storage binding size, workgroup storage,
 // buffers per stage) rather than the spec's small defaults.
 
+import { CPU_ADAPTER_PACING, dawnPacing, paceDawnPolling, GPU_PACING } from './dawn-pacing.js';
+
 export interface GpuDeviceInfo {
   /** vendor / architecture / device / description, as the adapter reports them. */
   adapter: string;
@@ -23,6 +25,11 @@ export interface GpuDeviceInfo {
   subgroupMaxSize: number;
   /** WGSL language features of the implementation (e.g. `subgroup_id`); absent where unknown. */
   wgslLanguageFeatures?: string[];
+}
+
+/** Whether an adapter description (GpuDeviceInfo.adapter) names a CPU implementation (cpu-adapter.ts). */
+export function isCpuAdapterName(adapter: string): boolean {
+  return /swiftshader|llvmpipe|lavapipe/i.test(adapter);
 }
 
 export interface AcquiredDevice {
@@ -68,6 +75,7 @@ export async function gpuEntryPoint(): Promise<GPU> {
   // and on GPUs a store pass per workgroup. Kernels must therefore write workgroup memory before
   // reading it (as in CUDA); a browser still zero-fills, which changes nothing for such kernels.
   gpuKeepAlive = dawn.create(['enable-dawn-features=allow_unsafe_apis,disable_workgroup_init']);
+  paceDawnPolling(GPU_PACING);
   return gpuKeepAlive;
 }
 
@@ -120,6 +128,8 @@ export async function acquireGpuDevice(req: DeviceRequest = {}): Promise<Acquire
     subgroupMaxSize: sub.subgroupMaxSize ?? 0,
     wgslLanguageFeatures: [...(gpu.wgslLanguageFeatures ?? [])].map(String).sort(),
   };
+  // Dawn's polling, installed with the entry point, spins less where the adapter needs the cores.
+  if (dawnPacing() && isCpuAdapterName(info.adapter)) paceDawnPolling(CPU_ADAPTER_PACING);
   device.lost.then((l) => {
     if (l.reason !== 'destroyed') console.error(`webgpu: device lost (${l.reason}): ${l.message}`);
   });
