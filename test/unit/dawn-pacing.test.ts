@@ -12,7 +12,13 @@ import {
   type GpuContext,
   type KernelSpec,
 } from '../../src/ops/webgpu/context.js';
-import { CPU_ADAPTER_PACING, dawnPacing, dawnPollCounts, paceDawnPolling } from '../../src/ops/webgpu/dawn-pacing.js';
+import {
+  CPU_ADAPTER_PACING,
+  GPU_PACING,
+  dawnPacing,
+  dawnPollCounts,
+  paceDawnPolling,
+} from '../../src/ops/webgpu/dawn-pacing.js';
 import { testGpu } from '../helpers/gpu-helpers.js';
 
 /** Each of 64·256 threads runs `iters` dependent steps, then writes its index (+1 had they gone NaN: the work is used). */
@@ -64,6 +70,27 @@ t.test('a CPU adapter gets paced polling: the awaiting thread idles, a spinning 
       `spinning: event loop busy ${(100 * spun.elu).toFixed(1)}% of a ${spun.ms.toFixed(0)} ms wait`,
     );
     t.comment(`wait: paced ${paced.ms.toFixed(0)} ms, spinning ${spun.ms.toFixed(0)} ms`);
+  } finally {
+    paceDawnPolling(CPU_ADAPTER_PACING);
+  }
+});
+
+t.test("a wait's full-speed window starts when the thread goes idle, not when the wait was requested", async (t) => {
+  const ctx = await testGpu();
+  paceDawnPolling(GPU_PACING);
+  try {
+    const z = allocTensor(ctx, 64 * 256, 'i32');
+    for (let k = 0; k < 4; k++) dispatch(ctx, BUSY, [z], [4000, 0, 0, 0], [256]);
+    const before = dawnPollCounts();
+    const done = finish(ctx); // the wait is requested now...
+    const t0 = performance.now();
+    while (performance.now() - t0 < 3 * GPU_PACING.spinMs); // ...while the thread works on (encoding)
+    await done;
+    const after = dawnPollCounts();
+    t.ok(
+      after.immediate - before.immediate > 20,
+      `${after.immediate - before.immediate} full-speed polls after the thread went idle (${after.paced - before.paced} paced)`,
+    );
   } finally {
     paceDawnPolling(CPU_ADAPTER_PACING);
   }

@@ -40,6 +40,9 @@ interface PacingState {
 
 let state: PacingState | null = null;
 
+/** Milliseconds a tick may run later than asked before the thread counts as having been busy. */
+const BUSY_GAP_MS = 2;
+
 function isDawnTick(fn: unknown): fn is () => void {
   return (
     typeof fn === 'function' &&
@@ -68,7 +71,12 @@ export function paceDawnPolling(options: DawnPacing = GPU_PACING): void {
     if (!isDawnTick(fn)) return immediate(fn, ...args);
     const now = performance.now();
     if (!s.inTick) s.waitStart = now;
+    const spin = now - s.waitStart < s.options.spinMs;
     const tick = (): void => {
+      // A tick that ran late found the thread busy (encoding the next step while the GPU works): the
+      // idle wait, whose first spinMs poll at full speed, starts now.
+      const ran = performance.now();
+      if (ran - now > (spin ? 0 : s.options.pollMs) + BUSY_GAP_MS) s.waitStart = ran;
       s.inTick = true;
       try {
         fn();
@@ -76,7 +84,7 @@ export function paceDawnPolling(options: DawnPacing = GPU_PACING): void {
         s.inTick = false;
       }
     };
-    if (now - s.waitStart < s.options.spinMs) {
+    if (spin) {
       s.counts.immediate++;
       return immediate(tick);
     }
