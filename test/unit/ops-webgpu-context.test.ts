@@ -15,6 +15,7 @@ import {
   releaseTensor,
   trimPool,
   uploadTensor,
+  writeTensor,
 } from '../../src/ops/webgpu/context.js';
 import { f16BitsToF32, f32ToF16Bits, packF16, unpackF16, viewOf } from '../../src/ops/webgpu/tensor.js';
 import { testGpu } from '../helpers/gpu-helpers.js';
@@ -152,6 +153,26 @@ t.test('bind groups are cached per pipeline and buffers; parameters still change
     /test\.add: 65 parameter words \(at most 64\)/,
   );
   t.throws(() => dispatch(ctx, ADD, [x, fresh, fresh], [3, 0], [1]), /binding 2 reads a buffer another binding writes/);
+});
+
+t.test('a host write submits the encoded work first only when that work binds the written buffer', async (t) => {
+  const ctx = await testGpu();
+  const x = uploadTensor(ctx, Float32Array.of(1, 2, 3)),
+    y = uploadTensor(ctx, Float32Array.of(10, 20, 30)),
+    z = allocTensor(ctx, 3),
+    other = allocTensor(ctx, 3);
+  await readF32(ctx, x); // nothing pending
+  dispatch(ctx, ADD, [x, y, z], [3, { f32: 0 }], [1]);
+  t.ok(ctx.state.encoder, 'the dispatch is encoded, not submitted');
+  writeTensor(ctx, other, Float32Array.of(7, 8, 9));
+  t.ok(ctx.state.encoder, 'writing a buffer the encoded work does not bind leaves it encoded (no submit)');
+  writeTensor(ctx, x, Float32Array.of(100, 200, 300));
+  t.equal(ctx.state.encoder, null, 'writing a buffer it reads submits it first');
+  t.same([...(await readF32(ctx, z))], [11, 22, 33], 'the dispatch read x as it was when encoded');
+  dispatch(ctx, ADD, [x, y, z], [3, { f32: 0 }], [1]);
+  writeTensor(ctx, z, Float32Array.of(-1, -1, -1));
+  t.same([...(await readF32(ctx, z))], [-1, -1, -1], 'a write after a dispatch that writes the buffer lands after it');
+  t.same([...(await readF32(ctx, other))], [7, 8, 9]);
 });
 
 t.test('kernel errors surface at the next read, naming the kernel', async (t) => {

@@ -94,6 +94,7 @@ export function dispatch(
   dynamicOffset[0] = slot;
   s.pass.setBindGroup(0, group, dynamicOffset, 0, 1);
   s.pass.dispatchWorkgroups(gx, gy, gz);
+  for (let i = 0; i < tensors.length; i++) s.pending.add(tensors[i]!.buffer);
   if (stamps) endPass(ctx);
   s.dispatches++;
   s.dispatchCount++;
@@ -147,6 +148,7 @@ export function flush(ctx: GpuContext): void {
   ctx.device.queue.submit([s.encoder.finish()]);
   afterSubmit?.();
   s.encoder = null;
+  s.pending.clear();
   s.dispatches = 0;
   s.arenaUsed = 0;
 }

@@ -9,9 +9,9 @@ import { encoder, endPass, flush } from './context-dispatch.js';
 // --- upload / read back --------------------------------------------------------------------------
 
 /**
- * Copies host data into a new tensor. f16 packs (and range-checks, naming `what`). Pending work is
- * submitted first: queue writes are ordered before commands not yet submitted, and a pooled buffer
- * may still be read by those.
+ * Copies host data into a new tensor. f16 packs (and range-checks, naming `what`). Queue writes are
+ * ordered before commands not yet submitted, so when those bind the buffer (a pooled buffer may still
+ * be read by them) they are submitted first (writeTensor).
  */
 export function uploadTensor(
   ctx: GpuContext,
@@ -33,7 +33,7 @@ export function writeTensor(
 ): void {
   if (data.length !== t.length)
     throw new Error(`writeTensor(${what}): ${data.length} values for a tensor of ${t.length}`);
-  flush(ctx);
+  if (ctx.state.pending.has(t.buffer)) flush(ctx);
   if (t.dtype === 'f16') {
     if (t.offset % 2 !== 0) throw new Error(`writeTensor(${what}): f16 views must start on an even element`);
     const words = packF16(data, what);

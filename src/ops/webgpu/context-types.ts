@@ -48,6 +48,12 @@ export interface ContextState {
   scopes: number[];
   encoder: GPUCommandEncoder | null;
   pass: GPUComputePassEncoder | null;
+  /**
+   * Buffers bound by the dispatches encoded and not yet submitted. A queue write lands before those
+   * dispatches run, so writing one of these must submit them first; writing any other buffer need not
+   * (one submit per engine iteration instead of one per upload).
+   */
+  pending: Set<GPUBuffer>;
   dispatches: number;
   arena: Uint32Array;
   arenaF32: Float32Array;

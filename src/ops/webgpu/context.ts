@@ -47,6 +47,7 @@ export function contextForDevice(device: GPUDevice, info: GpuDeviceInfo): GpuCon
     scopes: [],
     encoder: null,
     pass: null,
+    pending: new Set(),
     dispatches: 0,
     arena,
     arenaF32: new Float32Array(arena.buffer),
