@@ -2,7 +2,7 @@
 // pending, Dawn's Node binding (npm `webgpu`) ticks the device from a global setImmediate that
 // re-queues itself (AsyncRunner::QueueTick; crbug.com/dawn/1127 is Dawn's own to-do to poll less
 // often), so the waiting thread spins a core for the whole wait. On a CPU adapter that core is
-// one SwiftShader needs to do the work being waited for: a GPU job of 3.0–3.3 s took 5.0–5.3 s
+// one SwiftShader needs to do the work being waited for: a GPU job of 3.0–3.3 s took 5.0–6.4 s
 // when awaited at once on this project's 2-core machines. A GPU's waits are short and its host
 // has cores to spare, but N WebLLM actors in one process would keep N cores spinning.
 //
