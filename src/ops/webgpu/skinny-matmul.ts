@@ -17,7 +17,7 @@ import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import { rowParts, type GpuTensor } from './tensor.js';
 import { lowRankError, lowRankLd, lowRankSegments, type LowRank } from './gemm.js';
 import { segmentWords, shiftSegments } from './gemm-block.js';
-import { SILU } from './matmul-kernels.js';
+import { LOW_RANK, SILU } from './matmul-kernels.js';
 import { isCpuAdapter } from './cpu-adapter.js';
 
 /**
@@ -67,18 +67,18 @@ function kernel(f16: boolean, g: SkinnyGeometry, gated: boolean): KernelSpec {
     code: /* wgsl */ `
 struct Params {
   M: u32, N: u32, K: u32, xOff: u32, wOff: u32, yOff: u32, biasOff: u32, flags: u32, alpha: f32, colOff: u32,
-  R: u32, uOff: u32, bOff: u32, ldU: u32, seg1: u32, seg2: u32, bOff1: u32, bOff2: u32,
+  R: u32, offU: u32, offLb: u32, ldU: u32, seg1: u32, seg2: u32, offLb1: u32, offLb2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-// The low-rank term: u [M, R] (f32, row stride ldU) · lb [N, R]ᵀ (f32), added to every output
-// (the LoRA branch's B product). Column segments (gemm.ts LowRank.segments): columns from seg1
-// (seg2; 0xFFFFFFFF: none) on read u's next R columns and the B at base bOff1 (bOff2) + n·R.
-@group(0) @binding(5) var<storage, read> u: array<f32>;
+// The low-rank term lu [M, R] · lb [N, R]ᵀ (the LoRA branch's B product, with column segments),
+// added to every output: the GEMM's (matmul-kernels.ts LOW_RANK).
+@group(0) @binding(5) var<storage, read> lu: array<f32>;
 @group(0) @binding(6) var<storage, read> lb: array<f32>;
+${LOW_RANK}
 var<workgroup> part: array<f32, ${SKINNY_MB * BN * WG}>;
 ${ldw}
 ${
@@ -108,10 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let at = p.yOff + m * p.colOff + n;
       var v = p.alpha * s;
       if ((p.flags & 2u) != 0u) { v += bias[p.biasOff + n]; }
-      let sg = u32(n >= p.seg1) + u32(n >= p.seg2);
-      let ui = p.uOff + m * p.ldU + sg * p.R;
-      let bi = select(select(p.bOff, p.bOff1, sg >= 1u), p.bOff2, sg >= 2u) + n * p.R;
-      for (var j = 0u; j < p.R; j++) { v += u[ui + j] * lb[bi + j]; }
+      v += lowRank(m, n);
       if ((p.flags & 1u) != 0u) { v += y[at]; }
       y[at] = v;
     }
