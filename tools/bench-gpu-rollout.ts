@@ -14,6 +14,8 @@
 //   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections and the SwiGLU
 //   apart (engine options fuseQkv, fuseGateUp off), and with only the SwiGLU fold switched (foldSwiglu:
 //   its default is on GPUs, off on CPU adapters), to show what each gains on this GPU (0: skip)
+//   --unrecorded-batch 48: that batch again with every decode step encoded (engine option recordDecode
+//   off), to show what replaying recorded steps saves in host time (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -33,7 +35,7 @@ import { benchWebLlmScaling, type WebLlmScalingRow } from './webllm-scaling.js';
 
 const HELP = `usage: node dist/tools/bench-gpu-rollout.js [--quick] [--shapes 1.5b,0.5b] [--batches 1,2,4,...] [--prompt N] [--tokens N] [--weights f16|f32]
                    [--webllm-actors 1,2,4,8] [--webllm-sequences N] [--webllm-tokens N] [--serial-batch N] [--route-batch N]
-                   [--unfused-batch N] [--out FILE]
+                   [--unfused-batch N] [--unrecorded-batch N] [--out FILE]
   Aggregate decode tokens/s of the webgpu engine against the batch size (random weights of real shapes,
   Tina-sized adapter unmerged, EOS ignored), and WebLLM against its actors when LORACTOR_MLC_LIB is set. Table + JSON.`;
 const { values: a } = scriptOptions({
@@ -52,6 +54,7 @@ const { values: a } = scriptOptions({
     'serial-batch': { type: 'string' },
     'route-batch': { type: 'string' },
     'unfused-batch': { type: 'string' },
+    'unrecorded-batch': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -70,6 +73,7 @@ const weightDtype = a.weights === 'f32' ? 'f32' : 'f16';
 const serialBatch = +(a['serial-batch'] ?? (quick ? 4 : 48));
 const routeBatch = +(a['route-batch'] ?? (quick ? 4 : 48));
 const unfusedBatch = +(a['unfused-batch'] ?? (quick ? 4 : 48));
+const unrecordedBatch = +(a['unrecorded-batch'] ?? (quick ? 4 : 48));
 const out = resolve(
   a.out ?? join(repoRoot(), 'runs', quick ? 'bench-gpu-rollout-quick.json' : 'bench-gpu-rollout.json'),
 );
@@ -85,9 +89,11 @@ interface Row {
   overlap: boolean;
   /** 'skinny': every linear layer on the few-row kernel; 'gemm': the tiled GEMM (decode-ops.ts). */
   route: DecodeRoute;
-  /** q,k,v and gate,up each as one projection (the engine's default), or apart. */
   /** The fusions the engine ran (fusionsOf): 'all', 'no SwiGLU fold', 'none'. */
   fused: string;
+  /** Decode steps replayed from recordings (recordDecode, the default), or every step encoded. */
+  recorded: boolean;
+  replayedSteps: number;
   msPerStep: number;
   /** Host time encoding one decode step (iterations with a prefill left out). */
   hostMsPerStep: number;
@@ -110,6 +116,8 @@ interface ShapeResult {
   unfused: Row | null;
   /** unfusedBatch with the SwiGLU fold switched from its default (null when not measured). */
   otherFold: Row | null;
+  /** unrecordedBatch with every decode step encoded, beside its default row (null when not measured). */
+  unrecorded: Row | null;
   device: string;
   syncMs: { upload: number; flip: number };
 }
@@ -123,7 +131,7 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
   const skinnyRows = defaultSkinnyRows(ctx);
-  type Fusions = Pick<WebGpuEngineOptions, 'fuseQkv' | 'fuseGateUp' | 'foldSwiglu'>;
+  type Fusions = Pick<WebGpuEngineOptions, 'fuseQkv' | 'fuseGateUp' | 'foldSwiglu' | 'recordDecode'>;
   const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows, fusions: Fusions = {}) =>
     createWebGpuEngine({
       model,
@@ -165,10 +173,14 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const unfused = fusionRuns ? await once(unfusedBatch, true, skinnyRows, { fuseQkv: false, fuseGateUp: false }) : null;
   const foldOther = { foldSwiglu: !engine.fused.swiglu };
   const otherFold = fusionRuns ? await once(unfusedBatch, true, skinnyRows, foldOther) : null;
+  const encodeAll = { recordDecode: false };
+  const unrecorded = batches.includes(unrecordedBatch)
+    ? await once(unrecordedBatch, true, skinnyRows, encodeAll)
+    : null;
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
   ctx.device.destroy();
-  return { rows, serial, otherRoute, unfused, otherFold, device, syncMs: { upload, flip } };
+  return { rows, serial, otherRoute, unfused, otherFold, unrecorded, device, syncMs: { upload, flip } };
 }
 
 /** Decode tokens/s of B sequences (random prompts, EOS ignored) after a call that builds the pipelines. */
@@ -202,9 +214,10 @@ async function measure(
     H200,
   );
   const overlap = engine.overlap;
+  const recorded = s.replayedSteps > 0;
   const msPerStep = (1000 * decodeS) / (s.iterations - 1);
   console.error(
-    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}${fusionsOf(engine) === 'all' ? '' : `, fused: ${fusionsOf(engine)}`}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
+    `${name} batch ${B} (${route} route${overlap ? '' : ', overlap off'}${fusionsOf(engine) === 'all' ? '' : `, fused: ${fusionsOf(engine)}`}${recorded ? '' : ', every step encoded'}): ${tps.toFixed(1)} decode tokens/s (${msPerStep.toFixed(2)} ms/step), prefill ${s.prefillSeconds.toFixed(2)} s`,
   );
   return {
     shape: name,
@@ -214,6 +227,8 @@ async function measure(
     overlap,
     route,
     fused: fusionsOf(engine),
+    recorded,
+    replayedSteps: s.replayedSteps,
     msPerStep,
     hostMsPerStep: (1000 * s.decodeEncodeSeconds) / s.decodeSteps,
     waitMsPerStep: (1000 * s.decodeWaitSeconds) / s.decodeSteps,
@@ -252,6 +267,7 @@ async function main(): Promise<void> {
     ...(r.otherRoute ? [r.otherRoute] : []),
     ...(r.unfused ? [r.unfused] : []),
     ...(r.otherFold ? [r.otherFold] : []),
+    ...(r.unrecorded ? [r.unrecorded] : []),
   ]);
   table(
     `webgpu engine: aggregate decode tokens/s (prompt ${promptLen}, ${tokens} tokens per sequence, T 1, LoRA r 32 unmerged on 7 modules; roofline: H200 4.8 TB/s, decode-cost.ts)`,
@@ -262,6 +278,7 @@ async function main(): Promise<void> {
       'overlap',
       'route',
       'fused',
+      'replayed',
       'decode tok/s',
       'ms/step',
       'host ms/step',
@@ -278,6 +295,7 @@ async function main(): Promise<void> {
       r.overlap ? 'on' : 'off',
       r.route,
       r.fused,
+      String(r.replayedSteps),
       r.decodeTokensPerS,
       r.msPerStep,
       r.hostMsPerStep,
@@ -307,6 +325,15 @@ async function main(): Promise<void> {
       `${x.decodeTokensPerS.toPrecision(4)} tok/s, host ${x.hostMsPerStep.toFixed(2)} ms/step, ${x.dispatchesPerStep.toFixed(0)} dispatches/step`;
     console.log(
       `${r.shape} batch ${f.batch}: fused (${f.fused}) ${per(f)}; unfused ${per(r.unfused)} (×${(f.decodeTokensPerS / r.unfused.decodeTokensPerS).toFixed(2)}); ${r.otherFold.fused} ${per(r.otherFold)} (×${(f.decodeTokensPerS / r.otherFold.decodeTokensPerS).toFixed(2)})`,
+    );
+  }
+  for (const r of results) {
+    const d = r.rows.find((x) => x.batch === r.unrecorded?.batch);
+    if (!r.unrecorded || !d) continue;
+    const host = (x: Row): string =>
+      `${x.decodeTokensPerS.toPrecision(4)} tok/s, host ${x.hostMsPerStep.toFixed(2)} ms/step`;
+    console.log(
+      `${r.shape} batch ${d.batch}: recorded steps replayed (default) ${host(d)}; every step encoded ${host(r.unrecorded)} (host ×${(r.unrecorded.hostMsPerStep / d.hostMsPerStep).toFixed(2)})`,
     );
   }
   for (const r of results)

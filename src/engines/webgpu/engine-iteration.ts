@@ -1,13 +1,17 @@
 // One iteration of the webgpu engine (engine.ts is the entry; see its header): the prefill of the
 // newly admitted sequences (each distinct prompt once, in chunks of at most maxPrefillTokens rows),
-// one decode step of the running ones, the GPU sampler over both, and the one read-back of
+// one decode step of the running ones (replayed from the call's recording when its key holds:
+// decode-graph.ts), the GPU sampler over both, and the one read-back of
 // (token, behaviour log-prob, raw log-prob) per sequence, which is submitted with the iteration and
 // awaited by the caller (engine-schedule.ts overlaps it with encoding the next iteration).
 import { allocTensor, beginScope, endScope, readI32, uploadTensor } from '../../ops/webgpu/context.js';
 import { sampleTokens, type SamplingConfig } from '../../ops/webgpu/sampling.js';
 import { viewOf, type GpuTensor } from '../../ops/webgpu/tensor.js';
 import type { PromptInput } from '../types.js';
+import { indexTensor } from '../../ops/webgpu/indices.js';
+import { decodeAttentionPlan } from '../../ops/webgpu/decode-attention.js';
 import { poolRow, type PagePool } from './pages.js';
+import { decodeGraphStep, type DecodeGraphs, type DecodeHostInputs, type DecodeInputs } from './decode-graph.js';
 import { decodeLogits, prefillLogits, type StepAdapter, type StepState } from './step.js';
 import type { EngineState, Seq } from './engine-types.js';
 
@@ -22,6 +26,8 @@ interface IterationRun {
   greedy: boolean;
   /** The sequences sampled so far, in the order of their rows of the sampler output (the read-back's order). */
   order: Seq[];
+  /** The call's recorded decode step (decode-graph.ts), or null: every step encoded. */
+  graphs: DecodeGraphs | null;
   /** One word seen as u32 and f32: a uniform's f32 bits go to the sampler in its i32 meta array. */
   u32: Uint32Array;
   f32: Float32Array;
@@ -43,10 +49,12 @@ export function launchIteration(
   live: Seq[],
   cfg: SamplingConfig,
   greedy: boolean,
+  graphs: DecodeGraphs | null,
 ): Promise<[Seq, number, number, number][]> {
   const { ctx } = e;
   const u32 = new Uint32Array(1);
-  const it: IterationRun = { e, st, pool, ad, prompts, cfg, greedy, order: [], u32, f32: new Float32Array(u32.buffer) };
+  const f32 = new Float32Array(u32.buffer);
+  const it: IterationRun = { e, st, pool, ad, prompts, cfg, greedy, order: [], graphs, u32, f32 };
   beginScope(ctx);
   try {
     prefillAdmitted(it, admitted);
@@ -65,31 +73,27 @@ function uniformBits(it: IterationRun, s: Seq): number {
   return it.u32[0]!;
 }
 
-/** The GPU sampler over `seqs` (row rowOf(i) of `logits` for the i-th); its output follows the rows sampled so far. */
-function sampleRows(it: IterationRun, logits: GpuTensor, seqs: Seq[], rowOf: (i: number) => number): void {
+/** The sampler's rows for `seqs`: (logits row rowOf(i), slot, uniform bits) each; draws each one's next uniform. */
+function samplerMeta(it: IterationRun, seqs: Seq[], rowOf: (i: number) => number): Int32Array {
+  const meta = new Int32Array(3 * seqs.length);
+  seqs.forEach((s, i) => {
+    meta[3 * i] = rowOf(i);
+    meta[3 * i + 1] = s.slot;
+    meta[3 * i + 2] = uniformBits(it, s);
+  });
+  return meta;
+}
+
+/** The GPU sampler over m rows of `logits` (meta: samplerMeta, uploaded); its output follows the rows sampled so far. */
+function sampleFrom(it: IterationRun, logits: GpuTensor, meta: GpuTensor, m: number): void {
   const { ctx, tokens, out } = it.e;
   const V = it.e.config.vocabSize;
-  const m = seqs.length;
-  const start = it.order.length;
-  const metaArr = new Int32Array(3 * m);
-  seqs.forEach((s, i) => {
-    metaArr[3 * i] = rowOf(i);
-    metaArr[3 * i + 1] = s.slot;
-    metaArr[3 * i + 2] = uniformBits(it, s);
-  });
-  sampleTokens(
-    ctx,
-    {
-      logits,
-      meta: uploadTensor(ctx, metaArr),
-      probs: it.greedy ? allocTensor(ctx, 1) : allocTensor(ctx, m * V),
-      out: viewOf(out, 3 * start, 3 * m),
-      next: tokens,
-    },
-    m,
-    V,
-    it.cfg,
-  );
+  const probs = it.greedy ? allocTensor(ctx, 1) : allocTensor(ctx, m * V);
+  sampleTokens(ctx, { logits, meta, probs, out: viewOf(out, 3 * it.order.length, 3 * m), next: tokens }, m, V, it.cfg);
+}
+
+/** The sequences just given a row of the sampler output, in its order. */
+function noteSampled(it: IterationRun, seqs: Seq[]): void {
   it.order.push(...seqs);
   for (const s of seqs) s.scheduled++;
 }
@@ -155,38 +159,77 @@ function prefillChunk(it: IterationRun, byPrompt: Map<number, Seq[]>, chunk: num
     writeMap: uploadTensor(it.e.ctx, map),
     writes: writes.length,
   });
-  sampleRows(it, logits, seqs, (i) => rowOfSeq[i]!);
+  sampleFrom(
+    it,
+    logits,
+    uploadTensor(
+      it.e.ctx,
+      samplerMeta(it, seqs, (i) => rowOfSeq[i]!),
+    ),
+    seqs.length,
+  );
+  noteSampled(it, seqs);
 }
 
-/** One decode step of the running sequences: each one's last token in and cached, its next token sampled. */
+/**
+ * One decode step of the running sequences: each one's last token in and cached, its next token
+ * sampled. Replayed from the call's recorded step when its key matches (decode-graph.ts), which needs
+ * the step to start the sampler output (no prefill before it in this iteration).
+ */
 function decodeStep(it: IterationRun, live: Seq[]): void {
-  const { ctx, tokens } = it.e;
-  const { pool } = it;
+  const { ctx } = it.e;
+  const host = decodeHostInputs(it, live);
+  const encode = (): DecodeInputs => encodeDecode(it, host, live.length);
+  if (it.graphs && it.order.length === 0 && !ctx.state.profile) {
+    const c = it.e.config;
+    const plan = decodeAttentionPlan(live.length, c.numKvHeads, c.headDim, host.maxLen);
+    decodeGraphStep(ctx, it.graphs, `${live.length}:${plan.splits}:${plan.keysPerSplit}`, host, encode);
+  } else encode();
+  noteSampled(it, live);
+}
+
+/** The step's rows on the host (and each sequence's cached count advanced past the token it feeds in). */
+function decodeHostInputs(it: IterationRun, live: Seq[]): DecodeHostInputs & { maxLen: number } {
   const n = live.length;
   const slots = new Int32Array(n),
     positions = new Int32Array(n),
-    seqInfo = new Int32Array(2 * n),
+    seqs = new Int32Array(2 * n),
     dest = new Int32Array(n);
   let maxLen = 0;
   live.forEach((s, r) => {
     slots[r] = s.slot;
     positions[r] = s.cached;
-    seqInfo[2 * r] = s.slot;
-    seqInfo[2 * r + 1] = s.cached + 1;
-    dest[r] = poolRow(pool, s.slot, s.cached);
+    seqs[2 * r] = s.slot;
+    seqs[2 * r + 1] = s.cached + 1;
+    dest[r] = poolRow(it.pool, s.slot, s.cached);
     s.cached++;
     maxLen = Math.max(maxLen, s.cached);
   });
+  return { slots, positions, seqs, dest, meta: samplerMeta(it, live, (i) => i), maxLen };
+}
+
+/** Uploads the step's inputs and enqueues it (model pass and sampler); returns the inputs' tensors. */
+function encodeDecode(it: IterationRun, host: DecodeHostInputs & { maxLen: number }, n: number): DecodeInputs {
+  const { ctx, tokens } = it.e;
+  const inputs: DecodeInputs = {
+    slots: uploadTensor(ctx, host.slots),
+    // Uploaded here (and found by RoPE's index cache) so that a recording knows it as an input.
+    positions: indexTensor(ctx, host.positions),
+    seqs: uploadTensor(ctx, host.seqs),
+    dest: uploadTensor(ctx, host.dest),
+    meta: uploadTensor(ctx, host.meta),
+  };
   const logits = decodeLogits(it.st, it.ad, {
     n,
-    rowSlots: uploadTensor(ctx, slots),
+    rowSlots: inputs.slots,
     tokens,
-    positions,
-    seqs: uploadTensor(ctx, seqInfo),
-    dest: uploadTensor(ctx, dest),
-    maxLen,
+    positions: host.positions,
+    seqs: inputs.seqs,
+    dest: inputs.dest,
+    maxLen: host.maxLen,
   });
-  sampleRows(it, logits, live, (i) => i);
+  sampleFrom(it, logits, inputs.meta, n);
+  return inputs;
 }
 
 /**

@@ -24,6 +24,7 @@ import type { EngineState, Seq, WebGpuGenerationStats } from './engine-types.js'
 import { cacheFor } from './engine-kv-cache.js';
 import { stacksCover } from './fused-projections.js';
 import { launchIteration } from './engine-iteration.js';
+import { dropDecodeGraph, newDecodeGraphs, type DecodeGraphs } from './decode-graph.js';
 
 /** One generate call's batching state: what it was asked, its queue of jobs, its slots and running sequences. */
 interface GenerateCall {
@@ -47,6 +48,8 @@ interface GenerateCall {
   t0: number;
   /** The adapter version the call pinned at its start (every completion's policyVersion). */
   version: number;
+  /** The recorded decode step (decode-graph.ts; null when recordDecode is off). */
+  graphs: DecodeGraphs | null;
 }
 
 /** One generate call (engine.ts runs them one at a time): every prompt × n sequence, batched. */
@@ -60,16 +63,19 @@ export async function generateNow(
   const t0 = performance.now();
   const pinned = pinServing(e.adapters);
   const ver = e.version;
+  let call: GenerateCall | null = null;
   try {
-    const call = startCall(e, prompts, n, sampling, stepAdapter(e, pinned), t0, ver);
+    call = startCall(e, prompts, n, sampling, stepAdapter(e, pinned), t0, ver);
     const dispatches0 = memoryStats(e.ctx).dispatches;
     await runIterations(call);
-    const { stats } = call;
+    const { stats, graphs } = call;
     stats.seconds = (performance.now() - t0) / 1000;
     stats.dispatches = memoryStats(e.ctx).dispatches - dispatches0;
+    if (graphs) [stats.recordedSteps, stats.replayedSteps] = [graphs.recorded - graphs.refused, graphs.replayed];
     Object.assign(e.lastStats, stats);
     return call.results;
   } finally {
+    if (call?.graphs) dropDecodeGraph(e.ctx, call.graphs);
     unpin(pinned);
   }
 }
@@ -118,6 +124,7 @@ function startCall(
     stats: zeroStats(jobs.length),
     t0,
     version,
+    graphs: e.recordDecode ? newDecodeGraphs() : null,
   };
 }
 
@@ -137,6 +144,8 @@ export function zeroStats(sequences: number): WebGpuGenerationStats {
     decodeWaitSeconds: 0,
     discardedTokens: 0,
     dispatches: 0,
+    recordedSteps: 0,
+    replayedSteps: 0,
   };
 }
 
@@ -193,7 +202,7 @@ function launch(call: GenerateCall): Launched | null {
     return null;
   }
   const { st, ad, prompts, cfg, greedy } = call;
-  const sampled = launchIteration(e, st, pool, ad, prompts, admitted, decoding, cfg, greedy);
+  const sampled = launchIteration(e, st, pool, ad, prompts, admitted, decoding, cfg, greedy, call.graphs);
   call.running.push(...admitted);
   stats.peakBatch = Math.max(stats.peakBatch, decoding.length + admitted.length);
   const decodeOnly = admitted.length === 0;

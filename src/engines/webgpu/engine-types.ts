@@ -79,6 +79,12 @@ export interface WebGpuEngineOptions {
    * string. false runs each iteration to its read-back before planning the next.
    */
   overlap?: boolean;
+  /**
+   * Record a decode step's dispatches and replay them while the rows and the attention's key split are
+   * unchanged (decode-graph.ts; vLLM's CUDA graphs): the ops' host work is done once per key instead of
+   * every step. Default true; false encodes every step (the reference the replay is tested against).
+   */
+  recordDecode?: boolean;
 }
 
 export interface WebGpuGenerationStats {
@@ -103,6 +109,9 @@ export interface WebGpuGenerationStats {
   discardedTokens: number;
   /** GPU dispatches enqueued. */
   dispatches: number;
+  /** Decode steps recorded for replay (each also ran), and decode steps replayed (recordDecode). */
+  recordedSteps: number;
+  replayedSteps: number;
 }
 
 export interface WebGpuEngine extends GenerationEngine {
@@ -162,6 +171,8 @@ export interface EngineState {
   maxPagesPerSeq: number;
   /** Encode the next iteration before reading back the previous one (WebGpuEngineOptions.overlap, resolved). */
   overlap: boolean;
+  /** Replay recorded decode steps (WebGpuEngineOptions.recordDecode, resolved). */
+  recordDecode: boolean;
   eos: Set<number>;
   decodeText: (ids: ArrayLike<number>) => string;
   adapters: AdapterSlots;

@@ -17,8 +17,9 @@
 //
 // Where each part lives: creation, adapter syncs and closing here; the options, stats and shared
 // engine state in engine-types.ts; the batching loop (admission, request checks, completions) in
-// engine-schedule.ts; one prefill/decode/sample/read-back iteration in engine-iteration.ts; KV cache
-// sizing in engine-kv-cache.ts. The page pool (pages.ts), model passes (step.ts), resident adapter
+// engine-schedule.ts; one prefill/decode/sample/read-back iteration in engine-iteration.ts, its decode
+// step replayed from a recording while its key holds (decode-graph.ts); KV cache sizing in
+// engine-kv-cache.ts. The page pool (pages.ts), model passes (step.ts), resident adapter
 // versions (adapters.ts) and few-row ops (decode-ops.ts) were separate already.
 import type { AdapterLayout, AdapterSnapshot } from '../../model/adapter-layout.js';
 import type { LayerLoraSlots } from '../../model/lora.js';
@@ -55,6 +56,9 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     throw new Error(
       `webgpu engine: skinnyRows must be a number ≥ 0 (Infinity: always the few-row kernel), got ${rows}`,
     );
+  for (const k of ['overlap', 'recordDecode'] as const)
+    if (opts[k] !== undefined && typeof opts[k] !== 'boolean')
+      throw new Error(`webgpu engine: ${k} must be true or false, got ${String(opts[k])}`);
   const ctx = opts.shared?.ctx ?? (await createGpuContext({ disableFeatures: opts.disableFeatures }));
   const owned = !opts.shared;
   const e = engineState(opts, ctx);
@@ -104,6 +108,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
     maxPrefillTokens,
     maxPagesPerSeq,
     overlap: opts.overlap ?? true,
+    recordDecode: opts.recordDecode ?? true,
     eos,
     decodeText,
     adapters,
@@ -136,7 +141,8 @@ function describeEngine(e: EngineState): string {
   const groups = [e.fused.qkv && 'q,k,v', e.fused.gateUp && 'gate,up', e.foldSwiglu && 'SwiGLU into down_proj'];
   const fusedList = groups.filter(Boolean);
   const fused = `fused ${fusedList.join(', ') || 'none'}`;
-  return `webgpu (${ctx.info.adapter}; ${weights}; ${cache}; batch ≤ ${maxBatch}; ${fused}; ${features})`;
+  const steps = e.recordDecode ? 'decode steps replayed' : 'every decode step encoded';
+  return `webgpu (${ctx.info.adapter}; ${weights}; ${cache}; batch ≤ ${maxBatch}; ${fused}; ${steps}; ${features})`;
 }
 
 /** The engine as callers see it: generate calls one at a time, adapter syncs, its state, close. */

@@ -3,6 +3,7 @@
 import { bytesFor, type GpuDType, type GpuTensor } from './tensor.js';
 import type { GpuContext } from './context-types.js';
 import { fillTensor } from './context-dispatch.js';
+import { holdIfRecording, keptByRecording, takeReleasedWhileRecording } from './context-record.js';
 
 // --- buffers -----------------------------------------------------------------------------------
 
@@ -17,8 +18,7 @@ export function sizeClass(bytes: number): number {
 function takeBuffer(ctx: GpuContext, bytes: number): GPUBuffer {
   const s = ctx.state;
   const size = sizeClass(bytes);
-  const list = s.free.get(size);
-  let buf = list?.pop();
+  let buf = takeReleasedWhileRecording(s, size) ?? s.free.get(size)?.pop();
   if (!buf) {
     if (size > ctx.info.limits.maxBufferSize)
       throw new Error(
@@ -33,6 +33,7 @@ function takeBuffer(ctx: GpuContext, bytes: number): GPUBuffer {
   }
   s.bytesInUse += size;
   s.bytesInUsePeak = Math.max(s.bytesInUsePeak, s.bytesInUse);
+  holdIfRecording(s, buf);
   return buf;
 }
 
@@ -65,6 +66,7 @@ export function releaseTensor(ctx: GpuContext, t: GpuTensor): void {
       ctx.state.onRelease.delete(p.buffer);
       hook();
     }
+    if (keptByRecording(ctx.state, p.buffer)) continue;
     let list = ctx.state.free.get(size);
     if (!list) ctx.state.free.set(size, (list = []));
     list.push(p.buffer);

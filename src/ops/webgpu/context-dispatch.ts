@@ -3,7 +3,8 @@
 // (submit), and the fill kernel the context itself needs.
 import { resolveStamps, stampNext } from './profile.js';
 import type { GpuTensor } from './tensor.js';
-import type { GpuContext, KernelSpec, ParamWord, Pipeline } from './context-types.js';
+import type { DispatchRecording, GpuContext, KernelSpec, ParamWord, Pipeline } from './context-types.js';
+import { recordDispatch } from './context-record.js';
 
 /** Bytes of one dispatch's parameter block: the uniform offset alignment, and room for 64 words. */
 const UNIFORM_SLOT = 256;
@@ -99,6 +100,36 @@ export function dispatch(
   s.dispatches++;
   s.dispatchCount++;
   s.lastKernel = spec.key;
+  if (s.recording) recordDispatch(s, p.pipeline, group, slot, params.length, gx, gy, gz, spec.key, tensors);
+}
+
+/**
+ * Encodes a recording's dispatches again (context-record.ts): the same pipelines, bind groups,
+ * parameter words and workgroup counts, without the ops that chose them. Its inputs must have been
+ * rewritten by the caller.
+ */
+export function replayRecording(ctx: GpuContext, r: DispatchRecording): void {
+  const s = ctx.state;
+  if (r.invalid) throw new Error(`replayRecording: the recording may not be replayed (${r.invalid})`);
+  if (s.recording) throw new Error('replayRecording: a recording is being made');
+  if (s.profile) throw new Error('replayRecording: kernels are being profiled (profiled passes are not replayed)');
+  const { words, wordStart, workgroups } = r;
+  for (let i = 0; i < r.groups.length; i++) {
+    if (s.arenaUsed + UNIFORM_SLOT > UNIFORM_ARENA || s.dispatches >= MAX_DISPATCHES_PER_SUBMIT) flush(ctx);
+    const slot = s.arenaUsed;
+    for (let w = wordStart[i]!, o = slot / 4; w < wordStart[i + 1]!; w++, o++) s.arena[o] = words[w]!;
+    s.arenaUsed += UNIFORM_SLOT;
+    if (!s.pass) s.pass = encoder(ctx).beginComputePass();
+    s.pass.setPipeline(r.pipelines[i]!);
+    dynamicOffset[0] = slot;
+    s.pass.setBindGroup(0, r.groups[i]!, dynamicOffset, 0, 1);
+    s.pass.dispatchWorkgroups(workgroups[3 * i]!, workgroups[3 * i + 1]!, workgroups[3 * i + 2]!);
+    s.dispatches++;
+  }
+  // Every bound buffer counts as pending (a flush above already submitted some: more than needed, never fewer).
+  for (const b of r.bound) s.pending.add(b);
+  s.dispatchCount += r.groups.length;
+  s.lastKernel = r.lastKernel;
 }
 
 const dynamicOffset = new Uint32Array(1);

@@ -5,6 +5,7 @@ import { packF16, unpackF16, type GpuDType, type GpuTensor } from './tensor.js';
 import type { GpuContext } from './context-types.js';
 import { allocTensor } from './context-buffers.js';
 import { encoder, endPass, flush } from './context-dispatch.js';
+import { noteWrite } from './context-record.js';
 
 // --- upload / read back --------------------------------------------------------------------------
 
@@ -34,6 +35,7 @@ export function writeTensor(
   if (data.length !== t.length)
     throw new Error(`writeTensor(${what}): ${data.length} values for a tensor of ${t.length}`);
   if (ctx.state.pending.has(t.buffer)) flush(ctx);
+  noteWrite(ctx.state, t.buffer);
   if (t.dtype === 'f16') {
     if (t.offset % 2 !== 0) throw new Error(`writeTensor(${what}): f16 views must start on an even element`);
     const words = packF16(data, what);

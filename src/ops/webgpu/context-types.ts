@@ -80,4 +80,37 @@ export interface ContextState {
   onRelease: Map<GPUBuffer, () => void>;
   /** Per-kernel timing (profile.ts), when attached. */
   profile: KernelProfile | null;
+  /** The recording being made (context-record.ts), if any: dispatches, allocations and writes go into it. */
+  recording: DispatchRecording | null;
+  /** Buffers allocated while a live recording was made: kept out of the pool until it is dropped. */
+  heldBy: Map<GPUBuffer, DispatchRecording>;
+  /** Buffers a live recording binds but did not allocate: their release to the pool invalidates it. */
+  watchedBy: Map<GPUBuffer, DispatchRecording[]>;
+}
+
+/**
+ * A run of dispatches recorded for replay (context-record.ts): what dispatch() encoded, with its
+ * parameter words, and the buffers it holds so that replaying binds the same memory in the same roles.
+ */
+export interface DispatchRecording {
+  pipelines: GPUComputePipeline[];
+  groups: GPUBindGroup[];
+  /** Every dispatch's parameter words back to back; dispatch i's start at wordStart[i] (count + 1 entries). */
+  words: number[];
+  wordStart: number[];
+  /** Workgroup counts, three per dispatch. */
+  workgroups: number[];
+  lastKernel: string;
+  /** Buffers allocated while recording (see ContextState.heldBy). */
+  held: Set<GPUBuffer>;
+  /** Held buffers whose tensors were released: they go back to the pool when the recording is dropped. */
+  released: GPUBuffer[];
+  /** Released while recording, by size: handed out again to the recording's own allocations, as the pool would. */
+  free: Map<number, GPUBuffer[]>;
+  /** Buffers written from the host while recording; each must be one of the inputs stopRecording names. */
+  written: Set<GPUBuffer>;
+  /** Every buffer bound (ContextState.pending after a replay). */
+  bound: Set<GPUBuffer>;
+  /** Why it may not be replayed; null while it may. */
+  invalid: string | null;
 }

@@ -12,13 +12,14 @@
 // Where each part lives: device acquisition and the context itself here; the shared types in
 // context-types.ts; the buffer pool, scopes and memory counters in context-buffers.ts; pipelines,
 // dispatch, flush and the fill kernel in context-dispatch.ts; uploads, read-backs and error
-// reporting in context-transfer.ts. This module re-exports them all, so importers name only it.
+// reporting in context-transfer.ts; recorded dispatch runs in context-record.ts. This module
+// re-exports them all, so importers name only it.
 import { acquireGpuDevice, type DeviceRequest, type GpuDeviceInfo } from './device.js';
 import { viewOf } from './tensor.js';
 import type { ContextState, GpuContext } from './context-types.js';
 import { UNIFORM_ARENA } from './context-dispatch.js';
 
-export type { BindingKind, GpuContext, KernelSpec, ParamWord } from './context-types.js';
+export type { BindingKind, DispatchRecording, GpuContext, KernelSpec, ParamWord } from './context-types.js';
 export {
   allocTensor,
   beginScope,
@@ -30,7 +31,8 @@ export {
   sizeClass,
   trimPool,
 } from './context-buffers.js';
-export { dispatch, fillTensor, flush, groups1d } from './context-dispatch.js';
+export { dispatch, fillTensor, flush, groups1d, replayRecording } from './context-dispatch.js';
+export { dropRecording, startRecording, stopRecording } from './context-record.js';
 export { finish, readF32, readI32, uploadTensor, writeTensor } from './context-transfer.js';
 
 export async function createGpuContext(req: DeviceRequest = {}): Promise<GpuContext> {
@@ -69,6 +71,9 @@ export function contextForDevice(device: GPUDevice, info: GpuDeviceInfo): GpuCon
     dispatchCount: 0,
     onRelease: new Map(),
     profile: null,
+    recording: null,
+    heldBy: new Map(),
+    watchedBy: new Map(),
   };
   const ctx: GpuContext = {
     device,

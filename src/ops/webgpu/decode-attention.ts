@@ -231,6 +231,22 @@ export function defaultSplits(n: number, nKvHeads: number, maxLen: number, wg: n
 }
 
 /**
+ * How a decode step's keys are split over workgroups: the only part of decodeAttention's work that
+ * depends on maxLen (a recorded decode step stays valid while this is unchanged).
+ */
+export function decodeAttentionPlan(
+  n: number,
+  nKvHeads: number,
+  hd: number,
+  maxLen: number,
+  splits?: number,
+): { splits: number; keysPerSplit: number } {
+  const WG = decodeThreads(hd);
+  const s = splits ?? defaultSplits(n, nKvHeads, maxLen, WG);
+  return { splits: s, keysPerSplit: Math.ceil(Math.ceil(maxLen / s) / WG) * WG };
+}
+
+/**
  * o [n, nHeads·hd] = decode attention of q [n, nHeads·hd] (rows at stride opts.ldq; q and o views at
  * even offsets) over layer `layer` of the cache; `table` is the page table (i32 [rows,
  * maxPagesPerSeq]), `seqs` an i32 tensor [2n] of (page-table row, length) per query row. Lengths must be ≥ 1 (the new key is written first).
@@ -276,10 +292,9 @@ export function decodeAttention(
   const maxLen = opts.maxLen ?? shape.maxPagesPerSeq * cacheKv.pageSize;
   if (!(Number.isInteger(maxLen) && maxLen >= 1))
     throw new Error(`${where}: maxLen must be a positive integer, got ${maxLen}`);
-  const splits = opts.splits ?? defaultSplits(n, nKvHeads, maxLen, WG);
+  const { splits, keysPerSplit } = decodeAttentionPlan(n, nKvHeads, hd, maxLen, opts.splits);
   if (!(Number.isInteger(splits) && splits >= 1 && splits <= lim))
     throw new Error(`${where}: splits must be a positive integer, got ${splits}`);
-  const keysPerSplit = Math.ceil(Math.ceil(maxLen / splits) / WG) * WG;
   const common = [
     nHeads,
     cacheKv.kvWidth,
