@@ -77,8 +77,9 @@ if phase rollout; then
   fi
   # --serial-batch: that batch again with overlap off (what encoding while the GPU works gains);
   # --route-batch: that batch again on the other decode route (whether skinnyRows' default suits the GPU);
-  # --unfused-batch: that batch again with q,k,v and gate,up apart (what the fused projections gain).
-  run rollout 150 "$node" "$proj/dist/tools/bench-gpu-rollout.js" --shapes "$rshapes" "${rargs[@]}" --serial-batch $serial --route-batch $serial --unfused-batch $serial --out "$out/loractor-rollout.json"
+  # --unfused-batch: that batch again with q,k,v and gate,up apart (what the fused projections gain);
+  # --unrecorded-batch: that batch again with every decode step encoded (what replaying recorded steps saves).
+  run rollout 150 "$node" "$proj/dist/tools/bench-gpu-rollout.js" --shapes "$rshapes" "${rargs[@]}" --serial-batch $serial --route-batch $serial --unfused-batch $serial --unrecorded-batch $serial --out "$out/loractor-rollout.json"
   if [ $torch_ok = 1 ]; then
     run transformers 60 python3 "$repo/tools/device/torch_rollout.py" --shapes "$rshapes" "${rargs[@]}" --out "$out/transformers-rollout.json"
   else
