@@ -47,14 +47,13 @@ interface DecodeGraph {
 /** One call's recorded decode step (at most one kept), and how its steps ran. */
 export interface DecodeGraphs {
   current: DecodeGraph | null;
-  /** Steps recorded (each also ran), replayed, and recordings refused (context-record.ts `invalid`). */
+  /** Steps recorded and kept (each also ran), and steps replayed. A refused recording is not counted. */
   recorded: number;
   replayed: number;
-  refused: number;
 }
 
 export function newDecodeGraphs(): DecodeGraphs {
-  return { current: null, recorded: 0, replayed: 0, refused: 0 };
+  return { current: null, recorded: 0, replayed: 0 };
 }
 
 /**
@@ -90,12 +89,11 @@ export function decodeGraphStep(
     throw err;
   }
   const rec = stopRecording(ctx, [inputs.slots, inputs.positions, inputs.seqs, inputs.dest, inputs.meta]);
-  graphs.recorded++;
   if (rec.invalid) {
-    graphs.refused++;
     dropRecording(ctx, rec);
     return;
   }
+  graphs.recorded++;
   graphs.current = { key, rec, inputs };
 }
 

@@ -71,7 +71,10 @@ export async function generateNow(
     const { stats, graphs } = call;
     stats.seconds = (performance.now() - t0) / 1000;
     stats.dispatches = memoryStats(e.ctx).dispatches - dispatches0;
-    if (graphs) [stats.recordedSteps, stats.replayedSteps] = [graphs.recorded - graphs.refused, graphs.replayed];
+    if (graphs) {
+      stats.recordedSteps = graphs.recorded;
+      stats.replayedSteps = graphs.replayed;
+    }
     Object.assign(e.lastStats, stats);
     return call.results;
   } finally {
