@@ -11,9 +11,10 @@
 //   --route-batch 48: that batch again on the other decode route (few-row kernels for every layer, or
 //   the tiled GEMM with the LoRA B product in its epilogue; engine option skinnyRows), to show which
 //   suits this GPU (0: skip)
-//   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections and the SwiGLU
-//   apart (engine options fuseQkv, fuseGateUp off), and with only the SwiGLU fold switched (foldSwiglu:
-//   its default is on GPUs, off on CPU adapters), to show what each gains on this GPU (0: skip)
+//   --unfused-batch 48: that batch again with q,k,v and gate,up as separate projections, the SwiGLU and
+//   the norms apart (engine options fuseQkv, fuseGateUp, foldNorm off), with only the SwiGLU fold switched
+//   (foldSwiglu: on GPUs by default, off on CPU adapters) and with only the norms apart (foldNorm off),
+//   to show what each gains on this GPU (0: skip)
 //   --unrecorded-batch 48: that batch again with every decode step encoded (engine option recordDecode
 //   off), to show what replaying recorded steps saves in host time (0: skip)
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -89,7 +90,7 @@ interface Row {
   overlap: boolean;
   /** 'skinny': every linear layer on the few-row kernel; 'gemm': the tiled GEMM (decode-ops.ts). */
   route: DecodeRoute;
-  /** The fusions the engine ran (fusionsOf): 'all', 'no SwiGLU fold', 'none'. */
+  /** The fusions the engine ran (fusionsOf): 'all', 'none', or what it left apart ('apart: SwiGLU'). */
   fused: string;
   /** Decode steps replayed from recordings (recordDecode, the default), or every step encoded. */
   recorded: boolean;
@@ -116,6 +117,8 @@ interface ShapeResult {
   unfused: Row | null;
   /** unfusedBatch with the SwiGLU fold switched from its default (null when not measured). */
   otherFold: Row | null;
+  /** unfusedBatch with each norm apart from the stacked A product after it (null when not measured). */
+  normsApart: Row | null;
   /** unrecordedBatch with every decode step encoded, beside its default row (null when not measured). */
   unrecorded: Row | null;
   device: string;
@@ -131,7 +134,7 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const { model: gmodel } = uploadModel(ctx, model, { weightDtype });
   const tokenizer = { decode: (ids: ArrayLike<number>) => `${ids.length} tokens`, eosTokenIds: [c.vocabSize - 1] };
   const skinnyRows = defaultSkinnyRows(ctx);
-  type Fusions = Pick<WebGpuEngineOptions, 'fuseQkv' | 'fuseGateUp' | 'foldSwiglu' | 'recordDecode'>;
+  type Fusions = Pick<WebGpuEngineOptions, 'fuseQkv' | 'fuseGateUp' | 'foldSwiglu' | 'foldNorm' | 'recordDecode'>;
   const engineWith = (overlap: boolean, maxBatch: number, skinny = skinnyRows, fusions: Fusions = {}) =>
     createWebGpuEngine({
       model,
@@ -170,9 +173,11 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const other = routeOf(routeBatch, skinnyRows) === 'skinny' ? 0 : Infinity;
   const otherRoute = batches.includes(routeBatch) ? await once(routeBatch, true, other) : null;
   const fusionRuns = batches.includes(unfusedBatch);
-  const unfused = fusionRuns ? await once(unfusedBatch, true, skinnyRows, { fuseQkv: false, fuseGateUp: false }) : null;
+  const apart = { fuseQkv: false, fuseGateUp: false, foldNorm: false };
+  const unfused = fusionRuns ? await once(unfusedBatch, true, skinnyRows, apart) : null;
   const foldOther = { foldSwiglu: !engine.fused.swiglu };
   const otherFold = fusionRuns ? await once(unfusedBatch, true, skinnyRows, foldOther) : null;
+  const normsApart = fusionRuns ? await once(unfusedBatch, true, skinnyRows, { foldNorm: false }) : null;
   const encodeAll = { recordDecode: false };
   const unrecorded = batches.includes(unrecordedBatch)
     ? await once(unrecordedBatch, true, skinnyRows, encodeAll)
@@ -180,7 +185,7 @@ async function benchShape(name: string): Promise<ShapeResult> {
   const device = `${ctx.info.adapter}; features ${ctx.info.features.join(' ') || 'none'}; GPU memory held ${(memoryStats(ctx).peakBytes / 2 ** 30).toFixed(2)} GiB`;
   await engine.close();
   ctx.device.destroy();
-  return { rows, serial, otherRoute, unfused, otherFold, unrecorded, device, syncMs: { upload, flip } };
+  return { rows, serial, otherRoute, unfused, otherFold, normsApart, unrecorded, device, syncMs: { upload, flip } };
 }
 
 /** Decode tokens/s of B sequences (random prompts, EOS ignored) after a call that builds the pipelines. */
@@ -242,11 +247,9 @@ async function measure(
 
 /** Which fusions an engine runs: q,k,v and gate,up as one projection each, the SwiGLU in down_proj. */
 function fusionsOf(e: WebGpuEngine): string {
-  const { qkv, gateUp, swiglu } = e.fused;
-  if (qkv && gateUp) return swiglu ? 'all' : 'no SwiGLU fold';
-  return qkv || gateUp || swiglu
-    ? `${qkv ? 'q,k,v' : ''}${gateUp ? ' gate,up' : ''}${swiglu ? ' SwiGLU' : ''}`
-    : 'none';
+  const { qkv, gateUp, swiglu, norm } = e.fused;
+  const apart = [!qkv && 'q,k,v', !gateUp && 'gate,up', !swiglu && 'SwiGLU', !norm && 'norms'].filter(Boolean);
+  return apart.length === 0 ? 'all' : apart.length === 4 ? 'none' : `apart: ${apart.join(' ')}`;
 }
 
 function table(title: string, cols: string[], rows: (string | number)[][]): void {
@@ -267,6 +270,7 @@ async function main(): Promise<void> {
     ...(r.otherRoute ? [r.otherRoute] : []),
     ...(r.unfused ? [r.unfused] : []),
     ...(r.otherFold ? [r.otherFold] : []),
+    ...(r.normsApart ? [r.normsApart] : []),
     ...(r.unrecorded ? [r.unrecorded] : []),
   ]);
   table(
@@ -320,11 +324,11 @@ async function main(): Promise<void> {
   }
   for (const r of results) {
     const f = r.rows.find((x) => x.batch === r.unfused?.batch);
-    if (!r.unfused || !r.otherFold || !f) continue;
+    if (!r.unfused || !r.otherFold || !r.normsApart || !f) continue;
     const per = (x: Row): string =>
       `${x.decodeTokensPerS.toPrecision(4)} tok/s, host ${x.hostMsPerStep.toFixed(2)} ms/step, ${x.dispatchesPerStep.toFixed(0)} dispatches/step`;
     console.log(
-      `${r.shape} batch ${f.batch}: fused (${f.fused}) ${per(f)}; unfused ${per(r.unfused)} (×${(f.decodeTokensPerS / r.unfused.decodeTokensPerS).toFixed(2)}); ${r.otherFold.fused} ${per(r.otherFold)} (×${(f.decodeTokensPerS / r.otherFold.decodeTokensPerS).toFixed(2)})`,
+      `${r.shape} batch ${f.batch}: fused (${f.fused}) ${per(f)}; unfused ${per(r.unfused)} (×${(f.decodeTokensPerS / r.unfused.decodeTokensPerS).toFixed(2)}); ${r.otherFold.fused} ${per(r.otherFold)} (×${(f.decodeTokensPerS / r.otherFold.decodeTokensPerS).toFixed(2)}); ${r.normsApart.fused} ${per(r.normsApart)} (×${(f.decodeTokensPerS / r.normsApart.decodeTokensPerS).toFixed(2)})`,
     );
   }
   for (const r of results) {

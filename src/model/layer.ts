@@ -31,136 +31,14 @@ import type { LayerWeights } from './weights.js';
 import type { Rng } from '../util/rng.js';
 import { dropoutStream } from '../ops/dropout-hash.js';
 
-export interface LoraBuffers<T> {
-  /** scale·(xLora·Aᵀ) [rows, r] */
-  us: T;
-  /** The LoRA branch's input: the dropped-out copy when dropout is on, else null (the layer input). */
-  xl: T | null;
-  /** Inverted-dropout multipliers [rows, in], or null. */
-  keep: T | null;
-}
-
-/** Every intermediate of one layer; `out` is the layer output (the next layer's x). */
-export interface LayerBuffers<T> {
-  x: T;
-  rstd1: T;
-  xn1: T;
-  q: T;
-  k: T;
-  v: T;
-  lse: T;
-  attn: T;
-  h2: T;
-  rstd2: T;
-  xn2: T;
-  g: T;
-  u: T;
-  a: T;
-  out: T;
-  lora: Record<LoraModule, LoraBuffers<T> | null>;
-  /** scale·x·Aᵀ of the stacked branches: [rows, 3r] (q,k,v) and [rows, 2r] (gate,up); see StackedLora. */
-  usStack: { qkv: T; gateUp: T } | null;
-  /** The fused q,k,v projection's output [rows, Q + 2·KV] (each row q | k | v), or null (q, k, v apart). */
-  qkv: T | null;
-  /** The fused gate,up projection's output [rows, 2·I] (each row gate | up), or null (g and u apart). */
-  gu: T | null;
-  /** down_proj reads gu, the SwiGLU formed as its products load it (LinearShape.gatedX); a is empty. */
-  swigluInDown: boolean;
-}
-
-/**
- * Inference: one layer's LoRA A matrices of the branches that read one input, stacked and multiplied
- * by the LoRA scale: scale·[A_q; A_k; A_v] [3r, D] and scale·[A_gate; A_up] [2r, D]. Each group's A
- * products then run as one product (ops.matmulNT), and every branch reads its r columns of the result
- * (LinearShape.usGiven): two dispatches per layer instead of five; a fused projection reads all of
- * them in one low-rank term. null: the group is not adapted in full.
- */
-export interface StackedLora<T> {
-  /** The scale folded in: the stacks serve only a LayerContext of this scale. */
-  scale: number;
-  qkv: T | null;
-  gateUp: T | null;
-}
-
-/** What allocLayerBuffers allocates beyond the layer's fixed intermediates. */
-export interface LayerBufferOptions<T> {
-  /** LoRA dropout buffers (xl, keep) per adapted module (training with dropout). */
-  dropout?: boolean;
-  /** The layer input, supplied by the caller (else allocated). */
-  x?: T;
-  /**
-   * Inference only: h2 and out are x itself, so layerForward adds o_proj's and down_proj's outputs
-   * straight into the residual stream (two residual adds and two buffers fewer per layer). The
-   * training forward keeps h2 for the backward and leaves this off.
-   */
-  residualInPlace?: boolean;
-  /** Inference only: the stacked A products' outputs (usStack), for a LayerContext with stacked. */
-  stackedLora?: boolean;
-  /**
-   * Inference only: q,k,v as one projection into LayerBuffers.qkv (q, k, v empty), for a LayerContext with
-   * fusedQkv and ropeInAttend whose every adapted layer has its q,k,v stack.
-   */
-  fusedQkv?: boolean;
-  /** Inference only: gate,up as one projection into LayerBuffers.gu (g, u empty), for a fusedGateUp context. */
-  fusedGateUp?: boolean;
-  /** Inference only, with fusedGateUp: down_proj reads gu through the SwiGLU folded into its loads (a empty). */
-  swigluInDown?: boolean;
-}
-
-/** make(n) gives a tensor of n elements (zeroed or not, as the caller's passes need). */
-export function allocLayerBuffers<T>(
-  c: Qwen2Config,
-  rows: number,
-  slots: LayerLoraSlots | null,
-  make: (n: number) => T,
-  opts: LayerBufferOptions<T> = {},
-): LayerBuffers<T> {
-  const D = c.hiddenSize,
-    Q = c.numHeads * c.headDim,
-    KV = c.numKvHeads * c.headDim,
-    I = c.intermediateSize;
-  const lora = {} as Record<LoraModule, LoraBuffers<T> | null>;
-  for (const m of LORA_MODULES) {
-    const s = slots ? slots[m] : null;
-    lora[m] = s
-      ? {
-          us: make(rows * s.r),
-          xl: opts.dropout ? make(rows * s.inF) : null,
-          keep: opts.dropout ? make(rows * s.inF) : null,
-        }
-      : null;
-  }
-  const x = opts.x ?? make(rows * D);
-  const inPlace = opts.residualInPlace === true;
-  const r = stackRank(slots);
-  const fq = opts.fusedQkv === true,
-    fgu = opts.fusedGateUp === true,
-    folded = fgu && opts.swigluInDown === true;
-  const usStack = opts.stackedLora && r > 0 ? { qkv: make(rows * 3 * r), gateUp: make(rows * 2 * r) } : null;
-  return {
-    x,
-    rstd1: make(rows),
-    xn1: make(rows * D),
-    // Fused groups write their packed buffer instead: their members' buffers are empty (length 0).
-    q: make(fq ? 0 : rows * Q),
-    k: make(fq ? 0 : rows * KV),
-    v: make(fq ? 0 : rows * KV),
-    lse: make(rows * c.numHeads),
-    attn: make(rows * Q),
-    h2: inPlace ? x : make(rows * D),
-    rstd2: make(rows),
-    xn2: make(rows * D),
-    g: make(fgu ? 0 : rows * I),
-    u: make(fgu ? 0 : rows * I),
-    a: make(folded ? 0 : rows * I),
-    out: inPlace ? x : make(rows * D),
-    lora,
-    usStack,
-    qkv: fq ? make(rows * (Q + 2 * KV)) : null,
-    gu: fgu ? make(rows * 2 * I) : null,
-    swigluInDown: folded,
-  };
-}
+import { stackRank, type LayerBuffers, type LoraBuffers, type StackedLora } from './layer-buffers.js';
+export {
+  allocLayerBuffers,
+  type LayerBufferOptions,
+  type LayerBuffers,
+  type LoraBuffers,
+  type StackedLora,
+} from './layer-buffers.js';
 
 /** Dropout of the LoRA inputs (training only). */
 export type LayerDropout =
@@ -185,6 +63,11 @@ export interface LayerContext<T> {
    * in the dispatch that writes the KV cache), so layerForward leaves them unrotated.
    */
   ropeInAttend?: boolean;
+  /**
+   * Inference, with stacked: each norm and the stacked A product after it run as ops.rmsnormMatmulNT
+   * (one dispatch on the webgpu engine's decode step, skinny-norm-matmul.ts).
+   */
+  normInStack?: boolean;
   /** Inference: this layer's q,k,v weights [Q + 2·KV, D] and biases as one matrix and vector (fusedQkv). */
   fusedQkv?: { w: T; bias: T } | null;
   /** Inference: this layer's gate and up weights as one [2·I, D] matrix (fusedGateUp). */
@@ -228,36 +111,49 @@ function projForward<T>(
   ctx.ops.loraLinearForward(y, x, w, bias, { rows, inF, outF, accumulate }, op, xl, lb ? lb.us : y);
 }
 
-/** The LoRA rank of the stackable groups (q_proj's, else gate_proj's; 0: neither adapted). */
-function stackRank(slots: LayerLoraSlots | null): number {
-  return slots?.q_proj?.r ?? slots?.gate_proj?.r ?? 0;
-}
-
 /** A branch's r columns of a stacked A product (row stride ld). */
 interface GivenUs<T> {
   us: T;
   ld: number;
 }
 
+/** An RMSNorm's operands: xn = rmsnorm(x)·w, rstd saved. */
+interface NormCall<T> {
+  xn: T;
+  rstd: T;
+  x: T;
+  w: T;
+}
+
 /**
- * The stacked A product of a group of `n` branches over input x (one product of n·r columns), and a
- * function giving branch i's columns; null when the group runs branch by branch (no stack for it, no
+ * The norm before a group of `n` branches, and the stacked A product of the group over its output (one
+ * product of n·r columns; with LayerContext.normInStack the two as ops.rmsnormMatmulNT); returns a
+ * function giving branch i's columns, or null when the group runs branch by branch (no stack for it, no
  * buffer, dropout on, or stacks made for another scale).
  */
-function stackedGroup<T>(
+function normedGroup<T>(
   ctx: LayerContext<T>,
+  norm: NormCall<T>,
   stack: T | null | undefined,
   out: T | undefined,
-  x: T,
   rows: number,
-  inF: number,
   r: number,
   n: number,
 ): ((i: number) => GivenUs<T>) | null {
-  const st = ctx.stacked;
-  if (!st || !stack || !out || ctx.dropout || st.scale !== ctx.scale || r === 0 || rows === 0) return null;
+  const st = ctx.stacked,
+    D = ctx.config.hiddenSize,
+    eps = ctx.config.rmsNormEps;
+  const { xn, rstd, x, w } = norm;
+  if (!st || !stack || !out || ctx.dropout || st.scale !== ctx.scale || r === 0 || rows === 0) {
+    ctx.ops.rmsnormForward(xn, rstd, x, w, rows, D, eps);
+    return null;
+  }
   const ld = n * r;
-  ctx.ops.matmulNT(out, x, stack, rows, inF, ld, false);
+  if (ctx.normInStack) ctx.ops.rmsnormMatmulNT(xn, rstd, out, x, w, stack, rows, D, ld, eps);
+  else {
+    ctx.ops.rmsnormForward(xn, rstd, x, w, rows, D, eps);
+    ctx.ops.matmulNT(out, xn, stack, rows, D, ld, false);
+  }
   return (i) => ({ us: ctx.ops.view(out, i * r, (rows - 1) * ld + r), ld });
 }
 
@@ -318,8 +214,8 @@ export function layerForward<T>(
   const op = (m: LoraModule): LoraOperand<T> | null =>
     slots && loraFlat ? operandOf(slots[m], loraFlat, ctx.scale, ops.view) : null;
   const r = stackRank(slots);
-  ops.rmsnormForward(buf.xn1, buf.rstd1, buf.x, lw.inputNorm, rows, D, c.rmsNormEps);
-  const qkv = stackedGroup(ctx, ctx.stacked?.qkv, buf.usStack?.qkv, buf.xn1, rows, D, r, 3);
+  const norm1 = { xn: buf.xn1, rstd: buf.rstd1, x: buf.x, w: lw.inputNorm };
+  const qkv = normedGroup(ctx, norm1, ctx.stacked?.qkv, buf.usStack?.qkv, rows, r, 3);
   const [lq, lk, lv] = [buf.lora.q_proj, buf.lora.k_proj, buf.lora.v_proj];
   if (buf.qkv) {
     const f = ctx.fusedQkv;
@@ -363,8 +259,8 @@ function mlpForward<T>(
     ops = ctx.ops;
   const D = c.hiddenSize,
     I = c.intermediateSize;
-  ops.rmsnormForward(buf.xn2, buf.rstd2, buf.h2, lw.postNorm, rows, D, c.rmsNormEps);
-  const gu = stackedGroup(ctx, ctx.stacked?.gateUp, buf.usStack?.gateUp, buf.xn2, rows, D, r, 2);
+  const norm2 = { xn: buf.xn2, rstd: buf.rstd2, x: buf.h2, w: lw.postNorm };
+  const gu = normedGroup(ctx, norm2, ctx.stacked?.gateUp, buf.usStack?.gateUp, rows, r, 2);
   const [lg, lu, ld] = [buf.lora.gate_proj, buf.lora.up_proj, buf.lora.down_proj];
   if (buf.gu) {
     const w = ctx.fusedGateUp;

@@ -131,6 +131,13 @@ export interface Ops<T = FloatArray> {
 
   rmsnormForward(y: T, rstd: T, x: T, w: T, rows: number, dim: number, eps: number): void;
   rmsnormBackward(dx: T, dw: T | null, dy: T, x: T, w: T, rstd: T, rows: number, dim: number): void;
+  /**
+   * Inference: rmsnormForward(xn, rstd, x, w, rows, dim, eps), then c [rows, n] = xn·bᵀ (b [n, dim], c
+   * overwritten): a norm and the product that first reads its output (layer.ts: the stacked LoRA A
+   * product of q,k,v or gate,up). The webgpu engine's decode step runs both as one dispatch
+   * (skinny-norm-matmul.ts); elsewhere it is the two operations.
+   */
+  rmsnormMatmulNT(xn: T, rstd: T, c: T, x: T, w: T, b: T, rows: number, dim: number, n: number, eps: number): void;
 
   ropeTable(theta: number, headDim: number, minPositions: number): RopeTable;
   /** In place; direction −1 is the inverse rotation, which is also the backward. */

@@ -65,28 +65,42 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
   }));
   const cpu = createBuiltinEngine({ model, tokenizer });
   // fewer: dispatches per layer saved by stacking; fused: by fusing (few-row route): q,k,v 2, gate,up 1
-  // and the SwiGLU folded into down_proj 1 (where gate,up fuse).
+  // and the SwiGLU folded into down_proj 1 (where gate,up fuse); norms: by running each norm with the
+  // stacked A product after it (one per stacked group).
   const cases = [
-    { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3, fused: 4 },
-    { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1, fused: 2 },
-    { what: 'gate_proj left out', modules: LORA_MODULES.filter((m) => m !== 'gate_proj'), fewer: 2, fused: 2 },
+    { what: 'all seven modules', modules: [...LORA_MODULES], fewer: 3, fused: 4, norms: 2 },
+    { what: 'k_proj left out', modules: LORA_MODULES.filter((m) => m !== 'k_proj'), fewer: 1, fused: 2, norms: 1 },
+    {
+      what: 'gate_proj left out',
+      modules: LORA_MODULES.filter((m) => m !== 'gate_proj'),
+      fewer: 2,
+      fused: 2,
+      norms: 1,
+    },
     // q,k,v fused with no LoRA term, gate,up stacked.
-    { what: 'no q,k,v adapted', modules: ['o_proj', 'gate_proj', 'up_proj', 'down_proj'], fewer: 1, fused: 4 },
+    {
+      what: 'no q,k,v adapted',
+      modules: ['o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+      fewer: 1,
+      fused: 4,
+      norms: 1,
+    },
   ];
   for (const skinnyRows of [undefined, 0]) {
     const route = skinnyRows === 0 ? 'GEMM route' : 'few-row route';
     const base = { model, tokenizer, weightDtype: 'f32' as const, skinnyRows };
     // The fold is off by default on CPU adapters (decode-ops.ts defaultFoldSwiglu): asked for here.
     const fused = await createWebGpuEngine({ ...base, foldSwiglu: true });
-    const unfused = { fuseQkv: false, fuseGateUp: false };
+    const unfused = { fuseQkv: false, fuseGateUp: false, foldNorm: false };
     const stacked = await createWebGpuEngine({ ...base, ...unfused });
     const perBranch = await createWebGpuEngine({ ...base, stackLoraA: false, ...unfused });
     const noFold = await createWebGpuEngine({ ...base, foldSwiglu: false });
     // Fusing on but no stacks: an adapter on q,k,v and gate,up runs them apart.
     const noStacks = await createWebGpuEngine({ ...base, stackLoraA: false });
+    const noNormFold = await createWebGpuEngine({ ...base, foldSwiglu: true, foldNorm: false });
     for (const [i, k] of cases.entries()) {
       const v = adapter(10 + i, k.modules);
-      for (const e of [cpu, fused, stacked, perBranch, noStacks, noFold]) await e.setAdapter(v);
+      for (const e of [cpu, fused, stacked, perBranch, noStacks, noFold, noNormFold]) await e.setAdapter(v);
       const got = await fused.generate(prompts, 2, greedy);
       compare(t, `${route}, ${k.what}`, got, await cpu.generate(prompts, 2, greedy));
       const ids = (cs: typeof got): number[][] => cs.map((x) => Array.from(x.tokenIds));
@@ -101,12 +115,23 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
       const saved = nBranch - nStacked;
       t.equal(saved, k.fewer * c.numLayers, `${route}, ${k.what}: ${k.fewer} dispatch(es) fewer per layer stacked`);
       const byFusing = nStacked - nFused;
-      const want = k.fused * c.numLayers;
+      const want = (k.fused + k.norms) * c.numLayers;
       // The GEMM route saves the split-K reduces too where a product was split (the tiny model's are not).
       const ok = skinnyRows === 0 ? byFusing >= want : byFusing === want;
       t.ok(
         ok,
         `${route}, ${k.what}: ${byFusing / c.numLayers} dispatch(es) fewer per layer fused (want ${want / c.numLayers})`,
+      );
+      const normsApart = await noNormFold.generate(prompts, 2, greedy);
+      t.same(
+        ids(normsApart),
+        ids(got),
+        `${route}, ${k.what}: the norms apart from the A products (foldNorm off): same ids`,
+      );
+      t.equal(
+        (await dispatchesPerStep(noNormFold, prompts[0]!)) - nFused,
+        k.norms * c.numLayers,
+        `${route}, ${k.what}: … and ${k.norms} dispatch(es) more per layer`,
       );
       if (k.what === 'all seven modules') {
         const alone = await noStacks.generate(prompts, 2, greedy);
@@ -118,7 +143,7 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
         t.equal(await dispatchesPerStep(noStacks, prompts[0]!), nBranch, `${route}: … and the per-branch dispatches`);
         t.same(
           noStacks.fused,
-          { qkv: true, gateUp: true, swiglu: !isCpuAdapter(noStacks.ctx) },
+          { qkv: true, gateUp: true, swiglu: !isCpuAdapter(noStacks.ctx), norm: false },
           `${route}: the SwiGLU folded by default on GPUs only (this adapter: ${noStacks.ctx.info.adapter})`,
         );
         const apart = await noFold.generate(prompts, 2, greedy);
@@ -127,6 +152,6 @@ t.test('stacked A products equal one per branch and the builtin engine, on both 
         t.equal(nNoFold, nFused + c.numLayers, `${route}: … and one dispatch more per layer`);
       }
     }
-    for (const e of [fused, stacked, perBranch, noStacks, noFold]) await e.close();
+    for (const e of [fused, stacked, perBranch, noStacks, noFold, noNormFold]) await e.close();
   }
 });

@@ -10,6 +10,7 @@ import type { Ops } from '../../ops/types.js';
 import type { GpuContext } from '../../ops/webgpu/context.js';
 import type { GpuTensor } from '../../ops/webgpu/tensor.js';
 import { skinnyMatmulNT } from '../../ops/webgpu/skinny-matmul.js';
+import { skinnyRmsnormMatmulNT } from '../../ops/webgpu/skinny-norm-matmul.js';
 import { gemm } from '../../ops/webgpu/gemm.js';
 import { isCpuAdapter } from '../../ops/webgpu/cpu-adapter.js';
 import { gatedInput, segmentsNeedUs } from '../../ops/webgpu/lora-linear.js';
@@ -52,6 +53,11 @@ export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: numb
       skinnyProduct(m, n, skinnyRows)
         ? skinnyMatmulNT(ctx, c, a, b, m, k, n, { accumulate: acc ?? false })
         : ops.matmulNT(c, a, b, m, k, n, acc),
+    // The norm and the stacked LoRA A product after it as one dispatch where that product is skinny.
+    rmsnormMatmulNT: (xn, rstd, c, x, w, b, rows, dim, n, eps) =>
+      skinnyProduct(rows, n, skinnyRows)
+        ? skinnyRmsnormMatmulNT(ctx, xn, rstd, c, x, w, b, rows, dim, n, eps)
+        : ops.rmsnormMatmulNT(xn, rstd, c, x, w, b, rows, dim, n, eps),
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => {
       const { rows, inF, outF } = shape;
       const accumulate = shape.accumulate === true;

@@ -74,6 +74,11 @@ export interface WebGpuEngineOptions {
    */
   foldSwiglu?: boolean;
   /**
+   * With stackLoraA: each RMSNorm and the stacked LoRA A product after it (q,k,v's; gate,up's) run as one
+   * dispatch on the few-row route (skinny-norm-matmul.ts): 2 dispatches fewer per layer. Default true.
+   */
+  foldNorm?: boolean;
+  /**
    * Encode iteration t+1 while the GPU runs iteration t (default true): the host's encoding hides
    * behind the GPU's work, at the cost of one dropped token per sequence that ends on EOS or a stop
    * string. false runs each iteration to its read-back before planning the next.
@@ -123,9 +128,10 @@ export interface WebGpuEngine extends GenerationEngine {
   /**
    * Whether q,k,v and gate,up can run as one projection each (fuseQkv, fuseGateUp, resolved against the
    * upload: the group's weights back to back; a call fuses a group where its adapter version allows),
-   * and whether down_proj takes the SwiGLU into its loads (foldSwiglu, resolved).
+   * whether down_proj takes the SwiGLU into its loads (foldSwiglu, resolved) and whether the norms run
+   * with the stacked A products (foldNorm, resolved against stackLoraA).
    */
-  readonly fused: { qkv: boolean; gateUp: boolean; swiglu: boolean };
+  readonly fused: { qkv: boolean; gateUp: boolean; swiglu: boolean; norm: boolean };
   readonly lastStats: WebGpuGenerationStats;
   /** The last setAdapter: a pointer flip or a verified upload, and how long it took. */
   readonly lastSync: SyncReport | null;
@@ -185,6 +191,8 @@ export interface EngineState {
   fused: FusedWeights;
   /** down_proj reads gate,up's packed rows through the folded SwiGLU (foldSwiglu, where gate,up fuse). */
   foldSwiglu: boolean;
+  /** Each norm and the stacked A product after it as one operation (foldNorm, where A is stacked). */
+  foldNorm: boolean;
   version: number;
   lastStats: WebGpuGenerationStats;
   slotsCache: WeakMap<AdapterLayout, LayerLoraSlots[]>;

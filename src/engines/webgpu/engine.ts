@@ -56,7 +56,7 @@ export async function createWebGpuEngine(opts: WebGpuEngineOptions): Promise<Web
     throw new Error(
       `webgpu engine: skinnyRows must be a number ≥ 0 (Infinity: always the few-row kernel), got ${rows}`,
     );
-  for (const k of ['overlap', 'recordDecode'] as const)
+  for (const k of ['overlap', 'recordDecode', 'foldNorm'] as const)
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean')
       throw new Error(`webgpu engine: ${k} must be true or false, got ${String(opts[k])}`);
   const ctx = opts.shared?.ctx ?? (await createGpuContext({ disableFeatures: opts.disableFeatures }));
@@ -96,6 +96,7 @@ function engineState(opts: WebGpuEngineOptions, ctx: GpuContext): EngineState {
   return {
     fused,
     foldSwiglu: fused.gateUp !== null && (opts.foldSwiglu ?? defaultFoldSwiglu(ctx)),
+    foldNorm: stackFor !== null && opts.foldNorm !== false,
     opts,
     config: c,
     ctx,
@@ -138,7 +139,12 @@ function describeEngine(e: EngineState): string {
   const weights = `weights ${gmodel.weights.layers[0]?.q.dtype ?? 'f32'}${shared}`;
   const features = `features ${ctx.info.features.join(' ') || 'none'}`;
   const cache = `KV cache ${kvDtype}, pages of ${pageSize}`;
-  const groups = [e.fused.qkv && 'q,k,v', e.fused.gateUp && 'gate,up', e.foldSwiglu && 'SwiGLU into down_proj'];
+  const groups = [
+    e.fused.qkv && 'q,k,v',
+    e.fused.gateUp && 'gate,up',
+    e.foldSwiglu && 'SwiGLU into down_proj',
+    e.foldNorm && 'norms into the LoRA A products',
+  ];
   const fusedList = groups.filter(Boolean);
   const fused = `fused ${fusedList.join(', ') || 'none'}`;
   const steps = e.recordDecode ? 'decode steps replayed' : 'every decode step encoded';
@@ -157,7 +163,7 @@ function engineObject(e: EngineState, serving: Serving): WebGpuEngine {
     ctx,
     kvDtype,
     overlap: e.overlap,
-    fused: { qkv: e.fused.qkv !== null, gateUp: e.fused.gateUp !== null, swiglu: e.foldSwiglu },
+    fused: { qkv: e.fused.qkv !== null, gateUp: e.fused.gateUp !== null, swiglu: e.foldSwiglu, norm: e.foldNorm },
     generate,
     setAdapter: (snapshot: AdapterSnapshot | null) => syncAdapter(e, serving, snapshot),
     get policyVersion() {

@@ -41,6 +41,10 @@ export const cpuOps: Ops<FloatArray> = {
   matmulTN,
   rmsnormForward,
   rmsnormBackward,
+  rmsnormMatmulNT: (xn, rstd, c, x, w, b, rows, dim, n, eps) => {
+    rmsnormForward(xn, rstd, x, w, rows, dim, eps);
+    matmulNT(c, xn, b, rows, dim, n, false);
+  },
   ropeTable,
   ropeApply,
   attentionForward,

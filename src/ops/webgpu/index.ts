@@ -53,6 +53,10 @@ export function webgpuOps(ctx: GpuContext): Ops<GpuTensor> {
     matmulTN: (c, a, b, m, k, n, acc) => matmulTN(ctx, c, a, b, m, k, n, acc ?? false),
     rmsnormForward: (y, rstd, x, w, rows, dim, eps) => rmsnormForward(ctx, y, rstd, x, w, rows, dim, eps),
     rmsnormBackward: (dx, dw, dy, x, w, rstd, rows, dim) => rmsnormBackward(ctx, dx, dw, dy, x, w, rstd, rows, dim),
+    rmsnormMatmulNT: (xn, rstd, c, x, w, b, rows, dim, n, eps) => {
+      rmsnormForward(ctx, xn, rstd, x, w, rows, dim, eps);
+      matmulNT(ctx, c, xn, b, rows, dim, n, false);
+    },
     ropeTable,
     ropeApply: (x, positions, rows, nHeads, headDim, table, direction) =>
       ropeApply(ctx, x, positions, rows, nHeads, headDim, table, direction),

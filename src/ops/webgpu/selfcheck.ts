@@ -8,6 +8,8 @@ import { Rng } from '../../util/rng.js';
 import { type GpuContext, uploadTensor } from './context.js';
 import { webgpuOps } from './index.js';
 import { uploadMatrix } from './model-upload.js';
+import { skinnyMatmulNT } from './skinny-matmul.js';
+import { skinnyRmsnormMatmulNT } from './skinny-norm-matmul.js';
 import { f16BitsToF32, f32ToF16Bits, type GpuTensor } from './tensor.js';
 
 export interface SelfCheckRow {
@@ -89,6 +91,7 @@ async function timed(s: SelfCheckState, op: string, shape: string, f: () => Prom
 const CHECK_FAMILIES: ((s: SelfCheckState) => Promise<void>)[] = [
   checkMatmuls,
   checkRmsnorm,
+  checkFewRow,
   checkSwiglu,
   checkRope,
   checkAttention,
@@ -169,6 +172,47 @@ async function checkRmsnorm(s: SelfCheckState): Promise<void> {
       },
     ),
   );
+}
+
+/**
+ * The decode step's few-row kernels, which the operation interface does not pick (the engine's decode
+ * ops route to them): the product, and the norm folded into the stacked LoRA A product after it.
+ */
+async function checkFewRow(s: SelfCheckState): Promise<void> {
+  const ctx = s.ctx,
+    rows = 48,
+    n = 3 * 4 * RANK;
+  const fewRow: Ops<GpuTensor> = {
+    ...s.gpu,
+    matmulNT: (c, a, b, m, k, nn, acc) => skinnyMatmulNT(ctx, c, a, b, m, k, nn, { accumulate: acc ?? false }),
+    rmsnormMatmulNT: (xn, rstd, c, x, w, b, m, k, nn, eps) =>
+      skinnyRmsnormMatmulNT(ctx, xn, rstd, c, x, w, b, m, k, nn, eps),
+  };
+  for (const f16 of [false, true]) {
+    const tag = `${f16 ? 'f16' : 'f32'} B`;
+    await timed(s, 'few-row matmulNT', `8×${DIM}×${INTER} ${tag}`, () =>
+      both(
+        ctx,
+        fewRow,
+        { a: rand(s, 8 * DIM), b: rand(s, INTER * DIM, 0.1), c: rand(s, 8 * INTER) },
+        ['c'],
+        (o, t) => o.matmulNT(t.c!, t.a!, t.b!, 8, DIM, INTER, true),
+        { b: { width: DIM, f16 } },
+      ),
+    );
+    const inputs = { x: rand(s, rows * DIM), w: rand(s, DIM), b: rand(s, n * DIM, 0.1) };
+    const outs = { xn: new Float32Array(rows * DIM), rstd: new Float32Array(rows), c: new Float32Array(rows * n) };
+    await timed(s, 'few-row norm+product', `${rows}×${DIM}×${n} ${tag}`, () =>
+      both(
+        ctx,
+        fewRow,
+        { ...inputs, ...outs },
+        ['xn', 'rstd', 'c'],
+        (o, t) => o.rmsnormMatmulNT(t.xn!, t.rstd!, t.c!, t.x!, t.w!, t.b!, rows, DIM, n, 1e-6),
+        { b: { width: DIM, f16 } },
+      ),
+    );
+  }
 }
 
 async function checkSwiglu(s: SelfCheckState): Promise<void> {
