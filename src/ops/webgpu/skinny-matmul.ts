@@ -38,29 +38,41 @@ export function skinnyGeometry(ctx: GpuContext): SkinnyGeometry {
   return isCpuAdapter(ctx) ? CPU_SKINNY : GPU_SKINNY;
 }
 
+/** WGSL: fn `name`(e) -> f32, element e of `arr` (array<u32>) holding packed f16 or f32 values. */
+export function skinnyLoader(name: string, arr: string, f16: boolean): string {
+  return f16
+    ? `fn ${name}(e: u32) -> f32 { let h = unpack2x16float(${arr}[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }`
+    : `fn ${name}(e: u32) -> f32 { return bitcast<f32>(${arr}[e]); }`;
+}
+
+/**
+ * WGSL lines of one step k of a workgroup's loop: w0..w{BN-1}, its BN columns' W[n, k] (0 past N), and
+ * the names of the MB × BN partial sums a{m}_{j} the rows add into.
+ */
+export function skinnyStep(g: SkinnyGeometry): { loads: string[]; sums: string[] } {
+  const loads = Array.from(
+    { length: g.BN },
+    (_, j) => `let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`,
+  );
+  const sums = Array.from({ length: g.MB * g.BN }, (_, i) => `a${Math.floor(i / g.BN)}_${i % g.BN}`);
+  return { loads, sums };
+}
+
 function kernel(f16: boolean, g: SkinnyGeometry, gated: boolean): KernelSpec {
   const { WG, MB: SKINNY_MB, BN } = g;
   // Gated rows are 2K long: gate at k, up at K + k.
   const ldx = gated ? '2u * p.K' : 'p.K';
-  const ldw = f16
-    ? 'fn ldw(e: u32) -> f32 { let h = unpack2x16float(w[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }'
-    : 'fn ldw(e: u32) -> f32 { return bitcast<f32>(w[e]); }';
-  const lines: string[] = [];
-  for (let j = 0; j < BN; j++)
-    lines.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
+  const ldw = skinnyLoader('ldw', 'w', f16);
+  const { loads, sums } = skinnyStep(g);
+  const lines = [...loads];
   for (let m = 0; m < SKINNY_MB; m++) {
     const at = `p.xOff + min(m0 + ${m}u, mLast) * ${ldx} + k`;
     const load = gated ? `ldGated(${at})` : `x[${at}]`;
     lines.push(`let x${m} = select(0.0, ${load}, m0 + ${m}u < p.M);`);
     for (let j = 0; j < BN; j++) lines.push(`a${m}_${j} += x${m} * w${j};`);
   }
-  const decl = Array.from({ length: SKINNY_MB * BN }, (_, i) => `var a${Math.floor(i / BN)}_${i % BN} = 0.0;`).join(
-    ' ',
-  );
-  const stash = Array.from(
-    { length: SKINNY_MB * BN },
-    (_, i) => `part[${i}u * ${WG}u + lid] = a${Math.floor(i / BN)}_${i % BN};`,
-  ).join(' ');
+  const decl = sums.map((v) => `var ${v} = 0.0;`).join(' ');
+  const stash = sums.map((v, i) => `part[${i}u * ${WG}u + lid] = ${v};`).join(' ');
   return {
     key: `skinnyNT:${f16 ? 'f16' : 'f32'}:${WG}x${SKINNY_MB}x${BN}${gated ? ':g' : ''}`,
     bindings: ['read', 'read', 'read', 'write', 'read', 'read'],

@@ -11,27 +11,17 @@
 // multiply-adds per row against BN·K for the product, so ~1/BN more arithmetic and no second pass.
 import { dispatch, type GpuContext, type KernelSpec } from './context.js';
 import type { GpuTensor } from './tensor.js';
-import { skinnyGeometry, type SkinnyGeometry } from './skinny-matmul.js';
-
-/** Element e of a packed f16 or f32 array `arr` as f32 (the loader named `name`). */
-function loader(name: string, arr: string, f16: boolean): string {
-  return f16
-    ? `fn ${name}(e: u32) -> f32 { let h = unpack2x16float(${arr}[e >> 1u]); return select(h.x, h.y, (e & 1u) == 1u); }`
-    : `fn ${name}(e: u32) -> f32 { return bitcast<f32>(${arr}[e]); }`;
-}
+import { skinnyGeometry, skinnyLoader, skinnyStep, type SkinnyGeometry } from './skinny-matmul.js';
 
 function kernel(wF16: boolean, nwF16: boolean, g: SkinnyGeometry): KernelSpec {
   const { WG, MB, BN } = g;
-  const body: string[] = [];
-  for (let j = 0; j < BN; j++)
-    body.push(`let w${j} = select(0.0, ldw(p.wOff + min(n0 + ${j}u, nLast) * p.K + k), n0 + ${j}u < p.N);`);
-  body.push('let g = ldnw(p.nwOff + k);');
+  const { loads, sums: acc } = skinnyStep(g);
+  const body = [...loads, 'let g = ldnw(p.nwOff + k);'];
   for (let m = 0; m < MB; m++) {
     body.push(`let r${m} = select(0.0, x[p.xOff + min(m0 + ${m}u, mLast) * p.K + k], m0 + ${m}u < p.M);`);
     body.push(`ss${m} += r${m} * r${m};`, `let x${m} = r${m} * g;`);
     for (let j = 0; j < BN; j++) body.push(`a${m}_${j} += x${m} * w${j};`);
   }
-  const acc = Array.from({ length: MB * BN }, (_, i) => `a${Math.floor(i / BN)}_${i % BN}`);
   const sums = Array.from({ length: MB }, (_, m) => `ss${m}`);
   const decl = [...acc, ...sums].map((v) => `var ${v} = 0.0;`).join(' ');
   const stash = [
@@ -54,8 +44,8 @@ struct Params { M: u32, N: u32, K: u32, xOff: u32, wOff: u32, nwOff: u32, yOff: 
 var<workgroup> part: array<f32, ${MB * BN * WG}>;
 var<workgroup> sq: array<f32, ${MB * WG}>;
 var<workgroup> inv: array<f32, ${MB}>;
-${loader('ldw', 'w', wF16)}
-${loader('ldnw', 'nw', nwF16)}
+${skinnyLoader('ldw', 'w', wF16)}
+${skinnyLoader('ldnw', 'nw', nwF16)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n0 = wid.x * ${BN}u;
