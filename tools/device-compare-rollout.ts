@@ -4,6 +4,7 @@
 // decode tokens/s against transformers' batched generate (bf16) on the same shapes and batch sizes,
 // the decode roofline, WebLLM against its number of actors (webllm-scaling), WebLLM's single stream
 // (bench-webllm), the q4 end-to-end check's tally (webllm-q4-check), the Tina-shaped step per phase,
+// each bench variant beside its default (overlap off, the other route, fusions switched, steps encoded),
 // and the issue's targets (≥ 5,000 tokens/s for 48 sequences of the 1.5B model, ≥ 10× WebLLM's
 // single stream, a step ≤ 60 s, a version switch ≤ 5 ms). Any file may be missing (a phase that did
 // not run); what it would show is left out.
@@ -21,6 +22,8 @@ type RolloutRow = {
   /** 'skinny' or 'gemm' (absent before the routes were compared). */
   route?: string;
   dispatchesPerStep?: number;
+  /** The fusions the engine ran: 'all', 'none', or what it left apart (absent before fusions were compared). */
+  fused?: string;
   rooflineTokensPerS?: number;
   error?: string;
 };
@@ -35,6 +38,12 @@ type Rollout = {
     serial?: RolloutRow | null;
     /** One batch again on the other decode route (absent in results made before the routes were compared). */
     otherRoute?: RolloutRow | null;
+    /** One batch again with nothing fused, with the SwiGLU fold switched, with the norms apart (absent before). */
+    unfused?: RolloutRow | null;
+    otherFold?: RolloutRow | null;
+    normsApart?: RolloutRow | null;
+    /** One batch again with every decode step encoded (absent before recorded steps). */
+    unrecorded?: RolloutRow | null;
   }[];
   webllm: ScalingRow[] | null;
 };
@@ -117,6 +126,7 @@ if (ours) {
   if (!torch) console.log('(no transformers anchor in this run)');
   for (const x of ours.results) printOverlap(x.shape, x.rows, x.serial);
   for (const x of ours.results) printRoutes(x.shape, x.rows, x.otherRoute);
+  for (const x of ours.results) printVariants(x);
   for (const x of ours.results)
     console.log(
       `${x.shape}: adapter upload + verify ${f(x.syncMs.upload)} ms, switch to a resident version ${f(x.syncMs.flip, 3)} ms (target ≤ 5 ms)`,
@@ -170,6 +180,25 @@ function printRoutes(shape: string, rows: RolloutRow[], other: RolloutRow | null
   console.log(
     `${shape} batch ${dflt.batch}: ${at(dflt)} (default); ${at(other)}: ×${f(other.decodeTokensPerS / dflt.decodeTokensPerS, 2)}`,
   );
+}
+
+/** The default row beside the same batch with fusions switched and with every step encoded: what each gains. */
+function printVariants(x: Rollout['results'][number]): void {
+  const variants: [string, RolloutRow | null | undefined][] = [
+    ['every decode step encoded', x.unrecorded],
+    ['nothing fused', x.unfused],
+    [`SwiGLU fold switched (${x.otherFold?.fused ?? ''})`, x.otherFold],
+    [`norms apart (${x.normsApart?.fused ?? ''})`, x.normsApart],
+  ];
+  const at = (r: RolloutRow) =>
+    `${f(r.decodeTokensPerS)} tok/s, host ${f(r.hostMsPerStep, 2)} ms/step, ${f(r.dispatchesPerStep, 0)} dispatches/step`;
+  for (const [what, v] of variants) {
+    const dflt = v && x.rows.find((r) => r.batch === v.batch);
+    if (!v || !dflt) continue;
+    console.log(
+      `${x.shape} batch ${dflt.batch}: default ${at(dflt)}; ${what} ${at(v)}: default ×${f(dflt.decodeTokensPerS / v.decodeTokensPerS, 2)}`,
+    );
+  }
 }
 
 /** WebLLM's aggregate tokens/s against its actors, and its single stream with the sync it paid. */

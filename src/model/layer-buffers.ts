@@ -44,9 +44,10 @@ export interface LayerBuffers<T> {
 /**
  * Inference: one layer's LoRA A matrices of the branches that read one input, stacked and multiplied
  * by the LoRA scale: scale·[A_q; A_k; A_v] [3r, D] and scale·[A_gate; A_up] [2r, D]. Each group's A
- * products then run as one product (ops.matmulNT), and every branch reads its r columns of the result
- * (LinearShape.usGiven): two dispatches per layer instead of five; a fused projection reads all of
- * them in one low-rank term. null: the group is not adapted in full.
+ * products then run as one product (ops.matmulNT, or ops.rmsnormMatmulNT with the norm before it), and
+ * every branch reads its r columns of the result (LinearShape.usGiven): two dispatches per layer instead
+ * of five; a fused projection reads all of them in one low-rank term. null: the group is not adapted in
+ * full.
  */
 export interface StackedLora<T> {
   /** The scale folded in: the stacks serve only a LayerContext of this scale. */

@@ -14,7 +14,8 @@
 // projection (buffers allocated with fusedQkv, fusedGateUp: LayerContext.fusedQkv, fusedGateUp), the
 // LoRA side path one low-rank term over the stacked A product with each member's B on its own columns
 // (LoraOperand.segments). Fused q,k,v feed an attend that applies RoPE itself; fused gate,up feed the
-// SwiGLU over their packed rows.
+// SwiGLU over their packed rows. Each norm and the stacked A product after it may run as one operation
+// (LayerContext.normInStack: ops.rmsnormMatmulNT).
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
 import {

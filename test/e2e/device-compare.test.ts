@@ -39,6 +39,8 @@ const rollout = write('rollout.json', {
       ],
       serial: { ...row('1.5b', 48, 4000), msPerStep: 12, hostMsPerStep: 6, waitMsPerStep: 6 },
       otherRoute: { ...row('1.5b', 48, 4500), msPerStep: 2, route: 'skinny', dispatchesPerStep: 592 },
+      normsApart: { ...row('1.5b', 48, 5000), hostMsPerStep: 7, dispatchesPerStep: 816, fused: 'apart: norms' },
+      unrecorded: { ...row('1.5b', 48, 3000), hostMsPerStep: 20, dispatchesPerStep: 760 },
     },
     { shape: '0.5b', device: 'gpu', syncMs: { upload: 1, flip: 0.01 }, rows: [row('0.5b', 48, 9000)] },
   ],
@@ -84,6 +86,16 @@ t.test('the 10× target is taken at 1.5B against the 1.5B q4 single stream when 
     'the default decode route beside the other one at the same batch',
   );
   t.notMatch(out, /0\.5b batch 48: \w+ route/, 'no route line where the other route was not run');
+  t.match(
+    out,
+    /1\.5b batch 48: default 6000\.0 tok\/s, host 6\.00 ms\/step, 760 dispatches\/step; norms apart \(apart: norms\) 5000\.0 tok\/s, host 7\.00 ms\/step, 816 dispatches\/step: default ×1\.20/,
+    'the default beside the norms apart at the same batch',
+  );
+  t.match(
+    out,
+    /1\.5b batch 48: default .*; every decode step encoded 3000\.0 tok\/s, host 20\.00 ms\/step.*: default ×2\.00/,
+  );
+  t.notMatch(out, /nothing fused|SwiGLU fold switched/, 'no line for a variant that was not run');
   t.match(out, /1\.5b webgpu engine at 48 sequences 6000\.0 vs WebLLM q4f16_1 single stream 400\.0 = 15\.0× \(met\)/);
   t.match(out, /WebLLM single stream \(1536x28 q4f16_1; gpu\): 400\.0 decode tokens\/s over 256 tokens/);
   t.match(out, /sync Tina: r 32, 7 modules, 28 layers: 900\.0 ms for 300\.0 MiB/);

@@ -77,7 +77,8 @@ if phase rollout; then
   fi
   # --serial-batch: that batch again with overlap off (what encoding while the GPU works gains);
   # --route-batch: that batch again on the other decode route (whether skinnyRows' default suits the GPU);
-  # --unfused-batch: that batch again with q,k,v and gate,up apart (what the fused projections gain);
+  # --unfused-batch: that batch again with nothing fused, with the SwiGLU fold switched and with the norms
+  #   apart from the LoRA A products (what each fusion gains);
   # --unrecorded-batch: that batch again with every decode step encoded (what replaying recorded steps saves).
   run rollout 150 "$node" "$proj/dist/tools/bench-gpu-rollout.js" --shapes "$rshapes" "${rargs[@]}" --serial-batch $serial --route-batch $serial --unfused-batch $serial --unrecorded-batch $serial --out "$out/loractor-rollout.json"
   if [ $torch_ok = 1 ]; then
