@@ -14,8 +14,8 @@
 // projection (buffers allocated with fusedQkv, fusedGateUp: LayerContext.fusedQkv, fusedGateUp), the
 // LoRA side path one low-rank term over the stacked A product with each member's B on its own columns
 // (LoraOperand.segments). Fused q,k,v feed an attend that applies RoPE itself; fused gate,up feed the
-// SwiGLU over their packed rows. Each norm and the stacked A product after it may run as one operation
-// (LayerContext.normInStack: ops.rmsnormMatmulNT).
+// SwiGLU over their packed rows. A norm and the stacked A product after it are one operation
+// (ops.rmsnormMatmulNT: one dispatch on the webgpu engine's decode step).
 import type { DropoutSource, Ops, RopeTable } from '../ops/types.js';
 import type { Qwen2Config } from './config.js';
 import {
@@ -64,11 +64,6 @@ export interface LayerContext<T> {
    * in the dispatch that writes the KV cache), so layerForward leaves them unrotated.
    */
   ropeInAttend?: boolean;
-  /**
-   * Inference, with stacked: each norm and the stacked A product after it run as ops.rmsnormMatmulNT
-   * (one dispatch on the webgpu engine's decode step, skinny-norm-matmul.ts).
-   */
-  normInStack?: boolean;
   /** Inference: this layer's q,k,v weights [Q + 2·KV, D] and biases as one matrix and vector (fusedQkv). */
   fusedQkv?: { w: T; bias: T } | null;
   /** Inference: this layer's gate and up weights as one [2·I, D] matrix (fusedGateUp). */
@@ -128,9 +123,9 @@ interface NormCall<T> {
 
 /**
  * The norm before a group of `n` branches, and the stacked A product of the group over its output (one
- * product of n·r columns; with LayerContext.normInStack the two as ops.rmsnormMatmulNT); returns a
- * function giving branch i's columns, or null when the group runs branch by branch (no stack for it, no
- * buffer, dropout on, or stacks made for another scale).
+ * product of n·r columns; the two as ops.rmsnormMatmulNT); returns a function giving branch i's columns,
+ * or null when the group runs branch by branch (no stack for it, no buffer, dropout on, or stacks made
+ * for another scale).
  */
 function normedGroup<T>(
   ctx: LayerContext<T>,
@@ -150,11 +145,7 @@ function normedGroup<T>(
     return null;
   }
   const ld = n * r;
-  if (ctx.normInStack) ctx.ops.rmsnormMatmulNT(xn, rstd, out, x, w, stack, rows, D, ld, eps);
-  else {
-    ctx.ops.rmsnormForward(xn, rstd, x, w, rows, D, eps);
-    ctx.ops.matmulNT(out, xn, stack, rows, D, ld, false);
-  }
+  ctx.ops.rmsnormMatmulNT(xn, rstd, out, x, w, stack, rows, D, ld, eps);
   return (i) => ({ us: ctx.ops.view(out, i * r, (rows - 1) * ld + r), ld });
 }
 

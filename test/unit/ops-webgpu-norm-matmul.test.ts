@@ -87,28 +87,38 @@ t.test('skinnyRmsnormMatmulNT refuses operands it cannot take', async (t) => {
   t.throws(() => skinnyRmsnormMatmulNT(ctx, xn, rstd, y, x, nw, w, m, 0, n, EPS), /k must be positive/);
 });
 
-t.test('the decode ops run rmsnormMatmulNT as one dispatch for few rows, as two above', async (t) => {
-  const ctx = await testGpu();
-  const ops = webgpuOps(ctx),
-    dops = decodeOps(ctx, ops, 64);
-  const rng = new Rng(3);
-  for (const [m, n] of [
-    [4, 24],
-    [80, 24],
-  ] as [number, number][]) {
-    const k = 48;
-    const x = randomArray(rng, m * k),
-      nw = randomArray(rng, k).map((v) => 1 + 0.5 * v),
-      w = randomArray(rng, n * k);
-    const want = reference(x, nw, w, m, k, n, 1);
-    const [xn, rstd, y] = [allocTensor(ctx, m * k, 'f32'), allocTensor(ctx, m, 'f32'), allocTensor(ctx, m * n, 'f32')];
-    const [xT, nwT, wT] = [placed(ctx, x, 0), placed(ctx, nw, 0), placed(ctx, w, 0)];
-    const before = memoryStats(ctx).dispatches;
-    dops.rmsnormMatmulNT(xn, rstd, y, xT, nwT, wT, m, k, n, EPS);
-    const dispatches = memoryStats(ctx).dispatches - before;
-    const err = Math.max(relError(await readF32(ctx, y), want.y), relError(await readF32(ctx, xn), want.xn));
-    t.ok(err < 1e-5, `${m} rows: rel error ${err.toExponential(2)}`);
-    if (m <= 64) t.equal(dispatches, 1, `${m} rows: one dispatch`);
-    else t.ok(dispatches >= 2, `${m} rows (above the few-row route): the norm and the product apart (${dispatches})`);
-  }
-});
+t.test(
+  'the decode ops run rmsnormMatmulNT as one dispatch for few rows, as the norm then the product otherwise',
+  async (t) => {
+    const ctx = await testGpu();
+    const ops = webgpuOps(ctx);
+    const rng = new Rng(3);
+    // Above 64 rows, or with the fold off, the norm then the routed product (the GEMM's may take several).
+    for (const [m, fold] of [
+      [4, true],
+      [4, false],
+      [80, true],
+    ] as [number, boolean][]) {
+      const [k, n] = [48, 24];
+      const x = randomArray(rng, m * k),
+        nw = randomArray(rng, k).map((v) => 1 + 0.5 * v),
+        w = randomArray(rng, n * k);
+      const ref = reference(x, nw, w, m, k, n, 1);
+      const [xn, rstd, y] = [
+        allocTensor(ctx, m * k, 'f32'),
+        allocTensor(ctx, m, 'f32'),
+        allocTensor(ctx, m * n, 'f32'),
+      ];
+      const [xT, nwT, wT] = [placed(ctx, x, 0), placed(ctx, nw, 0), placed(ctx, w, 0)];
+      const before = memoryStats(ctx).dispatches;
+      decodeOps(ctx, ops, 64, fold).rmsnormMatmulNT(xn, rstd, y, xT, nwT, wT, m, k, n, EPS);
+      const dispatches = memoryStats(ctx).dispatches - before;
+      const err = Math.max(relError(await readF32(ctx, y), ref.y), relError(await readF32(ctx, xn), ref.xn));
+      const what = `${m} rows, foldNorm ${fold}`;
+      t.ok(err < 1e-5, `${what}: rel error ${err.toExponential(2)}`);
+      if (fold && m <= 64) t.equal(dispatches, 1, `${what}: one dispatch`);
+      else if (m <= 64) t.equal(dispatches, 2, `${what}: the norm and the few-row product`);
+      else t.ok(dispatches >= 2, `${what}: the norm and the GEMM (${dispatches} dispatches)`);
+    }
+  },
+);

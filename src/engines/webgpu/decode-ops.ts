@@ -46,18 +46,27 @@ function skinnyProduct(m: number, n: number, skinnyRows: number): boolean {
   return m <= skinnyRows || (m <= LORA_A_SKINNY_ROWS && n <= LORA_A_MAX_COLS);
 }
 
-export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: number): Ops<GpuTensor> {
+/**
+ * foldNorm (WebGpuEngineOptions.foldNorm, default true): ops.rmsnormMatmulNT as one dispatch where its
+ * product takes the few-row kernel; false (or a product off that kernel) runs the norm, then the product
+ * routed like any matmulNT here.
+ */
+export function decodeOps(ctx: GpuContext, ops: Ops<GpuTensor>, skinnyRows: number, foldNorm = true): Ops<GpuTensor> {
+  const matmulNT: Ops<GpuTensor>['matmulNT'] = (c, a, b, m, k, n, acc) =>
+    skinnyProduct(m, n, skinnyRows)
+      ? skinnyMatmulNT(ctx, c, a, b, m, k, n, { accumulate: acc ?? false })
+      : ops.matmulNT(c, a, b, m, k, n, acc);
   return {
     ...ops,
-    matmulNT: (c, a, b, m, k, n, acc) =>
-      skinnyProduct(m, n, skinnyRows)
-        ? skinnyMatmulNT(ctx, c, a, b, m, k, n, { accumulate: acc ?? false })
-        : ops.matmulNT(c, a, b, m, k, n, acc),
-    // The norm and the stacked LoRA A product after it as one dispatch where that product is skinny.
-    rmsnormMatmulNT: (xn, rstd, c, x, w, b, rows, dim, n, eps) =>
-      skinnyProduct(rows, n, skinnyRows)
-        ? skinnyRmsnormMatmulNT(ctx, xn, rstd, c, x, w, b, rows, dim, n, eps)
-        : ops.rmsnormMatmulNT(xn, rstd, c, x, w, b, rows, dim, n, eps),
+    matmulNT,
+    rmsnormMatmulNT: (xn, rstd, c, x, w, b, rows, dim, n, eps) => {
+      if (foldNorm && skinnyProduct(rows, n, skinnyRows)) {
+        skinnyRmsnormMatmulNT(ctx, xn, rstd, c, x, w, b, rows, dim, n, eps);
+        return;
+      }
+      ops.rmsnormForward(xn, rstd, x, w, rows, dim, eps);
+      matmulNT(c, xn, b, rows, dim, n, false);
+    },
     loraLinearForward: (y, x, w, bias, shape, lora, xLora, us) => {
       const { rows, inF, outF } = shape;
       const accumulate = shape.accumulate === true;

@@ -109,7 +109,6 @@ function startCall(
     rope: ops.ropeTable(c.ropeTheta, c.headDim, longest),
     fused: e.fused,
     foldSwiglu: e.foldSwiglu,
-    foldNorm: e.foldNorm,
   };
   return {
     e,

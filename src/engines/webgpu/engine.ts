@@ -72,7 +72,7 @@ function baseOnGpu(
 ): { model: Model<GpuTensor>; ops: Ops<GpuTensor>; kvDtype: KvDType } {
   const c = opts.model.config;
   const gmodel = opts.shared?.model ?? uploadModel(ctx, opts.model, { weightDtype: opts.weightDtype ?? 'f16' }).model;
-  const ops = decodeOps(ctx, webgpuOps(ctx), opts.skinnyRows ?? defaultSkinnyRows(ctx));
+  const ops = decodeOps(ctx, webgpuOps(ctx), opts.skinnyRows ?? defaultSkinnyRows(ctx), opts.foldNorm !== false);
   const kvDtype: KvDType = opts.kvDtype ?? (gmodel.weights.layers[0]?.q.dtype === 'f16' ? 'f16' : 'f32');
   if (kvDtype === 'f16' && (c.numKvHeads * c.headDim) % 2)
     throw new Error('webgpu engine: an f16 KV cache needs an even nKvHeads·headDim');

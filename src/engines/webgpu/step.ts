@@ -39,8 +39,6 @@ export interface StepState {
   fused: FusedWeights;
   /** down_proj reads fused gate,up's packed rows through the folded SwiGLU (LayerBufferOptions.swigluInDown). */
   foldSwiglu: boolean;
-  /** Each norm and the stacked A product after it as ops.rmsnormMatmulNT (LayerContext.normInStack). */
-  foldNorm: boolean;
 }
 
 /** The adapter version a call runs on (null: the base model). */
@@ -92,7 +90,6 @@ function layers(
     dropout: null,
     layer: 0,
     ropeInAttend,
-    normInStack: st.foldNorm,
   };
   for (let l = 0; l < c.numLayers; l++) {
     ctx.layer = l;
